@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Layouts shared between the datapath and the agent: the single source of truth.
+ * TypeScript codecs are generated from the BTF of the compiled objects (bpf/abi.c
+ * instantiates every struct here), never hand-copied.
+ */
+#ifndef CILIUM_TS_DEFS_H
+#define CILIUM_TS_DEFS_H
+
+#define ENDPOINT_KEY_IPV4 1
+#define ENDPOINT_KEY_IPV6 2
+
+/* Reserved security identities (numbering as upstream). */
+#define ID_UNKNOWN 0
+#define ID_HOST 1
+#define ID_WORLD 2
+#define ID_UNMANAGED 3
+#define ID_HEALTH 4
+#define ID_INIT 5
+#define ID_REMOTE_NODE 6
+#define ID_KUBE_APISERVER 7
+#define ID_INGRESS 8
+
+/* ipcache: LPM trie, remote prefix -> security identity (+ tunnel endpoint). */
+struct ipcache_key {
+	__u32 prefixlen;   /* bits after this field: 32 (cluster_id, pad, family) + address prefix */
+	__u16 cluster_id;
+	__u8 pad1;
+	__u8 family;       /* ENDPOINT_KEY_IPV4 / ENDPOINT_KEY_IPV6 */
+	union {
+		__u32 ip4;
+		__u8 ip6[16];
+	};
+};
+
+struct ipcache_value {
+	__u32 sec_identity;
+	__u32 tunnel_endpoint; /* IPv4 of the node hosting the prefix, network order; 0 = local */
+	__u8 encrypt_key;
+	__u8 flags;
+	__u16 pad;
+};
+
+/* endpoints: local endpoint address -> how to deliver to it. */
+struct endpoint_key {
+	union {
+		__u32 ip4;
+		__u8 ip6[16];
+	};
+	__u8 family;
+	__u8 pad[3];
+};
+
+#define ENDPOINT_F_HOST 1
+
+struct endpoint_info {
+	__u32 ifindex;        /* host-side veth */
+	__u16 lxc_id;         /* endpoint ID */
+	__u16 flags;
+	__u8 mac[6];          /* pod's MAC */
+	__u8 node_mac[6];     /* host-side veth MAC (router MAC seen by the pod) */
+	__u32 sec_identity;
+};
+
+/*
+ * policy: one LPM trie per endpoint (inner maps of cilium_policy_maps, keyed by endpoint ID).
+ * Data after prefixlen is 8 bytes: identity(32) + direction(8) + protocol(8) + dport(16).
+ * Exact identity+direction = prefixlen 40; +protocol = 48; +port = 64; port ranges are
+ * split into power-of-two aligned blocks (prefixlen 48..64). Identity 0 = any identity.
+ */
+struct policy_key {
+	__u32 prefixlen;
+	__u32 sec_label;   /* network order, so the LPM compares it most significant byte first */
+	__u8 egress;       /* 0 ingress, 1 egress */
+	__u8 protocol;     /* IPPROTO_*, 0 = any */
+	__u16 dport;       /* network order */
+};
+
+#define POLICY_FULL_PREFIX 64
+#define POLICY_F_DENY 1
+
+struct policy_entry {
+	__u16 proxy_port;  /* host order; 0 = no L7 redirect */
+	__u8 flags;        /* POLICY_F_* */
+	__u8 auth_type;
+	__u32 rule_cookie; /* which rule set produced the entry, for monitor/hubble */
+};
+
+/* conntrack: LRU hash; key is always written in the original (forward) direction. */
+struct ct_key {
+	union {
+		__u32 saddr4;
+		__u8 saddr6[16];
+	};
+	union {
+		__u32 daddr4;
+		__u8 daddr6[16];
+	};
+	__u16 sport;      /* network order; ICMP: echo id */
+	__u16 dport;      /* network order; ICMP: 0 */
+	__u8 nexthdr;
+	__u8 flags;       /* CT_KEY_F_* */
+	__u16 pad;
+};
+
+#define CT_KEY_F_INGRESS 1  /* entry created by an ingress (to-endpoint) decision */
+
+struct ct_entry {
+	__u64 lifetime_ns;     /* bpf_ktime_get_ns() deadline */
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u32 src_sec_id;
+	__u16 ifindex_unused;
+	__u8 tcp_flags_seen;
+	__u8 flags;            /* CT_F_* */
+	__u16 proxy_port;
+	__u16 pad;
+	__u32 pad2;
+};
+
+#define CT_F_SEEN_NON_SYN 1
+#define CT_F_CLOSING 2
+
+/* per-endpoint, per-reason counters (per-CPU hash). */
+struct metrics_key {
+	__u8 reason;     /* 0 forwarded, else drop reason code */
+	__u8 dir;        /* 1 ingress, 2 egress */
+	__u16 lxc_id;
+	__u32 pad;
+};
+
+struct metrics_value {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* ---- events (ring buffer "cilium_events"); first byte is the message type as upstream ---- */
+#define CILIUM_NOTIFY_DROP 1
+#define CILIUM_NOTIFY_DBG_MSG 2
+#define CILIUM_NOTIFY_DBG_CAPTURE 3
+#define CILIUM_NOTIFY_TRACE 4
+#define CILIUM_NOTIFY_POLICY_VERDICT 9
+
+/* trace observation points (upstream's TRACE_TO_* / TRACE_FROM_* numbering) */
+#define TRACE_TO_LXC 0
+#define TRACE_TO_PROXY 1
+#define TRACE_TO_HOST 2
+#define TRACE_TO_STACK 3
+#define TRACE_TO_OVERLAY 4
+#define TRACE_FROM_LXC 5
+#define TRACE_FROM_PROXY 6
+#define TRACE_FROM_HOST 7
+#define TRACE_FROM_STACK 8
+#define TRACE_FROM_OVERLAY 9
+#define TRACE_FROM_NETWORK 10
+#define TRACE_TO_NETWORK 11
+
+#define EVENT_CAPTURE_LEN 128
+
+/* common header of every event */
+struct event_hdr {
+	__u8 type;        /* CILIUM_NOTIFY_* */
+	__u8 subtype;     /* drop: reason code; trace: observation point; verdict: direction */
+	__u16 source;     /* endpoint ID that emitted the event */
+	__u32 hash;
+	__u32 len_orig;   /* original packet length */
+	__u16 len_cap;    /* captured bytes following the struct */
+	__u16 version;
+};
+
+struct trace_notify {
+	struct event_hdr hdr;
+	__u32 src_label;
+	__u32 dst_label;
+	__u16 dst_id;      /* destination endpoint ID, 0 if not local */
+	__u8 reason;       /* TRACE_REASON_* (ct state: new, established, reply, related) */
+	__u8 ipv6;
+	__u32 ifindex;
+	__u64 ktime_ns;
+	__u8 data[EVENT_CAPTURE_LEN];
+};
+
+struct drop_notify {
+	struct event_hdr hdr;
+	__u32 src_label;
+	__u32 dst_label;
+	__u16 dst_id;
+	__u8 file;
+	__u8 ipv6;
+	__u32 ifindex;
+	__u64 ktime_ns;
+	__s32 ext_error;
+	__u32 pad;
+	__u8 data[EVENT_CAPTURE_LEN];
+};
+
+struct policy_verdict_notify {
+	struct event_hdr hdr;
+	__u32 remote_label;
+	__s32 verdict;     /* 0 allowed, < 0 drop reason (negated) */
+	__u16 dst_port;    /* host order */
+	__u8 proto;
+	__u8 dir;          /* 1 ingress, 2 egress */
+	__u8 ipv6;
+	__u8 match_type;   /* 0 none, 1 L3-only, 2 L3+L4, 3 L4-only, 4 all */
+	__u8 audited;
+	__u8 pad;
+	__u32 rule_cookie;
+	__u64 ktime_ns;
+	__u8 data[EVENT_CAPTURE_LEN];
+};
+
+#define TRACE_REASON_POLICY 0     /* new connection */
+#define TRACE_REASON_CT_ESTABLISHED 1
+#define TRACE_REASON_CT_REPLY 2
+#define TRACE_REASON_CT_RELATED 3
+
+/* Drop reason codes: upstream's numbering (flow.proto DropReason); the datapath returns them negated. */
+#define DROP_INVALID_SIP 132
+#define DROP_POLICY 133
+#define DROP_INVALID 134
+#define DROP_CT_INVALID_HDR 135
+#define DROP_CT_MISSING_ACK 136
+#define DROP_CT_UNKNOWN_PROTO 137
+#define DROP_UNKNOWN_L3 139
+#define DROP_MISSED_TAIL_CALL 140
+#define DROP_WRITE_ERROR 141
+#define DROP_UNKNOWN_L4 142
+#define DROP_UNKNOWN_ICMP_CODE 143
+#define DROP_UNKNOWN_ICMP_TYPE 144
+#define DROP_UNKNOWN_ICMP6_CODE 145
+#define DROP_UNKNOWN_ICMP6_TYPE 146
+#define DROP_NO_TUNNEL_KEY 147
+#define DROP_UNKNOWN_TARGET 150
+#define DROP_UNROUTABLE 151
+#define DROP_CSUM_L3 153
+#define DROP_CSUM_L4 154
+#define DROP_CT_CREATE_FAILED 155
+#define DROP_INVALID_EXTHDR 156
+#define DROP_FRAG_NOSUPPORT 157
+#define DROP_NO_SERVICE 158
+#define DROP_NO_TUNNEL_ENDPOINT 160
+#define DROP_PROXYMAP_CREATE_FAILED 161
+#define DROP_UNKNOWN_CT 163
+#define DROP_HOST_UNREACHABLE 164
+#define DROP_NO_CONFIG 165
+#define DROP_UNSUPPORTED_L2 166
+#define DROP_NAT_NO_MAPPING 167
+#define DROP_NAT_UNSUPP_PROTO 168
+#define DROP_NO_FIB 169
+#define DROP_INVALID_IDENTITY 171
+#define DROP_UNKNOWN_SENDER 172
+#define DROP_FORBIDDEN_ICMP6 176
+#define DROP_PROXY_LOOKUP_FAILED 178
+#define DROP_PROXY_SET_FAILED 179
+#define DROP_PROXY_UNKNOWN_PROTO 180
+#define DROP_POLICY_DENY 181
+#define DROP_INVALID_VNI 183
+#define DROP_INVALID_TC_BUFFER 184
+#define DROP_POLICY_AUTH_REQUIRED 189
+#define DROP_CT_NO_MAP_FOUND 190
+#define DROP_TTL_EXCEEDED 196
+#define DROP_HOST_NOT_READY 202
+#define DROP_EP_NOT_READY 203
+
+#endif
