@@ -1,0 +1,4 @@
+export { LinuxCommandError } from './errors.js';
+export { inNetns, type RunOptions, type RunResult, run } from './exec.js';
+export * from './ip.js';
+export * from './netns.js';
