@@ -85,29 +85,37 @@ export function validateResult(r: unknown): string[] {
     if (!Array.isArray(ifaces)) errs.push('interfaces must be an array');
     else {
       nIf = ifaces.length;
-      ifaces.forEach((i: unknown, k) => {
+      for (const [k, i] of ifaces.entries()) {
         const o = i as Record<string, unknown>;
-        if (!o || typeof o !== 'object') return errs.push(`interfaces[${k}] must be an object`);
+        if (!o || typeof o !== 'object') {
+          errs.push(`interfaces[${k}] must be an object`);
+          continue;
+        }
         if (typeof o.name !== 'string' || o.name === '')
           errs.push(`interfaces[${k}].name must be a non-empty string`);
-        if (o.mac !== undefined && (typeof o.mac !== 'string' || !MAC.test(o.mac)))
+        if (o.mac !== undefined && (typeof o.mac !== 'string' || !MAC.test(o.mac))) {
           errs.push(`interfaces[${k}].mac is not a MAC address`);
+        }
         if (o.sandbox !== undefined && typeof o.sandbox !== 'string')
           errs.push(`interfaces[${k}].sandbox must be a string`);
         if (o.mtu !== undefined && !Number.isInteger(o.mtu))
           errs.push(`interfaces[${k}].mtu must be an integer`);
-        return undefined;
-      });
+      }
     }
   }
   if (res.ips !== undefined) {
     if (!Array.isArray(res.ips)) errs.push('ips must be an array');
     else {
-      (res.ips as unknown[]).forEach((i, k) => {
+      for (const [k, i] of (res.ips as unknown[]).entries()) {
         const o = i as CniIpConfig;
-        if (!o || typeof o !== 'object') return errs.push(`ips[${k}] must be an object`);
-        if (!isCidr(o.address))
-          return errs.push(`ips[${k}].address ${JSON.stringify(o.address)} is not a CIDR`);
+        if (!o || typeof o !== 'object') {
+          errs.push(`ips[${k}] must be an object`);
+          continue;
+        }
+        if (!isCidr(o.address)) {
+          errs.push(`ips[${k}].address ${JSON.stringify(o.address)} is not a CIDR`);
+          continue;
+        }
         if (o.gateway !== undefined && isIP(o.gateway) !== cidrFamily(o.address)) {
           errs.push(`ips[${k}].gateway ${JSON.stringify(o.gateway)} is not an address of the same family`);
         }
@@ -117,20 +125,21 @@ export function validateResult(r: unknown): string[] {
         ) {
           errs.push(`ips[${k}].interface ${o.interface} does not index interfaces (length ${nIf})`);
         }
-        return undefined;
-      });
+      }
     }
   }
   if (res.routes !== undefined) {
     if (!Array.isArray(res.routes)) errs.push('routes must be an array');
     else {
-      (res.routes as unknown[]).forEach((i, k) => {
+      for (const [k, i] of (res.routes as unknown[]).entries()) {
         const o = i as CniRoute;
-        if (!o || !isCidr(o.dst)) return errs.push(`routes[${k}].dst is not a CIDR`);
+        if (!o || !isCidr(o.dst)) {
+          errs.push(`routes[${k}].dst is not a CIDR`);
+          continue;
+        }
         if (o.gw !== undefined && isIP(o.gw) !== cidrFamily(o.dst))
           errs.push(`routes[${k}].gw is not an address of the same family`);
-        return undefined;
-      });
+      }
     }
   }
   if (res.dns !== undefined) {
