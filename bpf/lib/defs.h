@@ -77,7 +77,18 @@ struct policy_key {
 };
 
 #define POLICY_FULL_PREFIX 64
+#define POLICY_IDENTITY_DIR_PREFIX 40 /* identity + direction, any protocol/port */
 #define POLICY_F_DENY 1
+/* The entry's key names a protocol (prefixlen > 40). Only used to report the
+ * match type in policy verdict events; the control plane sets it. */
+#define POLICY_F_L4 2
+
+/* policy_verdict_notify.match_type */
+#define POLICY_MATCH_NONE 0
+#define POLICY_MATCH_L3_ONLY 1   /* identity-specific entry, any proto/port */
+#define POLICY_MATCH_L3_L4 2     /* identity-specific entry with proto (and port) */
+#define POLICY_MATCH_L4_ONLY 3   /* identity 0 (any) entry with proto (and port) */
+#define POLICY_MATCH_ALL 4       /* identity 0, any proto: the "allow all" entry */
 
 struct policy_entry {
 	__u16 proxy_port;  /* host order; 0 = no L7 redirect */
@@ -113,15 +124,17 @@ struct ct_entry {
 	__u64 tx_bytes;
 	__u32 src_sec_id;
 	__u16 ifindex_unused;
-	__u8 tcp_flags_seen;
+	__u8 tcp_flags_seen;   /* TCP flags seen in the original direction (OR) */
 	__u8 flags;            /* CT_F_* */
 	__u16 proxy_port;
-	__u16 pad;
+	__u8 reply_tcp_flags_seen; /* TCP flags seen in the reply direction (OR) */
+	__u8 pad;
 	__u32 pad2;
 };
 
 #define CT_F_SEEN_NON_SYN 1
 #define CT_F_CLOSING 2
+#define CT_F_REPLY_SEEN 4      /* at least one packet in the reply direction */
 
 /* per-endpoint, per-reason counters (per-CPU hash). */
 struct metrics_key {
@@ -158,6 +171,7 @@ struct metrics_value {
 #define TRACE_TO_NETWORK 11
 
 #define EVENT_CAPTURE_LEN 128
+#define CILIUM_TS_EVENT_VERSION 1 /* event_hdr.version of the layouts below */
 
 /* common header of every event */
 struct event_hdr {

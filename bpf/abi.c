@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ABI object: instantiates every layout of lib/defs.h so the compiled
+ * object's BTF describes them all; src/ebpf generates the TypeScript codecs
+ * from this BTF. The globals land in .bss and are never read; the program
+ * only makes this a loadable object.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "lib/defs.h"
+
+#define ABI(type) struct type __abi_##type __attribute__((used))
+
+ABI(ipcache_key);
+ABI(ipcache_value);
+ABI(endpoint_key);
+ABI(endpoint_info);
+ABI(policy_key);
+ABI(policy_entry);
+ABI(ct_key);
+ABI(ct_entry);
+ABI(metrics_key);
+ABI(metrics_value);
+ABI(event_hdr);
+ABI(trace_notify);
+ABI(drop_notify);
+ABI(policy_verdict_notify);
+
+char _license[] SEC("license") = "Dual BSD/GPL";
+
+SEC("tc")
+int cil_abi(struct __sk_buff *ctx)
+{
+	return 0; /* TC_ACT_OK */
+}

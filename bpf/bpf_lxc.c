@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Per-endpoint datapath, attached with tcx to the HOST side of a pod's veth:
+ *   cil_from_container  tcx ingress: packets the pod sends
+ *   cil_to_container    tcx egress:  packets the node's stack sends to the pod
+ * One object serves every endpoint; lib/config.h lists the per-endpoint
+ * constants the loader writes into .rodata. See bpf/README.md.
+ */
+#include "lib/common.h"
+#include "lib/config.h"
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/events.h"
+#include "lib/eth.h"
+#include "lib/pkt.h"
+#include "lib/ipv4.h"
+#include "lib/ipv6.h"
+#include "lib/arp.h"
+#include "lib/icmp6.h"
+#include "lib/conntrack.h"
+#include "lib/ipcache.h"
+#include "lib/policy.h"
+
+char _license[] SEC("license") = "Dual BSD/GPL";
+
+/* What the program edge needs to report a drop. */
+struct lxc_verdict {
+	__u32 src_label;
+	__u32 dst_label;
+	__u16 dst_id;    /* destination endpoint ID, 0 if not local */
+	__u16 drop_ep;   /* endpoint whose decision drops (metrics key, event source) */
+	__u8 drop_dir;   /* METRIC_INGRESS / METRIC_EGRESS of drop_ep */
+	__u8 ipv6;
+	__u8 pad[2];
+};
+
+/* Report a drop: event + metric. Kept out of line, it is the cold path. */
+static __noinline int lxc_drop(struct __sk_buff *ctx, int ret, const struct lxc_verdict *v,
+			       __u32 len)
+{
+	__u8 reason = (__u8)-ret;
+
+	send_drop_notify(ctx, v->drop_ep, reason, v->src_label, v->dst_label, v->dst_id, v->ipv6,
+			 ctx->ifindex, 0);
+	update_metrics(v->drop_ep, len, v->drop_dir, reason);
+	return TC_ACT_SHOT;
+}
+
+/* Convert an internal result into a tc verdict; drops are reported here only. */
+static __always_inline int lxc_finish(struct __sk_buff *ctx, int ret, const struct lxc_verdict *v,
+				      __u32 len)
+{
+	if (ret >= 0)
+		return ret;
+	return lxc_drop(ctx, ret, v, len);
+}
+
+/* CT state of a packet at `side`; ICMP errors are looked up through the packet
+ * they quote, which travelled the other way (seen at the opposite side). */
+static __always_inline int lxc_ct_state(struct pktinfo *p, __u8 side, __u32 len, __u8 *seen)
+{
+	struct ct_key key;
+
+	if (p->kind == PKT_ICMP_ERROR) {
+		key = p->inner;
+		return ct_lookup_related(p->ipv6, &key, side ^ CT_KEY_F_INGRESS);
+	}
+	if (p->kind != PKT_TRACKED)
+		return CT_NEW;
+	key = p->tuple;
+	return ct_lookup(p->ipv6, &key, side, p->tcp_flags, len, seen);
+}
+
+static __always_inline int lxc_ct_create(struct pktinfo *p, __u8 side, __u32 len, __u32 src_id)
+{
+	struct ct_key key;
+
+	if (p->kind != PKT_TRACKED)
+		return 0;
+	key = p->tuple;
+	return ct_create(p->ipv6, &key, side, p->tcp_flags, len, src_id);
+}
+
+/*
+ * A packet the pod sent (source already validated): egress policy, then local
+ * delivery straight into the destination pod or hand-off to the node's stack.
+ */
+static __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p,
+				      struct lxc_verdict *v, __u32 len)
+{
+	struct endpoint_info *ep;
+	__u8 proto = p->tuple.nexthdr;
+	__u8 seen = 0;
+	int state, ret;
+
+	state = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen);
+
+	ep = lookup_endpoint(p->ipv6, p->tuple.daddr6);
+	v->dst_label = resolve_identity(p->ipv6, p->tuple.daddr6, ep);
+	if (ep && (ep->flags & ENDPOINT_F_HOST))
+		ep = NULL; /* the node itself: its stack delivers */
+	if (ep)
+		v->dst_id = ep->lxc_id;
+
+	if (MONITOR_AGGREGATION == 0)
+		send_trace_notify(ctx, TRACE_FROM_LXC, SECLABEL, v->dst_label, v->dst_id, state,
+				  p->ipv6, ctx->ifindex);
+
+	if (state == CT_NEW) {
+		ret = policy_enforce(ctx, LXC_ID, v->dst_label, 1, proto, p->policy_dport, p->ipv6);
+		if (ret < 0)
+			return ret;
+	}
+
+	if (ep) {
+		/* the destination pod's ingress, with its own CT side */
+		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, NULL);
+
+		if (state_in == CT_NEW) {
+			v->drop_ep = ep->lxc_id;
+			v->drop_dir = METRIC_INGRESS;
+			ret = policy_enforce(ctx, ep->lxc_id, SECLABEL, 0, proto, p->policy_dport,
+					     p->ipv6);
+			if (ret < 0)
+				return ret;
+			ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, SECLABEL);
+			if (ret < 0)
+				return ret;
+			v->drop_ep = LXC_ID;
+			v->drop_dir = METRIC_EGRESS;
+		}
+	}
+
+	if (state == CT_NEW) {
+		ret = lxc_ct_create(p, CT_SIDE_EGRESS, len, SECLABEL);
+		if (ret < 0)
+			return ret;
+	}
+
+	if (ep) {
+		__u32 ifindex = ep->ifindex;
+		__u16 dst_id = ep->lxc_id;
+
+		ret = p->ipv6 ? ipv6_dec_hoplimit(ctx) : ipv4_dec_ttl(ctx);
+		if (ret < 0)
+			return ret;
+		ret = eth_rewrite_macs(ctx, ep->mac, ep->node_mac);
+		if (ret < 0)
+			return ret;
+		if (trace_wanted(state, proto, p->tcp_flags, seen))
+			send_trace_notify(ctx, TRACE_TO_LXC, SECLABEL, v->dst_label, dst_id, state,
+					  p->ipv6, ifindex);
+		update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
+		update_metrics(dst_id, len, METRIC_INGRESS, 0);
+		return bpf_redirect_peer(ifindex, 0);
+	}
+
+	if (trace_wanted(state, proto, p->tcp_flags, seen))
+		send_trace_notify(ctx, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, state, p->ipv6,
+				  ctx->ifindex);
+	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
+	return TC_ACT_OK;
+}
+
+static __always_inline int lxc_from_ipv4(struct __sk_buff *ctx, struct pktinfo *p,
+					 struct lxc_verdict *v, __u32 len)
+{
+	int ret;
+
+	v->ipv6 = 0;
+	ret = parse_ipv4(ctx, p);
+	if (ret < 0)
+		return ret;
+	if (LXC_IPV4 == 0 || p->tuple.saddr4 != LXC_IPV4)
+		return -DROP_INVALID_SIP;
+	return lxc_egress(ctx, p, v, len);
+}
+
+static __always_inline int lxc_from_ipv6(struct __sk_buff *ctx, struct pktinfo *p,
+					 struct lxc_verdict *v, __u32 len)
+{
+	int ret;
+
+	v->ipv6 = 1;
+	ret = parse_ipv6(ctx, p);
+	if (ret < 0)
+		return ret;
+	if (p->tuple.nexthdr == CIL_IPPROTO_ICMPV6 && icmp6_is_ndisc(p->icmp_type)) {
+		if (p->icmp_type == ICMPV6_NEIGH_SOLICIT)
+			return handle_ipv6_ns(ctx, p);
+		return TC_ACT_OK; /* link-local control traffic for the node */
+	}
+	if (!ipv6_addr_eq(p->tuple.saddr6, LXC_IPV6))
+		return -DROP_INVALID_SIP;
+	return lxc_egress(ctx, p, v, len);
+}
+
+SEC("tc")
+int cil_from_container(struct __sk_buff *ctx)
+{
+	struct lxc_verdict v = {
+		.src_label = SECLABEL,
+		.drop_ep = LXC_ID,
+		.drop_dir = METRIC_EGRESS,
+	};
+	struct pktinfo p = {};
+	__u32 len = ctx->len;
+	int ret;
+
+	switch (bpf_ntohs(ctx->protocol)) {
+	case ETH_P_IP:
+		ret = lxc_from_ipv4(ctx, &p, &v, len);
+		break;
+	case ETH_P_IPV6:
+		ret = lxc_from_ipv6(ctx, &p, &v, len);
+		break;
+	case ETH_P_ARP:
+		ret = handle_arp(ctx);
+		break;
+	default:
+		ret = -DROP_UNKNOWN_L3;
+		break;
+	}
+	return lxc_finish(ctx, ret, &v, len);
+}
+
+/*
+ * A packet the node's stack delivers to the pod: replies and related packets
+ * pass, new connections need this endpoint's ingress policy.
+ */
+static __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p,
+				       struct lxc_verdict *v, __u32 len)
+{
+	struct endpoint_info *ep;
+	__u8 proto = p->tuple.nexthdr;
+	__u8 seen = 0;
+	int state, ret;
+
+	state = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen);
+
+	ep = lookup_endpoint(p->ipv6, p->tuple.saddr6);
+	v->src_label = resolve_identity(p->ipv6, p->tuple.saddr6, ep);
+
+	if (state == CT_NEW) {
+		ret = policy_enforce(ctx, LXC_ID, v->src_label, 0, proto, p->policy_dport, p->ipv6);
+		if (ret < 0)
+			return ret;
+		ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, v->src_label);
+		if (ret < 0)
+			return ret;
+	}
+
+	if (trace_wanted(state, proto, p->tcp_flags, seen))
+		send_trace_notify(ctx, TRACE_TO_LXC, v->src_label, SECLABEL, LXC_ID, state, p->ipv6,
+				  ctx->ifindex);
+	update_metrics(LXC_ID, len, METRIC_INGRESS, 0);
+	return TC_ACT_OK;
+}
+
+static __always_inline int lxc_to_ipv4(struct __sk_buff *ctx, struct pktinfo *p,
+					 struct lxc_verdict *v, __u32 len)
+{
+	int ret;
+
+	v->ipv6 = 0;
+	ret = parse_ipv4(ctx, p);
+	if (ret < 0)
+		return ret;
+	return lxc_ingress(ctx, p, v, len);
+}
+
+static __always_inline int lxc_to_ipv6(struct __sk_buff *ctx, struct pktinfo *p,
+					 struct lxc_verdict *v, __u32 len)
+{
+	int ret;
+
+	v->ipv6 = 1;
+	ret = parse_ipv6(ctx, p);
+	if (ret < 0)
+		return ret;
+	if (p->tuple.nexthdr == CIL_IPPROTO_ICMPV6 && icmp6_is_ndisc(p->icmp_type))
+		return TC_ACT_OK; /* the node resolving / querying the pod */
+	return lxc_ingress(ctx, p, v, len);
+}
+
+SEC("tc")
+int cil_to_container(struct __sk_buff *ctx)
+{
+	struct lxc_verdict v = {
+		.dst_label = SECLABEL,
+		.dst_id = LXC_ID,
+		.drop_ep = LXC_ID,
+		.drop_dir = METRIC_INGRESS,
+	};
+	struct pktinfo p = {};
+	__u32 len = ctx->len;
+	int ret;
+
+	switch (bpf_ntohs(ctx->protocol)) {
+	case ETH_P_IP:
+		ret = lxc_to_ipv4(ctx, &p, &v, len);
+		break;
+	case ETH_P_IPV6:
+		ret = lxc_to_ipv6(ctx, &p, &v, len);
+		break;
+	default:
+		ret = TC_ACT_OK; /* ARP and other L2 from the node: the pod answers itself */
+		break;
+	}
+	return lxc_finish(ctx, ret, &v, len);
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Connection tracking (cilium_ct4_global / cilium_ct6_global, LRU hash).
+ *
+ * Keys are stored in the ORIGINAL direction of the connection (saddr/sport =
+ * initiator) plus a side flag in ct_key.flags:
+ *   flags 0                 entry made at EGRESS of an endpoint (the endpoint,
+ *                           or a peer it talks to, initiated; from-container)
+ *   flags CT_KEY_F_INGRESS  entry made at INGRESS of an endpoint (a remote
+ *                           initiated towards the endpoint; to-container, or the
+ *                           destination check of a pod-to-pod redirect)
+ * A pod-to-pod connection on one node therefore has two entries with the same
+ * addresses: the source's egress entry and the destination's ingress entry.
+ *
+ * Lookup of a packet with wire tuple (s, d, sp, dp) at side X:
+ *   key (s, d, sp, dp, X)          found -> CT_ESTABLISHED (original direction)
+ *   key (d, s, dp, sp, other side) found -> CT_REPLY
+ *   otherwise                              CT_NEW
+ * e.g. the reply to a connection a pod opened (egress entry, flags 0) arrives at
+ * its to-container (ingress side) and finds (pod, remote, ..., 0) reversed.
+ *
+ * ICMP echo: request (type 8 / 128) uses sport = echo id, dport = 0; reply
+ * (type 0 / 129) uses sport = 0, dport = echo id, so that reversing a reply
+ * gives the request's key. Other ICMP messages create no entries; errors
+ * (dest unreachable, time exceeded, parameter problem, ...) are CT_RELATED when
+ * the embedded packet's tuple belongs to a known connection.
+ *
+ * Counters: tx_* count the original direction, rx_* the reply direction.
+ * Lifetimes (lib/config.h): TCP CT_SYN_TIMEOUT until a packet without SYN was
+ * seen, then CT_CONNECTION_LIFETIME_TCP; CT_CLOSE_TIMEOUT after an RST or
+ * after a FIN in both directions; other protocols CT_CONNECTION_LIFETIME_NONTCP.
+ * Expired entries are ignored (and overwritten on re-creation); the LRU and the
+ * agent's GC remove them.
+ */
+#ifndef CILIUM_TS_CONNTRACK_H
+#define CILIUM_TS_CONNTRACK_H
+
+#include "lib/maps.h"
+
+/* Same values as TRACE_REASON_*, so the CT state is the trace reason. */
+#define CT_NEW TRACE_REASON_POLICY
+#define CT_ESTABLISHED TRACE_REASON_CT_ESTABLISHED
+#define CT_REPLY TRACE_REASON_CT_REPLY
+#define CT_RELATED TRACE_REASON_CT_RELATED
+
+#define CT_SIDE_EGRESS 0
+#define CT_SIDE_INGRESS CT_KEY_F_INGRESS
+
+static __always_inline void *ct_map(__u8 ipv6)
+{
+	return ipv6 ? (void *)&cilium_ct6_global : (void *)&cilium_ct4_global;
+}
+
+static __always_inline void ct_key_reverse(struct ct_key *key)
+{
+	__u32 *s = (__u32 *)key->saddr6;
+	__u32 *d = (__u32 *)key->daddr6;
+	__u32 t;
+	__u16 p;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		t = s[i];
+		s[i] = d[i];
+		d[i] = t;
+	}
+	p = key->sport;
+	key->sport = key->dport;
+	key->dport = p;
+}
+
+static __always_inline __u64 ct_lifetime_sec(const struct ct_entry *e, __u8 nexthdr)
+{
+	if (nexthdr != CIL_IPPROTO_TCP)
+		return CT_CONNECTION_LIFETIME_NONTCP;
+	if (e->flags & CT_F_CLOSING)
+		return CT_CLOSE_TIMEOUT;
+	if (e->flags & CT_F_SEEN_NON_SYN)
+		return CT_CONNECTION_LIFETIME_TCP;
+	return CT_SYN_TIMEOUT;
+}
+
+/* Account one packet on a live entry and move its TCP state along. */
+static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp_flags,
+				      __u32 len, int reply, __u64 now)
+{
+	if (reply) {
+		__sync_fetch_and_add(&e->rx_packets, 1);
+		__sync_fetch_and_add(&e->rx_bytes, len);
+	} else {
+		__sync_fetch_and_add(&e->tx_packets, 1);
+		__sync_fetch_and_add(&e->tx_bytes, len);
+	}
+
+	if (nexthdr == CIL_IPPROTO_TCP) {
+		__u8 flags = e->flags;
+
+		if (reply) {
+			e->reply_tcp_flags_seen |= tcp_flags;
+			flags |= CT_F_REPLY_SEEN;
+		} else {
+			e->tcp_flags_seen |= tcp_flags;
+		}
+		if (!reply && (flags & CT_F_CLOSING) &&
+		    (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
+			/* port reuse after close: start over */
+			flags = 0;
+			e->tcp_flags_seen = tcp_flags;
+			e->reply_tcp_flags_seen = 0;
+		}
+		if (!(tcp_flags & TCP_FLAG_SYN))
+			flags |= CT_F_SEEN_NON_SYN;
+		if ((tcp_flags & TCP_FLAG_RST) ||
+		    ((e->tcp_flags_seen & TCP_FLAG_FIN) && (e->reply_tcp_flags_seen & TCP_FLAG_FIN)))
+			flags |= CT_F_CLOSING;
+		if (flags != e->flags)
+			e->flags = flags;
+	} else if (reply && !(e->flags & CT_F_REPLY_SEEN)) {
+		e->flags |= CT_F_REPLY_SEEN;
+	}
+	e->lifetime_ns = now + ct_lifetime_sec(e, nexthdr) * NSEC_PER_SEC;
+}
+
+/*
+ * Look the packet up at `side`. `key` holds the wire tuple (flags ignored) and
+ * is clobbered. On CT_ESTABLISHED / CT_REPLY the entry is updated and, if
+ * `seen_flags` is not NULL, *seen_flags receives the TCP flags seen in the
+ * packet's direction BEFORE this packet (for monitor aggregation).
+ */
+static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, __u8 tcp_flags,
+				     __u32 len, __u8 *seen_flags)
+{
+	void *map = ct_map(ipv6);
+	__u64 now = bpf_ktime_get_ns();
+	struct ct_entry *e;
+
+	key->flags = side;
+	key->pad = 0;
+	e = bpf_map_lookup_elem(map, key);
+	if (e && e->lifetime_ns > now) {
+		if (seen_flags)
+			*seen_flags = e->tcp_flags_seen;
+		ct_update(e, key->nexthdr, tcp_flags, len, 0, now);
+		return CT_ESTABLISHED;
+	}
+
+	ct_key_reverse(key);
+	key->flags = side ^ CT_KEY_F_INGRESS;
+	e = bpf_map_lookup_elem(map, key);
+	if (e && e->lifetime_ns > now) {
+		if (seen_flags)
+			*seen_flags = (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen : 0;
+		ct_update(e, key->nexthdr, tcp_flags, len, 1, now);
+		return CT_REPLY;
+	}
+	return CT_NEW;
+}
+
+/* Is the packet embedded in an ICMP error part of a known connection? `key` is
+ * the embedded packet's tuple as it travelled, `side` where it was seen. */
+static __always_inline int ct_lookup_related(__u8 ipv6, struct ct_key *key, __u8 side)
+{
+	void *map = ct_map(ipv6);
+	__u64 now = bpf_ktime_get_ns();
+	struct ct_entry *e;
+
+	key->flags = side;
+	key->pad = 0;
+	e = bpf_map_lookup_elem(map, key);
+	if (e && e->lifetime_ns > now)
+		return CT_RELATED;
+	ct_key_reverse(key);
+	key->flags = side ^ CT_KEY_F_INGRESS;
+	e = bpf_map_lookup_elem(map, key);
+	if (e && e->lifetime_ns > now)
+		return CT_RELATED;
+	return CT_NEW;
+}
+
+/* Create (or overwrite an expired) entry for a new connection; `key` holds the
+ * wire tuple of its first packet. */
+static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, __u8 tcp_flags,
+				     __u32 len, __u32 src_sec_id)
+{
+	struct ct_entry e = {};
+
+	key->flags = side;
+	key->pad = 0;
+	e.tx_packets = 1;
+	e.tx_bytes = len;
+	e.src_sec_id = src_sec_id;
+	if (key->nexthdr == CIL_IPPROTO_TCP) {
+		e.tcp_flags_seen = tcp_flags;
+		if (!(tcp_flags & TCP_FLAG_SYN))
+			e.flags |= CT_F_SEEN_NON_SYN;
+		if (tcp_flags & TCP_FLAG_RST)
+			e.flags |= CT_F_CLOSING;
+	}
+	e.lifetime_ns = bpf_ktime_get_ns() + ct_lifetime_sec(&e, key->nexthdr) * NSEC_PER_SEC;
+	if (bpf_map_update_elem(ct_map(ipv6), key, &e, BPF_ANY) < 0)
+		return -DROP_CT_CREATE_FAILED;
+	return 0;
+}
+
+#endif

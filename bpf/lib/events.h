@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Events to user space through the cilium_events ring buffer.
+ *
+ * Every record is exactly sizeof(struct trace_notify | drop_notify |
+ * policy_verdict_notify); the first byte (hdr.type) says which. The tail
+ * `data[EVENT_CAPTURE_LEN]` holds the first hdr.len_cap bytes of the packet
+ * (starting at the Ethernet header); the rest of data[] is zero. hdr.len_orig
+ * is the packet's full length. Records that cannot be reserved (ring full) are
+ * counted in cilium_events_lost[0] (per CPU).
+ */
+#ifndef CILIUM_TS_EVENTS_H
+#define CILIUM_TS_EVENTS_H
+
+#include "lib/maps.h"
+
+/* drop_notify.file: which program emitted the drop */
+#define DROP_FILE_LXC 1
+
+static __always_inline void events_lost_inc(void)
+{
+	__u32 zero = 0;
+	__u64 *cnt = bpf_map_lookup_elem(&cilium_events_lost, &zero);
+
+	if (cnt)
+		*cnt += 1;
+}
+
+static __always_inline void event_fill_hdr(struct __sk_buff *ctx, struct event_hdr *hdr,
+					   __u8 type, __u8 subtype, __u16 source, __u8 *data)
+{
+	__u32 cap = ctx->len;
+
+	if (cap > EVENT_CAPTURE_LEN)
+		cap = EVENT_CAPTURE_LEN;
+
+	hdr->type = type;
+	hdr->subtype = subtype;
+	hdr->source = source;
+	hdr->hash = bpf_get_hash_recalc(ctx);
+	hdr->len_orig = ctx->len;
+	hdr->version = CILIUM_TS_EVENT_VERSION;
+
+	__builtin_memset(data, 0, EVENT_CAPTURE_LEN);
+	if (cap > 0 && bpf_skb_load_bytes(ctx, 0, data, cap) == 0)
+		hdr->len_cap = cap;
+	else
+		hdr->len_cap = 0;
+}
+
+/* A forwarded packet. obs_point: TRACE_TO_* / TRACE_FROM_*; reason: TRACE_REASON_*. */
+static __always_inline void send_trace_notify(struct __sk_buff *ctx, __u8 obs_point,
+					      __u32 src_label, __u32 dst_label, __u16 dst_id,
+					      __u8 reason, __u8 ipv6, __u32 ifindex)
+{
+	struct trace_notify *e;
+
+	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+	if (!e) {
+		events_lost_inc();
+		return;
+	}
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_TRACE, obs_point, LXC_ID, e->data);
+	e->src_label = src_label;
+	e->dst_label = dst_label;
+	e->dst_id = dst_id;
+	e->reason = reason;
+	e->ipv6 = ipv6;
+	e->ifindex = ifindex;
+	e->ktime_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A dropped packet; reason is the positive DROP_* code, source the endpoint
+ * whose decision dropped it. */
+static __always_inline void send_drop_notify(struct __sk_buff *ctx, __u16 source, __u8 reason,
+					     __u32 src_label, __u32 dst_label, __u16 dst_id,
+					     __u8 ipv6, __u32 ifindex, __s32 ext_error)
+{
+	struct drop_notify *e;
+
+	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+	if (!e) {
+		events_lost_inc();
+		return;
+	}
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_DROP, reason, source, e->data);
+	e->src_label = src_label;
+	e->dst_label = dst_label;
+	e->dst_id = dst_id;
+	e->file = DROP_FILE_LXC;
+	e->ipv6 = ipv6;
+	e->ifindex = ifindex;
+	e->ktime_ns = bpf_ktime_get_ns();
+	e->ext_error = ext_error;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* One policy decision of endpoint ep_id (hdr.source) on a new connection. dir: METRIC_INGRESS / METRIC_EGRESS
+ * (also in hdr.subtype); verdict 0 allowed, else -DROP_POLICY / -DROP_POLICY_DENY
+ * (audit mode reports the would-be drop with audited=1). */
+static __always_inline void send_policy_verdict(struct __sk_buff *ctx, __u16 ep_id,
+						__u32 remote_label,
+						__s32 verdict, __u16 dport_be, __u8 proto,
+						__u8 dir, __u8 ipv6, __u8 match_type,
+						__u8 audited, __u32 rule_cookie)
+{
+	struct policy_verdict_notify *e;
+
+	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+	if (!e) {
+		events_lost_inc();
+		return;
+	}
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_POLICY_VERDICT, dir, ep_id, e->data);
+	e->remote_label = remote_label;
+	e->verdict = verdict;
+	e->dst_port = bpf_ntohs(dport_be);
+	e->proto = proto;
+	e->dir = dir;
+	e->ipv6 = ipv6;
+	e->match_type = match_type;
+	e->audited = audited;
+	e->pad = 0;
+	e->rule_cookie = rule_cookie;
+	e->ktime_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Monitor aggregation: should this forwarded packet produce a trace event?
+ * state: CT_* of the packet; seen: TCP flags seen before in its direction.
+ */
+static __always_inline int trace_wanted(int state, __u8 nexthdr, __u8 tcp_flags, __u8 seen)
+{
+	const __u8 interesting = 0x07; /* FIN | SYN | RST */
+
+	if (MONITOR_AGGREGATION == 0)
+		return 1;
+	if (state == TRACE_REASON_POLICY || state == TRACE_REASON_CT_RELATED)
+		return 1;
+	if (nexthdr == 6 && (tcp_flags & interesting & ~seen))
+		return 1;
+	return 0;
+}
+
+#endif

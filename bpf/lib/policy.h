@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Policy enforcement against an endpoint's trie in cilium_policy_maps.
+ *
+ * Encoding (the control plane's contract):
+ * - No inner map for an endpoint ID: nothing is enforced for that endpoint in
+ *   either direction; every connection is allowed and no verdict is reported.
+ * - Once an inner map exists, each direction is default-deny. A direction that
+ *   no rule selects is opened with ONE wildcard entry
+ *       { prefixlen 40, sec_label 0, egress = dir, protocol 0, dport 0 }
+ *   with flags POLICY_F_UNENFORCED (allowed, no verdict event). Without that
+ *   flag the same entry is an ordinary "allow everything" rule
+ *   (match type ALL, reported).
+ * - Keys: sec_label in network order (0 = any identity), egress 0/1, protocol
+ *   IPPROTO_* (0 = any, only with prefixlen 40), dport network order.
+ *   prefixlen 40 = identity+dir, 48 = +protocol (any port), 64 = exact port;
+ *   port ranges as power-of-two aligned blocks in between.
+ * - ICMP / ICMPv6: the policy dport is the message TYPE (code ignored), encoded
+ *   like a port: bpf_htons(type). E.g. echo request: proto 1, dport htons(8).
+ * - Lookup for (remote identity R, dir, proto, dport): one LPM lookup with
+ *   sec_label = R, one with sec_label = 0. A deny (POLICY_F_DENY) in either
+ *   result wins (DROP_POLICY_DENY, 181); else an allow in either allows
+ *   (the identity-specific one is reported); else DROP_POLICY (133).
+ *   LPM returns only the longest match per lookup, so the control plane must
+ *   not let a longer allow entry shadow a shorter deny entry of the same
+ *   identity (write the narrower key as deny instead).
+ * - Audit mode (POLICY_AUDIT_MODE=1): a would-be drop is reported with
+ *   audited=1 and the connection is allowed.
+ */
+#ifndef CILIUM_TS_POLICY_H
+#define CILIUM_TS_POLICY_H
+
+#include "lib/maps.h"
+#include "lib/events.h"
+
+#define POLICY_F_UNENFORCED 4
+
+struct policy_result {
+	__s32 verdict;    /* 0 allow, -DROP_POLICY, -DROP_POLICY_DENY (before audit) */
+	__u32 rule_cookie;
+	__u16 proxy_port;
+	__u8 match_type;  /* POLICY_MATCH_* */
+	__u8 report;      /* send a verdict event */
+};
+
+static __always_inline __u8 policy_match_type(const struct policy_entry *e, int wildcard)
+{
+	int l4 = e->flags & POLICY_F_L4;
+
+	if (wildcard)
+		return l4 ? POLICY_MATCH_L4_ONLY : POLICY_MATCH_ALL;
+	return l4 ? POLICY_MATCH_L3_L4 : POLICY_MATCH_L3_ONLY;
+}
+
+/* Decide whether endpoint `ep_id` accepts a new connection with `remote_id`
+ * in direction `egress` (0 ingress, 1 egress). */
+static __always_inline void policy_lookup(__u16 ep_id, __u32 remote_id, __u8 egress,
+					  __u8 proto, __u16 dport_be, struct policy_result *res)
+{
+	__u32 outer_key = ep_id;
+	struct policy_entry *exact, *any, *hit;
+	struct policy_key key;
+	void *inner;
+
+	res->verdict = 0;
+	res->rule_cookie = 0;
+	res->proxy_port = 0;
+	res->match_type = POLICY_MATCH_NONE;
+	res->report = 0;
+
+	inner = bpf_map_lookup_elem(&cilium_policy_maps, &outer_key);
+	if (!inner)
+		return; /* no policy for this endpoint: allow, nothing to report */
+
+	key.prefixlen = POLICY_FULL_PREFIX;
+	key.sec_label = bpf_htonl(remote_id);
+	key.egress = egress;
+	key.protocol = proto;
+	key.dport = dport_be;
+	exact = bpf_map_lookup_elem(inner, &key);
+	key.sec_label = 0;
+	any = bpf_map_lookup_elem(inner, &key);
+
+	res->report = 1;
+	if (exact && (exact->flags & POLICY_F_DENY)) {
+		hit = exact;
+		res->verdict = -DROP_POLICY_DENY;
+		res->match_type = policy_match_type(hit, 0);
+	} else if (any && (any->flags & POLICY_F_DENY)) {
+		hit = any;
+		res->verdict = -DROP_POLICY_DENY;
+		res->match_type = policy_match_type(hit, 1);
+	} else if (exact) {
+		hit = exact;
+		res->match_type = policy_match_type(hit, 0);
+	} else if (any) {
+		hit = any;
+		res->match_type = policy_match_type(hit, 1);
+		if (hit->flags & POLICY_F_UNENFORCED)
+			res->report = 0;
+	} else {
+		res->verdict = -DROP_POLICY;
+		return;
+	}
+	res->rule_cookie = hit->rule_cookie;
+	res->proxy_port = hit->proxy_port;
+}
+
+/*
+ * Full policy step for a new connection: lookup, verdict event, audit mode.
+ * Returns 0 to allow or -DROP_POLICY / -DROP_POLICY_DENY.
+ */
+static __always_inline int policy_enforce(struct __sk_buff *ctx, __u16 ep_id, __u32 remote_id,
+					  __u8 egress, __u8 proto, __u16 dport_be, __u8 ipv6)
+{
+	struct policy_result res;
+	__u8 audited = 0;
+	int ret;
+
+	policy_lookup(ep_id, remote_id, egress, proto, dport_be, &res);
+	ret = res.verdict;
+	if (ret < 0 && POLICY_AUDIT_MODE) {
+		audited = 1;
+		ret = 0;
+	}
+	if (res.report) {
+		send_policy_verdict(ctx, ep_id, remote_id, res.verdict, dport_be, proto,
+				    egress ? METRIC_EGRESS : METRIC_INGRESS, ipv6,
+				    res.match_type, audited, res.rule_cookie);
+	}
+	return ret;
+}
+
+#endif
