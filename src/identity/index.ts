@@ -1,0 +1,2 @@
+export * from './allocator.js';
+export * from './numbering.js';

@@ -1,0 +1,930 @@
+/**
+ * Parsing and validation of policy documents (already-parsed YAML/JSON objects) into the internal
+ * rule model. Every error names the document and the field path, e.g.
+ *   `document 0 (CiliumNetworkPolicy default/rule1): spec.ingress[0].toPorts[0].ports[0].port: port 70000 out of range 0-65535`
+ * A multi-document input is all-or-nothing: `parsePolicies` throws if any document is invalid.
+ *
+ * Namespace scoping (as upstream):
+ *  - CiliumNetworkPolicy in namespace N: the endpointSelector always gets
+ *    `k8s:io.kubernetes.pod.namespace=N` (a policy cannot select pods of another namespace); each
+ *    from/toEndpoints and from/toRequires selector gets it too unless the selector already has a
+ *    requirement on the namespace key (`k8s:` or `any:` source) or on a `reserved:` label.
+ *  - CiliumClusterwideNetworkPolicy: the endpointSelector is not scoped; peer endpoint selectors that
+ *    do not mention the namespace get `k8s:io.kubernetes.pod.namespace` *Exists*, so `{}` means
+ *    "every Cilium-managed pod" rather than "every identity" (skipped when the rule selects
+ *    `reserved:init` endpoints, which have no namespace label).
+ *  - NetworkPolicy: label keys get the `k8s:` source; podSelector peers are scoped to the policy's
+ *    namespace, namespaceSelector keys become `k8s:io.cilium.k8s.namespace.labels.<key>` (ANDed
+ *    with the podSelector when both are in one peer).
+ * `key: null` fields are dropped first, as the Kubernetes API server prunes them.
+ */
+import type { z } from 'zod';
+import {
+  cidrLabelKey,
+  DEFAULT_CLUSTER_NAME,
+  formatPrefix,
+  K8sLabelKey,
+  type Label,
+  LabelSource,
+  makeLabel,
+  type Prefix,
+  parsePrefix,
+  prefixContains,
+  subtractPrefixes,
+} from '../labels/index.js';
+import { icmpType, L4_PROTO_NAMES, type L4ProtoName } from './ports.js';
+import {
+  type CidrRuleInput,
+  type CiliumRuleInput,
+  ciliumPolicySchema,
+  type IcmpRuleInput,
+  type K8sPeerInput,
+  type K8sPortInput,
+  k8sNetworkPolicySchema,
+  type LabelSelectorInput,
+  type PortRuleInput,
+} from './schema.js';
+import { makeRequirement, parseOperator, Selector } from './selector.js';
+import type {
+  FqdnSelector,
+  IcmpField,
+  L4Port,
+  L7Rules,
+  ParsedPolicy,
+  Peer,
+  PeerRule,
+  PolicyKind,
+  PolicyRef,
+  PolicyRule,
+  PortRule,
+  Section,
+} from './types.js';
+
+export interface ParseOptions {
+  /** Cluster name used by the `cluster` entity; default "default". */
+  clusterName?: string;
+  /** Namespace for namespaced policies without metadata.namespace; default "default". */
+  defaultNamespace?: string;
+}
+
+export interface ValidationIssue {
+  readonly document: number;
+  readonly kind?: string;
+  readonly name?: string;
+  /** Field path, e.g. `spec.ingress[0].toPorts[0].ports[0].port` ('' = the document itself). */
+  readonly path: string;
+  readonly message: string;
+}
+
+export function formatIssue(i: ValidationIssue): string {
+  const what = i.kind !== undefined && i.name !== undefined ? ` (${i.kind} ${i.name})` : '';
+  return `document ${i.document}${what}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`;
+}
+
+export class PolicyValidationError extends Error {
+  override readonly name = 'PolicyValidationError';
+  constructor(readonly issues: readonly ValidationIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+  }
+}
+
+const KINDS: Record<string, string> = {
+  CiliumNetworkPolicy: 'cilium.io/v2',
+  CiliumClusterwideNetworkPolicy: 'cilium.io/v2',
+  NetworkPolicy: 'networking.k8s.io/v1',
+};
+
+type Path = readonly (string | number)[];
+
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
+
+/** Removes `key: null` entries (recursively), as the Kubernetes API server prunes them. */
+export function pruneNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(pruneNulls);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== null) out[k] = pruneNulls(x);
+    return out;
+  }
+  return v;
+}
+
+class Ctx {
+  readonly issues: ValidationIssue[] = [];
+  kind: string | undefined;
+  name: string | undefined;
+  constructor(readonly document: number) {}
+  err(path: Path, message: string): void {
+    const issue: { -readonly [K in keyof ValidationIssue]: ValidationIssue[K] } = {
+      document: this.document,
+      path: formatPath(path),
+      message,
+    };
+    if (this.kind !== undefined) issue.kind = this.kind;
+    if (this.name !== undefined) issue.name = this.name;
+    this.issues.push(issue);
+  }
+  zod(error: z.ZodError): void {
+    for (const i of error.issues) {
+      const p = i.path.filter((x): x is string | number => typeof x !== 'symbol');
+      if (i.code === 'unrecognized_keys') {
+        for (const k of i.keys) this.err([...p, k], `unknown field "${k}"`);
+      } else if (i.code === 'invalid_value' && p.length === 1 && (p[0] === 'apiVersion' || p[0] === 'kind')) {
+        this.err(p, i.message);
+      } else {
+        this.err(p, i.message);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value checks shared by the kinds
+
+const NAMED_PORT_RE = /^([a-zA-Z0-9]-?)*[a-zA-Z](-?[a-zA-Z0-9])*$/;
+
+function parsePortValue(
+  v: string | number | undefined,
+  path: Path,
+  ctx: Ctx,
+  min: number,
+): { port?: number; name?: string } | undefined {
+  if (v === undefined) return { port: 0 };
+  if (typeof v === 'number' || /^[0-9]+$/.test(v)) {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > 65535) {
+      ctx.err(path, `port ${v} out of range ${min}-65535`);
+      return undefined;
+    }
+    return { port: n };
+  }
+  if (v.length > 15 || !NAMED_PORT_RE.test(v)) {
+    ctx.err(path, `invalid port ${JSON.stringify(v)}: not a number in 0-65535 nor a port name`);
+    return undefined;
+  }
+  return { name: v.toLowerCase() };
+}
+
+function parseEndPort(
+  end: number | undefined,
+  p: { port?: number; name?: string },
+  path: Path,
+  ctx: Ctx,
+): number | undefined | null {
+  if (end === undefined || end === 0) return undefined;
+  if (!Number.isInteger(end) || end < 0 || end > 65535) {
+    ctx.err(path, `endPort ${end} out of range 0-65535`);
+    return null;
+  }
+  if (p.name !== undefined) {
+    ctx.err(path, 'endPort cannot be used with a named port');
+    return null;
+  }
+  if (p.port !== undefined && end < p.port) {
+    ctx.err(path, `endPort ${end} is lower than port ${p.port}`);
+    return null;
+  }
+  return end;
+}
+
+function parseCidr(s: string, path: Path, ctx: Ctx): Prefix | undefined {
+  try {
+    return parsePrefix(s);
+  } catch (e) {
+    ctx.err(path, (e as Error).message);
+    return undefined;
+  }
+}
+
+function checkRegex(s: string | undefined, path: Path, ctx: Ctx): void {
+  if (s === undefined) return;
+  try {
+    new RegExp(s);
+  } catch {
+    ctx.err(path, `invalid regular expression ${JSON.stringify(s)}`);
+  }
+}
+
+const DNS_NAME_RE = /^([-a-zA-Z0-9_]+[.]?)+$/;
+const DNS_PATTERN_RE = /^([-a-zA-Z0-9_*]+[.]?)+$/;
+
+function parseFqdnSelectors(list: FqdnSelector[] | undefined, path: Path, ctx: Ctx): FqdnSelector[] {
+  const out: FqdnSelector[] = [];
+  (list ?? []).forEach((f, i) => {
+    const p = [...path, i];
+    if ((f.matchName === undefined) === (f.matchPattern === undefined)) {
+      ctx.err(p, 'exactly one of matchName or matchPattern is required');
+      return;
+    }
+    if (f.matchName !== undefined && (f.matchName.length > 255 || !DNS_NAME_RE.test(f.matchName))) {
+      ctx.err([...p, 'matchName'], `invalid DNS name ${JSON.stringify(f.matchName)}`);
+    }
+    if (
+      f.matchPattern !== undefined &&
+      (f.matchPattern.length > 255 || !DNS_PATTERN_RE.test(f.matchPattern))
+    ) {
+      ctx.err([...p, 'matchPattern'], `invalid DNS pattern ${JSON.stringify(f.matchPattern)}`);
+    }
+    out.push({ ...f });
+  });
+  return out;
+}
+
+/** Validates a label selector and converts it; keys get `forceSource` when given (K8s NetworkPolicy). */
+function parseSelector(
+  sel: LabelSelectorInput,
+  path: Path,
+  ctx: Ctx,
+  forceSource?: string,
+  keyMap?: (k: string) => string,
+): Selector | undefined {
+  let ok = true;
+  for (const k of Object.keys(sel.matchLabels ?? {})) {
+    if (k === '') {
+      ctx.err([...path, 'matchLabels'], 'empty label key');
+      ok = false;
+    }
+  }
+  (sel.matchExpressions ?? []).forEach((e, i) => {
+    const p = [...path, 'matchExpressions', i];
+    const op = parseOperator(e.operator);
+    if (e.key === '') {
+      ctx.err([...p, 'key'], 'empty label key');
+      ok = false;
+    }
+    if (op === undefined) {
+      ctx.err(
+        [...p, 'operator'],
+        `invalid operator ${JSON.stringify(e.operator)} (expected In, NotIn, Exists or DoesNotExist)`,
+      );
+      ok = false;
+    } else if ((op === 'In' || op === 'NotIn') && (e.values ?? []).length === 0) {
+      ctx.err([...p, 'values'], `operator ${op} requires at least one value`);
+      ok = false;
+    } else if ((op === 'Exists' || op === 'DoesNotExist') && (e.values ?? []).length > 0) {
+      ctx.err([...p, 'values'], `operator ${op} takes no values`);
+      ok = false;
+    }
+  });
+  if (!ok) return undefined;
+  if (keyMap === undefined) return Selector.fromK8s(sel, forceSource);
+  const mapped: LabelSelectorInput = {
+    matchLabels: Object.fromEntries(Object.entries(sel.matchLabels ?? {}).map(([k, v]) => [keyMap(k), v])),
+    matchExpressions: (sel.matchExpressions ?? []).map((e) => ({ ...e, key: keyMap(e.key) })),
+  };
+  return Selector.fromK8s(mapped, forceSource);
+}
+
+const NS_KEY = K8sLabelKey.PodNamespace;
+const nsIn = (ns: string) => makeRequirement(LabelSource.K8s, NS_KEY, 'In', [ns]);
+const nsExists = () => makeRequirement(LabelSource.K8s, NS_KEY, 'Exists');
+
+function reservedSel(name: string): Selector {
+  return Selector.fromLabels([{ source: LabelSource.Reserved, key: name, value: '' }]);
+}
+
+export const ENTITIES = [
+  'all',
+  'world',
+  'world-ipv4',
+  'world-ipv6',
+  'cluster',
+  'host',
+  'remote-node',
+  'kube-apiserver',
+  'init',
+  'health',
+  'unmanaged',
+  'ingress',
+  'none',
+] as const;
+
+/** Selectors for an entity name (upstream's entity → reserved-label mapping). */
+export function entitySelectors(entity: string, clusterName: string): Selector[] | undefined {
+  switch (entity) {
+    case 'all':
+      return [Selector.wildcard];
+    case 'world':
+    case 'world-ipv4':
+    case 'world-ipv6':
+      return [reservedSel('world')];
+    case 'cluster':
+      return [
+        ...['host', 'remote-node', 'init', 'health', 'unmanaged', 'kube-apiserver', 'ingress'].map(
+          reservedSel,
+        ),
+        Selector.fromLabels([{ source: LabelSource.K8s, key: K8sLabelKey.Cluster, value: clusterName }]),
+      ];
+    case 'host':
+    case 'remote-node':
+    case 'kube-apiserver':
+    case 'init':
+    case 'health':
+    case 'unmanaged':
+    case 'ingress':
+      return [reservedSel(entity)];
+    case 'none':
+      return [];
+    default:
+      return undefined;
+  }
+}
+
+/** Selectors for a set of CIDR prefixes (containment); /0 also selects `reserved:world`. */
+function cidrPeers(prefixes: readonly Prefix[]): Peer[] {
+  const out: Peer[] = [];
+  for (const p of prefixes) {
+    out.push({
+      selector: Selector.of([makeRequirement(LabelSource.Cidr, cidrLabelKey(p), 'Exists')]),
+      origin: 'cidr',
+    });
+    if (p.len === 0) out.push({ selector: reservedSel('world'), origin: 'cidr' });
+  }
+  return out;
+}
+
+function parseCidrSet(
+  list: CidrRuleInput[],
+  path: Path,
+  ctx: Ctx,
+): { prefixes: Prefix[]; groupRefs: unknown[] } {
+  const prefixes: Prefix[] = [];
+  const groupRefs: unknown[] = [];
+  list.forEach((c, i) => {
+    const p = [...path, i];
+    const given = [c.cidr, c.cidrGroupRef, c.cidrGroupSelector].filter((x) => x !== undefined).length;
+    if (given !== 1) {
+      ctx.err(p, 'exactly one of cidr, cidrGroupRef or cidrGroupSelector is required');
+      return;
+    }
+    if (c.cidr === undefined) {
+      // CiliumCIDRGroup references select nothing until CIDR groups are supported.
+      groupRefs.push(c.cidrGroupRef ?? c.cidrGroupSelector);
+      if (c.except !== undefined && c.except.length > 0) {
+        ctx.err([...p, 'except'], 'except cannot be used with cidrGroupRef or cidrGroupSelector');
+      }
+      return;
+    }
+    const base = parseCidr(c.cidr, [...p, 'cidr'], ctx);
+    const holes: Prefix[] = [];
+    (c.except ?? []).forEach((e, j) => {
+      const h = parseCidr(e, [...p, 'except', j], ctx);
+      if (h === undefined || base === undefined) return;
+      if (!prefixContains(base, h)) {
+        ctx.err([...p, 'except', j], `except ${formatPrefix(h)} is not contained in ${formatPrefix(base)}`);
+        return;
+      }
+      holes.push(h);
+    });
+    if (base !== undefined) prefixes.push(...subtractPrefixes(base, holes));
+  });
+  return { prefixes, groupRefs };
+}
+
+function parseL4Ports(
+  ports: {
+    port?: string | number | undefined;
+    endPort?: number | undefined;
+    protocol?: string | undefined;
+  }[],
+  path: Path,
+  ctx: Ctx,
+  k8s: boolean,
+): L4Port[] {
+  const out: L4Port[] = [];
+  ports.forEach((pp, i) => {
+    const p = [...path, i];
+    let protocol: L4ProtoName = k8s ? 'TCP' : 'ANY';
+    if (pp.protocol !== undefined && pp.protocol !== '') {
+      const allowed: readonly string[] = k8s ? ['TCP', 'UDP', 'SCTP'] : L4_PROTO_NAMES;
+      if (!allowed.includes(pp.protocol)) {
+        ctx.err(
+          [...p, 'protocol'],
+          `invalid protocol ${JSON.stringify(pp.protocol)} (expected ${allowed.join(', ')})`,
+        );
+        return;
+      }
+      protocol = pp.protocol as L4ProtoName;
+    }
+    const pv = parsePortValue(pp.port, [...p, 'port'], ctx, k8s && pp.port !== undefined ? 1 : 0);
+    if (pv === undefined) return;
+    const end = parseEndPort(pp.endPort, pv, [...p, 'endPort'], ctx);
+    if (end === null) return;
+    const l4: { -readonly [K in keyof L4Port]: L4Port[K] } = { protocol };
+    if (pv.port !== undefined) l4.port = pv.port;
+    if (pv.name !== undefined) l4.name = pv.name;
+    if (end !== undefined && end !== pv.port) l4.endPort = end;
+    out.push(l4);
+  });
+  return out;
+}
+
+function parseL7(rules: NonNullable<PortRuleInput['rules']>, path: Path, ctx: Ctx): L7Rules {
+  const kinds = (['http', 'kafka', 'dns', 'l7proto'] as const).filter((k) => rules[k] !== undefined);
+  if (kinds.length > 1) ctx.err(path, `only one L7 rule type allowed per port rule, got ${kinds.join(', ')}`);
+  if (rules.l7 !== undefined && rules.l7proto === undefined)
+    ctx.err([...path, 'l7'], 'l7 rules require l7proto');
+  (rules.http ?? []).forEach((h, i) => {
+    checkRegex(h.method, [...path, 'http', i, 'method'], ctx);
+    checkRegex(h.path, [...path, 'http', i, 'path'], ctx);
+    checkRegex(h.host, [...path, 'http', i, 'host'], ctx);
+  });
+  (rules.kafka ?? []).forEach((k, i) => {
+    if (k.role !== undefined && k.apiKey !== undefined) {
+      ctx.err([...path, 'kafka', i], 'role and apiKey cannot both be set');
+    }
+    if (k.apiVersion !== undefined && !/^[0-9]+$/.test(k.apiVersion)) {
+      ctx.err(
+        [...path, 'kafka', i, 'apiVersion'],
+        `apiVersion must be a non-negative integer, got ${JSON.stringify(k.apiVersion)}`,
+      );
+    }
+  });
+  const out: L7Rules = structuredClone(rules) as L7Rules;
+  if (rules.dns !== undefined) out.dns = parseFqdnSelectors(rules.dns, [...path, 'dns'], ctx);
+  return out;
+}
+
+function parsePortRules(list: PortRuleInput[] | undefined, path: Path, ctx: Ctx): PortRule[] {
+  const out: PortRule[] = [];
+  (list ?? []).forEach((pr, i) => {
+    const p = [...path, i];
+    let ports = parseL4Ports(pr.ports ?? [], [...p, 'ports'], ctx, false);
+    if ((pr.ports ?? []).length === 0) ports = [{ port: 0, protocol: 'ANY' }];
+    const { ports: _p, rules, ...rest } = pr;
+    const r: { -readonly [K in keyof PortRule]: PortRule[K] } = { ports };
+    if (rules !== undefined) r.rules = parseL7(rules, [...p, 'rules'], ctx);
+    if (Object.keys(rest).length > 0) r.extra = structuredClone(rest);
+    out.push(r);
+  });
+  return out;
+}
+
+function parseIcmps(list: IcmpRuleInput[] | undefined, path: Path, ctx: Ctx): IcmpField[] {
+  const out: IcmpField[] = [];
+  (list ?? []).forEach((r, i) => {
+    (r.fields ?? []).forEach((f, j) => {
+      const family = f.family ?? 'IPv4';
+      const t = icmpType(family, f.type);
+      if (t === undefined) {
+        ctx.err(
+          [...path, i, 'fields', j, 'type'],
+          `invalid ICMP type ${JSON.stringify(f.type)} for ${family}`,
+        );
+        return;
+      }
+      out.push({ family, type: t });
+    });
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cilium policies
+
+interface Scope {
+  namespace: string; // '' = clusterwide
+  clusterName: string;
+  subjectMatchesInit: boolean;
+}
+
+function scopePeerSelector(sel: Selector, scope: Scope): Selector {
+  if (sel.hasKey(NS_KEY, [LabelSource.K8s, LabelSource.Any])) return sel;
+  if (sel.hasSource(LabelSource.Reserved)) return sel;
+  if (scope.namespace !== '') return sel.with(nsIn(scope.namespace));
+  if (scope.subjectMatchesInit) return sel;
+  return sel.with(nsExists());
+}
+
+type AnyCiliumPeerRule = Record<string, unknown> & {
+  toPorts?: PortRuleInput[];
+  icmps?: IcmpRuleInput[];
+};
+
+function parseCiliumPeerRule(
+  raw: AnyCiliumPeerRule,
+  index: number,
+  section: Section,
+  path: Path,
+  ctx: Ctx,
+  scope: Scope,
+): PeerRule {
+  const ingress = section === 'ingress' || section === 'ingressDeny';
+  const f = (name: string) => (ingress ? `from${name}` : `to${name}`);
+  const peers: Peer[] = [];
+  const prefixes: Prefix[] = [];
+  let anyL3 = false;
+  const extra: Record<string, unknown> = {};
+
+  const endpoints = raw[f('Endpoints')] as LabelSelectorInput[] | undefined;
+  if (endpoints !== undefined) {
+    anyL3 = true;
+    endpoints.forEach((s, i) => {
+      const sel = parseSelector(s, [...path, f('Endpoints'), i], ctx);
+      if (sel !== undefined) peers.push({ selector: scopePeerSelector(sel, scope), origin: 'endpoints' });
+    });
+  }
+  const requires: Selector[] = [];
+  ((raw[f('Requires')] as LabelSelectorInput[] | undefined) ?? []).forEach((s, i) => {
+    const sel = parseSelector(s, [...path, f('Requires'), i], ctx);
+    if (sel !== undefined) requires.push(scopePeerSelector(sel, scope));
+  });
+  const cidrs = raw[f('CIDR')] as string[] | undefined;
+  if (cidrs !== undefined) {
+    anyL3 = true;
+    cidrs.forEach((c, i) => {
+      const p = parseCidr(c, [...path, f('CIDR'), i], ctx);
+      if (p !== undefined) prefixes.push(p);
+    });
+  }
+  const cidrSet = raw[f('CIDRSet')] as CidrRuleInput[] | undefined;
+  if (cidrSet !== undefined) {
+    anyL3 = true;
+    const r = parseCidrSet(cidrSet, [...path, f('CIDRSet')], ctx);
+    prefixes.push(...r.prefixes);
+    if (r.groupRefs.length > 0) extra['cidrGroups'] = r.groupRefs;
+  }
+  peers.push(...cidrPeers(prefixes));
+  const entities = raw[f('Entities')] as string[] | undefined;
+  if (entities !== undefined) {
+    anyL3 = true;
+    entities.forEach((e, i) => {
+      const sels = entitySelectors(e, scope.clusterName);
+      if (sels === undefined) {
+        ctx.err(
+          [...path, f('Entities'), i],
+          `unknown entity ${JSON.stringify(e)} (expected one of ${ENTITIES.join(', ')})`,
+        );
+        return;
+      }
+      for (const s of sels) peers.push({ selector: s, origin: 'entities' });
+    });
+  }
+  const nodes = raw[f('Nodes')] as LabelSelectorInput[] | undefined;
+  if (nodes !== undefined) {
+    anyL3 = true;
+    nodes.forEach((s, i) => {
+      const sel = parseSelector(s, [...path, f('Nodes'), i], ctx);
+      if (sel !== undefined) peers.push({ selector: sel, origin: 'nodes' });
+    });
+  }
+  for (const k of [f('Groups'), 'toServices', 'authentication']) {
+    if (raw[k] !== undefined) {
+      if (k !== 'authentication') anyL3 = true;
+      extra[k] = structuredClone(raw[k]);
+    }
+  }
+  let fqdns: FqdnSelector[] = [];
+  if (!ingress && raw['toFQDNs'] !== undefined) {
+    anyL3 = true;
+    fqdns = parseFqdnSelectors(raw['toFQDNs'] as FqdnSelector[], [...path, 'toFQDNs'], ctx);
+  }
+  const ports = parsePortRules(raw.toPorts, [...path, 'toPorts'], ctx);
+  const icmps = parseIcmps(raw.icmps, [...path, 'icmps'], ctx);
+  if (ports.length > 0 && icmps.length > 0)
+    ctx.err(path, 'toPorts and icmps cannot be used in the same rule');
+  if (!anyL3 && (ports.length > 0 || icmps.length > 0))
+    peers.push({ selector: Selector.wildcard, origin: 'wildcard' });
+  const out: { -readonly [K in keyof PeerRule]: PeerRule[K] } = {
+    index,
+    peers,
+    cidrPrefixes: prefixes,
+    requires,
+    ports,
+    icmps,
+    fqdns,
+  };
+  if (Object.keys(extra).length > 0) out.extra = extra;
+  return out;
+}
+
+function parseCiliumRule(
+  spec: CiliumRuleInput,
+  ruleIndex: number,
+  path: Path,
+  ctx: Ctx,
+  ref: PolicyRef,
+  clusterName: string,
+): PolicyRule | undefined {
+  const clusterwide = ref.kind === 'CiliumClusterwideNetworkPolicy';
+  if ((spec.endpointSelector === undefined) === (spec.nodeSelector === undefined)) {
+    ctx.err(path, 'exactly one of endpointSelector or nodeSelector is required');
+    return undefined;
+  }
+  if (spec.nodeSelector !== undefined && !clusterwide) {
+    ctx.err([...path, 'nodeSelector'], 'nodeSelector is only allowed in CiliumClusterwideNetworkPolicy');
+    return undefined;
+  }
+  const subjectKind = spec.nodeSelector !== undefined ? 'node' : 'endpoint';
+  let subject = parseSelector(
+    (spec.endpointSelector ?? spec.nodeSelector)!,
+    [...path, subjectKind === 'node' ? 'nodeSelector' : 'endpointSelector'],
+    ctx,
+  );
+  if (subject === undefined) return undefined;
+  if (!clusterwide) {
+    subject = subject
+      .without((r) => r.source === LabelSource.K8s && r.key === NS_KEY)
+      .with(nsIn(ref.namespace));
+  }
+  const scope: Scope = {
+    namespace: clusterwide ? '' : ref.namespace,
+    clusterName,
+    subjectMatchesInit: subject.hasKey('init', [LabelSource.Reserved]),
+  };
+  const rule: { -readonly [K in keyof PolicyRule]: PolicyRule[K] } = {
+    policy: ref,
+    ruleIndex,
+    subject,
+    subjectKind,
+    enableDefaultDeny: { ...(spec.enableDefaultDeny ?? {}) },
+    labels: policyLabels(ref, spec.labels),
+  };
+  if (spec.description !== undefined) rule.description = spec.description;
+  for (const section of ['ingress', 'ingressDeny', 'egress', 'egressDeny'] as const) {
+    const list = spec[section] as AnyCiliumPeerRule[] | undefined;
+    if (list === undefined) continue;
+    rule[section] = list.map((r, i) => parseCiliumPeerRule(r, i, section, [...path, section, i], ctx, scope));
+  }
+  return rule;
+}
+
+function policyLabels(
+  ref: PolicyRef,
+  extra?: { key: string; value?: string | undefined; source?: string | undefined }[],
+): Label[] {
+  const out: Label[] = [
+    makeLabel(LabelSource.K8s, K8sLabelKey.PolicyDerivedFrom, ref.kind),
+    makeLabel(LabelSource.K8s, K8sLabelKey.PolicyName, ref.name),
+  ];
+  if (ref.namespace !== '') out.push(makeLabel(LabelSource.K8s, K8sLabelKey.PolicyNamespace, ref.namespace));
+  for (const l of extra ?? []) out.push(makeLabel(l.source ?? LabelSource.Unspec, l.key, l.value ?? ''));
+  return out;
+}
+
+function parseCilium(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): ParsedPolicy | undefined {
+  const r = ciliumPolicySchema.safeParse(doc);
+  if (!r.success) {
+    ctx.zod(r.error);
+    return undefined;
+  }
+  const d = r.data;
+  const clusterwide = d.kind === 'CiliumClusterwideNetworkPolicy';
+  if (clusterwide && d.metadata.namespace !== undefined && d.metadata.namespace !== '') {
+    ctx.err(
+      ['metadata', 'namespace'],
+      'CiliumClusterwideNetworkPolicy is cluster-scoped and takes no namespace',
+    );
+    return undefined;
+  }
+  const ref: PolicyRef = {
+    kind: d.kind,
+    namespace: clusterwide ? '' : (d.metadata.namespace ?? opts.defaultNamespace),
+    name: d.metadata.name,
+  };
+  if (d.spec === undefined && d.specs === undefined) {
+    ctx.err([], 'spec or specs is required');
+    return undefined;
+  }
+  const rules: PolicyRule[] = [];
+  let idx = 0;
+  if (d.spec !== undefined) {
+    const rule = parseCiliumRule(d.spec, idx++, ['spec'], ctx, ref, opts.clusterName);
+    if (rule !== undefined) rules.push(rule);
+  }
+  (d.specs ?? []).forEach((s, i) => {
+    const rule = parseCiliumRule(s, idx++, ['specs', i], ctx, ref, opts.clusterName);
+    if (rule !== undefined) rules.push(rule);
+  });
+  return { ref, rules, document: ctx.document };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes NetworkPolicy
+
+function parseK8sPeers(
+  list: K8sPeerInput[] | undefined,
+  path: Path,
+  ctx: Ctx,
+  ns: string,
+): { peers: Peer[]; prefixes: Prefix[] } {
+  // An empty or missing from/to list matches all sources/destinations.
+  if (list === undefined || list.length === 0) {
+    return { peers: [{ selector: Selector.wildcard, origin: 'wildcard' }], prefixes: [] };
+  }
+  const peers: Peer[] = [];
+  const prefixes: Prefix[] = [];
+  list.forEach((peer, i) => {
+    const p = [...path, i];
+    const given = [peer.podSelector, peer.namespaceSelector, peer.ipBlock].filter(
+      (x) => x !== undefined,
+    ).length;
+    if (given === 0) {
+      ctx.err(p, 'one of podSelector, namespaceSelector or ipBlock is required');
+      return;
+    }
+    if (peer.ipBlock !== undefined) {
+      if (given > 1) {
+        ctx.err(p, 'ipBlock cannot be combined with podSelector or namespaceSelector');
+        return;
+      }
+      const r = parseCidrSet(
+        [{ cidr: peer.ipBlock.cidr, except: peer.ipBlock.except }],
+        [...p, 'ipBlock'],
+        ctx,
+      );
+      // parseCidrSet reports paths with a [0] index; the ipBlock has no list, fix them up.
+      for (const issue of ctx.issues) {
+        if (issue.path.startsWith(`${formatPath([...p, 'ipBlock'])}[0]`)) {
+          (issue as { path: string }).path = issue.path.replace(
+            `${formatPath([...p, 'ipBlock'])}[0]`,
+            formatPath([...p, 'ipBlock']),
+          );
+        }
+      }
+      prefixes.push(...r.prefixes);
+      peers.push(...cidrPeers(r.prefixes));
+      return;
+    }
+    let sel: Selector | undefined = Selector.wildcard;
+    if (peer.podSelector !== undefined) {
+      sel = parseSelector(peer.podSelector, [...p, 'podSelector'], ctx, LabelSource.K8s);
+    }
+    if (sel === undefined) return;
+    if (peer.namespaceSelector !== undefined) {
+      const nsSel = parseSelector(
+        peer.namespaceSelector,
+        [...p, 'namespaceSelector'],
+        ctx,
+        LabelSource.K8s,
+        (k) => K8sLabelKey.NamespaceLabelsPrefix + k,
+      );
+      if (nsSel === undefined) return;
+      // Any namespace matching the namespace selector, pods only (namespace label must exist).
+      sel = sel.with(...nsSel.requirements, nsExists());
+    } else {
+      sel = sel.with(nsIn(ns));
+    }
+    peers.push({ selector: sel, origin: 'k8s' });
+  });
+  return { peers, prefixes };
+}
+
+function parseK8sPorts(list: K8sPortInput[] | undefined, path: Path, ctx: Ctx): PortRule[] {
+  if (list === undefined || list.length === 0) return [];
+  return [{ ports: parseL4Ports(list, path, ctx, true) }];
+}
+
+function parseK8s(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): ParsedPolicy | undefined {
+  const r = k8sNetworkPolicySchema.safeParse(doc);
+  if (!r.success) {
+    ctx.zod(r.error);
+    return undefined;
+  }
+  const d = r.data;
+  const ns = d.metadata.namespace ?? opts.defaultNamespace;
+  const ref: PolicyRef = { kind: 'NetworkPolicy', namespace: ns, name: d.metadata.name };
+  const podSel = parseSelector(d.spec.podSelector, ['spec', 'podSelector'], ctx, LabelSource.K8s);
+  if (podSel === undefined) return undefined;
+  const types = new Set(
+    d.spec.policyTypes ?? (d.spec.egress !== undefined ? ['Ingress', 'Egress'] : ['Ingress']),
+  );
+  const rule: { -readonly [K in keyof PolicyRule]: PolicyRule[K] } = {
+    policy: ref,
+    ruleIndex: 0,
+    subject: podSel.with(nsIn(ns)),
+    subjectKind: 'endpoint',
+    enableDefaultDeny: {},
+    labels: policyLabels(ref),
+  };
+  if (types.has('Ingress')) {
+    rule.ingress = (d.spec.ingress ?? []).map((ir, i) => {
+      const { peers, prefixes } = parseK8sPeers(ir.from, ['spec', 'ingress', i, 'from'], ctx, ns);
+      return {
+        index: i,
+        peers,
+        cidrPrefixes: prefixes,
+        requires: [],
+        ports: parseK8sPorts(ir.ports, ['spec', 'ingress', i, 'ports'], ctx),
+        icmps: [],
+        fqdns: [],
+      };
+    });
+  }
+  if (types.has('Egress')) {
+    rule.egress = (d.spec.egress ?? []).map((er, i) => {
+      const { peers, prefixes } = parseK8sPeers(er.to, ['spec', 'egress', i, 'to'], ctx, ns);
+      return {
+        index: i,
+        peers,
+        cidrPrefixes: prefixes,
+        requires: [],
+        ports: parseK8sPorts(er.ports, ['spec', 'egress', i, 'ports'], ctx),
+        icmps: [],
+        fqdns: [],
+      };
+    });
+  }
+  return { ref, rules: [rule], document: ctx.document };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function parseOne(
+  doc: unknown,
+  index: number,
+  opts: Required<ParseOptions>,
+): { policy?: ParsedPolicy; issues: ValidationIssue[] } {
+  const ctx = new Ctx(index);
+  const pruned = pruneNulls(doc);
+  if (pruned === null || typeof pruned !== 'object' || Array.isArray(pruned)) {
+    ctx.err([], 'document must be an object');
+    return { issues: ctx.issues };
+  }
+  const o = pruned as Record<string, unknown>;
+  const kind = o['kind'];
+  const meta = o['metadata'] as Record<string, unknown> | undefined;
+  if (typeof kind === 'string') ctx.kind = kind;
+  if (meta !== undefined && typeof meta === 'object' && typeof meta['name'] === 'string') {
+    const ns = typeof meta['namespace'] === 'string' ? meta['namespace'] : undefined;
+    ctx.name =
+      ns !== undefined && kind !== 'CiliumClusterwideNetworkPolicy' ? `${ns}/${meta['name']}` : meta['name'];
+  }
+  if (typeof kind !== 'string' || KINDS[kind] === undefined) {
+    ctx.err(['kind'], `unsupported kind ${JSON.stringify(kind)} (expected ${Object.keys(KINDS).join(', ')})`);
+    return { issues: ctx.issues };
+  }
+  if (o['apiVersion'] !== KINDS[kind]) {
+    ctx.err(['apiVersion'], `expected ${KINDS[kind]} for ${kind}, got ${JSON.stringify(o['apiVersion'])}`);
+    return { issues: ctx.issues };
+  }
+  const policy = kind === 'NetworkPolicy' ? parseK8s(pruned, ctx, opts) : parseCilium(pruned, ctx, opts);
+  if (ctx.issues.length > 0 || policy === undefined) return { issues: ctx.issues };
+  return { policy, issues: [] };
+}
+
+function fullOpts(opts: ParseOptions): Required<ParseOptions> {
+  return {
+    clusterName: opts.clusterName ?? DEFAULT_CLUSTER_NAME,
+    defaultNamespace: opts.defaultNamespace ?? 'default',
+  };
+}
+
+/** Validates documents without throwing; null/undefined documents (empty YAML documents) are skipped. */
+export function validatePolicies(docs: readonly unknown[], opts: ParseOptions = {}): ValidationIssue[] {
+  const o = fullOpts(opts);
+  return docs.flatMap((d, i) => (d === null || d === undefined ? [] : parseOne(d, i, o).issues));
+}
+
+/**
+ * Parses every document or none: throws PolicyValidationError listing every issue of every document.
+ * Two documents defining the same kind/namespace/name are an error too.
+ */
+export function parsePolicies(docs: readonly unknown[], opts: ParseOptions = {}): ParsedPolicy[] {
+  const o = fullOpts(opts);
+  const out: ParsedPolicy[] = [];
+  const issues: ValidationIssue[] = [];
+  const seen = new Map<string, number>();
+  docs.forEach((d, i) => {
+    if (d === null || d === undefined) return;
+    const r = parseOne(d, i, o);
+    issues.push(...r.issues);
+    if (r.policy !== undefined) {
+      const key = `${r.policy.ref.kind}/${r.policy.ref.namespace}/${r.policy.ref.name}`;
+      const prev = seen.get(key);
+      if (prev !== undefined) {
+        issues.push({
+          document: i,
+          kind: r.policy.ref.kind,
+          name: r.policy.ref.name,
+          path: 'metadata.name',
+          message: `duplicate of document ${prev}`,
+        });
+      }
+      seen.set(key, i);
+      out.push(r.policy);
+    }
+  });
+  if (issues.length > 0) throw new PolicyValidationError(issues);
+  return out;
+}
+
+export function parsePolicy(doc: unknown, opts: ParseOptions = {}): ParsedPolicy {
+  const r = parsePolicies([doc], opts);
+  if (r.length === 0) throw new PolicyValidationError([{ document: 0, path: '', message: 'empty document' }]);
+  return r[0]!;
+}
+
+/** Kinds accepted by the parser. */
+export const POLICY_KINDS: readonly PolicyKind[] = [
+  'CiliumNetworkPolicy',
+  'CiliumClusterwideNetworkPolicy',
+  'NetworkPolicy',
+];
