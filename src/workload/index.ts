@@ -1,0 +1,16 @@
+export {
+  banner,
+  type ConnectOptions,
+  type ConnectResult,
+  connect,
+  parseDuration,
+  parsePorts,
+  parseTarget,
+  type ServeOptions,
+  serve,
+  WorkloadListenError,
+  WorkloadNotSupportedError,
+  type WorkloadProtocol,
+  type WorkloadServer,
+  WorkloadUsageError,
+} from './workload.js';
