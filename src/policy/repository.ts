@@ -1,0 +1,137 @@
+/**
+ * Policy repository: the set of imported policies, keyed by kind/namespace/name. Every upsert or
+ * delete bumps the revision; re-importing a policy replaces it. Each rule gets a rule cookie (u32,
+ * never 0) that policy-map entries carry so monitor/hubble can name the rule behind a verdict.
+ */
+import type { Prefix } from '../labels/index.js';
+import { formatPrefix } from '../labels/index.js';
+import type { ParsedPolicy, PolicyRef, PolicyRule } from './types.js';
+import { policyRefKey } from './types.js';
+
+export interface RepositoryChange {
+  readonly revision: number;
+  readonly ref: PolicyRef;
+  readonly type: 'upsert' | 'delete';
+  /** Rules removed (old version) and added (new version). */
+  readonly removed: readonly PolicyRule[];
+  readonly added: readonly PolicyRule[];
+}
+
+export type RepositoryListener = (change: RepositoryChange) => void;
+
+export interface StoredPolicy {
+  readonly policy: ParsedPolicy;
+  readonly revision: number;
+}
+
+export class PolicyRepository {
+  #revision = 1;
+  readonly #policies = new Map<string, StoredPolicy>();
+  readonly #cookies = new Map<PolicyRule, number>();
+  readonly #byCookie = new Map<number, PolicyRule>();
+  #nextCookie = 1;
+  readonly #listeners = new Set<RepositoryListener>();
+
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Adds or replaces a policy. Returns the new revision. */
+  upsert(policy: ParsedPolicy): number {
+    const key = policyRefKey(policy.ref);
+    const old = this.#policies.get(key);
+    this.#revision++;
+    if (old !== undefined) this.#dropCookies(old.policy.rules);
+    for (const r of policy.rules) this.#assignCookie(r);
+    this.#policies.set(key, { policy, revision: this.#revision });
+    this.#emit({
+      revision: this.#revision,
+      ref: policy.ref,
+      type: 'upsert',
+      removed: old?.policy.rules ?? [],
+      added: policy.rules,
+    });
+    return this.#revision;
+  }
+
+  /** Replaces several policies at once (one revision bump each). */
+  upsertAll(policies: readonly ParsedPolicy[]): number {
+    for (const p of policies) this.upsert(p);
+    return this.#revision;
+  }
+
+  /** Deletes a policy; returns the new revision, or undefined if it did not exist. */
+  delete(ref: PolicyRef): number | undefined {
+    const key = policyRefKey(ref);
+    const old = this.#policies.get(key);
+    if (old === undefined) return undefined;
+    this.#policies.delete(key);
+    this.#dropCookies(old.policy.rules);
+    this.#revision++;
+    this.#emit({ revision: this.#revision, ref, type: 'delete', removed: old.policy.rules, added: [] });
+    return this.#revision;
+  }
+
+  get(ref: PolicyRef): StoredPolicy | undefined {
+    return this.#policies.get(policyRefKey(ref));
+  }
+
+  list(): StoredPolicy[] {
+    return [...this.#policies.values()].sort((a, b) =>
+      policyRefKey(a.policy.ref) < policyRefKey(b.policy.ref) ? -1 : 1,
+    );
+  }
+
+  rules(): PolicyRule[] {
+    return this.list().flatMap((p) => p.policy.rules);
+  }
+
+  cookieOf(rule: PolicyRule): number {
+    return this.#cookies.get(rule) ?? 0;
+  }
+
+  ruleByCookie(cookie: number): PolicyRule | undefined {
+    return this.#byCookie.get(cookie);
+  }
+
+  /**
+   * Every CIDR prefix referenced by some rule (except-holes removed), deduplicated and sorted. The
+   * agent allocates a local CIDR identity for each (IdentityAllocator.allocateCidr) and writes
+   * prefix → identity into the ipcache; see CidrIdentitySync.
+   */
+  cidrPrefixes(): Prefix[] {
+    const byKey = new Map<string, Prefix>();
+    for (const r of this.rules()) {
+      for (const s of [r.ingress, r.ingressDeny, r.egress, r.egressDeny]) {
+        for (const pr of s ?? []) for (const p of pr.cidrPrefixes) byKey.set(formatPrefix(p), p);
+      }
+    }
+    return [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, p]) => p);
+  }
+
+  subscribe(listener: RepositoryListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #assignCookie(r: PolicyRule): void {
+    const c = this.#nextCookie;
+    this.#nextCookie = c >= 0xffffffff ? 1 : c + 1;
+    this.#cookies.set(r, c);
+    this.#byCookie.set(c, r);
+  }
+
+  #dropCookies(rules: readonly PolicyRule[]): void {
+    for (const r of rules) {
+      const c = this.#cookies.get(r);
+      if (c !== undefined) this.#byCookie.delete(c);
+      this.#cookies.delete(r);
+    }
+  }
+
+  #emit(c: RepositoryChange): void {
+    for (const l of [...this.#listeners]) l(c);
+  }
+}
