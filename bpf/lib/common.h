@@ -96,9 +96,13 @@ static __always_inline void ipv6_addr_copy(__u8 *dst, const volatile __u8 *src)
 	d[3] = s[3];
 }
 
+/* Copy a MAC out of a `volatile const` config array. Every read must stay
+ * volatile: a plain memcpy lets clang fold the ELF's zero initializer. */
 static __always_inline void mac_copy(__u8 *dst, const volatile __u8 *src)
 {
-	__builtin_memcpy(dst, (const __u8 *)src, ETH_ALEN);
+#pragma unroll
+	for (int i = 0; i < ETH_ALEN; i++)
+		dst[i] = src[i];
 }
 
 #endif

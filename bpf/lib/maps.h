@@ -29,11 +29,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cilium_lxc SEC(".maps");
 
-/* The inner map template: one LPM trie of policy entries per endpoint. */
+/*
+ * The inner map template: one LPM trie of policy entries per endpoint. Sizes,
+ * not BTF types: clang emits only forward declarations for types behind a
+ * nested map definition, which libbpf cannot size. The kernel checks an inner
+ * map against this template by type, key/value size, flags and max_entries,
+ * so every endpoint's trie must be LPM_TRIE, key 12 (struct policy_key),
+ * value 8 (struct policy_entry), BPF_F_NO_PREALLOC, POLICY_MAP_SIZE entries.
+ */
 struct policy_inner_map {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct policy_key);
-	__type(value, struct policy_entry);
+	__uint(key_size, sizeof(struct policy_key));
+	__uint(value_size, sizeof(struct policy_entry));
 	__uint(max_entries, POLICY_MAP_SIZE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 };

@@ -31,21 +31,23 @@ struct l4_ports {
 	__u16 dport;
 };
 
-/* Ports of TCP/UDP/SCTP (first 4 bytes of the header); TCP flags too. */
+/* Ports of TCP/UDP/SCTP (first 4 bytes of the header); TCP flags too when
+ * tcp_flags is not NULL. Other protocols: ports 0. */
 static __always_inline int parse_ports(struct __sk_buff *ctx, __u32 off, __u8 proto,
 				       __u16 *sport, __u16 *dport, __u8 *tcp_flags)
 {
 	struct l4_ports ports;
 
-	if (proto == CIL_IPPROTO_TCP) {
+	if (proto == CIL_IPPROTO_TCP && tcp_flags) {
 		__u8 hdr[14];
 
 		if (bpf_skb_load_bytes(ctx, off, hdr, sizeof(hdr)) < 0)
 			return -DROP_CT_INVALID_HDR;
 		__builtin_memcpy(&ports, hdr, sizeof(ports));
-		if (tcp_flags)
-			*tcp_flags = hdr[13];
-	} else if (proto == CIL_IPPROTO_UDP || proto == CIL_IPPROTO_SCTP) {
+		*tcp_flags = hdr[13];
+	} else if (proto == CIL_IPPROTO_TCP || proto == CIL_IPPROTO_UDP ||
+		   proto == CIL_IPPROTO_SCTP) {
+		/* ICMP errors quote only 8 bytes of L4: read just the ports */
 		if (bpf_skb_load_bytes(ctx, off, &ports, sizeof(ports)) < 0)
 			return -DROP_CT_INVALID_HDR;
 	} else {
