@@ -116,6 +116,7 @@ export const cmd = {
     if (p.peerNetns) a.push('netns', p.peerNetns);
     return a;
   },
+  /** Needs CONFIG_DUMMY (absent on some kernels: prefer a veth pair there). */
   dummyAdd(name: string, mtu?: number): IpCommand {
     return mtu
       ? ['link', 'add', name, 'mtu', String(mtu), 'type', 'dummy']
