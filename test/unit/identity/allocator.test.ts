@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type IdentityEvent, IdentityAllocator, ReservedIdentity, clusterIdOf } from '../../../src/identity/index.js';
+import {
+  clusterIdOf,
+  IdentityAllocator,
+  type IdentityEvent,
+  ReservedIdentity,
+} from '../../../src/identity/index.js';
 import { LabelSet, parsePrefix } from '../../../src/labels/index.js';
 
 const L = (...s: string[]) => LabelSet.parse(s);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  LabelSet,
   cidrIdentityLabels,
   cidrLabelKey,
   formatLabel,
   formatPrefix,
+  LabelSet,
   parseCidrLabelKey,
   parseLabel,
   parsePrefix,
@@ -50,7 +50,12 @@ describe('label parse/format', () => {
 describe('pod identity labels', () => {
   it('derives namespace, namespace labels, service account and cluster', () => {
     const ls = podIdentityLabels({
-      labels: { app: 'web', 'pod-template-hash': 'abc', 'controller-revision-hash': 'x', 'app.kubernetes.io/name': 'w' },
+      labels: {
+        app: 'web',
+        'pod-template-hash': 'abc',
+        'controller-revision-hash': 'x',
+        'app.kubernetes.io/name': 'w',
+      },
       namespace: 'prod',
       namespaceLabels: { 'kubernetes.io/metadata.name': 'prod', team: 'a' },
       serviceAccount: 'sa1',
@@ -67,7 +72,10 @@ describe('pod identity labels', () => {
   });
   it('uses the given cluster name and omits an empty service account', () => {
     const ls = podIdentityLabels({ namespace: 'n', cluster: 'c1' });
-    assert.deepEqual(ls.toStrings(), ['k8s:io.cilium.k8s.policy.cluster=c1', 'k8s:io.kubernetes.pod.namespace=n']);
+    assert.deepEqual(ls.toStrings(), [
+      'k8s:io.cilium.k8s.policy.cluster=c1',
+      'k8s:io.kubernetes.pod.namespace=n',
+    ]);
   });
 });
 
@@ -85,10 +93,10 @@ describe('CIDR prefixes and labels', () => {
     const p = parsePrefix('2001:db8::/32');
     assert.equal(cidrLabelKey(p), '2001-db8--/32');
     assert.equal(formatPrefix(parseCidrLabelKey('2001-db8--/32')!), '2001:db8::/32');
-    assert.deepEqual(
-      LabelSet.of(cidrIdentityLabels(parsePrefix('10.0.0.0/8'))).toStrings(),
-      ['cidr:10.0.0.0/8', 'reserved:world'],
-    );
+    assert.deepEqual(LabelSet.of(cidrIdentityLabels(parsePrefix('10.0.0.0/8'))).toStrings(), [
+      'cidr:10.0.0.0/8',
+      'reserved:world',
+    ]);
   });
   it('containment and subtraction', () => {
     assert.ok(prefixContains(parsePrefix('10.0.0.0/8'), parsePrefix('10.96.0.0/12')));

@@ -40,7 +40,10 @@ describe('validation errors name the field path', () => {
         values: [x]`),
     );
     assert.equal(e.length, 1);
-    assert.match(e[0]!, /^spec\.ingress\[0\]\.fromEndpoints\[0\]\.matchExpressions\[0\]\.operator: invalid operator "Equals"/);
+    assert.match(
+      e[0]!,
+      /^spec\.ingress\[0\]\.fromEndpoints\[0\]\.matchExpressions\[0\]\.operator: invalid operator "Equals"/,
+    );
   });
   it('CIDR typo', () => {
     const e = errors(
@@ -63,13 +66,18 @@ describe('validation errors name the field path', () => {
     assert.deepEqual(e, ['spec.ingress[0].fromEndpoint: unknown field "fromEndpoint"']);
   });
   it('wrong kind / apiVersion', () => {
-    assert.match(errors('apiVersion: cilium.io/v2\nkind: CiliumPolicy\nmetadata: {name: x}\nspec: {}')[0]!, /^kind: unsupported kind/);
+    assert.match(
+      errors('apiVersion: cilium.io/v2\nkind: CiliumPolicy\nmetadata: {name: x}\nspec: {}')[0]!,
+      /^kind: unsupported kind/,
+    );
     assert.match(
       errors('apiVersion: cilium.io/v1\nkind: CiliumNetworkPolicy\nmetadata: {name: x}\nspec: {}')[0]!,
       /^apiVersion: expected cilium\.io\/v2/,
     );
     assert.match(
-      errors('apiVersion: cilium.io/v2\nkind: NetworkPolicy\nmetadata: {name: x}\nspec: {podSelector: {}}')[0]!,
+      errors(
+        'apiVersion: cilium.io/v2\nkind: NetworkPolicy\nmetadata: {name: x}\nspec: {podSelector: {}}',
+      )[0]!,
       /^apiVersion: expected networking\.k8s\.io\/v1/,
     );
   });
@@ -114,11 +122,14 @@ spec:
       () => parsePolicies(input),
       (e: unknown) =>
         e instanceof PolicyValidationError &&
-        e.message === 'document 1 (NetworkPolicy ns2/np): spec.ingress[0].ports[0].port: port 0 out of range 1-65535',
+        e.message ===
+          'document 1 (NetworkPolicy ns2/np): spec.ingress[0].ports[0].port: port 0 out of range 1-65535',
     );
   });
   it('requires exactly one of endpointSelector / nodeSelector; nodeSelector only clusterwide', () => {
-    assert.deepEqual(errors(cnp('  ingress: [{}]')), ['spec: exactly one of endpointSelector or nodeSelector is required']);
+    assert.deepEqual(errors(cnp('  ingress: [{}]')), [
+      'spec: exactly one of endpointSelector or nodeSelector is required',
+    ]);
     assert.deepEqual(errors(cnp('  nodeSelector: {}\n  ingress: [{}]')), [
       'spec.nodeSelector: nodeSelector is only allowed in CiliumClusterwideNetworkPolicy',
     ]);
