@@ -91,12 +91,16 @@ static __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p,
 	struct endpoint_info *ep;
 	__u8 proto = p->tuple.nexthdr;
 	__u8 seen = 0;
-	int state, ret;
+	int state, trace, ret;
 
 	state = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen);
+	trace = trace_wanted(state, proto, p->tcp_flags, seen);
 
+	/* The remote identity is needed for policy (new connections) and events
+	 * only: established traffic that is not traced skips the ipcache. */
 	ep = lookup_endpoint(p->ipv6, p->tuple.daddr6);
-	v->dst_label = resolve_identity(p->ipv6, p->tuple.daddr6, ep);
+	if (ep || state == CT_NEW || trace)
+		v->dst_label = resolve_identity(p->ipv6, p->tuple.daddr6, ep);
 	if (ep && (ep->flags & ENDPOINT_F_HOST))
 		ep = NULL; /* the node itself: its stack delivers */
 	if (ep)
@@ -147,7 +151,7 @@ static __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p,
 		ret = eth_rewrite_macs(ctx, ep->mac, ep->node_mac);
 		if (ret < 0)
 			return ret;
-		if (trace_wanted(state, proto, p->tcp_flags, seen))
+		if (trace)
 			send_trace_notify(ctx, TRACE_TO_LXC, SECLABEL, v->dst_label, dst_id, state,
 					  p->ipv6, ifindex);
 		update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
@@ -155,7 +159,7 @@ static __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p,
 		return bpf_redirect_peer(ifindex, 0);
 	}
 
-	if (trace_wanted(state, proto, p->tcp_flags, seen))
+	if (trace)
 		send_trace_notify(ctx, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, state, p->ipv6,
 				  ctx->ifindex);
 	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
@@ -234,12 +238,15 @@ static __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p,
 	struct endpoint_info *ep;
 	__u8 proto = p->tuple.nexthdr;
 	__u8 seen = 0;
-	int state, ret;
+	int state, trace, ret;
 
 	state = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen);
+	trace = trace_wanted(state, proto, p->tcp_flags, seen);
 
-	ep = lookup_endpoint(p->ipv6, p->tuple.saddr6);
-	v->src_label = resolve_identity(p->ipv6, p->tuple.saddr6, ep);
+	if (state == CT_NEW || trace) {
+		ep = lookup_endpoint(p->ipv6, p->tuple.saddr6);
+		v->src_label = resolve_identity(p->ipv6, p->tuple.saddr6, ep);
+	}
 
 	if (state == CT_NEW) {
 		ret = policy_enforce(ctx, LXC_ID, v->src_label, 0, proto, p->policy_dport, p->ipv6);
@@ -250,7 +257,7 @@ static __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p,
 			return ret;
 	}
 
-	if (trace_wanted(state, proto, p->tcp_flags, seen))
+	if (trace)
 		send_trace_notify(ctx, TRACE_TO_LXC, v->src_label, SECLABEL, LXC_ID, state, p->ipv6,
 				  ctx->ifindex);
 	update_metrics(LXC_ID, len, METRIC_INGRESS, 0);

@@ -97,7 +97,12 @@ struct policy_entry {
 	__u32 rule_cookie; /* which rule set produced the entry, for monitor/hubble */
 };
 
-/* conntrack: LRU hash; key is always written in the original (forward) direction. */
+/*
+ * conntrack: LRU hash; key is always written in the original (forward) direction
+ * (saddr/sport = initiator). flags says at which side of an endpoint the entry
+ * was made; a reply finds it by swapping addresses and ports and flipping the
+ * side (bpf/lib/conntrack.h). ICMP echo request: sport = id, dport = 0.
+ */
 struct ct_key {
 	union {
 		__u32 saddr4;
@@ -114,15 +119,15 @@ struct ct_key {
 	__u16 pad;
 };
 
-#define CT_KEY_F_INGRESS 1  /* entry created by an ingress (to-endpoint) decision */
+#define CT_KEY_F_INGRESS 1  /* entry created by an ingress (to-endpoint) decision; 0 = egress */
 
 struct ct_entry {
 	__u64 lifetime_ns;     /* bpf_ktime_get_ns() deadline */
-	__u64 rx_packets;
+	__u64 rx_packets;      /* rx_*: reply direction; tx_*: original direction */
 	__u64 rx_bytes;
 	__u64 tx_packets;
 	__u64 tx_bytes;
-	__u32 src_sec_id;
+	__u32 src_sec_id;      /* identity of the initiator */
 	__u16 ifindex_unused;
 	__u8 tcp_flags_seen;   /* TCP flags seen in the original direction (OR) */
 	__u8 flags;            /* CT_F_* */
