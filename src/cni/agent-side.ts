@@ -1,0 +1,310 @@
+/**
+ * Agent side of the CNI API: IPAM + endpoint plumbing + result for ADD, teardown + release for DEL,
+ * verification for CHECK, and a node:http request handler for POST /v1/cni/*. The agent composes this
+ * with its own endpoint management through the `hooks`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NodeIpam, PodAllocation } from '../ipam/node-ipam.js';
+import {
+  checkEndpoint,
+  EndpointCheckError,
+  type EndpointPlumbingResult,
+  type EndpointPlumbingSpec,
+  hostVethName,
+  setupEndpoint,
+  teardownEndpoint,
+} from './endpoint-plumbing.js';
+import { CniError } from './errors.js';
+import { buildAddResult } from './result.js';
+import {
+  CNI_API,
+  type CniAgentGcRequest,
+  type CniAgentRequest,
+  type CniDns,
+  CniErrorCode,
+  type CniResult,
+} from './types.js';
+
+/** Plugin-specific code: CHECK found the endpoint differs from its configuration. */
+export const CNI_ERR_CHECK_FAILED = 104;
+/** Plugin-specific code: IPAM could not allocate. */
+export const CNI_ERR_IPAM = 105;
+/** Plugin-specific code: creating the interfaces failed. */
+export const CNI_ERR_PLUMBING = 106;
+
+export interface CniEndpoint {
+  containerId: string;
+  ifName: string;
+  netns: string;
+  podNamespace?: string | undefined;
+  podName?: string | undefined;
+  allocation: PodAllocation;
+  plumbing: EndpointPlumbingResult;
+}
+
+export interface CniBackendHooks {
+  /** After IPAM + plumbing succeeded on ADD (e.g. create the endpoint, attach BPF). Throwing fails ADD and undoes it. */
+  endpointAdded?(ep: CniEndpoint): Promise<void>;
+  /** Before teardown on DEL (e.g. detach, forget the endpoint). Teardown still happens if it throws; DEL then fails with 11. */
+  endpointRemoved?(p: { containerId: string; ifName: string; hostIfName: string }): Promise<void>;
+  /** IPAM state changed: persist it. */
+  ipamChanged?(): Promise<void>;
+}
+
+export interface CniBackendOptions {
+  ipam: NodeIpam;
+  /** Node namespace path when the agent does not run inside it. */
+  nodeNetns?: string | undefined;
+  mtu?: number | undefined;
+  dns?: CniDns | undefined;
+  hooks?: CniBackendHooks;
+}
+
+export class CniBackend {
+  constructor(private readonly o: CniBackendOptions) {}
+
+  private spec(req: CniAgentRequest, a: PodAllocation): EndpointPlumbingSpec {
+    return {
+      nodeNetns: this.o.nodeNetns,
+      podNetns: req.netns,
+      ifName: req.ifName,
+      hostIfName: hostVethName(req.containerId, req.ifName),
+      ipv4: a.ipv4 ? { ip: a.ipv4.ip, router: a.ipv4.gateway } : undefined,
+      ipv6: a.ipv6 ? { ip: a.ipv6.ip, router: a.ipv6.gateway } : undefined,
+      mtu: req.config.mtu ?? this.o.mtu,
+    };
+  }
+
+  async add(req: CniAgentRequest): Promise<{ result: CniResult; endpoint: CniEndpoint }> {
+    const pod = req.podNamespace && req.podName ? `${req.podNamespace}/${req.podName}` : undefined;
+    let allocation: PodAllocation;
+    try {
+      allocation = this.o.ipam.allocate({ containerId: req.containerId, ifName: req.ifName, pod });
+    } catch (e) {
+      throw new CniError(CNI_ERR_IPAM, 'IP allocation failed', (e as Error).message);
+    }
+    await this.o.hooks?.ipamChanged?.();
+    const spec = this.spec(req, allocation);
+    let plumbing: EndpointPlumbingResult;
+    try {
+      plumbing = await setupEndpoint(spec);
+    } catch (e) {
+      this.o.ipam.release(req);
+      await this.o.hooks?.ipamChanged?.();
+      throw new CniError(CNI_ERR_PLUMBING, 'failed to set up the pod interface', (e as Error).message);
+    }
+    const endpoint: CniEndpoint = {
+      containerId: req.containerId,
+      ifName: req.ifName,
+      netns: req.netns,
+      podNamespace: req.podNamespace,
+      podName: req.podName,
+      allocation,
+      plumbing,
+    };
+    try {
+      await this.o.hooks?.endpointAdded?.(endpoint);
+    } catch (e) {
+      await teardownEndpoint({ nodeNetns: this.o.nodeNetns, hostIfName: spec.hostIfName }).catch(() => {});
+      this.o.ipam.release(req);
+      await this.o.hooks?.ipamChanged?.();
+      throw e instanceof CniError
+        ? e
+        : new CniError(CNI_ERR_PLUMBING, 'endpoint creation failed', (e as Error).message);
+    }
+    const result = buildAddResult({
+      hostInterface: { name: plumbing.hostIfName, mac: plumbing.hostMac },
+      podInterface: {
+        name: req.ifName,
+        mac: plumbing.podMac,
+        sandbox: req.netns,
+        ...(spec.mtu ? { mtu: spec.mtu } : {}),
+      },
+      ...(allocation.ipv4 ? { ipv4: { ip: allocation.ipv4.ip, gateway: allocation.ipv4.gateway } } : {}),
+      ...(allocation.ipv6 ? { ipv6: { ip: allocation.ipv6.ip, gateway: allocation.ipv6.gateway } } : {}),
+      ...(this.o.dns ? { dns: this.o.dns } : {}),
+    });
+    return { result, endpoint };
+  }
+
+  /** Idempotent: unknown containers and missing interfaces are not errors. */
+  async del(req: Pick<CniAgentRequest, 'containerId' | 'ifName'>): Promise<void> {
+    const hostIfName = hostVethName(req.containerId, req.ifName);
+    let hookError: unknown;
+    try {
+      await this.o.hooks?.endpointRemoved?.({ containerId: req.containerId, ifName: req.ifName, hostIfName });
+    } catch (e) {
+      hookError = e;
+    }
+    await teardownEndpoint({ nodeNetns: this.o.nodeNetns, hostIfName });
+    if (this.o.ipam.release(req)) await this.o.hooks?.ipamChanged?.();
+    // Network resources are gone either way; a failed hook makes the runtime retry DEL (idempotent).
+    if (hookError)
+      throw new CniError(CniErrorCode.TryAgainLater, 'endpoint removal failed', (hookError as Error).message);
+  }
+
+  async check(req: CniAgentRequest): Promise<void> {
+    const a = this.o.ipam.get(req);
+    if (!a)
+      throw new CniError(
+        CniErrorCode.UnknownContainer,
+        'container unknown to the agent',
+        `${req.containerId}/${req.ifName}`,
+      );
+    const prev = req.config.prevResult;
+    if (prev?.ips) {
+      const mine = [a.ipv4?.ip, a.ipv6?.ip].filter(Boolean);
+      for (const ip of prev.ips) {
+        const bare = ip.address.slice(0, ip.address.indexOf('/'));
+        if (!mine.includes(bare)) {
+          throw new CniError(
+            CNI_ERR_CHECK_FAILED,
+            'prevResult does not match the allocation',
+            `${ip.address} not in [${mine.join(', ')}]`,
+          );
+        }
+      }
+    }
+    try {
+      await checkEndpoint(this.spec(req, a));
+    } catch (e) {
+      if (e instanceof EndpointCheckError)
+        throw new CniError(CNI_ERR_CHECK_FAILED, 'endpoint check failed', e.message);
+      throw e;
+    }
+  }
+
+  /** Release attachments the runtime no longer knows (GC); returns what was removed. */
+  async gc(req: CniAgentGcRequest): Promise<string[]> {
+    const keep = new Set(req.validAttachments.map((v) => `${v.containerID}/${v.ifname}`));
+    const removed: string[] = [];
+    for (const { owner } of this.o.ipam.list()) {
+      const key = `${owner.containerId}/${owner.ifName}`;
+      if (keep.has(key)) continue;
+      await this.del(owner);
+      removed.push(key);
+    }
+    return removed;
+  }
+}
+
+/** Map an error to an HTTP status and a CNI error object body. */
+export function cniErrorResponse(e: unknown): {
+  status: number;
+  body: { code: number; msg: string; details?: string };
+} {
+  if (e instanceof CniError) {
+    const status =
+      e.code === CniErrorCode.UnknownContainer
+        ? 404
+        : e.code === CniErrorCode.TryAgainLater
+          ? 503
+          : e.code < 100
+            ? 400
+            : 500;
+    const body: { code: number; msg: string; details?: string } = { code: e.code, msg: e.message };
+    if (e.details) body.details = e.details;
+    return { status, body };
+  }
+  return {
+    status: 500,
+    body: {
+      code: CniErrorCode.IoFailure,
+      msg: 'agent internal error',
+      details: (e as Error)?.message ?? String(e),
+    },
+  };
+}
+
+function readBody(req: IncomingMessage, limit = 1 << 20): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > limit) reject(new CniError(CniErrorCode.DecodingFailure, 'request body too large'));
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'));
+      } catch (e) {
+        reject(new CniError(CniErrorCode.DecodingFailure, 'request body is not JSON', (e as Error).message));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function validRequest(b: unknown): CniAgentRequest {
+  const r = b as Partial<CniAgentRequest> | null;
+  if (
+    !r ||
+    typeof r.containerId !== 'string' ||
+    typeof r.ifName !== 'string' ||
+    typeof r.netns !== 'string' ||
+    !r.config
+  ) {
+    throw new CniError(
+      CniErrorCode.DecodingFailure,
+      'malformed CNI request',
+      'need containerId, ifName, netns, config',
+    );
+  }
+  return r as CniAgentRequest;
+}
+
+/**
+ * node:http handler for the CNI API; returns false when the path is not a CNI route (so the agent can
+ * route other paths). `ready()` gates STATUS (default: always ready).
+ */
+export async function handleCniHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  backend: CniBackend,
+  ready: () => boolean = () => true,
+): Promise<boolean> {
+  const path = (req.url ?? '').split('?')[0];
+  const routes: string[] = Object.values(CNI_API);
+  if (!path || !routes.includes(path)) return false;
+  const send = (status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  if (req.method !== 'POST') {
+    send(405, { code: CniErrorCode.InvalidEnvironment, msg: `use POST for ${path}` });
+    return true;
+  }
+  try {
+    const body = await readBody(req);
+    switch (path) {
+      case CNI_API.add:
+        send(200, { result: (await backend.add(validRequest(body))).result });
+        break;
+      case CNI_API.del:
+        await backend.del(validRequest(body));
+        send(200, {});
+        break;
+      case CNI_API.check:
+        await backend.check(validRequest(body));
+        send(200, {});
+        break;
+      case CNI_API.status:
+        if (ready()) send(200, {});
+        else send(503, { code: CniErrorCode.PluginNotAvailable, msg: 'agent not ready' });
+        break;
+      case CNI_API.gc: {
+        const g = body as Partial<CniAgentGcRequest>;
+        send(200, {
+          removed: await backend.gc({ config: g.config!, validAttachments: g.validAttachments ?? [] }),
+        });
+        break;
+      }
+    }
+  } catch (e) {
+    const { status, body } = cniErrorResponse(e);
+    send(status, body);
+  }
+  return true;
+}
