@@ -71,11 +71,11 @@ int tail_target(struct __sk_buff *skb)
 	return 42 + magic;
 }
 
-/* Looks up the LPM trie with the source address and tail-calls slot 0 when it matches. */
+/* Looks up the LPM trie with the packet mark as an address and tail-calls slot 0 when it matches. */
 SEC("tc")
 int lpm_then_tail(struct __sk_buff *skb)
 {
-	struct lpm_v4_key k = { .prefixlen = 32, .addr = skb->remote_ip4 };
+	struct lpm_v4_key k = { .prefixlen = 32, .addr = skb->mark };
 	__u32 *v = bpf_map_lookup_elem(&lpm, &k);
 	__u32 idx = 0;
 	__u32 *inner;

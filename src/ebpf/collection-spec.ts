@@ -5,8 +5,7 @@
  * that remain to be resolved to file descriptors at load time.
  */
 import { readFileSync } from 'node:fs';
-import { Btf, BtfKind, type BtfExt, parseBtfExt, type FuncInfo, type LineInfo } from './btf/btf.js';
-import { ElfError } from './errors.js';
+import { Btf, type BtfExt, BtfKind, type FuncInfo, type LineInfo, parseBtfExt } from './btf/btf.js';
 import {
   ElfFile,
   type ElfSection,
@@ -19,11 +18,12 @@ import {
   STT_OBJECT,
   STT_SECTION,
 } from './elf/reader.js';
+import { ElfError } from './errors.js';
 import { sectionDef } from './sections.js';
 import {
+  type AttachTypeValue,
   MapFlag,
   MapType,
-  type AttachTypeValue,
   type MapTypeValue,
   type ProgTypeValue,
   PSEUDO_CALL,
@@ -175,11 +175,17 @@ function copyMapSpec(m: MapSpec): MapSpec {
   return c;
 }
 
-export function encodeConstant(name: string, value: ConstantValue, size: number, bigEndian: boolean): Uint8Array {
+export function encodeConstant(
+  name: string,
+  value: ConstantValue,
+  size: number,
+  bigEndian: boolean,
+): Uint8Array {
   const out = new Uint8Array(size);
   if (value instanceof Uint8Array || Array.isArray(value)) {
     const arr = value instanceof Uint8Array ? value : Uint8Array.from(value);
-    if (arr.length !== size) throw new ElfError(`variable ${name}: expected ${size} bytes, got ${arr.length}`);
+    if (arr.length !== size)
+      throw new ElfError(`variable ${name}: expected ${size} bytes, got ${arr.length}`);
     out.set(arr);
     return out;
   }
@@ -187,7 +193,8 @@ export function encodeConstant(name: string, value: ConstantValue, size: number,
   const bits = BigInt(size * 8);
   if (size > 8) throw new ElfError(`variable ${name}: ${size}-byte variable needs a byte array`);
   if (n < 0n) n += 1n << bits;
-  if (n < 0n || n >= 1n << bits) throw new ElfError(`variable ${name}: value ${value} does not fit in ${size} bytes`);
+  if (n < 0n || n >= 1n << bits)
+    throw new ElfError(`variable ${name}: value ${value} does not fit in ${size} bytes`);
   for (let i = 0; i < size; i++) {
     const byte = Number((n >> BigInt(8 * i)) & 0xffn);
     out[bigEndian ? size - 1 - i : i] = byte;
@@ -221,7 +228,8 @@ class ElfSpecReader {
       if (ext) spec.btfExt = parseBtfExt(ext.data, this.btf);
       spec.kernelBtf = this.fixupDatasecs(this.btf);
     }
-    if (elf.section('maps')) throw new ElfError('legacy "maps" section is not supported; declare maps in ".maps" with BTF');
+    if (elf.section('maps'))
+      throw new ElfError('legacy "maps" section is not supported; declare maps in ".maps" with BTF');
     this.readBtfMaps();
     this.readDataSections();
     this.readPrograms();
@@ -278,12 +286,21 @@ class ElfSpecReader {
     const btf = this.btf!;
     const def = btf.resolve(typeId);
     if (def.kind !== BtfKind.STRUCT) throw new ElfError(`map ${name}: definition is not a struct`);
-    const m: MapSpec = { name, type: MapType.UNSPEC, keySize: 0, valueSize: 0, maxEntries: 0, flags: 0, pinning: 'none' };
+    const m: MapSpec = {
+      name,
+      type: MapType.UNSPEC,
+      keySize: 0,
+      valueSize: 0,
+      maxEntries: 0,
+      flags: 0,
+      pinning: 'none',
+    };
     const uint = (member: string, id: number): number => {
       const p = btf.resolve(id);
       if (p.kind !== BtfKind.PTR) throw new ElfError(`map ${name}: ${member} is not declared with __uint`);
       const arr = btf.resolve(p.sizeOrType);
-      if (arr.kind !== BtfKind.ARRAY) throw new ElfError(`map ${name}: ${member} is not declared with __uint`);
+      if (arr.kind !== BtfKind.ARRAY)
+        throw new ElfError(`map ${name}: ${member} is not declared with __uint`);
       return arr.array!.nelems;
     };
     const pointee = (member: string, id: number): number => {
@@ -332,9 +349,11 @@ class ElfSpecReader {
           if (inner) throw new ElfError(`map ${name}: nested map-in-map is not supported`);
           // __array(values, struct inner_def): ARRAY of PTR to the inner definition (or to a FUNC_PROTO for prog arrays).
           const arr = btf.resolve(mem.type);
-          if (arr.kind !== BtfKind.ARRAY) throw new ElfError(`map ${name}: values must be declared with __array`);
+          if (arr.kind !== BtfKind.ARRAY)
+            throw new ElfError(`map ${name}: values must be declared with __array`);
           const ptr = btf.resolve(arr.array!.type);
-          if (ptr.kind !== BtfKind.PTR) throw new ElfError(`map ${name}: values must be an array of pointers`);
+          if (ptr.kind !== BtfKind.PTR)
+            throw new ElfError(`map ${name}: values must be an array of pointers`);
           const target = btf.resolve(ptr.sizeOrType);
           if (target.kind === BtfKind.STRUCT) m.innerMap = this.mapFromBtf(`${name}.inner`, target.id, true);
           break;
@@ -344,7 +363,8 @@ class ElfSpecReader {
       }
     }
     if (m.type === MapType.HASH_OF_MAPS || m.type === MapType.ARRAY_OF_MAPS) {
-      if (!m.innerMap) throw new ElfError(`map ${name}: map-in-map needs an inner map template (__array(values, ...))`);
+      if (!m.innerMap)
+        throw new ElfError(`map ${name}: map-in-map needs an inner map template (__array(values, ...))`);
       m.valueSize = 4;
     }
     if (m.type === MapType.PROG_ARRAY) m.valueSize = 4;
@@ -356,7 +376,8 @@ class ElfSpecReader {
   private readDataSections(): void {
     const { elf, spec } = this;
     for (const s of elf.sections) {
-      if (!DATA_SECTION.test(s.name) || (s.type !== SHT_PROGBITS && s.type !== SHT_NOBITS) || s.size === 0) continue;
+      if (!DATA_SECTION.test(s.name) || (s.type !== SHT_PROGBITS && s.type !== SHT_NOBITS) || s.size === 0)
+        continue;
       const readOnly = s.name.startsWith('.rodata');
       const value = new Uint8Array(s.size);
       if (s.type !== SHT_NOBITS) value.set(s.data);
@@ -387,10 +408,13 @@ class ElfSpecReader {
   private readPrograms(): void {
     const { elf, spec } = this;
     for (const s of elf.sections) {
-      if (!(s.flags & SHF_EXECINSTR) || s.type !== SHT_PROGBITS || s.name === '.text' || s.size === 0) continue;
+      if (!(s.flags & SHF_EXECINSTR) || s.type !== SHT_PROGBITS || s.name === '.text' || s.size === 0)
+        continue;
       const def = sectionDef(s.name);
       if (!def) throw new ElfError(`section "${s.name}": unknown program type`);
-      const funcs = elf.symbols.filter((y) => y.sectionIndex === s.index && y.type === STT_FUNC && y.bind !== STB_LOCAL);
+      const funcs = elf.symbols.filter(
+        (y) => y.sectionIndex === s.index && y.type === STT_FUNC && y.bind !== STB_LOCAL,
+      );
       if (funcs.length === 0) throw new ElfError(`section "${s.name}" has code but no global function`);
       for (const f of funcs) {
         const linked = this.link(this.funcRange(s, f));
@@ -424,7 +448,9 @@ class ElfSpecReader {
    * Links one program: its own instructions, then every function it calls (transitively),
    * fixing call offsets, and collecting map references and BTF func/line info.
    */
-  private link(entry: FuncRange): Omit<ProgramSpec, 'name' | 'section' | 'type' | 'expectedAttachType' | 'license'> {
+  private link(
+    entry: FuncRange,
+  ): Omit<ProgramSpec, 'name' | 'section' | 'type' | 'expectedAttachType' | 'license'> {
     const out: Uint8Array[] = [];
     let len = 0; // instructions emitted so far
     const placed = new Map<string, number>(); // `${sec}:${start}` -> new start
@@ -468,13 +494,19 @@ class ElfSpecReader {
           const sec = this.sectionOf(sym);
           if (sec.name === '.maps') {
             const mapName = sym.type === STT_SECTION ? undefined : sym.name;
-            if (!mapName || !this.spec.maps.has(mapName)) throw new ElfError(`${entry.name}: reference to unknown map ${sym.name}`);
+            if (!mapName || !this.spec.maps.has(mapName))
+              throw new ElfError(`${entry.name}: reference to unknown map ${sym.name}`);
             code[i * INSN + 1] = (code[i * INSN + 1]! & 0x0f) | (PSEUDO_MAP_FD << 4);
             mapRefs.push({ insn: base + i, map: mapName });
           } else if (DATA_SECTION.test(sec.name)) {
-            if (!this.spec.maps.has(sec.name)) throw new ElfError(`${entry.name}: reference to empty data section ${sec.name}`);
+            if (!this.spec.maps.has(sec.name))
+              throw new ElfError(`${entry.name}: reference to empty data section ${sec.name}`);
             code[i * INSN + 1] = (code[i * INSN + 1]! & 0x0f) | (PSEUDO_MAP_VALUE << 4);
-            mapRefs.push({ insn: base + i, map: sec.name, valueOffset: imm + (sym.type === STT_SECTION ? 0 : sym.value) });
+            mapRefs.push({
+              insn: base + i,
+              map: sec.name,
+              valueOffset: imm + (sym.type === STT_SECTION ? 0 : sym.value),
+            });
           } else if (sec.flags & SHF_EXECINSTR) {
             // Address of a function (callbacks for bpf_loop and friends).
             const target = (sym.value + imm) / INSN;
@@ -489,7 +521,8 @@ class ElfSpecReader {
       this.collectExt(f, base, funcInfo, lineInfo);
       // Place callees discovered in this function now, so offsets are known before fixups.
       for (const c of callFixups) {
-        if (!placed.has(`${c.sec.index}:${this.funcAt(c.sec, c.target).start}`)) place(this.funcAt(c.sec, c.target));
+        if (!placed.has(`${c.sec.index}:${this.funcAt(c.sec, c.target).start}`))
+          place(this.funcAt(c.sec, c.target));
       }
     }
     const insns = new Uint8Array(len * INSN);
@@ -516,7 +549,8 @@ class ElfSpecReader {
     if (!ext) return;
     const within = (off: number): boolean => off >= f.start * INSN && off < f.end * INSN;
     for (const r of ext.funcInfo.get(f.section.name) ?? []) {
-      if (within(r.insnOff)) funcInfo.push({ insnOff: base + (r.insnOff / INSN - f.start), typeId: r.typeId });
+      if (within(r.insnOff))
+        funcInfo.push({ insnOff: base + (r.insnOff / INSN - f.start), typeId: r.typeId });
     }
     for (const r of ext.lineInfo.get(f.section.name) ?? []) {
       if (within(r.insnOff)) lineInfo.push({ ...r, insnOff: base + (r.insnOff / INSN - f.start) });
@@ -525,7 +559,8 @@ class ElfSpecReader {
 
   private sectionOf(sym: ElfSymbol): ElfSection {
     const s = this.elf.sections[sym.sectionIndex];
-    if (!s || sym.sectionIndex === 0) throw new ElfError(`symbol ${sym.name || '(anon)'} is undefined (extern?)`);
+    if (!s || sym.sectionIndex === 0)
+      throw new ElfError(`symbol ${sym.name || '(anon)'} is undefined (extern?)`);
     return s;
   }
 }

@@ -4,8 +4,8 @@
  * programs. On any failure everything created so far is closed again.
  */
 import { join } from 'node:path';
-import type { CollectionSpec, MapSpec } from './collection-spec.js';
 import { BtfHandle } from './btf/handle.js';
+import type { CollectionSpec, MapSpec } from './collection-spec.js';
 import { EbpfError, KeyNotFoundError } from './errors.js';
 import { BpfMap } from './map.js';
 import { Program, type ProgramLoadOptions } from './program.js';

@@ -43,7 +43,10 @@ export class NotSupportedError extends EbpfError {
     readonly minimumVersion?: string,
     options?: { cause?: unknown },
   ) {
-    super(`${feature} not supported by this kernel${minimumVersion ? ` (requires >= ${minimumVersion})` : ''}`, options);
+    super(
+      `${feature} not supported by this kernel${minimumVersion ? ` (requires >= ${minimumVersion})` : ''}`,
+      options,
+    );
   }
 }
 
@@ -81,7 +84,11 @@ export function summarizeVerifierLog(log: string): string {
   const lines = log
     .trimEnd()
     .split('\n')
-    .filter((l) => l.trim() !== '' && !/^(processed \d+ insns|verification time|stack depth|max_states_per_insn)/.test(l));
+    .filter(
+      (l) =>
+        l.trim() !== '' &&
+        !/^(processed \d+ insns|verification time|stack depth|max_states_per_insn)/.test(l),
+    );
   if (lines.length === 0) return '(no verifier log)';
   const last = lines[lines.length - 1]!;
   const source = [...lines].reverse().find((l) => l.startsWith('; '));

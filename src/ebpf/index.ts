@@ -8,10 +8,10 @@ export { Collection, type CollectionOptions } from './collection.js';
 export {
   CollectionSpec,
   type ConstantValue,
+  encodeConstant,
   type MapSpec,
   type ProgramSpec,
   type VariableSpec,
-  encodeConstant,
 } from './collection-spec.js';
 export { ElfFile } from './elf/reader.js';
 export {

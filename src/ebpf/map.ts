@@ -4,8 +4,8 @@
  * is one syscall and two small copies.
  */
 import { readFileSync } from 'node:fs';
-import { type MapSpec, type Pinning } from './collection-spec.js';
-import { KeyNotFoundError, MapIncompatibleError, NotSupportedError, BpfSyscallError } from './errors.js';
+import type { MapSpec, Pinning } from './collection-spec.js';
+import { BpfSyscallError, KeyNotFoundError, MapIncompatibleError, NotSupportedError } from './errors.js';
 import { Fd } from './fd.js';
 import { Attr, AttrLayout, call, getFdById, objGet, objInfo, objPin, syscallError } from './sys/bpf.js';
 import { Cmd, MapType, type MapTypeValue, UpdateFlag } from './sys/constants.js';
@@ -63,6 +63,8 @@ export class BpfMap implements Disposable {
   private readonly next: Buffer;
   private readonly elemAttr: Attr;
   private readonly nextAttr: Attr;
+  /** DELETE_ELEM rejects attrs with anything set after `key`. */
+  private readonly deleteAttr: Attr;
   private readonly keyAddr: bigint;
 
   private constructor(fd: Fd, info: Omit<MapInfo, 'id'>) {
@@ -73,7 +75,9 @@ export class BpfMap implements Disposable {
     this.valueSize = info.valueSize;
     this.maxEntries = info.maxEntries;
     this.flags = info.flags;
-    this.userValueSize = PERCPU_TYPES.has(info.type) ? roundUp8(info.valueSize) * numPossibleCpus() : info.valueSize;
+    this.userValueSize = PERCPU_TYPES.has(info.type)
+      ? roundUp8(info.valueSize) * numPossibleCpus()
+      : info.valueSize;
     this.key = Buffer.alloc(Math.max(this.keySize, 8));
     this.value = Buffer.alloc(Math.max(this.userValueSize, 8));
     this.next = Buffer.alloc(Math.max(this.keySize, 8));
@@ -81,6 +85,7 @@ export class BpfMap implements Disposable {
     this.elemAttr = new Attr(L.size).u32(L.map_fd, fd.value).ptr(L.key, this.key).ptr(L.value, this.value);
     this.nextAttr = new Attr(L.size).u32(L.map_fd, fd.value).ptr(L.key, this.key).ptr(L.next_key, this.next);
     this.keyAddr = this.nextAttr.getU64(L.key);
+    this.deleteAttr = new Attr(L.size).u32(L.map_fd, fd.value).ptr(L.key, this.key);
   }
 
   /** Creates a map in the kernel. Does not pin or populate it (see Collection for that). */
@@ -96,7 +101,10 @@ export class BpfMap implements Disposable {
     if (opts.innerMapFd !== undefined) a.u32(L.inner_map_fd, opts.innerMapFd);
     if (spec.numaNode !== undefined) a.u32(L.numa_node, spec.numaNode);
     if (spec.mapExtra !== undefined) a.u64(L.map_extra, spec.mapExtra);
-    if (opts.btf) a.u32(L.btf_fd, opts.btf.fd).u32(L.btf_key_type_id, opts.btf.keyType).u32(L.btf_value_type_id, opts.btf.valueType);
+    if (opts.btf)
+      a.u32(L.btf_fd, opts.btf.fd)
+        .u32(L.btf_key_type_id, opts.btf.keyType)
+        .u32(L.btf_value_type_id, opts.btf.valueType);
     const fd = call(Cmd.MAP_CREATE, a, `create map ${spec.name}`, { hint: (e) => createHint(spec, e) });
     return new BpfMap(new Fd(fd), { ...spec, name: sanitizeName(spec.name) });
   }
@@ -131,12 +139,18 @@ export class BpfMap implements Disposable {
     const diffs: string[] = [];
     if (this.type !== spec.type) diffs.push(`type ${this.type} != ${spec.type}`);
     if (this.keySize !== spec.keySize) diffs.push(`key size ${this.keySize} != ${spec.keySize}`);
-    const want = spec.type === MapType.HASH_OF_MAPS || spec.type === MapType.ARRAY_OF_MAPS ? 4 : spec.valueSize;
+    const want =
+      spec.type === MapType.HASH_OF_MAPS || spec.type === MapType.ARRAY_OF_MAPS ? 4 : spec.valueSize;
     if (this.valueSize !== want) diffs.push(`value size ${this.valueSize} != ${want}`);
-    if (this.maxEntries !== spec.maxEntries && spec.type !== MapType.RINGBUF) diffs.push(`max entries ${this.maxEntries} != ${spec.maxEntries}`);
-    if (spec.type === MapType.RINGBUF && this.maxEntries !== spec.maxEntries) diffs.push(`size ${this.maxEntries} != ${spec.maxEntries}`);
+    if (this.maxEntries !== spec.maxEntries && spec.type !== MapType.RINGBUF)
+      diffs.push(`max entries ${this.maxEntries} != ${spec.maxEntries}`);
+    if (spec.type === MapType.RINGBUF && this.maxEntries !== spec.maxEntries)
+      diffs.push(`size ${this.maxEntries} != ${spec.maxEntries}`);
     if ((this.flags & ~0x18) !== (spec.flags & ~0x18)) diffs.push(`flags ${this.flags} != ${spec.flags}`);
-    if (diffs.length) throw new MapIncompatibleError(`map ${spec.name}${this.pinnedPath ? ` (${this.pinnedPath})` : ''}: ${diffs.join(', ')}`);
+    if (diffs.length)
+      throw new MapIncompatibleError(
+        `map ${spec.name}${this.pinnedPath ? ` (${this.pinnedPath})` : ''}: ${diffs.join(', ')}`,
+      );
   }
 
   info(): MapInfo {
@@ -152,7 +166,9 @@ export class BpfMap implements Disposable {
 
   /** Value for `key`, or undefined when absent. The result is a fresh copy. */
   lookup(key: Uint8Array): Uint8Array | undefined {
-    return this.lookupInto(key, undefined) ? Uint8Array.prototype.slice.call(this.value, 0, this.userValueSize) : undefined;
+    return this.lookupInto(key, undefined)
+      ? Uint8Array.prototype.slice.call(this.value, 0, this.userValueSize)
+      : undefined;
   }
 
   /** Looks up into `out` (or the internal buffer); returns false when absent. */
@@ -171,7 +187,9 @@ export class BpfMap implements Disposable {
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): void {
     this.setKey(key);
     if (value.length !== this.userValueSize) {
-      throw new RangeError(`map ${this.name}: value is ${value.length} bytes, expected ${this.userValueSize}`);
+      throw new RangeError(
+        `map ${this.name}: value is ${value.length} bytes, expected ${this.userValueSize}`,
+      );
     }
     this.value.set(value);
     this.elemAttr.buf.writeUInt32LE(flags, 24);
@@ -183,7 +201,7 @@ export class BpfMap implements Disposable {
   /** Deletes `key`; returns false when it was absent. */
   delete(key: Uint8Array): boolean {
     this.setKey(key);
-    const { ret, errno } = bpf(Cmd.MAP_DELETE_ELEM, this.elemAttr.buf, 32);
+    const { ret, errno } = bpf(Cmd.MAP_DELETE_ELEM, this.deleteAttr.buf, 32);
     if (ret < 0) {
       if (errno === Errno.ENOENT) return false;
       throw syscallError(`delete from map ${this.name}`, errno);
@@ -247,7 +265,9 @@ export class BpfMap implements Disposable {
       const n = a.getU32(L.count);
       if (ret < 0 && errno !== Errno.ENOENT) {
         if (errno === Errno.EINVAL || errno === Errno.ENOTSUPP || errno === Errno.EOPNOTSUPP) {
-          throw new NotSupportedError(`batch lookup on map type ${this.type}`, undefined, { cause: syscallError('lookup batch', errno) });
+          throw new NotSupportedError(`batch lookup on map type ${this.type}`, undefined, {
+            cause: syscallError('lookup batch', errno),
+          });
         }
         throw syscallError(`lookup batch in map ${this.name}`, errno);
       }
@@ -261,15 +281,29 @@ export class BpfMap implements Disposable {
   }
 
   /** Updates `count` elements from concatenated keys/values in one syscall. Returns how many were written. */
-  updateBatch(keys: Uint8Array, values: Uint8Array, count: number, elemFlags: number = UpdateFlag.ANY): number {
+  updateBatch(
+    keys: Uint8Array,
+    values: Uint8Array,
+    count: number,
+    elemFlags: number = UpdateFlag.ANY,
+  ): number {
     const L = AttrLayout.mapBatch;
     if (keys.length < count * this.keySize || values.length < count * this.userValueSize) {
       throw new RangeError(`map ${this.name}: batch buffers too small for ${count} elements`);
     }
-    const a = new Attr(L.size).ptr(L.keys, keys).ptr(L.values, values).u32(L.count, count).u32(L.map_fd, this.fd.value).u64(L.elem_flags, elemFlags);
+    const a = new Attr(L.size)
+      .ptr(L.keys, keys)
+      .ptr(L.values, values)
+      .u32(L.count, count)
+      .u32(L.map_fd, this.fd.value)
+      .u64(L.elem_flags, elemFlags);
     const { ret, errno } = bpf(Cmd.MAP_UPDATE_BATCH, a.buf, a.buf.length);
     if (ret < 0) {
-      throw new BpfSyscallError(`update batch in map ${this.name} (${a.getU32(L.count)} of ${count} written)`, errno, updateHint(this, errno));
+      throw new BpfSyscallError(
+        `update batch in map ${this.name} (${a.getU32(L.count)} of ${count} written)`,
+        errno,
+        updateHint(this, errno),
+      );
     }
     return a.getU32(L.count);
   }
@@ -298,7 +332,8 @@ export class BpfMap implements Disposable {
   }
 
   private setKey(key: Uint8Array): void {
-    if (key.length !== this.keySize) throw new RangeError(`map ${this.name}: key is ${key.length} bytes, expected ${this.keySize}`);
+    if (key.length !== this.keySize)
+      throw new RangeError(`map ${this.name}: key is ${key.length} bytes, expected ${this.keySize}`);
     this.key.set(key);
   }
 }
@@ -316,9 +351,14 @@ export class TypedMap<K, V> {
     readonly keyCodec: Codec<K>,
     readonly valueCodec: Codec<V>,
   ) {
-    if (keyCodec.size !== map.keySize) throw new MapIncompatibleError(`map ${map.name}: key codec is ${keyCodec.size} bytes, map key ${map.keySize}`);
+    if (keyCodec.size !== map.keySize)
+      throw new MapIncompatibleError(
+        `map ${map.name}: key codec is ${keyCodec.size} bytes, map key ${map.keySize}`,
+      );
     if (valueCodec.size !== map.userValueSize) {
-      throw new MapIncompatibleError(`map ${map.name}: value codec is ${valueCodec.size} bytes, map value ${map.userValueSize}`);
+      throw new MapIncompatibleError(
+        `map ${map.name}: value codec is ${valueCodec.size} bytes, map value ${map.userValueSize}`,
+      );
     }
   }
   get(key: K): V | undefined {
@@ -362,8 +402,10 @@ function createHint(spec: MapSpec, errno: number): string | undefined {
   if (errno === Errno.EPERM) return 'creating maps needs CAP_BPF (run as root)';
   if (errno === Errno.EINVAL) {
     if (spec.maxEntries === 0) return 'max_entries is 0';
-    if (spec.type === MapType.RINGBUF) return 'ring buffer size must be a power-of-two multiple of the page size';
-    if (spec.type === MapType.LPM_TRIE) return 'LPM tries need BPF_F_NO_PREALLOC and a key starting with a u32 prefix length';
+    if (spec.type === MapType.RINGBUF)
+      return 'ring buffer size must be a power-of-two multiple of the page size';
+    if (spec.type === MapType.LPM_TRIE)
+      return 'LPM tries need BPF_F_NO_PREALLOC and a key starting with a u32 prefix length';
     return `check key/value sizes (${spec.keySize}/${spec.valueSize}) and flags (${spec.flags}) for map type ${spec.type}`;
   }
   if (errno === Errno.E2BIG) return 'key or value too large for this map type';

@@ -3,8 +3,9 @@
  * attaches BTF func/line info (so verifier logs name source lines), and on rejection throws a
  * VerifierError carrying the full log.
  */
+
+import type { BtfHandle } from './btf/handle.js';
 import type { ProgramSpec } from './collection-spec.js';
-import { BtfHandle } from './btf/handle.js';
 import { EbpfError, VerifierError } from './errors.js';
 import { Fd } from './fd.js';
 import type { BpfMap } from './map.js';
@@ -97,7 +98,8 @@ export class Program implements Disposable {
         .u32(L.func_info_rec_size, 8)
         .ptr(L.func_info, fi)
         .u32(L.func_info_cnt, spec.funcInfo.length);
-      if (spec.lineInfo.length > 0) a.u32(L.line_info_rec_size, 16).ptr(L.line_info, li).u32(L.line_info_cnt, spec.lineInfo.length);
+      if (spec.lineInfo.length > 0)
+        a.u32(L.line_info_rec_size, 16).ptr(L.line_info, li).u32(L.line_info_cnt, spec.lineInfo.length);
     }
 
     // First attempt without a log (cheaper); on failure, retry with a growing log buffer.
@@ -117,18 +119,26 @@ export class Program implements Disposable {
         return p;
       }
       if (errno === Errno.ENOSPC && log) {
-        if (size >= max) throw new VerifierError(spec.name, errno, `${text}\n(log truncated at ${size} bytes)`);
+        if (size >= max)
+          throw new VerifierError(spec.name, errno, `${text}\n(log truncated at ${size} bytes)`);
         const trueSize = a.getU32(L.log_true_size);
         size = Math.min(max, Math.max(size * 4, trueSize + 1));
         continue;
       }
-      if (!log && (errno === Errno.EACCES || errno === Errno.EINVAL || errno === Errno.E2BIG || errno === Errno.EFAULT)) {
+      if (
+        !log &&
+        (errno === Errno.EACCES || errno === Errno.EINVAL || errno === Errno.E2BIG || errno === Errno.EFAULT)
+      ) {
         level = level || PROG_LOAD_LOG_LEVEL_BRANCH;
         size = opts.logSize ?? 1 << 20;
         continue;
       }
       if (log && text.trim()) throw new VerifierError(spec.name, errno, text);
-      throw syscallError(`load program ${spec.name}`, errno, errno === Errno.EPERM ? 'loading programs needs CAP_BPF/CAP_SYS_ADMIN' : undefined);
+      throw syscallError(
+        `load program ${spec.name}`,
+        errno,
+        errno === Errno.EPERM ? 'loading programs needs CAP_BPF/CAP_SYS_ADMIN' : undefined,
+      );
     }
     throw new EbpfError(`load program ${spec.name}: gave up growing the verifier log`);
   }
@@ -173,7 +183,10 @@ export class Program implements Disposable {
     if (opts.ctx) {
       const ctxIn = Buffer.from(opts.ctx);
       ctxOut = Buffer.alloc(ctxIn.length);
-      a.u32(L.ctx_size_in, ctxIn.length).ptr(L.ctx_in, ctxIn).u32(L.ctx_size_out, ctxOut.length).ptr(L.ctx_out, ctxOut);
+      a.u32(L.ctx_size_in, ctxIn.length)
+        .ptr(L.ctx_in, ctxIn)
+        .u32(L.ctx_size_out, ctxOut.length)
+        .ptr(L.ctx_out, ctxOut);
     }
     call(Cmd.PROG_TEST_RUN, a, `test run of program ${this.name}`);
     const res: TestRunResult = {

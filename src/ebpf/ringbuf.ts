@@ -9,7 +9,6 @@ import { EbpfError } from './errors.js';
 import type { BpfMap } from './map.js';
 import { MapType } from './sys/constants.js';
 import {
-  close as sysClose,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   EPOLLIN,
@@ -23,6 +22,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   pageSize,
+  close as sysClose,
   view,
 } from './sys/libc.js';
 
@@ -53,6 +53,8 @@ export class RingBufReader implements AsyncIterable<Uint8Array>, Disposable {
   private readonly events = Buffer.alloc(12 * 2);
   private closed = false;
   private consumer: number;
+  /** Position after the last record handed out by the async iterator (may be ahead of `consumer`). */
+  private readPos = 0;
 
   constructor(readonly map: BpfMap) {
     if (map.type !== MapType.RINGBUF) throw new EbpfError(`map ${map.name} is not a ring buffer`);
@@ -73,9 +75,9 @@ export class RingBufReader implements AsyncIterable<Uint8Array>, Disposable {
     epollAdd(this.epfd, this.wakefd, EPOLLIN, 1);
   }
 
-  /** Bytes written by the producer and not yet consumed. */
+  /** Bytes written by the producer and not yet handed to the reader. */
   pending(): number {
-    return Number(this.prod[0]) - this.consumer;
+    return Number(this.prod[0]) - Math.max(this.consumer, this.readPos);
   }
 
   /**
@@ -122,35 +124,42 @@ export class RingBufReader implements AsyncIterable<Uint8Array>, Disposable {
 
   /**
    * Async iteration over records. Each yielded view is valid until the loop asks for the next
-   * record (the space is released then), so decode or copy inside the loop body.
+   * record (its space is released then, or when the loop exits), so decode or copy in the body.
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    while (!this.closed) {
-      const batch: Uint8Array[] = [];
-      // Peek without releasing: collect views first, release after the consumer saw them.
-      const start = this.consumer;
-      let cons = start;
-      let prod = Number(this.prod[0]);
-      while (cons < prod && batch.length < 256) {
-        const off = cons & this.mask;
-        const h = this.hdr[off >>> 2]!;
-        if (h & BUSY) break;
-        const len = h & 0x3fffffff;
-        if (h & DISCARD) this.stats.discarded++;
-        else {
-          this.stats.records++;
-          this.stats.bytes += len;
-          batch.push(this.data.subarray(off + HDR, off + HDR + len));
+    let handed = this.consumer; // end of the last record handed out
+    try {
+      while (!this.closed) {
+        // Peek a batch without releasing; release once the consumer has seen it.
+        const batch: { rec: Uint8Array; end: number }[] = [];
+        let cons = this.consumer;
+        let prod = Number(this.prod[0]);
+        while (cons < prod && batch.length < 256) {
+          const off = cons & this.mask;
+          const h = this.hdr[off >>> 2]!;
+          if (h & BUSY) break;
+          const len = h & 0x3fffffff;
+          cons += (len + HDR + 7) & ~7;
+          if (h & DISCARD) this.stats.discarded++;
+          else batch.push({ rec: this.data.subarray(off + HDR, off + HDR + len), end: cons });
+          if (cons >= prod) prod = Number(this.prod[0]);
         }
-        cons += (len + HDR + 7) & ~7;
-        if (cons >= prod) prod = Number(this.prod[0]);
+        if (cons === this.consumer) {
+          await this.wait(1000);
+          continue;
+        }
+        for (const { rec, end } of batch) {
+          this.stats.records++;
+          this.stats.bytes += rec.length;
+          this.readPos = end;
+          handed = end;
+          yield rec;
+        }
+        this.commit(cons);
+        handed = cons;
       }
-      if (batch.length === 0 && cons === start) {
-        await this.wait(1000);
-        continue;
-      }
-      for (const rec of batch) yield rec;
-      this.commit(cons);
+    } finally {
+      if (!this.closed) this.commit(handed);
     }
   }
 

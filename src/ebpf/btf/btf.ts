@@ -2,8 +2,9 @@
  * BTF (BPF Type Format) parser. Pure: bytes in, types out. Keeps the raw blob and each type's
  * byte offset so the loader can patch data-section sizes/offsets before handing BTF to the kernel.
  */
-import { EbpfError } from '../errors.js';
+
 import { cstring } from '../elf/reader.js';
+import { EbpfError } from '../errors.js';
 
 export const BtfKind = {
   UNKN: 0,
@@ -28,7 +29,10 @@ export const BtfKind = {
   ENUM64: 19,
 } as const;
 
-const kindNames = Object.fromEntries(Object.entries(BtfKind).map(([k, v]) => [v, k])) as Record<number, string>;
+const kindNames = Object.fromEntries(Object.entries(BtfKind).map(([k, v]) => [v, k])) as Record<
+  number,
+  string
+>;
 
 export class BtfError extends EbpfError {
   override readonly code = 'EBPF_BTF';
@@ -118,7 +122,7 @@ export class Btf {
         name: this.str(dv.getUint32(o, true)),
         sizeOrType: dv.getUint32(o + 8, true),
         vlen: info & 0xffff,
-        kindFlag: (info >>> 31) === 1,
+        kindFlag: info >>> 31 === 1,
         rawOffset: start,
       };
       o += 12;
@@ -132,7 +136,11 @@ export class Btf {
           break;
         }
         case BtfKind.ARRAY:
-          t.array = { type: dv.getUint32(o, true), indexType: dv.getUint32(o + 4, true), nelems: dv.getUint32(o + 8, true) };
+          t.array = {
+            type: dv.getUint32(o, true),
+            indexType: dv.getUint32(o + 4, true),
+            nelems: dv.getUint32(o + 8, true),
+          };
           o += 12;
           break;
         case BtfKind.STRUCT:
@@ -151,7 +159,10 @@ export class Btf {
         case BtfKind.ENUM:
           t.enumValues = [];
           for (let i = 0; i < t.vlen; i++, o += 8) {
-            t.enumValues.push({ name: this.str(dv.getUint32(o, true)), value: BigInt(dv.getInt32(o + 4, true)) });
+            t.enumValues.push({
+              name: this.str(dv.getUint32(o, true)),
+              value: BigInt(dv.getInt32(o + 4, true)),
+            });
           }
           break;
         case BtfKind.ENUM64:
@@ -175,7 +186,11 @@ export class Btf {
         case BtfKind.DATASEC:
           t.secinfo = [];
           for (let i = 0; i < t.vlen; i++, o += 12) {
-            t.secinfo.push({ type: dv.getUint32(o, true), offset: dv.getUint32(o + 4, true), size: dv.getUint32(o + 8, true) });
+            t.secinfo.push({
+              type: dv.getUint32(o, true),
+              offset: dv.getUint32(o + 4, true),
+              size: dv.getUint32(o + 8, true),
+            });
           }
           break;
         case BtfKind.DECL_TAG:
@@ -323,9 +338,19 @@ export function parseBtfExt(raw: Uint8Array, btf: Btf): BtfExt {
   const liOff = dv.getUint32(16, true);
   const liLen = dv.getUint32(20, true);
   const coreLen = hdrLen >= 32 ? dv.getUint32(28, true) : 0;
-  const out: BtfExt = { funcInfo: new Map(), lineInfo: new Map(), funcInfoRecSize: 8, lineInfoRecSize: 16, coreReloCount: 0 };
+  const out: BtfExt = {
+    funcInfo: new Map(),
+    lineInfo: new Map(),
+    funcInfoRecSize: 8,
+    lineInfoRecSize: 16,
+    coreReloCount: 0,
+  };
 
-  const walk = (off: number, len: number, cb: (sec: string, rec: number, recSize: number) => void): number => {
+  const walk = (
+    off: number,
+    len: number,
+    cb: (sec: string, rec: number, recSize: number) => void,
+  ): number => {
     if (len === 0) return 0;
     const base = hdrLen + off;
     const recSize = dv.getUint32(base, true);
@@ -344,8 +369,9 @@ export function parseBtfExt(raw: Uint8Array, btf: Btf): BtfExt {
     else m.set(k, [v]);
   };
   out.funcInfoRecSize =
-    walk(fiOff, fiLen, (sec, o) => push(out.funcInfo, sec, { insnOff: dv.getUint32(o, true), typeId: dv.getUint32(o + 4, true) })) ||
-    8;
+    walk(fiOff, fiLen, (sec, o) =>
+      push(out.funcInfo, sec, { insnOff: dv.getUint32(o, true), typeId: dv.getUint32(o + 4, true) }),
+    ) || 8;
   out.lineInfoRecSize =
     walk(liOff, liLen, (sec, o) =>
       push(out.lineInfo, sec, {

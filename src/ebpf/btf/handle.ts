@@ -11,7 +11,9 @@ export class BtfLoadError extends EbpfError {
     readonly errno: number,
     readonly log: string,
   ) {
-    super(`load BTF: ${syscallError('', errno).message.slice(2)}: ${log.trimEnd().split('\n').slice(-2).join(' | ') || '(no log)'}`);
+    super(
+      `load BTF: ${syscallError('', errno).message.slice(2)}: ${log.trimEnd().split('\n').slice(-2).join(' | ') || '(no log)'}`,
+    );
   }
 }
 

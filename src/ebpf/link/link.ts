@@ -2,7 +2,7 @@
  * Links attach programs to hooks (tcx ingress/egress, XDP, cgroup socket hooks) with BPF_LINK_CREATE.
  * A pinned link keeps its program attached after the process exits; re-open it with `openPinned`.
  */
-import { openSync, closeSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { EbpfError, NotSupportedError } from '../errors.js';
 import { Fd } from '../fd.js';
 import type { Program } from '../program.js';
@@ -78,7 +78,12 @@ export class Link implements Disposable {
       try {
         return new Link(new Fd(call(Cmd.LINK_CREATE, a, what, { hint: tcxHint })));
       } catch (err) {
-        if (err instanceof EbpfError && 'errno' in err && (err as { errno: number }).errno === Errno.EINVAL && !haveTcx()) {
+        if (
+          err instanceof EbpfError &&
+          'errno' in err &&
+          (err as { errno: number }).errno === Errno.EINVAL &&
+          !haveTcx()
+        ) {
           throw new NotSupportedError('tcx links', '6.6', { cause: err });
         }
         throw err;
@@ -90,13 +95,16 @@ export class Link implements Disposable {
     const L = AttrLayout.linkCreate;
     return withNetns(opts.netns, () => {
       const ifindex = typeof opts.interface === 'number' ? opts.interface : ifindexOf(opts.interface);
-      const flags = opts.mode === 'generic' ? XdpFlag.SKB_MODE : opts.mode === 'driver' ? XdpFlag.DRV_MODE : 0;
+      const flags =
+        opts.mode === 'generic' ? XdpFlag.SKB_MODE : opts.mode === 'driver' ? XdpFlag.DRV_MODE : 0;
       const a = new Attr(L.size)
         .u32(L.prog_fd, opts.program.fd.value)
         .u32(L.target_ifindex, ifindex)
         .u32(L.attach_type, AttachType.XDP)
         .u32(L.flags, flags);
-      return new Link(new Fd(call(Cmd.LINK_CREATE, a, `attach ${opts.program.name} to xdp of ${opts.interface}`)));
+      return new Link(
+        new Fd(call(Cmd.LINK_CREATE, a, `attach ${opts.program.name} to xdp of ${opts.interface}`)),
+      );
     });
   }
 
@@ -104,8 +112,13 @@ export class Link implements Disposable {
     const L = AttrLayout.linkCreate;
     const cg = openSync(opts.cgroup, 'r');
     try {
-      const a = new Attr(L.size).u32(L.prog_fd, opts.program.fd.value).u32(L.target_fd, cg).u32(L.attach_type, opts.attachType);
-      return new Link(new Fd(call(Cmd.LINK_CREATE, a, `attach ${opts.program.name} to cgroup ${opts.cgroup}`)));
+      const a = new Attr(L.size)
+        .u32(L.prog_fd, opts.program.fd.value)
+        .u32(L.target_fd, cg)
+        .u32(L.attach_type, opts.attachType);
+      return new Link(
+        new Fd(call(Cmd.LINK_CREATE, a, `attach ${opts.program.name} to cgroup ${opts.cgroup}`)),
+      );
     } finally {
       closeSync(cg);
     }
@@ -206,7 +219,11 @@ export interface TcxAttachments {
 }
 
 /** Lists the programs (and links) attached at a tcx hook, in execution order. */
-export function queryTcx(iface: string | number, direction: 'ingress' | 'egress', netns?: string): TcxAttachments {
+export function queryTcx(
+  iface: string | number,
+  direction: 'ingress' | 'egress',
+  netns?: string,
+): TcxAttachments {
   const L = AttrLayout.progQuery;
   return withNetns(netns, () => {
     const ifindex = typeof iface === 'number' ? iface : ifindexOf(iface);

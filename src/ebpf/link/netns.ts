@@ -20,7 +20,9 @@ export function withNetns<T>(netnsPath: string | undefined, fn: () => T): T {
       const back = setns(orig, CLONE_NEWNET);
       if (back.ret < 0) {
         // Continuing in the wrong namespace would silently misdirect every later operation.
-        process.stderr.write(`fatal: could not return to the original network namespace (errno ${back.errno})\n`);
+        process.stderr.write(
+          `fatal: could not return to the original network namespace (errno ${back.errno})\n`,
+        );
         process.abort();
       }
     }
@@ -33,6 +35,11 @@ export function withNetns<T>(netnsPath: string | undefined, fn: () => T): T {
 /** Interface index of `name` in the current (or given) network namespace; throws if absent. */
 export function ifindexOf(name: string, netnsPath?: string): number {
   const idx = withNetns(netnsPath, () => ifNametoindex(name));
-  if (!idx) throw new BpfSyscallError(`interface ${name}${netnsPath ? ` in ${netnsPath}` : ''}`, 19, 'no such interface');
+  if (!idx)
+    throw new BpfSyscallError(
+      `interface ${name}${netnsPath ? ` in ${netnsPath}` : ''}`,
+      19,
+      'no such interface',
+    );
   return idx;
 }

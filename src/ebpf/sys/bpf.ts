@@ -4,9 +4,9 @@
  * failure into a BpfSyscallError naming the operation.
  */
 import { BpfSyscallError, KeyExistsError, KeyNotFoundError } from '../errors.js';
-import { Errno } from './errno.js';
-import { bpf, addressOf } from './libc.js';
 import { Cmd } from './constants.js';
+import { Errno } from './errno.js';
+import { addressOf, bpf } from './libc.js';
 
 /** Offsets inside union bpf_attr, per command. */
 export const AttrLayout = {
@@ -63,7 +63,15 @@ export const AttrLayout = {
     log_true_size: 140,
   },
   objPin: { size: 24, pathname: 0, bpf_fd: 8, file_flags: 12, path_fd: 16 },
-  btfLoad: { size: 40, btf: 0, btf_log_buf: 8, btf_size: 16, btf_log_size: 20, btf_log_level: 24, btf_log_true_size: 28 },
+  btfLoad: {
+    size: 40,
+    btf: 0,
+    btf_log_buf: 8,
+    btf_size: 16,
+    btf_log_size: 20,
+    btf_log_level: 24,
+    btf_log_true_size: 28,
+  },
   testRun: {
     size: 80,
     prog_fd: 0,
@@ -179,7 +187,11 @@ export function objPin(fd: number, path: string): void {
 export function objGet(path: string, flags = 0): number {
   const p = Buffer.from(`${path}\0`);
   const L = AttrLayout.objPin;
-  return call(Cmd.OBJ_GET, new Attr(L.size).ptr(L.pathname, p).u32(L.file_flags, flags), `open pinned ${path}`);
+  return call(
+    Cmd.OBJ_GET,
+    new Attr(L.size).ptr(L.pathname, p).u32(L.file_flags, flags),
+    `open pinned ${path}`,
+  );
 }
 
 /** BPF_OBJ_GET_INFO_BY_FD into a zeroed buffer of `len` bytes. */
@@ -187,7 +199,11 @@ export function objInfo(fd: number, len: number, fill?: (info: Buffer) => void):
   const info = Buffer.alloc(len);
   fill?.(info);
   const L = AttrLayout.infoByFd;
-  call(Cmd.OBJ_GET_INFO_BY_FD, new Attr(L.size).u32(L.bpf_fd, fd).u32(L.info_len, len).ptr(L.info, info), 'get object info');
+  call(
+    Cmd.OBJ_GET_INFO_BY_FD,
+    new Attr(L.size).u32(L.bpf_fd, fd).u32(L.info_len, len).ptr(L.info, info),
+    'get object info',
+  );
   return info;
 }
 

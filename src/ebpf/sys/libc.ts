@@ -91,7 +91,12 @@ export function epollAdd(epfd: number, fd: number, events: number, data: number)
 }
 
 /** epoll_wait on a worker thread so the event loop stays free. Resolves with the ready count. */
-export function epollWaitAsync(epfd: number, events: Buffer, max: number, timeoutMs: number): Promise<number> {
+export function epollWaitAsync(
+  epfd: number,
+  events: Buffer,
+  max: number,
+  timeoutMs: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     epollWaitFn.async(epfd, events, max, timeoutMs, (err: unknown, n: number) => {
       if (err) reject(err);
