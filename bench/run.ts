@@ -1,0 +1,13 @@
+/** Runs every bench in bench/ (compiled), one process each so they do not disturb one another. */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const benches = ['ebpf', 'datapath', 'hubble', 'policy', 'cni'];
+for (const b of benches) {
+  const file = fileURLToPath(new URL(`./${b}.js`, import.meta.url));
+  if (!existsSync(file)) continue;
+  const r = spawnSync(process.execPath, [file, ...process.argv.slice(2)], { stdio: 'inherit' });
+  if (r.status !== 0) console.log(`# bench ${b} exited ${r.status}`);
+  console.log();
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, privileged (real bpf()), datapath (PROG_TEST_RUN) and end-to-end
+# (namespaces, agents, real traffic). Needs root. Installs and builds what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== lint"
+npx biome check src test bench scripts
+if [ -f dist/scripts/codegen-datapath.js ]; then
+  echo "== generated datapath layouts are fresh"
+  node dist/scripts/codegen-datapath.js --check
+fi
+
+echo "== tests (unit, privileged, datapath, end-to-end)"
+node --test --test-concurrency=1 --test-timeout=180000 dist/test/
