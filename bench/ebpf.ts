@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { BpfMap, Collection, CollectionSpec, MapType, RingBufReader } from '../src/ebpf/index.js';
 import { bpfObject } from '../test/helpers/paths.js';
 
-const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0));
+const fmt = (n: number) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0);
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 function rate(ops: number, fn: () => void): number {
@@ -25,7 +26,15 @@ function line(name: string, value: string, note = ''): void {
 
 function mapBench(): void {
   const N = 200_000;
-  const m = BpfMap.create({ name: 'bench_hash', type: MapType.HASH, keySize: 4, valueSize: 8, maxEntries: N, flags: 0, pinning: 'none' });
+  const m = BpfMap.create({
+    name: 'bench_hash',
+    type: MapType.HASH,
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: N,
+    flags: 0,
+    pinning: 'none',
+  });
   const key = Buffer.alloc(4);
   const val = Buffer.alloc(8);
   // warm-up
@@ -80,7 +89,8 @@ function mapBench(): void {
     const t0 = now();
     const r = spawnSync('bpftool', ['batch', 'file', join(dir, 'cmds')], { stdio: 'ignore' });
     const bt = M / (now() - t0);
-    if (r.status === 0) line('bpftool map update (batch file)', `${fmt(bt)} ops/s`, `ours/bpftool = ${(upd / bt).toFixed(1)}x`);
+    if (r.status === 0)
+      line('bpftool map update (batch file)', `${fmt(bt)} ops/s`, `ours/bpftool = ${(upd / bt).toFixed(1)}x`);
     else line('bpftool map update', 'failed', `exit ${r.status}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -107,7 +117,11 @@ async function ringBench(): Promise<void> {
     });
     busy += now() - t0;
   }
-  line('ring buffer decode (poll, one core)', `${fmt(total / busy)} ev/s`, `target >= 1M (${fmt(total)} events)`);
+  line(
+    'ring buffer decode (poll, one core)',
+    `${fmt(total / busy)} ev/s`,
+    `target >= 1M (${fmt(total)} events)`,
+  );
 
   let n = 0;
   let iterBusy = 0;
@@ -149,7 +163,11 @@ function loadBench(): void {
       spawnSync('bpftool', ['prog', 'loadall', obj, join(dir, `p${i}`)], { stdio: 'ignore' });
     }
     const bt = (now() - t1) / M;
-    line('bpftool prog loadall (same object)', `${(bt * 1000).toFixed(2)} ms`, `bpftool/ours = ${(bt / ours).toFixed(1)}x (includes process start)`);
+    line(
+      'bpftool prog loadall (same object)',
+      `${(bt * 1000).toFixed(2)} ms`,
+      `bpftool/ours = ${(bt / ours).toFixed(1)}x (includes process start)`,
+    );
   } finally {
     spawnSync('umount', ['-l', dir]);
     rmSync(dir, { recursive: true, force: true });

@@ -11,6 +11,7 @@ export class CliError extends Error {
 export function reportAndExit(err: unknown): never {
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`Error: ${msg}\n`);
-  if (process.env.CILIUM_TS_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  if (process.env.CILIUM_TS_DEBUG && err instanceof Error && err.stack)
+    process.stderr.write(`${err.stack}\n`);
   process.exit(err instanceof CliError ? err.exitCode : 1);
 }

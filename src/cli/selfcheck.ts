@@ -42,7 +42,21 @@ export async function selfcheck(log: (line: string) => void): Promise<boolean> {
     undo.push(() => run(['ip', 'netns', 'del', nsA]));
     await run(['ip', 'netns', 'add', nsB]);
     undo.push(() => run(['ip', 'netns', 'del', nsB]));
-    await run(['ip', 'link', 'add', `sc${id}a`, 'netns', nsA, 'type', 'veth', 'peer', 'name', `sc${id}b`, 'netns', nsB]);
+    await run([
+      'ip',
+      'link',
+      'add',
+      `sc${id}a`,
+      'netns',
+      nsA,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `sc${id}b`,
+      'netns',
+      nsB,
+    ]);
     for (const [ns, dev, ip] of [
       [nsA, `sc${id}a`, '10.251.0.1/24'],
       [nsB, `sc${id}b`, '10.251.0.2/24'],
@@ -50,9 +64,22 @@ export async function selfcheck(log: (line: string) => void): Promise<boolean> {
       await run(['ip', '-n', ns, 'addr', 'add', ip, 'dev', dev]);
       await run(['ip', '-n', ns, 'link', 'set', dev, 'up']);
     }
-    const server = spawn('nsenter', [`--net=/run/netns/${nsB}`, process.execPath, cliPath, 'workload', 'serve', '--tcp', String(PORT), '-q'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const server = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${nsB}`,
+        process.execPath,
+        cliPath,
+        'workload',
+        'serve',
+        '--tcp',
+        String(PORT),
+        '-q',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     undo.push(() => void server.kill('SIGKILL'));
     await new Promise<void>((resolve, reject) => {
       server.stdout.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
@@ -69,13 +96,29 @@ export async function selfcheck(log: (line: string) => void): Promise<boolean> {
     const spec = CollectionSpec.fromFile(bpfObjectPath('test/port_filter.o'));
     const coll = Collection.load(spec);
     undo.push(() => coll.close());
-    const link = Link.attachTcx({ program: coll.program('filter_ingress'), direction: 'ingress', interface: `sc${id}b`, netns: `/run/netns/${nsB}` });
+    const link = Link.attachTcx({
+      program: coll.program('filter_ingress'),
+      direction: 'ingress',
+      interface: `sc${id}b`,
+      netns: `/run/netns/${nsB}`,
+    });
     undo.push(() => link.close());
-    log(`loaded ${spec.programs.size} programs, ${spec.maps.size} maps; attached filter_ingress to tcx/ingress of sc${id}b (link id ${link.info().id})`);
+    log(
+      `loaded ${spec.programs.size} programs, ${spec.maps.size} maps; attached filter_ingress to tcx/ingress of sc${id}b (link id ${link.info().id})`,
+    );
 
     const probe = () =>
       new Promise<{ ok: boolean; line: string }>((resolve) => {
-        const args = [`--net=/run/netns/${nsA}`, process.execPath, cliPath, 'workload', 'connect', `10.251.0.2:${PORT}`, '--timeout', '700ms'];
+        const args = [
+          `--net=/run/netns/${nsA}`,
+          process.execPath,
+          cliPath,
+          'workload',
+          'connect',
+          `10.251.0.2:${PORT}`,
+          '--timeout',
+          '700ms',
+        ];
         execFile('nsenter', args, (err, stdout) => resolve({ ok: !err, line: stdout.trim() }));
       });
     let r = await probe();
@@ -91,7 +134,10 @@ export async function selfcheck(log: (line: string) => void): Promise<boolean> {
     let events = 0;
     rb.poll((rec) => {
       const b = Buffer.from(rec);
-      if (events++ === 0) log(`  ring buffer: drop ${[...b.subarray(0, 4)].join('.')}:${b.readUInt16LE(8)} -> ${[...b.subarray(4, 8)].join('.')}:${b.readUInt16LE(10)} proto ${b[12]}`);
+      if (events++ === 0)
+        log(
+          `  ring buffer: drop ${[...b.subarray(0, 4)].join('.')}:${b.readUInt16LE(8)} -> ${[...b.subarray(4, 8)].join('.')}:${b.readUInt16LE(10)} proto ${b[12]}`,
+        );
     });
     rb.close();
     step(`${events} drop event(s) received through the ring buffer`, events > 0);

@@ -11,21 +11,32 @@ export function registerWorkload(program: Command): void {
     .option('--http', 'answer HTTP requests on the TCP ports')
     .option('--name <name>', 'name in replies (default $POD_NAME or host name)')
     .option('-q, --quiet', 'do not log each connection')
-    .action(async (o: { tcp?: string; udp?: string; sctp?: string; http?: boolean; name?: string; quiet?: boolean }) => {
-      const { serve } = await import('../workload/index.js');
-      const opts: Parameters<typeof serve>[0] = {};
-      if (o.tcp) opts.tcp = o.tcp;
-      if (o.udp) opts.udp = o.udp;
-      if (o.sctp) opts.sctp = o.sctp;
-      if (o.http) opts.http = true;
-      if (o.name) opts.name = o.name;
-      if (!o.quiet) opts.log = (l) => process.stdout.write(`${l}\n`);
-      const s = await serve(opts);
-      process.stdout.write(`serving ${s.name}: tcp ${s.tcp.join(',') || '-'} udp ${s.udp.join(',') || '-'}\n`);
-      const stop = () => void s.close().then(() => process.exit(0));
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    .action(
+      async (o: {
+        tcp?: string;
+        udp?: string;
+        sctp?: string;
+        http?: boolean;
+        name?: string;
+        quiet?: boolean;
+      }) => {
+        const { serve } = await import('../workload/index.js');
+        const opts: Parameters<typeof serve>[0] = {};
+        if (o.tcp) opts.tcp = o.tcp;
+        if (o.udp) opts.udp = o.udp;
+        if (o.sctp) opts.sctp = o.sctp;
+        if (o.http) opts.http = true;
+        if (o.name) opts.name = o.name;
+        if (!o.quiet) opts.log = (l) => process.stdout.write(`${l}\n`);
+        const s = await serve(opts);
+        process.stdout.write(
+          `serving ${s.name}: tcp ${s.tcp.join(',') || '-'} udp ${s.udp.join(',') || '-'}\n`,
+        );
+        const stop = () => void s.close().then(() => process.exit(0));
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      },
+    );
   wl.command('connect')
     .description('probe HOST:PORT; exit 0 connected, 1 refused/timeout')
     .argument('<target>', 'HOST:PORT or [IPv6]:PORT')
@@ -33,16 +44,18 @@ export function registerWorkload(program: Command): void {
     .option('--timeout <d>', 'deadline, e.g. 1s or 500ms', '1s')
     .option('--http', 'send an HTTP GET and require a 2xx answer')
     .option('--path <path>', 'HTTP path', '/')
-    .action(async (target: string, o: { protocol: string; timeout: string; http?: boolean; path: string }) => {
-      const { connect } = await import('../workload/index.js');
-      const r = await connect({
-        target,
-        protocol: o.protocol as 'tcp' | 'udp' | 'sctp',
-        timeout: o.timeout,
-        http: o.http ?? false,
-        path: o.path,
-      });
-      process.stdout.write(`${r.message}\n`);
-      process.exit(r.exitCode);
-    });
+    .action(
+      async (target: string, o: { protocol: string; timeout: string; http?: boolean; path: string }) => {
+        const { connect } = await import('../workload/index.js');
+        const r = await connect({
+          target,
+          protocol: o.protocol as 'tcp' | 'udp' | 'sctp',
+          timeout: o.timeout,
+          http: o.http ?? false,
+          path: o.path,
+        });
+        process.stdout.write(`${r.message}\n`);
+        process.exit(r.exitCode);
+      },
+    );
 }
