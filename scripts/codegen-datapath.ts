@@ -1,0 +1,37 @@
+/**
+ * Generates src/datapath/maps/generated/layouts.ts from the compiled datapath objects' BTF
+ * (build/bpf/abi.o, build/bpf/bpf_lxc.o) and the integer #defines of the datapath headers.
+ *
+ *   node dist/scripts/codegen-datapath.js           write the file
+ *   node dist/scripts/codegen-datapath.js --check   exit 1 if the committed file is stale
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateLayouts, layoutInputs } from '../src/datapath/codegen/index.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const check = process.argv.includes('--check');
+const inputs = layoutInputs(root);
+const target = join(root, 'src/datapath/maps/generated/layouts.ts');
+for (const f of [inputs.abiObject, inputs.lxcObject]) {
+  if (!existsSync(f)) {
+    process.stderr.write(`codegen-datapath: ${f} is missing; run \`make -C bpf\` first\n`);
+    process.exit(2);
+  }
+}
+const text = generateLayouts(inputs);
+if (check) {
+  const current = existsSync(target) ? readFileSync(target, 'utf8') : '';
+  if (current !== text) {
+    process.stderr.write(
+      'codegen-datapath: src/datapath/maps/generated/layouts.ts is out of date with the compiled datapath;\n' +
+        'run `node dist/scripts/codegen-datapath.js` and commit the result\n',
+    );
+    process.exit(1);
+  }
+  process.stdout.write('codegen-datapath: layouts.ts is up to date\n');
+} else {
+  writeFileSync(target, text);
+  process.stdout.write(`codegen-datapath: wrote ${target}\n`);
+}

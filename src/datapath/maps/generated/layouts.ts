@@ -1,0 +1,1255 @@
+/*
+ * GENERATED FILE, DO NOT EDIT. Regenerate with `node dist/scripts/codegen-datapath.js`;
+ * CI runs it with --check.
+ * Structs: BTF of build/bpf/abi.o. Maps: .maps of build/bpf/bpf_lxc.o.
+ * Constants: #define lines of bpf/lib/defs.h, bpf/lib/policy.h, bpf/lib/config.h.
+ */
+import { type MapDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';
+
+/** struct ipcache_key (24 bytes) */
+export interface IpcacheKey {
+  /** prefixlen @0, 4 B */
+  prefixlen: number;
+  /** cluster_id @4, 2 B */
+  clusterId: number;
+  /** pad1 @6, 1 B */
+  pad1: number;
+  /** family @7, 1 B */
+  family: number;
+  /** ip4 @8, 4 B, union u0 */
+  ip4: number;
+  /** ip6 @8, 16 B, union u0 */
+  ip6: Uint8Array;
+}
+
+/** What ipcacheKey.encode accepts: padding and union members may be left out (zero). */
+export interface IpcacheKeyInit {
+  prefixlen: number;
+  clusterId: number;
+  pad1?: number;
+  family: number;
+  ip4?: number;
+  ip6?: Uint8Array;
+}
+
+export const ipcacheKey: StructLayout<IpcacheKey, IpcacheKeyInit> = {
+  name: 'ipcache_key',
+  size: 24,
+  fingerprint: 'ipcache_key:24{prefixlen@0:4:int:u,cluster_id@4:2:int:u,pad1@6:1:int:u,family@7:1:int:u,ip4@8:4:int:u|u0,ip6@8:16:bytes|u0}',
+  fields: {
+    prefixlen: { cName: 'prefixlen', offset: 0, size: 4, kind: 'int', bigEndian: false },
+    clusterId: { cName: 'cluster_id', offset: 4, size: 2, kind: 'int', bigEndian: false },
+    pad1: { cName: 'pad1', offset: 6, size: 1, kind: 'int', bigEndian: false },
+    family: { cName: 'family', offset: 7, size: 1, kind: 'int', bigEndian: false },
+    ip4: { cName: 'ip4', offset: 8, size: 4, kind: 'int', bigEndian: false, union: 'u0' },
+    ip6: { cName: 'ip6', offset: 8, size: 16, kind: 'bytes', bigEndian: false, union: 'u0' },
+  },
+  encode(value: IpcacheKeyInit): Uint8Array {
+    const out = new Uint8Array(24);
+    ipcacheKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: IpcacheKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 24);
+    const d = view(out);
+    d.setUint32(o + 0, value.prefixlen, true);
+    d.setUint16(o + 4, value.clusterId, true);
+    if (value.pad1 !== undefined) d.setUint8(o + 6, value.pad1);
+    d.setUint8(o + 7, value.family);
+    if (value.ip4 !== undefined) d.setUint32(o + 8, value.ip4, true);
+    if (value.ip6 !== undefined) putBytes(out, o + 8, 16, value.ip6, 'ipcache_key.ip6');
+  },
+  decode(b: Uint8Array, o = 0): IpcacheKey {
+    if (b.length < o + 24) throw shortBuffer('ipcache_key', 24, b.length - o);
+    const d = view(b);
+    return {
+      prefixlen: d.getUint32(o + 0, true),
+      clusterId: d.getUint16(o + 4, true),
+      pad1: d.getUint8(o + 6),
+      family: d.getUint8(o + 7),
+      ip4: d.getUint32(o + 8, true),
+      ip6: b.slice(o + 8, o + 8 + 16),
+    };
+  },
+};
+
+/** struct ipcache_value (12 bytes) */
+export interface IpcacheValue {
+  /** sec_identity @0, 4 B */
+  secIdentity: number;
+  /** tunnel_endpoint @4, 4 B */
+  tunnelEndpoint: number;
+  /** encrypt_key @8, 1 B */
+  encryptKey: number;
+  /** flags @9, 1 B */
+  flags: number;
+  /** pad @10, 2 B */
+  pad: number;
+}
+
+/** What ipcacheValue.encode accepts: padding and union members may be left out (zero). */
+export interface IpcacheValueInit {
+  secIdentity: number;
+  tunnelEndpoint: number;
+  encryptKey: number;
+  flags: number;
+  pad?: number;
+}
+
+export const ipcacheValue: StructLayout<IpcacheValue, IpcacheValueInit> = {
+  name: 'ipcache_value',
+  size: 12,
+  fingerprint: 'ipcache_value:12{sec_identity@0:4:int:u,tunnel_endpoint@4:4:int:u,encrypt_key@8:1:int:u,flags@9:1:int:u,pad@10:2:int:u}',
+  fields: {
+    secIdentity: { cName: 'sec_identity', offset: 0, size: 4, kind: 'int', bigEndian: false },
+    tunnelEndpoint: { cName: 'tunnel_endpoint', offset: 4, size: 4, kind: 'int', bigEndian: false },
+    encryptKey: { cName: 'encrypt_key', offset: 8, size: 1, kind: 'int', bigEndian: false },
+    flags: { cName: 'flags', offset: 9, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 10, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: IpcacheValueInit): Uint8Array {
+    const out = new Uint8Array(12);
+    ipcacheValue.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: IpcacheValueInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 12);
+    const d = view(out);
+    d.setUint32(o + 0, value.secIdentity, true);
+    d.setUint32(o + 4, value.tunnelEndpoint, true);
+    d.setUint8(o + 8, value.encryptKey);
+    d.setUint8(o + 9, value.flags);
+    if (value.pad !== undefined) d.setUint16(o + 10, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): IpcacheValue {
+    if (b.length < o + 12) throw shortBuffer('ipcache_value', 12, b.length - o);
+    const d = view(b);
+    return {
+      secIdentity: d.getUint32(o + 0, true),
+      tunnelEndpoint: d.getUint32(o + 4, true),
+      encryptKey: d.getUint8(o + 8),
+      flags: d.getUint8(o + 9),
+      pad: d.getUint16(o + 10, true),
+    };
+  },
+};
+
+/** struct endpoint_key (20 bytes) */
+export interface EndpointKey {
+  /** ip4 @0, 4 B, union u0 */
+  ip4: number;
+  /** ip6 @0, 16 B, union u0 */
+  ip6: Uint8Array;
+  /** family @16, 1 B */
+  family: number;
+  /** pad @17, 3 B */
+  pad: Uint8Array;
+}
+
+/** What endpointKey.encode accepts: padding and union members may be left out (zero). */
+export interface EndpointKeyInit {
+  ip4?: number;
+  ip6?: Uint8Array;
+  family: number;
+  pad?: Uint8Array;
+}
+
+export const endpointKey: StructLayout<EndpointKey, EndpointKeyInit> = {
+  name: 'endpoint_key',
+  size: 20,
+  fingerprint: 'endpoint_key:20{ip4@0:4:int:u|u0,ip6@0:16:bytes|u0,family@16:1:int:u,pad@17:3:bytes}',
+  fields: {
+    ip4: { cName: 'ip4', offset: 0, size: 4, kind: 'int', bigEndian: false, union: 'u0' },
+    ip6: { cName: 'ip6', offset: 0, size: 16, kind: 'bytes', bigEndian: false, union: 'u0' },
+    family: { cName: 'family', offset: 16, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 17, size: 3, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: EndpointKeyInit): Uint8Array {
+    const out = new Uint8Array(20);
+    endpointKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: EndpointKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 20);
+    const d = view(out);
+    if (value.ip4 !== undefined) d.setUint32(o + 0, value.ip4, true);
+    if (value.ip6 !== undefined) putBytes(out, o + 0, 16, value.ip6, 'endpoint_key.ip6');
+    d.setUint8(o + 16, value.family);
+    if (value.pad !== undefined) putBytes(out, o + 17, 3, value.pad, 'endpoint_key.pad');
+  },
+  decode(b: Uint8Array, o = 0): EndpointKey {
+    if (b.length < o + 20) throw shortBuffer('endpoint_key', 20, b.length - o);
+    const d = view(b);
+    return {
+      ip4: d.getUint32(o + 0, true),
+      ip6: b.slice(o + 0, o + 0 + 16),
+      family: d.getUint8(o + 16),
+      pad: b.slice(o + 17, o + 17 + 3),
+    };
+  },
+};
+
+/** struct endpoint_info (24 bytes) */
+export interface EndpointInfo {
+  /** ifindex @0, 4 B */
+  ifindex: number;
+  /** lxc_id @4, 2 B */
+  lxcId: number;
+  /** flags @6, 2 B */
+  flags: number;
+  /** mac @8, 6 B */
+  mac: Uint8Array;
+  /** node_mac @14, 6 B */
+  nodeMac: Uint8Array;
+  /** sec_identity @20, 4 B */
+  secIdentity: number;
+}
+
+/** What endpointInfo.encode accepts: padding and union members may be left out (zero). */
+export interface EndpointInfoInit {
+  ifindex: number;
+  lxcId: number;
+  flags: number;
+  mac: Uint8Array;
+  nodeMac: Uint8Array;
+  secIdentity: number;
+}
+
+export const endpointInfo: StructLayout<EndpointInfo, EndpointInfoInit> = {
+  name: 'endpoint_info',
+  size: 24,
+  fingerprint: 'endpoint_info:24{ifindex@0:4:int:u,lxc_id@4:2:int:u,flags@6:2:int:u,mac@8:6:bytes,node_mac@14:6:bytes,sec_identity@20:4:int:u}',
+  fields: {
+    ifindex: { cName: 'ifindex', offset: 0, size: 4, kind: 'int', bigEndian: false },
+    lxcId: { cName: 'lxc_id', offset: 4, size: 2, kind: 'int', bigEndian: false },
+    flags: { cName: 'flags', offset: 6, size: 2, kind: 'int', bigEndian: false },
+    mac: { cName: 'mac', offset: 8, size: 6, kind: 'bytes', bigEndian: false },
+    nodeMac: { cName: 'node_mac', offset: 14, size: 6, kind: 'bytes', bigEndian: false },
+    secIdentity: { cName: 'sec_identity', offset: 20, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: EndpointInfoInit): Uint8Array {
+    const out = new Uint8Array(24);
+    endpointInfo.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: EndpointInfoInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 24);
+    const d = view(out);
+    d.setUint32(o + 0, value.ifindex, true);
+    d.setUint16(o + 4, value.lxcId, true);
+    d.setUint16(o + 6, value.flags, true);
+    putBytes(out, o + 8, 6, value.mac, 'endpoint_info.mac');
+    putBytes(out, o + 14, 6, value.nodeMac, 'endpoint_info.node_mac');
+    d.setUint32(o + 20, value.secIdentity, true);
+  },
+  decode(b: Uint8Array, o = 0): EndpointInfo {
+    if (b.length < o + 24) throw shortBuffer('endpoint_info', 24, b.length - o);
+    const d = view(b);
+    return {
+      ifindex: d.getUint32(o + 0, true),
+      lxcId: d.getUint16(o + 4, true),
+      flags: d.getUint16(o + 6, true),
+      mac: b.slice(o + 8, o + 8 + 6),
+      nodeMac: b.slice(o + 14, o + 14 + 6),
+      secIdentity: d.getUint32(o + 20, true),
+    };
+  },
+};
+
+/** struct policy_key (12 bytes) */
+export interface PolicyKey {
+  /** prefixlen @0, 4 B */
+  prefixlen: number;
+  /** sec_label @4, 4 B */
+  secLabel: number;
+  /** egress @8, 1 B */
+  egress: number;
+  /** protocol @9, 1 B */
+  protocol: number;
+  /** dport @10, 2 B */
+  dport: number;
+}
+
+/** What policyKey.encode accepts: padding and union members may be left out (zero). */
+export interface PolicyKeyInit {
+  prefixlen: number;
+  secLabel: number;
+  egress: number;
+  protocol: number;
+  dport: number;
+}
+
+export const policyKey: StructLayout<PolicyKey, PolicyKeyInit> = {
+  name: 'policy_key',
+  size: 12,
+  fingerprint: 'policy_key:12{prefixlen@0:4:int:u,sec_label@4:4:int:u,egress@8:1:int:u,protocol@9:1:int:u,dport@10:2:int:u}',
+  fields: {
+    prefixlen: { cName: 'prefixlen', offset: 0, size: 4, kind: 'int', bigEndian: false },
+    secLabel: { cName: 'sec_label', offset: 4, size: 4, kind: 'int', bigEndian: false },
+    egress: { cName: 'egress', offset: 8, size: 1, kind: 'int', bigEndian: false },
+    protocol: { cName: 'protocol', offset: 9, size: 1, kind: 'int', bigEndian: false },
+    dport: { cName: 'dport', offset: 10, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: PolicyKeyInit): Uint8Array {
+    const out = new Uint8Array(12);
+    policyKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: PolicyKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 12);
+    const d = view(out);
+    d.setUint32(o + 0, value.prefixlen, true);
+    d.setUint32(o + 4, value.secLabel, true);
+    d.setUint8(o + 8, value.egress);
+    d.setUint8(o + 9, value.protocol);
+    d.setUint16(o + 10, value.dport, true);
+  },
+  decode(b: Uint8Array, o = 0): PolicyKey {
+    if (b.length < o + 12) throw shortBuffer('policy_key', 12, b.length - o);
+    const d = view(b);
+    return {
+      prefixlen: d.getUint32(o + 0, true),
+      secLabel: d.getUint32(o + 4, true),
+      egress: d.getUint8(o + 8),
+      protocol: d.getUint8(o + 9),
+      dport: d.getUint16(o + 10, true),
+    };
+  },
+};
+
+/** struct policy_entry (8 bytes) */
+export interface PolicyEntry {
+  /** proxy_port @0, 2 B */
+  proxyPort: number;
+  /** flags @2, 1 B */
+  flags: number;
+  /** auth_type @3, 1 B */
+  authType: number;
+  /** rule_cookie @4, 4 B */
+  ruleCookie: number;
+}
+
+/** What policyEntry.encode accepts: padding and union members may be left out (zero). */
+export interface PolicyEntryInit {
+  proxyPort: number;
+  flags: number;
+  authType: number;
+  ruleCookie: number;
+}
+
+export const policyEntry: StructLayout<PolicyEntry, PolicyEntryInit> = {
+  name: 'policy_entry',
+  size: 8,
+  fingerprint: 'policy_entry:8{proxy_port@0:2:int:u,flags@2:1:int:u,auth_type@3:1:int:u,rule_cookie@4:4:int:u}',
+  fields: {
+    proxyPort: { cName: 'proxy_port', offset: 0, size: 2, kind: 'int', bigEndian: false },
+    flags: { cName: 'flags', offset: 2, size: 1, kind: 'int', bigEndian: false },
+    authType: { cName: 'auth_type', offset: 3, size: 1, kind: 'int', bigEndian: false },
+    ruleCookie: { cName: 'rule_cookie', offset: 4, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: PolicyEntryInit): Uint8Array {
+    const out = new Uint8Array(8);
+    policyEntry.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: PolicyEntryInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 8);
+    const d = view(out);
+    d.setUint16(o + 0, value.proxyPort, true);
+    d.setUint8(o + 2, value.flags);
+    d.setUint8(o + 3, value.authType);
+    d.setUint32(o + 4, value.ruleCookie, true);
+  },
+  decode(b: Uint8Array, o = 0): PolicyEntry {
+    if (b.length < o + 8) throw shortBuffer('policy_entry', 8, b.length - o);
+    const d = view(b);
+    return {
+      proxyPort: d.getUint16(o + 0, true),
+      flags: d.getUint8(o + 2),
+      authType: d.getUint8(o + 3),
+      ruleCookie: d.getUint32(o + 4, true),
+    };
+  },
+};
+
+/** struct ct_key (40 bytes) */
+export interface CtKey {
+  /** saddr4 @0, 4 B, union u0 */
+  saddr4: number;
+  /** saddr6 @0, 16 B, union u0 */
+  saddr6: Uint8Array;
+  /** daddr4 @16, 4 B, union u1 */
+  daddr4: number;
+  /** daddr6 @16, 16 B, union u1 */
+  daddr6: Uint8Array;
+  /** sport @32, 2 B */
+  sport: number;
+  /** dport @34, 2 B */
+  dport: number;
+  /** nexthdr @36, 1 B */
+  nexthdr: number;
+  /** flags @37, 1 B */
+  flags: number;
+  /** pad @38, 2 B */
+  pad: number;
+}
+
+/** What ctKey.encode accepts: padding and union members may be left out (zero). */
+export interface CtKeyInit {
+  saddr4?: number;
+  saddr6?: Uint8Array;
+  daddr4?: number;
+  daddr6?: Uint8Array;
+  sport: number;
+  dport: number;
+  nexthdr: number;
+  flags: number;
+  pad?: number;
+}
+
+export const ctKey: StructLayout<CtKey, CtKeyInit> = {
+  name: 'ct_key',
+  size: 40,
+  fingerprint: 'ct_key:40{saddr4@0:4:int:u|u0,saddr6@0:16:bytes|u0,daddr4@16:4:int:u|u1,daddr6@16:16:bytes|u1,sport@32:2:int:u,dport@34:2:int:u,nexthdr@36:1:int:u,flags@37:1:int:u,pad@38:2:int:u}',
+  fields: {
+    saddr4: { cName: 'saddr4', offset: 0, size: 4, kind: 'int', bigEndian: false, union: 'u0' },
+    saddr6: { cName: 'saddr6', offset: 0, size: 16, kind: 'bytes', bigEndian: false, union: 'u0' },
+    daddr4: { cName: 'daddr4', offset: 16, size: 4, kind: 'int', bigEndian: false, union: 'u1' },
+    daddr6: { cName: 'daddr6', offset: 16, size: 16, kind: 'bytes', bigEndian: false, union: 'u1' },
+    sport: { cName: 'sport', offset: 32, size: 2, kind: 'int', bigEndian: false },
+    dport: { cName: 'dport', offset: 34, size: 2, kind: 'int', bigEndian: false },
+    nexthdr: { cName: 'nexthdr', offset: 36, size: 1, kind: 'int', bigEndian: false },
+    flags: { cName: 'flags', offset: 37, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 38, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: CtKeyInit): Uint8Array {
+    const out = new Uint8Array(40);
+    ctKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: CtKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 40);
+    const d = view(out);
+    if (value.saddr4 !== undefined) d.setUint32(o + 0, value.saddr4, true);
+    if (value.saddr6 !== undefined) putBytes(out, o + 0, 16, value.saddr6, 'ct_key.saddr6');
+    if (value.daddr4 !== undefined) d.setUint32(o + 16, value.daddr4, true);
+    if (value.daddr6 !== undefined) putBytes(out, o + 16, 16, value.daddr6, 'ct_key.daddr6');
+    d.setUint16(o + 32, value.sport, true);
+    d.setUint16(o + 34, value.dport, true);
+    d.setUint8(o + 36, value.nexthdr);
+    d.setUint8(o + 37, value.flags);
+    if (value.pad !== undefined) d.setUint16(o + 38, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): CtKey {
+    if (b.length < o + 40) throw shortBuffer('ct_key', 40, b.length - o);
+    const d = view(b);
+    return {
+      saddr4: d.getUint32(o + 0, true),
+      saddr6: b.slice(o + 0, o + 0 + 16),
+      daddr4: d.getUint32(o + 16, true),
+      daddr6: b.slice(o + 16, o + 16 + 16),
+      sport: d.getUint16(o + 32, true),
+      dport: d.getUint16(o + 34, true),
+      nexthdr: d.getUint8(o + 36),
+      flags: d.getUint8(o + 37),
+      pad: d.getUint16(o + 38, true),
+    };
+  },
+};
+
+/** struct ct_entry (56 bytes) */
+export interface CtEntry {
+  /** lifetime_ns @0, 8 B */
+  lifetimeNs: bigint;
+  /** rx_packets @8, 8 B */
+  rxPackets: bigint;
+  /** rx_bytes @16, 8 B */
+  rxBytes: bigint;
+  /** tx_packets @24, 8 B */
+  txPackets: bigint;
+  /** tx_bytes @32, 8 B */
+  txBytes: bigint;
+  /** src_sec_id @40, 4 B */
+  srcSecId: number;
+  /** ifindex_unused @44, 2 B */
+  ifindexUnused: number;
+  /** tcp_flags_seen @46, 1 B */
+  tcpFlagsSeen: number;
+  /** flags @47, 1 B */
+  flags: number;
+  /** proxy_port @48, 2 B */
+  proxyPort: number;
+  /** reply_tcp_flags_seen @50, 1 B */
+  replyTcpFlagsSeen: number;
+  /** pad @51, 1 B */
+  pad: number;
+  /** pad2 @52, 4 B */
+  pad2: number;
+}
+
+/** What ctEntry.encode accepts: padding and union members may be left out (zero). */
+export interface CtEntryInit {
+  lifetimeNs: bigint | number;
+  rxPackets: bigint | number;
+  rxBytes: bigint | number;
+  txPackets: bigint | number;
+  txBytes: bigint | number;
+  srcSecId: number;
+  ifindexUnused?: number;
+  tcpFlagsSeen: number;
+  flags: number;
+  proxyPort: number;
+  replyTcpFlagsSeen: number;
+  pad?: number;
+  pad2?: number;
+}
+
+export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
+  name: 'ct_entry',
+  size: 56,
+  fingerprint: 'ct_entry:56{lifetime_ns@0:8:int:u,rx_packets@8:8:int:u,rx_bytes@16:8:int:u,tx_packets@24:8:int:u,tx_bytes@32:8:int:u,src_sec_id@40:4:int:u,ifindex_unused@44:2:int:u,tcp_flags_seen@46:1:int:u,flags@47:1:int:u,proxy_port@48:2:int:u,reply_tcp_flags_seen@50:1:int:u,pad@51:1:int:u,pad2@52:4:int:u}',
+  fields: {
+    lifetimeNs: { cName: 'lifetime_ns', offset: 0, size: 8, kind: 'int', bigEndian: false },
+    rxPackets: { cName: 'rx_packets', offset: 8, size: 8, kind: 'int', bigEndian: false },
+    rxBytes: { cName: 'rx_bytes', offset: 16, size: 8, kind: 'int', bigEndian: false },
+    txPackets: { cName: 'tx_packets', offset: 24, size: 8, kind: 'int', bigEndian: false },
+    txBytes: { cName: 'tx_bytes', offset: 32, size: 8, kind: 'int', bigEndian: false },
+    srcSecId: { cName: 'src_sec_id', offset: 40, size: 4, kind: 'int', bigEndian: false },
+    ifindexUnused: { cName: 'ifindex_unused', offset: 44, size: 2, kind: 'int', bigEndian: false },
+    tcpFlagsSeen: { cName: 'tcp_flags_seen', offset: 46, size: 1, kind: 'int', bigEndian: false },
+    flags: { cName: 'flags', offset: 47, size: 1, kind: 'int', bigEndian: false },
+    proxyPort: { cName: 'proxy_port', offset: 48, size: 2, kind: 'int', bigEndian: false },
+    replyTcpFlagsSeen: { cName: 'reply_tcp_flags_seen', offset: 50, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 51, size: 1, kind: 'int', bigEndian: false },
+    pad2: { cName: 'pad2', offset: 52, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: CtEntryInit): Uint8Array {
+    const out = new Uint8Array(56);
+    ctEntry.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: CtEntryInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 56);
+    const d = view(out);
+    d.setBigUint64(o + 0, BigInt(value.lifetimeNs), true);
+    d.setBigUint64(o + 8, BigInt(value.rxPackets), true);
+    d.setBigUint64(o + 16, BigInt(value.rxBytes), true);
+    d.setBigUint64(o + 24, BigInt(value.txPackets), true);
+    d.setBigUint64(o + 32, BigInt(value.txBytes), true);
+    d.setUint32(o + 40, value.srcSecId, true);
+    if (value.ifindexUnused !== undefined) d.setUint16(o + 44, value.ifindexUnused, true);
+    d.setUint8(o + 46, value.tcpFlagsSeen);
+    d.setUint8(o + 47, value.flags);
+    d.setUint16(o + 48, value.proxyPort, true);
+    d.setUint8(o + 50, value.replyTcpFlagsSeen);
+    if (value.pad !== undefined) d.setUint8(o + 51, value.pad);
+    if (value.pad2 !== undefined) d.setUint32(o + 52, value.pad2, true);
+  },
+  decode(b: Uint8Array, o = 0): CtEntry {
+    if (b.length < o + 56) throw shortBuffer('ct_entry', 56, b.length - o);
+    const d = view(b);
+    return {
+      lifetimeNs: d.getBigUint64(o + 0, true),
+      rxPackets: d.getBigUint64(o + 8, true),
+      rxBytes: d.getBigUint64(o + 16, true),
+      txPackets: d.getBigUint64(o + 24, true),
+      txBytes: d.getBigUint64(o + 32, true),
+      srcSecId: d.getUint32(o + 40, true),
+      ifindexUnused: d.getUint16(o + 44, true),
+      tcpFlagsSeen: d.getUint8(o + 46),
+      flags: d.getUint8(o + 47),
+      proxyPort: d.getUint16(o + 48, true),
+      replyTcpFlagsSeen: d.getUint8(o + 50),
+      pad: d.getUint8(o + 51),
+      pad2: d.getUint32(o + 52, true),
+    };
+  },
+};
+
+/** struct metrics_key (8 bytes) */
+export interface MetricsKey {
+  /** reason @0, 1 B */
+  reason: number;
+  /** dir @1, 1 B */
+  dir: number;
+  /** lxc_id @2, 2 B */
+  lxcId: number;
+  /** pad @4, 4 B */
+  pad: number;
+}
+
+/** What metricsKey.encode accepts: padding and union members may be left out (zero). */
+export interface MetricsKeyInit {
+  reason: number;
+  dir: number;
+  lxcId: number;
+  pad?: number;
+}
+
+export const metricsKey: StructLayout<MetricsKey, MetricsKeyInit> = {
+  name: 'metrics_key',
+  size: 8,
+  fingerprint: 'metrics_key:8{reason@0:1:int:u,dir@1:1:int:u,lxc_id@2:2:int:u,pad@4:4:int:u}',
+  fields: {
+    reason: { cName: 'reason', offset: 0, size: 1, kind: 'int', bigEndian: false },
+    dir: { cName: 'dir', offset: 1, size: 1, kind: 'int', bigEndian: false },
+    lxcId: { cName: 'lxc_id', offset: 2, size: 2, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 4, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: MetricsKeyInit): Uint8Array {
+    const out = new Uint8Array(8);
+    metricsKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: MetricsKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 8);
+    const d = view(out);
+    d.setUint8(o + 0, value.reason);
+    d.setUint8(o + 1, value.dir);
+    d.setUint16(o + 2, value.lxcId, true);
+    if (value.pad !== undefined) d.setUint32(o + 4, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): MetricsKey {
+    if (b.length < o + 8) throw shortBuffer('metrics_key', 8, b.length - o);
+    const d = view(b);
+    return {
+      reason: d.getUint8(o + 0),
+      dir: d.getUint8(o + 1),
+      lxcId: d.getUint16(o + 2, true),
+      pad: d.getUint32(o + 4, true),
+    };
+  },
+};
+
+/** struct metrics_value (16 bytes) */
+export interface MetricsValue {
+  /** packets @0, 8 B */
+  packets: bigint;
+  /** bytes @8, 8 B */
+  bytes: bigint;
+}
+
+/** What metricsValue.encode accepts: padding and union members may be left out (zero). */
+export interface MetricsValueInit {
+  packets: bigint | number;
+  bytes: bigint | number;
+}
+
+export const metricsValue: StructLayout<MetricsValue, MetricsValueInit> = {
+  name: 'metrics_value',
+  size: 16,
+  fingerprint: 'metrics_value:16{packets@0:8:int:u,bytes@8:8:int:u}',
+  fields: {
+    packets: { cName: 'packets', offset: 0, size: 8, kind: 'int', bigEndian: false },
+    bytes: { cName: 'bytes', offset: 8, size: 8, kind: 'int', bigEndian: false },
+  },
+  encode(value: MetricsValueInit): Uint8Array {
+    const out = new Uint8Array(16);
+    metricsValue.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: MetricsValueInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 16);
+    const d = view(out);
+    d.setBigUint64(o + 0, BigInt(value.packets), true);
+    d.setBigUint64(o + 8, BigInt(value.bytes), true);
+  },
+  decode(b: Uint8Array, o = 0): MetricsValue {
+    if (b.length < o + 16) throw shortBuffer('metrics_value', 16, b.length - o);
+    const d = view(b);
+    return {
+      packets: d.getBigUint64(o + 0, true),
+      bytes: d.getBigUint64(o + 8, true),
+    };
+  },
+};
+
+/** struct event_hdr (16 bytes) */
+export interface EventHdr {
+  /** type @0, 1 B */
+  type: number;
+  /** subtype @1, 1 B */
+  subtype: number;
+  /** source @2, 2 B */
+  source: number;
+  /** hash @4, 4 B */
+  hash: number;
+  /** len_orig @8, 4 B */
+  lenOrig: number;
+  /** len_cap @12, 2 B */
+  lenCap: number;
+  /** version @14, 2 B */
+  version: number;
+}
+
+/** What eventHdr.encode accepts: padding and union members may be left out (zero). */
+export interface EventHdrInit {
+  type: number;
+  subtype: number;
+  source: number;
+  hash: number;
+  lenOrig: number;
+  lenCap: number;
+  version: number;
+}
+
+export const eventHdr: StructLayout<EventHdr, EventHdrInit> = {
+  name: 'event_hdr',
+  size: 16,
+  fingerprint: 'event_hdr:16{type@0:1:int:u,subtype@1:1:int:u,source@2:2:int:u,hash@4:4:int:u,len_orig@8:4:int:u,len_cap@12:2:int:u,version@14:2:int:u}',
+  fields: {
+    type: { cName: 'type', offset: 0, size: 1, kind: 'int', bigEndian: false },
+    subtype: { cName: 'subtype', offset: 1, size: 1, kind: 'int', bigEndian: false },
+    source: { cName: 'source', offset: 2, size: 2, kind: 'int', bigEndian: false },
+    hash: { cName: 'hash', offset: 4, size: 4, kind: 'int', bigEndian: false },
+    lenOrig: { cName: 'len_orig', offset: 8, size: 4, kind: 'int', bigEndian: false },
+    lenCap: { cName: 'len_cap', offset: 12, size: 2, kind: 'int', bigEndian: false },
+    version: { cName: 'version', offset: 14, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: EventHdrInit): Uint8Array {
+    const out = new Uint8Array(16);
+    eventHdr.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: EventHdrInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 16);
+    const d = view(out);
+    d.setUint8(o + 0, value.type);
+    d.setUint8(o + 1, value.subtype);
+    d.setUint16(o + 2, value.source, true);
+    d.setUint32(o + 4, value.hash, true);
+    d.setUint32(o + 8, value.lenOrig, true);
+    d.setUint16(o + 12, value.lenCap, true);
+    d.setUint16(o + 14, value.version, true);
+  },
+  decode(b: Uint8Array, o = 0): EventHdr {
+    if (b.length < o + 16) throw shortBuffer('event_hdr', 16, b.length - o);
+    const d = view(b);
+    return {
+      type: d.getUint8(o + 0),
+      subtype: d.getUint8(o + 1),
+      source: d.getUint16(o + 2, true),
+      hash: d.getUint32(o + 4, true),
+      lenOrig: d.getUint32(o + 8, true),
+      lenCap: d.getUint16(o + 12, true),
+      version: d.getUint16(o + 14, true),
+    };
+  },
+};
+
+/** struct trace_notify (168 bytes) */
+export interface TraceNotify {
+  /** hdr @0, 16 B */
+  hdr: EventHdr;
+  /** src_label @16, 4 B */
+  srcLabel: number;
+  /** dst_label @20, 4 B */
+  dstLabel: number;
+  /** dst_id @24, 2 B */
+  dstId: number;
+  /** reason @26, 1 B */
+  reason: number;
+  /** ipv6 @27, 1 B */
+  ipv6: number;
+  /** ifindex @28, 4 B */
+  ifindex: number;
+  /** ktime_ns @32, 8 B */
+  ktimeNs: bigint;
+  /** data @40, 128 B */
+  data: Uint8Array;
+}
+
+/** What traceNotify.encode accepts: padding and union members may be left out (zero). */
+export interface TraceNotifyInit {
+  hdr: EventHdrInit;
+  srcLabel: number;
+  dstLabel: number;
+  dstId: number;
+  reason: number;
+  ipv6: number;
+  ifindex: number;
+  ktimeNs: bigint | number;
+  data: Uint8Array;
+}
+
+export const traceNotify: StructLayout<TraceNotify, TraceNotifyInit> = {
+  name: 'trace_notify',
+  size: 168,
+  fingerprint: 'trace_notify:168{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,reason@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,data@40:128:bytes}',
+  fields: {
+    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false },
+    srcLabel: { cName: 'src_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
+    dstLabel: { cName: 'dst_label', offset: 20, size: 4, kind: 'int', bigEndian: false },
+    dstId: { cName: 'dst_id', offset: 24, size: 2, kind: 'int', bigEndian: false },
+    reason: { cName: 'reason', offset: 26, size: 1, kind: 'int', bigEndian: false },
+    ipv6: { cName: 'ipv6', offset: 27, size: 1, kind: 'int', bigEndian: false },
+    ifindex: { cName: 'ifindex', offset: 28, size: 4, kind: 'int', bigEndian: false },
+    ktimeNs: { cName: 'ktime_ns', offset: 32, size: 8, kind: 'int', bigEndian: false },
+    data: { cName: 'data', offset: 40, size: 128, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: TraceNotifyInit): Uint8Array {
+    const out = new Uint8Array(168);
+    traceNotify.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: TraceNotifyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 168);
+    const d = view(out);
+    eventHdr.encodeInto(value.hdr, out, o + 0);
+    d.setUint32(o + 16, value.srcLabel, true);
+    d.setUint32(o + 20, value.dstLabel, true);
+    d.setUint16(o + 24, value.dstId, true);
+    d.setUint8(o + 26, value.reason);
+    d.setUint8(o + 27, value.ipv6);
+    d.setUint32(o + 28, value.ifindex, true);
+    d.setBigUint64(o + 32, BigInt(value.ktimeNs), true);
+    putBytes(out, o + 40, 128, value.data, 'trace_notify.data');
+  },
+  decode(b: Uint8Array, o = 0): TraceNotify {
+    if (b.length < o + 168) throw shortBuffer('trace_notify', 168, b.length - o);
+    const d = view(b);
+    return {
+      hdr: eventHdr.decode(b, o + 0),
+      srcLabel: d.getUint32(o + 16, true),
+      dstLabel: d.getUint32(o + 20, true),
+      dstId: d.getUint16(o + 24, true),
+      reason: d.getUint8(o + 26),
+      ipv6: d.getUint8(o + 27),
+      ifindex: d.getUint32(o + 28, true),
+      ktimeNs: d.getBigUint64(o + 32, true),
+      data: b.slice(o + 40, o + 40 + 128),
+    };
+  },
+};
+
+/** struct drop_notify (176 bytes) */
+export interface DropNotify {
+  /** hdr @0, 16 B */
+  hdr: EventHdr;
+  /** src_label @16, 4 B */
+  srcLabel: number;
+  /** dst_label @20, 4 B */
+  dstLabel: number;
+  /** dst_id @24, 2 B */
+  dstId: number;
+  /** file @26, 1 B */
+  file: number;
+  /** ipv6 @27, 1 B */
+  ipv6: number;
+  /** ifindex @28, 4 B */
+  ifindex: number;
+  /** ktime_ns @32, 8 B */
+  ktimeNs: bigint;
+  /** ext_error @40, 4 B */
+  extError: number;
+  /** pad @44, 4 B */
+  pad: number;
+  /** data @48, 128 B */
+  data: Uint8Array;
+}
+
+/** What dropNotify.encode accepts: padding and union members may be left out (zero). */
+export interface DropNotifyInit {
+  hdr: EventHdrInit;
+  srcLabel: number;
+  dstLabel: number;
+  dstId: number;
+  file: number;
+  ipv6: number;
+  ifindex: number;
+  ktimeNs: bigint | number;
+  extError: number;
+  pad?: number;
+  data: Uint8Array;
+}
+
+export const dropNotify: StructLayout<DropNotify, DropNotifyInit> = {
+  name: 'drop_notify',
+  size: 176,
+  fingerprint: 'drop_notify:176{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,file@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,ext_error@40:4:int:s,pad@44:4:int:u,data@48:128:bytes}',
+  fields: {
+    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false },
+    srcLabel: { cName: 'src_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
+    dstLabel: { cName: 'dst_label', offset: 20, size: 4, kind: 'int', bigEndian: false },
+    dstId: { cName: 'dst_id', offset: 24, size: 2, kind: 'int', bigEndian: false },
+    file: { cName: 'file', offset: 26, size: 1, kind: 'int', bigEndian: false },
+    ipv6: { cName: 'ipv6', offset: 27, size: 1, kind: 'int', bigEndian: false },
+    ifindex: { cName: 'ifindex', offset: 28, size: 4, kind: 'int', bigEndian: false },
+    ktimeNs: { cName: 'ktime_ns', offset: 32, size: 8, kind: 'int', bigEndian: false },
+    extError: { cName: 'ext_error', offset: 40, size: 4, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 44, size: 4, kind: 'int', bigEndian: false },
+    data: { cName: 'data', offset: 48, size: 128, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: DropNotifyInit): Uint8Array {
+    const out = new Uint8Array(176);
+    dropNotify.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: DropNotifyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 176);
+    const d = view(out);
+    eventHdr.encodeInto(value.hdr, out, o + 0);
+    d.setUint32(o + 16, value.srcLabel, true);
+    d.setUint32(o + 20, value.dstLabel, true);
+    d.setUint16(o + 24, value.dstId, true);
+    d.setUint8(o + 26, value.file);
+    d.setUint8(o + 27, value.ipv6);
+    d.setUint32(o + 28, value.ifindex, true);
+    d.setBigUint64(o + 32, BigInt(value.ktimeNs), true);
+    d.setInt32(o + 40, value.extError, true);
+    if (value.pad !== undefined) d.setUint32(o + 44, value.pad, true);
+    putBytes(out, o + 48, 128, value.data, 'drop_notify.data');
+  },
+  decode(b: Uint8Array, o = 0): DropNotify {
+    if (b.length < o + 176) throw shortBuffer('drop_notify', 176, b.length - o);
+    const d = view(b);
+    return {
+      hdr: eventHdr.decode(b, o + 0),
+      srcLabel: d.getUint32(o + 16, true),
+      dstLabel: d.getUint32(o + 20, true),
+      dstId: d.getUint16(o + 24, true),
+      file: d.getUint8(o + 26),
+      ipv6: d.getUint8(o + 27),
+      ifindex: d.getUint32(o + 28, true),
+      ktimeNs: d.getBigUint64(o + 32, true),
+      extError: d.getInt32(o + 40, true),
+      pad: d.getUint32(o + 44, true),
+      data: b.slice(o + 48, o + 48 + 128),
+    };
+  },
+};
+
+/** struct policy_verdict_notify (176 bytes) */
+export interface PolicyVerdictNotify {
+  /** hdr @0, 16 B */
+  hdr: EventHdr;
+  /** remote_label @16, 4 B */
+  remoteLabel: number;
+  /** verdict @20, 4 B */
+  verdict: number;
+  /** dst_port @24, 2 B */
+  dstPort: number;
+  /** proto @26, 1 B */
+  proto: number;
+  /** dir @27, 1 B */
+  dir: number;
+  /** ipv6 @28, 1 B */
+  ipv6: number;
+  /** match_type @29, 1 B */
+  matchType: number;
+  /** audited @30, 1 B */
+  audited: number;
+  /** pad @31, 1 B */
+  pad: number;
+  /** rule_cookie @32, 4 B */
+  ruleCookie: number;
+  /** ktime_ns @40, 8 B */
+  ktimeNs: bigint;
+  /** data @48, 128 B */
+  data: Uint8Array;
+}
+
+/** What policyVerdictNotify.encode accepts: padding and union members may be left out (zero). */
+export interface PolicyVerdictNotifyInit {
+  hdr: EventHdrInit;
+  remoteLabel: number;
+  verdict: number;
+  dstPort: number;
+  proto: number;
+  dir: number;
+  ipv6: number;
+  matchType: number;
+  audited: number;
+  pad?: number;
+  ruleCookie: number;
+  ktimeNs: bigint | number;
+  data: Uint8Array;
+}
+
+export const policyVerdictNotify: StructLayout<PolicyVerdictNotify, PolicyVerdictNotifyInit> = {
+  name: 'policy_verdict_notify',
+  size: 176,
+  fingerprint: 'policy_verdict_notify:176{hdr@0:16:struct:event_hdr,remote_label@16:4:int:u,verdict@20:4:int:s,dst_port@24:2:int:u,proto@26:1:int:u,dir@27:1:int:u,ipv6@28:1:int:u,match_type@29:1:int:u,audited@30:1:int:u,pad@31:1:int:u,rule_cookie@32:4:int:u,ktime_ns@40:8:int:u,data@48:128:bytes}',
+  fields: {
+    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false },
+    remoteLabel: { cName: 'remote_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
+    verdict: { cName: 'verdict', offset: 20, size: 4, kind: 'int', bigEndian: false },
+    dstPort: { cName: 'dst_port', offset: 24, size: 2, kind: 'int', bigEndian: false },
+    proto: { cName: 'proto', offset: 26, size: 1, kind: 'int', bigEndian: false },
+    dir: { cName: 'dir', offset: 27, size: 1, kind: 'int', bigEndian: false },
+    ipv6: { cName: 'ipv6', offset: 28, size: 1, kind: 'int', bigEndian: false },
+    matchType: { cName: 'match_type', offset: 29, size: 1, kind: 'int', bigEndian: false },
+    audited: { cName: 'audited', offset: 30, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 31, size: 1, kind: 'int', bigEndian: false },
+    ruleCookie: { cName: 'rule_cookie', offset: 32, size: 4, kind: 'int', bigEndian: false },
+    ktimeNs: { cName: 'ktime_ns', offset: 40, size: 8, kind: 'int', bigEndian: false },
+    data: { cName: 'data', offset: 48, size: 128, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: PolicyVerdictNotifyInit): Uint8Array {
+    const out = new Uint8Array(176);
+    policyVerdictNotify.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: PolicyVerdictNotifyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 176);
+    const d = view(out);
+    eventHdr.encodeInto(value.hdr, out, o + 0);
+    d.setUint32(o + 16, value.remoteLabel, true);
+    d.setInt32(o + 20, value.verdict, true);
+    d.setUint16(o + 24, value.dstPort, true);
+    d.setUint8(o + 26, value.proto);
+    d.setUint8(o + 27, value.dir);
+    d.setUint8(o + 28, value.ipv6);
+    d.setUint8(o + 29, value.matchType);
+    d.setUint8(o + 30, value.audited);
+    if (value.pad !== undefined) d.setUint8(o + 31, value.pad);
+    d.setUint32(o + 32, value.ruleCookie, true);
+    d.setBigUint64(o + 40, BigInt(value.ktimeNs), true);
+    putBytes(out, o + 48, 128, value.data, 'policy_verdict_notify.data');
+  },
+  decode(b: Uint8Array, o = 0): PolicyVerdictNotify {
+    if (b.length < o + 176) throw shortBuffer('policy_verdict_notify', 176, b.length - o);
+    const d = view(b);
+    return {
+      hdr: eventHdr.decode(b, o + 0),
+      remoteLabel: d.getUint32(o + 16, true),
+      verdict: d.getInt32(o + 20, true),
+      dstPort: d.getUint16(o + 24, true),
+      proto: d.getUint8(o + 26),
+      dir: d.getUint8(o + 27),
+      ipv6: d.getUint8(o + 28),
+      matchType: d.getUint8(o + 29),
+      audited: d.getUint8(o + 30),
+      pad: d.getUint8(o + 31),
+      ruleCookie: d.getUint32(o + 32, true),
+      ktimeNs: d.getBigUint64(o + 40, true),
+      data: b.slice(o + 48, o + 48 + 128),
+    };
+  },
+};
+
+/** Every struct codec by C name. */
+export const STRUCTS = {
+  ipcache_key: ipcacheKey,
+  ipcache_value: ipcacheValue,
+  endpoint_key: endpointKey,
+  endpoint_info: endpointInfo,
+  policy_key: policyKey,
+  policy_entry: policyEntry,
+  ct_key: ctKey,
+  ct_entry: ctEntry,
+  metrics_key: metricsKey,
+  metrics_value: metricsValue,
+  event_hdr: eventHdr,
+  trace_notify: traceNotify,
+  drop_notify: dropNotify,
+  policy_verdict_notify: policyVerdictNotify,
+} as const;
+
+/** Maps of build/bpf/bpf_lxc.o (section .maps), by name. */
+export const MAPS = {
+  cilium_ipcache: {
+    name: 'cilium_ipcache',
+    type: 11,
+    typeName: 'LPM_TRIE',
+    keySize: 24,
+    valueSize: 12,
+    maxEntries: 512000,
+    flags: 1,
+    pinning: 'by-name',
+    key: 'ipcache_key',
+    value: 'ipcache_value',
+  },
+  cilium_lxc: {
+    name: 'cilium_lxc',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 20,
+    valueSize: 24,
+    maxEntries: 65535,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'endpoint_key',
+    value: 'endpoint_info',
+  },
+  cilium_policy_maps: {
+    name: 'cilium_policy_maps',
+    type: 13,
+    typeName: 'HASH_OF_MAPS',
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    inner: { type: 11, typeName: 'LPM_TRIE', keySize: 12, valueSize: 8, maxEntries: 16384, flags: 1 },
+  },
+  cilium_ct4_global: {
+    name: 'cilium_ct4_global',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 40,
+    valueSize: 56,
+    maxEntries: 262144,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'ct_key',
+    value: 'ct_entry',
+  },
+  cilium_ct6_global: {
+    name: 'cilium_ct6_global',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 40,
+    valueSize: 56,
+    maxEntries: 262144,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'ct_key',
+    value: 'ct_entry',
+  },
+  cilium_metrics: {
+    name: 'cilium_metrics',
+    type: 5,
+    typeName: 'PERCPU_HASH',
+    keySize: 8,
+    valueSize: 16,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'metrics_key',
+    value: 'metrics_value',
+  },
+  cilium_events: {
+    name: 'cilium_events',
+    type: 27,
+    typeName: 'RINGBUF',
+    keySize: 0,
+    valueSize: 0,
+    maxEntries: 1048576,
+    flags: 0,
+    pinning: 'by-name',
+  },
+  cilium_events_lost: {
+    name: 'cilium_events_lost',
+    type: 6,
+    typeName: 'PERCPU_ARRAY',
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 1,
+    flags: 0,
+    pinning: 'by-name',
+  },
+} as const satisfies Record<string, MapDescriptor>;
+
+/** Integer #defines of the datapath headers. */
+export const DEFS = {
+  // bpf/lib/defs.h
+  ENDPOINT_KEY_IPV4: 1,
+  ENDPOINT_KEY_IPV6: 2,
+  ID_UNKNOWN: 0,
+  ID_HOST: 1,
+  ID_WORLD: 2,
+  ID_UNMANAGED: 3,
+  ID_HEALTH: 4,
+  ID_INIT: 5,
+  ID_REMOTE_NODE: 6,
+  ID_KUBE_APISERVER: 7,
+  ID_INGRESS: 8,
+  ENDPOINT_F_HOST: 1,
+  POLICY_FULL_PREFIX: 64,
+  POLICY_IDENTITY_DIR_PREFIX: 40,
+  POLICY_F_DENY: 1,
+  POLICY_F_L4: 2,
+  POLICY_MATCH_NONE: 0,
+  POLICY_MATCH_L3_ONLY: 1,
+  POLICY_MATCH_L3_L4: 2,
+  POLICY_MATCH_L4_ONLY: 3,
+  POLICY_MATCH_ALL: 4,
+  CT_KEY_F_INGRESS: 1,
+  CT_F_SEEN_NON_SYN: 1,
+  CT_F_CLOSING: 2,
+  CT_F_REPLY_SEEN: 4,
+  CILIUM_NOTIFY_DROP: 1,
+  CILIUM_NOTIFY_DBG_MSG: 2,
+  CILIUM_NOTIFY_DBG_CAPTURE: 3,
+  CILIUM_NOTIFY_TRACE: 4,
+  CILIUM_NOTIFY_POLICY_VERDICT: 9,
+  TRACE_TO_LXC: 0,
+  TRACE_TO_PROXY: 1,
+  TRACE_TO_HOST: 2,
+  TRACE_TO_STACK: 3,
+  TRACE_TO_OVERLAY: 4,
+  TRACE_FROM_LXC: 5,
+  TRACE_FROM_PROXY: 6,
+  TRACE_FROM_HOST: 7,
+  TRACE_FROM_STACK: 8,
+  TRACE_FROM_OVERLAY: 9,
+  TRACE_FROM_NETWORK: 10,
+  TRACE_TO_NETWORK: 11,
+  EVENT_CAPTURE_LEN: 128,
+  CILIUM_TS_EVENT_VERSION: 1,
+  TRACE_REASON_POLICY: 0,
+  TRACE_REASON_CT_ESTABLISHED: 1,
+  TRACE_REASON_CT_REPLY: 2,
+  TRACE_REASON_CT_RELATED: 3,
+  DROP_INVALID_SIP: 132,
+  DROP_POLICY: 133,
+  DROP_INVALID: 134,
+  DROP_CT_INVALID_HDR: 135,
+  DROP_CT_MISSING_ACK: 136,
+  DROP_CT_UNKNOWN_PROTO: 137,
+  DROP_UNKNOWN_L3: 139,
+  DROP_MISSED_TAIL_CALL: 140,
+  DROP_WRITE_ERROR: 141,
+  DROP_UNKNOWN_L4: 142,
+  DROP_UNKNOWN_ICMP_CODE: 143,
+  DROP_UNKNOWN_ICMP_TYPE: 144,
+  DROP_UNKNOWN_ICMP6_CODE: 145,
+  DROP_UNKNOWN_ICMP6_TYPE: 146,
+  DROP_NO_TUNNEL_KEY: 147,
+  DROP_UNKNOWN_TARGET: 150,
+  DROP_UNROUTABLE: 151,
+  DROP_CSUM_L3: 153,
+  DROP_CSUM_L4: 154,
+  DROP_CT_CREATE_FAILED: 155,
+  DROP_INVALID_EXTHDR: 156,
+  DROP_FRAG_NOSUPPORT: 157,
+  DROP_NO_SERVICE: 158,
+  DROP_NO_TUNNEL_ENDPOINT: 160,
+  DROP_PROXYMAP_CREATE_FAILED: 161,
+  DROP_UNKNOWN_CT: 163,
+  DROP_HOST_UNREACHABLE: 164,
+  DROP_NO_CONFIG: 165,
+  DROP_UNSUPPORTED_L2: 166,
+  DROP_NAT_NO_MAPPING: 167,
+  DROP_NAT_UNSUPP_PROTO: 168,
+  DROP_NO_FIB: 169,
+  DROP_INVALID_IDENTITY: 171,
+  DROP_UNKNOWN_SENDER: 172,
+  DROP_FORBIDDEN_ICMP6: 176,
+  DROP_PROXY_LOOKUP_FAILED: 178,
+  DROP_PROXY_SET_FAILED: 179,
+  DROP_PROXY_UNKNOWN_PROTO: 180,
+  DROP_POLICY_DENY: 181,
+  DROP_INVALID_VNI: 183,
+  DROP_INVALID_TC_BUFFER: 184,
+  DROP_POLICY_AUTH_REQUIRED: 189,
+  DROP_CT_NO_MAP_FOUND: 190,
+  DROP_TTL_EXCEEDED: 196,
+  DROP_HOST_NOT_READY: 202,
+  DROP_EP_NOT_READY: 203,
+  // bpf/lib/policy.h
+  POLICY_F_UNENFORCED: 4,
+  // bpf/lib/config.h
+  CT_SYN_TIMEOUT: 60,
+  CT_CONNECTION_LIFETIME_TCP: 21600,
+  CT_CONNECTION_LIFETIME_NONTCP: 60,
+  CT_CLOSE_TIMEOUT: 10,
+  NSEC_PER_SEC: 1000000000,
+  IPCACHE_MAP_SIZE: 512000,
+  ENDPOINTS_MAP_SIZE: 65535,
+  POLICY_MAP_SIZE: 16384,
+  POLICY_MAPS_OUTER_SIZE: 65536,
+  CT_MAP_SIZE_TCP: 262144,
+  METRICS_MAP_SIZE: 65536,
+} as const;
