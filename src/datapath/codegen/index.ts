@@ -5,7 +5,7 @@ import type { GenerateInputs } from './emit.js';
 export * from './btf-layout.js';
 export { type GenerateInputs, generateLayouts, parseDefines } from './emit.js';
 
-const HEADERS = ['bpf/lib/defs.h', 'bpf/lib/policy.h', 'bpf/lib/config.h'];
+const HEADERS = ['bpf/lib/defs.h', 'bpf/lib/common.h', 'bpf/lib/policy.h', 'bpf/lib/config.h'];
 
 /** The generator's inputs inside a repository checkout. */
 export function layoutInputs(root: string): GenerateInputs {

@@ -2,7 +2,7 @@
  * GENERATED FILE, DO NOT EDIT. Regenerate with `node dist/scripts/codegen-datapath.js`;
  * CI runs it with --check.
  * Structs: BTF of build/bpf/abi.o. Maps: .maps of build/bpf/bpf_lxc.o.
- * Constants: #define lines of bpf/lib/defs.h, bpf/lib/policy.h, bpf/lib/config.h.
+ * Constants: #define lines of bpf/lib/defs.h, bpf/lib/common.h, bpf/lib/policy.h, bpf/lib/config.h.
  */
 import { type MapDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';
 
@@ -1238,6 +1238,32 @@ export const DEFS = {
   DROP_TTL_EXCEEDED: 196,
   DROP_HOST_NOT_READY: 202,
   DROP_EP_NOT_READY: 203,
+  // bpf/lib/common.h
+  TC_ACT_OK: 0,
+  TC_ACT_SHOT: 2,
+  TC_ACT_REDIRECT: 7,
+  ETH_ALEN: 6,
+  ETH_HLEN: 14,
+  ETH_P_IP: 2048,
+  ETH_P_ARP: 2054,
+  ETH_P_IPV6: 34525,
+  CIL_IPPROTO_HOPOPTS: 0,
+  CIL_IPPROTO_ICMP: 1,
+  CIL_IPPROTO_TCP: 6,
+  CIL_IPPROTO_UDP: 17,
+  CIL_IPPROTO_ROUTING: 43,
+  CIL_IPPROTO_FRAGMENT: 44,
+  CIL_IPPROTO_ICMPV6: 58,
+  CIL_IPPROTO_NONE: 59,
+  CIL_IPPROTO_DSTOPTS: 60,
+  CIL_IPPROTO_SCTP: 132,
+  TCP_FLAG_FIN: 1,
+  TCP_FLAG_SYN: 2,
+  TCP_FLAG_RST: 4,
+  TCP_FLAG_PSH: 8,
+  TCP_FLAG_ACK: 16,
+  METRIC_INGRESS: 1,
+  METRIC_EGRESS: 2,
   // bpf/lib/policy.h
   POLICY_F_UNENFORCED: 4,
   // bpf/lib/config.h
