@@ -4,6 +4,7 @@
  *
  *   node dist/scripts/codegen-datapath.js           write the file
  *   node dist/scripts/codegen-datapath.js --check   exit 1 if the committed file is stale
+ *   --file PATH                                     compare/write PATH instead (tests)
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,11 @@ import { generateLayouts, layoutInputs } from '../src/datapath/codegen/index.js'
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const check = process.argv.includes('--check');
 const inputs = layoutInputs(root);
-const target = join(root, 'src/datapath/maps/generated/layouts.ts');
+const fileArg = process.argv.indexOf('--file');
+const target =
+  fileArg > 0 && process.argv[fileArg + 1]
+    ? process.argv[fileArg + 1]!
+    : join(root, 'src/datapath/maps/generated/layouts.ts');
 for (const f of [inputs.abiObject, inputs.lxcObject]) {
   if (!existsSync(f)) {
     process.stderr.write(`codegen-datapath: ${f} is missing; run \`make -C bpf\` first\n`);
@@ -25,7 +30,7 @@ if (check) {
   const current = existsSync(target) ? readFileSync(target, 'utf8') : '';
   if (current !== text) {
     process.stderr.write(
-      'codegen-datapath: src/datapath/maps/generated/layouts.ts is out of date with the compiled datapath;\n' +
+      `codegen-datapath: ${target} is out of date with the compiled datapath;\n` +
         'run `node dist/scripts/codegen-datapath.js` and commit the result\n',
     );
     process.exit(1);

@@ -79,7 +79,8 @@ function emitStruct(m: StructModel): string {
   L.push('  fields: {');
   for (const f of m.fields) {
     const be = (f.kind === 'int' || f.kind === 'intArray') && f.bigEndian;
-    const u = f.union ? `, union: '${f.union}'` : '';
+    const u =
+      (f.union ? `, union: '${f.union}'` : '') + (f.kind === 'struct' ? `, struct: '${f.struct}'` : '');
     L.push(
       `    ${f.name}: { cName: '${f.cName}', offset: ${f.offset}, size: ${f.size}, kind: '${f.kind}', bigEndian: ${be}${u} },`,
     );

@@ -13,6 +13,8 @@ export interface FieldInfo {
   readonly bigEndian: boolean;
   /** Anonymous union group shared with the other members over the same bytes. */
   readonly union?: string;
+  /** C name of a nested struct member's type. */
+  readonly struct?: string;
 }
 
 /** Codec of one C struct. `encode` accepts the Init shape (padding and union members optional). */

@@ -777,7 +777,7 @@ export const traceNotify: StructLayout<TraceNotify, TraceNotifyInit> = {
   size: 168,
   fingerprint: 'trace_notify:168{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,reason@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,data@40:128:bytes}',
   fields: {
-    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false },
+    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false, struct: 'event_hdr' },
     srcLabel: { cName: 'src_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
     dstLabel: { cName: 'dst_label', offset: 20, size: 4, kind: 'int', bigEndian: false },
     dstId: { cName: 'dst_id', offset: 24, size: 2, kind: 'int', bigEndian: false },
@@ -868,7 +868,7 @@ export const dropNotify: StructLayout<DropNotify, DropNotifyInit> = {
   size: 176,
   fingerprint: 'drop_notify:176{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,file@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,ext_error@40:4:int:s,pad@44:4:int:u,data@48:128:bytes}',
   fields: {
-    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false },
+    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false, struct: 'event_hdr' },
     srcLabel: { cName: 'src_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
     dstLabel: { cName: 'dst_label', offset: 20, size: 4, kind: 'int', bigEndian: false },
     dstId: { cName: 'dst_id', offset: 24, size: 2, kind: 'int', bigEndian: false },
@@ -971,7 +971,7 @@ export const policyVerdictNotify: StructLayout<PolicyVerdictNotify, PolicyVerdic
   size: 176,
   fingerprint: 'policy_verdict_notify:176{hdr@0:16:struct:event_hdr,remote_label@16:4:int:u,verdict@20:4:int:s,dst_port@24:2:int:u,proto@26:1:int:u,dir@27:1:int:u,ipv6@28:1:int:u,match_type@29:1:int:u,audited@30:1:int:u,pad@31:1:int:u,rule_cookie@32:4:int:u,ktime_ns@40:8:int:u,data@48:128:bytes}',
   fields: {
-    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false },
+    hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false, struct: 'event_hdr' },
     remoteLabel: { cName: 'remote_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
     verdict: { cName: 'verdict', offset: 20, size: 4, kind: 'int', bigEndian: false },
     dstPort: { cName: 'dst_port', offset: 24, size: 2, kind: 'int', bigEndian: false },
