@@ -1,0 +1,380 @@
+/**
+ * Datapath tier: bpf_lxc.o loaded through DatapathLoader (per-endpoint constants, shared pinned
+ * maps in a private bpffs, attached to veths in a throwaway namespace), then driven with
+ * BPF_PROG_TEST_RUN on crafted frames. Events are read from the ring buffer and decoded with the
+ * generated codecs; policy is written through PolicyMaps in the control plane's shapes.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import {
+  type DatapathEvent,
+  DatapathLoader,
+  DEFS,
+  decodeEvent,
+  type EndpointDatapathConfig,
+  formatMac,
+} from '../../../src/datapath/index.js';
+import { Program, type RingBufReader } from '../../../src/ebpf/index.js';
+import { type MapEntry, makeKey } from '../../../src/policy/mapstate.js';
+import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
+import { arp, csum, frame, icmp, ipv4, TCP, tcp, udp } from './packets.js';
+
+const WORLD = '192.0.2.5';
+const LXC = {
+  id: 100,
+  identity: 1000,
+  ipv4: '10.0.1.10',
+  ipv6: 'fd00::10',
+  mac: '02:00:00:00:01:0a',
+  nodeMac: '02:00:00:00:01:01',
+};
+const PEER = {
+  id: 200,
+  identity: 2000,
+  ipv4: '10.0.1.20',
+  ipv6: 'fd00::20',
+  mac: '02:00:00:00:02:0a',
+  nodeMac: '02:00:00:00:02:01',
+};
+
+interface Run {
+  rv: number;
+  out: Uint8Array;
+  ev: DatapathEvent[];
+}
+
+const drops = (ev: DatapathEvent[]) => ev.flatMap((e) => (e.kind === 'drop' ? [e.event] : []));
+const verdicts = (ev: DatapathEvent[]) => ev.flatMap((e) => (e.kind === 'policy-verdict' ? [e.event] : []));
+const traces = (ev: DatapathEvent[]) => ev.flatMap((e) => (e.kind === 'trace' ? [e.event] : []));
+
+function entry(
+  identity: number,
+  egress: 0 | 1,
+  protocol: number,
+  dport: number,
+  prefixLen: number,
+  deny: boolean,
+  ruleCookie: number,
+): MapEntry {
+  return {
+    key: makeKey(identity, egress, protocol, dport, prefixLen),
+    entry: { deny, proxyPort: 0, ruleCookie },
+  };
+}
+
+describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
+  const cleanup = cleanupStack();
+  let loader: DatapathLoader;
+  let reader: RingBufReader;
+  const progs: Record<string, Program> = {};
+
+  const run = (prog: string, pkt: Uint8Array): Run => {
+    const r = progs[prog]!.testRun({ data: pkt });
+    const ev: DatapathEvent[] = [];
+    reader.poll((rec) => ev.push(decodeEvent(rec)));
+    return { rv: r.retval, out: r.data, ev };
+  };
+  const fromLxc = (pkt: Uint8Array) => run('lxc_from', pkt);
+  const toLxc = (pkt: Uint8Array) => run('lxc_to', pkt);
+  const lxcV4 = (dst: string, proto: number, l4: Uint8Array, src = LXC.ipv4) =>
+    frame.v4(LXC.mac, LXC.nodeMac, src, dst, proto, l4);
+  const toLxcV4 = (src: string, proto: number, l4: Uint8Array) =>
+    frame.v4(LXC.nodeMac, LXC.mac, src, LXC.ipv4, proto, l4);
+
+  before(() => {
+    const bpffs = privateBpffs(cleanup);
+    const ns = uniquePrefix('dpP');
+    sh('ip', ['netns', 'add', ns]);
+    cleanup.add(() => void spawnSync('ip', ['netns', 'del', ns]));
+    const netns = `/run/netns/${ns}`;
+    for (const [h, p] of [
+      ['lxca', 'poda'],
+      ['lxcb', 'podb'],
+    ])
+      sh('ip', ['-n', ns, 'link', 'add', h!, 'type', 'veth', 'peer', 'name', p!]);
+    loader = DatapathLoader.open({ bpffs });
+    cleanup.add(() => loader.close());
+    const cfg = (ep: typeof LXC, iface: string, extra: Partial<EndpointDatapathConfig> = {}) => ({
+      ...ep,
+      interface: iface,
+      netns,
+      routerIpv4: '10.0.1.1',
+      routerIpv6: 'fd00::1',
+      monitorAggregation: 0,
+      ...extra,
+    });
+    const a = loader.load(cfg(LXC, 'lxca'));
+    const b = loader.load(cfg(PEER, 'lxcb'));
+    cleanup.add(() => {
+      loader.remove(LXC.id);
+      loader.remove(PEER.id);
+    });
+    progs.lxc_from = Program.fromId(a.ingress.progId);
+    progs.lxc_to = Program.fromId(a.egress.progId);
+    progs.peer_from = Program.fromId(b.ingress.progId);
+    cleanup.add(() => {
+      for (const p of Object.values(progs)) p.close();
+    });
+    // A second load of LXC with audit mode, kept unattached on its own interface.
+    sh('ip', ['-n', ns, 'link', 'add', 'lxcc', 'type', 'veth', 'peer', 'name', 'podc']);
+    const c = loader.load(cfg({ ...LXC, id: 101 }, 'lxcc', { policyAuditMode: true, monitorAggregation: 1 }));
+    cleanup.add(() => void loader.remove(101));
+    progs.audit_to = Program.fromId(c.egress.progId);
+    reader = loader.maps.events.reader();
+    cleanup.add(() => reader.close());
+    reader.poll(() => {});
+  });
+  after(async () => {
+    await cleanup.run();
+  });
+
+  it('answers an ARP request for the router with NODE_MAC, redirected back', () => {
+    const req = frame.arp(
+      LXC.mac,
+      'ff:ff:ff:ff:ff:ff',
+      arp(1, LXC.mac, LXC.ipv4, '00:00:00:00:00:00', '10.0.1.1'),
+    );
+    const r = fromLxc(req);
+    assert.equal(r.rv, DEFS.TC_ACT_REDIRECT);
+    const want = frame.arp(LXC.nodeMac, LXC.mac, arp(2, LXC.nodeMac, '10.0.1.1', LXC.mac, LXC.ipv4));
+    assert.deepEqual([...r.out.subarray(0, 42)], [...want]);
+  });
+
+  it('without an inner policy map: default allow, traces FROM_LXC and TO_STACK, no verdict', () => {
+    const r = fromLxc(lxcV4(WORLD, 6, tcp(40000, 80, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    const t = traces(r.ev);
+    assert.ok(t.some((e) => e.hdr.subtype === DEFS.TRACE_FROM_LXC));
+    const toStack = t.find((e) => e.hdr.subtype === DEFS.TRACE_TO_STACK);
+    assert.ok(toStack, 'TO_STACK trace');
+    assert.equal(toStack.reason, DEFS.TRACE_REASON_POLICY);
+    assert.equal(toStack.srcLabel, LXC.identity);
+    assert.equal(toStack.dstLabel, DEFS.ID_WORLD);
+    assert.equal(verdicts(r.ev).length, 0);
+    const ct = loader.maps.conntrack.list({ family: 4 });
+    const e = ct.find((c) => c.sport === 40000);
+    assert.ok(e, 'conntrack entry listed');
+    assert.deepEqual(
+      [e.src, e.dst, e.dport, e.protocol, e.side, e.srcIdentity],
+      [LXC.ipv4, WORLD, 80, 6, 'egress', 1000],
+    );
+    assert.ok(e.expiresInS > 0 && e.expiresInS <= 60);
+  });
+
+  it('drops a spoofed source with 132 (event and metric)', () => {
+    const r = fromLxc(lxcV4(WORLD, 6, tcp(40000, 80, TCP.SYN), '10.0.1.99'));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    const d = drops(r.ev);
+    assert.equal(d.length, 1);
+    assert.equal(d[0]!.hdr.subtype, DEFS.DROP_INVALID_SIP);
+    assert.equal(d[0]!.hdr.source, LXC.id);
+    assert.equal(d[0]!.hdr.lenCap, 54);
+    const m = loader.maps.metrics
+      .list()
+      .find((x) => x.reason === DEFS.DROP_INVALID_SIP && x.endpointId === LXC.id && x.direction === 'egress');
+    assert.equal(m?.packets, 1n);
+  });
+
+  it('an empty inner map denies new connections (133, verdict -133 egress); established and replies pass', () => {
+    loader.maps.policy.replace(LXC.id, []);
+    let r = fromLxc(lxcV4(WORLD, 6, tcp(40001, 81, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    assert.equal(drops(r.ev)[0]?.hdr.subtype, DEFS.DROP_POLICY);
+    const v = verdicts(r.ev)[0];
+    assert.ok(v);
+    assert.deepEqual([v.verdict, v.dir, v.dstPort, v.proto, v.remoteLabel], [-133, 2, 81, 6, DEFS.ID_WORLD]);
+
+    r = fromLxc(lxcV4(WORLD, 6, tcp(40000, 80, TCP.ACK)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK, 'established connection passes despite policy');
+    r = toLxc(toLxcV4(WORLD, 6, tcp(80, 40000, TCP.SYN | TCP.ACK)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK, 'reply passes at to-container');
+    assert.ok(
+      traces(r.ev).some(
+        (e) => e.hdr.subtype === DEFS.TRACE_TO_LXC && e.reason === DEFS.TRACE_REASON_CT_REPLY,
+      ),
+    );
+
+    r = toLxc(toLxcV4(WORLD, 6, tcp(5555, 8080, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT, 'new ingress connection from world');
+    assert.equal(drops(r.ev)[0]?.hdr.subtype, DEFS.DROP_POLICY);
+    assert.equal(drops(r.ev)[0]?.srcLabel, DEFS.ID_WORLD);
+  });
+
+  it('allow and deny entries: wildcard deny wins (181), L3+L4 allow reported with its cookie', () => {
+    const policy = loader.maps.policy;
+    policy.apply(LXC.id, {
+      upserts: [
+        entry(DEFS.ID_WORLD, 1, 6, 443, 64, false, 7),
+        entry(0, 1, 6, 0, 48, true, 9),
+        entry(DEFS.ID_WORLD, 1, 6, 444, 64, false, 8),
+      ],
+      deletes: [],
+    });
+    let r = fromLxc(lxcV4(WORLD, 6, tcp(40002, 443, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    assert.equal(drops(r.ev)[0]?.hdr.subtype, DEFS.DROP_POLICY_DENY);
+    assert.equal(verdicts(r.ev)[0]?.matchType, DEFS.POLICY_MATCH_L4_ONLY);
+
+    const res = policy.apply(LXC.id, { upserts: [], deletes: [makeKey(0, 1, 6, 0, 48)] });
+    assert.deepEqual(res, { written: 0, deleted: 1, created: false });
+    r = fromLxc(lxcV4(WORLD, 6, tcp(40003, 443, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    const v = verdicts(r.ev)[0];
+    assert.deepEqual([v?.verdict, v?.matchType, v?.ruleCookie], [0, DEFS.POLICY_MATCH_L3_L4, 7]);
+
+    policy.apply(LXC.id, { upserts: [entry(DEFS.ID_WORLD, 1, 6, 444, 64, true, 8)], deletes: [] });
+    r = fromLxc(lxcV4(WORLD, 6, tcp(40004, 444, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    assert.equal(drops(r.ev)[0]?.hdr.subtype, DEFS.DROP_POLICY_DENY);
+
+    const dump = policy.dump(LXC.id)!;
+    const e444 = dump.find((d) => d.key.dport === 444)!;
+    assert.deepEqual(e444, {
+      key: { identity: 2, egress: 1, protocol: 6, dport: 444, prefixLen: 64 },
+      entry: { deny: true, proxyPort: 0, ruleCookie: 8 },
+      flags: DEFS.POLICY_F_DENY | DEFS.POLICY_F_L4,
+    });
+    assert.equal(dump.length, 2);
+    // deleting an absent key alongside a present one: the batch skips it
+    const d2 = policy.apply(LXC.id, {
+      upserts: [],
+      deletes: [makeKey(5, 1, 6, 1, 64), makeKey(2, 1, 6, 444, 64)],
+    });
+    assert.equal(d2.deleted, 1);
+  });
+
+  it('ICMP echo is allowed by type in the port field; the echo reply passes as a CT reply', () => {
+    const ping = lxcV4(WORLD, 1, icmp(8, 0, 0x1234));
+    assert.equal(fromLxc(ping).rv, DEFS.TC_ACT_SHOT, 'no entry for ICMP');
+    loader.maps.policy.apply(LXC.id, { upserts: [entry(0, 1, 1, 8, 64, false, 11)], deletes: [] });
+    const r = fromLxc(ping);
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    assert.deepEqual(
+      [verdicts(r.ev)[0]?.dstPort, verdicts(r.ev)[0]?.matchType],
+      [8, DEFS.POLICY_MATCH_L4_ONLY],
+    );
+    assert.equal(toLxc(toLxcV4(WORLD, 1, icmp(0, 0, 0x1234))).rv, DEFS.TC_ACT_OK);
+    assert.equal(toLxc(toLxcV4(WORLD, 1, icmp(0, 0, 0x9999))).rv, DEFS.TC_ACT_SHOT, 'unsolicited reply');
+  });
+
+  it('ICMP errors quoting a tracked connection are related; others go through policy', () => {
+    const quoted = ipv4(LXC.ipv4, WORLD, 6, tcp(40003, 443, TCP.SYN)).subarray(0, 28);
+    const err = (q: Uint8Array) =>
+      toLxcV4('192.0.2.1', 1, Uint8Array.from(Buffer.concat([Buffer.from([3, 3, 0, 0, 0, 0, 0, 0]), q])));
+    const r = toLxc(err(quoted));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    assert.ok(traces(r.ev).some((e) => e.reason === DEFS.TRACE_REASON_CT_RELATED));
+    const other = ipv4(LXC.ipv4, WORLD, 6, tcp(49999, 443, TCP.SYN)).subarray(0, 28);
+    assert.equal(toLxc(err(other)).rv, DEFS.TC_ACT_SHOT);
+  });
+
+  it('unenforced direction: the flagged wildcard allows without a verdict; unflagged it is a reported allow-all', () => {
+    const policy = loader.maps.policy;
+    const wildcard = entry(0, 1, 0, 0, 40, false, 0);
+    policy.replace(LXC.id, [wildcard], { ingressEnforced: true, egressEnforced: false });
+    assert.equal(policy.dump(LXC.id)![0]!.flags, DEFS.POLICY_F_UNENFORCED);
+    let r = fromLxc(lxcV4(WORLD, 17, udp(5000, 53)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    assert.equal(verdicts(r.ev).length, 0, 'no verdict for an unenforced direction');
+
+    // enforcement changes without the entry changing: apply() fixes the flag
+    policy.apply(LXC.id, { upserts: [], deletes: [] }, { ingressEnforced: true, egressEnforced: true });
+    assert.equal(policy.dump(LXC.id)![0]!.flags, 0);
+    r = fromLxc(lxcV4(WORLD, 17, udp(5001, 53)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    assert.equal(verdicts(r.ev)[0]?.matchType, DEFS.POLICY_MATCH_ALL);
+  });
+
+  it('local delivery: MACs rewritten, TTL decremented (checksum valid), redirected to the peer', () => {
+    loader.writeEndpoint({ ...PEER, interface: 'lxcb', ifindex: 4242 });
+    loader.writeEndpoint({ ...LXC, interface: 'lxca', ifindex: 4241 });
+    loader.maps.policy.replace(LXC.id, [entry(0, 1, 0, 0, 40, false, 0)], {
+      ingressEnforced: true,
+      egressEnforced: false,
+    });
+    const r = fromLxc(lxcV4(PEER.ipv4, 6, tcp(41000, 8080, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_REDIRECT);
+    assert.equal(formatMac(r.out.subarray(0, 6)), PEER.mac);
+    assert.equal(formatMac(r.out.subarray(6, 12)), PEER.nodeMac);
+    const ip = r.out.subarray(14, 34);
+    assert.equal(ip[8], 63, 'TTL');
+    assert.equal(csum(ip), 0, 'IPv4 header checksum');
+    const t = traces(r.ev).find((e) => e.hdr.subtype === DEFS.TRACE_TO_LXC);
+    assert.deepEqual([t?.dstId, t?.dstLabel, t?.ifindex], [PEER.id, PEER.identity, 4242]);
+    assert.equal(verdicts(r.ev).length, 0);
+  });
+
+  it("local delivery enforces the peer's ingress policy, attributed to the peer", () => {
+    loader.maps.policy.replace(PEER.id, [entry(LXC.identity, 0, 6, 8080, 64, false, 21)]);
+    let r = fromLxc(lxcV4(PEER.ipv4, 6, tcp(41001, 8081, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    assert.deepEqual([drops(r.ev)[0]?.hdr.subtype, drops(r.ev)[0]?.hdr.source], [DEFS.DROP_POLICY, PEER.id]);
+    assert.deepEqual([verdicts(r.ev)[0]?.hdr.source, verdicts(r.ev)[0]?.dir], [PEER.id, 1]);
+    r = fromLxc(lxcV4(PEER.ipv4, 6, tcp(41002, 8080, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_REDIRECT);
+    // the peer's answer goes out through its own from-container; its egress denies all, yet replies pass
+    loader.maps.policy.replace(PEER.id, [entry(LXC.identity, 0, 6, 8080, 64, false, 21)], {
+      ingressEnforced: true,
+      egressEnforced: true,
+    });
+    r = run(
+      'peer_from',
+      frame.v4(PEER.mac, PEER.nodeMac, PEER.ipv4, LXC.ipv4, 6, tcp(8080, 41002, TCP.SYN | TCP.ACK)),
+    );
+    assert.equal(r.rv, DEFS.TC_ACT_REDIRECT);
+    assert.ok(traces(r.ev).some((e) => e.reason === DEFS.TRACE_REASON_CT_REPLY));
+  });
+
+  it('TTL 1 towards a local pod is dropped with 196', () => {
+    const p = Uint8Array.from(lxcV4(PEER.ipv4, 6, tcp(41002, 8080, TCP.ACK)));
+    p[22] = 1;
+    p[24] = 0;
+    p[25] = 0;
+    const c = csum(p.subarray(14, 34));
+    p[24] = c >> 8;
+    p[25] = c & 0xff;
+    const r = fromLxc(p);
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    assert.equal(drops(r.ev)[0]?.hdr.subtype, DEFS.DROP_TTL_EXCEEDED);
+  });
+
+  it('IPv6: spoofed source dropped, local peer reached with an L3 allow', () => {
+    const v6 = (src: string, dst: string, nh: number, l4: Uint8Array) =>
+      frame.v6(LXC.mac, LXC.nodeMac, src, dst, nh, l4);
+    assert.equal(fromLxc(v6('fd00::11', '2001:db8::5', 6, tcp(1, 2, TCP.SYN))).rv, DEFS.TC_ACT_SHOT);
+    loader.maps.policy.apply(PEER.id, {
+      upserts: [entry(LXC.identity, 0, 0, 0, 40, false, 22)],
+      deletes: [],
+    });
+    const r = fromLxc(v6(LXC.ipv6, PEER.ipv6, 17, udp(5000, 53)));
+    assert.equal(r.rv, DEFS.TC_ACT_REDIRECT);
+    assert.equal(r.out[21], 63, 'hop limit');
+    assert.equal(verdicts(r.ev)[0]?.matchType, DEFS.POLICY_MATCH_L3_ONLY);
+    assert.equal(verdicts(r.ev)[0]?.ipv6, 1);
+  });
+
+  it('audit mode: a denied connection is allowed and reported as audited, without a drop', () => {
+    loader.maps.policy.replace(101, []);
+    const r = run('audit_to', toLxcV4(WORLD, 6, tcp(40005, 9999, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    assert.deepEqual([verdicts(r.ev)[0]?.audited, verdicts(r.ev)[0]?.verdict], [1, -133]);
+    assert.equal(drops(r.ev).length, 0);
+  });
+
+  it('lists metrics and counts no lost events', () => {
+    const m = loader.maps.metrics.list();
+    assert.ok(
+      m.some((x) => x.reason === 0 && x.endpointId === LXC.id && x.direction === 'egress' && x.packets > 0n),
+    );
+    assert.ok(
+      m.some((x) => x.reason === DEFS.DROP_POLICY && x.endpointId === PEER.id && x.direction === 'ingress'),
+    );
+    assert.equal(loader.maps.events.lost(), 0n);
+    const n = loader.maps.conntrack.flush();
+    assert.ok(n > 0);
+    assert.equal(loader.maps.conntrack.list().length, 0);
+    assert.equal(loader.maps.policy.delete(LXC.id), true);
+    assert.equal(loader.maps.policy.has(LXC.id), false);
+  });
+});
