@@ -1,0 +1,27 @@
+/** Hubble: datapath events → flows, flow ring, filters, Observer gRPC server, metrics, CLI. */
+
+export {
+  addObserveCommand,
+  addStatusCommand,
+  buildFilters,
+  CliUsageError,
+  defaultServer,
+  formatStatus,
+  observeRequest,
+  parseEventTypeFilter,
+  parseTimeArg,
+  registerHubbleCommands,
+} from './cli.js';
+export * from './client.js';
+export * from './constants.js';
+export * from './errors.js';
+export * from './filter.js';
+export * from './format.js';
+export * from './layout.js';
+export * from './metrics.js';
+export * from './observer.js';
+export * from './parser.js';
+export * from './proto.js';
+export * from './ring.js';
+export * from './server.js';
+export * from './types.js';

@@ -1,0 +1,331 @@
+/**
+ * Hubble flow metrics in a prom-client registry, configured like upstream's
+ * `--hubble-metrics` list: `drop,tcp,flow,port-distribution,icmp`, each with
+ * optional `;`-separated options after a colon, e.g.
+ * `flow:sourceContext=namespace;destinationContext=pod`. The same registry
+ * takes the agent's cilium_* series, and a small HTTP server serves /metrics.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, type Metric, Registry } from 'prom-client';
+import { icmpTypeName, MessageType, TraceObsPointNames } from './constants.js';
+import { HubbleError } from './errors.js';
+import type { Endpoint, Flow } from './types.js';
+
+export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'icmp'] as const;
+export type MetricName = (typeof SUPPORTED_METRICS)[number];
+
+export interface MetricConfig {
+  name: MetricName;
+  options: Record<string, string>;
+}
+
+export class MetricsConfigError extends HubbleError {
+  override readonly code = 'HUBBLE_METRICS_CONFIG';
+  override name = 'MetricsConfigError';
+}
+
+/** Parse `drop,tcp,flow:sourceContext=namespace;destinationContext=pod` (or a list of such entries). */
+export function parseMetricsConfig(spec: string | readonly string[]): MetricConfig[] {
+  const entries = (
+    typeof spec === 'string' ? spec.split(/[,\s]+/) : spec.flatMap((s) => s.split(/[,\s]+/))
+  ).filter((s) => s !== '');
+  const out: MetricConfig[] = [];
+  for (const e of entries) {
+    const colon = e.indexOf(':');
+    const name = (colon >= 0 ? e.slice(0, colon) : e) as MetricName;
+    if (!SUPPORTED_METRICS.includes(name)) {
+      throw new MetricsConfigError(
+        `unknown hubble metric "${name}" (supported: ${SUPPORTED_METRICS.join(', ')})`,
+      );
+    }
+    const options: Record<string, string> = {};
+    if (colon >= 0) {
+      for (const kv of e.slice(colon + 1).split(';')) {
+        if (kv === '') continue;
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new MetricsConfigError(`metric ${name}: option "${kv}" is not key=value`);
+        const key = kv.slice(0, eq);
+        if (key !== 'sourceContext' && key !== 'destinationContext') {
+          throw new MetricsConfigError(
+            `metric ${name}: unknown option "${key}" (sourceContext, destinationContext)`,
+          );
+        }
+        const val = kv.slice(eq + 1);
+        for (const v of val.split('|')) {
+          if (!CONTEXT_VALUES.has(v)) {
+            throw new MetricsConfigError(
+              `metric ${name}: unknown ${key} "${v}" (${[...CONTEXT_VALUES].join('|')})`,
+            );
+          }
+        }
+        options[key] = val;
+      }
+    }
+    if (out.some((o) => o.name === name)) throw new MetricsConfigError(`hubble metric "${name}" given twice`);
+    out.push({ name, options });
+  }
+  return out;
+}
+
+const CONTEXT_VALUES = new Set(['namespace', 'pod', 'pod-name', 'identity', 'reserved-identity', 'ip']);
+
+type ContextFn = (flow: Flow, ep: Endpoint | undefined, ip: string | undefined) => string;
+
+function contextFn(spec: string | undefined): ContextFn | undefined {
+  if (!spec) return undefined;
+  const parts = spec.split('|');
+  const one = (p: string): ContextFn => {
+    switch (p) {
+      case 'namespace':
+        return (_f, ep) => ep?.namespace ?? '';
+      case 'pod':
+        return (_f, ep) => (ep?.pod_name ? `${ep.namespace ?? ''}/${ep.pod_name}` : '');
+      case 'pod-name':
+        return (_f, ep) => ep?.pod_name ?? '';
+      case 'identity':
+        return (_f, ep) => (ep?.identity ? String(ep.identity) : '');
+      case 'reserved-identity':
+        return (_f, ep) => {
+          const id = ep?.identity ?? 0;
+          return id > 0 && id < 256 ? (ep?.labels?.find((l) => l.startsWith('reserved:')) ?? '') : '';
+        };
+      default:
+        return (_f, _ep, ip) => ip ?? '';
+    }
+  };
+  const fns = parts.map(one);
+  return (f, ep, ip) => {
+    for (const fn of fns) {
+      const v = fn(f, ep, ip);
+      if (v !== '') return v;
+    }
+    return '';
+  };
+}
+
+/** Upstream's FlowProtocol(): the L4 protocol name of a flow. */
+export function flowProtocol(flow: Flow): string {
+  const l4 = flow.l4;
+  if (!l4) return 'Unknown L4';
+  if (l4.TCP) return 'TCP';
+  if (l4.UDP) return 'UDP';
+  if (l4.ICMPv4) return 'ICMPv4';
+  if (l4.ICMPv6) return 'ICMPv6';
+  if (l4.SCTP) return 'SCTP';
+  return 'Unknown L4';
+}
+
+interface Handler {
+  process(flow: Flow): void;
+}
+
+/** A counter with per-label-set children cached by a joined key (prom-client hashes labels on every inc otherwise). */
+class CachedCounter {
+  private readonly children = new Map<string, { inc(): void }>();
+  constructor(readonly counter: Counter<string>) {}
+  inc(values: string[]): void {
+    const key = values.join('\u0000');
+    let c = this.children.get(key);
+    if (!c) {
+      c = this.counter.labels(...values);
+      this.children.set(key, c);
+    }
+    c.inc();
+  }
+}
+
+export interface HubbleMetricsOptions {
+  /** Registry to register into (default: a new one). */
+  registry?: Registry;
+  /** `--hubble-metrics` list; default `drop,tcp,flow,port-distribution,icmp`. */
+  metrics?: string | readonly string[];
+}
+
+export const DEFAULT_METRICS = 'drop,tcp,flow,port-distribution,icmp';
+
+/** Flow → Prometheus counters. Call processFlow() for every flow the observer sees. */
+export class HubbleMetrics {
+  readonly registry: Registry;
+  readonly config: MetricConfig[];
+  private readonly handlers: Handler[] = [];
+
+  constructor(opts: HubbleMetricsOptions = {}) {
+    this.registry = opts.registry ?? new Registry();
+    this.config = parseMetricsConfig(opts.metrics ?? DEFAULT_METRICS);
+    for (const c of this.config) this.handlers.push(this.makeHandler(c));
+  }
+
+  /** Register agent (cilium_*) or other metrics in the same registry. */
+  register(metric: Metric): void {
+    this.registry.registerMetric(metric);
+  }
+
+  processFlow(flow: Flow): void {
+    for (const h of this.handlers) h.process(flow);
+  }
+
+  private counter(name: string, help: string, labels: string[]): CachedCounter {
+    return new CachedCounter(new Counter({ name, help, labelNames: labels, registers: [this.registry] }));
+  }
+
+  private makeHandler(c: MetricConfig): Handler {
+    const src = contextFn(c.options.sourceContext);
+    const dst = contextFn(c.options.destinationContext);
+    const ctxNames = [...(src ? ['source'] : []), ...(dst ? ['destination'] : [])];
+    const ctxValues = (f: Flow): string[] => {
+      const out: string[] = [];
+      if (src) out.push(src(f, f.source, f.IP?.source));
+      if (dst) out.push(dst(f, f.destination, f.IP?.destination));
+      return out;
+    };
+    switch (c.name) {
+      case 'flow': {
+        const m = this.counter('hubble_flows_processed_total', 'Total number of flows processed', [
+          'type',
+          'subtype',
+          'verdict',
+          ...ctxNames,
+        ]);
+        return {
+          process: (f) => {
+            const t = f.event_type.type ?? 0;
+            let type: string;
+            let sub = '';
+            switch (t) {
+              case MessageType.DROP:
+                type = 'Drop';
+                break;
+              case MessageType.TRACE:
+                type = 'Trace';
+                sub = TraceObsPointNames[f.event_type.sub_type ?? 0] ?? '';
+                break;
+              case MessageType.POLICY_VERDICT:
+                type = 'PolicyVerdict';
+                break;
+              case MessageType.CAPTURE:
+                type = 'Capture';
+                break;
+              case MessageType.ACCESS_LOG:
+                type = 'L7';
+                break;
+              default:
+                type = 'Unknown';
+                sub = String(t);
+            }
+            m.inc([type, sub, f.verdict, ...ctxValues(f)]);
+          },
+        };
+      }
+      case 'drop': {
+        const m = this.counter('hubble_drop_total', 'Number of drops', ['reason', 'protocol', ...ctxNames]);
+        return {
+          process: (f) => {
+            if (f.verdict !== 'DROPPED') return;
+            m.inc([f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', flowProtocol(f), ...ctxValues(f)]);
+          },
+        };
+      }
+      case 'tcp': {
+        const m = this.counter('hubble_tcp_flags_total', 'TCP flag occurrences', [
+          'flag',
+          'family',
+          ...ctxNames,
+        ]);
+        return {
+          process: (f) => {
+            if (f.verdict !== 'FORWARDED' && f.verdict !== 'REDIRECTED') return;
+            const flags = f.l4?.TCP?.flags;
+            if (!flags || !f.IP) return;
+            const family = f.IP.ipVersion;
+            const cv = ctxValues(f);
+            if (flags.SYN) m.inc([flags.ACK ? 'SYN-ACK' : 'SYN', family, ...cv]);
+            if (flags.FIN) m.inc(['FIN', family, ...cv]);
+            if (flags.RST) m.inc(['RST', family, ...cv]);
+          },
+        };
+      }
+      case 'port-distribution': {
+        const m = this.counter(
+          'hubble_port_distribution_total',
+          'Numbers of packets distributed by destination port',
+          ['protocol', 'port', ...ctxNames],
+        );
+        return {
+          process: (f) => {
+            if (f.verdict !== 'FORWARDED' && f.verdict !== 'REDIRECTED') return;
+            if (f.is_reply) return;
+            const l4 = f.l4;
+            const p = l4?.TCP ?? l4?.UDP ?? l4?.SCTP;
+            if (!p) return;
+            const proto = l4?.TCP ? 'TCP' : l4?.UDP ? 'UDP' : 'SCTP';
+            m.inc([proto, String(p.destination_port ?? 0), ...ctxValues(f)]);
+          },
+        };
+      }
+      case 'icmp': {
+        const m = this.counter('hubble_icmp_total', 'Number of ICMP messages', [
+          'family',
+          'type',
+          ...ctxNames,
+        ]);
+        return {
+          process: (f) => {
+            const l4 = f.l4;
+            if (l4?.ICMPv4) m.inc(['IPv4', icmpTypeName(false, l4.ICMPv4.type ?? 0), ...ctxValues(f)]);
+            else if (l4?.ICMPv6) m.inc(['IPv6', icmpTypeName(true, l4.ICMPv6.type ?? 0), ...ctxValues(f)]);
+          },
+        };
+      }
+    }
+  }
+}
+
+export interface MetricsServer {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Serve `GET /metrics` (Prometheus text format) on loopback. port 0 picks a free port. */
+export async function startMetricsServer(
+  registry: Registry,
+  opts: { host?: string; port?: number } = {},
+): Promise<MetricsServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(path === '/metrics' ? 405 : 404, { 'content-type': 'text/plain' });
+      res.end(path === '/metrics' ? 'method not allowed\n' : 'not found\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`${err instanceof Error ? err.message : String(err)}\n`);
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://${host}:${port}/metrics`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * The Observer gRPC server (observer.Observer + grpc.health.v1.Health) on a
+ * unix socket and optionally a loopback TCP port, backed by an Observer.
+ * Slow clients never slow the producer: each GetFlows stream reads the flow
+ * ring at its own pace and waits for the HTTP/2 stream to drain when full.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { FilterError, RequestError } from './errors.js';
+import type { FlowsQuery, Observer } from './observer.js';
+import { flowToProto, loadHubbleProtos, lostToProto, type ProtoTimestamp, timestampToMs } from './proto.js';
+import type { FlowFilter } from './types.js';
+
+export interface HubbleServerOptions {
+  observer: Observer;
+  /** Path of the unix socket (created with its directory; a stale socket is replaced). */
+  unixSocket?: string;
+  /** Loopback TCP address, e.g. `127.0.0.1:4245` or `127.0.0.1:0` for a free port. */
+  tcp?: string;
+}
+
+interface GetFlowsRequest {
+  number?: number;
+  first?: boolean;
+  follow?: boolean;
+  whitelist?: FlowFilter[];
+  blacklist?: FlowFilter[];
+  since?: ProtoTimestamp;
+  until?: ProtoTimestamp;
+}
+
+type Ctor = new (...args: never[]) => unknown;
+type ServiceCtor = Ctor & { service: grpc.ServiceDefinition };
+
+function service(path: string): grpc.ServiceDefinition {
+  let o: unknown = loadHubbleProtos();
+  for (const p of path.split('.')) o = (o as Record<string, unknown>)[p];
+  return (o as ServiceCtor).service;
+}
+
+function waitDrain(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.on('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class HubbleServer {
+  private readonly server = new grpc.Server({
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  /** Bound addresses: `unix:///path` and `127.0.0.1:port` (actual port). */
+  readonly addresses: { unix?: string; tcp?: string } = {};
+  private readonly calls = new Set<AbortController>();
+
+  private constructor(private readonly opts: HubbleServerOptions) {}
+
+  static async start(opts: HubbleServerOptions): Promise<HubbleServer> {
+    if (!opts.unixSocket && !opts.tcp)
+      throw new RequestError('hubble server needs a unix socket path or a TCP address');
+    const s = new HubbleServer(opts);
+    s.register();
+    if (opts.unixSocket) {
+      mkdirSync(dirname(opts.unixSocket), { recursive: true });
+      rmSync(opts.unixSocket, { force: true });
+      const addr = `unix://${opts.unixSocket}`;
+      await s.bind(addr);
+      s.addresses.unix = addr;
+    }
+    if (opts.tcp) {
+      const host = opts.tcp.slice(0, opts.tcp.lastIndexOf(':'));
+      const port = await s.bind(opts.tcp);
+      s.addresses.tcp = `${host}:${port}`;
+    }
+    return s;
+  }
+
+  private bind(addr: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
+  }
+
+  private register(): void {
+    const obs = this.opts.observer;
+    this.server.addService(service('observer.Observer'), {
+      GetFlows: (call: grpc.ServerWritableStream<GetFlowsRequest, unknown>) => {
+        void this.getFlows(call);
+      },
+      ServerStatus: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        const st = obs.status();
+        cb(null, {
+          num_flows: st.num_flows,
+          max_flows: st.max_flows,
+          seen_flows: st.seen_flows,
+          uptime_ns: st.uptime_ns,
+          num_connected_nodes: { value: 1 },
+          num_unavailable_nodes: { value: 0 },
+          version: `cilium-ts ${st.version}`,
+          flows_rate: st.flows_rate,
+        });
+      },
+      GetNodes: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        const st = obs.status();
+        cb(null, {
+          nodes: [
+            {
+              name: obs.nodeName,
+              version: st.version,
+              address: this.addresses.tcp ?? this.addresses.unix ?? '',
+              state: 'NODE_CONNECTED',
+              tls: { enabled: false },
+              uptime_ns: st.uptime_ns,
+              num_flows: st.num_flows,
+              max_flows: st.max_flows,
+              seen_flows: st.seen_flows,
+            },
+          ],
+        });
+      },
+      GetNamespaces: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        cb(null, { namespaces: obs.namespaces().map((namespace) => ({ cluster: 'default', namespace })) });
+      },
+    });
+    this.server.addService(service('grpc.health.v1.Health'), {
+      Check: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'SERVING' }),
+    });
+  }
+
+  private async getFlows(call: grpc.ServerWritableStream<GetFlowsRequest, unknown>): Promise<void> {
+    const req = call.request;
+    const ac = new AbortController();
+    this.calls.add(ac);
+    const onCancel = () => ac.abort();
+    call.on('cancelled', onCancel);
+    call.on('close', onCancel);
+    const q: FlowsQuery = {
+      number: Number(req.number ?? 0),
+      first: req.first ?? false,
+      follow: req.follow ?? false,
+      whitelist: req.whitelist ?? [],
+      blacklist: req.blacklist ?? [],
+    };
+    const since = timestampToMs(req.since);
+    const until = timestampToMs(req.until);
+    if (since !== undefined) q.sinceMs = since;
+    if (until !== undefined) q.untilMs = until;
+    const node = this.opts.observer.nodeName;
+    try {
+      const events = this.opts.observer.getFlows(q, ac.signal);
+      for await (const ev of events) {
+        if (ac.signal.aborted) break;
+        const time = { seconds: ev.sec, nanos: ev.nsec };
+        const msg = ev.flow
+          ? { flow: flowToProto(ev.flow, ev.sec, ev.nsec), node_name: node, time }
+          : { lost_events: lostToProto(ev.lost!), node_name: node, time };
+        if (!call.write(msg)) await waitDrain(call, ac.signal);
+      }
+      if (!ac.signal.aborted) call.end();
+    } catch (err) {
+      if (err instanceof FilterError || err instanceof RequestError) {
+        call.destroy(Object.assign(new Error(err.message), { code: grpc.status.INVALID_ARGUMENT }));
+      } else {
+        call.destroy(
+          Object.assign(new Error(err instanceof Error ? err.message : String(err)), {
+            code: grpc.status.INTERNAL,
+          }),
+        );
+      }
+    } finally {
+      this.calls.delete(ac);
+    }
+  }
+
+  /** Stop: end follow streams, then shut down (forced after graceMs). Removes the unix socket. */
+  async stop(graceMs = 2000): Promise<void> {
+    for (const ac of this.calls) ac.abort();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (this.opts.unixSocket) rmSync(this.opts.unixSocket, { force: true });
+  }
+}
