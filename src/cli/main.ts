@@ -4,16 +4,29 @@
  * test workload. Subcommands load their modules lazily so that quick commands start fast.
  */
 import { Command } from 'commander';
+import { registerAgentCommands } from './agent.js';
 import { reportAndExit } from './errors.js';
+import { registerLab } from './lab.js';
 import { registerSelfcheck } from './selfcheck.js';
 import { registerWorkload } from './workload.js';
+
+// Piping into `head` closes stdout early: that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 const program = new Command('cilium-ts')
   .description('eBPF-based networking, security and observability for containers')
   .version('0.1.0')
   .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(str) });
+  .configureOutput({ outputError: (str, write) => write(str) })
+  .option('--lab <lab>', 'lab whose agent to talk to (env CILIUM_TS_LAB)')
+  .option('--node <node>', 'node whose agent to talk to (default: the first node)')
+  .option('-o, --output <format>', 'output format: table or json', 'table');
 
+registerAgentCommands(program);
+registerLab(program);
 registerWorkload(program);
 registerSelfcheck(program);
 

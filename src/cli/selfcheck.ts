@@ -30,7 +30,7 @@ export async function selfcheck(log: (line: string) => void): Promise<boolean> {
   const id = randomBytes(3).toString('hex');
   const nsA = `ctsc${id}a`;
   const nsB = `ctsc${id}b`;
-  const undo: (() => Promise<unknown> | void)[] = [];
+  const undo: (() => unknown)[] = [];
   let passed = true;
   const step = (what: string, good: boolean) => {
     log(`  ${good ? 'ok  ' : 'FAIL'} ${what}`);

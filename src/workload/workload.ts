@@ -1,6 +1,6 @@
 /**
  * Built-in test server and prober (`cilium-ts workload serve|connect`), so lab pods need no images.
- * serve: TCP answers one banner line (or HTTP 200 with --http), UDP replies to every datagram.
+ * serve: TCP answers one banner line then echoes (or HTTP 200 with --http), UDP replies to every datagram.
  * connect: exit code 0 = connected (and got an answer), 1 = refused / unreachable / timeout,
  * 2 = not supported (SCTP: Node.js has no SCTP sockets).
  */
@@ -189,7 +189,9 @@ function listenTcp(
       : createTcpServer((sock) => {
           log(`tcp ${sock.remoteAddress}:${sock.remotePort} → port ${port}`);
           sock.on('error', () => {});
-          sock.end(`${banner(name, port, 'tcp')}\n`);
+          // A banner line, then echo: long-lived connections can be kept open and watched.
+          sock.write(`${banner(name, port, 'tcp')}\n`);
+          sock.pipe(sock);
         });
     const sockets = new Set<import('node:net').Socket>();
     server.on('connection', (s: import('node:net').Socket) => {

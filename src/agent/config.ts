@@ -1,0 +1,58 @@
+/** Agent configuration: where its socket, state and pins live, and the node's addressing. */
+import { join } from 'node:path';
+import { runRoot } from '../common/paths.js';
+
+export interface AgentConfig {
+  lab: string;
+  node: string;
+  /** Directory holding agent.sock, hubble.sock, the bpffs mount and state/. */
+  runDir: string;
+  stateDir: string;
+  bpffsDir: string;
+  socketPath: string;
+  /** This node's pod CIDR (cluster-pool IPAM hands out one per node). */
+  podCidrV4: string;
+  podCidrV6?: string | undefined;
+  /** The node's own addresses (underlay), mapped to the host identity in the ipcache. */
+  nodeIPs: string[];
+  clusterName: string;
+  clusterId: number;
+  /** 0: an event for every packet; 1: only new connections, TCP flag changes and drops. */
+  monitorAggregation: number;
+  policyAuditMode: boolean;
+  /** Hubble: flow ring capacity and loopback ports (0 = pick a free one, -1 = off). */
+  hubbleRingSize: number;
+  hubbleListenPort: number;
+  metricsPort: number;
+  hubbleMetrics: string[];
+  logLevel: string;
+}
+
+export function defaultConfig(lab: string, node: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
+  const runDir = overrides.runDir ?? join(runRoot, lab, node);
+  return {
+    lab,
+    node,
+    runDir,
+    stateDir: join(runDir, 'state'),
+    bpffsDir: join(runDir, 'bpffs'),
+    socketPath: join(runDir, 'agent.sock'),
+    podCidrV4: '10.200.0.0/24',
+    nodeIPs: [],
+    clusterName: 'default',
+    clusterId: 0,
+    monitorAggregation: 1,
+    policyAuditMode: false,
+    hubbleRingSize: 4095,
+    hubbleListenPort: 0,
+    metricsPort: 0,
+    hubbleMetrics: ['drop', 'tcp', 'flow', 'port-distribution', 'icmp'],
+    logLevel: 'info',
+    ...overrides,
+  };
+}
+
+/** Socket path of the agent for a lab node (what the CLI and the CNI plugin talk to). */
+export function agentSocketPath(lab: string, node: string): string {
+  return join(runRoot, lab, node, 'agent.sock');
+}

@@ -1,0 +1,197 @@
+/**
+ * The monitor: drains the datapath's ring buffer, turns each event into a flow (Hubble's parser,
+ * with names from the agent's state), and fans it out to `cilium-ts monitor` streams and to the
+ * flow observer. Slow stream clients are cut off rather than slowing the reader.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { RingBufReader } from '../ebpf/index.js';
+import { bootTimeFromClocks, type EndpointInfo, type ParserContext, parseEvent } from '../hubble/parser.js';
+import type { Flow } from '../hubble/types.js';
+import type { Agent } from './agent.js';
+import { ApiError, type Request, STREAMING } from './http.js';
+
+interface Subscriber {
+  res: ServerResponse;
+  types: Set<string>;
+  endpoint?: number;
+}
+
+export type FlowSink = (flow: Flow, raw: Uint8Array) => void;
+
+export class Monitor {
+  private reader?: RingBufReader;
+  private running = false;
+  private loop?: Promise<void>;
+  private readonly subs = new Set<Subscriber>();
+  private readonly sinks: FlowSink[] = [];
+  readonly stats = { events: 0, parseErrors: 0, dropped: 0 };
+  readonly ctx: ParserContext;
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly log: Logger,
+  ) {
+    this.ctx = {
+      nodeName: agent.cfg.node,
+      bootTime: bootTimeFromClocks(),
+      endpointByIp: (ip) => this.endpointByIp(ip),
+      identityLabels: (id) => agent.identities.lookup(id)?.labels.toStrings(),
+    };
+  }
+
+  /** Flows go to every sink (e.g. the Hubble observer) as they are parsed. */
+  addSink(sink: FlowSink): void {
+    this.sinks.push(sink);
+  }
+
+  private endpointByIp(ip: string): EndpointInfo | undefined {
+    const ep = this.agent.endpoints.byIp(ip);
+    if (ep) {
+      return {
+        id: ep.id,
+        identity: ep.identity,
+        namespace: ep.podNamespace,
+        podName: ep.podName,
+        labels: ep.labels,
+        clusterName: this.agent.cfg.clusterName,
+      };
+    }
+    return undefined;
+  }
+
+  async start(): Promise<void> {
+    this.reader = this.agent.datapath.m.events.reader();
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.reader?.close();
+    for (const s of this.subs) s.res.end();
+    this.subs.clear();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const reader = this.reader!;
+    while (this.running) {
+      reader.poll((rec) => this.dispatch(rec));
+      if (!this.running) break;
+      await reader.wait(500);
+    }
+  }
+
+  private dispatch(rec: Uint8Array): void {
+    this.stats.events++;
+    let flow: Flow | undefined;
+    try {
+      flow = parseEvent(rec, this.ctx);
+    } catch (err) {
+      if (this.stats.parseErrors++ < 5)
+        this.log.warn({ err: (err as Error).message }, 'unparseable datapath event');
+      return;
+    }
+    if (!flow) return;
+    for (const sink of this.sinks) sink(flow, rec);
+    if (this.subs.size === 0) return;
+    const kind = eventKind(flow);
+    let line: string | undefined;
+    for (const s of this.subs) {
+      if (s.types.size && !s.types.has(kind)) continue;
+      if (s.endpoint !== undefined && flow.source?.ID !== s.endpoint && flow.destination?.ID !== s.endpoint)
+        continue;
+      line ??= `${JSON.stringify({ kind, text: monitorLine(flow), flow })}\n`;
+      // A client that cannot keep up is disconnected instead of buffering without bound.
+      if (s.res.writableLength > 4 << 20) {
+        this.stats.dropped++;
+        s.res.end();
+        this.subs.delete(s);
+        continue;
+      }
+      s.res.write(line);
+    }
+  }
+
+  /** GET /v1/monitor: newline-delimited JSON events until the client goes away. */
+  stream(q: Request): typeof STREAMING {
+    const types = new Set(q.query.getAll('type'));
+    for (const t of types)
+      if (!['drop', 'trace', 'policy-verdict'].includes(t))
+        throw new ApiError(400, `type: unknown event type "${t}" (drop, trace, policy-verdict)`);
+    const sub: Subscriber = { res: q.res, types };
+    const ep = q.query.get('endpoint');
+    if (ep) sub.endpoint = Number(ep);
+    q.res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    q.res.flushHeaders();
+    this.subs.add(sub);
+    q.raw.on('close', () => this.subs.delete(sub));
+    return STREAMING;
+  }
+
+  status(): Record<string, unknown> {
+    return { ...this.stats, subscribers: this.subs.size, ring: this.reader?.stats };
+  }
+}
+
+export function eventKind(f: Flow): 'drop' | 'trace' | 'policy-verdict' {
+  const t = f.event_type.type;
+  return t === 1 ? 'drop' : t === 5 ? 'policy-verdict' : 'trace';
+}
+
+function endpointText(e: Flow['source']): string {
+  if (!e) return '';
+  const who = e.pod_name
+    ? `${e.namespace}/${e.pod_name}`
+    : (e.labels?.find((l) => l.startsWith('reserved:'))?.slice(9) ?? 'unknown');
+  return `${who} (ID:${e.identity ?? 0}${e.ID ? `, EP:${e.ID}` : ''})`;
+}
+
+function l4Text(f: Flow): string {
+  const ip = f.IP;
+  const l4 = f.l4;
+  if (!ip) return '';
+  const tcp = l4?.TCP;
+  const udp = l4?.UDP;
+  const icmp = l4?.ICMPv4 ?? l4?.ICMPv6;
+  if (tcp) {
+    const flags = Object.entries(tcp.flags ?? {})
+      .filter(([, v]) => v)
+      .map(([k]) => k)
+      .join(', ');
+    return `${ip.source}:${tcp.source_port} -> ${ip.destination}:${tcp.destination_port} tcp ${flags}`;
+  }
+  if (udp) return `${ip.source}:${udp.source_port} -> ${ip.destination}:${udp.destination_port} udp`;
+  if (icmp)
+    return `${ip.source} -> ${ip.destination} ${l4?.ICMPv6 ? 'icmpv6' : 'icmp'} type ${icmp.type} code ${icmp.code}`;
+  return `${ip.source} -> ${ip.destination}`;
+}
+
+/** One line per event, in the spirit of `cilium monitor`, with pods and identities spelled out. */
+export function monitorLine(f: Flow): string {
+  const src = endpointText(f.source);
+  const dst = endpointText(f.destination);
+  const kind = eventKind(f);
+  if (kind === 'drop') {
+    return `xx drop (${reasonText(f)}) ${f.traffic_direction === 'INGRESS' ? 'ingress' : 'egress'}: ${src} -> ${dst}: ${l4Text(f)}`;
+  }
+  if (kind === 'policy-verdict') {
+    const action = f.verdict === 'FORWARDED' ? 'allow' : f.verdict === 'AUDIT' ? 'audit' : 'deny';
+    return `Policy verdict: ${f.traffic_direction?.toLowerCase() ?? ''}, action ${action}${f.drop_reason_desc ? ` (${reasonText(f)})` : ''}, match ${matchName(f.policy_match_type)}: ${src} -> ${dst}: ${l4Text(f)}`;
+  }
+  const point = (f.trace_observation_point ?? '').toLowerCase().replace(/_/g, '-');
+  return `-> ${point} ${f.is_reply ? 'reply ' : ''}${f.trace_reason ? `(${f.trace_reason.toLowerCase()}) ` : ''}${f.verdict}: ${src} -> ${dst}: ${l4Text(f)}`;
+}
+
+/** POLICY_DENIED -> "Policy denied", as `cilium monitor` prints reasons. */
+export function reasonText(f: Flow): string {
+  const d = f.drop_reason_desc;
+  if (!d) return String(f.drop_reason ?? 'unknown');
+  const s = d.toLowerCase().replace(/_/g, ' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+function matchName(m: number | undefined): string {
+  return ['none', 'L3-only', 'L3-L4', 'L4-only', 'all', 'L7'][m ?? 0] ?? String(m);
+}

@@ -1,0 +1,253 @@
+/**
+ * Endpoint manager: turns a plumbed pod interface into an endpoint with a security identity, a
+ * policy and attached datapath programs, and keeps it in step as labels, identities and policies
+ * change. Control-plane decisions happen here; writing them into BPF maps is delegated to the
+ * DatapathOps the agent wires in.
+ */
+import type { IdentityAllocator } from '../identity/index.js';
+import { LabelSet, podIdentityLabels } from '../labels/index.js';
+import type { EndpointUpdate, MapDiff, MapEntry, PolicyEngine } from '../policy/index.js';
+import { type EndpointRecord, MAX_ENDPOINT_ID } from './types.js';
+
+/** What the endpoint manager needs from the datapath (implemented over the pinned BPF maps). */
+export interface DatapathOps {
+  /** Local delivery entry (cilium_lxc) and ipcache entry for the endpoint's addresses. */
+  upsertEndpoint(ep: EndpointRecord): void;
+  deleteEndpoint(ep: EndpointRecord): void;
+  /** Applies a policy map diff for an endpoint (creating its policy map on first use). */
+  applyPolicy(epId: number, diff: MapDiff, enforcement: Enforcement): void;
+  /** Converges an endpoint's policy map to exactly `entries` (after a restart: prunes leftovers). */
+  syncPolicy(epId: number, entries: readonly MapEntry[], enforcement: Enforcement): void;
+  removePolicy(epId: number): void;
+  /** Loads and attaches (or atomically replaces) the endpoint's programs. */
+  attach(ep: EndpointRecord): void;
+  detach(ep: EndpointRecord): void;
+}
+
+/** Which directions some rule enforces (an unenforced direction's allow-all is marked as such). */
+export interface Enforcement {
+  ingressEnforced: boolean;
+  egressEnforced: boolean;
+}
+
+export interface PodMeta {
+  labels: Record<string, string>;
+  serviceAccount?: string;
+  namedPorts: Record<string, { port: number; protocol: string }>;
+}
+
+export interface NewEndpoint {
+  containerId: string;
+  ifName: string;
+  netns: string;
+  podNamespace: string;
+  podName: string;
+  ipv4?: string | undefined;
+  ipv6?: string | undefined;
+  mac: string;
+  hostIfName: string;
+  hostIfindex: number;
+  hostMac: string;
+}
+
+export interface MetaSource {
+  pod(namespace: string, name: string): PodMeta | undefined;
+  namespaceLabels(namespace: string): Record<string, string>;
+}
+
+export class EndpointManager {
+  readonly #eps = new Map<number, EndpointRecord>();
+
+  constructor(
+    private readonly identities: IdentityAllocator,
+    private readonly engine: PolicyEngine,
+    private readonly datapath: DatapathOps,
+    private readonly meta: MetaSource,
+    private readonly clusterName: string,
+  ) {}
+
+  list(): EndpointRecord[] {
+    return [...this.#eps.values()].sort((a, b) => a.id - b.id);
+  }
+
+  get(id: number): EndpointRecord | undefined {
+    return this.#eps.get(id);
+  }
+
+  byContainer(containerId: string, ifName: string): EndpointRecord | undefined {
+    for (const ep of this.#eps.values())
+      if (ep.containerId === containerId && ep.ifName === ifName) return ep;
+    return undefined;
+  }
+
+  byPod(namespace: string, name: string): EndpointRecord | undefined {
+    for (const ep of this.#eps.values()) if (ep.podNamespace === namespace && ep.podName === name) return ep;
+    return undefined;
+  }
+
+  byIp(ip: string): EndpointRecord | undefined {
+    for (const ep of this.#eps.values()) if (ep.ipv4 === ip || ep.ipv6 === ip) return ep;
+    return undefined;
+  }
+
+  /** Identity labels for a pod as upstream derives them (pod labels, namespace labels, SA, cluster). */
+  podLabels(namespace: string, name: string): { labels: LabelSet; meta: PodMeta | undefined } {
+    const meta = this.meta.pod(namespace, name);
+    const input: Parameters<typeof podIdentityLabels>[0] = {
+      labels: meta?.labels ?? {},
+      namespace,
+      namespaceLabels: this.meta.namespaceLabels(namespace),
+      cluster: this.clusterName,
+    };
+    if (meta?.serviceAccount) input.serviceAccount = meta.serviceAccount;
+    return { labels: podIdentityLabels(input), meta };
+  }
+
+  /**
+   * Creates an endpoint: identity, policy, map entries, then programs (last, so the policy is in
+   * place before the first packet). Undoes what it did when a step fails.
+   */
+  create(n: NewEndpoint): EndpointRecord {
+    const existing = this.byContainer(n.containerId, n.ifName);
+    if (existing) return existing;
+    const id = this.#nextId();
+    const { labels, meta } = this.podLabels(n.podNamespace, n.podName);
+    const { identity } = this.identities.allocate(labels);
+    const ep: EndpointRecord = {
+      id,
+      containerId: n.containerId,
+      ifName: n.ifName,
+      netns: n.netns,
+      podNamespace: n.podNamespace,
+      podName: n.podName,
+      labels: labels.toStrings(),
+      identity: identity.id,
+      mac: n.mac,
+      hostIfName: n.hostIfName,
+      hostIfindex: n.hostIfindex,
+      hostMac: n.hostMac,
+      namedPorts: meta?.namedPorts ?? {},
+      policyRevision: 0,
+      ingressEnforced: false,
+      egressEnforced: false,
+      state: 'regenerating',
+      createdAt: new Date().toISOString(),
+    };
+    if (n.ipv4) ep.ipv4 = n.ipv4;
+    if (n.ipv6) ep.ipv6 = n.ipv6;
+    this.#eps.set(id, ep);
+    try {
+      this.datapath.upsertEndpoint(ep);
+      this.#applyUpdate(this.engine.upsertEndpoint(id, { labels, namedPorts: ep.namedPorts }));
+      // Other endpoints' policies may select the new identity: push those changes too.
+      this.regenerate();
+      this.datapath.attach(ep);
+      ep.state = 'ready';
+      return ep;
+    } catch (err) {
+      this.#forget(ep);
+      throw err;
+    }
+  }
+
+  /** Removes an endpoint: programs first (no traffic without policy), then maps and identity. */
+  remove(ep: EndpointRecord): void {
+    ep.state = 'disconnecting';
+    this.#forget(ep);
+    this.regenerate();
+  }
+
+  #forget(ep: EndpointRecord): void {
+    const steps = [
+      () => this.datapath.detach(ep),
+      () => this.datapath.deleteEndpoint(ep),
+      () => this.engine.removeEndpoint(ep.id),
+      () => this.datapath.removePolicy(ep.id),
+      () => this.identities.release(ep.identity),
+    ];
+    this.#eps.delete(ep.id);
+    let first: unknown;
+    for (const s of steps) {
+      try {
+        s();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first) throw first;
+  }
+
+  /**
+   * Re-derives identities after pod or namespace labels changed, for the matching endpoints.
+   * Returns the endpoints whose identity changed.
+   */
+  relabel(filter: (ep: EndpointRecord) => boolean): EndpointRecord[] {
+    const changed: EndpointRecord[] = [];
+    for (const ep of this.#eps.values()) {
+      if (!filter(ep)) continue;
+      const { labels, meta } = this.podLabels(ep.podNamespace, ep.podName);
+      const namedPorts = meta?.namedPorts ?? ep.namedPorts;
+      if (
+        labels.toString() === LabelSet.parse(ep.labels).toString() &&
+        JSON.stringify(namedPorts) === JSON.stringify(ep.namedPorts)
+      ) {
+        continue;
+      }
+      const old = ep.identity;
+      const { identity } = this.identities.allocate(labels);
+      ep.identity = identity.id;
+      ep.labels = labels.toStrings();
+      ep.namedPorts = namedPorts;
+      this.datapath.upsertEndpoint(ep);
+      this.#applyUpdate(this.engine.upsertEndpoint(ep.id, { labels, namedPorts }));
+      this.datapath.attach(ep); // SECLABEL is a load-time constant: swap programs atomically
+      this.identities.release(old);
+      changed.push(ep);
+    }
+    if (changed.length) this.regenerate();
+    return changed;
+  }
+
+  /** Pushes policy changes (from policy, identity or selection changes) to affected endpoints. */
+  regenerate(): EndpointUpdate[] {
+    const updates = this.engine.regenerate();
+    for (const u of updates) this.#applyUpdate(u);
+    return updates;
+  }
+
+  /**
+   * Restores endpoints from state after a restart: identities were restored already; recompute
+   * policy and converge the maps to it (pruning leftovers), re-adopt the pinned programs.
+   */
+  restore(records: EndpointRecord[]): void {
+    for (const ep of records) {
+      this.#eps.set(ep.id, ep);
+      const labels = LabelSet.parse(ep.labels);
+      this.identities.allocate(labels); // take the reference this endpoint holds
+      const update = this.engine.upsertEndpoint(ep.id, { labels, namedPorts: ep.namedPorts });
+      this.datapath.upsertEndpoint(ep);
+      this.datapath.syncPolicy(ep.id, [...update.policy.state.values()], update.policy);
+      this.#record(ep, update);
+      this.datapath.attach(ep);
+      ep.state = 'ready';
+    }
+    this.regenerate();
+  }
+
+  #applyUpdate(u: EndpointUpdate): void {
+    const ep = this.#eps.get(u.endpointId);
+    this.datapath.applyPolicy(u.endpointId, u.diff, u.policy);
+    if (ep) this.#record(ep, u);
+  }
+
+  #record(ep: EndpointRecord, u: EndpointUpdate): void {
+    ep.policyRevision = u.policy.revision;
+    ep.ingressEnforced = u.policy.ingressEnforced;
+    ep.egressEnforced = u.policy.egressEnforced;
+  }
+
+  #nextId(): number {
+    for (let id = 1; id <= MAX_ENDPOINT_ID; id++) if (!this.#eps.has(id)) return id;
+    throw new Error(`no free endpoint ID (max ${MAX_ENDPOINT_ID} endpoints per node)`);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The Kubernetes objects the lab and the agent understand (Namespace, Pod; policies are handed to
+ * src/policy), parsed from YAML/JSON manifests with errors that name the document and field.
+ */
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+
+export class ManifestError extends Error {
+  constructor(
+    message: string,
+    readonly document?: number,
+    readonly path?: string,
+  ) {
+    super(message);
+  }
+}
+
+const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const name = z.string().min(1).max(63).regex(dns1123, 'must be a lowercase RFC 1123 label');
+const labels = z.record(z.string(), z.string());
+
+const metadata = z.looseObject({
+  name,
+  namespace: name.optional(),
+  labels: labels.optional(),
+  annotations: labels.optional(),
+});
+
+const containerPort = z.looseObject({
+  name: z.string().max(15).optional(),
+  containerPort: z.number().int().min(1).max(65535),
+  protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+});
+
+const container = z.looseObject({
+  name,
+  image: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+  ports: z.array(containerPort).optional(),
+  env: z.array(z.looseObject({ name: z.string().min(1), value: z.string().optional() })).optional(),
+});
+
+export const PodSchema = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Pod'),
+  metadata,
+  spec: z.looseObject({
+    nodeName: z.string().optional(),
+    serviceAccountName: z.string().optional(),
+    containers: z.array(container).min(1),
+  }),
+});
+
+export const NamespaceSchema = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Namespace'),
+  metadata: z.looseObject({ name, labels: labels.optional() }),
+});
+
+export type Pod = z.infer<typeof PodSchema>;
+export type Namespace = z.infer<typeof NamespaceSchema>;
+
+export const POLICY_KINDS = new Set([
+  'CiliumNetworkPolicy',
+  'CiliumClusterwideNetworkPolicy',
+  'NetworkPolicy',
+]);
+
+export interface Manifests {
+  namespaces: Namespace[];
+  pods: Pod[];
+  /** Policy documents, validated later by the policy parser (all-or-nothing). */
+  policies: Record<string, unknown>[];
+  /** Other kinds are kept so callers can say what they do not support. */
+  other: { kind: string; document: number }[];
+}
+
+/** Parses a multi-document YAML (or JSON) text. Throws ManifestError naming document and field. */
+export function parseManifests(text: string, source = 'input'): Manifests {
+  const out: Manifests = { namespaces: [], pods: [], policies: [], other: [] };
+  const docs = parseAllDocuments(text);
+  docs.forEach((d, i) => {
+    if (d.errors.length > 0) {
+      const e = d.errors[0]!;
+      throw new ManifestError(`${source}: document ${i + 1}: YAML: ${e.message.split('\n')[0]}`, i);
+    }
+    const obj = d.toJS() as unknown;
+    if (obj === null || obj === undefined) return;
+    if (typeof obj !== 'object' || Array.isArray(obj)) {
+      throw new ManifestError(`${source}: document ${i + 1}: expected an object with apiVersion and kind`, i);
+    }
+    const o = obj as Record<string, unknown>;
+    if (o.kind === 'List' && Array.isArray(o.items)) {
+      const sub = parseManifests(o.items.map((x) => JSON.stringify(x)).join('\n---\n'), `${source} (List)`);
+      out.namespaces.push(...sub.namespaces);
+      out.pods.push(...sub.pods);
+      out.policies.push(...sub.policies);
+      out.other.push(...sub.other);
+      return;
+    }
+    const check = <T>(schema: z.ZodType<T>): T => {
+      const r = schema.safeParse(o);
+      if (!r.success) {
+        const issue = r.error.issues[0]!;
+        const path = formatPath(issue.path);
+        const what =
+          typeof o.metadata === 'object' && o.metadata ? (o.metadata as { name?: string }).name : undefined;
+        throw new ManifestError(
+          `${source}: document ${i + 1} (${String(o.kind)}${what ? ` ${what}` : ''}): ${path}: ${issue.message}`,
+          i,
+          path,
+        );
+      }
+      return r.data;
+    };
+    if (typeof o.kind !== 'string')
+      throw new ManifestError(`${source}: document ${i + 1}: kind: required`, i, 'kind');
+    switch (o.kind) {
+      case 'Pod':
+        out.pods.push(check(PodSchema));
+        break;
+      case 'Namespace':
+        out.namespaces.push(check(NamespaceSchema));
+        break;
+      default:
+        if (POLICY_KINDS.has(o.kind)) out.policies.push(o);
+        else out.other.push({ kind: o.kind, document: i });
+    }
+  });
+  return out;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || '(root)';
+}
+
+/** Named ports of a pod (container port names → number/protocol), as policies resolve them. */
+export function podNamedPorts(pod: Pod): Record<string, { port: number; protocol: string }> {
+  const out: Record<string, { port: number; protocol: string }> = {};
+  for (const c of pod.spec.containers) {
+    for (const p of c.ports ?? [])
+      if (p.name) out[p.name] = { port: p.containerPort, protocol: p.protocol ?? 'TCP' };
+  }
+  return out;
+}
+
+export function podNamespace(pod: Pod): string {
+  return pod.metadata.namespace ?? 'default';
+}

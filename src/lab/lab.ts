@@ -1,0 +1,598 @@
+/**
+ * The lab: a local cluster on this machine. Each node is a network namespace running its own
+ * agent; pods are network namespaces wired by the CNI plugin exactly as a container runtime would
+ * call it; a "world" namespace plays the outside world and joins the nodes on an underlay bridge.
+ * All traffic stays inside namespaces the lab created. `down` removes everything, also after a
+ * crash (it finds leftovers by name prefix).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { AgentClient, AgentUnreachableError } from '../agent/client.js';
+import { agentSocketPath } from '../agent/config.js';
+import { cliPath, projectRoot } from '../common/paths.js';
+import { run } from '../datapath/linux/index.js';
+import { ClusterPool } from '../ipam/index.js';
+import { type Manifests, type Pod, podNamedPorts, podNamespace } from '../k8s/objects.js';
+import {
+  LAB_NAME,
+  type LabNode,
+  type LabPod,
+  type LabState,
+  labDir,
+  loadLab,
+  netnsPrefix,
+  podKey,
+  saveLab,
+} from './state.js';
+
+export class LabError extends Error {}
+
+export type Log = (line: string) => void;
+
+const UNDERLAY = '192.168.211';
+const WORLD_IP = `${UNDERLAY}.254`;
+const CLUSTER_POOL = '10.200.0.0/16';
+const CNI_PLUGIN = join(projectRoot, 'dist', 'src', 'cni', 'plugin.js');
+
+export function checkLabName(name: string): void {
+  if (!LAB_NAME.test(name))
+    throw new LabError(`--name: "${name}" must be 1-12 lowercase letters, digits or '-'`);
+}
+
+/** Serialises lab commands: one lab mutation at a time. */
+function withLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(labDir(lab), { recursive: true });
+  const lock = join(labDir(lab), 'lock');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx'));
+      writeFileSync(lock, String(process.pid));
+      break;
+    } catch {
+      const holder = Number(readFileSync(lock, 'utf8') || 0);
+      if (!holder || !alive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new LabError(`lab ${lab} is busy (locked by pid ${holder})`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  return fn().finally(() => rmSync(lock, { force: true }));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function nsPath(name: string): string {
+  return `/run/netns/${name}`;
+}
+
+export interface UpOptions {
+  name: string;
+  nodes: number;
+  log: Log;
+}
+
+/** Creates the lab (idempotent: an existing lab with its agents running is left as it is). */
+export async function up(o: UpOptions): Promise<LabState> {
+  checkLabName(o.name);
+  if (o.nodes < 1 || o.nodes > 8) throw new LabError('--nodes: must be between 1 and 8');
+  return withLock(o.name, async () => {
+    let s = loadLab(o.name);
+    if (s && s.nodes.length !== o.nodes) {
+      throw new LabError(
+        `lab ${o.name} exists with ${s.nodes.length} node(s); 'lab down --name ${o.name}' first to change it`,
+      );
+    }
+    const prefix = netnsPrefix(o.name);
+    if (!s) {
+      s = {
+        name: o.name,
+        createdAt: new Date().toISOString(),
+        world: { netns: `${prefix}world`, ip: WORLD_IP },
+        nodes: [],
+        namespaces: { default: { 'kubernetes.io/metadata.name': 'default' } },
+        pods: {},
+        policies: [],
+        nextNode: 0,
+      };
+      const pool = new ClusterPool({ ipv4: { cidr: CLUSTER_POOL, nodeMaskSize: 24 } });
+      for (let i = 1; i <= o.nodes; i++) {
+        const name = `node${i}`;
+        const cidr = pool.allocateNode(name).ipv4!;
+        s.nodes.push({ name, netns: `${prefix}${name}`, underlayIp: `${UNDERLAY}.${i}`, podCidrV4: cidr });
+      }
+      saveLab(s);
+    }
+    await ensureWorld(s, o.log);
+    for (const n of s.nodes) await ensureNode(s, n, o.log);
+    saveLab(s);
+    for (const n of s.nodes) await ensureAgent(s, n, o.log);
+    saveLab(s);
+    // Namespaces the lab knows are pushed to (possibly restarted) agents.
+    for (const [ns, labels] of Object.entries(s.namespaces))
+      await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${ns}`, { labels }));
+    o.log(
+      `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${n.podCidrV4})`).join(', ')}; world ${WORLD_IP}`,
+    );
+    return s;
+  });
+}
+
+async function exists(netns: string): Promise<boolean> {
+  return existsSync(nsPath(netns));
+}
+
+async function ensureWorld(s: LabState, log: Log): Promise<void> {
+  const w = s.world.netns;
+  if (await exists(w)) return;
+  log(`creating world namespace ${w} (${WORLD_IP}) with the underlay bridge`);
+  await run(['ip', 'netns', 'add', w]);
+  await run(['ip', '-n', w, 'link', 'set', 'lo', 'up']);
+  await run(['ip', '-n', w, 'link', 'add', 'br0', 'type', 'bridge']);
+  await run(['ip', '-n', w, 'addr', 'add', `${WORLD_IP}/24`, 'dev', 'br0']);
+  await run(['ip', '-n', w, 'link', 'set', 'br0', 'up']);
+}
+
+async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
+  if (await exists(n.netns)) return;
+  log(`creating node ${n.name}: namespace ${n.netns}, underlay ${n.underlayIp}, pod CIDR ${n.podCidrV4}`);
+  const idx = n.name.replace('node', '');
+  await run(['ip', 'netns', 'add', n.netns]);
+  await run([
+    'ip',
+    'link',
+    'add',
+    'eth0',
+    'netns',
+    n.netns,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `n${idx}`,
+    'netns',
+    s.world.netns,
+  ]);
+  await run(['ip', '-n', s.world.netns, 'link', 'set', `n${idx}`, 'master', 'br0', 'up']);
+  const batch = [
+    'link set lo up',
+    `addr add ${n.underlayIp}/24 dev eth0`,
+    'link set eth0 up',
+    `route add default via ${WORLD_IP} dev eth0`,
+  ].join('\n');
+  await run(['ip', '-n', n.netns, '-batch', '-'], { input: `${batch}\n` });
+  await run(['ip', '-n', s.world.netns, 'route', 'replace', n.podCidrV4, 'via', n.underlayIp]);
+  await run([
+    'nsenter',
+    `--net=${nsPath(n.netns)}`,
+    'sh',
+    '-c',
+    'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding',
+  ]);
+}
+
+async function ensureAgent(s: LabState, n: LabNode, log: Log): Promise<void> {
+  const client = new AgentClient(agentSocketPath(s.name, n.name), 2000);
+  if (n.agentPid && alive(n.agentPid)) {
+    try {
+      await client.get('/v1/healthz');
+      return;
+    } catch {
+      // not answering: restart it below
+    }
+  }
+  await startAgent(s, n, log);
+}
+
+/** Starts (or restarts) a node's agent inside the node's namespace and waits until it answers. */
+export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<void> {
+  const dir = join(labDir(s.name), n.name);
+  mkdirSync(dir, { recursive: true });
+  const logFile = join(dir, 'agent.log');
+  const out = openSync(logFile, 'a');
+  const args = [
+    `--net=${nsPath(n.netns)}`,
+    process.execPath,
+    cliPath,
+    'agent',
+    '--lab',
+    s.name,
+    '--node',
+    n.name,
+    '--pod-cidr',
+    n.podCidrV4,
+    '--node-ip',
+    n.underlayIp,
+  ];
+  const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  child.unref();
+  n.agentPid = child.pid!;
+  log(`started agent on ${n.name} (pid ${child.pid}, log ${logFile})`);
+  const client = new AgentClient(agentSocketPath(s.name, n.name), 2000);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const h = await client.get<{ ok: boolean }>('/v1/healthz');
+      if (h.ok) return;
+    } catch (err) {
+      if (!(err instanceof AgentUnreachableError) && !(err instanceof Error)) throw err;
+    }
+    if (!alive(child.pid!))
+      throw new LabError(`agent on ${n.name} exited during start-up; see ${logFile}:\n${tail(logFile)}`);
+    if (Date.now() > deadline)
+      throw new LabError(`agent on ${n.name} did not become ready in 30 s; see ${logFile}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function tail(file: string, lines = 8): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function client(s: LabState, node: string): AgentClient {
+  return new AgentClient(agentSocketPath(s.name, node));
+}
+
+async function forAllAgents(
+  s: LabState,
+  fn: (c: AgentClient, n: LabNode) => Promise<unknown>,
+): Promise<void> {
+  await Promise.all(s.nodes.map((n) => fn(client(s, n.name), n)));
+}
+
+export function requireLab(name: string): LabState {
+  checkLabName(name);
+  const s = loadLab(name);
+  if (!s) throw new LabError(`lab ${name} does not exist; create it with 'cilium-ts lab up --name ${name}'`);
+  return s;
+}
+
+// ---- apply / delete ----
+
+export async function apply(lab: string, m: Manifests, log: Log): Promise<void> {
+  if (m.other.length) {
+    throw new LabError(
+      `unsupported kind(s): ${m.other.map((o) => `${o.kind} (document ${o.document + 1})`).join(', ')}`,
+    );
+  }
+  return withLock(lab, async () => {
+    const s = requireLab(lab);
+    // Validate every policy first, on one agent: a rejected file applies nothing.
+    if (m.policies.length) {
+      const v = await client(s, s.nodes[0]!.name).post<{
+        valid: boolean;
+        issues: { document: number; path: string; message: string; kind?: string; name?: string }[];
+      }>('/v1/policy/validate', { documents: m.policies });
+      if (!v.valid) {
+        throw new LabError(
+          `policy rejected, nothing applied:\n${v.issues.map((i) => `  document ${i.document + 1}${i.kind ? ` (${i.kind} ${i.name ?? ''})` : ''}: ${i.path}: ${i.message}`).join('\n')}`,
+        );
+      }
+    }
+    for (const pod of m.pods) {
+      const ns = podNamespace(pod);
+      const known = s.namespaces[ns] || m.namespaces.some((n) => n.metadata.name === ns);
+      if (!known) throw new LabError(`pod ${ns}/${pod.metadata.name}: namespace "${ns}" not found`);
+      if (pod.spec.nodeName && !s.nodes.some((n) => n.name === pod.spec.nodeName)) {
+        throw new LabError(
+          `pod ${ns}/${pod.metadata.name}: spec.nodeName: node "${pod.spec.nodeName}" does not exist (nodes: ${s.nodes.map((n) => n.name).join(', ')})`,
+        );
+      }
+    }
+    for (const n of m.namespaces) {
+      const labels = { ...(n.metadata.labels ?? {}), 'kubernetes.io/metadata.name': n.metadata.name };
+      s.namespaces[n.metadata.name] = labels;
+      await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${n.metadata.name}`, { labels }));
+      log(`namespace/${n.metadata.name} configured`);
+      saveLab(s);
+    }
+    if (m.policies.length) {
+      await forAllAgents(s, (c) => c.put('/v1/policy', { documents: m.policies }));
+      for (const p of m.policies) {
+        const md = (p.metadata ?? {}) as { name?: string; namespace?: string };
+        const ref = {
+          kind: String(p.kind),
+          namespace: p.kind === 'CiliumClusterwideNetworkPolicy' ? '' : (md.namespace ?? 'default'),
+          name: md.name ?? '',
+        };
+        s.policies = s.policies.filter(
+          (x) => !(x.kind === ref.kind && x.namespace === ref.namespace && x.name === ref.name),
+        );
+        s.policies.push(ref);
+        log(`${ref.kind.toLowerCase()}/${ref.name} configured`);
+      }
+      saveLab(s);
+    }
+    for (const pod of m.pods) {
+      await applyPod(s, pod, log);
+      saveLab(s);
+    }
+  });
+}
+
+async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
+  const ns = podNamespace(pod);
+  const name = pod.metadata.name;
+  const key = podKey(ns, name);
+  const labels = pod.metadata.labels ?? {};
+  const meta = {
+    labels,
+    namedPorts: podNamedPorts(pod),
+    ...(pod.spec.serviceAccountName ? { serviceAccount: pod.spec.serviceAccountName } : {}),
+  };
+  const existing = s.pods[key];
+  if (existing) {
+    // Like Kubernetes, only labels of a running pod can change; the agent re-derives its identity.
+    await client(s, existing.node).put(`/v1/k8s/pods/${ns}/${name}`, meta);
+    existing.labels = labels;
+    log(`pod/${name} configured`);
+    return;
+  }
+  const node = pod.spec.nodeName
+    ? s.nodes.find((n) => n.name === pod.spec.nodeName)!
+    : s.nodes[s.nextNode++ % s.nodes.length]!;
+  const containerId = createHash('sha256')
+    .update(`${s.name}/${key}/${randomBytes(8).toString('hex')}`)
+    .digest('hex');
+  const netns = `${netnsPrefix(s.name)}p${containerId.slice(0, 10)}`;
+  await client(s, node.name).put(`/v1/k8s/pods/${ns}/${name}`, meta);
+  await run(['ip', 'netns', 'add', netns]);
+  const record: LabPod = {
+    namespace: ns,
+    name,
+    node: node.name,
+    netns,
+    containerId,
+    labels,
+    containers: [],
+    createdAt: new Date().toISOString(),
+  };
+  s.pods[key] = record;
+  try {
+    await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+    const t0 = performance.now();
+    const result = (await cni(s, node, 'ADD', record)) as { ips?: { address: string }[] };
+    const ip = result.ips?.find((i) => !i.address.includes(':'))?.address.split('/')[0];
+    if (ip) record.ipv4 = ip;
+    log(
+      `pod/${name} created on ${node.name}, IP ${ip ?? '-'} (CNI ADD ${(performance.now() - t0).toFixed(0)} ms)`,
+    );
+    for (const c of pod.spec.containers) record.containers.push(startContainer(s, record, c));
+  } catch (err) {
+    await removePod(s, record, () => {}).catch(() => {});
+    throw err;
+  }
+}
+
+/** Invokes the CNI plugin the way a container runtime does: env vars, config on stdin, in the node's namespace. */
+export async function cni(
+  s: LabState,
+  node: LabNode,
+  command: 'ADD' | 'DEL' | 'CHECK',
+  pod: LabPod,
+  prevResult?: unknown,
+): Promise<unknown> {
+  const conf: Record<string, unknown> = {
+    cniVersion: '1.0.0',
+    name: 'cilium-ts',
+    type: 'cilium-ts-cni',
+    agentSocket: agentSocketPath(s.name, node.name),
+  };
+  if (prevResult) conf.prevResult = prevResult;
+  const env = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: pod.containerId,
+    CNI_NETNS: nsPath(pod.netns),
+    CNI_IFNAME: 'eth0',
+    CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}`,
+    CNI_PATH: join(projectRoot, 'dist', 'src', 'cni'),
+  };
+  const r = spawnSync('nsenter', [`--net=${nsPath(node.netns)}`, process.execPath, CNI_PLUGIN], {
+    env,
+    input: JSON.stringify(conf),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  let out: unknown;
+  try {
+    out = r.stdout ? JSON.parse(r.stdout) : {};
+  } catch {
+    throw new LabError(
+      `CNI ${command} for ${pod.namespace}/${pod.name}: plugin printed invalid JSON: ${r.stdout} ${r.stderr}`,
+    );
+  }
+  if (r.status !== 0) {
+    const e = out as { code?: number; msg?: string; details?: string };
+    throw new LabError(
+      `CNI ${command} for ${pod.namespace}/${pod.name} failed (code ${e.code}): ${e.msg}${e.details ? `: ${e.details}` : ''}`,
+    );
+  }
+  return out;
+}
+
+function startContainer(
+  s: LabState,
+  pod: LabPod,
+  c: Pod['spec']['containers'][number],
+): { name: string; pid: number; log: string } {
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  if (argv.length === 0)
+    throw new LabError(
+      `pod ${pod.namespace}/${pod.name}: container ${c.name}: command is required (the lab runs processes, not images)`,
+    );
+  const resolved = argv[0] === 'cilium-ts' ? [process.execPath, cliPath, ...argv.slice(1)] : argv;
+  const dir = join(labDir(s.name), 'pods');
+  mkdirSync(dir, { recursive: true });
+  const logFile = join(dir, `${pod.namespace}_${pod.name}_${c.name}.log`);
+  const out = openSync(logFile, 'a');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    POD_NAME: pod.name,
+    POD_NAMESPACE: pod.namespace,
+    POD_IP: pod.ipv4 ?? '',
+    HOSTNAME: pod.name,
+  };
+  for (const e of c.env ?? []) env[e.name] = e.value ?? '';
+  const child = spawn('nsenter', [`--net=${nsPath(pod.netns)}`, ...resolved], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env,
+  });
+  closeSync(out);
+  child.unref();
+  return { name: c.name, pid: child.pid!, log: logFile };
+}
+
+export async function deleteManifests(lab: string, m: Manifests, log: Log): Promise<void> {
+  return withLock(lab, async () => {
+    const s = requireLab(lab);
+    for (const pod of m.pods) {
+      const key = podKey(podNamespace(pod), pod.metadata.name);
+      const p = s.pods[key];
+      if (!p) {
+        log(`pod/${pod.metadata.name} not found`);
+        continue;
+      }
+      await removePod(s, p, log);
+      saveLab(s);
+    }
+    if (m.policies.length) {
+      const refs = m.policies.map((p) => {
+        const md = (p.metadata ?? {}) as { name?: string; namespace?: string };
+        return {
+          kind: String(p.kind),
+          namespace: p.kind === 'CiliumClusterwideNetworkPolicy' ? '' : (md.namespace ?? 'default'),
+          name: md.name ?? '',
+        };
+      });
+      await forAllAgents(s, (c) => c.delete('/v1/policy', { refs }));
+      s.policies = s.policies.filter(
+        (x) => !refs.some((r) => r.kind === x.kind && r.namespace === x.namespace && r.name === x.name),
+      );
+      for (const r of refs) log(`${r.kind.toLowerCase()}/${r.name} deleted`);
+      saveLab(s);
+    }
+    for (const n of m.namespaces) {
+      const name = n.metadata.name;
+      for (const p of Object.values(s.pods)) if (p.namespace === name) await removePod(s, p, log);
+      delete s.namespaces[name];
+      log(`namespace/${name} deleted`);
+      saveLab(s);
+    }
+  });
+}
+
+async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
+  for (const c of p.containers) killTree(c.pid);
+  const node = s.nodes.find((n) => n.name === p.node);
+  if (node) {
+    try {
+      await cni(s, node, 'DEL', p);
+    } catch (err) {
+      log(`warning: ${(err as Error).message}`);
+    }
+    await client(s, node.name)
+      .delete(`/v1/k8s/pods/${p.namespace}/${p.name}`)
+      .catch(() => {});
+  }
+  await run(['ip', 'netns', 'del', p.netns]).catch(() => {});
+  delete s.pods[podKey(p.namespace, p.name)];
+  log(`pod/${p.name} deleted`);
+}
+
+function killTree(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL'); // the process group started with the container
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+// ---- exec / get ----
+
+export function findPod(s: LabState, ns: string, name: string): LabPod {
+  const p = s.pods[podKey(ns, name)];
+  if (!p) throw new LabError(`pod ${ns}/${name} not found in lab ${s.name}`);
+  return p;
+}
+
+/** Runs a command inside a pod's network namespace with inherited stdio; resolves with its exit code. */
+export function exec(s: LabState, ns: string, name: string, argv: string[]): Promise<number> {
+  const p = findPod(s, ns, name);
+  if (argv.length === 0) throw new LabError('exec: give a command after --');
+  const resolved = argv[0] === 'cilium-ts' ? [process.execPath, cliPath, ...argv.slice(1)] : argv;
+  const env = { ...process.env, POD_NAME: p.name, POD_NAMESPACE: p.namespace, POD_IP: p.ipv4 ?? '' };
+  return new Promise((resolve) => {
+    const child = spawn('nsenter', [`--net=${nsPath(p.netns)}`, ...resolved], { stdio: 'inherit', env });
+    child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 + 9 : 1)));
+  });
+}
+
+// ---- down ----
+
+/** Removes everything a lab made: processes, namespaces, bpffs mounts and state. Works after crashes. */
+export async function down(lab: string, log: Log): Promise<void> {
+  checkLabName(lab);
+  const s = loadLab(lab);
+  const prefix = netnsPrefix(lab);
+  const pids = new Set<number>();
+  for (const n of s?.nodes ?? []) if (n.agentPid) pids.add(n.agentPid);
+  for (const p of Object.values(s?.pods ?? {})) for (const c of p.containers) pids.add(c.pid);
+  // Whatever else still runs inside the lab's namespaces (crash leftovers).
+  const all = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(prefix));
+  for (const ns of all) {
+    const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' });
+    for (const pid of r.stdout.split(/\s+/).filter(Boolean)) pids.add(Number(pid));
+  }
+  for (const pid of pids) killTree(pid);
+  if (pids.size) log(`stopped ${pids.size} process(es)`);
+  for (const ns of all) spawnSync('ip', ['netns', 'del', ns]);
+  if (all.length) log(`deleted ${all.length} network namespace(s)`);
+  const dir = labDir(lab);
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(`${dir}/`));
+  for (const m of mounts.sort().reverse()) spawnSync('umount', ['-l', m]);
+  if (mounts.length) log(`unmounted ${mounts.length} bpffs mount(s) (pinned programs and maps released)`);
+  rmSync(dir, { recursive: true, force: true });
+  try {
+    unlinkSync(dir);
+  } catch {
+    // removed above
+  }
+  log(`lab ${lab} is down`);
+}

@@ -1,0 +1,79 @@
+/** The lab's record of what it made: nodes, pods, processes, namespaces and policies. */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runRoot } from '../common/paths.js';
+
+export interface LabNode {
+  name: string;
+  netns: string;
+  underlayIp: string;
+  podCidrV4: string;
+  agentPid?: number;
+}
+
+export interface LabContainer {
+  name: string;
+  pid: number;
+  log: string;
+}
+
+export interface LabPod {
+  namespace: string;
+  name: string;
+  node: string;
+  netns: string;
+  containerId: string;
+  ipv4?: string;
+  labels: Record<string, string>;
+  containers: LabContainer[];
+  createdAt: string;
+}
+
+export interface LabPolicy {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export interface LabState {
+  name: string;
+  createdAt: string;
+  world: { netns: string; ip: string };
+  nodes: LabNode[];
+  namespaces: Record<string, Record<string, string>>;
+  pods: Record<string, LabPod>;
+  policies: LabPolicy[];
+  nextNode: number;
+}
+
+export const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/;
+
+export function labDir(lab: string): string {
+  return join(runRoot, lab);
+}
+
+export function labStatePath(lab: string): string {
+  return join(labDir(lab), 'lab.json');
+}
+
+/** Every network namespace of a lab starts with this prefix (cleanup finds them even after a crash). */
+export function netnsPrefix(lab: string): string {
+  return `cts-${lab}-`;
+}
+
+export function loadLab(lab: string): LabState | undefined {
+  const p = labStatePath(lab);
+  if (!existsSync(p)) return undefined;
+  return JSON.parse(readFileSync(p, 'utf8')) as LabState;
+}
+
+export function saveLab(s: LabState): void {
+  mkdirSync(labDir(s.name), { recursive: true });
+  const p = labStatePath(s.name);
+  writeFileSync(`${p}.tmp`, `${JSON.stringify(s, null, 2)}\n`);
+  renameSync(`${p}.tmp`, p);
+}
+
+export function podKey(ns: string, name: string): string {
+  return `${ns}/${name}`;
+}
