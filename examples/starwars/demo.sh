@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Star Wars demo: the deathstar only lets empire ships land (L3/L4 policy enforced in eBPF).
+# Brings up a one-node lab named "starwars", deploys the pods, shows both ships landing, applies
+# the policy and shows the tiefighter landing and the xwing dropped, with the monitor's lines.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CLI=(node dist/src/cli/main.js)
+export CILIUM_TS_LAB=starwars
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+land() {
+  local ship=$1
+  if "${CLI[@]}" lab exec "$ship" -- cilium-ts workload connect "$DEATHSTAR:80" --http --path /v1/request-landing --timeout 1s >/dev/null; then
+    echo "$ship: Ship landed"
+  else
+    echo "$ship: no answer (dropped)"
+  fi
+}
+
+"${CLI[@]}" lab down >/dev/null 2>&1 || true
+step "lab up (one node: a network namespace with its agent)"
+"${CLI[@]}" lab up --nodes 1
+step "deploy deathstar, tiefighter and xwing"
+"${CLI[@]}" lab apply -f examples/starwars/starwars.yaml
+"${CLI[@]}" lab get pods
+DEATHSTAR=$("${CLI[@]}" lab get pods -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).find(p=>p.name==="deathstar").ip))')
+
+step "no policy yet: every ship can land"
+land tiefighter
+land xwing
+
+step "apply the L3/L4 policy: only org=empire may reach the deathstar on TCP 80"
+cat examples/starwars/sw_l3_l4_policy.yaml | grep -v '^#'
+"${CLI[@]}" lab apply -f examples/starwars/sw_l3_l4_policy.yaml
+"${CLI[@]}" endpoint list
+
+MON=$(mktemp)
+"${CLI[@]}" monitor >"$MON" 2>/dev/null &
+MON_PID=$!
+trap 'kill $MON_PID 2>/dev/null || true; rm -f "$MON"' EXIT
+sleep 0.5
+
+step "with the policy"
+land tiefighter
+land xwing
+sleep 0.5
+kill $MON_PID 2>/dev/null || true
+wait $MON_PID 2>/dev/null || true
+
+step "cilium-ts monitor saw"
+grep -E 'tiefighter|xwing' "$MON" | grep -E 'SYN|drop' || cat "$MON"
+
+step "the deathstar's policy map (bpf policy get)"
+"${CLI[@]}" bpf policy get default/deathstar
+
+printf '\nThe lab stays up to explore (cilium-ts --lab starwars endpoint list, monitor, lab exec ...).\n'
+printf 'Remove it with: node dist/src/cli/main.js lab down --name starwars\n'
