@@ -377,6 +377,7 @@ async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
     await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
     const t0 = performance.now();
     const result = (await cni(s, node, 'ADD', record)) as { ips?: { address: string }[] };
+    record.cniResult = result;
     const ip = result.ips?.find((i) => !i.address.includes(':'))?.address.split('/')[0];
     if (ip) record.ipv4 = ip;
     log(
@@ -513,7 +514,7 @@ async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
   const node = s.nodes.find((n) => n.name === p.node);
   if (node) {
     try {
-      await cni(s, node, 'DEL', p);
+      await cni(s, node, 'DEL', p, p.cniResult);
     } catch (err) {
       log(`warning: ${(err as Error).message}`);
     }

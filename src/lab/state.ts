@@ -24,6 +24,8 @@ export interface LabPod {
   netns: string;
   containerId: string;
   ipv4?: string;
+  /** The plugin's ADD result, kept like a runtime does for CHECK and DEL (prevResult). */
+  cniResult?: unknown;
   labels: Record<string, string>;
   containers: LabContainer[];
   createdAt: string;

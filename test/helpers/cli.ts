@@ -1,0 +1,112 @@
+/** Drives the project through its CLI, as a user would, for end-to-end tests. */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliPath } from '../../src/common/paths.js';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(
+  args: string[],
+  opts: { lab?: string; input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const env = { ...process.env, ...(opts.lab ? { CILIUM_TS_LAB: opts.lab } : {}) };
+    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Like cli() but throws with the output when the command fails. */
+export async function cliOk(args: string[], opts: { lab?: string; input?: string } = {}): Promise<string> {
+  const r = await cli(args, opts);
+  if (r.code !== 0)
+    throw new Error(`cilium-ts ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+export function cliSync(args: string[], lab: string): CliResult {
+  const r = spawnSync(process.execPath, [cliPath, ...args], {
+    env: { ...process.env, CILIUM_TS_LAB: lab },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Writes a manifest to a temp file and returns its path. */
+export function manifest(text: string): string {
+  const p = join(tmpdir(), `cts-manifest-${randomBytes(4).toString('hex')}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** A lab name unique to this run (labs name their namespaces after it). */
+export function labName(tag: string): string {
+  return `${tag}${randomBytes(2).toString('hex')}`;
+}
+
+/** Probe from a pod: returns true when connected (exit 0). */
+export async function probe(
+  lab: string,
+  pod: string,
+  target: string,
+  protocol = 'tcp',
+  ns = 'default',
+  timeout = '700ms',
+): Promise<boolean> {
+  const r = await cli(
+    [
+      'lab',
+      'exec',
+      '-n',
+      ns,
+      pod,
+      '--',
+      'cilium-ts',
+      'workload',
+      'connect',
+      target,
+      '--protocol',
+      protocol,
+      '--timeout',
+      timeout,
+    ],
+    { lab },
+  );
+  return r.code === 0;
+}
+
+export async function ping(lab: string, pod: string, ip: string, ns = 'default'): Promise<boolean> {
+  const r = await cli(['lab', 'exec', '-n', ns, pod, '--', 'ping', '-c', '1', '-W', '1', ip], { lab });
+  return r.code === 0;
+}
+
+export interface PodRow {
+  namespace: string;
+  name: string;
+  ip: string;
+  endpoint: number;
+  identity: number;
+  status: string;
+}
+
+export async function pods(lab: string): Promise<Map<string, PodRow>> {
+  const rows = JSON.parse(await cliOk(['lab', 'get', 'pods', '-o', 'json'], { lab })) as PodRow[];
+  return new Map(rows.map((r) => [`${r.namespace}/${r.name}`, r]));
+}
