@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { isIPv6 } from 'node:net';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { CniBackend, handleCniHttp } from '../cni/agent-side.js';
@@ -15,6 +16,9 @@ import { run } from '../datapath/linux/index.js';
 import { ifindexOf } from '../ebpf/index.js';
 import { EndpointManager, type PodMeta } from '../endpoint/manager.js';
 import type { EndpointRecord } from '../endpoint/types.js';
+import { HubbleMetrics, type MetricsServer, startMetricsServer } from '../hubble/metrics.js';
+import { Observer } from '../hubble/observer.js';
+import { HubbleServer } from '../hubble/server.js';
 import { IdentityAllocator, type IdentityState } from '../identity/index.js';
 import { NodeIpam, type NodeIpamState } from '../ipam/index.js';
 import { formatPrefix, LabelSet } from '../labels/index.js';
@@ -32,6 +36,7 @@ import {
 import type { AgentConfig } from './config.js';
 import { NodeDatapath } from './datapath.js';
 import { ApiError, type Request, Router } from './http.js';
+import { registerAgentMetrics } from './metrics.js';
 import { Monitor } from './monitor.js';
 import { AgentState } from './state.js';
 
@@ -66,6 +71,10 @@ export class Agent {
   readonly endpoints: EndpointManager;
   readonly cni: CniBackend;
   readonly monitor: Monitor;
+  readonly observer: Observer;
+  readonly metrics: HubbleMetrics;
+  private hubble?: HubbleServer;
+  private metricsServer?: MetricsServer;
   readonly state: AgentState<StateFiles>;
   readonly startedAt = Date.now();
   private resources: Resources = { namespaces: {}, pods: {} };
@@ -139,7 +148,28 @@ export class Agent {
         ipamChanged: () => this.state.save('ipam', this.ipam.export()),
       },
     });
-    this.monitor = new Monitor(this, log.child({ subsys: 'monitor' }));
+    this.metrics = new HubbleMetrics({ metrics: cfg.hubbleMetrics });
+    registerAgentMetrics(this, this.metrics.registry);
+    this.observer = new Observer({
+      nodeName: cfg.node,
+      capacity: cfg.hubbleRingSize,
+      metrics: this.metrics,
+      logger: log.child({ subsys: 'hubble' }),
+      endpointByIp: (ip) => {
+        const ep = this.endpoints.byIp(ip);
+        if (!ep) return undefined;
+        return {
+          id: ep.id,
+          identity: ep.identity,
+          namespace: ep.podNamespace,
+          podName: ep.podName,
+          labels: ep.labels,
+          clusterName: cfg.clusterName,
+        };
+      },
+      identityLabels: (id) => this.identities.lookup(id)?.labels.toStrings(),
+    });
+    this.monitor = new Monitor(this, this.observer, log.child({ subsys: 'monitor' }));
   }
 
   /** Runs mutations one at a time, in arrival order. */
@@ -170,6 +200,13 @@ export class Agent {
     await this.persist('endpoints', 'identities');
 
     await this.monitor.start();
+    this.hubble = await HubbleServer.start({
+      observer: this.observer,
+      unixSocket: join(cfg.runDir, 'hubble.sock'),
+      ...(cfg.hubbleListenPort >= 0 ? { tcp: `127.0.0.1:${cfg.hubbleListenPort}` } : {}),
+    });
+    if (cfg.metricsPort >= 0)
+      this.metricsServer = await startMetricsServer(this.metrics.registry, { port: cfg.metricsPort });
     await this.listen();
     this.ready = true;
     this.log.info(
@@ -188,6 +225,8 @@ export class Agent {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections?.();
     await this.monitor.stop();
+    await this.hubble?.stop();
+    await this.metricsServer?.close();
     await this.chain;
     this.datapath.close();
     this.log.info('agent stopped (programs and maps stay pinned: the datapath keeps forwarding)');
@@ -336,6 +375,12 @@ export class Agent {
       policy: { revision: this.repo.revision, policies: this.repo.list().length },
       datapath: this.datapath.status(),
       monitor: this.monitor.status(),
+      hubble: {
+        ...this.hubble?.addresses,
+        flows: this.observer.status().num_flows,
+        maxFlows: this.observer.status().max_flows,
+      },
+      metrics: this.metricsServer?.url,
     };
   }
 

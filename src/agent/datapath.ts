@@ -155,6 +155,23 @@ export class NodeDatapath implements DatapathOps {
     return this.m.metrics.list().map((e) => ({ ...e }));
   }
 
+  /** Entries / max entries of the node's maps (per-endpoint policy tries: the fullest one). */
+  mapPressure(): Map<string, number> {
+    const out = new Map<string, number>();
+    const count = (m: { keys(): Iterable<unknown> }) => {
+      let n = 0;
+      for (const _ of m.keys()) n++;
+      return n;
+    };
+    out.set('cilium_lxc', count(this.m.endpoints.map) / this.m.endpoints.map.maxEntries);
+    out.set('cilium_ipcache', count(this.m.ipcache.map) / this.m.ipcache.map.maxEntries);
+    let worst = 0;
+    for (const id of this.m.policy.endpoints())
+      worst = Math.max(worst, (this.m.policy.dump(id)?.length ?? 0) / 16384);
+    out.set('cilium_policy', worst);
+    return out;
+  }
+
   status(): Record<string, unknown> {
     if (!this.maps) return { open: false };
     return {

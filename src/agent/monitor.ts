@@ -1,12 +1,12 @@
 /**
- * The monitor: drains the datapath's ring buffer, turns each event into a flow (Hubble's parser,
- * with names from the agent's state), and fans it out to `cilium-ts monitor` streams and to the
- * flow observer. Slow stream clients are cut off rather than slowing the reader.
+ * The monitor: drains the datapath's ring buffer, hands each event to the flow observer (which
+ * parses it once, with names from the agent's state, into its ring and metrics), and fans the flow
+ * out to `cilium-ts monitor` streams. Slow stream clients are cut off rather than slowing the reader.
  */
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RingBufReader } from '../ebpf/index.js';
-import { bootTimeFromClocks, type EndpointInfo, type ParserContext, parseEvent } from '../hubble/parser.js';
+import type { Observer } from '../hubble/observer.js';
 import type { Flow } from '../hubble/types.js';
 import type { Agent } from './agent.js';
 import { ApiError, type Request, STREAMING } from './http.js';
@@ -17,57 +17,36 @@ interface Subscriber {
   endpoint?: number;
 }
 
-export type FlowSink = (flow: Flow, raw: Uint8Array) => void;
-
 export class Monitor {
   private reader?: RingBufReader;
   private running = false;
   private loop?: Promise<void>;
   private readonly subs = new Set<Subscriber>();
-  private readonly sinks: FlowSink[] = [];
-  readonly stats = { events: 0, parseErrors: 0, dropped: 0 };
-  readonly ctx: ParserContext;
+  private lostTimer?: NodeJS.Timeout;
+  readonly stats = { events: 0, dropped: 0 };
 
+  /** Every event goes through the observer, which parses it once into a flow (ring, metrics). */
   constructor(
     private readonly agent: Agent,
+    private readonly observer: Observer,
     private readonly log: Logger,
-  ) {
-    this.ctx = {
-      nodeName: agent.cfg.node,
-      bootTime: bootTimeFromClocks(),
-      endpointByIp: (ip) => this.endpointByIp(ip),
-      identityLabels: (id) => agent.identities.lookup(id)?.labels.toStrings(),
-    };
-  }
-
-  /** Flows go to every sink (e.g. the Hubble observer) as they are parsed. */
-  addSink(sink: FlowSink): void {
-    this.sinks.push(sink);
-  }
-
-  private endpointByIp(ip: string): EndpointInfo | undefined {
-    const ep = this.agent.endpoints.byIp(ip);
-    if (ep) {
-      return {
-        id: ep.id,
-        identity: ep.identity,
-        namespace: ep.podNamespace,
-        podName: ep.podName,
-        labels: ep.labels,
-        clusterName: this.agent.cfg.clusterName,
-      };
-    }
-    return undefined;
-  }
+  ) {}
 
   async start(): Promise<void> {
     this.reader = this.agent.datapath.m.events.reader();
     this.running = true;
     this.loop = this.run();
+    // Events the datapath could not put in the ring are counted there; report them as lost.
+    this.lostTimer = setInterval(
+      () => this.observer.recordLostCounter(Number(this.agent.datapath.m.events.lost())),
+      1000,
+    );
+    this.lostTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    clearInterval(this.lostTimer);
     this.reader?.close();
     for (const s of this.subs) s.res.end();
     this.subs.clear();
@@ -85,17 +64,8 @@ export class Monitor {
 
   private dispatch(rec: Uint8Array): void {
     this.stats.events++;
-    let flow: Flow | undefined;
-    try {
-      flow = parseEvent(rec, this.ctx);
-    } catch (err) {
-      if (this.stats.parseErrors++ < 5)
-        this.log.warn({ err: (err as Error).message }, 'unparseable datapath event');
-      return;
-    }
-    if (!flow) return;
-    for (const sink of this.sinks) sink(flow, rec);
-    if (this.subs.size === 0) return;
+    const flow = this.observer.ingest(rec);
+    if (!flow || this.subs.size === 0) return;
     const kind = eventKind(flow);
     let line: string | undefined;
     for (const s of this.subs) {
@@ -131,7 +101,7 @@ export class Monitor {
   }
 
   status(): Record<string, unknown> {
-    return { ...this.stats, subscribers: this.subs.size, ring: this.reader?.stats };
+    return { ...this.stats, subscribers: this.subs.size, ring: this.reader?.stats, log: this.log.level };
   }
 }
 

@@ -40,6 +40,11 @@ function readInput(file: string): string {
   }
 }
 
+/** Adds `-o, --output` to a command (tables for people, JSON for scripts). */
+function out(cmd: Command): Command {
+  return cmd.option('-o, --output <format>', 'table|json', 'table');
+}
+
 export function registerAgentCommands(program: Command): void {
   program
     .command('agent')
@@ -68,8 +73,7 @@ export function registerAgentCommands(program: Command): void {
       } as never);
     });
 
-  program
-    .command('status')
+  out(program.command('status'))
     .description('agent status')
     .action(async (_o, cmd: Command) => {
       const s = await (await clientFor(cmd)).get<Record<string, unknown>>('/v1/status');
@@ -80,7 +84,7 @@ export function registerAgentCommands(program: Command): void {
     });
 
   const ep = program.command('endpoint').description('endpoints on this node');
-  ep.command('list')
+  out(ep.command('list'))
     .description('list endpoints')
     .action(async (_o, cmd: Command) => {
       const list = await (await clientFor(cmd)).get<Record<string, unknown>[]>('/v1/endpoint');
@@ -121,7 +125,7 @@ export function registerAgentCommands(program: Command): void {
     );
 
   const id = program.command('identity').description('security identities');
-  id.command('list')
+  out(id.command('list'))
     .description('list identities')
     .action(async (_o, cmd: Command) => {
       const list = await (await clientFor(cmd)).get<{ id: number; labels: string[]; refCount: number }[]>(
@@ -168,8 +172,7 @@ export function registerAgentCommands(program: Command): void {
         );
       throw new CliError(`${r.issues.length} problem(s) found`);
     });
-  pol
-    .command('get')
+  out(pol.command('get'))
     .description('show the policy repository and its revision')
     .action(async (_o, cmd: Command) => {
       const r = await (await clientFor(cmd)).get<{
@@ -249,8 +252,7 @@ export function registerAgentCommands(program: Command): void {
         );
       },
     );
-  pol
-    .command('trace')
+  out(pol.command('trace'))
     .description('the verdict for traffic from a source to a destination, and the rules deciding it')
     .option('--src-pod <ns/pod>', 'source pod')
     .option('--dst-pod <ns/pod>', 'destination pod')
@@ -275,8 +277,7 @@ export function registerAgentCommands(program: Command): void {
 
   const bpf = program.command('bpf').description('inspect the datapath maps');
   const bpfPolicy = bpf.command('policy').description('per-endpoint policy map');
-  bpfPolicy
-    .command('get')
+  out(bpfPolicy.command('get'))
     .argument('<endpoint>', 'endpoint ID, IP or namespace/pod')
     .action(async (ref: string, _o, cmd: Command) => {
       const r = await (await clientFor(cmd)).get<{ endpoint: number; entries: Record<string, unknown>[] }>(
@@ -294,22 +295,17 @@ export function registerAgentCommands(program: Command): void {
     ['endpoint', '/v1/bpf/endpoints', 'local endpoint map'],
     ['metrics', '/v1/bpf/metrics', 'datapath counters per reason and direction'],
   ] as const) {
-    bpf
-      .command(name)
-      .description(desc)
-      .command('list')
-      .action(async (_o, cmd: Command) => {
-        const rows = await (await clientFor(cmd)).get<Record<string, unknown>[]>(path);
-        if (wantJson(cmd)) return printJson(rows);
-        printTable(
-          rows,
-          Object.keys(rows[0] ?? { EMPTY: 1 }).map((k) => k.toUpperCase()),
-        );
-      });
+    out(bpf.command(name).description(desc).command('list')).action(async (_o, cmd: Command) => {
+      const rows = await (await clientFor(cmd)).get<Record<string, unknown>[]>(path);
+      if (wantJson(cmd)) return printJson(rows);
+      printTable(
+        rows,
+        Object.keys(rows[0] ?? { EMPTY: 1 }).map((k) => k.toUpperCase()),
+      );
+    });
   }
 
-  program
-    .command('monitor')
+  out(program.command('monitor'))
     .description('print datapath events (trace, drop, policy verdict) as they happen')
     .option('-t, --type <type...>', 'drop|trace|policy-verdict')
     .option('--related-to <endpoint>', 'only events of this endpoint ID')

@@ -4,6 +4,7 @@
  * test workload. Subcommands load their modules lazily so that quick commands start fast.
  */
 import { Command } from 'commander';
+import { registerHubbleCommands } from '../hubble/cli.js';
 import { registerAgentCommands } from './agent.js';
 import { reportAndExit } from './errors.js';
 import { registerLab } from './lab.js';
@@ -23,11 +24,17 @@ const program = new Command('cilium-ts')
   .configureOutput({ outputError: (str, write) => write(str) })
   .option('--lab <lab>', 'lab whose agent to talk to (env CILIUM_TS_LAB)')
   .option('--node <node>', 'node whose agent to talk to (default: the first node)')
-  .option('-o, --output <format>', 'output format: table or json', 'table');
+  // Subcommands that find their own sockets (hubble) read the lab and node from the environment.
+  .hook('preAction', (_root, action) => {
+    const g = action.optsWithGlobals<{ lab?: string; node?: string }>();
+    if (g.lab) process.env.CILIUM_TS_LAB = g.lab;
+    if (g.node) process.env.CILIUM_TS_NODE = g.node;
+  });
 
 registerAgentCommands(program);
 registerLab(program);
 registerWorkload(program);
 registerSelfcheck(program);
+registerHubbleCommands(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -37,6 +37,21 @@ export function registerWorkload(program: Command): void {
         process.on('SIGINT', stop);
       },
     );
+  wl.command('prober')
+    .description('answer probe requests on a unix socket, probing from this network namespace')
+    .requiredOption('--socket <path>', 'unix socket to listen on')
+    .option('-q, --quiet', 'do not log each request')
+    .action(async (o: { socket: string; quiet?: boolean }) => {
+      const { startProber } = await import('../workload/index.js');
+      const p = await startProber({
+        socket: o.socket,
+        ...(o.quiet ? {} : { log: (l: string) => process.stdout.write(`${l}\n`) }),
+      });
+      process.stdout.write(`prober listening on ${p.socket}\n`);
+      const stop = () => void p.close().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
   wl.command('connect')
     .description('probe HOST:PORT; exit 0 connected, 1 refused/timeout')
     .argument('<target>', 'HOST:PORT or [IPv6]:PORT')
