@@ -166,15 +166,13 @@ export class HubbleServer {
       }
       if (!ac.signal.aborted) call.end();
     } catch (err) {
-      if (err instanceof FilterError || err instanceof RequestError) {
-        call.destroy(Object.assign(new Error(err.message), { code: grpc.status.INVALID_ARGUMENT }));
-      } else {
-        call.destroy(
-          Object.assign(new Error(err instanceof Error ? err.message : String(err)), {
-            code: grpc.status.INTERNAL,
-          }),
-        );
-      }
+      const code =
+        err instanceof FilterError || err instanceof RequestError
+          ? grpc.status.INVALID_ARGUMENT
+          : grpc.status.INTERNAL;
+      const details = err instanceof Error ? err.message : String(err);
+      // grpc-js turns an 'error' on a server stream into the call's status
+      call.emit('error', { code, details, message: details });
     } finally {
       this.calls.delete(ac);
     }
