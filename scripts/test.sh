@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 echo "== lint"
-npx biome check src test bench scripts
+npm run --silent lint
 if [ -f dist/scripts/codegen-datapath.js ]; then
   echo "== generated datapath layouts are fresh"
   node dist/scripts/codegen-datapath.js --check
