@@ -38,8 +38,8 @@ export function monotonicNs(): bigint {
 
 function addr(family: Family, k: CtKey, which: 's' | 'd'): string {
   if (family === 6) return formatIp(6, which === 's' ? k.saddr6 : k.daddr6);
-  const v = which === 's' ? k.saddr4 : k.daddr4;
-  return formatIp(4, be32Bytes(fromNet(ctKey.fields.saddr4, v)));
+  const f = which === 's' ? ctKey.fields.saddr4 : ctKey.fields.daddr4;
+  return formatIp(4, be32Bytes(fromNet(f, which === 's' ? k.saddr4 : k.daddr4)));
 }
 
 export class ConntrackMaps {
