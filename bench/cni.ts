@@ -6,9 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { parseManifests } from '../src/k8s/objects.js';
 import { apply, down, up } from '../src/lab/lab.js';
 import { loadLab } from '../src/lab/state.js';
-import { parseManifests } from '../src/k8s/objects.js';
 
 const N = Number(process.argv[2] ?? 100);
 const lab = `bcni${randomBytes(2).toString('hex')}`;
@@ -47,7 +47,16 @@ try {
       const ip = loadLab(lab)!.pods[`default/p${i}`]!.ipv4!;
       const tApplied = performance.now();
       for (let k = 0; k < 50; k++) {
-        const r = spawnSync('nsenter', [`--net=/run/netns/${node.netns}`, 'ping', '-c', '1', '-W', '1', '-q', ip]);
+        const r = spawnSync('nsenter', [
+          `--net=/run/netns/${node.netns}`,
+          'ping',
+          '-c',
+          '1',
+          '-W',
+          '1',
+          '-q',
+          ip,
+        ]);
         if (r.status === 0) break;
       }
       reach.push(adds[adds.length - 1]! + (performance.now() - tApplied));
@@ -55,12 +64,20 @@ try {
   }
   const rss100 = rssMiB(agentPid);
   console.log(`# CNI bench (${N} pods, one node)`);
-  console.log(`CNI ADD latency (plugin exec -> result)      p50 ${pct(adds, 50)} ms   p99 ${pct(adds, 99)} ms   max ${Math.max(...adds)} ms`);
-  console.log(`ADD start -> pod answers ping from its node  p50 ${pct(reach, 50).toFixed(0)} ms   p99 ${pct(reach, 99).toFixed(0)} ms  (${reach.length} samples)`);
-  console.log(`agent RSS                                    ${rss0.toFixed(1)} MiB with 0 pods, ${rss100.toFixed(1)} MiB with ${N} pods (+${((rss100 - rss0) / N).toFixed(2)} MiB/pod)`);
+  console.log(
+    `CNI ADD latency (plugin exec -> result)      p50 ${pct(adds, 50)} ms   p99 ${pct(adds, 99)} ms   max ${Math.max(...adds)} ms`,
+  );
+  console.log(
+    `ADD start -> pod answers ping from its node  p50 ${pct(reach, 50).toFixed(0)} ms   p99 ${pct(reach, 99).toFixed(0)} ms  (${reach.length} samples)`,
+  );
+  console.log(
+    `agent RSS                                    ${rss0.toFixed(1)} MiB with 0 pods, ${rss100.toFixed(1)} MiB with ${N} pods (+${((rss100 - rss0) / N).toFixed(2)} MiB/pod)`,
+  );
   const tb = performance.now();
   for (let i = 0; i < 10; i++) spawnSync(process.execPath, ['-e', '0']);
-  console.log(`baseline: bare node process start            ${((performance.now() - tb) / 10).toFixed(0)} ms (the plugin's floor)`);
+  console.log(
+    `baseline: bare node process start            ${((performance.now() - tb) / 10).toFixed(0)} ms (the plugin's floor)`,
+  );
 } finally {
   await down(lab, quiet);
 }

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { cliPath } from '../../../src/common/paths.js';
+import type { Flow } from '../../../src/hubble/types.js';
 import { cli, cliOk, labName, manifest, ping, pods, probe } from '../../helpers/cli.js';
 
 const LAB = labName('e2e');
@@ -148,18 +149,18 @@ describe('privileged: single node end to end (lab, CNI, identities, L3/L4 policy
       .trim()
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as { kind: string; text: string; flow: Record<string, any> });
+      .map((l) => JSON.parse(l) as { kind: string; text: string; flow: Flow });
     const drop = events.find((e) => e.kind === 'drop' && e.flow.source?.pod_name === 'c');
     assert.ok(drop, `a drop event for c; got:\n${events.map((e) => e.text).join('\n')}`);
-    assert.equal(drop.flow.destination.pod_name, 'a');
+    assert.equal(drop.flow.destination?.pod_name, 'a');
     assert.equal(drop.flow.drop_reason_desc, 'POLICY_DENIED');
-    assert.equal(drop.flow.l4.TCP.destination_port, 80);
+    assert.equal(drop.flow.l4?.TCP?.destination_port, 80);
     assert.match(drop.text, /drop \(Policy denied\).*x\/c.*-> x\/a/);
     const fwd = events.find(
       (e) => e.kind === 'trace' && e.flow.source?.pod_name === 'b' && e.flow.verdict === 'FORWARDED',
     );
     assert.ok(fwd, 'a forwarded trace for b');
-    assert.ok(fwd.flow.source.identity >= 256);
+    assert.ok((fwd.flow.source?.identity ?? 0) >= 256);
   });
 
   it('policy update takes effect without resetting an established allowed connection', async () => {
