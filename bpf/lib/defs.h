@@ -159,7 +159,7 @@ struct metrics_value {
 #define CILIUM_NOTIFY_DBG_MSG 2
 #define CILIUM_NOTIFY_DBG_CAPTURE 3
 #define CILIUM_NOTIFY_TRACE 4
-#define CILIUM_NOTIFY_POLICY_VERDICT 9
+#define CILIUM_NOTIFY_POLICY_VERDICT 5
 
 /* trace observation points (upstream's TRACE_TO_* / TRACE_FROM_* numbering) */
 #define TRACE_TO_LXC 0
