@@ -98,6 +98,7 @@ export function registerLab(program: Command): void {
     .description('list pods, nodes or policies')
     .argument('<what>', 'pods|nodes|policies|namespaces')
     .option('--name <lab>', 'lab name')
+    .option('-o, --output <format>', 'table|json', 'table')
     .action(async (what: string, o: { name?: string; output?: string }, cmd: Command) => {
       o.output = cmd.optsWithGlobals<{ output?: string }>().output ?? 'table';
       const l = await import('../lab/lab.js');

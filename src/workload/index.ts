@@ -1,4 +1,12 @@
 export {
+  type ProbeRequest,
+  ProbeRequestError,
+  type ProbeResult,
+  type ProberOptions,
+  type ProberServer,
+  startProber,
+} from './prober.js';
+export {
   banner,
   type ConnectOptions,
   type ConnectResult,

@@ -252,6 +252,11 @@ export interface ConnectOptions {
   http?: boolean;
   /** HTTP path, default "/". */
   path?: string;
+  /**
+   * UDP only: bind this local port. Probers that open many short-lived flows set it so that a new
+   * probe never repeats the 5-tuple of a recent one (which a conntrack entry may still remember).
+   */
+  localPort?: number;
 }
 
 export interface ConnectResult {
@@ -282,7 +287,7 @@ export async function connect(opts: ConnectOptions): Promise<ConnectResult> {
   if (proto === 'sctp') return done(2, `${where}: ${new WorkloadNotSupportedError('sctp').message}`);
   if (proto !== 'tcp' && proto !== 'udp')
     throw new WorkloadUsageError(`unknown protocol ${JSON.stringify(proto)}`);
-  if (proto === 'udp') return connectUdp(host, port, timeoutMs, where, done);
+  if (proto === 'udp') return connectUdp(host, port, timeoutMs, where, done, opts.localPort);
   if (opts.http) return connectHttp(host, port, opts.path ?? '/', timeoutMs, where, done);
   return connectTcp(host, port, timeoutMs, where, done);
 }
@@ -403,6 +408,7 @@ function connectUdp(
   timeoutMs: number,
   where: string,
   done: Done,
+  localPort?: number,
 ): Promise<ConnectResult> {
   return new Promise((resolve) => {
     const fam = isIP(host);
@@ -426,10 +432,13 @@ function connectUdp(
     });
     // On a connected UDP socket, ICMP port-unreachable surfaces as ECONNREFUSED.
     sock.on('error', (e: NodeJS.ErrnoException) => finish(done(1, failure(where, e))));
-    sock.connect(port, host, () => {
-      sock.send('ping\n', (err) => {
-        if (err) finish(done(1, failure(where, err as NodeJS.ErrnoException)));
+    const go = () =>
+      sock.connect(port, host, () => {
+        sock.send('ping\n', (err) => {
+          if (err) finish(done(1, failure(where, err as NodeJS.ErrnoException)));
+        });
       });
-    });
+    if (localPort === undefined) go();
+    else sock.bind(localPort, go);
   });
 }
