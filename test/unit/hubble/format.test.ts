@@ -334,3 +334,18 @@ describe('hubble metrics', () => {
     );
   });
 });
+
+describe('grafana dashboard', () => {
+  it('queries only series the metrics registry exports', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { repoRoot } = await import('../../helpers/paths.js');
+    const dash = JSON.parse(readFileSync(`${repoRoot}examples/grafana/hubble-dashboard.json`, 'utf8')) as {
+      panels: { targets: { expr: string }[] }[];
+    };
+    const m = new HubbleMetrics();
+    const names = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name));
+    const used = new Set(dash.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/hubble_[a-z_]+/g) ?? [])));
+    assert.ok(used.size >= 5);
+    for (const u of used) assert.ok(names.has(u), `dashboard uses ${u}, not exported`);
+  });
+});
