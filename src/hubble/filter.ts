@@ -34,7 +34,7 @@ function parseIpv6(s: string): Uint8Array | undefined {
   const lastColon = text.lastIndexOf(':');
   if (text.indexOf('.', lastColon) >= 0) {
     tail = parseIp(text.slice(lastColon + 1));
-    if (!tail || tail.length !== 4) return undefined;
+    if (tail?.length !== 4) return undefined;
     text = `${text.slice(0, lastColon + 1)}0:0`;
   }
   const halves = text.split('::');

@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { type Fixture, startFixture } from './fixture.js';
 
 const PY = '/usr/bin/python3';
@@ -128,7 +128,9 @@ describe('independent client: python grpcio with the upstream reference protos',
     it(`GetFlows and ServerStatus decode with upstream's generated code (${via})`, async () => {
       const target = via === 'unix' ? fx.server.addresses.unix! : fx.server.addresses.tcp!;
       // async: the server runs in this process and must keep serving while python runs
-      const { stdout } = await promisify(execFile)(PY, [join(gen, 'client.py'), gen, target], { timeout: 60_000 });
+      const { stdout } = await promisify(execFile)(PY, [join(gen, 'client.py'), gen, target], {
+        timeout: 60_000,
+      });
       const out = JSON.parse(stdout) as { status: Record<string, unknown>; flows: PyFlow[]; drops: string[] };
       assert.equal(out.status.num_flows, 6);
       assert.equal(out.status.max_flows, 4095);
@@ -137,7 +139,14 @@ describe('independent client: python grpcio with the upstream reference protos',
       assert.equal(out.status.has_connected, true);
       assert.equal(out.status.connected, 1);
       assert.equal(out.flows.length, 6);
-      const [verdict, fwd, reply, drop, udp6, icmp] = out.flows as [PyFlow, PyFlow, PyFlow, PyFlow, PyFlow, PyFlow];
+      const [verdict, fwd, reply, drop, udp6, icmp] = out.flows as [
+        PyFlow,
+        PyFlow,
+        PyFlow,
+        PyFlow,
+        PyFlow,
+        PyFlow,
+      ];
       assert.equal(verdict.event_type[0], 5);
       assert.equal(verdict.direction, 'INGRESS');
       assert.equal(fwd.verdict, 'FORWARDED');

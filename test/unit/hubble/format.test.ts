@@ -344,7 +344,9 @@ describe('grafana dashboard', () => {
     };
     const m = new HubbleMetrics();
     const names = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name));
-    const used = new Set(dash.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/hubble_[a-z_]+/g) ?? [])));
+    const used = new Set(
+      dash.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/hubble_[a-z_]+/g) ?? [])),
+    );
     assert.ok(used.size >= 5);
     for (const u of used) assert.ok(names.has(u), `dashboard uses ${u}, not exported`);
   });
