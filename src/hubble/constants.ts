@@ -11,9 +11,9 @@ export const NotifyType = {
   DEBUG: 2,
   CAPTURE: 3,
   TRACE: 4,
-  /** Upstream's CILIUM_NOTIFY_POLICY_VERDICT. */
+  /** CILIUM_NOTIFY_POLICY_VERDICT (upstream's number; bpf/lib/defs.h uses it too). */
   POLICY_VERDICT: 5,
-  /** cilium-ts datapath's CILIUM_NOTIFY_POLICY_VERDICT (bpf/lib/defs.h); same layout. */
+  /** The number earlier cilium-ts datapath builds used; same layout, still accepted. */
   POLICY_VERDICT_CTS: 9,
 } as const;
 

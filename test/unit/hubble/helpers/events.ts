@@ -153,7 +153,7 @@ export function dropEvent(
   return buf;
 }
 
-/** struct policy_verdict_notify (176 bytes); type 9 as cilium-ts's datapath emits (5 = upstream). */
+/** struct policy_verdict_notify (176 bytes); type 9 (earlier datapath builds) unless given (5 = defs.h and upstream). */
 export function verdictEvent(
   c: Common & {
     dir: 1 | 2;
