@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { BtfKind, CollectionSpec } from '../../../src/ebpf/index.js';
 import {
-  DropNotify,
-  EventHdr,
   EventVersionError,
   ipv6,
   type ParserContext,
-  PolicyVerdictNotify,
   parseEvent,
   parseEventTimed,
-  TraceNotify,
   TruncatedEventError,
   UnknownEventTypeError,
 } from '../../../src/hubble/index.js';
-import { bpfObject } from '../../helpers/paths.js';
 import {
   dropEvent,
   PODS,
@@ -30,28 +23,6 @@ import {
 const T0 = 1700596862; // 2023-11-21T20:01:02Z
 const ctx: ParserContext = { nodeName: 'node1', bootTime: { sec: T0, nsec: 0 }, ...worldGetters() };
 const { tiefighter: tf, deathstar: ds, coredns: dns, xwing } = PODS;
-
-describe('hubble layout matches bpf/lib/defs.h (BTF of build/bpf/abi.o)', () => {
-  const abi = bpfObject('abi.o');
-  it('has every member at the offset the parser reads', {
-    skip: !existsSync(abi) && 'build/bpf/abi.o not built',
-  }, () => {
-    const btf = CollectionSpec.fromFile(abi).btf!;
-    const check = (struct: string, layout: Record<string, number>) => {
-      const t = btf.find(struct, BtfKind.STRUCT)[0];
-      assert.ok(t, `struct ${struct} in BTF`);
-      assert.equal(btf.sizeof(t.id), layout.size, `sizeof(struct ${struct})`);
-      for (const m of t.members!) {
-        if (m.name === 'hdr') continue;
-        assert.equal(m.bitOffset / 8, layout[m.name], `${struct}.${m.name}`);
-      }
-    };
-    check('event_hdr', EventHdr);
-    check('trace_notify', TraceNotify);
-    check('drop_notify', DropNotify);
-    check('policy_verdict_notify', PolicyVerdictNotify);
-  });
-});
 
 describe('hubble parser', () => {
   it('trace FROM_ENDPOINT, IPv4 TCP SYN, new connection: egress, not a reply, endpoints resolved', () => {
