@@ -60,7 +60,10 @@ static __always_inline void send_trace_notify(struct __sk_buff *ctx, __u8 obs_po
 		events_lost_inc();
 		return;
 	}
-	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_TRACE, obs_point, LXC_ID, e->data);
+	/* Delivery into a pod is observed from that pod's side (as when the destination's own
+	 * program delivers it), so Hubble reads the direction as ingress to the destination. */
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_TRACE, obs_point,
+		       obs_point == TRACE_TO_LXC && dst_id ? dst_id : LXC_ID, e->data);
 	e->src_label = src_label;
 	e->dst_label = dst_label;
 	e->dst_id = dst_id;
