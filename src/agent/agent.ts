@@ -24,6 +24,7 @@ import { NodeIpam, type NodeIpamState } from '../ipam/index.js';
 import { formatPrefix, LabelSet } from '../labels/index.js';
 import {
   CidrIdentitySync,
+  namedPortLookup,
   PolicyEngine,
   type PolicyKind,
   type PolicyRef,
@@ -88,7 +89,10 @@ export class Agent {
     readonly log: Logger,
   ) {
     this.identities = new IdentityAllocator({ clusterId: cfg.clusterId });
-    this.engine = new PolicyEngine(this.repo, this.cache);
+    // Egress named ports resolve against the container ports of every pod this agent knows.
+    this.engine = new PolicyEngine(this.repo, this.cache, {
+      egressNamedPorts: namedPortLookup(() => Object.values(this.resources.pods).map((p) => p.namedPorts)),
+    });
     this.cidr = new CidrIdentitySync(this.identities);
     this.ipam = new NodeIpam({
       ipv4Cidr: cfg.podCidrV4,
@@ -332,16 +336,26 @@ export class Agent {
 
   setPod(ns: string, name: string, meta: PodMeta): Promise<void> {
     return this.serial(async () => {
+      const before = JSON.stringify(this.resources.pods[`${ns}/${name}`]?.namedPorts ?? {});
       this.resources.pods[`${ns}/${name}`] = meta;
       this.endpoints.relabel((ep) => ep.podNamespace === ns && ep.podName === name);
+      if (JSON.stringify(meta.namedPorts) !== before) {
+        this.engine.namedPortsChanged();
+        this.endpoints.regenerate();
+      }
       await this.persist('resources', 'endpoints', 'identities');
     });
   }
 
   deletePod(ns: string, name: string): Promise<void> {
     return this.serial(async () => {
+      const had = Object.keys(this.resources.pods[`${ns}/${name}`]?.namedPorts ?? {}).length > 0;
       delete this.resources.pods[`${ns}/${name}`];
-      await this.persist('resources');
+      if (had) {
+        this.engine.namedPortsChanged();
+        this.endpoints.regenerate();
+        await this.persist('resources', 'endpoints');
+      } else await this.persist('resources');
     });
   }
 
@@ -507,12 +521,19 @@ export class Agent {
       if (s.labels) return { labels: LabelSet.parse(s.labels, 'k8s'), namedPorts: {} };
       throw new ApiError(400, `${what}: give pod, identity or labels`);
     };
-    return this.engine.trace({
-      src: side(t.src, 'src'),
-      dst: side(t.dst, 'dst'),
-      dport: t.dport ?? 0,
-      protocol: t.protocol ?? 'TCP',
-    });
+    const src = side(t.src, 'src');
+    const dst = side(t.dst, 'dst');
+    const dport = t.dport ?? 0;
+    const protocol = t.protocol ?? 'TCP';
+    const r = this.engine.trace({ src, dst, dport, protocol });
+    return {
+      ...r,
+      src: { labels: src.labels.toStrings() },
+      dst: { labels: dst.labels.toStrings() },
+      dport,
+      protocol,
+      revision: this.repo.revision,
+    };
   }
 }
 

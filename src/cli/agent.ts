@@ -117,12 +117,16 @@ export function registerAgentCommands(program: Command): void {
         ],
       );
     });
-  ep.command('get')
+  out(ep.command('get'))
     .description('one endpoint (ID, IP or namespace/pod)')
     .argument('<endpoint>')
-    .action(async (ref: string, _o, cmd: Command) =>
-      printJson(await (await clientFor(cmd)).get(`/v1/endpoint/${encodeURIComponent(ref)}`)),
-    );
+    .action(async (ref: string, _o, cmd: Command) => {
+      const e = await (await clientFor(cmd)).get<Record<string, unknown>>(
+        `/v1/endpoint/${encodeURIComponent(ref)}`,
+      );
+      if (wantJson(cmd)) return printJson(e);
+      process.stdout.write(formatEndpoint(e));
+    });
 
   const id = program.command('identity').description('security identities');
   out(id.command('list'))
@@ -327,15 +331,111 @@ export function registerAgentCommands(program: Command): void {
     });
 }
 
-function printTrace(r: Record<string, unknown>): void {
-  const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(`Final verdict: ${String(r.verdict)}`);
+interface TraceRef {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+interface TraceMatchView {
+  policy: TraceRef;
+  ruleIndex: number;
+  section: string;
+  peerRuleIndex: number;
+  peer?: string;
+  l4?: string;
+}
+interface TraceDirectionView {
+  verdict: string;
+  enforced: boolean;
+  matches: TraceMatchView[];
+  selectingRules: { policy: TraceRef; ruleIndex: number }[];
+}
+
+function refText(r: TraceRef): string {
+  return r.namespace ? `${r.kind} ${r.namespace}/${r.name}` : `${r.kind} ${r.name}`;
+}
+
+/** Labels worth showing (namespace labels are implied by the namespace). */
+function traceLabels(labels: string[] | undefined): string {
+  return `[${(labels ?? []).filter((l) => !l.startsWith('k8s:io.cilium.k8s.namespace.labels')).join(' ')}]`;
+}
+
+/** Prints a trace the way `cilium policy trace` does: per direction the rules, the matches and the verdict. */
+export function formatTrace(r: Record<string, unknown>): string {
+  const lines: string[] = [];
+  const add = (s: string) => lines.push(s);
+  const src = r.src as { labels?: string[] } | undefined;
+  const dst = r.dst as { labels?: string[] } | undefined;
+  const proto = String(r.protocol ?? '');
+  const isIcmp = /^icmp/i.test(proto);
+  const port = isIcmp ? `type ${r.dport}/${proto}` : `${Number(r.dport) === 0 ? 'any' : r.dport}/${proto}`;
+  add('----------------------------------------------------------------');
+  add(`Tracing From: ${traceLabels(src?.labels)} => To: ${traceLabels(dst?.labels)} Ports: [${port}]`);
+  if (r.revision !== undefined) add(`Policy revision: ${r.revision}`);
   for (const dir of ['egress', 'ingress'] as const) {
-    const d = r[dir] as
-      | { verdict?: string; rules?: { policy?: string; ruleIndex?: number; section?: string }[] }
-      | undefined;
+    const d = r[dir] as TraceDirectionView | undefined;
     if (!d) continue;
-    out(`  ${dir}: ${d.verdict ?? ''}`);
-    for (const rule of d.rules ?? []) out(`    ${JSON.stringify(rule)}`);
+    const who = dir === 'egress' ? src : dst;
+    const Dir = dir === 'egress' ? 'Egress' : 'Ingress';
+    add('');
+    add(`Resolving ${dir} policy for ${traceLabels(who?.labels)}`);
+    for (const rule of d.selectingRules) {
+      add(`* Rule ${refText(rule.policy)} (rule ${rule.ruleIndex}): selected`);
+      for (const m of d.matches.filter(
+        (m) => refText(m.policy) === refText(rule.policy) && m.ruleIndex === rule.ruleIndex,
+      )) {
+        const deny = m.section.endsWith('Deny');
+        const peerWord = dir === 'egress' ? 'to' : 'from';
+        add(
+          `    ${deny ? 'Denies' : 'Allows'} ${peerWord} ${m.peer === '{}' || m.peer === undefined ? 'any peer' : `labels ${m.peer}`} by ${m.section}[${m.peerRuleIndex}]`,
+        );
+        add(`      Ports: ${m.l4 ?? 'any'}`);
+      }
+    }
+    add(`${d.selectingRules.length} rule(s) selected`);
+    switch (d.verdict) {
+      case 'denied':
+        add('Found deny rule');
+        break;
+      case 'allowed':
+        add('Found allow rule');
+        break;
+      case 'default-denied':
+        add(`Found no allow rule (${dir} is enforced: default deny)`);
+        break;
+      default:
+        add(`No rule enforces ${dir} (default allow)`);
+    }
+    add(`${Dir} verdict: ${d.verdict}`);
   }
+  add('');
+  add(`Final verdict: ${String(r.verdict)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function printTrace(r: Record<string, unknown>): void {
+  process.stdout.write(formatTrace(r));
+}
+
+/** `endpoint get` in human form: the fields an operator looks at, the policy revision among them. */
+export function formatEndpoint(e: Record<string, unknown>): string {
+  const pe = (e.policyEnabled ?? {}) as { ingress?: boolean; egress?: boolean };
+  const named = Object.entries((e.namedPorts ?? {}) as Record<string, { port: number; protocol: string }>)
+    .map(([n, p]) => `${n}=${p.port}/${p.protocol}`)
+    .join(' ');
+  const rows: [string, unknown][] = [
+    ['Endpoint', e.id],
+    ['Pod', `${e.podNamespace}/${e.podName}`],
+    ['State', e.state],
+    ['Identity', e.identity],
+    ['Labels', ((e.labels as string[] | undefined) ?? []).join(' ')],
+    ['IPv4', e.ipv4 ?? ''],
+    ['IPv6', e.ipv6 ?? ''],
+    ['Policy revision', e.policyRevision],
+    ['Policy (ingress)', pe.ingress ? 'Enabled' : 'Disabled'],
+    ['Policy (egress)', pe.egress ? 'Enabled' : 'Disabled'],
+    ['Named ports', named],
+    ['Host interface', `${e.hostIfName} (ifindex ${e.hostIfindex})`],
+  ];
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(20)}${String(v ?? '')}`).join('\n') + '\n';
 }

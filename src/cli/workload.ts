@@ -9,6 +9,7 @@ export function registerWorkload(program: Command): void {
     .option('--udp <ports>', 'UDP ports')
     .option('--sctp <ports>', 'SCTP ports')
     .option('--http', 'answer HTTP requests on the TCP ports')
+    .option('--host <address>', 'bind address (default: all addresses, IPv4 and IPv6)')
     .option('--name <name>', 'name in replies (default $POD_NAME or host name)')
     .option('-q, --quiet', 'do not log each connection')
     .action(
@@ -18,6 +19,7 @@ export function registerWorkload(program: Command): void {
         sctp?: string;
         http?: boolean;
         name?: string;
+        host?: string;
         quiet?: boolean;
       }) => {
         const { serve } = await import('../workload/index.js');
@@ -27,6 +29,7 @@ export function registerWorkload(program: Command): void {
         if (o.sctp) opts.sctp = o.sctp;
         if (o.http) opts.http = true;
         if (o.name) opts.name = o.name;
+        if (o.host) opts.host = o.host;
         if (!o.quiet) opts.log = (l) => process.stdout.write(`${l}\n`);
         const s = await serve(opts);
         process.stdout.write(

@@ -212,6 +212,9 @@ export class EndpointManager {
   regenerate(): EndpointUpdate[] {
     const updates = this.engine.regenerate();
     for (const u of updates) this.#applyUpdate(u);
+    // Every endpoint the change did not touch enforces the latest revision as well.
+    const revision = this.engine.repo.revision;
+    for (const ep of this.#eps.values()) if (ep.state === 'ready') ep.policyRevision = revision;
     return updates;
   }
 

@@ -65,6 +65,32 @@ export interface PolicyEngineOptions {
   egressNamedPorts?: (name: string) => readonly NamedPort[];
 }
 
+/**
+ * Egress named-port resolution over a set of pods (upstream resolves an egress named port against
+ * the named ports of all known pods): every distinct port/protocol some pod calls `name`.
+ */
+export function namedPortLookup(pods: () => Iterable<NamedPorts>): (name: string) => NamedPort[] {
+  return (name) => {
+    const seen = new Map<string, NamedPort>();
+    for (const ports of pods()) {
+      for (const [n, p] of Object.entries(ports)) {
+        if (n.toLowerCase() !== name) continue;
+        const proto = (p.protocol ?? 'TCP').toUpperCase();
+        seen.set(`${p.port}/${proto}`, { port: p.port, protocol: proto });
+      }
+    }
+    return [...seen.values()];
+  };
+}
+
+function usesEgressNamedPorts(rules: readonly PolicyRule[]): boolean {
+  return rules.some((r) =>
+    [...(r.egress ?? []), ...(r.egressDeny ?? [])].some((pr) =>
+      pr.ports.some((pp) => pp.ports.some((p) => p.name !== undefined)),
+    ),
+  );
+}
+
 const SECTIONS_BY_DIR: Record<Direction, readonly [Section, Section]> = {
   ingress: ['ingress', 'ingressDeny'],
   egress: ['egress', 'egressDeny'],
@@ -143,11 +169,28 @@ function peerRuleKeys(
   );
 }
 
+/** Human form of a peer rule's L4 part, for trace output. */
+export function describeL4(pr: PeerRule): string {
+  if (pr.icmps.length > 0)
+    return pr.icmps.map((f) => `${f.family === 'IPv4' ? 'ICMP' : 'ICMPv6'} type ${f.type}`).join(', ');
+  const ports = pr.ports.flatMap((r) =>
+    r.ports.map((p) => {
+      const port = p.name ?? (p.port === 0 || p.port === undefined ? 'any' : String(p.port));
+      return `${port}${p.endPort !== undefined ? `-${p.endPort}` : ''}/${p.protocol}`;
+    }),
+  );
+  return ports.length === 0 ? 'any' : ports.join(', ');
+}
+
 export interface TraceMatch {
   readonly policy: PolicyRef;
   readonly ruleIndex: number;
   readonly section: Section;
   readonly peerRuleIndex: number;
+  /** The peer selector that matched the remote side (canonical form; `{}` = any peer). */
+  readonly peer: string;
+  /** The L4 part of the rule: `any`, ports such as `80/TCP`, `80-81/ANY`, `serve-80-tcp/TCP`, or ICMP types. */
+  readonly l4: string;
 }
 
 export type DirectionVerdict = 'allowed' | 'denied' | 'default-allowed' | 'default-denied';
@@ -284,6 +327,14 @@ export class PolicyEngine {
     return out;
   }
 
+  /**
+   * The named ports known for pods changed (a pod came, went or changed its ports): endpoints with
+   * egress rules naming ports must be recomputed.
+   */
+  namedPortsChanged(): void {
+    for (const [id, ep] of this.#endpoints) if (usesEgressNamedPorts(ep.policy.rules)) this.#dirty.add(id);
+  }
+
   #onRepoChange(c: RepositoryChange): void {
     const rules = [...c.removed, ...c.added];
     for (const [id, ep] of this.#endpoints) {
@@ -332,15 +383,22 @@ export class PolicyEngine {
       for (const section of SECTIONS_BY_DIR[dir]) {
         const deny = section.endsWith('Deny');
         for (const pr of rule[section] ?? []) {
-          const peerOk = effectivePeers(pr, deny ? Selector.wildcard : requires).some((s) =>
+          const peer = effectivePeers(pr, deny ? Selector.wildcard : requires).find((s) =>
             s.matches(remote.labels),
           );
-          if (!peerOk) continue;
+          if (peer === undefined) continue;
           const l4Ok = peerRuleKeys(pr, 0, egress, named).some((k) =>
             keyMatchesPacket(k, egress, proto, dport),
           );
           if (!l4Ok) continue;
-          const m = { policy: rule.policy, ruleIndex: rule.ruleIndex, section, peerRuleIndex: pr.index };
+          const m: TraceMatch = {
+            policy: rule.policy,
+            ruleIndex: rule.ruleIndex,
+            section,
+            peerRuleIndex: pr.index,
+            peer: peer.key,
+            l4: describeL4(pr),
+          };
           (deny ? denies : allows).push(m);
         }
       }

@@ -7,6 +7,8 @@ import {
   CidrIdentitySync,
   type EndpointInput,
   type EndpointPolicy,
+  type NamedPorts,
+  namedPortLookup,
   PolicyEngine,
   PolicyRepository,
   parsePolicies,
@@ -81,6 +83,8 @@ spec:
         ruleIndex: 0,
         section: 'ingress',
         peerRuleIndex: 0,
+        peer: '{any:org=empire, k8s:io.kubernetes.pod.namespace=default}',
+        l4: '80/TCP',
       },
     ]);
     assert.equal(
@@ -218,6 +222,53 @@ spec:
       'I 0 6/8080/64 A',
       'E 0 6/9090/64 A',
     ]);
+  });
+
+  it('egress named ports resolve against the known pods and follow their changes', () => {
+    const alloc = new IdentityAllocator();
+    const cache = new SelectorCache();
+    cache.attach(alloc);
+    const repo = new PolicyRepository();
+    const pods = new Map<string, NamedPorts>([
+      ['web', { 'serve-81-tcp': { port: 81, protocol: 'TCP' }, dns: { port: 53, protocol: 'UDP' } }],
+      ['web2', { 'serve-81-tcp': { port: 81, protocol: 'TCP' } }],
+    ]);
+    const lookup = namedPortLookup(() => pods.values());
+    assert.deepEqual(lookup('serve-81-tcp'), [{ port: 81, protocol: 'TCP' }], 'deduplicated');
+    assert.deepEqual(lookup('dns'), [{ port: 53, protocol: 'UDP' }]);
+    assert.deepEqual(lookup('none'), []);
+    const engine = new PolicyEngine(repo, cache, { egressNamedPorts: lookup });
+    const client = podIdentityLabels({ namespace: 'x', labels: { pod: 'a' } });
+    const other = podIdentityLabels({ namespace: 'x', labels: { pod: 'b' } });
+    alloc.allocate(client);
+    engine.upsertEndpoint(1, ep(client));
+    engine.upsertEndpoint(2, ep(other));
+    repo.upsertAll(
+      parsePolicies(
+        docs(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: named-egress, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - ports: [{port: serve-81-tcp}, {port: dns, protocol: UDP}]`),
+      ),
+    );
+    const [u] = engine.regenerate();
+    assert.deepEqual(
+      dump(u!.policy).filter((e) => e.startsWith('E')),
+      ['E 0 6/81/64 A', 'E 0 17/53/64 A'],
+    );
+    // A pod names another port serve-81-tcp: only endpoints with egress named ports are recomputed.
+    pods.set('odd', { 'serve-81-tcp': { port: 8081, protocol: 'TCP' } });
+    engine.namedPortsChanged();
+    assert.deepEqual(engine.dirtyEndpoints(), [1]);
+    const [u2] = engine.regenerate();
+    assert.deepEqual(
+      u2!.diff.upserts.map((e) => `${e.key.protocol}/${e.key.dport}`),
+      ['6/8081'],
+    );
   });
 
   it('namespaced scoping: explicit namespace label is left alone', () => {
