@@ -60,6 +60,8 @@ type StateFiles = {
 };
 
 const HOST_IDENTITY = 1;
+/** Endpoint IDs whose (empty) policy maps are kept ready ahead of CNI ADDs. */
+const PREWARM_IDS = 2;
 
 export class Agent {
   readonly identities: IdentityAllocator;
@@ -116,7 +118,7 @@ export class Agent {
         endpointAdded: (e) =>
           this.serial(async () => {
             const t0 = performance.now();
-            const ep = this.endpoints.create({
+            const ep = await this.endpoints.create({
               containerId: e.containerId,
               ifName: e.ifName,
               netns: e.netns,
@@ -130,6 +132,7 @@ export class Agent {
               hostMac: e.plumbing.hostMac,
             });
             await this.persist('endpoints', 'identities');
+            this.prewarmSoon();
             this.log.info(
               {
                 endpoint: ep.id,
@@ -176,6 +179,16 @@ export class Agent {
     this.monitor = new Monitor(this, this.observer, log.child({ subsys: 'monitor' }));
   }
 
+  /** After the ADD was answered, ready the policy maps of the next endpoint IDs. */
+  private prewarmSoon(): void {
+    setImmediate(
+      () =>
+        void this.serial(async () => this.datapath.prewarm(this.endpoints.spareIds(PREWARM_IDS))).catch((e) =>
+          this.log.warn({ err: e }, 'prewarm failed'),
+        ),
+    );
+  }
+
   /** Runs mutations one at a time, in arrival order. */
   serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.chain.then(fn);
@@ -200,9 +213,10 @@ export class Agent {
 
     const records = (await this.state.load('endpoints')) ?? [];
     this.syncCidrIdentities();
-    this.endpoints.restore(records.filter((r) => this.endpointStillPlumbed(r)));
+    await this.endpoints.restore(records.filter((r) => this.endpointStillPlumbed(r)));
     await this.persist('endpoints', 'identities');
 
+    this.datapath.prewarm(this.endpoints.spareIds(PREWARM_IDS));
     await this.monitor.start();
     this.hubble = await HubbleServer.start({
       observer: this.observer,
@@ -329,7 +343,7 @@ export class Agent {
   setNamespace(name: string, labels: Record<string, string>): Promise<void> {
     return this.serial(async () => {
       this.resources.namespaces[name] = { 'kubernetes.io/metadata.name': name, ...labels };
-      this.endpoints.relabel((ep) => ep.podNamespace === name);
+      await this.endpoints.relabel((ep) => ep.podNamespace === name);
       await this.persist('resources', 'endpoints', 'identities');
     });
   }
@@ -338,7 +352,7 @@ export class Agent {
     return this.serial(async () => {
       const before = JSON.stringify(this.resources.pods[`${ns}/${name}`]?.namedPorts ?? {});
       this.resources.pods[`${ns}/${name}`] = meta;
-      this.endpoints.relabel((ep) => ep.podNamespace === ns && ep.podName === name);
+      await this.endpoints.relabel((ep) => ep.podNamespace === ns && ep.podName === name);
       if (JSON.stringify(meta.namedPorts) !== before) {
         this.engine.namedPortsChanged();
         this.endpoints.regenerate();

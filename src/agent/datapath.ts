@@ -85,12 +85,31 @@ export class NodeDatapath implements DatapathOps {
     this.m.policy.replace(epId, entries, enforcement);
   }
 
+  /**
+   * Empties an endpoint's policy trie but keeps it in cilium_policy_maps for the next endpoint
+   * with this ID: publishing a trie in the map-of-maps waits for an RCU grace period (milliseconds),
+   * which should not be paid on the CNI ADD path. A trie of an unused ID is never consulted: no
+   * program and no cilium_lxc entry carries that ID.
+   */
   removePolicy(epId: number): void {
-    this.m.policy.delete(epId);
+    const cur = this.m.policy.dump(epId);
+    if (cur?.length)
+      this.m.policy.apply(
+        epId,
+        { upserts: [], deletes: cur.map((e) => e.key) },
+        { ingressEnforced: true, egressEnforced: true },
+      );
   }
 
-  attach(ep: EndpointRecord): void {
-    const r = this.l.load({
+  prewarm(epIds: readonly number[]): void {
+    for (const id of epIds) {
+      if (!this.m.policy.has(id))
+        this.m.policy.replace(id, [], { ingressEnforced: true, egressEnforced: true });
+    }
+  }
+
+  async attach(ep: EndpointRecord): Promise<void> {
+    const r = await this.l.loadAsync({
       id: ep.id,
       identity: ep.identity,
       ipv4: ep.ipv4,

@@ -12,7 +12,7 @@ import type { BpfMap } from './map.js';
 import { Attr, AttrLayout, call, getFdById, objGet, objInfo, objPin, syscallError } from './sys/bpf.js';
 import { Cmd, PROG_LOAD_LOG_LEVEL_BRANCH, type ProgTypeValue } from './sys/constants.js';
 import { Errno } from './sys/errno.js';
-import { addressOf, bpf } from './sys/libc.js';
+import { addressOf, bpf, bpfAsync } from './sys/libc.js';
 
 export interface ProgramLoadOptions {
   /** The object's BTF already loaded into the kernel; enables func/line info. */
@@ -64,7 +64,8 @@ export class Program implements Disposable {
     readonly type: ProgTypeValue,
   ) {}
 
-  static load(spec: ProgramSpec, maps: ReadonlyMap<string, BpfMap>, opts: ProgramLoadOptions = {}): Program {
+  /** The BPF_PROG_LOAD attributes (map fds patched into a copy of the instructions), without a log. */
+  private static attr(spec: ProgramSpec, maps: ReadonlyMap<string, BpfMap>, opts: ProgramLoadOptions): Attr {
     const insns = Buffer.from(spec.instructions);
     for (const ref of spec.mapRefs) {
       const m = maps.get(ref.map);
@@ -101,7 +102,28 @@ export class Program implements Disposable {
       if (spec.lineInfo.length > 0)
         a.u32(L.line_info_rec_size, 16).ptr(L.line_info, li).u32(L.line_info_cnt, spec.lineInfo.length);
     }
+    return a;
+  }
 
+  /**
+   * Loads on a worker thread, so the verifier can run for several programs at once without blocking
+   * the event loop. A rejection is repeated synchronously to produce the same VerifierError as load().
+   */
+  static async loadAsync(
+    spec: ProgramSpec,
+    maps: ReadonlyMap<string, BpfMap>,
+    opts: ProgramLoadOptions = {},
+  ): Promise<Program> {
+    if (opts.logLevel) return Program.load(spec, maps, opts);
+    const a = Program.attr(spec, maps, opts);
+    const fd = await bpfAsync(Cmd.PROG_LOAD, a.buf, a.buf.length);
+    if (fd >= 0) return new Program(new Fd(fd), spec.name, spec.type);
+    return Program.load(spec, maps, opts);
+  }
+
+  static load(spec: ProgramSpec, maps: ReadonlyMap<string, BpfMap>, opts: ProgramLoadOptions = {}): Program {
+    const L = AttrLayout.progLoad;
+    const a = Program.attr(spec, maps, opts);
     // First attempt without a log (cheaper); on failure, retry with a growing log buffer.
     let level = opts.logLevel ?? 0;
     let size = opts.logSize ?? (level ? 1 << 20 : 0);

@@ -19,8 +19,10 @@ export interface DatapathOps {
   /** Converges an endpoint's policy map to exactly `entries` (after a restart: prunes leftovers). */
   syncPolicy(epId: number, entries: readonly MapEntry[], enforcement: Enforcement): void;
   removePolicy(epId: number): void;
+  /** Readies the policy maps of endpoint IDs about to be used, off the CNI ADD path. */
+  prewarm(epIds: readonly number[]): void;
   /** Loads and attaches (or atomically replaces) the endpoint's programs. */
-  attach(ep: EndpointRecord): void;
+  attach(ep: EndpointRecord): Promise<void>;
   detach(ep: EndpointRecord): void;
 }
 
@@ -107,7 +109,7 @@ export class EndpointManager {
    * Creates an endpoint: identity, policy, map entries, then programs (last, so the policy is in
    * place before the first packet). Undoes what it did when a step fails.
    */
-  create(n: NewEndpoint): EndpointRecord {
+  async create(n: NewEndpoint): Promise<EndpointRecord> {
     const existing = this.byContainer(n.containerId, n.ifName);
     if (existing) return existing;
     const id = this.#nextId();
@@ -141,7 +143,7 @@ export class EndpointManager {
       this.#applyUpdate(this.engine.upsertEndpoint(id, { labels, namedPorts: ep.namedPorts }));
       // Other endpoints' policies may select the new identity: push those changes too.
       this.regenerate();
-      this.datapath.attach(ep);
+      await this.datapath.attach(ep);
       ep.state = 'ready';
       return ep;
     } catch (err) {
@@ -181,7 +183,7 @@ export class EndpointManager {
    * Re-derives identities after pod or namespace labels changed, for the matching endpoints.
    * Returns the endpoints whose identity changed.
    */
-  relabel(filter: (ep: EndpointRecord) => boolean): EndpointRecord[] {
+  async relabel(filter: (ep: EndpointRecord) => boolean): Promise<EndpointRecord[]> {
     const changed: EndpointRecord[] = [];
     for (const ep of this.#eps.values()) {
       if (!filter(ep)) continue;
@@ -200,7 +202,7 @@ export class EndpointManager {
       ep.namedPorts = namedPorts;
       this.datapath.upsertEndpoint(ep);
       this.#applyUpdate(this.engine.upsertEndpoint(ep.id, { labels, namedPorts }));
-      this.datapath.attach(ep); // SECLABEL is a load-time constant: swap programs atomically
+      await this.datapath.attach(ep); // SECLABEL is a load-time constant: swap programs atomically
       this.identities.release(old);
       changed.push(ep);
     }
@@ -222,7 +224,7 @@ export class EndpointManager {
    * Restores endpoints from state after a restart: identities were restored already; recompute
    * policy and converge the maps to it (pruning leftovers), re-adopt the pinned programs.
    */
-  restore(records: EndpointRecord[]): void {
+  async restore(records: EndpointRecord[]): Promise<void> {
     for (const ep of records) {
       this.#eps.set(ep.id, ep);
       const labels = LabelSet.parse(ep.labels);
@@ -231,7 +233,7 @@ export class EndpointManager {
       this.datapath.upsertEndpoint(ep);
       this.datapath.syncPolicy(ep.id, [...update.policy.state.values()], update.policy);
       this.#record(ep, update);
-      this.datapath.attach(ep);
+      await this.datapath.attach(ep);
       ep.state = 'ready';
     }
     this.regenerate();
@@ -250,7 +252,15 @@ export class EndpointManager {
   }
 
   #nextId(): number {
-    for (let id = 1; id <= MAX_ENDPOINT_ID; id++) if (!this.#eps.has(id)) return id;
-    throw new Error(`no free endpoint ID (max ${MAX_ENDPOINT_ID} endpoints per node)`);
+    const [id] = this.spareIds(1);
+    if (id === undefined) throw new Error(`no free endpoint ID (max ${MAX_ENDPOINT_ID} endpoints per node)`);
+    return id;
+  }
+
+  /** The next `n` endpoint IDs that create() will hand out, lowest first. */
+  spareIds(n: number): number[] {
+    const out: number[] = [];
+    for (let id = 1; id <= MAX_ENDPOINT_ID && out.length < n; id++) if (!this.#eps.has(id)) out.push(id);
+    return out;
   }
 }

@@ -9,6 +9,7 @@ import type { Program } from '../program.js';
 import { Attr, AttrLayout, call, getFdById, nextIds, objGet, objInfo, objPin } from '../sys/bpf.js';
 import { AttachType, type AttachTypeValue, Cmd, LinkType, MprogFlag, XdpFlag } from '../sys/constants.js';
 import { Errno } from '../sys/errno.js';
+import { bpfAsync } from '../sys/libc.js';
 import { ifindexOf, withNetns } from './netns.js';
 
 export interface LinkInfo {
@@ -89,6 +90,27 @@ export class Link implements Disposable {
         throw err;
       }
     });
+  }
+
+  /**
+   * attachTcx on a worker thread: creating a tcx link waits for an RCU grace period in the kernel,
+   * so attaching ingress and egress concurrently halves the wait. Needs the interface's index in
+   * the process's own network namespace (worker threads cannot enter another one); otherwise, and
+   * to report a failure precisely, it falls back to attachTcx.
+   */
+  static async attachTcxAsync(opts: TcxAttachOptions): Promise<Link> {
+    if (opts.netns || typeof opts.interface !== 'number') return Link.attachTcx(opts);
+    const L = AttrLayout.linkCreate;
+    const { flags, relative } = anchorFlags(opts.anchor);
+    const a = new Attr(L.size)
+      .u32(L.prog_fd, opts.program.fd.value)
+      .u32(L.target_ifindex, opts.interface)
+      .u32(L.attach_type, opts.direction === 'ingress' ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS)
+      .u32(L.flags, flags)
+      .u32(L.tcx_relative_fd, relative);
+    if (opts.expectedRevision !== undefined) a.u64(L.tcx_expected_revision, opts.expectedRevision);
+    const fd = await bpfAsync(Cmd.LINK_CREATE, a.buf, a.buf.length);
+    return fd >= 0 ? new Link(new Fd(fd)) : Link.attachTcx(opts);
   }
 
   static attachXdp(opts: XdpAttachOptions): Link {

@@ -33,6 +33,21 @@ export function bpf(cmd: number, attr: Uint8Array, size: number): SyscallResult 
   return { ret, errno: ret < 0 ? koffi.errno() : 0 };
 }
 
+/**
+ * bpf(2) on a worker thread: for commands that wait in the kernel (the verifier, RCU grace periods
+ * of link and map-in-map updates), so several can proceed at once and the event loop stays free.
+ * Resolves with the return value only; on failure the caller repeats the call synchronously to get
+ * a precise errno (errno is per thread). The worker runs in the process's network namespace.
+ */
+export function bpfAsync(cmd: number, attr: Uint8Array, size: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    syscallBpf.async(SYS_bpf, cmd, attr, size, (err: unknown, ret: number | bigint) => {
+      if (err) reject(err);
+      else resolve(Number(ret));
+    });
+  });
+}
+
 export function setns(fd: number, nstype: number): SyscallResult {
   const ret = setnsFn(fd, nstype) as number;
   return { ret, errno: ret < 0 ? koffi.errno() : 0 };
