@@ -121,17 +121,41 @@ interface Handler {
 }
 
 /** A counter with per-label-set children cached by a joined key (prom-client hashes labels on every inc otherwise). */
+/**
+ * A counter whose increments are tallied in a plain map and handed to prom-client when Prometheus
+ * scrapes: per flow that is one map lookup instead of prom-client's label hashing.
+ */
 class CachedCounter {
-  private readonly children = new Map<string, { inc(): void }>();
-  constructor(readonly counter: Counter<string>) {}
+  private readonly children = new Map<string, { labels: Record<string, string>; pending: number }>();
+  readonly counter: Counter<string>;
+  private readonly labelNames: string[];
+  constructor(name: string, help: string, labelNames: string[], registry: Registry) {
+    const children = this.children;
+    this.counter = new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        for (const c of children.values()) {
+          if (c.pending === 0) continue;
+          this.inc(c.labels, c.pending);
+          c.pending = 0;
+        }
+      },
+    });
+    this.labelNames = labelNames;
+  }
   inc(values: string[]): void {
     const key = values.join('\u0000');
     let c = this.children.get(key);
     if (!c) {
-      c = this.counter.labels(...values);
+      const labels: Record<string, string> = {};
+      for (const [i, n] of this.labelNames.entries()) labels[n] = values[i] ?? '';
+      c = { labels, pending: 0 };
       this.children.set(key, c);
     }
-    c.inc();
+    c.pending++;
   }
 }
 
@@ -166,7 +190,7 @@ export class HubbleMetrics {
   }
 
   private counter(name: string, help: string, labels: string[]): CachedCounter {
-    return new CachedCounter(new Counter({ name, help, labelNames: labels, registers: [this.registry] }));
+    return new CachedCounter(name, help, labels, this.registry);
   }
 
   private makeHandler(c: MetricConfig): Handler {
