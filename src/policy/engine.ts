@@ -10,12 +10,17 @@ import type { LabelSet } from '../labels/index.js';
 import {
   addEntry,
   diffMapState,
+  firstCovering,
   keyMatchesPacket,
   l4Keys,
   type MapDiff,
   type MapEntry,
   type MapState,
   makeKey,
+  type PolicyEntry,
+  type PolicyKey,
+  policyKeyIdOf,
+  policyKeyLow,
   resolveDenyOverAllow,
 } from './mapstate.js';
 import { PORT_PROTOCOLS, PREFIX_FULL, PREFIX_IDENTITY_ONLY, Proto, protoNumber } from './ports.js';
@@ -169,6 +174,68 @@ function peerRuleKeys(
   );
 }
 
+/** The L4 part of a policy key; `low` completes an identity into the key's id (policyKeyIdOf). */
+interface KeyTemplate {
+  readonly protocol: number;
+  readonly dport: number;
+  readonly prefixLen: number;
+  readonly low: number;
+}
+
+function templatesOf(keys: readonly PolicyKey[]): KeyTemplate[] {
+  return keys.map((k) => ({
+    protocol: k.protocol,
+    dport: k.dport,
+    prefixLen: k.prefixLen,
+    low: policyKeyLow(k.egress, k.protocol, k.dport, k.prefixLen),
+  }));
+}
+
+/**
+ * One peer rule as it applies to one endpoint: its entry (allow/deny, cookie), the identities it
+ * selects (the wildcard and/or selectors over the selector cache) and its L4 keys. An endpoint's
+ * map state is a function of its plan and the selections, so an identity coming or going only
+ * touches that identity's entries.
+ */
+interface PlanItem {
+  readonly egress: 0 | 1;
+  readonly entry: PolicyEntry;
+  readonly wildcard: boolean;
+  readonly selectors: readonly Selector[];
+  readonly templates: readonly KeyTemplate[];
+}
+
+/** Adds identity `id`'s entry for a template (same merge rules as addEntry); returns its key string. */
+function addTemplated(
+  state: MapState,
+  id: number,
+  egress: 0 | 1,
+  t: KeyTemplate,
+  entry: PolicyEntry,
+): number {
+  const ks = policyKeyIdOf(id, t.low);
+  const prev = state.get(ks);
+  if (prev === undefined) {
+    const key: PolicyKey = {
+      identity: id,
+      egress,
+      protocol: t.protocol,
+      dport: t.dport,
+      prefixLen: t.prefixLen,
+    };
+    state.set(ks, { key, entry });
+  } else if (entry.deny && !prev.entry.deny) {
+    state.set(ks, { key: prev.key, entry });
+  } else if (
+    prev.entry.deny === entry.deny &&
+    entry.ruleCookie !== 0 &&
+    (prev.entry.ruleCookie === 0 || entry.ruleCookie < prev.entry.ruleCookie)
+  ) {
+    state.set(ks, { key: prev.key, entry: { ...prev.entry, ruleCookie: entry.ruleCookie } });
+  }
+  return ks;
+}
+
 /** Human form of a peer rule's L4 part, for trace output. */
 export function describeL4(pr: PeerRule): string {
   if (pr.icmps.length > 0)
@@ -217,9 +284,20 @@ export interface TraceQuery {
   readonly protocol: number | string;
 }
 
+interface EndpointRecord {
+  input: EndpointInput;
+  policy: EndpointPolicy;
+  plan: readonly PlanItem[];
+}
+
 export class PolicyEngine {
-  readonly #endpoints = new Map<number, { input: EndpointInput; policy: EndpointPolicy }>();
+  readonly #endpoints = new Map<number, EndpointRecord>();
+  /** Endpoints to recompute from their rules. */
   readonly #dirty = new Set<number>();
+  /** Endpoints whose selectors gained or lost these identities (and nothing else changed). */
+  readonly #pending = new Map<number, Set<number>>();
+  /** Selector key → endpoints whose policy depends on it. */
+  readonly #bySelector = new Map<string, Set<number>>();
   readonly #unsubs: (() => void)[] = [];
 
   constructor(
@@ -237,10 +315,27 @@ export class PolicyEngine {
 
   /** Computes the desired state of an endpoint without registering it. */
   compute(input: EndpointInput): EndpointPolicy {
+    return this.#build(input).policy;
+  }
+
+  #build(input: EndpointInput): { policy: EndpointPolicy; plan: PlanItem[] } {
     const rules = this.repo.rules().filter((r) => ruleSelects(r, input.labels));
     const state: MapState = new Map();
     const selectors = new Map<string, Selector>();
+    const plan: PlanItem[] = [];
     const result = { ingressEnforced: false, egressEnforced: false };
+    const entries = new Map<number, { allow: PolicyEntry; deny: PolicyEntry }>();
+    const entryFor = (cookie: number, deny: boolean): PolicyEntry => {
+      let e = entries.get(cookie);
+      if (e === undefined) {
+        e = {
+          allow: { deny: false, proxyPort: 0, ruleCookie: cookie },
+          deny: { deny: true, proxyPort: 0, ruleCookie: cookie },
+        };
+        entries.set(cookie, e);
+      }
+      return deny ? e.deny : e.allow;
+    };
     for (const dir of ['ingress', 'egress'] as const) {
       const egress: 0 | 1 = dir === 'egress' ? 1 : 0;
       const enforced = directionEnforced(rules, dir);
@@ -258,20 +353,30 @@ export class PolicyEngine {
         for (const section of SECTIONS_BY_DIR[dir]) {
           const deny = section.endsWith('Deny');
           for (const pr of rule[section] ?? []) {
-            const ids = new Set<number>();
+            let wildcard = false;
+            const sels: Selector[] = [];
             for (const sel of effectivePeers(pr, deny ? Selector.wildcard : requires)) {
-              if (sel.isWildcard) {
-                ids.add(0);
-                continue;
-              }
-              selectors.set(sel.key, sel);
-              for (const id of this.cache.selections(sel)) ids.add(id);
-            }
-            for (const id of ids) {
-              for (const key of peerRuleKeys(pr, id, egress, named)) {
-                addEntry(state, key, { deny, proxyPort: 0, ruleCookie: cookie });
+              if (sel.isWildcard) wildcard = true;
+              else {
+                sels.push(sel);
+                selectors.set(sel.key, sel);
               }
             }
+            if (!wildcard && sels.length === 0) continue;
+            const templates = templatesOf(peerRuleKeys(pr, 0, egress, named));
+            if (templates.length === 0) continue;
+            const item: PlanItem = {
+              egress,
+              entry: entryFor(cookie, deny),
+              wildcard,
+              selectors: sels,
+              templates,
+            };
+            plan.push(item);
+            const ids = new Set<number>();
+            if (wildcard) ids.add(0);
+            for (const sel of sels) for (const id of this.cache.selections(sel)) ids.add(id);
+            for (const id of ids) for (const t of templates) addTemplated(state, id, egress, t, item.entry);
           }
         }
       }
@@ -283,17 +388,25 @@ export class PolicyEngine {
         });
     }
     resolveDenyOverAllow(state);
-    return { revision: this.repo.revision, ...result, state, rules, selectors: [...selectors.values()] };
+    return {
+      policy: { revision: this.repo.revision, ...result, state, rules, selectors: [...selectors.values()] },
+      plan,
+    };
   }
 
   /** Registers (or updates) an endpoint and returns its new state and the diff from the previous one. */
   upsertEndpoint(endpointId: number, input: EndpointInput): EndpointUpdate {
     this.#dirty.delete(endpointId);
+    this.#pending.delete(endpointId);
     const prev = this.#endpoints.get(endpointId);
-    const policy = this.compute(input);
+    const { policy, plan } = this.#build(input);
     for (const s of policy.selectors) this.cache.add(s);
-    if (prev !== undefined) for (const s of prev.policy.selectors) this.cache.remove(s);
-    this.#endpoints.set(endpointId, { input, policy });
+    if (prev !== undefined) {
+      for (const s of prev.policy.selectors) this.cache.remove(s);
+      this.#unindex(endpointId, prev.policy);
+    }
+    this.#endpoints.set(endpointId, { input, policy, plan });
+    this.#index(endpointId, policy);
     return { endpointId, policy, diff: diffMapState(prev?.policy.state ?? new Map(), policy.state) };
   }
 
@@ -301,10 +414,32 @@ export class PolicyEngine {
   removeEndpoint(endpointId: number): MapDiff {
     const prev = this.#endpoints.get(endpointId);
     this.#dirty.delete(endpointId);
+    this.#pending.delete(endpointId);
     if (prev === undefined) return { upserts: [], deletes: [] };
     for (const s of prev.policy.selectors) this.cache.remove(s);
+    this.#unindex(endpointId, prev.policy);
     this.#endpoints.delete(endpointId);
     return diffMapState(prev.policy.state, new Map());
+  }
+
+  #index(endpointId: number, policy: EndpointPolicy): void {
+    for (const s of policy.selectors) {
+      let set = this.#bySelector.get(s.key);
+      if (set === undefined) {
+        set = new Set();
+        this.#bySelector.set(s.key, set);
+      }
+      set.add(endpointId);
+    }
+  }
+
+  #unindex(endpointId: number, policy: EndpointPolicy): void {
+    for (const s of policy.selectors) {
+      const set = this.#bySelector.get(s.key);
+      if (set === undefined) continue;
+      set.delete(endpointId);
+      if (set.size === 0) this.#bySelector.delete(s.key);
+    }
   }
 
   endpointPolicy(endpointId: number): EndpointPolicy | undefined {
@@ -313,18 +448,84 @@ export class PolicyEngine {
 
   /** Endpoints whose policy may have changed since they were last computed. */
   dirtyEndpoints(): number[] {
-    return [...this.#dirty].sort((a, b) => a - b);
+    return [...new Set([...this.#dirty, ...this.#pending.keys()])].sort((a, b) => a - b);
   }
 
-  /** Recomputes the dirty endpoints only; returns their updates (diffs may be empty). */
+  /**
+   * Brings the dirty endpoints up to date; returns their updates (diffs may be empty). Endpoints
+   * whose rules changed are recomputed; endpoints that only saw identities come or go through their
+   * selectors get just those identities' entries redone.
+   */
   regenerate(): EndpointUpdate[] {
     const out: EndpointUpdate[] = [];
     for (const id of this.dirtyEndpoints()) {
       const ep = this.#endpoints.get(id);
-      if (ep !== undefined) out.push(this.upsertEndpoint(id, ep.input));
+      if (ep === undefined) continue;
+      if (this.#dirty.has(id)) out.push(this.upsertEndpoint(id, ep.input));
+      else out.push(this.#refreshIdentities(id, ep, this.#pending.get(id)!));
     }
     this.#dirty.clear();
+    this.#pending.clear();
     return out;
+  }
+
+  /** Redoes the entries of `ids` in an endpoint's state from its plan; the diff covers only them. */
+  #refreshIdentities(endpointId: number, ep: EndpointRecord, ids: ReadonlySet<number>): EndpointUpdate {
+    const { state } = ep.policy;
+    const upserts: MapEntry[] = [];
+    const deletes: PolicyKey[] = [];
+    // Identity-0 denies (wildcard deny rules) also turn allows of any identity into denies.
+    const zero: [number, MapEntry][] = [];
+    for (const item of ep.plan) {
+      if (!item.entry.deny || !item.wildcard) continue;
+      for (const t of item.templates) {
+        const e = state.get(policyKeyIdOf(0, t.low));
+        if (e?.entry.deny) zero.push([zero.length, e]);
+      }
+    }
+    for (const id of ids) {
+      if (id === 0) continue;
+      const old = new Map<number, MapEntry>();
+      for (const item of ep.plan)
+        for (const t of item.templates) {
+          const ks = policyKeyIdOf(id, t.low);
+          const e = state.get(ks);
+          if (e !== undefined) old.set(ks, e);
+        }
+      for (const ks of old.keys()) state.delete(ks);
+      const added = new Set<number>();
+      for (const item of ep.plan) {
+        if (!item.selectors.some((s) => this.cache.selections(s).has(id))) continue;
+        for (const t of item.templates) added.add(addTemplated(state, id, item.egress, t, item.entry));
+      }
+      const own: [number, MapEntry][] = [];
+      let i = zero.length;
+      for (const ks of added) {
+        const e = state.get(ks)!;
+        if (e.entry.deny) own.push([i++, e]);
+      }
+      for (const ks of added) {
+        const e = state.get(ks)!;
+        if (e.entry.deny) continue;
+        // Own denies were added in the same order as a full computation would; zero denies first.
+        const d = firstCovering(e.key, zero, own);
+        if (d !== undefined)
+          state.set(ks, { key: e.key, entry: { deny: true, proxyPort: 0, ruleCookie: d.entry.ruleCookie } });
+      }
+      for (const ks of added) {
+        const n = state.get(ks)!;
+        const o = old.get(ks);
+        if (
+          o === undefined ||
+          o.entry.deny !== n.entry.deny ||
+          o.entry.ruleCookie !== n.entry.ruleCookie ||
+          o.entry.proxyPort !== n.entry.proxyPort
+        )
+          upserts.push(n);
+      }
+      for (const [ks, o] of old) if (!state.has(ks)) deletes.push(o.key);
+    }
+    return { endpointId, policy: ep.policy, diff: { upserts, deletes } };
   }
 
   /**
@@ -343,9 +544,17 @@ export class PolicyEngine {
   }
 
   #onSelectionChange(changes: readonly SelectionChange[]): void {
-    const keys = new Set(changes.map((c) => c.selector.key));
-    for (const [id, ep] of this.#endpoints) {
-      if (ep.policy.selectors.some((s) => keys.has(s.key))) this.#dirty.add(id);
+    for (const c of changes) {
+      for (const epId of this.#bySelector.get(c.selector.key) ?? []) {
+        if (this.#dirty.has(epId)) continue;
+        let ids = this.#pending.get(epId);
+        if (ids === undefined) {
+          ids = new Set();
+          this.#pending.set(epId, ids);
+        }
+        for (const id of c.added) ids.add(id);
+        for (const id of c.removed) ids.add(id);
+      }
     }
   }
 

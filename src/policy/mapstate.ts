@@ -40,11 +40,43 @@ export interface MapEntry {
   readonly entry: PolicyEntry;
 }
 
-/** key string → entry */
-export type MapState = Map<string, MapEntry>;
+/** policyKeyId(key) → entry */
+export type MapState = Map<number, MapEntry>;
 
 export function policyKeyString(k: PolicyKey): string {
   return `${k.identity}/${k.egress ? 'egress' : 'ingress'}/${k.protocol}/${k.dport}/${k.prefixLen}`;
+}
+
+const PORT_SPACE = 2 ** 17;
+const L4_SPACE = 2 ** 26;
+const ID_SCALE = 2 ** 27;
+const MAX_IDENTITY = 2 ** 26;
+
+/**
+ * The L4 and direction part of a key's id: 0 for identity+direction only, else the protocol and
+ * the port block (its fixed high bits, marked by a leading one bit) packed into 26 bits, plus the
+ * direction. Bits past the prefix length do not count, as in the LPM trie.
+ */
+export function policyKeyLow(egress: 0 | 1, protocol: number, dport: number, prefixLen: number): number {
+  let l4 = 0;
+  if (prefixLen > PREFIX_IDENTITY_ONLY) {
+    const bits = Math.max(0, Math.min(16, prefixLen - PREFIX_PROTO_ONLY));
+    const portCode = bits === 0 ? 1 : (dport >>> (16 - bits)) | (1 << bits);
+    l4 = 1 + (protocol & 0xff) * PORT_SPACE + portCode;
+  }
+  return egress * L4_SPACE + l4;
+}
+
+/** A key as one exact integer (< 2^53): identity × 2^27 + policyKeyLow. Equal in the trie ⇔ equal id. */
+export function policyKeyId(k: PolicyKey): number {
+  if (k.identity < 0 || k.identity >= MAX_IDENTITY)
+    throw new RangeError(`identity ${k.identity} out of range`);
+  return k.identity * ID_SCALE + policyKeyLow(k.egress, k.protocol, k.dport, k.prefixLen);
+}
+
+/** policyKeyId from an identity and a precomputed policyKeyLow. */
+export function policyKeyIdOf(identity: number, low: number): number {
+  return identity * ID_SCALE + low;
 }
 
 export function makeKey(
@@ -90,7 +122,7 @@ export function keyMatchesPacket(k: PolicyKey, egress: 0 | 1, protocol: number, 
 
 /** Adds an entry; on a key collision deny wins, else the first writer (lowest cookie) stays. */
 export function addEntry(state: MapState, key: PolicyKey, entry: PolicyEntry): void {
-  const id = policyKeyString(key);
+  const id = policyKeyId(key);
   const prev = state.get(id);
   if (prev === undefined || (entry.deny && !prev.entry.deny)) {
     state.set(id, { key, entry });
@@ -103,18 +135,51 @@ export function addEntry(state: MapState, key: PolicyKey, entry: PolicyEntry): v
   }
 }
 
-/** Turns allow entries covered by a deny of the same identity (or identity 0) into denies. */
+/**
+ * Turns allow entries covered by a deny of the same identity (or identity 0) into denies. The deny
+ * named is the first one (in insertion order) that covers the allow.
+ */
 export function resolveDenyOverAllow(state: MapState): void {
-  const denies = [...state.values()].filter((e) => e.entry.deny);
-  if (denies.length === 0) return;
+  const byIdentity = new Map<number, [number, MapEntry][]>();
+  let i = 0;
+  for (const e of state.values()) {
+    i++;
+    if (!e.entry.deny) continue;
+    let l = byIdentity.get(e.key.identity);
+    if (l === undefined) {
+      l = [];
+      byIdentity.set(e.key.identity, l);
+    }
+    l.push([i, e]);
+  }
+  if (byIdentity.size === 0) return;
+  const zero = byIdentity.get(0);
   for (const [id, e] of state) {
     if (e.entry.deny) continue;
-    const d = denies.find(
-      (d) => (d.key.identity === e.key.identity || d.key.identity === 0) && keyCoversL4(d.key, e.key),
-    );
+    const d = firstCovering(e.key, byIdentity.get(e.key.identity), e.key.identity === 0 ? undefined : zero);
     if (d !== undefined)
       state.set(id, { key: e.key, entry: { deny: true, proxyPort: 0, ruleCookie: d.entry.ruleCookie } });
   }
+}
+
+/** The earliest deny of `a` or `b` (lists of [insertion index, entry]) covering `key`. */
+export function firstCovering(
+  key: PolicyKey,
+  a: readonly (readonly [number, MapEntry])[] | undefined,
+  b: readonly (readonly [number, MapEntry])[] | undefined,
+): MapEntry | undefined {
+  let best: readonly [number, MapEntry] | undefined;
+  for (const l of [a, b]) {
+    if (l === undefined) continue;
+    for (const d of l) {
+      if (best !== undefined && d[0] >= best[0]) break;
+      if (keyCoversL4(d[1].key, key)) {
+        best = d;
+        break;
+      }
+    }
+  }
+  return best?.[1];
 }
 
 export interface MapDiff {
@@ -128,8 +193,8 @@ function entryEquals(a: PolicyEntry, b: PolicyEntry): boolean {
 
 /** What to write to go from `oldState` to `newState`: changed/new entries, then removed keys. */
 export function diffMapState(
-  oldState: ReadonlyMap<string, MapEntry>,
-  newState: ReadonlyMap<string, MapEntry>,
+  oldState: ReadonlyMap<number, MapEntry>,
+  newState: ReadonlyMap<number, MapEntry>,
 ): MapDiff {
   const upserts: MapEntry[] = [];
   const deletes: PolicyKey[] = [];
@@ -142,7 +207,7 @@ export function diffMapState(
 }
 
 /** Entries sorted for display / stable output. */
-export function sortedEntries(state: ReadonlyMap<string, MapEntry>): MapEntry[] {
+export function sortedEntries(state: ReadonlyMap<number, MapEntry>): MapEntry[] {
   return [...state.values()].sort(
     (a, b) =>
       a.key.egress - b.key.egress ||

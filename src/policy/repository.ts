@@ -31,6 +31,8 @@ export class PolicyRepository {
   readonly #byCookie = new Map<number, PolicyRule>();
   #nextCookie = 1;
   readonly #listeners = new Set<RepositoryListener>();
+  /** rules() in order, rebuilt after a change (endpoint computations read it once each). */
+  #rules: PolicyRule[] | undefined;
 
   get revision(): number {
     return this.#revision;
@@ -83,7 +85,8 @@ export class PolicyRepository {
   }
 
   rules(): PolicyRule[] {
-    return this.list().flatMap((p) => p.policy.rules);
+    this.#rules ??= this.list().flatMap((p) => p.policy.rules);
+    return this.#rules;
   }
 
   cookieOf(rule: PolicyRule): number {
@@ -132,6 +135,7 @@ export class PolicyRepository {
   }
 
   #emit(c: RepositoryChange): void {
+    this.#rules = undefined;
     for (const l of [...this.#listeners]) l(c);
   }
 }

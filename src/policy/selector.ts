@@ -64,6 +64,18 @@ export function makeRequirement(
   return Object.freeze({ source, key, op, values: Object.freeze([...new Set(values)].sort()) });
 }
 
+// CIDR label keys parsed once: selectors test every CIDR identity's labels many times.
+const cidrKeys = new Map<string, Prefix | undefined>();
+function cidrOfLabelKey(key: string): Prefix | undefined {
+  let p = cidrKeys.get(key);
+  if (p === undefined && !cidrKeys.has(key)) {
+    p = parseCidrLabelKey(key);
+    if (cidrKeys.size > 100_000) cidrKeys.clear();
+    cidrKeys.set(key, p);
+  }
+  return p;
+}
+
 export class Selector {
   readonly requirements: readonly Requirement[];
   /** Canonical string; equal selectors have equal keys. `{}` for the wildcard. */
@@ -154,7 +166,7 @@ export class Selector {
     if (cidr !== undefined) {
       for (const l of labels) {
         if (l.source !== LabelSource.Cidr) continue;
-        const p = parseCidrLabelKey(l.key);
+        const p = cidrOfLabelKey(l.key);
         if (p !== undefined && prefixContains(cidr, p))
           return r.op === 'Exists' || r.values.includes(l.value);
       }

@@ -30,6 +30,8 @@ export class SelectorCache {
   readonly #identities = new Map<number, LabelSet>();
   readonly #selectors = new Map<string, Entry>();
   readonly #listeners = new Set<SelectionListener>();
+  /** Selections of selectors nobody holds yet, evaluated by selections(); valid until identities change. */
+  readonly #unheld = new Map<string, Set<number>>();
   #unsubscribe: (() => void) | undefined;
 
   /** Follows an identity source (replaying its current identities). */
@@ -53,6 +55,7 @@ export class SelectorCache {
 
   /** Applies identity additions/removals; notifies listeners of the selections that changed. */
   applyIdentityEvents(events: readonly IdentityEvent[]): void {
+    this.#unheld.clear();
     const changes = new Map<string, { selector: Selector; added: number[]; removed: number[] }>();
     const note = (e: Entry, id: number, added: boolean) => {
       let c = changes.get(e.selector.key);
@@ -98,8 +101,12 @@ export class SelectorCache {
   add(selector: Selector): ReadonlySet<number> {
     let e = this.#selectors.get(selector.key);
     if (e === undefined) {
-      const selections = new Set<number>();
-      for (const [id, labels] of this.#identities) if (selector.matches(labels)) selections.add(id);
+      let selections = this.#unheld.get(selector.key);
+      this.#unheld.delete(selector.key);
+      if (selections === undefined) {
+        selections = new Set<number>();
+        for (const [id, labels] of this.#identities) if (selector.matches(labels)) selections.add(id);
+      }
       e = { selector, selections, users: 0 };
       this.#selectors.set(selector.key, e);
     }
@@ -119,8 +126,13 @@ export class SelectorCache {
   selections(selector: Selector): ReadonlySet<number> {
     const e = this.#selectors.get(selector.key);
     if (e !== undefined) return e.selections;
-    const out = new Set<number>();
-    for (const [id, labels] of this.#identities) if (selector.matches(labels)) out.add(id);
+    let out = this.#unheld.get(selector.key);
+    if (out === undefined) {
+      out = new Set<number>();
+      for (const [id, labels] of this.#identities) if (selector.matches(labels)) out.add(id);
+      if (this.#unheld.size > 10_000) this.#unheld.clear();
+      this.#unheld.set(selector.key, out);
+    }
     return out;
   }
 

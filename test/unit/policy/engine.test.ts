@@ -427,6 +427,61 @@ spec:
 });
 
 describe('selector cache and incremental regeneration', () => {
+  it('identities coming and going: the incremental state equals a full computation', () => {
+    const t = setup();
+    const web = t.pod('x', { app: 'web' });
+    const db = t.pod('x', { app: 'db', tier: 'data' });
+    t.apply(`apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: db, namespace: x}
+spec:
+  endpointSelector: {matchLabels: {app: db}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: web}}]
+    toPorts: [{ports: [{port: "5432", protocol: TCP}, {port: "9000", endPort: 9100, protocol: ANY}]}]
+  - fromEntities: [cluster]
+    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
+  - fromEndpoints: [{matchExpressions: [{key: tier, operator: DoesNotExist}]}]
+  ingressDeny:
+  - fromEndpoints: [{matchLabels: {app: bad}}]
+  - toPorts: [{ports: [{port: "9050", protocol: TCP}]}]
+  egress:
+  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: y}}]
+    toPorts: [{ports: [{port: "53", protocol: UDP}]}]
+  egressDeny:
+  - toEndpoints: [{matchLabels: {app: bad, k8s:io.kubernetes.pod.namespace: y}}]
+    toPorts: [{ports: [{port: "53", protocol: ANY}]}]`);
+    t.engine.upsertEndpoint(1, ep(db.labels));
+    t.engine.upsertEndpoint(2, ep(web.labels));
+    const same = () =>
+      assert.deepEqual(dump(t.engine.endpointPolicy(1)!), dump(t.engine.compute(ep(db.labels))));
+    const events: number[] = [];
+    const apply = () => {
+      for (const u of t.engine.regenerate()) events.push(u.diff.upserts.length + u.diff.deletes.length);
+    };
+    const web2 = t.pod('x', { app: 'web', v: '2' });
+    const bad = t.pod('x', { app: 'bad' });
+    const badY = t.pod('y', { app: 'bad' });
+    const dnsY = t.pod('y', { app: 'dns', tier: 'infra' });
+    assert.deepEqual(t.engine.dirtyEndpoints(), [1]);
+    apply();
+    same();
+    assert.ok(dump(t.engine.endpointPolicy(1)!).includes(`I ${bad.id} 0/0/40 D`), 'deny of x/bad applied');
+    assert.ok(
+      dump(t.engine.endpointPolicy(1)!).includes(`E ${badY.id} 17/53/64 D`),
+      'egress deny beats allow',
+    );
+    t.alloc.release(web2.id);
+    t.alloc.release(dnsY.id);
+    apply();
+    same();
+    t.alloc.release(bad.id);
+    t.alloc.release(badY.id);
+    apply();
+    same();
+    assert.ok(events.every((n) => n > 0));
+  });
+
   it('updates selections incrementally and notifies', () => {
     const alloc = new IdentityAllocator();
     const cache = new SelectorCache();

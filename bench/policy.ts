@@ -1,0 +1,381 @@
+/**
+ * Policy computation at scale with the real engine: 5,000 identities, 1,000 local endpoints and
+ * 2,000 policies (a mix of CiliumNetworkPolicy, NetworkPolicy and CiliumClusterwideNetworkPolicy:
+ * label and namespace selectors, matchExpressions, port lists and ranges, named ports, CIDR sets
+ * with except, entities, deny rules). Figures:
+ *   - parse + import of the 2,000 policies;
+ *   - full computation: every endpoint's map state (the number a restarting agent pays);
+ *   - writing every endpoint's state into real BPF policy maps (LPM tries on a private bpffs);
+ *   - one change (policy edited, policy added, identity appearing) applied incrementally to every
+ *     affected endpoint's BPF policy map: repository update, regeneration and map diffs;
+ *   - process memory.
+ * Targets (issue 4): full computation < 2 s, one change < 50 ms to the maps, RSS < 300 MB.
+ * Prints figures only. Needs root for the bpffs mount (`--no-maps` skips the map part). Run with
+ * `node --expose-gc` for memory figures after a collection.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatapathMaps } from '../src/datapath/maps/index.js';
+import { IdentityAllocator } from '../src/identity/index.js';
+import { type LabelSet, podIdentityLabels } from '../src/labels/index.js';
+import {
+  CidrIdentitySync,
+  namedPortLookup,
+  PolicyEngine,
+  PolicyRepository,
+  parsePolicies,
+  SelectorCache,
+} from '../src/policy/index.js';
+
+const N_IDENTITIES = Number(process.env.BENCH_IDENTITIES ?? 5000);
+const N_ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 1000);
+const N_POLICIES = Number(process.env.BENCH_POLICIES ?? 2000);
+const N_NAMESPACES = 50;
+const APPS_PER_NS = 25;
+const useMaps = !process.argv.includes('--no-maps');
+
+const ms = (t0: number) => performance.now() - t0;
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
+
+function line(what: string, value: string, target = ''): void {
+  console.log(`  ${what.padEnd(58)} ${value.padStart(12)}${target ? `   (target ${target})` : ''}`);
+}
+
+// ---- the cluster --------------------------------------------------------------------------------
+
+const ns = (i: number) => `ns${i % N_NAMESPACES}`;
+const app = (i: number) => `app${i % APPS_PER_NS}`;
+const TIERS = ['web', 'api', 'db', 'cache'];
+
+interface Pod {
+  labels: LabelSet;
+}
+
+/** N_IDENTITIES distinct pods: namespace × app × version, with a tier and a team per namespace. */
+function makePods(): Pod[] {
+  const out: Pod[] = [];
+  for (let i = 0; out.length < N_IDENTITIES; i++) {
+    const n = i % N_NAMESPACES;
+    const rest = Math.floor(i / N_NAMESPACES);
+    const a = rest % APPS_PER_NS;
+    const version = Math.floor(rest / APPS_PER_NS);
+    out.push({
+      labels: podIdentityLabels({
+        namespace: `ns${n}`,
+        labels: { app: `app${a}`, tier: TIERS[a % TIERS.length]!, version: `v${version}` },
+        namespaceLabels: { team: `team${n % 10}`, env: n % 3 === 0 ? 'prod' : 'dev' },
+      }),
+    });
+  }
+  return out;
+}
+
+/** Policy number i, as the document a user would apply. */
+function policyDoc(i: number): Record<string, unknown> {
+  const n = ns(i);
+  const a = app(i);
+  const peer = app(i * 7 + 3);
+  const meta = { name: `p${i}`, namespace: n };
+  switch (i % 20) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 7: // L3/L4 from an app of the same namespace
+      return {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: meta,
+        spec: {
+          endpointSelector: { matchLabels: { app: a } },
+          ingress: [
+            {
+              fromEndpoints: [{ matchLabels: { app: peer } }],
+              toPorts: [
+                {
+                  ports: [
+                    { port: '80', protocol: 'TCP' },
+                    { port: '8080', protocol: 'TCP' },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      };
+    case 8:
+    case 9:
+    case 10: // NetworkPolicy: pods of a team's namespaces AND an app
+      return {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: meta,
+        spec: {
+          podSelector: { matchLabels: { app: a } },
+          ingress: [
+            {
+              from: [
+                {
+                  namespaceSelector: { matchLabels: { team: `team${i % 10}` } },
+                  podSelector: { matchLabels: { app: peer } },
+                },
+              ],
+              ports: [{ port: 443 }, { port: 8443 }],
+            },
+          ],
+        },
+      };
+    case 11:
+    case 12: // egress to an app of another namespace on a port range
+      return {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: meta,
+        spec: {
+          endpointSelector: { matchLabels: { app: a } },
+          egress: [
+            {
+              toEndpoints: [{ matchLabels: { app: peer, 'k8s:io.kubernetes.pod.namespace': ns(i + 1) } }],
+              toPorts: [{ ports: [{ port: '8000', endPort: 8100, protocol: 'TCP' }] }],
+            },
+          ],
+        },
+      };
+    case 13:
+    case 14: // egress to a CIDR set with a hole
+      return {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: meta,
+        spec: {
+          endpointSelector: { matchLabels: { app: a } },
+          egress: [
+            {
+              toCIDRSet: [
+                { cidr: `172.${16 + (i % 16)}.0.0/16`, except: [`172.${16 + (i % 16)}.${i % 256}.0/24`] },
+              ],
+              toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }],
+            },
+          ],
+        },
+      };
+    case 15: // deny an app on every port
+      return {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: meta,
+        spec: {
+          endpointSelector: { matchLabels: { app: a } },
+          ingressDeny: [{ fromEndpoints: [{ matchLabels: { app: app(i + 11) } }] }],
+        },
+      };
+    case 16:
+    case 17: // entities
+      return {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: meta,
+        spec: {
+          endpointSelector: { matchLabels: { app: a } },
+          ingress: [
+            {
+              fromEntities: [i % 2 === 0 ? 'world' : 'cluster'],
+              toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+            },
+          ],
+          egress: [{ toEntities: ['kube-apiserver', 'host'] }],
+        },
+      };
+    case 18: // cluster-wide, matchExpressions
+      return {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumClusterwideNetworkPolicy',
+        metadata: { name: `p${i}` },
+        spec: {
+          endpointSelector: {
+            matchExpressions: [
+              { key: 'app', operator: 'In', values: [a, app(i + 1)] },
+              { key: 'k8s:io.cilium.k8s.namespace.labels.env', operator: 'In', values: ['prod'] },
+            ],
+          },
+          ingress: [
+            {
+              fromEndpoints: [{ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['db'] }] }],
+              toPorts: [{ ports: [{ port: '9090', protocol: 'TCP' }] }],
+            },
+          ],
+        },
+      };
+    default: // NetworkPolicy on a named port
+      return {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: meta,
+        spec: {
+          podSelector: { matchLabels: { app: a } },
+          ingress: [{ from: [{ podSelector: {} }], ports: [{ port: 'http' }, { port: 'metrics' }] }],
+        },
+      };
+  }
+}
+
+// ---- run ----------------------------------------------------------------------------------------
+
+function mountBpffs(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-bench-policy-'));
+  const r = spawnSync('mount', ['-t', 'bpf', 'bpf', dir], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`mount bpffs: ${r.stderr.trim()} (run as root, or pass --no-maps)`);
+  }
+  return {
+    dir,
+    cleanup: () => {
+      spawnSync('umount', ['-l', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function main(): void {
+  console.log(
+    `# policy: ${N_IDENTITIES} identities, ${N_ENDPOINTS} endpoints, ${N_POLICIES} policies (node ${process.version})`,
+  );
+  const rss0 = process.memoryUsage().rss;
+
+  const alloc = new IdentityAllocator();
+  const cache = new SelectorCache();
+  cache.attach(alloc);
+  const repo = new PolicyRepository();
+  const namedPorts = { http: { port: 8080, protocol: 'TCP' }, metrics: { port: 9090, protocol: 'TCP' } };
+  const engine = new PolicyEngine(repo, cache, { egressNamedPorts: namedPortLookup(() => [namedPorts]) });
+  const cidr = new CidrIdentitySync(alloc);
+
+  let t0 = performance.now();
+  const pods = makePods();
+  const ids = pods.map((p) => alloc.allocate(p.labels).identity.id);
+  line('identities allocated', `${fmt(ms(t0))} ms`);
+
+  t0 = performance.now();
+  const documents = Array.from({ length: N_POLICIES }, (_, i) => policyDoc(i));
+  const parsed = parsePolicies(documents);
+  repo.upsertAll(parsed);
+  cidr.sync(repo.cidrPrefixes());
+  line(`parse + import ${N_POLICIES} policies (+ CIDR identities)`, `${fmt(ms(t0))} ms`);
+
+  // Endpoints: the first N_ENDPOINTS pods are local (every namespace, the first apps of each).
+  const local = Array.from({ length: N_ENDPOINTS }, (_, i) => i);
+  t0 = performance.now();
+  for (const [k, i] of local.entries()) engine.upsertEndpoint(k + 1, { labels: pods[i]!.labels, namedPorts });
+  const full = ms(t0);
+  const policies = local.map((_, k) => engine.endpointPolicy(k + 1)!);
+  const entries = policies.reduce((n, p) => n + p.state.size, 0);
+  const maxEntries = Math.max(...policies.map((p) => p.state.size));
+  line('full computation (all endpoints)', `${fmt(full)} ms`, '< 2000 ms');
+  line(`  map entries: total / max per endpoint / selectors`, `${entries} / ${maxEntries} / ${cache.size}`);
+  if (global.gc) global.gc();
+  const afterFull = process.memoryUsage();
+  line('process RSS after the full computation', `${mb(afterFull.rss)} MB`, '< 300 MB');
+  line('  heap used', `${mb(afterFull.heapUsed)} MB`);
+  t0 = performance.now();
+  for (const i of local) engine.compute({ labels: pods[i]!.labels, namedPorts });
+  line('full recomputation, selector cache warm', `${fmt(ms(t0))} ms`);
+
+  let maps: DatapathMaps | undefined;
+  let bpffs: { dir: string; cleanup: () => void } | undefined;
+  try {
+    if (useMaps) {
+      bpffs = mountBpffs();
+      maps = DatapathMaps.open(bpffs.dir);
+      t0 = performance.now();
+      for (const [k, p] of policies.entries()) maps.policy.replace(k + 1, p.state.values(), p);
+      line('write every endpoint policy map (BPF LPM tries)', `${fmt(ms(t0))} ms`);
+    }
+
+    /** Applies a change through the engine and into the maps, timing the whole path. */
+    const change = (what: string, fn: () => void) => {
+      const t = performance.now();
+      fn();
+      cidr.sync(repo.cidrPrefixes());
+      const ups = engine.regenerate();
+      const tEngine = ms(t);
+      let written = 0;
+      for (const u of ups) {
+        if (maps) maps.policy.apply(u.endpointId, u.diff, u.policy);
+        written += u.diff.upserts.length + u.diff.deletes.length;
+      }
+      const total = ms(t);
+      line(`one change: ${what}`, `${fmt(total)} ms`, '< 50 ms');
+      line(
+        `  endpoints recomputed / map writes / engine part`,
+        `${ups.length} / ${written} / ${fmt(tEngine)} ms`,
+      );
+    };
+
+    const edited = structuredClone(documents[0]!) as { spec: { ingress: { toPorts: unknown[] }[] } };
+    edited.spec.ingress[0]!.toPorts = [{ ports: [{ port: '81', protocol: 'TCP' }] }];
+    change('edit a CNP (ports)', () => repo.upsert(parsePolicies([edited])[0]!));
+    change('add a namespace-wide NetworkPolicy', () =>
+      repo.upsert(
+        parsePolicies([
+          {
+            apiVersion: 'networking.k8s.io/v1',
+            kind: 'NetworkPolicy',
+            metadata: { name: 'ns-wide', namespace: 'ns0' },
+            spec: {
+              podSelector: {},
+              ingress: [{ from: [{ namespaceSelector: { matchLabels: { env: 'prod' } } }] }],
+            },
+          },
+        ])[0]!,
+      ),
+    );
+    change('add a cluster-wide policy (every endpoint: deny ssh from world)', () =>
+      repo.upsert(
+        parsePolicies([
+          {
+            apiVersion: 'cilium.io/v2',
+            kind: 'CiliumClusterwideNetworkPolicy',
+            metadata: { name: 'deny-world-ssh' },
+            spec: {
+              endpointSelector: {},
+              ingress: [{ fromEntities: ['all'] }],
+              ingressDeny: [
+                { fromEntities: ['world'], toPorts: [{ ports: [{ port: '22', protocol: 'TCP' }] }] },
+              ],
+            },
+          },
+        ])[0]!,
+      ),
+    );
+    change('new identity selected by many rules', () => {
+      alloc.allocate(
+        podIdentityLabels({
+          namespace: 'ns3',
+          labels: { app: 'app3', tier: 'api', version: 'v-new' },
+          namespaceLabels: { team: 'team3', env: 'prod' },
+        }),
+      );
+    });
+    change('delete a policy', () =>
+      repo.delete({ kind: 'CiliumNetworkPolicy', namespace: 'ns0', name: 'p0' }),
+    );
+
+    if (global.gc) global.gc();
+    const mem = process.memoryUsage();
+    line('process RSS at the end (after the changes above)', `${mb(mem.rss)} MB`);
+    line('  heap used / RSS before the run', `${mb(mem.heapUsed)} MB / ${mb(rss0)} MB`);
+    void ids;
+  } finally {
+    maps?.close();
+    bpffs?.cleanup();
+  }
+}
+
+main();
