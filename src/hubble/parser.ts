@@ -7,6 +7,7 @@
  * Pure: no I/O; everything about the node comes from the ParserContext.
  */
 import { randomUUID } from 'node:crypto';
+import { formatIpv6Groups, ipv6GroupsOfBytes } from '../common/ip.js';
 import {
   dropReasonName,
   icmpTypeCodeString,
@@ -90,38 +91,12 @@ function ipv4(b: Uint8Array, o: number): string {
 
 /** RFC 5952 text form (what Go's netip prints): longest run of ≥2 zero groups as `::`, lowercase. */
 export function ipv6(b: Uint8Array, o: number): string {
-  const g = new Array<number>(8);
-  for (let i = 0; i < 8; i++) g[i] = (b[o + 2 * i]! << 8) | b[o + 2 * i + 1]!;
+  const g = ipv6GroupsOfBytes(b, o);
   // IPv4-mapped ::ffff:a.b.c.d
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
     return `::ffff:${ipv4(b, o + 12)}`;
   }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  let s = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === bestStart) {
-      s += '::';
-      i += bestLen - 1;
-      continue;
-    }
-    if (s !== '' && !s.endsWith(':')) s += ':';
-    s += g[i]!.toString(16);
-  }
-  return s;
+  return formatIpv6Groups(g);
 }
 
 /** Decoded layers of a captured packet. */

@@ -1,4 +1,5 @@
 /** IPv4/IPv6 address and CIDR arithmetic on bigints (no I/O). */
+import { formatIpv6Groups, ipv6GroupsOfBigint } from '../common/ip.js';
 import { InvalidCidrError } from './errors.js';
 
 export type Family = 4 | 6;
@@ -83,27 +84,7 @@ export function formatIP(family: Family, v: bigint): string {
   if (family === 4) {
     return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join('.');
   }
-  const g: number[] = [];
-  for (let i = 7; i >= 0; i--) g.push(Number((v >> BigInt(i * 16)) & 0xffffn));
-  // RFC 5952: compress the longest run (>= 2) of zero groups, leftmost on ties.
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return formatIpv6Groups(ipv6GroupsOfBigint(v));
 }
 
 /** Parse "a.b.c.d/n" or "x::/n". Host bits must be zero unless `lenient`. */

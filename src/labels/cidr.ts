@@ -8,6 +8,7 @@
  * IPv6 prefixes are written with `-` instead of `:` in labels (`cidr:2001-db8--/32`), as upstream,
  * since `:` separates the label source.
  */
+import { formatIpv6Groups, ipv6GroupsOfBigint } from '../common/ip.js';
 import { type Label, LabelSource, makeLabel } from './label.js';
 
 export type IpFamily = 4 | 6;
@@ -139,27 +140,7 @@ export function formatIp(family: IpFamily, addr: bigint): string {
   if (family === 4) {
     return [24n, 16n, 8n, 0n].map((sh) => ((addr >> sh) & 0xffn).toString()).join('.');
   }
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((addr >> BigInt(i * 16)) & 0xffffn));
-  // RFC 5952: compress the longest run (>= 2) of zero groups, leftmost on ties.
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (g: number[]): string => g.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  return formatIpv6Groups(ipv6GroupsOfBigint(addr));
 }
 
 export function formatPrefix(p: Prefix): string {

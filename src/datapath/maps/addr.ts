@@ -1,5 +1,6 @@
 /** Address parsing/formatting for map keys: IPs and prefixes as wire-order bytes, MACs. */
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatIpv6Groups, ipv6GroupsOfBytes } from '../../common/ip.js';
 
 export type Family = 4 | 6;
 
@@ -42,26 +43,7 @@ export function parseIp(s: string): IpBytes {
 
 export function formatIp(family: Family, bytes: Uint8Array): string {
   if (family === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  const g = Array.from({ length: 8 }, (_, i) => (bytes[i * 2]! << 8) | bytes[i * 2 + 1]!);
-  // Longest run of zero groups (length ≥ 2) becomes "::" (RFC 5952).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return formatIpv6Groups(ipv6GroupsOfBytes(bytes));
 }
 
 /** "10.0.0.0/8", "fd00::/64", or a bare address (host prefix). Host bits are cleared. */
