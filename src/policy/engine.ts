@@ -6,7 +6,7 @@
  * `enableDefaultDeny.<direction>: false`. A direction that is not enforced gets one allow-all entry
  * (identity 0, prefix 40); deny entries still apply on top of it.
  */
-import type { LabelSet } from '../labels/index.js';
+import { K8sLabelKey, type LabelSet } from '../labels/index.js';
 import {
   addEntry,
   diffMapState,
@@ -284,6 +284,27 @@ export interface TraceQuery {
   readonly protocol: number | string;
 }
 
+interface RuleIndex {
+  readonly rules: readonly PolicyRule[];
+  readonly byLabel: Map<string, number[]>;
+  readonly scan: number[];
+}
+
+function indexRules(rules: readonly PolicyRule[]): RuleIndex {
+  const byLabel = new Map<string, number[]>();
+  const scan: number[] = [];
+  rules.forEach((r, i) => {
+    const reqs = r.subject.requirements.filter((q) => q.op === 'In' && q.values.length === 1);
+    const q = reqs.find((x) => x.key === K8sLabelKey.PodNamespace) ?? reqs[0];
+    if (q === undefined) return void scan.push(i);
+    const k = `${q.key}=${q.values[0]}`;
+    const l = byLabel.get(k);
+    if (l === undefined) byLabel.set(k, [i]);
+    else l.push(i);
+  });
+  return { rules, byLabel, scan };
+}
+
 interface EndpointRecord {
   input: EndpointInput;
   policy: EndpointPolicy;
@@ -298,6 +319,7 @@ export class PolicyEngine {
   readonly #pending = new Map<number, Set<number>>();
   /** Selector key → endpoints whose policy depends on it. */
   readonly #bySelector = new Map<string, Set<number>>();
+  #ruleIndex: RuleIndex | undefined;
   readonly #unsubs: (() => void)[] = [];
 
   constructor(
@@ -319,7 +341,7 @@ export class PolicyEngine {
   }
 
   #build(input: EndpointInput): { policy: EndpointPolicy; plan: PlanItem[] } {
-    const rules = this.repo.rules().filter((r) => ruleSelects(r, input.labels));
+    const rules = this.#selectingRules(input.labels);
     const state: MapState = new Map();
     const selectors = new Map<string, Selector>();
     const plan: PlanItem[] = [];
@@ -373,10 +395,11 @@ export class PolicyEngine {
               templates,
             };
             plan.push(item);
-            const ids = new Set<number>();
-            if (wildcard) ids.add(0);
-            for (const sel of sels) for (const id of this.cache.selections(sel)) ids.add(id);
-            for (const id of ids) for (const t of templates) addTemplated(state, id, egress, t, item.entry);
+            // An identity selected twice adds the same entries twice: a no-op, so no dedup needed.
+            if (wildcard) for (const t of templates) addTemplated(state, 0, egress, t, item.entry);
+            for (const sel of sels)
+              for (const id of this.cache.selections(sel))
+                for (const t of templates) addTemplated(state, id, egress, t, item.entry);
           }
         }
       }
@@ -392,6 +415,26 @@ export class PolicyEngine {
       policy: { revision: this.repo.revision, ...result, state, rules, selectors: [...selectors.values()] },
       plan,
     };
+  }
+
+  /**
+   * Rules selecting an endpoint, in repository order. Rules are indexed by one `key=value` their
+   * subject requires (the namespace when it has one), so an endpoint only tests the rules indexed
+   * under one of its labels plus those without such a requirement.
+   */
+  #selectingRules(labels: LabelSet): PolicyRule[] {
+    const all = this.repo.rules();
+    if (this.#ruleIndex?.rules !== all) this.#ruleIndex = indexRules(all);
+    const ix = this.#ruleIndex;
+    const candidates = [...ix.scan];
+    for (const l of labels) {
+      const hit = ix.byLabel.get(`${l.key}=${l.value}`);
+      if (hit !== undefined) candidates.push(...hit);
+    }
+    candidates.sort((a, b) => a - b);
+    const out: PolicyRule[] = [];
+    for (const i of candidates) if (ruleSelects(all[i]!, labels)) out.push(all[i]!);
+    return out;
   }
 
   /** Registers (or updates) an endpoint and returns its new state and the diff from the previous one. */
@@ -578,7 +621,7 @@ export class PolicyEngine {
     dport: number,
     dstNamed: NamedPorts | undefined,
   ): DirectionTrace {
-    const rules = this.repo.rules().filter((r) => ruleSelects(r, local.labels));
+    const rules = this.#selectingRules(local.labels);
     const enforced = directionEnforced(rules, dir);
     const requires = requirementsFor(rules, dir);
     const egress: 0 | 1 = dir === 'egress' ? 1 : 0;
