@@ -48,87 +48,188 @@ static __always_inline void event_fill_hdr(struct __sk_buff *ctx, struct event_h
 		hdr->len_cap = 0;
 }
 
+/*
+ * The emitters are global (non-static) BPF functions: the verifier checks each once on its own
+ * instead of again at every call site, which keeps per-endpoint program loads fast. A global
+ * function takes at most five arguments and only scalars, the context or pointers to plain
+ * structs, hence the argument structs; the inline wrappers below keep call sites readable.
+ */
+struct trace_args {
+	__u32 src_label;
+	__u32 dst_label;
+	__u32 ifindex;
+	__u16 dst_id;
+	__u8 obs_point;
+	__u8 reason;
+	__u8 ipv6;
+	__u8 pad[3];
+};
+
+struct drop_args {
+	__u32 src_label;
+	__u32 dst_label;
+	__u32 ifindex;
+	__s32 ext_error;
+	__u16 source;
+	__u16 dst_id;
+	__u8 reason;
+	__u8 ipv6;
+	__u8 pad[2];
+};
+
+struct verdict_args {
+	__u32 remote_label;
+	__s32 verdict;
+	__u32 rule_cookie;
+	__u16 ep_id;
+	__u16 dport_be;
+	__u8 proto;
+	__u8 dir;
+	__u8 ipv6;
+	__u8 match_type;
+	__u8 audited;
+	__u8 pad[3];
+};
+
 /* A forwarded packet. obs_point: TRACE_TO_* / TRACE_FROM_*; reason: TRACE_REASON_*. */
+__noinline int emit_trace_notify(struct __sk_buff *ctx, const struct trace_args *a)
+{
+	struct trace_notify *e;
+
+	if (!a)
+		return 0;
+	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+	if (!e) {
+		events_lost_inc();
+		return 0;
+	}
+	/* Delivery into a pod is observed from that pod's side (as when the destination's own
+	 * program delivers it), so Hubble reads the direction as ingress to the destination. */
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_TRACE, a->obs_point,
+		       a->obs_point == TRACE_TO_LXC && a->dst_id ? a->dst_id : LXC_ID, e->data);
+	e->src_label = a->src_label;
+	e->dst_label = a->dst_label;
+	e->dst_id = a->dst_id;
+	e->reason = a->reason;
+	e->ipv6 = a->ipv6;
+	e->ifindex = a->ifindex;
+	e->ktime_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 static __always_inline void send_trace_notify(struct __sk_buff *ctx, __u8 obs_point,
 					      __u32 src_label, __u32 dst_label, __u16 dst_id,
 					      __u8 reason, __u8 ipv6, __u32 ifindex)
 {
-	struct trace_notify *e;
+	struct trace_args a = {
+		.src_label = src_label,
+		.dst_label = dst_label,
+		.ifindex = ifindex,
+		.dst_id = dst_id,
+		.obs_point = obs_point,
+		.reason = reason,
+		.ipv6 = ipv6,
+	};
 
-	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
-	if (!e) {
-		events_lost_inc();
-		return;
-	}
-	/* Delivery into a pod is observed from that pod's side (as when the destination's own
-	 * program delivers it), so Hubble reads the direction as ingress to the destination. */
-	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_TRACE, obs_point,
-		       obs_point == TRACE_TO_LXC && dst_id ? dst_id : LXC_ID, e->data);
-	e->src_label = src_label;
-	e->dst_label = dst_label;
-	e->dst_id = dst_id;
-	e->reason = reason;
-	e->ipv6 = ipv6;
-	e->ifindex = ifindex;
-	e->ktime_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
+	emit_trace_notify(ctx, &a);
 }
 
 /* A dropped packet; reason is the positive DROP_* code, source the endpoint
  * whose decision dropped it. */
+__noinline int emit_drop_notify(struct __sk_buff *ctx, const struct drop_args *a)
+{
+	struct drop_notify *e;
+
+	if (!a)
+		return 0;
+	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+	if (!e) {
+		events_lost_inc();
+		return 0;
+	}
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_DROP, a->reason, a->source, e->data);
+	e->src_label = a->src_label;
+	e->dst_label = a->dst_label;
+	e->dst_id = a->dst_id;
+	e->file = DROP_FILE_LXC;
+	e->ipv6 = a->ipv6;
+	e->ifindex = a->ifindex;
+	e->ktime_ns = bpf_ktime_get_ns();
+	e->ext_error = a->ext_error;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 static __always_inline void send_drop_notify(struct __sk_buff *ctx, __u16 source, __u8 reason,
 					     __u32 src_label, __u32 dst_label, __u16 dst_id,
 					     __u8 ipv6, __u32 ifindex, __s32 ext_error)
 {
-	struct drop_notify *e;
+	struct drop_args a = {
+		.src_label = src_label,
+		.dst_label = dst_label,
+		.ifindex = ifindex,
+		.ext_error = ext_error,
+		.source = source,
+		.dst_id = dst_id,
+		.reason = reason,
+		.ipv6 = ipv6,
+	};
 
-	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
-	if (!e) {
-		events_lost_inc();
-		return;
-	}
-	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_DROP, reason, source, e->data);
-	e->src_label = src_label;
-	e->dst_label = dst_label;
-	e->dst_id = dst_id;
-	e->file = DROP_FILE_LXC;
-	e->ipv6 = ipv6;
-	e->ifindex = ifindex;
-	e->ktime_ns = bpf_ktime_get_ns();
-	e->ext_error = ext_error;
-	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	emit_drop_notify(ctx, &a);
 }
 
 /* One policy decision of endpoint ep_id (hdr.source) on a new connection. dir: METRIC_INGRESS / METRIC_EGRESS
  * (also in hdr.subtype); verdict 0 allowed, else -DROP_POLICY / -DROP_POLICY_DENY
  * (audit mode reports the would-be drop with audited=1). */
+__noinline int emit_policy_verdict(struct __sk_buff *ctx, const struct verdict_args *a)
+{
+	struct policy_verdict_notify *e;
+
+	if (!a)
+		return 0;
+	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+	if (!e) {
+		events_lost_inc();
+		return 0;
+	}
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_POLICY_VERDICT, a->dir, a->ep_id, e->data);
+	e->remote_label = a->remote_label;
+	e->verdict = a->verdict;
+	e->dst_port = bpf_ntohs(a->dport_be);
+	e->proto = a->proto;
+	e->dir = a->dir;
+	e->ipv6 = a->ipv6;
+	e->match_type = a->match_type;
+	e->audited = a->audited;
+	e->pad = 0;
+	e->rule_cookie = a->rule_cookie;
+	e->ktime_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 static __always_inline void send_policy_verdict(struct __sk_buff *ctx, __u16 ep_id,
 						__u32 remote_label,
 						__s32 verdict, __u16 dport_be, __u8 proto,
 						__u8 dir, __u8 ipv6, __u8 match_type,
 						__u8 audited, __u32 rule_cookie)
 {
-	struct policy_verdict_notify *e;
+	struct verdict_args a = {
+		.remote_label = remote_label,
+		.verdict = verdict,
+		.rule_cookie = rule_cookie,
+		.ep_id = ep_id,
+		.dport_be = dport_be,
+		.proto = proto,
+		.dir = dir,
+		.ipv6 = ipv6,
+		.match_type = match_type,
+		.audited = audited,
+	};
 
-	e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
-	if (!e) {
-		events_lost_inc();
-		return;
-	}
-	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_POLICY_VERDICT, dir, ep_id, e->data);
-	e->remote_label = remote_label;
-	e->verdict = verdict;
-	e->dst_port = bpf_ntohs(dport_be);
-	e->proto = proto;
-	e->dir = dir;
-	e->ipv6 = ipv6;
-	e->match_type = match_type;
-	e->audited = audited;
-	e->pad = 0;
-	e->rule_cookie = rule_cookie;
-	e->ktime_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
+	emit_policy_verdict(ctx, &a);
 }
 
 /*

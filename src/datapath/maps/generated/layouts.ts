@@ -1048,6 +1048,16 @@ export const STRUCTS = {
 
 /** Maps of build/bpf/bpf_lxc.o (section .maps), by name. */
 export const MAPS = {
+  cilium_events: {
+    name: 'cilium_events',
+    type: 27,
+    typeName: 'RINGBUF',
+    keySize: 0,
+    valueSize: 0,
+    maxEntries: 1048576,
+    flags: 0,
+    pinning: 'by-name',
+  },
   cilium_ipcache: {
     name: 'cilium_ipcache',
     type: 11,
@@ -1118,16 +1128,6 @@ export const MAPS = {
     pinning: 'by-name',
     key: 'metrics_key',
     value: 'metrics_value',
-  },
-  cilium_events: {
-    name: 'cilium_events',
-    type: 27,
-    typeName: 'RINGBUF',
-    keySize: 0,
-    valueSize: 0,
-    maxEntries: 1048576,
-    flags: 0,
-    pinning: 'by-name',
   },
   cilium_events_lost: {
     name: 'cilium_events_lost',
