@@ -293,15 +293,18 @@ interface RuleIndex {
 function indexRules(rules: readonly PolicyRule[]): RuleIndex {
   const byLabel = new Map<string, number[]>();
   const scan: number[] = [];
-  rules.forEach((r, i) => {
+  for (const [i, r] of rules.entries()) {
     const reqs = r.subject.requirements.filter((q) => q.op === 'In' && q.values.length === 1);
     const q = reqs.find((x) => x.key === K8sLabelKey.PodNamespace) ?? reqs[0];
-    if (q === undefined) return void scan.push(i);
+    if (q === undefined) {
+      scan.push(i);
+      continue;
+    }
     const k = `${q.key}=${q.values[0]}`;
     const l = byLabel.get(k);
     if (l === undefined) byLabel.set(k, [i]);
     else l.push(i);
-  });
+  }
   return { rules, byLabel, scan };
 }
 
