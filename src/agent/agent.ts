@@ -14,7 +14,7 @@ import { CniBackend, handleCniHttp } from '../cni/agent-side.js';
 import { setupNodeRouter } from '../cni/endpoint-plumbing.js';
 import { run } from '../datapath/linux/index.js';
 import { ifindexOf } from '../ebpf/index.js';
-import { EndpointManager, type PodMeta } from '../endpoint/manager.js';
+import { EndpointManager, type PendingEndpoint, type PodMeta } from '../endpoint/manager.js';
 import type { EndpointRecord } from '../endpoint/types.js';
 import { HubbleMetrics, type MetricsServer, startMetricsServer } from '../hubble/metrics.js';
 import { Observer } from '../hubble/observer.js';
@@ -115,22 +115,42 @@ export class Agent {
     this.cni = new CniBackend({
       ipam: this.ipam,
       hooks: {
-        endpointAdded: (e) =>
+        // Before the interfaces exist: ID, identity and program verification start right away,
+        // overlapping the interface setup (a retried ADD of a known endpoint skips this).
+        endpointPending: (e) =>
+          this.endpoints.byContainer(e.containerId, e.ifName)
+            ? undefined
+            : this.endpoints.begin({
+                containerId: e.containerId,
+                ifName: e.ifName,
+                netns: e.netns,
+                podNamespace: e.podNamespace ?? 'default',
+                podName: e.podName ?? e.containerId.slice(0, 12),
+                ipv4: e.allocation.ipv4?.ip,
+                ipv6: e.allocation.ipv6?.ip,
+                mac: e.podMac,
+                hostIfName: e.hostIfName,
+                hostMac: e.hostMac,
+              }),
+        endpointAborted: (token) => this.endpoints.abort(token as PendingEndpoint),
+        endpointAdded: (e, token) =>
           this.serial(async () => {
             const t0 = performance.now();
-            const ep = await this.endpoints.create({
-              containerId: e.containerId,
-              ifName: e.ifName,
-              netns: e.netns,
-              podNamespace: e.podNamespace ?? 'default',
-              podName: e.podName ?? e.containerId.slice(0, 12),
-              ipv4: e.allocation.ipv4?.ip,
-              ipv6: e.allocation.ipv6?.ip,
-              mac: e.plumbing.podMac,
-              hostIfName: e.plumbing.hostIfName,
-              hostIfindex: e.plumbing.hostIfindex,
-              hostMac: e.plumbing.hostMac,
-            });
+            const ep = token
+              ? await this.endpoints.finish(token as PendingEndpoint, e.plumbing.hostIfindex)
+              : await this.endpoints.create({
+                  containerId: e.containerId,
+                  ifName: e.ifName,
+                  netns: e.netns,
+                  podNamespace: e.podNamespace ?? 'default',
+                  podName: e.podName ?? e.containerId.slice(0, 12),
+                  ipv4: e.allocation.ipv4?.ip,
+                  ipv6: e.allocation.ipv6?.ip,
+                  mac: e.plumbing.podMac,
+                  hostIfName: e.plumbing.hostIfName,
+                  hostIfindex: e.plumbing.hostIfindex,
+                  hostMac: e.plumbing.hostMac,
+                });
             await this.persist('endpoints', 'identities');
             this.prewarmSoon();
             this.log.info(
@@ -273,7 +293,12 @@ export class Agent {
     const save: Record<keyof StateFiles, () => Promise<void>> = {
       identities: () => this.state.save('identities', this.identities.export()),
       ipam: () => this.state.save('ipam', this.ipam.export()),
-      endpoints: () => this.state.save('endpoints', this.endpoints.list()),
+      // Endpoints still waiting for their interface are not persisted: a restart would not find them.
+      endpoints: () =>
+        this.state.save(
+          'endpoints',
+          this.endpoints.list().filter((e) => e.state !== 'waiting-for-interface'),
+        ),
       resources: () => this.state.save('resources', this.resources),
       policies: () =>
         this.state.save(

@@ -3,7 +3,8 @@
  * program loader. Implements the endpoint manager's DatapathOps, and the dumps behind `bpf ...`.
  */
 import type { Logger } from 'pino';
-import { DatapathLoader, DatapathMaps, formatMac } from '../datapath/index.js';
+import { DatapathLoader, DatapathMaps, type EndpointDatapathConfig, formatMac } from '../datapath/index.js';
+import type { Collection } from '../ebpf/index.js';
 import type { DatapathOps, Enforcement } from '../endpoint/manager.js';
 import type { EndpointRecord } from '../endpoint/types.js';
 import type { MapDiff, MapEntry } from '../policy/index.js';
@@ -108,8 +109,8 @@ export class NodeDatapath implements DatapathOps {
     }
   }
 
-  async attach(ep: EndpointRecord): Promise<void> {
-    const r = await this.l.loadAsync({
+  private config(ep: EndpointRecord): EndpointDatapathConfig {
+    return {
       id: ep.id,
       identity: ep.identity,
       ipv4: ep.ipv4,
@@ -121,7 +122,19 @@ export class NodeDatapath implements DatapathOps {
       routerIpv6: this.routerV6,
       monitorAggregation: this.cfg.monitorAggregation,
       policyAuditMode: this.cfg.policyAuditMode,
-    });
+    };
+  }
+
+  preload(ep: EndpointRecord): Promise<Collection> {
+    return this.l.preload(this.config(ep));
+  }
+
+  discard(preloaded: Promise<unknown>): void {
+    (preloaded as Promise<Collection>).then((c) => c.close()).catch(() => {});
+  }
+
+  async attach(ep: EndpointRecord, preloaded?: Promise<unknown>): Promise<void> {
+    const r = await this.l.loadAsync(this.config(ep), preloaded as Promise<Collection> | undefined);
     this.log.debug({ endpoint: ep.id, replaced: r.replaced, ...r.timings }, 'endpoint programs attached');
   }
 

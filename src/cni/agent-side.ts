@@ -11,6 +11,7 @@ import {
   type EndpointPlumbingResult,
   type EndpointPlumbingSpec,
   hostVethName,
+  randomMac,
   setupEndpoint,
   teardownEndpoint,
 } from './endpoint-plumbing.js';
@@ -42,9 +43,29 @@ export interface CniEndpoint {
   plumbing: EndpointPlumbingResult;
 }
 
+/** What the agent knows before the interfaces exist (so it can start loading programs early). */
+export interface CniPendingEndpoint {
+  containerId: string;
+  ifName: string;
+  netns: string;
+  podNamespace?: string | undefined;
+  podName?: string | undefined;
+  allocation: PodAllocation;
+  hostIfName: string;
+  hostMac: string;
+  podMac: string;
+}
+
 export interface CniBackendHooks {
+  /**
+   * After IPAM, before plumbing: lets the agent start work that needs no interface (endpoint ID,
+   * identity, program verification) while the interfaces are created. Its result is handed to
+   * endpointAdded, or to endpointAborted when plumbing fails.
+   */
+  endpointPending?(ep: CniPendingEndpoint): unknown;
+  endpointAborted?(token: unknown): void;
   /** After IPAM + plumbing succeeded on ADD (e.g. create the endpoint, attach BPF). Throwing fails ADD and undoes it. */
-  endpointAdded?(ep: CniEndpoint): Promise<void>;
+  endpointAdded?(ep: CniEndpoint, token?: unknown): Promise<void>;
   /** Before teardown on DEL (e.g. detach, forget the endpoint). Teardown still happens if it throws; DEL then fails with 11. */
   endpointRemoved?(p: { containerId: string; ifName: string; hostIfName: string }): Promise<void>;
   /** IPAM state changed: persist it. */
@@ -84,11 +105,24 @@ export class CniBackend {
       throw new CniError(CNI_ERR_IPAM, 'IP allocation failed', (e as Error).message);
     }
     await this.o.hooks?.ipamChanged?.();
-    const spec = this.spec(req, allocation);
+    const spec = { ...this.spec(req, allocation), hostMac: randomMac(), podMac: randomMac() };
+    let token: unknown;
     let plumbing: EndpointPlumbingResult;
     try {
+      token = this.o.hooks?.endpointPending?.({
+        containerId: req.containerId,
+        ifName: req.ifName,
+        netns: req.netns,
+        podNamespace: req.podNamespace,
+        podName: req.podName,
+        allocation,
+        hostIfName: spec.hostIfName,
+        hostMac: spec.hostMac,
+        podMac: spec.podMac,
+      });
       plumbing = await setupEndpoint(spec);
     } catch (e) {
+      if (token !== undefined) this.o.hooks?.endpointAborted?.(token);
       this.o.ipam.release(req);
       await this.o.hooks?.ipamChanged?.();
       throw new CniError(CNI_ERR_PLUMBING, 'failed to set up the pod interface', (e as Error).message);
@@ -103,7 +137,7 @@ export class CniBackend {
       plumbing,
     };
     try {
-      await this.o.hooks?.endpointAdded?.(endpoint);
+      await this.o.hooks?.endpointAdded?.(endpoint, token);
     } catch (e) {
       await teardownEndpoint({ nodeNetns: this.o.nodeNetns, hostIfName: spec.hostIfName }).catch(() => {});
       this.o.ipam.release(req);

@@ -194,12 +194,10 @@ export class DatapathLoader implements Disposable {
    * load() with the verifier and the tcx attachments running on worker threads: both programs
    * are verified at once, and both links wait out their RCU grace periods at once.
    */
-  async loadAsync(ep: EndpointDatapathConfig): Promise<EndpointDatapath> {
+  async loadAsync(ep: EndpointDatapathConfig, preloaded?: Promise<Collection>): Promise<EndpointDatapath> {
     const t0 = performance.now();
     const ifindex = this.#ifindex(ep);
-    const coll = await this.#wrapLoadAsync(ep, () =>
-      Collection.loadAsync(this.#spec(ep, ifindex), this.#loadOpts()),
-    );
+    const coll = await (preloaded ?? this.preload(ep, ifindex));
     const t1 = performance.now();
     try {
       const infos: Partial<Record<'ingress' | 'egress', LinkInfo>> = {};
@@ -227,6 +225,14 @@ export class DatapathLoader implements Disposable {
     } finally {
       coll.close();
     }
+  }
+
+  /**
+   * Verifies the endpoint's programs before its interface exists (the interface index is only
+   * informational for the programs); loadAsync(ep, preloaded) then just attaches them.
+   */
+  preload(ep: EndpointDatapathConfig, ifindex = 0): Promise<Collection> {
+    return this.#wrapLoadAsync(ep, () => Collection.loadAsync(this.#spec(ep, ifindex), this.#loadOpts()));
   }
 
   #ifindex(ep: EndpointDatapathConfig): number {

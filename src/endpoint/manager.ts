@@ -21,8 +21,15 @@ export interface DatapathOps {
   removePolicy(epId: number): void;
   /** Readies the policy maps of endpoint IDs about to be used, off the CNI ADD path. */
   prewarm(epIds: readonly number[]): void;
-  /** Loads and attaches (or atomically replaces) the endpoint's programs. */
-  attach(ep: EndpointRecord): Promise<void>;
+  /**
+   * Starts verifying the endpoint's programs before its interface exists; the result is handed
+   * back to attach(). Must not touch shared maps.
+   */
+  preload(ep: EndpointRecord): Promise<unknown>;
+  /** Releases a preload that will not be attached. */
+  discard(preloaded: Promise<unknown>): void;
+  /** Loads (or takes the preloaded programs) and attaches, or atomically replaces, the endpoint's programs. */
+  attach(ep: EndpointRecord, preloaded?: Promise<unknown>): Promise<void>;
   detach(ep: EndpointRecord): void;
 }
 
@@ -50,6 +57,12 @@ export interface NewEndpoint {
   hostIfName: string;
   hostIfindex: number;
   hostMac: string;
+}
+
+export interface PendingEndpoint {
+  ep: EndpointRecord;
+  labels: LabelSet;
+  programs: Promise<unknown>;
 }
 
 export interface MetaSource {
@@ -112,6 +125,14 @@ export class EndpointManager {
   async create(n: NewEndpoint): Promise<EndpointRecord> {
     const existing = this.byContainer(n.containerId, n.ifName);
     if (existing) return existing;
+    return this.finish(this.begin(n), n.hostIfindex);
+  }
+
+  /**
+   * First half of create(), before the pod's interfaces exist: reserves the endpoint ID, takes the
+   * identity and starts verifying the programs, so that work overlaps the interface setup.
+   */
+  begin(n: Omit<NewEndpoint, 'hostIfindex'>): PendingEndpoint {
     const id = this.#nextId();
     const { labels, meta } = this.podLabels(n.podNamespace, n.podName);
     const { identity } = this.identities.allocate(labels);
@@ -126,30 +147,47 @@ export class EndpointManager {
       identity: identity.id,
       mac: n.mac,
       hostIfName: n.hostIfName,
-      hostIfindex: n.hostIfindex,
+      hostIfindex: 0,
       hostMac: n.hostMac,
       namedPorts: meta?.namedPorts ?? {},
       policyRevision: 0,
       ingressEnforced: false,
       egressEnforced: false,
-      state: 'regenerating',
+      state: 'waiting-for-interface',
       createdAt: new Date().toISOString(),
     };
     if (n.ipv4) ep.ipv4 = n.ipv4;
     if (n.ipv6) ep.ipv6 = n.ipv6;
     this.#eps.set(id, ep);
+    const programs = this.datapath.preload(ep);
+    programs.catch(() => {}); // reported by finish(); a preload nobody waits for must not crash us
+    return { ep, labels, programs };
+  }
+
+  /** Second half of create(): the interface exists. */
+  async finish(p: PendingEndpoint, hostIfindex: number): Promise<EndpointRecord> {
+    const { ep, labels } = p;
+    ep.hostIfindex = hostIfindex;
+    ep.state = 'regenerating';
     try {
       this.datapath.upsertEndpoint(ep);
-      this.#applyUpdate(this.engine.upsertEndpoint(id, { labels, namedPorts: ep.namedPorts }));
+      this.#applyUpdate(this.engine.upsertEndpoint(ep.id, { labels, namedPorts: ep.namedPorts }));
       // Other endpoints' policies may select the new identity: push those changes too.
       this.regenerate();
-      await this.datapath.attach(ep);
+      await this.datapath.attach(ep, p.programs);
       ep.state = 'ready';
       return ep;
     } catch (err) {
       this.#forget(ep);
       throw err;
     }
+  }
+
+  /** Drops a begun endpoint whose interfaces could not be created. */
+  abort(p: PendingEndpoint): void {
+    this.datapath.discard(p.programs);
+    this.#eps.delete(p.ep.id);
+    this.identities.release(p.ep.identity);
   }
 
   /** Removes an endpoint: programs first (no traffic without policy), then maps and identity. */
@@ -186,7 +224,7 @@ export class EndpointManager {
   async relabel(filter: (ep: EndpointRecord) => boolean): Promise<EndpointRecord[]> {
     const changed: EndpointRecord[] = [];
     for (const ep of this.#eps.values()) {
-      if (!filter(ep)) continue;
+      if (ep.state === 'waiting-for-interface' || !filter(ep)) continue;
       const { labels, meta } = this.podLabels(ep.podNamespace, ep.podName);
       const namedPorts = meta?.namedPorts ?? ep.namedPorts;
       if (

@@ -21,7 +21,7 @@ export interface EndpointRecord {
   policyRevision: number;
   ingressEnforced: boolean;
   egressEnforced: boolean;
-  state: 'waiting-for-identity' | 'regenerating' | 'ready' | 'disconnecting';
+  state: 'waiting-for-interface' | 'regenerating' | 'ready' | 'disconnecting';
   createdAt: string;
 }
 
