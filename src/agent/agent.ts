@@ -26,7 +26,6 @@ import {
   CidrIdentitySync,
   namedPortLookup,
   PolicyEngine,
-  type PolicyKind,
   type PolicyRef,
   PolicyRepository,
   PolicyValidationError,
@@ -196,7 +195,7 @@ export class Agent {
       },
       identityLabels: (id) => this.identities.lookup(id)?.labels.toStrings(),
     });
-    this.monitor = new Monitor(this, this.observer, log.child({ subsys: 'monitor' }));
+    this.monitor = new Monitor(this, this.observer);
   }
 
   /** After the ADD was answered, ready the policy maps of the next endpoint IDs. */
@@ -646,5 +645,3 @@ function policyError(err: unknown): unknown {
   if (err instanceof PolicyValidationError) return new ApiError(400, err.message, err.issues);
   return err;
 }
-
-export type { PolicyKind };

@@ -4,7 +4,6 @@
  * out to `cilium-ts monitor` streams. Slow stream clients are cut off rather than slowing the reader.
  */
 import type { ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
 import type { RingBufReader } from '../ebpf/index.js';
 import type { Observer } from '../hubble/observer.js';
 import type { Flow } from '../hubble/types.js';
@@ -29,7 +28,6 @@ export class Monitor {
   constructor(
     private readonly agent: Agent,
     private readonly observer: Observer,
-    private readonly log: Logger,
   ) {}
 
   async start(): Promise<void> {
@@ -101,7 +99,7 @@ export class Monitor {
   }
 
   status(): Record<string, unknown> {
-    return { ...this.stats, subscribers: this.subs.size, ring: this.reader?.stats, log: this.log.level };
+    return { ...this.stats, subscribers: this.subs.size, ring: this.reader?.stats };
   }
 }
 
