@@ -86,8 +86,27 @@ export class RingBufReader implements AsyncIterable<Uint8Array>, Disposable {
    */
   poll(cb: (record: Uint8Array) => void, max = Number.POSITIVE_INFINITY): number {
     let n = 0;
+    const cons = this.#scan(this.consumer, max, (rec, end) => {
+      this.stats.records++;
+      this.stats.bytes += rec.length;
+      n++;
+      cb(rec);
+      // Publish progress now and then so the producer regains space during long drains.
+      if ((n & 63) === 0) this.commit(end);
+    });
+    this.commit(cons);
+    return n;
+  }
+
+  /**
+   * Walks the records written since `cons` without releasing them: calls `visit` with each
+   * submitted record and the position after it; discarded records are counted and skipped. Stops
+   * at the producer position, at a record still being written, or after `max` records. Returns
+   * the position reached.
+   */
+  #scan(cons: number, max: number, visit: (record: Uint8Array, end: number) => void): number {
     let prod = Number(this.prod[0]);
-    let cons = this.consumer;
+    let n = 0;
     while (n < max) {
       if (cons >= prod) {
         prod = Number(this.prod[0]);
@@ -97,21 +116,14 @@ export class RingBufReader implements AsyncIterable<Uint8Array>, Disposable {
       const h = this.hdr[off >>> 2]!;
       if (h & BUSY) break; // producer still writing this record
       const len = h & 0x3fffffff;
-      const next = cons + ((len + HDR + 7) & ~7);
-      if (h & DISCARD) {
-        this.stats.discarded++;
-      } else {
-        this.stats.records++;
-        this.stats.bytes += len;
+      cons += (len + HDR + 7) & ~7;
+      if (h & DISCARD) this.stats.discarded++;
+      else {
         n++;
-        cb(this.data.subarray(off + HDR, off + HDR + len));
+        visit(this.data.subarray(off + HDR, off + HDR + len), cons);
       }
-      cons = next;
-      // Publish progress now and then so the producer regains space during long drains.
-      if ((n & 63) === 0) this.commit(cons);
     }
-    this.commit(cons);
-    return n;
+    return cons;
   }
 
   /** Waits until data is available, the timeout passes, or the reader is closed. */
@@ -132,18 +144,7 @@ export class RingBufReader implements AsyncIterable<Uint8Array>, Disposable {
       while (!this.closed) {
         // Peek a batch without releasing; release once the consumer has seen it.
         const batch: { rec: Uint8Array; end: number }[] = [];
-        let cons = this.consumer;
-        let prod = Number(this.prod[0]);
-        while (cons < prod && batch.length < 256) {
-          const off = cons & this.mask;
-          const h = this.hdr[off >>> 2]!;
-          if (h & BUSY) break;
-          const len = h & 0x3fffffff;
-          cons += (len + HDR + 7) & ~7;
-          if (h & DISCARD) this.stats.discarded++;
-          else batch.push({ rec: this.data.subarray(off + HDR, off + HDR + len), end: cons });
-          if (cons >= prod) prod = Number(this.prod[0]);
-        }
+        const cons = this.#scan(this.consumer, 256, (rec, end) => batch.push({ rec, end }));
         if (cons === this.consumer) {
           await this.wait(1000);
           continue;
