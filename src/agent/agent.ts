@@ -9,7 +9,6 @@ import { createServer, type Server } from 'node:http';
 import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseAllDocuments } from 'yaml';
 import { CniBackend, handleCniHttp } from '../cni/agent-side.js';
 import { setupNodeRouter } from '../cni/endpoint-plumbing.js';
 import { run } from '../datapath/linux/index.js';
@@ -21,6 +20,7 @@ import { Observer } from '../hubble/observer.js';
 import { HubbleServer } from '../hubble/server.js';
 import { IdentityAllocator, type IdentityState } from '../identity/index.js';
 import { NodeIpam, type NodeIpamState } from '../ipam/index.js';
+import { ManifestError, parseYamlDocuments } from '../k8s/objects.js';
 import { formatPrefix, LabelSet } from '../labels/index.js';
 import {
   CidrIdentitySync,
@@ -628,13 +628,11 @@ async function policyDocsFromRequest(q: Request): Promise<Record<string, unknown
       ? (b as { documents: unknown[] }).documents
       : [b];
   } else {
-    const parsed = parseAllDocuments(text);
-    docs = [];
-    for (const [i, d] of parsed.entries()) {
-      if (d.errors.length)
-        throw new ApiError(400, `document ${i + 1}: YAML: ${d.errors[0]!.message.split('\n')[0]}`);
-      const js = d.toJS() as unknown;
-      if (js !== null && js !== undefined) docs.push(js);
+    try {
+      docs = parseYamlDocuments(text, 'request body').map((d) => d.obj);
+    } catch (e) {
+      if (e instanceof ManifestError) throw new ApiError(400, e.message);
+      throw e;
     }
   }
   if (docs.length === 0) throw new ApiError(400, 'no policy documents in the request');

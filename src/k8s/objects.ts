@@ -76,17 +76,29 @@ export interface Manifests {
   other: { kind: string; document: number }[];
 }
 
+/**
+ * The non-empty documents of a multi-document YAML (or JSON) text, with their positions.
+ * Throws ManifestError naming the document on a YAML syntax error.
+ */
+export function parseYamlDocuments(text: string, source = 'input'): { obj: unknown; index: number }[] {
+  const out: { obj: unknown; index: number }[] = [];
+  for (const [i, d] of parseAllDocuments(text).entries()) {
+    if (d.errors.length > 0) {
+      throw new ManifestError(
+        `${source}: document ${i + 1}: YAML: ${d.errors[0]!.message.split('\n')[0]}`,
+        i,
+      );
+    }
+    const obj = d.toJS() as unknown;
+    if (obj !== null && obj !== undefined) out.push({ obj, index: i });
+  }
+  return out;
+}
+
 /** Parses a multi-document YAML (or JSON) text. Throws ManifestError naming document and field. */
 export function parseManifests(text: string, source = 'input'): Manifests {
   const out: Manifests = { namespaces: [], pods: [], policies: [], other: [] };
-  const docs = parseAllDocuments(text);
-  docs.forEach((d, i) => {
-    if (d.errors.length > 0) {
-      const e = d.errors[0]!;
-      throw new ManifestError(`${source}: document ${i + 1}: YAML: ${e.message.split('\n')[0]}`, i);
-    }
-    const obj = d.toJS() as unknown;
-    if (obj === null || obj === undefined) return;
+  for (const { obj, index: i } of parseYamlDocuments(text, source)) {
     if (typeof obj !== 'object' || Array.isArray(obj)) {
       throw new ManifestError(`${source}: document ${i + 1}: expected an object with apiVersion and kind`, i);
     }
@@ -97,7 +109,7 @@ export function parseManifests(text: string, source = 'input'): Manifests {
       out.pods.push(...sub.pods);
       out.policies.push(...sub.policies);
       out.other.push(...sub.other);
-      return;
+      continue;
     }
     const check = <T>(schema: z.ZodType<T>): T => {
       const r = schema.safeParse(o);
@@ -127,7 +139,7 @@ export function parseManifests(text: string, source = 'input'): Manifests {
         if (POLICY_KINDS.has(o.kind)) out.policies.push(o);
         else out.other.push({ kind: o.kind, document: i });
     }
-  });
+  }
   return out;
 }
 
