@@ -224,18 +224,8 @@ export function registerAgentCommands(program: Command): void {
         let body: unknown;
         if (o.all) body = { all: true };
         else if (o.filename) {
-          const { parseManifests } = await import('../k8s/objects.js');
-          const m = parseManifests(readInput(o.filename), o.filename);
-          body = {
-            refs: m.policies.map((p) => {
-              const md = (p.metadata ?? {}) as { name?: string; namespace?: string };
-              return {
-                kind: p.kind,
-                namespace: p.kind === 'CiliumClusterwideNetworkPolicy' ? '' : (md.namespace ?? 'default'),
-                name: md.name,
-              };
-            }),
-          };
+          const { parseManifests, policyRefOf } = await import('../k8s/objects.js');
+          body = { refs: parseManifests(readInput(o.filename), o.filename).policies.map(policyRefOf) };
         } else if (name)
           body = {
             refs: [

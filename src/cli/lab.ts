@@ -118,7 +118,7 @@ export function registerLab(program: Command): void {
         }
         const rows = Object.values(s.pods).map((p) => {
           const e = eps.get(`${p.namespace}/${p.name}`);
-          const running = p.containers.every((c) => isAlive(c.pid));
+          const running = p.containers.every((c) => l.alive(c.pid));
           return {
             namespace: p.namespace,
             name: p.name,
@@ -137,7 +137,7 @@ export function registerLab(program: Command): void {
       } else if (kind === 'node' || kind === 'no') {
         const rows = s.nodes.map((n) => ({
           name: n.name,
-          status: n.agentPid && isAlive(n.agentPid) ? 'Ready' : 'NotReady',
+          status: n.agentPid && l.alive(n.agentPid) ? 'Ready' : 'NotReady',
           underlay: n.underlayIp,
           podCidr: n.podCidrV4,
           agentPid: n.agentPid ?? '',
@@ -161,13 +161,4 @@ export function registerLab(program: Command): void {
         printTable(rows, ['NAME', 'LABELS']);
       } else throw new CliError(`get: unknown resource "${what}" (pods, nodes, policies, namespaces)`);
     });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -149,6 +149,17 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return s || '(root)';
 }
 
+/** Which policy a document names: kind, namespace ('' for clusterwide; default "default") and name. */
+export function policyRefOf(doc: Record<string, unknown>): { kind: string; namespace: string; name: string } {
+  const md = (doc.metadata ?? {}) as { name?: string; namespace?: string };
+  const kind = String(doc.kind);
+  return {
+    kind,
+    namespace: kind === 'CiliumClusterwideNetworkPolicy' ? '' : (md.namespace ?? 'default'),
+    name: md.name ?? '',
+  };
+}
+
 /** Named ports of a pod (container port names → number/protocol), as policies resolve them. */
 export function podNamedPorts(pod: Pod): Record<string, { port: number; protocol: string }> {
   const out: Record<string, { port: number; protocol: string }> = {};

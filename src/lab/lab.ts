@@ -23,7 +23,7 @@ import { agentSocketPath } from '../agent/config.js';
 import { cliPath, projectRoot } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
 import { ClusterPool } from '../ipam/index.js';
-import { type Manifests, type Pod, podNamedPorts, podNamespace } from '../k8s/objects.js';
+import { type Manifests, type Pod, podNamedPorts, podNamespace, policyRefOf } from '../k8s/objects.js';
 import {
   LAB_NAME,
   type LabNode,
@@ -73,7 +73,8 @@ function withLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
   return fn().finally(() => rmSync(lock, { force: true }));
 }
 
-function alive(pid: number): boolean {
+/** Whether a process still exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -314,12 +315,7 @@ export async function apply(lab: string, m: Manifests, log: Log): Promise<void> 
     if (m.policies.length) {
       await forAllAgents(s, (c) => c.put('/v1/policy', { documents: m.policies }));
       for (const p of m.policies) {
-        const md = (p.metadata ?? {}) as { name?: string; namespace?: string };
-        const ref = {
-          kind: String(p.kind),
-          namespace: p.kind === 'CiliumClusterwideNetworkPolicy' ? '' : (md.namespace ?? 'default'),
-          name: md.name ?? '',
-        };
+        const ref = policyRefOf(p);
         s.policies = s.policies.filter(
           (x) => !(x.kind === ref.kind && x.namespace === ref.namespace && x.name === ref.name),
         );
@@ -484,14 +480,7 @@ export async function deleteManifests(lab: string, m: Manifests, log: Log): Prom
       saveLab(s);
     }
     if (m.policies.length) {
-      const refs = m.policies.map((p) => {
-        const md = (p.metadata ?? {}) as { name?: string; namespace?: string };
-        return {
-          kind: String(p.kind),
-          namespace: p.kind === 'CiliumClusterwideNetworkPolicy' ? '' : (md.namespace ?? 'default'),
-          name: md.name ?? '',
-        };
-      });
+      const refs = m.policies.map(policyRefOf);
       await forAllAgents(s, (c) => c.delete('/v1/policy', { refs }));
       s.policies = s.policies.filter(
         (x) => !refs.some((r) => r.kind === x.kind && r.namespace === x.namespace && r.name === x.name),
