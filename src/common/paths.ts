@@ -4,13 +4,16 @@ import { fileURLToPath } from 'node:url';
 
 export const projectRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** The compiled tree this file runs from (dist/ normally; another out dir works the same). */
+export const distRoot = fileURLToPath(new URL('../../', import.meta.url));
+
 /** A compiled BPF object under build/bpf/ (e.g. "bpf_lxc.o", "test/port_filter.o"). */
 export function bpfObjectPath(name: string): string {
   return join(projectRoot, 'build', 'bpf', name);
 }
 
 /** The CLI entry point, for spawning agents and workloads. */
-export const cliPath = join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+export const cliPath = join(distRoot, 'src', 'cli', 'main.js');
 
 /** Root of runtime state for labs and agents: /run/cilium-ts/<lab>/<node>/ */
 export const runRoot = process.env.CILIUM_TS_RUN_ROOT ?? '/run/cilium-ts';

@@ -20,7 +20,7 @@ import {
 import { join } from 'node:path';
 import { AgentClient, AgentUnreachableError } from '../agent/client.js';
 import { agentSocketPath } from '../agent/config.js';
-import { cliPath, projectRoot } from '../common/paths.js';
+import { cliPath, distRoot } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
 import { ClusterPool } from '../ipam/index.js';
 import { type Manifests, type Pod, podNamedPorts, podNamespace, policyRefOf } from '../k8s/objects.js';
@@ -43,7 +43,7 @@ export type Log = (line: string) => void;
 const UNDERLAY = '192.168.211';
 const WORLD_IP = `${UNDERLAY}.254`;
 const CLUSTER_POOL = '10.200.0.0/16';
-const CNI_PLUGIN = join(projectRoot, 'dist', 'src', 'cni', 'plugin.js');
+const CNI_PLUGIN = join(distRoot, 'src', 'cni', 'plugin.js');
 
 export function checkLabName(name: string): void {
   if (!LAB_NAME.test(name))
@@ -408,7 +408,7 @@ export async function cni(
     CNI_NETNS: nsPath(pod.netns),
     CNI_IFNAME: 'eth0',
     CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}`,
-    CNI_PATH: join(projectRoot, 'dist', 'src', 'cni'),
+    CNI_PATH: join(distRoot, 'src', 'cni'),
   };
   const r = spawnSync('nsenter', [`--net=${nsPath(node.netns)}`, process.execPath, CNI_PLUGIN], {
     env,
