@@ -30,6 +30,7 @@ export interface ServerStatus {
   uptime_ns: number;
   num_connected_nodes?: number;
   num_unavailable_nodes?: number;
+  unavailable_nodes?: string[];
   version?: string;
   flows_rate: number;
 }
@@ -103,17 +104,15 @@ export class ObserverClient {
       out.num_connected_nodes = (r.num_connected_nodes as { value?: number }).value ?? 0;
     if (r.num_unavailable_nodes)
       out.num_unavailable_nodes = (r.num_unavailable_nodes as { value?: number }).value ?? 0;
+    if (Array.isArray(r.unavailable_nodes) && r.unavailable_nodes.length > 0)
+      out.unavailable_nodes = r.unavailable_nodes.map(String);
     if (typeof r.version === 'string') out.version = r.version;
     return out;
   }
 
-  async healthCheck(timeoutMs = 5000): Promise<string> {
-    const r = await this.unary<{ status?: string }>(
-      this.health.Check,
-      this.health,
-      { service: '' },
-      timeoutMs,
-    );
+  /** grpc.health.v1 Check of `service` ('' = the whole server): SERVING, NOT_SERVING, ... */
+  async healthCheck(timeoutMs = 5000, service = ''): Promise<string> {
+    const r = await this.unary<{ status?: string }>(this.health.Check, this.health, { service }, timeoutMs);
     return r.status ?? 'UNKNOWN';
   }
 

@@ -6,7 +6,7 @@
  */
 import { FilterError } from './errors.js';
 import { ipv6 } from './parser.js';
-import type { Endpoint, Flow, FlowFilter, TCPFlags } from './types.js';
+import type { Endpoint, Flow, FlowFilter, NetworkInterface, TCPFlags } from './types.js';
 
 export type FlowPredicate = (flow: Flow) => boolean;
 
@@ -319,6 +319,24 @@ function tcpFlagsMatch(want: TCPFlags, have: TCPFlags | undefined): boolean {
   return any;
 }
 
+/**
+ * As upstream: a flow without an interface never matches; in each wanted interface, an index > 0
+ * and a non-empty name must both equal the flow's (an empty entry matches any interface).
+ */
+function compileInterfaces(field: string, wants: readonly NetworkInterface[]): FlowPredicate {
+  for (const w of wants) {
+    if (w.index !== undefined && !(Number.isInteger(w.index) && w.index >= 0))
+      throw new FilterError(field, `invalid interface index ${w.index}`);
+  }
+  return (fl) => {
+    const have = fl.interface;
+    if (!have) return false;
+    return wants.some(
+      (w) => (!w.index || w.index === have.index) && (!w.name || w.name === (have.name ?? '')),
+    );
+  };
+}
+
 function globToRegExp(glob: string): RegExp {
   const esc = glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*');
   return new RegExp(`^${esc}$`);
@@ -399,6 +417,7 @@ export function compileFilter(f: FlowFilter): FlowPredicate {
     const set = new Set<string>(f.ip_version);
     preds.push((fl) => set.has(fl.IP?.ipVersion ?? 'IP_NOT_USED'));
   }
+  if (nonEmpty(f.interface)) preds.push(compileInterfaces('interface', f.interface));
   if (nonEmpty(f.event_type)) {
     const types = f.event_type.map((t) => ({
       type: t.type ?? 0,

@@ -35,6 +35,12 @@ export interface ObserverOptions {
   logger?: ObserverLogger;
   /** Give flows uuids (default true). */
   uuid?: boolean;
+  /**
+   * Whether the reader that feeds this observer from the datapath's ring buffer is running. The
+   * health check and ServerStatus report NOT_SERVING / an unavailable node while it is not (or
+   * while it throws). Without it the observer counts as serving: it is fed by ingest() only.
+   */
+  readerUp?(): boolean;
 }
 
 export interface FlowsQuery {
@@ -58,6 +64,8 @@ export interface ObserverStatus {
   lost_events_datapath: number;
   lost_events_followers: number;
   parse_errors: number;
+  /** The ring-buffer reader feeding this observer is running (see ObserverOptions.readerUp). */
+  reader_up: boolean;
 }
 
 const RATE_WINDOW_S = 60;
@@ -69,6 +77,7 @@ export class Observer {
   private readonly ctx: ParserContext;
   private readonly metrics: HubbleMetrics | undefined;
   private readonly logger: ObserverLogger | undefined;
+  private readonly readerUpSource: (() => boolean) | undefined;
   private readonly started = process.hrtime.bigint();
   private seen = 0;
   private parseErrors = 0;
@@ -84,6 +93,7 @@ export class Observer {
     this.ring = new FlowRing(opts.capacity ?? DEFAULT_RING_CAPACITY);
     this.metrics = opts.metrics;
     this.logger = opts.logger;
+    this.readerUpSource = opts.readerUp;
     this.ctx = {
       nodeName: opts.nodeName,
       bootTime: opts.bootTime ?? bootTimeFromClocks(),
@@ -187,6 +197,16 @@ export class Observer {
     if (total > prev) this.recordLost(total - prev);
   }
 
+  /** Whether the datapath reader feeding this observer is running; a failing source counts as down. */
+  readerUp(): boolean {
+    if (!this.readerUpSource) return true;
+    try {
+      return this.readerUpSource() === true;
+    } catch {
+      return false;
+    }
+  }
+
   status(): ObserverStatus {
     return {
       num_flows: this.ring.size,
@@ -198,6 +218,7 @@ export class Observer {
       lost_events_datapath: this.lostDatapath,
       lost_events_followers: this.ring.followerLost,
       parse_errors: this.parseErrors,
+      reader_up: this.readerUp(),
     };
   }
 

@@ -1,6 +1,8 @@
 /**
  * The Observer gRPC server (observer.Observer + grpc.health.v1.Health) on a
  * unix socket and optionally a loopback TCP port, backed by an Observer.
+ * The health check and ServerStatus follow the observer's reader: NOT_SERVING and an unavailable
+ * node while no reader feeds it from the datapath.
  * Slow clients never slow the producer: each GetFlows stream reads the flow
  * ring at its own pace and waits for the HTTP/2 stream to drain when full.
  */
@@ -29,6 +31,9 @@ interface GetFlowsRequest {
   since?: ProtoTimestamp;
   until?: ProtoTimestamp;
 }
+
+/** Service names the health check answers for: the whole server, upstream's observer name, ours. */
+const HEALTH_SERVICES = new Set(['', 'hubble.server.Observer', 'observer.Observer']);
 
 type Ctor = new (...args: never[]) => unknown;
 type ServiceCtor = Ctor & { service: grpc.ServiceDefinition };
@@ -97,13 +102,15 @@ export class HubbleServer {
       },
       ServerStatus: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
         const st = obs.status();
+        // This node counts as unavailable while no reader feeds its observer (flows are stale).
         cb(null, {
           num_flows: st.num_flows,
           max_flows: st.max_flows,
           seen_flows: st.seen_flows,
           uptime_ns: st.uptime_ns,
-          num_connected_nodes: { value: 1 },
-          num_unavailable_nodes: { value: 0 },
+          num_connected_nodes: { value: st.reader_up ? 1 : 0 },
+          num_unavailable_nodes: { value: st.reader_up ? 0 : 1 },
+          unavailable_nodes: st.reader_up ? [] : [obs.nodeName],
           version: `cilium-ts ${st.version}`,
           flows_rate: st.flows_rate,
         });
@@ -116,7 +123,7 @@ export class HubbleServer {
               name: obs.nodeName,
               version: st.version,
               address: this.addresses.tcp ?? this.addresses.unix ?? '',
-              state: 'NODE_CONNECTED',
+              state: st.reader_up ? 'NODE_CONNECTED' : 'NODE_ERROR',
               tls: { enabled: false },
               uptime_ns: st.uptime_ns,
               num_flows: st.num_flows,
@@ -131,7 +138,15 @@ export class HubbleServer {
       },
     });
     this.server.addService(service('grpc.health.v1.Health'), {
-      Check: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: 'SERVING' }),
+      Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const name = call.request.service ?? '';
+        // grpc.health.v1: the server as a whole ('') and the services it knows; others are NOT_FOUND.
+        if (!HEALTH_SERVICES.has(name)) {
+          cb({ code: grpc.status.NOT_FOUND, details: `unknown service "${name}"` });
+          return;
+        }
+        cb(null, { status: obs.readerUp() ? 'SERVING' : 'NOT_SERVING' });
+      },
     });
   }
 

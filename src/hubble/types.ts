@@ -169,6 +169,8 @@ export interface FlowFilter {
   traffic_direction?: TrafficDirection[];
   verdict?: Verdict[];
   drop_reason_desc?: string[];
+  /** Interfaces the flow was observed at: each set field (index > 0, name non-empty) must match. */
+  interface?: NetworkInterface[];
   event_type?: { type?: number; match_sub_type?: boolean; sub_type?: number }[];
   protocol?: string[];
   source_port?: string[];

@@ -98,7 +98,9 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(opts: { capacity?: number; ingest?: boolean } = {}): Promise<Fixture> {
+export async function startFixture(
+  opts: { capacity?: number; ingest?: boolean; readerUp?: () => boolean } = {},
+): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'cts-hubble-'));
   const socket = join(dir, 'node1', 'hubble.sock');
   const metrics = new HubbleMetrics();
@@ -107,6 +109,7 @@ export async function startFixture(opts: { capacity?: number; ingest?: boolean }
     bootTime: { sec: BOOT_SEC, nsec: 0 },
     metrics,
     ...(opts.capacity ? { capacity: opts.capacity } : {}),
+    ...(opts.readerUp ? { readerUp: opts.readerUp } : {}),
     ...worldGetters(),
   });
   if (opts.ingest !== false) for (const ev of sampleEvents()) observer.ingest(ev);

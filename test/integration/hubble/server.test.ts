@@ -207,3 +207,67 @@ describe('Observer gRPC server (grpc-js client)', () => {
     process.exitCode = 0;
   });
 });
+
+describe('Observer gRPC server: health and ServerStatus follow the ring-buffer reader', () => {
+  let fx: Fixture;
+  let client: ObserverClient;
+  let up: boolean | 'throw' = true;
+  before(async () => {
+    fx = await startFixture({
+      readerUp: () => {
+        if (up === 'throw') throw new Error('monitor gone');
+        return up;
+      },
+    });
+    client = new ObserverClient(fx.server.addresses.unix!);
+  });
+  after(async () => {
+    client.close();
+    await fx.close();
+  });
+
+  it('SERVING and one connected node while the reader runs', async () => {
+    up = true;
+    assert.equal(await client.healthCheck(), 'SERVING');
+    assert.equal(await client.healthCheck(5000, 'hubble.server.Observer'), 'SERVING');
+    const st = await client.serverStatus();
+    assert.deepEqual(
+      [st.num_connected_nodes, st.num_unavailable_nodes, st.unavailable_nodes],
+      [1, 0, undefined],
+    );
+    assert.equal((await client.getNodes())[0]!.state, 'NODE_CONNECTED');
+  });
+
+  it('NOT_SERVING, the node unavailable and NODE_ERROR while the reader is down; back when it returns', async () => {
+    for (const state of [false, 'throw'] as const) {
+      up = state;
+      assert.equal(await client.healthCheck(), 'NOT_SERVING');
+      assert.equal(await client.healthCheck(5000, 'hubble.server.Observer'), 'NOT_SERVING');
+      const st = await client.serverStatus();
+      assert.deepEqual([st.num_connected_nodes, st.num_unavailable_nodes], [0, 1]);
+      assert.deepEqual(st.unavailable_nodes, ['node1']);
+      assert.equal(st.num_flows, 6, 'flows already held are still served');
+      assert.equal((await client.getNodes())[0]!.state, 'NODE_ERROR');
+    }
+    up = true;
+    assert.equal(await client.healthCheck(), 'SERVING');
+    assert.equal(fx.observer.status().reader_up, true);
+  });
+
+  it('an unknown service is NOT_FOUND, as grpc.health.v1 says', async () => {
+    await assert.rejects(client.healthCheck(5000, 'no.such.Service'), (e: { code?: number }) => {
+      assert.equal(e.code, 5);
+      return true;
+    });
+  });
+
+  it('GetFlows decodes the interface filter from the wire', async () => {
+    const flows: FlowsResponse[] = [];
+    for await (const r of client.getFlows({ whitelist: [{ interface: [{ name: 'lxc-nonexistent' }] }] }))
+      flows.push(r);
+    assert.equal(flows.length, 0, 'no flow carries that interface (the filter is not ignored)');
+    const all: FlowsResponse[] = [];
+    for await (const r of client.getFlows({ blacklist: [{ interface: [{}] }] })) all.push(r);
+    assert.equal(all.length, 6, 'the fixture flows carry no interface, so none is blacklisted');
+  });
+});

@@ -266,3 +266,65 @@ describe('hubble filters: whitelist and blacklist', () => {
     ]);
   });
 });
+
+describe('hubble filters: interface (as hubble observe --interface)', () => {
+  const names: Record<number, string> = { 17: 'lxc1234', 18: 'lxc5678' };
+  const withIf = { ...ctx, interfaceName: (i: number) => names[i] };
+  const at = (ifindex: number | undefined, ktimeNs: bigint) =>
+    parseEvent(
+      traceEvent({
+        obsPoint: 0,
+        source: ds.ep,
+        srcLabel: tf.id,
+        dstLabel: ds.id,
+        reason: 0,
+        ktimeNs,
+        ...(ifindex === undefined ? {} : { ifindex }),
+        pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'tcp', sport: 51234, dport: 80, flags: TCP_SYN }),
+      }),
+      withIf,
+    )!;
+  const byIf: Record<string, Flow> = {
+    if17: at(17, 1n),
+    if18: at(18, 2n),
+    if99: at(99, 3n),
+    none: at(undefined, 4n),
+  };
+  const pick = (f: FlowFilter) => {
+    const p = compileFilter(f);
+    return Object.entries(byIf)
+      .filter(([, fl]) => p(fl))
+      .map(([k]) => k)
+      .sort();
+  };
+
+  it('matches by name, by index, by both; an empty entry matches any flow with an interface', () => {
+    assert.deepEqual(byIf.if17!.interface, { index: 17, name: 'lxc1234' });
+    assert.deepEqual(byIf.if99!.interface, { index: 99 });
+    assert.equal(byIf.none!.interface, undefined);
+    assert.deepEqual(pick({ interface: [{ name: 'lxc1234' }] }), ['if17']);
+    assert.deepEqual(pick({ interface: [{ index: 18 }] }), ['if18']);
+    assert.deepEqual(pick({ interface: [{ index: 17, name: 'lxc1234' }] }), ['if17']);
+    assert.deepEqual(pick({ interface: [{ index: 18, name: 'lxc1234' }] }), []);
+    assert.deepEqual(pick({ interface: [{ name: 'lxc1234' }, { index: 99 }] }), ['if17', 'if99']);
+    assert.deepEqual(pick({ interface: [{}] }), ['if17', 'if18', 'if99']);
+    assert.deepEqual(pick({ interface: [{ name: 'eth0' }] }), []);
+  });
+
+  it('ANDs with the other fields and works in blacklists', () => {
+    assert.deepEqual(pick({ interface: [{ name: 'lxc5678' }], destination_port: ['80'] }), ['if18']);
+    assert.deepEqual(pick({ interface: [{ name: 'lxc5678' }], destination_port: ['81'] }), []);
+    const p = compileFilters([], [{ interface: [{ index: 17 }] }]);
+    assert.deepEqual(
+      Object.entries(byIf)
+        .filter(([, f]) => p(f))
+        .map(([k]) => k)
+        .sort(),
+      ['if18', 'if99', 'none'],
+    );
+  });
+
+  it('rejects a malformed index naming the field', () => {
+    assert.throws(() => compileFilter({ interface: [{ index: -1 }] }), /interface/);
+  });
+});
