@@ -1,20 +1,37 @@
-/** A small JSON router over node:http, for the agent's REST API on a unix socket. */
+/**
+ * A small JSON router over node:http, for the agent's REST API on a unix socket. Handlers return the
+ * response body or throw; a thrown error's code (src/common/errors.ts) picks the HTTP status.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorBody, errorCodeOf, errorCodeOfStatus, HTTP_STATUS } from '../api/errors.js';
+import type { PathParams, ResponseOf, RouteDef } from '../api/types.js';
+import { CiliumTsError, type CiliumTsErrorOptions } from '../common/errors.js';
 
-export class ApiError extends Error {
+/** An error with an explicit HTTP status (its code follows from the status). */
+export class ApiError extends CiliumTsError {
   constructor(
     readonly status: number,
     message: string,
-    readonly details?: unknown,
+    details?: unknown,
+    options: Omit<CiliumTsErrorOptions, 'code' | 'details'> = {},
   ) {
-    super(message);
+    super(message, {
+      ...options,
+      code: errorCodeOfStatus(status),
+      ...(details === undefined ? {} : { details }),
+    });
   }
 }
 
-export interface Request {
+/** The HTTP status of a thrown value: ApiError's own, else its code's. */
+export function httpStatusOf(err: unknown): number {
+  return err instanceof ApiError ? err.status : HTTP_STATUS[errorCodeOf(err)];
+}
+
+export interface Request<Param extends string = string> {
   method: string;
   path: string;
-  params: Record<string, string>;
+  params: Record<Param, string>;
   query: URLSearchParams;
   body(): Promise<unknown>;
   text(): Promise<string>;
@@ -23,6 +40,9 @@ export interface Request {
 }
 
 type Handler = (req: Request) => Promise<unknown> | unknown;
+
+/** What a handler of route R returns: its response body, or STREAMING for a stream route. */
+export type HandlerResult<R> = R extends { stream: true } ? typeof STREAMING : ResponseOf<R>;
 
 interface Route {
   method: string;
@@ -39,6 +59,14 @@ export class Router {
   on(method: string, pattern: string, handler: Handler): this {
     this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
     return this;
+  }
+
+  /** Serves a route of the API table (src/api/types.ts); the handler's result is checked against it. */
+  route<R extends RouteDef<unknown, unknown, string>>(
+    def: R,
+    handler: (req: Request<PathParams<R['path']>>) => HandlerResult<R> | Promise<HandlerResult<R>>,
+  ): this {
+    return this.on(def.method, def.path, handler as Handler);
   }
 
   async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -75,17 +103,16 @@ export class Router {
         if (out === STREAMING) return;
         send(res, 200, out ?? {});
       } catch (err) {
-        if (err instanceof ApiError)
-          send(res, err.status, { error: err.message, ...(err.details ? { details: err.details } : {}) });
-        else send(res, 500, { error: err instanceof Error ? err.message : String(err) });
+        send(res, httpStatusOf(err), errorBody(err));
       }
       return;
     }
-    send(res, allowed ? 405 : 404, {
-      error: allowed
-        ? `method ${raw.method} not allowed for ${url.pathname}`
-        : `no such API path ${url.pathname}`,
-    });
+    if (allowed)
+      send(res, 405, {
+        error: `method ${raw.method} not allowed for ${url.pathname}`,
+        code: 'invalid-argument',
+      });
+    else send(res, 404, { error: `no such API path ${url.pathname}`, code: 'not-found' });
   }
 }
 

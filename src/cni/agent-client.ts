@@ -1,5 +1,6 @@
 /** Minimal JSON-over-HTTP client for the agent's unix socket (node:http only; used by the CNI plugin). */
 import { request } from 'node:http';
+import { CiliumTsError } from '../common/errors.js';
 
 export interface AgentResponse {
   status: number;
@@ -7,14 +8,16 @@ export interface AgentResponse {
 }
 
 /** Transport failure kinds (no HTTP answer at all). */
-export class AgentTransportError extends Error {
+export class AgentTransportError extends CiliumTsError {
   override readonly name = 'AgentTransportError';
   constructor(
     readonly kind: 'unreachable' | 'timeout' | 'protocol',
     message: string,
     readonly errno?: string,
   ) {
-    super(message);
+    super(message, {
+      code: kind === 'unreachable' ? 'unavailable' : kind === 'timeout' ? 'timeout' : 'internal',
+    });
   }
 }
 

@@ -229,14 +229,14 @@ export function cniErrorResponse(e: unknown): {
 } {
   if (e instanceof CniError) {
     const status =
-      e.code === CniErrorCode.UnknownContainer
+      e.cniCode === CniErrorCode.UnknownContainer
         ? 404
-        : e.code === CniErrorCode.TryAgainLater
+        : e.cniCode === CniErrorCode.TryAgainLater
           ? 503
-          : e.code < 100
+          : e.cniCode < 100
             ? 400
             : 500;
-    const body: { code: number; msg: string; details?: string } = { code: e.code, msg: e.message };
+    const body: { code: number; msg: string; details?: string } = { code: e.cniCode, msg: e.message };
     if (e.details) body.details = e.details;
     return { status, body };
   }

@@ -9,6 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { CiliumTsError } from '../common/errors.js';
 import { LinuxCommandError } from '../datapath/linux/errors.js';
 import {
   type AddrInfo,
@@ -60,11 +61,12 @@ export interface EndpointPlumbingResult {
 }
 
 /** The endpoint's state differs from what was configured (CHECK). */
-export class EndpointCheckError extends Error {
+export class EndpointCheckError extends CiliumTsError {
   override readonly name = 'EndpointCheckError';
+  override readonly code = 'failed-precondition';
   constructor(
     /** What is wrong, e.g. "pod route default via 10.200.0.1". */
-    readonly field: string,
+    override readonly field: string,
     readonly expected: string,
     readonly actual: string,
   ) {

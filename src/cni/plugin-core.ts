@@ -100,11 +100,11 @@ async function dispatch(io: PluginIo): Promise<PluginOutcome> {
         await call(post, CNI_API.del, agentRequest(inv), socket);
       } catch (e) {
         // The agent no longer knows the container: DEL is idempotent.
-        if (e instanceof CniError && e.code === CniErrorCode.UnknownContainer)
+        if (e instanceof CniError && e.cniCode === CniErrorCode.UnknownContainer)
           return { exitCode: 0, stdout: '' };
         if (
           e instanceof CniError &&
-          (e.code === CniErrorCode.AgentUnreachable || e.code === CniErrorCode.AgentTimeout)
+          (e.cniCode === CniErrorCode.AgentUnreachable || e.cniCode === CniErrorCode.AgentTimeout)
         ) {
           // Nothing left to clean up if the namespace is gone (its veth end went with it).
           if (!inv.netns || !exists(inv.netns)) return { exitCode: 0, stdout: '' };
@@ -122,7 +122,7 @@ async function dispatch(io: PluginIo): Promise<PluginOutcome> {
       try {
         await call(post, CNI_API.status, { config }, socket);
       } catch (e) {
-        if (e instanceof CniError && e.code >= 100) {
+        if (e instanceof CniError && e.cniCode >= 100) {
           throw new CniError(CniErrorCode.PluginNotAvailable, 'agent not available', e.details ?? e.message);
         }
         throw e;

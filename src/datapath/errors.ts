@@ -1,19 +1,14 @@
 /** Error classes of the datapath layer (maps, loader). Match on the class or `code`. */
+import { CiliumTsError } from '../common/errors.js';
 
-export class DatapathError extends Error {
-  readonly code: string = 'DATAPATH';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class DatapathError extends CiliumTsError {}
 
 /**
  * The compiled datapath object disagrees with the generated layouts (src/datapath/maps/generated):
  * a map's type/sizes/flags or a struct's fields differ. Rebuild and rerun codegen-datapath.
  */
 export class LayoutMismatchError extends DatapathError {
-  override readonly code = 'DATAPATH_LAYOUT';
+  override readonly code = 'failed-precondition';
   constructor(
     readonly object: string,
     readonly differences: readonly string[],
@@ -26,7 +21,7 @@ export class LayoutMismatchError extends DatapathError {
 
 /** A pinned map is missing and creation was not allowed (e.g. a read-only CLI on a node without an agent). */
 export class MapNotPinnedError extends DatapathError {
-  override readonly code = 'DATAPATH_MAP_NOT_PINNED';
+  override readonly code = 'unavailable';
   constructor(readonly path: string) {
     super(`map ${path} is not pinned (is the agent running on this node?)`);
   }
@@ -34,7 +29,6 @@ export class MapNotPinnedError extends DatapathError {
 
 /** Loading or attaching an endpoint's programs failed. */
 export class EndpointLoadError extends DatapathError {
-  override readonly code = 'DATAPATH_ENDPOINT_LOAD';
   constructor(
     readonly endpointId: number,
     message: string,

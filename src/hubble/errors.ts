@@ -1,13 +1,13 @@
 /** Typed errors of the Hubble subsystem. */
+import { CiliumTsError } from '../common/errors.js';
 
-export class HubbleError extends Error {
-  readonly code: string = 'HUBBLE';
+export class HubbleError extends CiliumTsError {
   override name = 'HubbleError';
 }
 
 /** The event's first byte names no event type the parser knows. */
 export class UnknownEventTypeError extends HubbleError {
-  override readonly code = 'HUBBLE_UNKNOWN_EVENT_TYPE';
+  override readonly code = 'internal';
   override name = 'UnknownEventTypeError';
   constructor(readonly eventType: number) {
     super(`unknown datapath event type ${eventType}`);
@@ -16,7 +16,7 @@ export class UnknownEventTypeError extends HubbleError {
 
 /** The event is shorter than its fixed layout. */
 export class TruncatedEventError extends HubbleError {
-  override readonly code = 'HUBBLE_TRUNCATED_EVENT';
+  override readonly code = 'internal';
   override name = 'TruncatedEventError';
   constructor(
     readonly eventType: number,
@@ -29,7 +29,7 @@ export class TruncatedEventError extends HubbleError {
 
 /** The event header carries a layout version this parser does not know. */
 export class EventVersionError extends HubbleError {
-  override readonly code = 'HUBBLE_EVENT_VERSION';
+  override readonly code = 'not-supported';
   override name = 'EventVersionError';
   constructor(readonly version: number) {
     super(`datapath event layout version ${version} is not supported (expected 1)`);
@@ -38,10 +38,10 @@ export class EventVersionError extends HubbleError {
 
 /** A flow filter field has a value that cannot be compiled (bad CIDR, bad label selector...). */
 export class FilterError extends HubbleError {
-  override readonly code = 'HUBBLE_FILTER';
+  override readonly code = 'invalid-argument';
   override name = 'FilterError';
   constructor(
-    readonly field: string,
+    override readonly field: string,
     message: string,
   ) {
     super(`${field}: ${message}`);
@@ -50,6 +50,6 @@ export class FilterError extends HubbleError {
 
 /** A bad argument to the Observer API (e.g. `first` with `follow`). */
 export class RequestError extends HubbleError {
-  override readonly code = 'HUBBLE_REQUEST';
+  override readonly code = 'invalid-argument';
   override name = 'RequestError';
 }

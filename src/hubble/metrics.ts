@@ -21,7 +21,7 @@ export interface MetricConfig {
 }
 
 export class MetricsConfigError extends HubbleError {
-  override readonly code = 'HUBBLE_METRICS_CONFIG';
+  override readonly code = 'invalid-argument';
   override name = 'MetricsConfigError';
 }
 

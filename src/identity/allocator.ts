@@ -10,6 +10,7 @@
  * Listeners receive batches of added/removed events synchronously, after the state has changed.
  * `export()` returns plain JSON that `import()` restores with identical numbering.
  */
+import { CiliumTsError } from '../common/errors.js';
 import {
   cidrIdentityLabels,
   type LabelSet,
@@ -45,7 +46,7 @@ export interface IdentityEvent {
 
 export type IdentityListener = (events: readonly IdentityEvent[]) => void;
 
-export class IdentityError extends Error {
+export class IdentityError extends CiliumTsError {
   override readonly name = 'IdentityError';
 }
 

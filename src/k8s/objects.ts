@@ -4,14 +4,16 @@
  */
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { CiliumTsError } from '../common/errors.js';
 
-export class ManifestError extends Error {
+export class ManifestError extends CiliumTsError {
+  override readonly code = 'invalid-argument';
   constructor(
     message: string,
     readonly document?: number,
     readonly path?: string,
   ) {
-    super(message);
+    super(message, path === undefined ? {} : { field: path });
   }
 }
 

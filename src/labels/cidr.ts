@@ -8,6 +8,7 @@
  * IPv6 prefixes are written with `-` instead of `:` in labels (`cidr:2001-db8--/32`), as upstream,
  * since `:` separates the label source.
  */
+import { CiliumTsError } from '../common/errors.js';
 import { formatIpv6Groups, ipv6GroupsOfBigint } from '../common/ip.js';
 import { type Label, LabelSource, makeLabel } from './label.js';
 
@@ -20,8 +21,9 @@ export interface Prefix {
   readonly len: number;
 }
 
-export class CidrParseError extends Error {
+export class CidrParseError extends CiliumTsError {
   override readonly name = 'CidrParseError';
+  override readonly code = 'invalid-argument';
   constructor(
     readonly input: string,
     reason: string,

@@ -5,6 +5,7 @@
  * without a source means `any:` (matches the key from every source); in a plain label it means
  * `unspec:`. As upstream, `reserved.X` (dot instead of colon) is read as `reserved:X`.
  */
+import { CiliumTsError } from '../common/errors.js';
 
 export const LabelSource = {
   Any: 'any',
@@ -26,8 +27,9 @@ export interface Label {
   readonly value: string;
 }
 
-export class LabelParseError extends Error {
+export class LabelParseError extends CiliumTsError {
   override readonly name = 'LabelParseError';
+  override readonly code = 'invalid-argument';
   constructor(
     readonly input: string,
     reason: string,

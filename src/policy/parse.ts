@@ -19,6 +19,7 @@
  * `key: null` fields are dropped first, as the Kubernetes API server prunes them.
  */
 import type { z } from 'zod';
+import { CiliumTsError } from '../common/errors.js';
 import {
   cidrLabelKey,
   DEFAULT_CLUSTER_NAME,
@@ -81,10 +82,11 @@ export function formatIssue(i: ValidationIssue): string {
   return `document ${i.document}${what}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`;
 }
 
-export class PolicyValidationError extends Error {
+export class PolicyValidationError extends CiliumTsError {
   override readonly name = 'PolicyValidationError';
+  override readonly code = 'invalid-argument';
   constructor(readonly issues: readonly ValidationIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+    super(issues.map(formatIssue).join('\n'), { details: issues });
   }
 }
 

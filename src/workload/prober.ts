@@ -14,6 +14,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { CiliumTsError } from '../common/errors.js';
 import { connect, type WorkloadProtocol } from './workload.js';
 
 export interface ProbeRequest {
@@ -31,8 +32,9 @@ export interface ProbeResult {
 }
 
 /** A bad prober request (not JSON, not a list of probes, bad target or protocol). */
-export class ProbeRequestError extends Error {
+export class ProbeRequestError extends CiliumTsError {
   override readonly name = 'ProbeRequestError';
+  override readonly code = 'invalid-argument';
 }
 
 export interface ProberOptions {

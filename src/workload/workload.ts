@@ -19,29 +19,33 @@ import {
 } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { CiliumTsError } from '../common/errors.js';
 
 export type WorkloadProtocol = 'tcp' | 'udp' | 'sctp';
 
 /** A bad argument (port list, target, duration). */
-export class WorkloadUsageError extends Error {
+export class WorkloadUsageError extends CiliumTsError {
   override readonly name = 'WorkloadUsageError';
+  override readonly code = 'invalid-argument';
 }
 
 /** The requested protocol cannot be served/probed by this implementation. */
-export class WorkloadNotSupportedError extends Error {
+export class WorkloadNotSupportedError extends CiliumTsError {
   override readonly name = 'WorkloadNotSupportedError';
+  override readonly code = 'not-supported';
   constructor(readonly protocol: WorkloadProtocol) {
     super(`${protocol}: not supported (Node.js has no ${protocol.toUpperCase()} sockets)`);
   }
 }
 
 /** A listener could not be opened (port in use, permission, ...). */
-export class WorkloadListenError extends Error {
+export class WorkloadListenError extends CiliumTsError {
   override readonly name = 'WorkloadListenError';
+  override readonly code = 'unavailable';
   constructor(
     readonly protocol: WorkloadProtocol,
     readonly port: number,
-    readonly code: string | undefined,
+    readonly errno: string | undefined,
     message: string,
   ) {
     super(`listen ${protocol}/${port}: ${message}`);
@@ -161,7 +165,7 @@ async function bindWithFallback<T>(host: string | undefined, bind: (h: string) =
   try {
     return await bind('::');
   } catch (e) {
-    const code = (e as WorkloadListenError).code;
+    const code = (e as WorkloadListenError).errno;
     if (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL') return bind('0.0.0.0');
     throw e;
   }

@@ -4,6 +4,7 @@
  * load-time check. Only what bpf/lib/defs.h uses is supported; anything else is a clear error
  * instead of a silently wrong codec.
  */
+import { CiliumTsError } from '../../common/errors.js';
 import { type Btf, BtfKind, type BtfType } from '../../ebpf/index.js';
 
 export type FieldModel = IntField | BytesField | IntArrayField | StructField;
@@ -54,8 +55,9 @@ export interface StructModel {
   fields: FieldModel[];
 }
 
-export class LayoutError extends Error {
+export class LayoutError extends CiliumTsError {
   override readonly name = 'LayoutError';
+  override readonly code = 'failed-precondition';
 }
 
 export function camelCase(s: string): string {

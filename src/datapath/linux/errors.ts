@@ -1,5 +1,7 @@
+import { CiliumTsError } from '../../common/errors.js';
+
 /** A spawned Linux command (ip, nsenter, tee, ...) failed. */
-export class LinuxCommandError extends Error {
+export class LinuxCommandError extends CiliumTsError {
   override readonly name = 'LinuxCommandError';
   constructor(
     /** The argv that was run (argv[0] is the program). */

@@ -1,5 +1,6 @@
 /** Address parsing/formatting for map keys: IPs and prefixes as wire-order bytes, MACs. */
 import { isIPv4, isIPv6 } from 'node:net';
+import { CiliumTsError } from '../../common/errors.js';
 import { formatIpv6Groups, ipv6GroupsOfBytes } from '../../common/ip.js';
 
 export type Family = 4 | 6;
@@ -15,8 +16,9 @@ export interface Prefix extends IpBytes {
   len: number;
 }
 
-export class AddressError extends TypeError {
+export class AddressError extends CiliumTsError {
   override readonly name = 'AddressError';
+  override readonly code = 'invalid-argument';
 }
 
 export function parseIp(s: string): IpBytes {

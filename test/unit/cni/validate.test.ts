@@ -24,7 +24,7 @@ function codeOf(fn: () => unknown): number {
     fn();
   } catch (e) {
     assert.ok(e instanceof CniError, `expected CniError, got ${e}`);
-    return e.code;
+    return e.cniCode;
   }
   assert.fail('expected an error');
 }
@@ -183,7 +183,7 @@ describe('CNI invocation validation', () => {
       }
       return undefined;
     })();
-    assert.equal(e?.code, 2);
+    assert.equal(e?.cniCode, 2);
     assert.match(e!.details!, /ipam\.type="host-local"/);
     assert.equal(parseNetConf(conf({ ipam: { type: 'cluster-pool' } })).ipam!.type, 'cluster-pool');
   });

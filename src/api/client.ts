@@ -1,0 +1,264 @@
+/**
+ * Clients of the agent's REST API over its unix socket: AgentClient moves JSON (and NDJSON streams),
+ * AgentApi has one typed method per route of src/api/types.ts. Used by the CLI and the lab.
+ */
+import { request } from 'node:http';
+import { AgentApiError, AgentUnreachableError } from './errors.js';
+import {
+  type BpfCtEntry,
+  type BpfEndpointEntry,
+  type BpfIpcacheEntry,
+  type BpfMetricsEntry,
+  type BpfPolicyResponse,
+  type Empty,
+  type EndpointView,
+  type HealthzResponse,
+  type IdentityView,
+  type MonitorEvent,
+  type MonitorQuery,
+  type NamespaceRequest,
+  type PathParams,
+  type PodRequest,
+  type PodsResponse,
+  type PolicyDeleteRequest,
+  type PolicyDeleteResponse,
+  type PolicyDocumentsRequest,
+  type PolicyImportResponse,
+  type PolicyListResponse,
+  type PolicyValidateResponse,
+  type RouteDef,
+  routes,
+  type StatusResponse,
+  type TraceRequest,
+  type TraceResponse,
+} from './types.js';
+
+export class AgentClient {
+  constructor(
+    readonly socketPath: string,
+    readonly timeoutMs = 30_000,
+  ) {}
+
+  get<T = unknown>(path: string): Promise<T> {
+    return this.call<T>('GET', path);
+  }
+  put<T = unknown>(path: string, body: unknown, contentType = 'application/json'): Promise<T> {
+    return this.call<T>('PUT', path, body, contentType);
+  }
+  post<T = unknown>(path: string, body: unknown, contentType = 'application/json'): Promise<T> {
+    return this.call<T>('POST', path, body, contentType);
+  }
+  delete<T = unknown>(path: string, body?: unknown): Promise<T> {
+    return this.call<T>('DELETE', path, body);
+  }
+
+  call<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          timeout: this.timeoutMs,
+          headers:
+            payload === undefined
+              ? {}
+              : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let json: unknown;
+            try {
+              json = text ? JSON.parse(text) : {};
+            } catch {
+              json = { error: text };
+            }
+            const status = res.statusCode ?? 500;
+            if (status >= 400) reject(AgentApiError.fromResponse(status, json));
+            else resolve(json as T);
+          });
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(
+          new AgentUnreachableError(
+            `agent at ${this.socketPath} did not answer within ${this.timeoutMs} ms`,
+            'timeout',
+          ),
+        ),
+      );
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        if (e instanceof AgentUnreachableError) reject(e);
+        else if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
+          reject(
+            new AgentUnreachableError(
+              `cannot reach the agent at ${this.socketPath} (is it running? start a lab with 'cilium-ts lab up')`,
+            ),
+          );
+        } else reject(e);
+      });
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** Streams newline-delimited JSON from a GET endpoint until the server ends it or `signal` aborts. */
+  stream(path: string, onLine: (obj: unknown) => void, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const req = request({ socketPath: this.socketPath, path, method: 'GET', signal }, (res) => {
+        const status = res.statusCode ?? 500;
+        if (status >= 400) {
+          // An error answers with one JSON body instead of a stream.
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let json: unknown;
+            try {
+              json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              json = {};
+            }
+            reject(AgentApiError.fromResponse(status, json));
+          });
+          return;
+        }
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          buf += d;
+          let i = buf.indexOf('\n');
+          while (i >= 0) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 1);
+            if (line.trim()) onLine(JSON.parse(line));
+            i = buf.indexOf('\n');
+          }
+        });
+        res.on('end', () => resolve());
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.name === 'AbortError') resolve();
+        else if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')
+          reject(new AgentUnreachableError(`cannot reach the agent at ${this.socketPath}`));
+        else reject(e);
+      });
+      req.end();
+    });
+  }
+}
+
+/** Fills `:param` segments of a route's path (each value URL-encoded). */
+export function routePath<P extends string>(path: P, params: Record<PathParams<P>, string | number>): string {
+  return path.replace(/:([A-Za-z]+)/g, (_m, name: string) =>
+    encodeURIComponent(String((params as Record<string, string | number>)[name])),
+  );
+}
+
+/** Policy documents for import/validate: parsed objects, or YAML/JSON text as a user wrote it. */
+export type PolicyInput = PolicyDocumentsRequest | { text: string };
+
+/** The agent's REST API, one typed method per route. */
+export class AgentApi {
+  readonly client: AgentClient;
+
+  constructor(socketPathOrClient: string | AgentClient, timeoutMs?: number) {
+    this.client =
+      typeof socketPathOrClient === 'string'
+        ? new AgentClient(socketPathOrClient, timeoutMs)
+        : socketPathOrClient;
+  }
+
+  /** Calls a route of the table; `params` fill its `:param` segments. */
+  call<Req, Res, P extends string>(
+    r: RouteDef<Req, Res, P>,
+    params: Record<PathParams<P>, string | number>,
+    body?: Req | string,
+    contentType?: string,
+  ): Promise<Res> {
+    return this.client.call<Res>(r.method, routePath(r.path, params), body, contentType);
+  }
+
+  healthz(): Promise<HealthzResponse> {
+    return this.call(routes.healthz, {});
+  }
+  status(): Promise<StatusResponse> {
+    return this.call(routes.status, {});
+  }
+
+  endpoints(): Promise<EndpointView[]> {
+    return this.call(routes.endpointList, {});
+  }
+  /** By endpoint ID, IP, `namespace/pod`, or pod name in `default`. */
+  endpoint(ref: string | number): Promise<EndpointView> {
+    return this.call(routes.endpointGet, { id: ref });
+  }
+  identities(): Promise<IdentityView[]> {
+    return this.call(routes.identityList, {});
+  }
+  identity(id: string | number): Promise<IdentityView> {
+    return this.call(routes.identityGet, { id });
+  }
+
+  policies(): Promise<PolicyListResponse> {
+    return this.call(routes.policyList, {});
+  }
+  /** All or nothing: a document with an error imports none. */
+  importPolicies(input: PolicyInput): Promise<PolicyImportResponse> {
+    return 'text' in input
+      ? this.call(routes.policyImport, {}, input.text, 'application/yaml')
+      : this.call(routes.policyImport, {}, input);
+  }
+  validatePolicies(input: PolicyInput): Promise<PolicyValidateResponse> {
+    return 'text' in input
+      ? this.call(routes.policyValidate, {}, input.text, 'application/yaml')
+      : this.call(routes.policyValidate, {}, input);
+  }
+  deletePolicies(req: PolicyDeleteRequest): Promise<PolicyDeleteResponse> {
+    return this.call(routes.policyDelete, {}, req);
+  }
+  tracePolicy(req: TraceRequest): Promise<TraceResponse> {
+    return this.call(routes.policyTrace, {}, req);
+  }
+
+  bpfPolicy(endpoint: string | number): Promise<BpfPolicyResponse> {
+    return this.call(routes.bpfPolicy, { id: endpoint });
+  }
+  bpfCt(): Promise<BpfCtEntry[]> {
+    return this.call(routes.bpfCt, {});
+  }
+  bpfIpcache(): Promise<BpfIpcacheEntry[]> {
+    return this.call(routes.bpfIpcache, {});
+  }
+  bpfEndpoints(): Promise<BpfEndpointEntry[]> {
+    return this.call(routes.bpfEndpoints, {});
+  }
+  bpfMetrics(): Promise<BpfMetricsEntry[]> {
+    return this.call(routes.bpfMetrics, {});
+  }
+
+  /** Datapath events as they happen, until `signal` aborts. */
+  monitor(q: MonitorQuery, onEvent: (e: MonitorEvent) => void, signal?: AbortSignal): Promise<void> {
+    const qs = new URLSearchParams();
+    for (const t of q.type ?? []) qs.append('type', t);
+    if (q.endpoint !== undefined) qs.set('endpoint', String(q.endpoint));
+    const query = qs.size ? `?${qs}` : '';
+    return this.client.stream(`${routes.monitor.path}${query}`, (o) => onEvent(o as MonitorEvent), signal);
+  }
+
+  pods(): Promise<PodsResponse> {
+    return this.call(routes.pods, {});
+  }
+  putNamespace(name: string, req: NamespaceRequest): Promise<Empty> {
+    return this.call(routes.namespacePut, { name }, req);
+  }
+  putPod(ns: string, name: string, req: PodRequest): Promise<Empty> {
+    return this.call(routes.podPut, { ns, name }, req);
+  }
+  deletePod(ns: string, name: string): Promise<Empty> {
+    return this.call(routes.podDelete, { ns, name });
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The agent's REST API (on its unix socket): every route with its method, path, request and response
+ * types, shared by the agent's handlers, the typed client (AgentApi) and the lab. Types describe the
+ * JSON on the wire: 64-bit counters (bigint in the agent) travel as decimal strings.
+ *
+ * Errors: any route may answer a status >= 400 with ApiErrorBody (src/api/errors.ts); the CNI routes
+ * answer a CNI error object instead, as the CNI plugin expects.
+ */
+import {
+  CNI_API,
+  type CniAgentGcRequest,
+  type CniAgentOkResponse,
+  type CniAgentRequest,
+  type NetConf,
+} from '../cni/types.js';
+import type { CtListEntry, MetricsEntry } from '../datapath/index.js';
+import type { RingBufStats } from '../ebpf/ringbuf.js';
+import type { PodMeta } from '../endpoint/manager.js';
+import type { EndpointRecord } from '../endpoint/types.js';
+import type { Flow } from '../hubble/types.js';
+import type { IdentityScope } from '../identity/index.js';
+import type { PolicyRef, TraceResult, ValidationIssue } from '../policy/index.js';
+
+/** A value as it reads back from JSON: bigints become decimal strings. */
+export type Wire<T> = T extends bigint
+  ? string
+  : T extends readonly (infer E)[]
+    ? Wire<E>[]
+    : T extends object
+      ? { -readonly [K in keyof T]: Wire<T[K]> }
+      : T;
+
+export type Empty = Record<string, never>;
+
+// ---- node ----
+
+export interface HealthzResponse {
+  ok: boolean;
+}
+
+export interface StatusResponse {
+  lab: string;
+  node: string;
+  uptimeSeconds: number;
+  ready: boolean;
+  kvstore: string;
+  ipam: {
+    podCidrV4: string;
+    podCidrV6?: string;
+    ipv4?: { used: number; capacity: string };
+    ipv6?: { used: number; capacity: string };
+  };
+  endpoints: number;
+  identities: number;
+  policy: { revision: number; policies: number };
+  datapath: { open: false } | { open: true; bpffs: string; policyMaps: number; eventsLost: string };
+  monitor: { events: number; dropped: number; subscribers: number; ring?: RingBufStats };
+  /** Observer API addresses (`unix:///...`, `127.0.0.1:PORT`) and the flow ring's fill. */
+  hubble: { unix?: string; tcp?: string; flows: number; maxFlows: number };
+  /** Prometheus endpoint URL, when enabled. */
+  metrics?: string;
+}
+
+// ---- endpoints and identities ----
+
+export interface EndpointView extends EndpointRecord {
+  identityLabels: string[];
+  policyEnabled: { ingress: boolean; egress: boolean };
+}
+
+export interface IdentityView {
+  id: number;
+  labels: string[];
+  scope: IdentityScope;
+  refCount: number;
+}
+
+// ---- policy ----
+
+/** PUT /v1/policy and POST /v1/policy/validate take this as JSON, or raw multi-document YAML. */
+export interface PolicyDocumentsRequest {
+  documents: Record<string, unknown>[];
+}
+
+export interface PolicyImportResponse {
+  revision: number;
+  /** `Kind/namespace/name` of each imported policy. */
+  policies: string[];
+}
+
+export interface PolicyValidateResponse {
+  valid: boolean;
+  issues: ValidationIssue[];
+}
+
+export interface PolicyListResponse {
+  revision: number;
+  policies: {
+    kind: string;
+    namespace: string;
+    name: string;
+    revision: number;
+    rules: number;
+    /** The document as imported. */
+    document?: Record<string, unknown>;
+  }[];
+}
+
+export interface PolicyDeleteRequest {
+  refs?: PolicyRef[];
+  /** Delete every policy (refs are ignored). */
+  all?: boolean;
+}
+
+export interface PolicyDeleteResponse {
+  revision: number;
+  deleted: string[];
+}
+
+/** One side of a trace: a pod (`ns/name` or `name` in default), an identity, or labels. */
+export interface TraceSide {
+  pod?: string;
+  identity?: number;
+  labels?: string[];
+}
+
+export interface TraceRequest {
+  src?: TraceSide;
+  dst?: TraceSide;
+  /** Destination port (ICMP: the type); 0 = any. */
+  dport?: number;
+  /** TCP (default), UDP, SCTP, ICMP, ICMPv6. */
+  protocol?: string;
+}
+
+export interface TraceResponse extends Wire<TraceResult> {
+  src: { labels: string[] };
+  dst: { labels: string[] };
+  dport: number;
+  protocol: string;
+  revision: number;
+}
+
+// ---- datapath maps ----
+
+export interface BpfPolicyEntry {
+  direction: 'Ingress' | 'Egress';
+  identity: number | 'ANY';
+  protocol: string;
+  /** `ANY`, a port or a range `80-81`. */
+  port: string;
+  action: 'allow' | 'deny';
+  flags: number;
+  proxyPort: number | '';
+  cookie: number;
+}
+
+export interface BpfPolicyResponse {
+  endpoint: number;
+  entries: BpfPolicyEntry[];
+}
+
+export type BpfCtEntry = Wire<CtListEntry>;
+
+export interface BpfIpcacheEntry {
+  prefix: string;
+  identity: number;
+  /** '' when the prefix is local or has no tunnel endpoint. */
+  tunnelEndpoint: string;
+  flags: number;
+}
+
+export interface BpfEndpointEntry {
+  ip: string;
+  endpoint: number;
+  identity: number;
+  ifindex: number;
+  mac: string;
+  nodeMac: string;
+  flags: number;
+}
+
+export type BpfMetricsEntry = Wire<MetricsEntry>;
+
+// ---- monitor ----
+
+export type MonitorEventKind = 'drop' | 'trace' | 'policy-verdict';
+
+/** Query of GET /v1/monitor: event kinds (repeatable `type=`) and one endpoint ID. */
+export interface MonitorQuery {
+  type?: MonitorEventKind[];
+  endpoint?: number;
+}
+
+/** One line of the newline-delimited JSON stream of GET /v1/monitor. */
+export interface MonitorEvent {
+  kind: MonitorEventKind;
+  /** The event in `cilium monitor` form. */
+  text: string;
+  flow: Flow;
+}
+
+// ---- resources pushed by the orchestrator (the lab) ----
+
+export interface NamespaceRequest {
+  labels?: Record<string, string>;
+}
+
+export interface PodRequest {
+  labels?: Record<string, string>;
+  namedPorts?: PodMeta['namedPorts'];
+  serviceAccount?: string;
+}
+
+export type PodsResponse = Record<string, PodMeta>;
+
+// ---- the route table ----
+
+export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+/** Names of the `:param` segments of a path pattern. */
+export type PathParams<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | PathParams<`/${Rest}`>
+  : P extends `${string}:${infer Name}`
+    ? Name
+    : never;
+
+/** Carries a type at compile time only. */
+export interface Phantom<T> {
+  readonly __phantom?: T;
+}
+
+export interface RouteDef<Req, Res, P extends string = string> {
+  readonly method: HttpMethod;
+  readonly path: P;
+  /** The response is a stream of newline-delimited JSON values of type Res. */
+  readonly stream?: true;
+  readonly types?: { req: Req; res: Res };
+}
+
+export type RequestOf<R> = R extends RouteDef<infer Req, unknown> ? Req : never;
+export type ResponseOf<R> = R extends RouteDef<unknown, infer Res> ? Res : never;
+
+export function returns<T>(): Phantom<T> {
+  return {};
+}
+export function body<T>(): Phantom<T> {
+  return {};
+}
+
+function route<P extends string, Res, Req = void>(
+  method: HttpMethod,
+  path: P,
+  _res: Phantom<Res>,
+  _req?: Phantom<Req>,
+): RouteDef<Req, Res, P> {
+  return { method, path };
+}
+
+/** CNI plugin → agent (served by src/cni/agent-side.ts; errors are CNI error objects). */
+const cniRoutes = {
+  cniAdd: route('POST', CNI_API.add, returns<CniAgentOkResponse>(), body<CniAgentRequest>()),
+  cniDel: route('POST', CNI_API.del, returns<Empty>(), body<CniAgentRequest>()),
+  cniCheck: route('POST', CNI_API.check, returns<Empty>(), body<CniAgentRequest>()),
+  cniStatus: route('POST', CNI_API.status, returns<Empty>(), body<{ config: NetConf }>()),
+  cniGc: route('POST', CNI_API.gc, returns<{ removed: string[] }>(), body<CniAgentGcRequest>()),
+};
+
+export const routes = {
+  healthz: route('GET', '/v1/healthz', returns<HealthzResponse>()),
+  status: route('GET', '/v1/status', returns<StatusResponse>()),
+
+  endpointList: route('GET', '/v1/endpoint', returns<EndpointView[]>()),
+  /** `:id` is an endpoint ID, an IP, `namespace/pod` (URL-encoded) or a pod in `default`. */
+  endpointGet: route('GET', '/v1/endpoint/:id', returns<EndpointView>()),
+  identityList: route('GET', '/v1/identity', returns<IdentityView[]>()),
+  identityGet: route('GET', '/v1/identity/:id', returns<IdentityView>()),
+
+  policyList: route('GET', '/v1/policy', returns<PolicyListResponse>()),
+  policyImport: route('PUT', '/v1/policy', returns<PolicyImportResponse>(), body<PolicyDocumentsRequest>()),
+  policyValidate: route(
+    'POST',
+    '/v1/policy/validate',
+    returns<PolicyValidateResponse>(),
+    body<PolicyDocumentsRequest>(),
+  ),
+  policyDelete: route('DELETE', '/v1/policy', returns<PolicyDeleteResponse>(), body<PolicyDeleteRequest>()),
+  policyTrace: route('POST', '/v1/policy/trace', returns<TraceResponse>(), body<TraceRequest>()),
+
+  bpfPolicy: route('GET', '/v1/bpf/policy/:id', returns<BpfPolicyResponse>()),
+  bpfCt: route('GET', '/v1/bpf/ct', returns<BpfCtEntry[]>()),
+  bpfIpcache: route('GET', '/v1/bpf/ipcache', returns<BpfIpcacheEntry[]>()),
+  bpfEndpoints: route('GET', '/v1/bpf/endpoints', returns<BpfEndpointEntry[]>()),
+  bpfMetrics: route('GET', '/v1/bpf/metrics', returns<BpfMetricsEntry[]>()),
+
+  monitor: { ...route('GET', '/v1/monitor', returns<MonitorEvent>()), stream: true as const },
+
+  pods: route('GET', '/v1/k8s/pods', returns<PodsResponse>()),
+  namespacePut: route('PUT', '/v1/k8s/namespaces/:name', returns<Empty>(), body<NamespaceRequest>()),
+  podPut: route('PUT', '/v1/k8s/pods/:ns/:name', returns<Empty>(), body<PodRequest>()),
+  podDelete: route('DELETE', '/v1/k8s/pods/:ns/:name', returns<Empty>()),
+
+  ...cniRoutes,
+} as const;
+
+export type Routes = typeof routes;
+export type RouteName = keyof Routes;
