@@ -6,6 +6,7 @@ import {
   FilterError,
   type Flow,
   type FlowFilter,
+  type FlowPredicate,
   type ParserContext,
   parseEvent,
 } from '../../../src/hubble/index.js';
@@ -116,12 +117,16 @@ const flows: Record<string, Flow> = {
   )!,
 };
 
-function select(f: FlowFilter): string[] {
-  const p = compileFilter(f);
-  return Object.entries(flows)
+/** Names of the flows a predicate keeps, sorted. */
+function kept(from: Record<string, Flow>, p: FlowPredicate): string[] {
+  return Object.entries(from)
     .filter(([, fl]) => p(fl))
     .map(([k]) => k)
     .sort();
+}
+
+function select(f: FlowFilter): string[] {
+  return kept(flows, compileFilter(f));
 }
 
 describe('hubble filters: one field at a time', () => {
@@ -240,13 +245,7 @@ describe('hubble filters: one field at a time', () => {
 });
 
 describe('hubble filters: whitelist and blacklist', () => {
-  const run = (wl: FlowFilter[], bl: FlowFilter[]) => {
-    const p = compileFilters(wl, bl);
-    return Object.entries(flows)
-      .filter(([, f]) => p(f))
-      .map(([k]) => k)
-      .sort();
-  };
+  const run = (wl: FlowFilter[], bl: FlowFilter[]) => kept(flows, compileFilters(wl, bl));
   it('no filters pass everything', () => assert.equal(run([], []).length, 6));
   it('whitelist filters OR together', () => {
     assert.deepEqual(run([{ verdict: ['DROPPED'] }, { protocol: ['udp'] }], []), ['dnsQuery', 'xwDrop']);
@@ -290,13 +289,7 @@ describe('hubble filters: interface (as hubble observe --interface)', () => {
     if99: at(99, 3n),
     none: at(undefined, 4n),
   };
-  const pick = (f: FlowFilter) => {
-    const p = compileFilter(f);
-    return Object.entries(byIf)
-      .filter(([, fl]) => p(fl))
-      .map(([k]) => k)
-      .sort();
-  };
+  const pick = (f: FlowFilter) => kept(byIf, compileFilter(f));
 
   it('matches by name, by index, by both; an empty entry matches any flow with an interface', () => {
     assert.deepEqual(byIf.if17!.interface, { index: 17, name: 'lxc1234' });
@@ -314,14 +307,11 @@ describe('hubble filters: interface (as hubble observe --interface)', () => {
   it('ANDs with the other fields and works in blacklists', () => {
     assert.deepEqual(pick({ interface: [{ name: 'lxc5678' }], destination_port: ['80'] }), ['if18']);
     assert.deepEqual(pick({ interface: [{ name: 'lxc5678' }], destination_port: ['81'] }), []);
-    const p = compileFilters([], [{ interface: [{ index: 17 }] }]);
-    assert.deepEqual(
-      Object.entries(byIf)
-        .filter(([, f]) => p(f))
-        .map(([k]) => k)
-        .sort(),
-      ['if18', 'if99', 'none'],
-    );
+    assert.deepEqual(kept(byIf, compileFilters([], [{ interface: [{ index: 17 }] }])), [
+      'if18',
+      'if99',
+      'none',
+    ]);
   });
 
   it('rejects a malformed index naming the field', () => {
