@@ -8,7 +8,11 @@
  * sets (`reserved:host`, ...) resolve to their fixed reserved identity and are never freed.
  *
  * Listeners receive batches of added/removed events synchronously, after the state has changed.
- * `export()` returns plain JSON that `import()` restores with identical numbering.
+ *
+ * Persistence keeps only the numbering (id ↔ labels), never reference counts: counts belong to the
+ * owners (endpoints, policies), which take their references again after a restart. `export()`
+ * returns the numbering; `restore()` brings identities back unclaimed (0 references, still
+ * resolvable), owners re-allocate theirs, and `releaseUnclaimed()` frees the ones nobody claimed.
  */
 import { CiliumTsError } from '../common/errors.js';
 import {
@@ -55,8 +59,17 @@ export interface IdentityAllocatorOptions {
   clusterId?: number;
 }
 
-/** Persisted allocator state (plain JSON). */
+/** Persisted allocator state (plain JSON): the numbering only, no reference counts. */
 export interface IdentityState {
+  version: 2;
+  clusterId: number;
+  nextCluster: number;
+  nextLocal: number;
+  identities: { id: number; labels: string[] }[];
+}
+
+/** State written by earlier versions; its reference counts are ignored on restore. */
+export interface IdentityStateV1 {
   version: 1;
   clusterId: number;
   nextCluster: number;
@@ -66,13 +79,15 @@ export interface IdentityState {
 
 const LOCAL_SOURCES = new Set(['cidr', 'fqdn', 'cidrgroup']);
 
-function scopeForLabels(labels: LabelSet): IdentityScope {
+/** Node-local (`cidr:`, `fqdn:` labels) or cluster-scoped. */
+export function scopeForLabels(labels: LabelSet): IdentityScope {
   for (const l of labels) if (LOCAL_SOURCES.has(l.source)) return 'local';
   return 'cluster';
 }
 
 interface Slot {
   identity: Identity;
+  /** 0 for a restored identity no owner has claimed yet. */
   refs: number;
 }
 
@@ -116,13 +131,16 @@ export class IdentityAllocator {
     return this.#reserved.get(key) ?? this.#byLabels.get(key)?.identity;
   }
 
-  /** Reference count of a non-reserved identity (0 if unknown or reserved). */
+  /** Reference count of a non-reserved identity (0 if unknown, reserved or unclaimed). */
   refCount(id: number): number {
     if (isReservedIdentity(id)) return 0;
     return this.#byId.get(id)?.refs ?? 0;
   }
 
-  /** Takes a reference on the identity for `labels`, allocating it if needed. */
+  /**
+   * Takes a reference on the identity for `labels`, allocating it if needed. A restored, unclaimed
+   * identity keeps its number (isNew false).
+   */
   allocate(labels: LabelSet): { identity: Identity; isNew: boolean } {
     const key = labels.toString();
     const reserved = this.#reserved.get(key);
@@ -150,7 +168,7 @@ export class IdentityAllocator {
 
   /**
    * Drops one reference. Returns true when the identity was freed. Releasing a reserved identity is
-   * a no-op (false); releasing an unknown identity throws.
+   * a no-op (false); releasing an unknown or unclaimed identity throws.
    */
   release(idOrLabels: number | LabelSet): boolean {
     const slot =
@@ -160,6 +178,10 @@ export class IdentityAllocator {
       throw new IdentityError(`release of unknown identity ${String(idOrLabels)}`);
     }
     if (slot.identity.scope === 'reserved') return false;
+    if (slot.refs === 0)
+      throw new IdentityError(`release of unclaimed identity ${slot.identity.id}`, {
+        code: 'failed-precondition',
+      });
     slot.refs--;
     if (slot.refs > 0) return false;
     this.#byId.delete(slot.identity.id);
@@ -182,56 +204,87 @@ export class IdentityAllocator {
     };
   }
 
+  /** The numbering to persist: every non-reserved identity's number and labels, no reference counts. */
   export(): IdentityState {
     return {
-      version: 1,
+      version: 2,
       clusterId: this.clusterId,
       nextCluster: this.#nextCluster,
       nextLocal: this.#nextLocal,
       identities: [...this.#byId.values()]
         .filter((s) => s.identity.scope !== 'reserved')
         .sort((a, b) => a.identity.id - b.identity.id)
-        .map((s) => ({ id: s.identity.id, labels: s.identity.labels.toStrings(), refs: s.refs })),
+        .map((s) => ({ id: s.identity.id, labels: s.identity.labels.toStrings() })),
     };
   }
 
   /**
-   * Restores exported state into this allocator, which must hold no non-reserved identities.
-   * Identities keep their numbers; listeners get one `added` batch.
+   * Brings back persisted numbering into this allocator, which must hold no non-reserved
+   * identities. Identities keep their numbers but come back unclaimed: owners take their references
+   * again with allocate(), then releaseUnclaimed() frees the rest. Reference counts in old (v1)
+   * state are ignored. Listeners get one `added` batch. Nothing is applied if the state is invalid.
    */
-  import(state: IdentityState): void {
-    if (state.version !== 1)
-      throw new IdentityError(`unsupported identity state version ${String(state.version)}`);
+  restore(state: IdentityState | IdentityStateV1): void {
+    const version: unknown = state.version;
+    if (version !== 1 && version !== 2)
+      throw new IdentityError(`unsupported identity state version ${String(version)}`);
     if (state.clusterId !== this.clusterId) {
       throw new IdentityError(`state is for cluster ID ${state.clusterId}, allocator has ${this.clusterId}`);
     }
-    if (this.#byLabels.size > 0) throw new IdentityError('import into a non-empty allocator');
-    const added: IdentityEvent[] = [];
+    if (this.#byLabels.size > 0)
+      throw new IdentityError('restore into a non-empty allocator', { code: 'failed-precondition' });
+    const slots: Slot[] = [];
+    const ids = new Set<number>();
+    const keys = new Set<string>();
     for (const e of state.identities) {
       const labels = LabelSetClass.parse(e.labels);
       const scope = scopeForLabels(labels);
       if (isReservedIdentity(e.id) || (scope === 'local') !== isLocalIdentity(e.id)) {
         throw new IdentityError(`identity ${e.id} does not fit labels ${labels.toString()}`);
       }
-      if (this.#byId.has(e.id) || this.#byLabels.has(labels.toString())) {
-        throw new IdentityError(`duplicate identity ${e.id} in state`);
-      }
-      if (!Number.isInteger(e.refs) || e.refs < 1)
-        throw new IdentityError(`identity ${e.id}: bad refs ${e.refs}`);
-      const identity: Identity = Object.freeze({ id: e.id, labels, scope });
-      const slot = { identity, refs: e.refs };
-      this.#byId.set(e.id, slot);
-      this.#byLabels.set(labels.toString(), slot);
-      added.push({ type: 'added', identity });
+      const key = labels.toString();
+      if (ids.has(e.id) || keys.has(key)) throw new IdentityError(`duplicate identity ${e.id} in state`);
+      ids.add(e.id);
+      keys.add(key);
+      slots.push({ identity: Object.freeze({ id: e.id, labels, scope }), refs: 0 });
+    }
+    for (const slot of slots) {
+      this.#byId.set(slot.identity.id, slot);
+      this.#byLabels.set(slot.identity.labels.toString(), slot);
     }
     this.#nextCluster = state.nextCluster;
     this.#nextLocal = state.nextLocal;
-    if (added.length > 0) this.#emit(added);
+    if (slots.length > 0) this.#emit(slots.map((s) => ({ type: 'added', identity: s.identity })));
   }
 
-  static fromState(state: IdentityState): IdentityAllocator {
+  /** @deprecated Same as restore(): identities come back unclaimed, whatever counts the state holds. */
+  import(state: IdentityState | IdentityStateV1): void {
+    this.restore(state);
+  }
+
+  /** Restored identities no owner has claimed since. */
+  unclaimed(): Identity[] {
+    return [...this.#byLabels.values()].filter((s) => s.refs === 0).map((s) => s.identity);
+  }
+
+  /**
+   * Frees every restored identity no owner claimed (call once the owners have re-allocated theirs
+   * after a restart). Listeners get one `removed` batch. Returns the freed identities.
+   */
+  releaseUnclaimed(): Identity[] {
+    const freed = this.unclaimed().sort((a, b) => a.id - b.id);
+    for (const identity of freed) {
+      this.#byId.delete(identity.id);
+      this.#byLabels.delete(identity.labels.toString());
+    }
+    if (freed.length > 0) this.#emit(freed.map((identity) => ({ type: 'removed', identity })));
+    return freed;
+  }
+
+  /** A new allocator with the state's numbering restored (identities unclaimed). */
+  static fromState(state: IdentityState | IdentityStateV1): IdentityAllocator {
     const a = new IdentityAllocator({ clusterId: state.clusterId });
-    a.import(state);
+    a.restore(state);
     return a;
   }
 

@@ -1,26 +1,19 @@
-/** Base of kvstore errors; `code` is stable for callers and the API. */
-export class KvStoreError extends Error {
-  override name = 'KvStoreError';
-  readonly code: string = 'KVSTORE';
-}
+import { CiliumTsError } from '../common/errors.js';
 
-/** A key, prefix or value argument is unusable. */
+/** Base of kvstore errors. */
+export class KvStoreError extends CiliumTsError {}
+
+/** A key, prefix, value or option argument is unusable; `field` names it. */
 export class KvArgumentError extends KvStoreError {
-  override name = 'KvArgumentError';
-  override readonly code = 'KVSTORE_INVALID_ARGUMENT';
-  constructor(
-    readonly field: string,
-    readonly value: unknown,
-    reason: string,
-  ) {
-    super(`${field} ${JSON.stringify(value)}: ${reason}`);
+  override readonly code = 'invalid-argument';
+  constructor(field: string, value: unknown, reason: string) {
+    super(`${field} ${JSON.stringify(value)}: ${reason}`, { field });
   }
 }
 
 /** The client (or its store) was closed. */
 export class KvClosedError extends KvStoreError {
-  override name = 'KvClosedError';
-  override readonly code = 'KVSTORE_CLOSED';
+  override readonly code = 'unavailable';
   constructor(what = 'kvstore client') {
     super(`${what} is closed`);
   }
@@ -28,8 +21,7 @@ export class KvClosedError extends KvStoreError {
 
 /** A watch asked for history the store no longer keeps: list again and watch after that revision. */
 export class KvCompactedError extends KvStoreError {
-  override name = 'KvCompactedError';
-  override readonly code = 'KVSTORE_COMPACTED';
+  override readonly code = 'failed-precondition';
   constructor(
     readonly requested: number,
     readonly compactedUpTo: number,
@@ -38,8 +30,7 @@ export class KvCompactedError extends KvStoreError {
   }
 }
 
-/** A lock could not be taken before its deadline or abort. */
+/** A lock could not be taken before its caller gave up. */
 export class KvLockError extends KvStoreError {
-  override name = 'KvLockError';
-  override readonly code = 'KVSTORE_LOCK';
+  override readonly code = 'timeout';
 }

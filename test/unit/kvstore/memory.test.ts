@@ -136,7 +136,7 @@ describe('memory kvstore', () => {
     const w = collect(s.watch('k', { afterRevision: 1 }));
     const err = await w.done;
     assert.ok(err instanceof KvCompactedError);
-    assert.equal(err.code, 'KVSTORE_COMPACTED');
+    assert.equal(err.code, 'failed-precondition');
     assert.equal(err.compactedUpTo, 3);
     const ok = collect(s.watch('k', { afterRevision: 3 }));
     await until(() => ok.items.length === 2, 'retained history');
