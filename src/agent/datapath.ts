@@ -1,16 +1,17 @@
 /**
- * The node's datapath as the agent drives it: the pinned maps of this node plus the per-endpoint
- * program loader. Implements the endpoint manager's DatapathOps, and the dumps behind `bpf ...`.
+ * The node's datapath as the agent drives it: the pinned maps of this node, the per-endpoint
+ * program loader, the targets the reconcilers write through, and the dumps behind `bpf ...`.
  */
 import type { Logger } from 'pino';
 import { DatapathLoader, DatapathMaps, type EndpointDatapathConfig, formatMac } from '../datapath/index.js';
 import type { Collection } from '../ebpf/index.js';
-import type { DatapathOps, Enforcement } from '../endpoint/manager.js';
+import { ifindexOf } from '../ebpf/index.js';
+import type { DatapathTargets, LxcInfo } from '../endpoint/datapath-state.js';
 import type { EndpointRecord } from '../endpoint/types.js';
-import type { MapDiff, MapEntry } from '../policy/index.js';
+import type { IpcacheInfo } from '../ipcache/ipcache.js';
 import type { AgentConfig } from './config.js';
 
-export class NodeDatapath implements DatapathOps {
+export class NodeDatapath {
   private maps?: DatapathMaps;
   private loader?: DatapathLoader;
   private routerV4?: string;
@@ -37,6 +38,10 @@ export class NodeDatapath implements DatapathOps {
     this.maps?.close();
   }
 
+  get isOpen(): boolean {
+    return this.maps !== undefined;
+  }
+
   get m(): DatapathMaps {
     if (!this.maps) throw new Error('datapath not open');
     return this.maps;
@@ -47,66 +52,49 @@ export class NodeDatapath implements DatapathOps {
     return this.loader;
   }
 
-  upsertIpcache(prefix: string, identity: number, tunnelEndpoint?: string): void {
-    this.m.ipcache.upsert(prefix, { identity, ...(tunnelEndpoint ? { tunnelEndpoint } : {}) });
-  }
-
-  deleteIpcache(prefix: string): void {
-    this.m.ipcache.delete(prefix);
-  }
-
-  upsertEndpoint(ep: EndpointRecord): void {
-    const info = {
-      ifindex: ep.hostIfindex,
-      endpointId: ep.id,
-      identity: ep.identity,
-      mac: ep.mac,
-      nodeMac: ep.hostMac,
+  /** What the reconcilers write through: the real maps and programs of this node. */
+  targets(): DatapathTargets {
+    return {
+      ipcache: {
+        set: (prefix: string, info: IpcacheInfo) => this.m.ipcache.upsert(prefix, info),
+        delete: (prefix: string) => void this.m.ipcache.delete(prefix),
+        keys: () => this.m.ipcache.list().map((e) => e.prefix),
+      },
+      lxc: {
+        set: (ip: string, info: LxcInfo) => this.m.endpoints.upsert(ip, info),
+        delete: (ip: string) => void this.m.endpoints.delete(ip),
+        keys: () => this.m.endpoints.list().map((e) => e.ip),
+      },
+      policy: {
+        endpoints: () => this.m.policy.endpoints(),
+        has: (id) => this.m.policy.has(id),
+        replace: (id, entries, enf) => this.m.policy.replace(id, entries, enf),
+        apply: (id, diff, enf) => this.m.policy.apply(id, diff, enf),
+        dump: (id) => this.m.policy.dump(id),
+        delete: (id) => this.m.policy.delete(id),
+      },
+      programs: {
+        preload: (ep) => this.l.preload(this.config(ep)),
+        discard: (p) => void (p as Promise<Collection>).then((c) => c.close()).catch(() => {}),
+        attach: async (ep, preloaded) => {
+          const r = await this.l.loadAsync(this.config(ep), preloaded as Promise<Collection> | undefined);
+          this.log.debug(
+            { endpoint: ep.id, replaced: r.replaced, ...r.timings },
+            'endpoint programs attached',
+          );
+        },
+        detach: (id) => this.l.remove(id),
+        pinned: () => this.l.restore().map((p) => p.id),
+      },
+      interfaceExists: (name) => {
+        // The agent runs in the node's network namespace; /sys may show another one, so ask the kernel.
+        try {
+          return ifindexOf(name) > 0;
+        } catch {
+          return false;
+        }
+      },
     };
-    for (const ip of [ep.ipv4, ep.ipv6]) {
-      if (!ip) continue;
-      this.m.endpoints.upsert(ip, info);
-      this.upsertIpcache(ip.includes(':') ? `${ip}/128` : `${ip}/32`, ep.identity);
-    }
-  }
-
-  deleteEndpoint(ep: EndpointRecord): void {
-    for (const ip of [ep.ipv4, ep.ipv6]) {
-      if (!ip) continue;
-      this.m.endpoints.delete(ip);
-      this.deleteIpcache(ip.includes(':') ? `${ip}/128` : `${ip}/32`);
-    }
-  }
-
-  applyPolicy(epId: number, diff: MapDiff, enforcement: Enforcement): void {
-    this.m.policy.apply(epId, diff, enforcement);
-  }
-
-  syncPolicy(epId: number, entries: readonly MapEntry[], enforcement: Enforcement): void {
-    this.m.policy.replace(epId, entries, enforcement);
-  }
-
-  /**
-   * Empties an endpoint's policy trie but keeps it in cilium_policy_maps for the next endpoint
-   * with this ID: publishing a trie in the map-of-maps waits for an RCU grace period (milliseconds),
-   * which should not be paid on the CNI ADD path. A trie of an unused ID is never consulted: no
-   * program and no cilium_lxc entry carries that ID.
-   */
-  removePolicy(epId: number): void {
-    const cur = this.m.policy.dump(epId);
-    if (cur?.length)
-      this.m.policy.apply(
-        epId,
-        { upserts: [], deletes: cur.map((e) => e.key) },
-        { ingressEnforced: true, egressEnforced: true },
-      );
-  }
-
-  prewarm(epIds: readonly number[]): void {
-    for (const id of epIds) {
-      if (!this.m.policy.has(id))
-        this.m.policy.replace(id, [], { ingressEnforced: true, egressEnforced: true });
-    }
   }
 
   private config(ep: EndpointRecord): EndpointDatapathConfig {
@@ -125,38 +113,7 @@ export class NodeDatapath implements DatapathOps {
     };
   }
 
-  preload(ep: EndpointRecord): Promise<Collection> {
-    return this.l.preload(this.config(ep));
-  }
-
-  discard(preloaded: Promise<unknown>): void {
-    (preloaded as Promise<Collection>).then((c) => c.close()).catch(() => {});
-  }
-
-  async attach(ep: EndpointRecord, preloaded?: Promise<unknown>): Promise<void> {
-    const r = await this.l.loadAsync(this.config(ep), preloaded as Promise<Collection> | undefined);
-    this.log.debug({ endpoint: ep.id, replaced: r.replaced, ...r.timings }, 'endpoint programs attached');
-  }
-
-  detach(ep: EndpointRecord): void {
-    this.l.remove(ep.id);
-  }
-
   // ---- introspection ----
-
-  dumpPolicy(epId: number): Record<string, unknown>[] {
-    const entries = this.m.policy.dump(epId) ?? [];
-    return entries.map((e) => ({
-      direction: e.key.egress ? 'Egress' : 'Ingress',
-      identity: e.key.identity === 0 ? 'ANY' : e.key.identity,
-      protocol: protoName(e.key.protocol),
-      port: portText(e.key),
-      action: e.entry.deny ? 'deny' : 'allow',
-      flags: e.flags,
-      proxyPort: e.entry.proxyPort || '',
-      cookie: e.entry.ruleCookie,
-    }));
-  }
 
   dumpCt(): Record<string, unknown>[] {
     return this.m.conntrack.list().map((e) => ({ ...e }));
@@ -220,12 +177,6 @@ export function protoName(p: number): string {
     ({ 0: 'ANY', 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' } as Record<number, string>)[p] ??
     String(p)
   );
-}
-
-function portText(k: { dport: number; prefixLen: number; protocol: number }): string {
-  if (k.prefixLen <= 48) return 'ANY';
-  const span = 2 ** (64 - k.prefixLen);
-  return span === 1 ? String(k.dport) : `${k.dport}-${k.dport + span - 1}`;
 }
 
 export { formatMac };

@@ -5,9 +5,17 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { dropReasonText } from '../hubble/constants.js';
-import type { Agent } from './agent.js';
 
-export function registerAgentMetrics(agent: Agent, registry: Registry): void {
+/** What the agent's metrics read, at scrape time. */
+export interface AgentMetricsSources {
+  endpoints(): readonly { state: string }[];
+  identities(): readonly { scope: string }[];
+  policy(): { count: number; revision: number };
+  mapPressure(): Map<string, number>;
+  datapathCounters(): readonly { reason: number; direction: string; packets: bigint; bytes: bigint }[];
+}
+
+export function registerAgentMetrics(agent: AgentMetricsSources, registry: Registry): void {
   const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
     new Gauge({
       name,
@@ -25,22 +33,22 @@ export function registerAgentMetrics(agent: Agent, registry: Registry): void {
     });
 
   gauge('cilium_endpoint', 'Number of endpoints managed by this agent', [], (g) =>
-    g.set(agent.endpoints.list().length),
+    g.set(agent.endpoints().length),
   );
   gauge('cilium_endpoint_state', 'Endpoints by state', ['endpoint_state'], (g) => {
     const by = new Map<string, number>();
-    for (const e of agent.endpoints.list()) by.set(e.state, (by.get(e.state) ?? 0) + 1);
+    for (const e of agent.endpoints()) by.set(e.state, (by.get(e.state) ?? 0) + 1);
     for (const [s, n] of by) g.set({ endpoint_state: s }, n);
   });
   gauge('cilium_identity', 'Number of security identities', ['type'], (g) => {
     const by = new Map<string, number>();
-    for (const i of agent.identities.all()) by.set(i.scope, (by.get(i.scope) ?? 0) + 1);
+    for (const i of agent.identities()) by.set(i.scope, (by.get(i.scope) ?? 0) + 1);
     for (const [t, n] of by) g.set({ type: t }, n);
   });
-  gauge('cilium_policy', 'Number of policies in the repository', [], (g) => g.set(agent.repo.list().length));
-  gauge('cilium_policy_max_revision', 'Highest policy revision', [], (g) => g.set(agent.repo.revision));
+  gauge('cilium_policy', 'Number of policies in the repository', [], (g) => g.set(agent.policy().count));
+  gauge('cilium_policy_max_revision', 'Highest policy revision', [], (g) => g.set(agent.policy().revision));
   gauge('cilium_bpf_map_pressure', 'Fill ratio of BPF maps (entries / max entries)', ['map_name'], (g) => {
-    for (const [name, ratio] of agent.datapath.mapPressure()) g.set({ map_name: name }, ratio);
+    for (const [name, ratio] of agent.mapPressure()) g.set({ map_name: name }, ratio);
   });
   // Cumulative counts kept by the datapath (cilium_metrics), exposed as counters like upstream's.
   const datapath = (
@@ -58,7 +66,7 @@ export function registerAgentMetrics(agent: Agent, registry: Registry): void {
       collect() {
         this.reset();
         try {
-          for (const e of agent.datapath.m.metrics.list()) {
+          for (const e of agent.datapathCounters()) {
             const v = pick(e);
             if (v !== undefined && v > 0) this.inc(labels(e), v);
           }

@@ -7,8 +7,14 @@ import type { ServerResponse } from 'node:http';
 import type { RingBufReader } from '../ebpf/index.js';
 import type { Observer } from '../hubble/observer.js';
 import type { Flow } from '../hubble/types.js';
-import type { Agent } from './agent.js';
 import { ApiError, type Request, STREAMING } from './http.js';
+
+/** The datapath's event ring buffer. */
+export interface EventsSource {
+  reader(): RingBufReader;
+  /** Events the datapath could not put in the ring (cumulative). */
+  lost(): bigint | number;
+}
 
 interface Subscriber {
   res: ServerResponse;
@@ -26,19 +32,16 @@ export class Monitor {
 
   /** Every event goes through the observer, which parses it once into a flow (ring, metrics). */
   constructor(
-    private readonly agent: Agent,
+    private readonly events: EventsSource,
     private readonly observer: Observer,
   ) {}
 
   async start(): Promise<void> {
-    this.reader = this.agent.datapath.m.events.reader();
+    this.reader = this.events.reader();
     this.running = true;
     this.loop = this.run();
     // Events the datapath could not put in the ring are counted there; report them as lost.
-    this.lostTimer = setInterval(
-      () => this.observer.recordLostCounter(Number(this.agent.datapath.m.events.lost())),
-      1000,
-    );
+    this.lostTimer = setInterval(() => this.observer.recordLostCounter(Number(this.events.lost())), 1000);
     this.lostTimer.unref();
   }
 

@@ -1,32 +1,24 @@
 /**
- * The agent's persisted state: one JSON file per subsystem under the state dir, each written
- * atomically, so a restart restores endpoints, identities, IPAM, resources and policies exactly.
+ * The agent's persisted state: one JSON file per cell under the state dir, each written
+ * atomically. A cell asks for its own file by name; nothing else reads it.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { JsonStateFile } from '../ipam/index.js';
 
-export class AgentState<T extends Record<string, unknown>> {
-  private readonly files = new Map<keyof T, JsonStateFile<unknown>>();
+export class AgentStateStore {
+  private readonly files = new Map<string, JsonStateFile<unknown>>();
 
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-  }
+  constructor(readonly dir: string) {}
 
-  private file<K extends keyof T>(key: K): JsonStateFile<T[K]> {
-    let f = this.files.get(key);
+  /** The file `<dir>/<name>.json`, created on first save. */
+  file<T>(name: string): JsonStateFile<T> {
+    let f = this.files.get(name);
     if (!f) {
-      f = new JsonStateFile(join(this.dir, `${String(key)}.json`));
-      this.files.set(key, f);
+      mkdirSync(this.dir, { recursive: true });
+      f = new JsonStateFile(join(this.dir, `${name}.json`));
+      this.files.set(name, f);
     }
-    return f as JsonStateFile<T[K]>;
-  }
-
-  load<K extends keyof T>(key: K): Promise<T[K] | undefined> {
-    return this.file(key).load();
-  }
-
-  save<K extends keyof T>(key: K, value: T[K]): Promise<void> {
-    return this.file(key).save(value);
+    return f as JsonStateFile<T>;
   }
 }

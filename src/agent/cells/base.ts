@@ -1,0 +1,89 @@
+/** Small cells every agent has: the state store, the mutation queue, IPAM and identities. */
+
+import { cell } from '../../hive/hive.js';
+import { IdentityAllocator, type IdentityState } from '../../identity/index.js';
+import { NodeIpam, type NodeIpamState } from '../../ipam/index.js';
+import { AgentStateStore } from '../state.js';
+import {
+  type AgentCellExtras,
+  ConfigT,
+  type Identities,
+  IdentitiesT,
+  IpamT,
+  type Serial,
+  SerialT,
+  StateT,
+} from './tokens.js';
+
+export const stateCell = cell<AgentStateStore, AgentCellExtras>({
+  name: 'state',
+  needs: [ConfigT],
+  provides: StateT,
+  build: (get) => ({ provide: new AgentStateStore(get(ConfigT).stateDir) }),
+});
+
+/** One queue for every mutation (CNI, policy, resources), so they apply in arrival order. */
+export const serialCell = cell<Serial, AgentCellExtras>({
+  name: 'serial',
+  needs: [],
+  provides: SerialT,
+  build: () => {
+    let chain: Promise<unknown> = Promise.resolve();
+    const serial: Serial = (fn) => {
+      const p = chain.then(fn);
+      chain = p.catch(() => {});
+      return p;
+    };
+    return { provide: serial, stop: () => serial(async () => {}) };
+  },
+});
+
+export const ipamCell = cell<NodeIpam, AgentCellExtras>({
+  name: 'ipam',
+  needs: [ConfigT, StateT],
+  provides: IpamT,
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const file = get(StateT).file<NodeIpamState>('ipam');
+    const ipam = new NodeIpam({
+      ipv4Cidr: cfg.podCidrV4,
+      ...(cfg.podCidrV6 ? { ipv6Cidr: cfg.podCidrV6 } : {}),
+    });
+    return {
+      provide: ipam,
+      start: async () => {
+        const st = await file.load();
+        if (st) ipam.import(st);
+      },
+      status: () => ({ ipam: { podCidrV4: cfg.podCidrV4, podCidrV6: cfg.podCidrV6, ...ipam.stats() } }),
+    };
+  },
+});
+
+/**
+ * Identities. The numbering (labels ↔ ID) is persisted so numbers survive a restart; reference
+ * counts are not: restored identities come back unclaimed, owners (endpoints, policy CIDRs) take
+ * their references again, then finishRestore() frees what nobody claimed.
+ */
+export const identityCell = cell<Identities, AgentCellExtras>({
+  name: 'identities',
+  needs: [ConfigT, StateT],
+  provides: IdentitiesT,
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const file = get(StateT).file<IdentityState>('identities');
+    const allocator = new IdentityAllocator({ clusterId: cfg.clusterId });
+    return {
+      provide: {
+        allocator,
+        finishRestore: () => void allocator.releaseUnclaimed(),
+        persist: () => file.save(allocator.export()),
+      },
+      start: async () => {
+        const st = await file.load();
+        if (st) allocator.restore(st);
+      },
+      status: () => ({ identities: allocator.all().length }),
+    };
+  },
+});

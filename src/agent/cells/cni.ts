@@ -1,0 +1,93 @@
+/** The CNI backend: IPAM plus the endpoint lifecycle behind the plugin's ADD/DEL/CHECK. */
+import { CniBackend } from '../../cni/agent-side.js';
+import type { PendingEndpoint } from '../../endpoint/manager.js';
+import { cell } from '../../hive/hive.js';
+import { PREWARM_IDS } from './endpoints.js';
+import { type AgentCellExtras, CniT, EndpointsT, IpamT, LogT, SerialT, StateT } from './tokens.js';
+
+export const cniCell = cell<CniBackend, AgentCellExtras>({
+  name: 'cni',
+  needs: [IpamT, EndpointsT, SerialT, StateT, LogT],
+  provides: CniT,
+  build: (get) => {
+    const ipam = get(IpamT);
+    const { manager, state, persist } = get(EndpointsT);
+    const serial = get(SerialT);
+    const log = get(LogT);
+    const ipamFile = get(StateT).file<ReturnType<typeof ipam.export>>('ipam');
+    /** After the ADD was answered, ready the policy maps of the next endpoint IDs. */
+    const prewarmSoon = () =>
+      setImmediate(
+        () =>
+          void serial(async () => {
+            state.prewarm(manager.spareIds(PREWARM_IDS));
+            await state.flush();
+          }).catch((e) => log.warn({ err: e }, 'prewarm failed')),
+      );
+    const backend = new CniBackend({
+      ipam,
+      hooks: {
+        // Before the interfaces exist: ID, identity and program verification start right away,
+        // overlapping the interface setup (a retried ADD of a known endpoint skips this).
+        endpointPending: (e) =>
+          manager.byContainer(e.containerId, e.ifName)
+            ? undefined
+            : manager.begin({
+                containerId: e.containerId,
+                ifName: e.ifName,
+                netns: e.netns,
+                podNamespace: e.podNamespace ?? 'default',
+                podName: e.podName ?? e.containerId.slice(0, 12),
+                ipv4: e.allocation.ipv4?.ip,
+                ipv6: e.allocation.ipv6?.ip,
+                mac: e.podMac,
+                hostIfName: e.hostIfName,
+                hostMac: e.hostMac,
+              }),
+        endpointAborted: (token) => manager.abort(token as PendingEndpoint),
+        endpointAdded: (e, token) =>
+          serial(async () => {
+            const t0 = performance.now();
+            const ep = token
+              ? await manager.finish(token as PendingEndpoint, e.plumbing.hostIfindex)
+              : await manager.create({
+                  containerId: e.containerId,
+                  ifName: e.ifName,
+                  netns: e.netns,
+                  podNamespace: e.podNamespace ?? 'default',
+                  podName: e.podName ?? e.containerId.slice(0, 12),
+                  ipv4: e.allocation.ipv4?.ip,
+                  ipv6: e.allocation.ipv6?.ip,
+                  mac: e.plumbing.podMac,
+                  hostIfName: e.plumbing.hostIfName,
+                  hostIfindex: e.plumbing.hostIfindex,
+                  hostMac: e.plumbing.hostMac,
+                });
+            await persist();
+            prewarmSoon();
+            log.info(
+              {
+                endpoint: ep.id,
+                pod: `${ep.podNamespace}/${ep.podName}`,
+                identity: ep.identity,
+                ipv4: ep.ipv4,
+                ms: +(performance.now() - t0).toFixed(1),
+              },
+              'endpoint created',
+            );
+          }),
+        endpointRemoved: (p) =>
+          serial(async () => {
+            const ep = manager.byContainer(p.containerId, p.ifName);
+            if (!ep) return;
+            manager.remove(ep);
+            await state.flush();
+            await persist();
+            log.info({ endpoint: ep.id, pod: `${ep.podNamespace}/${ep.podName}` }, 'endpoint removed');
+          }),
+        ipamChanged: () => ipamFile.save(ipam.export()),
+      },
+    });
+    return { provide: backend };
+  },
+});

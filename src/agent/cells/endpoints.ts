@@ -1,0 +1,202 @@
+/**
+ * Endpoints: the endpoint manager, the endpoints' desired datapath state (local delivery entries,
+ * ipcache claims, policy maps) and its reconcilers, restore after a restart, and the endpoint,
+ * `bpf policy` and policy trace routes. Follows policy, identity and pod/namespace changes.
+ */
+import { type DatapathTargets, EndpointDatapathState } from '../../endpoint/datapath-state.js';
+import { EndpointManager } from '../../endpoint/manager.js';
+import type { EndpointRecord } from '../../endpoint/types.js';
+import { cell } from '../../hive/hive.js';
+import { LabelSet } from '../../labels/index.js';
+import { protoName } from '../datapath.js';
+import { ApiError } from '../http.js';
+import {
+  type AgentCellExtras,
+  ConfigT,
+  type EndpointService,
+  EndpointsT,
+  IdentitiesT,
+  IpcacheT,
+  LogT,
+  PolicyT,
+  ResourcesT,
+  StateT,
+  TargetsT,
+} from './tokens.js';
+
+/** Endpoint IDs whose (empty) policy maps are kept ready ahead of CNI ADDs. */
+export const PREWARM_IDS = 2;
+
+export const endpointsCell = cell<EndpointService, AgentCellExtras>({
+  name: 'endpoints',
+  needs: [ConfigT, LogT, IdentitiesT, PolicyT, IpcacheT, ResourcesT, TargetsT, StateT],
+  provides: EndpointsT,
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const log = get(LogT);
+    const identities = get(IdentitiesT);
+    const policy = get(PolicyT);
+    const ipcache = get(IpcacheT);
+    const resources = get(ResourcesT);
+    const targets: DatapathTargets = get(TargetsT);
+    const file = get(StateT).file<EndpointRecord[]>('endpoints');
+    const state = new EndpointDatapathState(ipcache.meta, targets, ipcache.reconciler, {
+      onError: (key, err, attempts) => log.warn({ key, err, attempts }, 'datapath write failed; will retry'),
+    });
+    const manager = new EndpointManager(
+      identities.allocator,
+      policy.engine,
+      state,
+      { pod: resources.pod, namespaceLabels: resources.namespaceLabels },
+      cfg.clusterName,
+    );
+    // Endpoints still waiting for their interface are not persisted: a restart would not find them.
+    const persist = async () => {
+      await file.save(manager.list().filter((e) => e.state !== 'waiting-for-interface'));
+      await identities.persist();
+    };
+    const svc: EndpointService = { manager, state, persist };
+
+    // Everything that changes some endpoint's policy, then waits until the maps have it.
+    policy.onChanged(async () => {
+      manager.regenerate();
+      await state.flush();
+      await persist();
+    });
+    resources.onNamespaceChanged(async (ns) => {
+      await manager.relabel((ep) => ep.podNamespace === ns);
+      await state.flush();
+      await persist();
+    });
+    resources.onPodChanged(async (ns, name, before) => {
+      await manager.relabel((ep) => ep.podNamespace === ns && ep.podName === name);
+      const after = resources.pod(ns, name);
+      if (JSON.stringify(before?.namedPorts ?? {}) !== JSON.stringify(after?.namedPorts ?? {})) {
+        policy.engine.namedPortsChanged();
+        manager.regenerate();
+      }
+      await state.flush();
+      await persist();
+    });
+
+    const find = (ref: string): EndpointRecord => {
+      const ep = /^\d+$/.test(ref)
+        ? manager.get(Number(ref))
+        : ref.includes('/')
+          ? manager.byPod(ref.split('/')[0]!, ref.split('/')[1]!)
+          : (manager.byIp(ref) ?? manager.byPod('default', ref));
+      if (!ep) throw new ApiError(404, `endpoint ${ref} not found (give an ID, an IP, or namespace/pod)`);
+      return ep;
+    };
+
+    return {
+      provide: svc,
+      start: async () => {
+        const records = (await file.load()) ?? [];
+        const alive = records.filter((r) => {
+          const ok = targets.interfaceExists(r.hostIfName);
+          if (!ok)
+            log.warn(
+              { endpoint: r.id, hostIf: r.hostIfName },
+              'endpoint interface is gone; not restoring it',
+            );
+          return ok;
+        });
+        await manager.restore(alive);
+        // Every owner has taken its identities again: what nobody owns now is freed.
+        identities.finishRestore();
+        manager.regenerate();
+        state.prewarm(manager.spareIds(PREWARM_IDS));
+        const gone = state.prunePrograms(new Set(manager.list().map((e) => e.id)));
+        if (gone.length) log.info({ endpoints: gone }, 'removed pinned programs of endpoints that are gone');
+        await persist();
+      },
+      status: () => ({ endpoints: manager.list().length }),
+      routes: (r) => {
+        r.on('GET', '/v1/endpoint', () => manager.list().map(endpointView));
+        r.on('GET', '/v1/endpoint/:id', (q) => endpointView(find(q.params.id!)));
+        r.on('GET', '/v1/bpf/policy/:id', (q) => {
+          const ep = find(q.params.id!);
+          return { endpoint: ep.id, entries: policyEntries(targets, ep.id) };
+        });
+        r.on('POST', '/v1/policy/trace', async (q) => {
+          const t = (await q.body()) as TraceRequest;
+          const side = (s: TraceSide | undefined, what: string) => {
+            if (!s) throw new ApiError(400, `${what}: required`);
+            if (s.pod) {
+              const [ns, name] = s.pod.includes('/') ? s.pod.split('/') : ['default', s.pod];
+              const ep = manager.byPod(ns!, name!);
+              if (ep) return { labels: LabelSet.parse(ep.labels), namedPorts: ep.namedPorts };
+              return { labels: manager.podLabels(ns!, name!).labels, namedPorts: {} };
+            }
+            if (s.identity !== undefined) {
+              const i = identities.allocator.lookup(s.identity);
+              if (!i) throw new ApiError(404, `${what}.identity: identity ${s.identity} not found`);
+              return { labels: i.labels, namedPorts: {} };
+            }
+            if (s.labels) return { labels: LabelSet.parse(s.labels, 'k8s'), namedPorts: {} };
+            throw new ApiError(400, `${what}: give pod, identity or labels`);
+          };
+          const src = side(t.src, 'src');
+          const dst = side(t.dst, 'dst');
+          const dport = t.dport ?? 0;
+          const protocol = t.protocol ?? 'TCP';
+          const res = policy.engine.trace({ src, dst, dport, protocol });
+          return {
+            ...res,
+            src: { labels: src.labels.toStrings() },
+            dst: { labels: dst.labels.toStrings() },
+            dport,
+            protocol,
+            revision: policy.repo.revision,
+          };
+        });
+      },
+    };
+  },
+});
+
+interface TraceSide {
+  pod?: string;
+  identity?: number;
+  labels?: string[];
+}
+interface TraceRequest {
+  src?: TraceSide;
+  dst?: TraceSide;
+  dport?: number;
+  protocol?: string;
+}
+
+function endpointView(ep: EndpointRecord): Record<string, unknown> {
+  return {
+    ...ep,
+    identityLabels: ep.labels,
+    policyEnabled: { ingress: ep.ingressEnforced, egress: ep.egressEnforced },
+  };
+}
+
+/** The endpoint's policy map as stored (what `bpf policy get` shows). */
+function policyEntries(targets: DatapathTargets, epId: number): Record<string, unknown>[] {
+  const entries = (targets.policy.dump(epId) ?? []) as {
+    key: { egress: number; identity: number; protocol: number; dport: number; prefixLen: number };
+    entry: { deny: boolean; proxyPort: number; ruleCookie: number };
+    flags?: number;
+  }[];
+  return entries.map((e) => ({
+    direction: e.key.egress ? 'Egress' : 'Ingress',
+    identity: e.key.identity === 0 ? 'ANY' : e.key.identity,
+    protocol: protoName(e.key.protocol),
+    port: portText(e.key),
+    action: e.entry.deny ? 'deny' : 'allow',
+    flags: e.flags ?? 0,
+    proxyPort: e.entry.proxyPort || '',
+    cookie: e.entry.ruleCookie,
+  }));
+}
+
+function portText(k: { dport: number; prefixLen: number }): string {
+  if (k.prefixLen <= 48) return 'ANY';
+  const span = 2 ** (64 - k.prefixLen);
+  return span === 1 ? String(k.dport) : `${k.dport}-${k.dport + span - 1}`;
+}

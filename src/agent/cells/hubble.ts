@@ -1,0 +1,108 @@
+/**
+ * Observability: the monitor draining the datapath's ring buffer into the Hubble observer, the
+ * Observer gRPC server, and Prometheus metrics (Hubble's and the agent's).
+ */
+import { join } from 'node:path';
+import { cell, token } from '../../hive/hive.js';
+import { HubbleMetrics, type MetricsServer, startMetricsServer } from '../../hubble/metrics.js';
+import { Observer } from '../../hubble/observer.js';
+import { HubbleServer } from '../../hubble/server.js';
+import { registerAgentMetrics } from '../metrics.js';
+import { Monitor } from '../monitor.js';
+import {
+  type AgentCellExtras,
+  ConfigT,
+  DatapathT,
+  EndpointsT,
+  IdentitiesT,
+  LogT,
+  PolicyT,
+} from './tokens.js';
+
+export interface HubbleService {
+  readonly observer: Observer;
+  readonly metrics: HubbleMetrics;
+  readonly monitor: Monitor;
+}
+
+export const HubbleT = token<HubbleService>('hubble');
+
+export const hubbleCell = cell<HubbleService, AgentCellExtras>({
+  name: 'hubble',
+  needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT],
+  provides: HubbleT,
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const log = get(LogT);
+    const dp = get(DatapathT);
+    const { manager } = get(EndpointsT);
+    const { allocator } = get(IdentitiesT);
+    const { repo } = get(PolicyT);
+    const metrics = new HubbleMetrics({ metrics: cfg.hubbleMetrics });
+    registerAgentMetrics(
+      {
+        endpoints: () => manager.list(),
+        identities: () => allocator.all(),
+        policy: () => ({ count: repo.list().length, revision: repo.revision }),
+        mapPressure: () => dp.mapPressure(),
+        datapathCounters: () => dp.m.metrics.list(),
+      },
+      metrics.registry,
+    );
+    const observer = new Observer({
+      nodeName: cfg.node,
+      capacity: cfg.hubbleRingSize,
+      metrics,
+      logger: log.child({ subsys: 'hubble' }),
+      endpointByIp: (ip) => {
+        const ep = manager.byIp(ip);
+        if (!ep) return undefined;
+        return {
+          id: ep.id,
+          identity: ep.identity,
+          namespace: ep.podNamespace,
+          podName: ep.podName,
+          labels: ep.labels,
+          clusterName: cfg.clusterName,
+        };
+      },
+      identityLabels: (id) => allocator.lookup(id)?.labels.toStrings(),
+    });
+    const monitor = new Monitor(
+      { reader: () => dp.m.events.reader(), lost: () => dp.m.events.lost() },
+      observer,
+    );
+    let server: HubbleServer | undefined;
+    let metricsServer: MetricsServer | undefined;
+    return {
+      provide: { observer, metrics, monitor },
+      start: async () => {
+        await monitor.start();
+        server = await HubbleServer.start({
+          observer,
+          unixSocket: join(cfg.runDir, 'hubble.sock'),
+          ...(cfg.hubbleListenPort >= 0 ? { tcp: `127.0.0.1:${cfg.hubbleListenPort}` } : {}),
+        });
+        if (cfg.metricsPort >= 0)
+          metricsServer = await startMetricsServer(metrics.registry, { port: cfg.metricsPort });
+      },
+      stop: async () => {
+        await monitor.stop();
+        await server?.stop();
+        await metricsServer?.close();
+      },
+      routes: (r) => {
+        r.on('GET', '/v1/monitor', (q) => monitor.stream(q));
+      },
+      status: () => ({
+        monitor: monitor.status(),
+        hubble: {
+          ...server?.addresses,
+          flows: observer.status().num_flows,
+          maxFlows: observer.status().max_flows,
+        },
+        metrics: metricsServer?.url,
+      }),
+    };
+  },
+});

@@ -1,0 +1,191 @@
+/**
+ * Policy: the repository of imported policies (persisted as their documents), the selector cache
+ * and engine, and the CIDR identities policies need (claimed in the ipcache). The endpoints cell
+ * subscribes to changes and pushes the new per-endpoint state.
+ */
+
+import { cell } from '../../hive/hive.js';
+import { ManifestError, parseYamlDocuments } from '../../k8s/objects.js';
+import { formatPrefix } from '../../labels/index.js';
+import {
+  CidrIdentitySync,
+  namedPortLookup,
+  PolicyEngine,
+  type PolicyRef,
+  PolicyRepository,
+  PolicyValidationError,
+  parsePolicies,
+  SelectorCache,
+  validatePolicies,
+} from '../../policy/index.js';
+import { ApiError, type Request } from '../http.js';
+import {
+  type AgentCellExtras,
+  ConfigT,
+  IdentitiesT,
+  IpcacheT,
+  type PolicyService,
+  PolicyT,
+  ResourcesT,
+  SerialT,
+  StateT,
+} from './tokens.js';
+
+interface StoredPolicyDoc {
+  key: string;
+  doc: Record<string, unknown>;
+}
+
+export const POLICY_CIDR_OWNER = 'policy:cidr';
+
+export const policyCell = cell<PolicyService, AgentCellExtras>({
+  name: 'policy',
+  needs: [ConfigT, IdentitiesT, IpcacheT, ResourcesT, StateT, SerialT],
+  provides: PolicyT,
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const { allocator } = get(IdentitiesT);
+    const { meta } = get(IpcacheT);
+    const resources = get(ResourcesT);
+    const serial = get(SerialT);
+    const file = get(StateT).file<StoredPolicyDoc[]>('policies');
+    const repo = new PolicyRepository();
+    const cache = new SelectorCache();
+    // Egress named ports resolve against the container ports of every pod this agent knows.
+    const engine = new PolicyEngine(repo, cache, {
+      egressNamedPorts: namedPortLookup(() => Object.values(resources.pods()).map((p) => p.namedPorts)),
+    });
+    const cidr = new CidrIdentitySync(allocator);
+    const docs = new Map<string, Record<string, unknown>>();
+    const handlers: (() => Promise<void>)[] = [];
+    const persist = () => file.save([...docs].map(([key, doc]) => ({ key, doc })));
+
+    /** CIDR identities for the prefixes policies name, claimed in the ipcache as one owner. */
+    const syncCidr = () => {
+      cidr.sync(repo.cidrPrefixes());
+      meta.replaceOwner(
+        POLICY_CIDR_OWNER,
+        'generated',
+        new Map(cidr.entries().map((e) => [formatPrefix(e.prefix), { identity: e.identity }])),
+      );
+    };
+    const changed = async () => {
+      syncCidr();
+      for (const h of handlers) await h();
+      await persist();
+    };
+
+    const svc: PolicyService = {
+      repo,
+      cache,
+      engine,
+      onChanged: (fn) => handlers.push(fn),
+      persist,
+      importPolicies: (list) =>
+        serial(async () => {
+          const parsed = parsePolicies(list, { clusterName: cfg.clusterName });
+          repo.upsertAll(parsed);
+          for (const p of parsed) docs.set(refKey(p.ref), list[p.document]!);
+          await changed();
+          return { revision: repo.revision, policies: parsed.map((p) => refKey(p.ref)) };
+        }),
+      deletePolicies: (refs) =>
+        serial(async () => {
+          const deleted: string[] = [];
+          for (const r of refs) {
+            if (repo.delete(r) !== undefined) {
+              deleted.push(refKey(r));
+              docs.delete(refKey(r));
+            }
+          }
+          await changed();
+          return { revision: repo.revision, deleted };
+        }),
+    };
+
+    return {
+      provide: svc,
+      start: async () => {
+        const stored = (await file.load()) ?? [];
+        if (stored.length) {
+          repo.upsertAll(
+            parsePolicies(
+              stored.map((d) => d.doc),
+              { clusterName: cfg.clusterName },
+            ),
+          );
+          for (const d of stored) docs.set(d.key, d.doc);
+        }
+        cache.attach(allocator);
+        syncCidr();
+      },
+      stop: () => engine.close(),
+      status: () => ({ policy: { revision: repo.revision, policies: repo.list().length } }),
+      routes: (r) => {
+        r.on('GET', '/v1/policy', () => ({
+          revision: repo.revision,
+          policies: repo.list().map((s) => ({
+            kind: s.policy.ref.kind,
+            namespace: s.policy.ref.namespace,
+            name: s.policy.ref.name,
+            revision: s.revision,
+            rules: s.policy.rules.length,
+            document: docs.get(refKey(s.policy.ref)),
+          })),
+        }));
+        r.on('PUT', '/v1/policy', async (q) => {
+          const list = await policyDocsFromRequest(q);
+          try {
+            return await svc.importPolicies(list);
+          } catch (err) {
+            if (err instanceof PolicyValidationError) throw new ApiError(400, err.message, err.issues);
+            throw err;
+          }
+        });
+        r.on('POST', '/v1/policy/validate', async (q) => {
+          const list = await policyDocsFromRequest(q);
+          const issues = validatePolicies(list, { clusterName: cfg.clusterName });
+          return { valid: issues.length === 0, issues };
+        });
+        r.on('DELETE', '/v1/policy', async (q) => {
+          const b = (await q.body()) as { refs?: PolicyRef[]; all?: boolean };
+          const refs = b.all ? repo.list().map((s) => s.policy.ref) : (b.refs ?? []);
+          if (!b.all && refs.length === 0)
+            throw new ApiError(400, 'refs: give at least one {kind, namespace, name}, or all: true');
+          return svc.deletePolicies(refs);
+        });
+      },
+    };
+  },
+});
+
+function refKey(r: PolicyRef): string {
+  return r.namespace ? `${r.kind}/${r.namespace}/${r.name}` : `${r.kind}/${r.name}`;
+}
+
+/** Accepts a JSON body {documents: [...]} or raw YAML/JSON text (multi-document). */
+async function policyDocsFromRequest(q: Request): Promise<Record<string, unknown>[]> {
+  const text = await q.text();
+  const ct = q.raw.headers['content-type'] ?? '';
+  let docs: unknown[];
+  if (ct.includes('application/json')) {
+    let b: unknown;
+    try {
+      b = JSON.parse(text);
+    } catch (e) {
+      throw new ApiError(400, `request body is not valid JSON: ${(e as Error).message}`);
+    }
+    docs = Array.isArray((b as { documents?: unknown[] }).documents)
+      ? (b as { documents: unknown[] }).documents
+      : [b];
+  } else {
+    try {
+      docs = parseYamlDocuments(text, 'request body').map((d) => d.obj);
+    } catch (e) {
+      if (e instanceof ManifestError) throw new ApiError(400, e.message);
+      throw e;
+    }
+  }
+  if (docs.length === 0) throw new ApiError(400, 'no policy documents in the request');
+  return docs.filter((d) => d !== null) as Record<string, unknown>[];
+}

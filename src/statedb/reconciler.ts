@@ -1,0 +1,256 @@
+/**
+ * A generic reconciler: pushes the rows of a desired-state table into a target (a BPF map, a set
+ * of programs, ...) through three operations, and keeps doing so until the target agrees.
+ *
+ *  - update(key, value, applied): make the target hold `value` for `key`. `applied` is the value
+ *    last written successfully for that key, or undefined when the target's content is unknown
+ *    (first write, after a failure, in a full pass): the operation must then converge from
+ *    whatever the target holds.
+ *  - delete(key, applied): remove `key` from the target.
+ *  - prune(desired): remove from the target everything that is not desired (full pass only).
+ *
+ * Changes are processed right after they happen (or at once with flush()); a failed object is
+ * retried with exponential backoff and its error is visible in status(); a periodic full pass
+ * re-applies every object and prunes, so drift and leftovers from before a restart converge.
+ * Pure: timers only, the target does the I/O.
+ */
+import type { Change, Table } from './table.js';
+
+export interface Operations<V> {
+  update(key: string, value: V, applied: V | undefined): void | Promise<void>;
+  delete(key: string, applied: V | undefined): void | Promise<void>;
+  prune(desired: ReadonlyMap<string, V>): void | Promise<void>;
+}
+
+export interface ReconcilerOptions {
+  /** First retry delay; doubles per failed attempt up to retryMaxMs. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Period of the full pass (update all + prune); 0 = only when asked. */
+  fullPassIntervalMs?: number;
+  /** Told of each failure (for logs). */
+  onError?: (key: string, err: unknown, attempts: number) => void;
+}
+
+export type ObjectState = 'pending' | 'done' | 'error';
+
+export interface ObjectStatus {
+  key: string;
+  state: ObjectState;
+  attempts: number;
+  error?: string;
+  /** Epoch ms of the last attempt. */
+  updatedAt: number;
+}
+
+export interface ReconcilerStatus {
+  name: string;
+  objects: number;
+  pending: number;
+  errors: ObjectStatus[];
+  fullPasses: number;
+  lastFullPass?: string;
+  lastFullPassError?: string;
+  retries: number;
+}
+
+interface Failure {
+  attempts: number;
+  error: string;
+  updatedAt: number;
+  retryAt: number;
+}
+
+/** A reconciler seen from outside, whatever its row type. */
+export interface ReconcilerHandle {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  flush(): Promise<void>;
+  fullPass(): Promise<void>;
+  objectStatus(key: string): ObjectStatus | undefined;
+  status(): ReconcilerStatus;
+}
+
+export class Reconciler<V> implements ReconcilerHandle {
+  readonly #dirty = new Set<string>();
+  readonly #applied = new Map<string, V>();
+  readonly #failed = new Map<string, Failure>();
+  readonly #opts: Required<Omit<ReconcilerOptions, 'onError'>> & Pick<ReconcilerOptions, 'onError'>;
+  #unwatch?: () => void;
+  #running: Promise<void> | undefined;
+  #scheduled = false;
+  #retryTimer?: NodeJS.Timeout;
+  #fullTimer?: NodeJS.Timeout;
+  #fullPasses = 0;
+  #lastFullPass?: string;
+  #lastFullPassError?: string;
+  #retries = 0;
+  #stopped = true;
+
+  constructor(
+    readonly name: string,
+    readonly table: Table<V>,
+    readonly ops: Operations<V>,
+    opts: ReconcilerOptions = {},
+  ) {
+    this.#opts = {
+      retryMinMs: opts.retryMinMs ?? 100,
+      retryMaxMs: opts.retryMaxMs ?? 30_000,
+      fullPassIntervalMs: opts.fullPassIntervalMs ?? 5 * 60_000,
+      onError: opts.onError,
+    };
+  }
+
+  /**
+   * Starts following the table. The first step is a full pass: every row is written with its
+   * target state unknown and everything else is pruned (what a restart needs).
+   */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#unwatch = this.table.watch((changes) => this.#onChanges(changes));
+    await this.fullPass();
+    if (this.#opts.fullPassIntervalMs > 0) {
+      this.#fullTimer = setInterval(
+        () => void this.fullPass().catch(() => {}),
+        this.#opts.fullPassIntervalMs,
+      );
+      this.#fullTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unwatch?.();
+    clearInterval(this.#fullTimer);
+    clearTimeout(this.#retryTimer);
+    await this.#running;
+  }
+
+  /** Processes every pending change now; resolves when the target has them (or they failed). */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+    if (this.#dirty.size === 0) return;
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined;
+    });
+    await this.#running;
+  }
+
+  /** Re-applies every desired object (target state unknown) and prunes everything else. */
+  async fullPass(): Promise<void> {
+    while (this.#running) await this.#running;
+    this.#running = (async () => {
+      this.#applied.clear();
+      for (const k of this.table.keys()) this.#dirty.add(k);
+      await this.#drain();
+      try {
+        await this.ops.prune(new Map(this.table.entries()));
+        this.#lastFullPassError = undefined;
+      } catch (err) {
+        this.#lastFullPassError = errText(err);
+        this.#opts.onError?.('(prune)', err, 1);
+      }
+      this.#fullPasses++;
+      this.#lastFullPass = new Date().toISOString();
+    })().finally(() => {
+      this.#running = undefined;
+    });
+    await this.#running;
+  }
+
+  /** Status of one object: done once written, error while it keeps failing. */
+  objectStatus(key: string): ObjectStatus | undefined {
+    const f = this.#failed.get(key);
+    if (f) return { key, state: 'error', attempts: f.attempts, error: f.error, updatedAt: f.updatedAt };
+    if (this.#dirty.has(key)) return { key, state: 'pending', attempts: 0, updatedAt: Date.now() };
+    if (this.table.has(key)) return { key, state: 'done', attempts: 0, updatedAt: Date.now() };
+    return undefined;
+  }
+
+  status(): ReconcilerStatus {
+    const s: ReconcilerStatus = {
+      name: this.name,
+      objects: this.table.size,
+      pending: this.#dirty.size,
+      errors: [...this.#failed.keys()].map((k) => this.objectStatus(k)!),
+      fullPasses: this.#fullPasses,
+      retries: this.#retries,
+    };
+    if (this.#lastFullPass) s.lastFullPass = this.#lastFullPass;
+    if (this.#lastFullPassError) s.lastFullPassError = this.#lastFullPassError;
+    return s;
+  }
+
+  #onChanges(changes: readonly Change<V>[]): void {
+    for (const c of changes) this.#dirty.add(c.key);
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.flush();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#dirty.size) {
+      const keys = [...this.#dirty];
+      this.#dirty.clear();
+      for (const key of keys) await this.#one(key);
+    }
+    this.#armRetry();
+  }
+
+  async #one(key: string): Promise<void> {
+    const value = this.table.get(key);
+    const present = this.table.has(key);
+    const known = !this.#failed.has(key);
+    const applied = known ? this.#applied.get(key) : undefined;
+    try {
+      if (present) {
+        await this.ops.update(key, value as V, applied);
+        this.#applied.set(key, value as V);
+      } else {
+        await this.ops.delete(key, applied);
+        this.#applied.delete(key);
+      }
+      this.#failed.delete(key);
+    } catch (err) {
+      // What the target holds for this key is unknown now: the retry converges from scratch.
+      this.#applied.delete(key);
+      const prev = this.#failed.get(key);
+      const attempts = (prev?.attempts ?? 0) + 1;
+      const delay = Math.min(this.#opts.retryMaxMs, this.#opts.retryMinMs * 2 ** (attempts - 1));
+      this.#failed.set(key, {
+        attempts,
+        error: errText(err),
+        updatedAt: Date.now(),
+        retryAt: Date.now() + delay,
+      });
+      this.#opts.onError?.(key, err, attempts);
+    }
+  }
+
+  /** One timer for the earliest due retry. */
+  #armRetry(): void {
+    clearTimeout(this.#retryTimer);
+    if (this.#stopped || this.#failed.size === 0) return;
+    let due = Number.POSITIVE_INFINITY;
+    for (const f of this.#failed.values()) due = Math.min(due, f.retryAt);
+    this.#retryTimer = setTimeout(
+      () => {
+        const now = Date.now();
+        for (const [k, f] of this.#failed) if (f.retryAt <= now) this.#dirty.add(k);
+        if (this.#dirty.size === 0) return this.#armRetry();
+        this.#retries++;
+        void this.flush();
+      },
+      Math.max(0, due - Date.now()),
+    );
+    this.#retryTimer.unref();
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
