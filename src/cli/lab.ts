@@ -102,6 +102,7 @@ export function registerLab(program: Command): void {
     .action(async (what: string, o: { name?: string; output?: string }, cmd: Command) => {
       o.output = cmd.optsWithGlobals<{ output?: string }>().output ?? 'table';
       const l = await import('../lab/lab.js');
+      const { isRunning } = await import('../lab/process.js');
       const { AgentClient } = await import('../agent/client.js');
       const { agentSocketPath } = await import('../agent/config.js');
       const s = l.requireLab(labName(o, cmd));
@@ -118,7 +119,7 @@ export function registerLab(program: Command): void {
         }
         const rows = Object.values(s.pods).map((p) => {
           const e = eps.get(`${p.namespace}/${p.name}`);
-          const running = p.containers.every((c) => l.alive(c.pid));
+          const running = p.containers.every((c) => isRunning(c));
           return {
             namespace: p.namespace,
             name: p.name,
@@ -137,7 +138,7 @@ export function registerLab(program: Command): void {
       } else if (kind === 'node' || kind === 'no') {
         const rows = s.nodes.map((n) => ({
           name: n.name,
-          status: n.agentPid && l.alive(n.agentPid) ? 'Ready' : 'NotReady',
+          status: isRunning(l.agentRef(n)) ? 'Ready' : 'NotReady',
           underlay: n.underlayIp,
           podCidr: n.podCidrV4,
           agentPid: n.agentPid ?? '',

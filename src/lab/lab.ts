@@ -8,12 +8,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  accessSync,
   closeSync,
+  constants,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -24,8 +28,10 @@ import { cliPath, distRoot } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
 import { ClusterPool } from '../ipam/index.js';
 import { type Manifests, type Pod, podNamedPorts, podNamespace, policyRefOf } from '../k8s/objects.js';
+import { isRunning, killRecorded, type ProcessRef, processRef } from './process.js';
 import {
   LAB_NAME,
+  type LabContainer,
   type LabNode,
   type LabPod,
   type LabState,
@@ -54,32 +60,37 @@ export function checkLabName(name: string): void {
 function withLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
   mkdirSync(labDir(lab), { recursive: true });
   const lock = join(labDir(lab), 'lock');
+  // Written first and linked into place, so the lock never exists without its holder's identity.
+  const mine = `${lock}.${process.pid}`;
+  writeFileSync(mine, JSON.stringify(processRef(process.pid)));
   const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      closeSync(openSync(lock, 'wx'));
-      writeFileSync(lock, String(process.pid));
-      break;
-    } catch {
-      const holder = Number(readFileSync(lock, 'utf8') || 0);
-      if (!holder || !alive(holder)) {
-        rmSync(lock, { force: true });
-        continue;
+  try {
+    for (;;) {
+      try {
+        linkSync(mine, lock);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const holder = lockHolder(lock);
+        if (!isRunning(holder)) {
+          rmSync(lock, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) throw new LabError(`lab ${lab} is busy (locked by pid ${holder?.pid})`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
       }
-      if (Date.now() > deadline) throw new LabError(`lab ${lab} is busy (locked by pid ${holder})`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
     }
+  } finally {
+    rmSync(mine, { force: true });
   }
   return fn().finally(() => rmSync(lock, { force: true }));
 }
 
-/** Whether a process still exists. */
-export function alive(pid: number): boolean {
+function lockHolder(lock: string): ProcessRef | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
+    return JSON.parse(readFileSync(lock, 'utf8')) as ProcessRef;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -194,7 +205,7 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
 
 async function ensureAgent(s: LabState, n: LabNode, log: Log): Promise<void> {
   const client = new AgentClient(agentSocketPath(s.name, n.name), 2000);
-  if (n.agentPid && alive(n.agentPid)) {
+  if (isRunning(agentRef(n))) {
     try {
       await client.get('/v1/healthz');
       return;
@@ -213,6 +224,7 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
   const out = openSync(logFile, 'a');
   const args = [
     `--net=${nsPath(n.netns)}`,
+    '--',
     process.execPath,
     cliPath,
     'agent',
@@ -228,7 +240,9 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   child.unref();
-  n.agentPid = child.pid!;
+  const ref = processRef(child.pid!);
+  n.agentPid = ref.pid;
+  n.agentStartTime = ref.startTime;
   log(`started agent on ${n.name} (pid ${child.pid}, log ${logFile})`);
   const client = new AgentClient(agentSocketPath(s.name, n.name), 2000);
   const deadline = Date.now() + 30_000;
@@ -239,7 +253,7 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     } catch (err) {
       if (!(err instanceof AgentUnreachableError) && !(err instanceof Error)) throw err;
     }
-    if (!alive(child.pid!))
+    if (!isRunning(ref))
       throw new LabError(`agent on ${n.name} exited during start-up; see ${logFile}:\n${tail(logFile)}`);
     if (Date.now() > deadline)
       throw new LabError(`agent on ${n.name} did not become ready in 30 s; see ${logFile}`);
@@ -253,6 +267,13 @@ function tail(file: string, lines = 8): string {
   } catch {
     return '';
   }
+}
+
+/** The node's agent process as recorded when it was started. */
+export function agentRef(n: LabNode): ProcessRef | undefined {
+  return n.agentPid
+    ? { pid: n.agentPid, ...(n.agentStartTime ? { startTime: n.agentStartTime } : {}) }
+    : undefined;
 }
 
 function client(s: LabState, node: string): AgentClient {
@@ -304,6 +325,8 @@ export async function apply(lab: string, m: Manifests, log: Log): Promise<void> 
           `pod ${ns}/${pod.metadata.name}: spec.nodeName: node "${pod.spec.nodeName}" does not exist (nodes: ${s.nodes.map((n) => n.name).join(', ')})`,
         );
       }
+      for (const [i, c] of pod.spec.containers.entries())
+        containerArgv(`pod ${ns}/${pod.metadata.name}`, c, i);
     }
     for (const n of m.namespaces) {
       const labels = { ...(n.metadata.labels ?? {}), 'kubernetes.io/metadata.name': n.metadata.name };
@@ -379,7 +402,8 @@ async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
     log(
       `pod/${name} created on ${node.name}, IP ${ip ?? '-'} (CNI ADD ${(performance.now() - t0).toFixed(0)} ms)`,
     );
-    for (const c of pod.spec.containers) record.containers.push(startContainer(s, record, c));
+    for (const [i, c] of pod.spec.containers.entries())
+      record.containers.push(startContainer(s, record, c, i));
   } catch (err) {
     await removePod(s, record, () => {}).catch(() => {});
     throw err;
@@ -410,7 +434,7 @@ export async function cni(
     CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}`,
     CNI_PATH: join(distRoot, 'src', 'cni'),
   };
-  const r = spawnSync('nsenter', [`--net=${nsPath(node.netns)}`, process.execPath, CNI_PLUGIN], {
+  const r = spawnSync('nsenter', [`--net=${nsPath(node.netns)}`, '--', process.execPath, CNI_PLUGIN], {
     env,
     input: JSON.stringify(conf),
     encoding: 'utf8',
@@ -433,37 +457,71 @@ export async function cni(
   return out;
 }
 
-function startContainer(
-  s: LabState,
-  pod: LabPod,
-  c: Pod['spec']['containers'][number],
-): { name: string; pid: number; log: string } {
+type Container = Pod['spec']['containers'][number];
+
+function containerPath(c: Container): string {
+  return c.env?.find((e) => e.name === 'PATH')?.value ?? process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
+}
+
+/**
+ * The argv a container runs (`cilium-ts` means this project's CLI). Like a container runtime, it
+ * refuses a program that cannot be executed, before anything is created.
+ */
+function containerArgv(what: string, c: Container, index: number): string[] {
   const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  const field = `spec.containers[${index}].${c.command?.length ? 'command' : 'args'}[0]`;
   if (argv.length === 0)
     throw new LabError(
-      `pod ${pod.namespace}/${pod.name}: container ${c.name}: command is required (the lab runs processes, not images)`,
+      `${what}: spec.containers[${index}].command: required (the lab runs processes, not images)`,
     );
-  const resolved = argv[0] === 'cilium-ts' ? [process.execPath, cliPath, ...argv.slice(1)] : argv;
+  if (argv[0] === 'cilium-ts') return [process.execPath, cliPath, ...argv.slice(1)];
+  if (!findExecutable(argv[0]!, containerPath(c)))
+    throw new LabError(`${what}: ${field}: "${argv[0]}": executable file not found in $PATH`);
+  return argv;
+}
+
+/** Where execvp would find a program, or undefined when it would not. */
+export function findExecutable(program: string, path: string): string | undefined {
+  const candidates = program.includes('/')
+    ? [program]
+    : path
+        .split(':')
+        .filter(Boolean)
+        .map((d) => join(d, program));
+  for (const f of candidates) {
+    try {
+      accessSync(f, constants.X_OK);
+      if (statSync(f).isFile()) return f;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function startContainer(s: LabState, pod: LabPod, c: Container, index: number): LabContainer {
+  const resolved = containerArgv(`pod ${pod.namespace}/${pod.name}`, c, index);
   const dir = join(labDir(s.name), 'pods');
   mkdirSync(dir, { recursive: true });
   const logFile = join(dir, `${pod.namespace}_${pod.name}_${c.name}.log`);
   const out = openSync(logFile, 'a');
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: containerPath(c),
     POD_NAME: pod.name,
     POD_NAMESPACE: pod.namespace,
     POD_IP: pod.ipv4 ?? '',
     HOSTNAME: pod.name,
   };
   for (const e of c.env ?? []) env[e.name] = e.value ?? '';
-  const child = spawn('nsenter', [`--net=${nsPath(pod.netns)}`, ...resolved], {
+  // `--` ends nsenter's options: a command starting with "--net=..." is a program name, not an option.
+  const child = spawn('nsenter', [`--net=${nsPath(pod.netns)}`, '--', ...resolved], {
     detached: true,
     stdio: ['ignore', out, out],
     env,
   });
   closeSync(out);
   child.unref();
-  return { name: c.name, pid: child.pid!, log: logFile };
+  return { name: c.name, ...processRef(child.pid!), log: logFile };
 }
 
 export async function deleteManifests(lab: string, m: Manifests, log: Log): Promise<void> {
@@ -499,7 +557,7 @@ export async function deleteManifests(lab: string, m: Manifests, log: Log): Prom
 }
 
 async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
-  for (const c of p.containers) killTree(c.pid);
+  for (const c of p.containers) killRecorded(c);
   const node = s.nodes.find((n) => n.name === p.node);
   if (node) {
     try {
@@ -514,18 +572,6 @@ async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
   await run(['ip', 'netns', 'del', p.netns]).catch(() => {});
   delete s.pods[podKey(p.namespace, p.name)];
   log(`pod/${p.name} deleted`);
-}
-
-function killTree(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL'); // the process group started with the container
-  } catch {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
 }
 
 // ---- exec / get ----
@@ -543,7 +589,10 @@ export function exec(s: LabState, ns: string, name: string, argv: string[]): Pro
   const resolved = argv[0] === 'cilium-ts' ? [process.execPath, cliPath, ...argv.slice(1)] : argv;
   const env = { ...process.env, POD_NAME: p.name, POD_NAMESPACE: p.namespace, POD_IP: p.ipv4 ?? '' };
   return new Promise((resolve) => {
-    const child = spawn('nsenter', [`--net=${nsPath(p.netns)}`, ...resolved], { stdio: 'inherit', env });
+    const child = spawn('nsenter', [`--net=${nsPath(p.netns)}`, '--', ...resolved], {
+      stdio: 'inherit',
+      env,
+    });
     child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 + 9 : 1)));
   });
 }
@@ -555,20 +604,31 @@ export async function down(lab: string, log: Log): Promise<void> {
   checkLabName(lab);
   const s = loadLab(lab);
   const prefix = netnsPrefix(lab);
-  const pids = new Set<number>();
-  for (const n of s?.nodes ?? []) if (n.agentPid) pids.add(n.agentPid);
-  for (const p of Object.values(s?.pods ?? {})) for (const c of p.containers) pids.add(c.pid);
-  // Whatever else still runs inside the lab's namespaces (crash leftovers).
+  // Processes the lab recorded: signalled (with their process groups) only while PID and start
+  // time still match, so a PID recycled by an unrelated process after a crash is left alone.
+  const recorded: (ProcessRef | undefined)[] = [];
+  for (const n of s?.nodes ?? []) recorded.push(agentRef(n));
+  for (const p of Object.values(s?.pods ?? {})) recorded.push(...p.containers);
+  const stopped = new Set<number>();
+  for (const ref of recorded) if (killRecorded(ref)) stopped.add(ref!.pid);
+  // Whatever else still runs inside the lab's namespaces (crash leftovers): these belong to the lab
+  // by where they run; each is signalled alone, its process group may reach outside.
   const all = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .stdout.split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(prefix));
   for (const ns of all) {
     const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' });
-    for (const pid of r.stdout.split(/\s+/).filter(Boolean)) pids.add(Number(pid));
+    for (const pid of r.stdout.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+        stopped.add(Number(pid));
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
-  for (const pid of pids) killTree(pid);
-  if (pids.size) log(`stopped ${pids.size} process(es)`);
+  if (stopped.size) log(`stopped ${stopped.size} process(es)`);
   for (const ns of all) spawnSync('ip', ['netns', 'del', ns]);
   if (all.length) log(`deleted ${all.length} network namespace(s)`);
   const dir = labDir(lab);

@@ -9,11 +9,14 @@ export interface LabNode {
   underlayIp: string;
   podCidrV4: string;
   agentPid?: number;
+  /** Start time of agentPid (see process.ts): a recycled PID is not mistaken for the agent. */
+  agentStartTime?: number;
 }
 
 export interface LabContainer {
   name: string;
   pid: number;
+  startTime?: number;
   log: string;
 }
 
