@@ -255,7 +255,7 @@ describe('kvstore identity allocator', () => {
       );
       const masters = await keys(store, IDENTITY_ID_PREFIX);
       for (const h of held) if (h) assert.ok(masters[h.id], `round ${round}: ID ${h.id} in use lost its key`);
-      await Promise.all(held.map((h) => h && h.n.alloc.release(h.id)));
+      await Promise.all(held.map((h) => h?.n.alloc.release(h.id)));
     }
     await nodes[0]!.alloc.gc();
     assert.deepEqual(await keys(store, 'cilium/state/identities/'), {});
