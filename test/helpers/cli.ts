@@ -1,7 +1,7 @@
 /** Drives the project through its CLI, as a user would, for end-to-end tests. */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath } from '../../src/common/paths.js';
@@ -49,9 +49,27 @@ export function cliSync(args: string[], lab: string): CliResult {
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Writes a manifest to a temp file and returns its path. */
+let manifestDir: string | undefined;
+
+/** This process's folder for manifests, removed when the process exits (also on failure or ^C). */
+function manifests(): string {
+  if (manifestDir) return manifestDir;
+  const dir = mkdtempSync(join(tmpdir(), 'cts-manifests-'));
+  manifestDir = dir;
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', remove);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      remove();
+      process.kill(process.pid, sig); // then die of the signal as we would have
+    });
+  }
+  return dir;
+}
+
+/** Writes a manifest to a temporary file and returns its path; the file is removed at exit. */
 export function manifest(text: string): string {
-  const p = join(tmpdir(), `cts-manifest-${randomBytes(4).toString('hex')}.yaml`);
+  const p = join(manifests(), `${randomBytes(4).toString('hex')}.yaml`);
   writeFileSync(p, text);
   return p;
 }

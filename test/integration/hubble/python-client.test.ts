@@ -10,10 +10,14 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { repoRoot } from '../../helpers/paths.js';
 import { type Fixture, startFixture } from './fixture.js';
 
 const PY = '/usr/bin/python3';
-const REF = process.env.HUBBLE_REFERENCE_PROTOS ?? '/work/shared/reference/hubble-proto/api/v1';
+// The upstream protos live next to the repository (../shared), not at a fixed absolute path.
+const REF =
+  process.env.HUBBLE_REFERENCE_PROTOS ??
+  join(repoRoot, '..', 'shared', 'reference', 'hubble-proto', 'api', 'v1');
 
 const SCRIPT = String.raw`
 import json, sys
