@@ -1,13 +1,10 @@
 /** Typed errors of the conntrack subsystem. */
+import { CiliumTsError } from '../common/errors.js';
 
-/** A bad argument to a conntrack operation (flush filter, endpoint IPs); `field` names it. */
-export class ConntrackArgumentError extends Error {
-  override readonly name = 'ConntrackArgumentError';
-  readonly code = 'invalid-argument';
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
+/** A bad argument to a conntrack operation (flush filter, endpoint IPs, interval); `field` names it. */
+export class ConntrackArgumentError extends CiliumTsError {
+  override readonly code = 'invalid-argument';
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`, { field });
   }
 }

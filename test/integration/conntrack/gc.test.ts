@@ -197,6 +197,8 @@ describe('privileged: conntrack GC on entries written by the datapath', () => {
       assert.equal(del.status, 200);
       assert.deepEqual(del.body, { deleted: 2, families: { ipv4: 1, ipv6: 1 } });
       assert.deepEqual(tuples(), []);
+      const bad = await call('DELETE', '/v1/bpf/ct?family=ipv5');
+      assert.deepEqual([bad.status, bad.body.code, bad.body.field], [400, 'invalid-argument', 'family']);
       const st = await call('GET', '/v1/bpf/ct/gc');
       assert.deepEqual([st.body.running, st.body.deletedTotal], [false, 4]);
       send(LXC, 4, 'udp', 45004);
