@@ -19,7 +19,7 @@ import type { PodMeta } from '../endpoint/manager.js';
 import type { EndpointRecord } from '../endpoint/types.js';
 import type { Flow } from '../hubble/types.js';
 import type { IdentityScope } from '../identity/index.js';
-import type { PolicyRef, TraceResult, ValidationIssue } from '../policy/index.js';
+import type { TraceResult, ValidationIssue } from '../policy/index.js';
 
 /** A value as it reads back from JSON: bigints become decimal strings. */
 export type Wire<T> = T extends bigint
@@ -107,7 +107,8 @@ export interface PolicyListResponse {
 }
 
 export interface PolicyDeleteRequest {
-  refs?: PolicyRef[];
+  /** Which policies (`kind`: CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy or NetworkPolicy). */
+  refs?: { kind: string; namespace: string; name: string }[];
   /** Delete every policy (refs are ignored). */
   all?: boolean;
 }

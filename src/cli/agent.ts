@@ -4,30 +4,21 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { AgentApi } from '../api/client.js';
+import type { EndpointView, PolicyDeleteRequest, TraceResponse, TraceSide } from '../api/types.js';
+import type { PolicyRef, ValidationIssue } from '../policy/index.js';
 import { CliError } from './errors.js';
 import { printJson, printTable } from './output.js';
+import { targetOf } from './target.js';
 
-interface Globals {
-  lab?: string;
-  node?: string;
-  output?: string;
-}
-
-async function clientFor(cmd: Command) {
-  const g = cmd.optsWithGlobals<Globals>();
-  const { AgentClient } = await import('../agent/client.js');
-  const { agentSocketPath } = await import('../agent/config.js');
-  const lab = g.lab ?? process.env.CILIUM_TS_LAB ?? 'default';
-  let node = g.node ?? process.env.CILIUM_TS_NODE;
-  if (!node) {
-    const { loadLab } = await import('../lab/state.js');
-    node = loadLab(lab)?.nodes[0]?.name ?? 'node1';
-  }
-  return new AgentClient(agentSocketPath(lab, node));
+/** The typed API of the agent the global `--lab`/`--node` options pick. */
+async function apiFor(cmd: Command): Promise<AgentApi> {
+  const { AgentApi } = await import('../api/client.js');
+  return new AgentApi(targetOf(cmd).agentSocket);
 }
 
 function wantJson(cmd: Command): boolean {
-  return cmd.optsWithGlobals<Globals>().output === 'json';
+  return cmd.optsWithGlobals<{ output?: string }>().output === 'json';
 }
 
 function readInput(file: string): string {
@@ -38,6 +29,38 @@ function readInput(file: string): string {
       `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
     );
   }
+}
+
+/**
+ * Validates the policies of a YAML/JSON file with the agent's own validator (src/policy), here, so it
+ * works with no agent running. Issues number documents as they appear in the file (1-based).
+ */
+async function validatePolicyFile(file: string): Promise<ValidationIssue[]> {
+  const { parseYamlDocuments } = await import('../k8s/objects.js');
+  const { validatePolicies } = await import('../policy/index.js');
+  const docs = parseYamlDocuments(readInput(file), file);
+  if (docs.length === 0) throw new CliError(`${file}: no policy documents`);
+  return validatePolicies(docs.map((d) => d.obj)).map((i) => ({
+    ...i,
+    document: docs[i.document]!.index + 1,
+  }));
+}
+
+/** `document N (Kind name): path: message`, as `policy validate` and `policy import` print an issue. */
+function issueLine(i: ValidationIssue): string {
+  const what = i.kind ? ` (${i.kind} ${i.name ?? ''})` : '';
+  return `document ${i.document}${what}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`;
+}
+
+interface TraceOpts {
+  srcPod?: string;
+  dstPod?: string;
+  srcIdentity?: string;
+  dstIdentity?: string;
+  src?: string[];
+  dst?: string[];
+  dport: string;
+  protocol: string;
 }
 
 /** Adds `-o, --output` to a command (tables for people, JSON for scripts). */
@@ -66,17 +89,18 @@ export function registerAgentCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const { runAgent } = await import('../agent/main.js');
       const o = cmd.optsWithGlobals();
+      // The agent serves the node it is told (it is not looked up among running ones).
       await runAgent({
         ...o,
         lab: o.lab ?? process.env.CILIUM_TS_LAB ?? 'default',
-        node: o.node ?? 'node1',
+        node: o.node ?? process.env.CILIUM_TS_NODE ?? 'node1',
       } as never);
     });
 
   out(program.command('status'))
     .description('agent status')
     .action(async (_o, cmd: Command) => {
-      const s = await (await clientFor(cmd)).get<Record<string, unknown>>('/v1/status');
+      const s = await (await apiFor(cmd)).status();
       if (wantJson(cmd)) return printJson(s);
       const kv = (k: string, v: unknown) =>
         process.stdout.write(`${k.padEnd(22)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
@@ -87,24 +111,19 @@ export function registerAgentCommands(program: Command): void {
   out(ep.command('list'))
     .description('list endpoints')
     .action(async (_o, cmd: Command) => {
-      const list = await (await clientFor(cmd)).get<Record<string, unknown>[]>('/v1/endpoint');
+      const list = await (await apiFor(cmd)).endpoints();
       if (wantJson(cmd)) return printJson(list);
       printTable(
-        list.map((e) => {
-          const pe = e.policyEnabled as { ingress: boolean; egress: boolean };
-          return {
-            id: e.id,
-            ingress: pe.ingress ? 'Enabled' : 'Disabled',
-            egress: pe.egress ? 'Enabled' : 'Disabled',
-            identity: e.identity,
-            labels: (e.labels as string[])
-              .filter((l) => !l.startsWith('k8s:io.cilium.k8s.namespace.labels'))
-              .join(' '),
-            ipv4: e.ipv4 ?? '',
-            pod: `${e.podNamespace}/${e.podName}`,
-            status: e.state,
-          };
-        }),
+        list.map((e) => ({
+          id: e.id,
+          ingress: e.policyEnabled.ingress ? 'Enabled' : 'Disabled',
+          egress: e.policyEnabled.egress ? 'Enabled' : 'Disabled',
+          identity: e.identity,
+          labels: e.labels.filter((l) => !l.startsWith('k8s:io.cilium.k8s.namespace.labels')).join(' '),
+          ipv4: e.ipv4 ?? '',
+          pod: `${e.podNamespace}/${e.podName}`,
+          status: e.state,
+        })),
         [
           'ENDPOINT',
           'POLICY (ingress)',
@@ -121,9 +140,7 @@ export function registerAgentCommands(program: Command): void {
     .description('one endpoint (ID, IP or namespace/pod)')
     .argument('<endpoint>')
     .action(async (ref: string, _o, cmd: Command) => {
-      const e = await (await clientFor(cmd)).get<Record<string, unknown>>(
-        `/v1/endpoint/${encodeURIComponent(ref)}`,
-      );
+      const e = await (await apiFor(cmd)).endpoint(ref);
       if (wantJson(cmd)) return printJson(e);
       process.stdout.write(formatEndpoint(e));
     });
@@ -132,9 +149,7 @@ export function registerAgentCommands(program: Command): void {
   out(id.command('list'))
     .description('list identities')
     .action(async (_o, cmd: Command) => {
-      const list = await (await clientFor(cmd)).get<{ id: number; labels: string[]; refCount: number }[]>(
-        '/v1/identity',
-      );
+      const list = await (await apiFor(cmd)).identities();
       if (wantJson(cmd)) return printJson(list);
       printTable(
         list.map((i) => ({ id: i.id, labels: i.labels.join(' '), refs: i.refCount })),
@@ -143,9 +158,7 @@ export function registerAgentCommands(program: Command): void {
     });
   id.command('get')
     .argument('<id>')
-    .action(async (n: string, _o, cmd: Command) =>
-      printJson(await (await clientFor(cmd)).get(`/v1/identity/${encodeURIComponent(n)}`)),
-    );
+    .action(async (n: string, _o, cmd: Command) => printJson(await (await apiFor(cmd)).identity(n)));
 
   const pol = program.command('policy').description('network policies');
   pol
@@ -153,43 +166,25 @@ export function registerAgentCommands(program: Command): void {
     .description('import policies from a YAML/JSON file (all or nothing)')
     .argument('<file>')
     .action(async (file: string, _o, cmd: Command) => {
-      const r = await (await clientFor(cmd)).put<{ revision: number; policies: string[] }>(
-        '/v1/policy',
-        readInput(file),
-        'application/yaml',
-      );
+      const r = await (await apiFor(cmd)).importPolicies({ text: readInput(file) });
       process.stdout.write(`Revision: ${r.revision} (${r.policies.join(', ')})\n`);
     });
   pol
     .command('validate')
-    .description('validate a policy file without applying it')
+    .description(
+      'validate a policy file as the agent would, without applying it (no agent needed, like kubectl --dry-run=client)',
+    )
     .argument('<file>')
-    .action(async (file: string, _o, cmd: Command) => {
-      const r = await (await clientFor(cmd)).post<{
-        valid: boolean;
-        issues: { document: number; kind?: string; name?: string; path: string; message: string }[];
-      }>('/v1/policy/validate', readInput(file), 'application/yaml');
-      if (r.valid) return void process.stdout.write('All policies are valid\n');
-      for (const i of r.issues)
-        process.stdout.write(
-          `document ${i.document + 1}${i.kind ? ` (${i.kind} ${i.name ?? ''})` : ''}: ${i.path}: ${i.message}\n`,
-        );
-      throw new CliError(`${r.issues.length} problem(s) found`);
+    .action(async (file: string) => {
+      const issues = await validatePolicyFile(file);
+      if (issues.length === 0) return void process.stdout.write('All policies are valid\n');
+      for (const i of issues) process.stdout.write(`${issueLine(i)}\n`);
+      throw new CliError(`${issues.length} problem(s) found`);
     });
   out(pol.command('get'))
     .description('show the policy repository and its revision')
     .action(async (_o, cmd: Command) => {
-      const r = await (await clientFor(cmd)).get<{
-        revision: number;
-        policies: {
-          kind: string;
-          namespace: string;
-          name: string;
-          revision: number;
-          rules: number;
-          document: unknown;
-        }[];
-      }>('/v1/policy');
+      const r = await (await apiFor(cmd)).policies();
       if (wantJson(cmd)) return printJson(r);
       printTable(
         r.policies.map((p) => ({
@@ -221,7 +216,7 @@ export function registerAgentCommands(program: Command): void {
         o: { namespace: string; kind: string; filename?: string; all?: boolean },
         cmd: Command,
       ) => {
-        let body: unknown;
+        let body: PolicyDeleteRequest;
         if (o.all) body = { all: true };
         else if (o.filename) {
           const { parseManifests, policyRefOf } = await import('../k8s/objects.js');
@@ -237,10 +232,7 @@ export function registerAgentCommands(program: Command): void {
             ],
           };
         else throw new CliError('policy delete: give a name, -f FILE or --all');
-        const r = await (await clientFor(cmd)).delete<{ revision: number; deleted: string[] }>(
-          '/v1/policy',
-          body,
-        );
+        const r = await (await apiFor(cmd)).deletePolicies(body);
         process.stdout.write(
           `Deleted ${r.deleted.length} policy(ies)${r.deleted.length ? `: ${r.deleted.join(', ')}` : ''}\nRevision: ${r.revision}\n`,
         );
@@ -256,17 +248,17 @@ export function registerAgentCommands(program: Command): void {
     .option('-d, --dst <labels...>', 'destination labels (key=value)')
     .option('--dport <port>', 'destination port (ICMP: type)', '0')
     .option('--protocol <proto>', 'TCP|UDP|SCTP|ICMP|ICMPv6', 'TCP')
-    .action(async (o: Record<string, string | string[] | undefined>, cmd: Command) => {
-      const side = (pod?: unknown, ident?: unknown, labels?: unknown) =>
+    .action(async (o: TraceOpts, cmd: Command) => {
+      const side = (pod?: string, ident?: string, labels?: string[]): TraceSide | undefined =>
         pod ? { pod } : ident !== undefined ? { identity: Number(ident) } : labels ? { labels } : undefined;
-      const r = await (await clientFor(cmd)).post<Record<string, unknown>>('/v1/policy/trace', {
+      const r = await (await apiFor(cmd)).tracePolicy({
         src: side(o.srcPod, o.srcIdentity, o.src),
         dst: side(o.dstPod, o.dstIdentity, o.dst),
         dport: Number(o.dport),
         protocol: o.protocol,
       });
       if (wantJson(cmd)) return printJson(r);
-      printTrace(r);
+      process.stdout.write(formatTrace(r));
     });
 
   const bpf = program.command('bpf').description('inspect the datapath maps');
@@ -274,23 +266,22 @@ export function registerAgentCommands(program: Command): void {
   out(bpfPolicy.command('get'))
     .argument('<endpoint>', 'endpoint ID, IP or namespace/pod')
     .action(async (ref: string, _o, cmd: Command) => {
-      const r = await (await clientFor(cmd)).get<{ endpoint: number; entries: Record<string, unknown>[] }>(
-        `/v1/bpf/policy/${encodeURIComponent(ref)}`,
-      );
+      const r = await (await apiFor(cmd)).bpfPolicy(ref);
       if (wantJson(cmd)) return printJson(r);
       printTable(
         r.entries,
         Object.keys(r.entries[0] ?? { POLICY: 1 }).map((k) => k.toUpperCase()),
       );
     });
-  for (const [name, path, desc] of [
-    ['ct', '/v1/bpf/ct', 'connection tracking entries'],
-    ['ipcache', '/v1/bpf/ipcache', 'prefix to identity map'],
-    ['endpoint', '/v1/bpf/endpoints', 'local endpoint map'],
-    ['metrics', '/v1/bpf/metrics', 'datapath counters per reason and direction'],
-  ] as const) {
+  const dumps: [string, string, (api: AgentApi) => Promise<object[]>][] = [
+    ['ct', 'connection tracking entries', (api) => api.bpfCt()],
+    ['ipcache', 'prefix to identity map', (api) => api.bpfIpcache()],
+    ['endpoint', 'local endpoint map', (api) => api.bpfEndpoints()],
+    ['metrics', 'datapath counters per reason and direction', (api) => api.bpfMetrics()],
+  ];
+  for (const [name, desc, dump] of dumps) {
     out(bpf.command(name).description(desc).command('list')).action(async (_o, cmd: Command) => {
-      const rows = await (await clientFor(cmd)).get<Record<string, unknown>[]>(path);
+      const rows = await dump(await apiFor(cmd));
       if (wantJson(cmd)) return printJson(rows);
       printTable(
         rows,
@@ -304,71 +295,53 @@ export function registerAgentCommands(program: Command): void {
     .option('-t, --type <type...>', 'drop|trace|policy-verdict')
     .option('--related-to <endpoint>', 'only events of this endpoint ID')
     .action(async (o: { type?: string[]; relatedTo?: string }, cmd: Command) => {
-      const c = await clientFor(cmd);
+      const api = await apiFor(cmd);
       const json = wantJson(cmd);
-      const qs = new URLSearchParams();
-      for (const t of o.type ?? []) qs.append('type', t);
-      if (o.relatedTo) qs.set('endpoint', o.relatedTo);
+      const kinds = ['drop', 'trace', 'policy-verdict'] as const;
+      const types = (o.type ?? []).map((t) => {
+        const k = kinds.find((x) => x === t);
+        if (!k) throw new CliError(`--type: unknown event type "${t}" (${kinds.join(', ')})`);
+        return k;
+      });
+      if (o.relatedTo !== undefined && !/^\d+$/.test(o.relatedTo))
+        throw new CliError(`--related-to: not an endpoint ID: "${o.relatedTo}"`);
       process.stderr.write('Listening for events... Press Ctrl-C to quit\n');
       const ac = new AbortController();
       process.on('SIGINT', () => ac.abort());
       process.on('SIGTERM', () => ac.abort());
-      await c.stream(
-        `/v1/monitor?${qs}`,
-        (ev) => process.stdout.write(`${json ? JSON.stringify(ev) : (ev as { text: string }).text}\n`),
+      await api.monitor(
+        { type: types, ...(o.relatedTo === undefined ? {} : { endpoint: Number(o.relatedTo) }) },
+        (ev) => process.stdout.write(`${json ? JSON.stringify(ev) : ev.text}\n`),
         ac.signal,
       );
     });
 }
 
-interface TraceRef {
-  kind: string;
-  namespace: string;
-  name: string;
-}
-interface TraceMatchView {
-  policy: TraceRef;
-  ruleIndex: number;
-  section: string;
-  peerRuleIndex: number;
-  peer?: string;
-  l4?: string;
-}
-interface TraceDirectionView {
-  verdict: string;
-  enforced: boolean;
-  matches: TraceMatchView[];
-  selectingRules: { policy: TraceRef; ruleIndex: number }[];
-}
-
-function refText(r: TraceRef): string {
+function refText(r: PolicyRef): string {
   return r.namespace ? `${r.kind} ${r.namespace}/${r.name}` : `${r.kind} ${r.name}`;
 }
 
 /** Labels worth showing (namespace labels are implied by the namespace). */
-function traceLabels(labels: string[] | undefined): string {
-  return `[${(labels ?? []).filter((l) => !l.startsWith('k8s:io.cilium.k8s.namespace.labels')).join(' ')}]`;
+function traceLabels(labels: readonly string[]): string {
+  return `[${labels.filter((l) => !l.startsWith('k8s:io.cilium.k8s.namespace.labels')).join(' ')}]`;
 }
 
 /** Prints a trace the way `cilium policy trace` does: per direction the rules, the matches and the verdict. */
-export function formatTrace(r: Record<string, unknown>): string {
+export function formatTrace(r: TraceResponse): string {
   const lines: string[] = [];
   const add = (s: string) => lines.push(s);
-  const src = r.src as { labels?: string[] } | undefined;
-  const dst = r.dst as { labels?: string[] } | undefined;
-  const proto = String(r.protocol ?? '');
+  const proto = r.protocol;
   const isIcmp = /^icmp/i.test(proto);
-  const port = isIcmp ? `type ${r.dport}/${proto}` : `${Number(r.dport) === 0 ? 'any' : r.dport}/${proto}`;
+  const port = isIcmp ? `type ${r.dport}/${proto}` : `${r.dport === 0 ? 'any' : r.dport}/${proto}`;
   add('----------------------------------------------------------------');
-  add(`Tracing From: ${traceLabels(src?.labels)} => To: ${traceLabels(dst?.labels)} Ports: [${port}]`);
-  if (r.revision !== undefined) add(`Policy revision: ${r.revision}`);
+  add(`Tracing From: ${traceLabels(r.src.labels)} => To: ${traceLabels(r.dst.labels)} Ports: [${port}]`);
+  add(`Policy revision: ${r.revision}`);
   for (const dir of ['egress', 'ingress'] as const) {
-    const d = r[dir] as TraceDirectionView | undefined;
-    if (!d) continue;
-    const who = dir === 'egress' ? src : dst;
+    const d = r[dir];
+    const who = dir === 'egress' ? r.src : r.dst;
     const Dir = dir === 'egress' ? 'Egress' : 'Ingress';
     add('');
-    add(`Resolving ${dir} policy for ${traceLabels(who?.labels)}`);
+    add(`Resolving ${dir} policy for ${traceLabels(who.labels)}`);
     for (const rule of d.selectingRules) {
       add(`* Rule ${refText(rule.policy)} (rule ${rule.ruleIndex}): selected`);
       for (const m of d.matches.filter(
@@ -377,9 +350,9 @@ export function formatTrace(r: Record<string, unknown>): string {
         const deny = m.section.endsWith('Deny');
         const peerWord = dir === 'egress' ? 'to' : 'from';
         add(
-          `    ${deny ? 'Denies' : 'Allows'} ${peerWord} ${m.peer === '{}' || m.peer === undefined ? 'any peer' : `labels ${m.peer}`} by ${m.section}[${m.peerRuleIndex}]`,
+          `    ${deny ? 'Denies' : 'Allows'} ${peerWord} ${m.peer === '{}' ? 'any peer' : `labels ${m.peer}`} by ${m.section}[${m.peerRuleIndex}]`,
         );
-        add(`      Ports: ${m.l4 ?? 'any'}`);
+        add(`      Ports: ${m.l4}`);
       }
     }
     add(`${d.selectingRules.length} rule(s) selected`);
@@ -399,18 +372,13 @@ export function formatTrace(r: Record<string, unknown>): string {
     add(`${Dir} verdict: ${d.verdict}`);
   }
   add('');
-  add(`Final verdict: ${String(r.verdict)}`);
+  add(`Final verdict: ${r.verdict}`);
   return `${lines.join('\n')}\n`;
 }
 
-function printTrace(r: Record<string, unknown>): void {
-  process.stdout.write(formatTrace(r));
-}
-
 /** `endpoint get` in human form: the fields an operator looks at, the policy revision among them. */
-export function formatEndpoint(e: Record<string, unknown>): string {
-  const pe = (e.policyEnabled ?? {}) as { ingress?: boolean; egress?: boolean };
-  const named = Object.entries((e.namedPorts ?? {}) as Record<string, { port: number; protocol: string }>)
+export function formatEndpoint(e: EndpointView): string {
+  const named = Object.entries(e.namedPorts)
     .map(([n, p]) => `${n}=${p.port}/${p.protocol}`)
     .join(' ');
   const rows: [string, unknown][] = [
@@ -418,12 +386,12 @@ export function formatEndpoint(e: Record<string, unknown>): string {
     ['Pod', `${e.podNamespace}/${e.podName}`],
     ['State', e.state],
     ['Identity', e.identity],
-    ['Labels', ((e.labels as string[] | undefined) ?? []).join(' ')],
+    ['Labels', e.labels.join(' ')],
     ['IPv4', e.ipv4 ?? ''],
     ['IPv6', e.ipv6 ?? ''],
     ['Policy revision', e.policyRevision],
-    ['Policy (ingress)', pe.ingress ? 'Enabled' : 'Disabled'],
-    ['Policy (egress)', pe.egress ? 'Enabled' : 'Disabled'],
+    ['Policy (ingress)', e.policyEnabled.ingress ? 'Enabled' : 'Disabled'],
+    ['Policy (egress)', e.policyEnabled.egress ? 'Enabled' : 'Disabled'],
     ['Named ports', named],
     ['Host interface', `${e.hostIfName} (ifindex ${e.hostIfindex})`],
   ];

@@ -1,5 +1,5 @@
 /**
- * `hubble observe` and `hubble status`, with flags spelled as the upstream
+ * `cilium-ts hubble observe` and `hubble status`, with flags spelled as the upstream
  * `hubble` CLI spells them. registerHubbleCommands(program) adds a `hubble`
  * command to the given commander program. Filter flags build FlowFilters the
  * way upstream does: a direction-less flag (`--pod`, `--ip`, `--label`,
@@ -7,11 +7,10 @@
  * destination-side filter (OR), `--from-*`/`--to-*` apply to both, and `--not`
  * sends the next filter flag to the blacklist.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { type GetFlowsRequestInput, ObserverClient } from './client.js';
-import { MessageTypeNames, TraceObsPointNames } from './constants.js';
+import { CiliumTsError } from '../common/errors.js';
+import { type GetFlowsRequestInput, ObserverClient } from '../hubble/client.js';
+import { MessageTypeNames, TraceObsPointNames } from '../hubble/constants.js';
 import {
   DICT_SEPARATOR,
   formatCompact,
@@ -22,14 +21,10 @@ import {
   formatTable,
   tableHeader,
   tableRow,
-} from './format.js';
-import type { FlowFilter, IPVersion, TCPFlags, TrafficDirection, Verdict } from './types.js';
-
-export * from './format.js';
-
-export class CliUsageError extends Error {
-  override name = 'CliUsageError';
-}
+} from '../hubble/format.js';
+import type { FlowFilter, IPVersion, TCPFlags, TrafficDirection, Verdict } from '../hubble/types.js';
+import { CliError } from './errors.js';
+import { resolveTarget, type TargetOptions } from './target.js';
 
 // ---------- filter building ----------
 
@@ -83,9 +78,7 @@ export function parseEventTypeFilter(v: string): NonNullable<FlowFilter['event_t
   const [name, sub] = v.split(':', 2) as [string, string | undefined];
   const type = MessageTypeNames[name] ?? (/^\d+$/.test(name) ? Number(name) : undefined);
   if (type === undefined) {
-    throw new CliUsageError(
-      `--type: unknown event type "${name}" (${Object.keys(MessageTypeNames).join(', ')})`,
-    );
+    throw new CliError(`--type: unknown event type "${name}" (${Object.keys(MessageTypeNames).join(', ')})`);
   }
   if (sub === undefined) return { type };
   let subType: number | undefined;
@@ -93,7 +86,7 @@ export function parseEventTypeFilter(v: string): NonNullable<FlowFilter['event_t
   else {
     for (const [k, n] of Object.entries(TraceObsPointNames)) if (n === sub) subType = Number(k);
   }
-  if (subType === undefined) throw new CliUsageError(`--type: unknown sub-type "${sub}"`);
+  if (subType === undefined) throw new CliError(`--type: unknown sub-type "${sub}"`);
   return { type, match_sub_type: true, sub_type: subType };
 }
 
@@ -101,7 +94,7 @@ function parseTcpFlags(v: string): TCPFlags {
   const out: TCPFlags = {};
   for (const f of v.split(',').map((x) => x.trim().toUpperCase())) {
     if (!['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'].includes(f)) {
-      throw new CliUsageError(`--tcp-flags: unknown flag "${f}"`);
+      throw new CliError(`--tcp-flags: unknown flag "${f}"`);
     }
     out[f as keyof TCPFlags] = true;
   }
@@ -122,7 +115,7 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
   const used = new Set(entries.map((e) => e.flag));
   for (const [a, bs] of CONFLICTS) {
     for (const b of bs)
-      if (used.has(a) && used.has(b)) throw new CliUsageError(`filters --${a} and --${b} cannot be combined`);
+      if (used.has(a) && used.has(b)) throw new CliError(`filters --${a} and --${b} cannot be combined`);
   }
   const left = new Side();
   const right = new Side();
@@ -190,7 +183,7 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
       case 'identity':
       case 'from-identity':
       case 'to-identity': {
-        if (!/^\d+$/.test(v)) throw new CliUsageError(`--${flag}: not a numeric identity: "${v}"`);
+        if (!/^\d+$/.test(v)) throw new CliError(`--${flag}: not a numeric identity: "${v}"`);
         const n = Number(v);
         if (flag === 'identity') {
           left.add('source_identity', n);
@@ -201,7 +194,7 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
       case 'port':
       case 'from-port':
       case 'to-port': {
-        if (!/^\d+$/.test(v) || Number(v) > 65535) throw new CliUsageError(`--${flag}: not a port: "${v}"`);
+        if (!/^\d+$/.test(v) || Number(v) > 65535) throw new CliError(`--${flag}: not a port: "${v}"`);
         if (flag === 'port') {
           left.add('source_port', v);
           right.add('destination_port', v);
@@ -210,7 +203,7 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
       }
       case 'verdict': {
         const u = v.toUpperCase();
-        if (!VERDICTS.has(u)) throw new CliUsageError(`--verdict: unknown verdict "${v}"`);
+        if (!VERDICTS.has(u)) throw new CliError(`--verdict: unknown verdict "${v}"`);
         both('verdict', u as Verdict);
         break;
       }
@@ -226,7 +219,7 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
       case 'traffic-direction': {
         const u = v.toUpperCase();
         if (u !== 'INGRESS' && u !== 'EGRESS')
-          throw new CliUsageError(`--traffic-direction: "${v}" (ingress|egress)`);
+          throw new CliError(`--traffic-direction: "${v}" (ingress|egress)`);
         both('traffic_direction', u as TrafficDirection);
         break;
       }
@@ -243,7 +236,7 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
           ipv6: 'IPv6',
         };
         const iv = m[v.toLowerCase()];
-        if (!iv) throw new CliUsageError(`--ip-version: "${v}" (v4|v6)`);
+        if (!iv) throw new CliError(`--ip-version: "${v}" (v4|v6)`);
         both('ip_version', iv);
         break;
       }
@@ -292,7 +285,7 @@ export function parseTimeArg(v: string, now = Date.now()): number {
     return now - ms;
   }
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new CliUsageError(`invalid time "${v}": use RFC 3339 or a duration like 5m`);
+  if (Number.isNaN(t)) throw new CliError(`invalid time "${v}": use RFC 3339 or a duration like 5m`);
   return t;
 }
 
@@ -303,22 +296,11 @@ function toProtoTs(ms: number): { seconds: number; nanos: number } {
 
 // ---------- server address ----------
 
-/** `--server`, else $HUBBLE_SERVER, else the node's socket under /run/cilium-ts/<lab>/<node>/hubble.sock. */
-export function defaultServer(
-  opts: { server?: string; lab?: string; node?: string },
-  env = process.env,
-): string {
+/** `--server`, else $HUBBLE_SERVER, else the Hubble socket of the node `--lab`/`--node` pick. */
+export function defaultServer(opts: { server?: string } & TargetOptions, env = process.env): string {
   if (opts.server) return opts.server;
   if (env.HUBBLE_SERVER) return env.HUBBLE_SERVER;
-  const lab = opts.lab ?? env.CILIUM_TS_LAB ?? 'default';
-  const base = join('/run/cilium-ts', lab);
-  let node = opts.node ?? env.CILIUM_TS_NODE;
-  if (!node && existsSync(base)) {
-    node = readdirSync(base)
-      .sort()
-      .find((n) => existsSync(join(base, n, 'hubble.sock')));
-  }
-  return `unix://${join(base, node ?? 'node1', 'hubble.sock')}`;
+  return `unix://${resolveTarget(opts, env).hubbleSocket}`;
 }
 
 // ---------- commands ----------
@@ -346,12 +328,6 @@ const stdio: CliIo = {
   out: (s) => process.stdout.write(`${s}\n`),
   err: (s) => process.stderr.write(`${s}\n`),
 };
-
-function fail(io: CliIo, err: unknown): void {
-  const msg = err instanceof Error ? err.message : String(err);
-  io.err(`Error: ${msg}`);
-  process.exitCode = 1;
-}
 
 /** Add `observe` to a `hubble` command. */
 export function addObserveCommand(hubble: Command, io: CliIo = stdio): Command {
@@ -419,21 +395,18 @@ export function addObserveCommand(hubble: Command, io: CliIo = stdio): Command {
         .default('compact'),
     )
     .option('--print-node-name', 'print the node name in each line')
-    .option('--server <address>', 'Hubble server: unix:///path or host:port (env HUBBLE_SERVER)')
-    .option('--lab <name>', 'lab whose node socket to use (env CILIUM_TS_LAB, default "default")')
-    .option('--node <name>', 'node of the lab (default: the first one with a hubble socket)');
+    .option(
+      '--server <address>',
+      'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
+    );
   cmd.on('option:not', () => {
     negateNext = true;
   });
-  cmd.action(async (opts: ObserveOpts) => {
+  cmd.action(async (_opts: ObserveOpts, c: Command) => {
     const taken = entries;
     entries = [];
     negateNext = false;
-    try {
-      await runObserve(opts, taken, io);
-    } catch (err) {
-      fail(io, err);
-    }
+    await runObserve(c.optsWithGlobals<ObserveOpts>(), taken, io);
   });
   hubble.addCommand(cmd);
   return cmd;
@@ -444,11 +417,10 @@ export function observeRequest(opts: ObserveOpts, entries: readonly Entry[]): Ge
   const { whitelist, blacklist } = buildFilters(entries);
   const req: GetFlowsRequestInput = { whitelist, blacklist };
   if (opts.first !== undefined && opts.last !== undefined)
-    throw new CliUsageError('--first and --last cannot be combined');
-  if (opts.first !== undefined && opts.follow)
-    throw new CliUsageError('--first and --follow cannot be combined');
+    throw new CliError('--first and --last cannot be combined');
+  if (opts.first !== undefined && opts.follow) throw new CliError('--first and --follow cannot be combined');
   const num = (v: string, flag: string) => {
-    if (!/^\d+$/.test(v)) throw new CliUsageError(`${flag}: not a number: "${v}"`);
+    if (!/^\d+$/.test(v)) throw new CliError(`${flag}: not a number: "${v}"`);
     return Number(v);
   };
   if (opts.first !== undefined) {
@@ -543,10 +515,12 @@ export function addStatusCommand(hubble: Command, io: CliIo = stdio): Command {
   const cmd = new Command('status')
     .description("Health and flow counters of a node's Hubble server")
     .option('-o, --output <format>', 'output format (text|json)', 'text')
-    .option('--server <address>', 'Hubble server: unix:///path or host:port (env HUBBLE_SERVER)')
-    .option('--lab <name>', 'lab whose node socket to use (env CILIUM_TS_LAB)')
-    .option('--node <name>', 'node of the lab')
-    .action(async (opts: { output: string; server?: string; lab?: string; node?: string }) => {
+    .option(
+      '--server <address>',
+      'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
+    )
+    .action(async (_o, c: Command) => {
+      const opts = c.optsWithGlobals<{ output: string; server?: string } & TargetOptions>();
       const address = defaultServer(opts);
       const client = new ObserverClient(address);
       try {
@@ -555,7 +529,10 @@ export function addStatusCommand(hubble: Command, io: CliIo = stdio): Command {
         if (opts.output === 'json') io.out(JSON.stringify({ healthcheck: health, ...st }));
         else io.out(formatStatus(address, health, st));
       } catch (err) {
-        fail(io, new Error(`cannot reach Hubble server at ${address}: ${(err as Error).message}`));
+        throw new CiliumTsError(`cannot reach Hubble server at ${address}: ${(err as Error).message}`, {
+          code: 'unavailable',
+          cause: err,
+        });
       } finally {
         client.close();
       }

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * cilium-ts command line: one entry point for the agent, the lab, introspection, Hubble and the
- * test workload. Subcommands load their modules lazily so that quick commands start fast.
+ * test workload. Subcommands load their modules lazily so that quick commands start fast. Every
+ * command that talks to a node picks it with the global `--lab`/`--node` (src/cli/target.ts), and
+ * every failure is thrown and reported here as one `Error: ...` line (src/cli/errors.ts).
  */
 import { Command } from 'commander';
-import { registerHubbleCommands } from '../hubble/cli.js';
 import { registerAgentCommands } from './agent.js';
 import { reportAndExit } from './errors.js';
+import { registerHubbleCommands } from './hubble.js';
 import { registerLab } from './lab.js';
 import { registerSelfcheck } from './selfcheck.js';
 import { registerWorkload } from './workload.js';
@@ -22,14 +24,11 @@ const program = new Command('cilium-ts')
   .version('0.1.0')
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) })
-  .option('--lab <lab>', 'lab whose agent to talk to (env CILIUM_TS_LAB)')
-  .option('--node <node>', 'node whose agent to talk to (default: the first node)')
-  // Subcommands that find their own sockets (hubble) read the lab and node from the environment.
-  .hook('preAction', (_root, action) => {
-    const g = action.optsWithGlobals<{ lab?: string; node?: string }>();
-    if (g.lab) process.env.CILIUM_TS_LAB = g.lab;
-    if (g.node) process.env.CILIUM_TS_NODE = g.node;
-  });
+  .option('--lab <lab>', 'lab whose node to talk to (env CILIUM_TS_LAB, default "default")')
+  .option(
+    '--node <node>',
+    "node whose agent and Hubble server to talk to (env CILIUM_TS_NODE, default: the lab's first)",
+  );
 
 registerAgentCommands(program);
 registerLab(program);

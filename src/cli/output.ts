@@ -1,11 +1,11 @@
 /** Human tables (kubectl style: upper-case headers, columns padded) and JSON output. */
 export function printTable(
-  rows: Record<string, unknown>[],
+  rows: readonly object[],
   headers: string[],
   out: (s: string) => void = (s) => process.stdout.write(s),
 ): void {
   const keys = rows.length ? Object.keys(rows[0]!) : [];
-  const cells = rows.map((r) => keys.map((k) => fmtCell(r[k])));
+  const cells = rows.map((r) => keys.map((k) => fmtCell((r as Record<string, unknown>)[k])));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (cols: string[]) =>
     `${cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')}\n`;

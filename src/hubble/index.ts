@@ -1,17 +1,7 @@
-/** Hubble: datapath events → flows, flow ring, filters, Observer gRPC server, metrics, CLI. */
-
-export {
-  addObserveCommand,
-  addStatusCommand,
-  buildFilters,
-  CliUsageError,
-  defaultServer,
-  formatStatus,
-  observeRequest,
-  parseEventTypeFilter,
-  parseTimeArg,
-  registerHubbleCommands,
-} from './cli.js';
+/**
+ * Hubble: datapath events → flows, flow ring, filters, Observer gRPC server, metrics. Its commands
+ * live with the others in src/cli/hubble.ts (the library does not depend on a CLI framework).
+ */
 export * from './client.js';
 export * from './constants.js';
 export * from './errors.js';

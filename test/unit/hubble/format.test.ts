@@ -6,23 +6,25 @@ process.env.TZ = 'UTC';
 import { Command } from 'commander';
 import {
   buildFilters,
-  DEFAULT_METRICS,
   defaultServer,
+  formatStatus,
+  observeRequest,
+  parseEventTypeFilter,
+  parseTimeArg,
+  registerHubbleCommands,
+} from '../../../src/cli/hubble.js';
+import {
+  DEFAULT_METRICS,
   type Flow,
   formatCompact,
   formatDict,
   formatJson,
-  formatStatus,
   formatTable,
   HubbleMetrics,
   MetricsConfigError,
-  observeRequest,
   type ParserContext,
   parseEvent,
-  parseEventTypeFilter,
   parseMetricsConfig,
-  parseTimeArg,
-  registerHubbleCommands,
   tableHeader,
   tableRow,
 } from '../../../src/hubble/index.js';
