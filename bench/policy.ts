@@ -189,7 +189,7 @@ function policyDoc(i: number): Record<string, unknown> {
               toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
             },
           ],
-          egress: [{ toEntities: ['kube-apiserver', 'host'] }],
+          egress: [{ toEntities: ['remote-node', 'host'] }],
         },
       };
     case 18: // cluster-wide, matchExpressions

@@ -5,6 +5,7 @@
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { CiliumTsError } from '../common/errors.js';
+import { portNameErrors } from './names.js';
 
 export class ManifestError extends CiliumTsError {
   override readonly code = 'invalid-argument';
@@ -28,8 +29,14 @@ const metadata = z.looseObject({
   annotations: labels.optional(),
 });
 
+/** Container port names are IANA service names (lowercase), as the API server requires. */
+const portName = z.string().superRefine((v, ctx) => {
+  for (const message of portNameErrors(v))
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)}: ${message}` });
+});
+
 const containerPort = z.looseObject({
-  name: z.string().max(15).optional(),
+  name: portName.optional(),
   containerPort: z.number().int().min(1).max(65535),
   protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
 });
@@ -47,11 +54,28 @@ export const PodSchema = z.looseObject({
   apiVersion: z.literal('v1'),
   kind: z.literal('Pod'),
   metadata,
-  spec: z.looseObject({
-    nodeName: z.string().optional(),
-    serviceAccountName: z.string().optional(),
-    containers: z.array(container).min(1),
-  }),
+  spec: z
+    .looseObject({
+      nodeName: z.string().optional(),
+      serviceAccountName: z.string().optional(),
+      containers: z.array(container).min(1),
+    })
+    .superRefine((spec, ctx) => {
+      // Named ports resolve by name: a name must be unique within the pod.
+      const seen = new Set<string>();
+      spec.containers.forEach((c, i) => {
+        (c.ports ?? []).forEach((p, j) => {
+          if (p.name === undefined) return;
+          if (seen.has(p.name))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['containers', i, 'ports', j, 'name'],
+              message: `duplicate port name ${JSON.stringify(p.name)}`,
+            });
+          seen.add(p.name);
+        });
+      });
+    }),
 });
 
 export const NamespaceSchema = z.looseObject({

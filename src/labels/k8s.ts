@@ -68,3 +68,12 @@ export function podIdentityLabels(input: PodIdentityInput): LabelSet {
   out.push(makeLabel(LabelSource.K8s, K8sLabelKey.Cluster, input.cluster ?? DEFAULT_CLUSTER_NAME));
   return LabelSet.of(out);
 }
+
+/**
+ * The labels a node gives the identities that stand for it (the host identity on the node itself):
+ * its Kubernetes node labels with source `node`, which is what `fromNodes` / `toNodes` selectors
+ * match. No exclusion patterns: `kubernetes.io/hostname` is the usual way to name a node.
+ */
+export function nodeIdentityLabels(nodeLabels: Readonly<Record<string, string>>): Label[] {
+  return Object.entries(nodeLabels).map(([k, v]) => makeLabel(LabelSource.Node, k, v));
+}

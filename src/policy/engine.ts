@@ -72,14 +72,16 @@ export interface PolicyEngineOptions {
 
 /**
  * Egress named-port resolution over a set of pods (upstream resolves an egress named port against
- * the named ports of all known pods): every distinct port/protocol some pod calls `name`.
+ * the named ports of all known pods): every distinct port/protocol some pod calls `name`. Names
+ * match exactly, as ingress names do against the endpoint's own ports (container port names are
+ * lowercase by validation; policy names are lower-cased when parsed).
  */
 export function namedPortLookup(pods: () => Iterable<NamedPorts>): (name: string) => NamedPort[] {
   return (name) => {
     const seen = new Map<string, NamedPort>();
     for (const ports of pods()) {
       for (const [n, p] of Object.entries(ports)) {
-        if (n.toLowerCase() !== name) continue;
+        if (n !== name) continue;
         const proto = (p.protocol ?? 'TCP').toUpperCase();
         seen.set(`${p.port}/${proto}`, { port: p.port, protocol: proto });
       }
@@ -102,7 +104,6 @@ const SECTIONS_BY_DIR: Record<Direction, readonly [Section, Section]> = {
 };
 
 function ruleSelects(rule: PolicyRule, labels: LabelSet): boolean {
-  if (rule.subjectKind === 'node') return labels.has('host', 'reserved') && rule.subject.matches(labels);
   return rule.subject.matches(labels);
 }
 

@@ -17,9 +17,22 @@
  *    namespace, namespaceSelector keys become `k8s:io.cilium.k8s.namespace.labels.<key>` (ANDed
  *    with the podSelector when both are in one peer).
  * `key: null` fields are dropped first, as the Kubernetes API server prunes them.
+ *
+ * Validation follows the CRD schemas and the API server (unknown fields are errors, enums are
+ * case-sensitive, names and label values are checked). A field the datapath cannot enforce (L7
+ * rules, TLS, listeners, authentication, toFQDNs, toServices, groups, CIDR groups, host policies,
+ * entities whose identity nothing carries here) is refused with an error naming it, never accepted
+ * and ignored: a policy is never wider than written. docs/policy.md lists every field.
  */
 import type { z } from 'zod';
 import { CiliumTsError } from '../common/errors.js';
+import {
+  dns1123LabelErrors,
+  dns1123SubdomainErrors,
+  labelKeyErrors,
+  labelValueErrors,
+  portNameErrors,
+} from '../k8s/names.js';
 import {
   cidrLabelKey,
   DEFAULT_CLUSTER_NAME,
@@ -30,7 +43,9 @@ import {
   makeLabel,
   type Prefix,
   parsePrefix,
+  parseSelectKey,
   prefixContains,
+  ReservedName,
   subtractPrefixes,
 } from '../labels/index.js';
 import { icmpType, L4_PROTO_NAMES, type L4ProtoName } from './ports.js';
@@ -47,10 +62,8 @@ import {
 } from './schema.js';
 import { makeRequirement, parseOperator, Selector } from './selector.js';
 import type {
-  FqdnSelector,
   IcmpField,
   L4Port,
-  L7Rules,
   ParsedPolicy,
   Peer,
   PeerRule,
@@ -60,6 +73,12 @@ import type {
   PortRule,
   Section,
 } from './types.js';
+import { SECTIONS } from './types.js';
+
+interface FqdnSelector {
+  matchName?: string | undefined;
+  matchPattern?: string | undefined;
+}
 
 export interface ParseOptions {
   /** Cluster name used by the `cluster` entity; default "default". */
@@ -150,15 +169,22 @@ class Ctx {
 // ---------------------------------------------------------------------------------------------
 // Value checks shared by the kinds
 
-const NAMED_PORT_RE = /^([a-zA-Z0-9]-?)*[a-zA-Z](-?[a-zA-Z0-9])*$/;
+/** The CRD's pattern for a CiliumNetworkPolicy port name (an IANA service name, either case). */
+const CILIUM_PORT_NAME_RE = /^([a-zA-Z0-9]-?)*[a-zA-Z](-?[a-zA-Z0-9])*$/;
 
+/**
+ * A port number or name. NetworkPolicy names must be IANA service names (lowercase), as the API
+ * server requires; CiliumNetworkPolicy names may use either case and are lower-cased, as upstream
+ * does. Either way the result matches container port names (lowercase by validation) exactly.
+ */
 function parsePortValue(
   v: string | number | undefined,
   path: Path,
   ctx: Ctx,
-  min: number,
+  k8s: boolean,
 ): { port?: number; name?: string } | undefined {
   if (v === undefined) return { port: 0 };
+  const min = k8s ? 1 : 0;
   if (typeof v === 'number' || /^[0-9]+$/.test(v)) {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > 65535) {
@@ -167,7 +193,15 @@ function parsePortValue(
     }
     return { port: n };
   }
-  if (v.length > 15 || !NAMED_PORT_RE.test(v)) {
+  if (k8s) {
+    const problems = portNameErrors(v);
+    if (problems.length > 0) {
+      ctx.err(path, `invalid port name ${JSON.stringify(v)}: ${problems.join('; ')}`);
+      return undefined;
+    }
+    return { name: v };
+  }
+  if (v.length > 15 || !CILIUM_PORT_NAME_RE.test(v)) {
     ctx.err(path, `invalid port ${JSON.stringify(v)}: not a number in 0-65535 nor a port name`);
     return undefined;
   }
@@ -217,8 +251,8 @@ function checkRegex(s: string | undefined, path: Path, ctx: Ctx): void {
 const DNS_NAME_RE = /^([-a-zA-Z0-9_]+[.]?)+$/;
 const DNS_PATTERN_RE = /^([-a-zA-Z0-9_*]+[.]?)+$/;
 
-function parseFqdnSelectors(list: FqdnSelector[] | undefined, path: Path, ctx: Ctx): FqdnSelector[] {
-  const out: FqdnSelector[] = [];
+/** FQDN selectors checked as the CRD checks them (they are refused afterwards: no DNS proxy yet). */
+function checkFqdnSelectors(list: readonly FqdnSelector[] | undefined, path: Path, ctx: Ctx): void {
   (list ?? []).forEach((f, i) => {
     const p = [...path, i];
     if ((f.matchName === undefined) === (f.matchPattern === undefined)) {
@@ -234,54 +268,66 @@ function parseFqdnSelectors(list: FqdnSelector[] | undefined, path: Path, ctx: C
     ) {
       ctx.err([...p, 'matchPattern'], `invalid DNS pattern ${JSON.stringify(f.matchPattern)}`);
     }
-    out.push({ ...f });
   });
-  return out;
 }
 
-/** Validates a label selector and converts it; keys get `forceSource` when given (K8s NetworkPolicy). */
+interface SelectorOptions {
+  /** Source given to every key (NetworkPolicy keys are `k8s:`). */
+  forceSource?: string;
+  /** Rewrites keys (a NetworkPolicy namespaceSelector's keys become namespace-label keys). */
+  keyMap?: (k: string) => string;
+  /** Label keys and expression values are checked as the API server checks a NetworkPolicy's. */
+  k8sNames?: boolean;
+}
+
+/**
+ * Validates a label selector and converts it. Operators are case-sensitive and matchLabels values
+ * are label values, as the CRDs and the API server require.
+ */
 function parseSelector(
   sel: LabelSelectorInput,
   path: Path,
   ctx: Ctx,
-  forceSource?: string,
-  keyMap?: (k: string) => string,
+  opts: SelectorOptions = {},
 ): Selector | undefined {
-  let ok = true;
-  for (const k of Object.keys(sel.matchLabels ?? {})) {
-    if (k === '') {
-      ctx.err([...path, 'matchLabels'], 'empty label key');
-      ok = false;
-    }
+  const before = ctx.issues.length;
+  const checkKey = (k: string, p: Path) => {
+    if (k === '') ctx.err(p, 'empty label key');
+    else if (opts.k8sNames)
+      for (const m of labelKeyErrors(k)) ctx.err(p, `invalid label key ${JSON.stringify(k)}: ${m}`);
+  };
+  const checkValue = (v: string, p: Path) => {
+    for (const m of labelValueErrors(v)) ctx.err(p, `invalid label value ${JSON.stringify(v)}: ${m}`);
+  };
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
+    checkKey(k, [...path, 'matchLabels']);
+    checkValue(v, [...path, 'matchLabels', k]);
   }
   (sel.matchExpressions ?? []).forEach((e, i) => {
     const p = [...path, 'matchExpressions', i];
     const op = parseOperator(e.operator);
-    if (e.key === '') {
-      ctx.err([...p, 'key'], 'empty label key');
-      ok = false;
-    }
+    checkKey(e.key, [...p, 'key']);
     if (op === undefined) {
       ctx.err(
         [...p, 'operator'],
         `invalid operator ${JSON.stringify(e.operator)} (expected In, NotIn, Exists or DoesNotExist)`,
       );
-      ok = false;
     } else if ((op === 'In' || op === 'NotIn') && (e.values ?? []).length === 0) {
       ctx.err([...p, 'values'], `operator ${op} requires at least one value`);
-      ok = false;
     } else if ((op === 'Exists' || op === 'DoesNotExist') && (e.values ?? []).length > 0) {
       ctx.err([...p, 'values'], `operator ${op} takes no values`);
-      ok = false;
+    } else if (opts.k8sNames) {
+      for (const [j, v] of (e.values ?? []).entries()) checkValue(v, [...p, 'values', j]);
     }
   });
-  if (!ok) return undefined;
-  if (keyMap === undefined) return Selector.fromK8s(sel, forceSource);
+  if (ctx.issues.length > before) return undefined;
+  const { keyMap } = opts;
+  if (keyMap === undefined) return Selector.fromK8s(sel, opts.forceSource);
   const mapped: LabelSelectorInput = {
     matchLabels: Object.fromEntries(Object.entries(sel.matchLabels ?? {}).map(([k, v]) => [keyMap(k), v])),
     matchExpressions: (sel.matchExpressions ?? []).map((e) => ({ ...e, key: keyMap(e.key) })),
   };
-  return Selector.fromK8s(mapped, forceSource);
+  return Selector.fromK8s(mapped, opts.forceSource);
 }
 
 const NS_KEY = K8sLabelKey.PodNamespace;
@@ -292,6 +338,15 @@ function reservedSel(name: string): Selector {
   return Selector.fromLabels([{ source: LabelSource.Reserved, key: name, value: '' }]);
 }
 
+/** Selects identities by prefix containment (`cidr:<prefix>` Exists). */
+function cidrSel(p: Prefix): Selector {
+  return Selector.of([makeRequirement(LabelSource.Cidr, cidrLabelKey(p), 'Exists')]);
+}
+
+const ALL_IPV4 = parsePrefix('0.0.0.0/0');
+const ALL_IPV6 = parsePrefix('::/0');
+
+/** Every entity name of the policy language (the CRD's list plus world-ipv4 / world-ipv6). */
 export const ENTITIES = [
   'all',
   'world',
@@ -308,57 +363,72 @@ export const ENTITIES = [
   'none',
 ] as const;
 
-/** Selectors for an entity name (upstream's entity → reserved-label mapping). */
-export function entitySelectors(entity: string, clusterName: string): Selector[] | undefined {
+/**
+ * Entities whose reserved identity nothing carries here: a policy naming one is refused rather
+ * than silently selecting nothing.
+ */
+const UNSUPPORTED_ENTITIES: Readonly<Record<string, string>> = {
+  'kube-apiserver': 'there is no kube-apiserver, so nothing carries the kube-apiserver identity',
+  init: 'endpoints get their labels when they are created, so none carries the init identity',
+  health: 'there are no cilium-health endpoints',
+  unmanaged: 'every pod is managed, so nothing carries the unmanaged identity',
+  ingress: 'there is no Ingress or Gateway proxy, so nothing carries the ingress identity',
+};
+
+/** What an entity selects: identity selectors, plus the CIDR prefixes those need in the ipcache. */
+export interface EntityMeaning {
+  readonly selectors: readonly Selector[];
+  readonly prefixes: readonly Prefix[];
+}
+
+/**
+ * Upstream's entity → selector mapping. `world` is `reserved:world`: identity 2 (an address no
+ * ipcache prefix covers) and every CIDR identity. `world-ipv4` / `world-ipv6` select the CIDR
+ * identities of their family only, and put that family's /0 in the ipcache so that every address of
+ * the family resolves to one of them (never to the family-less identity 2).
+ * Returns a string (the reason) for an entity that is known but not supported; undefined if unknown.
+ */
+export function entityMeaning(entity: string, clusterName: string): EntityMeaning | string | undefined {
+  const sel = (...selectors: Selector[]): EntityMeaning => ({ selectors, prefixes: [] });
+  const unsupported = UNSUPPORTED_ENTITIES[entity];
+  if (unsupported !== undefined) return unsupported;
   switch (entity) {
     case 'all':
-      return [Selector.wildcard];
+      return sel(Selector.wildcard);
     case 'world':
+      return sel(reservedSel('world'));
     case 'world-ipv4':
+      return { selectors: [cidrSel(ALL_IPV4)], prefixes: [ALL_IPV4] };
     case 'world-ipv6':
-      return [reservedSel('world')];
+      return { selectors: [cidrSel(ALL_IPV6)], prefixes: [ALL_IPV6] };
     case 'cluster':
-      return [
+      return sel(
         ...['host', 'remote-node', 'init', 'health', 'unmanaged', 'kube-apiserver', 'ingress'].map(
           reservedSel,
         ),
         Selector.fromLabels([{ source: LabelSource.K8s, key: K8sLabelKey.Cluster, value: clusterName }]),
-      ];
+      );
     case 'host':
     case 'remote-node':
-    case 'kube-apiserver':
-    case 'init':
-    case 'health':
-    case 'unmanaged':
-    case 'ingress':
-      return [reservedSel(entity)];
+      return sel(reservedSel(entity));
     case 'none':
-      return [];
+      return sel();
     default:
       return undefined;
   }
 }
 
-/** Selectors for a set of CIDR prefixes (containment); /0 also selects `reserved:world`. */
+/**
+ * Selectors for a set of CIDR prefixes (containment). A /0 needs no `reserved:world`: it is in the
+ * ipcache itself, so every address of its family resolves to a CIDR identity it contains, and
+ * identity 2 (which has no family) is left to the other family.
+ */
 function cidrPeers(prefixes: readonly Prefix[]): Peer[] {
-  const out: Peer[] = [];
-  for (const p of prefixes) {
-    out.push({
-      selector: Selector.of([makeRequirement(LabelSource.Cidr, cidrLabelKey(p), 'Exists')]),
-      origin: 'cidr',
-    });
-    if (p.len === 0) out.push({ selector: reservedSel('world'), origin: 'cidr' });
-  }
-  return out;
+  return prefixes.map((p) => ({ selector: cidrSel(p), origin: 'cidr' }));
 }
 
-function parseCidrSet(
-  list: CidrRuleInput[],
-  path: Path,
-  ctx: Ctx,
-): { prefixes: Prefix[]; groupRefs: unknown[] } {
+function parseCidrSet(list: CidrRuleInput[], path: Path, ctx: Ctx): Prefix[] {
   const prefixes: Prefix[] = [];
-  const groupRefs: unknown[] = [];
   list.forEach((c, i) => {
     const p = [...path, i];
     const given = [c.cidr, c.cidrGroupRef, c.cidrGroupSelector].filter((x) => x !== undefined).length;
@@ -367,11 +437,8 @@ function parseCidrSet(
       return;
     }
     if (c.cidr === undefined) {
-      // CiliumCIDRGroup references select nothing until CIDR groups are supported.
-      groupRefs.push(c.cidrGroupRef ?? c.cidrGroupSelector);
-      if (c.except !== undefined && c.except.length > 0) {
-        ctx.err([...p, 'except'], 'except cannot be used with cidrGroupRef or cidrGroupSelector');
-      }
+      const field = c.cidrGroupRef !== undefined ? 'cidrGroupRef' : 'cidrGroupSelector';
+      ctx.err([...p, field], 'CiliumCIDRGroup references are not supported yet');
       return;
     }
     const base = parseCidr(c.cidr, [...p, 'cidr'], ctx);
@@ -387,7 +454,7 @@ function parseCidrSet(
     });
     if (base !== undefined) prefixes.push(...subtractPrefixes(base, holes));
   });
-  return { prefixes, groupRefs };
+  return prefixes;
 }
 
 function parseL4Ports(
@@ -415,7 +482,7 @@ function parseL4Ports(
       }
       protocol = pp.protocol as L4ProtoName;
     }
-    const pv = parsePortValue(pp.port, [...p, 'port'], ctx, k8s && pp.port !== undefined ? 1 : 0);
+    const pv = parsePortValue(pp.port, [...p, 'port'], ctx, k8s);
     if (pv === undefined) return;
     const end = parseEndPort(pp.endPort, pv, [...p, 'endPort'], ctx);
     if (end === null) return;
@@ -428,9 +495,21 @@ function parseL4Ports(
   return out;
 }
 
-function parseL7(rules: NonNullable<PortRuleInput['rules']>, path: Path, ctx: Ctx): L7Rules {
-  const kinds = (['http', 'kafka', 'dns', 'l7proto'] as const).filter((k) => rules[k] !== undefined);
+const L7_KINDS = ['http', 'kafka', 'dns', 'l7proto'] as const;
+
+/**
+ * L7 rules are checked as the CRD checks them, then refused: without a proxy to enforce them, a
+ * port with L7 rules would be open to every request.
+ */
+function checkL7(rules: NonNullable<PortRuleInput['rules']>, path: Path, ctx: Ctx): void {
+  const kinds = L7_KINDS.filter((k) => rules[k] !== undefined);
+  if (kinds.length === 0) ctx.err(path, 'exactly one of http, kafka, dns or l7proto is required');
   if (kinds.length > 1) ctx.err(path, `only one L7 rule type allowed per port rule, got ${kinds.join(', ')}`);
+  for (const k of kinds)
+    ctx.err(
+      [...path, k],
+      'L7 rules are not enforced yet: the policy is refused rather than opening the whole port',
+    );
   if (rules.l7 !== undefined && rules.l7proto === undefined)
     ctx.err([...path, 'l7'], 'l7 rules require l7proto');
   (rules.http ?? []).forEach((h, i) => {
@@ -449,10 +528,16 @@ function parseL7(rules: NonNullable<PortRuleInput['rules']>, path: Path, ctx: Ct
       );
     }
   });
-  const out: L7Rules = structuredClone(rules) as L7Rules;
-  if (rules.dns !== undefined) out.dns = parseFqdnSelectors(rules.dns, [...path, 'dns'], ctx);
-  return out;
+  checkFqdnSelectors(rules.dns, [...path, 'dns'], ctx);
 }
+
+/** Port-rule fields that need the L7 proxy: refused, each with what it would have done. */
+const PROXY_FIELDS: Readonly<Record<string, string>> = {
+  serverNames: 'TLS SNI matching (serverNames) is not enforced yet',
+  terminatingTLS: 'TLS termination (terminatingTLS) is not supported yet',
+  originatingTLS: 'TLS origination (originatingTLS) is not supported yet',
+  listener: 'Envoy listeners (listener) are not supported yet',
+};
 
 function parsePortRules(list: PortRuleInput[] | undefined, path: Path, ctx: Ctx): PortRule[] {
   const out: PortRule[] = [];
@@ -460,11 +545,10 @@ function parsePortRules(list: PortRuleInput[] | undefined, path: Path, ctx: Ctx)
     const p = [...path, i];
     let ports = parseL4Ports(pr.ports ?? [], [...p, 'ports'], ctx, false);
     if ((pr.ports ?? []).length === 0) ports = [{ port: 0, protocol: 'ANY' }];
-    const { ports: _p, rules, ...rest } = pr;
-    const r: { -readonly [K in keyof PortRule]: PortRule[K] } = { ports };
-    if (rules !== undefined) r.rules = parseL7(rules, [...p, 'rules'], ctx);
-    if (Object.keys(rest).length > 0) r.extra = structuredClone(rest);
-    out.push(r);
+    if (pr.rules !== undefined) checkL7(pr.rules, [...p, 'rules'], ctx);
+    for (const [field, message] of Object.entries(PROXY_FIELDS))
+      if ((pr as Record<string, unknown>)[field] !== undefined) ctx.err([...p, field], message);
+    out.push({ ports });
   });
   return out;
 }
@@ -523,7 +607,6 @@ function parseCiliumPeerRule(
   const peers: Peer[] = [];
   const prefixes: Prefix[] = [];
   let anyL3 = false;
-  const extra: Record<string, unknown> = {};
 
   const endpoints = raw[f('Endpoints')] as LabelSelectorInput[] | undefined;
   if (endpoints !== undefined) {
@@ -549,62 +632,97 @@ function parseCiliumPeerRule(
   const cidrSet = raw[f('CIDRSet')] as CidrRuleInput[] | undefined;
   if (cidrSet !== undefined) {
     anyL3 = true;
-    const r = parseCidrSet(cidrSet, [...path, f('CIDRSet')], ctx);
-    prefixes.push(...r.prefixes);
-    if (r.groupRefs.length > 0) extra['cidrGroups'] = r.groupRefs;
+    prefixes.push(...parseCidrSet(cidrSet, [...path, f('CIDRSet')], ctx));
   }
   peers.push(...cidrPeers(prefixes));
   const entities = raw[f('Entities')] as string[] | undefined;
   if (entities !== undefined) {
     anyL3 = true;
     entities.forEach((e, i) => {
-      const sels = entitySelectors(e, scope.clusterName);
-      if (sels === undefined) {
+      const m = entityMeaning(e, scope.clusterName);
+      if (m === undefined) {
         ctx.err(
           [...path, f('Entities'), i],
           `unknown entity ${JSON.stringify(e)} (expected one of ${ENTITIES.join(', ')})`,
         );
         return;
       }
-      for (const s of sels) peers.push({ selector: s, origin: 'entities' });
+      if (typeof m === 'string') {
+        ctx.err([...path, f('Entities'), i], `entity ${JSON.stringify(e)} is not supported yet: ${m}`);
+        return;
+      }
+      for (const s of m.selectors) peers.push({ selector: s, origin: 'entities' });
+      prefixes.push(...m.prefixes);
     });
   }
   const nodes = raw[f('Nodes')] as LabelSelectorInput[] | undefined;
   if (nodes !== undefined) {
     anyL3 = true;
     nodes.forEach((s, i) => {
-      const sel = parseSelector(s, [...path, f('Nodes'), i], ctx);
-      if (sel !== undefined) peers.push({ selector: sel, origin: 'nodes' });
+      for (const sel of parseNodeSelector(s, [...path, f('Nodes'), i], ctx))
+        peers.push({ selector: sel, origin: 'nodes' });
     });
   }
-  for (const k of [f('Groups'), 'toServices', 'authentication']) {
-    if (raw[k] !== undefined) {
-      if (k !== 'authentication') anyL3 = true;
-      extra[k] = structuredClone(raw[k]);
-    }
-  }
-  let fqdns: FqdnSelector[] = [];
-  if (!ingress && raw['toFQDNs'] !== undefined) {
+  for (const [field, message] of Object.entries(UNSUPPORTED_PEERS(ingress))) {
+    if (raw[field] === undefined) continue;
     anyL3 = true;
-    fqdns = parseFqdnSelectors(raw['toFQDNs'] as FqdnSelector[], [...path, 'toFQDNs'], ctx);
+    ctx.err([...path, field], message);
   }
+  if (!ingress) checkFqdnSelectors(raw['toFQDNs'] as FqdnSelector[] | undefined, [...path, 'toFQDNs'], ctx);
+  const auth = raw['authentication'] as { mode: string } | undefined;
+  if (auth !== undefined && auth.mode !== 'disabled')
+    ctx.err(
+      [...path, 'authentication', 'mode'],
+      `mutual authentication (mode ${auth.mode}) is not enforced yet`,
+    );
   const ports = parsePortRules(raw.toPorts, [...path, 'toPorts'], ctx);
   const icmps = parseIcmps(raw.icmps, [...path, 'icmps'], ctx);
   if (ports.length > 0 && icmps.length > 0)
     ctx.err(path, 'toPorts and icmps cannot be used in the same rule');
   if (!anyL3 && (ports.length > 0 || icmps.length > 0))
     peers.push({ selector: Selector.wildcard, origin: 'wildcard' });
-  const out: { -readonly [K in keyof PeerRule]: PeerRule[K] } = {
-    index,
-    peers,
-    cidrPrefixes: prefixes,
-    requires,
-    ports,
-    icmps,
-    fqdns,
-  };
-  if (Object.keys(extra).length > 0) out.extra = extra;
-  return out;
+  return { index, peers, cidrPrefixes: prefixes, requires, ports, icmps };
+}
+
+/** L3 peer fields that nothing here can resolve yet: refused rather than selecting nothing. */
+function UNSUPPORTED_PEERS(ingress: boolean): Record<string, string> {
+  return ingress
+    ? { fromGroups: 'cloud provider groups (fromGroups) are not supported' }
+    : {
+        toGroups: 'cloud provider groups (toGroups) are not supported',
+        toServices: 'toServices is not supported yet',
+        toFQDNs: 'toFQDNs is not supported yet: it needs the DNS proxy',
+      };
+}
+
+const hostReq = makeRequirement(LabelSource.Reserved, ReservedName.Host, 'Exists');
+const remoteNodeReq = makeRequirement(LabelSource.Reserved, ReservedName.RemoteNode, 'Exists');
+
+/**
+ * A fromNodes/toNodes selector matches node labels (source `node`; a key without a source means
+ * it) on the identities that stand for nodes: the host (`reserved:host`) and remote nodes
+ * (`reserved:remote-node`). So `{}` selects every node, never a pod or the world.
+ */
+function parseNodeSelector(s: LabelSelectorInput, path: Path, ctx: Ctx): Selector[] {
+  const keys = [
+    ...Object.keys(s.matchLabels ?? {}).map((k) => ({ k, p: [...path, 'matchLabels'] })),
+    ...(s.matchExpressions ?? []).map((e, i) => ({ k: e.key, p: [...path, 'matchExpressions', i, 'key'] })),
+  ];
+  let ok = true;
+  for (const { k, p } of keys) {
+    const { source } = parseSelectKey(k);
+    if (source !== LabelSource.Any && source !== LabelSource.Node) {
+      ctx.err(p, `node selectors match node labels: key ${JSON.stringify(k)} must have no source or node:`);
+      ok = false;
+    }
+  }
+  const nodePrefix = `${LabelSource.Node}:`;
+  const sel = parseSelector(s, path, ctx, {
+    forceSource: LabelSource.Node,
+    keyMap: (k) => (k.startsWith(nodePrefix) ? k.slice(nodePrefix.length) : k),
+  });
+  if (!ok || sel === undefined) return [];
+  return [sel.with(hostReq), sel.with(remoteNodeReq)];
 }
 
 function parseCiliumRule(
@@ -620,16 +738,20 @@ function parseCiliumRule(
     ctx.err(path, 'exactly one of endpointSelector or nodeSelector is required');
     return undefined;
   }
-  if (spec.nodeSelector !== undefined && !clusterwide) {
-    ctx.err([...path, 'nodeSelector'], 'nodeSelector is only allowed in CiliumClusterwideNetworkPolicy');
+  if (spec.nodeSelector !== undefined) {
+    ctx.err(
+      [...path, 'nodeSelector'],
+      clusterwide
+        ? 'host policies (nodeSelector) are not supported yet: nothing would enforce them on the host'
+        : 'nodeSelector is only allowed in CiliumClusterwideNetworkPolicy',
+    );
     return undefined;
   }
-  const subjectKind = spec.nodeSelector !== undefined ? 'node' : 'endpoint';
-  let subject = parseSelector(
-    (spec.endpointSelector ?? spec.nodeSelector)!,
-    [...path, subjectKind === 'node' ? 'nodeSelector' : 'endpointSelector'],
-    ctx,
-  );
+  if (SECTIONS.every((s) => spec[s] === undefined)) {
+    ctx.err(path, 'at least one of ingress, ingressDeny, egress or egressDeny is required');
+    return undefined;
+  }
+  let subject = parseSelector(spec.endpointSelector!, [...path, 'endpointSelector'], ctx);
   if (subject === undefined) return undefined;
   if (!clusterwide) {
     subject = subject
@@ -645,12 +767,11 @@ function parseCiliumRule(
     policy: ref,
     ruleIndex,
     subject,
-    subjectKind,
     enableDefaultDeny: { ...(spec.enableDefaultDeny ?? {}) },
     labels: policyLabels(ref, spec.labels),
   };
   if (spec.description !== undefined) rule.description = spec.description;
-  for (const section of ['ingress', 'ingressDeny', 'egress', 'egressDeny'] as const) {
+  for (const section of SECTIONS) {
     const list = spec[section] as AnyCiliumPeerRule[] | undefined;
     if (list === undefined) continue;
     rule[section] = list.map((r, i) => parseCiliumPeerRule(r, i, section, [...path, section, i], ctx, scope));
@@ -671,6 +792,17 @@ function policyLabels(
   return out;
 }
 
+/** Object names as the API server checks them: the name a DNS subdomain, the namespace a DNS label. */
+function checkMetadata(meta: { name: string; namespace?: string | undefined }, ctx: Ctx): boolean {
+  const before = ctx.issues.length;
+  for (const m of dns1123SubdomainErrors(meta.name))
+    ctx.err(['metadata', 'name'], `invalid name ${JSON.stringify(meta.name)}: ${m}`);
+  if (meta.namespace !== undefined && meta.namespace !== '')
+    for (const m of dns1123LabelErrors(meta.namespace))
+      ctx.err(['metadata', 'namespace'], `invalid namespace ${JSON.stringify(meta.namespace)}: ${m}`);
+  return ctx.issues.length === before;
+}
+
 function parseCilium(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): ParsedPolicy | undefined {
   const r = ciliumPolicySchema.safeParse(doc);
   if (!r.success) {
@@ -678,6 +810,7 @@ function parseCilium(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): Pars
     return undefined;
   }
   const d = r.data;
+  if (!checkMetadata(d.metadata, ctx)) return undefined;
   const clusterwide = d.kind === 'CiliumClusterwideNetworkPolicy';
   if (clusterwide && d.metadata.namespace !== undefined && d.metadata.namespace !== '') {
     ctx.err(
@@ -710,6 +843,8 @@ function parseCilium(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): Pars
 
 // ---------------------------------------------------------------------------------------------
 // Kubernetes NetworkPolicy
+
+const K8S_SELECTOR: SelectorOptions = { forceSource: LabelSource.K8s, k8sNames: true };
 
 function parseK8sPeers(
   list: K8sPeerInput[] | undefined,
@@ -751,23 +886,20 @@ function parseK8sPeers(
           );
         }
       }
-      prefixes.push(...r.prefixes);
-      peers.push(...cidrPeers(r.prefixes));
+      prefixes.push(...r);
+      peers.push(...cidrPeers(r));
       return;
     }
     let sel: Selector | undefined = Selector.wildcard;
     if (peer.podSelector !== undefined) {
-      sel = parseSelector(peer.podSelector, [...p, 'podSelector'], ctx, LabelSource.K8s);
+      sel = parseSelector(peer.podSelector, [...p, 'podSelector'], ctx, K8S_SELECTOR);
     }
     if (sel === undefined) return;
     if (peer.namespaceSelector !== undefined) {
-      const nsSel = parseSelector(
-        peer.namespaceSelector,
-        [...p, 'namespaceSelector'],
-        ctx,
-        LabelSource.K8s,
-        (k) => K8sLabelKey.NamespaceLabelsPrefix + k,
-      );
+      const nsSel = parseSelector(peer.namespaceSelector, [...p, 'namespaceSelector'], ctx, {
+        ...K8S_SELECTOR,
+        keyMap: (k) => K8sLabelKey.NamespaceLabelsPrefix + k,
+      });
       if (nsSel === undefined) return;
       // Any namespace matching the namespace selector, pods only (namespace label must exist).
       sel = sel.with(...nsSel.requirements, nsExists());
@@ -791,10 +923,12 @@ function parseK8s(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): ParsedP
     return undefined;
   }
   const d = r.data;
+  if (!checkMetadata(d.metadata, ctx)) return undefined;
   const ns = d.metadata.namespace ?? opts.defaultNamespace;
   const ref: PolicyRef = { kind: 'NetworkPolicy', namespace: ns, name: d.metadata.name };
-  const podSel = parseSelector(d.spec.podSelector, ['spec', 'podSelector'], ctx, LabelSource.K8s);
-  if (podSel === undefined) return undefined;
+  // An invalid podSelector still lets the rest be checked, so every problem is reported at once.
+  const podSel =
+    parseSelector(d.spec.podSelector, ['spec', 'podSelector'], ctx, K8S_SELECTOR) ?? Selector.wildcard;
   const types = new Set(
     d.spec.policyTypes ?? (d.spec.egress !== undefined ? ['Ingress', 'Egress'] : ['Ingress']),
   );
@@ -802,7 +936,6 @@ function parseK8s(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): ParsedP
     policy: ref,
     ruleIndex: 0,
     subject: podSel.with(nsIn(ns)),
-    subjectKind: 'endpoint',
     enableDefaultDeny: {},
     labels: policyLabels(ref),
   };
@@ -816,7 +949,6 @@ function parseK8s(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): ParsedP
         requires: [],
         ports: parseK8sPorts(ir.ports, ['spec', 'ingress', i, 'ports'], ctx),
         icmps: [],
-        fqdns: [],
       };
     });
   }
@@ -830,7 +962,6 @@ function parseK8s(doc: unknown, ctx: Ctx, opts: Required<ParseOptions>): ParsedP
         requires: [],
         ports: parseK8sPorts(er.ports, ['spec', 'egress', i, 'ports'], ctx),
         icmps: [],
-        fqdns: [],
       };
     });
   }

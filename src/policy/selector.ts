@@ -29,16 +29,11 @@ export interface K8sLabelSelector {
   matchExpressions?: { key: string; operator: string; values?: string[] | undefined }[] | undefined;
 }
 
-const OPERATORS: Record<string, Operator> = {
-  in: 'In',
-  notin: 'NotIn',
-  exists: 'Exists',
-  doesnotexist: 'DoesNotExist',
-};
+const OPERATORS: ReadonlySet<string> = new Set<Operator>(['In', 'NotIn', 'Exists', 'DoesNotExist']);
 
-/** Case-insensitive operator lookup (upstream lower-cases operators; its docs use "in"). */
+/** Operator lookup; case-sensitive, as the CRD's and the API server's enum. */
 export function parseOperator(op: string): Operator | undefined {
-  return OPERATORS[op.toLowerCase()];
+  return OPERATORS.has(op) ? (op as Operator) : undefined;
 }
 
 function reqString(r: Requirement): string {

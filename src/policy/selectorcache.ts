@@ -2,9 +2,12 @@
  * Selector cache: every distinct selector (by canonical key) is evaluated once against every
  * identity, then kept up to date incrementally as identities come and go (subscribe it to the
  * IdentityAllocator). Users hold references on selectors; listeners learn which selections changed.
+ *
+ * The host identity is seen with this node's labels added (`node:<key>=<value>`), as upstream's host
+ * identity carries its node's labels: that is what node selectors (`fromNodes`, `toNodes`) match.
  */
 import type { Identity, IdentityEvent } from '../identity/index.js';
-import type { LabelSet } from '../labels/index.js';
+import { type LabelSet, LabelSource, nodeIdentityLabels, ReservedName } from '../labels/index.js';
 import type { Selector } from './selector.js';
 
 export interface SelectionChange {
@@ -26,13 +29,57 @@ export interface IdentitySource {
   subscribe(listener: (events: readonly IdentityEvent[]) => void, opts?: { replay?: boolean }): () => void;
 }
 
+export interface SelectorCacheOptions {
+  /** Kubernetes labels of the node this cache serves; given to the host identity (see setNodeLabels). */
+  nodeLabels?: Readonly<Record<string, string>>;
+}
+
+function isHost(labels: LabelSet): boolean {
+  return labels.has(ReservedName.Host, LabelSource.Reserved);
+}
+
 export class SelectorCache {
   readonly #identities = new Map<number, LabelSet>();
+  #nodeLabels: Readonly<Record<string, string>>;
   readonly #selectors = new Map<string, Entry>();
   readonly #listeners = new Set<SelectionListener>();
   /** Selections of selectors nobody holds yet, evaluated by selections(); valid until identities change. */
   readonly #unheld = new Map<string, Set<number>>();
   #unsubscribe: (() => void) | undefined;
+
+  constructor(opts: SelectorCacheOptions = {}) {
+    this.#nodeLabels = { ...(opts.nodeLabels ?? {}) };
+  }
+
+  /**
+   * Sets this node's labels: the host identity is re-evaluated against every selector and listeners
+   * learn the selections that changed (a node relabelled in or out of a `fromNodes` selector).
+   */
+  setNodeLabels(nodeLabels: Readonly<Record<string, string>>): void {
+    this.#nodeLabels = { ...nodeLabels };
+    this.#unheld.clear();
+    const changes: SelectionChange[] = [];
+    for (const [id, labels] of this.#identities) {
+      if (!isHost(labels)) continue;
+      const relabelled = this.#withNodeLabels(labels.filter((l) => l.source !== LabelSource.Node));
+      this.#identities.set(id, relabelled);
+      for (const e of this.#selectors.values()) {
+        const was = e.selections.has(id);
+        const is = e.selector.matches(relabelled);
+        if (was === is) continue;
+        if (is) e.selections.add(id);
+        else e.selections.delete(id);
+        changes.push({ selector: e.selector, added: is ? [id] : [], removed: is ? [] : [id] });
+      }
+    }
+    if (changes.length > 0) for (const l of [...this.#listeners]) l(changes);
+  }
+
+  /** The host identity's labels plus the node's; a node label never replaces a label the identity has. */
+  #withNodeLabels(labels: LabelSet): LabelSet {
+    if (!isHost(labels)) return labels;
+    return labels.merge(nodeIdentityLabels(this.#nodeLabels).filter((l) => labels.get(l.key) === undefined));
+  }
 
   /** Follows an identity source (replaying its current identities). */
   attach(source: IdentitySource): void {
@@ -45,6 +92,7 @@ export class SelectorCache {
     this.#unsubscribe = undefined;
   }
 
+  /** The labels selectors see for an identity (the host's include the node's labels). */
   identityLabels(id: number): LabelSet | undefined {
     return this.#identities.get(id);
   }
@@ -66,8 +114,9 @@ export class SelectorCache {
       (added ? c.added : c.removed).push(id);
     };
     for (const ev of events) {
-      const { id, labels } = ev.identity;
+      const { id } = ev.identity;
       if (ev.type === 'added') {
+        const labels = this.#withNodeLabels(ev.identity.labels);
         this.#identities.set(id, labels);
         for (const e of this.#selectors.values()) {
           if (!e.selections.has(id) && e.selector.matches(labels)) {

@@ -30,49 +30,14 @@ export function sectionIsDeny(s: Section): boolean {
 export interface L4Port {
   /** Numeric port (0 = all ports); undefined when `name` is set. */
   readonly port?: number;
-  /** Named port (lower-cased), resolved per endpoint. */
+  /** Named port, resolved per endpoint by exact name (CiliumNetworkPolicy names are lower-cased, as upstream). */
   readonly name?: string;
   readonly endPort?: number;
   readonly protocol: L4ProtoName;
 }
 
-export interface HttpRule {
-  method?: string;
-  path?: string;
-  host?: string;
-  headers?: string[];
-  headerMatches?: {
-    name: string;
-    value?: string;
-    mismatch?: string;
-    secret?: { name: string; namespace?: string };
-  }[];
-}
-export interface KafkaRule {
-  role?: string;
-  apiKey?: string;
-  apiVersion?: string;
-  clientID?: string;
-  topic?: string;
-}
-export interface FqdnSelector {
-  matchName?: string;
-  matchPattern?: string;
-}
-export interface L7Rules {
-  http?: HttpRule[];
-  kafka?: KafkaRule[];
-  dns?: FqdnSelector[];
-  l7proto?: string;
-  l7?: Record<string, string>[];
-}
-
 export interface PortRule {
   readonly ports: readonly L4Port[];
-  /** L7 rules, kept in the model; enforcement (proxy redirect) comes later. */
-  readonly rules?: L7Rules;
-  /** Other fields (serverNames, TLS contexts, listener), kept verbatim. */
-  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 export interface IcmpField {
@@ -93,7 +58,8 @@ export interface PeerRule {
   readonly index: number;
   /**
    * The L3 peers. Endpoint, entity, CIDR and node selectors are all label selectors over identity
-   * labels. When the rule names no L3 peer at all but has ports/ICMP, this is `[Selector.wildcard]`
+   * labels (node selectors only select identities that represent nodes: `reserved:host`,
+   * `reserved:remote-node`). When the rule names no L3 peer at all but has ports/ICMP, this is `[Selector.wildcard]`
    * (upstream: "nil ToEndpoints is a wildcard if ToPorts are specified"); when it names none and has
    * no ports either (`ingress: [{}]`), this is empty and the rule allows nothing.
    */
@@ -105,17 +71,14 @@ export interface PeerRule {
   /** Empty = all ports and protocols (unless `icmps` is set). */
   readonly ports: readonly PortRule[];
   readonly icmps: readonly IcmpField[];
-  readonly fqdns: readonly FqdnSelector[];
-  /** Fields kept but not interpreted yet (toServices, toGroups, authentication, ...). */
-  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 export interface PolicyRule {
   readonly policy: PolicyRef;
   /** Index in `specs` (spec is 0, then specs[i] follow) or 0 for NetworkPolicy. */
   readonly ruleIndex: number;
+  /** Endpoints the rule applies to (host policies, `nodeSelector`, are refused at parse time). */
   readonly subject: Selector;
-  readonly subjectKind: 'endpoint' | 'node';
   readonly ingress?: readonly PeerRule[];
   readonly ingressDeny?: readonly PeerRule[];
   readonly egress?: readonly PeerRule[];

@@ -15,14 +15,15 @@ import {
   portRangeBlocks,
   Selector,
   SelectorCache,
+  type SelectorCacheOptions,
   sortedEntries,
 } from '../../../src/policy/index.js';
 
 const docs = (y: string): unknown[] => parseAllDocuments(y).map((d) => d.toJS());
 
-function setup() {
+function setup(cacheOpts: SelectorCacheOptions = {}) {
   const alloc = new IdentityAllocator();
-  const cache = new SelectorCache();
+  const cache = new SelectorCache(cacheOpts);
   cache.attach(alloc);
   const repo = new PolicyRepository();
   const engine = new PolicyEngine(repo, cache);
@@ -423,6 +424,138 @@ spec:
   ingress:
   - fromEndpoints: [{matchLabels: {app: y}}]`);
     assert.deepEqual(dump(t.engine.compute(ep(prod.labels))), [`I ${prod2.id} 0/0/40 A`, 'E 0 0/0/40 A']);
+  });
+});
+
+const cnpOn = (app: string, spec: string) => `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: r-${app}}
+spec:
+  endpointSelector: {matchLabels: {app: ${app}}}
+${spec}`;
+
+/** Identities an endpoint's entries name, per direction. */
+function peersOf(p: EndpointPolicy, dir: 'I' | 'E'): number[] {
+  return [
+    ...new Set(
+      sortedEntries(p.state)
+        .filter((e) => (e.key.egress ? 'E' : 'I') === dir)
+        .map((e) => e.key.identity),
+    ),
+  ].sort((a, b) => a - b);
+}
+
+describe('node selectors, entities and named ports select exactly what they say', () => {
+  it('fromNodes / toNodes select the host by its node labels, never a pod labelled like the node', () => {
+    const t = setup({ nodeLabels: { 'node-role': 'worker', 'kubernetes.io/hostname': 'node1' } });
+    const a = t.pod('default', { app: 'a' });
+    t.pod('default', { 'node-role': 'worker' });
+    t.pod('other', { 'node-role': 'worker', 'kubernetes.io/hostname': 'node1' });
+    t.alloc.allocateCidr(parsePrefix('192.168.0.0/16'));
+    t.apply(
+      cnpOn(
+        'a',
+        `  ingress:
+  - fromNodes: [{matchLabels: {node-role: worker}}]
+  - fromNodes: [{matchLabels: {node-role: master}}]
+    toPorts: [{ports: [{port: "22", protocol: TCP}]}]
+  egress:
+  - toNodes: [{matchLabels: {kubernetes.io/hostname: node1}}]
+    toPorts: [{ports: [{port: "10250", protocol: TCP}]}]`,
+      ),
+    );
+    assert.deepEqual(dump(t.engine.compute(ep(a.labels))), ['I 1 0/0/40 A', 'E 1 6/10250/64 A']);
+  });
+
+  it('fromNodes [{}] selects every node (host, remote-node) and no pod, world or CIDR identity', () => {
+    const t = setup();
+    const a = t.pod('default', { app: 'a' });
+    t.pod('default', { app: 'b' });
+    t.alloc.allocateCidr(parsePrefix('0.0.0.0/0'));
+    t.apply(cnpOn('a', '  ingress:\n  - fromNodes: [{}]'));
+    assert.deepEqual(dump(t.engine.compute(ep(a.labels))), ['I 1 0/0/40 A', 'I 6 0/0/40 A', 'E 0 0/0/40 A']);
+  });
+
+  it('node labels given or changed later re-evaluate the host identity incrementally', () => {
+    const t = setup();
+    const a = t.pod('default', { app: 'a' });
+    t.apply(cnpOn('a', '  ingress:\n  - fromNodes: [{matchLabels: {zone: a}}]'));
+    t.engine.upsertEndpoint(7, ep(a.labels));
+    assert.deepEqual(peersOf(t.engine.endpointPolicy(7)!, 'I'), []);
+    t.cache.setNodeLabels({ zone: 'a', host: 'x' });
+    // A node label never replaces one of the identity's own (reserved:host stays).
+    assert.deepEqual(t.cache.identityLabels(1)!.toStrings(), ['reserved:host', 'node:zone=a']);
+    assert.deepEqual(t.engine.dirtyEndpoints(), [7]);
+    const [u] = t.engine.regenerate();
+    assert.deepEqual(
+      u!.diff.upserts.map((e) => e.key.identity),
+      [1],
+    );
+    assert.deepEqual(dump(t.engine.endpointPolicy(7)!), dump(t.engine.compute(ep(a.labels))));
+    t.cache.setNodeLabels({ zone: 'b' });
+    const [u2] = t.engine.regenerate();
+    assert.deepEqual(
+      u2!.diff.deletes.map((k) => k.identity),
+      [1],
+    );
+    assert.deepEqual(peersOf(t.engine.endpointPolicy(7)!, 'I'), []);
+  });
+
+  it('world-ipv4 / world-ipv6 select only their family; world both and identity 2; remote-node identity 6', () => {
+    const t = setup();
+    const ids = (p: string) => t.alloc.allocateCidr(parsePrefix(p)).identity.id;
+    const v4 = [ids('0.0.0.0/0'), ids('192.168.211.254/32')];
+    const v6 = [ids('::/0'), ids('2001:db8::/32')];
+    const pod = (app: string) => t.pod('default', { app });
+    const [p4, p6, pw, prn] = [pod('v4'), pod('v6'), pod('w'), pod('rn')];
+    t.apply(
+      [
+        cnpOn('v4', '  egress:\n  - toEntities: [world-ipv4]'),
+        cnpOn('v6', '  ingress:\n  - fromEntities: [world-ipv6]'),
+        cnpOn('w', '  egress:\n  - toEntities: [world]'),
+        cnpOn('rn', '  ingress:\n  - fromEntities: [remote-node]'),
+      ].join('\n---\n'),
+    );
+    const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+    assert.deepEqual(peersOf(t.engine.compute(ep(p4.labels)), 'E'), sorted(v4));
+    assert.deepEqual(peersOf(t.engine.compute(ep(p6.labels)), 'I'), sorted(v6));
+    assert.deepEqual(peersOf(t.engine.compute(ep(pw.labels)), 'E'), sorted([2, ...v4, ...v6]));
+    assert.deepEqual(peersOf(t.engine.compute(ep(prn.labels)), 'I'), [6]);
+    // The agent puts each family's /0 in the ipcache: no address of that family resolves to identity 2.
+    assert.deepEqual(t.repo.cidrPrefixes().map(formatPrefix), ['0.0.0.0/0', '::/0']);
+  });
+
+  it('toCIDR 0.0.0.0/0 selects IPv4 CIDR identities, not identity 2 (which carries IPv6 world traffic)', () => {
+    const t = setup();
+    const a = t.pod('default', { app: 'a' });
+    const all4 = t.alloc.allocateCidr(parsePrefix('0.0.0.0/0')).identity.id;
+    t.alloc.allocateCidr(parsePrefix('::/0'));
+    t.apply(cnpOn('a', '  egress:\n  - toCIDR: [0.0.0.0/0]'));
+    assert.deepEqual(peersOf(t.engine.compute(ep(a.labels)), 'E'), [all4]);
+  });
+
+  it('a port named HTTP resolves the same way in ingress and egress (exact names, policy names lower-cased)', () => {
+    const alloc = new IdentityAllocator();
+    const cache = new SelectorCache();
+    cache.attach(alloc);
+    const repo = new PolicyRepository();
+    // "HTTP" cannot come from a manifest (container port names are lowercase); if it came from
+    // elsewhere it must be ignored in both directions alike.
+    const known: NamedPorts[] = [{ http: { port: 8080, protocol: 'TCP' } }, { HTTP: { port: 9090 } }];
+    const engine = new PolicyEngine(repo, cache, { egressNamedPorts: namedPortLookup(() => known) });
+    const a = podIdentityLabels({ namespace: 'default', labels: { app: 'a' } });
+    repo.upsertAll(
+      parsePolicies(
+        docs(
+          cnpOn(
+            'a',
+            '  ingress:\n  - toPorts: [{ports: [{port: HTTP}]}]\n  egress:\n  - toPorts: [{ports: [{port: HTTP}]}]',
+          ),
+        ),
+      ),
+    );
+    assert.deepEqual(dump(engine.compute(ep(a, known[0]!))), ['I 0 6/8080/64 A', 'E 0 6/8080/64 A']);
+    assert.deepEqual(dump(engine.compute(ep(a, known[1]!))), ['E 0 6/8080/64 A']);
   });
 });
 
