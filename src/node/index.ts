@@ -1,0 +1,3 @@
+export * from './kvstore-sync.js';
+export * from './registry.js';
+export * from './types.js';
