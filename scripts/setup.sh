@@ -26,3 +26,4 @@ fi
 echo "setup: build (eBPF objects + TypeScript)"
 npm run --silent build
 chmod +x dist/src/cli/main.js dist/src/cni/plugin.js 2>/dev/null || true
+bash scripts/install-cli.sh
