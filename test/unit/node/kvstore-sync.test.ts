@@ -20,7 +20,11 @@ async function agent(store: MemoryKvStore, name: string, i: number, extra: Parti
     },
     { replay: false },
   );
-  return { session, registry, sync, errors, log };
+  const stop = async () => {
+    sync.close();
+    await session.close();
+  };
+  return { session, registry, sync, errors, log, stop };
 }
 
 const names = (r: NodeRegistry) => r.list().map((n) => n.name);
@@ -33,8 +37,7 @@ describe('node discovery through the kvstore', () => {
     assert.ok(pair?.leased);
     assert.deepEqual(JSON.parse(pair.value), makeNode('node1', 1));
     assert.equal(a.sync.key, nodeKey('default', 'node1'));
-    a.sync.close();
-    await a.session.close();
+    await a.stop();
     await store.close();
   });
 
@@ -50,9 +53,8 @@ describe('node discovery through the kvstore', () => {
     await until(() => a.registry.get('node2') === undefined, 'node2 gone from node1');
     assert.deepEqual(a.log, ['add node2', 'delete node2']);
     assert.deepEqual(a.errors, []);
-    a.sync.close();
-    b.sync.close();
-    await a.session.close();
+    await a.stop();
+    await b.stop();
     await store.close();
   });
 
@@ -75,10 +77,8 @@ describe('node discovery through the kvstore', () => {
     );
     assert.deepEqual(b.log, ['update node1', 'delete node1', 'add node1', 'delete node1', 'add node1']);
     assert.equal((await store.list('cilium/state/nodes/v1/default/')).pairs.length, 2);
-    for (const x of [a, b]) {
-      x.sync.close();
-      await x.session.close();
-    }
+    await a.stop();
+    await b.stop();
     await store.close();
   });
 
@@ -102,10 +102,8 @@ describe('node discovery through the kvstore', () => {
     await new Promise((r) => setTimeout(r, 10));
     assert.equal(await store.get(nodeKey('default', 'node2')), undefined, 'not re-published');
     assert.deepEqual(names(a.registry), ['node1']);
-    for (const x of [a, b]) {
-      x.sync.close();
-      await x.session.close();
-    }
+    await a.stop();
+    await b.stop();
     await store.close();
   });
 });
