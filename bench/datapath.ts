@@ -2,11 +2,16 @@
  * Same-node pod-to-pod through the datapath vs. a plain routed veth path, measured in one run on
  * one topology (a node namespace, two pods plumbed by the CNI's setupEndpoint):
  *   plain     no programs: pod → host veth → node routing → host veth → pod
- *   datapath  bpf_lxc on both host veths (redirect_peer between pods), a policy allowing the traffic
- *   dp+10k    the same with 10,000 more policy entries in the destination's trie
- * Figures: TCP throughput (iperf3, 1 stream), request/response latency (TCP ping-pong between two
- * node processes, 10k round trips), and the per-packet cost of cil_from_container under
- * BPF_PROG_TEST_RUN. Prints, asserts nothing.
+ *   dp 10     bpf_lxc on both host veths (redirect_peer between pods), 10 entries in the
+ *             destination's policy trie, among them the ones allowing the traffic
+ *   dp 10k    the same with 10,000 entries in that trie
+ * Figures: TCP throughput (iperf3, 1 stream) and request/response latency (TCP ping-pong between
+ * two node processes, 10k round trips) on ONE long connection: after its first packet every packet
+ * is an established conntrack hit and policy is not consulted, so these rows cannot show the cost
+ * of a large policy. The connection rate (TCP_CRR-style: a new TCP connection per 32 B request,
+ * each from a source port never used before in the run, so each is a new conntrack entry and a
+ * policy lookup) does. Plus the per-packet cost of cil_from_container under BPF_PROG_TEST_RUN.
+ * Prints, asserts nothing.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,8 +25,11 @@ import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
 
 const IPERF_PORT = 5201;
 const PING_PORT = 5300;
+const CRR_PORT = 5400;
 const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 4);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 10000);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4000);
+const CRR_WARMUP = 200;
 
 const cleanups: (() => void)[] = [];
 function cleanup(): void {
@@ -92,6 +100,42 @@ const PING_CLIENT = `
   });
   c.on('error', (e) => { console.error(e.message); process.exit(1); });`;
 
+// TCP_CRR: the server answers and closes, so TIME_WAIT stays on its side and the client's
+// explicitly chosen source ports are free again at once.
+const CRR_SERVER = `
+  import net from 'node:net';
+  net.createServer((c) => { c.setNoDelay(true); c.on('data', (d) => c.end(d)); c.on('error', () => {}); })
+    .listen(${CRR_PORT}, '0.0.0.0', () => console.log('listening'));`;
+
+const CRR_CLIENT = `
+  import net from 'node:net';
+  const [host, n, base] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+  const warm = ${CRR_WARMUP};
+  const msg = Buffer.alloc(32, 1);
+  const lat = [];
+  let i = 0; let t0 = 0n;
+  const one = () => {
+    if (i === warm) t0 = process.hrtime.bigint();
+    if (i >= n + warm) {
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      lat.sort((a, b) => a - b);
+      const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+      console.log(JSON.stringify({ cps: n / s, p50: q(0.5), p99: q(0.99) })); process.exit(0);
+    }
+    const start = process.hrtime.bigint();
+    const counted = i >= warm;
+    let got = 0;
+    const c = net.connect({ host, port: ${CRR_PORT}, localPort: base + i++, noDelay: true }, () => c.write(msg));
+    c.on('data', (d) => (got += d.length));
+    c.on('close', () => {
+      if (got !== msg.length) { console.error('short reply on connection ' + i); process.exit(1); }
+      if (counted) lat.push(Number(process.hrtime.bigint() - start) / 1000);
+      one();
+    });
+    c.on('error', (e) => { console.error(e.message); process.exit(1); });
+  };
+  one();`;
+
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 function median(xs: number[]): number {
@@ -103,15 +147,27 @@ interface Figures {
   gbps: number;
   p50: number;
   p99: number;
+  /** New connections per second (TCP_CRR) and their latency, µs. */
+  cps: number;
+  crrP50: number;
+  crrP99: number;
 }
 
 function medianFigures(fs: Figures[]): Figures {
+  const m = (k: keyof Figures) => median(fs.map((f) => f[k]));
   return {
-    gbps: median(fs.map((f) => f.gbps)),
-    p50: median(fs.map((f) => f.p50)),
-    p99: median(fs.map((f) => f.p99)),
+    gbps: m('gbps'),
+    p50: m('p50'),
+    p99: m('p99'),
+    cps: m('cps'),
+    crrP50: m('crrP50'),
+    crrP99: m('crrP99'),
   };
 }
+
+/** Source ports handed out so far: every connection of the run gets a port never used before. */
+let nextCrrPort = 10000;
+const CRR_PORT_END = 60999;
 
 async function measure(podA: string, ipB: string): Promise<Figures> {
   const ip = JSON.parse(
@@ -124,7 +180,31 @@ async function measure(podA: string, ipB: string): Promise<Figures> {
       inNs(podA, [process.execPath, '--input-type=module', '-e', PING_CLIENT, ipB, String(ROUND_TRIPS)]),
     ),
   ) as { p50: number; p99: number };
-  return { gbps: ip.end.sum_received.bits_per_second / 1e9, p50: lat.p50, p99: lat.p99 };
+  const base = nextCrrPort;
+  nextCrrPort += CONNECTIONS + CRR_WARMUP;
+  if (nextCrrPort > CRR_PORT_END + 1)
+    throw new Error(`BENCH_CONNECTIONS x rounds needs more than ${CRR_PORT_END - 10000} source ports`);
+  const crr = JSON.parse(
+    await collect(
+      inNs(podA, [
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        CRR_CLIENT,
+        ipB,
+        String(CONNECTIONS),
+        String(base),
+      ]),
+    ),
+  ) as { cps: number; p50: number; p99: number };
+  return {
+    gbps: ip.end.sum_received.bits_per_second / 1e9,
+    p50: lat.p50,
+    p99: lat.p99,
+    cps: crr.cps,
+    crrP50: crr.p50,
+    crrP99: crr.p99,
+  };
 }
 
 /** A TCP SYN+ACK-less data packet from pod A to pod B (established after the first run). */
@@ -156,13 +236,19 @@ function perPacketNs(progId: number, frame: Uint8Array): number {
   }
 }
 
-function policyEntries(aIdentity: number, extra: number): MapEntry[] {
+/** `total` entries: the four the traffic needs, then entries for identities that never send. */
+function policyEntries(aIdentity: number, total: number): MapEntry[] {
   const e = (id: number, egress: 0 | 1, proto: number, port: number, len: number): MapEntry => ({
     key: makeKey(id, egress, proto, port, len),
     entry: { deny: false, proxyPort: 0, ruleCookie: 1 },
   });
-  const out = [e(aIdentity, 0, 6, IPERF_PORT, 64), e(aIdentity, 0, 6, PING_PORT, 64), e(0, 1, 0, 0, 40)];
-  for (let i = 0; i < extra; i++)
+  const out = [
+    e(aIdentity, 0, 6, IPERF_PORT, 64),
+    e(aIdentity, 0, 6, PING_PORT, 64),
+    e(aIdentity, 0, 6, CRR_PORT, 64),
+    e(0, 1, 0, 0, 40),
+  ];
+  for (let i = 0; out.length < total; i++)
     out.push(e(100000 + Math.floor(i / 50), 0, i % 2 ? 17 : 6, 1000 + (i % 50), 64));
   return out;
 }
@@ -209,6 +295,15 @@ async function main(): Promise<void> {
     });
   }
   const [a, b] = eps as [EndpointDatapathConfig, EndpointDatapathConfig];
+  // Pod A's own ephemeral ports (iperf3, ping) stay clear of the source ports TCP_CRR picks.
+  sh('ip', [
+    'netns',
+    'exec',
+    `${p}a`,
+    'sysctl',
+    '-qw',
+    `net.ipv4.ip_local_port_range=${CRR_PORT_END + 1} 65535`,
+  ]);
 
   const iperf = inNs(pod('b'), ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)]);
   cleanups.push(() => void iperf.kill('SIGKILL'));
@@ -216,10 +311,13 @@ async function main(): Promise<void> {
   const ping = inNs(pod('b'), [process.execPath, '--input-type=module', '-e', PING_SERVER]);
   cleanups.push(() => void ping.kill('SIGKILL'));
   await waitFor(ping, 'listening');
+  const crr = inNs(pod('b'), [process.execPath, '--input-type=module', '-e', CRR_SERVER]);
+  cleanups.push(() => void crr.kill('SIGKILL'));
+  await waitFor(crr, 'listening');
 
   console.log(
-    `# datapath bench: same-node pod-to-pod, iperf3 ${IPERF_SECONDS}s x1 stream, ${ROUND_TRIPS} TCP round trips (32 B); ` +
-      `median of ${ROUNDS} interleaved rounds`,
+    `# datapath bench: same-node pod-to-pod, iperf3 ${IPERF_SECONDS}s x1 stream, ${ROUND_TRIPS} TCP round trips (32 B), ` +
+      `${CONNECTIONS} new TCP connections (TCP_CRR, 32 B each); median of ${ROUNDS} interleaved rounds`,
   );
   const loader = DatapathLoader.open({ bpffs });
   cleanups.push(() => {
@@ -228,7 +326,7 @@ async function main(): Promise<void> {
     loader.close();
   });
   for (const ep of eps) loader.writeEndpoint(ep);
-  const small = policyEntries(a.identity, 0);
+  const small = policyEntries(a.identity, 10);
   const large = policyEntries(a.identity, 10000);
   const enforcement = { ingressEnforced: true, egressEnforced: false };
   const runs: Record<'plain' | 'dp' | 'dp10k', Figures[]> = { plain: [], dp: [], dp10k: [] };
@@ -237,6 +335,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const ep of eps) loader.remove(ep.id); // plain routed path: no programs
     runs.plain.push(await measure(pod('a'), b.ipv4!));
+    loader.maps.conntrack.flush();
     loader.maps.policy.replace(b.id, small, enforcement);
     const loaded = eps.map((ep) => loader.load(ep));
     runs.dp.push(await measure(pod('a'), b.ipv4!));
@@ -248,20 +347,44 @@ async function main(): Promise<void> {
   const plain = medianFigures(runs.plain);
   const dp = medianFigures(runs.dp);
   const dp10k = medianFigures(runs.dp10k);
-  const n = large.length;
   const nsDp = median(perPacket.dp);
   const nsDp10k = median(perPacket.dp10k);
+  const x = (v: number, base: number) => `x${(v / base).toFixed(2)}`;
+  const names = {
+    plain: 'plain routed veth',
+    dp: `datapath, ${small.length} policy entries`,
+    dp10k: `datapath, ${large.length.toLocaleString('en-US')} entries`,
+  };
 
+  console.log('one long connection each (established: policy is not consulted after its first packet)');
   const row = (name: string, f: Figures) =>
-    `${name.padEnd(26)} ${f.gbps.toFixed(2).padStart(7)} Gbit/s  p50 ${f.p50.toFixed(1).padStart(6)} µs  p99 ${f.p99.toFixed(1).padStart(6)} µs` +
+    `  ${name.padEnd(32)} ${f.gbps.toFixed(2).padStart(7)} Gbit/s  p50 ${f.p50.toFixed(1).padStart(6)} µs  p99 ${f.p99.toFixed(1).padStart(6)} µs` +
     (f === plain
       ? '   (baseline)'
-      : `   throughput x${(f.gbps / plain.gbps).toFixed(2)}  p50 x${(f.p50 / plain.p50).toFixed(2)}  p99 x${(f.p99 / plain.p99).toFixed(2)}`);
-  console.log(row('plain routed veth', plain));
-  console.log(row('datapath + policy', dp));
-  console.log(row(`datapath + ${n} entries`, dp10k));
+      : `   throughput ${x(f.gbps, plain.gbps)}  p50 ${x(f.p50, plain.p50)}  p99 ${x(f.p99, plain.p99)}`);
+  console.log(row(names.plain, plain));
+  console.log(row(names.dp, dp));
+  console.log(row(names.dp10k, dp10k));
+
   console.log(
-    `cil_from_container per packet (PROG_TEST_RUN, established pod-to-pod TCP): ${nsDp} ns; with ${n} policy entries: ${nsDp10k} ns`,
+    'connection rate (TCP_CRR: connect, 32 B request, reply, close; each a new conntrack entry and policy lookup)',
+  );
+  const crrRow = (name: string, f: Figures, extra = '') =>
+    `  ${name.padEnd(32)} ${(f.cps / 1000).toFixed(2).padStart(7)}k conn/s  p50 ${f.crrP50.toFixed(0).padStart(5)} µs  p99 ${f.crrP99.toFixed(0).padStart(5)} µs` +
+    (f === plain
+      ? '   (baseline)'
+      : `   rate ${x(f.cps, plain.cps)}  p50 ${x(f.crrP50, plain.crrP50)}${extra}`);
+  console.log(crrRow(names.plain, plain));
+  console.log(crrRow(names.dp, dp));
+  console.log(
+    crrRow(
+      names.dp10k,
+      dp10k,
+      `;  vs ${small.length} entries: rate ${x(dp10k.cps, dp.cps)}  p50 ${x(dp10k.crrP50, dp.crrP50)}`,
+    ),
+  );
+  console.log(
+    `cil_from_container per packet (PROG_TEST_RUN, established pod-to-pod TCP): ${nsDp} ns with ${small.length} policy entries, ${nsDp10k} ns with ${large.length}`,
   );
 }
 
