@@ -1,8 +1,9 @@
 /** Small cells every agent has: the state store, the mutation queue, IPAM and identities. */
 
 import { cell } from '../../hive/hive.js';
-import { IdentityAllocator, type IdentityState } from '../../identity/index.js';
+import { type Identity, IdentityAllocator, type IdentityState } from '../../identity/index.js';
 import { NodeIpam, type NodeIpamState } from '../../ipam/index.js';
+import { ApiError } from '../http.js';
 import { AgentStateStore } from '../state.js';
 import {
   type AgentCellExtras,
@@ -84,6 +85,20 @@ export const identityCell = cell<Identities, AgentCellExtras>({
         if (st) allocator.restore(st);
       },
       status: () => ({ identities: allocator.all().length }),
+      routes: (r) => {
+        const view = (i: Identity) => ({
+          id: i.id,
+          labels: i.labels.toStrings(),
+          scope: i.scope,
+          refCount: allocator.refCount(i.id),
+        });
+        r.on('GET', '/v1/identity', () => allocator.all().map(view));
+        r.on('GET', '/v1/identity/:id', (q) => {
+          const i = allocator.lookup(Number(q.params.id));
+          if (!i) throw new ApiError(404, `identity ${q.params.id} not found`);
+          return view(i);
+        });
+      },
     };
   },
 });

@@ -173,12 +173,14 @@ describe('privileged: single node end to end (lab, CNI, identities, L3/L4 policy
     );
     let out = '';
     stream.stdout.on('data', (d) => (out += d));
+    // Listen for the end right away: on a busy machine the stream may finish before the probes do.
+    const closed = new Promise<number>((r) => stream.on('close', (c) => r(c ?? 1)));
     await new Promise((r) => setTimeout(r, 700));
     // Named port "web" resolves to 80; c is now allowed too.
     await cliOk(['lab', 'apply', '-f', manifest(ALLOW_BC_TO_A_WEB)], { lab: LAB });
     assert.equal(await probe(LAB, 'c', t('a', 80), 'tcp', 'x'), true, 'c allowed after the update');
     assert.equal(await probe(LAB, 'c', t('a', 81), 'tcp', 'x'), false);
-    const code = await new Promise<number>((r) => stream.on('close', (c) => r(c ?? 1)));
+    const code = await closed;
     assert.equal(code, 0, `long-lived connection survived the update: ${out}`);
     assert.match(out, /echoes 60/);
   });
@@ -260,6 +262,7 @@ spec:
     );
     let out = '';
     stream.stdout.on('data', (d) => (out += d));
+    const closed = new Promise<number>((r) => stream.on('close', (c) => r(c ?? 1)));
     await new Promise((r) => setTimeout(r, 500));
     const state = JSON.parse(readFileSync(`/run/cilium-ts/${LAB}/lab.json`, 'utf8')) as {
       nodes: { agentPid: number }[];
@@ -272,7 +275,7 @@ spec:
       'still denied with the agent down',
     );
     await cliOk(['lab', 'up', '--name', LAB]);
-    const code = await new Promise<number>((r) => stream.on('close', (c) => r(c ?? 1)));
+    const code = await closed;
     assert.equal(code, 0, `connection survived the agent restart: ${out}`);
     assert.equal(await probe(LAB, 'c', t('a', 80), 'tcp', 'x'), false, 'policy enforced after restart');
     assert.equal(await probe(LAB, 'b', t('a', 80), 'tcp', 'x'), true);
