@@ -13,7 +13,7 @@
 #define ABI(type) struct type __abi_##type __attribute__((used))
 
 ABI(ipcache_key);
-ABI(ipcache_value);
+ABI(remote_endpoint_info);
 ABI(endpoint_key);
 ABI(endpoint_info);
 ABI(policy_key);

@@ -3,12 +3,14 @@
  * Per-endpoint datapath, attached with tcx to the HOST side of a pod's veth:
  *   cil_from_container  tcx ingress: packets the pod sends
  *   cil_to_container    tcx egress:  packets the node's stack sends to the pod
- * One object serves every endpoint; lib/config.h lists the per-endpoint
+ * One object serves every endpoint; lib/config/endpoint.h lists the per-endpoint
  * constants the loader writes into .rodata. See bpf/README.md.
  */
+#define EVENT_SOURCE_FILE DROP_FILE_LXC
+
 #include "lib/common.h"
-#include "lib/config.h"
-#include "lib/maps.h"
+#include "lib/config/node.h"
+#include "lib/config/endpoint.h"
 #include "lib/metrics.h"
 #include "lib/events.h"
 #include "lib/eth.h"
@@ -18,6 +20,7 @@
 #include "lib/arp.h"
 #include "lib/icmp6.h"
 #include "lib/conntrack.h"
+#include "lib/endpoints.h"
 #include "lib/ipcache.h"
 #include "lib/policy.h"
 
@@ -89,47 +92,77 @@ static __always_inline int lxc_ct_create(struct pktinfo *p, __u8 side, __u32 len
 	return ct_create(p->ipv6, &key, side, p->tcp_flags, len, src_id);
 }
 
-/*
- * A packet the pod sent (source already validated): egress policy, then local
- * delivery straight into the destination pod or hand-off to the node's stack.
- */
-__noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v,
-			  __u32 len)
+/* Identity of a peer address: the local endpoint's when it is one (`ep`), else what the
+ * ipcache holds for it (*info, NULL when nothing), else ID_WORLD. */
+static __always_inline __u32 lxc_peer_identity(__u8 ipv6, const __u8 *addr,
+					       const struct endpoint_info *ep,
+					       const struct remote_endpoint_info **info)
 {
-	struct endpoint_info *ep;
-	__u8 proto;
-
-	if (!p || !v)
-		return -DROP_INVALID;
-	proto = p->tuple.nexthdr;
-	__u8 seen = 0;
-	int state, trace, ret;
-
-	state = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen);
-	trace = trace_wanted(state, proto, p->tcp_flags, seen);
-
-	/* The remote identity is needed for policy (new connections) and events
-	 * only: established traffic that is not traced skips the ipcache. */
-	ep = lookup_endpoint(p->ipv6, p->tuple.daddr6);
-	if (ep || state == CT_NEW || trace)
-		v->dst_label = resolve_identity(p->ipv6, p->tuple.daddr6, ep);
-	if (ep && (ep->flags & ENDPOINT_F_HOST))
-		ep = NULL; /* the node itself: its stack delivers */
 	if (ep)
-		v->dst_id = ep->lxc_id;
+		return ep->sec_identity;
+	*info = lookup_remote_endpoint(ipv6, addr);
+	return remote_identity(*info);
+}
 
-	if (MONITOR_AGGREGATION == 0)
-		send_trace_notify(ctx, TRACE_FROM_LXC, SECLABEL, v->dst_label, v->dst_id, state,
-				  p->ipv6, ctx->ifindex);
+/* What the stages of lxc_egress learn about a packet and hand to the next. */
+struct lxc_egress_state {
+	const struct endpoint_info *ep;           /* local destination endpoint, or NULL */
+	const struct remote_endpoint_info *info;  /* ipcache entry of a non-local destination */
+	int ct;                                   /* CT_* at this endpoint's egress */
+	int trace;                                /* send trace events for this packet */
+};
 
-	if (state == CT_NEW) {
+/*
+ * Stage 1, service translation: where a service address would be rewritten to a backend,
+ * before conntrack sees the tuple. There are no services yet: nothing to translate.
+ */
+static __always_inline int lxc_egress_services(struct __sk_buff *ctx, struct pktinfo *p)
+{
+	return 0;
+}
+
+/*
+ * Stage 2, conntrack and destination: the CT state at this endpoint's egress, then the
+ * destination: a local endpoint (cilium_lxc), else the ipcache's remote endpoint info. The
+ * remote identity is needed for policy (new connections) and events only: established traffic
+ * to a non-local destination that is not traced skips the ipcache.
+ */
+static __always_inline void lxc_egress_lookup(struct pktinfo *p, struct lxc_verdict *v,
+					      struct lxc_egress_state *s, __u32 len)
+{
+	__u8 seen = 0;
+
+	s->ct = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen);
+	s->trace = trace_wanted(s->ct, p->tuple.nexthdr, p->tcp_flags, seen);
+	s->ep = lookup_endpoint(p->ipv6, p->tuple.daddr6);
+	if (s->ep || s->ct == CT_NEW || s->trace)
+		v->dst_label = lxc_peer_identity(p->ipv6, p->tuple.daddr6, s->ep, &s->info);
+	if (s->ep && (s->ep->flags & ENDPOINT_F_HOST))
+		s->ep = NULL; /* the node itself: its stack delivers */
+	if (s->ep)
+		v->dst_id = s->ep->lxc_id;
+}
+
+/*
+ * Stage 3, policy for a new connection: this endpoint's egress policy, then, for a local
+ * destination, that endpoint's ingress policy with its own CT side (drops attributed to it);
+ * the CT entries are created once both allow.
+ */
+static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktinfo *p,
+					     struct lxc_verdict *v, const struct lxc_egress_state *s,
+					     __u32 len)
+{
+	const struct endpoint_info *ep = s->ep;
+	__u8 proto = p->tuple.nexthdr;
+	int ret;
+
+	if (s->ct == CT_NEW) {
 		ret = policy_enforce(ctx, LXC_ID, v->dst_label, 1, proto, p->policy_dport, p->ipv6);
 		if (ret < 0)
 			return ret;
 	}
 
 	if (ep) {
-		/* the destination pod's ingress, with its own CT side */
 		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, NULL);
 
 		if (state_in == CT_NEW) {
@@ -147,11 +180,29 @@ __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_v
 		}
 	}
 
-	if (state == CT_NEW) {
+	if (s->ct == CT_NEW) {
 		ret = lxc_ct_create(p, CT_SIDE_EGRESS, len, SECLABEL);
 		if (ret < 0)
 			return ret;
 	}
+	return 0;
+}
+
+/*
+ * Stage 4, routing: a local endpoint gets the packet straight into its pod (TTL / hop limit
+ * - 1, MACs rewritten, redirect to the peer device); everything else goes to the node's stack,
+ * which routes it.
+ * Tunnel: a destination whose remote endpoint info carries a tunnel_endpoint (a pod on another
+ * node) would be encapsulated towards that node here, before the stack case. No overlay exists
+ * yet, so the stack routes those too; an overlay must then look the ipcache up for established
+ * traffic as well (stage 2 skips it).
+ */
+static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinfo *p,
+					    struct lxc_verdict *v, const struct lxc_egress_state *s,
+					    __u32 len)
+{
+	const struct endpoint_info *ep = s->ep;
+	int ret;
 
 	if (ep) {
 		__u32 ifindex = ep->ifindex;
@@ -163,19 +214,44 @@ __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_v
 		ret = eth_rewrite_macs(ctx, ep->mac, ep->node_mac);
 		if (ret < 0)
 			return ret;
-		if (trace)
-			send_trace_notify(ctx, TRACE_TO_LXC, SECLABEL, v->dst_label, dst_id, state,
-					  p->ipv6, ifindex);
+		/* Delivery into a pod is observed from that pod's side (as when its own program
+		 * delivers it), so Hubble reads the direction as ingress to the destination. */
+		if (s->trace)
+			send_trace_notify(ctx, dst_id, TRACE_TO_LXC, SECLABEL, v->dst_label, dst_id,
+					  s->ct, p->ipv6, ifindex);
 		update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
 		update_metrics(dst_id, len, METRIC_INGRESS, 0);
 		return bpf_redirect_peer(ifindex, 0);
 	}
 
-	if (trace)
-		send_trace_notify(ctx, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, state, p->ipv6,
-				  ctx->ifindex);
+	if (s->trace)
+		send_trace_notify(ctx, LXC_ID, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, s->ct,
+				  p->ipv6, ctx->ifindex);
 	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
 	return TC_ACT_OK;
+}
+
+/* A packet the pod sent (source already validated), through the stages above. */
+__noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v,
+			  __u32 len)
+{
+	struct lxc_egress_state s = {};
+	int ret;
+
+	if (!p || !v)
+		return -DROP_INVALID;
+
+	ret = lxc_egress_services(ctx, p);
+	if (ret < 0)
+		return ret;
+	lxc_egress_lookup(p, v, &s, len);
+	if (MONITOR_AGGREGATION == 0)
+		send_trace_notify(ctx, LXC_ID, TRACE_FROM_LXC, SECLABEL, v->dst_label, v->dst_id,
+				  s.ct, p->ipv6, ctx->ifindex);
+	ret = lxc_egress_policy(ctx, p, v, &s, len);
+	if (ret < 0)
+		return ret;
+	return lxc_egress_route(ctx, p, v, &s, len);
 }
 
 static __always_inline int lxc_from_ipv4(struct __sk_buff *ctx, struct pktinfo *p,
@@ -260,8 +336,10 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 	trace = trace_wanted(state, proto, p->tcp_flags, seen);
 
 	if (state == CT_NEW || trace) {
+		const struct remote_endpoint_info *info = NULL;
+
 		ep = lookup_endpoint(p->ipv6, p->tuple.saddr6);
-		v->src_label = resolve_identity(p->ipv6, p->tuple.saddr6, ep);
+		v->src_label = lxc_peer_identity(p->ipv6, p->tuple.saddr6, ep, &info);
 	}
 
 	if (state == CT_NEW) {
@@ -274,8 +352,8 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 	}
 
 	if (trace)
-		send_trace_notify(ctx, TRACE_TO_LXC, v->src_label, SECLABEL, LXC_ID, state, p->ipv6,
-				  ctx->ifindex);
+		send_trace_notify(ctx, LXC_ID, TRACE_TO_LXC, v->src_label, SECLABEL, LXC_ID, state,
+				  p->ipv6, ctx->ifindex);
 	update_metrics(LXC_ID, len, METRIC_INGRESS, 0);
 	return TC_ACT_OK;
 }

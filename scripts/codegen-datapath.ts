@@ -1,6 +1,7 @@
 /**
  * Generates src/datapath/maps/generated/layouts.ts from the compiled datapath objects' BTF
- * (build/bpf/abi.o, build/bpf/bpf_lxc.o) and the integer #defines of the datapath headers.
+ * (build/bpf/abi.o for the structs, every build/bpf/<name>.o of a bpf/<name>.c for maps, programs
+ * and load-time constants) and the integer #defines of the datapath headers.
  *
  *   node dist/scripts/codegen-datapath.js           write the file
  *   node dist/scripts/codegen-datapath.js --check   exit 1 if the committed file is stale
@@ -19,7 +20,7 @@ const target =
   fileArg > 0 && process.argv[fileArg + 1]
     ? process.argv[fileArg + 1]!
     : join(root, 'src/datapath/maps/generated/layouts.ts');
-for (const f of [inputs.abiObject, inputs.lxcObject]) {
+for (const f of [inputs.abiObject, ...inputs.objects]) {
   if (!existsSync(f)) {
     process.stderr.write(`codegen-datapath: ${f} is missing; run \`make -C bpf\` first\n`);
     process.exit(2);

@@ -9,7 +9,7 @@
 #define CILIUM_TS_ARP_H
 
 #include "lib/common.h"
-#include "lib/config.h"
+#include "lib/config/endpoint.h"
 
 #define ARPHRD_ETHER 1
 #define ARPOP_REQUEST 1

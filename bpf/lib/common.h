@@ -56,6 +56,8 @@
 #define METRIC_INGRESS 1
 #define METRIC_EGRESS 2
 
+#define NSEC_PER_SEC 1000000000ULL
+
 /* Datapath functions return >= 0 (a tc verdict) or -DROP_* (a drop reason). */
 #define IS_ERR(x) ((x) < 0)
 

@@ -26,7 +26,7 @@
  * the embedded packet's tuple belongs to a known connection.
  *
  * Counters: tx_* count the original direction, rx_* the reply direction.
- * Lifetimes (lib/config.h): TCP CT_SYN_TIMEOUT until a packet without SYN was
+ * Lifetimes (lib/config/node.h): TCP CT_SYN_TIMEOUT until a packet without SYN was
  * seen, then CT_CONNECTION_LIFETIME_TCP; CT_CLOSE_TIMEOUT after an RST or
  * after a FIN in both directions; other protocols CT_CONNECTION_LIFETIME_NONTCP.
  * Expired entries are ignored (and overwritten on re-creation); the LRU and the
@@ -35,7 +35,26 @@
 #ifndef CILIUM_TS_CONNTRACK_H
 #define CILIUM_TS_CONNTRACK_H
 
-#include "lib/maps.h"
+#include "lib/common.h"
+#include "lib/config/node.h"
+#include "lib/config/sizes.h"
+
+/* conntrack, one table per family, same key/value layout. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+	__uint(max_entries, CT_MAP_SIZE_TCP);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_ct4_global SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+	__uint(max_entries, CT_MAP_SIZE_TCP);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_ct6_global SEC(".maps");
 
 /* Same values as TRACE_REASON_*, so the CT state is the trace reason. */
 #define CT_NEW TRACE_REASON_POLICY

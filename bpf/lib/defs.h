@@ -21,7 +21,7 @@
 #define ID_KUBE_APISERVER 7
 #define ID_INGRESS 8
 
-/* ipcache: LPM trie, remote prefix -> security identity (+ tunnel endpoint). */
+/* ipcache: LPM trie, remote prefix -> remote_endpoint_info (identity, tunnel endpoint, flags). */
 struct ipcache_key {
 	__u32 prefixlen;   /* bits after this field: 32 (cluster_id, pad, family) + address prefix */
 	__u16 cluster_id;
@@ -33,9 +33,10 @@ struct ipcache_key {
 	};
 };
 
-struct ipcache_value {
+/* ipcache value: what the node knows about a remote address (upstream's name and role). */
+struct remote_endpoint_info {
 	__u32 sec_identity;
-	__u32 tunnel_endpoint; /* IPv4 of the node hosting the prefix, network order; 0 = local */
+	__u32 tunnel_endpoint; /* IPv4 of the node hosting the prefix, network order; 0 = this node / none */
 	__u8 encrypt_key;
 	__u8 flags;
 	__u16 pad;
@@ -174,6 +175,9 @@ struct metrics_value {
 #define TRACE_FROM_OVERLAY 9
 #define TRACE_FROM_NETWORK 10
 #define TRACE_TO_NETWORK 11
+
+/* drop_notify.file: the datapath source file whose code dropped */
+#define DROP_FILE_LXC 1 /* bpf_lxc.c */
 
 #define EVENT_CAPTURE_LEN 128
 #define CILIUM_TS_EVENT_VERSION 1 /* event_hdr.version of the layouts below */

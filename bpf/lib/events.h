@@ -8,14 +8,36 @@
  * (starting at the Ethernet header); the rest of data[] is zero. hdr.len_orig
  * is the packet's full length. Records that cannot be reserved (ring full) are
  * counted in cilium_events_lost[0] (per CPU).
+ *
+ * The including object defines EVENT_SOURCE_FILE first: its DROP_FILE_* (lib/defs.h), reported
+ * in drop_notify.file.
  */
 #ifndef CILIUM_TS_EVENTS_H
 #define CILIUM_TS_EVENTS_H
 
-#include "lib/maps.h"
+#include "lib/common.h"
+#include "lib/config/node.h"
+#include "lib/config/sizes.h"
 
-/* drop_notify.file: which program emitted the drop */
-#define DROP_FILE_LXC 1
+#ifndef EVENT_SOURCE_FILE
+#error "define EVENT_SOURCE_FILE (a DROP_FILE_* of lib/defs.h) before including lib/events.h"
+#endif
+
+/* trace / drop / policy-verdict events for the agent (Hubble, monitor). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EVENTS_RINGBUF_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_events SEC(".maps");
+
+/* key 0 -> number of events that could not be reserved in cilium_events (per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_events_lost SEC(".maps");
 
 static __always_inline void events_lost_inc(void)
 {
@@ -59,10 +81,11 @@ struct trace_args {
 	__u32 dst_label;
 	__u32 ifindex;
 	__u16 dst_id;
+	__u16 source;
 	__u8 obs_point;
 	__u8 reason;
 	__u8 ipv6;
-	__u8 pad[3];
+	__u8 pad;
 };
 
 struct drop_args {
@@ -91,7 +114,8 @@ struct verdict_args {
 	__u8 pad[3];
 };
 
-/* A forwarded packet. obs_point: TRACE_TO_* / TRACE_FROM_*; reason: TRACE_REASON_*. */
+/* A forwarded packet, observed by endpoint `source` (hdr.source). obs_point: TRACE_TO_* /
+ * TRACE_FROM_*; reason: TRACE_REASON_*. */
 __noinline int emit_trace_notify(struct __sk_buff *ctx, const struct trace_args *a)
 {
 	struct trace_notify *e;
@@ -103,10 +127,7 @@ __noinline int emit_trace_notify(struct __sk_buff *ctx, const struct trace_args 
 		events_lost_inc();
 		return 0;
 	}
-	/* Delivery into a pod is observed from that pod's side (as when the destination's own
-	 * program delivers it), so Hubble reads the direction as ingress to the destination. */
-	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_TRACE, a->obs_point,
-		       a->obs_point == TRACE_TO_LXC && a->dst_id ? a->dst_id : LXC_ID, e->data);
+	event_fill_hdr(ctx, &e->hdr, CILIUM_NOTIFY_TRACE, a->obs_point, a->source, e->data);
 	e->src_label = a->src_label;
 	e->dst_label = a->dst_label;
 	e->dst_id = a->dst_id;
@@ -118,7 +139,7 @@ __noinline int emit_trace_notify(struct __sk_buff *ctx, const struct trace_args 
 	return 0;
 }
 
-static __always_inline void send_trace_notify(struct __sk_buff *ctx, __u8 obs_point,
+static __always_inline void send_trace_notify(struct __sk_buff *ctx, __u16 source, __u8 obs_point,
 					      __u32 src_label, __u32 dst_label, __u16 dst_id,
 					      __u8 reason, __u8 ipv6, __u32 ifindex)
 {
@@ -127,6 +148,7 @@ static __always_inline void send_trace_notify(struct __sk_buff *ctx, __u8 obs_po
 		.dst_label = dst_label,
 		.ifindex = ifindex,
 		.dst_id = dst_id,
+		.source = source,
 		.obs_point = obs_point,
 		.reason = reason,
 		.ipv6 = ipv6,
@@ -152,7 +174,7 @@ __noinline int emit_drop_notify(struct __sk_buff *ctx, const struct drop_args *a
 	e->src_label = a->src_label;
 	e->dst_label = a->dst_label;
 	e->dst_id = a->dst_id;
-	e->file = DROP_FILE_LXC;
+	e->file = EVENT_SOURCE_FILE;
 	e->ipv6 = a->ipv6;
 	e->ifindex = a->ifindex;
 	e->ktime_ns = bpf_ktime_get_ns();

@@ -9,7 +9,7 @@
 #define CILIUM_TS_ICMP6_H
 
 #include "lib/ipv6.h"
-#include "lib/config.h"
+#include "lib/config/endpoint.h"
 
 #define ND_OPT_TARGET_LL_ADDR 2
 #define NA_FLAGS_ROUTER_SOLICITED_OVERRIDE 0xe0

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Resolving addresses to security identities and local endpoints.
+ * The ipcache (cilium_ipcache): what the node knows about a remote address, by longest prefix:
+ * its security identity, the node hosting it (tunnel endpoint) and flags, as one
+ * struct remote_endpoint_info (lib/defs.h).
  *
  * ipcache_key.prefixlen counts the bits after the prefixlen field:
  * cluster_id(16) + pad1(8) + family(8) = 32, plus the address prefix length;
@@ -10,11 +12,22 @@
 #ifndef CILIUM_TS_IPCACHE_H
 #define CILIUM_TS_IPCACHE_H
 
-#include "lib/maps.h"
+#include "lib/common.h"
+#include "lib/config/sizes.h"
 
 #define IPCACHE_PREFIX_HDR_BITS 32
 
-static __always_inline struct ipcache_value *ipcache_lookup4(__u32 addr)
+/* prefix -> remote endpoint info; see struct ipcache_key for the prefixlen rule. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct ipcache_key);
+	__type(value, struct remote_endpoint_info);
+	__uint(max_entries, IPCACHE_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_ipcache SEC(".maps");
+
+static __always_inline const struct remote_endpoint_info *lookup_ip4_remote_endpoint(__u32 addr)
 {
 	struct ipcache_key key = {
 		.prefixlen = IPCACHE_PREFIX_HDR_BITS + 32,
@@ -25,7 +38,7 @@ static __always_inline struct ipcache_value *ipcache_lookup4(__u32 addr)
 	return bpf_map_lookup_elem(&cilium_ipcache, &key);
 }
 
-static __always_inline struct ipcache_value *ipcache_lookup6(const __u8 *addr)
+static __always_inline const struct remote_endpoint_info *lookup_ip6_remote_endpoint(const __u8 *addr)
 {
 	struct ipcache_key key = {
 		.prefixlen = IPCACHE_PREFIX_HDR_BITS + 128,
@@ -36,44 +49,21 @@ static __always_inline struct ipcache_value *ipcache_lookup6(const __u8 *addr)
 	return bpf_map_lookup_elem(&cilium_ipcache, &key);
 }
 
-static __always_inline struct endpoint_info *lookup_endpoint4(__u32 addr)
-{
-	struct endpoint_key key = { .ip4 = addr, .family = ENDPOINT_KEY_IPV4 };
-
-	return bpf_map_lookup_elem(&cilium_lxc, &key);
-}
-
-static __always_inline struct endpoint_info *lookup_endpoint6(const __u8 *addr)
-{
-	struct endpoint_key key = { .family = ENDPOINT_KEY_IPV6 };
-
-	__builtin_memcpy(key.ip6, addr, 16);
-	return bpf_map_lookup_elem(&cilium_lxc, &key);
-}
-
-/* addr: the ct_key address union (ip4 in the first 4 bytes for IPv4). */
-static __always_inline struct endpoint_info *lookup_endpoint(__u8 ipv6, const __u8 *addr)
+/* The longest ipcache prefix holding `addr` (the ct_key address union: ip4 in the first
+ * 4 bytes for IPv4), or NULL when no prefix does. */
+static __always_inline const struct remote_endpoint_info *lookup_remote_endpoint(__u8 ipv6,
+										    const __u8 *addr)
 {
 	if (ipv6)
-		return lookup_endpoint6(addr);
-	return lookup_endpoint4(*(const __u32 *)addr);
+		return lookup_ip6_remote_endpoint(addr);
+	return lookup_ip4_remote_endpoint(*(const __u32 *)addr);
 }
 
-/* Identity of a remote address: the local endpoint's if it is one, else the
- * longest ipcache prefix's, else ID_WORLD. */
-static __always_inline __u32 resolve_identity(__u8 ipv6, const __u8 *addr,
-					      const struct endpoint_info *ep)
+/* Identity of a looked-up remote address: nothing known (or identity 0) is the world. */
+static __always_inline __u32 remote_identity(const struct remote_endpoint_info *info)
 {
-	struct ipcache_value *v;
-
-	if (ep)
-		return ep->sec_identity;
-	if (ipv6)
-		v = ipcache_lookup6(addr);
-	else
-		v = ipcache_lookup4(*(const __u32 *)addr);
-	if (v && v->sec_identity)
-		return v->sec_identity;
+	if (info && info->sec_identity)
+		return info->sec_identity;
 	return ID_WORLD;
 }
 

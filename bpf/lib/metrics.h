@@ -6,7 +6,17 @@
 #ifndef CILIUM_TS_METRICS_H
 #define CILIUM_TS_METRICS_H
 
-#include "lib/maps.h"
+#include "lib/common.h"
+#include "lib/config/sizes.h"
+
+/* (reason, dir, endpoint) -> packets/bytes, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct metrics_key);
+	__type(value, struct metrics_value);
+	__uint(max_entries, METRICS_MAP_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_metrics SEC(".maps");
 
 static __always_inline void update_metrics(__u16 ep_id, __u32 bytes, __u8 dir, __u8 reason)
 {

@@ -30,10 +30,38 @@
 #ifndef CILIUM_TS_POLICY_H
 #define CILIUM_TS_POLICY_H
 
-#include "lib/maps.h"
+#include "lib/common.h"
+#include "lib/config/endpoint.h"
+#include "lib/config/sizes.h"
 #include "lib/events.h"
 
 #define POLICY_F_UNENFORCED 4
+
+/*
+ * The inner map template: one LPM trie of policy entries per endpoint. Sizes,
+ * not BTF types: clang emits only forward declarations for types behind a
+ * nested map definition, which libbpf cannot size. The kernel checks an inner
+ * map against this template by type, key/value size, flags and max_entries,
+ * so every endpoint's trie must be LPM_TRIE, key 12 (struct policy_key),
+ * value 8 (struct policy_entry), BPF_F_NO_PREALLOC, POLICY_MAP_SIZE entries.
+ */
+struct policy_inner_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(key_size, sizeof(struct policy_key));
+	__uint(value_size, sizeof(struct policy_entry));
+	__uint(max_entries, POLICY_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+/* endpoint ID -> that endpoint's policy trie. Absent = no policy enforced in
+ * either direction (see above). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, POLICY_MAPS_OUTER_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct policy_inner_map);
+} cilium_policy_maps SEC(".maps");
 
 struct policy_result {
 	__s32 verdict;    /* 0 allow, -DROP_POLICY, -DROP_POLICY_DENY (before audit) */

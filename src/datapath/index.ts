@@ -1,4 +1,5 @@
-/** The datapath layer: typed node maps, the per-endpoint program loader, and their errors. */
+/** The datapath layer: typed node maps, the object loader and the per-endpoint loader, and their errors. */
 export * from './errors.js';
 export * from './loader.js';
 export * from './maps/index.js';
+export * from './object-loader.js';

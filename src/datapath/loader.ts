@@ -1,38 +1,41 @@
 /**
- * Per-endpoint program loader. bpf_lxc.o is parsed once (and checked against the generated
- * layouts); each endpoint gets a copy with its constants written into .rodata, loaded against the
- * node's shared pinned maps, and attached with tcx to the host-side veth:
+ * Per-endpoint program loader, a user of the generic ObjectLoader (object-loader.ts): bpf_lxc.o is
+ * parsed once (and checked against the generated layouts); each endpoint gets a copy with its
+ * constants written into .rodata, loaded against the node's shared pinned maps, and attached with
+ * tcx to the host-side veth:
  *   cil_from_container → tcx ingress (what the pod sends)
  *   cil_to_container   → tcx egress  (what the node sends to the pod)
  * Links are pinned under `<bpffs>/links/<endpointId>/{ingress,egress}`, so traffic keeps flowing
  * while the agent is down. Loading an endpoint whose links are pinned (regeneration, agent restart)
  * swaps the programs in place with BPF_LINK_UPDATE: there is no moment without a program.
  */
-import { mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import {
-  BpfSyscallError,
-  Collection,
-  CollectionSpec,
-  type ConstantValue,
-  EbpfError,
-  ifindexOf,
-  KeyNotFoundError,
-  Link,
-  type LinkInfo,
-} from '../ebpf/index.js';
+import { type Collection, type ConstantValue, ifindexOf, type LinkInfo } from '../ebpf/index.js';
 import { EndpointLoadError } from './errors.js';
 import { parseIp, parseMac } from './maps/addr.js';
-import { checkObjectLayouts } from './maps/check.js';
 import { DatapathMaps } from './maps/index.js';
+import {
+  type AttachResult,
+  detachPinned,
+  ObjectLoader,
+  type ProgramAttachment,
+  pinDirs,
+  pinnedLinks,
+} from './object-loader.js';
 
 /** build/bpf/bpf_lxc.o of this checkout (from dist/src/datapath/). */
 export const DEFAULT_LXC_OBJECT = fileURLToPath(new URL('../../../build/bpf/bpf_lxc.o', import.meta.url));
 
 export const PROG_FROM_CONTAINER = 'cil_from_container';
 export const PROG_TO_CONTAINER = 'cil_to_container';
+
+/** Settings of the node that every object loaded on it gets (lib/config/node.h). */
+export interface NodeDatapathConfig {
+  /** MONITOR_AGGREGATION for endpoints that do not set their own (default 1). */
+  monitorAggregation?: number;
+}
 
 export interface EndpointDatapathConfig {
   /** Endpoint ID (1..65535): LXC_ID, key of its policy trie, event source. */
@@ -52,7 +55,8 @@ export interface EndpointDatapathConfig {
   /** Gateway addresses the pod routes through (informational for the datapath). */
   routerIpv4?: string | undefined;
   routerIpv6?: string | undefined;
-  /** MONITOR_AGGREGATION (default 1: trace new connections and TCP flag changes only). */
+  /** MONITOR_AGGREGATION for this endpoint (default: the node's, else 1: trace new connections and
+   * TCP flag changes only). */
   monitorAggregation?: number;
   /** POLICY_AUDIT_MODE: report policy drops but allow them. */
   policyAuditMode?: boolean;
@@ -82,12 +86,15 @@ export interface DatapathLoaderOptions {
   object?: string;
   /** Already opened maps of this node (otherwise opened/created from `bpffs`; then owned). */
   maps?: DatapathMaps;
+  /** Node-wide settings written into every endpoint's programs. */
+  node?: NodeDatapathConfig;
 }
 
 const DIRECTIONS = [
   { dir: 'ingress', prog: PROG_FROM_CONTAINER },
   { dir: 'egress', prog: PROG_TO_CONTAINER },
 ] as const;
+const PINS = DIRECTIONS.map((d) => d.dir);
 
 function ipBytes(ip: string | undefined, family: 4 | 6, what: string): Uint8Array {
   const len = family === 4 ? 4 : 16;
@@ -97,14 +104,27 @@ function ipBytes(ip: string | undefined, family: 4 | 6, what: string): Uint8Arra
   return a.bytes;
 }
 
-/** The .rodata constants of one endpoint (byte arrays are written exactly as given: wire order). */
+/** The .rodata constants of lib/config/node.h. */
+export function nodeConstants(node: NodeDatapathConfig = {}): Record<string, ConstantValue> {
+  return { MONITOR_AGGREGATION: node.monitorAggregation ?? 1 };
+}
+
+/**
+ * The .rodata constants of one endpoint's bpf_lxc (byte arrays are written exactly as given: wire
+ * order): the node's (lib/config/node.h) and the endpoint's own (lib/config/endpoint.h).
+ */
 export function endpointConstants(
   ep: EndpointDatapathConfig,
   ifindex: number,
+  node: NodeDatapathConfig = {},
 ): Record<string, ConstantValue> {
   if (!Number.isInteger(ep.id) || ep.id < 1 || ep.id > 0xffff)
     throw new RangeError(`endpoint ID ${ep.id} out of range 1..65535`);
   return {
+    ...nodeConstants({
+      ...node,
+      ...(ep.monitorAggregation !== undefined ? { monitorAggregation: ep.monitorAggregation } : {}),
+    }),
     LXC_ID: ep.id,
     SECLABEL: ep.identity,
     LXC_IPV4: ipBytes(ep.ipv4, 4, 'ipv4'),
@@ -114,24 +134,22 @@ export function endpointConstants(
     ROUTER_IPV4: ipBytes(ep.routerIpv4, 4, 'routerIpv4'),
     ROUTER_IPV6: ipBytes(ep.routerIpv6, 6, 'routerIpv6'),
     LXC_IFINDEX: ifindex,
-    MONITOR_AGGREGATION: ep.monitorAggregation ?? 1,
     POLICY_AUDIT_MODE: ep.policyAuditMode ? 1 : 0,
   };
 }
 
 export class DatapathLoader implements Disposable {
   readonly maps: DatapathMaps;
-  readonly spec: CollectionSpec;
   readonly linksDir: string;
   private readonly ownsMaps: boolean;
 
   private constructor(
     readonly bpffs: string,
-    spec: CollectionSpec,
+    private readonly object: ObjectLoader,
     maps: DatapathMaps,
     ownsMaps: boolean,
+    private readonly node: NodeDatapathConfig,
   ) {
-    this.spec = spec;
     this.maps = maps;
     this.ownsMaps = ownsMaps;
     this.linksDir = join(bpffs, 'links');
@@ -139,18 +157,33 @@ export class DatapathLoader implements Disposable {
 
   /** Parses and checks the object, opens (or creates) the node's maps. */
   static open(opts: DatapathLoaderOptions): DatapathLoader {
-    const object = opts.object ?? DEFAULT_LXC_OBJECT;
-    const spec = CollectionSpec.fromFile(object);
-    checkObjectLayouts(spec, object);
-    for (const p of [PROG_FROM_CONTAINER, PROG_TO_CONTAINER])
-      if (!spec.programs.has(p)) throw new EbpfError(`${object}: program ${p} is missing`);
     const maps = opts.maps ?? DatapathMaps.open(opts.bpffs);
-    return new DatapathLoader(opts.bpffs, spec, maps, opts.maps === undefined);
+    try {
+      const object = ObjectLoader.open({
+        object: opts.object ?? DEFAULT_LXC_OBJECT,
+        bpffs: opts.bpffs,
+        maps: maps.replacements(),
+        programs: [PROG_FROM_CONTAINER, PROG_TO_CONTAINER],
+      });
+      return new DatapathLoader(opts.bpffs, object, maps, opts.maps === undefined, opts.node ?? {});
+    } catch (err) {
+      if (opts.maps === undefined) maps.close();
+      throw err;
+    }
+  }
+
+  /** The parsed object every endpoint's load is a copy of. */
+  get spec() {
+    return this.object.spec;
   }
 
   /** Where an endpoint's link of one direction is pinned. */
   linkPath(endpointId: number, dir: 'ingress' | 'egress'): string {
-    return join(this.linksDir, String(endpointId), dir);
+    return join(this.#pinDir(endpointId), dir);
+  }
+
+  #pinDir(endpointId: number): string {
+    return join(this.linksDir, String(endpointId));
   }
 
   /**
@@ -160,29 +193,11 @@ export class DatapathLoader implements Disposable {
   load(ep: EndpointDatapathConfig): EndpointDatapath {
     const t0 = performance.now();
     const ifindex = this.#ifindex(ep);
-    const coll = this.#wrapLoad(ep, () => Collection.load(this.#spec(ep, ifindex), this.#loadOpts()));
+    const coll = this.#wrapLoad(ep, () => this.object.load(this.#constants(ep, ifindex)));
     const t1 = performance.now();
     try {
-      const infos: Partial<Record<'ingress' | 'egress', LinkInfo>> = {};
-      let replaced = true;
-      for (const d of DIRECTIONS) {
-        const r = this.#swapPinned(ep, d.dir, coll, ifindex);
-        if (r) infos[d.dir] = r;
-        else {
-          replaced = false;
-          infos[d.dir] = this.#pinNew(
-            ep,
-            d.dir,
-            Link.attachTcx({
-              program: coll.program(d.prog),
-              direction: d.dir,
-              interface: ifindex,
-              netns: ep.netns,
-            }),
-          );
-        }
-      }
-      return this.#result(ep, ifindex, replaced, infos, t0, t1);
+      const r = this.object.attach(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
+      return result(ep, ifindex, r, t0, t1);
     } catch (err) {
       throw attachError(ep, err);
     } finally {
@@ -200,26 +215,8 @@ export class DatapathLoader implements Disposable {
     const coll = await (preloaded ?? this.preload(ep, ifindex));
     const t1 = performance.now();
     try {
-      const infos: Partial<Record<'ingress' | 'egress', LinkInfo>> = {};
-      let replaced = true;
-      await Promise.all(
-        DIRECTIONS.map(async (d) => {
-          const r = this.#swapPinned(ep, d.dir, coll, ifindex);
-          if (r) {
-            infos[d.dir] = r;
-            return;
-          }
-          replaced = false;
-          const link = await Link.attachTcxAsync({
-            program: coll.program(d.prog),
-            direction: d.dir,
-            interface: ifindex,
-            netns: ep.netns,
-          });
-          infos[d.dir] = this.#pinNew(ep, d.dir, link);
-        }),
-      );
-      return this.#result(ep, ifindex, replaced, infos, t0, t1);
+      const r = await this.object.attachAsync(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
+      return result(ep, ifindex, r, t0, t1);
     } catch (err) {
       throw attachError(ep, err);
     } finally {
@@ -231,8 +228,16 @@ export class DatapathLoader implements Disposable {
    * Verifies the endpoint's programs before its interface exists (the interface index is only
    * informational for the programs); loadAsync(ep, preloaded) then just attaches them.
    */
-  preload(ep: EndpointDatapathConfig, ifindex = 0): Promise<Collection> {
-    return this.#wrapLoadAsync(ep, () => Collection.loadAsync(this.#spec(ep, ifindex), this.#loadOpts()));
+  async preload(ep: EndpointDatapathConfig, ifindex = 0): Promise<Collection> {
+    try {
+      return await this.object.loadAsync(this.#constants(ep, ifindex));
+    } catch (err) {
+      throw loadError(ep, err);
+    }
+  }
+
+  #constants(ep: EndpointDatapathConfig, ifindex: number): Record<string, ConstantValue> {
+    return endpointConstants(ep, ifindex, this.node);
   }
 
   #ifindex(ep: EndpointDatapathConfig): number {
@@ -243,133 +248,25 @@ export class DatapathLoader implements Disposable {
     }
   }
 
-  #spec(ep: EndpointDatapathConfig, ifindex: number): CollectionSpec {
-    const spec = this.spec.copy();
-    spec.rewriteConstants(endpointConstants(ep, ifindex));
-    return spec;
-  }
-
-  #loadOpts() {
-    return { mapReplacements: this.maps.replacements(), programs: [PROG_FROM_CONTAINER, PROG_TO_CONTAINER] };
-  }
-
   #wrapLoad(ep: EndpointDatapathConfig, fn: () => Collection): Collection {
     try {
       return fn();
     } catch (err) {
-      throw new EndpointLoadError(ep.id, `loading programs failed: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw loadError(ep, err);
     }
-  }
-
-  async #wrapLoadAsync(ep: EndpointDatapathConfig, fn: () => Promise<Collection>): Promise<Collection> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw new EndpointLoadError(ep.id, `loading programs failed: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-  }
-
-  /** Swaps the program of a pinned link on the same interface; undefined when there is none. */
-  #swapPinned(
-    ep: EndpointDatapathConfig,
-    dir: 'ingress' | 'egress',
-    coll: Collection,
-    ifindex: number,
-  ): LinkInfo | undefined {
-    mkdirSync(join(this.linksDir, String(ep.id)), { recursive: true });
-    const path = this.linkPath(ep.id, dir);
-    const existing = openPinnedLink(path);
-    if (!existing) return undefined;
-    try {
-      const info = existing.info();
-      if (info.ifindex === ifindex && info.ifindex !== 0) {
-        existing.update(coll.program(dir === 'ingress' ? PROG_FROM_CONTAINER : PROG_TO_CONTAINER));
-        return existing.info();
-      }
-      // Stale pin (device gone or another interface): drop it and attach afresh.
-      tryDetach(existing);
-      unlinkSync(path);
-      return undefined;
-    } finally {
-      existing.close();
-    }
-  }
-
-  #pinNew(ep: EndpointDatapathConfig, dir: 'ingress' | 'egress', link: Link): LinkInfo {
-    try {
-      link.pin(this.linkPath(ep.id, dir));
-      return link.info();
-    } catch (err) {
-      tryDetach(link);
-      throw err;
-    } finally {
-      link.close();
-    }
-  }
-
-  #result(
-    ep: EndpointDatapathConfig,
-    ifindex: number,
-    replaced: boolean,
-    infos: Partial<Record<'ingress' | 'egress', LinkInfo>>,
-    t0: number,
-    t1: number,
-  ): EndpointDatapath {
-    return {
-      id: ep.id,
-      ifindex,
-      replaced,
-      ingress: infos.ingress!,
-      egress: infos.egress!,
-      timings: { loadMs: round(t1 - t0), attachMs: round(performance.now() - t1) },
-    };
   }
 
   /** Detaches and unpins the endpoint's links. False when nothing was pinned. */
   remove(endpointId: number): boolean {
-    let found = false;
-    for (const { dir } of DIRECTIONS) {
-      const path = this.linkPath(endpointId, dir);
-      const l = openPinnedLink(path);
-      if (!l) continue;
-      found = true;
-      tryDetach(l);
-      l.close();
-      unlinkSync(path);
-    }
-    try {
-      rmdirSync(join(this.linksDir, String(endpointId)));
-    } catch {
-      // not there or not empty
-    }
-    return found;
+    return detachPinned(this.#pinDir(endpointId), PINS);
   }
 
   /** Endpoints with pinned links (what a restarted agent adopts). */
   restore(): PinnedEndpoint[] {
-    let dirs: string[];
-    try {
-      dirs = readdirSync(this.linksDir);
-    } catch {
-      return [];
-    }
     const out: PinnedEndpoint[] = [];
-    for (const d of dirs) {
+    for (const d of pinDirs(this.linksDir)) {
       if (!/^\d+$/.test(d)) continue;
-      const e: PinnedEndpoint = { id: Number(d) };
-      for (const { dir } of DIRECTIONS) {
-        const l = openPinnedLink(this.linkPath(e.id, dir));
-        if (!l) continue;
-        try {
-          e[dir] = l.info();
-        } finally {
-          l.close();
-        }
-      }
+      const e: PinnedEndpoint = { id: Number(d), ...pinnedLinks(this.#pinDir(Number(d)), PINS) };
       if (e.ingress || e.egress) out.push(e);
     }
     return out.sort((a, b) => a.id - b.id);
@@ -398,6 +295,7 @@ export class DatapathLoader implements Disposable {
   }
 
   close(): void {
+    this.object.close();
     if (this.ownsMaps) this.maps.close();
   }
 
@@ -406,27 +304,39 @@ export class DatapathLoader implements Disposable {
   }
 }
 
+/** Where an endpoint's programs go: both on its host-side veth. */
+function attachments(ep: EndpointDatapathConfig, ifindex: number): ProgramAttachment[] {
+  return DIRECTIONS.map((d) => ({
+    program: d.prog,
+    pin: d.dir,
+    at: { kind: 'tcx', direction: d.dir, ifindex, netns: ep.netns },
+  }));
+}
+
+function result(
+  ep: EndpointDatapathConfig,
+  ifindex: number,
+  r: AttachResult,
+  t0: number,
+  t1: number,
+): EndpointDatapath {
+  return {
+    id: ep.id,
+    ifindex,
+    replaced: r.replaced,
+    ingress: r.links.ingress!,
+    egress: r.links.egress!,
+    timings: { loadMs: round(t1 - t0), attachMs: round(performance.now() - t1) },
+  };
+}
+
+function loadError(ep: EndpointDatapathConfig, err: unknown): EndpointLoadError {
+  return new EndpointLoadError(ep.id, `loading programs failed: ${(err as Error).message}`, { cause: err });
+}
+
 function attachError(ep: EndpointDatapathConfig, err: unknown): EndpointLoadError {
   if (err instanceof EndpointLoadError) return err;
   return new EndpointLoadError(ep.id, `attaching programs failed: ${(err as Error).message}`, { cause: err });
-}
-
-function openPinnedLink(path: string): Link | undefined {
-  try {
-    return Link.openPinned(path);
-  } catch (err) {
-    if (err instanceof KeyNotFoundError) return undefined;
-    throw err;
-  }
-}
-
-function tryDetach(l: Link): void {
-  try {
-    l.detach();
-  } catch (err) {
-    // A link whose device is gone is already detached.
-    if (!(err instanceof BpfSyscallError)) throw err;
-  }
 }
 
 function round(x: number): number {

@@ -1,11 +1,14 @@
 /**
  * Emits src/datapath/maps/generated/layouts.ts: one codec per struct of bpf/lib/defs.h (from the
- * ABI object's BTF), the descriptors of every map in bpf_lxc.o's `.maps`, and the integer
- * `#define`s of the datapath headers. Output is deterministic (same inputs, same bytes), so CI can
- * regenerate and compare.
+ * ABI object's BTF), the descriptors of every map the datapath objects declare (one definition per
+ * name, shared by every object that uses it), what each object declares (programs, maps, load-time
+ * constants), and the integer `#define`s of the datapath headers. Output is deterministic (same
+ * inputs, same bytes), so CI can regenerate and compare.
  */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { CollectionSpec, type MapSpec, MapType } from '../../ebpf/index.js';
+import type { Layouts, MapDescriptor, ObjectDescriptor } from '../maps/codec.js';
 import {
   abiStructs,
   camelCase,
@@ -19,12 +22,24 @@ import {
 export interface GenerateInputs {
   /** The ABI object (bpf/abi.c compiled): its BTF holds every defs.h struct. */
   abiObject: string;
-  /** The endpoint object whose `.maps` are described. */
-  lxcObject: string;
+  /** The datapath objects whose `.maps`, programs and constants are described. */
+  objects: string[];
   /** Headers whose `#define NAME <integer>` lines become constants. */
   headers: string[];
   /** How the inputs are named in the generated header (repository-relative). */
-  displayNames?: { abiObject: string; lxcObject: string; headers: string[] };
+  displayNames?: { abiObject: string; objects: string[]; headers: string[] };
+}
+
+/** Everything the generated file says, before it is printed. */
+export interface LayoutModel {
+  structs: StructModel[];
+  /** Every map of every object, by name (sorted). */
+  maps: MapDescriptor[];
+  /** Object key (file name without .o) → what it declares. */
+  objects: Record<string, ObjectDescriptor>;
+  /** Integer #defines per header, duplicates (same value) kept only at their first header. */
+  defs: { header: string; defs: [string, number][] }[];
+  names: { abiObject: string; objects: string[]; headers: string[] };
 }
 
 const MAP_TYPE_NAMES = new Map<number, string>(Object.entries(MapType).map(([k, v]) => [v, k]));
@@ -158,7 +173,7 @@ function emitStruct(m: StructModel): string {
   return L.join('\n');
 }
 
-function describeMap(ms: MapSpec, spec: CollectionSpec, structNames: Set<string>): string {
+function mapDescriptor(ms: MapSpec, spec: CollectionSpec, structNames: Set<string>): MapDescriptor {
   const btf = spec.btf;
   const structOf = (id: number | undefined): string | undefined => {
     if (id === undefined || !btf) return undefined;
@@ -167,27 +182,83 @@ function describeMap(ms: MapSpec, spec: CollectionSpec, structNames: Set<string>
   };
   const typeName = MAP_TYPE_NAMES.get(ms.type);
   if (!typeName) throw new LayoutError(`map ${ms.name}: unknown map type ${ms.type}`);
-  const parts = [
-    `name: '${ms.name}'`,
-    `type: ${ms.type}`,
-    `typeName: '${typeName}'`,
-    `keySize: ${ms.keySize}`,
-    `valueSize: ${ms.valueSize}`,
-    `maxEntries: ${ms.maxEntries}`,
-    `flags: ${ms.flags}`,
-    `pinning: '${ms.pinning}'`,
-  ];
   const k = structOf(ms.keyType);
   const v = structOf(ms.valueType);
-  if (k) parts.push(`key: '${k}'`);
-  if (v) parts.push(`value: '${v}'`);
-  if (ms.innerMap) {
-    const i = ms.innerMap;
+  const i = ms.innerMap;
+  return {
+    name: ms.name,
+    type: ms.type,
+    typeName,
+    keySize: ms.keySize,
+    valueSize: ms.valueSize,
+    maxEntries: ms.maxEntries,
+    flags: ms.flags,
+    pinning: ms.pinning,
+    ...(k ? { key: k } : {}),
+    ...(v ? { value: v } : {}),
+    ...(i
+      ? {
+          inner: {
+            type: i.type,
+            typeName: MAP_TYPE_NAMES.get(i.type) ?? String(i.type),
+            keySize: i.keySize,
+            valueSize: i.valueSize,
+            maxEntries: i.maxEntries,
+            flags: i.flags,
+          },
+        }
+      : {}),
+  };
+}
+
+function printMap(d: MapDescriptor): string {
+  const parts = [
+    `name: '${d.name}'`,
+    `type: ${d.type}`,
+    `typeName: '${d.typeName}'`,
+    `keySize: ${d.keySize}`,
+    `valueSize: ${d.valueSize}`,
+    `maxEntries: ${d.maxEntries}`,
+    `flags: ${d.flags}`,
+    `pinning: '${d.pinning}'`,
+  ];
+  if (d.key) parts.push(`key: '${d.key}'`);
+  if (d.value) parts.push(`value: '${d.value}'`);
+  if (d.inner) {
+    const i = d.inner;
     parts.push(
-      `inner: { type: ${i.type}, typeName: '${MAP_TYPE_NAMES.get(i.type)}', keySize: ${i.keySize}, valueSize: ${i.valueSize}, maxEntries: ${i.maxEntries}, flags: ${i.flags} }`,
+      `inner: { type: ${i.type}, typeName: '${i.typeName}', keySize: ${i.keySize}, valueSize: ${i.valueSize}, maxEntries: ${i.maxEntries}, flags: ${i.flags} }`,
     );
   }
-  return `  ${ms.name}: {\n${parts.map((p) => `    ${p},`).join('\n')}\n  },`;
+  return `  ${d.name}: {\n${parts.map((p) => `    ${p},`).join('\n')}\n  },`;
+}
+
+function printObject(key: string, o: ObjectDescriptor): string {
+  const L = [`  ${key}: {`, `    file: '${o.file}',`, '    programs: {'];
+  for (const [p, sec] of Object.entries(o.programs)) L.push(`      ${p}: '${sec}',`);
+  L.push('    },', '    maps: [');
+  for (const m of o.maps) L.push(`      '${m}',`);
+  L.push('    ],', '    constants: {');
+  for (const [c, size] of Object.entries(o.constants)) L.push(`      ${c}: ${size},`);
+  L.push('    },', '  },');
+  return L.join('\n');
+}
+
+/** The object key of a file: its name without directory and `.o`. */
+export function objectKey(file: string): string {
+  return basename(file).replace(/\.o$/, '');
+}
+
+/** Programs, maps and load-time constants of one parsed object. */
+function describeObject(file: string, spec: CollectionSpec): ObjectDescriptor {
+  const programs: Record<string, string> = {};
+  for (const p of [...spec.programs.values()].sort((a, b) => a.name.localeCompare(b.name)))
+    programs[p.name] = p.section;
+  const constants: Record<string, number> = {};
+  const ro = [...spec.variables.values()].filter((v) => v.readOnly && v.map === '.rodata');
+  for (const v of ro.sort((a, b) => a.offset - b.offset)) constants[v.name] = v.size;
+  const maps = [...spec.maps.keys()].filter((n) => !n.startsWith('.')).sort();
+  return { file: basename(file), programs, maps, constants };
 }
 
 /** `#define NAME <integer>` lines (decimal or hex, optional parentheses), in file order. */
@@ -198,27 +269,85 @@ export function parseDefines(text: string): [string, number][] {
   return out;
 }
 
-export function generateLayouts(inputs: GenerateInputs): string {
+/** Reads the objects and headers into the model the generated file is printed from. */
+export function buildLayoutModel(inputs: GenerateInputs): LayoutModel {
   const abi = CollectionSpec.fromFile(inputs.abiObject);
   if (!abi.btf) throw new LayoutError(`${inputs.abiObject} has no BTF (compile with -g)`);
   const structs = abiStructs(abi.btf);
   const structNames = new Set(structs.map((s) => s.name));
-  const lxc = CollectionSpec.fromFile(inputs.lxcObject);
   const names = inputs.displayNames ?? {
     abiObject: inputs.abiObject,
-    lxcObject: inputs.lxcObject,
+    objects: inputs.objects,
     headers: inputs.headers,
   };
 
+  const maps = new Map<string, { d: MapDescriptor; from: string }>();
+  const objects: Record<string, ObjectDescriptor> = {};
+  for (const [i, file] of inputs.objects.entries()) {
+    const spec = CollectionSpec.fromFile(file);
+    const key = objectKey(file);
+    if (objects[key]) throw new LayoutError(`two objects are named ${key}`);
+    objects[key] = describeObject(file, spec);
+    for (const ms of spec.maps.values()) {
+      if (ms.name.startsWith('.')) continue;
+      const d = mapDescriptor(ms, spec, structNames);
+      const prev = maps.get(d.name);
+      if (prev && JSON.stringify(prev.d) !== JSON.stringify(d))
+        throw new LayoutError(
+          `map ${d.name} is declared differently by ${prev.from} and ${names.objects[i]} (one name, one map: a node pins it once)`,
+        );
+      if (!prev) maps.set(d.name, { d, from: names.objects[i]! });
+    }
+  }
+
+  const defs: LayoutModel['defs'] = [];
+  const seen = new Map<string, number>();
+  for (const [i, h] of inputs.headers.entries()) {
+    const own: [string, number][] = [];
+    for (const [n, val] of parseDefines(readFileSync(h, 'utf8'))) {
+      const prev = seen.get(n);
+      if (prev !== undefined) {
+        if (prev !== val) throw new LayoutError(`#define ${n} has two values (${prev}, ${val})`);
+        continue;
+      }
+      seen.set(n, val);
+      own.push([n, val]);
+    }
+    defs.push({ header: names.headers[i]!, defs: own });
+  }
+
+  return {
+    structs,
+    maps: [...maps.values()].map((m) => m.d).sort((a, b) => a.name.localeCompare(b.name)),
+    objects,
+    defs,
+    names,
+  };
+}
+
+/** The model in the shape the load-time check takes (what the generated module exports). */
+export function layoutsOf(model: LayoutModel): Layouts {
+  return {
+    MAPS: Object.fromEntries(model.maps.map((m) => [m.name, m])),
+    STRUCTS: Object.fromEntries(
+      model.structs.map((s) => [s.name, { name: s.name, fingerprint: fingerprint(s) }]),
+    ),
+    OBJECTS: model.objects,
+  };
+}
+
+export function emitLayouts(model: LayoutModel): string {
+  const { structs, names } = model;
   const out: string[] = [];
   out.push('/*');
   out.push(' * GENERATED FILE, DO NOT EDIT. Regenerate with `node dist/scripts/codegen-datapath.js`;');
   out.push(' * CI runs it with --check.');
-  out.push(` * Structs: BTF of ${names.abiObject}. Maps: .maps of ${names.lxcObject}.`);
-  out.push(` * Constants: #define lines of ${names.headers.join(', ')}.`);
+  out.push(` * Structs: BTF of ${names.abiObject}.`);
+  out.push(` * Maps, programs, constants: ${names.objects.join(', ')}.`);
+  out.push(` * #defines: ${names.headers.join(', ')}.`);
   out.push(' */');
   out.push(
-    "import { type MapDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';",
+    "import { type MapDescriptor, type ObjectDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';",
   );
   out.push('');
   for (const s of structs) {
@@ -230,29 +359,29 @@ export function generateLayouts(inputs: GenerateInputs): string {
   for (const s of structs) out.push(`  ${s.name}: ${camelCase(s.name)},`);
   out.push('} as const;');
   out.push('');
-  out.push(`/** Maps of ${names.lxcObject} (section .maps), by name. */`);
+  out.push('/** Every map of the datapath objects (section .maps), by name: one definition per name. */');
   out.push('export const MAPS = {');
-  const maps = [...lxc.maps.values()].filter((m) => !m.name.startsWith('.'));
-  for (const m of maps) out.push(describeMap(m, lxc, structNames));
+  for (const m of model.maps) out.push(printMap(m));
   out.push('} as const satisfies Record<string, MapDescriptor>;');
+  out.push('');
+  out.push(
+    '/** The datapath objects by name: their programs (→ section), maps and load-time constants (→ size). */',
+  );
+  out.push('export const OBJECTS = {');
+  for (const [k, o] of Object.entries(model.objects)) out.push(printObject(k, o));
+  out.push('} as const satisfies Record<string, ObjectDescriptor>;');
   out.push('');
   out.push('/** Integer #defines of the datapath headers. */');
   out.push('export const DEFS = {');
-  const seen = new Map<string, number>();
-  for (const [i, h] of inputs.headers.entries()) {
-    const defs = parseDefines(readFileSync(h, 'utf8'));
-    if (defs.length) out.push(`  // ${names.headers[i]}`);
-    for (const [n, val] of defs) {
-      const prev = seen.get(n);
-      if (prev !== undefined) {
-        if (prev !== val) throw new LayoutError(`#define ${n} has two values (${prev}, ${val})`);
-        continue;
-      }
-      seen.set(n, val);
-      out.push(`  ${n}: ${val},`);
-    }
+  for (const { header, defs } of model.defs) {
+    if (defs.length) out.push(`  // ${header}`);
+    for (const [n, val] of defs) out.push(`  ${n}: ${val},`);
   }
   out.push('} as const;');
   out.push('');
   return out.join('\n');
+}
+
+export function generateLayouts(inputs: GenerateInputs): string {
+  return emitLayouts(buildLayoutModel(inputs));
 }

@@ -31,7 +31,7 @@ export interface StructLayout<T, I = T> {
   decode(bytes: Uint8Array, offset?: number): T;
 }
 
-/** A map as declared in bpf_lxc.o's `.maps`. */
+/** A map as declared in the `.maps` of the datapath objects (one name, one definition). */
 export interface MapDescriptor {
   readonly name: string;
   readonly type: number;
@@ -45,6 +45,28 @@ export interface MapDescriptor {
   readonly key?: string;
   readonly value?: string;
   readonly inner?: Omit<MapDescriptor, 'inner' | 'name' | 'pinning'>;
+}
+
+/** What one datapath object (build/bpf/<name>.o) declares, as generated from it. */
+export interface ObjectDescriptor {
+  /** File name under build/bpf, e.g. "bpf_lxc.o". */
+  readonly file: string;
+  /** Program name → ELF section. */
+  readonly programs: Readonly<Record<string, string>>;
+  /** Names of the maps it declares (described in MAPS). */
+  readonly maps: readonly string[];
+  /** Load-time constants (`volatile const` globals in .rodata) → size in bytes. */
+  readonly constants: Readonly<Record<string, number>>;
+}
+
+/**
+ * A set of generated layouts: what the load-time check compares an object against. The committed
+ * generated/layouts.ts is one; codegen's buildLayoutModel gives another for any list of objects.
+ */
+export interface Layouts {
+  readonly MAPS: Readonly<Record<string, MapDescriptor>>;
+  readonly STRUCTS: Readonly<Record<string, { readonly name: string; readonly fingerprint: string }>>;
+  readonly OBJECTS: Readonly<Record<string, ObjectDescriptor>>;
 }
 
 export function view(b: Uint8Array): DataView {

@@ -1,7 +1,8 @@
 /**
  * Typed wrappers over the node's pinned datapath maps. `DatapathMaps.open(pinDir)` opens every map
- * of bpf_lxc.o from the node's bpffs directory (creating and pinning missing ones unless
- * `create: false`), checked against the generated descriptors.
+ * the datapath objects pin by name (one per name, shared by every object that declares it) from the
+ * node's bpffs directory, creating and pinning missing ones unless `create: false`, checked against
+ * the generated descriptors.
  */
 import type { BpfMap } from '../../ebpf/index.js';
 import type { MapDescriptor } from './codec.js';
@@ -15,13 +16,13 @@ import { type OpenMapOptions, openPinnedMap } from './open.js';
 import { PolicyMaps } from './policy.js';
 
 export * from './addr.js';
-export { checkObjectLayouts, layoutDifferences } from './check.js';
+export { checkObjectLayouts, GENERATED_LAYOUTS, layoutDifferences } from './check.js';
 export * from './codec.js';
 export * from './conntrack.js';
 export * from './endpoints.js';
 export * from './events.js';
 export * as layouts from './generated/layouts.js';
-export { DEFS, MAPS, STRUCTS } from './generated/layouts.js';
+export { DEFS, MAPS, OBJECTS, STRUCTS } from './generated/layouts.js';
 export * from './ipcache.js';
 export * from './metrics.js';
 export * from './open.js';
@@ -50,12 +51,12 @@ export class DatapathMaps implements Disposable {
     this.events = new EventsMap(m('cilium_events'), m('cilium_events_lost'));
   }
 
-  /** Opens (or creates and pins) every map under `pinDir`. */
+  /** Opens (or creates and pins) every node map under `pinDir`. */
   static open(pinDir: string, opts: OpenMapOptions = {}): DatapathMaps {
     const maps = new Map<MapName, BpfMap>();
     try {
       for (const [name, d] of Object.entries(MAPS) as [MapName, MapDescriptor][])
-        maps.set(name, openPinnedMap(pinDir, d, opts));
+        if (d.pinning === 'by-name') maps.set(name, openPinnedMap(pinDir, d, opts));
     } catch (err) {
       for (const m of maps.values()) m.close();
       throw err;

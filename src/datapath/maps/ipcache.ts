@@ -1,8 +1,8 @@
-/** cilium_ipcache: LPM trie, remote prefix → security identity (+ tunnel endpoint). */
+/** cilium_ipcache: LPM trie, remote prefix → remote_endpoint_info (security identity, tunnel endpoint, flags). */
 import { type BpfMap, NotSupportedError } from '../../ebpf/index.js';
 import { AddressError, be32, be32Bytes, type Family, formatIp, parseIp, parsePrefix } from './addr.js';
 import { toNet } from './codec.js';
-import { DEFS, type IpcacheKey, ipcacheKey, ipcacheValue } from './generated/layouts.js';
+import { DEFS, type IpcacheKey, ipcacheKey, remoteEndpointInfo } from './generated/layouts.js';
 
 export interface IpcacheInfo {
   identity: number;
@@ -45,7 +45,7 @@ function encodeValue(info: IpcacheInfo, out?: { buf: Uint8Array; off: number }):
   if (info.tunnelEndpoint) {
     const ip = parseIp(info.tunnelEndpoint);
     if (ip.family !== 4) throw new AddressError(`tunnel endpoint must be IPv4: ${info.tunnelEndpoint}`);
-    tunnel = toNet(ipcacheValue.fields.tunnelEndpoint, be32(ip.bytes));
+    tunnel = toNet(remoteEndpointInfo.fields.tunnelEndpoint, be32(ip.bytes));
   }
   const v = {
     secIdentity: info.identity,
@@ -54,21 +54,24 @@ function encodeValue(info: IpcacheInfo, out?: { buf: Uint8Array; off: number }):
     flags: info.flags ?? 0,
   };
   if (out) {
-    ipcacheValue.encodeInto(v, out.buf, out.off);
+    remoteEndpointInfo.encodeInto(v, out.buf, out.off);
     return out.buf;
   }
-  return ipcacheValue.encode(v);
+  return remoteEndpointInfo.encode(v);
 }
 
 function decodeValue(b: Uint8Array, off = 0): Omit<IpcacheEntry, 'prefix'> {
-  const v = ipcacheValue.decode(b, off);
+  const v = remoteEndpointInfo.decode(b, off);
   const e: Omit<IpcacheEntry, 'prefix'> = {
     identity: v.secIdentity,
     encryptKey: v.encryptKey,
     flags: v.flags,
   };
   if (v.tunnelEndpoint !== 0)
-    e.tunnelEndpoint = formatIp(4, be32Bytes(toNet(ipcacheValue.fields.tunnelEndpoint, v.tunnelEndpoint)));
+    e.tunnelEndpoint = formatIp(
+      4,
+      be32Bytes(toNet(remoteEndpointInfo.fields.tunnelEndpoint, v.tunnelEndpoint)),
+    );
   return e;
 }
 
@@ -83,7 +86,7 @@ export class IpcacheMap {
   upsertMany(entries: readonly { prefix: string; info: IpcacheInfo }[]): void {
     if (entries.length === 0) return;
     const ks = ipcacheKey.size;
-    const vs = ipcacheValue.size;
+    const vs = remoteEndpointInfo.size;
     const keys = new Uint8Array(entries.length * ks);
     const values = new Uint8Array(entries.length * vs);
     entries.forEach((e, i) => {

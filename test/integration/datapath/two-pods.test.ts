@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setupEndpoint, setupNodeRouter } from '../../../src/cni/endpoint-plumbing.js';
+import { distRoot } from '../../../src/common/paths.js';
 import {
   type DatapathEvent,
   DatapathLoader,
@@ -19,7 +20,6 @@ import {
 } from '../../../src/datapath/index.js';
 import { queryTcx, type RingBufReader } from '../../../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../../../src/policy/mapstate.js';
-import { repoRoot } from '../../helpers/paths.js';
 import {
   cleanupStack,
   privateBpffs,
@@ -52,6 +52,12 @@ function echoCounter(p: ChildProcess): () => number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `cond()` holds (checked every 50 ms), at most `ms`; a loaded machine starts node slowly. */
+async function eventually(cond: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (cond()) return true;
+  return cond();
+}
 
 describe('e2e: two pods on one node through the datapath', () => {
   const cleanup = cleanupStack();
@@ -110,7 +116,7 @@ describe('e2e: two pods on one node through the datapath', () => {
   });
 
   it('a child process loads, pins and exits; the links stay and are listed for adoption', async () => {
-    const lib = join(repoRoot, 'dist/src/datapath/index.js');
+    const lib = join(distRoot, 'src/datapath/index.js');
     const script = `
       import { DatapathLoader } from '${lib}';
       const eps = JSON.parse(process.argv[1]);
@@ -157,8 +163,7 @@ describe('e2e: two pods on one node through the datapath', () => {
     stream = tcpStream(podNetns('a'), eps.b.ipv4!, PORT, 20);
     cleanup.add(() => void stream.kill('SIGKILL'));
     echoes = echoCounter(stream);
-    await sleep(300);
-    assert.ok(echoes() > 3, 'long-lived connection established');
+    assert.ok(await eventually(() => echoes() > 3), 'long-lived connection established');
   });
 
   it('denies a new connection once a policy lacks the port (drop 133 at the destination); established flows go on', async () => {
@@ -176,7 +181,7 @@ describe('e2e: two pods on one node through the datapath', () => {
     assert.equal(drop.event.hdr.source, eps.b.id);
     assert.equal(drop.event.srcLabel, eps.a.identity);
     assert.equal(drop.event.dstLabel, eps.b.identity);
-    assert.ok(echoes() > before + 5, 'the established connection kept flowing');
+    assert.ok(await eventually(() => echoes() > before + 5), 'the established connection kept flowing');
   });
 
   it('allows it again when the entry is added', async () => {
@@ -199,8 +204,7 @@ describe('e2e: two pods on one node through the datapath', () => {
       assert.equal(e.ingress!.id, beforeIds[i]!.ingress!.id, 'same link');
       assert.notEqual(e.ingress!.progId, beforeIds[i]!.ingress!.progId, 'new program');
     }
-    await sleep(300);
-    assert.ok(echoes() > n0 + 5, 'echoes kept arriving across the swap');
+    assert.ok(await eventually(() => echoes() > n0 + 5), 'echoes kept arriving across the swap');
     assert.equal(stream.exitCode, null, 'stream still open');
     assert.equal(await tcpConnects(podNetns('a'), eps.b.ipv4!, PORT + 1, 2000), true);
   });

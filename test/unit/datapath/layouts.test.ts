@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { distRoot } from '../../../src/common/paths.js';
 import { generateLayouts, layoutInputs, parseDefines } from '../../../src/datapath/codegen/index.js';
 import {
   checkObjectLayouts,
@@ -65,7 +66,7 @@ describe('generated layouts: codecs', () => {
     assert.deepEqual(
       {
         ipcache_key: sizes.ipcache_key,
-        ipcache_value: sizes.ipcache_value,
+        remote_endpoint_info: sizes.remote_endpoint_info,
         endpoint_key: sizes.endpoint_key,
         policy_key: sizes.policy_key,
         policy_entry: sizes.policy_entry,
@@ -75,7 +76,7 @@ describe('generated layouts: codecs', () => {
       },
       {
         ipcache_key: 24,
-        ipcache_value: 12,
+        remote_endpoint_info: 12,
         endpoint_key: 20,
         policy_key: 12,
         policy_entry: 8,
@@ -210,7 +211,7 @@ describe('codegen', () => {
   });
 
   it('codegen-datapath --check exits 0 when fresh and 1 when the file differs', () => {
-    const script = join(repoRoot, 'dist/scripts/codegen-datapath.js');
+    const script = join(distRoot, 'scripts/codegen-datapath.js');
     const ok = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
     assert.equal(ok.status, 0, ok.stderr);
     const dir = mkdtempSync(join(tmpdir(), 'cts-codegen-'));
@@ -281,8 +282,8 @@ describe('load-time layout check', () => {
         assert.ok(err instanceof LayoutMismatchError);
         assert.deepEqual(err.differences, [
           'map cilium_ipcache: max entries 1000, generated 512000',
-          'map cilium_policy_maps: inner value size 12, generated 8',
           'map cilium_metrics is missing',
+          'map cilium_policy_maps: inner value size 12, generated 8',
         ]);
         return true;
       },

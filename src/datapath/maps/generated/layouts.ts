@@ -1,10 +1,11 @@
 /*
  * GENERATED FILE, DO NOT EDIT. Regenerate with `node dist/scripts/codegen-datapath.js`;
  * CI runs it with --check.
- * Structs: BTF of build/bpf/abi.o. Maps: .maps of build/bpf/bpf_lxc.o.
- * Constants: #define lines of bpf/lib/defs.h, bpf/lib/common.h, bpf/lib/policy.h, bpf/lib/config.h.
+ * Structs: BTF of build/bpf/abi.o.
+ * Maps, programs, constants: build/bpf/bpf_lxc.o.
+ * #defines: bpf/lib/defs.h, bpf/lib/common.h, bpf/lib/policy.h, bpf/lib/config/node.h, bpf/lib/config/sizes.h.
  */
-import { type MapDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';
+import { type MapDescriptor, type ObjectDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';
 
 /** struct ipcache_key (24 bytes) */
 export interface IpcacheKey {
@@ -73,8 +74,8 @@ export const ipcacheKey: StructLayout<IpcacheKey, IpcacheKeyInit> = {
   },
 };
 
-/** struct ipcache_value (12 bytes) */
-export interface IpcacheValue {
+/** struct remote_endpoint_info (12 bytes) */
+export interface RemoteEndpointInfo {
   /** sec_identity @0, 4 B */
   secIdentity: number;
   /** tunnel_endpoint @4, 4 B */
@@ -87,8 +88,8 @@ export interface IpcacheValue {
   pad: number;
 }
 
-/** What ipcacheValue.encode accepts: padding and union members may be left out (zero). */
-export interface IpcacheValueInit {
+/** What remoteEndpointInfo.encode accepts: padding and union members may be left out (zero). */
+export interface RemoteEndpointInfoInit {
   secIdentity: number;
   tunnelEndpoint: number;
   encryptKey: number;
@@ -96,10 +97,10 @@ export interface IpcacheValueInit {
   pad?: number;
 }
 
-export const ipcacheValue: StructLayout<IpcacheValue, IpcacheValueInit> = {
-  name: 'ipcache_value',
+export const remoteEndpointInfo: StructLayout<RemoteEndpointInfo, RemoteEndpointInfoInit> = {
+  name: 'remote_endpoint_info',
   size: 12,
-  fingerprint: 'ipcache_value:12{sec_identity@0:4:int:u,tunnel_endpoint@4:4:int:u,encrypt_key@8:1:int:u,flags@9:1:int:u,pad@10:2:int:u}',
+  fingerprint: 'remote_endpoint_info:12{sec_identity@0:4:int:u,tunnel_endpoint@4:4:int:u,encrypt_key@8:1:int:u,flags@9:1:int:u,pad@10:2:int:u}',
   fields: {
     secIdentity: { cName: 'sec_identity', offset: 0, size: 4, kind: 'int', bigEndian: false },
     tunnelEndpoint: { cName: 'tunnel_endpoint', offset: 4, size: 4, kind: 'int', bigEndian: false },
@@ -107,12 +108,12 @@ export const ipcacheValue: StructLayout<IpcacheValue, IpcacheValueInit> = {
     flags: { cName: 'flags', offset: 9, size: 1, kind: 'int', bigEndian: false },
     pad: { cName: 'pad', offset: 10, size: 2, kind: 'int', bigEndian: false },
   },
-  encode(value: IpcacheValueInit): Uint8Array {
+  encode(value: RemoteEndpointInfoInit): Uint8Array {
     const out = new Uint8Array(12);
-    ipcacheValue.encodeInto(value, out, 0);
+    remoteEndpointInfo.encodeInto(value, out, 0);
     return out;
   },
-  encodeInto(value: IpcacheValueInit, out: Uint8Array, o: number): void {
+  encodeInto(value: RemoteEndpointInfoInit, out: Uint8Array, o: number): void {
     out.fill(0, o, o + 12);
     const d = view(out);
     d.setUint32(o + 0, value.secIdentity, true);
@@ -121,8 +122,8 @@ export const ipcacheValue: StructLayout<IpcacheValue, IpcacheValueInit> = {
     d.setUint8(o + 9, value.flags);
     if (value.pad !== undefined) d.setUint16(o + 10, value.pad, true);
   },
-  decode(b: Uint8Array, o = 0): IpcacheValue {
-    if (b.length < o + 12) throw shortBuffer('ipcache_value', 12, b.length - o);
+  decode(b: Uint8Array, o = 0): RemoteEndpointInfo {
+    if (b.length < o + 12) throw shortBuffer('remote_endpoint_info', 12, b.length - o);
     const d = view(b);
     return {
       secIdentity: d.getUint32(o + 0, true),
@@ -1031,7 +1032,7 @@ export const policyVerdictNotify: StructLayout<PolicyVerdictNotify, PolicyVerdic
 /** Every struct codec by C name. */
 export const STRUCTS = {
   ipcache_key: ipcacheKey,
-  ipcache_value: ipcacheValue,
+  remote_endpoint_info: remoteEndpointInfo,
   endpoint_key: endpointKey,
   endpoint_info: endpointInfo,
   policy_key: policyKey,
@@ -1046,53 +1047,8 @@ export const STRUCTS = {
   policy_verdict_notify: policyVerdictNotify,
 } as const;
 
-/** Maps of build/bpf/bpf_lxc.o (section .maps), by name. */
+/** Every map of the datapath objects (section .maps), by name: one definition per name. */
 export const MAPS = {
-  cilium_events: {
-    name: 'cilium_events',
-    type: 27,
-    typeName: 'RINGBUF',
-    keySize: 0,
-    valueSize: 0,
-    maxEntries: 1048576,
-    flags: 0,
-    pinning: 'by-name',
-  },
-  cilium_ipcache: {
-    name: 'cilium_ipcache',
-    type: 11,
-    typeName: 'LPM_TRIE',
-    keySize: 24,
-    valueSize: 12,
-    maxEntries: 512000,
-    flags: 1,
-    pinning: 'by-name',
-    key: 'ipcache_key',
-    value: 'ipcache_value',
-  },
-  cilium_lxc: {
-    name: 'cilium_lxc',
-    type: 1,
-    typeName: 'HASH',
-    keySize: 20,
-    valueSize: 24,
-    maxEntries: 65535,
-    flags: 0,
-    pinning: 'by-name',
-    key: 'endpoint_key',
-    value: 'endpoint_info',
-  },
-  cilium_policy_maps: {
-    name: 'cilium_policy_maps',
-    type: 13,
-    typeName: 'HASH_OF_MAPS',
-    keySize: 4,
-    valueSize: 4,
-    maxEntries: 65536,
-    flags: 0,
-    pinning: 'by-name',
-    inner: { type: 11, typeName: 'LPM_TRIE', keySize: 12, valueSize: 8, maxEntries: 16384, flags: 1 },
-  },
   cilium_ct4_global: {
     name: 'cilium_ct4_global',
     type: 9,
@@ -1117,6 +1073,50 @@ export const MAPS = {
     key: 'ct_key',
     value: 'ct_entry',
   },
+  cilium_events: {
+    name: 'cilium_events',
+    type: 27,
+    typeName: 'RINGBUF',
+    keySize: 0,
+    valueSize: 0,
+    maxEntries: 1048576,
+    flags: 0,
+    pinning: 'by-name',
+  },
+  cilium_events_lost: {
+    name: 'cilium_events_lost',
+    type: 6,
+    typeName: 'PERCPU_ARRAY',
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 1,
+    flags: 0,
+    pinning: 'by-name',
+  },
+  cilium_ipcache: {
+    name: 'cilium_ipcache',
+    type: 11,
+    typeName: 'LPM_TRIE',
+    keySize: 24,
+    valueSize: 12,
+    maxEntries: 512000,
+    flags: 1,
+    pinning: 'by-name',
+    key: 'ipcache_key',
+    value: 'remote_endpoint_info',
+  },
+  cilium_lxc: {
+    name: 'cilium_lxc',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 20,
+    valueSize: 24,
+    maxEntries: 65535,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'endpoint_key',
+    value: 'endpoint_info',
+  },
   cilium_metrics: {
     name: 'cilium_metrics',
     type: 5,
@@ -1129,17 +1129,52 @@ export const MAPS = {
     key: 'metrics_key',
     value: 'metrics_value',
   },
-  cilium_events_lost: {
-    name: 'cilium_events_lost',
-    type: 6,
-    typeName: 'PERCPU_ARRAY',
+  cilium_policy_maps: {
+    name: 'cilium_policy_maps',
+    type: 13,
+    typeName: 'HASH_OF_MAPS',
     keySize: 4,
-    valueSize: 8,
-    maxEntries: 1,
+    valueSize: 4,
+    maxEntries: 65536,
     flags: 0,
     pinning: 'by-name',
+    inner: { type: 11, typeName: 'LPM_TRIE', keySize: 12, valueSize: 8, maxEntries: 16384, flags: 1 },
   },
 } as const satisfies Record<string, MapDescriptor>;
+
+/** The datapath objects by name: their programs (→ section), maps and load-time constants (→ size). */
+export const OBJECTS = {
+  bpf_lxc: {
+    file: 'bpf_lxc.o',
+    programs: {
+      cil_from_container: 'tc',
+      cil_to_container: 'tc',
+    },
+    maps: [
+      'cilium_ct4_global',
+      'cilium_ct6_global',
+      'cilium_events',
+      'cilium_events_lost',
+      'cilium_ipcache',
+      'cilium_lxc',
+      'cilium_metrics',
+      'cilium_policy_maps',
+    ],
+    constants: {
+      MONITOR_AGGREGATION: 4,
+      LXC_ID: 2,
+      SECLABEL: 4,
+      LXC_IPV4: 4,
+      LXC_IPV6: 16,
+      LXC_MAC: 6,
+      NODE_MAC: 6,
+      ROUTER_IPV4: 4,
+      ROUTER_IPV6: 16,
+      LXC_IFINDEX: 4,
+      POLICY_AUDIT_MODE: 4,
+    },
+  },
+} as const satisfies Record<string, ObjectDescriptor>;
 
 /** Integer #defines of the datapath headers. */
 export const DEFS = {
@@ -1186,6 +1221,7 @@ export const DEFS = {
   TRACE_FROM_OVERLAY: 9,
   TRACE_FROM_NETWORK: 10,
   TRACE_TO_NETWORK: 11,
+  DROP_FILE_LXC: 1,
   EVENT_CAPTURE_LEN: 128,
   CILIUM_TS_EVENT_VERSION: 1,
   TRACE_REASON_POLICY: 0,
@@ -1264,14 +1300,15 @@ export const DEFS = {
   TCP_FLAG_ACK: 16,
   METRIC_INGRESS: 1,
   METRIC_EGRESS: 2,
+  NSEC_PER_SEC: 1000000000,
   // bpf/lib/policy.h
   POLICY_F_UNENFORCED: 4,
-  // bpf/lib/config.h
+  // bpf/lib/config/node.h
   CT_SYN_TIMEOUT: 60,
   CT_CONNECTION_LIFETIME_TCP: 21600,
   CT_CONNECTION_LIFETIME_NONTCP: 60,
   CT_CLOSE_TIMEOUT: 10,
-  NSEC_PER_SEC: 1000000000,
+  // bpf/lib/config/sizes.h
   IPCACHE_MAP_SIZE: 512000,
   ENDPOINTS_MAP_SIZE: 65535,
   POLICY_MAP_SIZE: 16384,

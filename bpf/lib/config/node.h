@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Node-wide settings: the same value in every object the agent loads on a node.
+ *
+ * Load-time constants are `volatile const` globals the loader rewrites in the object's .rodata
+ * before loading it (they are zero in the ELF). `volatile` keeps clang from folding the
+ * compile-time zero into the code; `const` puts them in .rodata, which the loader freezes, so the
+ * verifier treats them as known scalars and prunes the branches they turn off.
+ *
+ * Every datapath object includes this header, plus the header of its own scope:
+ *   config/endpoint.h  per-endpoint programs (bpf_lxc.c)
+ * A socket-hook object (bpf_sock) or an overlay-device object (bpf_overlay) gets its own header
+ * here with only the constants it needs. Map sizes are in config/sizes.h.
+ */
+#ifndef CILIUM_TS_CONFIG_NODE_H
+#define CILIUM_TS_CONFIG_NODE_H
+
+#include "lib/common.h"
+
+/* 0: a trace event for every forwarded packet. >= 1: trace only packets of new
+ * connections, related ICMP errors and TCP packets that carry a SYN/FIN/RST not
+ * seen before in their direction. Drops and policy verdicts are always sent. */
+volatile const __u32 MONITOR_AGGREGATION;
+
+/* ---- compile-time tunables ---- */
+
+/* conntrack lifetimes (seconds) */
+#define CT_SYN_TIMEOUT 60          /* TCP until a non-SYN packet was seen in both directions */
+#define CT_CONNECTION_LIFETIME_TCP 21600
+#define CT_CONNECTION_LIFETIME_NONTCP 60
+#define CT_CLOSE_TIMEOUT 10        /* TCP after FIN or RST */
+
+#endif

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Map sizes (max_entries). Part of each map's definition: the loader refuses an object whose maps
+ * differ from the node's pinned ones, so changing a size means new pinned maps.
+ */
+#ifndef CILIUM_TS_CONFIG_SIZES_H
+#define CILIUM_TS_CONFIG_SIZES_H
+
+#define IPCACHE_MAP_SIZE 512000
+#define ENDPOINTS_MAP_SIZE 65535
+#define POLICY_MAP_SIZE 16384
+#define POLICY_MAPS_OUTER_SIZE 65536
+#define CT_MAP_SIZE_TCP 262144
+#define METRICS_MAP_SIZE 65536
+#define EVENTS_RINGBUF_SIZE (1 << 20)
+
+#endif
