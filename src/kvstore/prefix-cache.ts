@@ -42,7 +42,8 @@ export class KvPrefixCache {
 
   /** Starts following the prefix; resolves once the first listing has been applied. */
   start(): Promise<void> {
-    this.#started ??= this.#run();
+    // When following ends (closed cache or store), nobody waits forever for a first listing.
+    this.#started ??= this.#run().finally(() => this.#ready());
     return this.#readyPromise;
   }
 
@@ -63,7 +64,7 @@ export class KvPrefixCache {
     this.#closed = true;
     this.#watch?.close();
     this.#wake?.();
-    this.#ready(); // nobody waits forever on a closed cache
+    this.#ready();
   }
 
   async #run(): Promise<void> {

@@ -91,4 +91,12 @@ describe('kvstore prefix cache', () => {
     cache.close();
     await store.close();
   });
+
+  it('start() returns when its store is closed instead of waiting forever', async () => {
+    const store = new MemoryKvStore();
+    await store.close();
+    const cache = new KvPrefixCache(store, 'n/', () => {});
+    await cache.start();
+    assert.deepEqual(cache.entries(), []);
+  });
 });
