@@ -10,6 +10,10 @@ import {
   type BpfIpcacheEntry,
   type BpfMetricsEntry,
   type BpfPolicyResponse,
+  type CtFlushQuery,
+  type CtFlushResponse,
+  type CtGcRunResponse,
+  type CtGcStatusResponse,
   type Empty,
   type EndpointView,
   type HealthzResponse,
@@ -161,6 +165,10 @@ export function routePath<P extends string>(path: P, params: Record<PathParams<P
 /** Policy documents for import/validate: parsed objects, or YAML/JSON text as a user wrote it. */
 export type PolicyInput = PolicyDocumentsRequest | { text: string };
 
+function policyBody(input: PolicyInput): { body: PolicyDocumentsRequest | string; contentType?: string } {
+  return 'text' in input ? { body: input.text, contentType: 'application/yaml' } : { body: input };
+}
+
 /** The agent's REST API, one typed method per route. */
 export class AgentApi {
   readonly client: AgentClient;
@@ -176,10 +184,15 @@ export class AgentApi {
   call<Req, Res, P extends string>(
     r: RouteDef<Req, Res, P>,
     params: Record<PathParams<P>, string | number>,
-    body?: Req | string,
-    contentType?: string,
+    opts: { body?: Req | string; contentType?: string; query?: URLSearchParams } = {},
   ): Promise<Res> {
-    return this.client.call<Res>(r.method, routePath(r.path, params), body, contentType);
+    const query = opts.query?.size ? `?${opts.query}` : '';
+    return this.client.call<Res>(
+      r.method,
+      `${routePath(r.path, params)}${query}`,
+      opts.body,
+      opts.contentType,
+    );
   }
 
   healthz(): Promise<HealthzResponse> {
@@ -208,20 +221,16 @@ export class AgentApi {
   }
   /** All or nothing: a document with an error imports none. */
   importPolicies(input: PolicyInput): Promise<PolicyImportResponse> {
-    return 'text' in input
-      ? this.call(routes.policyImport, {}, input.text, 'application/yaml')
-      : this.call(routes.policyImport, {}, input);
+    return this.call(routes.policyImport, {}, policyBody(input));
   }
   validatePolicies(input: PolicyInput): Promise<PolicyValidateResponse> {
-    return 'text' in input
-      ? this.call(routes.policyValidate, {}, input.text, 'application/yaml')
-      : this.call(routes.policyValidate, {}, input);
+    return this.call(routes.policyValidate, {}, policyBody(input));
   }
   deletePolicies(req: PolicyDeleteRequest): Promise<PolicyDeleteResponse> {
-    return this.call(routes.policyDelete, {}, req);
+    return this.call(routes.policyDelete, {}, { body: req });
   }
   tracePolicy(req: TraceRequest): Promise<TraceResponse> {
-    return this.call(routes.policyTrace, {}, req);
+    return this.call(routes.policyTrace, {}, { body: req });
   }
 
   bpfPolicy(endpoint: string | number): Promise<BpfPolicyResponse> {
@@ -239,6 +248,20 @@ export class AgentApi {
   bpfMetrics(): Promise<BpfMetricsEntry[]> {
     return this.call(routes.bpfMetrics, {});
   }
+  /** `bpf ct flush`: deletes every conntrack entry (of one family). */
+  bpfCtFlush(q: CtFlushQuery = {}): Promise<CtFlushResponse> {
+    return this.call(
+      routes.bpfCtFlush,
+      {},
+      { query: new URLSearchParams(q.family ? { family: q.family } : {}) },
+    );
+  }
+  bpfCtGcStatus(): Promise<CtGcStatusResponse> {
+    return this.call(routes.bpfCtGcStatus, {});
+  }
+  bpfCtGcRun(): Promise<CtGcRunResponse> {
+    return this.call(routes.bpfCtGcRun, {});
+  }
 
   /** Datapath events as they happen, until `signal` aborts. */
   monitor(q: MonitorQuery, onEvent: (e: MonitorEvent) => void, signal?: AbortSignal): Promise<void> {
@@ -253,10 +276,10 @@ export class AgentApi {
     return this.call(routes.pods, {});
   }
   putNamespace(name: string, req: NamespaceRequest): Promise<Empty> {
-    return this.call(routes.namespacePut, { name }, req);
+    return this.call(routes.namespacePut, { name }, { body: req });
   }
   putPod(ns: string, name: string, req: PodRequest): Promise<Empty> {
-    return this.call(routes.podPut, { ns, name }, req);
+    return this.call(routes.podPut, { ns, name }, { body: req });
   }
   deletePod(ns: string, name: string): Promise<Empty> {
     return this.call(routes.podDelete, { ns, name });

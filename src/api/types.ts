@@ -13,6 +13,7 @@ import {
   type CniAgentRequest,
   type NetConf,
 } from '../cni/types.js';
+import type { ConntrackGCStatus, FlushResult, GcRun } from '../conntrack/index.js';
 import type { CtListEntry, MetricsEntry } from '../datapath/index.js';
 import type { RingBufStats } from '../ebpf/ringbuf.js';
 import type { PodMeta } from '../endpoint/manager.js';
@@ -183,6 +184,15 @@ export interface BpfEndpointEntry {
 
 export type BpfMetricsEntry = Wire<MetricsEntry>;
 
+/** Query of DELETE /v1/bpf/ct (`bpf ct flush`): one family, or both when absent. */
+export interface CtFlushQuery {
+  family?: 'ipv4' | 'ipv6';
+}
+
+export type CtFlushResponse = FlushResult;
+export type CtGcStatusResponse = ConntrackGCStatus;
+export type CtGcRunResponse = GcRun;
+
 // ---- monitor ----
 
 export type MonitorEventKind = 'drop' | 'trace' | 'policy-verdict';
@@ -293,6 +303,10 @@ export const routes = {
   bpfIpcache: route('GET', '/v1/bpf/ipcache', returns<BpfIpcacheEntry[]>()),
   bpfEndpoints: route('GET', '/v1/bpf/endpoints', returns<BpfEndpointEntry[]>()),
   bpfMetrics: route('GET', '/v1/bpf/metrics', returns<BpfMetricsEntry[]>()),
+  /** Served by src/conntrack/api.ts. Query: CtFlushQuery. */
+  bpfCtFlush: route('DELETE', '/v1/bpf/ct', returns<CtFlushResponse>()),
+  bpfCtGcStatus: route('GET', '/v1/bpf/ct/gc', returns<CtGcStatusResponse>()),
+  bpfCtGcRun: route('POST', '/v1/bpf/ct/gc', returns<CtGcRunResponse>()),
 
   monitor: { ...route('GET', '/v1/monitor', returns<MonitorEvent>()), stream: true as const },
 

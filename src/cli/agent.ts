@@ -279,8 +279,11 @@ export function registerAgentCommands(program: Command): void {
     ['endpoint', 'local endpoint map', (api) => api.bpfEndpoints()],
     ['metrics', 'datapath counters per reason and direction', (api) => api.bpfMetrics()],
   ];
+  const mapCommands = new Map<string, Command>();
   for (const [name, desc, dump] of dumps) {
-    out(bpf.command(name).description(desc).command('list')).action(async (_o, cmd: Command) => {
+    const map = bpf.command(name).description(desc);
+    mapCommands.set(name, map);
+    out(map.command('list')).action(async (_o, cmd: Command) => {
       const rows = await dump(await apiFor(cmd));
       if (wantJson(cmd)) return printJson(rows);
       printTable(
@@ -289,6 +292,17 @@ export function registerAgentCommands(program: Command): void {
       );
     });
   }
+  out(mapCommands.get('ct')!.command('flush'))
+    .description('delete every connection tracking entry (established connections are tracked anew)')
+    .option('--family <family>', 'only this family: ipv4|ipv6')
+    .action(async (o: { family?: string }, cmd: Command) => {
+      if (o.family !== undefined && o.family !== 'ipv4' && o.family !== 'ipv6')
+        throw new CliError(`--family: "${o.family}" (ipv4|ipv6)`);
+      const r = await (await apiFor(cmd)).bpfCtFlush(o.family ? { family: o.family } : {});
+      if (wantJson(cmd)) return printJson(r);
+      for (const [family, n] of Object.entries(r.families))
+        process.stdout.write(`Flushed ${n} entries from cilium_ct${family === 'ipv4' ? 4 : 6}_global\n`);
+    });
 
   out(program.command('monitor'))
     .description('print datapath events (trace, drop, policy verdict) as they happen')
