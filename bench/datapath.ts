@@ -332,16 +332,27 @@ async function main(): Promise<void> {
   const runs: Record<'plain' | 'dp' | 'dp10k', Figures[]> = { plain: [], dp: [], dp10k: [] };
   const perPacket: Record<'dp' | 'dp10k', number[]> = { dp: [], dp10k: [] };
   const frame = testFrame(a, b);
+  // Conntrack entries the CRR connections made at pod A's egress: one per connection shows that
+  // each was new to conntrack (so policy was consulted for each).
+  const crrEntries: number[] = [];
+  const measureDp = async (): Promise<Figures> => {
+    loader.maps.conntrack.flush();
+    const f = await measure(pod('a'), b.ipv4!);
+    crrEntries.push(
+      loader.maps.conntrack.list({ family: 4 }).filter((e) => e.dport === CRR_PORT && e.side === 'egress')
+        .length,
+    );
+    return f;
+  };
   for (let round = 0; round < ROUNDS; round++) {
     for (const ep of eps) loader.remove(ep.id); // plain routed path: no programs
     runs.plain.push(await measure(pod('a'), b.ipv4!));
-    loader.maps.conntrack.flush();
     loader.maps.policy.replace(b.id, small, enforcement);
     const loaded = eps.map((ep) => loader.load(ep));
-    runs.dp.push(await measure(pod('a'), b.ipv4!));
+    runs.dp.push(await measureDp());
     perPacket.dp.push(perPacketNs(loaded[0]!.ingress.progId, frame));
     loader.maps.policy.replace(b.id, large, enforcement);
-    runs.dp10k.push(await measure(pod('a'), b.ipv4!));
+    runs.dp10k.push(await measureDp());
     perPacket.dp10k.push(perPacketNs(loaded[0]!.ingress.progId, frame));
   }
   const plain = medianFigures(runs.plain);
@@ -382,6 +393,10 @@ async function main(): Promise<void> {
       dp10k,
       `;  vs ${small.length} entries: rate ${x(dp10k.cps, dp.cps)}  p50 ${x(dp10k.crrP50, dp.crrP50)}`,
     ),
+  );
+  console.log(
+    `  conntrack entries made per datapath CRR run: ${[...new Set(crrEntries)].join(', ')} ` +
+      `for ${CONNECTIONS + CRR_WARMUP} connections (${CRR_WARMUP} of them warm-up)`,
   );
   console.log(
     `cil_from_container per packet (PROG_TEST_RUN, established pod-to-pod TCP): ${nsDp} ns with ${small.length} policy entries, ${nsDp10k} ns with ${large.length}`,
