@@ -787,7 +787,81 @@ const SCENARIOS: Scenario[] = [
       (f, p) => (inNs('x')(f) && ports(TCP80)(p)) || (isWorld(f) && ports(UDP81)(p)),
     ),
   },
+  {
+    name: 'fromNodes selects nodes only: pods labelled like the node selector (pod=b) are not admitted',
+    policy: () =>
+      cnp(
+        'x',
+        'from-nodes-b',
+        '  endpointSelector: {matchLabels: {pod: a}}\n  ingress:\n  - fromNodes: [{matchLabels: {pod: b}}]',
+      ),
+    expect: ingressOnly(xa, () => false),
+  },
+  {
+    name: 'fromNodes / toNodes {} select every node and no pod or world; the node reaches x/a',
+    policy: () =>
+      cnp(
+        'x',
+        'nodes-all',
+        '  endpointSelector: {matchLabels: {pod: a}}\n  ingress:\n  - fromNodes: [{}]\n  egress:\n  - toNodes: [{}]',
+      ),
+    expect: both(
+      ingressOnly(xa, () => false),
+      egressOnly(xa, () => false),
+    ),
+    check: async () => {
+      assert.equal(await connectFromNode(`${ip('x/a')}:80`), true, 'the host (node1) is a node');
+    },
+  },
+  {
+    name: 'entities world-ipv4 / world-ipv6 select only their family (the world here is IPv4)',
+    policy: () =>
+      docs(
+        cnp(
+          'x',
+          'to-world-v4',
+          '  endpointSelector: {matchLabels: {pod: c}}\n  egress:\n  - toEntities: [world-ipv4]',
+        ),
+        cnp(
+          'z',
+          'to-world-v6',
+          '  endpointSelector: {matchLabels: {pod: b}}\n  egress:\n  - toEntities: [world-ipv6]',
+        ),
+        cnp(
+          'y',
+          'from-world-v6',
+          '  endpointSelector: {matchLabels: {pod: a}}\n  ingress:\n  - fromEntities: [world-ipv6]',
+        ),
+      ),
+    expect: both(
+      egressOnly(pod('x/c'), (t) => isWorld(t)),
+      egressOnly(pod('z/b'), () => false),
+      ingressOnly(pod('y/a'), () => false),
+    ),
+  },
 ];
+
+/** Connects from the node's own namespace (the host identity), as a kubelet probe would. */
+async function connectFromNode(target: string): Promise<boolean> {
+  const r = await new Promise<number | null>((resolve) => {
+    const c = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/cts-${LAB}-node1`,
+        process.execPath,
+        cliPath,
+        'workload',
+        'connect',
+        target,
+        '--timeout',
+        '1s',
+      ],
+      { stdio: 'ignore' },
+    );
+    c.on('exit', (code) => resolve(code));
+  });
+  return r === 0;
+}
 
 // ---- the suite ---------------------------------------------------------------------------------
 
@@ -887,6 +961,59 @@ describe('privileged: network policy conformance (namespaces x, y, z; pods a, b,
     } finally {
       await cliOk(['lab', 'delete', '-f', file], { lab: LAB });
     }
+  });
+
+  it('the Star Wars L7 policy is refused naming the field, and nothing of its file is applied', async () => {
+    const file = manifest(
+      docs(
+        np('x', 'deny-all', '  podSelector: {}\n  policyTypes: [Ingress]'),
+        cnp(
+          'x',
+          'rule1',
+          `  endpointSelector: {matchLabels: {pod: a}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {pod: b}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules:
+        http:
+        - {method: POST, path: /v1/request-landing}`,
+        ),
+      ),
+    );
+    const field = /spec\.ingress\[0\]\.toPorts\[0\]\.rules\.http: L7 rules are not enforced yet/;
+    for (const args of [
+      ['lab', 'apply', '-f', file],
+      ['policy', 'import', file],
+      ['policy', 'validate', file],
+    ]) {
+      const r = await cli(args, { lab: LAB });
+      assert.notEqual(r.code, 0, `${args.join(' ')} must fail`);
+      assert.match(`${r.stdout}${r.stderr}`, field, args.join(' '));
+    }
+    const left = JSON.parse(await cliOk(['policy', 'get', '-o', 'json'], { lab: LAB })) as {
+      policies: unknown[];
+    };
+    assert.equal(left.policies.length, 0, 'nothing applied');
+    await expectMatrix(allowAll, 'after the refused L7 policy');
+  });
+
+  it('a container port named HTTP is refused at lab apply, naming the field', async () => {
+    const file = manifest(`apiVersion: v1
+kind: Pod
+metadata: {name: upper, namespace: x}
+spec:
+  containers:
+  - name: server
+    command: ["cilium-ts", "workload", "serve", "-q", "--tcp", "80"]
+    ports: [{name: HTTP, containerPort: 80}]`);
+    const r = await cli(['lab', 'apply', '-f', file], { lab: LAB });
+    assert.notEqual(r.code, 0);
+    assert.match(
+      `${r.stdout}${r.stderr}`,
+      /spec\.containers\[0\]\.ports\[0\]\.name: "HTTP": must contain only/,
+    );
+    assert.equal((await pods(LAB)).has('x/upper'), false, 'no pod created');
   });
 
   it('ICMP: an icmps rule admits echo requests and nothing else', async () => {
