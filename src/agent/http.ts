@@ -41,8 +41,11 @@ export interface Request<Param extends string = string> {
 
 type Handler = (req: Request) => Promise<unknown> | unknown;
 
-/** What a handler of route R returns: its response body, or STREAMING for a stream route. */
-export type HandlerResult<R> = R extends { stream: true } ? typeof STREAMING : ResponseOf<R>;
+/**
+ * What a handler of route R returns: its response body, or STREAMING for a stream route (typed
+ * `symbol`: TypeScript widens a returned unique symbol).
+ */
+export type HandlerResult<R> = R extends { stream: true } ? symbol : ResponseOf<R>;
 
 interface Route {
   method: string;

@@ -4,10 +4,10 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ApiError, Router } from '../../../src/agent/http.js';
+import { ApiError, Router, STREAMING } from '../../../src/agent/http.js';
 import { AgentApi, AgentClient } from '../../../src/api/client.js';
 import { AgentApiError, AgentUnreachableError } from '../../../src/api/errors.js';
-import { routes } from '../../../src/api/types.js';
+import { type MonitorEvent, routes } from '../../../src/api/types.js';
 import { CiliumTsError } from '../../../src/common/errors.js';
 import { MapNotPinnedError } from '../../../src/datapath/errors.js';
 import { NotSupportedError } from '../../../src/ebpf/index.js';
@@ -61,6 +61,15 @@ describe('agent REST router: error codes become HTTP statuses', () => {
       scope: 'reserved' as const,
       refCount: 1,
     }));
+    // A stream route: NDJSON lines of the kinds asked for, then the end (the agent's monitor never ends).
+    r.route(routes.monitor, (q) => {
+      const kinds = q.query.getAll('type');
+      if (kinds.includes('bogus')) throw new ApiError(400, 'type: unknown event type "bogus"');
+      q.res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      for (const kind of kinds) q.res.write(`${JSON.stringify({ kind, text: `a ${kind}`, flow: {} })}\n`);
+      q.res.end();
+      return STREAMING;
+    });
     server = createServer((req, res) => void r.handle(req, res));
     await new Promise<void>((resolve) => server.listen(join(dir, 'agent.sock'), resolve));
     client = new AgentClient(join(dir, 'agent.sock'), 5000);
@@ -134,6 +143,22 @@ describe('agent REST router: error codes become HTTP statuses', () => {
       scope: 'reserved',
       refCount: 1,
     });
+  });
+
+  it('streams NDJSON events to the typed client; an error answer rejects instead of streaming', async () => {
+    const api = new AgentApi(client);
+    const got: MonitorEvent[] = [];
+    await api.monitor({ type: ['drop', 'trace'] }, (e) => got.push(e));
+    assert.deepEqual(
+      got.map((e) => [e.kind, e.text]),
+      [
+        ['drop', 'a drop'],
+        ['trace', 'a trace'],
+      ],
+    );
+    const e = await client.stream('/v1/monitor?type=bogus', () => assert.fail('no events')).catch((x) => x);
+    assert.ok(e instanceof AgentApiError);
+    assert.deepEqual([e.status, e.code], [400, 'invalid-argument']);
   });
 
   it('a missing socket is unavailable, not an API answer', async () => {
