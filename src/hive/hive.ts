@@ -4,6 +4,7 @@
  * orders cells by their needs, builds them, starts them in that order and stops them in reverse,
  * so adding a subsystem means adding a cell, not editing a central class. Pure: no I/O.
  */
+import { CiliumTsError } from '../common/errors.js';
 
 /** A typed name for something a cell provides. */
 export interface Token<T> {
@@ -35,9 +36,8 @@ export function cell<P, X = object>(c: Cell<P, X>): Cell<P, X> {
   return c;
 }
 
-export class HiveError extends Error {
+export class HiveError extends CiliumTsError {
   override readonly name = 'HiveError';
-  readonly code = 'internal';
 }
 
 export interface Logger {
