@@ -22,7 +22,7 @@ step "lab up (one node: a network namespace with its agent)"
 step "deploy deathstar, tiefighter and xwing"
 "${CLI[@]}" lab apply -f examples/starwars/starwars.yaml
 "${CLI[@]}" lab get pods
-DEATHSTAR=$("${CLI[@]}" lab get pods -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).find(p=>p.name==="deathstar").ip))')
+DEATHSTAR=$("${CLI[@]}" lab get pod deathstar -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).status.podIP))')
 
 step "no policy yet: every ship can land"
 land tiefighter

@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
-import { printTable } from './output.js';
 
 const log = (l: string) => process.stdout.write(`${l}\n`);
 
@@ -95,71 +94,117 @@ export function registerLab(program: Command): void {
     });
   lab
     .command('get')
-    .description('list pods, nodes or policies')
-    .argument('<what>', 'pods|nodes|policies|namespaces')
+    .description(
+      'display lab objects like kubectl get: pods (po), nodes (no), namespaces (ns), ciliumendpoints (cep), ' +
+        'ciliumnetworkpolicies (cnp), ciliumclusterwidenetworkpolicies (ccnp), networkpolicies (netpol), policies',
+    )
+    .argument('<type>', 'resource type (TYPE/NAME works too)')
+    .argument('[names...]', 'names of the objects to show')
+    .option('-n, --namespace <ns>', 'namespace (default "default")')
+    .option('-A, --all-namespaces', 'objects of every namespace')
+    .option('-o, --output <format>', 'json|yaml|wide|name (default: a table)')
+    .option('--show-labels', 'add a LABELS column')
     .option('--name <lab>', 'lab name')
-    .option('-o, --output <format>', 'table|json', 'table')
-    .action(async (what: string, o: { name?: string; output?: string }, cmd: Command) => {
-      o.output = cmd.optsWithGlobals<{ output?: string }>().output ?? 'table';
-      const l = await import('../lab/lab.js');
-      const { isRunning } = await import('../lab/process.js');
-      const { AgentClient } = await import('../agent/client.js');
-      const { agentSocketPath } = await import('../agent/config.js');
-      const s = l.requireLab(labName(o, cmd));
-      const kind = what.replace(/s$/, '');
-      if (kind === 'pod' || kind === 'po') {
-        const eps = new Map<string, { id: number; identity: number; state: string }>();
-        for (const n of s.nodes) {
-          const list = await new AgentClient(agentSocketPath(s.name, n.name))
-            .get<{ id: number; identity: number; state: string; podNamespace: string; podName: string }[]>(
-              '/v1/endpoint',
-            )
-            .catch(() => []);
-          for (const e of list) eps.set(`${e.podNamespace}/${e.podName}`, e);
-        }
-        const rows = Object.values(s.pods).map((p) => {
-          const e = eps.get(`${p.namespace}/${p.name}`);
-          const running = p.containers.every((c) => isRunning(c));
-          return {
-            namespace: p.namespace,
-            name: p.name,
-            status: running ? 'Running' : 'Error',
-            ip: p.ipv4 ?? '',
-            node: p.node,
-            endpoint: e?.id ?? '',
-            identity: e?.identity ?? '',
-            labels: Object.entries(p.labels)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(','),
-          };
-        });
-        if (o.output === 'json') return void log(JSON.stringify(rows, null, 2));
-        printTable(rows, ['NAMESPACE', 'NAME', 'STATUS', 'IP', 'NODE', 'ENDPOINT', 'IDENTITY', 'LABELS']);
-      } else if (kind === 'node' || kind === 'no') {
-        const rows = s.nodes.map((n) => ({
-          name: n.name,
-          status: isRunning(l.agentRef(n)) ? 'Ready' : 'NotReady',
-          underlay: n.underlayIp,
-          podCidr: n.podCidrV4,
-          agentPid: n.agentPid ?? '',
-        }));
-        if (o.output === 'json') return void log(JSON.stringify(rows, null, 2));
-        printTable(rows, ['NAME', 'STATUS', 'UNDERLAY', 'POD-CIDR', 'AGENT-PID']);
-      } else if (kind === 'policie' || kind === 'policy' || kind === 'cnp') {
-        if (o.output === 'json') return void log(JSON.stringify(s.policies, null, 2));
-        printTable(
-          s.policies.map((p) => ({ kind: p.kind, namespace: p.namespace || '<cluster>', name: p.name })),
-          ['KIND', 'NAMESPACE', 'NAME'],
-        );
-      } else if (kind === 'namespace' || kind === 'ns') {
-        const rows = Object.entries(s.namespaces).map(([name, labels]) => ({
-          name,
-          labels: Object.entries(labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(','),
-        }));
-        if (o.output === 'json') return void log(JSON.stringify(rows, null, 2));
-        printTable(rows, ['NAME', 'LABELS']);
-      } else throw new CliError(`get: unknown resource "${what}" (pods, nodes, policies, namespaces)`);
+    .action(async (type: string, names: string[], o: GetOptions, cmd: Command) => {
+      const out = await getCommand([type, ...names], o, labName(o, cmd));
+      process.stdout.write(out.stdout);
+      process.stderr.write(out.stderr);
+      if (out.failed) process.exitCode = 1;
     });
+}
+
+interface GetOptions {
+  name?: string;
+  namespace?: string;
+  allNamespaces?: boolean;
+  output?: string;
+  showLabels?: boolean;
+}
+
+const FORMATS = ['json', 'yaml', 'wide', 'name'];
+
+/** `lab get`, following kubectl: what to print on stdout and stderr, and whether something was missing. */
+async function getCommand(
+  args: string[],
+  o: GetOptions,
+  labNameValue: string,
+): Promise<{ stdout: string; stderr: string; failed: boolean }> {
+  const r = await import('../lab/resources.js');
+  const l = await import('../lab/lab.js');
+  if (o.output !== undefined && !FORMATS.includes(o.output))
+    throw new CliError(`-o: unknown output format "${o.output}" (${FORMATS.join(', ')})`);
+  if (o.allNamespaces && o.namespace !== undefined)
+    throw new CliError('-n and -A: give a namespace or all namespaces, not both');
+  const resolve = (t: string) => {
+    try {
+      return r.resolveType(t);
+    } catch (e) {
+      if (e instanceof r.ResourceError) throw new CliError(e.message);
+      throw e;
+    }
+  };
+  // Either TYPE NAME... or TYPE/NAME... (as kubectl takes them).
+  const requests: { type: ReturnType<typeof r.resolveType>; names: string[] }[] = [];
+  if (args[0]!.includes('/')) {
+    for (const a of args) {
+      const [t, name, ...rest] = a.split('/');
+      if (!t || !name || rest.length || !a.includes('/'))
+        throw new CliError(`"${a}": mix of TYPE/NAME and plain arguments; use TYPE/NAME for each`);
+      const type = resolve(t);
+      const known = requests.find((q) => q.type === type);
+      if (known) known.names.push(name);
+      else requests.push({ type, names: [name] });
+    }
+  } else requests.push({ type: resolve(args[0]!), names: args.slice(1) });
+  const byName = requests.some((q) => q.names.length > 0);
+  if (byName && o.allNamespaces)
+    throw new CliError('a resource cannot be retrieved by name across all namespaces');
+  const ns = o.allNamespaces ? undefined : (o.namespace ?? 'default');
+  const s = l.requireLab(labNameValue);
+  let stdout = '';
+  let stderr = '';
+  const items: Awaited<ReturnType<typeof l.getObjects>> = [];
+  const now = Date.now();
+  for (const { type, names } of requests) {
+    const all = await l.getObjects(s, type, type.namespaced ? ns : undefined);
+    let shown = all;
+    if (names.length) {
+      shown = [];
+      for (const n of names) {
+        const hit = all.filter((x) => x.metadata.name === n);
+        if (hit.length === 0) stderr += `Error from server (NotFound): ${type.plural} "${n}" not found\n`;
+        shown.push(...hit);
+      }
+    }
+    items.push(...shown);
+    if (o.output === 'json' || o.output === 'yaml') continue;
+    if (o.output === 'name') {
+      for (const x of shown) stdout += `${r.qualifiedName(x.kind, x.metadata.name)}\n`;
+      continue;
+    }
+    if (shown.length === 0) {
+      if (!names.length)
+        stderr += `No resources found${type.namespaced && ns !== undefined ? ` in ${ns} namespace` : ''}.\n`;
+      continue;
+    }
+    if (stdout) stdout += '\n';
+    stdout += r.formatTable(
+      r.table(type, shown, {
+        wide: o.output === 'wide',
+        withNamespace: type.namespaced && ns === undefined,
+        showLabels: o.showLabels === true,
+        now,
+      }),
+    );
+  }
+  if (o.output === 'json' || o.output === 'yaml') {
+    const single = requests.length === 1 && requests[0]!.names.length === 1 && items.length === 1;
+    const doc = single
+      ? items[0]
+      : { apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } };
+    if (items.length || !byName)
+      stdout +=
+        o.output === 'json' ? `${JSON.stringify(doc, null, 4)}\n` : (await import('yaml')).stringify(doc);
+  }
+  return { stdout, stderr, failed: stderr.includes('Error from server') };
 }

@@ -27,8 +27,31 @@ import { agentSocketPath } from '../agent/config.js';
 import { cliPath, distRoot } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
 import { ClusterPool } from '../ipam/index.js';
-import { type Manifests, type Pod, podNamedPorts, podNamespace, policyRefOf } from '../k8s/objects.js';
+import {
+  type Manifests,
+  POLICY_KINDS,
+  type Pod,
+  podNamedPorts,
+  podNamespace,
+  policyRefOf,
+} from '../k8s/objects.js';
 import { isRunning, killRecorded, type ProcessRef, processRef } from './process.js';
+import {
+  type AgentEndpoint,
+  applyResult,
+  canonical,
+  endpointObject,
+  type KObject,
+  namespaceObject,
+  nodeObject,
+  type Observed,
+  POLICIES,
+  podObject,
+  policyObject,
+  qualifiedName,
+  qualifiedType,
+  type ResourceType,
+} from './resources.js';
 import {
   LAB_NAME,
   type LabContainer,
@@ -122,7 +145,12 @@ export async function up(o: UpOptions): Promise<LabState> {
         createdAt: new Date().toISOString(),
         world: { netns: `${prefix}world`, ip: WORLD_IP },
         nodes: [],
-        namespaces: { default: { 'kubernetes.io/metadata.name': 'default' } },
+        namespaces: {
+          default: {
+            labels: { 'kubernetes.io/metadata.name': 'default' },
+            createdAt: new Date().toISOString(),
+          },
+        },
         pods: {},
         policies: [],
         nextNode: 0,
@@ -141,7 +169,7 @@ export async function up(o: UpOptions): Promise<LabState> {
     for (const n of s.nodes) await ensureAgent(s, n, o.log);
     saveLab(s);
     // Namespaces the lab knows are pushed to (possibly restarted) agents.
-    for (const [ns, labels] of Object.entries(s.namespaces))
+    for (const [ns, { labels }] of Object.entries(s.namespaces))
       await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${ns}`, { labels }));
     o.log(
       `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${n.podCidrV4})`).join(', ')}; world ${WORLD_IP}`,
@@ -318,40 +346,62 @@ export async function apply(lab: string, m: Manifests, log: Log): Promise<void> 
     }
     for (const pod of m.pods) {
       const ns = podNamespace(pod);
+      const what = `pod ${ns}/${pod.metadata.name}`;
       const known = s.namespaces[ns] || m.namespaces.some((n) => n.metadata.name === ns);
-      if (!known) throw new LabError(`pod ${ns}/${pod.metadata.name}: namespace "${ns}" not found`);
+      if (!known) throw new LabError(`${what}: namespace "${ns}" not found`);
+      const held = s.pods[podKey(ns, pod.metadata.name)];
+      if (held) {
+        // As in Kubernetes, a pod's spec is immutable (only its labels and annotations may change).
+        if (held.manifest && canonical(held.manifest.spec) !== canonical(pod.spec))
+          throw new LabError(
+            `${what}: spec: Forbidden: pod updates may not change fields other than metadata (delete the pod and apply it again)`,
+          );
+        continue;
+      }
       if (pod.spec.nodeName && !s.nodes.some((n) => n.name === pod.spec.nodeName)) {
         throw new LabError(
-          `pod ${ns}/${pod.metadata.name}: spec.nodeName: node "${pod.spec.nodeName}" does not exist (nodes: ${s.nodes.map((n) => n.name).join(', ')})`,
+          `${what}: spec.nodeName: node "${pod.spec.nodeName}" does not exist (nodes: ${s.nodes.map((n) => n.name).join(', ')})`,
         );
       }
-      for (const [i, c] of pod.spec.containers.entries())
-        containerArgv(`pod ${ns}/${pod.metadata.name}`, c, i);
+      for (const [i, c] of pod.spec.containers.entries()) containerArgv(what, c, i);
     }
     for (const n of m.namespaces) {
-      const labels = { ...(n.metadata.labels ?? {}), 'kubernetes.io/metadata.name': n.metadata.name };
-      s.namespaces[n.metadata.name] = labels;
-      await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${n.metadata.name}`, { labels }));
-      log(`namespace/${n.metadata.name} configured`);
-      saveLab(s);
+      const name = n.metadata.name;
+      const labels = { ...(n.metadata.labels ?? {}), 'kubernetes.io/metadata.name': name };
+      const held = s.namespaces[name];
+      const result = applyResult(held?.labels, labels);
+      if (result !== 'unchanged') {
+        await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${name}`, { labels }));
+        s.namespaces[name] = { labels, createdAt: held?.createdAt ?? new Date().toISOString() };
+        saveLab(s);
+      }
+      log(`${qualifiedName('Namespace', name)} ${result}`);
     }
-    if (m.policies.length) {
-      await forAllAgents(s, (c) => c.put('/v1/policy', { documents: m.policies }));
-      for (const p of m.policies) {
-        const ref = policyRefOf(p);
-        s.policies = s.policies.filter(
-          (x) => !(x.kind === ref.kind && x.namespace === ref.namespace && x.name === ref.name),
-        );
-        s.policies.push(ref);
-        log(`${ref.kind.toLowerCase()}/${ref.name} configured`);
+    // Policies: one update with every new or changed document; unchanged ones are not re-sent.
+    const results = m.policies.map((doc) => {
+      const ref = policyRefOf(doc);
+      const held = s.policies.find((x) => sameRef(x, ref));
+      return { doc, ref, held, result: applyResult(held?.doc, doc) };
+    });
+    const changed = results.filter((r) => r.result !== 'unchanged');
+    if (changed.length) {
+      await forAllAgents(s, (c) => c.put('/v1/policy', { documents: changed.map((r) => r.doc) }));
+      for (const { doc, ref, held } of changed) {
+        s.policies = s.policies.filter((x) => !sameRef(x, ref));
+        s.policies.push({ ...ref, createdAt: held?.createdAt ?? new Date().toISOString(), doc });
       }
       saveLab(s);
     }
+    for (const r of results) log(`${qualifiedName(r.ref.kind, r.ref.name)} ${r.result}`);
     for (const pod of m.pods) {
       await applyPod(s, pod, log);
       saveLab(s);
     }
   });
+}
+
+function sameRef(a: { kind: string; namespace: string; name: string }, b: typeof a): boolean {
+  return a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
 }
 
 async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
@@ -364,12 +414,20 @@ async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
     namedPorts: podNamedPorts(pod),
     ...(pod.spec.serviceAccountName ? { serviceAccount: pod.spec.serviceAccountName } : {}),
   };
+  const manifest = { metadata: { ...pod.metadata, namespace: ns }, spec: { ...pod.spec } };
   const existing = s.pods[key];
   if (existing) {
-    // Like Kubernetes, only labels of a running pod can change; the agent re-derives its identity.
-    await client(s, existing.node).put(`/v1/k8s/pods/${ns}/${name}`, meta);
-    existing.labels = labels;
-    log(`pod/${name} configured`);
+    // Only metadata can change (apply checked the spec); new labels give the pod a new identity.
+    const result = existing.manifest
+      ? applyResult(existing.manifest, manifest)
+      : applyResult(existing.labels, labels);
+    if (result === 'configured') {
+      if (canonical(existing.labels) !== canonical(labels))
+        await client(s, existing.node).put(`/v1/k8s/pods/${ns}/${name}`, meta);
+      existing.labels = labels;
+      existing.manifest = manifest;
+    }
+    log(`${qualifiedName('Pod', name)} ${result}`);
     return;
   }
   const node = pod.spec.nodeName
@@ -388,6 +446,7 @@ async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
     netns,
     containerId,
     labels,
+    manifest,
     containers: [],
     createdAt: new Date().toISOString(),
   };
@@ -400,7 +459,7 @@ async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
     const ip = result.ips?.find((i) => !i.address.includes(':'))?.address.split('/')[0];
     if (ip) record.ipv4 = ip;
     log(
-      `pod/${name} created on ${node.name}, IP ${ip ?? '-'} (CNI ADD ${(performance.now() - t0).toFixed(0)} ms)`,
+      `${qualifiedName('Pod', name)} created on ${node.name}, IP ${ip ?? '-'} (CNI ADD ${(performance.now() - t0).toFixed(0)} ms)`,
     );
     for (const [i, c] of pod.spec.containers.entries())
       record.containers.push(startContainer(s, record, c, i));
@@ -531,7 +590,7 @@ export async function deleteManifests(lab: string, m: Manifests, log: Log): Prom
       const key = podKey(podNamespace(pod), pod.metadata.name);
       const p = s.pods[key];
       if (!p) {
-        log(`pod/${pod.metadata.name} not found`);
+        log(`pods "${pod.metadata.name}" not found`);
         continue;
       }
       await removePod(s, p, log);
@@ -543,14 +602,14 @@ export async function deleteManifests(lab: string, m: Manifests, log: Log): Prom
       s.policies = s.policies.filter(
         (x) => !refs.some((r) => r.kind === x.kind && r.namespace === x.namespace && r.name === x.name),
       );
-      for (const r of refs) log(`${r.kind.toLowerCase()}/${r.name} deleted`);
+      for (const r of refs) log(`${qualifiedType(r.kind)} "${r.name}" deleted`);
       saveLab(s);
     }
     for (const n of m.namespaces) {
       const name = n.metadata.name;
       for (const p of Object.values(s.pods)) if (p.namespace === name) await removePod(s, p, log);
       delete s.namespaces[name];
-      log(`namespace/${name} deleted`);
+      log(`namespace "${name}" deleted`);
       saveLab(s);
     }
   });
@@ -571,10 +630,62 @@ async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
   }
   await run(['ip', 'netns', 'del', p.netns]).catch(() => {});
   delete s.pods[podKey(p.namespace, p.name)];
-  log(`pod/${p.name} deleted`);
+  log(`pod "${p.name}" deleted`);
 }
 
 // ---- exec / get ----
+
+/** The lab's objects of one type, as kubectl would show them (namespace undefined: all of them). */
+export async function getObjects(s: LabState, type: ResourceType, namespace?: string): Promise<KObject[]> {
+  const inNs = (ns: string) => namespace === undefined || ns === namespace;
+  const observed: Observed = {
+    running: (p) => p.containers.map((c) => isRunning(c)),
+    nodeReady: (n) => isRunning(agentRef(n)),
+    endpoints: new Map(),
+    addresses: () => ({}),
+  };
+  const byName = (a: KObject, b: KObject) =>
+    `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(
+      `${b.metadata.namespace ?? ''}/${b.metadata.name}`,
+    );
+  const pods = Object.values(s.pods).filter((p) => inNs(p.namespace));
+  switch (type.kind) {
+    case 'Pod':
+      return pods.map((p) => podObject(s, p, observed)).sort(byName);
+    case 'Node':
+      return s.nodes.map((n) => nodeObject(s, n, observed));
+    case 'Namespace':
+      return Object.entries(s.namespaces)
+        .map(([name, ns]) => namespaceObject(name, ns.labels, ns.createdAt))
+        .sort(byName);
+    case 'CiliumEndpoint': {
+      const eps = new Map<string, AgentEndpoint>();
+      await Promise.all(
+        s.nodes.map(async (n) => {
+          const list = await client(s, n.name)
+            .get<AgentEndpoint[]>('/v1/endpoint')
+            .catch(() => [] as AgentEndpoint[]);
+          for (const e of list) eps.set(podKey(e.podNamespace, e.podName), e);
+        }),
+      );
+      return pods
+        .flatMap((p) => {
+          const e = eps.get(podKey(p.namespace, p.name));
+          return e ? [endpointObject(s, p, e)] : [];
+        })
+        .sort(byName);
+    }
+    default: {
+      const kinds = type === POLICIES ? [...POLICY_KINDS] : [type.kind];
+      return s.policies
+        .filter(
+          (p) => kinds.includes(p.kind) && (p.kind === 'CiliumClusterwideNetworkPolicy' || inNs(p.namespace)),
+        )
+        .map(policyObject)
+        .sort(byName);
+    }
+  }
+}
 
 export function findPod(s: LabState, ns: string, name: string): LabPod {
   const p = s.pods[podKey(ns, name)];

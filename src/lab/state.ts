@@ -30,7 +30,14 @@ export interface LabPod {
   /** The plugin's ADD result, kept like a runtime does for CHECK and DEL (prevResult). */
   cniResult?: unknown;
   labels: Record<string, string>;
+  /** The pod as last applied (metadata and spec), to answer `get -o yaml` and tell changes apart. */
+  manifest?: { metadata: Record<string, unknown>; spec: Record<string, unknown> };
   containers: LabContainer[];
+  createdAt: string;
+}
+
+export interface LabNamespace {
+  labels: Record<string, string>;
   createdAt: string;
 }
 
@@ -38,6 +45,9 @@ export interface LabPolicy {
   kind: string;
   namespace: string;
   name: string;
+  createdAt?: string;
+  /** The document as last applied. */
+  doc?: Record<string, unknown>;
 }
 
 export interface LabState {
@@ -45,7 +55,7 @@ export interface LabState {
   createdAt: string;
   world: { netns: string; ip: string };
   nodes: LabNode[];
-  namespaces: Record<string, Record<string, string>>;
+  namespaces: Record<string, LabNamespace>;
   pods: Record<string, LabPod>;
   policies: LabPolicy[];
   nextNode: number;

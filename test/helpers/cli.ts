@@ -124,7 +124,30 @@ export interface PodRow {
   status: string;
 }
 
+/** Every pod of a lab with its endpoint and identity (`lab get pods -A` and `lab get cep -A`). */
 export async function pods(lab: string): Promise<Map<string, PodRow>> {
-  const rows = JSON.parse(await cliOk(['lab', 'get', 'pods', '-o', 'json'], { lab })) as PodRow[];
-  return new Map(rows.map((r) => [`${r.namespace}/${r.name}`, r]));
+  type List<T> = { items: T[] };
+  const podList = JSON.parse(await cliOk(['lab', 'get', 'pods', '-A', '-o', 'json'], { lab })) as List<{
+    metadata: { namespace: string; name: string };
+    status: { phase: string; podIP?: string };
+  }>;
+  const cepList = JSON.parse(await cliOk(['lab', 'get', 'cep', '-A', '-o', 'json'], { lab })) as List<{
+    metadata: { namespace: string; name: string };
+    status: { id: number; identity: { id: number } };
+  }>;
+  const ceps = new Map(cepList.items.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c.status]));
+  return new Map(
+    podList.items.map((p) => {
+      const key = `${p.metadata.namespace}/${p.metadata.name}`;
+      const row: PodRow = {
+        namespace: p.metadata.namespace,
+        name: p.metadata.name,
+        ip: p.status.podIP ?? '',
+        endpoint: ceps.get(key)?.id ?? 0,
+        identity: ceps.get(key)?.identity.id ?? 0,
+        status: p.status.phase,
+      };
+      return [key, row];
+    }),
+  );
 }

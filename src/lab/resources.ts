@@ -1,0 +1,464 @@
+/**
+ * The lab's objects as kubectl shows them: resource names (plural, singular, short), objects in
+ * their Kubernetes shape for -o json|yaml, and the table columns of `kubectl get` (with -o wide).
+ * Pure functions of the lab state and what the agents report.
+ */
+import type { LabNode, LabPod, LabPolicy, LabState } from './state.js';
+
+export class ResourceError extends Error {}
+
+export interface ResourceType {
+  kind: string;
+  /** What `lab get` calls it: plural, singular and short names (lower case). */
+  plural: string;
+  singular: string;
+  short: string[];
+  namespaced: boolean;
+  /** API group, as kubectl prints it in `kind.group/name` (empty for the core group). */
+  group: string;
+  apiVersion: string;
+}
+
+const TYPES: ResourceType[] = [
+  {
+    kind: 'Pod',
+    plural: 'pods',
+    singular: 'pod',
+    short: ['po'],
+    namespaced: true,
+    group: '',
+    apiVersion: 'v1',
+  },
+  {
+    kind: 'Node',
+    plural: 'nodes',
+    singular: 'node',
+    short: ['no'],
+    namespaced: false,
+    group: '',
+    apiVersion: 'v1',
+  },
+  {
+    kind: 'Namespace',
+    plural: 'namespaces',
+    singular: 'namespace',
+    short: ['ns'],
+    namespaced: false,
+    group: '',
+    apiVersion: 'v1',
+  },
+  {
+    kind: 'CiliumNetworkPolicy',
+    plural: 'ciliumnetworkpolicies',
+    singular: 'ciliumnetworkpolicy',
+    short: ['cnp', 'ciliumnp'],
+    namespaced: true,
+    group: 'cilium.io',
+    apiVersion: 'cilium.io/v2',
+  },
+  {
+    kind: 'CiliumClusterwideNetworkPolicy',
+    plural: 'ciliumclusterwidenetworkpolicies',
+    singular: 'ciliumclusterwidenetworkpolicy',
+    short: ['ccnp'],
+    namespaced: false,
+    group: 'cilium.io',
+    apiVersion: 'cilium.io/v2',
+  },
+  {
+    kind: 'NetworkPolicy',
+    plural: 'networkpolicies',
+    singular: 'networkpolicy',
+    short: ['netpol'],
+    namespaced: true,
+    group: 'networking.k8s.io',
+    apiVersion: 'networking.k8s.io/v1',
+  },
+  {
+    kind: 'CiliumEndpoint',
+    plural: 'ciliumendpoints',
+    singular: 'ciliumendpoint',
+    short: ['cep', 'ciliumep'],
+    namespaced: true,
+    group: 'cilium.io',
+    apiVersion: 'cilium.io/v2',
+  },
+];
+
+/** The lab's own shorthand: every policy kind at once. */
+export const POLICIES: ResourceType = {
+  kind: 'Policy',
+  plural: 'policies',
+  singular: 'policy',
+  short: [],
+  namespaced: true,
+  group: '',
+  apiVersion: '',
+};
+
+/** Kubernetes types the lab does not run (yet): named in the error instead of "unknown". */
+const ABSENT: Record<string, string> = {
+  services: 'services',
+  service: 'services',
+  svc: 'services',
+  endpoints: 'endpoints',
+  ep: 'endpoints',
+  deployments: 'deployments',
+  deployment: 'deployments',
+  deploy: 'deployments',
+};
+
+/** Resolves `pods`, `pod`, `po`, `Pod`, `pods.v1`, `cnp`, `ciliumnetworkpolicies.cilium.io`, ... */
+export function resolveType(name: string): ResourceType {
+  const n = name.toLowerCase().replace(/\.(v1|v2)$/, '');
+  if (n === 'policies' || n === 'policy') return POLICIES;
+  for (const t of TYPES) {
+    const names = [t.plural, t.singular, ...t.short, t.kind.toLowerCase()];
+    if (names.includes(n) || (t.group && names.some((x) => n === `${x}.${t.group}`))) return t;
+  }
+  const absent = ABSENT[n];
+  if (absent)
+    throw new ResourceError(`the lab has no ${absent} (it runs pods, not controllers or a service proxy)`);
+  throw new ResourceError(
+    `the lab doesn't have a resource type "${name}" (${[...TYPES.map((t) => t.plural), 'policies'].join(', ')})`,
+  );
+}
+
+export function typeOfKind(kind: string): ResourceType {
+  const t = TYPES.find((x) => x.kind === kind);
+  if (!t) throw new ResourceError(`unknown kind ${kind}`);
+  return t;
+}
+
+/** `pod`, `ciliumnetworkpolicy.cilium.io`: how kubectl names a type in its messages. */
+export function qualifiedType(kind: string): string {
+  const t = typeOfKind(kind);
+  return `${t.singular}${t.group ? `.${t.group}` : ''}`;
+}
+
+/** `pod/a`, `ciliumnetworkpolicy.cilium.io/a`: how kubectl names an object in apply and -o name. */
+export function qualifiedName(kind: string, name: string): string {
+  return `${qualifiedType(kind)}/${name}`;
+}
+
+/** kubectl's age format (k8s.io/apimachinery duration.HumanDuration). */
+export function humanDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  if (h < 48) return `${h}h`;
+  const d = Math.floor(h / 24);
+  if (h < 24 * 8) return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
+  if (d < 365 * 2) return `${d}d`;
+  const y = Math.floor(d / 365);
+  if (y < 8) return d % 365 === 0 ? `${y}y` : `${y}y${d % 365}d`;
+  return `${y}y`;
+}
+
+// ---- objects ----
+
+export type KObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    creationTimestamp?: string;
+  };
+} & Record<string, unknown>;
+
+/** Facts the lab reads at `get` time: which processes run, what the agents report. */
+export interface Observed {
+  /** Per pod key: how many of its containers still run (by recorded PID and start time). */
+  running: (p: LabPod) => boolean[];
+  nodeReady: (n: LabNode) => boolean;
+  /** Endpoints reported by the agents, by "namespace/name". */
+  endpoints: Map<string, AgentEndpoint>;
+  /** Addresses reachable from the machine's shell, per node. */
+  addresses: (n: LabNode) => { hubble?: string; metrics?: string };
+}
+
+export interface AgentEndpoint {
+  id: number;
+  identity: number;
+  state: string;
+  labels?: string[];
+  ipv4?: string;
+  ipv6?: string;
+  podNamespace: string;
+  podName: string;
+}
+
+export function podObject(s: LabState, p: LabPod, o: Observed): KObject {
+  const running = o.running(p);
+  const node = s.nodes.find((n) => n.name === p.node);
+  const spec = p.manifest?.spec ?? { containers: p.containers.map((c) => ({ name: c.name })) };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      ...(p.manifest?.metadata ?? {}),
+      name: p.name,
+      namespace: p.namespace,
+      labels: p.labels,
+      creationTimestamp: p.createdAt,
+    },
+    spec: { ...spec, nodeName: p.node },
+    status: {
+      phase: running.every(Boolean) ? 'Running' : 'Failed',
+      ...(node ? { hostIP: node.underlayIp } : {}),
+      ...(p.ipv4 ? { podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }] } : {}),
+      startTime: p.createdAt,
+      containerStatuses: p.containers.map((c, i) => ({
+        name: c.name,
+        ready: running[i] ?? false,
+        restartCount: 0,
+        started: running[i] ?? false,
+        state: running[i]
+          ? { running: { startedAt: p.createdAt } }
+          : { terminated: { reason: 'Terminated' } },
+      })),
+    },
+  };
+}
+
+export function nodeObject(s: LabState, n: LabNode, o: Observed): KObject {
+  const ready = o.nodeReady(n);
+  const addr = o.addresses(n);
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: n.name,
+      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux' },
+      creationTimestamp: s.createdAt,
+      annotations: {
+        ...(addr.hubble ? { 'lab.cilium-ts.io/hubble': addr.hubble } : {}),
+        ...(addr.metrics ? { 'lab.cilium-ts.io/metrics': addr.metrics } : {}),
+      },
+    },
+    spec: { podCIDR: n.podCidrV4, podCIDRs: [n.podCidrV4] },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: n.underlayIp },
+        { type: 'Hostname', address: n.name },
+      ],
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'False',
+          reason: ready ? 'AgentReady' : 'AgentNotRunning',
+        },
+      ],
+    },
+  };
+}
+
+export function namespaceObject(
+  name: string,
+  labels: Record<string, string>,
+  createdAt: string | undefined,
+): KObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels, ...(createdAt ? { creationTimestamp: createdAt } : {}) },
+    status: { phase: 'Active' },
+  };
+}
+
+export function policyObject(p: LabPolicy): KObject {
+  const t = typeOfKind(p.kind);
+  const doc = (p.doc ?? {}) as Record<string, unknown>;
+  const md = (doc.metadata ?? {}) as Record<string, unknown>;
+  return {
+    ...doc,
+    apiVersion: typeof doc.apiVersion === 'string' ? doc.apiVersion : t.apiVersion,
+    kind: p.kind,
+    metadata: {
+      ...md,
+      name: p.name,
+      ...(t.namespaced ? { namespace: p.namespace } : {}),
+      ...(p.createdAt ? { creationTimestamp: p.createdAt } : {}),
+    },
+  };
+}
+
+export function endpointObject(s: LabState, p: LabPod, e: AgentEndpoint): KObject {
+  const node = s.nodes.find((n) => n.name === p.node);
+  return {
+    apiVersion: 'cilium.io/v2',
+    kind: 'CiliumEndpoint',
+    metadata: { name: p.name, namespace: p.namespace, labels: p.labels, creationTimestamp: p.createdAt },
+    status: {
+      id: e.id,
+      identity: { id: e.identity, labels: e.labels ?? [] },
+      networking: {
+        addressing: [{ ...(e.ipv4 ? { ipv4: e.ipv4 } : {}), ...(e.ipv6 ? { ipv6: e.ipv6 } : {}) }],
+        ...(node ? { node: node.underlayIp } : {}),
+      },
+      state: e.state,
+    },
+  };
+}
+
+// ---- tables ----
+
+export interface TableOptions {
+  wide: boolean;
+  /** A NAMESPACE column first (kubectl does this with -A). */
+  withNamespace: boolean;
+  showLabels: boolean;
+  now: number;
+}
+
+export interface Table {
+  headers: string[];
+  rows: string[][];
+}
+
+const labelList = (l: Record<string, string> | undefined) =>
+  Object.entries(l ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',') || '<none>';
+
+function age(o: KObject, now: number): string {
+  const t = o.metadata.creationTimestamp;
+  return t ? humanDuration(now - Date.parse(t)) : '<unknown>';
+}
+
+/** The columns of `kubectl get <type>` for these objects (all of that type). */
+export function table(type: ResourceType, objects: KObject[], opt: TableOptions): Table {
+  const cols: [string, (o: KObject) => string][] = [];
+  const status = (o: KObject) => (o.status ?? {}) as Record<string, unknown>;
+  switch (type.kind) {
+    case 'Pod': {
+      const cs = (o: KObject) => (status(o).containerStatuses ?? []) as { ready: boolean }[];
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        ['READY', (o) => `${cs(o).filter((c) => c.ready).length}/${cs(o).length}`],
+        ['STATUS', (o) => (status(o).phase === 'Running' ? 'Running' : 'Terminated')],
+        ['RESTARTS', () => '0'],
+        ['AGE', (o) => age(o, opt.now)],
+      );
+      if (opt.wide)
+        cols.push(
+          ['IP', (o) => String(status(o).podIP ?? '<none>')],
+          ['NODE', (o) => String((o.spec as { nodeName?: string }).nodeName ?? '<none>')],
+        );
+      break;
+    }
+    case 'Node': {
+      const ready = (o: KObject) =>
+        ((status(o).conditions ?? []) as { type: string; status: string }[]).some(
+          (c) => c.type === 'Ready' && c.status === 'True',
+        );
+      const ann = (o: KObject, k: string) => o.metadata.annotations?.[`lab.cilium-ts.io/${k}`] ?? '<none>';
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        ['STATUS', (o) => (ready(o) ? 'Ready' : 'NotReady')],
+        ['AGE', (o) => age(o, opt.now)],
+      );
+      if (opt.wide)
+        cols.push(
+          [
+            'INTERNAL-IP',
+            (o) => (status(o).addresses as { type: string; address: string }[])[0]?.address ?? '<none>',
+          ],
+          ['POD-CIDR', (o) => String((o.spec as { podCIDR?: string }).podCIDR ?? '<none>')],
+          ['HUBBLE', (o) => ann(o, 'hubble')],
+          ['METRICS', (o) => ann(o, 'metrics')],
+        );
+      break;
+    }
+    case 'Namespace':
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        ['STATUS', (o) => String(status(o).phase ?? 'Active')],
+        ['AGE', (o) => age(o, opt.now)],
+      );
+      break;
+    case 'NetworkPolicy':
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        [
+          'POD-SELECTOR',
+          (o) => {
+            const sel = ((o.spec ?? {}) as { podSelector?: { matchLabels?: Record<string, string> } })
+              .podSelector;
+            const l = labelList(sel?.matchLabels);
+            return l === '<none>' ? '<none>' : l;
+          },
+        ],
+        ['AGE', (o) => age(o, opt.now)],
+      );
+      break;
+    case 'CiliumEndpoint': {
+      const st = (o: KObject) =>
+        status(o) as {
+          id: number;
+          identity: { id: number };
+          state: string;
+          networking: { addressing: { ipv4?: string; ipv6?: string }[]; node?: string };
+        };
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        ['SECURITY IDENTITY', (o) => String(st(o).identity.id)],
+        ['ENDPOINT STATE', (o) => st(o).state],
+        ['IPV4', (o) => st(o).networking.addressing[0]?.ipv4 ?? ''],
+        ['IPV6', (o) => st(o).networking.addressing[0]?.ipv6 ?? ''],
+      );
+      if (opt.wide)
+        cols.push(['ENDPOINT ID', (o) => String(st(o).id)], ['NODE', (o) => st(o).networking.node ?? '']);
+      break;
+    }
+    case 'Policy':
+      cols.push(['KIND', (o) => o.kind], ['NAME', (o) => o.metadata.name], ['AGE', (o) => age(o, opt.now)]);
+      break;
+    default: // CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy
+      cols.push(['NAME', (o) => o.metadata.name], ['AGE', (o) => age(o, opt.now)]);
+  }
+  if (opt.withNamespace) cols.unshift(['NAMESPACE', (o) => o.metadata.namespace ?? '']);
+  if (opt.showLabels) cols.push(['LABELS', (o) => labelList(o.metadata.labels)]);
+  return { headers: cols.map((c) => c[0]), rows: objects.map((o) => cols.map((c) => c[1](o))) };
+}
+
+/** kubectl's plain table layout: columns padded to their widest cell, three spaces apart. */
+export function formatTable(t: Table): string {
+  const widths = t.headers.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    `${cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+      .join('')
+      .trimEnd()}\n`;
+  return [t.headers, ...t.rows].map(line).join('');
+}
+
+// ---- apply ----
+
+/** Key order and undefined values do not make two objects different. */
+export function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>)
+            .filter(([, y]) => y !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : x,
+  );
+}
+
+export type ApplyResult = 'created' | 'configured' | 'unchanged';
+
+/** What `apply` does with an object given what the lab holds (undefined: nothing yet). */
+export function applyResult(held: unknown, next: unknown): ApplyResult {
+  if (held === undefined) return 'created';
+  return canonical(held) === canonical(next) ? 'unchanged' : 'configured';
+}
