@@ -277,7 +277,7 @@ static __always_inline int lxc_from_ipv6(struct __sk_buff *ctx, struct pktinfo *
 	ret = parse_ipv6(ctx, p);
 	if (ret < 0)
 		return ret;
-	if (p->tuple.nexthdr == CIL_IPPROTO_ICMPV6 && icmp6_is_ndisc(p->icmp_type)) {
+	if (icmp6_ndisc_on_link(ctx, p)) {
 		if (p->icmp_type == ICMPV6_NEIGH_SOLICIT)
 			return handle_ipv6_ns(ctx, p);
 		return TC_ACT_OK; /* link-local control traffic for the node */
@@ -343,9 +343,14 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 	}
 
 	if (state == CT_NEW) {
-		ret = policy_enforce(ctx, LXC_ID, v->src_label, 0, proto, p->policy_dport, p->ipv6);
-		if (ret < 0)
-			return ret;
+		/* The node itself reaches its pods whatever their ingress policy says (kubelet
+		 * probes), unless ALLOW_LOCALHOST is 0 (--allow-localhost=policy). */
+		if (!(ALLOW_LOCALHOST && v->src_label == ID_HOST)) {
+			ret = policy_enforce(ctx, LXC_ID, v->src_label, 0, proto, p->policy_dport,
+					     p->ipv6);
+			if (ret < 0)
+				return ret;
+		}
 		ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, v->src_label);
 		if (ret < 0)
 			return ret;
@@ -379,7 +384,7 @@ static __always_inline int lxc_to_ipv6(struct __sk_buff *ctx, struct pktinfo *p,
 	ret = parse_ipv6(ctx, p);
 	if (ret < 0)
 		return ret;
-	if (p->tuple.nexthdr == CIL_IPPROTO_ICMPV6 && icmp6_is_ndisc(p->icmp_type))
+	if (icmp6_ndisc_on_link(ctx, p))
 		return TC_ACT_OK; /* the node resolving / querying the pod */
 	return lxc_ingress(ctx, p, v, len);
 }

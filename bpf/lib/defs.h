@@ -21,7 +21,9 @@
 #define ID_KUBE_APISERVER 7
 #define ID_INGRESS 8
 
-/* ipcache: LPM trie, remote prefix -> remote_endpoint_info (identity, tunnel endpoint, flags). */
+/* ipcache: LPM trie, remote prefix -> remote_endpoint_info (identity, tunnel endpoint, flags).
+ * prefixlen = IPCACHE_PREFIX_HDR_BITS (cluster_id, pad1, family) + the address prefix length. */
+#define IPCACHE_PREFIX_HDR_BITS 32
 struct ipcache_key {
 	__u32 prefixlen;   /* bits after this field: 32 (cluster_id, pad, family) + address prefix */
 	__u16 cluster_id;
@@ -79,6 +81,7 @@ struct policy_key {
 
 #define POLICY_FULL_PREFIX 64
 #define POLICY_IDENTITY_DIR_PREFIX 40 /* identity + direction, any protocol/port */
+#define POLICY_PROTO_PREFIX 48        /* identity + direction + protocol, any port */
 #define POLICY_F_DENY 1
 /* The entry's key names a protocol (prefixlen > 40). Only used to report the
  * match type in policy verdict events; the control plane sets it. */

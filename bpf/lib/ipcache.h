@@ -15,8 +15,6 @@
 #include "lib/common.h"
 #include "lib/config/sizes.h"
 
-#define IPCACHE_PREFIX_HDR_BITS 32
-
 /* prefix -> remote endpoint info; see struct ipcache_key for the prefixlen rule. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -12,6 +12,8 @@
 #define ICMPV6_ECHO_REQUEST 128
 #define ICMPV6_ECHO_REPLY 129
 #define ICMPV6_MLD_QUERY 130
+#define ICMPV6_MLD_REPORT 131
+#define ICMPV6_MLD_DONE 132
 #define ICMPV6_ROUTER_SOLICIT 133
 #define ICMPV6_NEIGH_SOLICIT 135
 #define ICMPV6_NEIGH_ADVERT 136
@@ -23,11 +25,42 @@
 #define IPV6_MAX_EXT_HDRS 4
 #define CIL_IPPROTO_AH 51
 
-/* Neighbor discovery and MLD: link-local control traffic, never policed. */
+/* Neighbour discovery (133-137) and MLD (130-132, 143) message types. */
 static __always_inline int icmp6_is_ndisc(__u8 type)
 {
 	return (type >= ICMPV6_MLD_QUERY && type <= ICMPV6_REDIRECT) ||
 	       type == ICMPV6_MLD2_REPORT;
+}
+
+static __always_inline int icmp6_is_mld(__u8 type)
+{
+	return (type >= ICMPV6_MLD_QUERY && type <= ICMPV6_MLD_DONE) || type == ICMPV6_MLD2_REPORT;
+}
+
+/* fe80::/10 unicast, or a link-scope multicast group (ff02::/16: all-nodes, all-routers,
+ * solicited-node ff02::1:ffXX:XXXX, MLDv2 routers). */
+static __always_inline int ipv6_is_link_scope(const __u8 *a)
+{
+	return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || (a[0] == 0xff && (a[1] & 0x0f) == 0x02);
+}
+
+/*
+ * ND / MLD that cannot leave the link: a link-scope destination and the hop limit the protocol
+ * requires (255 for neighbour discovery, RFC 4861 section 7.1.1; 1 for MLD, RFC 2710 / 3810).
+ * Only these skip source validation and policy, as link-local control traffic between the pod
+ * and the node; any other packet with an ND or MLD type is ordinary ICMPv6, policed like the rest.
+ */
+static __always_inline int icmp6_ndisc_on_link(struct __sk_buff *ctx, const struct pktinfo *p)
+{
+	__u8 hl;
+
+	if (p->tuple.nexthdr != CIL_IPPROTO_ICMPV6 || !icmp6_is_ndisc(p->icmp_type))
+		return 0;
+	if (!ipv6_is_link_scope(p->tuple.daddr6))
+		return 0;
+	if (bpf_skb_load_bytes(ctx, IPV6_HOPLIMIT_OFF, &hl, 1) < 0)
+		return 0;
+	return hl == (icmp6_is_mld(p->icmp_type) ? 1 : 255);
 }
 
 static __always_inline int icmp6_is_error(__u8 type)

@@ -35,7 +35,16 @@ export const PROG_TO_CONTAINER = 'cil_to_container';
 export interface NodeDatapathConfig {
   /** MONITOR_AGGREGATION for endpoints that do not set their own (default 1). */
   monitorAggregation?: number;
+  /**
+   * ALLOW_LOCALHOST, as upstream's --allow-localhost: 'always' (default) lets the node's own host
+   * (identity 1) open connections to its local pods whatever their ingress policy says (kubelet
+   * probes); 'policy' polices host traffic like any other.
+   */
+  allowLocalhost?: AllowLocalhost;
 }
+
+export const ALLOW_LOCALHOST_MODES = ['always', 'policy'] as const;
+export type AllowLocalhost = (typeof ALLOW_LOCALHOST_MODES)[number];
 
 export interface EndpointDatapathConfig {
   /** Endpoint ID (1..65535): LXC_ID, key of its policy trie, event source. */
@@ -106,7 +115,10 @@ function ipBytes(ip: string | undefined, family: 4 | 6, what: string): Uint8Arra
 
 /** The .rodata constants of lib/config/node.h. */
 export function nodeConstants(node: NodeDatapathConfig = {}): Record<string, ConstantValue> {
-  return { MONITOR_AGGREGATION: node.monitorAggregation ?? 1 };
+  const allow = node.allowLocalhost ?? 'always';
+  if (!ALLOW_LOCALHOST_MODES.includes(allow))
+    throw new TypeError(`allowLocalhost: expected 'always' or 'policy', got ${JSON.stringify(allow)}`);
+  return { MONITOR_AGGREGATION: node.monitorAggregation ?? 1, ALLOW_LOCALHOST: allow === 'always' ? 1 : 0 };
 }
 
 /**
@@ -157,6 +169,7 @@ export class DatapathLoader implements Disposable {
 
   /** Parses and checks the object, opens (or creates) the node's maps. */
   static open(opts: DatapathLoaderOptions): DatapathLoader {
+    nodeConstants(opts.node); // a bad node setting fails here, before anything is opened
     const maps = opts.maps ?? DatapathMaps.open(opts.bpffs);
     try {
       const object = ObjectLoader.open({

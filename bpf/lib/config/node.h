@@ -21,6 +21,10 @@
  * connections, related ICMP errors and TCP packets that carry a SYN/FIN/RST not
  * seen before in their direction. Drops and policy verdicts are always sent. */
 volatile const __u32 MONITOR_AGGREGATION;
+/* 1: the node's own host (identity ID_HOST) opens connections to its local pods whatever their
+ * ingress policy says, as kubelet health probes need (upstream's allow-localhost=always).
+ * 0: host traffic is policed like any other (allow-localhost=policy). */
+volatile const __u32 ALLOW_LOCALHOST;
 
 /* ---- compile-time tunables ---- */
 

@@ -19,7 +19,7 @@ export interface IpcacheEntry extends Required<Omit<IpcacheInfo, 'tunnelEndpoint
 }
 
 /** Bits of the key after `prefixlen` that are not the address: cluster_id, pad, family. */
-const STATIC_PREFIX = 32;
+const STATIC_PREFIX = DEFS.IPCACHE_PREFIX_HDR_BITS;
 const F = ipcacheKey.fields;
 
 /** The key for a prefix ("10.0.0.0/8", "fd00::/64", or a bare address = host route). */

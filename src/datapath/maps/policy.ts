@@ -63,7 +63,7 @@ export function policyFlags(k: PolicyKey, e: PolicyEntry, enforcement?: PolicyEn
 export function encodePolicyKey(k: PolicyKey, out: Uint8Array = new Uint8Array(KS), off = 0): Uint8Array {
   if (k.prefixLen < 0 || k.prefixLen > DEFS.POLICY_FULL_PREFIX)
     throw new RangeError(`bad prefixLen ${k.prefixLen}`);
-  const portBits = Math.max(0, Math.min(16, k.prefixLen - 48));
+  const portBits = Math.max(0, Math.min(16, k.prefixLen - DEFS.POLICY_PROTO_PREFIX));
   const dport = portBits === 0 ? 0 : k.dport & ((0xffff << (16 - portBits)) & 0xffff);
   policyKey.encodeInto(
     {

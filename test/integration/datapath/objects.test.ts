@@ -78,7 +78,7 @@ describe('privileged: datapath objects: two objects on one node', () => {
   });
 
   it('loads with its own constants, attaches with tcx and counts real packets into the shared maps', () => {
-    const coll = probe.load({ MONITOR_AGGREGATION: 0, PROBE_ID });
+    const coll = probe.load({ MONITOR_AGGREGATION: 0, ALLOW_LOCALHOST: 1, PROBE_ID });
     try {
       const r = probe.attach(coll, linkDir, attachments);
       assert.equal(r.replaced, false);

@@ -90,10 +90,39 @@ export function arp(op: number, sha: string, spa: string, tha: string, tpa: stri
   return b;
 }
 
+/** ICMPv6 checksum over the pseudo header (src, dst, length, next header 58) and the message. */
+export function icmp6Csum(src: string, dst: string, msg: Uint8Array): number {
+  const ph = Buffer.alloc(40);
+  ph.set(parseIp(src).bytes, 0);
+  ph.set(parseIp(dst).bytes, 16);
+  ph.writeUInt32BE(msg.length, 32);
+  ph[39] = 58;
+  return csum(cat(ph, msg));
+}
+
+/** An ICMPv6 message (type, code, then `body` after the 4-byte header) with its checksum. */
+export function icmp6(src: string, dst: string, type: number, body: Uint8Array): Uint8Array {
+  const b = Buffer.from(cat(Uint8Array.of(type, 0, 0, 0), body));
+  b.writeUInt16BE(icmp6Csum(src, dst, b), 2);
+  return b;
+}
+
+/** Neighbour solicitation body for `target` (reserved word, target, source link-layer option). */
+export function nsBody(target: string, mac: string): Uint8Array {
+  return cat(new Uint8Array(4), parseIp(target).bytes, Uint8Array.of(1, 1), parseMac(mac));
+}
+
+/** The solicited-node multicast group of an IPv6 address (ff02::1:ffXX:XXXX). */
+export function solicitedNode(ip: string): string {
+  const b = parseIp(ip).bytes;
+  const h = (i: number) => b[i]!.toString(16).padStart(2, '0');
+  return `ff02::1:ff${h(13)}:${h(14)}${h(15)}`;
+}
+
 export const frame = {
   v4: (smac: string, dmac: string, src: string, dst: string, proto: number, l4: Uint8Array, ttl = 64) =>
     cat(eth(dmac, smac, 0x0800), ipv4(src, dst, proto, l4, ttl)),
-  v6: (smac: string, dmac: string, src: string, dst: string, nh: number, l4: Uint8Array) =>
-    cat(eth(dmac, smac, 0x86dd), ipv6(src, dst, nh, l4)),
+  v6: (smac: string, dmac: string, src: string, dst: string, nh: number, l4: Uint8Array, hopLimit = 64) =>
+    cat(eth(dmac, smac, 0x86dd), ipv6(src, dst, nh, l4, hopLimit)),
   arp: (smac: string, dmac: string, body: Uint8Array) => cat(eth(dmac, smac, 0x0806), body),
 };

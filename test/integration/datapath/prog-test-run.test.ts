@@ -18,9 +18,25 @@ import {
 import { Program, type RingBufReader } from '../../../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../../../src/policy/mapstate.js';
 import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
-import { arp, csum, frame, icmp, ipv4, TCP, tcp, udp } from './packets.js';
+import {
+  arp,
+  csum,
+  frame,
+  icmp,
+  icmp6,
+  icmp6Csum,
+  ipv4,
+  nsBody,
+  solicitedNode,
+  TCP,
+  tcp,
+  udp,
+} from './packets.js';
 
 const WORLD = '192.0.2.5';
+const WORLD6 = '2001:db8::5';
+/** The node's router address: in the ipcache with the host identity, as the agent writes it. */
+const NODE_IP = '10.0.1.1';
 const LXC = {
   id: 100,
   identity: 1000,
@@ -121,6 +137,14 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     const c = loader.load(cfg({ ...LXC, id: 101 }, 'lxcc', { policyAuditMode: true, monitorAggregation: 1 }));
     cleanup.add(() => void loader.remove(101));
     progs.audit_to = Program.fromId(c.egress.progId);
+    // The same endpoint again, on a node configured with --allow-localhost=policy.
+    sh('ip', ['-n', ns, 'link', 'add', 'lxcd', 'type', 'veth', 'peer', 'name', 'podd']);
+    const strict = DatapathLoader.open({ bpffs, maps: loader.maps, node: { allowLocalhost: 'policy' } });
+    cleanup.add(() => {
+      strict.remove(102);
+      strict.close();
+    });
+    progs.strict_to = Program.fromId(strict.load(cfg({ ...LXC, id: 102 }, 'lxcd')).egress.progId);
     reader = loader.maps.events.reader();
     cleanup.add(() => reader.close());
     reader.poll(() => {});
@@ -360,6 +384,130 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     assert.equal(r.rv, DEFS.TC_ACT_OK);
     assert.deepEqual([verdicts(r.ev)[0]?.audited, verdicts(r.ev)[0]?.verdict], [1, -133]);
     assert.equal(drops(r.ev).length, 0);
+  });
+
+  it('ICMPv6 ND/MLD types to a global address are policed like any ICMPv6: a denied peer is not reached', () => {
+    loader.writeEndpoint({ ...PEER, interface: 'lxcb', ifindex: 4242 });
+    loader.maps.policy.replace(PEER.id, []); // the peer: default-deny ingress
+    loader.maps.policy.replace(LXC.id, [entry(0, 1, 0, 0, 40, false, 0)], {
+      ingressEnforced: true,
+      egressEnforced: false,
+    });
+    const toPeer = (type: number, body: Uint8Array, hopLimit: number) =>
+      fromLxc(
+        frame.v6(
+          LXC.mac,
+          LXC.nodeMac,
+          LXC.ipv6,
+          PEER.ipv6,
+          58,
+          icmp6(LXC.ipv6, PEER.ipv6, type, body),
+          hopLimit,
+        ),
+      );
+    // A neighbour solicitation for the pod's own address, and an advertisement: before, both went
+    // to the node's stack unpoliced, which routed them to the peer.
+    for (const [type, hl] of [
+      [135, 255],
+      [136, 255],
+      [135, 64],
+    ] as const) {
+      const r = toPeer(type, nsBody(LXC.ipv6, LXC.mac), hl);
+      assert.equal(r.rv, DEFS.TC_ACT_SHOT, `type ${type} hop limit ${hl}`);
+      const d = drops(r.ev)[0];
+      assert.deepEqual([d?.hdr.subtype, d?.hdr.source], [DEFS.DROP_POLICY, PEER.id]);
+      const v = verdicts(r.ev)[0];
+      assert.deepEqual([v?.proto, v?.dstPort, v?.dir], [58, type, 1], 'policed as ICMPv6 of that type');
+    }
+    // Towards the pod: an NS from a global address to the pod's global address meets its ingress policy.
+    loader.maps.policy.replace(LXC.id, []);
+    const r = toLxc(
+      frame.v6(
+        LXC.nodeMac,
+        LXC.mac,
+        WORLD6,
+        LXC.ipv6,
+        58,
+        icmp6(WORLD6, LXC.ipv6, 135, nsBody(LXC.ipv6, LXC.mac)),
+        255,
+      ),
+    );
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    assert.equal(drops(r.ev)[0]?.hdr.subtype, DEFS.DROP_POLICY);
+  });
+
+  it('real neighbour discovery and MLD on the link still work under a default-deny policy', () => {
+    loader.maps.policy.replace(LXC.id, []); // both directions default-deny
+    const router = 'fd00::1';
+    const group = solicitedNode(router);
+    // NS for the router to its solicited-node group: answered with a router NA carrying NODE_MAC.
+    const ns = icmp6(LXC.ipv6, group, 135, nsBody(router, LXC.mac));
+    let r = fromLxc(frame.v6(LXC.mac, '33:33:ff:00:00:01', LXC.ipv6, group, 58, ns, 255));
+    assert.equal(r.rv, DEFS.TC_ACT_REDIRECT);
+    const na = r.out.subarray(54);
+    assert.equal(na[0], 136, 'neighbour advertisement');
+    assert.equal(
+      Buffer.from(na.subarray(8, 24)).toString('hex'),
+      Buffer.from(r.out.subarray(22, 38)).toString('hex'),
+    );
+    assert.equal(formatMac(na.subarray(26, 32)), LXC.nodeMac, 'target link-layer address');
+    assert.equal(r.out[21], 255, 'hop limit');
+    assert.equal(icmp6Csum(router, LXC.ipv6, na), 0, 'ICMPv6 checksum');
+    assert.equal(drops(r.ev).length, 0);
+    // Duplicate address detection (unspecified source) goes to the node's stack.
+    const dadGroup = solicitedNode(LXC.ipv6);
+    r = fromLxc(
+      frame.v6(
+        LXC.mac,
+        '33:33:ff:00:00:10',
+        '::',
+        dadGroup,
+        58,
+        icmp6('::', dadGroup, 135, nsBody(LXC.ipv6, LXC.mac)),
+        255,
+      ),
+    );
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    // An MLDv2 report to ff02::16 with hop limit 1.
+    const mld = icmp6('fe80::10', 'ff02::16', 143, new Uint8Array(4));
+    r = fromLxc(frame.v6(LXC.mac, '33:33:00:00:00:16', 'fe80::10', 'ff02::16', 58, mld, 1));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    assert.equal(drops(r.ev).length + verdicts(r.ev).length, 0, 'neither policed nor dropped');
+    // The same MLD report with a hop limit that could leave the link is policed.
+    r = fromLxc(frame.v6(LXC.mac, '33:33:00:00:00:16', 'fe80::10', 'ff02::16', 58, mld, 64));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT);
+    // The node resolving the pod: NS from its link-local address to the pod's solicited-node group.
+    const fromNode = icmp6('fe80::1', dadGroup, 135, nsBody(LXC.ipv6, LXC.nodeMac));
+    r = toLxc(frame.v6(LXC.nodeMac, '33:33:ff:00:00:10', 'fe80::1', dadGroup, 58, fromNode, 255));
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+  });
+
+  it('allow-localhost: the host identity reaches a default-deny endpoint; with allowLocalhost policy it is dropped', () => {
+    loader.maps.ipcache.upsert(`${NODE_IP}/32`, { identity: DEFS.ID_HOST });
+    loader.maps.policy.replace(LXC.id, []);
+    loader.maps.policy.replace(102, []);
+    const syn = frame.v4(LXC.nodeMac, LXC.mac, NODE_IP, LXC.ipv4, 6, tcp(45000, 8080, TCP.SYN));
+    let r = toLxc(syn);
+    assert.equal(r.rv, DEFS.TC_ACT_OK, 'host -> pod allowed by default');
+    assert.equal(drops(r.ev).length + verdicts(r.ev).length, 0);
+    r = fromLxc(lxcV4(NODE_IP, 6, tcp(8080, 45000, TCP.SYN | TCP.ACK)));
+    assert.equal(r.rv, DEFS.TC_ACT_OK, "the pod's answer passes as a reply despite its default-deny egress");
+    assert.equal(
+      toLxc(toLxcV4(WORLD, 6, tcp(45001, 8080, TCP.SYN))).rv,
+      DEFS.TC_ACT_SHOT,
+      'world still denied',
+    );
+
+    r = run('strict_to', frame.v4(LXC.nodeMac, LXC.mac, NODE_IP, LXC.ipv4, 6, tcp(45002, 8080, TCP.SYN)));
+    assert.equal(r.rv, DEFS.TC_ACT_SHOT, 'allow-localhost=policy: host traffic is policed');
+    assert.deepEqual(
+      [drops(r.ev)[0]?.hdr.subtype, drops(r.ev)[0]?.srcLabel],
+      [DEFS.DROP_POLICY, DEFS.ID_HOST],
+    );
+    assert.throws(
+      () => DatapathLoader.open({ bpffs: '/nonexistent', node: { allowLocalhost: 'sometimes' as 'always' } }),
+      /allowLocalhost: expected 'always' or 'policy', got "sometimes"/,
+    );
   });
 
   it('lists metrics and counts no lost events', () => {

@@ -43,7 +43,7 @@ describe('datapath objects: codegen over several objects', () => {
       file: 'dp_probe.o',
       programs: { cil_probe: 'tc' },
       maps: ['cilium_events', 'cilium_events_lost', 'cilium_metrics', 'cilium_probe_packets'],
-      constants: { MONITOR_AGGREGATION: 4, PROBE_ID: 2 },
+      constants: { MONITOR_AGGREGATION: 4, ALLOW_LOCALHOST: 4, PROBE_ID: 2 },
     });
     assert.deepEqual(model.objects.bpf_lxc, OBJECTS.bpf_lxc);
   });
