@@ -15,6 +15,7 @@ import { datapathCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
 import { hubbleCell } from './cells/hubble.js';
 import { ipcacheCell } from './cells/ipcache.js';
+import { kvstoreCell } from './cells/kvstore.js';
 import { nodeCell, routerCell } from './cells/node.js';
 import { policyCell } from './cells/policy.js';
 import { resourcesCell } from './cells/resources.js';
@@ -27,6 +28,7 @@ import { Router } from './http.js';
 export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   stateCell,
   serialCell,
+  kvstoreCell,
   ipamCell,
   identityCell,
   resourcesCell,
@@ -85,7 +87,6 @@ export class Agent {
       node: this.cfg.node,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       ready: this.ready,
-      kvstore: 'memory (single node)',
     };
     for (const { inst } of this.hive.instances()) Object.assign(out, inst.status?.());
     return out;

@@ -15,6 +15,8 @@ export interface AgentConfig {
   podCidrV6?: string | undefined;
   /** The node's own addresses (underlay), mapped to the host identity in the ipcache. */
   nodeIPs: string[];
+  /** The node's labels (what fromNodes/toNodes selectors match on the host identity). */
+  nodeLabels: Record<string, string>;
   clusterName: string;
   clusterId: number;
   /** 0: an event for every packet; 1: only new connections, TCP flag changes and drops. */
@@ -39,6 +41,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     socketPath: join(runDir, 'agent.sock'),
     podCidrV4: '10.200.0.0/24',
     nodeIPs: [],
+    nodeLabels: { 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' },
     clusterName: 'default',
     clusterId: 0,
     monitorAggregation: 1,

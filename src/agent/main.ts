@@ -1,5 +1,8 @@
 /** Process entry of `cilium-ts agent`: configuration from flags, structured logs, signals. */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
+import { CiliumTsError } from '../common/errors.js';
 import { Agent } from './agent.js';
 import { type AgentConfig, defaultConfig } from './config.js';
 
@@ -9,6 +12,8 @@ export interface AgentFlags {
   podCidr: string;
   podCidrV6?: string;
   nodeIp?: string[];
+  nodeLabel?: string[];
+  allowHostNetns?: boolean;
   runDir?: string;
   monitorAggregation: string;
   policyAuditMode?: boolean;
@@ -31,10 +36,55 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
   };
   if (f.podCidrV6) o.podCidrV6 = f.podCidrV6;
   if (f.runDir) o.runDir = f.runDir;
-  return defaultConfig(f.lab, f.node, o);
+  const cfg = defaultConfig(f.lab, f.node, o);
+  for (const kv of f.nodeLabel ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new AgentConfigError(`--node-label ${kv}: give key=value`, 'nodeLabel');
+    cfg.nodeLabels[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return cfg;
+}
+
+export class AgentConfigError extends CiliumTsError {
+  constructor(message: string, field: string) {
+    super(message, { field, code: 'invalid-argument' });
+  }
+}
+
+/**
+ * The agent owns the network namespace it runs in (router device, routes, programs). It runs in a
+ * namespace made for a node (a named one, as `ip netns add` and the lab create under /run/netns);
+ * anywhere else (the machine's own namespace above all) it would change the host's networking, so
+ * it refuses unless told to.
+ */
+export function checkNetns(allowHostNetns: boolean): void {
+  if (allowHostNetns) return;
+  const own = statSync('/proc/self/ns/net').ino;
+  for (const dir of ['/run/netns', '/var/run/netns']) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      try {
+        if (statSync(join(dir, n)).ino === own) return;
+      } catch {
+        // a namespace file being created or removed: not ours
+      }
+    }
+  }
+  throw new AgentConfigError(
+    'refusing to run in the root network namespace (or any namespace not made for a node under /run/netns): ' +
+      "the agent would create its router device and routes in the machine's own network; run it in a node " +
+      'namespace, as `cilium-ts lab up` does, or pass --allow-host-netns',
+    'allowHostNetns',
+  );
 }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
+  checkNetns(flags.allowHostNetns ?? false);
   const cfg = configFromFlags(flags);
   const log = pino({ level: cfg.logLevel, base: { node: cfg.node, lab: cfg.lab } });
   const agent = new Agent(cfg, log);

@@ -4,7 +4,7 @@
  * change. Control-plane decisions happen here; writing them into BPF maps is delegated to the
  * DatapathOps the agent wires in.
  */
-import type { IdentityAllocator } from '../identity/index.js';
+import type { AsyncIdentityAllocator } from '../identity/async.js';
 import { LabelSet, podIdentityLabels } from '../labels/index.js';
 import type { EndpointUpdate, MapDiff, MapEntry, PolicyEngine } from '../policy/index.js';
 import { type EndpointRecord, MAX_ENDPOINT_ID } from './types.js';
@@ -62,6 +62,8 @@ export interface NewEndpoint {
 export interface PendingEndpoint {
   ep: EndpointRecord;
   labels: LabelSet;
+  /** Resolves once the identity is allocated (ep.identity set). */
+  identity: Promise<void>;
   programs: Promise<unknown>;
 }
 
@@ -74,7 +76,7 @@ export class EndpointManager {
   readonly #eps = new Map<number, EndpointRecord>();
 
   constructor(
-    private readonly identities: IdentityAllocator,
+    private readonly identities: AsyncIdentityAllocator,
     private readonly engine: PolicyEngine,
     private readonly datapath: DatapathOps,
     private readonly meta: MetaSource,
@@ -135,7 +137,6 @@ export class EndpointManager {
   begin(n: Omit<NewEndpoint, 'hostIfindex'>): PendingEndpoint {
     const id = this.#nextId();
     const { labels, meta } = this.podLabels(n.podNamespace, n.podName);
-    const { identity } = this.identities.allocate(labels);
     const ep: EndpointRecord = {
       id,
       containerId: n.containerId,
@@ -144,7 +145,7 @@ export class EndpointManager {
       podNamespace: n.podNamespace,
       podName: n.podName,
       labels: labels.toStrings(),
-      identity: identity.id,
+      identity: 0,
       mac: n.mac,
       hostIfName: n.hostIfName,
       hostIfindex: 0,
@@ -159,9 +160,14 @@ export class EndpointManager {
     if (n.ipv4) ep.ipv4 = n.ipv4;
     if (n.ipv6) ep.ipv6 = n.ipv6;
     this.#eps.set(id, ep);
-    const programs = this.datapath.preload(ep);
-    programs.catch(() => {}); // reported by finish(); a preload nobody waits for must not crash us
-    return { ep, labels, programs };
+    // The identity may come from the kvstore: programs are verified once it is known (SECLABEL).
+    const identity = this.identities.allocate(labels).then((r) => {
+      ep.identity = r.identity.id;
+    });
+    const programs = identity.then(() => this.datapath.preload(ep));
+    identity.catch(() => {}); // reported by finish(); a step nobody waits for must not crash us
+    programs.catch(() => {});
+    return { ep, labels, identity, programs };
   }
 
   /** Second half of create(): the interface exists. */
@@ -170,6 +176,7 @@ export class EndpointManager {
     ep.hostIfindex = hostIfindex;
     ep.state = 'regenerating';
     try {
+      await p.identity;
       this.datapath.upsertEndpoint(ep);
       this.#applyUpdate(this.engine.upsertEndpoint(ep.id, { labels, namedPorts: ep.namedPorts }));
       // Other endpoints' policies may select the new identity: push those changes too.
@@ -178,38 +185,41 @@ export class EndpointManager {
       ep.state = 'ready';
       return ep;
     } catch (err) {
-      this.#forget(ep);
+      await this.#forget(ep);
       throw err;
     }
   }
 
   /** Drops a begun endpoint whose interfaces could not be created. */
-  abort(p: PendingEndpoint): void {
+  async abort(p: PendingEndpoint): Promise<void> {
     this.datapath.discard(p.programs);
     this.#eps.delete(p.ep.id);
-    this.identities.release(p.ep.identity);
+    await p.identity.catch(() => {});
+    if (p.ep.identity) await this.identities.release(p.ep.identity);
   }
 
   /** Removes an endpoint: programs first (no traffic without policy), then maps and identity. */
-  remove(ep: EndpointRecord): void {
+  async remove(ep: EndpointRecord): Promise<void> {
     ep.state = 'disconnecting';
-    this.#forget(ep);
+    await this.#forget(ep);
     this.regenerate();
   }
 
-  #forget(ep: EndpointRecord): void {
+  async #forget(ep: EndpointRecord): Promise<void> {
     const steps = [
       () => this.datapath.detach(ep),
       () => this.datapath.deleteEndpoint(ep),
       () => this.engine.removeEndpoint(ep.id),
       () => this.datapath.removePolicy(ep.id),
-      () => this.identities.release(ep.identity),
+      async () => {
+        if (ep.identity) await this.identities.release(ep.identity);
+      },
     ];
     this.#eps.delete(ep.id);
     let first: unknown;
     for (const s of steps) {
       try {
-        s();
+        await s();
       } catch (err) {
         first ??= err;
       }
@@ -234,14 +244,14 @@ export class EndpointManager {
         continue;
       }
       const old = ep.identity;
-      const { identity } = this.identities.allocate(labels);
+      const { identity } = await this.identities.allocate(labels);
       ep.identity = identity.id;
       ep.labels = labels.toStrings();
       ep.namedPorts = namedPorts;
       this.datapath.upsertEndpoint(ep);
       this.#applyUpdate(this.engine.upsertEndpoint(ep.id, { labels, namedPorts }));
       await this.datapath.attach(ep); // SECLABEL is a load-time constant: swap programs atomically
-      this.identities.release(old);
+      await this.identities.release(old);
       changed.push(ep);
     }
     if (changed.length) this.regenerate();
@@ -266,7 +276,8 @@ export class EndpointManager {
     for (const ep of records) {
       this.#eps.set(ep.id, ep);
       const labels = LabelSet.parse(ep.labels);
-      this.identities.allocate(labels); // take the reference this endpoint holds
+      // Take the reference this endpoint holds (the number stays, the numbering was restored).
+      ep.identity = (await this.identities.allocate(labels)).identity.id;
       const update = this.engine.upsertEndpoint(ep.id, { labels, namedPorts: ep.namedPorts });
       this.datapath.upsertEndpoint(ep);
       this.datapath.syncPolicy(ep.id, [...update.policy.state.values()], update.policy);

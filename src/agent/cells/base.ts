@@ -1,6 +1,7 @@
 /** Small cells every agent has: the state store, the mutation queue, IPAM and identities. */
 
 import { cell } from '../../hive/hive.js';
+import { LocalIdentityAllocator } from '../../identity/async.js';
 import { type Identity, IdentityAllocator, type IdentityState } from '../../identity/index.js';
 import { NodeIpam, type NodeIpamState } from '../../ipam/index.js';
 import { ApiError } from '../http.js';
@@ -77,6 +78,7 @@ export const identityCell = cell<Identities, AgentCellExtras>({
     return {
       provide: {
         allocator,
+        async: new LocalIdentityAllocator(allocator),
         finishRestore: () => void allocator.releaseUnclaimed(),
         persist: () => file.save(allocator.export()),
       },

@@ -44,7 +44,10 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
                 hostIfName: e.hostIfName,
                 hostMac: e.hostMac,
               }),
-        endpointAborted: (token) => manager.abort(token as PendingEndpoint),
+        endpointAborted: (token) =>
+          void manager
+            .abort(token as PendingEndpoint)
+            .catch((e) => log.warn({ err: e }, 'endpoint abort failed')),
         endpointAdded: (e, token) =>
           serial(async () => {
             const t0 = performance.now();
@@ -80,7 +83,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
           serial(async () => {
             const ep = manager.byContainer(p.containerId, p.ifName);
             if (!ep) return;
-            manager.remove(ep);
+            await manager.remove(ep);
             await state.flush();
             await persist();
             log.info({ endpoint: ep.id, pod: `${ep.podNamespace}/${ep.podName}` }, 'endpoint removed');

@@ -44,7 +44,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
       onError: (key, err, attempts) => log.warn({ key, err, attempts }, 'datapath write failed; will retry'),
     });
     const manager = new EndpointManager(
-      identities.allocator,
+      identities.async,
       policy.engine,
       state,
       { pod: resources.pod, namespaceLabels: resources.namespaceLabels },
@@ -132,7 +132,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
             if (s.identity !== undefined) {
               const i = identities.allocator.lookup(s.identity);
               if (!i) throw new ApiError(404, `${what}.identity: identity ${s.identity} not found`);
-              return { labels: i.labels, namedPorts: {} };
+              return { labels: policy.cache.identityLabels(i.id) ?? i.labels, namedPorts: {} };
             }
             if (s.labels) return { labels: LabelSet.parse(s.labels, 'k8s'), namedPorts: {} };
             throw new ApiError(400, `${what}: give pod, identity or labels`);

@@ -6,6 +6,7 @@
 
 import { cell } from '../../hive/hive.js';
 import { ManifestError, parseYamlDocuments } from '../../k8s/objects.js';
+import { policyKey } from '../../k8s/resources.js';
 import { formatPrefix } from '../../labels/index.js';
 import {
   CidrIdentitySync,
@@ -24,23 +25,18 @@ import {
   ConfigT,
   IdentitiesT,
   IpcacheT,
+  NodeT,
   type PolicyService,
   PolicyT,
   ResourcesT,
   SerialT,
-  StateT,
 } from './tokens.js';
-
-interface StoredPolicyDoc {
-  key: string;
-  doc: Record<string, unknown>;
-}
 
 export const POLICY_CIDR_OWNER = 'policy:cidr';
 
 export const policyCell = cell<PolicyService, AgentCellExtras>({
   name: 'policy',
-  needs: [ConfigT, IdentitiesT, IpcacheT, ResourcesT, StateT, SerialT],
+  needs: [ConfigT, IdentitiesT, IpcacheT, ResourcesT, SerialT, NodeT],
   provides: PolicyT,
   build: (get) => {
     const cfg = get(ConfigT);
@@ -48,17 +44,19 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
     const { meta } = get(IpcacheT);
     const resources = get(ResourcesT);
     const serial = get(SerialT);
-    const file = get(StateT).file<StoredPolicyDoc[]>('policies');
     const repo = new PolicyRepository();
-    const cache = new SelectorCache();
+    const { registry } = get(NodeT);
+    // The host identity carries this node's labels: fromNodes/toNodes select it by them.
+    const cache = new SelectorCache({ nodeLabels: registry.local.labels });
     // Egress named ports resolve against the container ports of every pod this agent knows.
     const engine = new PolicyEngine(repo, cache, {
       egressNamedPorts: namedPortLookup(() => Object.values(resources.pods()).map((p) => p.namedPorts)),
     });
     const cidr = new CidrIdentitySync(allocator);
-    const docs = new Map<string, Record<string, unknown>>();
+    // The documents as given are the policy resource source; the repository is derived from them.
+    const docs = resources.stores.policies;
     const handlers: (() => Promise<void>)[] = [];
-    const persist = () => file.save([...docs].map(([key, doc]) => ({ key, doc })));
+    const persist = () => resources.persist();
 
     /** CIDR identities for the prefixes policies name, claimed in the ipcache as one owner. */
     const syncCidr = () => {
@@ -85,17 +83,17 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
         serial(async () => {
           const parsed = parsePolicies(list, { clusterName: cfg.clusterName });
           repo.upsertAll(parsed);
-          for (const p of parsed) docs.set(refKey(p.ref), list[p.document]!);
+          for (const p of parsed) docs.upsert(policyKey(p.ref), { ref: p.ref, doc: list[p.document]! });
           await changed();
-          return { revision: repo.revision, policies: parsed.map((p) => refKey(p.ref)) };
+          return { revision: repo.revision, policies: parsed.map((p) => policyKey(p.ref)) };
         }),
       deletePolicies: (refs) =>
         serial(async () => {
           const deleted: string[] = [];
           for (const r of refs) {
             if (repo.delete(r) !== undefined) {
-              deleted.push(refKey(r));
-              docs.delete(refKey(r));
+              deleted.push(policyKey(r));
+              docs.delete(policyKey(r));
             }
           }
           await changed();
@@ -106,17 +104,27 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
     return {
       provide: svc,
       start: async () => {
-        const stored = (await file.load()) ?? [];
-        if (stored.length) {
+        const stored = docs.list();
+        if (stored.length)
           repo.upsertAll(
             parsePolicies(
-              stored.map((d) => d.doc),
+              stored.map((d) => d.object.doc),
               { clusterName: cfg.clusterName },
             ),
           );
-          for (const d of stored) docs.set(d.key, d.doc);
-        }
         cache.attach(allocator);
+        registry.subscribe(
+          {
+            onUpdate: (n, _before, isLocal) => {
+              if (!isLocal) return;
+              void serial(async () => {
+                cache.setNodeLabels(n.labels);
+                await changed();
+              });
+            },
+          },
+          { replay: false },
+        );
         syncCidr();
       },
       stop: () => engine.close(),
@@ -130,7 +138,7 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
             name: s.policy.ref.name,
             revision: s.revision,
             rules: s.policy.rules.length,
-            document: docs.get(refKey(s.policy.ref)),
+            document: docs.get(policyKey(s.policy.ref))?.doc,
           })),
         }));
         r.on('PUT', '/v1/policy', async (q) => {
@@ -158,10 +166,6 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
     };
   },
 });
-
-function refKey(r: PolicyRef): string {
-  return r.namespace ? `${r.kind}/${r.namespace}/${r.name}` : `${r.kind}/${r.name}`;
-}
 
 /** Accepts a JSON body {documents: [...]} or raw YAML/JSON text (multi-document). */
 async function policyDocsFromRequest(q: Request): Promise<Record<string, unknown>[]> {

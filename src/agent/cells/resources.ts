@@ -1,47 +1,49 @@
 /**
- * What the orchestrator tells this agent about pods and namespaces (today the lab feeds it over
- * REST; a kvstore or Kubernetes watcher can feed the same store). Persisted, so identities can be
- * derived again after a restart before the orchestrator speaks.
+ * What the orchestrator tells this agent: pods, namespaces and policies, kept as resource sources
+ * (list + watch, src/k8s/resources.ts). Today the lab feeds them over REST; a kvstore or
+ * Kubernetes watcher can feed the same stores. Persisted, so identities and policy are derived
+ * again after a restart before the orchestrator speaks. Cells that must act before a change is
+ * acknowledged (relabel endpoints, recompute policy) register handlers that run serially.
  */
 import type { PodMeta } from '../../endpoint/manager.js';
 import { cell } from '../../hive/hive.js';
+import { portNameErrors } from '../../k8s/names.js';
+import { ClusterResources, type ClusterResourcesState, namespacedKey } from '../../k8s/resources.js';
 import { ApiError } from '../http.js';
 import { type AgentCellExtras, type Resources, ResourcesT, SerialT, StateT } from './tokens.js';
-
-interface StoredResources {
-  namespaces: Record<string, Record<string, string>>;
-  pods: Record<string, PodMeta>;
-}
 
 export const resourcesCell = cell<Resources, AgentCellExtras>({
   name: 'resources',
   needs: [StateT, SerialT],
   provides: ResourcesT,
   build: (get) => {
-    const file = get(StateT).file<StoredResources>('resources');
+    const file = get(StateT).file<ClusterResourcesState>('resources');
     const serial = get(SerialT);
-    let res: StoredResources = { namespaces: {}, pods: {} };
+    const stores = new ClusterResources();
     const podHandlers: ((ns: string, name: string, before: PodMeta | undefined) => Promise<void>)[] = [];
     const nsHandlers: ((ns: string) => Promise<void>)[] = [];
-    const persist = () => file.save(res);
+    const persist = () => file.save(stores.export());
     const setPod = (ns: string, name: string, meta: PodMeta | undefined) =>
       serial(async () => {
-        const before = res.pods[`${ns}/${name}`];
-        if (meta) res.pods[`${ns}/${name}`] = meta;
-        else delete res.pods[`${ns}/${name}`];
+        const key = namespacedKey(ns, name);
+        const before = stores.pods.get(key);
+        if (meta) stores.pods.upsert(key, meta);
+        else stores.pods.delete(key);
         await persist();
         for (const h of podHandlers) await h(ns, name, before);
       });
     const setNamespace = (name: string, labels: Record<string, string>) =>
       serial(async () => {
-        res.namespaces[name] = { 'kubernetes.io/metadata.name': name, ...labels };
+        stores.namespaces.upsert(name, { labels: { 'kubernetes.io/metadata.name': name, ...labels } });
         await persist();
         for (const h of nsHandlers) await h(name);
       });
     const svc: Resources = {
-      pod: (ns, name) => res.pods[`${ns}/${name}`],
-      pods: () => res.pods,
-      namespaceLabels: (ns) => res.namespaces[ns] ?? { 'kubernetes.io/metadata.name': ns },
+      stores,
+      persist,
+      pod: (ns, name) => stores.pods.get(namespacedKey(ns, name)),
+      pods: () => Object.fromEntries(stores.pods.list().map((p) => [p.key, p.object])),
+      namespaceLabels: (ns) => stores.namespaces.get(ns)?.labels ?? { 'kubernetes.io/metadata.name': ns },
       setPod,
       setNamespace,
       onPodChanged: (fn) => podHandlers.push(fn),
@@ -50,10 +52,13 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
     return {
       provide: svc,
       start: async () => {
-        res = (await file.load()) ?? { namespaces: {}, pods: {} };
+        const st = await file.load();
+        if (st) stores.import(st);
+        // One complete view: what the orchestrator said before the restart.
+        for (const s of [stores.pods, stores.namespaces, stores.policies]) s.markSynced();
       },
       routes: (r) => {
-        r.on('GET', '/v1/k8s/pods', () => res.pods);
+        r.on('GET', '/v1/k8s/pods', () => svc.pods());
         r.on('PUT', '/v1/k8s/namespaces/:name', async (q) => {
           const b = (await q.body()) as { labels?: Record<string, string> };
           await setNamespace(q.params.name!, checkLabels(b.labels, 'labels'));
@@ -61,7 +66,10 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
         });
         r.on('PUT', '/v1/k8s/pods/:ns/:name', async (q) => {
           const b = (await q.body()) as Partial<PodMeta>;
-          const meta: PodMeta = { labels: checkLabels(b.labels, 'labels'), namedPorts: b.namedPorts ?? {} };
+          const meta: PodMeta = {
+            labels: checkLabels(b.labels, 'labels'),
+            namedPorts: checkPorts(b.namedPorts),
+          };
           if (b.serviceAccount) meta.serviceAccount = b.serviceAccount;
           await setPod(q.params.ns!, q.params.name!, meta);
           return {};
@@ -74,6 +82,21 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
     };
   },
 });
+
+/** Container port names as the API server checks them (lowercase IANA service names). */
+function checkPorts(v: unknown): PodMeta['namedPorts'] {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ApiError(400, 'namedPorts: must be a map of name to {port, protocol}');
+  for (const [name, p] of Object.entries(v as Record<string, unknown>)) {
+    const errs = portNameErrors(name);
+    if (errs.length) throw new ApiError(400, `namedPorts.${name}: ${errs.join('; ')}`);
+    const port = (p as { port?: unknown } | null)?.port;
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+      throw new ApiError(400, `namedPorts.${name}.port: must be an integer 1-65535`);
+  }
+  return v as PodMeta['namedPorts'];
+}
 
 function checkLabels(v: unknown, field: string): Record<string, string> {
   if (v === undefined) return {};

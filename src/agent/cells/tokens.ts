@@ -8,9 +8,13 @@ import type { DatapathTargets, EndpointDatapathState } from '../../endpoint/data
 import type { EndpointManager, PodMeta } from '../../endpoint/manager.js';
 import type { CellInstance, Token } from '../../hive/hive.js';
 import { token } from '../../hive/hive.js';
+import type { AsyncIdentityAllocator } from '../../identity/async.js';
 import type { IdentityAllocator } from '../../identity/index.js';
 import type { NodeIpam } from '../../ipam/index.js';
 import type { IpcacheMetadata } from '../../ipcache/ipcache.js';
+import type { ClusterResources } from '../../k8s/resources.js';
+import type { KvStore } from '../../kvstore/index.js';
+import type { NodeRegistry } from '../../node/index.js';
 import type { PolicyEngine, PolicyRef, PolicyRepository, SelectorCache } from '../../policy/index.js';
 import type { Reconciler, ReconcilerHandle, ReconcilerStatus } from '../../statedb/reconciler.js';
 import type { AgentConfig } from '../config.js';
@@ -31,7 +35,10 @@ export type AgentCellInstance<P> = CellInstance<P, AgentCellExtras>;
 export type Serial = <T>(fn: () => Promise<T>) => Promise<T>;
 
 export interface Identities {
+  /** Node-local numbering: CIDR identities, restore of the persisted numbering. */
   readonly allocator: IdentityAllocator;
+  /** What endpoints allocate through (local today; a kvstore-backed one fits the same interface). */
+  readonly async: AsyncIdentityAllocator;
   /** After restart: drops the restore's hold on every identity, so only owners keep references. */
   finishRestore(): void;
   persist(): Promise<void>;
@@ -43,6 +50,9 @@ export interface IpcacheService {
 }
 
 export interface Resources {
+  /** The resource sources (list + watch) for pods, namespaces and policies. */
+  readonly stores: ClusterResources;
+  persist(): Promise<void>;
   pod(namespace: string, name: string): PodMeta | undefined;
   pods(): Record<string, PodMeta>;
   namespaceLabels(namespace: string): Record<string, string>;
@@ -71,6 +81,13 @@ export interface EndpointService {
   persist(): Promise<void>;
 }
 
+/** This node and the others it knows. */
+export interface NodeService {
+  readonly registry: NodeRegistry;
+  /** The pods' gateway addresses on this node. */
+  readonly routerIPs: { ipv4?: string; ipv6?: string };
+}
+
 /** The reconcilers of every BPF map, started together once desired state is restored. */
 export interface DatapathSync {
   reconcilers(): ReconcilerHandle[];
@@ -89,6 +106,7 @@ export const ResourcesT: Token<Resources> = token('resources');
 export const IpcacheT: Token<IpcacheService> = token('ipcache');
 export const PolicyT: Token<PolicyService> = token('policy');
 export const EndpointsT: Token<EndpointService> = token('endpoints');
-export const NodeT: Token<{ routerIPs: { ipv4?: string; ipv6?: string } }> = token('node');
+export const NodeT: Token<NodeService> = token('node');
+export const KvStoreT: Token<KvStore> = token('kvstore');
 export const SyncT: Token<DatapathSync> = token('datapath-sync');
 export const CniT: Token<CniBackend> = token('cni');

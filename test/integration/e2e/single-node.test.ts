@@ -232,7 +232,7 @@ spec:
         'policy',
         'import',
         manifest(
-          'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: y}\nspec:\n  endpointSelector: {matchExpressions: [{key: a, operator: Sometimes}]}\n',
+          'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: y}\nspec:\n  endpointSelector: {matchExpressions: [{key: a, operator: Sometimes}]}\n  ingress: [{}]\n',
         ),
       ],
       { lab: LAB },

@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { identityCell, ipamCell, serialCell, stateCell } from '../../../src/agent/cells/base.js';
 import { endpointsCell } from '../../../src/agent/cells/endpoints.js';
 import { ipcacheCell } from '../../../src/agent/cells/ipcache.js';
+import { kvstoreCell } from '../../../src/agent/cells/kvstore.js';
 import { nodeCell } from '../../../src/agent/cells/node.js';
 import { policyCell } from '../../../src/agent/cells/policy.js';
 import { resourcesCell } from '../../../src/agent/cells/resources.js';
@@ -65,6 +66,7 @@ async function startAgent(dp: FakeDatapath, dir: string): Promise<Hive<AgentCell
   const cells = [
     stateCell,
     serialCell,
+    kvstoreCell,
     ipamCell,
     identityCell,
     resourcesCell,
@@ -222,7 +224,7 @@ describe('agent cells against in-memory maps', () => {
       assert.equal(hive.get(IdentitiesT).allocator.refCount(ep.identity), 1, `refs after restart ${i + 1}`);
     }
     const { manager, state } = hive.get(EndpointsT);
-    manager.remove(manager.get(ep.id)!);
+    await manager.remove(manager.get(ep.id)!);
     await state.flush();
     assert.equal(hive.get(IdentitiesT).allocator.lookup(ep.identity), undefined);
   });
