@@ -111,6 +111,12 @@ class Side {
   }
 }
 
+/** Flags whose value goes as-is to a source and a destination field. */
+const SIDED = {
+  ip: ['source_ip', 'destination_ip'],
+  label: ['source_label', 'destination_label'],
+} as const;
+
 function buildTracker(entries: readonly Entry[]): FlowFilter[] {
   const used = new Set(entries.map((e) => e.flag));
   for (const [a, bs] of CONFLICTS) {
@@ -134,14 +140,17 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
   for (const { flag, value: v } of entries) {
     switch (flag) {
       case 'ip':
-        left.add('source_ip', v);
-        right.add('destination_ip', v);
+      case 'label':
+        left.add(SIDED[flag][0], v);
+        right.add(SIDED[flag][1], v);
         break;
       case 'from-ip':
-        both('source_ip', v);
+      case 'from-label':
+        both(SIDED[flag.slice(5) as keyof typeof SIDED][0], v);
         break;
       case 'to-ip':
-        both('destination_ip', v);
+      case 'to-label':
+        both(SIDED[flag.slice(3) as keyof typeof SIDED][1], v);
         break;
       case 'pod':
         left.add('source_pod', podValue(v, nsAll));
@@ -169,16 +178,6 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
         break;
       case 'to-namespace':
         if (!hasToPod) both('destination_pod', `${v}/`);
-        break;
-      case 'label':
-        left.add('source_label', v);
-        right.add('destination_label', v);
-        break;
-      case 'from-label':
-        both('source_label', v);
-        break;
-      case 'to-label':
-        both('destination_label', v);
         break;
       case 'identity':
       case 'from-identity':
