@@ -11,6 +11,7 @@ import { handleCniHttp } from '../cni/agent-side.js';
 import { type Cell, Hive } from '../hive/hive.js';
 import { identityCell, ipamCell, serialCell, stateCell } from './cells/base.js';
 import { cniCell } from './cells/cni.js';
+import { conntrackCell } from './cells/conntrack.js';
 import { datapathCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
 import { hubbleCell } from './cells/hubble.js';
@@ -42,6 +43,7 @@ export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   syncCell,
   cniCell,
   hubbleCell,
+  conntrackCell,
 ] as Cell<unknown, AgentCellExtras>[];
 
 export class Agent {

@@ -22,6 +22,8 @@ export interface AgentConfig {
   /** 0: an event for every packet; 1: only new connections, TCP flag changes and drops. */
   monitorAggregation: number;
   policyAuditMode: boolean;
+  /** 'always': the node's own host reaches its pods whatever their ingress says (upstream's default); 'policy': as written. */
+  allowLocalhost: 'always' | 'policy';
   /** Hubble: flow ring capacity and loopback ports (0 = pick a free one, -1 = off). */
   hubbleRingSize: number;
   hubbleListenPort: number;
@@ -46,6 +48,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     clusterId: 0,
     monitorAggregation: 1,
     policyAuditMode: false,
+    allowLocalhost: 'always',
     hubbleRingSize: 4095,
     hubbleListenPort: 0,
     metricsPort: 0,

@@ -25,7 +25,11 @@ export class NodeDatapath {
   /** Opens (or creates and pins) the node's maps and the loader; adopts what is pinned. */
   open(router: { ipv4?: string; ipv6?: string } = {}): void {
     this.maps = DatapathMaps.open(this.cfg.bpffsDir);
-    this.loader = DatapathLoader.open({ bpffs: this.cfg.bpffsDir, maps: this.maps });
+    this.loader = DatapathLoader.open({
+      bpffs: this.cfg.bpffsDir,
+      maps: this.maps,
+      node: { allowLocalhost: this.cfg.allowLocalhost },
+    });
     if (router.ipv4) this.routerV4 = router.ipv4;
     if (router.ipv6) this.routerV6 = router.ipv6;
     const pinned = this.loader.restore();

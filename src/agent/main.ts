@@ -14,6 +14,7 @@ export interface AgentFlags {
   nodeIp?: string[];
   nodeLabel?: string[];
   allowHostNetns?: boolean;
+  allowLocalhost?: string;
   runDir?: string;
   monitorAggregation: string;
   policyAuditMode?: boolean;
@@ -36,6 +37,14 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
   };
   if (f.podCidrV6) o.podCidrV6 = f.podCidrV6;
   if (f.runDir) o.runDir = f.runDir;
+  if (f.allowLocalhost !== undefined) {
+    if (f.allowLocalhost !== 'always' && f.allowLocalhost !== 'policy')
+      throw new AgentConfigError(
+        `--allow-localhost ${f.allowLocalhost}: expected always or policy`,
+        'allowLocalhost',
+      );
+    o.allowLocalhost = f.allowLocalhost;
+  }
   const cfg = defaultConfig(f.lab, f.node, o);
   for (const kv of f.nodeLabel ?? []) {
     const eq = kv.indexOf('=');

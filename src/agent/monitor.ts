@@ -25,6 +25,7 @@ interface Subscriber {
 export class Monitor {
   private reader?: RingBufReader;
   private running = false;
+  private failed: string | undefined;
   private loop?: Promise<void>;
   private readonly subs = new Set<Subscriber>();
   private lostTimer?: NodeJS.Timeout;
@@ -54,12 +55,22 @@ export class Monitor {
     await this.loop;
   }
 
+  /** The reader is draining the ring buffer (Hubble's health follows it). */
+  get readerUp(): boolean {
+    return this.running && !this.failed;
+  }
+
   private async run(): Promise<void> {
     const reader = this.reader!;
-    while (this.running) {
-      reader.poll((rec) => this.dispatch(rec));
-      if (!this.running) break;
-      await reader.wait(500);
+    try {
+      while (this.running) {
+        reader.poll((rec) => this.dispatch(rec));
+        if (!this.running) break;
+        await reader.wait(500);
+      }
+    } catch (err) {
+      // A dead reader must show as such (NOT_SERVING), not as a quiet datapath.
+      this.failed = err instanceof Error ? err.message : String(err);
     }
   }
 
@@ -102,7 +113,12 @@ export class Monitor {
   }
 
   status(): Record<string, unknown> {
-    return { ...this.stats, subscribers: this.subs.size, ring: this.reader?.stats };
+    return {
+      ...this.stats,
+      subscribers: this.subs.size,
+      ring: this.reader?.stats,
+      ...(this.failed ? { readerError: this.failed } : {}),
+    };
   }
 }
 

@@ -76,7 +76,15 @@ export function registerAgentCommands(program: Command): void {
     .option('--pod-cidr-v6 <cidr>', 'IPv6 pod CIDR of this node')
     .option('--node-ip <ip...>', 'addresses of this node (host identity)')
     .option('--node-label <key=value...>', 'labels of this node (fromNodes/toNodes select the host by them)')
-    .option('--allow-host-netns', "run in the machine's own network namespace (changes the host's networking)")
+    .option(
+      '--allow-localhost <mode>',
+      "always: the node's host reaches its pods whatever their ingress policy (default); policy: as written",
+      'always',
+    )
+    .option(
+      '--allow-host-netns',
+      "run in the machine's own network namespace (changes the host's networking)",
+    )
     .option('--run-dir <dir>', 'socket, bpffs and state directory')
     .option('--monitor-aggregation <level>', '0: every packet, 1: connections and flag changes', '1')
     .option('--policy-audit-mode', 'report policy drops but let traffic pass')

@@ -11,7 +11,8 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
   provides: CniT,
   build: (get) => {
     const ipam = get(IpamT);
-    const { manager, state, persist } = get(EndpointsT);
+    const endpoints = get(EndpointsT);
+    const { manager, state, persist } = endpoints;
     const serial = get(SerialT);
     const log = get(LogT);
     const ipamFile = get(StateT).file<ReturnType<typeof ipam.export>>('ipam');
@@ -83,8 +84,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
           serial(async () => {
             const ep = manager.byContainer(p.containerId, p.ifName);
             if (!ep) return;
-            await manager.remove(ep);
-            await state.flush();
+            await endpoints.remove(ep);
             await persist();
             log.info({ endpoint: ep.id, pod: `${ep.podNamespace}/${ep.podName}` }, 'endpoint removed');
           }),

@@ -55,7 +55,18 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
       await file.save(manager.list().filter((e) => e.state !== 'waiting-for-interface'));
       await identities.persist();
     };
-    const svc: EndpointService = { manager, state, persist };
+    const removed: ((ep: EndpointRecord) => void)[] = [];
+    const svc: EndpointService = {
+      manager,
+      state,
+      persist,
+      onRemoved: (fn) => removed.push(fn),
+      remove: async (ep) => {
+        await manager.remove(ep);
+        await state.flush();
+        for (const fn of removed) fn(ep);
+      },
+    };
 
     // Everything that changes some endpoint's policy, then waits until the maps have it.
     policy.onChanged(async () => {

@@ -49,7 +49,7 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
       },
       metrics.registry,
     );
-    const observer = new Observer({
+    const observer: Observer = new Observer({
       nodeName: cfg.node,
       capacity: cfg.hubbleRingSize,
       metrics,
@@ -67,8 +67,9 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
         };
       },
       identityLabels: (id) => allocator.lookup(id)?.labels.toStrings(),
+      readerUp: (): boolean => monitor.readerUp,
     });
-    const monitor = new Monitor(
+    const monitor: Monitor = new Monitor(
       { reader: () => dp.m.events.reader(), lost: () => dp.m.events.lost() },
       observer,
     );

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { CniBackend } from '../../cni/agent-side.js';
 import type { DatapathTargets, EndpointDatapathState } from '../../endpoint/datapath-state.js';
 import type { EndpointManager, PodMeta } from '../../endpoint/manager.js';
+import type { EndpointRecord } from '../../endpoint/types.js';
 import type { CellInstance, Token } from '../../hive/hive.js';
 import { token } from '../../hive/hive.js';
 import type { AsyncIdentityAllocator } from '../../identity/async.js';
@@ -78,6 +79,9 @@ export interface PolicyService {
 export interface EndpointService {
   readonly manager: EndpointManager;
   readonly state: EndpointDatapathState;
+  /** Removes an endpoint (programs, maps, identity reference) and tells the onRemoved listeners. */
+  remove(ep: EndpointRecord): Promise<void>;
+  onRemoved(fn: (ep: EndpointRecord) => void): void;
   persist(): Promise<void>;
 }
 
