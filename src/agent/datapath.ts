@@ -3,7 +3,13 @@
  * program loader, the targets the reconcilers write through, and the dumps behind `bpf ...`.
  */
 import type { Logger } from 'pino';
-import { DatapathLoader, DatapathMaps, type EndpointDatapathConfig, formatMac } from '../datapath/index.js';
+import {
+  DatapathLoader,
+  DatapathMaps,
+  type EndpointDatapathConfig,
+  formatMac,
+  MAPS,
+} from '../datapath/index.js';
 import type { Collection } from '../ebpf/index.js';
 import { ifindexOf } from '../ebpf/index.js';
 import type { DatapathTargets, LxcInfo } from '../endpoint/datapath-state.js';
@@ -160,7 +166,10 @@ export class NodeDatapath {
     out.set('cilium_ipcache', count(this.m.ipcache.map) / this.m.ipcache.map.maxEntries);
     let worst = 0;
     for (const id of this.m.policy.endpoints())
-      worst = Math.max(worst, (this.m.policy.dump(id)?.length ?? 0) / 16384);
+      worst = Math.max(
+        worst,
+        (this.m.policy.dump(id)?.length ?? 0) / MAPS.cilium_policy_maps.inner.maxEntries,
+      );
     out.set('cilium_policy', worst);
     return out;
   }

@@ -3,6 +3,7 @@
  * ipcache claims, policy maps) and its reconcilers, restore after a restart, and the endpoint,
  * `bpf policy` and policy trace routes. Follows policy, identity and pod/namespace changes.
  */
+import { DEFS } from '../../datapath/index.js';
 import { type DatapathTargets, EndpointDatapathState } from '../../endpoint/datapath-state.js';
 import { EndpointManager } from '../../endpoint/manager.js';
 import type { EndpointRecord } from '../../endpoint/types.js';
@@ -207,7 +208,7 @@ function policyEntries(targets: DatapathTargets, epId: number): Record<string, u
 }
 
 function portText(k: { dport: number; prefixLen: number }): string {
-  if (k.prefixLen <= 48) return 'ANY';
-  const span = 2 ** (64 - k.prefixLen);
+  if (k.prefixLen <= DEFS.POLICY_PROTO_PREFIX) return 'ANY';
+  const span = 2 ** (DEFS.POLICY_FULL_PREFIX - k.prefixLen);
   return span === 1 ? String(k.dport) : `${k.dport}-${k.dport + span - 1}`;
 }
