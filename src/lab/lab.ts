@@ -35,6 +35,13 @@ import {
   podNamespace,
   policyRefOf,
 } from '../k8s/objects.js';
+import {
+  AGENT_HUBBLE_PORT,
+  AGENT_METRICS_PORT,
+  ensureForwarder,
+  formatAddresses,
+  nodeAddresses,
+} from './forwarder.js';
 import { isRunning, killRecorded, type ProcessRef, processRef } from './process.js';
 import {
   type AgentEndpoint,
@@ -168,12 +175,15 @@ export async function up(o: UpOptions): Promise<LabState> {
     saveLab(s);
     for (const n of s.nodes) await ensureAgent(s, n, o.log);
     saveLab(s);
+    for (const n of s.nodes) n.forwarder = await ensureForwarder(s, n);
+    saveLab(s);
     // Namespaces the lab knows are pushed to (possibly restarted) agents.
     for (const [ns, { labels }] of Object.entries(s.namespaces))
       await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${ns}`, { labels }));
     o.log(
       `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${n.podCidrV4})`).join(', ')}; world ${WORLD_IP}`,
     );
+    for (const line of formatAddresses(s)) o.log(line);
     return s;
   });
 }
@@ -264,6 +274,11 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     n.podCidrV4,
     '--node-ip',
     n.underlayIp,
+    // Fixed ports inside the node's namespace, so the forwarder reaches a restarted agent too.
+    '--hubble-port',
+    String(AGENT_HUBBLE_PORT),
+    '--metrics-port',
+    String(AGENT_METRICS_PORT),
   ];
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
@@ -642,7 +657,7 @@ export async function getObjects(s: LabState, type: ResourceType, namespace?: st
     running: (p) => p.containers.map((c) => isRunning(c)),
     nodeReady: (n) => isRunning(agentRef(n)),
     endpoints: new Map(),
-    addresses: () => ({}),
+    addresses: (n) => nodeAddresses(s, n),
   };
   const byName = (a: KObject, b: KObject) =>
     `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(
@@ -718,7 +733,7 @@ export async function down(lab: string, log: Log): Promise<void> {
   // Processes the lab recorded: signalled (with their process groups) only while PID and start
   // time still match, so a PID recycled by an unrelated process after a crash is left alone.
   const recorded: (ProcessRef | undefined)[] = [];
-  for (const n of s?.nodes ?? []) recorded.push(agentRef(n));
+  for (const n of s?.nodes ?? []) recorded.push(agentRef(n), n.forwarder);
   for (const p of Object.values(s?.pods ?? {})) recorded.push(...p.containers);
   const stopped = new Set<number>();
   for (const ref of recorded) if (killRecorded(ref)) stopped.add(ref!.pid);

@@ -11,6 +11,16 @@ export interface LabNode {
   agentPid?: number;
   /** Start time of agentPid (see process.ts): a recycled PID is not mistaken for the agent. */
   agentStartTime?: number;
+  /** The process exposing the node's Hubble and metrics ports on the root namespace's loopback. */
+  forwarder?: LabForwarder;
+}
+
+export interface LabForwarder {
+  pid: number;
+  startTime?: number;
+  /** Ports on 127.0.0.1 of the root namespace (where the CLI runs). */
+  hubblePort: number;
+  metricsPort: number;
 }
 
 export interface LabContainer {
