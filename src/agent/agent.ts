@@ -4,9 +4,11 @@
  * while the agent is down: programs and maps are pinned, and on start the cells adopt them and
  * the reconcilers converge the maps to the restored desired state.
  */
+
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { routes, type StatusResponse } from '../api/types.js';
 import { handleCniHttp } from '../cni/agent-side.js';
 import { type Cell, Hive } from '../hive/hive.js';
 import { identityCell, ipamCell, serialCell, stateCell } from './cells/base.js';
@@ -83,13 +85,14 @@ export class Agent {
   }
 
   /** GET /v1/status: the agent's own lines plus each cell's part. */
-  status(): Record<string, unknown> {
-    const out: Record<string, unknown> = {
+  status(): StatusResponse {
+    // Every cell adds its part; together they make the whole response.
+    const out = {
       lab: this.cfg.lab,
       node: this.cfg.node,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       ready: this.ready,
-    };
+    } as StatusResponse;
     for (const { inst } of this.hive.instances()) Object.assign(out, inst.status?.());
     return out;
   }
@@ -102,8 +105,8 @@ export class Agent {
   /** Every cell's routes on one router, plus the CNI protocol, on the agent's unix socket. */
   private async listen(): Promise<void> {
     const router = new Router();
-    router.on('GET', '/v1/healthz', () => ({ ok: this.ready }));
-    router.on('GET', '/v1/status', () => this.status());
+    router.route(routes.healthz, () => ({ ok: this.ready }));
+    router.route(routes.status, () => this.status());
     for (const { inst } of this.hive.instances()) inst.routes?.(router);
     const cni = this.hive.get(CniT);
     rmSync(this.cfg.socketPath, { force: true });

@@ -4,6 +4,14 @@
  */
 import type { Logger } from 'pino';
 import {
+  type BpfCtEntry,
+  type BpfEndpointEntry,
+  type BpfIpcacheEntry,
+  type BpfMetricsEntry,
+  type StatusResponse,
+  toWire,
+} from '../api/types.js';
+import {
   DatapathLoader,
   DatapathMaps,
   type EndpointDatapathConfig,
@@ -125,11 +133,11 @@ export class NodeDatapath {
 
   // ---- introspection ----
 
-  dumpCt(): Record<string, unknown>[] {
-    return this.m.conntrack.list().map((e) => ({ ...e }));
+  dumpCt(): BpfCtEntry[] {
+    return toWire(this.m.conntrack.list());
   }
 
-  dumpIpcache(): Record<string, unknown>[] {
+  dumpIpcache(): BpfIpcacheEntry[] {
     return this.m.ipcache.list().map((e) => ({
       prefix: e.prefix,
       identity: e.identity,
@@ -138,7 +146,7 @@ export class NodeDatapath {
     }));
   }
 
-  dumpEndpoints(): Record<string, unknown>[] {
+  dumpEndpoints(): BpfEndpointEntry[] {
     return this.m.endpoints.list().map((e) => ({
       ip: e.ip,
       endpoint: e.endpointId,
@@ -150,8 +158,8 @@ export class NodeDatapath {
     }));
   }
 
-  dumpMetrics(): Record<string, unknown>[] {
-    return this.m.metrics.list().map((e) => ({ ...e }));
+  dumpMetrics(): BpfMetricsEntry[] {
+    return toWire(this.m.metrics.list());
   }
 
   /** Entries / max entries of the node's maps (per-endpoint policy tries: the fullest one). */
@@ -174,7 +182,7 @@ export class NodeDatapath {
     return out;
   }
 
-  status(): Record<string, unknown> {
+  status(): StatusResponse['datapath'] {
     if (!this.maps) return { open: false };
     return {
       open: true,

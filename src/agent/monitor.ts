@@ -4,6 +4,7 @@
  * out to `cilium-ts monitor` streams. Slow stream clients are cut off rather than slowing the reader.
  */
 import type { ServerResponse } from 'node:http';
+import type { StatusResponse } from '../api/types.js';
 import type { RingBufReader } from '../ebpf/index.js';
 import type { Observer } from '../hubble/observer.js';
 import type { Flow } from '../hubble/types.js';
@@ -112,7 +113,7 @@ export class Monitor {
     return STREAMING;
   }
 
-  status(): Record<string, unknown> {
+  status(): StatusResponse['monitor'] {
     return {
       ...this.stats,
       subscribers: this.subs.size,

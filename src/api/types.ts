@@ -21,6 +21,7 @@ import type { EndpointRecord } from '../endpoint/types.js';
 import type { Flow } from '../hubble/types.js';
 import type { IdentityScope } from '../identity/index.js';
 import type { TraceResult, ValidationIssue } from '../policy/index.js';
+import type { ReconcilerStatus } from '../statedb/reconciler.js';
 
 /** A value as it reads back from JSON: bigints become decimal strings. */
 export type Wire<T> = T extends bigint
@@ -32,6 +33,18 @@ export type Wire<T> = T extends bigint
       : T;
 
 export type Empty = Record<string, never>;
+
+/** A value as JSON carries it: bigints become decimal strings (what the router's send() writes). */
+export function toWire<T>(v: T): Wire<T> {
+  if (typeof v === 'bigint') return v.toString() as Wire<T>;
+  if (Array.isArray(v)) return v.map(toWire) as Wire<T>;
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = toWire(x);
+    return out as Wire<T>;
+  }
+  return v as Wire<T>;
+}
 
 // ---- node ----
 
@@ -55,11 +68,22 @@ export interface StatusResponse {
   identities: number;
   policy: { revision: number; policies: number };
   datapath: { open: false } | { open: true; bpffs: string; policyMaps: number; eventsLost: string };
-  monitor: { events: number; dropped: number; subscribers: number; ring?: RingBufStats };
+  monitor: {
+    events: number;
+    dropped: number;
+    subscribers: number;
+    ring?: RingBufStats;
+    readerError?: string;
+  };
   /** Observer API addresses (`unix:///...`, `127.0.0.1:PORT`) and the flow ring's fill. */
   hubble: { unix?: string; tcp?: string; flows: number; maxFlows: number };
   /** Prometheus endpoint URL, when enabled. */
   metrics?: string;
+  /** Nodes this agent knows (itself included). */
+  nodes?: number;
+  /** Each BPF map reconciler: objects, pending, failing objects with their errors, full passes. */
+  reconcilers?: ReconcilerStatus[];
+  conntrackGC?: Wire<ConntrackGCStatus>;
 }
 
 // ---- endpoints and identities ----

@@ -1,5 +1,6 @@
 /** Small cells every agent has: the state store, the mutation queue, IPAM and identities. */
 
+import { routes, toWire } from '../../api/types.js';
 import { cell } from '../../hive/hive.js';
 import { LocalIdentityAllocator } from '../../identity/async.js';
 import { type Identity, IdentityAllocator, type IdentityState } from '../../identity/index.js';
@@ -57,7 +58,13 @@ export const ipamCell = cell<NodeIpam, AgentCellExtras>({
         const st = await file.load();
         if (st) ipam.import(st);
       },
-      status: () => ({ ipam: { podCidrV4: cfg.podCidrV4, podCidrV6: cfg.podCidrV6, ...ipam.stats() } }),
+      status: () => ({
+        ipam: toWire({
+          podCidrV4: cfg.podCidrV4,
+          ...(cfg.podCidrV6 ? { podCidrV6: cfg.podCidrV6 } : {}),
+          ...ipam.stats(),
+        }),
+      }),
     };
   },
 });
@@ -94,8 +101,8 @@ export const identityCell = cell<Identities, AgentCellExtras>({
           scope: i.scope,
           refCount: allocator.refCount(i.id),
         });
-        r.on('GET', '/v1/identity', () => allocator.all().map(view));
-        r.on('GET', '/v1/identity/:id', (q) => {
+        r.route(routes.identityList, () => allocator.all().map(view));
+        r.route(routes.identityGet, (q) => {
           const i = allocator.lookup(Number(q.params.id));
           if (!i) throw new ApiError(404, `identity ${q.params.id} not found`);
           return view(i);

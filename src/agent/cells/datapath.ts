@@ -2,7 +2,9 @@
  * The node's datapath: the private bpffs, the pinned maps and program loader, the targets the
  * reconcilers write through, and the `bpf ...` introspection routes.
  */
+
 import { mkdirSync, readFileSync } from 'node:fs';
+import { routes } from '../../api/types.js';
 import { run } from '../../datapath/linux/index.js';
 import type { DatapathTargets } from '../../endpoint/datapath-state.js';
 import { cell } from '../../hive/hive.js';
@@ -26,10 +28,10 @@ export const datapathCell = cell<NodeDatapath, AgentCellExtras>({
       },
       stop: () => dp.close(),
       routes: (r) => {
-        r.on('GET', '/v1/bpf/ct', () => dp.dumpCt());
-        r.on('GET', '/v1/bpf/ipcache', () => dp.dumpIpcache());
-        r.on('GET', '/v1/bpf/endpoints', () => dp.dumpEndpoints());
-        r.on('GET', '/v1/bpf/metrics', () => dp.dumpMetrics());
+        r.route(routes.bpfCt, () => dp.dumpCt());
+        r.route(routes.bpfIpcache, () => dp.dumpIpcache());
+        r.route(routes.bpfEndpoints, () => dp.dumpEndpoints());
+        r.route(routes.bpfMetrics, () => dp.dumpMetrics());
       },
       status: () => ({ datapath: dp.status() }),
     };

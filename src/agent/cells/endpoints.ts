@@ -3,6 +3,14 @@
  * ipcache claims, policy maps) and its reconcilers, restore after a restart, and the endpoint,
  * `bpf policy` and policy trace routes. Follows policy, identity and pod/namespace changes.
  */
+import {
+  type BpfPolicyEntry,
+  type EndpointView,
+  routes,
+  type TraceRequest,
+  type TraceSide,
+  toWire,
+} from '../../api/types.js';
 import { DEFS } from '../../datapath/index.js';
 import { type DatapathTargets, EndpointDatapathState } from '../../endpoint/datapath-state.js';
 import { EndpointManager } from '../../endpoint/manager.js';
@@ -125,13 +133,13 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
       },
       status: () => ({ endpoints: manager.list().length }),
       routes: (r) => {
-        r.on('GET', '/v1/endpoint', () => manager.list().map(endpointView));
-        r.on('GET', '/v1/endpoint/:id', (q) => endpointView(find(q.params.id!)));
-        r.on('GET', '/v1/bpf/policy/:id', (q) => {
+        r.route(routes.endpointList, () => manager.list().map(endpointView));
+        r.route(routes.endpointGet, (q) => endpointView(find(q.params.id!)));
+        r.route(routes.bpfPolicy, (q) => {
           const ep = find(q.params.id!);
           return { endpoint: ep.id, entries: policyEntries(targets, ep.id) };
         });
-        r.on('POST', '/v1/policy/trace', async (q) => {
+        r.route(routes.policyTrace, async (q) => {
           const t = (await q.body()) as TraceRequest;
           const side = (s: TraceSide | undefined, what: string) => {
             if (!s) throw new ApiError(400, `${what}: required`);
@@ -155,7 +163,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
           const protocol = t.protocol ?? 'TCP';
           const res = policy.engine.trace({ src, dst, dport, protocol });
           return {
-            ...res,
+            ...toWire(res),
             src: { labels: src.labels.toStrings() },
             dst: { labels: dst.labels.toStrings() },
             dport,
@@ -168,19 +176,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
   },
 });
 
-interface TraceSide {
-  pod?: string;
-  identity?: number;
-  labels?: string[];
-}
-interface TraceRequest {
-  src?: TraceSide;
-  dst?: TraceSide;
-  dport?: number;
-  protocol?: string;
-}
-
-function endpointView(ep: EndpointRecord): Record<string, unknown> {
+function endpointView(ep: EndpointRecord): EndpointView {
   return {
     ...ep,
     identityLabels: ep.labels,
@@ -189,7 +185,7 @@ function endpointView(ep: EndpointRecord): Record<string, unknown> {
 }
 
 /** The endpoint's policy map as stored (what `bpf policy get` shows). */
-function policyEntries(targets: DatapathTargets, epId: number): Record<string, unknown>[] {
+function policyEntries(targets: DatapathTargets, epId: number): BpfPolicyEntry[] {
   const entries = (targets.policy.dump(epId) ?? []) as {
     key: { egress: number; identity: number; protocol: number; dport: number; prefixLen: number };
     entry: { deny: boolean; proxyPort: number; ruleCookie: number };

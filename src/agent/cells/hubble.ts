@@ -2,7 +2,9 @@
  * Observability: the monitor draining the datapath's ring buffer into the Hubble observer, the
  * Observer gRPC server, and Prometheus metrics (Hubble's and the agent's).
  */
+
 import { join } from 'node:path';
+import { routes } from '../../api/types.js';
 import { cell, token } from '../../hive/hive.js';
 import { HubbleMetrics, type MetricsServer, startMetricsServer } from '../../hubble/metrics.js';
 import { Observer } from '../../hubble/observer.js';
@@ -93,7 +95,7 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
         await metricsServer?.close();
       },
       routes: (r) => {
-        r.on('GET', '/v1/monitor', (q) => monitor.stream(q));
+        r.route(routes.monitor, (q) => monitor.stream(q));
       },
       status: () => ({
         monitor: monitor.status(),

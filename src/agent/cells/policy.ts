@@ -4,6 +4,7 @@
  * subscribes to changes and pushes the new per-endpoint state.
  */
 
+import { routes } from '../../api/types.js';
 import { cell } from '../../hive/hive.js';
 import { ManifestError, parseYamlDocuments } from '../../k8s/objects.js';
 import { policyKey } from '../../k8s/resources.js';
@@ -130,7 +131,7 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
       stop: () => engine.close(),
       status: () => ({ policy: { revision: repo.revision, policies: repo.list().length } }),
       routes: (r) => {
-        r.on('GET', '/v1/policy', () => ({
+        r.route(routes.policyList, () => ({
           revision: repo.revision,
           policies: repo.list().map((s) => ({
             kind: s.policy.ref.kind,
@@ -141,7 +142,7 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
             document: docs.get(policyKey(s.policy.ref))?.doc,
           })),
         }));
-        r.on('PUT', '/v1/policy', async (q) => {
+        r.route(routes.policyImport, async (q) => {
           const list = await policyDocsFromRequest(q);
           try {
             return await svc.importPolicies(list);
@@ -150,12 +151,12 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
             throw err;
           }
         });
-        r.on('POST', '/v1/policy/validate', async (q) => {
+        r.route(routes.policyValidate, async (q) => {
           const list = await policyDocsFromRequest(q);
           const issues = validatePolicies(list, { clusterName: cfg.clusterName });
           return { valid: issues.length === 0, issues };
         });
-        r.on('DELETE', '/v1/policy', async (q) => {
+        r.route(routes.policyDelete, async (q) => {
           const b = (await q.body()) as { refs?: PolicyRef[]; all?: boolean };
           const refs = b.all ? repo.list().map((s) => s.policy.ref) : (b.refs ?? []);
           if (!b.all && refs.length === 0)

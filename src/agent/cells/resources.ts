@@ -5,6 +5,7 @@
  * again after a restart before the orchestrator speaks. Cells that must act before a change is
  * acknowledged (relabel endpoints, recompute policy) register handlers that run serially.
  */
+import { routes } from '../../api/types.js';
 import type { PodMeta } from '../../endpoint/manager.js';
 import { cell } from '../../hive/hive.js';
 import { portNameErrors } from '../../k8s/names.js';
@@ -58,13 +59,13 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
         for (const s of [stores.pods, stores.namespaces, stores.policies]) s.markSynced();
       },
       routes: (r) => {
-        r.on('GET', '/v1/k8s/pods', () => svc.pods());
-        r.on('PUT', '/v1/k8s/namespaces/:name', async (q) => {
+        r.route(routes.pods, () => svc.pods());
+        r.route(routes.namespacePut, async (q) => {
           const b = (await q.body()) as { labels?: Record<string, string> };
           await setNamespace(q.params.name!, checkLabels(b.labels, 'labels'));
           return {};
         });
-        r.on('PUT', '/v1/k8s/pods/:ns/:name', async (q) => {
+        r.route(routes.podPut, async (q) => {
           const b = (await q.body()) as Partial<PodMeta>;
           const meta: PodMeta = {
             labels: checkLabels(b.labels, 'labels'),
@@ -74,7 +75,7 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
           await setPod(q.params.ns!, q.params.name!, meta);
           return {};
         });
-        r.on('DELETE', '/v1/k8s/pods/:ns/:name', async (q) => {
+        r.route(routes.podDelete, async (q) => {
           await setPod(q.params.ns!, q.params.name!, undefined);
           return {};
         });

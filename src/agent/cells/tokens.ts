@@ -3,6 +3,7 @@
  * tokens it needs, and the hive builds and starts cells in that order (src/hive).
  */
 import type { Logger } from 'pino';
+import type { StatusResponse } from '../../api/types.js';
 import type { CniBackend } from '../../cni/agent-side.js';
 import type { DatapathTargets, EndpointDatapathState } from '../../endpoint/datapath-state.js';
 import type { EndpointManager, PodMeta } from '../../endpoint/manager.js';
@@ -26,8 +27,8 @@ import type { AgentStateStore } from '../state.js';
 /** Extras an agent cell may have beside its lifecycle: REST routes and a part of `status`. */
 export interface AgentCellExtras {
   routes?(r: Router): void;
-  /** Merged into GET /v1/status. */
-  status?(): Record<string, unknown>;
+  /** This cell's part of GET /v1/status. */
+  status?(): Partial<StatusResponse>;
 }
 
 export type AgentCellInstance<P> = CellInstance<P, AgentCellExtras>;
