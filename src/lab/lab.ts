@@ -22,8 +22,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { AgentClient, AgentUnreachableError } from '../agent/client.js';
 import { agentSocketPath } from '../agent/config.js';
+import { AgentApi } from '../api/client.js';
+import type { EndpointView } from '../api/types.js';
 import { cliPath, distRoot } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
 import { ClusterPool } from '../ipam/index.js';
@@ -44,7 +45,6 @@ import {
 } from './forwarder.js';
 import { isRunning, killRecorded, type ProcessRef, processRef } from './process.js';
 import {
-  type AgentEndpoint,
   applyResult,
   canonical,
   endpointObject,
@@ -179,7 +179,7 @@ export async function up(o: UpOptions): Promise<LabState> {
     saveLab(s);
     // Namespaces the lab knows are pushed to (possibly restarted) agents.
     for (const [ns, { labels }] of Object.entries(s.namespaces))
-      await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${ns}`, { labels }));
+      await forAllAgents(s, (c) => c.putNamespace(ns, { labels }));
     o.log(
       `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${n.podCidrV4})`).join(', ')}; world ${WORLD_IP}`,
     );
@@ -242,10 +242,9 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
 }
 
 async function ensureAgent(s: LabState, n: LabNode, log: Log): Promise<void> {
-  const client = new AgentClient(agentSocketPath(s.name, n.name), 2000);
   if (isRunning(agentRef(n))) {
     try {
-      await client.get('/v1/healthz');
+      await new AgentApi(agentSocketPath(s.name, n.name), 2000).healthz();
       return;
     } catch {
       // not answering: restart it below
@@ -287,14 +286,13 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
   n.agentPid = ref.pid;
   n.agentStartTime = ref.startTime;
   log(`started agent on ${n.name} (pid ${child.pid}, log ${logFile})`);
-  const client = new AgentClient(agentSocketPath(s.name, n.name), 2000);
+  const api = new AgentApi(agentSocketPath(s.name, n.name), 2000);
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      const h = await client.get<{ ok: boolean }>('/v1/healthz');
-      if (h.ok) return;
-    } catch (err) {
-      if (!(err instanceof AgentUnreachableError) && !(err instanceof Error)) throw err;
+      if ((await api.healthz()).ok) return;
+    } catch {
+      // not listening yet
     }
     if (!isRunning(ref))
       throw new LabError(`agent on ${n.name} exited during start-up; see ${logFile}:\n${tail(logFile)}`);
@@ -319,14 +317,11 @@ export function agentRef(n: LabNode): ProcessRef | undefined {
     : undefined;
 }
 
-function client(s: LabState, node: string): AgentClient {
-  return new AgentClient(agentSocketPath(s.name, node));
+function client(s: LabState, node: string): AgentApi {
+  return new AgentApi(agentSocketPath(s.name, node));
 }
 
-async function forAllAgents(
-  s: LabState,
-  fn: (c: AgentClient, n: LabNode) => Promise<unknown>,
-): Promise<void> {
+async function forAllAgents(s: LabState, fn: (c: AgentApi, n: LabNode) => Promise<unknown>): Promise<void> {
   await Promise.all(s.nodes.map((n) => fn(client(s, n.name), n)));
 }
 
@@ -349,10 +344,7 @@ export async function apply(lab: string, m: Manifests, log: Log): Promise<void> 
     const s = requireLab(lab);
     // Validate every policy first, on one agent: a rejected file applies nothing.
     if (m.policies.length) {
-      const v = await client(s, s.nodes[0]!.name).post<{
-        valid: boolean;
-        issues: { document: number; path: string; message: string; kind?: string; name?: string }[];
-      }>('/v1/policy/validate', { documents: m.policies });
+      const v = await client(s, s.nodes[0]!.name).validatePolicies({ documents: m.policies });
       if (!v.valid) {
         throw new LabError(
           `policy rejected, nothing applied:\n${v.issues.map((i) => `  document ${i.document + 1}${i.kind ? ` (${i.kind} ${i.name ?? ''})` : ''}: ${i.path}: ${i.message}`).join('\n')}`,
@@ -386,7 +378,7 @@ export async function apply(lab: string, m: Manifests, log: Log): Promise<void> 
       const held = s.namespaces[name];
       const result = applyResult(held?.labels, labels);
       if (result !== 'unchanged') {
-        await forAllAgents(s, (c) => c.put(`/v1/k8s/namespaces/${name}`, { labels }));
+        await forAllAgents(s, (c) => c.putNamespace(name, { labels }));
         s.namespaces[name] = { labels, createdAt: held?.createdAt ?? new Date().toISOString() };
         saveLab(s);
       }
@@ -400,7 +392,7 @@ export async function apply(lab: string, m: Manifests, log: Log): Promise<void> 
     });
     const changed = results.filter((r) => r.result !== 'unchanged');
     if (changed.length) {
-      await forAllAgents(s, (c) => c.put('/v1/policy', { documents: changed.map((r) => r.doc) }));
+      await forAllAgents(s, (c) => c.importPolicies({ documents: changed.map((r) => r.doc) }));
       for (const { doc, ref, held } of changed) {
         s.policies = s.policies.filter((x) => !sameRef(x, ref));
         s.policies.push({ ...ref, createdAt: held?.createdAt ?? new Date().toISOString(), doc });
@@ -438,7 +430,7 @@ async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
       : applyResult(existing.labels, labels);
     if (result === 'configured') {
       if (canonical(existing.labels) !== canonical(labels))
-        await client(s, existing.node).put(`/v1/k8s/pods/${ns}/${name}`, meta);
+        await client(s, existing.node).putPod(ns, name, meta);
       existing.labels = labels;
       existing.manifest = manifest;
     }
@@ -452,7 +444,7 @@ async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
     .update(`${s.name}/${key}/${randomBytes(8).toString('hex')}`)
     .digest('hex');
   const netns = `${netnsPrefix(s.name)}p${containerId.slice(0, 10)}`;
-  await client(s, node.name).put(`/v1/k8s/pods/${ns}/${name}`, meta);
+  await client(s, node.name).putPod(ns, name, meta);
   await run(['ip', 'netns', 'add', netns]);
   const record: LabPod = {
     namespace: ns,
@@ -613,7 +605,7 @@ export async function deleteManifests(lab: string, m: Manifests, log: Log): Prom
     }
     if (m.policies.length) {
       const refs = m.policies.map(policyRefOf);
-      await forAllAgents(s, (c) => c.delete('/v1/policy', { refs }));
+      await forAllAgents(s, (c) => c.deletePolicies({ refs }));
       s.policies = s.policies.filter(
         (x) => !refs.some((r) => r.kind === x.kind && r.namespace === x.namespace && r.name === x.name),
       );
@@ -640,7 +632,7 @@ async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
       log(`warning: ${(err as Error).message}`);
     }
     await client(s, node.name)
-      .delete(`/v1/k8s/pods/${p.namespace}/${p.name}`)
+      .deletePod(p.namespace, p.name)
       .catch(() => {});
   }
   await run(['ip', 'netns', 'del', p.netns]).catch(() => {});
@@ -656,7 +648,6 @@ export async function getObjects(s: LabState, type: ResourceType, namespace?: st
   const observed: Observed = {
     running: (p) => p.containers.map((c) => isRunning(c)),
     nodeReady: (n) => isRunning(agentRef(n)),
-    endpoints: new Map(),
     addresses: (n) => nodeAddresses(s, n),
   };
   const byName = (a: KObject, b: KObject) =>
@@ -674,12 +665,12 @@ export async function getObjects(s: LabState, type: ResourceType, namespace?: st
         .map(([name, ns]) => namespaceObject(name, ns.labels, ns.createdAt))
         .sort(byName);
     case 'CiliumEndpoint': {
-      const eps = new Map<string, AgentEndpoint>();
+      const eps = new Map<string, EndpointView>();
       await Promise.all(
         s.nodes.map(async (n) => {
           const list = await client(s, n.name)
-            .get<AgentEndpoint[]>('/v1/endpoint')
-            .catch(() => [] as AgentEndpoint[]);
+            .endpoints()
+            .catch(() => [] as EndpointView[]);
           for (const e of list) eps.set(podKey(e.podNamespace, e.podName), e);
         }),
       );

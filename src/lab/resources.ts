@@ -3,6 +3,7 @@
  * their Kubernetes shape for -o json|yaml, and the table columns of `kubectl get` (with -o wide).
  * Pure functions of the lab state and what the agents report.
  */
+import type { EndpointView } from '../api/types.js';
 import type { LabNode, LabPod, LabPolicy, LabState } from './state.js';
 
 export class ResourceError extends Error {}
@@ -178,22 +179,12 @@ export interface Observed {
   /** Per pod key: how many of its containers still run (by recorded PID and start time). */
   running: (p: LabPod) => boolean[];
   nodeReady: (n: LabNode) => boolean;
-  /** Endpoints reported by the agents, by "namespace/name". */
-  endpoints: Map<string, AgentEndpoint>;
   /** Addresses reachable from the machine's shell, per node. */
   addresses: (n: LabNode) => { hubble?: string; metrics?: string };
 }
 
-export interface AgentEndpoint {
-  id: number;
-  identity: number;
-  state: string;
-  labels?: string[];
-  ipv4?: string;
-  ipv6?: string;
-  podNamespace: string;
-  podName: string;
-}
+/** What the lab shows of an endpoint the agent reports. */
+export type AgentEndpoint = Pick<EndpointView, 'id' | 'identity' | 'state' | 'labels' | 'ipv4' | 'ipv6'>;
 
 export function podObject(s: LabState, p: LabPod, o: Observed): KObject {
   const running = o.running(p);

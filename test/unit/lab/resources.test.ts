@@ -125,7 +125,6 @@ describe('lab resources (kubectl views)', () => {
   const observed = (running: boolean[]): Observed => ({
     running: () => running,
     nodeReady: () => true,
-    endpoints: new Map(),
     addresses: () => ({}),
   });
 
