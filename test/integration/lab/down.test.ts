@@ -5,19 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runRoot } from '../../../src/common/paths.js';
+import { processRef } from '../../../src/lab/process.js';
 import { cliOk, labName } from '../../helpers/cli.js';
 import { groupMembers, isAlive, waitGone } from '../../helpers/proc.js';
 import { cleanupStack } from '../../helpers/sys.js';
 
-/** Field 22 of /proc/PID/stat: the start time in clock ticks since boot. */
-function startTime(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-}
+/** The start time the lab would record for a process it started (field 22 of /proc/PID/stat). */
+const startTime = (pid: number) => processRef(pid).startTime!;
 
 describe('privileged: lab down and recycled PIDs', () => {
   const cleanup = cleanupStack();
