@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { agentSocketPath } from '../agent/config.js';
 import { distRoot } from '../common/paths.js';
 import { isRunning, processRef } from './process.js';
-import { type LabForwarder, type LabNode, type LabState, labDir } from './state.js';
+import { type LabForwarder, type LabNode, type LabState, labDir, loadLab } from './state.js';
 
 /** Ports the lab gives each agent inside its node namespace (upstream's defaults). */
 export const AGENT_HUBBLE_PORT = 4244;
@@ -113,6 +113,13 @@ export function nodeAddresses(s: LabState, n: LabNode): NodeAddresses {
       ? { hubble: `${LOOPBACK}:${f.hubblePort}`, metrics: `http://${LOOPBACK}:${f.metricsPort}/metrics` }
       : {}),
   };
+}
+
+/** The addresses of a lab's node from its state, or undefined when there is no such lab or node. */
+export function labNodeAddresses(lab: string, node: string): NodeAddresses | undefined {
+  const s = loadLab(lab);
+  const n = s?.nodes.find((x) => x.name === node);
+  return s && n ? nodeAddresses(s, n) : undefined;
 }
 
 /** The lines `lab up` ends with. */

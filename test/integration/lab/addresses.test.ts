@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runRoot } from '../../../src/common/paths.js';
+import { labNodeAddresses } from '../../../src/lab/forwarder.js';
 import { cli, cliOk, labName } from '../../helpers/cli.js';
 import { isAlive, waitGone } from '../../helpers/proc.js';
 
@@ -107,6 +108,12 @@ describe('privileged: lab addresses work from the machine', () => {
     await scrape(first.metrics);
     const wide = await cliOk(['lab', 'get', 'nodes', '-o', 'wide'], { lab: LAB });
     assert.ok(wide.includes(first.metrics) && wide.includes(first.hubble), wide);
+    assert.deepEqual(labNodeAddresses(LAB, 'node1'), {
+      agent: first.agent,
+      hubble: first.hubble,
+      hubbleUnix: first.hubbleUnix,
+      metrics: first.metrics,
+    });
   });
 
   it('lab down stops the forwarder and closes the ports', async () => {
