@@ -5,7 +5,13 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { AgentApi } from '../api/client.js';
-import type { EndpointView, PolicyDeleteRequest, TraceResponse, TraceSide } from '../api/types.js';
+import type {
+  EndpointView,
+  PolicyDeleteRequest,
+  StatusResponse,
+  TraceResponse,
+  TraceSide,
+} from '../api/types.js';
 import type { PolicyRef, ValidationIssue } from '../policy/index.js';
 import { CliError } from './errors.js';
 import { printJson, printTable } from './output.js';
@@ -110,11 +116,18 @@ export function registerAgentCommands(program: Command): void {
   out(program.command('status'))
     .description('agent status')
     .action(async (_o, cmd: Command) => {
+      const t = targetOf(cmd);
       const s = await (await apiFor(cmd)).status();
+      // Addresses inside the node's namespace answer nothing from here: print the lab's forwarded ones.
+      const { labNodeAddresses } = await import('../lab/forwarder.js');
+      const fwd = labNodeAddresses(t.lab, t.node);
+      if (fwd) {
+        if (fwd.metrics) s.metrics = fwd.metrics;
+        if (fwd.hubble) s.hubble.tcp = fwd.hubble;
+        else delete s.hubble.tcp;
+      }
       if (wantJson(cmd)) return printJson(s);
-      const kv = (k: string, v: unknown) =>
-        process.stdout.write(`${k.padEnd(22)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
-      for (const [k, v] of Object.entries(s)) kv(`${k}:`, v);
+      process.stdout.write(formatStatus(s));
     });
 
   const ep = program.command('endpoint').description('endpoints on this node');
@@ -420,4 +433,53 @@ export function formatEndpoint(e: EndpointView): string {
     ['Host interface', `${e.hostIfName} (ifindex ${e.hostIfindex})`],
   ];
   return rows.map(([k, v]) => `${`${k}:`.padEnd(20)}${String(v ?? '')}`).join('\n') + '\n';
+}
+
+/** `cilium status`-style lines: one subsystem per line, details after a colon. */
+export function formatStatus(s: StatusResponse): string {
+  const lines: [string, string][] = [];
+  const ipam = (f: 'ipv4' | 'ipv6', cidr: string | undefined) => {
+    const r = s.ipam[f];
+    return r && cidr
+      ? `${f === 'ipv4' ? 'IPv4' : 'IPv6'}: ${r.used}/${r.capacity} allocated from ${cidr}`
+      : '';
+  };
+  const reconcilers = s.reconcilers ?? [];
+  const failing = reconcilers.flatMap((r) => r.errors.map((e) => `${r.name} ${e.key}: ${e.error}`));
+  lines.push(['Lab / node', `${s.lab} / ${s.node}`]);
+  lines.push(['KVStore', s.kvstore]);
+  lines.push(['Cilium', `${s.ready ? 'Ok' : 'Starting'}   uptime ${s.uptimeSeconds}s`]);
+  lines.push(['Nodes', String(s.nodes ?? 1)]);
+  lines.push(['Endpoints', String(s.endpoints)]);
+  lines.push(['Identities', String(s.identities)]);
+  lines.push(['Policy', `revision ${s.policy.revision}, ${s.policy.policies} policies`]);
+  lines.push([
+    'IPAM',
+    [ipam('ipv4', s.ipam.podCidrV4), ipam('ipv6', s.ipam.podCidrV6)].filter(Boolean).join(', '),
+  ]);
+  lines.push([
+    'BPF maps',
+    `${reconcilers.length - new Set(failing.map((f) => f.split(' ')[0])).size}/${reconcilers.length} reconcilers healthy` +
+      (failing.length ? `; failing: ${failing.join('; ')}` : ''),
+  ]);
+  lines.push([
+    'Datapath',
+    s.datapath.open
+      ? `bpffs ${s.datapath.bpffs}, ${s.datapath.policyMaps} policy maps, events lost ${s.datapath.eventsLost}`
+      : 'not open',
+  ]);
+  lines.push([
+    'Monitor',
+    `${s.monitor.events} events, ${s.monitor.subscribers} listening${s.monitor.readerError ? `; reader failed: ${s.monitor.readerError}` : ''}`,
+  ]);
+  const hubbleAt = [s.hubble.unix, s.hubble.tcp].filter(Boolean).join('  ');
+  lines.push(['Hubble', `Ok   Current/Max Flows: ${s.hubble.flows}/${s.hubble.maxFlows}   ${hubbleAt}`]);
+  const gc = s.conntrackGC;
+  if (gc)
+    lines.push([
+      'Conntrack GC',
+      `${gc.running ? 'running' : 'stopped'}, ${gc.runs} runs, ${gc.deletedTotal} entries deleted, interval ${Math.round(gc.intervalMs / 1000)}s`,
+    ]);
+  if (s.metrics) lines.push(['Metrics', s.metrics]);
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(22)}${v}\n`).join('');
 }
