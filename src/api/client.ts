@@ -18,6 +18,8 @@ import {
   type EndpointView,
   type HealthzResponse,
   type IdentityView,
+  type KubeObject,
+  type KubeObjectsResponse,
   type MonitorEvent,
   type MonitorQuery,
   type NamespaceRequest,
@@ -283,5 +285,23 @@ export class AgentApi {
   }
   deletePod(ns: string, name: string): Promise<Empty> {
     return this.call(routes.podDelete, { ns, name });
+  }
+  services(): Promise<KubeObjectsResponse> {
+    return this.call(routes.services, {});
+  }
+  putService(ns: string, name: string, obj: KubeObject): Promise<Empty> {
+    return this.call(routes.servicePut, { ns, name }, { body: obj });
+  }
+  deleteService(ns: string, name: string): Promise<Empty> {
+    return this.call(routes.serviceDelete, { ns, name });
+  }
+  endpointSlices(): Promise<KubeObjectsResponse> {
+    return this.call(routes.endpointSlices, {});
+  }
+  putEndpointSlice(ns: string, name: string, obj: KubeObject): Promise<Empty> {
+    return this.call(routes.endpointSlicePut, { ns, name }, { body: obj });
+  }
+  deleteEndpointSlice(ns: string, name: string): Promise<Empty> {
+    return this.call(routes.endpointSliceDelete, { ns, name });
   }
 }

@@ -249,6 +249,12 @@ export interface PodRequest {
 
 export type PodsResponse = Record<string, PodMeta>;
 
+/** A Kubernetes Service or discovery.k8s.io/v1 EndpointSlice object, as in a manifest. */
+export type KubeObject = Record<string, unknown>;
+
+/** `namespace/name` → object. */
+export type KubeObjectsResponse = Record<string, KubeObject>;
+
 // ---- the route table ----
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -338,6 +344,12 @@ export const routes = {
   namespacePut: route('PUT', '/v1/k8s/namespaces/:name', returns<Empty>(), body<NamespaceRequest>()),
   podPut: route('PUT', '/v1/k8s/pods/:ns/:name', returns<Empty>(), body<PodRequest>()),
   podDelete: route('DELETE', '/v1/k8s/pods/:ns/:name', returns<Empty>()),
+  services: route('GET', '/v1/k8s/services', returns<KubeObjectsResponse>()),
+  servicePut: route('PUT', '/v1/k8s/services/:ns/:name', returns<Empty>(), body<KubeObject>()),
+  serviceDelete: route('DELETE', '/v1/k8s/services/:ns/:name', returns<Empty>()),
+  endpointSlices: route('GET', '/v1/k8s/endpointslices', returns<KubeObjectsResponse>()),
+  endpointSlicePut: route('PUT', '/v1/k8s/endpointslices/:ns/:name', returns<Empty>(), body<KubeObject>()),
+  endpointSliceDelete: route('DELETE', '/v1/k8s/endpointslices/:ns/:name', returns<Empty>()),
 
   ...cniRoutes,
 } as const;

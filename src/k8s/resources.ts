@@ -219,11 +219,16 @@ function jsonEqual(a: unknown, b: unknown): boolean {
 }
 
 /** Snapshot of every store, for the agent's state file. */
+/** A Service or EndpointSlice as the orchestrator gave it (a Kubernetes object, validated by its reader). */
+export type ObjectResource = Record<string, unknown>;
+
 export interface ClusterResourcesState {
   version: 1;
   pods: Record<string, PodResource>;
   namespaces: Record<string, NamespaceResource>;
   policies: Record<string, PolicyResource>;
+  services?: Record<string, ObjectResource>;
+  endpointSlices?: Record<string, ObjectResource>;
 }
 
 /**
@@ -234,6 +239,8 @@ export class ClusterResources {
   readonly pods = new ResourceStore<PodResource>('Pod', 'namespaced');
   readonly namespaces = new ResourceStore<NamespaceResource>('Namespace', 'cluster');
   readonly policies = new ResourceStore<PolicyResource>('Policy', 'policy');
+  readonly services = new ResourceStore<ObjectResource>('Service', 'namespaced');
+  readonly endpointSlices = new ResourceStore<ObjectResource>('EndpointSlice', 'namespaced');
 
   export(): ClusterResourcesState {
     return {
@@ -241,6 +248,8 @@ export class ClusterResources {
       pods: this.pods.export(),
       namespaces: this.namespaces.export(),
       policies: this.policies.export(),
+      services: this.services.export(),
+      endpointSlices: this.endpointSlices.export(),
     };
   }
 
@@ -252,8 +261,12 @@ export class ClusterResources {
     this.pods.checkKeys(state.pods);
     this.namespaces.checkKeys(state.namespaces);
     this.policies.checkKeys(state.policies);
+    this.services.checkKeys(state.services ?? {});
+    this.endpointSlices.checkKeys(state.endpointSlices ?? {});
     this.pods.import(state.pods);
     this.namespaces.import(state.namespaces);
     this.policies.import(state.policies);
+    this.services.import(state.services ?? {});
+    this.endpointSlices.import(state.endpointSlices ?? {});
   }
 }

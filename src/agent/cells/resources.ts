@@ -10,7 +10,7 @@ import type { PodMeta } from '../../endpoint/manager.js';
 import { cell } from '../../hive/hive.js';
 import { portNameErrors } from '../../k8s/names.js';
 import { ClusterResources, type ClusterResourcesState, namespacedKey } from '../../k8s/resources.js';
-import { ApiError } from '../http.js';
+import { ApiError, type Request } from '../http.js';
 import { type AgentCellExtras, type Resources, ResourcesT, SerialT, StateT } from './tokens.js';
 
 export const resourcesCell = cell<Resources, AgentCellExtras>({
@@ -23,6 +23,19 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
     const stores = new ClusterResources();
     const podHandlers: ((ns: string, name: string, before: PodMeta | undefined) => Promise<void>)[] = [];
     const nsHandlers: ((ns: string) => Promise<void>)[] = [];
+    type Kind = 'Service' | 'EndpointSlice';
+    const objChecks: ((kind: Kind, obj: Record<string, unknown>) => void)[] = [];
+    const objHandlers: ((kind: Kind, ns: string, name: string) => Promise<void>)[] = [];
+    const storeOf = (kind: Kind) => (kind === 'Service' ? stores.services : stores.endpointSlices);
+    const setObject = (kind: Kind, ns: string, name: string, obj: Record<string, unknown> | undefined) =>
+      serial(async () => {
+        if (obj) for (const c of objChecks) c(kind, obj);
+        const key = namespacedKey(ns, name);
+        if (obj) storeOf(kind).upsert(key, obj);
+        else storeOf(kind).delete(key);
+        await persist();
+        for (const h of objHandlers) await h(kind, ns, name);
+      });
     const persist = () => file.save(stores.export());
     const setPod = (ns: string, name: string, meta: PodMeta | undefined) =>
       serial(async () => {
@@ -47,6 +60,9 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
       namespaceLabels: (ns) => stores.namespaces.get(ns)?.labels ?? { 'kubernetes.io/metadata.name': ns },
       setPod,
       setNamespace,
+      setObject,
+      onObjectCheck: (fn) => objChecks.push(fn),
+      onObjectChanged: (fn) => objHandlers.push(fn),
       onPodChanged: (fn) => podHandlers.push(fn),
       onNamespaceChanged: (fn) => nsHandlers.push(fn),
     };
@@ -79,6 +95,29 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
           await setPod(q.params.ns!, q.params.name!, undefined);
           return {};
         });
+        const objects = (kind: Kind) =>
+          Object.fromEntries(
+            storeOf(kind)
+              .list()
+              .map((o) => [o.key, o.object]),
+          );
+        const put = (kind: Kind) => async (q: Request<'ns' | 'name'>) => {
+          const b = await q.body();
+          if (typeof b !== 'object' || b === null || Array.isArray(b))
+            throw new ApiError(400, `request body: a ${kind} object is required`);
+          await setObject(kind, q.params.ns, q.params.name, b as Record<string, unknown>);
+          return {};
+        };
+        const del = (kind: Kind) => async (q: Request<'ns' | 'name'>) => {
+          await setObject(kind, q.params.ns, q.params.name, undefined);
+          return {};
+        };
+        r.route(routes.services, () => objects('Service'));
+        r.route(routes.servicePut, put('Service'));
+        r.route(routes.serviceDelete, del('Service'));
+        r.route(routes.endpointSlices, () => objects('EndpointSlice'));
+        r.route(routes.endpointSlicePut, put('EndpointSlice'));
+        r.route(routes.endpointSliceDelete, del('EndpointSlice'));
       },
     };
   },

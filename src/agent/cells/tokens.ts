@@ -61,6 +61,19 @@ export interface Resources {
   /** Sets (or with undefined deletes) a pod's metadata, then runs the pod handlers. */
   setPod(ns: string, name: string, meta: PodMeta | undefined): Promise<void>;
   setNamespace(name: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * Stores (or with undefined deletes) a Service or EndpointSlice after `check` accepted it, then
+   * runs the handlers; a refused object changes nothing.
+   */
+  setObject(
+    kind: 'Service' | 'EndpointSlice',
+    ns: string,
+    name: string,
+    obj: Record<string, unknown> | undefined,
+  ): Promise<void>;
+  /** Validates Services / EndpointSlices before they are stored (the service cell installs it). */
+  onObjectCheck(fn: (kind: 'Service' | 'EndpointSlice', obj: Record<string, unknown>) => void): void;
+  onObjectChanged(fn: (kind: 'Service' | 'EndpointSlice', ns: string, name: string) => Promise<void>): void;
   /** Called (serially) after a pod or namespace changed. */
   onPodChanged(fn: (ns: string, name: string, before: PodMeta | undefined) => Promise<void>): void;
   onNamespaceChanged(fn: (ns: string) => Promise<void>): void;
