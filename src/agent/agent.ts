@@ -27,22 +27,30 @@ import { type AgentCellExtras, CniT, ConfigT, LogT } from './cells/tokens.js';
 import type { AgentConfig } from './config.js';
 import { Router } from './http.js';
 
-/** The cells of a full agent, in no particular order (the hive orders them by their needs). */
-export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
+/**
+ * The control plane's cells: they need no root and write the datapath only through the targets
+ * (TargetsT), so tests run them against in-memory maps.
+ */
+export const CONTROL_PLANE_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   stateCell,
   serialCell,
   kvstoreCell,
   ipamCell,
   identityCell,
   resourcesCell,
-  datapathCell,
-  targetsCell,
   ipcacheCell,
   nodeCell,
-  routerCell,
   policyCell,
   endpointsCell,
   syncCell,
+] as Cell<unknown, AgentCellExtras>[];
+
+/** The cells of a full agent, in no particular order (the hive orders them by their needs). */
+export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
+  ...CONTROL_PLANE_CELLS,
+  datapathCell,
+  targetsCell,
+  routerCell,
   cniCell,
   hubbleCell,
   conntrackCell,

@@ -1,5 +1,5 @@
 /** The CNI backend: IPAM plus the endpoint lifecycle behind the plugin's ADD/DEL/CHECK. */
-import { CniBackend } from '../../cni/agent-side.js';
+import { CniBackend, type CniEndpoint, type CniPendingEndpoint } from '../../cni/agent-side.js';
 import type { PendingEndpoint } from '../../endpoint/manager.js';
 import { cell } from '../../hive/hive.js';
 import { PREWARM_IDS } from './endpoints.js';
@@ -34,13 +34,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
           manager.byContainer(e.containerId, e.ifName)
             ? undefined
             : manager.begin({
-                containerId: e.containerId,
-                ifName: e.ifName,
-                netns: e.netns,
-                podNamespace: e.podNamespace ?? 'default',
-                podName: e.podName ?? e.containerId.slice(0, 12),
-                ipv4: e.allocation.ipv4?.ip,
-                ipv6: e.allocation.ipv6?.ip,
+                ...endpointOf(e),
                 mac: e.podMac,
                 hostIfName: e.hostIfName,
                 hostMac: e.hostMac,
@@ -55,13 +49,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
             const ep = token
               ? await manager.finish(token as PendingEndpoint, e.plumbing.hostIfindex)
               : await manager.create({
-                  containerId: e.containerId,
-                  ifName: e.ifName,
-                  netns: e.netns,
-                  podNamespace: e.podNamespace ?? 'default',
-                  podName: e.podName ?? e.containerId.slice(0, 12),
-                  ipv4: e.allocation.ipv4?.ip,
-                  ipv6: e.allocation.ipv6?.ip,
+                  ...endpointOf(e),
                   mac: e.plumbing.podMac,
                   hostIfName: e.plumbing.hostIfName,
                   hostIfindex: e.plumbing.hostIfindex,
@@ -94,3 +82,16 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
     return { provide: backend };
   },
 });
+
+/** What a CNI request says about the endpoint (pod, addresses), before or after plumbing. */
+function endpointOf(e: CniPendingEndpoint | CniEndpoint) {
+  return {
+    containerId: e.containerId,
+    ifName: e.ifName,
+    netns: e.netns,
+    podNamespace: e.podNamespace ?? 'default',
+    podName: e.podName ?? e.containerId.slice(0, 12),
+    ipv4: e.allocation.ipv4?.ip,
+    ipv6: e.allocation.ipv6?.ip,
+  };
+}

@@ -10,14 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { identityCell, ipamCell, serialCell, stateCell } from '../../../src/agent/cells/base.js';
-import { endpointsCell } from '../../../src/agent/cells/endpoints.js';
-import { ipcacheCell } from '../../../src/agent/cells/ipcache.js';
-import { kvstoreCell } from '../../../src/agent/cells/kvstore.js';
-import { nodeCell } from '../../../src/agent/cells/node.js';
-import { policyCell } from '../../../src/agent/cells/policy.js';
-import { resourcesCell } from '../../../src/agent/cells/resources.js';
-import { syncCell } from '../../../src/agent/cells/sync.js';
+import { CONTROL_PLANE_CELLS } from '../../../src/agent/agent.js';
 import {
   type AgentCellExtras,
   ConfigT,
@@ -31,7 +24,7 @@ import {
 } from '../../../src/agent/cells/tokens.js';
 import { defaultConfig } from '../../../src/agent/config.js';
 import type { DatapathTargets } from '../../../src/endpoint/datapath-state.js';
-import { type Cell, cell, Hive } from '../../../src/hive/hive.js';
+import { cell, Hive } from '../../../src/hive/hive.js';
 import { type FakeDatapath, fakeDatapath } from './fake-targets.js';
 
 const NODE_IP = '192.168.50.2';
@@ -63,20 +56,7 @@ async function startAgent(dp: FakeDatapath, dir: string): Promise<Hive<AgentCell
     provides: TargetsT,
     build: () => ({ provide: dp }),
   });
-  const cells = [
-    stateCell,
-    serialCell,
-    kvstoreCell,
-    ipamCell,
-    identityCell,
-    resourcesCell,
-    targets,
-    ipcacheCell,
-    nodeCell,
-    policyCell,
-    endpointsCell,
-    syncCell,
-  ] as Cell<unknown, AgentCellExtras>[];
+  const cells = [...CONTROL_PLANE_CELLS, targets];
   const hive = new Hive<AgentCellExtras>(cells, [
     [ConfigT, cfg],
     [LogT, pino({ level: 'silent' })],
