@@ -51,6 +51,7 @@ export const LAYERS: Readonly<Record<string, { rank: number; layer: string }>> =
   cni: { rank: 3, layer: 'subsystems' },
   conntrack: { rank: 3, layer: 'subsystems' },
   workload: { rank: 3, layer: 'subsystems' },
+  dns: { rank: 3, layer: 'subsystems' },
   api: { rank: 4, layer: 'api' },
   agent: { rank: 5, layer: 'agent' },
   lab: { rank: 6, layer: 'lab' },
