@@ -45,6 +45,7 @@ export const LAYERS: Readonly<Record<string, { rank: number; layer: string }>> =
   ipcache: { rank: 1, layer: 'core' },
   kvstore: { rank: 1, layer: 'core' },
   node: { rank: 1, layer: 'core' },
+  service: { rank: 1, layer: 'core' },
   datapath: { rank: 2, layer: 'datapath' },
   endpoint: { rank: 3, layer: 'subsystems' },
   hubble: { rank: 3, layer: 'subsystems' },
