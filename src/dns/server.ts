@@ -285,8 +285,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const closeAll = async () => {
     for (const c of conns) c.destroy();
     await Promise.all([
-      ...udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
-      ...tcp.map((s) => new Promise<void>((r) => s.close(() => r()))),
+      ...udp.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))),
+      ...tcp.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))),
     ]);
   };
   try {
