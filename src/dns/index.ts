@@ -8,6 +8,7 @@ import { type DnsServer, type DnsServerOptions, startDnsServer } from './server.
 
 export * from './address.js';
 export * from './errors.js';
+export * from './from-services.js';
 export * from './records.js';
 export * from './records-file.js';
 export * from './resolv-conf.js';
