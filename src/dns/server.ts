@@ -23,6 +23,7 @@ import dnsPacket, {
   type DecodedPacket,
   type OptAnswer,
   type Packet,
+  type Question,
   type RecordType,
 } from 'dns-packet';
 import { formatHostPort, type HostPort, parseHostPort } from './address.js';
@@ -185,14 +186,8 @@ export class DnsResponder {
         client,
         rcode,
       );
-    if (opts.length > 1 || questions.length !== 1)
-      return this.finish(
-        { id, flags: base | RCODE.FORMERR, questions },
-        transport,
-        MIN_UDP,
-        client,
-        'FORMERR',
-      );
+    if (opts.length > 1 || questions.length !== 1 || !echoesExactly(msg, questions))
+      return this.finish({ id, flags: base | RCODE.FORMERR }, transport, MIN_UDP, client, 'FORMERR');
     if (opt && opt.ednsVersion > 0)
       return this.finish(
         { id, flags: base, questions, additionals: ourOpt(EXTENDED_RCODE_BADVERS) },
@@ -272,6 +267,16 @@ export class DnsResponder {
     );
     return out;
   }
+}
+
+/**
+ * Whether the decoded question encodes back to the bytes received. It does not when a label holds a
+ * dot or bytes that are not UTF-8, or the question is compressed: such a question could not be
+ * echoed faithfully, so it is answered FORMERR rather than with a question the client never asked.
+ */
+function echoesExactly(msg: Buffer, questions: Question[]): boolean {
+  const echoed = dnsPacket.encode({ type: 'query', questions }).subarray(12);
+  return msg.subarray(12, 12 + echoed.length).equals(echoed);
 }
 
 /** Starts the server on every listen address (UDP and TCP on the same port). */

@@ -398,6 +398,11 @@ describe('cluster DNS server: answers over real UDP and TCP on loopback', () => 
       ],
     });
     assert.equal(decode(await udpExchange(port, two)).rcode, 'FORMERR');
+    // A label of bytes that are not UTF-8 cannot be echoed as asked.
+    const raw = Buffer.concat([header, Buffer.from([3, 0xff, 0xfe, 0xfd, 0, 0, 1, 0, 1])]);
+    const rawAnswer = decode(await udpExchange(port, raw));
+    assert.equal(rawAnswer.rcode, 'FORMERR');
+    assert.deepEqual(rawAnswer.questions, []);
     const none = dnsPacket.encode({ type: 'query', id: 10, questions: [] });
     assert.equal(decode(await udpExchange(port, none)).rcode, 'FORMERR');
     assert.equal(await udpExchange(port, Buffer.from([1, 2, 3]), 300), undefined);
