@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { registerAgentCommands } from './agent.js';
+import { registerDnsCommands } from './dns.js';
 import { reportAndExit } from './errors.js';
 import { registerHubbleCommands } from './hubble.js';
 import { registerLab } from './lab.js';
@@ -35,5 +36,6 @@ registerLab(program);
 registerWorkload(program);
 registerSelfcheck(program);
 registerHubbleCommands(program);
+registerDnsCommands(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);
