@@ -26,6 +26,23 @@ ABI(event_hdr);
 ABI(trace_notify);
 ABI(drop_notify);
 ABI(policy_verdict_notify);
+ABI(lb4_key);
+ABI(lb6_key);
+ABI(lb_service);
+ABI(lb4_backend);
+ABI(lb6_backend);
+ABI(lb4_reverse_nat);
+ABI(lb6_reverse_nat);
+ABI(lb4_affinity_key);
+ABI(lb6_affinity_key);
+ABI(lb_affinity_val);
+ABI(lb_affinity_match);
+ABI(lb4_src_range_key);
+ABI(lb6_src_range_key);
+ABI(lb4_reverse_sk_key);
+ABI(lb4_reverse_sk);
+ABI(lb6_reverse_sk_key);
+ABI(lb6_reverse_sk);
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 

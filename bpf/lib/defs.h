@@ -291,4 +291,195 @@ struct policy_verdict_notify {
 #define DROP_HOST_NOT_READY 202
 #define DROP_EP_NOT_READY 203
 
+/*
+ * ---- load balancing: services (bpf/lib/lb.h; upstream's layouts, one map set per family) ----
+ *
+ * Byte order: addresses and ports are network order (__be* members: the generated codecs write
+ * them big-endian). rev_nat_index / rev_nat_id is network order too, in the service value and in
+ * every key that holds it (reverse NAT, affinity, affinity match, source range, maglev), as
+ * upstream stores it; the datapath only compares and copies it. backend_id, count, qcount and
+ * backend_slot are host order.
+ */
+#define LB_LOOKUP_SCOPE_EXT 0 /* all backends (the only scope of most services) */
+#define LB_LOOKUP_SCOPE_INT 1 /* node-local backends of a service with SVC_FLAG2_TWO_SCOPES */
+
+/* protocol of a service key: the frontend's L4 protocol, or any */
+#define LB_PROTO_ANY 0
+
+/* lb_service.flags */
+#define SVC_FLAG_EXTERNAL_IP 1
+#define SVC_FLAG_NODEPORT 2
+#define SVC_FLAG_EXT_LOCAL_SCOPE 4  /* externalTrafficPolicy: Local */
+#define SVC_FLAG_HOSTPORT 8
+#define SVC_FLAG_AFFINITY 16        /* sessionAffinity: ClientIP */
+#define SVC_FLAG_LOADBALANCER 32
+#define SVC_FLAG_ROUTABLE 64        /* reachable from outside (not a ClusterIP / surrogate) */
+#define SVC_FLAG_SOURCE_RANGE 128   /* loadBalancerSourceRanges are checked */
+/* lb_service.flags2 (upstream's bits 0-3, local redirect, NAT46x64, L7 LB and loopback, are not
+ * implemented: the agent's map wrapper refuses them) */
+#define SVC_FLAG2_INT_LOCAL_SCOPE 16 /* internalTrafficPolicy: Local */
+#define SVC_FLAG2_TWO_SCOPES 32      /* an INT scope entry exists next to the EXT one */
+
+/* slot 0 (the master entry): affinity_timeout = algorithm << LB_ALGORITHM_SHIFT | timeout (s) */
+#define LB_ALGORITHM_SHIFT 24
+#define LB_AFFINITY_TIMEOUT_MASK 16777215 /* (1 << 24) - 1 */
+#define LB_ALGORITHM_RANDOM 1
+#define LB_ALGORITHM_MAGLEV 2
+
+/* lb4_backend.flags / lb6_backend.flags: the backend's state */
+#define BE_STATE_ACTIVE 0
+#define BE_STATE_TERMINATING 1
+#define BE_STATE_QUARANTINED 2
+#define BE_STATE_MAINTENANCE 3
+
+/* services: frontend (+ slot) -> master entry (slot 0) or one backend (slots 1..count+qcount).
+ * Slots 1..count are the backends new connections may pick; count+1..count+qcount are
+ * terminating / quarantined ones kept for lookups. */
+struct lb4_key {
+	__be32 address;      /* service IP */
+	__be16 dport;        /* service port */
+	__u16 backend_slot;  /* 0: master entry */
+	__u8 proto;          /* IPPROTO_TCP / UDP, or LB_PROTO_ANY */
+	__u8 scope;          /* LB_LOOKUP_SCOPE_* */
+	__u8 pad[2];
+};
+
+struct lb6_key {
+	__u8 address[16];
+	__be16 dport;
+	__u16 backend_slot;
+	__u8 proto;
+	__u8 scope;
+	__u8 pad[2];
+};
+
+/* Service entry, both families (upstream: lb4_service / lb6_service, the same layout). */
+struct lb_service {
+	union {
+		__u32 backend_id;       /* slots >= 1 */
+		__u32 affinity_timeout; /* slot 0: LB_ALGORITHM_* << 24 | session affinity timeout (s) */
+	};
+	__u16 count;            /* slot 0: backends new connections pick from (slots 1..count) */
+	__be16 rev_nat_index;   /* network order */
+	__u8 flags;             /* SVC_FLAG_* */
+	__u8 flags2;            /* SVC_FLAG2_* */
+	__u16 qcount;           /* slot 0: terminating / quarantined backends after the count */
+};
+
+/* backends: backend ID -> address */
+struct lb4_backend {
+	__be32 address;
+	__be16 port;
+	__u8 proto;
+	__u8 flags;       /* BE_STATE_* */
+	__u16 cluster_id;
+	__u8 zone;
+	__u8 pad;
+};
+
+struct lb6_backend {
+	__u8 address[16];
+	__be16 port;
+	__u8 proto;
+	__u8 flags;       /* BE_STATE_* */
+	__u16 cluster_id;
+	__u8 zone;
+	__u8 pad;
+};
+
+/* reverse NAT: rev_nat_index (network order) -> the service address replies must carry */
+struct lb4_reverse_nat {
+	__be32 address;
+	__be16 port;
+	__u16 pad;
+};
+
+struct lb6_reverse_nat {
+	__u8 address[16];
+	__be16 port;
+	__u16 pad;
+};
+
+/* session affinity (LRU): client (IP, or netns cookie for socket-LB) + service -> backend */
+struct lb4_affinity_key {
+	union {
+		__be32 client_ip;
+		__u64 netns_cookie;
+	};
+	__be16 rev_nat_id;
+	__u8 netns;       /* 1: the union holds a netns cookie, 0: a client IP */
+	__u8 pad1;
+	__u32 pad2;
+};
+
+struct lb6_affinity_key {
+	union {
+		__u8 client_ip[16];
+		__u64 netns_cookie;
+	};
+	__be16 rev_nat_id;
+	__u8 netns;
+	__u8 pad1;
+	__u32 pad2;
+};
+
+struct lb_affinity_val {
+	__u64 last_used;  /* CLOCK_MONOTONIC seconds of the last connection that used it */
+	__u32 backend_id;
+	__u32 pad;
+};
+
+/* affinity match (both families): the active backends of each service; an affinity entry
+ * pointing at a pair missing here is not used. Value: a u8, presence only. */
+struct lb_affinity_match {
+	__u32 backend_id;
+	__be16 rev_nat_id;
+	__u16 pad;
+};
+
+/* source ranges (LPM): prefixlen = LB_SRC_RANGE_PREFIX_HDR_BITS (rev_nat_id, pad) + the
+ * client prefix length. Value: a u8, presence only. */
+#define LB_SRC_RANGE_PREFIX_HDR_BITS 32
+struct lb4_src_range_key {
+	__u32 prefixlen;
+	__be16 rev_nat_id;
+	__u16 pad;
+	__be32 address;
+};
+
+struct lb6_src_range_key {
+	__u32 prefixlen;
+	__be16 rev_nat_id;
+	__u16 pad;
+	__u8 address[16];
+};
+
+/* socket-LB reverse translation (LRU): (socket cookie, backend) -> the service it stands for */
+struct lb4_reverse_sk_key {
+	__u64 cookie;
+	__be32 address;   /* backend */
+	__be16 port;
+	__u16 pad;
+};
+
+struct lb4_reverse_sk {
+	__be32 address;   /* service */
+	__be16 port;
+	__be16 rev_nat_index;
+};
+
+struct lb6_reverse_sk_key {
+	__u64 cookie;
+	__u8 address[16];
+	__be16 port;
+	__u16 pad;
+	__u32 pad2;
+};
+
+struct lb6_reverse_sk {
+	__u8 address[16];
+	__be16 port;
+	__be16 rev_nat_index;
+};
+
 #endif

@@ -37,3 +37,11 @@ export class EndpointLoadError extends DatapathError {
     super(`endpoint ${endpointId}: ${message}`, options);
   }
 }
+
+/** A load-balancer map entry the caller asked for is invalid; `field` names what is wrong. */
+export class LbMapError extends DatapathError {
+  override readonly code = 'invalid-argument';
+  constructor(message: string, field: string) {
+    super(message, { field });
+  }
+}

@@ -150,6 +150,31 @@ export function endpointConstants(
   };
 }
 
+/**
+ * A node object's loader on the node's maps: the given open maps, or the node's pinned maps opened
+ * (or created) here, then owned by the caller's loader. Node settings are checked first.
+ */
+export function openNodeObject(
+  opts: { bpffs: string; object?: string; maps?: DatapathMaps; node?: NodeDatapathConfig },
+  defaultObject: string,
+  programs: readonly string[],
+): { object: ObjectLoader; maps: DatapathMaps } {
+  nodeConstants(opts.node); // a bad node setting fails here, before anything is opened
+  const maps = opts.maps ?? DatapathMaps.open(opts.bpffs);
+  try {
+    const object = ObjectLoader.open({
+      object: opts.object ?? defaultObject,
+      bpffs: opts.bpffs,
+      maps: maps.replacements(),
+      programs,
+    });
+    return { object, maps };
+  } catch (err) {
+    if (opts.maps === undefined) maps.close();
+    throw err;
+  }
+}
+
 export class DatapathLoader implements Disposable {
   readonly maps: DatapathMaps;
   readonly linksDir: string;
@@ -169,20 +194,11 @@ export class DatapathLoader implements Disposable {
 
   /** Parses and checks the object, opens (or creates) the node's maps. */
   static open(opts: DatapathLoaderOptions): DatapathLoader {
-    nodeConstants(opts.node); // a bad node setting fails here, before anything is opened
-    const maps = opts.maps ?? DatapathMaps.open(opts.bpffs);
-    try {
-      const object = ObjectLoader.open({
-        object: opts.object ?? DEFAULT_LXC_OBJECT,
-        bpffs: opts.bpffs,
-        maps: maps.replacements(),
-        programs: [PROG_FROM_CONTAINER, PROG_TO_CONTAINER],
-      });
-      return new DatapathLoader(opts.bpffs, object, maps, opts.maps === undefined, opts.node ?? {});
-    } catch (err) {
-      if (opts.maps === undefined) maps.close();
-      throw err;
-    }
+    const { object, maps } = openNodeObject(opts, DEFAULT_LXC_OBJECT, [
+      PROG_FROM_CONTAINER,
+      PROG_TO_CONTAINER,
+    ]);
+    return new DatapathLoader(opts.bpffs, object, maps, opts.maps === undefined, opts.node ?? {});
   }
 
   /** The parsed object every endpoint's load is a copy of. */

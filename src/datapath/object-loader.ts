@@ -1,12 +1,13 @@
 /**
- * Loader of one compiled datapath object, whatever it is (bpf_lxc.o today): parsed once and checked
+ * Loader of one compiled datapath object, whatever it is (bpf_lxc.o, bpf_sock.o): parsed once and checked
  * against the generated layouts; each load is a copy with its own load-time constants written into
  * .rodata, sharing the node's pinned maps; its programs are attached where the caller says and the
  * links pinned, so traffic keeps flowing while the agent is down. Attaching into links pinned by an
  * earlier load on the same hook swaps the programs in place with BPF_LINK_UPDATE: there is no moment
- * without a program. The per-endpoint loader (loader.ts) is one user.
+ * without a program. The per-endpoint loader (loader.ts) and the socket-LB loader (sock-loader.ts)
+ * are its users.
  */
-import { mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AttachType,
@@ -25,10 +26,7 @@ import { checkObjectLayouts, GENERATED_LAYOUTS } from './maps/check.js';
 import type { Layouts } from './maps/codec.js';
 import { openPinnedMap } from './maps/open.js';
 
-/**
- * Where a program is attached. tcx on a device: a pod's host-side veth today, the overlay device
- * next (same kind). A socket-hook object adds a cgroup kind here, attached with Link.attachCgroup.
- */
+/** A program attached with tcx on a device: a pod's host-side veth today, the overlay device next. */
 export interface TcxAttachPoint {
   kind: 'tcx';
   direction: 'ingress' | 'egress';
@@ -37,7 +35,14 @@ export interface TcxAttachPoint {
   netns?: string | undefined;
 }
 
-export type AttachPoint = TcxAttachPoint;
+/** A socket hook on a cgroup v2 directory (e.g. a node's cgroup): it sees the system calls of every
+ * process in the cgroup and below. Which hook is the program's section (cgroup/connect4, ...). */
+export interface CgroupAttachPoint {
+  kind: 'cgroup';
+  cgroup: string;
+}
+
+export type AttachPoint = TcxAttachPoint | CgroupAttachPoint;
 
 export interface ProgramAttachment {
   /** Program name in the object. */
@@ -139,11 +144,12 @@ export class ObjectLoader implements Disposable {
     const links: Record<string, LinkInfo> = {};
     let replaced = true;
     for (const a of attachments) {
-      const swapped = swapPinned(join(pinDir, a.pin), a.at, coll.program(a.program));
+      const hook = this.#hook(a);
+      const swapped = swapPinned(join(pinDir, a.pin), hook, coll.program(a.program));
       if (swapped) links[a.pin] = swapped;
       else {
         replaced = false;
-        links[a.pin] = pinNew(join(pinDir, a.pin), attachNow(coll.program(a.program), a.at));
+        links[a.pin] = pinNew(join(pinDir, a.pin), attachNow(coll.program(a.program), hook));
       }
     }
     return { replaced, links };
@@ -161,16 +167,33 @@ export class ObjectLoader implements Disposable {
     let replaced = true;
     await Promise.all(
       attachments.map(async (a) => {
-        const swapped = swapPinned(join(pinDir, a.pin), a.at, coll.program(a.program));
+        const hook = this.#hook(a);
+        const swapped = swapPinned(join(pinDir, a.pin), hook, coll.program(a.program));
         if (swapped) {
           links[a.pin] = swapped;
           return;
         }
         replaced = false;
-        links[a.pin] = pinNew(join(pinDir, a.pin), await attachLater(coll.program(a.program), a.at));
+        links[a.pin] = pinNew(join(pinDir, a.pin), await attachLater(coll.program(a.program), hook));
       }),
     );
     return { replaced, links };
+  }
+
+  /** The kernel hook of an attachment: tcx by direction, a cgroup hook by the program's section. */
+  #hook(a: ProgramAttachment): Hook {
+    if (a.at.kind === 'tcx')
+      return {
+        at: a.at,
+        attachType: a.at.direction === 'ingress' ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS,
+      };
+    const p = this.spec.programs.get(a.program);
+    const attachType = p?.expectedAttachType;
+    if (!attachType || !CGROUP_ATTACH_TYPES.has(attachType))
+      throw new EbpfError(
+        `${this.object}: program ${a.program} is not a cgroup socket hook (section ${p?.section})`,
+      );
+    return { at: a.at, attachType, cgroupId: cgroupId(a.at.cgroup) };
   }
 
   /** Closes the maps this loader opened itself; shared ones stay their owner's. */
@@ -229,30 +252,70 @@ export function pinDirs(dir: string): string[] {
   }
 }
 
-function tcxAttachType(at: TcxAttachPoint): number {
-  return at.direction === 'ingress' ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS;
+type AttachTypeValue = (typeof AttachType)[keyof typeof AttachType];
+
+/** An attach point resolved to the kernel's hook. */
+interface Hook {
+  at: AttachPoint;
+  attachType: AttachTypeValue;
+  /** cgroup hooks: the cgroup's ID (the inode of its directory), as link info reports it. */
+  cgroupId?: bigint;
 }
 
-function attachNow(program: Program, at: AttachPoint): Link {
-  return Link.attachTcx({ program, direction: at.direction, interface: at.ifindex, netns: at.netns });
+const CGROUP_ATTACH_TYPES = new Set<number>([
+  AttachType.CGROUP_INET4_CONNECT,
+  AttachType.CGROUP_INET6_CONNECT,
+  AttachType.CGROUP_UDP4_SENDMSG,
+  AttachType.CGROUP_UDP6_SENDMSG,
+  AttachType.CGROUP_UDP4_RECVMSG,
+  AttachType.CGROUP_UDP6_RECVMSG,
+  AttachType.CGROUP_INET4_GETPEERNAME,
+  AttachType.CGROUP_INET6_GETPEERNAME,
+  AttachType.CGROUP_INET4_GETSOCKNAME,
+  AttachType.CGROUP_INET6_GETSOCKNAME,
+  AttachType.CGROUP_INET4_BIND,
+  AttachType.CGROUP_INET6_BIND,
+  AttachType.CGROUP_INET4_POST_BIND,
+  AttachType.CGROUP_INET6_POST_BIND,
+  AttachType.CGROUP_INET_SOCK_CREATE,
+  AttachType.CGROUP_INET_SOCK_RELEASE,
+]);
+
+/** A cgroup v2 directory's ID: the inode number of the directory. */
+export function cgroupId(dir: string): bigint {
+  return statSync(dir, { bigint: true }).ino;
 }
 
-function attachLater(program: Program, at: AttachPoint): Promise<Link> {
-  return Link.attachTcxAsync({ program, direction: at.direction, interface: at.ifindex, netns: at.netns });
+function attachNow(program: Program, h: Hook): Link {
+  if (h.at.kind === 'cgroup')
+    return Link.attachCgroup({ program, cgroup: h.at.cgroup, attachType: h.attachType });
+  return Link.attachTcx({ program, direction: h.at.direction, interface: h.at.ifindex, netns: h.at.netns });
 }
 
-/** Is the pinned link on exactly this hook? */
-function sameHook(info: LinkInfo, at: AttachPoint): boolean {
-  return info.ifindex === at.ifindex && info.ifindex !== 0 && info.attachType === tcxAttachType(at);
+async function attachLater(program: Program, h: Hook): Promise<Link> {
+  if (h.at.kind === 'cgroup') return attachNow(program, h);
+  return Link.attachTcxAsync({
+    program,
+    direction: h.at.direction,
+    interface: h.at.ifindex,
+    netns: h.at.netns,
+  });
+}
+
+/** Is the pinned link on exactly this hook? (A device or cgroup that is gone reports 0.) */
+function sameHook(info: LinkInfo, h: Hook): boolean {
+  if (info.attachType !== h.attachType) return false;
+  if (h.at.kind === 'cgroup') return info.cgroupId === h.cgroupId && info.cgroupId !== 0n;
+  return info.ifindex === h.at.ifindex && info.ifindex !== 0;
 }
 
 /** Swaps the program of the link pinned at `path` if it is on the same hook; undefined when there
  * is none (a stale pin, on a device that is gone or another hook, is detached and removed). */
-function swapPinned(path: string, at: AttachPoint, program: Program): LinkInfo | undefined {
+function swapPinned(path: string, hook: Hook, program: Program): LinkInfo | undefined {
   const existing = openPinnedLink(path);
   if (!existing) return undefined;
   try {
-    if (sameHook(existing.info(), at)) {
+    if (sameHook(existing.info(), hook)) {
       existing.update(program);
       return existing.info();
     }

@@ -9,8 +9,8 @@
  *
  * Every datapath object includes this header, plus the header of its own scope:
  *   config/endpoint.h  per-endpoint programs (bpf_lxc.c)
- * A socket-hook object (bpf_sock) or an overlay-device object (bpf_overlay) gets its own header
- * here with only the constants it needs. Map sizes are in config/sizes.h.
+ * An object whose scope has constants of its own gets its own header here with only those
+ * (bpf_sock.c, the node's socket hooks, needs none beyond this one). Map sizes are in config/sizes.h.
  */
 #ifndef CILIUM_TS_CONFIG_NODE_H
 #define CILIUM_TS_CONFIG_NODE_H
@@ -33,5 +33,10 @@ volatile const __u32 ALLOW_LOCALHOST;
 #define CT_CONNECTION_LIFETIME_TCP 21600
 #define CT_CONNECTION_LIFETIME_NONTCP 60
 #define CT_CLOSE_TIMEOUT 10        /* TCP after FIN or RST */
+
+/* NodePort range (Kubernetes' default): socket-LB tries a NodePort frontend on another node's
+ * address only for ports in it, a HostPort one only outside it */
+#define NODEPORT_PORT_MIN 30000
+#define NODEPORT_PORT_MAX 32767
 
 #endif

@@ -9,8 +9,9 @@ import type { MapDescriptor } from './codec.js';
 import { ConntrackMaps } from './conntrack.js';
 import { EndpointsMap } from './endpoints.js';
 import { EventsMap } from './events.js';
-import { MAPS } from './generated/layouts.js';
+import { DEFS, MAPS } from './generated/layouts.js';
 import { IpcacheMap } from './ipcache.js';
+import { LB_MAP_NAMES, type LbFamilyMaps, LbMaps, openMaglevMap } from './lb.js';
 import { MetricsMap } from './metrics.js';
 import { type OpenMapOptions, openPinnedMap } from './open.js';
 import { PolicyMaps } from './policy.js';
@@ -24,11 +25,20 @@ export * from './events.js';
 export * as layouts from './generated/layouts.js';
 export { DEFS, MAPS, OBJECTS, STRUCTS } from './generated/layouts.js';
 export * from './ipcache.js';
+export * from './lb.js';
 export * from './metrics.js';
 export * from './open.js';
 export * from './policy.js';
 
 export type MapName = keyof typeof MAPS;
+
+export interface DatapathMapsOptions extends OpenMapOptions {
+  /** Maglev table size M (backend IDs per service table, up to MAX_MAGLEV_TABLE_SIZE; default
+   * LB_MAGLEV_LUT_SIZE 16381). Pinned maglev maps made for another M are replaced. */
+  maglevTableSize?: number;
+}
+
+const MAGLEV_MAPS = new Set<string>([LB_MAP_NAMES[4].maglev, LB_MAP_NAMES[6].maglev]);
 
 export class DatapathMaps implements Disposable {
   readonly ipcache: IpcacheMap;
@@ -37,10 +47,13 @@ export class DatapathMaps implements Disposable {
   readonly conntrack: ConntrackMaps;
   readonly metrics: MetricsMap;
   readonly events: EventsMap;
+  /** The service load-balancing maps of both families. */
+  readonly lb: LbMaps;
 
   private constructor(
     readonly pinDir: string,
     private readonly maps: ReadonlyMap<MapName, BpfMap>,
+    maglevTableSize: number,
   ) {
     const m = (n: MapName): BpfMap => maps.get(n)!;
     this.ipcache = new IpcacheMap(m('cilium_ipcache'));
@@ -49,19 +62,38 @@ export class DatapathMaps implements Disposable {
     this.conntrack = new ConntrackMaps(m('cilium_ct4_global'), m('cilium_ct6_global'));
     this.metrics = new MetricsMap(m('cilium_metrics'));
     this.events = new EventsMap(m('cilium_events'), m('cilium_events_lost'));
+    const lb = (f: 4 | 6): LbFamilyMaps => {
+      const n = LB_MAP_NAMES[f];
+      return {
+        services: m(n.services),
+        backends: m(n.backends),
+        revNat: m(n.revNat),
+        affinity: m(n.affinity),
+        sourceRange: m(n.sourceRange),
+        maglev: m(n.maglev),
+        reverseSk: m(n.reverseSk),
+      };
+    };
+    this.lb = new LbMaps(lb(4), lb(6), m('cilium_lb_affinity_match'), maglevTableSize);
   }
 
   /** Opens (or creates and pins) every node map under `pinDir`. */
-  static open(pinDir: string, opts: OpenMapOptions = {}): DatapathMaps {
+  static open(pinDir: string, opts: DatapathMapsOptions = {}): DatapathMaps {
+    const maglev = opts.maglevTableSize ?? DEFS.LB_MAGLEV_LUT_SIZE;
     const maps = new Map<MapName, BpfMap>();
     try {
-      for (const [name, d] of Object.entries(MAPS) as [MapName, MapDescriptor][])
-        if (d.pinning === 'by-name') maps.set(name, openPinnedMap(pinDir, d, opts));
+      for (const [name, d] of Object.entries(MAPS) as [MapName, MapDescriptor][]) {
+        if (d.pinning !== 'by-name') continue;
+        maps.set(
+          name,
+          MAGLEV_MAPS.has(name) ? openMaglevMap(pinDir, d, maglev, opts) : openPinnedMap(pinDir, d, opts),
+        );
+      }
     } catch (err) {
       for (const m of maps.values()) m.close();
       throw err;
     }
-    return new DatapathMaps(pinDir, maps);
+    return new DatapathMaps(pinDir, maps, maglev);
   }
 
   /** The raw map (e.g. as a Collection mapReplacement). Owned by this object. */

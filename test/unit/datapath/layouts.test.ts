@@ -227,17 +227,41 @@ describe('codegen', () => {
     }
   });
 
-  it('describes every map of bpf_lxc.o, including the policy inner template', () => {
+  it('describes every map of the datapath objects, including the inner templates', () => {
     assert.deepEqual(Object.keys(MAPS).sort(), [
       'cilium_ct4_global',
       'cilium_ct6_global',
       'cilium_events',
       'cilium_events_lost',
       'cilium_ipcache',
+      'cilium_lb4_affinity',
+      'cilium_lb4_backends_v3',
+      'cilium_lb4_maglev',
+      'cilium_lb4_reverse_nat',
+      'cilium_lb4_reverse_sk',
+      'cilium_lb4_services_v2',
+      'cilium_lb4_source_range',
+      'cilium_lb6_affinity',
+      'cilium_lb6_backends_v3',
+      'cilium_lb6_maglev',
+      'cilium_lb6_reverse_nat',
+      'cilium_lb6_reverse_sk',
+      'cilium_lb6_services_v2',
+      'cilium_lb6_source_range',
+      'cilium_lb_affinity_match',
       'cilium_lxc',
       'cilium_metrics',
       'cilium_policy_maps',
     ]);
+    // Maglev: one entry holding the whole table of M = LB_MAGLEV_LUT_SIZE backend IDs.
+    assert.deepEqual(MAPS.cilium_lb4_maglev.inner, {
+      type: 2,
+      typeName: 'ARRAY',
+      keySize: 4,
+      valueSize: 4 * 16381,
+      maxEntries: 1,
+      flags: 0,
+    });
     assert.deepEqual(MAPS.cilium_policy_maps.inner, {
       type: 11,
       typeName: 'LPM_TRIE',

@@ -21,10 +21,31 @@ function twoObjectModel() {
 
 describe('datapath objects: codegen over several objects', () => {
   it('the committed layouts describe every datapath object of bpf/ (not bpf/test/)', () => {
-    assert.deepEqual(Object.keys(OBJECTS), ['bpf_lxc']);
-    assert.deepEqual(layoutInputs(repoRoot).objects, [join(repoRoot, 'build/bpf/bpf_lxc.o')]);
+    assert.deepEqual(Object.keys(OBJECTS), ['bpf_lxc', 'bpf_sock']);
+    assert.deepEqual(layoutInputs(repoRoot).objects, [
+      join(repoRoot, 'build/bpf/bpf_lxc.o'),
+      join(repoRoot, 'build/bpf/bpf_sock.o'),
+    ]);
     assert.deepEqual(Object.keys(OBJECTS.bpf_lxc.programs), ['cil_from_container', 'cil_to_container']);
-    assert.deepEqual([...OBJECTS.bpf_lxc.maps], Object.keys(MAPS).sort());
+    assert.deepEqual(
+      Object.keys(MAPS).sort(),
+      [...new Set([...OBJECTS.bpf_lxc.maps, ...OBJECTS.bpf_sock.maps])].sort(),
+      'every map belongs to an object',
+    );
+    assert.ok(
+      OBJECTS.bpf_lxc.maps.every((m) => !m.startsWith('cilium_lb')),
+      'bpf_lxc has no LB maps yet',
+    );
+    assert.deepEqual(OBJECTS.bpf_sock.programs, {
+      cil_sock4_connect: 'cgroup/connect4',
+      cil_sock4_getpeername: 'cgroup/getpeername4',
+      cil_sock4_recvmsg: 'cgroup/recvmsg4',
+      cil_sock4_sendmsg: 'cgroup/sendmsg4',
+      cil_sock6_connect: 'cgroup/connect6',
+      cil_sock6_getpeername: 'cgroup/getpeername6',
+      cil_sock6_recvmsg: 'cgroup/recvmsg6',
+      cil_sock6_sendmsg: 'cgroup/sendmsg6',
+    });
     assert.equal(OBJECTS.bpf_lxc.constants.LXC_ID, 2);
     assert.equal(OBJECTS.bpf_lxc.constants.LXC_IPV6, 16);
     assert.equal(OBJECTS.bpf_lxc.constants.MONITOR_AGGREGATION, 4);
@@ -34,7 +55,7 @@ describe('datapath objects: codegen over several objects', () => {
     const model = twoObjectModel();
     assert.deepEqual(
       model.maps.map((m) => m.name),
-      [...Object.keys(MAPS), 'cilium_probe_packets'].sort(),
+      [...OBJECTS.bpf_lxc.maps, 'cilium_probe_packets'].sort(),
     );
     const metrics = model.maps.find((m) => m.name === 'cilium_metrics');
     assert.deepEqual(metrics, MAPS.cilium_metrics);

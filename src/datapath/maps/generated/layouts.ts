@@ -2,7 +2,7 @@
  * GENERATED FILE, DO NOT EDIT. Regenerate with `node dist/scripts/codegen-datapath.js`;
  * CI runs it with --check.
  * Structs: BTF of build/bpf/abi.o.
- * Maps, programs, constants: build/bpf/bpf_lxc.o.
+ * Maps, programs, constants: build/bpf/bpf_lxc.o, build/bpf/bpf_sock.o.
  * #defines: bpf/lib/defs.h, bpf/lib/common.h, bpf/lib/policy.h, bpf/lib/config/node.h, bpf/lib/config/sizes.h.
  */
 import { type MapDescriptor, type ObjectDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';
@@ -1029,6 +1029,1013 @@ export const policyVerdictNotify: StructLayout<PolicyVerdictNotify, PolicyVerdic
   },
 };
 
+/** struct lb4_key (12 bytes) */
+export interface Lb4Key {
+  /** address @0, 4 B, big-endian */
+  address: number;
+  /** dport @4, 2 B, big-endian */
+  dport: number;
+  /** backend_slot @6, 2 B */
+  backendSlot: number;
+  /** proto @8, 1 B */
+  proto: number;
+  /** scope @9, 1 B */
+  scope: number;
+  /** pad @10, 2 B */
+  pad: Uint8Array;
+}
+
+/** What lb4Key.encode accepts: padding and union members may be left out (zero). */
+export interface Lb4KeyInit {
+  address: number;
+  dport: number;
+  backendSlot: number;
+  proto: number;
+  scope: number;
+  pad?: Uint8Array;
+}
+
+export const lb4Key: StructLayout<Lb4Key, Lb4KeyInit> = {
+  name: 'lb4_key',
+  size: 12,
+  fingerprint: 'lb4_key:12{address@0:4:int:ube,dport@4:2:int:ube,backend_slot@6:2:int:u,proto@8:1:int:u,scope@9:1:int:u,pad@10:2:bytes}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 4, kind: 'int', bigEndian: true },
+    dport: { cName: 'dport', offset: 4, size: 2, kind: 'int', bigEndian: true },
+    backendSlot: { cName: 'backend_slot', offset: 6, size: 2, kind: 'int', bigEndian: false },
+    proto: { cName: 'proto', offset: 8, size: 1, kind: 'int', bigEndian: false },
+    scope: { cName: 'scope', offset: 9, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 10, size: 2, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: Lb4KeyInit): Uint8Array {
+    const out = new Uint8Array(12);
+    lb4Key.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb4KeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 12);
+    const d = view(out);
+    d.setUint32(o + 0, value.address, false);
+    d.setUint16(o + 4, value.dport, false);
+    d.setUint16(o + 6, value.backendSlot, true);
+    d.setUint8(o + 8, value.proto);
+    d.setUint8(o + 9, value.scope);
+    if (value.pad !== undefined) putBytes(out, o + 10, 2, value.pad, 'lb4_key.pad');
+  },
+  decode(b: Uint8Array, o = 0): Lb4Key {
+    if (b.length < o + 12) throw shortBuffer('lb4_key', 12, b.length - o);
+    const d = view(b);
+    return {
+      address: d.getUint32(o + 0, false),
+      dport: d.getUint16(o + 4, false),
+      backendSlot: d.getUint16(o + 6, true),
+      proto: d.getUint8(o + 8),
+      scope: d.getUint8(o + 9),
+      pad: b.slice(o + 10, o + 10 + 2),
+    };
+  },
+};
+
+/** struct lb6_key (24 bytes) */
+export interface Lb6Key {
+  /** address @0, 16 B */
+  address: Uint8Array;
+  /** dport @16, 2 B, big-endian */
+  dport: number;
+  /** backend_slot @18, 2 B */
+  backendSlot: number;
+  /** proto @20, 1 B */
+  proto: number;
+  /** scope @21, 1 B */
+  scope: number;
+  /** pad @22, 2 B */
+  pad: Uint8Array;
+}
+
+/** What lb6Key.encode accepts: padding and union members may be left out (zero). */
+export interface Lb6KeyInit {
+  address: Uint8Array;
+  dport: number;
+  backendSlot: number;
+  proto: number;
+  scope: number;
+  pad?: Uint8Array;
+}
+
+export const lb6Key: StructLayout<Lb6Key, Lb6KeyInit> = {
+  name: 'lb6_key',
+  size: 24,
+  fingerprint: 'lb6_key:24{address@0:16:bytes,dport@16:2:int:ube,backend_slot@18:2:int:u,proto@20:1:int:u,scope@21:1:int:u,pad@22:2:bytes}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 16, kind: 'bytes', bigEndian: false },
+    dport: { cName: 'dport', offset: 16, size: 2, kind: 'int', bigEndian: true },
+    backendSlot: { cName: 'backend_slot', offset: 18, size: 2, kind: 'int', bigEndian: false },
+    proto: { cName: 'proto', offset: 20, size: 1, kind: 'int', bigEndian: false },
+    scope: { cName: 'scope', offset: 21, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 22, size: 2, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: Lb6KeyInit): Uint8Array {
+    const out = new Uint8Array(24);
+    lb6Key.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb6KeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 24);
+    const d = view(out);
+    putBytes(out, o + 0, 16, value.address, 'lb6_key.address');
+    d.setUint16(o + 16, value.dport, false);
+    d.setUint16(o + 18, value.backendSlot, true);
+    d.setUint8(o + 20, value.proto);
+    d.setUint8(o + 21, value.scope);
+    if (value.pad !== undefined) putBytes(out, o + 22, 2, value.pad, 'lb6_key.pad');
+  },
+  decode(b: Uint8Array, o = 0): Lb6Key {
+    if (b.length < o + 24) throw shortBuffer('lb6_key', 24, b.length - o);
+    const d = view(b);
+    return {
+      address: b.slice(o + 0, o + 0 + 16),
+      dport: d.getUint16(o + 16, false),
+      backendSlot: d.getUint16(o + 18, true),
+      proto: d.getUint8(o + 20),
+      scope: d.getUint8(o + 21),
+      pad: b.slice(o + 22, o + 22 + 2),
+    };
+  },
+};
+
+/** struct lb_service (12 bytes) */
+export interface LbService {
+  /** backend_id @0, 4 B, union u0 */
+  backendId: number;
+  /** affinity_timeout @0, 4 B, union u0 */
+  affinityTimeout: number;
+  /** count @4, 2 B */
+  count: number;
+  /** rev_nat_index @6, 2 B, big-endian */
+  revNatIndex: number;
+  /** flags @8, 1 B */
+  flags: number;
+  /** flags2 @9, 1 B */
+  flags2: number;
+  /** qcount @10, 2 B */
+  qcount: number;
+}
+
+/** What lbService.encode accepts: padding and union members may be left out (zero). */
+export interface LbServiceInit {
+  backendId?: number;
+  affinityTimeout?: number;
+  count: number;
+  revNatIndex: number;
+  flags: number;
+  flags2: number;
+  qcount: number;
+}
+
+export const lbService: StructLayout<LbService, LbServiceInit> = {
+  name: 'lb_service',
+  size: 12,
+  fingerprint: 'lb_service:12{backend_id@0:4:int:u|u0,affinity_timeout@0:4:int:u|u0,count@4:2:int:u,rev_nat_index@6:2:int:ube,flags@8:1:int:u,flags2@9:1:int:u,qcount@10:2:int:u}',
+  fields: {
+    backendId: { cName: 'backend_id', offset: 0, size: 4, kind: 'int', bigEndian: false, union: 'u0' },
+    affinityTimeout: { cName: 'affinity_timeout', offset: 0, size: 4, kind: 'int', bigEndian: false, union: 'u0' },
+    count: { cName: 'count', offset: 4, size: 2, kind: 'int', bigEndian: false },
+    revNatIndex: { cName: 'rev_nat_index', offset: 6, size: 2, kind: 'int', bigEndian: true },
+    flags: { cName: 'flags', offset: 8, size: 1, kind: 'int', bigEndian: false },
+    flags2: { cName: 'flags2', offset: 9, size: 1, kind: 'int', bigEndian: false },
+    qcount: { cName: 'qcount', offset: 10, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: LbServiceInit): Uint8Array {
+    const out = new Uint8Array(12);
+    lbService.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: LbServiceInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 12);
+    const d = view(out);
+    if (value.backendId !== undefined) d.setUint32(o + 0, value.backendId, true);
+    if (value.affinityTimeout !== undefined) d.setUint32(o + 0, value.affinityTimeout, true);
+    d.setUint16(o + 4, value.count, true);
+    d.setUint16(o + 6, value.revNatIndex, false);
+    d.setUint8(o + 8, value.flags);
+    d.setUint8(o + 9, value.flags2);
+    d.setUint16(o + 10, value.qcount, true);
+  },
+  decode(b: Uint8Array, o = 0): LbService {
+    if (b.length < o + 12) throw shortBuffer('lb_service', 12, b.length - o);
+    const d = view(b);
+    return {
+      backendId: d.getUint32(o + 0, true),
+      affinityTimeout: d.getUint32(o + 0, true),
+      count: d.getUint16(o + 4, true),
+      revNatIndex: d.getUint16(o + 6, false),
+      flags: d.getUint8(o + 8),
+      flags2: d.getUint8(o + 9),
+      qcount: d.getUint16(o + 10, true),
+    };
+  },
+};
+
+/** struct lb4_backend (12 bytes) */
+export interface Lb4Backend {
+  /** address @0, 4 B, big-endian */
+  address: number;
+  /** port @4, 2 B, big-endian */
+  port: number;
+  /** proto @6, 1 B */
+  proto: number;
+  /** flags @7, 1 B */
+  flags: number;
+  /** cluster_id @8, 2 B */
+  clusterId: number;
+  /** zone @10, 1 B */
+  zone: number;
+  /** pad @11, 1 B */
+  pad: number;
+}
+
+/** What lb4Backend.encode accepts: padding and union members may be left out (zero). */
+export interface Lb4BackendInit {
+  address: number;
+  port: number;
+  proto: number;
+  flags: number;
+  clusterId: number;
+  zone: number;
+  pad?: number;
+}
+
+export const lb4Backend: StructLayout<Lb4Backend, Lb4BackendInit> = {
+  name: 'lb4_backend',
+  size: 12,
+  fingerprint: 'lb4_backend:12{address@0:4:int:ube,port@4:2:int:ube,proto@6:1:int:u,flags@7:1:int:u,cluster_id@8:2:int:u,zone@10:1:int:u,pad@11:1:int:u}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 4, kind: 'int', bigEndian: true },
+    port: { cName: 'port', offset: 4, size: 2, kind: 'int', bigEndian: true },
+    proto: { cName: 'proto', offset: 6, size: 1, kind: 'int', bigEndian: false },
+    flags: { cName: 'flags', offset: 7, size: 1, kind: 'int', bigEndian: false },
+    clusterId: { cName: 'cluster_id', offset: 8, size: 2, kind: 'int', bigEndian: false },
+    zone: { cName: 'zone', offset: 10, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 11, size: 1, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb4BackendInit): Uint8Array {
+    const out = new Uint8Array(12);
+    lb4Backend.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb4BackendInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 12);
+    const d = view(out);
+    d.setUint32(o + 0, value.address, false);
+    d.setUint16(o + 4, value.port, false);
+    d.setUint8(o + 6, value.proto);
+    d.setUint8(o + 7, value.flags);
+    d.setUint16(o + 8, value.clusterId, true);
+    d.setUint8(o + 10, value.zone);
+    if (value.pad !== undefined) d.setUint8(o + 11, value.pad);
+  },
+  decode(b: Uint8Array, o = 0): Lb4Backend {
+    if (b.length < o + 12) throw shortBuffer('lb4_backend', 12, b.length - o);
+    const d = view(b);
+    return {
+      address: d.getUint32(o + 0, false),
+      port: d.getUint16(o + 4, false),
+      proto: d.getUint8(o + 6),
+      flags: d.getUint8(o + 7),
+      clusterId: d.getUint16(o + 8, true),
+      zone: d.getUint8(o + 10),
+      pad: d.getUint8(o + 11),
+    };
+  },
+};
+
+/** struct lb6_backend (24 bytes) */
+export interface Lb6Backend {
+  /** address @0, 16 B */
+  address: Uint8Array;
+  /** port @16, 2 B, big-endian */
+  port: number;
+  /** proto @18, 1 B */
+  proto: number;
+  /** flags @19, 1 B */
+  flags: number;
+  /** cluster_id @20, 2 B */
+  clusterId: number;
+  /** zone @22, 1 B */
+  zone: number;
+  /** pad @23, 1 B */
+  pad: number;
+}
+
+/** What lb6Backend.encode accepts: padding and union members may be left out (zero). */
+export interface Lb6BackendInit {
+  address: Uint8Array;
+  port: number;
+  proto: number;
+  flags: number;
+  clusterId: number;
+  zone: number;
+  pad?: number;
+}
+
+export const lb6Backend: StructLayout<Lb6Backend, Lb6BackendInit> = {
+  name: 'lb6_backend',
+  size: 24,
+  fingerprint: 'lb6_backend:24{address@0:16:bytes,port@16:2:int:ube,proto@18:1:int:u,flags@19:1:int:u,cluster_id@20:2:int:u,zone@22:1:int:u,pad@23:1:int:u}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 16, kind: 'bytes', bigEndian: false },
+    port: { cName: 'port', offset: 16, size: 2, kind: 'int', bigEndian: true },
+    proto: { cName: 'proto', offset: 18, size: 1, kind: 'int', bigEndian: false },
+    flags: { cName: 'flags', offset: 19, size: 1, kind: 'int', bigEndian: false },
+    clusterId: { cName: 'cluster_id', offset: 20, size: 2, kind: 'int', bigEndian: false },
+    zone: { cName: 'zone', offset: 22, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 23, size: 1, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb6BackendInit): Uint8Array {
+    const out = new Uint8Array(24);
+    lb6Backend.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb6BackendInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 24);
+    const d = view(out);
+    putBytes(out, o + 0, 16, value.address, 'lb6_backend.address');
+    d.setUint16(o + 16, value.port, false);
+    d.setUint8(o + 18, value.proto);
+    d.setUint8(o + 19, value.flags);
+    d.setUint16(o + 20, value.clusterId, true);
+    d.setUint8(o + 22, value.zone);
+    if (value.pad !== undefined) d.setUint8(o + 23, value.pad);
+  },
+  decode(b: Uint8Array, o = 0): Lb6Backend {
+    if (b.length < o + 24) throw shortBuffer('lb6_backend', 24, b.length - o);
+    const d = view(b);
+    return {
+      address: b.slice(o + 0, o + 0 + 16),
+      port: d.getUint16(o + 16, false),
+      proto: d.getUint8(o + 18),
+      flags: d.getUint8(o + 19),
+      clusterId: d.getUint16(o + 20, true),
+      zone: d.getUint8(o + 22),
+      pad: d.getUint8(o + 23),
+    };
+  },
+};
+
+/** struct lb4_reverse_nat (8 bytes) */
+export interface Lb4ReverseNat {
+  /** address @0, 4 B, big-endian */
+  address: number;
+  /** port @4, 2 B, big-endian */
+  port: number;
+  /** pad @6, 2 B */
+  pad: number;
+}
+
+/** What lb4ReverseNat.encode accepts: padding and union members may be left out (zero). */
+export interface Lb4ReverseNatInit {
+  address: number;
+  port: number;
+  pad?: number;
+}
+
+export const lb4ReverseNat: StructLayout<Lb4ReverseNat, Lb4ReverseNatInit> = {
+  name: 'lb4_reverse_nat',
+  size: 8,
+  fingerprint: 'lb4_reverse_nat:8{address@0:4:int:ube,port@4:2:int:ube,pad@6:2:int:u}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 4, kind: 'int', bigEndian: true },
+    port: { cName: 'port', offset: 4, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 6, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb4ReverseNatInit): Uint8Array {
+    const out = new Uint8Array(8);
+    lb4ReverseNat.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb4ReverseNatInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 8);
+    const d = view(out);
+    d.setUint32(o + 0, value.address, false);
+    d.setUint16(o + 4, value.port, false);
+    if (value.pad !== undefined) d.setUint16(o + 6, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): Lb4ReverseNat {
+    if (b.length < o + 8) throw shortBuffer('lb4_reverse_nat', 8, b.length - o);
+    const d = view(b);
+    return {
+      address: d.getUint32(o + 0, false),
+      port: d.getUint16(o + 4, false),
+      pad: d.getUint16(o + 6, true),
+    };
+  },
+};
+
+/** struct lb6_reverse_nat (20 bytes) */
+export interface Lb6ReverseNat {
+  /** address @0, 16 B */
+  address: Uint8Array;
+  /** port @16, 2 B, big-endian */
+  port: number;
+  /** pad @18, 2 B */
+  pad: number;
+}
+
+/** What lb6ReverseNat.encode accepts: padding and union members may be left out (zero). */
+export interface Lb6ReverseNatInit {
+  address: Uint8Array;
+  port: number;
+  pad?: number;
+}
+
+export const lb6ReverseNat: StructLayout<Lb6ReverseNat, Lb6ReverseNatInit> = {
+  name: 'lb6_reverse_nat',
+  size: 20,
+  fingerprint: 'lb6_reverse_nat:20{address@0:16:bytes,port@16:2:int:ube,pad@18:2:int:u}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 16, kind: 'bytes', bigEndian: false },
+    port: { cName: 'port', offset: 16, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 18, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb6ReverseNatInit): Uint8Array {
+    const out = new Uint8Array(20);
+    lb6ReverseNat.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb6ReverseNatInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 20);
+    const d = view(out);
+    putBytes(out, o + 0, 16, value.address, 'lb6_reverse_nat.address');
+    d.setUint16(o + 16, value.port, false);
+    if (value.pad !== undefined) d.setUint16(o + 18, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): Lb6ReverseNat {
+    if (b.length < o + 20) throw shortBuffer('lb6_reverse_nat', 20, b.length - o);
+    const d = view(b);
+    return {
+      address: b.slice(o + 0, o + 0 + 16),
+      port: d.getUint16(o + 16, false),
+      pad: d.getUint16(o + 18, true),
+    };
+  },
+};
+
+/** struct lb4_affinity_key (16 bytes) */
+export interface Lb4AffinityKey {
+  /** client_ip @0, 4 B, big-endian, union u0 */
+  clientIp: number;
+  /** netns_cookie @0, 8 B, union u0 */
+  netnsCookie: bigint;
+  /** rev_nat_id @8, 2 B, big-endian */
+  revNatId: number;
+  /** netns @10, 1 B */
+  netns: number;
+  /** pad1 @11, 1 B */
+  pad1: number;
+  /** pad2 @12, 4 B */
+  pad2: number;
+}
+
+/** What lb4AffinityKey.encode accepts: padding and union members may be left out (zero). */
+export interface Lb4AffinityKeyInit {
+  clientIp?: number;
+  netnsCookie?: bigint | number;
+  revNatId: number;
+  netns: number;
+  pad1?: number;
+  pad2?: number;
+}
+
+export const lb4AffinityKey: StructLayout<Lb4AffinityKey, Lb4AffinityKeyInit> = {
+  name: 'lb4_affinity_key',
+  size: 16,
+  fingerprint: 'lb4_affinity_key:16{client_ip@0:4:int:ube|u0,netns_cookie@0:8:int:u|u0,rev_nat_id@8:2:int:ube,netns@10:1:int:u,pad1@11:1:int:u,pad2@12:4:int:u}',
+  fields: {
+    clientIp: { cName: 'client_ip', offset: 0, size: 4, kind: 'int', bigEndian: true, union: 'u0' },
+    netnsCookie: { cName: 'netns_cookie', offset: 0, size: 8, kind: 'int', bigEndian: false, union: 'u0' },
+    revNatId: { cName: 'rev_nat_id', offset: 8, size: 2, kind: 'int', bigEndian: true },
+    netns: { cName: 'netns', offset: 10, size: 1, kind: 'int', bigEndian: false },
+    pad1: { cName: 'pad1', offset: 11, size: 1, kind: 'int', bigEndian: false },
+    pad2: { cName: 'pad2', offset: 12, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb4AffinityKeyInit): Uint8Array {
+    const out = new Uint8Array(16);
+    lb4AffinityKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb4AffinityKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 16);
+    const d = view(out);
+    if (value.clientIp !== undefined) d.setUint32(o + 0, value.clientIp, false);
+    if (value.netnsCookie !== undefined) d.setBigUint64(o + 0, BigInt(value.netnsCookie), true);
+    d.setUint16(o + 8, value.revNatId, false);
+    d.setUint8(o + 10, value.netns);
+    if (value.pad1 !== undefined) d.setUint8(o + 11, value.pad1);
+    if (value.pad2 !== undefined) d.setUint32(o + 12, value.pad2, true);
+  },
+  decode(b: Uint8Array, o = 0): Lb4AffinityKey {
+    if (b.length < o + 16) throw shortBuffer('lb4_affinity_key', 16, b.length - o);
+    const d = view(b);
+    return {
+      clientIp: d.getUint32(o + 0, false),
+      netnsCookie: d.getBigUint64(o + 0, true),
+      revNatId: d.getUint16(o + 8, false),
+      netns: d.getUint8(o + 10),
+      pad1: d.getUint8(o + 11),
+      pad2: d.getUint32(o + 12, true),
+    };
+  },
+};
+
+/** struct lb6_affinity_key (24 bytes) */
+export interface Lb6AffinityKey {
+  /** client_ip @0, 16 B, union u0 */
+  clientIp: Uint8Array;
+  /** netns_cookie @0, 8 B, union u0 */
+  netnsCookie: bigint;
+  /** rev_nat_id @16, 2 B, big-endian */
+  revNatId: number;
+  /** netns @18, 1 B */
+  netns: number;
+  /** pad1 @19, 1 B */
+  pad1: number;
+  /** pad2 @20, 4 B */
+  pad2: number;
+}
+
+/** What lb6AffinityKey.encode accepts: padding and union members may be left out (zero). */
+export interface Lb6AffinityKeyInit {
+  clientIp?: Uint8Array;
+  netnsCookie?: bigint | number;
+  revNatId: number;
+  netns: number;
+  pad1?: number;
+  pad2?: number;
+}
+
+export const lb6AffinityKey: StructLayout<Lb6AffinityKey, Lb6AffinityKeyInit> = {
+  name: 'lb6_affinity_key',
+  size: 24,
+  fingerprint: 'lb6_affinity_key:24{client_ip@0:16:bytes|u0,netns_cookie@0:8:int:u|u0,rev_nat_id@16:2:int:ube,netns@18:1:int:u,pad1@19:1:int:u,pad2@20:4:int:u}',
+  fields: {
+    clientIp: { cName: 'client_ip', offset: 0, size: 16, kind: 'bytes', bigEndian: false, union: 'u0' },
+    netnsCookie: { cName: 'netns_cookie', offset: 0, size: 8, kind: 'int', bigEndian: false, union: 'u0' },
+    revNatId: { cName: 'rev_nat_id', offset: 16, size: 2, kind: 'int', bigEndian: true },
+    netns: { cName: 'netns', offset: 18, size: 1, kind: 'int', bigEndian: false },
+    pad1: { cName: 'pad1', offset: 19, size: 1, kind: 'int', bigEndian: false },
+    pad2: { cName: 'pad2', offset: 20, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb6AffinityKeyInit): Uint8Array {
+    const out = new Uint8Array(24);
+    lb6AffinityKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb6AffinityKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 24);
+    const d = view(out);
+    if (value.clientIp !== undefined) putBytes(out, o + 0, 16, value.clientIp, 'lb6_affinity_key.client_ip');
+    if (value.netnsCookie !== undefined) d.setBigUint64(o + 0, BigInt(value.netnsCookie), true);
+    d.setUint16(o + 16, value.revNatId, false);
+    d.setUint8(o + 18, value.netns);
+    if (value.pad1 !== undefined) d.setUint8(o + 19, value.pad1);
+    if (value.pad2 !== undefined) d.setUint32(o + 20, value.pad2, true);
+  },
+  decode(b: Uint8Array, o = 0): Lb6AffinityKey {
+    if (b.length < o + 24) throw shortBuffer('lb6_affinity_key', 24, b.length - o);
+    const d = view(b);
+    return {
+      clientIp: b.slice(o + 0, o + 0 + 16),
+      netnsCookie: d.getBigUint64(o + 0, true),
+      revNatId: d.getUint16(o + 16, false),
+      netns: d.getUint8(o + 18),
+      pad1: d.getUint8(o + 19),
+      pad2: d.getUint32(o + 20, true),
+    };
+  },
+};
+
+/** struct lb_affinity_val (16 bytes) */
+export interface LbAffinityVal {
+  /** last_used @0, 8 B */
+  lastUsed: bigint;
+  /** backend_id @8, 4 B */
+  backendId: number;
+  /** pad @12, 4 B */
+  pad: number;
+}
+
+/** What lbAffinityVal.encode accepts: padding and union members may be left out (zero). */
+export interface LbAffinityValInit {
+  lastUsed: bigint | number;
+  backendId: number;
+  pad?: number;
+}
+
+export const lbAffinityVal: StructLayout<LbAffinityVal, LbAffinityValInit> = {
+  name: 'lb_affinity_val',
+  size: 16,
+  fingerprint: 'lb_affinity_val:16{last_used@0:8:int:u,backend_id@8:4:int:u,pad@12:4:int:u}',
+  fields: {
+    lastUsed: { cName: 'last_used', offset: 0, size: 8, kind: 'int', bigEndian: false },
+    backendId: { cName: 'backend_id', offset: 8, size: 4, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 12, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: LbAffinityValInit): Uint8Array {
+    const out = new Uint8Array(16);
+    lbAffinityVal.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: LbAffinityValInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 16);
+    const d = view(out);
+    d.setBigUint64(o + 0, BigInt(value.lastUsed), true);
+    d.setUint32(o + 8, value.backendId, true);
+    if (value.pad !== undefined) d.setUint32(o + 12, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): LbAffinityVal {
+    if (b.length < o + 16) throw shortBuffer('lb_affinity_val', 16, b.length - o);
+    const d = view(b);
+    return {
+      lastUsed: d.getBigUint64(o + 0, true),
+      backendId: d.getUint32(o + 8, true),
+      pad: d.getUint32(o + 12, true),
+    };
+  },
+};
+
+/** struct lb_affinity_match (8 bytes) */
+export interface LbAffinityMatch {
+  /** backend_id @0, 4 B */
+  backendId: number;
+  /** rev_nat_id @4, 2 B, big-endian */
+  revNatId: number;
+  /** pad @6, 2 B */
+  pad: number;
+}
+
+/** What lbAffinityMatch.encode accepts: padding and union members may be left out (zero). */
+export interface LbAffinityMatchInit {
+  backendId: number;
+  revNatId: number;
+  pad?: number;
+}
+
+export const lbAffinityMatch: StructLayout<LbAffinityMatch, LbAffinityMatchInit> = {
+  name: 'lb_affinity_match',
+  size: 8,
+  fingerprint: 'lb_affinity_match:8{backend_id@0:4:int:u,rev_nat_id@4:2:int:ube,pad@6:2:int:u}',
+  fields: {
+    backendId: { cName: 'backend_id', offset: 0, size: 4, kind: 'int', bigEndian: false },
+    revNatId: { cName: 'rev_nat_id', offset: 4, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 6, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: LbAffinityMatchInit): Uint8Array {
+    const out = new Uint8Array(8);
+    lbAffinityMatch.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: LbAffinityMatchInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 8);
+    const d = view(out);
+    d.setUint32(o + 0, value.backendId, true);
+    d.setUint16(o + 4, value.revNatId, false);
+    if (value.pad !== undefined) d.setUint16(o + 6, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): LbAffinityMatch {
+    if (b.length < o + 8) throw shortBuffer('lb_affinity_match', 8, b.length - o);
+    const d = view(b);
+    return {
+      backendId: d.getUint32(o + 0, true),
+      revNatId: d.getUint16(o + 4, false),
+      pad: d.getUint16(o + 6, true),
+    };
+  },
+};
+
+/** struct lb4_src_range_key (12 bytes) */
+export interface Lb4SrcRangeKey {
+  /** prefixlen @0, 4 B */
+  prefixlen: number;
+  /** rev_nat_id @4, 2 B, big-endian */
+  revNatId: number;
+  /** pad @6, 2 B */
+  pad: number;
+  /** address @8, 4 B, big-endian */
+  address: number;
+}
+
+/** What lb4SrcRangeKey.encode accepts: padding and union members may be left out (zero). */
+export interface Lb4SrcRangeKeyInit {
+  prefixlen: number;
+  revNatId: number;
+  pad?: number;
+  address: number;
+}
+
+export const lb4SrcRangeKey: StructLayout<Lb4SrcRangeKey, Lb4SrcRangeKeyInit> = {
+  name: 'lb4_src_range_key',
+  size: 12,
+  fingerprint: 'lb4_src_range_key:12{prefixlen@0:4:int:u,rev_nat_id@4:2:int:ube,pad@6:2:int:u,address@8:4:int:ube}',
+  fields: {
+    prefixlen: { cName: 'prefixlen', offset: 0, size: 4, kind: 'int', bigEndian: false },
+    revNatId: { cName: 'rev_nat_id', offset: 4, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 6, size: 2, kind: 'int', bigEndian: false },
+    address: { cName: 'address', offset: 8, size: 4, kind: 'int', bigEndian: true },
+  },
+  encode(value: Lb4SrcRangeKeyInit): Uint8Array {
+    const out = new Uint8Array(12);
+    lb4SrcRangeKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb4SrcRangeKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 12);
+    const d = view(out);
+    d.setUint32(o + 0, value.prefixlen, true);
+    d.setUint16(o + 4, value.revNatId, false);
+    if (value.pad !== undefined) d.setUint16(o + 6, value.pad, true);
+    d.setUint32(o + 8, value.address, false);
+  },
+  decode(b: Uint8Array, o = 0): Lb4SrcRangeKey {
+    if (b.length < o + 12) throw shortBuffer('lb4_src_range_key', 12, b.length - o);
+    const d = view(b);
+    return {
+      prefixlen: d.getUint32(o + 0, true),
+      revNatId: d.getUint16(o + 4, false),
+      pad: d.getUint16(o + 6, true),
+      address: d.getUint32(o + 8, false),
+    };
+  },
+};
+
+/** struct lb6_src_range_key (24 bytes) */
+export interface Lb6SrcRangeKey {
+  /** prefixlen @0, 4 B */
+  prefixlen: number;
+  /** rev_nat_id @4, 2 B, big-endian */
+  revNatId: number;
+  /** pad @6, 2 B */
+  pad: number;
+  /** address @8, 16 B */
+  address: Uint8Array;
+}
+
+/** What lb6SrcRangeKey.encode accepts: padding and union members may be left out (zero). */
+export interface Lb6SrcRangeKeyInit {
+  prefixlen: number;
+  revNatId: number;
+  pad?: number;
+  address: Uint8Array;
+}
+
+export const lb6SrcRangeKey: StructLayout<Lb6SrcRangeKey, Lb6SrcRangeKeyInit> = {
+  name: 'lb6_src_range_key',
+  size: 24,
+  fingerprint: 'lb6_src_range_key:24{prefixlen@0:4:int:u,rev_nat_id@4:2:int:ube,pad@6:2:int:u,address@8:16:bytes}',
+  fields: {
+    prefixlen: { cName: 'prefixlen', offset: 0, size: 4, kind: 'int', bigEndian: false },
+    revNatId: { cName: 'rev_nat_id', offset: 4, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 6, size: 2, kind: 'int', bigEndian: false },
+    address: { cName: 'address', offset: 8, size: 16, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: Lb6SrcRangeKeyInit): Uint8Array {
+    const out = new Uint8Array(24);
+    lb6SrcRangeKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb6SrcRangeKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 24);
+    const d = view(out);
+    d.setUint32(o + 0, value.prefixlen, true);
+    d.setUint16(o + 4, value.revNatId, false);
+    if (value.pad !== undefined) d.setUint16(o + 6, value.pad, true);
+    putBytes(out, o + 8, 16, value.address, 'lb6_src_range_key.address');
+  },
+  decode(b: Uint8Array, o = 0): Lb6SrcRangeKey {
+    if (b.length < o + 24) throw shortBuffer('lb6_src_range_key', 24, b.length - o);
+    const d = view(b);
+    return {
+      prefixlen: d.getUint32(o + 0, true),
+      revNatId: d.getUint16(o + 4, false),
+      pad: d.getUint16(o + 6, true),
+      address: b.slice(o + 8, o + 8 + 16),
+    };
+  },
+};
+
+/** struct lb4_reverse_sk_key (16 bytes) */
+export interface Lb4ReverseSkKey {
+  /** cookie @0, 8 B */
+  cookie: bigint;
+  /** address @8, 4 B, big-endian */
+  address: number;
+  /** port @12, 2 B, big-endian */
+  port: number;
+  /** pad @14, 2 B */
+  pad: number;
+}
+
+/** What lb4ReverseSkKey.encode accepts: padding and union members may be left out (zero). */
+export interface Lb4ReverseSkKeyInit {
+  cookie: bigint | number;
+  address: number;
+  port: number;
+  pad?: number;
+}
+
+export const lb4ReverseSkKey: StructLayout<Lb4ReverseSkKey, Lb4ReverseSkKeyInit> = {
+  name: 'lb4_reverse_sk_key',
+  size: 16,
+  fingerprint: 'lb4_reverse_sk_key:16{cookie@0:8:int:u,address@8:4:int:ube,port@12:2:int:ube,pad@14:2:int:u}',
+  fields: {
+    cookie: { cName: 'cookie', offset: 0, size: 8, kind: 'int', bigEndian: false },
+    address: { cName: 'address', offset: 8, size: 4, kind: 'int', bigEndian: true },
+    port: { cName: 'port', offset: 12, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 14, size: 2, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb4ReverseSkKeyInit): Uint8Array {
+    const out = new Uint8Array(16);
+    lb4ReverseSkKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb4ReverseSkKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 16);
+    const d = view(out);
+    d.setBigUint64(o + 0, BigInt(value.cookie), true);
+    d.setUint32(o + 8, value.address, false);
+    d.setUint16(o + 12, value.port, false);
+    if (value.pad !== undefined) d.setUint16(o + 14, value.pad, true);
+  },
+  decode(b: Uint8Array, o = 0): Lb4ReverseSkKey {
+    if (b.length < o + 16) throw shortBuffer('lb4_reverse_sk_key', 16, b.length - o);
+    const d = view(b);
+    return {
+      cookie: d.getBigUint64(o + 0, true),
+      address: d.getUint32(o + 8, false),
+      port: d.getUint16(o + 12, false),
+      pad: d.getUint16(o + 14, true),
+    };
+  },
+};
+
+/** struct lb4_reverse_sk (8 bytes) */
+export interface Lb4ReverseSk {
+  /** address @0, 4 B, big-endian */
+  address: number;
+  /** port @4, 2 B, big-endian */
+  port: number;
+  /** rev_nat_index @6, 2 B, big-endian */
+  revNatIndex: number;
+}
+
+/** What lb4ReverseSk.encode accepts: padding and union members may be left out (zero). */
+export interface Lb4ReverseSkInit {
+  address: number;
+  port: number;
+  revNatIndex: number;
+}
+
+export const lb4ReverseSk: StructLayout<Lb4ReverseSk, Lb4ReverseSkInit> = {
+  name: 'lb4_reverse_sk',
+  size: 8,
+  fingerprint: 'lb4_reverse_sk:8{address@0:4:int:ube,port@4:2:int:ube,rev_nat_index@6:2:int:ube}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 4, kind: 'int', bigEndian: true },
+    port: { cName: 'port', offset: 4, size: 2, kind: 'int', bigEndian: true },
+    revNatIndex: { cName: 'rev_nat_index', offset: 6, size: 2, kind: 'int', bigEndian: true },
+  },
+  encode(value: Lb4ReverseSkInit): Uint8Array {
+    const out = new Uint8Array(8);
+    lb4ReverseSk.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb4ReverseSkInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 8);
+    const d = view(out);
+    d.setUint32(o + 0, value.address, false);
+    d.setUint16(o + 4, value.port, false);
+    d.setUint16(o + 6, value.revNatIndex, false);
+  },
+  decode(b: Uint8Array, o = 0): Lb4ReverseSk {
+    if (b.length < o + 8) throw shortBuffer('lb4_reverse_sk', 8, b.length - o);
+    const d = view(b);
+    return {
+      address: d.getUint32(o + 0, false),
+      port: d.getUint16(o + 4, false),
+      revNatIndex: d.getUint16(o + 6, false),
+    };
+  },
+};
+
+/** struct lb6_reverse_sk_key (32 bytes) */
+export interface Lb6ReverseSkKey {
+  /** cookie @0, 8 B */
+  cookie: bigint;
+  /** address @8, 16 B */
+  address: Uint8Array;
+  /** port @24, 2 B, big-endian */
+  port: number;
+  /** pad @26, 2 B */
+  pad: number;
+  /** pad2 @28, 4 B */
+  pad2: number;
+}
+
+/** What lb6ReverseSkKey.encode accepts: padding and union members may be left out (zero). */
+export interface Lb6ReverseSkKeyInit {
+  cookie: bigint | number;
+  address: Uint8Array;
+  port: number;
+  pad?: number;
+  pad2?: number;
+}
+
+export const lb6ReverseSkKey: StructLayout<Lb6ReverseSkKey, Lb6ReverseSkKeyInit> = {
+  name: 'lb6_reverse_sk_key',
+  size: 32,
+  fingerprint: 'lb6_reverse_sk_key:32{cookie@0:8:int:u,address@8:16:bytes,port@24:2:int:ube,pad@26:2:int:u,pad2@28:4:int:u}',
+  fields: {
+    cookie: { cName: 'cookie', offset: 0, size: 8, kind: 'int', bigEndian: false },
+    address: { cName: 'address', offset: 8, size: 16, kind: 'bytes', bigEndian: false },
+    port: { cName: 'port', offset: 24, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 26, size: 2, kind: 'int', bigEndian: false },
+    pad2: { cName: 'pad2', offset: 28, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: Lb6ReverseSkKeyInit): Uint8Array {
+    const out = new Uint8Array(32);
+    lb6ReverseSkKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb6ReverseSkKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 32);
+    const d = view(out);
+    d.setBigUint64(o + 0, BigInt(value.cookie), true);
+    putBytes(out, o + 8, 16, value.address, 'lb6_reverse_sk_key.address');
+    d.setUint16(o + 24, value.port, false);
+    if (value.pad !== undefined) d.setUint16(o + 26, value.pad, true);
+    if (value.pad2 !== undefined) d.setUint32(o + 28, value.pad2, true);
+  },
+  decode(b: Uint8Array, o = 0): Lb6ReverseSkKey {
+    if (b.length < o + 32) throw shortBuffer('lb6_reverse_sk_key', 32, b.length - o);
+    const d = view(b);
+    return {
+      cookie: d.getBigUint64(o + 0, true),
+      address: b.slice(o + 8, o + 8 + 16),
+      port: d.getUint16(o + 24, false),
+      pad: d.getUint16(o + 26, true),
+      pad2: d.getUint32(o + 28, true),
+    };
+  },
+};
+
+/** struct lb6_reverse_sk (20 bytes) */
+export interface Lb6ReverseSk {
+  /** address @0, 16 B */
+  address: Uint8Array;
+  /** port @16, 2 B, big-endian */
+  port: number;
+  /** rev_nat_index @18, 2 B, big-endian */
+  revNatIndex: number;
+}
+
+/** What lb6ReverseSk.encode accepts: padding and union members may be left out (zero). */
+export interface Lb6ReverseSkInit {
+  address: Uint8Array;
+  port: number;
+  revNatIndex: number;
+}
+
+export const lb6ReverseSk: StructLayout<Lb6ReverseSk, Lb6ReverseSkInit> = {
+  name: 'lb6_reverse_sk',
+  size: 20,
+  fingerprint: 'lb6_reverse_sk:20{address@0:16:bytes,port@16:2:int:ube,rev_nat_index@18:2:int:ube}',
+  fields: {
+    address: { cName: 'address', offset: 0, size: 16, kind: 'bytes', bigEndian: false },
+    port: { cName: 'port', offset: 16, size: 2, kind: 'int', bigEndian: true },
+    revNatIndex: { cName: 'rev_nat_index', offset: 18, size: 2, kind: 'int', bigEndian: true },
+  },
+  encode(value: Lb6ReverseSkInit): Uint8Array {
+    const out = new Uint8Array(20);
+    lb6ReverseSk.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: Lb6ReverseSkInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 20);
+    const d = view(out);
+    putBytes(out, o + 0, 16, value.address, 'lb6_reverse_sk.address');
+    d.setUint16(o + 16, value.port, false);
+    d.setUint16(o + 18, value.revNatIndex, false);
+  },
+  decode(b: Uint8Array, o = 0): Lb6ReverseSk {
+    if (b.length < o + 20) throw shortBuffer('lb6_reverse_sk', 20, b.length - o);
+    const d = view(b);
+    return {
+      address: b.slice(o + 0, o + 0 + 16),
+      port: d.getUint16(o + 16, false),
+      revNatIndex: d.getUint16(o + 18, false),
+    };
+  },
+};
+
 /** Every struct codec by C name. */
 export const STRUCTS = {
   ipcache_key: ipcacheKey,
@@ -1045,6 +2052,23 @@ export const STRUCTS = {
   trace_notify: traceNotify,
   drop_notify: dropNotify,
   policy_verdict_notify: policyVerdictNotify,
+  lb4_key: lb4Key,
+  lb6_key: lb6Key,
+  lb_service: lbService,
+  lb4_backend: lb4Backend,
+  lb6_backend: lb6Backend,
+  lb4_reverse_nat: lb4ReverseNat,
+  lb6_reverse_nat: lb6ReverseNat,
+  lb4_affinity_key: lb4AffinityKey,
+  lb6_affinity_key: lb6AffinityKey,
+  lb_affinity_val: lbAffinityVal,
+  lb_affinity_match: lbAffinityMatch,
+  lb4_src_range_key: lb4SrcRangeKey,
+  lb6_src_range_key: lb6SrcRangeKey,
+  lb4_reverse_sk_key: lb4ReverseSkKey,
+  lb4_reverse_sk: lb4ReverseSk,
+  lb6_reverse_sk_key: lb6ReverseSkKey,
+  lb6_reverse_sk: lb6ReverseSk,
 } as const;
 
 /** Every map of the datapath objects (section .maps), by name: one definition per name. */
@@ -1104,6 +2128,177 @@ export const MAPS = {
     pinning: 'by-name',
     key: 'ipcache_key',
     value: 'remote_endpoint_info',
+  },
+  cilium_lb_affinity_match: {
+    name: 'cilium_lb_affinity_match',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 8,
+    valueSize: 1,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    key: 'lb_affinity_match',
+  },
+  cilium_lb4_affinity: {
+    name: 'cilium_lb4_affinity',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 16,
+    valueSize: 16,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'lb4_affinity_key',
+    value: 'lb_affinity_val',
+  },
+  cilium_lb4_backends_v3: {
+    name: 'cilium_lb4_backends_v3',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 4,
+    valueSize: 12,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    value: 'lb4_backend',
+  },
+  cilium_lb4_maglev: {
+    name: 'cilium_lb4_maglev',
+    type: 13,
+    typeName: 'HASH_OF_MAPS',
+    keySize: 2,
+    valueSize: 4,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    inner: { type: 2, typeName: 'ARRAY', keySize: 4, valueSize: 65524, maxEntries: 1, flags: 0 },
+  },
+  cilium_lb4_reverse_nat: {
+    name: 'cilium_lb4_reverse_nat',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 2,
+    valueSize: 8,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    value: 'lb4_reverse_nat',
+  },
+  cilium_lb4_reverse_sk: {
+    name: 'cilium_lb4_reverse_sk',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 16,
+    valueSize: 8,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'lb4_reverse_sk_key',
+    value: 'lb4_reverse_sk',
+  },
+  cilium_lb4_services_v2: {
+    name: 'cilium_lb4_services_v2',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 12,
+    valueSize: 12,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    key: 'lb4_key',
+    value: 'lb_service',
+  },
+  cilium_lb4_source_range: {
+    name: 'cilium_lb4_source_range',
+    type: 11,
+    typeName: 'LPM_TRIE',
+    keySize: 12,
+    valueSize: 1,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    key: 'lb4_src_range_key',
+  },
+  cilium_lb6_affinity: {
+    name: 'cilium_lb6_affinity',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 24,
+    valueSize: 16,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'lb6_affinity_key',
+    value: 'lb_affinity_val',
+  },
+  cilium_lb6_backends_v3: {
+    name: 'cilium_lb6_backends_v3',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 4,
+    valueSize: 24,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    value: 'lb6_backend',
+  },
+  cilium_lb6_maglev: {
+    name: 'cilium_lb6_maglev',
+    type: 13,
+    typeName: 'HASH_OF_MAPS',
+    keySize: 2,
+    valueSize: 4,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    inner: { type: 2, typeName: 'ARRAY', keySize: 4, valueSize: 65524, maxEntries: 1, flags: 0 },
+  },
+  cilium_lb6_reverse_nat: {
+    name: 'cilium_lb6_reverse_nat',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 2,
+    valueSize: 20,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    value: 'lb6_reverse_nat',
+  },
+  cilium_lb6_reverse_sk: {
+    name: 'cilium_lb6_reverse_sk',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 32,
+    valueSize: 20,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'lb6_reverse_sk_key',
+    value: 'lb6_reverse_sk',
+  },
+  cilium_lb6_services_v2: {
+    name: 'cilium_lb6_services_v2',
+    type: 1,
+    typeName: 'HASH',
+    keySize: 24,
+    valueSize: 12,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    key: 'lb6_key',
+    value: 'lb_service',
+  },
+  cilium_lb6_source_range: {
+    name: 'cilium_lb6_source_range',
+    type: 11,
+    typeName: 'LPM_TRIE',
+    keySize: 24,
+    valueSize: 1,
+    maxEntries: 65536,
+    flags: 1,
+    pinning: 'by-name',
+    key: 'lb6_src_range_key',
   },
   cilium_lxc: {
     name: 'cilium_lxc',
@@ -1173,6 +2368,41 @@ export const OBJECTS = {
       ROUTER_IPV6: 16,
       LXC_IFINDEX: 4,
       POLICY_AUDIT_MODE: 4,
+    },
+  },
+  bpf_sock: {
+    file: 'bpf_sock.o',
+    programs: {
+      cil_sock4_connect: 'cgroup/connect4',
+      cil_sock4_getpeername: 'cgroup/getpeername4',
+      cil_sock4_recvmsg: 'cgroup/recvmsg4',
+      cil_sock4_sendmsg: 'cgroup/sendmsg4',
+      cil_sock6_connect: 'cgroup/connect6',
+      cil_sock6_getpeername: 'cgroup/getpeername6',
+      cil_sock6_recvmsg: 'cgroup/recvmsg6',
+      cil_sock6_sendmsg: 'cgroup/sendmsg6',
+    },
+    maps: [
+      'cilium_ipcache',
+      'cilium_lb4_affinity',
+      'cilium_lb4_backends_v3',
+      'cilium_lb4_maglev',
+      'cilium_lb4_reverse_nat',
+      'cilium_lb4_reverse_sk',
+      'cilium_lb4_services_v2',
+      'cilium_lb4_source_range',
+      'cilium_lb6_affinity',
+      'cilium_lb6_backends_v3',
+      'cilium_lb6_maglev',
+      'cilium_lb6_reverse_nat',
+      'cilium_lb6_reverse_sk',
+      'cilium_lb6_services_v2',
+      'cilium_lb6_source_range',
+      'cilium_lb_affinity_match',
+    ],
+    constants: {
+      MONITOR_AGGREGATION: 4,
+      ALLOW_LOCALHOST: 4,
     },
   },
 } as const satisfies Record<string, ObjectDescriptor>;
@@ -1277,6 +2507,28 @@ export const DEFS = {
   DROP_TTL_EXCEEDED: 196,
   DROP_HOST_NOT_READY: 202,
   DROP_EP_NOT_READY: 203,
+  LB_LOOKUP_SCOPE_EXT: 0,
+  LB_LOOKUP_SCOPE_INT: 1,
+  LB_PROTO_ANY: 0,
+  SVC_FLAG_EXTERNAL_IP: 1,
+  SVC_FLAG_NODEPORT: 2,
+  SVC_FLAG_EXT_LOCAL_SCOPE: 4,
+  SVC_FLAG_HOSTPORT: 8,
+  SVC_FLAG_AFFINITY: 16,
+  SVC_FLAG_LOADBALANCER: 32,
+  SVC_FLAG_ROUTABLE: 64,
+  SVC_FLAG_SOURCE_RANGE: 128,
+  SVC_FLAG2_INT_LOCAL_SCOPE: 16,
+  SVC_FLAG2_TWO_SCOPES: 32,
+  LB_ALGORITHM_SHIFT: 24,
+  LB_AFFINITY_TIMEOUT_MASK: 16777215,
+  LB_ALGORITHM_RANDOM: 1,
+  LB_ALGORITHM_MAGLEV: 2,
+  BE_STATE_ACTIVE: 0,
+  BE_STATE_TERMINATING: 1,
+  BE_STATE_QUARANTINED: 2,
+  BE_STATE_MAINTENANCE: 3,
+  LB_SRC_RANGE_PREFIX_HDR_BITS: 32,
   // bpf/lib/common.h
   TC_ACT_OK: 0,
   TC_ACT_SHOT: 2,
@@ -1311,6 +2563,8 @@ export const DEFS = {
   CT_CONNECTION_LIFETIME_TCP: 21600,
   CT_CONNECTION_LIFETIME_NONTCP: 60,
   CT_CLOSE_TIMEOUT: 10,
+  NODEPORT_PORT_MIN: 30000,
+  NODEPORT_PORT_MAX: 32767,
   // bpf/lib/config/sizes.h
   IPCACHE_MAP_SIZE: 512000,
   ENDPOINTS_MAP_SIZE: 65535,
@@ -1318,4 +2572,6 @@ export const DEFS = {
   POLICY_MAPS_OUTER_SIZE: 65536,
   CT_MAP_SIZE_TCP: 262144,
   METRICS_MAP_SIZE: 65536,
+  LB_MAP_SIZE: 65536,
+  LB_MAGLEV_LUT_SIZE: 16381,
 } as const;
