@@ -16,9 +16,17 @@ export interface GetFlowsRequestInput {
   until?: { seconds: number; nanos: number };
 }
 
+/** `relay.NodeStatusEvent`: a relay telling which nodes its answer covers (or failed). */
+export interface NodeStatusEvent {
+  state_change: string;
+  node_names: string[];
+  message?: string;
+}
+
 export interface FlowsResponse {
   flow?: Flow;
   lost_events?: LostEvent;
+  node_status?: NodeStatusEvent;
   node_name?: string;
   time?: string;
 }
@@ -136,6 +144,14 @@ export class ObserverClient {
         const out: FlowsResponse = {};
         if (msg.flow) out.flow = flowFromProto(msg.flow as Record<string, unknown>);
         if (msg.lost_events) out.lost_events = lostFromProto(msg.lost_events as Record<string, unknown>);
+        if (msg.node_status) {
+          const ns = msg.node_status as { state_change?: string; node_names?: string[]; message?: string };
+          out.node_status = {
+            state_change: ns.state_change ?? 'UNKNOWN_NODE_STATE',
+            node_names: ns.node_names ?? [],
+          };
+          if (ns.message) out.node_status.message = ns.message;
+        }
         if (typeof msg.node_name === 'string') out.node_name = msg.node_name;
         if (msg.time) {
           const t = msg.time as { seconds?: number; nanos?: number };

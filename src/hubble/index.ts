@@ -11,6 +11,7 @@ export * from './layout.js';
 export * from './metrics.js';
 export * from './observer.js';
 export * from './parser.js';
+export * from './peer.js';
 export * from './proto.js';
 export * from './ring.js';
 export * from './server.js';

@@ -1,6 +1,8 @@
 /**
- * The Observer gRPC server (observer.Observer + grpc.health.v1.Health) on a
+ * The Observer gRPC server (observer.Observer + grpc.health.v1.Health + peer.Peer) on a
  * unix socket and optionally a loopback TCP port, backed by an Observer.
+ * The Peer service announces the cluster's Hubble servers from a PeerSource (this server alone
+ * when none is given), so a Relay reaching this node finds every node.
  * The health check and ServerStatus follow the observer's reader: NOT_SERVING and an unavailable
  * node while no reader feeds it from the datapath.
  * Slow clients never slow the producer: each GetFlows stream reads the flow
@@ -11,6 +13,7 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { FilterError, RequestError } from './errors.js';
 import type { FlowsQuery, Observer } from './observer.js';
+import { PeerList, type PeerSource, peerServiceClientCtor, peerServiceImplementation } from './peer.js';
 import { flowToProto, loadHubbleProtos, lostToProto, type ProtoTimestamp, timestampToMs } from './proto.js';
 import type { FlowFilter } from './types.js';
 
@@ -20,6 +23,11 @@ export interface HubbleServerOptions {
   unixSocket?: string;
   /** Loopback TCP address, e.g. `127.0.0.1:4245` or `127.0.0.1:0` for a free port. */
   tcp?: string;
+  /**
+   * The Hubble servers the Peer service (peer.Peer/Notify) announces: the agent's node registry
+   * (see nodePeerSource in peer.ts). Default: this server alone, at its TCP address (else its socket).
+   */
+  peers?: PeerSource;
 }
 
 interface GetFlowsRequest {
@@ -63,6 +71,7 @@ export class HubbleServer {
   /** Bound addresses: `unix:///path` and `127.0.0.1:port` (actual port). */
   readonly addresses: { unix?: string; tcp?: string } = {};
   private readonly calls = new Set<AbortController>();
+  private selfPeer: PeerList | undefined;
 
   private constructor(private readonly opts: HubbleServerOptions) {}
 
@@ -137,6 +146,16 @@ export class HubbleServer {
         cb(null, { namespaces: obs.namespaces().map((namespace) => ({ cluster: 'default', namespace })) });
       },
     });
+    this.server.addService(
+      peerServiceClientCtor().service,
+      peerServiceImplementation(
+        () => this.peerSource(),
+        (ac) => {
+          this.calls.add(ac);
+          return () => this.calls.delete(ac);
+        },
+      ),
+    );
     this.server.addService(service('grpc.health.v1.Health'), {
       Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const name = call.request.service ?? '';
@@ -148,6 +167,15 @@ export class HubbleServer {
         cb(null, { status: obs.readerUp() ? 'SERVING' : 'NOT_SERVING' });
       },
     });
+  }
+
+  /** The peers to announce: the given source, else this server (its addresses are known once bound). */
+  private peerSource(): PeerSource {
+    if (this.opts.peers) return this.opts.peers;
+    this.selfPeer ??= new PeerList([
+      { name: this.opts.observer.nodeName, address: this.addresses.tcp ?? this.addresses.unix ?? '' },
+    ]);
+    return this.selfPeer;
   }
 
   private async getFlows(call: grpc.ServerWritableStream<GetFlowsRequest, unknown>): Promise<void> {
