@@ -114,7 +114,8 @@ struct lxc_egress_state {
 
 /*
  * Stage 1, service translation: where a service address would be rewritten to a backend,
- * before conntrack sees the tuple. There are no services yet: nothing to translate.
+ * before conntrack sees the tuple. A pod's own sockets are translated by socket-LB (bpf_sock.c)
+ * before any packet exists; this stage, for what no socket hook sees, does nothing yet.
  */
 static __always_inline int lxc_egress_services(struct __sk_buff *ctx, struct pktinfo *p)
 {

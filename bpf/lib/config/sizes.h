@@ -16,9 +16,8 @@
 
 /* load balancing (lib/lb.h): every LB map holds up to this many entries (upstream's bpf.lbMapMax) */
 #define LB_MAP_SIZE 65536
-/* Maglev lookup table size M of the inner map template (a prime; upstream's default). The agent may
- * create the node's maglev maps with another M of upstream's list (maps/lb.ts): the programs are
- * verified against the node's maps, not against this template. */
+/* Maglev lookup table size M of the inner map template (a prime; upstream's default). The node's
+ * maglev maps may be created with another M, the agent's setting (src/datapath/maps/lb.ts). */
 #define LB_MAGLEV_LUT_SIZE 16381
 
 #endif

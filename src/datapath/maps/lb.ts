@@ -705,7 +705,11 @@ export class LbMaps {
 
   // ---- maglev ----
 
-  /** Publishes a service's table: a new inner map, swapped in with one outer-map update. */
+  /**
+   * Writes a service's table. A service with a table has it overwritten in place (one write, no wait
+   * for the datapath to let go of an old inner map; a reader meanwhile gets an old or a new backend
+   * ID per entry, as upstream); a new one gets its inner map filled before it is published.
+   */
   setMaglev(e: LbMaglevEntry): void {
     const rev = intIn(e.revNatIndex, 1, 0xffff, 'maglev.revNatIndex');
     if (e.family !== 4 && e.family !== 6)
@@ -721,12 +725,15 @@ export class LbMaps {
       );
     // Host-order u32s, as the Uint32Array holds them.
     const value = new Uint8Array(e.backendIds.buffer, e.backendIds.byteOffset, 4 * m);
-    const inner = BpfMap.create(maglevInnerSpec(`lb${e.family}_mgl_${rev}`, m));
-    try {
+    const outer = this.fam[e.family].maglev;
+    const cur = outer.lookup(be16Key(rev));
+    if (cur) {
+      using inner = BpfMap.fromId(readU32le(cur));
       inner.update(u32le(0), value);
-      this.fam[e.family].maglev.update(be16Key(rev), u32le(inner.fd.value));
-    } finally {
-      inner.close(); // the outer map holds it
+    } else {
+      using inner = BpfMap.create(maglevInnerSpec(`lb${e.family}_mgl_${rev}`, m));
+      inner.update(u32le(0), value);
+      outer.update(be16Key(rev), u32le(inner.fd.value)); // the outer map holds it from here
     }
     this.fam[other(e.family)].maglev.delete(be16Key(rev));
   }

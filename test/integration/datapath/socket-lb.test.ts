@@ -199,6 +199,11 @@ describe('privileged: socket-LB: cgroup hooks translate service addresses for re
     const next = tally(await client.tcp('10.96.0.30', 80, 30));
     assert.equal(next.size, 1, `pinned again to one backend: ${JSON.stringify([...next])}`);
     assert.notEqual([...next.keys()][0], pinned);
+    assert.equal(maps.lb.flushAffinity(rev), 1, 'one entry (the same netns), replaced');
+    assert.deepEqual(
+      maps.lb.listAffinity().filter((e) => e.revNatIndex === rev),
+      [],
+    );
   });
 
   it('an ExternalIP is translated only when it is an address of this node (ipcache ID_HOST)', async () => {
