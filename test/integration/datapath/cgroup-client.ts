@@ -8,22 +8,13 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
+import { cgroup2Mount } from '../../../src/datapath/linux/index.js';
 import type { Cleanup } from '../../helpers/sys.js';
 import { uniquePrefix } from '../../helpers/sys.js';
 
-/** Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host). */
-export function cgroup2Root(): string {
-  const root = readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' '))
-    .find((f) => f[2] === 'cgroup2')?.[1];
-  if (!root) throw new Error('cgroup2 is not mounted');
-  return root;
-}
-
 /** A new empty cgroup directly under the cgroup2 root; removed on cleanup (its processes killed first). */
 export function throwawayCgroup(tag: string, cleanup: Cleanup): string {
-  const dir = join(cgroup2Root(), uniquePrefix(tag));
+  const dir = join(cgroup2Mount(), uniquePrefix(tag));
   mkdirSync(dir);
   cleanup.add(() => {
     for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
