@@ -24,15 +24,17 @@ struct lb_maglev_inner_map {
 
 /* One pinned LB map: `flags` is BPF_F_NO_PREALLOC for hash maps and tries (entries are allocated
  * as services come), 0 for LRU maps (the kernel preallocates those). */
-#define LB_MAP(name, map_type, key_type, value_type, flags)                                        \
+#define LB_MAP_SIZED(name, map_type, key_type, value_type, flags, size)                            \
 	struct {                                                                                   \
 		__uint(type, map_type);                                                            \
 		__type(key, key_type);                                                             \
 		__type(value, value_type);                                                         \
-		__uint(max_entries, LB_MAP_SIZE);                                                  \
+		__uint(max_entries, size);                                                         \
 		__uint(map_flags, flags);                                                          \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                                               \
 	} name SEC(".maps")
+#define LB_MAP(name, map_type, key_type, value_type, flags)                                        \
+	LB_MAP_SIZED(name, map_type, key_type, value_type, flags, LB_MAP_SIZE)
 
 /* rev_nat_index (network order) -> that service's Maglev table */
 #define LB_MAGLEV_MAP(name)                                                                        \
@@ -45,11 +47,15 @@ struct lb_maglev_inner_map {
 	} name SEC(".maps")
 
 /* frontend (+ slot) -> master entry or backend slot */
-LB_MAP(cilium_lb4_services_v2, BPF_MAP_TYPE_HASH, struct lb4_key, struct lb_service, BPF_F_NO_PREALLOC);
-LB_MAP(cilium_lb6_services_v2, BPF_MAP_TYPE_HASH, struct lb6_key, struct lb_service, BPF_F_NO_PREALLOC);
+LB_MAP_SIZED(cilium_lb4_services_v2, BPF_MAP_TYPE_HASH, struct lb4_key, struct lb_service, BPF_F_NO_PREALLOC,
+	     LB_SERVICE_MAP_SIZE);
+LB_MAP_SIZED(cilium_lb6_services_v2, BPF_MAP_TYPE_HASH, struct lb6_key, struct lb_service, BPF_F_NO_PREALLOC,
+	     LB_SERVICE_MAP_SIZE);
 /* backend ID -> backend */
-LB_MAP(cilium_lb4_backends_v3, BPF_MAP_TYPE_HASH, __u32, struct lb4_backend, BPF_F_NO_PREALLOC);
-LB_MAP(cilium_lb6_backends_v3, BPF_MAP_TYPE_HASH, __u32, struct lb6_backend, BPF_F_NO_PREALLOC);
+LB_MAP_SIZED(cilium_lb4_backends_v3, BPF_MAP_TYPE_HASH, __u32, struct lb4_backend, BPF_F_NO_PREALLOC,
+	     LB_BACKEND_MAP_SIZE);
+LB_MAP_SIZED(cilium_lb6_backends_v3, BPF_MAP_TYPE_HASH, __u32, struct lb6_backend, BPF_F_NO_PREALLOC,
+	     LB_BACKEND_MAP_SIZE);
 /* rev_nat_index (network order) -> service address */
 LB_MAP(cilium_lb4_reverse_nat, BPF_MAP_TYPE_HASH, __be16, struct lb4_reverse_nat, BPF_F_NO_PREALLOC);
 LB_MAP(cilium_lb6_reverse_nat, BPF_MAP_TYPE_HASH, __be16, struct lb6_reverse_nat, BPF_F_NO_PREALLOC);

@@ -16,6 +16,10 @@
 
 /* load balancing (lib/lb.h): every LB map holds up to this many entries (upstream's bpf.lbMapMax) */
 #define LB_MAP_SIZE 65536
+/* a frontend takes one services entry per backend slot (+1), and each backend one backends entry:
+ * 10,000 services x 10 backends must fit; unpreallocated, so the size costs nothing until used */
+#define LB_SERVICE_MAP_SIZE 262144
+#define LB_BACKEND_MAP_SIZE 262144
 /* Maglev lookup table size M of the inner map template (a prime; upstream's default). The node's
  * maglev maps may be created with another M, the agent's setting (src/datapath/maps/lb.ts). */
 #define LB_MAGLEV_LUT_SIZE 16381

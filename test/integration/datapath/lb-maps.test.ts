@@ -106,7 +106,7 @@ describe('privileged: LB maps through the wrappers', () => {
     const [e] = maps.lb.listFrontends();
     assert.deepEqual(e!.frontend, { family: 6, address: 'fd00:96::1', port: 53, protocol: UDP, scope: 1 });
     assert.equal(e!.master.backendId, ((DEFS.LB_ALGORITHM_MAGLEV << 24) | 10800) >>> 0);
-    assert.equal(maps.lb.family(6).services.maxEntries, DEFS.LB_MAP_SIZE);
+    assert.equal(maps.lb.family(6).services.maxEntries, DEFS.LB_SERVICE_MAP_SIZE);
     maps.lb.deleteService(fe);
   });
 

@@ -127,8 +127,18 @@ describe('LB layouts', () => {
         assert.equal(d.typeName, 'LRU_HASH');
         assert.equal(d.flags, 0);
       }
-      for (const m of ['services_v2', 'backends_v3', 'reverse_nat', 'affinity', 'maglev', 'reverse_sk'])
+      for (const m of ['reverse_nat', 'affinity', 'maglev', 'reverse_sk'])
         assert.equal(MAPS[`cilium_lb${f}_${m}` as keyof typeof MAPS].maxEntries, DEFS.LB_MAP_SIZE);
+      // One entry per backend slot and one per backend: sized for 10,000 services x 10 backends.
+      assert.equal(
+        MAPS[`cilium_lb${f}_services_v2` as keyof typeof MAPS].maxEntries,
+        DEFS.LB_SERVICE_MAP_SIZE,
+      );
+      assert.equal(
+        MAPS[`cilium_lb${f}_backends_v3` as keyof typeof MAPS].maxEntries,
+        DEFS.LB_BACKEND_MAP_SIZE,
+      );
+      assert.ok(DEFS.LB_SERVICE_MAP_SIZE >= 10_000 * 11 && DEFS.LB_BACKEND_MAP_SIZE >= 100_000);
     }
     assert.equal(MAPS.cilium_lb4_reverse_nat.keySize, 2, 'rev-NAT index key');
     assert.equal(MAPS.cilium_lb_affinity_match.key, 'lb_affinity_match');
