@@ -26,9 +26,11 @@
 import {
   CompareResult,
   CompareTarget,
+  castGrpcError,
   Etcd3,
   EtcdLeaseInvalidError,
   GRPCDeadlineExceededError,
+  GRPCUnavailableError,
   type ICompare,
   type IDuplexStream,
   type IKeyValue,
@@ -119,7 +121,8 @@ function endpointBreaker(endpoint: string, failures: number): Policy {
         failed = 0;
         return r;
       } catch (err) {
-        if (err instanceof Error && isRecoverableError(err) && ++failed >= failures)
+        // Only a failed connection counts: the pool also reports streams this client cancelled.
+        if (err instanceof GRPCUnavailableError && ++failed >= failures)
           openUntil = Date.now() + BREAKER_OPEN_MS;
         throw err;
       }
@@ -250,7 +253,7 @@ export class EtcdKvStore implements KvStore {
 
   async get(key: string): Promise<KvPair | undefined> {
     requireKey(key);
-    const res = await this.#call(`get ${key}`, true, () => this.#client.kv.range({ key: enc(key) }));
+    const res = await this.#call(`get ${key}`, () => this.#client.kv.range({ key: enc(key) }));
     const kv = res.kvs[0];
     return kv ? pairOf(kv) : undefined;
   }
@@ -263,7 +266,7 @@ export class EtcdKvStore implements KvStore {
     let req: IRangeRequest = { ...range, limit: LIST_PAGE };
     for (;;) {
       const page = req;
-      const res = await this.#call(`list ${prefix}`, true, () => this.#client.kv.range(page));
+      const res = await this.#call(`list ${prefix}`, () => this.#client.kv.range(page));
       if (revision === 0) revision = Number(res.header.revision);
       for (const kv of res.kvs) pairs.push(pairOf(kv));
       const last = res.kvs.at(-1);
@@ -275,7 +278,7 @@ export class EtcdKvStore implements KvStore {
   }
 
   async revision(): Promise<number> {
-    const res = await this.#call('revision', true, () =>
+    const res = await this.#call('revision', () =>
       this.#client.kv.range({ key: Buffer.from([0]), count_only: true }),
     );
     return Number(res.header.revision);
@@ -333,7 +336,7 @@ export class EtcdKvStore implements KvStore {
 
   async delete(key: string): Promise<boolean> {
     requireKey(key);
-    const res = await this.#call(`delete ${key}`, true, () => this.#client.kv.deleteRange({ key: enc(key) }));
+    const res = await this.#call(`delete ${key}`, () => this.#client.kv.deleteRange({ key: enc(key) }));
     return Number(res.deleted) > 0;
   }
 
@@ -364,7 +367,7 @@ export class EtcdKvStore implements KvStore {
         result: CompareResult.Equal,
         mod_revision: cond.modRevision,
       });
-    const res = await this.#call(`delete ${key} if it matches`, true, () =>
+    const res = await this.#call(`delete ${key} if it matches`, () =>
       this.#client.kv.txn({ compare, success: [{ request_delete_range: { key: k } }] }),
     );
     return res.succeeded && Number(res.responses[0]?.response_delete_range?.deleted ?? 0) > 0;
@@ -372,7 +375,7 @@ export class EtcdKvStore implements KvStore {
 
   async deletePrefix(prefix: string): Promise<number> {
     requireKey(prefix, 'prefix');
-    const res = await this.#call(`delete prefix ${prefix}`, true, () =>
+    const res = await this.#call(`delete prefix ${prefix}`, () =>
       this.#client.kv.deleteRange(prefixRange(prefix)),
     );
     return Number(res.deleted);
@@ -415,12 +418,12 @@ export class EtcdKvStore implements KvStore {
   // ---- requests ----
 
   /**
-   * Runs one request. Requests that may run twice (`idempotent`, or whose caller can tell its own
-   * earlier attempt) are retried on another endpoint when one cannot be reached.
+   * Runs one request, on another endpoint when one cannot be reached. Every request here may run
+   * twice: reads and deletes are idempotent, a put writes the same again, create tells its own
+   * earlier attempt, and a lease granted twice leaves one unused lease that expires.
    */
-  async #call<T>(what: string, idempotent: boolean, fn: () => Promise<T>): Promise<T> {
-    const attempts = idempotent ? this.endpoints.length + 1 : 1;
-    for (let i = 1; ; i++) {
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
       if (this.#closed) throw new KvClosedError();
       try {
         return await fn();
@@ -429,7 +432,7 @@ export class EtcdKvStore implements KvStore {
         const wrapped = this.#wrap(what, err);
         if (!(wrapped instanceof KvUnavailableError)) throw wrapped;
         this.#kickStatus();
-        if (i >= attempts || err instanceof EndpointSkippedError) throw wrapped;
+        if (attempt > this.endpoints.length || err instanceof EndpointSkippedError) throw wrapped;
       }
     }
   }
@@ -439,15 +442,15 @@ export class EtcdKvStore implements KvStore {
    * the lease is lost: a new one is granted, the write is done again with it, and the listeners run.
    */
   async #leased<T>(what: string, leased: boolean, fn: (lease: string) => Promise<T>): Promise<T> {
-    if (!leased) return this.#call(what, true, () => fn('0'));
+    if (!leased) return this.#call(what, () => fn('0'));
     const lease = await this.#leaseId();
     try {
-      return await this.#call(what, true, () => fn(lease));
+      return await this.#call(what, () => fn(lease));
     } catch (err) {
       if (!(err instanceof KvStoreError && err.cause instanceof EtcdLeaseInvalidError)) throw err;
       this.#onLost(lease);
       const again = await this.#leaseId();
-      return this.#call(what, true, () => fn(again));
+      return this.#call(what, () => fn(again));
     }
   }
 
@@ -472,7 +475,7 @@ export class EtcdKvStore implements KvStore {
   #leaseId(): Promise<string> {
     if (this.#closed) return Promise.reject(new KvClosedError());
     if (this.#lease !== undefined) return Promise.resolve(this.#lease);
-    this.#granting ??= this.#call('lease grant', false, () =>
+    this.#granting ??= this.#call('lease grant', () =>
       this.#client.leaseClient.leaseGrant({ TTL: this.leaseTtlSeconds }),
     )
       .then((res) => {
@@ -520,6 +523,10 @@ export class EtcdKvStore implements KvStore {
       });
       if (Number(ttl) <= 0) this.#onLost(lease);
     } catch (err) {
+      if (castGrpcError(err as Error) instanceof EtcdLeaseInvalidError) {
+        this.#onLost(lease);
+        return;
+      }
       this.#onError(this.#wrap(`keepalive of lease ${lease}`, err));
       this.#kickStatus();
     } finally {
@@ -727,7 +734,7 @@ class EtcdWatch implements KvWatch {
         const compacted = Number(res.compact_revision);
         this.fail(
           compacted > 0
-            ? new KvCompactedError(this.#last ?? 0, compacted - 1)
+            ? new KvCompactedError(this.#last ?? 0, compacted)
             : new KvStoreError(
                 `etcd watch of ${this.prefix} cancelled: ${res.cancel_reason || 'no reason given'}`,
               ),
@@ -744,7 +751,10 @@ class EtcdWatch implements KvWatch {
       if (created) this.#deliver(res.events);
     });
     const create: IWatchRequest['create_request'] = { ...this.#range };
-    if (this.#last !== undefined) create.start_revision = this.#last + 1;
+    // Starting at the last revision seen (its events are skipped as delivered), not after it: etcd
+    // compacted at C still starts a watch at C although C's deletions are gone, and refuses one
+    // that starts before C. (Revision 0 would mean "now".)
+    if (this.#last !== undefined) create.start_revision = Math.max(this.#last, 1);
     stream.write({ create_request: create });
   }
 

@@ -32,15 +32,25 @@ export async function until(cond: () => boolean, what: string, timeoutMs = 10_00
   }
 }
 
-/** Waits until the asynchronous `cond()` holds, failing after `timeoutMs`. */
+/**
+ * Waits until the asynchronous `cond()` holds, failing after `timeoutMs`. A `cond` that throws (a
+ * store electing a leader) has not held yet; its last error is reported at the timeout.
+ */
 export async function eventually(
   cond: () => Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await cond()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
