@@ -11,8 +11,8 @@ function labName(o: { name?: string; lab?: string }, cmd?: Command): string {
 }
 
 async function readManifests(files: string[]) {
-  const { parseManifests, ManifestError } = await import('../k8s/objects.js');
-  const merged = { namespaces: [], pods: [], policies: [], other: [] } as ReturnType<typeof parseManifests>;
+  const { emptyManifests, mergeManifests, parseManifests, ManifestError } = await import('../k8s/objects.js');
+  const merged = emptyManifests();
   for (const f of files) {
     let text: string;
     try {
@@ -23,11 +23,7 @@ async function readManifests(files: string[]) {
       );
     }
     try {
-      const m = parseManifests(text, f);
-      merged.namespaces.push(...m.namespaces);
-      merged.pods.push(...m.pods);
-      merged.policies.push(...m.policies);
-      merged.other.push(...m.other);
+      mergeManifests(merged, parseManifests(text, f));
     } catch (e) {
       if (e instanceof ManifestError) throw new CliError(e.message);
       throw e;
@@ -45,11 +41,12 @@ export function registerLab(program: Command): void {
     .description('create (or resume) a lab: node namespaces with agents, an underlay, a world host')
     .option('--name <lab>', 'lab name')
     .option('--nodes <n>', 'number of nodes', '1')
+    .option('--dns', 'cluster DNS: a system pod behind the kube-dns Service on 10.96.0.10')
     .option('-f, --filename <file...>', 'manifests to apply once the lab is up')
-    .action(async (o: { name?: string; nodes: string; filename?: string[] }, cmd: Command) => {
+    .action(async (o: { name?: string; nodes: string; dns?: boolean; filename?: string[] }, cmd: Command) => {
       const l = await import('../lab/lab.js');
       const name = labName(o, cmd);
-      await l.up({ name, nodes: Number(o.nodes), log });
+      await l.up({ name, nodes: Number(o.nodes), dns: o.dns === true, log });
       if (o.filename?.length) await l.apply(name, await readManifests(o.filename), log);
     });
   lab
@@ -63,7 +60,7 @@ export function registerLab(program: Command): void {
   lab
     .command('apply')
     .description(
-      'apply Kubernetes-style manifests (Namespace, Pod, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy)',
+      'apply Kubernetes-style manifests (Namespace, Pod, Deployment, Service, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy)',
     )
     .requiredOption('-f, --filename <file...>', 'manifest files (- for stdin)')
     .option('--name <lab>', 'lab name')
@@ -75,17 +72,67 @@ export function registerLab(program: Command): void {
     .command('delete')
     .description('delete what the manifests describe')
     .requiredOption('-f, --filename <file...>', 'manifest files')
+    .option('--grace-period <seconds>', "pods' time between SIGTERM and SIGKILL (default: the pod's, 30 s)")
+    .option('--no-wait', 'return once deletion is requested instead of when the pods are gone')
     .option('--name <lab>', 'lab name')
-    .action(async (o: { name?: string; filename: string[] }, cmd: Command) => {
+    .action(
+      async (o: { name?: string; filename: string[]; gracePeriod?: string; wait: boolean }, cmd: Command) => {
+        const l = await import('../lab/lab.js');
+        const grace = o.gracePeriod === undefined ? undefined : Number(o.gracePeriod);
+        if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0))
+          throw new CliError(`--grace-period: "${o.gracePeriod}" must be a non-negative integer`);
+        await l.deleteManifests(labName(o, cmd), await readManifests(o.filename), log, {
+          ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+          wait: o.wait,
+        });
+      },
+    );
+  lab
+    .command('scale')
+    .description('set the replicas of a deployment (like kubectl scale)')
+    .argument('<type>', 'deployment (or deployment/NAME)')
+    .argument('[name]', 'the deployment')
+    .requiredOption('--replicas <n>', 'replicas wanted')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('--name <lab>', 'lab name')
+    .action(
+      async (
+        type: string,
+        name: string | undefined,
+        o: { replicas: string; namespace: string; name?: string },
+        cmd: Command,
+      ) => {
+        const [t, n] = type.includes('/') ? type.split('/', 2) : [type, name];
+        if (!['deployment', 'deployments', 'deploy', 'deployment.apps', 'deployments.apps'].includes(t!))
+          throw new CliError(`scale: "${t}": only deployments can be scaled in the lab`);
+        if (!n) throw new CliError('scale: give the deployment: lab scale deployment NAME --replicas N');
+        if (!/^\d+$/.test(o.replicas))
+          throw new CliError(`--replicas: "${o.replicas}" must be a non-negative integer`);
+        const l = await import('../lab/lab.js');
+        await l.scale(labName(o, cmd), o.namespace, n, Number(o.replicas), log);
+      },
+    );
+  lab
+    .command('agent')
+    .description("manage the nodes' agents")
+    .command('restart')
+    .description(
+      'restart the agents of the given nodes (all when none is given); they get the lab state again',
+    )
+    .argument('[nodes...]', 'node names')
+    .option('--name <lab>', 'lab name')
+    .action(async (nodes: string[], o: { name?: string }, cmd: Command) => {
       const l = await import('../lab/lab.js');
-      await l.deleteManifests(labName(o, cmd), await readManifests(o.filename), log);
+      await l.restartAgents(labName(o, cmd), nodes, log);
     });
   lab
     .command('exec')
-    .description('run a command inside a pod (like kubectl exec)')
+    .description(
+      'run a command inside a pod (NAME or pod/NAME: its network namespace, resolv.conf and node cgroup) or on a node (node/NAME)',
+    )
     .option('-n, --namespace <ns>', 'pod namespace', 'default')
     .option('--name <lab>', 'lab name')
-    .argument('<pod>')
+    .argument('<target>', 'pod name, pod/NAME or node/NAME')
     .argument('<command...>')
     .action(async (pod: string, argv: string[], o: { namespace: string; name?: string }, cmd: Command) => {
       const l = await import('../lab/lab.js');
@@ -95,8 +142,9 @@ export function registerLab(program: Command): void {
   lab
     .command('get')
     .description(
-      'display lab objects like kubectl get: pods (po), nodes (no), namespaces (ns), ciliumendpoints (cep), ' +
-        'ciliumnetworkpolicies (cnp), ciliumclusterwidenetworkpolicies (ccnp), networkpolicies (netpol), policies',
+      'display lab objects like kubectl get: pods (po), nodes (no), namespaces (ns), services (svc), endpointslices, ' +
+        'deployments (deploy), ciliumendpoints (cep), ciliumnetworkpolicies (cnp), ' +
+        'ciliumclusterwidenetworkpolicies (ccnp), networkpolicies (netpol), policies',
     )
     .argument('<type>', 'resource type (TYPE/NAME works too)')
     .argument('[names...]', 'names of the objects to show')

@@ -1,53 +1,55 @@
 /**
- * The lab: a local cluster on this machine. Each node is a network namespace running its own
- * agent; pods are network namespaces wired by the CNI plugin exactly as a container runtime would
- * call it; a "world" namespace plays the outside world and joins the nodes on an underlay bridge.
- * All traffic stays inside namespaces the lab created. `down` removes everything, also after a
- * crash (it finds leftovers by name prefix).
+ * The lab: a local cluster on this machine. Each node is a network namespace (and a cgroup) running
+ * its own agent; pods are network namespaces wired by the CNI plugin exactly as a container runtime
+ * would call it; a "world" namespace plays the outside world and joins the nodes on an underlay
+ * bridge. The lab also plays the API server and controllers for Services (IP and port allocation),
+ * Deployments and EndpointSlices (controller.ts). All traffic stays inside namespaces the lab
+ * created. `down` removes everything, also after a crash (it finds leftovers by name prefix).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { join } from 'node:path';
-import { agentSocketPath } from '../agent/config.js';
-import { AgentApi } from '../api/client.js';
-import type { EndpointView } from '../api/types.js';
-import { cliPath, distRoot } from '../common/paths.js';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { cliPath } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
 import { ClusterPool } from '../ipam/index.js';
+import { type Deployment, type Manifests, POLICY_KINDS, podNamespace, policyRefOf } from '../k8s/objects.js';
+import { ServiceValidationError } from '../service/errors.js';
+import type { Service } from '../service/types.js';
+import { parseService } from '../service/validate.js';
 import {
-  type Manifests,
-  POLICY_KINDS,
-  type Pod,
-  podNamedPorts,
-  podNamespace,
-  policyRefOf,
-} from '../k8s/objects.js';
+  agentRef,
+  client,
+  ensureAgent,
+  forAllAgents,
+  type Log,
+  startAgent,
+  stopAgent,
+  syncServicesTo,
+} from './agents.js';
+import { clusterDnsManifests, DNS_NAMESPACE, DNS_SERVICE } from './cluster-dns.js';
+import { ensureController, reconcile } from './controller.js';
+import { podTemplateHash } from './deployments.js';
+import { LabError } from './errors.js';
+import { ensureForwarder, formatAddresses, nodeAddresses } from './forwarder.js';
+import { withLock } from './lock.js';
+import { ensureNodeCgroup, placedCommand, removeLabCgroups } from './placement.js';
 import {
-  AGENT_HUBBLE_PORT,
-  AGENT_METRICS_PORT,
-  ensureForwarder,
-  formatAddresses,
-  nodeAddresses,
-} from './forwarder.js';
-import { isRunning, killRecorded, type ProcessRef, processRef } from './process.js';
+  applyPod,
+  checkPodSpec,
+  DEFAULT_GRACE_SECONDS,
+  finalizeDue,
+  podPlacement,
+  podRunning,
+  podView,
+  terminatePod,
+} from './pods.js';
+import { isRunning, killRecorded, type ProcessRef } from './process.js';
 import {
   applyResult,
   canonical,
+  deploymentObject,
   endpointObject,
+  endpointSliceObject,
   type KObject,
   namespaceObject,
   nodeObject,
@@ -58,10 +60,11 @@ import {
   qualifiedName,
   qualifiedType,
   type ResourceType,
+  serviceObject,
 } from './resources.js';
+import { allocateService } from './service-alloc.js';
 import {
   LAB_NAME,
-  type LabContainer,
   type LabNode,
   type LabPod,
   type LabState,
@@ -72,56 +75,21 @@ import {
   saveLab,
 } from './state.js';
 
-export class LabError extends Error {}
-
-export type Log = (line: string) => void;
+export { agentRef, startAgent } from './agents.js';
+export { LabError } from './errors.js';
+export { cni, findExecutable } from './pods.js';
+export type { Log };
 
 const UNDERLAY = '192.168.211';
 const WORLD_IP = `${UNDERLAY}.254`;
 const CLUSTER_POOL = '10.200.0.0/16';
-const CNI_PLUGIN = join(distRoot, 'src', 'cni', 'plugin.js');
 
 export function checkLabName(name: string): void {
   if (!LAB_NAME.test(name))
-    throw new LabError(`--name: "${name}" must be 1-12 lowercase letters, digits or '-'`);
-}
-
-/** Serialises lab commands: one lab mutation at a time. */
-function withLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(labDir(lab), { recursive: true });
-  const lock = join(labDir(lab), 'lock');
-  // Written first and linked into place, so the lock never exists without its holder's identity.
-  const mine = `${lock}.${process.pid}`;
-  writeFileSync(mine, JSON.stringify(processRef(process.pid)));
-  const deadline = Date.now() + 60_000;
-  try {
-    for (;;) {
-      try {
-        linkSync(mine, lock);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const holder = lockHolder(lock);
-        if (!isRunning(holder)) {
-          rmSync(lock, { force: true });
-          continue;
-        }
-        if (Date.now() > deadline) throw new LabError(`lab ${lab} is busy (locked by pid ${holder?.pid})`);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-      }
-    }
-  } finally {
-    rmSync(mine, { force: true });
-  }
-  return fn().finally(() => rmSync(lock, { force: true }));
-}
-
-function lockHolder(lock: string): ProcessRef | undefined {
-  try {
-    return JSON.parse(readFileSync(lock, 'utf8')) as ProcessRef;
-  } catch {
-    return undefined;
-  }
+    throw new LabError(`--name: "${name}" must be 1-12 lowercase letters, digits or '-'`, {
+      code: 'invalid-argument',
+      field: '--name',
+    });
 }
 
 function nsPath(name: string): string {
@@ -131,13 +99,16 @@ function nsPath(name: string): string {
 export interface UpOptions {
   name: string;
   nodes: number;
+  /** Run cluster DNS (a system pod behind the kube-dns Service on 10.96.0.10). */
+  dns?: boolean;
   log: Log;
 }
 
 /** Creates the lab (idempotent: an existing lab with its agents running is left as it is). */
 export async function up(o: UpOptions): Promise<LabState> {
   checkLabName(o.name);
-  if (o.nodes < 1 || o.nodes > 8) throw new LabError('--nodes: must be between 1 and 8');
+  if (o.nodes < 1 || o.nodes > 8)
+    throw new LabError('--nodes: must be between 1 and 8', { code: 'invalid-argument', field: '--nodes' });
   return withLock(o.name, async () => {
     let s = loadLab(o.name);
     if (s && s.nodes.length !== o.nodes) {
@@ -161,6 +132,9 @@ export async function up(o: UpOptions): Promise<LabState> {
         pods: {},
         policies: [],
         nextNode: 0,
+        deployments: {},
+        services: {},
+        endpointSlices: {},
       };
       const pool = new ClusterPool({ ipv4: { cidr: CLUSTER_POOL, nodeMaskSize: 24 } });
       for (let i = 1; i <= o.nodes; i++) {
@@ -170,41 +144,56 @@ export async function up(o: UpOptions): Promise<LabState> {
       }
       saveLab(s);
     }
+    if (o.dns) s.dns = { enabled: true };
     await ensureWorld(s, o.log);
-    for (const n of s.nodes) await ensureNode(s, n, o.log);
+    for (const n of s.nodes) {
+      await ensureNode(s, n, o.log);
+      const cg = ensureNodeCgroup(s.name, n.name);
+      if (cg) n.cgroup = cg;
+    }
     saveLab(s);
-    for (const n of s.nodes) await ensureAgent(s, n, o.log);
+    const started: LabNode[] = [];
+    for (const n of s.nodes) if (await ensureAgent(s, n, o.log)) started.push(n);
     saveLab(s);
     for (const n of s.nodes) n.forwarder = await ensureForwarder(s, n);
+    ensureController(s);
     saveLab(s);
-    // Namespaces the lab knows are pushed to (possibly restarted) agents.
+    // Namespaces the lab knows are pushed to (possibly restarted) agents; services and slices too.
     for (const [ns, { labels }] of Object.entries(s.namespaces))
       await forAllAgents(s, (c) => c.putNamespace(ns, { labels }));
+    if (s.dns?.enabled) await applyLocked(s, clusterDnsManifests(s), () => {});
+    await reconcile(s, o.log);
     o.log(
       `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${n.podCidrV4})`).join(', ')}; world ${WORLD_IP}`,
     );
+    if (s.dns?.enabled) {
+      const dns = s.services[podKey(DNS_NAMESPACE, DNS_SERVICE)]?.object.spec.clusterIP;
+      o.log(`cluster DNS: ${DNS_NAMESPACE}/${DNS_SERVICE} on ${dns} (zone cluster.local)`);
+    }
     for (const line of formatAddresses(s)) o.log(line);
     return s;
   });
 }
 
-async function exists(netns: string): Promise<boolean> {
-  return existsSync(nsPath(netns));
-}
-
 async function ensureWorld(s: LabState, log: Log): Promise<void> {
   const w = s.world.netns;
-  if (await exists(w)) return;
+  if (existsNetns(w)) return;
   log(`creating world namespace ${w} (${WORLD_IP}) with the underlay bridge`);
   await run(['ip', 'netns', 'add', w]);
   await run(['ip', '-n', w, 'link', 'set', 'lo', 'up']);
   await run(['ip', '-n', w, 'link', 'add', 'br0', 'type', 'bridge']);
   await run(['ip', '-n', w, 'addr', 'add', `${WORLD_IP}/24`, 'dev', 'br0']);
   await run(['ip', '-n', w, 'link', 'set', 'br0', 'up']);
+  // A new world has none of the routes the lab had made in an old one.
+  s.worldRoutes = [];
+}
+
+function existsNetns(netns: string): boolean {
+  return existsSync(nsPath(netns));
 }
 
 async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
-  if (await exists(n.netns)) return;
+  if (existsNetns(n.netns)) return;
   log(`creating node ${n.name}: namespace ${n.netns}, underlay ${n.underlayIp}, pod CIDR ${n.podCidrV4}`);
   const idx = n.name.replace('node', '');
   await run(['ip', 'netns', 'add', n.netns]);
@@ -241,90 +230,6 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
   ]);
 }
 
-async function ensureAgent(s: LabState, n: LabNode, log: Log): Promise<void> {
-  if (isRunning(agentRef(n))) {
-    try {
-      await new AgentApi(agentSocketPath(s.name, n.name), 2000).healthz();
-      return;
-    } catch {
-      // not answering: restart it below
-    }
-  }
-  await startAgent(s, n, log);
-}
-
-/** Starts (or restarts) a node's agent inside the node's namespace and waits until it answers. */
-export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<void> {
-  const dir = join(labDir(s.name), n.name);
-  mkdirSync(dir, { recursive: true });
-  const logFile = join(dir, 'agent.log');
-  const out = openSync(logFile, 'a');
-  const args = [
-    `--net=${nsPath(n.netns)}`,
-    '--',
-    process.execPath,
-    cliPath,
-    'agent',
-    '--lab',
-    s.name,
-    '--node',
-    n.name,
-    '--pod-cidr',
-    n.podCidrV4,
-    '--node-ip',
-    n.underlayIp,
-    // Fixed ports inside the node's namespace, so the forwarder reaches a restarted agent too.
-    '--hubble-port',
-    String(AGENT_HUBBLE_PORT),
-    '--metrics-port',
-    String(AGENT_METRICS_PORT),
-  ];
-  const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', out, out] });
-  closeSync(out);
-  child.unref();
-  const ref = processRef(child.pid!);
-  n.agentPid = ref.pid;
-  n.agentStartTime = ref.startTime;
-  log(`started agent on ${n.name} (pid ${child.pid}, log ${logFile})`);
-  const api = new AgentApi(agentSocketPath(s.name, n.name), 2000);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await api.healthz()).ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (!isRunning(ref))
-      throw new LabError(`agent on ${n.name} exited during start-up; see ${logFile}:\n${tail(logFile)}`);
-    if (Date.now() > deadline)
-      throw new LabError(`agent on ${n.name} did not become ready in 30 s; see ${logFile}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function tail(file: string, lines = 8): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-}
-
-/** The node's agent process as recorded when it was started. */
-export function agentRef(n: LabNode): ProcessRef | undefined {
-  return n.agentPid
-    ? { pid: n.agentPid, ...(n.agentStartTime ? { startTime: n.agentStartTime } : {}) }
-    : undefined;
-}
-
-function client(s: LabState, node: string): AgentApi {
-  return new AgentApi(agentSocketPath(s.name, node));
-}
-
-async function forAllAgents(s: LabState, fn: (c: AgentApi, n: LabNode) => Promise<unknown>): Promise<void> {
-  await Promise.all(s.nodes.map((n) => fn(client(s, n.name), n)));
-}
-
 export function requireLab(name: string): LabState {
   checkLabName(name);
   const s = loadLab(name);
@@ -332,276 +237,275 @@ export function requireLab(name: string): LabState {
   return s;
 }
 
-// ---- apply / delete ----
+/** Restarts the agents of the given nodes (all when none is given); they get the lab's objects again. */
+export async function restartAgents(lab: string, nodes: readonly string[], log: Log): Promise<void> {
+  return withLock(lab, async () => {
+    const s = requireLab(lab);
+    for (const name of nodes)
+      if (!s.nodes.some((n) => n.name === name))
+        throw new LabError(`node "${name}" not found (nodes: ${s.nodes.map((n) => n.name).join(', ')})`, {
+          code: 'not-found',
+        });
+    for (const n of s.nodes.filter((x) => nodes.length === 0 || nodes.includes(x.name))) {
+      await stopAgent(n);
+      await startAgent(s, n, log);
+      saveLab(s);
+      for (const [ns, { labels }] of Object.entries(s.namespaces))
+        await client(s, n.name).putNamespace(ns, { labels });
+      await syncServicesTo(s, n);
+    }
+  });
+}
 
-export async function apply(lab: string, m: Manifests, log: Log): Promise<void> {
+// ---- apply / delete / scale ----
+
+/** EndpointSlices are the lab's to write; other kinds are named as unsupported. */
+function refuseKinds(m: Manifests): void {
+  const slices = m.other.filter((o) => o.kind === 'EndpointSlice');
+  if (slices.length)
+    throw new LabError(
+      `EndpointSlice (document ${slices[0]!.document + 1}): the lab's endpoint controller writes EndpointSlices from Services with a selector and their pods; apply the Service and pods instead`,
+      { code: 'invalid-argument', field: 'kind' },
+    );
   if (m.other.length) {
     throw new LabError(
       `unsupported kind(s): ${m.other.map((o) => `${o.kind} (document ${o.document + 1})`).join(', ')}`,
+      { code: 'invalid-argument', field: 'kind' },
     );
   }
+}
+
+export async function apply(lab: string, m: Manifests, log: Log): Promise<void> {
+  refuseKinds(m);
   return withLock(lab, async () => {
     const s = requireLab(lab);
-    // Validate every policy first, on one agent: a rejected file applies nothing.
-    if (m.policies.length) {
-      const v = await client(s, s.nodes[0]!.name).validatePolicies({ documents: m.policies });
-      if (!v.valid) {
-        throw new LabError(
-          `policy rejected, nothing applied:\n${v.issues.map((i) => `  document ${i.document + 1}${i.kind ? ` (${i.kind} ${i.name ?? ''})` : ''}: ${i.path}: ${i.message}`).join('\n')}`,
-        );
-      }
-    }
-    for (const pod of m.pods) {
-      const ns = podNamespace(pod);
-      const what = `pod ${ns}/${pod.metadata.name}`;
-      const known = s.namespaces[ns] || m.namespaces.some((n) => n.metadata.name === ns);
-      if (!known) throw new LabError(`${what}: namespace "${ns}" not found`);
-      const held = s.pods[podKey(ns, pod.metadata.name)];
-      if (held) {
-        // As in Kubernetes, a pod's spec is immutable (only its labels and annotations may change).
-        if (held.manifest && canonical(held.manifest.spec) !== canonical(pod.spec))
-          throw new LabError(
-            `${what}: spec: Forbidden: pod updates may not change fields other than metadata (delete the pod and apply it again)`,
-          );
-        continue;
-      }
-      if (pod.spec.nodeName && !s.nodes.some((n) => n.name === pod.spec.nodeName)) {
-        throw new LabError(
-          `${what}: spec.nodeName: node "${pod.spec.nodeName}" does not exist (nodes: ${s.nodes.map((n) => n.name).join(', ')})`,
-        );
-      }
-      for (const [i, c] of pod.spec.containers.entries()) containerArgv(what, c, i);
-    }
-    for (const n of m.namespaces) {
-      const name = n.metadata.name;
-      const labels = { ...(n.metadata.labels ?? {}), 'kubernetes.io/metadata.name': name };
-      const held = s.namespaces[name];
-      const result = applyResult(held?.labels, labels);
-      if (result !== 'unchanged') {
-        await forAllAgents(s, (c) => c.putNamespace(name, { labels }));
-        s.namespaces[name] = { labels, createdAt: held?.createdAt ?? new Date().toISOString() };
-        saveLab(s);
-      }
-      log(`${qualifiedName('Namespace', name)} ${result}`);
-    }
-    // Policies: one update with every new or changed document; unchanged ones are not re-sent.
-    const results = m.policies.map((doc) => {
-      const ref = policyRefOf(doc);
-      const held = s.policies.find((x) => sameRef(x, ref));
-      return { doc, ref, held, result: applyResult(held?.doc, doc) };
-    });
-    const changed = results.filter((r) => r.result !== 'unchanged');
-    if (changed.length) {
-      await forAllAgents(s, (c) => c.importPolicies({ documents: changed.map((r) => r.doc) }));
-      for (const { doc, ref, held } of changed) {
-        s.policies = s.policies.filter((x) => !sameRef(x, ref));
-        s.policies.push({ ...ref, createdAt: held?.createdAt ?? new Date().toISOString(), doc });
-      }
-      saveLab(s);
-    }
-    for (const r of results) log(`${qualifiedName(r.ref.kind, r.ref.name)} ${r.result}`);
-    for (const pod of m.pods) {
-      await applyPod(s, pod, log);
-      saveLab(s);
-    }
+    ensureController(s);
+    await applyLocked(s, m, log);
   });
+}
+
+function invalid(message: string, field: string): LabError {
+  return new LabError(message, { code: 'invalid-argument', field });
+}
+
+/** Services as the API server stores them, or the error naming the field (nothing applied). */
+function planServices(s: LabState, m: Manifests, knownNs: (ns: string) => boolean) {
+  const planned = new Map<string, { manifest: Record<string, unknown>; object: Service; result: string }>();
+  for (const raw of m.services) {
+    let svc: Service;
+    try {
+      svc = parseService(raw);
+    } catch (e) {
+      if (!(e instanceof ServiceValidationError)) throw e;
+      const name = ((raw.metadata ?? {}) as { name?: string }).name ?? '';
+      const issues = e.issues.map((i) => `${i.path}: ${i.message}`);
+      throw invalid(
+        `The Service "${name}" is invalid: ${issues.length === 1 ? issues[0] : issues.map((x) => `\n* ${x}`).join('')}\n(nothing applied)`,
+        e.issues[0]?.path ?? '',
+      );
+    }
+    const { namespace: ns, name } = svc.metadata;
+    if (!knownNs(ns))
+      throw invalid(`service ${ns}/${name}: namespace "${ns}" not found`, 'metadata.namespace');
+    const key = podKey(ns, name);
+    const held = s.services[key];
+    const result = applyResult(held?.manifest, raw);
+    if (result === 'unchanged') {
+      planned.set(key, { manifest: raw, object: held!.object, result });
+      continue;
+    }
+    const others = [
+      ...Object.entries(s.services)
+        .filter(([k]) => k !== key && !planned.has(k))
+        .map(([, v]) => v.object),
+      ...[...planned.entries()].filter(([k]) => k !== key).map(([, v]) => v.object),
+    ];
+    let object: Service;
+    try {
+      object = allocateService(svc, held?.object, others);
+    } catch (e) {
+      if (!(e instanceof ServiceValidationError)) throw e;
+      const i = e.issues[0]!;
+      throw invalid(`The Service "${name}" is invalid: ${i.path}: ${i.message}\n(nothing applied)`, i.path);
+    }
+    object.metadata = {
+      ...object.metadata,
+      uid: held?.object.metadata.uid ?? randomUUID(),
+      creationTimestamp: held?.object.metadata.creationTimestamp ?? new Date().toISOString(),
+    };
+    planned.set(key, { manifest: raw, object, result });
+  }
+  return planned;
+}
+
+/** apply with the lab's lock held: everything is checked before anything is applied. */
+async function applyLocked(s: LabState, m: Manifests, log: Log): Promise<void> {
+  const knownNs = (ns: string) => !!s.namespaces[ns] || m.namespaces.some((n) => n.metadata.name === ns);
+  // Validate every policy first, on one agent: a rejected file applies nothing.
+  if (m.policies.length) {
+    const v = await client(s, s.nodes[0]!.name).validatePolicies({ documents: m.policies });
+    if (!v.valid) {
+      throw new LabError(
+        `policy rejected, nothing applied:\n${v.issues.map((i) => `  document ${i.document + 1}${i.kind ? ` (${i.kind} ${i.name ?? ''})` : ''}: ${i.path}: ${i.message}`).join('\n')}`,
+        { code: 'invalid-argument', ...(v.issues[0] ? { field: v.issues[0].path } : {}) },
+      );
+    }
+  }
+  for (const pod of m.pods) {
+    const ns = podNamespace(pod);
+    const what = `pod ${ns}/${pod.metadata.name}`;
+    if (!knownNs(ns)) throw invalid(`${what}: namespace "${ns}" not found`, 'metadata.namespace');
+    const held = s.pods[podKey(ns, pod.metadata.name)];
+    if (held?.deletion)
+      throw new LabError(`${what}: object is being deleted: pods "${pod.metadata.name}" already exists`, {
+        code: 'already-exists',
+      });
+    if (held) {
+      // As in Kubernetes, a pod's spec is immutable (only its labels and annotations may change).
+      if (held.manifest && canonical(held.manifest.spec) !== canonical(pod.spec))
+        throw invalid(
+          `${what}: spec: Forbidden: pod updates may not change fields other than metadata (delete the pod and apply it again)`,
+          'spec',
+        );
+      continue;
+    }
+    checkPodSpec(s, what, pod.spec);
+  }
+  for (const d of m.deployments) {
+    const ns = podNamespace(d);
+    const what = `deployment ${ns}/${d.metadata.name}`;
+    if (!knownNs(ns)) throw invalid(`${what}: namespace "${ns}" not found`, 'metadata.namespace');
+    const held = s.deployments[podKey(ns, d.metadata.name)];
+    if (held && canonical(held.manifest.spec.selector) !== canonical(d.spec.selector))
+      throw invalid(
+        `${what}: spec.selector: Invalid value: ${JSON.stringify(d.spec.selector)}: field is immutable`,
+        'spec.selector',
+      );
+    checkPodSpec(s, what, d.spec.template.spec, 'spec.template.spec');
+  }
+  const services = planServices(s, m, knownNs);
+
+  for (const n of m.namespaces) {
+    const name = n.metadata.name;
+    const labels = { ...(n.metadata.labels ?? {}), 'kubernetes.io/metadata.name': name };
+    const held = s.namespaces[name];
+    const result = applyResult(held?.labels, labels);
+    if (result !== 'unchanged') {
+      await forAllAgents(s, (c) => c.putNamespace(name, { labels }));
+      s.namespaces[name] = { labels, createdAt: held?.createdAt ?? new Date().toISOString() };
+      saveLab(s);
+    }
+    log(`${qualifiedName('Namespace', name)} ${result}`);
+  }
+  // Policies: one update with every new or changed document; unchanged ones are not re-sent.
+  const results = m.policies.map((doc) => {
+    const ref = policyRefOf(doc);
+    const held = s.policies.find((x) => sameRef(x, ref));
+    return { doc, ref, held, result: applyResult(held?.doc, doc) };
+  });
+  const changed = results.filter((r) => r.result !== 'unchanged');
+  if (changed.length) {
+    await forAllAgents(s, (c) => c.importPolicies({ documents: changed.map((r) => r.doc) }));
+    for (const { doc, ref, held } of changed) {
+      s.policies = s.policies.filter((x) => !sameRef(x, ref));
+      s.policies.push({ ...ref, createdAt: held?.createdAt ?? new Date().toISOString(), doc });
+    }
+    saveLab(s);
+  }
+  for (const r of results) log(`${qualifiedName(r.ref.kind, r.ref.name)} ${r.result}`);
+  for (const [key, p] of services) {
+    s.services[key] = { manifest: p.manifest, object: p.object };
+    log(`${qualifiedName('Service', p.object.metadata.name)} ${p.result}`);
+  }
+  for (const d of m.deployments) applyDeployment(s, d, log);
+  saveLab(s);
+  for (const pod of m.pods) {
+    const ns = podNamespace(pod);
+    await applyPod(s, { metadata: { ...pod.metadata, namespace: ns }, spec: { ...pod.spec } }, log);
+    saveLab(s);
+  }
+  await reconcile(s, log);
+}
+
+/**
+ * Stores a Deployment. As kubectl apply's three-way merge does, replicas set by `lab scale` stay
+ * unless the manifest's replicas changed since it was last applied.
+ */
+function applyDeployment(s: LabState, d: Deployment, log: Log): void {
+  const ns = podNamespace(d);
+  const key = podKey(ns, d.metadata.name);
+  const held = s.deployments[key];
+  const result = applyResult(held?.manifest, d);
+  if (result !== 'unchanged') {
+    const replicas =
+      held && held.manifest.spec.replicas === d.spec.replicas ? held.replicas : (d.spec.replicas ?? 1);
+    s.deployments[key] = {
+      namespace: ns,
+      name: d.metadata.name,
+      uid: held?.uid ?? randomUUID(),
+      createdAt: held?.createdAt ?? new Date().toISOString(),
+      manifest: d,
+      replicas,
+    };
+  }
+  log(`${qualifiedName('Deployment', d.metadata.name)} ${result}`);
 }
 
 function sameRef(a: { kind: string; namespace: string; name: string }, b: typeof a): boolean {
   return a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
 }
 
-async function applyPod(s: LabState, pod: Pod, log: Log): Promise<void> {
-  const ns = podNamespace(pod);
-  const name = pod.metadata.name;
-  const key = podKey(ns, name);
-  const labels = pod.metadata.labels ?? {};
-  const meta = {
-    labels,
-    namedPorts: podNamedPorts(pod),
-    ...(pod.spec.serviceAccountName ? { serviceAccount: pod.spec.serviceAccountName } : {}),
-  };
-  const manifest = { metadata: { ...pod.metadata, namespace: ns }, spec: { ...pod.spec } };
-  const existing = s.pods[key];
-  if (existing) {
-    // Only metadata can change (apply checked the spec); new labels give the pod a new identity.
-    const result = existing.manifest
-      ? applyResult(existing.manifest, manifest)
-      : applyResult(existing.labels, labels);
-    if (result === 'configured') {
-      if (canonical(existing.labels) !== canonical(labels))
-        await client(s, existing.node).putPod(ns, name, meta);
-      existing.labels = labels;
-      existing.manifest = manifest;
-    }
-    log(`${qualifiedName('Pod', name)} ${result}`);
-    return;
-  }
-  const node = pod.spec.nodeName
-    ? s.nodes.find((n) => n.name === pod.spec.nodeName)!
-    : s.nodes[s.nextNode++ % s.nodes.length]!;
-  const containerId = createHash('sha256')
-    .update(`${s.name}/${key}/${randomBytes(8).toString('hex')}`)
-    .digest('hex');
-  const netns = `${netnsPrefix(s.name)}p${containerId.slice(0, 10)}`;
-  await client(s, node.name).putPod(ns, name, meta);
-  await run(['ip', 'netns', 'add', netns]);
-  const record: LabPod = {
-    namespace: ns,
-    name,
-    node: node.name,
-    netns,
-    containerId,
-    labels,
-    manifest,
-    containers: [],
-    createdAt: new Date().toISOString(),
-  };
-  s.pods[key] = record;
-  try {
-    await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
-    const t0 = performance.now();
-    const result = (await cni(s, node, 'ADD', record)) as { ips?: { address: string }[] };
-    record.cniResult = result;
-    const ip = result.ips?.find((i) => !i.address.includes(':'))?.address.split('/')[0];
-    if (ip) record.ipv4 = ip;
-    log(
-      `${qualifiedName('Pod', name)} created on ${node.name}, IP ${ip ?? '-'} (CNI ADD ${(performance.now() - t0).toFixed(0)} ms)`,
-    );
-    for (const [i, c] of pod.spec.containers.entries())
-      record.containers.push(startContainer(s, record, c, i));
-  } catch (err) {
-    await removePod(s, record, () => {}).catch(() => {});
-    throw err;
-  }
+export interface DeleteOptions {
+  /** Overrides the pods' terminationGracePeriodSeconds (0: at once). */
+  gracePeriodSeconds?: number;
+  /** Wait until the deleted pods are gone (kubectl's default). */
+  wait?: boolean;
 }
 
-/** Invokes the CNI plugin the way a container runtime does: env vars, config on stdin, in the node's namespace. */
-export async function cni(
-  s: LabState,
-  node: LabNode,
-  command: 'ADD' | 'DEL' | 'CHECK',
-  pod: LabPod,
-  prevResult?: unknown,
-): Promise<unknown> {
-  const conf: Record<string, unknown> = {
-    cniVersion: '1.0.0',
-    name: 'cilium-ts',
-    type: 'cilium-ts-cni',
-    agentSocket: agentSocketPath(s.name, node.name),
-  };
-  if (prevResult) conf.prevResult = prevResult;
-  const env = {
-    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: pod.containerId,
-    CNI_NETNS: nsPath(pod.netns),
-    CNI_IFNAME: 'eth0',
-    CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}`,
-    CNI_PATH: join(distRoot, 'src', 'cni'),
-  };
-  const r = spawnSync('nsenter', [`--net=${nsPath(node.netns)}`, '--', process.execPath, CNI_PLUGIN], {
-    env,
-    input: JSON.stringify(conf),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  let out: unknown;
-  try {
-    out = r.stdout ? JSON.parse(r.stdout) : {};
-  } catch {
-    throw new LabError(
-      `CNI ${command} for ${pod.namespace}/${pod.name}: plugin printed invalid JSON: ${r.stdout} ${r.stderr}`,
-    );
-  }
-  if (r.status !== 0) {
-    const e = out as { code?: number; msg?: string; details?: string };
-    throw new LabError(
-      `CNI ${command} for ${pod.namespace}/${pod.name} failed (code ${e.code}): ${e.msg}${e.details ? `: ${e.details}` : ''}`,
-    );
-  }
-  return out;
-}
-
-type Container = Pod['spec']['containers'][number];
-
-function containerPath(c: Container): string {
-  return c.env?.find((e) => e.name === 'PATH')?.value ?? process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
-}
-
-/**
- * The argv a container runs (`cilium-ts` means this project's CLI). Like a container runtime, it
- * refuses a program that cannot be executed, before anything is created.
- */
-function containerArgv(what: string, c: Container, index: number): string[] {
-  const argv = [...(c.command ?? []), ...(c.args ?? [])];
-  const field = `spec.containers[${index}].${c.command?.length ? 'command' : 'args'}[0]`;
-  if (argv.length === 0)
-    throw new LabError(
-      `${what}: spec.containers[${index}].command: required (the lab runs processes, not images)`,
-    );
-  if (argv[0] === 'cilium-ts') return [process.execPath, cliPath, ...argv.slice(1)];
-  if (!findExecutable(argv[0]!, containerPath(c)))
-    throw new LabError(`${what}: ${field}: "${argv[0]}": executable file not found in $PATH`);
-  return argv;
-}
-
-/** Where execvp would find a program, or undefined when it would not. */
-export function findExecutable(program: string, path: string): string | undefined {
-  const candidates = program.includes('/')
-    ? [program]
-    : path
-        .split(':')
-        .filter(Boolean)
-        .map((d) => join(d, program));
-  for (const f of candidates) {
-    try {
-      accessSync(f, constants.X_OK);
-      if (statSync(f).isFile()) return f;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function startContainer(s: LabState, pod: LabPod, c: Container, index: number): LabContainer {
-  const resolved = containerArgv(`pod ${pod.namespace}/${pod.name}`, c, index);
-  const dir = join(labDir(s.name), 'pods');
-  mkdirSync(dir, { recursive: true });
-  const logFile = join(dir, `${pod.namespace}_${pod.name}_${c.name}.log`);
-  const out = openSync(logFile, 'a');
-  const env: Record<string, string> = {
-    PATH: containerPath(c),
-    POD_NAME: pod.name,
-    POD_NAMESPACE: pod.namespace,
-    POD_IP: pod.ipv4 ?? '',
-    HOSTNAME: pod.name,
-  };
-  for (const e of c.env ?? []) env[e.name] = e.value ?? '';
-  // `--` ends nsenter's options: a command starting with "--net=..." is a program name, not an option.
-  const child = spawn('nsenter', [`--net=${nsPath(pod.netns)}`, '--', ...resolved], {
-    detached: true,
-    stdio: ['ignore', out, out],
-    env,
-  });
-  closeSync(out);
-  child.unref();
-  return { name: c.name, ...processRef(child.pid!), log: logFile };
-}
-
-export async function deleteManifests(lab: string, m: Manifests, log: Log): Promise<void> {
-  return withLock(lab, async () => {
+export async function deleteManifests(
+  lab: string,
+  m: Manifests,
+  log: Log,
+  o: DeleteOptions = {},
+): Promise<void> {
+  const gone: string[] = [];
+  await withLock(lab, async () => {
     const s = requireLab(lab);
+    ensureController(s);
+    const terminate = (p: LabPod) => {
+      terminatePod(p, o.gracePeriodSeconds);
+      gone.push(podKey(p.namespace, p.name));
+    };
     for (const pod of m.pods) {
-      const key = podKey(podNamespace(pod), pod.metadata.name);
-      const p = s.pods[key];
+      const p = s.pods[podKey(podNamespace(pod), pod.metadata.name)];
       if (!p) {
-        log(`pods "${pod.metadata.name}" not found`);
+        log(`Error from server (NotFound): pods "${pod.metadata.name}" not found`);
         continue;
       }
-      await removePod(s, p, log);
-      saveLab(s);
+      terminate(p);
+      log(`pod "${p.name}" deleted`);
+    }
+    for (const d of m.deployments) {
+      const ns = podNamespace(d);
+      const key = podKey(ns, d.metadata.name);
+      if (!s.deployments[key]) {
+        log(`Error from server (NotFound): deployments.apps "${d.metadata.name}" not found`);
+        continue;
+      }
+      delete s.deployments[key];
+      for (const p of Object.values(s.pods))
+        if (p.namespace === ns && p.owner?.deployment === d.metadata.name) terminate(p);
+      log(`${qualifiedType('Deployment')} "${d.metadata.name}" deleted`);
+    }
+    for (const raw of m.services) {
+      const md = (raw.metadata ?? {}) as { name?: string; namespace?: string };
+      const key = podKey(md.namespace ?? 'default', md.name ?? '');
+      if (!s.services[key]) {
+        log(`Error from server (NotFound): services "${md.name}" not found`);
+        continue;
+      }
+      delete s.services[key];
+      log(`service "${md.name}" deleted`);
     }
     if (m.policies.length) {
       const refs = m.policies.map(policyRefOf);
@@ -610,34 +514,77 @@ export async function deleteManifests(lab: string, m: Manifests, log: Log): Prom
         (x) => !refs.some((r) => r.kind === x.kind && r.namespace === x.namespace && r.name === x.name),
       );
       for (const r of refs) log(`${qualifiedType(r.kind)} "${r.name}" deleted`);
-      saveLab(s);
     }
     for (const n of m.namespaces) {
       const name = n.metadata.name;
-      for (const p of Object.values(s.pods)) if (p.namespace === name) await removePod(s, p, log);
+      for (const p of Object.values(s.pods)) if (p.namespace === name) terminate(p);
+      for (const [k, d] of Object.entries(s.deployments)) if (d.namespace === name) delete s.deployments[k];
+      for (const [k, v] of Object.entries(s.services))
+        if (v.object.metadata.namespace === name) delete s.services[k];
       delete s.namespaces[name];
       log(`namespace "${name}" deleted`);
-      saveLab(s);
     }
+    saveLab(s);
+    await reconcile(s, () => {});
   });
+  if (o.wait !== false) await waitPodsGone(lab, gone);
 }
 
-async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
-  for (const c of p.containers) killRecorded(c);
-  const node = s.nodes.find((n) => n.name === p.node);
-  if (node) {
-    try {
-      await cni(s, node, 'DEL', p, p.cniResult);
-    } catch (err) {
-      log(`warning: ${(err as Error).message}`);
-    }
-    await client(s, node.name)
-      .deletePod(p.namespace, p.name)
-      .catch(() => {});
+/** Waits until the pods are gone, ending those whose processes exited without waiting for the controller. */
+async function waitPodsGone(lab: string, keys: readonly string[]): Promise<void> {
+  let deadline = Date.now() + 30_000;
+  for (;;) {
+    const s = loadLab(lab);
+    const left = keys.map((k) => s?.pods[k]).filter((p): p is LabPod => p !== undefined);
+    if (left.length === 0) return;
+    const graceEnd = Math.max(
+      ...left.map(
+        (p) => Date.parse(p.deletion?.at ?? '0') + (p.deletion?.graceSeconds ?? DEFAULT_GRACE_SECONDS) * 1000,
+      ),
+    );
+    deadline = Math.max(deadline, graceEnd + 30_000);
+    if (Date.now() > deadline)
+      throw new LabError(
+        `timed out waiting for ${left.map((p) => `pod "${p.name}"`).join(', ')} to be deleted`,
+        {
+          code: 'timeout',
+        },
+      );
+    if (left.some((p) => finalizeDue(p)))
+      await withLock(lab, async () => {
+        const locked = loadLab(lab);
+        if (locked) await reconcile(locked, () => {});
+      });
+    else await new Promise((r) => setTimeout(r, 100));
   }
-  await run(['ip', 'netns', 'del', p.netns]).catch(() => {});
-  delete s.pods[podKey(p.namespace, p.name)];
-  log(`pod "${p.name}" deleted`);
+}
+
+/** `lab scale deployment NAME --replicas N`: the controller creates or removes pods. */
+export async function scale(
+  lab: string,
+  ns: string,
+  name: string,
+  replicas: number,
+  log: Log,
+): Promise<void> {
+  if (!Number.isInteger(replicas) || replicas < 0)
+    throw new LabError(`--replicas: "${replicas}" must be a non-negative integer`, {
+      code: 'invalid-argument',
+      field: '--replicas',
+    });
+  return withLock(lab, async () => {
+    const s = requireLab(lab);
+    ensureController(s);
+    const d = s.deployments[podKey(ns, name)];
+    if (!d)
+      throw new LabError(`Error from server (NotFound): deployments.apps "${name}" not found`, {
+        code: 'not-found',
+      });
+    d.replicas = replicas;
+    saveLab(s);
+    await reconcile(s, () => {});
+    log(`${qualifiedName('Deployment', name)} scaled`);
+  });
 }
 
 // ---- exec / get ----
@@ -646,7 +593,7 @@ async function removePod(s: LabState, p: LabPod, log: Log): Promise<void> {
 export async function getObjects(s: LabState, type: ResourceType, namespace?: string): Promise<KObject[]> {
   const inNs = (ns: string) => namespace === undefined || ns === namespace;
   const observed: Observed = {
-    running: (p) => p.containers.map((c) => isRunning(c)),
+    running: podRunning,
     nodeReady: (n) => isRunning(agentRef(n)),
     addresses: (n) => nodeAddresses(s, n),
   };
@@ -664,13 +611,34 @@ export async function getObjects(s: LabState, type: ResourceType, namespace?: st
       return Object.entries(s.namespaces)
         .map(([name, ns]) => namespaceObject(name, ns.labels, ns.createdAt))
         .sort(byName);
+    case 'Service':
+      return Object.values(s.services)
+        .filter((x) => inNs(x.object.metadata.namespace))
+        .map((x) => serviceObject(x.object))
+        .sort(byName);
+    case 'EndpointSlice':
+      return Object.values(s.endpointSlices)
+        .filter((x) => inNs(x.metadata.namespace))
+        .map(endpointSliceObject)
+        .sort(byName);
+    case 'Deployment':
+      return Object.values(s.deployments)
+        .filter((d) => inNs(d.namespace))
+        .map((d) => {
+          const hash = podTemplateHash(d.manifest.spec.template);
+          const owned = pods
+            .filter((p) => p.namespace === d.namespace && p.owner?.deployment === d.name)
+            .map((p) => ({ pod: p, ready: podView(p).ready, current: p.owner!.templateHash === hash }));
+          return deploymentObject(d, owned);
+        })
+        .sort(byName);
     case 'CiliumEndpoint': {
-      const eps = new Map<string, EndpointView>();
+      const eps = new Map<string, Awaited<ReturnType<ReturnType<typeof client>['endpoints']>>[number]>();
       await Promise.all(
         s.nodes.map(async (n) => {
           const list = await client(s, n.name)
             .endpoints()
-            .catch(() => [] as EndpointView[]);
+            .catch(() => []);
           for (const e of list) eps.set(podKey(e.podNamespace, e.podName), e);
         }),
       );
@@ -695,35 +663,57 @@ export async function getObjects(s: LabState, type: ResourceType, namespace?: st
 
 export function findPod(s: LabState, ns: string, name: string): LabPod {
   const p = s.pods[podKey(ns, name)];
-  if (!p) throw new LabError(`pod ${ns}/${name} not found in lab ${s.name}`);
+  if (!p) throw new LabError(`pod ${ns}/${name} not found in lab ${s.name}`, { code: 'not-found' });
   return p;
 }
 
-/** Runs a command inside a pod's network namespace with inherited stdio; resolves with its exit code. */
-export function exec(s: LabState, ns: string, name: string, argv: string[]): Promise<number> {
-  const p = findPod(s, ns, name);
-  if (argv.length === 0) throw new LabError('exec: give a command after --');
+/**
+ * Runs a command with inherited stdio inside a pod (`NAME` or `pod/NAME`: its network namespace,
+ * resolv.conf and node cgroup) or on a node (`node/NAME`: its network namespace and cgroup), as
+ * kubectl exec does; resolves with its exit code.
+ */
+export function exec(s: LabState, ns: string, target: string, argv: string[]): Promise<number> {
+  if (argv.length === 0) throw new LabError('exec: give a command after --', { code: 'invalid-argument' });
   const resolved = argv[0] === 'cilium-ts' ? [process.execPath, cliPath, ...argv.slice(1)] : argv;
-  const env = { ...process.env, POD_NAME: p.name, POD_NAMESPACE: p.namespace, POD_IP: p.ipv4 ?? '' };
-  return new Promise((resolve) => {
-    const child = spawn('nsenter', [`--net=${nsPath(p.netns)}`, '--', ...resolved], {
-      stdio: 'inherit',
-      env,
+  const [kind, name] = target.includes('/') ? (target.split('/', 2) as [string, string]) : ['pod', target];
+  let cmd: string[];
+  let env: NodeJS.ProcessEnv = { ...process.env };
+  if (kind === 'node' || kind === 'no' || kind === 'nodes') {
+    const n = s.nodes.find((x) => x.name === name);
+    if (!n)
+      throw new LabError(
+        `node ${name} not found in lab ${s.name} (nodes: ${s.nodes.map((x) => x.name).join(', ')})`,
+        {
+          code: 'not-found',
+        },
+      );
+    cmd = placedCommand({ netns: n.netns, ...(n.cgroup ? { cgroup: n.cgroup } : {}) }, resolved);
+  } else if (kind === 'pod' || kind === 'po' || kind === 'pods') {
+    const p = findPod(s, ns, name);
+    env = { ...env, POD_NAME: p.name, POD_NAMESPACE: p.namespace, POD_IP: p.ipv4 ?? '' };
+    cmd = placedCommand(podPlacement(s, p), resolved);
+  } else {
+    throw new LabError(`exec: "${target}": give a pod (NAME or pod/NAME) or a node (node/NAME)`, {
+      code: 'invalid-argument',
     });
+  }
+  return new Promise((resolve) => {
+    const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env });
     child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 + 9 : 1)));
   });
 }
 
 // ---- down ----
 
-/** Removes everything a lab made: processes, namespaces, bpffs mounts and state. Works after crashes. */
+/** Removes everything a lab made: processes, namespaces, cgroups, bpffs mounts and state. Works after crashes. */
 export async function down(lab: string, log: Log): Promise<void> {
   checkLabName(lab);
   const s = loadLab(lab);
   const prefix = netnsPrefix(lab);
   // Processes the lab recorded: signalled (with their process groups) only while PID and start
-  // time still match, so a PID recycled by an unrelated process after a crash is left alone.
-  const recorded: (ProcessRef | undefined)[] = [];
+  // time still match, so a PID recycled by an unrelated process after a crash is left alone. The
+  // controller goes first, so that it does not act on a lab being taken down.
+  const recorded: (ProcessRef | undefined)[] = [s?.controller];
   for (const n of s?.nodes ?? []) recorded.push(agentRef(n), n.forwarder);
   for (const p of Object.values(s?.pods ?? {})) recorded.push(...p.containers);
   const stopped = new Set<number>();
@@ -748,6 +738,8 @@ export async function down(lab: string, log: Log): Promise<void> {
   if (stopped.size) log(`stopped ${stopped.size} process(es)`);
   for (const ns of all) spawnSync('ip', ['netns', 'del', ns]);
   if (all.length) log(`deleted ${all.length} network namespace(s)`);
+  const cgroups = await removeLabCgroups(lab);
+  if (cgroups) log(`removed ${cgroups} cgroup(s)`);
   const dir = labDir(lab);
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')

@@ -4,7 +4,8 @@
  * Pure functions of the lab state and what the agents report.
  */
 import type { EndpointView } from '../api/types.js';
-import type { LabNode, LabPod, LabPolicy, LabState } from './state.js';
+import type { EndpointSlice, Service } from '../service/types.js';
+import type { LabDeployment, LabNode, LabPod, LabPolicy, LabState } from './state.js';
 
 export class ResourceError extends Error {}
 
@@ -84,6 +85,33 @@ const TYPES: ResourceType[] = [
     group: 'cilium.io',
     apiVersion: 'cilium.io/v2',
   },
+  {
+    kind: 'Service',
+    plural: 'services',
+    singular: 'service',
+    short: ['svc'],
+    namespaced: true,
+    group: '',
+    apiVersion: 'v1',
+  },
+  {
+    kind: 'EndpointSlice',
+    plural: 'endpointslices',
+    singular: 'endpointslice',
+    short: [],
+    namespaced: true,
+    group: 'discovery.k8s.io',
+    apiVersion: 'discovery.k8s.io/v1',
+  },
+  {
+    kind: 'Deployment',
+    plural: 'deployments',
+    singular: 'deployment',
+    short: ['deploy'],
+    namespaced: true,
+    group: 'apps',
+    apiVersion: 'apps/v1',
+  },
 ];
 
 /** The lab's own shorthand: every policy kind at once. */
@@ -97,16 +125,12 @@ export const POLICIES: ResourceType = {
   apiVersion: '',
 };
 
-/** Kubernetes types the lab does not run (yet): named in the error instead of "unknown". */
+/** Kubernetes types the lab does not have: named in the error instead of "unknown". */
 const ABSENT: Record<string, string> = {
-  services: 'services',
-  service: 'services',
-  svc: 'services',
-  endpoints: 'endpoints',
-  ep: 'endpoints',
-  deployments: 'deployments',
-  deployment: 'deployments',
-  deploy: 'deployments',
+  endpoints: 'the lab has no endpoints (v1 Endpoints are deprecated): lab get endpointslices',
+  ep: 'the lab has no endpoints (v1 Endpoints are deprecated): lab get endpointslices',
+  replicasets: 'the lab has no replicasets (deployments own their pods directly): lab get deployments',
+  rs: 'the lab has no replicasets (deployments own their pods directly): lab get deployments',
 };
 
 /** Resolves `pods`, `pod`, `po`, `Pod`, `pods.v1`, `cnp`, `ciliumnetworkpolicies.cilium.io`, ... */
@@ -118,8 +142,7 @@ export function resolveType(name: string): ResourceType {
     if (names.includes(n) || (t.group && names.some((x) => n === `${x}.${t.group}`))) return t;
   }
   const absent = ABSENT[n];
-  if (absent)
-    throw new ResourceError(`the lab has no ${absent} (it runs pods, not controllers or a service proxy)`);
+  if (absent) throw new ResourceError(absent);
   throw new ResourceError(
     `the lab doesn't have a resource type "${name}" (${[...TYPES.map((t) => t.plural), 'policies'].join(', ')})`,
   );
@@ -171,6 +194,8 @@ export type KObject = {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     creationTimestamp?: string;
+    deletionTimestamp?: string;
+    uid?: string;
   };
 } & Record<string, unknown>;
 
@@ -199,6 +224,10 @@ export function podObject(s: LabState, p: LabPod, o: Observed): KObject {
       namespace: p.namespace,
       labels: p.labels,
       creationTimestamp: p.createdAt,
+      ...(p.uid ? { uid: p.uid } : {}),
+      ...(p.deletion
+        ? { deletionTimestamp: p.deletion.at, deletionGracePeriodSeconds: p.deletion.graceSeconds }
+        : {}),
     },
     spec: { ...spec, nodeName: p.node },
     status: {
@@ -281,6 +310,42 @@ export function policyObject(p: LabPolicy): KObject {
   };
 }
 
+export function serviceObject(svc: Service): KObject {
+  return svc as unknown as KObject;
+}
+
+export function endpointSliceObject(slice: EndpointSlice): KObject {
+  return slice as unknown as KObject;
+}
+
+/** A Deployment with its status from the pods it owns (ready: every container runs). */
+export function deploymentObject(
+  d: LabDeployment,
+  pods: readonly { pod: LabPod; ready: boolean; current: boolean }[],
+): KObject {
+  const live = pods.filter((p) => !p.pod.deletion);
+  const ready = live.filter((p) => p.ready).length;
+  return {
+    ...d.manifest,
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      ...d.manifest.metadata,
+      namespace: d.namespace,
+      uid: d.uid,
+      creationTimestamp: d.createdAt,
+    },
+    spec: { ...d.manifest.spec, replicas: d.replicas },
+    status: {
+      replicas: live.length,
+      updatedReplicas: live.filter((p) => p.current).length,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      unavailableReplicas: Math.max(0, d.replicas - ready),
+    },
+  };
+}
+
 export function endpointObject(s: LabState, p: LabPod, e: AgentEndpoint): KObject {
   const node = s.nodes.find((n) => n.name === p.node);
   return {
@@ -324,6 +389,45 @@ function age(o: KObject, now: number): string {
   return t ? humanDuration(now - Date.parse(t)) : '<unknown>';
 }
 
+/** kubectl's listWithMoreString: three items, then "+ N more...", `<unset>` when empty. */
+function listWithMore(items: readonly string[], max = 3): string {
+  if (items.length === 0) return '<unset>';
+  const shown = items.slice(0, max).join(',');
+  return items.length > max ? `${shown} + ${items.length - max} more...` : shown;
+}
+
+/** kubectl's PORT(S): `80/TCP`, `80:30080/TCP` with a NodePort. */
+function servicePorts(spec: Service['spec']): string {
+  if (spec.ports.length === 0) return '<none>';
+  return spec.ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol}`).join(',');
+}
+
+/** kubectl's EXTERNAL-IP: LoadBalancer ingress (or `<pending>`) and external IPs. */
+function serviceExternalIP(svc: Service, wide: boolean): string {
+  const external = svc.spec.externalIPs ?? [];
+  if (svc.spec.type !== 'LoadBalancer') return external.length ? external.join(',') : '<none>';
+  let lb = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).join(',');
+  if (!wide && lb.length > 16) lb = `${lb.slice(0, 13)}...`;
+  const all = [...(lb ? lb.split(',') : []), ...external];
+  return all.length ? all.join(',') : '<pending>';
+}
+
+/** A label selector as kubectl prints it (`app=web,tier in (a,b)`). */
+function formatSelector(sel: {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}): string {
+  const parts = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of sel.matchExpressions ?? []) {
+    const values = `(${(e.values ?? []).join(',')})`;
+    if (e.operator === 'In') parts.push(`${e.key} in ${values}`);
+    else if (e.operator === 'NotIn') parts.push(`${e.key} notin ${values}`);
+    else if (e.operator === 'Exists') parts.push(e.key);
+    else parts.push(`!${e.key}`);
+  }
+  return parts.join(',') || '<none>';
+}
+
 /** The columns of `kubectl get <type>` for these objects (all of that type). */
 export function table(type: ResourceType, objects: KObject[], opt: TableOptions): Table {
   const cols: [string, (o: KObject) => string][] = [];
@@ -334,7 +438,15 @@ export function table(type: ResourceType, objects: KObject[], opt: TableOptions)
       cols.push(
         ['NAME', (o) => o.metadata.name],
         ['READY', (o) => `${cs(o).filter((c) => c.ready).length}/${cs(o).length}`],
-        ['STATUS', (o) => (status(o).phase === 'Running' ? 'Running' : 'Terminated')],
+        [
+          'STATUS',
+          (o) =>
+            o.metadata.deletionTimestamp
+              ? 'Terminating'
+              : status(o).phase === 'Running'
+                ? 'Running'
+                : 'Terminated',
+        ],
         ['RESTARTS', () => '0'],
         ['AGE', (o) => age(o, opt.now)],
       );
@@ -407,6 +519,74 @@ export function table(type: ResourceType, objects: KObject[], opt: TableOptions)
       );
       if (opt.wide)
         cols.push(['ENDPOINT ID', (o) => String(st(o).id)], ['NODE', (o) => st(o).networking.node ?? '']);
+      break;
+    }
+    case 'Service': {
+      const spec = (o: KObject) => o.spec as unknown as Service['spec'];
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        ['TYPE', (o) => spec(o).type],
+        ['CLUSTER-IP', (o) => spec(o).clusterIP ?? '<none>'],
+        ['EXTERNAL-IP', (o) => serviceExternalIP(o as unknown as Service, opt.wide)],
+        ['PORT(S)', (o) => servicePorts(spec(o))],
+        ['AGE', (o) => age(o, opt.now)],
+      );
+      if (opt.wide)
+        cols.push(['SELECTOR', (o) => (spec(o).selector ? labelList(spec(o).selector) : '<none>')]);
+      break;
+    }
+    case 'EndpointSlice': {
+      const sl = (o: KObject) => o as unknown as EndpointSlice;
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        ['ADDRESSTYPE', (o) => sl(o).addressType],
+        [
+          'PORTS',
+          (o) =>
+            listWithMore(sl(o).ports.map((p) => (p.port !== undefined ? String(p.port) : p.name || '*'))),
+        ],
+        ['ENDPOINTS', (o) => listWithMore(sl(o).endpoints.flatMap((e) => e.addresses))],
+        ['AGE', (o) => age(o, opt.now)],
+      );
+      break;
+    }
+    case 'Deployment': {
+      const st = (o: KObject) =>
+        status(o) as { readyReplicas: number; updatedReplicas: number; availableReplicas: number };
+      const spec = (o: KObject) =>
+        o.spec as {
+          replicas: number;
+          template: { spec: { containers: { name: string; image?: string }[] } };
+          selector: {
+            matchLabels?: Record<string, string>;
+            matchExpressions?: { key: string; operator: string; values?: string[] }[];
+          };
+        };
+      cols.push(
+        ['NAME', (o) => o.metadata.name],
+        ['READY', (o) => `${st(o).readyReplicas}/${spec(o).replicas}`],
+        ['UP-TO-DATE', (o) => String(st(o).updatedReplicas)],
+        ['AVAILABLE', (o) => String(st(o).availableReplicas)],
+        ['AGE', (o) => age(o, opt.now)],
+      );
+      if (opt.wide)
+        cols.push(
+          [
+            'CONTAINERS',
+            (o) =>
+              spec(o)
+                .template.spec.containers.map((c) => c.name)
+                .join(','),
+          ],
+          [
+            'IMAGES',
+            (o) =>
+              spec(o)
+                .template.spec.containers.map((c) => c.image ?? '<none>')
+                .join(','),
+          ],
+          ['SELECTOR', (o) => formatSelector(spec(o).selector)],
+        );
       break;
     }
     case 'Policy':

@@ -1,7 +1,10 @@
-/** The lab's record of what it made: nodes, pods, processes, namespaces and policies. */
+/** The lab's record of what it made: nodes, pods, processes, namespaces, policies, deployments, services. */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runRoot } from '../common/paths.js';
+import type { Deployment } from '../k8s/objects.js';
+import type { EndpointSlice, Service } from '../service/types.js';
+import type { ProcessRef } from './process.js';
 
 export interface LabNode {
   name: string;
@@ -13,6 +16,8 @@ export interface LabNode {
   agentStartTime?: number;
   /** The process exposing the node's Hubble and metrics ports on the root namespace's loopback. */
   forwarder?: LabForwarder;
+  /** The node's cgroup v2 (socket-LB attaches there); every process of the node runs in it. */
+  cgroup?: string;
 }
 
 export interface LabForwarder {
@@ -44,6 +49,30 @@ export interface LabPod {
   manifest?: { metadata: Record<string, unknown>; spec: Record<string, unknown> };
   containers: LabContainer[];
   createdAt: string;
+  /** The pod's UID (endpoints' targetRef); absent in states written before it was recorded. */
+  uid?: string;
+  /** The Deployment whose ReplicaSet made the pod, and the template hash it was made from. */
+  owner?: { deployment: string; templateHash: string };
+  /** Set once the pod is deleted: its endpoints terminate until its processes are gone. */
+  deletion?: { at: string; graceSeconds: number };
+}
+
+export interface LabDeployment {
+  namespace: string;
+  name: string;
+  uid: string;
+  createdAt: string;
+  /** As last applied (apply compares with it). */
+  manifest: Deployment;
+  /** Replicas wanted now: from the manifest, or from `lab scale` since. */
+  replicas: number;
+}
+
+export interface LabService {
+  /** As last applied (apply compares with it). */
+  manifest: Record<string, unknown>;
+  /** The stored object: defaults, allocated ClusterIP, NodePorts and LoadBalancer status. */
+  object: Service;
 }
 
 export interface LabNamespace {
@@ -69,6 +98,16 @@ export interface LabState {
   pods: Record<string, LabPod>;
   policies: LabPolicy[];
   nextNode: number;
+  deployments: Record<string, LabDeployment>;
+  services: Record<string, LabService>;
+  /** The EndpointSlices the lab's endpoint controller generated, by `namespace/name`. */
+  endpointSlices: Record<string, EndpointSlice>;
+  /** The lab's controller process (terminations, readiness, slices; see controller.ts). */
+  controller?: ProcessRef;
+  /** Cluster DNS: a system pod serving the cluster zone behind the kube-dns Service. */
+  dns?: { enabled: boolean };
+  /** Routes the world namespace holds for LoadBalancer and external IPs. */
+  worldRoutes?: string[];
 }
 
 export const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/;
@@ -89,7 +128,12 @@ export function netnsPrefix(lab: string): string {
 export function loadLab(lab: string): LabState | undefined {
   const p = labStatePath(lab);
   if (!existsSync(p)) return undefined;
-  return JSON.parse(readFileSync(p, 'utf8')) as LabState;
+  const s = JSON.parse(readFileSync(p, 'utf8')) as LabState;
+  // States written before deployments and services existed.
+  s.deployments ??= {};
+  s.services ??= {};
+  s.endpointSlices ??= {};
+  return s;
 }
 
 export function saveLab(s: LabState): void {

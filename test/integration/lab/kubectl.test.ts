@@ -153,8 +153,11 @@ describe('privileged: lab get and apply follow kubectl', () => {
     assert.notEqual(across.code, 0);
     assert.match(across.stderr, /a resource cannot be retrieved by name across all namespaces/);
     const svc = await cli(['lab', 'get', 'svc'], { lab: LAB });
-    assert.notEqual(svc.code, 0);
-    assert.match(svc.stderr, /the lab has no services/);
+    assert.equal(svc.code, 0);
+    assert.equal(svc.stderr, 'No resources found in default namespace.\n');
+    const ep = await cli(['lab', 'get', 'endpoints'], { lab: LAB });
+    assert.notEqual(ep.code, 0);
+    assert.match(ep.stderr, /the lab has no endpoints .*lab get endpointslices/);
     const bad = await cli(['lab', 'get', 'pods', '-o', 'xml'], { lab: LAB });
     assert.match(bad.stderr, /-o: unknown output format "xml" \(json, yaml, wide, name\)/);
   });

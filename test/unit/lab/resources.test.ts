@@ -39,11 +39,22 @@ describe('lab resources (kubectl views)', () => {
     assert.equal(resolveType('po').namespaced, true);
   });
 
-  it('names what the lab does not run and rejects unknown types', () => {
-    for (const n of ['services', 'service', 'svc'])
+  it('resolves services, endpointslices and deployments with their groups', () => {
+    for (const n of ['services', 'service', 'svc', 'Service']) assert.equal(resolveType(n).kind, 'Service');
+    for (const n of ['endpointslices', 'endpointslice', 'endpointslices.discovery.k8s.io'])
+      assert.equal(resolveType(n).kind, 'EndpointSlice');
+    for (const n of ['deployments', 'deployment', 'deploy', 'deployments.apps'])
+      assert.equal(resolveType(n).kind, 'Deployment');
+    assert.equal(qualifiedName('Deployment', 'web'), 'deployment.apps/web');
+    assert.equal(qualifiedName('EndpointSlice', 'web-abcde'), 'endpointslice.discovery.k8s.io/web-abcde');
+    assert.equal(qualifiedName('Service', 'web'), 'service/web');
+  });
+
+  it('names what the lab does not have and rejects unknown types', () => {
+    for (const n of ['endpoints', 'ep'])
       assert.throws(
         () => resolveType(n),
-        (e: Error) => e instanceof ResourceError && /no services/.test(e.message),
+        (e: Error) => e instanceof ResourceError && /no endpoints .*lab get endpointslices/.test(e.message),
       );
     assert.throws(() => resolveType('podz'), /doesn't have a resource type "podz" \(pods, nodes, namespaces/);
   });
@@ -103,6 +114,9 @@ describe('lab resources (kubectl views)', () => {
     pods: {},
     policies: [],
     nextNode: 0,
+    deployments: {},
+    services: {},
+    endpointSlices: {},
   };
   const pod = (name: string, ns: string, ip: string): LabPod => ({
     namespace: ns,

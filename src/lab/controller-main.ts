@@ -1,0 +1,43 @@
+/**
+ * The lab's controller process (one per lab, started by `lab up`): a few times a second it looks at
+ * the lab as recorded and at its processes, and when something calls for it (a terminating pod
+ * whose processes exited or whose grace period is over, a pod whose process ended, a Deployment
+ * short of replicas) it takes the lab's lock and reconciles. It exits when the lab is gone or
+ * another controller has replaced it.
+ */
+import { needsReconcile, reconcile } from './controller.js';
+import { withLock } from './lock.js';
+import { isRunning } from './process.js';
+import { loadLab } from './state.js';
+
+const lab = process.argv[2]!;
+const TICK_MS = 250;
+const BACKOFF_MS = 5000;
+const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+
+function current(): 'mine' | 'gone' | 'other' {
+  const s = loadLab(lab);
+  if (!s) return 'gone';
+  const c = s.controller;
+  return c && c.pid !== process.pid && isRunning(c) ? 'other' : 'mine';
+}
+
+for (;;) {
+  await new Promise((r) => setTimeout(r, TICK_MS));
+  const who = current();
+  if (who !== 'mine') {
+    log(who === 'gone' ? 'lab is gone; exiting' : 'replaced by another controller; exiting');
+    process.exit(0);
+  }
+  try {
+    const s = loadLab(lab)!;
+    if (!needsReconcile(s)) continue;
+    await withLock(lab, async () => {
+      const locked = loadLab(lab);
+      if (locked) await reconcile(locked, log);
+    });
+  } catch (e) {
+    log(`reconcile failed: ${(e as Error).message}`);
+    await new Promise((r) => setTimeout(r, BACKOFF_MS));
+  }
+}

@@ -1,0 +1,44 @@
+/** One lab mutation at a time: lab commands and the lab's controller take the lab's lock. */
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LabError } from './errors.js';
+import { isRunning, type ProcessRef, processRef } from './process.js';
+import { labDir } from './state.js';
+
+function lockHolder(lock: string): ProcessRef | undefined {
+  try {
+    return JSON.parse(readFileSync(lock, 'utf8')) as ProcessRef;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs fn holding the lab's lock (a lock whose holder died is taken over). */
+export function withLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(labDir(lab), { recursive: true });
+  const lock = join(labDir(lab), 'lock');
+  // Written first and linked into place, so the lock never exists without its holder's identity.
+  const mine = `${lock}.${process.pid}`;
+  writeFileSync(mine, JSON.stringify(processRef(process.pid)));
+  const deadline = Date.now() + 60_000;
+  try {
+    for (;;) {
+      try {
+        linkSync(mine, lock);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const holder = lockHolder(lock);
+        if (!isRunning(holder)) {
+          rmSync(lock, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) throw new LabError(`lab ${lab} is busy (locked by pid ${holder?.pid})`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      }
+    }
+  } finally {
+    rmSync(mine, { force: true });
+  }
+  return fn().finally(() => rmSync(lock, { force: true }));
+}
