@@ -18,9 +18,9 @@
  * serves traffic from outside, the internal one traffic from inside the cluster.
  */
 import { getOrInsert } from '../common/collections.js';
-import { formatIp, formatPrefix, type IpFamily, parseIp, parsePrefix } from '../labels/cidr.js';
-import { LbError } from './errors.js';
+import { formatPrefix, type IpFamily, parseIp, parsePrefix } from '../labels/cidr.js';
 import { BACKEND_STATE, type BackendState, type LbAlgorithm, type LbScope, SVC_FLAG } from './flags.js';
+import { canonicalIp } from './ip.js';
 import {
   affinityTimeoutSeconds,
   type EndpointSlice,
@@ -96,12 +96,6 @@ export interface FrontendSpec {
 
 const FAMILY_OF_NAME = { IPv4: 4, IPv6: 6 } as const;
 
-function canonicalIp(s: string, what: string): { family: IpFamily; address: string; value: bigint } {
-  const ip = parseIp(s);
-  if (ip === undefined) throw new LbError(`${what}: ${JSON.stringify(s)} is not an IP address`);
-  return { family: ip.family, address: formatIp(ip.family, ip.addr), value: ip.addr };
-}
-
 /** `10.0.0.1:80/TCP`, `[fd00::1]:80/TCP`, with `/i` for the internal scope (upstream's L3n4Addr text). */
 export function l3n4Key(
   address: string,
@@ -116,7 +110,8 @@ export function l3n4Key(
 
 /** Backends of a service port: address, port, protocol, state and where it runs. */
 interface EndpointBackend extends BackendSpec {
-  readonly value: bigint;
+  /** The address as a number (IPv4) or bigint (IPv6), for slot order. */
+  readonly value: number | bigint;
 }
 
 /**
@@ -133,52 +128,67 @@ export function endpointState(c: {
   return c.terminating === true ? 'terminating' : 'active';
 }
 
+type PortBackends = Map<string, EndpointBackend[]>;
+
+/** Per slice (slices are immutable once parsed): its backends per port, for the node they were computed for. */
+const sliceCache = new WeakMap<EndpointSlice, { nodeName: string; byPort: PortBackends }>();
+
 /**
- * The backends of every named service port, merged over the service's slices (a backend listed
- * twice keeps its most usable state). Keyed by the service port's `name/protocol`.
+ * The backends of one slice per port `name/protocol` (a backend listed twice keeps its most usable
+ * state). Cached: a service recomputed for another reason does not parse its slices again.
  */
-function endpointBackends(
-  slices: readonly EndpointSlice[],
-  nodeName: string,
-): Map<string, EndpointBackend[]> {
-  const byPort = new Map<string, Map<string, EndpointBackend>>();
-  for (const slice of slices) {
-    for (const sp of slice.ports) {
-      if (sp.port === undefined) continue; // "all ports": not something a service port can map to
-      const portKey = `${sp.name}/${sp.protocol}`;
-      const m = getOrInsert(byPort, portKey, () => new Map<string, EndpointBackend>());
-      for (const ep of slice.endpoints) {
-        const state = endpointState(ep.conditions);
-        if (state === undefined) continue;
-        for (const a of ep.addresses) {
-          const ip = canonicalIp(a, `EndpointSlice ${slice.metadata.namespace}/${slice.metadata.name}`);
-          const key = l3n4Key(ip.address, ip.family, sp.port, sp.protocol);
-          const prev = m.get(key);
-          if (prev && BACKEND_STATE[prev.state] <= BACKEND_STATE[state]) continue;
-          const be: { -readonly [K in keyof EndpointBackend]: EndpointBackend[K] } = {
-            key,
-            address: ip.address,
-            family: ip.family,
-            value: ip.value,
-            port: sp.port,
-            protocol: sp.protocol,
-            state,
-            local: ep.nodeName !== undefined && ep.nodeName === nodeName,
-          };
-          if (ep.nodeName !== undefined) be.nodeName = ep.nodeName;
-          if (ep.zone !== undefined) be.zone = ep.zone;
-          if (ep.targetRef?.kind === 'Pod' && ep.targetRef.name)
-            be.pod = {
-              namespace: ep.targetRef.namespace ?? slice.metadata.namespace,
-              name: ep.targetRef.name,
-            };
-          m.set(key, be);
-        }
+function sliceBackends(slice: EndpointSlice, nodeName: string): PortBackends {
+  const hit = sliceCache.get(slice);
+  if (hit && hit.nodeName === nodeName) return hit.byPort;
+  const byPort: PortBackends = new Map();
+  for (const sp of slice.ports) {
+    if (sp.port === undefined) continue; // "all ports": not something a service port can map to
+    const m = new Map<string, EndpointBackend>();
+    for (const ep of slice.endpoints) {
+      const state = endpointState(ep.conditions);
+      if (state === undefined) continue;
+      for (const a of ep.addresses) {
+        const ip = canonicalIp(a, `EndpointSlice ${slice.metadata.namespace}/${slice.metadata.name}`);
+        const key = l3n4Key(ip.address, ip.family, sp.port, sp.protocol);
+        const prev = m.get(key);
+        if (prev && BACKEND_STATE[prev.state] <= BACKEND_STATE[state]) continue;
+        const be: { -readonly [K in keyof EndpointBackend]: EndpointBackend[K] } = {
+          key,
+          address: ip.address,
+          family: ip.family,
+          value: ip.value,
+          port: sp.port,
+          protocol: sp.protocol,
+          state,
+          local: ep.nodeName !== undefined && ep.nodeName === nodeName,
+        };
+        if (ep.nodeName !== undefined) be.nodeName = ep.nodeName;
+        if (ep.zone !== undefined) be.zone = ep.zone;
+        if (ep.targetRef?.kind === 'Pod' && ep.targetRef.name)
+          be.pod = { namespace: ep.targetRef.namespace ?? slice.metadata.namespace, name: ep.targetRef.name };
+        m.set(key, be);
       }
     }
+    byPort.set(`${sp.name}/${sp.protocol}`, [...m.values()]);
   }
-  const out = new Map<string, EndpointBackend[]>();
-  for (const [k, m] of byPort) out.set(k, [...m.values()]);
+  sliceCache.set(slice, { nodeName, byPort });
+  return byPort;
+}
+
+/** The backends of every service port (`name/protocol`), merged over the service's slices. */
+function endpointBackends(slices: readonly EndpointSlice[], nodeName: string): PortBackends {
+  if (slices.length === 1) return sliceBackends(slices[0]!, nodeName);
+  const merged = new Map<string, Map<string, EndpointBackend>>();
+  for (const slice of slices)
+    for (const [portKey, list] of sliceBackends(slice, nodeName)) {
+      const m = getOrInsert(merged, portKey, () => new Map<string, EndpointBackend>());
+      for (const be of list) {
+        const prev = m.get(be.key);
+        if (!prev || BACKEND_STATE[be.state] < BACKEND_STATE[prev.state]) m.set(be.key, be);
+      }
+    }
+  const out: PortBackends = new Map();
+  for (const [k, m] of merged) out.set(k, [...m.values()]);
   return out;
 }
 

@@ -3,6 +3,7 @@ export * from './errors.js';
 export * from './flags.js';
 export * from './frontends.js';
 export * from './ids.js';
+export * from './ip.js';
 export * from './lbstate.js';
 export * from './maglev.js';
 export * from './murmur3.js';

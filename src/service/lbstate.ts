@@ -17,8 +17,8 @@
  *   affinityMatch (lb_affinity_match, shared) {backend_id, rev_nat_id} → presence
  *   sourceRange (lb4_source_range, LPM) {rev_nat_id, prefix} → presence
  *
- * plus `frontends`, not a map: one row per frontend with its ID and backends, for `service list`
- * and `bpf lb list`.
+ * plus frontends(): one row per frontend with its ID and backends, for `service list` and
+ * `bpf lb list` (computed when asked, not a map).
  *
  * Write order matters to a datapath reading concurrently: backends before the service slots that
  * name them, slots and Maglev tables before the master entry that makes them reachable, and the
@@ -288,10 +288,10 @@ export interface LbTables {
   readonly maglev: Table<LbMaglevRow>;
   readonly affinityMatch: Table<LbAffinityMatchRow>;
   readonly sourceRange: Table<LbSourceRangeRow>;
-  readonly frontends: Table<LbFrontendRow>;
 }
 
 type TableName = keyof LbTables;
+type RowOf<T extends TableName> = LbTables[T] extends Table<infer V> ? V : never;
 const TABLE_NAMES: readonly TableName[] = [
   'backends',
   'revNat',
@@ -299,7 +299,6 @@ const TABLE_NAMES: readonly TableName[] = [
   'affinityMatch',
   'sourceRange',
   'services',
-  'frontends',
 ];
 
 export interface LbStateOptions extends LbConfig {
@@ -321,24 +320,36 @@ export interface LbConflict {
   readonly service: string;
 }
 
+/** A frontend with its node-local numbers. */
+interface Numbered {
+  readonly spec: FrontendSpec;
+  readonly revNat: number;
+  /** Backend IDs, in slot order. */
+  readonly ids: readonly number[];
+}
+
 interface ServiceEntry {
   svc: Service | undefined;
   readonly slices: Map<string, EndpointSlice>;
-  /** Keys this service's rows have in each table. */
-  owned: Record<TableName, Set<string>>;
+  /** Keys this service's rows have in each table, in the order written. */
+  owned: Record<TableName, string[]>;
   /** Frontends it holds. */
-  frontends: Set<string>;
+  frontends: Map<string, Numbered>;
   /** Backends its frontends use, with the state this service sees. */
   backends: Map<string, BackendSpec>;
   /** Wildcard rows it needs. */
   wildcards: Set<string>;
 }
 
-type Rows = { [T in TableName]: Map<string, LbTables[T] extends Table<infer V> ? V : never> };
-
 const BACKEND_STATE_NAME = Object.fromEntries(
   Object.entries(BACKEND_STATE).map(([k, v]) => [v, k as BackendState]),
 ) as Record<number, BackendState>;
+
+const noKeys = (): Record<TableName, string[]> =>
+  ({ backends: [], revNat: [], maglev: [], affinityMatch: [], sourceRange: [], services: [] }) as Record<
+    TableName,
+    string[]
+  >;
 
 export class LbState {
   readonly tables: LbTables;
@@ -350,11 +361,13 @@ export class LbState {
   readonly #services = new Map<string, ServiceEntry>();
   /** Slice `namespace/name` → its service. */
   readonly #sliceOwner = new Map<string, string>();
-  readonly #backendRefs = new Map<string, Set<string>>();
-  readonly #wildcardRefs = new Map<string, Set<string>>();
+  readonly #backendRefs: Refs = new Map();
+  readonly #wildcardRefs: Refs = new Map();
   readonly #frontendOwner = new Map<string, string>();
   /** Frontend → services that want it but another one holds it. */
   readonly #waiting = new Map<string, Set<string>>();
+  /** Inside update(): services to recompute at its end. */
+  #deferred: Set<string> | undefined;
 
   constructor(node: NodeContext, opts: LbStateOptions = {}) {
     this.#node = node;
@@ -370,7 +383,6 @@ export class LbState {
       maglev: t('maglev'),
       affinityMatch: t('affinity-match'),
       sourceRange: t('source-range'),
-      frontends: t('frontends'),
     };
   }
 
@@ -378,21 +390,53 @@ export class LbState {
     return this.#node;
   }
 
-  /** Adds or replaces a service (validated by parseService). */
+  /**
+   * Applies several changes as one step (start-up, a resync): each service touched inside `fn` is
+   * recomputed once, at the end, and watchers see one batch. A service whose recomputation fails
+   * keeps its previous rows; the others are applied and the first error is thrown afterwards.
+   */
+  update(fn: () => void): void {
+    if (this.#deferred) {
+      fn();
+      return;
+    }
+    const dirty = new Set<string>();
+    this.#deferred = dirty;
+    try {
+      fn();
+    } finally {
+      this.#deferred = undefined;
+    }
+    let first: unknown;
+    this.#batch(() => {
+      for (const k of dirty)
+        try {
+          this.#touch(k);
+        } catch (err) {
+          first ??= err;
+        }
+    });
+    if (first !== undefined) throw first;
+  }
+
+  /** Adds or replaces a service (validated by parseService; treated as immutable). */
   upsertService(svc: Service): void {
     const key = serviceKey(svc);
     this.#entry(key).svc = svc;
-    this.#recompute(key);
+    this.#touch(key);
   }
 
   deleteService(key: string): void {
     const e = this.#services.get(key);
     if (!e) return;
     e.svc = undefined;
-    this.#recompute(key);
+    this.#touch(key);
   }
 
-  /** Adds or replaces a slice (validated by parseEndpointSlice); its service may come later. */
+  /**
+   * Adds or replaces a slice (validated by parseEndpointSlice; treated as immutable); its service
+   * may come later.
+   */
   upsertEndpointSlice(slice: EndpointSlice): void {
     const sk = `${slice.metadata.namespace}/${slice.metadata.name}`;
     const svcKey = sliceServiceKey(slice);
@@ -401,7 +445,7 @@ export class LbState {
       this.deleteEndpointSlice(slice.metadata.namespace, slice.metadata.name);
     this.#sliceOwner.set(sk, svcKey);
     this.#entry(svcKey).slices.set(sk, slice);
-    this.#recompute(svcKey);
+    this.#touch(svcKey);
   }
 
   deleteEndpointSlice(namespace: string, name: string): void {
@@ -410,20 +454,34 @@ export class LbState {
     if (svcKey === undefined) return;
     this.#sliceOwner.delete(sk);
     this.#services.get(svcKey)?.slices.delete(sk);
-    this.#recompute(svcKey);
+    this.#touch(svcKey);
   }
 
   /** The node's name or addresses changed: every service is recomputed (NodePort frontends, locality). */
   setNode(node: NodeContext): void {
     this.#node = node;
-    for (const key of [...this.#services.keys()]) this.#recompute(key);
+    this.update(() => {
+      for (const key of this.#services.keys()) this.#touch(key);
+    });
   }
 
-  /** The frontends of one service, as computed (empty when unknown or headless). */
+  /** Every frontend, by rev-NAT index (what `service list` and `bpf lb list` show). */
+  frontends(): LbFrontendRow[] {
+    const out: LbFrontendRow[] = [];
+    for (const e of this.#services.values()) for (const n of e.frontends.values()) out.push(frontendRow(n));
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** One frontend by its key (`10.96.0.10:53/UDP`, `.../i` for the internal scope). */
+  frontend(key: string): LbFrontendRow | undefined {
+    const owner = this.#frontendOwner.get(key);
+    const n = owner === undefined ? undefined : this.#services.get(owner)?.frontends.get(key);
+    return n && frontendRow(n);
+  }
+
+  /** The frontends of one service (`namespace/name`), in the order computed. */
   frontendsOf(key: string): LbFrontendRow[] {
-    const e = this.#services.get(key);
-    if (!e) return [];
-    return [...e.frontends].flatMap((k) => this.tables.frontends.get(k) ?? []);
+    return [...(this.#services.get(key)?.frontends.values() ?? [])].map(frontendRow);
   }
 
   /** Frontends a service wants but another holds. */
@@ -440,17 +498,20 @@ export class LbState {
     return { serviceIds: this.serviceIds.pruneRestored(), backendIds: this.backendIds.pruneRestored() };
   }
 
+  /** Recomputes a service now, or at the end of update(). */
+  #touch(key: string): void {
+    if (this.#deferred) this.#deferred.add(key);
+    else if (this.#services.has(key)) this.#recompute(key);
+  }
+
   #entry(key: string): ServiceEntry {
     let e = this.#services.get(key);
     if (!e) {
       e = {
         svc: undefined,
         slices: new Map(),
-        owned: Object.fromEntries(TABLE_NAMES.map((n) => [n, new Set<string>()])) as Record<
-          TableName,
-          Set<string>
-        >,
-        frontends: new Set(),
+        owned: noKeys(),
+        frontends: new Map(),
         backends: new Map(),
         wildcards: new Set(),
       };
@@ -468,109 +529,110 @@ export class LbState {
     const wanted = e.svc ? serviceFrontends(e.svc, [...e.slices.values()], this.#node, this.#config) : [];
 
     // Frontends another service holds are skipped (and waited for).
-    for (const waiters of this.#waiting.values()) waiters.delete(svcKey);
+    for (const [k, w] of this.#waiting) if (w.delete(svcKey) && w.size === 0) this.#waiting.delete(k);
     const specs: FrontendSpec[] = [];
     for (const f of wanted) {
       const owner = this.#frontendOwner.get(f.key);
-      if (owner !== undefined && owner !== svcKey) {
+      if (owner !== undefined && owner !== svcKey)
         getOrInsert(this.#waiting, f.key, () => new Set<string>()).add(svcKey);
-      } else specs.push(f);
+      else specs.push(f);
     }
-    for (const [k, w] of this.#waiting) if (w.size === 0) this.#waiting.delete(k);
 
-    // Phase 1: IDs (rolled back on failure) and rows, no table touched.
-    const taken: { alloc: ServiceIdAllocator | BackendIdAllocator; key: string }[] = [];
+    // Phase 1: node-local IDs, given back if one cannot be had. No table is touched yet.
+    const taken: [ServiceIdAllocator | BackendIdAllocator, string][] = [];
     const take = (alloc: ServiceIdAllocator | BackendIdAllocator, key: string): number => {
-      const had = alloc.lookup(key) !== undefined;
+      const held = alloc.size;
       const id = alloc.acquire(key);
-      if (!had) taken.push({ alloc, key });
+      if (alloc.size !== held) taken.push([alloc, key]);
       return id;
     };
     const backends = new Map<string, BackendSpec>();
-    const rows = Object.fromEntries(TABLE_NAMES.map((n) => [n, new Map()])) as Rows;
-    const wildcards = new Set<string>();
-    const wildcardRows = new Map<string, LbServiceRow>();
+    const frontends = new Map<string, Numbered>();
     try {
-      const tables = new Map<string, Uint32Array>();
-      for (const f of specs) {
-        const ids = f.backends.map((b) => {
+      for (const spec of specs) {
+        const ids = spec.backends.map((b) => {
           backends.set(b.key, b);
           return take(this.backendIds, b.key);
         });
-        const revNat = take(this.serviceIds, f.key);
-        this.#frontendRows(f, revNat, ids, rows, tables);
-        if (this.#config.wildcardEntries !== false && f.scope === 'external') {
-          const w = this.#wildcardRow(f);
-          if (w) {
-            const k = serviceRowKey(w.key);
-            wildcards.add(k);
-            wildcardRows.set(k, w);
-          }
-        }
+        frontends.set(spec.key, { spec, revNat: take(this.serviceIds, spec.key), ids });
       }
     } catch (err) {
-      for (const t of taken) t.alloc.release(t.key);
+      for (const [alloc, key] of taken) alloc.release(key);
       throw err;
     }
 
-    // Phase 2: apply.
-    const freed = new Set<string>();
+    // Phase 2: rows.
+    const freed: string[] = [];
     this.#batch(() => {
       const oldBackends = e.backends;
       e.backends = backends;
       for (const k of backends.keys()) if (!oldBackends.has(k)) refAdd(this.#backendRefs, k, svcKey);
-      const gone: string[] = [];
+      const gone: BackendSpec[] = [];
+      for (const [k, b] of oldBackends)
+        if (!backends.has(k) && refDrop(this.#backendRefs, k, svcKey)) gone.push(b);
+      for (const k of backends.keys()) this.#upsertBackend(k);
       for (const k of oldBackends.keys())
-        if (!backends.has(k) && refDrop(this.#backendRefs, k, svcKey)) gone.push(k);
-      for (const k of new Set([...backends.keys(), ...oldBackends.keys()]))
-        if (this.#backendRefs.has(k)) this.#upsertBackend(k);
+        if (!backends.has(k) && this.#backendRefs.has(k)) this.#upsertBackend(k);
 
-      const oldFrontends = e.frontends;
-      e.frontends = new Set(specs.map((f) => f.key));
-      for (const f of oldFrontends) if (!e.frontends.has(f)) this.#frontendOwner.delete(f);
-      for (const f of e.frontends) this.#frontendOwner.set(f, svcKey);
-
-      for (const name of TABLE_NAMES) {
-        const table = this.tables[name] as Table<unknown>;
-        const next = rows[name] as Map<string, unknown>;
-        for (const [k, v] of next) table.upsert(k, v);
-        for (const k of e.owned[name]) if (!next.has(k)) table.delete(k);
-        e.owned[name] = new Set(next.keys());
-      }
-
-      for (const k of wildcards)
+      const owned = noKeys();
+      const put = <T extends TableName>(table: T, key: string, row: RowOf<T>): void => {
+        (this.tables[table] as unknown as Table<RowOf<T>>).upsert(key, row);
+        owned[table].push(key);
+      };
+      const maglevCache = new Map<string, Uint32Array>();
+      const wildcards = new Set<string>();
+      for (const n of frontends.values()) {
+        this.#frontendOwner.set(n.spec.key, svcKey);
+        this.#frontendRows(n, put, maglevCache);
+        const w = this.#config.wildcardEntries === false ? undefined : wildcardRow(n.spec);
+        if (w === undefined) continue;
+        const k = serviceRowKey(w.key);
+        if (wildcards.has(k)) continue;
+        wildcards.add(k);
         if (!e.wildcards.has(k)) {
           refAdd(this.#wildcardRefs, k, svcKey);
-          this.tables.services.upsert(k, wildcardRows.get(k)!);
+          this.tables.services.upsert(k, w);
         }
+      }
       for (const k of e.wildcards)
         if (!wildcards.has(k) && refDrop(this.#wildcardRefs, k, svcKey)) this.tables.services.delete(k);
       e.wildcards = wildcards;
 
-      for (const k of gone) {
-        this.tables.backends.delete(familyIdKey(oldBackends.get(k)!.family, this.backendIds.lookup(k)!));
-        this.backendIds.release(k);
-      }
-      for (const f of oldFrontends)
-        if (!e.frontends.has(f)) {
-          this.serviceIds.release(f);
-          for (const w of this.#waiting.get(f) ?? []) freed.add(w);
+      for (const name of TABLE_NAMES) {
+        const before = e.owned[name];
+        const now = owned[name];
+        if (!sameKeys(before, now)) {
+          const keep = new Set(now);
+          for (const k of before) if (!keep.has(k)) (this.tables[name] as Table<unknown>).delete(k);
         }
+      }
+      e.owned = owned;
+
+      for (const b of gone) {
+        this.tables.backends.delete(familyIdKey(b.family, this.backendIds.lookup(b.key)!));
+        this.backendIds.release(b.key);
+      }
+      for (const k of e.frontends.keys())
+        if (!frontends.has(k)) {
+          this.#frontendOwner.delete(k);
+          this.serviceIds.release(k);
+          for (const w of this.#waiting.get(k) ?? []) freed.push(w);
+        }
+      e.frontends = frontends;
     });
 
     if (!e.svc && e.slices.size === 0) this.#services.delete(svcKey);
     // A service that waited for a frontend this one gave up takes it now.
-    for (const w of freed) if (this.#services.has(w)) this.#recompute(w);
+    for (const w of freed) this.#touch(w);
   }
 
   /** The rows of one frontend. */
   #frontendRows(
-    f: FrontendSpec,
-    revNat: number,
-    ids: readonly number[],
-    rows: Rows,
+    n: Numbered,
+    put: <T extends TableName>(table: T, key: string, row: RowOf<T>) => void,
     maglevCache: Map<string, Uint32Array>,
   ): void {
+    const { spec: f, revNat, ids } = n;
     const { flags, flags2 } = splitFlags(f.flags);
     const protocol = PROTO_NUMBER[f.protocol]!;
     const scope = LB_SCOPE[f.scope];
@@ -582,8 +644,17 @@ export class LbState {
       protocol,
       scope,
     });
-    const master: LbServiceRow = {
-      key: slot(0),
+    // Slots first, the master entry (which makes them reachable) last.
+    ids.forEach((id, i) => {
+      const key = slot(i + 1);
+      put('services', serviceRowKey(key), {
+        key,
+        value: { backendId: id, count: 0, revNatIndex: revNat, flags, flags2, qcount: 0 },
+      });
+    });
+    const master = slot(0);
+    put('services', serviceRowKey(master), {
+      key: master,
       value: {
         backendId: masterWord(f.algorithm, f.affinityTimeout),
         count: f.count,
@@ -592,17 +663,9 @@ export class LbState {
         flags2,
         qcount: f.qcount,
       },
-    };
-    rows.services.set(serviceRowKey(master.key), master);
-    ids.forEach((id, i) => {
-      const r: LbServiceRow = {
-        key: slot(i + 1),
-        value: { backendId: id, count: 0, revNatIndex: revNat, flags, flags2, qcount: 0 },
-      };
-      rows.services.set(serviceRowKey(r.key), r);
     });
 
-    rows.revNat.set(familyIdKey(f.family, revNat), {
+    put('revNat', familyIdKey(f.family, revNat), {
       revNatIndex: revNat,
       family: f.family,
       address: f.address,
@@ -613,7 +676,7 @@ export class LbState {
       const members = f.backends.slice(0, f.count).map((b, i) => ({ ...b, id: ids[i]! }));
       const cacheKey = members.map((m) => `${m.key}=${m.id}`).join(',');
       const table = getOrInsert(maglevCache, cacheKey, () => this.maglev.table(members));
-      rows.maglev.set(familyIdKey(f.family, revNat), {
+      put('maglev', familyIdKey(f.family, revNat), {
         revNatIndex: revNat,
         family: f.family,
         backendIds: table,
@@ -623,7 +686,7 @@ export class LbState {
     if (f.flags & SVC_FLAG.AFFINITY)
       f.backends.forEach((b, i) => {
         if (b.state === 'active')
-          rows.affinityMatch.set(affinityMatchKey(ids[i]!, revNat), {
+          put('affinityMatch', affinityMatchKey(ids[i]!, revNat), {
             backendId: ids[i]!,
             revNatIndex: revNat,
           });
@@ -632,66 +695,14 @@ export class LbState {
     for (const p of f.sourceRanges) {
       const [address, len] = p.split('/') as [string, string];
       const r: LbSourceRangeRow = { revNatIndex: revNat, family: f.family, address, prefixLen: Number(len) };
-      rows.sourceRange.set(sourceRangeKey(r), r);
+      put('sourceRange', sourceRangeKey(r), r);
     }
-
-    rows.frontends.set(f.key, {
-      id: revNat,
-      key: f.key,
-      service: f.service,
-      portName: f.portName,
-      type: f.type,
-      family: f.family,
-      address: f.address,
-      port: f.port,
-      protocol: f.protocol,
-      scope: f.scope,
-      flags: f.flags,
-      flagsText: formatServiceFlags(f.flags),
-      count: f.count,
-      qcount: f.qcount,
-      affinityTimeout: f.affinityTimeout,
-      algorithm: f.algorithm,
-      maglev: f.maglev,
-      sourceRanges: f.sourceRanges,
-      backends: f.backends.map((b, i) => {
-        const fb: { -readonly [K in keyof LbFrontendBackend]: LbFrontendBackend[K] } = {
-          id: ids[i]!,
-          slot: i + 1,
-          address: b.address,
-          port: b.port,
-          protocol: b.protocol,
-          state: b.state,
-          local: b.local,
-        };
-        if (b.nodeName !== undefined) fb.nodeName = b.nodeName;
-        return fb;
-      }),
-    });
-  }
-
-  /** The per-address drop-unknown-ports entry of a ClusterIP or LoadBalancer frontend. */
-  #wildcardRow(f: FrontendSpec): LbServiceRow | undefined {
-    if (f.type !== 'ClusterIP' && f.type !== 'LoadBalancer') return undefined;
-    const typeFlag = f.type === 'LoadBalancer' ? SVC_FLAG.LOADBALANCER : 0;
-    const { flags, flags2 } = splitFlags(typeFlag);
-    return {
-      key: {
-        family: f.family,
-        address: f.address,
-        port: 0,
-        backendSlot: 0,
-        protocol: IPPROTO.ANY,
-        scope: LB_SCOPE.external,
-      },
-      value: { backendId: 0, count: 0, revNatIndex: 0, flags, flags2, qcount: 0 },
-    };
   }
 
   /** Writes a backend's row; its state is the most usable one any service sees. */
   #upsertBackend(key: string): void {
     let spec: BackendSpec | undefined;
-    for (const s of this.#backendRefs.get(key) ?? []) {
+    for (const s of refOwners(this.#backendRefs, key)) {
       const b = this.#services.get(s)?.backends.get(key);
       if (b && (!spec || BACKEND_STATE[b.state] < BACKEND_STATE[spec.state])) spec = b;
     }
@@ -720,21 +731,92 @@ export class LbState {
   }
 }
 
+/** The per-address drop-unknown-ports entry of a ClusterIP or LoadBalancer frontend. */
+function wildcardRow(f: FrontendSpec): LbServiceRow | undefined {
+  if (f.scope !== 'external' || (f.type !== 'ClusterIP' && f.type !== 'LoadBalancer')) return undefined;
+  const { flags, flags2 } = splitFlags(f.type === 'LoadBalancer' ? SVC_FLAG.LOADBALANCER : 0);
+  return {
+    key: { family: f.family, address: f.address, port: 0, backendSlot: 0, protocol: IPPROTO.ANY, scope: 0 },
+    value: { backendId: 0, count: 0, revNatIndex: 0, flags, flags2, qcount: 0 },
+  };
+}
+
+function frontendRow({ spec: f, revNat, ids }: Numbered): LbFrontendRow {
+  return {
+    id: revNat,
+    key: f.key,
+    service: f.service,
+    portName: f.portName,
+    type: f.type,
+    family: f.family,
+    address: f.address,
+    port: f.port,
+    protocol: f.protocol,
+    scope: f.scope,
+    flags: f.flags,
+    flagsText: formatServiceFlags(f.flags),
+    count: f.count,
+    qcount: f.qcount,
+    affinityTimeout: f.affinityTimeout,
+    algorithm: f.algorithm,
+    maglev: f.maglev,
+    sourceRanges: f.sourceRanges,
+    backends: f.backends.map((b, i) => {
+      const fb: { -readonly [K in keyof LbFrontendBackend]: LbFrontendBackend[K] } = {
+        id: ids[i]!,
+        slot: i + 1,
+        address: b.address,
+        port: b.port,
+        protocol: b.protocol,
+        state: b.state,
+        local: b.local,
+      };
+      if (b.nodeName !== undefined) fb.nodeName = b.nodeName;
+      return fb;
+    }),
+  };
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The state name of a backend row's state byte. */
 export function backendStateName(state: number): BackendState | undefined {
   return BACKEND_STATE_NAME[state];
 }
 
-function refAdd(refs: Map<string, Set<string>>, key: string, owner: string): void {
-  getOrInsert(refs, key, () => new Set<string>()).add(owner);
+/**
+ * Who uses a shared row (a backend, a wildcard entry): most have one user, kept as a plain string;
+ * a Set only for the shared ones (100,000 backends would otherwise be 100,000 Sets).
+ */
+type Refs = Map<string, string | Set<string>>;
+
+function refAdd(refs: Refs, key: string, owner: string): void {
+  const r = refs.get(key);
+  if (r === undefined) refs.set(key, owner);
+  else if (typeof r === 'string') {
+    if (r !== owner) refs.set(key, new Set([r, owner]));
+  } else r.add(owner);
 }
 
 /** Drops one reference; true when it was the last. */
-function refDrop(refs: Map<string, Set<string>>, key: string, owner: string): boolean {
-  const s = refs.get(key);
-  if (!s) return false;
-  s.delete(owner);
-  if (s.size > 0) return false;
-  refs.delete(key);
-  return true;
+function refDrop(refs: Refs, key: string, owner: string): boolean {
+  const r = refs.get(key);
+  if (r === undefined) return false;
+  if (typeof r === 'string') {
+    if (r !== owner) return false;
+    refs.delete(key);
+    return true;
+  }
+  r.delete(owner);
+  if (r.size === 1) refs.set(key, r.values().next().value!);
+  return false;
+}
+
+function refOwners(refs: Refs, key: string): Iterable<string> {
+  const r = refs.get(key);
+  return r === undefined ? [] : typeof r === 'string' ? [r] : r;
 }

@@ -145,19 +145,27 @@ export class Maglev {
       if (sorted[i]!.name === sorted[i - 1]!.name)
         throw new LbError(`maglev: backend ${sorted[i]!.name} is listed twice`);
 
-    const pos = new Float64Array(l);
-    const skip = new Float64Array(l);
-    let weightSum = 0;
+    // Where each backend is in its preference list, its step, weight and ID (typed arrays: this
+    // loop runs M times per table).
+    const pos = new Int32Array(l);
+    const skip = new Int32Array(l);
+    const weight = new Int32Array(l);
+    const ids = new Uint32Array(l);
     const weightCntr = new Float64Array(l);
+    let weightSum = 0;
     for (let i = 0; i < l; i++) {
-      const p = this.permutation(sorted[i]!.name);
+      const b = sorted[i]!;
+      const p = this.permutation(b.name);
       pos[i] = p.offset;
       skip[i] = p.skip;
-      weightSum += sorted[i]!.weight;
-      weightCntr[i] = sorted[i]!.weight / l;
+      weight[i] = b.weight;
+      ids[i] = b.id;
+      weightSum += b.weight;
+      weightCntr[i] = b.weight / l;
     }
-    // Go: weightSum/uint64(l) > 1, an integer division.
-    const weightsUsed = Math.floor(weightSum / l) > 1;
+    // Go: weightSum/uint64(l) > 1, an integer division. With equal weights no turn is ever passed
+    // on (each backend's counter stays below (n + 1)·weight), so the same table comes without it.
+    const weightsUsed = Math.floor(weightSum / l) > 1 && weight.some((w) => w !== weight[0]);
 
     const entry = new Uint32Array(m);
     const filled = new Uint8Array(m);
@@ -165,14 +173,19 @@ export class Maglev {
       let i = n % l;
       if (weightsUsed) {
         // Go compares against uint64(weightCntr[i]): the counter truncated.
-        while ((n + 1) * sorted[i]!.weight < Math.trunc(weightCntr[i])) i = (i + 1) % l;
-        weightCntr[i] += weightSum;
+        while ((n + 1) * weight[i]! < Math.trunc(weightCntr[i]!)) i = (i + 1) % l;
+        weightCntr[i]! += weightSum;
       }
-      let c = pos[i];
-      while (filled[c] === 1) c = (c + skip[i]) % m;
-      entry[c] = sorted[i]!.id;
+      const step = skip[i]!;
+      let c = pos[i]!;
+      while (filled[c] === 1) {
+        c += step;
+        if (c >= m) c -= m;
+      }
+      entry[c] = ids[i]!;
       filled[c] = 1;
-      pos[i] = (c + skip[i]) % m;
+      c += step;
+      pos[i] = c >= m ? c - m : c;
     }
     return entry;
   }

@@ -15,6 +15,7 @@ import {
 } from '../k8s/names.js';
 import { type IpFamily, type Prefix, parseIp, parsePrefix, prefixContains } from '../labels/cidr.js';
 import { type ServiceIssue, ServiceValidationError } from './errors.js';
+import { ipv4Value } from './ip.js';
 import {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   DEFAULT_NODE_PORT_RANGE,
@@ -193,6 +194,7 @@ const SPECIAL_RANGES: readonly [Prefix, string][] = [
 
 /** An IP address (`10.0.0.1`, `fd00::1`); with `nonSpecial`, not unspecified, loopback or link-local. */
 function checkIp(c: Checker, s: string, path: string, nonSpecial = false): IpFamily | undefined {
+  if (!nonSpecial && ipv4Value(s) !== undefined) return 4; // the common case, without bigints
   const ip = parseIp(s);
   if (ip === undefined) {
     c.err(path, `Invalid value: ${show(s)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`);

@@ -113,7 +113,7 @@ describe('LbState: rows of one ClusterIP service', () => {
       flags2: 0,
       qcount: 0,
     });
-    const fe = t.frontends.get('10.96.0.20:80/TCP')!;
+    const fe = lb.frontend('10.96.0.20:80/TCP')!;
     assert.equal(fe.id, revNat);
     assert.equal(fe.flagsText, 'ClusterIP, non-routable');
     assert.deepEqual(
@@ -151,7 +151,7 @@ describe('LbState: changes', () => {
       lb.upsertEndpointSlice(slice(n, n === 'a' ? ['10.0.0.1', '10.0.0.2', '10.0.0.3'] : ['10.0.1.1'], 80));
     }
     const id2 = lb.backendIds.lookup('10.0.0.2:80/TCP');
-    const revA = lb.tables.frontends.get('10.96.0.1:80/TCP')!.id;
+    const revA = lb.frontend('10.96.0.1:80/TCP')!.id;
     const changes: Change<unknown>[] = [];
     for (const t of Object.values(lb.tables))
       t.watch((cs: readonly Change<unknown>[]) => changes.push(...cs));
@@ -159,7 +159,7 @@ describe('LbState: changes', () => {
     lb.upsertEndpointSlice(slice('a', ['10.0.0.2', '10.0.0.3'], 80));
     assert.equal(lb.backendIds.lookup('10.0.0.2:80/TCP'), id2);
     assert.equal(lb.backendIds.lookup('10.0.0.1:80/TCP'), undefined);
-    assert.equal(lb.tables.frontends.get('10.96.0.1:80/TCP')!.id, revA);
+    assert.equal(lb.frontend('10.96.0.1:80/TCP')!.id, revA);
     assert.ok(!lb.tables.services.has('10.96.0.1:80/TCP#3'));
     assert.equal(lb.tables.services.get('10.96.0.1:80/TCP#0')!.value.count, 2);
     assert.ok(changes.length > 0);
@@ -205,14 +205,41 @@ describe('LbState: changes', () => {
       service('np', { type: 'NodePort', clusterIP: '10.96.0.5', ports: [{ port: 80, nodePort: 30080 }] }),
     );
     lb.upsertEndpointSlice(slice('np', ['10.0.0.1', '10.0.0.2'], 80));
-    assert.ok(lb.tables.frontends.has('192.168.10.1:30080/TCP'));
-    const oldRev = lb.tables.frontends.get('192.168.10.1:30080/TCP')!.id;
+    assert.ok(lb.frontend('192.168.10.1:30080/TCP') !== undefined);
+    const oldRev = lb.frontend('192.168.10.1:30080/TCP')!.id;
     assert.ok(lb.tables.maglev.has(familyIdKey(4, oldRev)));
     lb.setNode({ nodeName: 'node-1', nodeIPs: ['192.168.10.9'] });
-    assert.ok(!lb.tables.frontends.has('192.168.10.1:30080/TCP'));
-    assert.ok(lb.tables.frontends.has('192.168.10.9:30080/TCP'));
+    assert.ok(!(lb.frontend('192.168.10.1:30080/TCP') !== undefined));
+    assert.ok(lb.frontend('192.168.10.9:30080/TCP') !== undefined);
     assert.ok(!lb.tables.services.has('192.168.10.1:30080/TCP#0'));
     assert.equal(lb.tables.maglev.size, 1);
+  });
+});
+
+describe('LbState: update() applies many changes as one step', () => {
+  it('each service is computed once with all its slices: watchers see one batch and no half state', () => {
+    const lb = new LbState(NODE);
+    const calls: Change<unknown>[][] = [];
+    lb.tables.services.watch((cs: readonly Change<unknown>[]) => calls.push([...cs]));
+    lb.update(() => {
+      for (const n of ['a', 'b', 'c']) {
+        lb.upsertService(service(n, { clusterIP: `10.96.0.${n.charCodeAt(0)}`, ports: [{ port: 80 }] }));
+        lb.upsertEndpointSlice(slice(n, ['10.0.0.1', '10.0.0.2'], 80));
+      }
+      assert.equal(lb.tables.services.size, 0, 'nothing is written before the step ends');
+    });
+    assert.equal(calls.length, 1);
+    const masters = calls[0]!.filter((c) => c.key.endsWith('/TCP#0'));
+    assert.equal(masters.length, 3);
+    assert.ok(masters.every((c) => (c.value as { value: { count: number } }).value.count === 2));
+    assert.deepEqual(
+      lb.frontends().map((f) => [f.id, f.service]),
+      [
+        [1, 'default/a'],
+        [2, 'default/b'],
+        [3, 'default/c'],
+      ],
+    );
   });
 });
 
@@ -245,7 +272,7 @@ describe('LbState: NodePort, LoadBalancer, affinity, source ranges, Maglev', () 
         8443,
       ),
     );
-    const fes = [...lb.tables.frontends.values()];
+    const fes = lb.frontends();
     assert.deepEqual(fes.map((f) => f.key).sort(), [
       '0.0.0.0:30443/TCP',
       '0.0.0.0:30443/TCP/i',
@@ -274,7 +301,7 @@ describe('LbState: NodePort, LoadBalancer, affinity, source ranges, Maglev', () 
         SVC_FLAG.SOURCE_RANGE,
     );
     assert.equal(
-      lb.tables.frontends.get('172.18.255.10:443/TCP')!.flagsText,
+      lb.frontend('172.18.255.10:443/TCP')!.flagsText,
       'LoadBalancer, Local, two-scopes, sessionAffinity, check source-range',
     );
     // Master word: Maglev (2) in the upper 8 bits, 300 s in the lower 24.
@@ -296,11 +323,9 @@ describe('LbState: NodePort, LoadBalancer, affinity, source ranges, Maglev', () 
     );
     const active = lb.backendIds.lookup('10.0.0.1:8443/TCP')!;
     const rows = [...lb.tables.affinityMatch.values()];
-    assert.equal(rows.length, lb.tables.frontends.size, 'one per frontend: only the active backend');
+    assert.equal(rows.length, lb.frontends().length, 'one per frontend: only the active backend');
     assert.ok(rows.every((r) => r.backendId === active));
-    const lbIds = ['172.18.255.10:443/TCP', '172.18.255.10:443/TCP/i'].map(
-      (k) => lb.tables.frontends.get(k)!.id,
-    );
+    const lbIds = ['172.18.255.10:443/TCP', '172.18.255.10:443/TCP/i'].map((k) => lb.frontend(k)!.id);
     assert.deepEqual(
       [...lb.tables.sourceRange.values()].map((r) => [r.revNatIndex, `${r.address}/${r.prefixLen}`]).sort(),
       lbIds.map((id) => [id, '192.0.2.0/24']).sort(),
@@ -313,14 +338,14 @@ describe('LbState: NodePort, LoadBalancer, affinity, source ranges, Maglev', () 
       service('np', { type: 'NodePort', clusterIP: '10.96.0.5', ports: [{ port: 80, nodePort: 30080 }] }),
     );
     lb.upsertEndpointSlice(slice('np', ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 80));
-    const fe = lb.tables.frontends.get('192.168.10.1:30080/TCP')!;
+    const fe = lb.frontend('192.168.10.1:30080/TCP')!;
     const row = lb.tables.maglev.get(familyIdKey(4, fe.id))!;
     const expected = new Maglev({ tableSize: 1021 }).table(
       fe.backends.map((b) => ({ id: b.id, address: b.address, port: b.port, protocol: b.protocol })),
     );
     assert.deepEqual(row.backendIds, expected);
     assert.equal(new Set(row.backendIds).size, 3);
-    assert.ok(!lb.tables.maglev.has(familyIdKey(4, lb.tables.frontends.get('0.0.0.0:30080/TCP')!.id)));
+    assert.ok(!lb.tables.maglev.has(familyIdKey(4, lb.frontend('0.0.0.0:30080/TCP')!.id)));
     lb.upsertEndpointSlice(slice('np', [], 80));
     assert.equal(lb.tables.maglev.size, 0);
     assert.equal(lb.tables.services.get('192.168.10.1:30080/TCP#0')!.value.count, 0);
@@ -338,12 +363,12 @@ describe('LbState: ownership, failures, restore', () => {
       );
     lb.upsertService(mk('one', '10.96.0.1'));
     lb.upsertService(mk('two', '10.96.0.2'));
-    assert.equal(lb.tables.frontends.get('172.18.255.1:80/TCP')!.service, 'default/one');
+    assert.equal(lb.frontend('172.18.255.1:80/TCP')!.service, 'default/one');
     assert.deepEqual(lb.conflicts(), [
       { frontend: '172.18.255.1:80/TCP', owner: 'default/one', service: 'default/two' },
     ]);
     lb.deleteService('default/one');
-    assert.equal(lb.tables.frontends.get('172.18.255.1:80/TCP')!.service, 'default/two');
+    assert.equal(lb.frontend('172.18.255.1:80/TCP')!.service, 'default/two');
     assert.deepEqual(lb.conflicts(), []);
     assert.ok(
       lb.tables.services.has('172.18.255.1:0/ANY#0'),
@@ -374,7 +399,7 @@ describe('LbState: ownership, failures, restore', () => {
     lb.backendIds.restore(beKey, 700);
     lb.upsertService(service('a', { clusterIP: '10.96.0.1', ports: [{ port: 80 }] }));
     lb.upsertEndpointSlice(slice('a', ['10.0.0.1', '10.0.0.2'], 80));
-    assert.equal(lb.tables.frontends.get('10.96.0.1:80/TCP')!.id, 40);
+    assert.equal(lb.frontend('10.96.0.1:80/TCP')!.id, 40);
     assert.equal(lb.tables.services.get('10.96.0.1:80/TCP#1')!.value.backendId, 700);
     assert.equal(lb.backendIds.lookup('10.0.0.2:80/TCP'), 701);
     assert.deepEqual(lb.pruneRestoredIds(), { serviceIds: ['10.96.0.99:80/TCP'], backendIds: [] });
