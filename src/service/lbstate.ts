@@ -34,7 +34,6 @@ import {
   formatServiceFlags,
   IPPROTO,
   LB_SCOPE,
-  type LbAlgorithm,
   type LbScope,
   masterWord,
   SVC_FLAG,
@@ -43,7 +42,6 @@ import {
 import {
   type BackendSpec,
   type FrontendSpec,
-  type FrontendType,
   type LbConfig,
   l3n4Key,
   type NodeContext,
@@ -148,27 +146,11 @@ export interface LbFrontendBackend {
 }
 
 /** One frontend as the CLI shows it (`service list`, `bpf lb list`). Not a BPF map. */
-export interface LbFrontendRow {
+export interface LbFrontendRow extends Omit<FrontendSpec, 'backends'> {
   /** The rev-NAT index, upstream's service ID. */
   readonly id: number;
-  readonly key: string;
-  readonly service: string;
-  readonly portName: string;
-  readonly type: FrontendType;
-  readonly family: IpFamily;
-  readonly address: string;
-  readonly port: number;
-  readonly protocol: Protocol;
-  readonly scope: LbScope;
-  readonly flags: number;
   /** As `bpf lb list` prints them: `NodePort, Local, two-scopes, ...`. */
   readonly flagsText: string;
-  readonly count: number;
-  readonly qcount: number;
-  readonly affinityTimeout: number;
-  readonly algorithm: LbAlgorithm;
-  readonly maglev: boolean;
-  readonly sourceRanges: readonly string[];
   readonly backends: readonly LbFrontendBackend[];
 }
 
@@ -743,24 +725,9 @@ function wildcardRow(f: FrontendSpec): LbServiceRow | undefined {
 
 function frontendRow({ spec: f, revNat, ids }: Numbered): LbFrontendRow {
   return {
+    ...f,
     id: revNat,
-    key: f.key,
-    service: f.service,
-    portName: f.portName,
-    type: f.type,
-    family: f.family,
-    address: f.address,
-    port: f.port,
-    protocol: f.protocol,
-    scope: f.scope,
-    flags: f.flags,
     flagsText: formatServiceFlags(f.flags),
-    count: f.count,
-    qcount: f.qcount,
-    affinityTimeout: f.affinityTimeout,
-    algorithm: f.algorithm,
-    maglev: f.maglev,
-    sourceRanges: f.sourceRanges,
     backends: f.backends.map((b, i) => {
       const fb: { -readonly [K in keyof LbFrontendBackend]: LbFrontendBackend[K] } = {
         id: ids[i]!,

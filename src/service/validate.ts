@@ -62,40 +62,28 @@ class Checker {
     return o;
   }
 
-  str(v: unknown, path: string): string | undefined {
+  /** A value of one JSON type (null or absent → undefined); `what` names the type in the error. */
+  #typed<T>(v: unknown, path: string, is: (x: unknown) => x is T, what: string): T | undefined {
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string') {
-      this.err(path, `Invalid value: ${show(v)}: must be a string`);
-      return undefined;
-    }
-    return v;
+    if (is(v)) return v;
+    this.err(path, `Invalid value: ${show(v)}: must be ${what}`);
+    return undefined;
+  }
+
+  str(v: unknown, path: string): string | undefined {
+    return this.#typed(v, path, (x): x is string => typeof x === 'string', 'a string');
   }
 
   int(v: unknown, path: string): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v)) {
-      this.err(path, `Invalid value: ${show(v)}: must be an integer`);
-      return undefined;
-    }
-    return v;
+    return this.#typed(v, path, (x): x is number => Number.isInteger(x), 'an integer');
   }
 
   bool(v: unknown, path: string): boolean | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'boolean') {
-      this.err(path, `Invalid value: ${show(v)}: must be a boolean`);
-      return undefined;
-    }
-    return v;
+    return this.#typed(v, path, (x): x is boolean => typeof x === 'boolean', 'a boolean');
   }
 
   array(v: unknown, path: string): unknown[] | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (!Array.isArray(v)) {
-      this.err(path, `Invalid value: ${show(v)}: must be a list`);
-      return undefined;
-    }
-    return v;
+    return this.#typed(v, path, Array.isArray, 'a list');
   }
 
   strings(v: unknown, path: string): string[] | undefined {
@@ -700,6 +688,16 @@ export function parseEndpointSlice(raw: unknown): EndpointSlice {
   };
 }
 
+const TARGET_REF_FIELDS = [
+  'kind',
+  'namespace',
+  'name',
+  'uid',
+  'apiVersion',
+  'resourceVersion',
+  'fieldPath',
+] as const;
+
 function parseEndpoint(
   c: Checker,
   v: unknown,
@@ -752,26 +750,10 @@ function parseEndpoint(
   }
   const zone = c.str(o.zone, `${p}.zone`);
   if (zone !== undefined) ep.zone = zone;
-  const ref = c.object(o.targetRef, `${p}.targetRef`, [
-    'kind',
-    'namespace',
-    'name',
-    'uid',
-    'apiVersion',
-    'resourceVersion',
-    'fieldPath',
-  ]);
+  const ref = c.object(o.targetRef, `${p}.targetRef`, TARGET_REF_FIELDS);
   if (ref !== undefined) {
     const r: ObjectReference = {};
-    for (const k of [
-      'kind',
-      'namespace',
-      'name',
-      'uid',
-      'apiVersion',
-      'resourceVersion',
-      'fieldPath',
-    ] as const) {
+    for (const k of TARGET_REF_FIELDS) {
       const s = c.str(ref[k], `${p}.targetRef.${k}`);
       if (s !== undefined) r[k] = s;
     }
