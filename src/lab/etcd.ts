@@ -8,23 +8,29 @@
  * (process.ts), so stop and teardown signal only the processes the lab started. Members' data
  * directories live under the lab's run directory: a stopped member starts again with its data.
  *
- *   const etcd = planEtcdCluster({ dir, token: lab, netns: `${prefix}etcd`, members: [{ ip }, ...] });
- *   await createEtcdNamespace({ netns: etcd.netns!, underlay: { netns: world, bridge: 'br0' },
- *                               link: 'etcd0', addresses: ['192.168.211.241/24', ...] });
- *   await startEtcd(etcd, { log });          // every member; returns once the cluster has quorum
+ *   const etcd = await createLabEtcd({ lab, dir, netns: `${prefix}etcd`, members: 1 | 3,
+ *     underlay: { netns: world, bridge: 'br0', prefix: '192.168.211', prefixLen: 24 }, log });
+ *     // = planEtcdCluster + createEtcdNamespace + startEtcd: members at .241, .242, .243
  *   agents: --kvstore etcd --kvstore-endpoints etcdEndpoints(etcd).join(',')
  *   await stopEtcd(etcd, { members: ['etcd2'] });  // `lab etcd stop`: returns once stopped
- *   await destroyEtcd(etcd);                 // stops everything, removes data and the namespace
+ *   await startEtcd(etcd, { log });                // `lab etcd start`: returns once it has quorum
+ *   await destroyEtcd(etcd);                       // stops everything, removes data and the namespace
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { CiliumTsError } from '../common/errors.js';
 import { distRoot } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
 import { EtcdKvStore, type EtcdStatus } from '../kvstore/etcd.js';
 import { isRunning, killRecorded, type ProcessRef, processRef } from './process.js';
 
-export class EtcdLabError extends Error {}
+/** A lab etcd request that cannot be done (`field` names bad input) or a member that fails to start. */
+export class EtcdLabError extends CiliumTsError {}
+
+function badInput(field: string, message: string): EtcdLabError {
+  return new EtcdLabError(message, { code: 'invalid-argument', field });
+}
 
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
@@ -64,27 +70,30 @@ export interface EtcdPlan {
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 function checkPort(field: string, p: number): number {
-  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new EtcdLabError(`${field} ${p}: not a port`);
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw badInput(field, `etcd ${field} ${p}: not a port`);
   return p;
 }
 
 /** The cluster to start: names, addresses, ports, data directories and logs (nothing is started). */
 export function planEtcdCluster(p: EtcdPlan): EtcdCluster {
   if (p.members.length < 1 || p.members.length > 7)
-    throw new EtcdLabError(`etcd members: ${p.members.length}; give 1 to 7 (3 tolerates one failure)`);
+    throw badInput('members', `etcd members: ${p.members.length}; give 1 to 7 (3 tolerates one failure)`);
   if (!/^[A-Za-z0-9-]{1,40}$/.test(p.token))
-    throw new EtcdLabError(`etcd token ${JSON.stringify(p.token)}: letters, digits and '-' only`);
+    throw badInput('token', `etcd token ${JSON.stringify(p.token)}: letters, digits and '-' only`);
   const seen = new Set<string>();
   const members = p.members.map((m, i) => {
     const name = `etcd${i + 1}`;
     const oct = IPV4.exec(m.ip);
     if (!oct || oct.slice(1).some((o) => Number(o) > 255))
-      throw new EtcdLabError(`etcd members[${i}].ip ${JSON.stringify(m.ip)}: not an IPv4 address`);
-    const clientPort = checkPort(`etcd members[${i}].clientPort`, m.clientPort ?? ETCD_CLIENT_PORT);
-    const peerPort = checkPort(`etcd members[${i}].peerPort`, m.peerPort ?? ETCD_PEER_PORT);
+      throw badInput(
+        `members[${i}].ip`,
+        `etcd members[${i}].ip ${JSON.stringify(m.ip)}: not an IPv4 address`,
+      );
+    const clientPort = checkPort(`members[${i}].clientPort`, m.clientPort ?? ETCD_CLIENT_PORT);
+    const peerPort = checkPort(`members[${i}].peerPort`, m.peerPort ?? ETCD_PEER_PORT);
     for (const port of [clientPort, peerPort]) {
       const at = `${m.ip}:${port}`;
-      if (seen.has(at)) throw new EtcdLabError(`etcd members[${i}]: ${at} is used twice`);
+      if (seen.has(at)) throw badInput(`members[${i}]`, `etcd members[${i}]: ${at} is used twice`);
       seen.add(at);
     }
     return {
@@ -126,7 +135,7 @@ export interface EtcdNamespaceOptions {
 /** Creates the members' namespace on the underlay (nothing happens if it exists). */
 export async function createEtcdNamespace(o: EtcdNamespaceOptions): Promise<void> {
   if (existsSync(`/run/netns/${o.netns}`)) return;
-  if (o.link.length > 15) throw new EtcdLabError(`link ${o.link}: longer than 15 characters`);
+  if (o.link.length > 15) throw badInput('link', `link ${o.link}: longer than 15 characters`);
   await run(['ip', 'netns', 'add', o.netns]);
   try {
     await run([
@@ -189,7 +198,13 @@ function pick(c: EtcdCluster, names: readonly string[] | undefined): EtcdMember[
   return names.map((n) => {
     const m = c.members.find((x) => x.name === n);
     if (!m)
-      throw new EtcdLabError(`etcd member ${n}: no such member (${c.members.map((x) => x.name).join(', ')})`);
+      throw new EtcdLabError(
+        `etcd member ${n}: no such member (${c.members.map((x) => x.name).join(', ')})`,
+        {
+          code: 'not-found',
+          field: 'member',
+        },
+      );
     return m;
   });
 }
@@ -323,4 +338,46 @@ export async function probeEtcd(c: EtcdCluster): Promise<EtcdStatus> {
     timeoutMs: 15_000,
   });
   return JSON.parse(r.stdout) as EtcdStatus;
+}
+
+/** Host part of the first member's underlay address (members take .241, .242, ...). */
+export const ETCD_FIRST_HOST = 241;
+
+export interface LabEtcdOptions {
+  /** The lab's name (the cluster token). */
+  lab: string;
+  /** Where the members' data directories and logs go (e.g. `<lab dir>/etcd`). */
+  dir: string;
+  /** The members' namespace (e.g. `cts-<lab>-etcd`, so that `lab down` finds it by prefix). */
+  netns: string;
+  /** 1 (default) or 3 (tolerates one member down). */
+  members?: number;
+  /** The lab's underlay: the namespace with its bridge, and the /24 the nodes are on. */
+  underlay: { netns: string; bridge: string; prefix: string; prefixLen: number };
+  /** Name of the members' veth end on the bridge (default `etcd0`). */
+  link?: string;
+  log?: (line: string) => void;
+}
+
+/** The lab's etcd: planned, its namespace created on the underlay, every member started and healthy. */
+export async function createLabEtcd(o: LabEtcdOptions): Promise<EtcdCluster> {
+  const n = o.members ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 7 || n % 2 === 0)
+    throw badInput(
+      '--etcd-members',
+      `--etcd-members: ${n}; give 1, 3, 5 or 7 (an odd number keeps a majority)`,
+    );
+  const ips = Array.from({ length: n }, (_, i) => `${o.underlay.prefix}.${ETCD_FIRST_HOST + i}`);
+  const c = planEtcdCluster({ dir: o.dir, token: o.lab, netns: o.netns, members: ips.map((ip) => ({ ip })) });
+  mkdirSync(o.dir, { recursive: true });
+  o.log?.(`creating etcd namespace ${o.netns} (${ips.join(', ')}) on the underlay`);
+  await createEtcdNamespace({
+    netns: o.netns,
+    underlay: { netns: o.underlay.netns, bridge: o.underlay.bridge },
+    link: o.link ?? 'etcd0',
+    addresses: ips.map((ip) => `${ip}/${o.underlay.prefixLen}`),
+  });
+  const st = await startEtcd(c, o.log ? { log: o.log } : {});
+  o.log?.(st.line);
+  return c;
 }

@@ -12,11 +12,10 @@ import { describe, it } from 'node:test';
 import { distRoot } from '../../../src/common/paths.js';
 import type { EtcdStatus } from '../../../src/kvstore/index.js';
 import {
-  createEtcdNamespace,
+  createLabEtcd,
   destroyEtcd,
   etcdEndpoints,
   memberRunning,
-  planEtcdCluster,
   probeEtcd,
   startEtcd,
   stopEtcd,
@@ -71,16 +70,29 @@ describe('privileged: lab etcd in its own namespace on the underlay', () => {
       sh('ip', ['-n', nodeNs, 'addr', 'add', `${net}.1/24`, 'dev', 'eth0']);
       sh('ip', ['-n', nodeNs, 'link', 'set', 'eth0', 'up']);
 
-      const ips = [`${net}.241`, `${net}.242`, `${net}.243`];
-      const etcd = planEtcdCluster({ dir, token: prefix, netns: etcdNs, members: ips.map((ip) => ({ ip })) });
-      cleanup.add(() => destroyEtcd(etcd));
-      await createEtcdNamespace({
-        netns: etcdNs,
-        underlay: { netns: underlay, bridge: 'br0' },
-        link: `${prefix}e`,
-        addresses: ips.map((ip) => `${ip}/24`),
+      // Whatever happens below, nothing runs in the etcd namespace and it goes.
+      cleanup.add(() => {
+        for (const pid of spawnSync('ip', ['netns', 'pids', etcdNs], { encoding: 'utf8' }).stdout.split(
+          /\s+/,
+        ))
+          if (pid) process.kill(Number(pid), 'SIGKILL');
+        spawnSync('ip', ['netns', 'del', etcdNs]);
       });
-      const started = await startEtcd(etcd);
+      const ips = [`${net}.241`, `${net}.242`, `${net}.243`];
+      const etcd = await createLabEtcd({
+        lab: prefix,
+        dir,
+        netns: etcdNs,
+        members: 3,
+        underlay: { netns: underlay, bridge: 'br0', prefix: net, prefixLen: 24 },
+        link: `${prefix}e`,
+      });
+      cleanup.add(() => destroyEtcd(etcd));
+      assert.deepEqual(
+        etcd.members.map((m) => m.ip),
+        ips,
+      );
+      const started = await probeEtcd(etcd);
       assert.ok(started.ok, started.line);
       assert.deepEqual(
         etcdEndpoints(etcd),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EtcdKvStore } from '../../../src/kvstore/etcd.js';
 import { KvArgumentError } from '../../../src/kvstore/index.js';
-import { EtcdLabError, etcdEndpoints, planEtcdCluster } from '../../../src/lab/etcd.js';
+import { createLabEtcd, EtcdLabError, etcdEndpoints, planEtcdCluster } from '../../../src/lab/etcd.js';
 
 describe('etcd options', () => {
   it('refuses bad client options naming the field', () => {
@@ -88,5 +88,20 @@ describe('etcd options', () => {
         () => planEtcdCluster(plan),
         (e: unknown) => e instanceof EtcdLabError && message.test(e.message),
       );
+  });
+
+  it('a lab etcd has an odd number of members (a majority must survive); refused before anything is made', async () => {
+    for (const members of [0, 2, 4, 9]) {
+      await assert.rejects(
+        createLabEtcd({
+          lab: 'lab1',
+          dir: '/nonexistent/etcd',
+          netns: 'cts-lab1-etcd',
+          members,
+          underlay: { netns: 'cts-lab1-world', bridge: 'br0', prefix: '192.168.211', prefixLen: 24 },
+        }),
+        new RegExp(`^EtcdLabError: --etcd-members: ${members}; give 1, 3, 5 or 7`),
+      );
+    }
   });
 });
