@@ -20,7 +20,7 @@ import { allocateService, CLUSTER_DNS_IP } from '../../../src/lab/service-alloc.
 import type { LabState } from '../../../src/lab/state.js';
 import { ServiceValidationError } from '../../../src/service/errors.js';
 import type { EndpointSlice, Service } from '../../../src/service/types.js';
-import { parseService } from '../../../src/service/validate.js';
+import { parseEndpointSlice, parseService } from '../../../src/service/validate.js';
 
 const svc = (name: string, spec: Record<string, unknown>): Service =>
   parseService({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec });
@@ -317,6 +317,26 @@ describe('endpoint controller (EndpointSlices from pods)', () => {
     assert.equal(next[0]!.endpoints.at(-1)!.targetRef?.name, 'q000');
     assert.equal(next[0]!.metadata.generation, 2, 'the changed slice has a new generation');
     assert.deepEqual(next[1], first[1], 'the other slice is the same object content');
+  });
+
+  it('writes objects the agents accept (the API server validation of src/service)', () => {
+    const stored = allocateService(
+      svc('lb', {
+        type: 'LoadBalancer',
+        selector: { app: 'web' },
+        ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+      }),
+      undefined,
+      [],
+    );
+    stored.metadata = { ...stored.metadata, uid: 'u', creationTimestamp: opt.now };
+    assert.deepEqual(parseService(structuredClone(stored)), stored);
+    const p = [{ name: 'http', port: 8080 }];
+    const slices = [
+      ...endpointSlicesFor(stored, [pod('a', {}, p), pod('b', { terminating: true }, p), pod('c')], [], opt),
+      ...endpointSlicesFor(stored, [], [], opt),
+    ];
+    for (const s of slices) assert.deepEqual(parseEndpointSlice(structuredClone(s)), s);
   });
 
   it('keeps one empty slice for a service that selects nothing; none without a selector', () => {
