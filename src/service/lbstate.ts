@@ -475,6 +475,34 @@ export class LbState {
     return out;
   }
 
+  /**
+   * Start-up: takes back the rev-NAT indexes and backend IDs the pinned maps hold, so frontends and
+   * backends still desired keep them (conntrack and socket-LB reverse entries name them). Only
+   * master entries carry a frontend's index (wildcard entries have none). Returns what could not be
+   * restored (an index held twice in a damaged map), for the log. Call before the first update(),
+   * and pruneRestoredIds() after it.
+   */
+  restoreIds(held: { services: Iterable<LbServiceRow>; backends: Iterable<LbBackendRow> }): string[] {
+    const problems: string[] = [];
+    const attempt = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    for (const s of held.services)
+      if (s.key.backendSlot === 0 && s.value.revNatIndex !== 0) {
+        const key = frontendKeyOf(s.key);
+        attempt(key, () => this.serviceIds.restore(key, s.value.revNatIndex));
+      }
+    for (const b of held.backends) {
+      const key = backendKeyOf(b);
+      attempt(key, () => this.backendIds.restore(key, b.id));
+    }
+    return problems;
+  }
+
   /** After start-up restore: frees rev-NAT and backend IDs found in the maps that nothing claimed. */
   pruneRestoredIds(): { serviceIds: string[]; backendIds: string[] } {
     return { serviceIds: this.serviceIds.pruneRestored(), backendIds: this.backendIds.pruneRestored() };

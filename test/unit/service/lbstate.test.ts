@@ -406,6 +406,66 @@ describe('LbState: ownership, failures, restore', () => {
   });
 });
 
+describe('LbState: restart', () => {
+  it('a new state restores IDs from the rows the maps hold: frontends and backends keep them', () => {
+    const first = new LbState(NODE);
+    first.update(() => {
+      first.upsertService(
+        service('a', {
+          clusterIP: '10.96.0.1',
+          ports: [
+            { name: 'y', port: 80 },
+            { name: 'x', port: 81 },
+          ],
+        }),
+      );
+      first.upsertService(service('gone', { clusterIP: '10.96.0.2', ports: [{ port: 80 }] }));
+      first.upsertEndpointSlice(slice('a', ['10.0.0.1', '10.0.0.2'], 80, 'a-1', 'y'));
+    });
+    const services = [...first.tables.services.values()];
+    const backends = [...first.tables.backends.values()];
+    const before = first.frontends().map((f) => [f.key, f.id, f.backends.map((b) => b.id)]);
+
+    const next = new LbState(NODE);
+    assert.deepEqual(next.restoreIds({ services, backends }), []);
+    next.update(() => {
+      next.upsertService(
+        service('a', {
+          clusterIP: '10.96.0.1',
+          ports: [
+            { name: 'y', port: 80 },
+            { name: 'x', port: 81 },
+          ],
+        }),
+      );
+      next.upsertEndpointSlice(slice('a', ['10.0.0.2', '10.0.0.1'], 80, 'a-1', 'y'));
+      next.upsertService(service('new', { clusterIP: '10.96.0.3', ports: [{ port: 80 }] }));
+    });
+    const after = next.frontendsOf('default/a').map((f) => [f.key, f.id, f.backends.map((b) => b.id)]);
+    assert.deepEqual(
+      after,
+      before.filter(([k]) => String(k).startsWith('10.96.0.1:')),
+    );
+    const fresh = next.frontend('10.96.0.3:80/TCP')!.id;
+    assert.ok(
+      fresh > Math.max(...before.map(([, id]) => Number(id))),
+      'new indexes come after the restored ones',
+    );
+    assert.deepEqual(next.pruneRestoredIds(), { serviceIds: ['10.96.0.2:80/TCP'], backendIds: [] });
+  });
+
+  it('an index held twice in the maps is reported, not fatal', () => {
+    const lb = new LbState(NODE);
+    const row = (address: string, revNatIndex: number) => ({
+      key: { family: 4 as const, address, port: 80, backendSlot: 0, protocol: IPPROTO.TCP, scope: 0 },
+      value: { backendId: 0, count: 0, revNatIndex, flags: 0, flags2: 0, qcount: 0 },
+    });
+    const problems = lb.restoreIds({ services: [row('10.96.0.1', 5), row('10.96.0.2', 5)], backends: [] });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^10\.96\.0\.2:80\/TCP: rev-NAT ID 5 is held by 10\.96\.0\.1:80\/TCP/);
+  });
+});
+
 describe('table keys', () => {
   it('format and parse back', () => {
     const k = {
