@@ -14,7 +14,7 @@ import { type Cell, Hive } from '../hive/hive.js';
 import { identityCell, ipamCell, serialCell, stateCell } from './cells/base.js';
 import { cniCell } from './cells/cni.js';
 import { conntrackCell } from './cells/conntrack.js';
-import { datapathCell, targetsCell } from './cells/datapath.js';
+import { datapathCell, socketLbCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
 import { hubbleCell } from './cells/hubble.js';
 import { ipcacheCell } from './cells/ipcache.js';
@@ -22,6 +22,7 @@ import { kvstoreCell } from './cells/kvstore.js';
 import { nodeCell, routerCell } from './cells/node.js';
 import { policyCell } from './cells/policy.js';
 import { resourcesCell } from './cells/resources.js';
+import { servicesCell } from './cells/services.js';
 import { syncCell } from './cells/sync.js';
 import { type AgentCellExtras, CniT, ConfigT, LogT } from './cells/tokens.js';
 import type { AgentConfig } from './config.js';
@@ -42,6 +43,7 @@ export const CONTROL_PLANE_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   nodeCell,
   policyCell,
   endpointsCell,
+  servicesCell,
   syncCell,
 ] as Cell<unknown, AgentCellExtras>[];
 
@@ -54,6 +56,7 @@ export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   cniCell,
   hubbleCell,
   conntrackCell,
+  socketLbCell,
 ] as Cell<unknown, AgentCellExtras>[];
 
 export class Agent {

@@ -24,6 +24,12 @@ export interface AgentConfig {
   policyAuditMode: boolean;
   /** 'always': the node's own host reaches its pods whatever their ingress says (upstream's default); 'policy': as written. */
   allowLocalhost: 'always' | 'policy';
+  /** cgroup v2 directory of this node's processes: socket-LB attaches there (none: no socket-LB). */
+  cgroup?: string | undefined;
+  /** Backend selection for north-south traffic: random (default) or maglev. */
+  lbAlgorithm: 'random' | 'maglev';
+  /** Maglev lookup table size M (a prime from upstream's list). */
+  maglevTableSize: number;
   /** Hubble: flow ring capacity and loopback ports (0 = pick a free one, -1 = off). */
   hubbleRingSize: number;
   hubbleListenPort: number;
@@ -49,6 +55,8 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     monitorAggregation: 1,
     policyAuditMode: false,
     allowLocalhost: 'always',
+    lbAlgorithm: 'random',
+    maglevTableSize: 16381,
     hubbleRingSize: 4095,
     hubbleListenPort: 0,
     metricsPort: 0,

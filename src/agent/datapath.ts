@@ -7,6 +7,7 @@ import {
   type BpfCtEntry,
   type BpfEndpointEntry,
   type BpfIpcacheEntry,
+  type BpfLbEntry,
   type BpfMetricsEntry,
   type StatusResponse,
   toWire,
@@ -16,13 +17,27 @@ import {
   DatapathMaps,
   type EndpointDatapathConfig,
   formatMac,
+  type LbTargets,
   MAPS,
 } from '../datapath/index.js';
 import type { Collection } from '../ebpf/index.js';
 import { ifindexOf } from '../ebpf/index.js';
-import type { DatapathTargets, LxcInfo } from '../endpoint/datapath-state.js';
+import type { DatapathTargets, LbMapTargets, LxcInfo } from '../endpoint/datapath-state.js';
 import type { EndpointRecord } from '../endpoint/types.js';
 import type { IpcacheInfo } from '../ipcache/ipcache.js';
+import {
+  affinityMatchKey,
+  backendStateName,
+  familyIdKey,
+  formatServiceFlags,
+  parseAffinityMatchKey,
+  parseFamilyIdKey,
+  parseServiceRowKey,
+  parseSourceRangeKey,
+  serviceRowKey,
+  sourceRangeKey,
+} from '../service/index.js';
+import type { KeyedMap } from '../statedb/map-target.js';
 import type { AgentConfig } from './config.js';
 
 export class NodeDatapath {
@@ -38,7 +53,7 @@ export class NodeDatapath {
 
   /** Opens (or creates and pins) the node's maps and the loader; adopts what is pinned. */
   open(router: { ipv4?: string; ipv6?: string } = {}): void {
-    this.maps = DatapathMaps.open(this.cfg.bpffsDir);
+    this.maps = DatapathMaps.open(this.cfg.bpffsDir, { maglevTableSize: this.cfg.maglevTableSize });
     this.loader = DatapathLoader.open({
       bpffs: this.cfg.bpffsDir,
       maps: this.maps,
@@ -104,6 +119,7 @@ export class NodeDatapath {
         detach: (id) => this.l.remove(id),
         pinned: () => this.l.restore().map((p) => p.id),
       },
+      lb: this.lbTargets(),
       interfaceExists: (name) => {
         // The agent runs in the node's network namespace; /sys may show another one, so ask the kernel.
         try {
@@ -112,6 +128,41 @@ export class NodeDatapath {
           return false;
         }
       },
+    };
+  }
+
+  private lbTargets(): LbMapTargets {
+    // Opened lazily: the maps open at start, the targets are built before.
+    let t: LbTargets | undefined;
+    const get = () => {
+      t ??= this.m.lb.targets({
+        service: serviceRowKey,
+        parseService: parseServiceRowKey,
+        familyId: familyIdKey,
+        parseFamilyId: parseFamilyIdKey,
+        affinityMatch: affinityMatchKey,
+        parseAffinityMatch: parseAffinityMatchKey,
+        sourceRange: sourceRangeKey,
+        parseSourceRange: parseSourceRangeKey,
+      });
+      return t;
+    };
+    const lazy = (name: keyof LbTargets): KeyedMap<never> => ({
+      set: (k, v) => (get()[name] as KeyedMap<unknown>).set(k, v),
+      delete: (k) => get()[name].delete(k),
+      keys: () => get()[name].keys(),
+    });
+    return {
+      services: lazy('services'),
+      backends: lazy('backends'),
+      revNat: lazy('revNat'),
+      maglev: lazy('maglev'),
+      affinityMatch: lazy('affinityMatch'),
+      sourceRange: lazy('sourceRange'),
+      held: () => ({
+        services: this.m.lb.listServiceEntries().filter((e) => e.key.backendSlot === 0) as never,
+        backends: this.m.lb.listBackends() as never,
+      }),
     };
   }
 
@@ -155,6 +206,29 @@ export class NodeDatapath {
       mac: e.mac,
       nodeMac: e.nodeMac,
       flags: e.flags,
+    }));
+  }
+
+  /** The LB maps as `bpf lb list` shows them: each master entry with its slots' backends. */
+  dumpLb(): BpfLbEntry[] {
+    const backends = new Map(this.m.lb.listBackends().map((b) => [b.id, b]));
+    const ap = (family: number, a: string, port: number) =>
+      family === 6 ? `[${a}]:${port}` : `${a}:${port}`;
+    return this.m.lb.listFrontends().map((f) => ({
+      frontend: `${ap(f.frontend.family, f.frontend.address, f.frontend.port)}/${protoName(f.frontend.protocol)}`,
+      revNatIndex: f.master.revNatIndex,
+      flags: formatServiceFlags(f.master.flags | (f.master.flags2 << 8)),
+      count: f.master.count,
+      qcount: f.master.qcount,
+      slots: f.backends.map((id, i) => {
+        const b = backends.get(id);
+        return {
+          slot: i + 1,
+          backendId: id,
+          backend: b ? `${ap(b.family, b.address, b.port)}/${protoName(b.protocol)}` : '(missing)',
+          state: b ? (backendStateName(b.state) ?? String(b.state)) : '',
+        };
+      }),
     }));
   }
 

@@ -3,6 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { CiliumTsError } from '../common/errors.js';
+import { MAGLEV_TABLE_SIZES } from '../service/maglev.js';
 import { Agent } from './agent.js';
 import { type AgentConfig, defaultConfig } from './config.js';
 
@@ -15,6 +16,9 @@ export interface AgentFlags {
   nodeLabel?: string[];
   allowHostNetns?: boolean;
   allowLocalhost?: string;
+  cgroup?: string;
+  bpfLbAlgorithm?: string;
+  bpfLbMaglevTableSize?: string;
   runDir?: string;
   monitorAggregation: string;
   policyAuditMode?: boolean;
@@ -44,6 +48,24 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
         'allowLocalhost',
       );
     o.allowLocalhost = f.allowLocalhost;
+  }
+  if (f.cgroup) o.cgroup = f.cgroup;
+  if (f.bpfLbAlgorithm !== undefined) {
+    if (f.bpfLbAlgorithm !== 'random' && f.bpfLbAlgorithm !== 'maglev')
+      throw new AgentConfigError(
+        `--bpf-lb-algorithm ${f.bpfLbAlgorithm}: expected random or maglev`,
+        'lbAlgorithm',
+      );
+    o.lbAlgorithm = f.bpfLbAlgorithm;
+  }
+  if (f.bpfLbMaglevTableSize !== undefined) {
+    const m = Number(f.bpfLbMaglevTableSize);
+    if (!MAGLEV_TABLE_SIZES.includes(m))
+      throw new AgentConfigError(
+        `--bpf-lb-maglev-table-size ${f.bpfLbMaglevTableSize}: expected one of ${MAGLEV_TABLE_SIZES.join(', ')}`,
+        'maglevTableSize',
+      );
+    o.maglevTableSize = m;
   }
   const cfg = defaultConfig(f.lab, f.node, o);
   for (const kv of f.nodeLabel ?? []) {

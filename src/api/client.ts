@@ -8,6 +8,7 @@ import {
   type BpfCtEntry,
   type BpfEndpointEntry,
   type BpfIpcacheEntry,
+  type BpfLbEntry,
   type BpfMetricsEntry,
   type BpfPolicyResponse,
   type CtFlushQuery,
@@ -34,6 +35,7 @@ import {
   type PolicyValidateResponse,
   type RouteDef,
   routes,
+  type ServiceView,
   type StatusResponse,
   type TraceRequest,
   type TraceResponse,
@@ -285,6 +287,12 @@ export class AgentApi {
   }
   deletePod(ns: string, name: string): Promise<Empty> {
     return this.call(routes.podDelete, { ns, name });
+  }
+  serviceList(): Promise<ServiceView[]> {
+    return this.call(routes.serviceList, {});
+  }
+  bpfLb(): Promise<BpfLbEntry[]> {
+    return this.call(routes.bpfLb, {});
   }
   services(): Promise<KubeObjectsResponse> {
     return this.call(routes.services, {});

@@ -84,6 +84,8 @@ export interface StatusResponse {
   /** Each BPF map reconciler: objects, pending, failing objects with their errors, full passes. */
   reconcilers?: ReconcilerStatus[];
   conntrackGC?: Wire<ConntrackGCStatus>;
+  /** Services in eBPF instead of kube-proxy: what is on. */
+  kubeProxyReplacement?: { enabled: boolean; features: string[]; services: number; socketLbCgroup?: string };
 }
 
 // ---- endpoints and identities ----
@@ -249,6 +251,38 @@ export interface PodRequest {
 
 export type PodsResponse = Record<string, PodMeta>;
 
+/** One frontend of a service with its backends (`service list`). */
+export interface ServiceView {
+  id: number;
+  /** `10.96.0.10:53/UDP`, `[fd00::1]:80/TCP` */
+  frontend: string;
+  type: string;
+  /** `namespace/name` */
+  service: string;
+  /** The service port's name ('' when unnamed). */
+  port: string;
+  flags: string;
+  backends: {
+    id: number;
+    address: string;
+    port: number;
+    protocol: string;
+    state: string;
+    nodeName?: string;
+  }[];
+}
+
+/** One frontend as the LB maps hold it (`bpf lb list`): master entry and backend slots. */
+export interface BpfLbEntry {
+  frontend: string;
+  revNatIndex: number;
+  flags: string;
+  count: number;
+  qcount: number;
+  /** Slot 1..N → backend. */
+  slots: { slot: number; backendId: number; backend: string; state: string }[];
+}
+
 /** A Kubernetes Service or discovery.k8s.io/v1 EndpointSlice object, as in a manifest. */
 export type KubeObject = Record<string, unknown>;
 
@@ -344,6 +378,8 @@ export const routes = {
   namespacePut: route('PUT', '/v1/k8s/namespaces/:name', returns<Empty>(), body<NamespaceRequest>()),
   podPut: route('PUT', '/v1/k8s/pods/:ns/:name', returns<Empty>(), body<PodRequest>()),
   podDelete: route('DELETE', '/v1/k8s/pods/:ns/:name', returns<Empty>()),
+  serviceList: route('GET', '/v1/service', returns<ServiceView[]>()),
+  bpfLb: route('GET', '/v1/bpf/lb', returns<BpfLbEntry[]>()),
   services: route('GET', '/v1/k8s/services', returns<KubeObjectsResponse>()),
   servicePut: route('PUT', '/v1/k8s/services/:ns/:name', returns<Empty>(), body<KubeObject>()),
   serviceDelete: route('DELETE', '/v1/k8s/services/:ns/:name', returns<Empty>()),

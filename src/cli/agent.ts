@@ -6,8 +6,10 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { AgentApi } from '../api/client.js';
 import type {
+  BpfLbEntry,
   EndpointView,
   PolicyDeleteRequest,
+  ServiceView,
   StatusResponse,
   TraceResponse,
   TraceSide,
@@ -82,6 +84,9 @@ export function registerAgentCommands(program: Command): void {
     .option('--pod-cidr-v6 <cidr>', 'IPv6 pod CIDR of this node')
     .option('--node-ip <ip...>', 'addresses of this node (host identity)')
     .option('--node-label <key=value...>', 'labels of this node (fromNodes/toNodes select the host by them)')
+    .option('--cgroup <dir>', "cgroup v2 directory of this node's processes: socket-LB attaches there")
+    .option('--bpf-lb-algorithm <random|maglev>', 'backend selection for north-south traffic', 'random')
+    .option('--bpf-lb-maglev-table-size <M>', 'Maglev lookup table size (a prime: 251 ... 131071)', '16381')
     .option(
       '--allow-localhost <mode>',
       "always: the node's host reaches its pods whatever their ingress policy (default); policy: as written",
@@ -327,6 +332,23 @@ export function registerAgentCommands(program: Command): void {
         process.stdout.write(`Flushed ${n} entries from cilium_ct${family === 'ipv4' ? 4 : 6}_global\n`);
     });
 
+  out(bpf.command('lb').description('load-balancer maps').command('list'))
+    .description('service frontends as the LB maps hold them, with their backend slots')
+    .action(async (_o, cmd: Command) => {
+      const rows = await (await apiFor(cmd)).bpfLb();
+      if (wantJson(cmd)) return printJson(rows);
+      process.stdout.write(formatBpfLb(rows));
+    });
+
+  const service = program.command('service').description('services (kube-proxy replacement)');
+  out(service.command('list'))
+    .description('service frontends and their backends')
+    .action(async (_o, cmd: Command) => {
+      const rows = await (await apiFor(cmd)).serviceList();
+      if (wantJson(cmd)) return printJson(rows);
+      process.stdout.write(formatServiceList(rows));
+    });
+
   out(program.command('monitor'))
     .description('print datapath events (trace, drop, policy verdict) as they happen')
     .option('-t, --type <type...>', 'drop|trace|policy-verdict')
@@ -482,4 +504,39 @@ export function formatStatus(s: StatusResponse): string {
     ]);
   if (s.metrics) lines.push(['Metrics', s.metrics]);
   return lines.map(([k, v]) => `${`${k}:`.padEnd(22)}${v}\n`).join('');
+}
+
+/** `cilium service list`: ID, frontend, type, then one `N => backend (state)` line per backend. */
+export function formatServiceList(rows: readonly ServiceView[]): string {
+  const table = rows.flatMap((r) => {
+    const backends = r.backends.length
+      ? r.backends.map((b, i) => `${i + 1} => ${b.address}:${b.port}/${b.protocol} (${b.state})`)
+      : [''];
+    return backends.map((b, i) =>
+      i === 0 ? [String(r.id), r.frontend, r.type, b, r.service] : ['', '', '', b, ''],
+    );
+  });
+  return columns(['ID', 'Frontend', 'Service Type', 'Backend', 'Service'], table);
+}
+
+/** `cilium bpf lb list`: the master row `0.0.0.0:0 (revnat) (0) [flags]`, then one row per slot. */
+export function formatBpfLb(rows: readonly BpfLbEntry[]): string {
+  const table = rows.flatMap((r) => [
+    [r.frontend, `0.0.0.0:0 (${r.revNatIndex}) (0) [${r.flags}]`],
+    ...r.slots.map((s) => [
+      '',
+      `${s.backend} (${r.revNatIndex}) (${s.slot})${s.state === 'active' ? '' : ` [${s.state}]`}`,
+    ]),
+  ]);
+  return columns(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], table);
+}
+
+function columns(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cols: string[]) =>
+    `${cols
+      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+      .join('')
+      .trimEnd()}\n`;
+  return [line(headers), ...rows.map(line)].join('');
 }

@@ -9,6 +9,14 @@ import { getOrInsert } from '../common/collections.js';
 import type { IpcacheInfo, IpcacheMetadata } from '../ipcache/ipcache.js';
 import type { MapDiff, MapEntry, PolicyKey } from '../policy/index.js';
 import { diffMapState, policyKeyId } from '../policy/mapstate.js';
+import type {
+  LbAffinityMatchRow,
+  LbBackendRow,
+  LbMaglevRow,
+  LbRevNatRow,
+  LbServiceRow,
+  LbSourceRangeRow,
+} from '../service/lbstate.js';
 import { type KeyedMap, mapTarget } from '../statedb/map-target.js';
 import {
   type Operations,
@@ -57,6 +65,23 @@ export interface DatapathTargets {
   programs: ProgramTarget;
   /** Whether a host-side interface still exists (a restored endpoint whose veth vanished is dropped). */
   interfaceExists(name: string): boolean;
+  /** The load-balancer maps (services, backends, rev-NAT, Maglev, affinity match, source ranges). */
+  lb: LbMapTargets;
+}
+
+/**
+ * The LB maps as reconciler targets, rows as src/service/lbstate.ts shapes them, plus what the
+ * maps hold at start (so rev-NAT indexes and backend IDs survive a restart).
+ */
+export interface LbMapTargets {
+  services: KeyedMap<LbServiceRow>;
+  backends: KeyedMap<LbBackendRow>;
+  revNat: KeyedMap<LbRevNatRow>;
+  maglev: KeyedMap<LbMaglevRow>;
+  affinityMatch: KeyedMap<LbAffinityMatchRow>;
+  sourceRange: KeyedMap<LbSourceRangeRow>;
+  /** Master entries (slot 0) and backends as the maps hold them now. */
+  held(): { services: LbServiceRow[]; backends: LbBackendRow[] };
 }
 
 /** One row per endpoint ID: its policy (the engine's live state) or an empty spare trie. */

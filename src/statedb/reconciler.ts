@@ -16,6 +16,8 @@
  */
 import type { Change, Table } from './table.js';
 
+export type FlushPhase = 'upserts' | 'deletes';
+
 export interface Operations<V> {
   update(key: string, value: V, applied: V | undefined): void | Promise<void>;
   delete(key: string, applied: V | undefined): void | Promise<void>;
@@ -30,6 +32,11 @@ export interface ReconcilerOptions {
   fullPassIntervalMs?: number;
   /** Told of each failure (for logs). */
   onError?: (key: string, err: unknown, attempts: number) => void;
+  /**
+   * false: changes wait for an explicit flush() (a caller that orders writes across several
+   * targets drives them); retries and full passes still run. Default true.
+   */
+  autoFlush?: boolean;
 }
 
 export type ObjectState = 'pending' | 'done' | 'error';
@@ -66,7 +73,7 @@ export interface ReconcilerHandle {
   readonly name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
-  flush(): Promise<void>;
+  flush(phase?: FlushPhase): Promise<void>;
   fullPass(): Promise<void>;
   objectStatus(key: string): ObjectStatus | undefined;
   status(): ReconcilerStatus;
@@ -98,6 +105,7 @@ export class Reconciler<V> implements ReconcilerHandle {
       retryMinMs: opts.retryMinMs ?? 100,
       retryMaxMs: opts.retryMaxMs ?? 30_000,
       fullPassIntervalMs: opts.fullPassIntervalMs ?? 5 * 60_000,
+      autoFlush: opts.autoFlush ?? true,
       onError: opts.onError,
     };
   }
@@ -127,11 +135,15 @@ export class Reconciler<V> implements ReconcilerHandle {
     await this.#running;
   }
 
-  /** Processes every pending change now; resolves when the target has them (or they failed). */
-  async flush(): Promise<void> {
+  /**
+   * Processes pending changes now; resolves when the target has them (or they failed). With a
+   * phase, only the writes ('upserts') or only the removals ('deletes'): a caller ordering several
+   * targets adds in one order and removes in the reverse.
+   */
+  async flush(phase?: FlushPhase): Promise<void> {
     while (this.#running) await this.#running;
     if (this.#dirty.size === 0) return;
-    this.#running = this.#drain().finally(() => {
+    this.#running = this.#drain(phase).finally(() => {
       this.#running = undefined;
     });
     await this.#running;
@@ -184,7 +196,7 @@ export class Reconciler<V> implements ReconcilerHandle {
 
   #onChanges(changes: readonly Change<V>[]): void {
     for (const c of changes) this.#dirty.add(c.key);
-    if (this.#scheduled || this.#stopped) return;
+    if (this.#scheduled || this.#stopped || !this.#opts.autoFlush) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
@@ -192,10 +204,12 @@ export class Reconciler<V> implements ReconcilerHandle {
     });
   }
 
-  async #drain(): Promise<void> {
-    while (this.#dirty.size) {
-      const keys = [...this.#dirty];
-      this.#dirty.clear();
+  async #drain(phase?: FlushPhase): Promise<void> {
+    const wanted = (k: string) => phase === undefined || this.table.has(k) === (phase === 'upserts');
+    for (;;) {
+      const keys = [...this.#dirty].filter(wanted);
+      if (keys.length === 0) break;
+      for (const k of keys) this.#dirty.delete(k);
       for (const key of keys) await this.#one(key);
     }
     this.#armRetry();

@@ -5,6 +5,7 @@
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { routes } from '../../api/types.js';
+import { SocketLbLoader } from '../../datapath/index.js';
 import { run } from '../../datapath/linux/index.js';
 import type { DatapathTargets } from '../../endpoint/datapath-state.js';
 import { cell } from '../../hive/hive.js';
@@ -32,6 +33,7 @@ export const datapathCell = cell<NodeDatapath, AgentCellExtras>({
         r.route(routes.bpfIpcache, () => dp.dumpIpcache());
         r.route(routes.bpfEndpoints, () => dp.dumpEndpoints());
         r.route(routes.bpfMetrics, () => dp.dumpMetrics());
+        r.route(routes.bpfLb, () => dp.dumpLb());
       },
       status: () => ({ datapath: dp.status() }),
     };
@@ -53,3 +55,35 @@ async function mountBpffs(dir: string): Promise<void> {
     await run(['mount', '-t', 'bpf', 'bpf', dir]);
   }
 }
+
+/**
+ * Socket-LB: the bpf_sock programs on the node's cgroup (every process of the node and its pods
+ * is in it), so connections to a service go straight to a backend. Pinned: they keep translating
+ * while the agent is down; a restart swaps them in place.
+ */
+export const socketLbCell = cell<undefined, AgentCellExtras>({
+  name: 'socket-lb',
+  needs: [ConfigT, LogT, DatapathT],
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const log = get(LogT);
+    const dp = get(DatapathT);
+    let loader: SocketLbLoader | undefined;
+    return {
+      start: () => {
+        if (!cfg.cgroup) {
+          log.warn('no --cgroup: socket-LB is off (services are not translated at connect)');
+          return;
+        }
+        loader = SocketLbLoader.open({
+          bpffs: cfg.bpffsDir,
+          maps: dp.m,
+          node: { allowLocalhost: cfg.allowLocalhost },
+        });
+        const a = loader.attach(cfg.cgroup);
+        log.info({ cgroup: a.cgroup, replaced: a.replaced, ...a.timings }, 'socket-LB attached');
+      },
+      stop: () => loader?.close(),
+    };
+  },
+});

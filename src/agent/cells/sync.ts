@@ -5,6 +5,7 @@
  */
 import { cell } from '../../hive/hive.js';
 import type { ReconcilerHandle } from '../../statedb/reconciler.js';
+import { ServicesT } from './services.js';
 import {
   type AgentCellExtras,
   type DatapathSync,
@@ -18,12 +19,17 @@ import {
 export const syncCell = cell<DatapathSync, AgentCellExtras>({
   name: 'datapath-sync',
   // Node and policy are needed for ordering: their claims must be in before the first prune.
-  needs: [IpcacheT, EndpointsT, NodeT, PolicyT],
+  needs: [IpcacheT, EndpointsT, NodeT, PolicyT, ServicesT],
   provides: SyncT,
   build: (get) => {
     const ipcache = get(IpcacheT);
     const endpoints = get(EndpointsT);
-    const all = (): ReconcilerHandle[] => [ipcache.reconciler, ...endpoints.state.reconcilers];
+    const services = get(ServicesT);
+    const all = (): ReconcilerHandle[] => [
+      ipcache.reconciler,
+      ...endpoints.state.reconcilers,
+      ...services.reconcilers,
+    ];
     const sync: DatapathSync = { reconcilers: all, status: () => all().map((r) => r.status()) };
     return {
       provide: sync,

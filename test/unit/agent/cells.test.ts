@@ -230,3 +230,94 @@ describe('agent cells against in-memory maps', () => {
     assert.equal(dp.policy.replaced, replacedBefore, 'a policy change is a diff, not a new trie');
   });
 });
+
+describe('services cell against in-memory LB maps', () => {
+  const svc = (name: string, extra: Record<string, unknown> = {}) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      type: 'ClusterIP',
+      clusterIP: '10.96.0.20',
+      selector: { app: 'web' },
+      ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }],
+      ...extra,
+    },
+  });
+  const slice = (ips: string[], terminating: string[] = []) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'web-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+    ports: [{ port: 8080, protocol: 'TCP' }],
+    endpoints: [
+      ...ips.map((ip) => ({
+        addresses: [ip],
+        conditions: { ready: true, serving: true, terminating: false },
+      })),
+      ...terminating.map((ip) => ({
+        addresses: [ip],
+        conditions: { ready: false, serving: true, terminating: true },
+      })),
+    ],
+  });
+  const masters = (dp: FakeDatapath) =>
+    [...dp.lb.services.data.values()].filter((r) => r.key.backendSlot === 0);
+
+  it('a Service and its EndpointSlice become a master entry, slots and backends; removal clears them', async () => {
+    const dp = fakeDatapath();
+    const hive = await startAgent(dp, stateDir());
+    const res = hive.get(ResourcesT);
+    await res.setObject('Service', 'default', 'web', svc('web'));
+    await res.setObject(
+      'EndpointSlice',
+      'default',
+      'web-abc',
+      slice(['10.210.0.11', '10.210.0.12'], ['10.210.0.13']),
+    );
+    const [m] = masters(dp).filter((r) => r.key.address === '10.96.0.20' && r.key.port === 80);
+    assert.ok(m, 'master entry for 10.96.0.20:80');
+    assert.equal(m.value.count, 2, 'two active backends');
+    assert.equal(m.value.qcount, 1, 'one terminating backend');
+    assert.equal(dp.lb.backends.data.size, 3);
+    assert.ok(dp.lb.revNat.data.size >= 1);
+    await res.setObject('Service', 'default', 'web', undefined);
+    await res.setObject('EndpointSlice', 'default', 'web-abc', undefined);
+    assert.equal(dp.lb.services.data.size, 0);
+    assert.equal(dp.lb.backends.data.size, 0);
+    assert.equal(dp.lb.revNat.data.size, 0);
+  });
+
+  it('a bad Service is refused naming the field, and nothing is stored or written', async () => {
+    const dp = fakeDatapath();
+    const hive = await startAgent(dp, stateDir());
+    const res = hive.get(ResourcesT);
+    await assert.rejects(
+      res.setObject('Service', 'default', 'bad', svc('bad', { ports: [{ port: 80, protocol: 'SCTP' }] })),
+      /spec\.ports\[0\]\.protocol/,
+    );
+    assert.equal(res.stores.services.list().length, 0);
+    assert.equal(dp.lb.services.data.size, 0);
+  });
+
+  it('rev-NAT indexes and backend IDs survive a restart; leftovers of a deleted service are pruned', async () => {
+    const dp = fakeDatapath();
+    const dir = stateDir();
+    let hive = await startAgent(dp, dir);
+    let res = hive.get(ResourcesT);
+    await res.setObject('Service', 'default', 'web', svc('web'));
+    await res.setObject('EndpointSlice', 'default', 'web-abc', slice(['10.210.0.11', '10.210.0.12']));
+    const before = JSON.stringify([...dp.lb.services.data.entries()].sort());
+    const backendsBefore = JSON.stringify([...dp.lb.backends.data.entries()].sort());
+    await stopAgent(hive);
+    // While the agent is down, a stale frontend lingers in the maps.
+    dp.lb.services.data.set('stale', {
+      key: { family: 4, address: '10.96.9.9', port: 9, backendSlot: 0, protocol: 6, scope: 0 },
+      value: { backendId: 0, count: 0, revNatIndex: 999, flags: 0, flags2: 0, qcount: 0 },
+    });
+    hive = await startAgent(dp, dir);
+    res = hive.get(ResourcesT);
+    assert.equal(JSON.stringify([...dp.lb.services.data.entries()].sort()), before, 'same rows, same IDs');
+    assert.equal(JSON.stringify([...dp.lb.backends.data.entries()].sort()), backendsBefore);
+  });
+});

@@ -14,6 +14,14 @@ import type { IpcacheInfo } from '../../../src/ipcache/ipcache.js';
 import { normalizePrefix } from '../../../src/ipcache/ipcache.js';
 import type { MapDiff, MapEntry } from '../../../src/policy/index.js';
 import { policyKeyId } from '../../../src/policy/mapstate.js';
+import type {
+  LbAffinityMatchRow,
+  LbBackendRow,
+  LbMaglevRow,
+  LbRevNatRow,
+  LbServiceRow,
+  LbSourceRangeRow,
+} from '../../../src/service/lbstate.js';
 import type { KeyedMap } from '../../../src/statedb/map-target.js';
 
 export class FakeMap<V> implements KeyedMap<V> {
@@ -93,7 +101,18 @@ export class FakePrograms implements ProgramTarget {
   }
 }
 
+export interface FakeLb {
+  services: FakeMap<LbServiceRow>;
+  backends: FakeMap<LbBackendRow>;
+  revNat: FakeMap<LbRevNatRow>;
+  maglev: FakeMap<LbMaglevRow>;
+  affinityMatch: FakeMap<LbAffinityMatchRow>;
+  sourceRange: FakeMap<LbSourceRangeRow>;
+  held(): { services: LbServiceRow[]; backends: LbBackendRow[] };
+}
+
 export interface FakeDatapath extends DatapathTargets {
+  lb: FakeLb;
   ipcache: FakeMap<IpcacheInfo>;
   lxc: FakeMap<LxcInfo>;
   policy: FakePolicyMaps;
@@ -104,7 +123,22 @@ export interface FakeDatapath extends DatapathTargets {
 export function fakeDatapath(): FakeDatapath {
   const policy = new FakePolicyMaps();
   const interfaces = new Set<string>();
+  const lb = {
+    services: new FakeMap<LbServiceRow>(),
+    backends: new FakeMap<LbBackendRow>(),
+    revNat: new FakeMap<LbRevNatRow>(),
+    maglev: new FakeMap<LbMaglevRow>(),
+    affinityMatch: new FakeMap<LbAffinityMatchRow>(),
+    sourceRange: new FakeMap<LbSourceRangeRow>(),
+  };
   return {
+    lb: {
+      ...lb,
+      held: () => ({
+        services: [...lb.services.data.values()].filter((r) => r.key.backendSlot === 0),
+        backends: [...lb.backends.data.values()],
+      }),
+    },
     ipcache: new FakeMap<IpcacheInfo>(normalizePrefix),
     lxc: new FakeMap<LxcInfo>(),
     policy,

@@ -1,0 +1,179 @@
+/**
+ * Services (kube-proxy replacement): Services and EndpointSlices from the resource sources become
+ * the load-balancer desired state (src/service: frontends per type, backend slots, Maglev tables),
+ * and its reconcilers write the LB maps the socket-LB programs read. Writes are ordered so the
+ * datapath never follows a slot to a missing backend: backends, rev-NAT, Maglev, affinity match,
+ * source ranges, then service slots and masters; removals the other way round.
+ */
+import { routes } from '../../api/types.js';
+import { cell, token } from '../../hive/hive.js';
+import { namespacedKey, splitNamespacedKey } from '../../k8s/resources.js';
+import {
+  backendKeyOf,
+  frontendKeyOf,
+  type LbFrontendRow,
+  LbState,
+  parseEndpointSlice,
+  parseService,
+  rowEquals,
+} from '../../service/index.js';
+import type { KeyedMap } from '../../statedb/map-target.js';
+import { mapTarget } from '../../statedb/map-target.js';
+import { Reconciler, type ReconcilerHandle } from '../../statedb/reconciler.js';
+import type { Table } from '../../statedb/table.js';
+import { type AgentCellExtras, ConfigT, LogT, NodeT, ResourcesT, TargetsT } from './tokens.js';
+
+export interface ServicesService {
+  readonly lb: LbState;
+  /** In write order (backends first, service entries last). */
+  readonly reconcilers: ReconcilerHandle[];
+  /** Writes pending LB changes in order: additions first to last, removals last to first. */
+  flush(): Promise<void>;
+}
+
+export const ServicesT = token<ServicesService>('services');
+
+export const servicesCell = cell<ServicesService, AgentCellExtras>({
+  name: 'services',
+  needs: [ConfigT, LogT, ResourcesT, NodeT, TargetsT],
+  provides: ServicesT,
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const log = get(LogT).child({ subsys: 'services' });
+    const resources = get(ResourcesT);
+    const { registry } = get(NodeT);
+    const targets = get(TargetsT).lb;
+    const nodeIPs = () => registry.local.addresses.map((a) => a.ip);
+    const lb = new LbState(
+      { nodeName: cfg.node, nodeIPs: nodeIPs() },
+      { algorithm: cfg.lbAlgorithm, maglev: { tableSize: cfg.maglevTableSize } },
+    );
+    const t = lb.tables;
+    const reconciler = <V>(name: string, table: Table<V>, target: KeyedMap<V>) =>
+      new Reconciler<V>(`lb-${name}`, table, mapTarget(target, rowEquals), {
+        autoFlush: false,
+        onError: (key, err, attempts) =>
+          log.warn({ map: name, key, err, attempts }, 'LB map write failed; will retry'),
+      });
+    const order: ReconcilerHandle[] = [
+      reconciler('backends', t.backends, targets.backends),
+      reconciler('rev-nat', t.revNat, targets.revNat),
+      reconciler('maglev', t.maglev, targets.maglev),
+      reconciler('affinity-match', t.affinityMatch, targets.affinityMatch),
+      reconciler('source-range', t.sourceRange, targets.sourceRange),
+      reconciler('services', t.services, targets.services),
+    ];
+    const flush = async () => {
+      for (const r of order) await r.flush('upserts');
+      for (const r of [...order].reverse()) await r.flush('deletes');
+    };
+    const svc: ServicesService = { lb, reconcilers: order, flush };
+
+    // Bad objects are refused before the resource store takes them.
+    resources.onObjectCheck((kind, obj) => {
+      if (kind === 'Service') parseService(obj);
+      else parseEndpointSlice(obj);
+    });
+    const apply = (kind: 'Service' | 'EndpointSlice', ns: string, name: string) => {
+      const key = namespacedKey(ns, name);
+      if (kind === 'Service') {
+        const obj = resources.stores.services.get(key);
+        if (obj) lb.upsertService(parseService(obj));
+        else lb.deleteService(key);
+      } else {
+        const obj = resources.stores.endpointSlices.get(key);
+        if (obj) lb.upsertEndpointSlice(parseEndpointSlice(obj));
+        else lb.deleteEndpointSlice(ns, name);
+      }
+    };
+    resources.onObjectChanged(async (kind, ns, name) => {
+      apply(kind, ns, name);
+      await flush();
+    });
+    registry.subscribe(
+      {
+        onUpdate: (_n, _before, isLocal) => {
+          if (isLocal) lb.setNode({ nodeName: cfg.node, nodeIPs: nodeIPs() });
+        },
+      },
+      { replay: false },
+    );
+
+    return {
+      provide: svc,
+      start: () => {
+        // rev-NAT indexes and backend IDs the pinned maps hold stay with their frontends and
+        // backends: established connections and socket-LB reverse entries name them.
+        const held = targets.held();
+        for (const s of held.services) {
+          try {
+            lb.serviceIds.restore(frontendKeyOf(s.key), s.value.revNatIndex);
+          } catch (err) {
+            log.warn({ err, frontend: s.key }, 'not restoring a rev-NAT index');
+          }
+        }
+        for (const b of held.backends) {
+          try {
+            lb.backendIds.restore(backendKeyOf(b), b.id);
+          } catch (err) {
+            log.warn({ err, backend: b.id }, 'not restoring a backend ID');
+          }
+        }
+        lb.update(() => {
+          for (const { key } of resources.stores.services.list()) apply('Service', ...nsName(key));
+          for (const { key } of resources.stores.endpointSlices.list())
+            apply('EndpointSlice', ...nsName(key));
+        });
+        lb.pruneRestoredIds();
+      },
+      routes: (r) => {
+        r.route(routes.serviceList, () =>
+          lb
+            .frontends()
+            .sort((a, b) => a.id - b.id)
+            .map(serviceView),
+        );
+      },
+      status: () => ({
+        kubeProxyReplacement: {
+          enabled: true,
+          features: [
+            ...(cfg.cgroup ? ['Socket LB (connect, sendmsg, recvmsg, getpeername)'] : []),
+            'Protocols: TCP, UDP',
+            `Backend selection: ${cfg.lbAlgorithm === 'maglev' ? `Maglev (table size ${cfg.maglevTableSize})` : 'Random'}`,
+            'Session affinity',
+            'Graceful termination',
+          ],
+          services: lb.frontends().length,
+          ...(cfg.cgroup ? { socketLbCgroup: cfg.cgroup } : {}),
+        },
+      }),
+    };
+  },
+});
+
+function nsName(key: string): [string, string] {
+  const { namespace, name } = splitNamespacedKey(key);
+  return [namespace, name];
+}
+
+/** A frontend as `service list` shows it. */
+function serviceView(f: LbFrontendRow) {
+  return {
+    id: f.id,
+    frontend:
+      f.family === 6 ? `[${f.address}]:${f.port}/${f.protocol}` : `${f.address}:${f.port}/${f.protocol}`,
+    type: f.type,
+    service: f.service,
+    port: f.portName,
+    flags: f.flagsText,
+    backends: f.backends.map((b) => ({
+      id: b.id,
+      address: b.address,
+      port: b.port,
+      protocol: b.protocol,
+      state: b.state,
+      ...(b.nodeName ? { nodeName: b.nodeName } : {}),
+    })),
+  };
+}
