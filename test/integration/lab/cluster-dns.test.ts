@@ -18,25 +18,45 @@ const LAB = labName('dns');
 const CGROUP = join(cgroup2Mount()!, 'cilium-ts', LAB, 'node1');
 const seen = (f: string) => join(runRoot, LAB, f); // removed by `lab down`
 
+/** Upstream's Star Wars demo (http-sw-app.yaml) with commands in place of images, a headless
+ * service, and a pod in another namespace. */
 const MANIFESTS = `apiVersion: v1
-kind: Namespace
-metadata: {name: empire}
+kind: Service
+metadata:
+  name: deathstar
+  labels: {app.kubernetes.io/name: deathstar}
+spec:
+  type: ClusterIP
+  ports:
+  - port: 80
+  selector: {org: empire, class: deathstar}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: deathstar
+  labels: {app.kubernetes.io/name: deathstar}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {org: empire, class: deathstar}
+  template:
+    metadata:
+      labels: {org: empire, class: deathstar, app.kubernetes.io/name: deathstar}
+    spec:
+      containers:
+      - name: deathstar
+        command: ["cilium-ts", "workload", "serve", "--tcp", "80", "--http"]
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: deathstar, namespace: empire, labels: {org: empire, class: deathstar}}
+metadata:
+  name: tiefighter
+  labels: {org: empire, class: tiefighter, app.kubernetes.io/name: tiefighter}
 spec:
   containers:
-  - name: c
-    command: ["sh", "-c", "cp /etc/resolv.conf ${seen('deathstar.resolv')}; exec sleep infinity"]
-    ports: [{name: http, containerPort: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: deathstar, namespace: empire}
-spec:
-  selector: {org: empire, class: deathstar}
-  ports: [{name: http, port: 80, targetPort: http}]
+  - name: spaceship
+    command: ["sleep", "infinity"]
 ---
 apiVersion: v1
 kind: Pod
@@ -44,7 +64,7 @@ metadata: {name: db-0, labels: {app: db}}
 spec:
   hostname: db-0
   subdomain: db
-  containers: [{name: c, command: ["sleep", "infinity"]}]
+  containers: [{name: c, command: ["sleep", "infinity"], ports: [{name: pg, containerPort: 5432}]}]
 ---
 apiVersion: v1
 kind: Service
@@ -52,12 +72,19 @@ metadata: {name: db}
 spec:
   clusterIP: None
   selector: {app: db}
+  ports: [{name: pg, port: 5432, targetPort: pg}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: rebels}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: tiefighter}
+metadata: {name: scout, namespace: rebels}
 spec:
-  containers: [{name: c, command: ["sleep", "infinity"]}]
+  containers:
+  - name: c
+    command: ["sh", "-c", "cp /etc/resolv.conf ${seen('scout.resolv')}; exec sleep infinity"]
 `;
 
 interface PodJson {
@@ -131,9 +158,9 @@ describe('privileged: node cgroups, pod resolv.conf and cluster DNS in the lab',
       'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n',
     );
     const container = await waitFor('the container to copy its resolv.conf', () =>
-      existsSync(seen('deathstar.resolv')) ? readFileSync(seen('deathstar.resolv'), 'utf8') : undefined,
+      existsSync(seen('scout.resolv')) ? readFileSync(seen('scout.resolv'), 'utf8') : undefined,
     );
-    assert.match(container, /^search empire\.svc\.cluster\.local svc\.cluster\.local cluster\.local$/m);
+    assert.match(container, /^search rebels\.svc\.cluster\.local svc\.cluster\.local cluster\.local$/m);
     assert.equal(readFileSync('/etc/resolv.conf', 'utf8'), hostResolv, "the machine's file is untouched");
     // The DNS server itself uses the node's resolver (dnsPolicy Default), as CoreDNS does.
     assert.equal(
@@ -154,31 +181,33 @@ describe('privileged: node cgroups, pod resolv.conf and cluster DNS in the lab',
     const pods = JSON.parse(await cliOk(['lab', 'get', 'pods', '-o', 'json'], { lab: LAB })) as {
       items: PodJson[];
     };
+    assert.equal(
+      pods.items.filter((p) => p.metadata.name.startsWith('deathstar-')).length,
+      2,
+      'the demo applies',
+    );
     const db = pods.items.find((p) => p.metadata.name === 'db-0')!.status.podIP;
-    assert.deepEqual(await lookup(dnsPod, 'resolve4', 'deathstar.empire.svc.cluster.local'), {
+    assert.deepEqual(await lookup(dnsPod, 'resolve4', 'deathstar.default.svc.cluster.local'), {
       answer: [vip],
     });
     assert.deepEqual(await lookup(dnsPod, 'resolve4', 'db.default.svc.cluster.local'), { answer: [db] });
     assert.deepEqual(await lookup(dnsPod, 'resolve4', 'db-0.db.default.svc.cluster.local'), { answer: [db] });
-    assert.deepEqual(await lookup(dnsPod, 'resolveSrv', '_http._tcp.deathstar.empire.svc.cluster.local'), {
-      answer: [{ name: 'deathstar.empire.svc.cluster.local', port: 80, priority: 0, weight: 100 }],
+    assert.deepEqual(await lookup(dnsPod, 'resolveSrv', '_pg._tcp.db.default.svc.cluster.local'), {
+      answer: [{ name: 'db-0.db.default.svc.cluster.local', port: 5432, priority: 0, weight: 100 }],
     });
-    assert.deepEqual(await lookup(dnsPod, 'resolve4', 'xwing.empire.svc.cluster.local'), {
+    assert.deepEqual(await lookup(dnsPod, 'resolve4', 'xwing.default.svc.cluster.local'), {
       error: 'ENOTFOUND',
     });
     await cliOk(
-      [
-        'lab',
-        'delete',
-        '-f',
-        manifest('apiVersion: v1\nkind: Service\nmetadata: {name: deathstar, namespace: empire}\n'),
-      ],
-      { lab: LAB },
+      ['lab', 'delete', '-f', manifest('apiVersion: v1\nkind: Service\nmetadata: {name: deathstar}\n')],
+      {
+        lab: LAB,
+      },
     );
     await waitFor(
       'the deleted service to leave DNS',
       async () =>
-        JSON.stringify(await lookup(dnsPod, 'resolve4', 'deathstar.empire.svc.cluster.local')) ===
+        JSON.stringify(await lookup(dnsPod, 'resolve4', 'deathstar.default.svc.cluster.local')) ===
         JSON.stringify({ error: 'ENOTFOUND' }),
       5000,
     );
