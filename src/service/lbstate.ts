@@ -654,16 +654,17 @@ export class LbState {
       protocol,
       scope,
     });
-    // Slots first, the master entry (which makes them reachable) last.
+    // Slots first, the master entry (which makes them reachable) last. The frontend key is the
+    // services-map key without its slot (serviceRowKey).
     ids.forEach((id, i) => {
       const key = slot(i + 1);
-      put('services', serviceRowKey(key), {
+      put('services', `${f.key}#${i + 1}`, {
         key,
         value: { backendId: id, count: 0, revNatIndex: revNat, flags, flags2, qcount: 0 },
       });
     });
     const master = slot(0);
-    put('services', serviceRowKey(master), {
+    put('services', `${f.key}#0`, {
       key: master,
       value: {
         backendId: masterWord(f.algorithm, f.affinityTimeout),
