@@ -596,12 +596,17 @@ export class EtcdKvStore implements KvStore {
       leader: a.id !== undefined && a.id === leaderId,
       ...(a.error === undefined ? {} : { error: a.error }),
     }));
+    // A linearizable read answers only when a majority agrees on a leader; asked of every member
+    // that answered (at once), so a stopped member cannot make a healthy cluster look without quorum.
     let quorumError: string | undefined;
-    if (members.some((m) => m.connected)) {
+    const live = this.#probes.filter((_, i) => members[i]!.connected);
+    if (live.length > 0) {
       try {
-        await this.#client.kv.range({ key: enc(QUORUM_KEY), count_only: true }, deadline());
+        await Promise.any(
+          live.map((p) => p.kv.range({ key: enc(QUORUM_KEY), count_only: true }, deadline())),
+        );
       } catch (err) {
-        quorumError = errorText(err);
+        quorumError = errorText((err as AggregateError).errors?.[0] ?? err);
       }
     }
     if (this.#closed) return;
