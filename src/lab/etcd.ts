@@ -135,24 +135,21 @@ export interface EtcdNamespaceOptions {
 /** Creates the members' namespace on the underlay (nothing happens if it exists). */
 export async function createEtcdNamespace(o: EtcdNamespaceOptions): Promise<void> {
   if (existsSync(`/run/netns/${o.netns}`)) return;
+  for (const [field, name] of [
+    ['netns', o.netns],
+    ['underlay.netns', o.underlay.netns],
+    ['underlay.bridge', o.underlay.bridge],
+    ['link', o.link],
+  ] as const)
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+      throw badInput(field, `${field} ${JSON.stringify(name)}: not a name`);
   if (o.link.length > 15) throw badInput('link', `link ${o.link}: longer than 15 characters`);
   await run(['ip', 'netns', 'add', o.netns]);
   try {
-    await run([
-      'ip',
-      'link',
-      'add',
-      'eth0',
-      'netns',
-      o.netns,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      o.link,
-      'netns',
-      o.underlay.netns,
-    ]);
+    // One veth: `eth0` in the members' namespace, `link` on the bridge (names checked above).
+    await run(
+      `ip link add eth0 netns ${o.netns} type veth peer name ${o.link} netns ${o.underlay.netns}`.split(' '),
+    );
     await run(['ip', '-n', o.underlay.netns, 'link', 'set', o.link, 'master', o.underlay.bridge, 'up']);
     const batch = ['link set lo up', ...o.addresses.map((a) => `addr add ${a} dev eth0`), 'link set eth0 up'];
     await run(['ip', '-n', o.netns, '-batch', '-'], { input: `${batch.join('\n')}\n` });
