@@ -9,8 +9,6 @@ import { routes } from '../../api/types.js';
 import { cell, token } from '../../hive/hive.js';
 import { namespacedKey, splitNamespacedKey } from '../../k8s/resources.js';
 import {
-  backendKeyOf,
-  frontendKeyOf,
   type LbFrontendRow,
   LbState,
   parseEndpointSlice,
@@ -46,7 +44,12 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
     const nodeIPs = () => registry.local.addresses.map((a) => a.ip);
     const lb = new LbState(
       { nodeName: cfg.node, nodeIPs: nodeIPs() },
-      { algorithm: cfg.lbAlgorithm, maglev: { tableSize: cfg.maglevTableSize } },
+      {
+        algorithm: cfg.lbAlgorithm,
+        maglev: { tableSize: cfg.maglevTableSize },
+        // The datapath does not look up port-0 wildcard entries (yet): do not write them.
+        wildcardEntries: false,
+      },
     );
     const t = lb.tables;
     const reconciler = <V>(name: string, table: Table<V>, target: KeyedMap<V>) =>
@@ -104,21 +107,8 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
       start: () => {
         // rev-NAT indexes and backend IDs the pinned maps hold stay with their frontends and
         // backends: established connections and socket-LB reverse entries name them.
-        const held = targets.held();
-        for (const s of held.services) {
-          try {
-            lb.serviceIds.restore(frontendKeyOf(s.key), s.value.revNatIndex);
-          } catch (err) {
-            log.warn({ err, frontend: s.key }, 'not restoring a rev-NAT index');
-          }
-        }
-        for (const b of held.backends) {
-          try {
-            lb.backendIds.restore(backendKeyOf(b), b.id);
-          } catch (err) {
-            log.warn({ err, backend: b.id }, 'not restoring a backend ID');
-          }
-        }
+        for (const problem of lb.restoreIds(targets.held()))
+          log.warn({ problem }, 'not restoring an LB ID found in the maps');
         lb.update(() => {
           for (const { key } of resources.stores.services.list()) apply('Service', ...nsName(key));
           for (const { key } of resources.stores.endpointSlices.list())
