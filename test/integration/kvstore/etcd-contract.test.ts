@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { distRoot } from '../../../src/common/paths.js';
 import type { EtcdKvStore } from '../../../src/kvstore/etcd.js';
 import { KvCompactedError } from '../../../src/kvstore/index.js';
 import { collect, eventually, kvStoreContract, uniqueKeyPrefix, until } from './contract.js';
@@ -94,8 +96,15 @@ describe('etcd: what only a real etcd shows', () => {
   it("a killed client's leased keys expire with its lease, about one TTL later", async () => {
     const s = etcd.client();
     const p = uniqueKeyPrefix();
-    const writer = fileURLToPath(new URL('./leased-writer.js', import.meta.url));
-    const child = spawn(process.execPath, [writer, etcd.endpoints[0]!, `${p}node`], {
+    // A client that writes one leased key and lives until it is killed: a dead agent.
+    const etcdModule = pathToFileURL(join(distRoot, 'src', 'kvstore', 'etcd.js')).href;
+    const writer = `
+      import { EtcdKvStore } from '${etcdModule}';
+      const store = new EtcdKvStore({ endpoints: ['${etcd.endpoints[0]}'], leaseTtlSeconds: 3 });
+      await store.put('${p}node', String(process.pid), { lease: true });
+      console.log('ready');
+      setInterval(() => {}, 1 << 30);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', writer], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
