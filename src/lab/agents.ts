@@ -76,7 +76,8 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     String(AGENT_HUBBLE_PORT),
     '--metrics-port',
     String(AGENT_METRICS_PORT),
-    // The node's cgroup (n.cgroup) goes to the agent as `--cgroup` once the agent takes that flag.
+    // Socket-LB attaches to the node's cgroup, which holds the node's and its pods' processes.
+    ...(n.cgroup ? ['--cgroup', n.cgroup] : []),
   ];
   const [file, ...args] = placedCommand({ netns: n.netns, ...(n.cgroup ? { cgroup: n.cgroup } : {}) }, argv);
   const child = spawn(file!, args, { detached: true, stdio: ['ignore', out, out] });

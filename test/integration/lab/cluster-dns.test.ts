@@ -173,6 +173,33 @@ describe('privileged: node cgroups, pod resolv.conf and cluster DNS in the lab',
     assert.match(svc, /^kube-dns\s+ClusterIP\s+10\.96\.0\.10\s+<none>\s+53\/UDP,53\/TCP\s/m);
   });
 
+  it('resolves through the kube-dns VIP with the search path: getent and a request by the short name reach the deathstar', async () => {
+    const svcs = JSON.parse(await cliOk(['lab', 'get', 'svc', '-o', 'json'], { lab: LAB })) as {
+      items: { metadata: { name: string }; spec: { clusterIP: string } }[];
+    };
+    const vip = svcs.items.find((s) => s.metadata.name === 'deathstar')!.spec.clusterIP;
+    // glibc asks 10.96.0.10 (socket-LB sends it to the DNS pod) for deathstar.default.svc.cluster.local.
+    assert.deepEqual((await exec('tiefighter', 'getent', 'hosts', 'deathstar')).trim().split(/\s+/), [
+      vip,
+      'deathstar.default.svc.cluster.local',
+    ]);
+    const answer = await exec(
+      'tiefighter',
+      'cilium-ts',
+      'workload',
+      'connect',
+      'deathstar:80',
+      '--http',
+      '--timeout',
+      '2s',
+    );
+    assert.match(
+      answer,
+      /HTTP 200: hello from deathstar-\S+ port 80\/tcp/,
+      'a pod of the deployment answers',
+    );
+  });
+
   it('answers service, headless and SRV names from a pod, and follows changes', async () => {
     const svcs = JSON.parse(await cliOk(['lab', 'get', 'svc', '-A', '-o', 'json'], { lab: LAB })) as {
       items: { metadata: { name: string }; spec: { clusterIP: string } }[];
