@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Star Wars demo: the deathstar only lets empire ships land (L3/L4 policy enforced in eBPF).
-# Brings up a one-node lab named "starwars", deploys the pods, shows both ships landing, applies
-# the policy and shows the tiefighter landing and the xwing dropped, with the monitor's lines.
+# Brings up a one-node lab named "starwars" with cluster DNS, deploys the deathstar Service and
+# Deployment and the ships, shows both ships landing through the Service's name (socket-LB picks
+# a deathstar pod at connect), applies the policy and shows the tiefighter landing and the xwing
+# dropped, with the monitor's lines.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CLI=(node dist/src/cli/main.js)
@@ -9,7 +11,7 @@ export CILIUM_TS_LAB=starwars
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 land() {
   local ship=$1
-  if "${CLI[@]}" lab exec "$ship" -- cilium-ts workload connect "$DEATHSTAR:80" --http --path /v1/request-landing --timeout 1s >/dev/null; then
+  if "${CLI[@]}" lab exec "$ship" -- curl -s -m 1 -XPOST deathstar.default.svc.cluster.local/v1/request-landing >/dev/null; then
     echo "$ship: Ship landed"
   else
     echo "$ship: no answer (dropped)"
@@ -17,12 +19,13 @@ land() {
 }
 
 "${CLI[@]}" lab down >/dev/null 2>&1 || true
-step "lab up (one node: a network namespace with its agent)"
-"${CLI[@]}" lab up --nodes 1
-step "deploy deathstar, tiefighter and xwing"
+step "lab up (one node: a network namespace with its agent; cluster DNS)"
+"${CLI[@]}" lab up --nodes 1 --dns
+step "deploy the deathstar Service and Deployment, tiefighter and xwing"
 "${CLI[@]}" lab apply -f examples/starwars/starwars.yaml
 "${CLI[@]}" lab get pods
-DEATHSTAR=$("${CLI[@]}" lab get pod deathstar -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).status.podIP))')
+"${CLI[@]}" lab get svc
+"${CLI[@]}" service list
 
 step "no policy yet: every ship can land"
 land tiefighter
@@ -49,8 +52,9 @@ wait $MON_PID 2>/dev/null || true
 step "cilium-ts monitor saw"
 grep -E 'tiefighter|xwing' "$MON" | grep -E 'SYN|drop' || cat "$MON"
 
-step "the deathstar's policy map (bpf policy get)"
-"${CLI[@]}" bpf policy get default/deathstar
+step "a deathstar pod's policy map (bpf policy get)"
+DEATHSTAR_POD=$("${CLI[@]}" lab get pods -o name | grep deathstar | head -1)
+"${CLI[@]}" bpf policy get "default/${DEATHSTAR_POD#pod/}"
 
 printf '\nThe lab stays up to explore (cilium-ts --lab starwars endpoint list, monitor, lab exec ...).\n'
 printf 'Remove it with: node dist/src/cli/main.js lab down --name starwars\n'
