@@ -26,6 +26,9 @@ export interface AgentConfig {
   allowLocalhost: 'always' | 'policy';
   /** cgroup v2 directory of this node's processes: socket-LB attaches there (none: no socket-LB). */
   cgroup?: string | undefined;
+  /** Where cluster state lives: memory (one node) or etcd (a cluster; kvstoreEndpoints). */
+  kvstore: 'memory' | 'etcd';
+  kvstoreEndpoints: string[];
   /** Backend selection for north-south traffic: random (default) or maglev. */
   lbAlgorithm: 'random' | 'maglev';
   /** Maglev lookup table size M (a prime from upstream's list). */
@@ -55,6 +58,8 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     monitorAggregation: 1,
     policyAuditMode: false,
     allowLocalhost: 'always',
+    kvstore: 'memory',
+    kvstoreEndpoints: [],
     lbAlgorithm: 'random',
     maglevTableSize: 16381,
     hubbleRingSize: 4095,

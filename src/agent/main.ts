@@ -17,6 +17,8 @@ export interface AgentFlags {
   allowHostNetns?: boolean;
   allowLocalhost?: string;
   cgroup?: string;
+  kvstore?: string;
+  kvstoreEndpoints?: string;
   bpfLbAlgorithm?: string;
   bpfLbMaglevTableSize?: string;
   runDir?: string;
@@ -50,6 +52,14 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
     o.allowLocalhost = f.allowLocalhost;
   }
   if (f.cgroup) o.cgroup = f.cgroup;
+  if (f.kvstore !== undefined) {
+    if (f.kvstore !== 'memory' && f.kvstore !== 'etcd')
+      throw new AgentConfigError(`--kvstore ${f.kvstore}: expected memory or etcd`, 'kvstore');
+    o.kvstore = f.kvstore;
+    o.kvstoreEndpoints = (f.kvstoreEndpoints ?? '').split(',').filter(Boolean);
+    if (o.kvstore === 'etcd' && o.kvstoreEndpoints.length === 0)
+      throw new AgentConfigError('--kvstore etcd needs --kvstore-endpoints URL[,URL...]', 'kvstoreEndpoints');
+  }
   if (f.bpfLbAlgorithm !== undefined) {
     if (f.bpfLbAlgorithm !== 'random' && f.bpfLbAlgorithm !== 'maglev')
       throw new AgentConfigError(

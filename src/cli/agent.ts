@@ -84,6 +84,8 @@ export function registerAgentCommands(program: Command): void {
     .option('--pod-cidr-v6 <cidr>', 'IPv6 pod CIDR of this node')
     .option('--node-ip <ip...>', 'addresses of this node (host identity)')
     .option('--node-label <key=value...>', 'labels of this node (fromNodes/toNodes select the host by them)')
+    .option('--kvstore <memory|etcd>', 'where cluster state lives', 'memory')
+    .option('--kvstore-endpoints <urls>', 'etcd client URLs, comma-separated (http://10.0.0.1:2379,...)')
     .option('--cgroup <dir>', "cgroup v2 directory of this node's processes: socket-LB attaches there")
     .option('--bpf-lb-algorithm <random|maglev>', 'backend selection for north-south traffic', 'random')
     .option('--bpf-lb-maglev-table-size <M>', 'Maglev lookup table size (a prime: 251 ... 131071)', '16381')

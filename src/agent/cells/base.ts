@@ -2,9 +2,12 @@
 
 import { routes, toWire } from '../../api/types.js';
 import { cell } from '../../hive/hive.js';
-import { LocalIdentityAllocator } from '../../identity/async.js';
+import { type AsyncIdentityAllocator, LocalIdentityAllocator } from '../../identity/async.js';
 import { type Identity, IdentityAllocator, type IdentityState } from '../../identity/index.js';
+import { KvstoreIdentityAllocator } from '../../identity/kvstore-allocator.js';
 import { NodeIpam, type NodeIpamState } from '../../ipam/index.js';
+import { retryUnavailable } from '../../kvstore/index.js';
+import type { LabelSet } from '../../labels/index.js';
 import { ApiError } from '../http.js';
 import { AgentStateStore } from '../state.js';
 import {
@@ -13,6 +16,8 @@ import {
   type Identities,
   IdentitiesT,
   IpamT,
+  KvStoreT,
+  LogT,
   type Serial,
   SerialT,
   StateT,
@@ -76,34 +81,65 @@ export const ipamCell = cell<NodeIpam, AgentCellExtras>({
  */
 export const identityCell = cell<Identities, AgentCellExtras>({
   name: 'identities',
-  needs: [ConfigT, StateT],
+  needs: [ConfigT, StateT, KvStoreT, LogT],
   provides: IdentitiesT,
   build: (get) => {
     const cfg = get(ConfigT);
+    const log = get(LogT).child({ subsys: 'identity' });
     const file = get(StateT).file<IdentityState>('identities');
     const allocator = new IdentityAllocator({ clusterId: cfg.clusterId });
+    // One node: identities are numbered here. A cluster: the kvstore numbers them for every node.
+    const clusterwide =
+      cfg.kvstore === 'etcd'
+        ? new KvstoreIdentityAllocator({
+            store: get(KvStoreT),
+            node: cfg.node,
+            clusterId: cfg.clusterId,
+            local: allocator,
+            onError: (err) => log.warn({ err }, 'identity allocation'),
+          })
+        : undefined;
+    const inner: AsyncIdentityAllocator = clusterwide ?? new LocalIdentityAllocator(allocator);
+    // While the kvstore is unreachable, allocation waits (a pod needing a new identity is created
+    // once it returns); known identities keep working from the cache.
+    const async: AsyncIdentityAllocator = {
+      allocate: (labels: LabelSet) =>
+        retryUnavailable(() => inner.allocate(labels), {
+          onRetry: (err, attempt) =>
+            log.warn({ err, attempt }, 'kvstore unavailable: waiting to allocate an identity'),
+        }),
+      release: (x) => inner.release(x),
+      all: () => inner.all(),
+      lookup: (id) => inner.lookup(id),
+      lookupByLabels: (labels) => inner.lookupByLabels(labels),
+      refCount: (id) => inner.refCount(id),
+      subscribe: (listener, opts) => inner.subscribe(listener, opts),
+      close: () => inner.close(),
+    };
     return {
       provide: {
         allocator,
-        async: new LocalIdentityAllocator(allocator),
+        async,
         finishRestore: () => void allocator.releaseUnclaimed(),
         persist: () => file.save(allocator.export()),
       },
       start: async () => {
         const st = await file.load();
         if (st) allocator.restore(st);
+        await clusterwide?.start();
       },
-      status: () => ({ identities: allocator.all().length }),
+      stop: () => clusterwide?.close(),
+      status: () => ({ identities: async.all().length }),
       routes: (r) => {
         const view = (i: Identity) => ({
           id: i.id,
           labels: i.labels.toStrings(),
           scope: i.scope,
-          refCount: allocator.refCount(i.id),
+          refCount: async.refCount(i.id),
         });
-        r.route(routes.identityList, () => allocator.all().map(view));
+        r.route(routes.identityList, () => async.all().map(view));
         r.route(routes.identityGet, (q) => {
-          const i = allocator.lookup(Number(q.params.id));
+          const i = async.lookup(Number(q.params.id));
           if (!i) throw new ApiError(404, `identity ${q.params.id} not found`);
           return view(i);
         });

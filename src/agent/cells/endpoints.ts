@@ -150,7 +150,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
               return { labels: manager.podLabels(ns!, name!).labels, namedPorts: {} };
             }
             if (s.identity !== undefined) {
-              const i = identities.allocator.lookup(s.identity);
+              const i = identities.async.lookup(s.identity);
               if (!i) throw new ApiError(404, `${what}.identity: identity ${s.identity} not found`);
               return { labels: policy.cache.identityLabels(i.id) ?? i.labels, namedPorts: {} };
             }

@@ -38,7 +38,7 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
     const log = get(LogT);
     const dp = get(DatapathT);
     const { manager } = get(EndpointsT);
-    const { allocator } = get(IdentitiesT);
+    const { async: allocator } = get(IdentitiesT);
     const { repo } = get(PolicyT);
     const metrics = new HubbleMetrics({ metrics: cfg.hubbleMetrics });
     registerAgentMetrics(

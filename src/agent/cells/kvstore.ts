@@ -1,18 +1,26 @@
 /**
- * The kvstore this agent shares cluster state through. One node needs no external store: an
- * in-memory one serves (identities stay node-local); a multi-node cluster gives an etcd client
- * behind the same KvStore interface.
+ * The kvstore this agent shares cluster state through: in memory for one node (identities stay
+ * node-local), etcd for a cluster (--kvstore etcd --kvstore-endpoints ...), behind one interface.
  */
 import { cell } from '../../hive/hive.js';
+import { EtcdKvStore } from '../../kvstore/etcd.js';
 import { type KvStore, MemoryKvStore } from '../../kvstore/index.js';
-import { type AgentCellExtras, KvStoreT } from './tokens.js';
+import { type AgentCellExtras, ConfigT, KvStoreT, LogT } from './tokens.js';
 
 export const kvstoreCell = cell<KvStore, AgentCellExtras>({
   name: 'kvstore',
-  needs: [],
+  needs: [ConfigT, LogT],
   provides: KvStoreT,
-  build: () => {
-    const store = new MemoryKvStore({ name: 'memory' });
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const log = get(LogT).child({ subsys: 'kvstore' });
+    const store: KvStore =
+      cfg.kvstore === 'etcd'
+        ? new EtcdKvStore({
+            endpoints: cfg.kvstoreEndpoints,
+            onError: (err: unknown) => log.warn({ err }, 'kvstore'),
+          })
+        : new MemoryKvStore({ name: 'memory' });
     return {
       provide: store,
       stop: () => store.close(),

@@ -41,7 +41,7 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
   provides: PolicyT,
   build: (get) => {
     const cfg = get(ConfigT);
-    const { allocator } = get(IdentitiesT);
+    const { allocator, async: identities } = get(IdentitiesT);
     const { meta } = get(IpcacheT);
     const resources = get(ResourcesT);
     const serial = get(SerialT);
@@ -113,7 +113,8 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
               { clusterName: cfg.clusterName },
             ),
           );
-        cache.attach(allocator);
+        // Every identity this node knows: reserved, node-local and the cluster's (kvstore).
+        cache.attach(identities);
         registry.subscribe(
           {
             onUpdate: (n, _before, isLocal) => {
