@@ -177,15 +177,27 @@ export async function up(o: UpOptions): Promise<LabState> {
 
 async function ensureWorld(s: LabState, log: Log): Promise<void> {
   const w = s.world.netns;
-  if (existsNetns(w)) return;
+  if (existsNetns(w)) return enableForwarding(w);
   log(`creating world namespace ${w} (${WORLD_IP}) with the underlay bridge`);
   await run(['ip', 'netns', 'add', w]);
   await run(['ip', '-n', w, 'link', 'set', 'lo', 'up']);
   await run(['ip', '-n', w, 'link', 'add', 'br0', 'type', 'bridge']);
   await run(['ip', '-n', w, 'addr', 'add', `${WORLD_IP}/24`, 'dev', 'br0']);
   await run(['ip', '-n', w, 'link', 'set', 'br0', 'up']);
+  await enableForwarding(w);
   // A new world has none of the routes the lab had made in an old one.
   s.worldRoutes = [];
+}
+
+/** Nodes forward for their pods; the world routes between nodes (to another node's pod CIDR). */
+async function enableForwarding(netns: string): Promise<void> {
+  await run([
+    'nsenter',
+    `--net=${nsPath(netns)}`,
+    'sh',
+    '-c',
+    'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding',
+  ]);
 }
 
 function existsNetns(netns: string): boolean {
@@ -221,13 +233,7 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
   ].join('\n');
   await run(['ip', '-n', n.netns, '-batch', '-'], { input: `${batch}\n` });
   await run(['ip', '-n', s.world.netns, 'route', 'replace', n.podCidrV4, 'via', n.underlayIp]);
-  await run([
-    'nsenter',
-    `--net=${nsPath(n.netns)}`,
-    'sh',
-    '-c',
-    'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding',
-  ]);
+  await enableForwarding(n.netns);
 }
 
 export function requireLab(name: string): LabState {

@@ -140,6 +140,22 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
     assert.match(missing.stderr, /deployments\.apps "nope" not found/);
   });
 
+  it('pods on different nodes reach each other through the world, which routes each pod CIDR to its node', async () => {
+    const cross = (name: string, node: string) =>
+      pod(name, '[]').replace('app: web', 'app: cross').replace('nodeName: node1', `nodeName: ${node}`);
+    const both = `${cross('x1', 'node1')}---\n${cross('x2', 'node2')}`;
+    assert.equal((await apply(both)).code, 0);
+    const x1 = (await get('pods')).find((p) => p.metadata.name === 'x1')!;
+    const r = await cli(
+      ['lab', 'exec', 'x2', '--', 'ping', '-c', '1', '-W', '2', (x1.status as { podIP: string }).podIP],
+      {
+        lab: LAB,
+      },
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    await cliOk(['lab', 'delete', '-f', manifest(both)], { lab: LAB });
+  });
+
   it('EndpointSlices follow pods: named ports per pod, a deleted pod terminating for its grace period, then gone', async () => {
     const deployPods = (await webPods()).map((p) => p.metadata.name).sort();
     assert.equal(deployPods.length, 2);
