@@ -6,7 +6,7 @@
  * The health check and ServerStatus follow the observer's reader: NOT_SERVING and an unavailable
  * node while no reader feeds it from the datapath.
  * Slow clients never slow the producer: each GetFlows stream reads the flow
- * ring at its own pace and waits for the HTTP/2 stream to drain when full.
+ * ring at its own pace and waits while too many of its messages are unflushed (writer.ts).
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -16,6 +16,7 @@ import type { FlowsQuery, Observer } from './observer.js';
 import { PeerList, type PeerSource, peerServiceClientCtor, peerServiceImplementation } from './peer.js';
 import { flowToProto, loadHubbleProtos, lostToProto, type ProtoTimestamp, timestampToMs } from './proto.js';
 import type { FlowFilter } from './types.js';
+import { StreamWriter } from './writer.js';
 
 export interface HubbleServerOptions {
   observer: Observer;
@@ -50,18 +51,6 @@ function service(path: string): grpc.ServiceDefinition {
   let o: unknown = loadHubbleProtos();
   for (const p of path.split('.')) o = (o as Record<string, unknown>)[p];
   return (o as ServiceCtor).service;
-}
-
-function waitDrain(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    call.on('drain', done);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class HubbleServer {
@@ -197,6 +186,7 @@ export class HubbleServer {
     if (since !== undefined) q.sinceMs = since;
     if (until !== undefined) q.untilMs = until;
     const node = this.opts.observer.nodeName;
+    const writer = new StreamWriter(call);
     try {
       const events = this.opts.observer.getFlows(q, ac.signal);
       for await (const ev of events) {
@@ -205,7 +195,7 @@ export class HubbleServer {
         const msg = ev.flow
           ? { flow: flowToProto(ev.flow, ev.sec, ev.nsec), node_name: node, time }
           : { lost_events: lostToProto(ev.lost!), node_name: node, time };
-        if (!call.write(msg)) await waitDrain(call, ac.signal);
+        if (!writer.write(msg)) await writer.ready(ac.signal);
       }
       if (!ac.signal.aborted) call.end();
     } catch (err) {

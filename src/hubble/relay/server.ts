@@ -23,6 +23,7 @@ import { compileFilters } from '../filter.js';
 import { checkPeer, type Peer } from '../peer.js';
 import { loadHubbleProtos, VERSION } from '../proto.js';
 import type { FlowFilter } from '../types.js';
+import { StreamWriter } from '../writer.js';
 import { PeerDiscovery } from './discovery.js';
 import { FlowMerger } from './merge.js';
 import { type PeerConnection, type PeerEvent, PeerManager } from './peers.js';
@@ -404,7 +405,9 @@ class FlowsCall {
   >();
   private readonly mode: 'follow' | 'last' | 'first' | 'all';
   private readonly number: number;
-  private blocked = false;
+  private readonly writer: StreamWriter<Buffer>;
+  /** The client is slow: the node streams are paused until the writer takes messages again. */
+  private waiting = false;
   private finished = false;
   private flowsOut = 0;
   /** `last` mode: everything merged, trimmed at the end. */
@@ -420,6 +423,7 @@ class FlowsCall {
     private readonly req: GetFlowsRequest,
     private readonly opts: RelayOptions,
   ) {
+    this.writer = new StreamWriter(call);
     this.number = Number(req.number ?? 0);
     this.mode = req.follow ? 'follow' : this.number === 0 ? 'all' : req.first ? 'first' : 'last';
     this.merger = new FlowMerger<Item>(
@@ -435,11 +439,6 @@ class FlowsCall {
     const cancel = () => this.ac.abort();
     this.call.on('cancelled', cancel);
     this.call.on('close', cancel);
-    this.call.on('drain', () => {
-      this.blocked = false;
-      this.adjustFlow();
-      this.pump();
-    });
     const peers = this.relay.peers.list();
     const connected = peers.filter((p) => p.state === 'NODE_CONNECTED').map((p) => p.name);
     const unavailable = peers.filter((p) => p.state !== 'NODE_CONNECTED').map((p) => p.name);
@@ -519,7 +518,7 @@ class FlowsCall {
   private adjustFlow(): void {
     for (const [name, s] of this.streams) {
       const queued = this.merger.queued(name);
-      const pause = this.blocked || queued > SOURCE_HIGH_WATER;
+      const pause = this.waiting || queued > SOURCE_HIGH_WATER;
       if (pause && !s.paused) {
         s.paused = true;
         s.stream.pause();
@@ -532,9 +531,14 @@ class FlowsCall {
 
   private write(buf: Buffer): void {
     if (this.finished) return;
-    if (!this.call.write(buf) && !this.blocked) {
-      this.blocked = true;
+    if (!this.writer.write(buf) && !this.waiting) {
+      this.waiting = true;
       this.adjustFlow();
+      this.writer.onReady(() => {
+        this.waiting = false;
+        this.adjustFlow();
+        this.pump();
+      });
     }
   }
 
@@ -559,9 +563,9 @@ class FlowsCall {
   }
 
   private pump(): void {
-    if (this.finished || this.blocked) return;
+    if (this.finished || this.waiting) return;
     this.emit(this.merger.ready(Date.now()));
-    if (!this.blocked) this.adjustFlow();
+    if (!this.waiting) this.adjustFlow();
   }
 
   private maybeComplete(): void {
