@@ -3,7 +3,17 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['ebpf', 'datapath', 'conntrack-gc', 'hubble', 'hubble-pipeline', 'relay', 'policy', 'cni', 'maglev'];
+const benches = [
+  'ebpf',
+  'datapath',
+  'conntrack-gc',
+  'hubble',
+  'hubble-pipeline',
+  'relay',
+  'policy',
+  'cni',
+  'maglev',
+];
 for (const b of benches) {
   const file = fileURLToPath(new URL(`./${b}.js`, import.meta.url));
   if (!existsSync(file)) continue;
