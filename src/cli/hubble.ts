@@ -2,7 +2,7 @@
  * `cilium-ts hubble observe` and `hubble status`, with flags spelled as the upstream
  * `hubble` CLI spells them. registerHubbleCommands(program) adds a `hubble`
  * command to the given commander program. Filter flags build FlowFilters the
- * way upstream does: a direction-less flag (`--pod`, `--ip`, `--label`,
+ * way upstream does: a direction-less flag (`--pod`, `--ip`, `--label`, `--service`,
  * `--port`, `--identity`, `--namespace`) yields a source-side and a
  * destination-side filter (OR), `--from-*`/`--to-*` apply to both, and `--not`
  * sends the next filter flag to the blacklist.
@@ -45,6 +45,9 @@ export const FILTER_FLAGS = [
   'label',
   'from-label',
   'to-label',
+  'service',
+  'from-service',
+  'to-service',
   'identity',
   'from-identity',
   'to-identity',
@@ -67,6 +70,8 @@ const CONFLICTS: [string, string[]][] = [
   ['pod', ['from-pod', 'to-pod']],
   ['namespace', ['from-namespace', 'to-namespace']],
   ['label', ['from-label', 'to-label']],
+  ['service', ['from-service', 'to-service']],
+  ['namespace', ['from-service', 'to-service']],
   ['identity', ['from-identity', 'to-identity']],
   ['port', ['from-port', 'to-port']],
 ];
@@ -117,6 +122,27 @@ const SIDED = {
   label: ['source_label', 'destination_label'],
 } as const;
 
+/**
+ * Service names without a namespace get each of the namespace flags' values (`web` with `-n a -n b`:
+ * `a/web`, `b/web`); a name with another namespace than the flags give is an error, as upstream.
+ */
+function withNamespaces(key: string, names: readonly string[], namespaces: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    const slash = name.indexOf('/');
+    if (slash < 0) {
+      for (const ns of namespaces) out.push(`${ns}/${name}`);
+      continue;
+    }
+    const own = name.slice(0, slash);
+    const other = namespaces.find((ns) => ns !== own);
+    if (other !== undefined)
+      throw new CliError(`${key}: namespace conflict: "${other}" does not contain "${name}"`);
+    out.push(name);
+  }
+  return out;
+}
+
 function buildTracker(entries: readonly Entry[]): FlowFilter[] {
   const used = new Set(entries.map((e) => e.flag));
   for (const [a, bs] of CONFLICTS) {
@@ -135,6 +161,10 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
   const hasPod = used.has('pod');
   const hasFromPod = used.has('from-pod');
   const hasToPod = used.has('to-pod');
+  // which sides carry a service filter (namespaces go into it instead of a namespace-only pod filter)
+  const hasService = used.has('service');
+  const hasFromService = used.has('from-service');
+  const hasToService = used.has('to-service');
   const podValue = (v: string, ns: string[]) =>
     v.includes('/') ? v : `${ns.length === 1 ? ns[0] : 'default'}/${v}`;
   for (const { flag, value: v } of entries) {
@@ -170,14 +200,29 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
           if (!hasToPod) both('destination_pod', `${v}/`);
           break;
         }
+        if (hasService) break;
         left.add('source_pod', `${v}/`);
         right.add('destination_pod', `${v}/`);
         break;
       case 'from-namespace':
-        if (!hasFromPod) both('source_pod', `${v}/`);
+        if (hasFromPod) break;
+        if (!hasService && !hasFromService) left.add('source_pod', `${v}/`);
+        if (!hasFromService) right.add('source_pod', `${v}/`);
         break;
       case 'to-namespace':
-        if (!hasToPod) both('destination_pod', `${v}/`);
+        if (hasToPod) break;
+        if (!hasToService) left.add('destination_pod', `${v}/`);
+        if (!hasService && !hasToService) right.add('destination_pod', `${v}/`);
+        break;
+      case 'service':
+        left.add('source_service', v);
+        right.add('destination_service', v);
+        break;
+      case 'from-service':
+        both('source_service', v);
+        break;
+      case 'to-service':
+        both('destination_service', v);
         break;
       case 'identity':
       case 'from-identity':
@@ -246,6 +291,19 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
         both('uuid', v);
         break;
     }
+  }
+  // as upstream: the namespace flags complete service names given without one (to-namespace first,
+  // then from-namespace, then namespace)
+  for (const [side, key, ns] of [
+    [left, 'destination_service', nsTo],
+    [right, 'destination_service', nsTo],
+    [left, 'source_service', nsFrom],
+    [right, 'source_service', nsFrom],
+    [left, 'source_service', nsAll],
+    [right, 'destination_service', nsAll],
+  ] as const) {
+    const names = side.f?.[key];
+    if (names && ns.length > 0) side.f![key] = withNamespaces(key, names, ns);
   }
   if (!left.f && !right.f) return [];
   if (JSON.stringify(left.f) === JSON.stringify(right.f)) return [left.f!];
@@ -357,6 +415,12 @@ export function addObserveCommand(hubble: Command, io: CliIo = stdio): Command {
     ],
     'from-label': [undefined, 'flows from endpoints matching this label selector'],
     'to-label': [undefined, 'flows to endpoints matching this label selector'],
+    service: [
+      undefined,
+      'flows from or to this service ([namespace/]name prefix; namespace defaults to "default")',
+    ],
+    'from-service': [undefined, 'flows from this service ([namespace/]name prefix)'],
+    'to-service': [undefined, 'flows to this service ([namespace/]name prefix)'],
     identity: [undefined, 'flows from or to this security identity'],
     'from-identity': [undefined, 'flows from this security identity'],
     'to-identity': [undefined, 'flows to this security identity'],

@@ -6,7 +6,7 @@
  */
 import { FilterError } from './errors.js';
 import { ipv6 } from './parser.js';
-import type { Endpoint, Flow, FlowFilter, NetworkInterface, TCPFlags } from './types.js';
+import type { Endpoint, Flow, FlowFilter, NetworkInterface, Service, TCPFlags } from './types.js';
 
 export type FlowPredicate = (flow: Flow) => boolean;
 
@@ -127,6 +127,33 @@ function compilePodFilter(field: string, values: readonly string[]): (ep: Endpoi
       return true;
     }
     return false;
+  };
+}
+
+// ---------- services ----------
+
+/**
+ * Upstream's service filter (filterByNamespacedName over k8s.ParseNamespaceName): `ns/prefix`,
+ * `ns/` (any service in ns), or a bare `prefix`, which means namespace `default`. The namespace must
+ * equal the service's, so `/prefix` only matches services without a namespace.
+ */
+function compileServiceFilter(
+  field: string,
+  values: readonly string[],
+): (svc: Service | undefined) => boolean {
+  const filters = values.map((v) => {
+    const parts = v.split('/');
+    const [ns, prefix] = parts.length === 2 ? parts : ['', ''];
+    if (parts.length === 1 && v !== '') return { ns: 'default', prefix: v };
+    if ((ns === '' && prefix === '') || parts.length > 2)
+      throw new FilterError(field, `invalid filter, must be [namespace/][<name>], got "${v}"`);
+    return { ns: ns!, prefix: prefix! };
+  });
+  return (svc) => {
+    const ns = svc?.namespace ?? '';
+    const name = svc?.name ?? '';
+    if (ns === '' && name === '') return false;
+    return filters.some((f) => f.ns === ns && (f.prefix === '' || name.startsWith(f.prefix)));
   };
 }
 
@@ -392,6 +419,14 @@ export function compileFilter(f: FlowFilter): FlowPredicate {
   if (nonEmpty(f.destination_label)) {
     const m = compileLabelFilter('destination_label', f.destination_label);
     preds.push((fl) => m(fl.destination));
+  }
+  if (nonEmpty(f.source_service)) {
+    const m = compileServiceFilter('source_service', f.source_service);
+    preds.push((fl) => m(fl.source_service));
+  }
+  if (nonEmpty(f.destination_service)) {
+    const m = compileServiceFilter('destination_service', f.destination_service);
+    preds.push((fl) => m(fl.destination_service));
   }
   if (nonEmpty(f.source_identity)) {
     const set = new Set(f.source_identity.map(Number));

@@ -9,7 +9,7 @@ import {
   ReservedIdentityNames,
   TraceObsPointNames,
 } from './constants.js';
-import type { Flow, LostEvent } from './types.js';
+import type { Endpoint, Flow, LostEvent, Service } from './types.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad2 = (n: number) => String(n).padStart(2, '0');
@@ -25,9 +25,16 @@ export function formatStampMilli(time: string | undefined): string {
   return `${MONTHS[d.getMonth()]} ${day} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${milli}`;
 }
 
-/** Upstream's Hostname(): `ns/pod:port`, else `ip:port` (`[v6]:port`). */
-export function hostname(ip: string, port: number | undefined, ns?: string, pod?: string): string {
-  const host = pod ? (ns ? `${ns}/${pod}` : pod) : ip;
+/** Upstream's Hostname(): `ns/pod:port`, else `ns/service:port`, else `ip:port` (`[v6]:port`). */
+export function hostname(
+  ip: string,
+  port: number | undefined,
+  ns?: string,
+  pod?: string,
+  service?: string,
+): string {
+  const name = pod || service;
+  const host = name ? (ns ? `${ns}/${name}` : name) : ip;
   if (port) return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return host;
 }
@@ -37,13 +44,20 @@ function flowPorts(f: Flow): [number | undefined, number | undefined] {
   return p ? [p.source_port ?? 0, p.destination_port ?? 0] : [undefined, undefined];
 }
 
-/** Source and destination as the printer shows them. */
+/** A side's namespace as upstream's printer takes it: the service's when the flow names one. */
+function sideNamespace(ep: Endpoint | undefined, svc: Service | undefined): string | undefined {
+  return svc ? (svc.namespace ?? '') : ep?.namespace;
+}
+
+/** Source and destination as the printer shows them (the pod name first, then the service name). */
 export function hostNames(f: Flow): [string, string] {
   if (!f.IP) return f.ethernet ? [f.ethernet.source, f.ethernet.destination] : ['', ''];
   const [sp, dp] = flowPorts(f);
+  const src = f.source_service;
+  const dst = f.destination_service;
   return [
-    hostname(f.IP.source, sp, f.source?.namespace, f.source?.pod_name),
-    hostname(f.IP.destination, dp, f.destination?.namespace, f.destination?.pod_name),
+    hostname(f.IP.source, sp, sideNamespace(f.source, src), f.source?.pod_name, src?.name),
+    hostname(f.IP.destination, dp, sideNamespace(f.destination, dst), f.destination?.pod_name, dst?.name),
   ];
 }
 

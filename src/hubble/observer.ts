@@ -13,6 +13,8 @@ import {
   type ParserContext,
   parseEventTimed,
   parseTimestamp,
+  type ServiceName,
+  type ServiceProtocol,
 } from './parser.js';
 import { VERSION } from './proto.js';
 import { DEFAULT_RING_CAPACITY, FlowRing } from './ring.js';
@@ -29,6 +31,14 @@ export interface ObserverOptions {
   endpointByIp?(ip: string): EndpointInfo | undefined;
   identityLabels?(identity: number): readonly string[] | undefined;
   interfaceName?(ifindex: number): string | undefined;
+  /**
+   * The Service that `ip:port/protocol` is a frontend or a backend of (the agent's service state).
+   * Flows get `destination_service` from the destination address of requests (and of flows whose
+   * direction is unknown, such as drops) and `source_service` from the source address of replies.
+   * Backends must answer too: with socket-LB the packets already carry the backend's address.
+   * Without it flows carry no service.
+   */
+  serviceByAddress?(ip: string, port: number, protocol: ServiceProtocol): ServiceName | undefined;
   /** Wall-clock time of ktime 0 (default: from this process's clocks). */
   bootTime?: ParserContext['bootTime'];
   metrics?: HubbleMetrics;
@@ -102,6 +112,7 @@ export class Observer {
       ...(opts.endpointByIp ? { endpointByIp: opts.endpointByIp } : {}),
       ...(opts.identityLabels ? { identityLabels: opts.identityLabels } : {}),
       ...(opts.interfaceName ? { interfaceName: opts.interfaceName } : {}),
+      ...(opts.serviceByAddress ? { serviceByAddress: opts.serviceByAddress } : {}),
     };
   }
 

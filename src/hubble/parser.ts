@@ -28,7 +28,17 @@ import {
   PolicyVerdictNotify,
   TraceNotify,
 } from './layout.js';
-import type { Endpoint, Ethernet, Flow, IP, Layer4, LostEvent, TrafficDirection, Verdict } from './types.js';
+import type {
+  Endpoint,
+  Ethernet,
+  Flow,
+  IP,
+  Layer4,
+  LostEvent,
+  Service,
+  TrafficDirection,
+  Verdict,
+} from './types.js';
 
 /** What the agent knows about an address: a local endpoint, or a remote pod/identity from the ipcache. */
 export interface EndpointInfo {
@@ -41,6 +51,15 @@ export interface EndpointInfo {
   /** `source:key=value` labels (e.g. `k8s:app=web`), sorted. */
   labels?: readonly string[];
 }
+
+/** A Kubernetes Service by name, as the agent's service state names it. */
+export interface ServiceName {
+  name: string;
+  namespace: string;
+}
+
+/** L4 protocols a service address is looked up with. */
+export type ServiceProtocol = 'TCP' | 'UDP';
 
 /** CLOCK_MONOTONIC zero (bpf_ktime_get_ns() = 0) in wall-clock time. */
 export interface BootTime {
@@ -57,6 +76,12 @@ export interface ParserContext {
   identityLabels?(identity: number): readonly string[] | undefined;
   /** Interface name of an ifindex on this node. */
   interfaceName?(ifindex: number): string | undefined;
+  /**
+   * The Service whose frontend or backend is `ip:port/protocol`. Backends count because with
+   * socket-LB the packet already carries the backend's address. Used for destination_service
+   * (flows that are not replies) and source_service (replies).
+   */
+  serviceByAddress?(ip: string, port: number, protocol: ServiceProtocol): ServiceName | undefined;
   /** Emitter version reported in flows (default "0.1.0"). */
   version?: string;
   /** Give each flow a random uuid as upstream does (default true). */
@@ -277,6 +302,18 @@ function resolveEndpoint(ctx: ParserContext, ip: string | undefined, identity: n
   return ep;
 }
 
+function lookupService(
+  ctx: ParserContext,
+  ip: string | undefined,
+  port: number,
+  protocol: ServiceProtocol | undefined,
+): Service | undefined {
+  if (!ctx.serviceByAddress || ip === undefined || port === 0 || protocol === undefined) return undefined;
+  const s = ctx.serviceByAddress(ip, port, protocol);
+  if (!s?.name) return undefined;
+  return s.namespace ? { name: s.name, namespace: s.namespace } : { name: s.name };
+}
+
 function readKtime(dv: DataView, off: number): number {
   return dv.getUint32(off + 4, true) * 4294967296 + dv.getUint32(off, true);
 }
@@ -381,6 +418,13 @@ export function parseEventTimed(bytes: Uint8Array, ctx: ParserContext): ParsedFl
     if (source !== 0) direction = (source === (src.ID ?? 0)) !== isReply ? 'EGRESS' : 'INGRESS';
   }
 
+  // The service side of the flow: the destination of a request (or of a flow whose direction is
+  // unknown, such as a drop), the source of a reply.
+  const l4proto: ServiceProtocol | undefined = pkt.l4?.TCP ? 'TCP' : pkt.l4?.UDP ? 'UDP' : undefined;
+  const srcService = isReply === true ? lookupService(ctx, pkt.ip?.source, pkt.srcPort, l4proto) : undefined;
+  const dstService =
+    isReply !== true ? lookupService(ctx, pkt.ip?.destination, pkt.dstPort, l4proto) : undefined;
+
   const total = ctx.bootTime.nsec + ktime;
   const sec = ctx.bootTime.sec + Math.floor(total / 1e9);
   const nsec = total % 1e9;
@@ -403,6 +447,8 @@ export function parseEventTimed(bytes: Uint8Array, ctx: ParserContext): ParsedFl
   if (ctx.nodeName) flow.node_name = ctx.nodeName;
   if (isReply) flow.reply = true;
   flow.event_type = eventSubType ? { type: eventType, sub_type: eventSubType } : { type: eventType };
+  if (srcService) flow.source_service = srcService;
+  if (dstService) flow.destination_service = dstService;
   if (direction !== 'TRAFFIC_DIRECTION_UNKNOWN') flow.traffic_direction = direction;
   if (matchType) flow.policy_match_type = matchType;
   if (type === NotifyType.TRACE) {

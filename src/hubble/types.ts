@@ -94,6 +94,12 @@ export interface Endpoint {
   pod_name?: string;
 }
 
+/** `flow.Service`: the Kubernetes Service an address of the flow belongs to (as frontend or backend). */
+export interface Service {
+  name: string;
+  namespace?: string;
+}
+
 export interface CiliumEventType {
   type?: number;
   sub_type?: number;
@@ -119,6 +125,8 @@ export interface Flow {
   node_name?: string;
   reply?: boolean;
   event_type: CiliumEventType;
+  source_service?: Service;
+  destination_service?: Service;
   traffic_direction?: TrafficDirection;
   policy_match_type?: number;
   trace_observation_point?: TraceObservationPoint;
@@ -163,9 +171,12 @@ export interface FlowFilter {
   source_ip?: string[];
   source_pod?: string[];
   source_label?: string[];
+  /** `[namespace/]name-prefix`, as source_pod (no namespace means `default`). */
+  source_service?: string[];
   destination_ip?: string[];
   destination_pod?: string[];
   destination_label?: string[];
+  destination_service?: string[];
   traffic_direction?: TrafficDirection[];
   verdict?: Verdict[];
   drop_reason_desc?: string[];

@@ -261,3 +261,47 @@ export function worldGetters() {
     identityLabels: (id: number) => IDENTITY_LABELS[id],
   };
 }
+
+/** ClusterIP services over PODS: frontend and backend addresses, as the agent's service state answers. */
+export const SERVICES = {
+  deathstar: {
+    name: 'deathstar',
+    namespace: 'default',
+    vip: '10.96.0.50',
+    port: 80,
+    protocol: 'TCP',
+    backends: [PODS.deathstar.ip],
+  },
+  kubeDns: {
+    name: 'kube-dns',
+    namespace: 'kube-system',
+    vip: '10.96.0.10',
+    port: 53,
+    protocol: 'UDP',
+    backends: [PODS.coredns.ip, PODS.coredns.ip6],
+  },
+  /** A service without backends: connections to it are dropped (Service backend not found). */
+  admin: {
+    name: 'deathstar-admin',
+    namespace: 'default',
+    vip: '10.96.0.51',
+    port: 8080,
+    protocol: 'TCP',
+    backends: [],
+  },
+} as const;
+
+/** serviceByAddress over SERVICES (frontends and backends), recording each lookup. */
+export function serviceGetter(calls: string[] = []) {
+  const byAddr = new Map<string, { name: string; namespace: string }>();
+  for (const s of Object.values(SERVICES)) {
+    const svc = { name: s.name, namespace: s.namespace };
+    for (const ip of [s.vip, ...s.backends]) byAddr.set(`${ip}:${s.port}/${s.protocol}`, svc);
+  }
+  return {
+    serviceByAddress: (ip: string, port: number, protocol: 'TCP' | 'UDP') => {
+      calls.push(`${ip}:${port}/${protocol}`);
+      return byAddr.get(`${ip}:${port}/${protocol}`);
+    },
+  };
+}
