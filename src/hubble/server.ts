@@ -12,9 +12,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { FilterError, RequestError } from './errors.js';
+import { bindServer, healthImplementation, serviceDefinition, shutdownServer } from './grpc-server.js';
 import type { FlowsQuery, Observer } from './observer.js';
 import { PeerList, type PeerSource, peerServiceClientCtor, peerServiceImplementation } from './peer.js';
-import { flowToProto, loadHubbleProtos, lostToProto, type ProtoTimestamp, timestampToMs } from './proto.js';
+import { flowToProto, lostToProto, type ProtoTimestamp, timestampToMs } from './proto.js';
 import type { FlowFilter } from './types.js';
 import { StreamWriter } from './writer.js';
 
@@ -31,7 +32,8 @@ export interface HubbleServerOptions {
   peers?: PeerSource;
 }
 
-interface GetFlowsRequest {
+/** observer.GetFlowsRequest as proto-loader decodes it. */
+export interface GetFlowsRequest {
   number?: number;
   first?: boolean;
   follow?: boolean;
@@ -39,18 +41,6 @@ interface GetFlowsRequest {
   blacklist?: FlowFilter[];
   since?: ProtoTimestamp;
   until?: ProtoTimestamp;
-}
-
-/** Service names the health check answers for: the whole server, upstream's observer name, ours. */
-const HEALTH_SERVICES = new Set(['', 'hubble.server.Observer', 'observer.Observer']);
-
-type Ctor = new (...args: never[]) => unknown;
-type ServiceCtor = Ctor & { service: grpc.ServiceDefinition };
-
-function service(path: string): grpc.ServiceDefinition {
-  let o: unknown = loadHubbleProtos();
-  for (const p of path.split('.')) o = (o as Record<string, unknown>)[p];
-  return (o as ServiceCtor).service;
 }
 
 export class HubbleServer {
@@ -73,28 +63,20 @@ export class HubbleServer {
       mkdirSync(dirname(opts.unixSocket), { recursive: true });
       rmSync(opts.unixSocket, { force: true });
       const addr = `unix://${opts.unixSocket}`;
-      await s.bind(addr);
+      await bindServer(s.server, addr);
       s.addresses.unix = addr;
     }
     if (opts.tcp) {
       const host = opts.tcp.slice(0, opts.tcp.lastIndexOf(':'));
-      const port = await s.bind(opts.tcp);
+      const port = await bindServer(s.server, opts.tcp);
       s.addresses.tcp = `${host}:${port}`;
     }
     return s;
   }
 
-  private bind(addr: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      );
-    });
-  }
-
   private register(): void {
     const obs = this.opts.observer;
-    this.server.addService(service('observer.Observer'), {
+    this.server.addService(serviceDefinition('observer.Observer'), {
       GetFlows: (call: grpc.ServerWritableStream<GetFlowsRequest, unknown>) => {
         void this.getFlows(call);
       },
@@ -145,17 +127,11 @@ export class HubbleServer {
         },
       ),
     );
-    this.server.addService(service('grpc.health.v1.Health'), {
-      Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const name = call.request.service ?? '';
-        // grpc.health.v1: the server as a whole ('') and the services it knows; others are NOT_FOUND.
-        if (!HEALTH_SERVICES.has(name)) {
-          cb({ code: grpc.status.NOT_FOUND, details: `unknown service "${name}"` });
-          return;
-        }
-        cb(null, { status: obs.readerUp() ? 'SERVING' : 'NOT_SERVING' });
-      },
-    });
+    // the health check follows the reader feeding the observer
+    this.server.addService(
+      serviceDefinition('grpc.health.v1.Health'),
+      healthImplementation(() => obs.readerUp()),
+    );
   }
 
   /** The peers to announce: the given source, else this server (its addresses are known once bound). */
@@ -214,16 +190,7 @@ export class HubbleServer {
   /** Stop: end follow streams, then shut down (forced after graceMs). Removes the unix socket. */
   async stop(graceMs = 2000): Promise<void> {
     for (const ac of this.calls) ac.abort();
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await shutdownServer(this.server, graceMs);
     if (this.opts.unixSocket) rmSync(this.opts.unixSocket, { force: true });
   }
 }

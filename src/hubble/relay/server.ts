@@ -20,9 +20,10 @@ import * as grpc from '@grpc/grpc-js';
 import { grpcTarget } from '../client.js';
 import { FilterError, RequestError } from '../errors.js';
 import { compileFilters } from '../filter.js';
+import { bindServer, healthImplementation, serviceDefinition, shutdownServer } from '../grpc-server.js';
 import { checkPeer, type Peer } from '../peer.js';
-import { loadHubbleProtos, VERSION } from '../proto.js';
-import type { FlowFilter } from '../types.js';
+import { VERSION } from '../proto.js';
+import type { GetFlowsRequest } from '../server.js';
 import { StreamWriter } from '../writer.js';
 import { PeerDiscovery } from './discovery.js';
 import { FlowMerger } from './merge.js';
@@ -57,16 +58,6 @@ export interface RelayOptions {
   logger?: RelayLogger;
 }
 
-interface GetFlowsRequest {
-  number?: number;
-  first?: boolean;
-  follow?: boolean;
-  whitelist?: FlowFilter[];
-  blacklist?: FlowFilter[];
-  since?: unknown;
-  until?: unknown;
-}
-
 interface Item {
   sec: number;
   nsec: number;
@@ -76,19 +67,9 @@ interface Item {
 
 type NodeState = 'NODE_CONNECTED' | 'NODE_UNAVAILABLE' | 'NODE_GONE' | 'NODE_ERROR';
 
-const HEALTH_SERVICES = new Set(['', 'hubble.server.Observer', 'observer.Observer']);
 /** A node stream is paused when this many of its flows wait in the merge, resumed below half. */
 const SOURCE_HIGH_WATER = 4096;
 const MAX_UNAVAILABLE_LISTED = 10;
-
-function observerService(): grpc.ServiceDefinition {
-  return ((loadHubbleProtos().observer as grpc.GrpcObject).Observer as grpc.ServiceClientConstructor).service;
-}
-
-function healthService(): grpc.ServiceDefinition {
-  const health = (loadHubbleProtos().grpc as grpc.GrpcObject).health as grpc.GrpcObject;
-  return ((health.v1 as grpc.GrpcObject).Health as grpc.ServiceClientConstructor).service;
-}
 
 function errorDetails(err: unknown): string {
   const e = err as { details?: string; message?: string };
@@ -110,7 +91,7 @@ export class Relay {
       ...(opts.initialBackoffMs !== undefined ? { initialBackoffMs: opts.initialBackoffMs } : {}),
       ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
     });
-    this.flowsDef = observerService().GetFlows as grpc.MethodDefinition<object, object>;
+    this.flowsDef = serviceDefinition('observer.Observer').GetFlows as grpc.MethodDefinition<object, object>;
   }
 
   static async start(opts: RelayOptions): Promise<Relay> {
@@ -136,13 +117,13 @@ export class Relay {
     try {
       if (opts.listen) {
         const host = opts.listen.slice(0, opts.listen.lastIndexOf(':'));
-        const port = await relay.bind(opts.listen);
+        const port = await bindServer(relay.server, opts.listen);
         relay.addresses.tcp = `${host}:${port}`;
       }
       if (opts.unixSocket) {
         mkdirSync(dirname(opts.unixSocket), { recursive: true });
         rmSync(opts.unixSocket, { force: true });
-        await relay.bind(`unix://${opts.unixSocket}`);
+        await bindServer(relay.server, `unix://${opts.unixSocket}`);
         relay.addresses.unix = `unix://${opts.unixSocket}`;
       }
     } catch (err) {
@@ -176,16 +157,8 @@ export class Relay {
     return this.discovery?.connected;
   }
 
-  private bind(addr: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      );
-    });
-  }
-
   private register(): void {
-    const def = observerService();
+    const def = serviceDefinition('observer.Observer');
     // GetFlows answers with the nodes' bytes: its serializer passes buffers through.
     const relayDef: grpc.ServiceDefinition = {
       ...def,
@@ -212,18 +185,11 @@ export class Relay {
         );
       },
     });
-    this.server.addService(healthService(), {
-      Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const name = call.request.service ?? '';
-        if (!HEALTH_SERVICES.has(name)) {
-          cb({ code: grpc.status.NOT_FOUND, details: `unknown service "${name}"` });
-          return;
-        }
-        // serving while at least one node can answer
-        const any = this.peers.list().some((p) => p.state === 'NODE_CONNECTED');
-        cb(null, { status: any ? 'SERVING' : 'NOT_SERVING' });
-      },
-    });
+    // serving while at least one node can answer
+    this.server.addService(
+      serviceDefinition('grpc.health.v1.Health'),
+      healthImplementation(() => this.peers.list().some((p) => p.state === 'NODE_CONNECTED')),
+    );
   }
 
   private get nodeTimeoutMs(): number {
@@ -380,16 +346,7 @@ export class Relay {
   async stop(graceMs = 2000): Promise<void> {
     for (const ac of this.calls) ac.abort();
     this.discovery?.stop();
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await shutdownServer(this.server, graceMs);
     this.peers.close();
     if (this.opts.unixSocket) rmSync(this.opts.unixSocket, { force: true });
   }

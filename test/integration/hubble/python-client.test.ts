@@ -5,19 +5,13 @@
  * python3-grpcio python3-grpc-tools (uses /usr/bin/python3).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { repoRoot } from '../../helpers/paths.js';
 import { type Fixture, startFixture } from './fixture.js';
-
-const PY = '/usr/bin/python3';
-// The upstream protos live next to the repository (../shared), not at a fixed absolute path.
-const REF =
-  process.env.HUBBLE_REFERENCE_PROTOS ??
-  join(repoRoot, '..', 'shared', 'reference', 'hubble-proto', 'api', 'v1');
+import { compileUpstreamProtos, PY } from './python.js';
 
 const SCRIPT = String.raw`
 import json, sys
@@ -100,28 +94,9 @@ describe('independent client: python grpcio with the upstream reference protos',
   let fx: Fixture;
   let gen: string;
   before(async () => {
-    assert.ok(existsSync(PY), `${PY} missing (apt-get install -y python3-grpcio python3-grpc-tools)`);
-    assert.ok(existsSync(join(REF, 'flow', 'flow.proto')), `upstream reference protos missing at ${REF}`);
     fx = await startFixture();
     gen = join(fx.dir, 'py');
-    mkdirSync(gen);
-    const include = execFileSync(PY, [
-      '-c',
-      'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))',
-    ])
-      .toString()
-      .trim();
-    execFileSync(PY, [
-      '-m',
-      'grpc_tools.protoc',
-      `-I${REF}`,
-      `-I${include}`,
-      `--python_out=${gen}`,
-      `--grpc_python_out=${gen}`,
-      'flow/flow.proto',
-      'observer/observer.proto',
-      'relay/relay.proto',
-    ]);
+    compileUpstreamProtos(gen, ['flow/flow.proto', 'observer/observer.proto', 'relay/relay.proto']);
     writeFileSync(join(gen, 'client.py'), SCRIPT);
   });
   after(async () => {

@@ -5,17 +5,12 @@
  * Requires: apt-get install -y python3-grpcio python3-grpc-tools (uses /usr/bin/python3).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { repoRoot } from '../../helpers/paths.js';
+import { compileUpstreamProtos, PY } from './python.js';
 import { BOOT_SEC, type RelayCluster, startRelayCluster, synNow, waitFor } from './relay-cluster.js';
-
-const PY = '/usr/bin/python3';
-const REF =
-  process.env.HUBBLE_REFERENCE_PROTOS ??
-  join(repoRoot, '..', 'shared', 'reference', 'hubble-proto', 'api', 'v1');
 
 const SCRIPT = `
 import json, sys
@@ -90,24 +85,9 @@ describe('independent client: python grpcio reads the relay with the upstream re
   let c: RelayCluster;
   let gen: string;
   before(async () => {
-    assert.ok(existsSync(PY), `${PY} missing (apt-get install -y python3-grpcio python3-grpc-tools)`);
-    assert.ok(existsSync(join(REF, 'peer', 'peer.proto')), `upstream reference protos missing at ${REF}`);
     c = await startRelayCluster(3);
     gen = join(c.dir, 'py');
-    mkdirSync(gen);
-    const include = execFileSync(PY, [
-      '-c',
-      'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))',
-    ])
-      .toString()
-      .trim();
-    execFileSync(PY, [
-      '-m',
-      'grpc_tools.protoc',
-      `-I${REF}`,
-      `-I${include}`,
-      `--python_out=${gen}`,
-      `--grpc_python_out=${gen}`,
+    compileUpstreamProtos(gen, [
       'flow/flow.proto',
       'observer/observer.proto',
       'relay/relay.proto',

@@ -10,11 +10,9 @@ import { after, before, describe, it } from 'node:test';
 
 process.env.TZ = 'UTC';
 
-import { Command } from 'commander';
-import { formatError } from '../../../src/cli/errors.js';
-import { registerHubbleCommands } from '../../../src/cli/hubble.js';
 import { distRoot } from '../../../src/common/paths.js';
 import { type FlowsResponse, type GetFlowsRequestInput, ObserverClient } from '../../../src/hubble/index.js';
+import { runHubbleCli } from './cli.js';
 import { BOOT_SEC, type RelayCluster, startRelayCluster, synNow, waitFor } from './relay-cluster.js';
 
 async function collect(client: ObserverClient, req: GetFlowsRequestInput): Promise<FlowsResponse[]> {
@@ -31,16 +29,6 @@ const statuses = (rs: FlowsResponse[]) =>
 
 async function connectedNodes(client: ObserverClient): Promise<number> {
   return (await client.serverStatus()).num_connected_nodes ?? 0;
-}
-
-/** Runs `cilium-ts hubble ...` in this process with captured output. */
-async function cli(args: string[]): Promise<{ out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const program = new Command().exitOverride();
-  registerHubbleCommands(program, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  await program.parseAsync(['hubble', ...args], { from: 'user' }).catch((e) => err.push(formatError(e)));
-  return { out, err };
 }
 
 describe('Hubble Relay over three nodes', () => {
@@ -164,7 +152,7 @@ describe('Hubble Relay over three nodes', () => {
 
   it('cilium-ts hubble observe and status through the relay', async () => {
     const relay = c.relay.addresses.tcp!;
-    const compact = await cli(['observe', '--server', relay, '--first', '3', '--print-node-name']);
+    const compact = await runHubbleCli(['observe', '--server', relay, '--first', '3', '--print-node-name']);
     assert.equal(compact.err.length, 0, compact.err.join('\n'));
     assert.deepEqual(
       compact.out,
@@ -173,7 +161,7 @@ describe('Hubble Relay over three nodes', () => {
           `Nov 21 20:01:0${2 + k}.000 [node${k + 1}]: default/tiefighter:40000 (ID:1234) -> default/deathstar-6f87c5b7f6-abcde:${1000 + k} (ID:5678) to-endpoint FORWARDED (TCP Flags: SYN)`,
       ),
     );
-    const json = await cli([
+    const json = await runHubbleCli([
       'observe',
       '--server',
       c.relay.addresses.unix!,
@@ -187,10 +175,19 @@ describe('Hubble Relay over three nodes', () => {
       json.out.map((l) => JSON.parse(l).node_name),
       ['node2'],
     );
-    const byNode = await cli(['observe', '--server', relay, '--all', '-o', 'jsonpb', '--node-name', 'node3']);
+    const byNode = await runHubbleCli([
+      'observe',
+      '--server',
+      relay,
+      '--all',
+      '-o',
+      'jsonpb',
+      '--node-name',
+      'node3',
+    ]);
     assert.ok(byNode.out.length >= 4);
     assert.ok(byNode.out.every((l) => JSON.parse(l).node_name === 'node3'));
-    const st = await cli(['status', '--server', relay]);
+    const st = await runHubbleCli(['status', '--server', relay]);
     assert.match(
       st.out[0]!,
       /^Healthcheck \(via 127\.0\.0\.1:\d+\): Ok\nCurrent\/Max Flows: \d+\/12,285 \([\d.]+%\)\nFlows\/s: [\d.]+\nConnected Nodes: 3\/3$/,
@@ -309,7 +306,7 @@ describe('cilium-ts hubble relay (a process)', () => {
       const client = new ObserverClient(address);
       try {
         await waitFor('both nodes', async () => (await connectedNodes(client)) === 2);
-        const r = await cli(['observe', '--server', address, '--all', '-o', 'json']);
+        const r = await runHubbleCli(['observe', '--server', address, '--all', '-o', 'json']);
         assert.deepEqual(
           r.out.map((l) => [JSON.parse(l).node_name, JSON.parse(l).l4.TCP.destination_port]),
           [

@@ -4,11 +4,9 @@ import { after, before, describe, it } from 'node:test';
 
 process.env.TZ = 'UTC';
 
-import { Command } from 'commander';
-import { formatError } from '../../../src/cli/errors.js';
-import { registerHubbleCommands } from '../../../src/cli/hubble.js';
 import { type FlowsResponse, type GetFlowsRequestInput, ObserverClient } from '../../../src/hubble/index.js';
 import { PODS, packet, traceEvent } from '../../unit/hubble/helpers/events.js';
+import { runHubbleCli } from './cli.js';
 import { BOOT_SEC, type Fixture, startFixture } from './fixture.js';
 
 async function collect(client: ObserverClient, req: GetFlowsRequestInput): Promise<FlowsResponse[]> {
@@ -158,15 +156,7 @@ describe('Observer gRPC server (grpc-js client)', () => {
   });
 
   it('cilium-ts hubble observe / status against the server', async () => {
-    const run = async (args: string[]) => {
-      const out: string[] = [];
-      const err: string[] = [];
-      const program = new Command().exitOverride();
-      registerHubbleCommands(program, { out: (s) => out.push(s), err: (s) => err.push(s) });
-      // A failing command throws; the CLI's entry point prints it as this line.
-      await program.parseAsync(['hubble', ...args], { from: 'user' }).catch((e) => err.push(formatError(e)));
-      return { out, err };
-    };
+    const run = runHubbleCli;
     const server = fx.server.addresses.unix!;
     const compact = await run(['observe', '--server', server, '--verdict', 'DROPPED']);
     assert.deepEqual(compact.out, [
