@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HubbleMetrics, HubbleServer, Observer } from '../../../src/hubble/index.js';
+import { HubbleMetrics, HubbleServer, Observer, type ObserverOptions } from '../../../src/hubble/index.js';
 import {
   dropEvent,
   PODS,
@@ -99,7 +99,12 @@ export interface Fixture {
 }
 
 export async function startFixture(
-  opts: { capacity?: number; ingest?: boolean; readerUp?: () => boolean } = {},
+  opts: {
+    capacity?: number;
+    ingest?: boolean;
+    readerUp?: () => boolean;
+    serviceByAddress?: ObserverOptions['serviceByAddress'];
+  } = {},
 ): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'cts-hubble-'));
   const socket = join(dir, 'node1', 'hubble.sock');
@@ -110,6 +115,7 @@ export async function startFixture(
     metrics,
     ...(opts.capacity ? { capacity: opts.capacity } : {}),
     ...(opts.readerUp ? { readerUp: opts.readerUp } : {}),
+    ...(opts.serviceByAddress ? { serviceByAddress: opts.serviceByAddress } : {}),
     ...worldGetters(),
   });
   if (opts.ingest !== false) for (const ev of sampleEvents()) observer.ingest(ev);
