@@ -50,20 +50,12 @@ const { deathstar: dsSvc, kubeDns, admin } = SERVICES;
 const synTo = (dst: string, dport: number) =>
   packet({ src: tf.ip, dst, proto: 'tcp', sport: 51234, dport, flags: TCP_SYN });
 
-/** tiefighter → deathstar:80 SYN seen leaving tiefighter (from-endpoint), to `dst`. */
-const request = (dst: string) =>
-  parseEvent(
-    traceEvent({
-      obsPoint: 5,
-      source: tf.ep,
-      srcLabel: tf.id,
-      dstLabel: dst === ds.ip ? ds.id : 2,
-      reason: 0,
-      ktimeNs: 0n,
-      pkt: synTo(dst, 80),
-    }),
-    ctx,
-  )!;
+/** A new connection's packet seen leaving tiefighter (trace from-endpoint). */
+const fromTf = (pkt: Uint8Array, dstLabel: number, ktimeNs = 0n) =>
+  traceEvent({ obsPoint: 5, source: tf.ep, srcLabel: tf.id, dstLabel, reason: 0, ktimeNs, pkt });
+
+/** tiefighter → deathstar:80 SYN, to `dst` (the ClusterIP, or the pod when socket-LB translated it). */
+const request = (dst: string) => parseEvent(fromTf(synTo(dst, 80), dst === ds.ip ? ds.id : 2), ctx)!;
 
 const flows = {
   // tc-level LB before translation: the packet still carries the ClusterIP
@@ -107,30 +99,11 @@ const flows = {
   )!,
   // a DNS query to the kube-dns ClusterIP (UDP)
   dns: parseEvent(
-    traceEvent({
-      obsPoint: 5,
-      source: tf.ep,
-      srcLabel: tf.id,
-      dstLabel: 2,
-      reason: 0,
-      ktimeNs: 3_000_000n,
-      pkt: packet({ src: tf.ip, dst: kubeDns.vip, proto: 'udp', sport: 40000, dport: 53 }),
-    }),
+    fromTf(packet({ src: tf.ip, dst: kubeDns.vip, proto: 'udp', sport: 40000, dport: 53 }), 2, 3_000_000n),
     ctx,
   )!,
   // TCP to the DNS pod's port 53: kube-dns only has a UDP port, so no service
-  dnsTcp: parseEvent(
-    traceEvent({
-      obsPoint: 5,
-      source: tf.ep,
-      srcLabel: tf.id,
-      dstLabel: dns.id,
-      reason: 0,
-      ktimeNs: 4_000_000n,
-      pkt: synTo(dns.ip, 53),
-    }),
-    ctx,
-  )!,
+  dnsTcp: parseEvent(fromTf(synTo(dns.ip, 53), dns.id, 4_000_000n), ctx)!,
   // a connection to a service without backends, dropped by the LB (DROP_NO_SERVICE)
   noBackend: parseEvent(
     dropEvent({
@@ -169,31 +142,9 @@ describe('hubble flows carry the service (serviceByAddress)', () => {
   it('looks up by address, port and protocol; ICMP and flows without L4 ports are not looked up', () => {
     assert.equal(flows.dnsTcp.destination_service, undefined);
     calls.length = 0;
-    parseEvent(
-      traceEvent({
-        obsPoint: 5,
-        source: tf.ep,
-        srcLabel: tf.id,
-        dstLabel: ds.id,
-        reason: 0,
-        ktimeNs: 0n,
-        pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'icmp', icmpType: 8 }),
-      }),
-      ctx,
-    );
+    parseEvent(fromTf(packet({ src: tf.ip, dst: ds.ip, proto: 'icmp', icmpType: 8 }), ds.id), ctx);
     assert.deepEqual(calls, []);
-    parseEvent(
-      traceEvent({
-        obsPoint: 5,
-        source: tf.ep,
-        srcLabel: tf.id,
-        dstLabel: 2,
-        reason: 0,
-        ktimeNs: 0n,
-        pkt: packet({ src: tf.ip6, dst: 'fd00::30', proto: 'udp', sport: 40000, dport: 53 }),
-      }),
-      ctx,
-    );
+    parseEvent(fromTf(packet({ src: tf.ip6, dst: dns.ip6, proto: 'udp', sport: 40000, dport: 53 }), 2), ctx);
     assert.deepEqual(calls, ['fd00::30:53/UDP']);
   });
 
@@ -222,18 +173,11 @@ describe('hubble flows carry the service (serviceByAddress)', () => {
   });
 
   it('without a lookup flows carry no service', () => {
-    const plain = parseEvent(
-      traceEvent({
-        obsPoint: 5,
-        source: tf.ep,
-        srcLabel: tf.id,
-        dstLabel: 2,
-        reason: 0,
-        ktimeNs: 0n,
-        pkt: synTo(dsSvc.vip, 80),
-      }),
-      { nodeName: 'node1', bootTime: { sec: T0, nsec: 0 }, ...worldGetters() },
-    )!;
+    const plain = parseEvent(fromTf(synTo(dsSvc.vip, 80), 2), {
+      nodeName: 'node1',
+      bootTime: { sec: T0, nsec: 0 },
+      ...worldGetters(),
+    })!;
     assert.equal(plain.destination_service, undefined);
     assert.equal(plain.source_service, undefined);
   });
@@ -246,17 +190,7 @@ describe('hubble flows carry the service (serviceByAddress)', () => {
       ...worldGetters(),
       ...serviceGetter(seen),
     });
-    const f = observer.ingest(
-      traceEvent({
-        obsPoint: 5,
-        source: tf.ep,
-        srcLabel: tf.id,
-        dstLabel: 2,
-        reason: 0,
-        ktimeNs: 0n,
-        pkt: synTo(dsSvc.vip, 80),
-      }),
-    )!;
+    const f = observer.ingest(fromTf(synTo(dsSvc.vip, 80), 2))!;
     assert.deepEqual(f.destination_service, DS);
     assert.deepEqual(seen, [`${dsSvc.vip}:80/TCP`]);
   });
