@@ -60,7 +60,15 @@ export function synNow(dport: number, ms = Date.now()): Uint8Array {
  */
 export async function startRelayCluster(
   n: number,
-  opts: { history?: number; relay?: Partial<RelayOptions> } = {},
+  opts: {
+    history?: number;
+    /** Relay options over the defaults (a function gets the started nodes). */
+    relay?: Partial<RelayOptions> | ((nodes: readonly ClusterNode[]) => Partial<RelayOptions>);
+    /** Flow ring capacity of each node (default 4095). */
+    capacity?: number;
+    /** Whether the node's datapath reader runs (default: always). */
+    readerUp?: (node: string) => boolean;
+  } = {},
 ): Promise<RelayCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'cts-relay-'));
   const peers = new PeerList();
@@ -76,9 +84,12 @@ export async function startRelayCluster(
   };
   for (let i = 0; i < n; i++) {
     const name = `node${i + 1}`;
+    const readerUp = opts.readerUp;
     const observer = new Observer({
       nodeName: name,
       bootTime: { sec: BOOT_SEC, nsec: 0 },
+      ...(opts.capacity ? { capacity: opts.capacity } : {}),
+      ...(readerUp ? { readerUp: () => readerUp(name) } : {}),
       ...worldGetters(),
     });
     for (let j = 0; j < history; j++) {
@@ -106,7 +117,7 @@ export async function startRelayCluster(
     initialBackoffMs: 50,
     maxBackoffMs: 200,
     sortBufferDrainTimeoutMs: 200,
-    ...opts.relay,
+    ...(typeof opts.relay === 'function' ? opts.relay(nodes) : opts.relay),
   });
   return {
     dir,
