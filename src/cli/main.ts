@@ -11,6 +11,7 @@ import { registerDnsCommands } from './dns.js';
 import { reportAndExit } from './errors.js';
 import { registerHubbleCommands } from './hubble.js';
 import { registerLab } from './lab.js';
+import { registerRelayCommands } from './relay.js';
 import { registerSelfcheck } from './selfcheck.js';
 import { registerWorkload } from './workload.js';
 
@@ -36,6 +37,7 @@ registerLab(program);
 registerWorkload(program);
 registerSelfcheck(program);
 registerHubbleCommands(program);
+registerRelayCommands(program);
 registerDnsCommands(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -3,11 +3,12 @@
  * Observer gRPC server, and Prometheus metrics (Hubble's and the agent's).
  */
 
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { routes } from '../../api/types.js';
 import { cell, token } from '../../hive/hive.js';
 import { HubbleMetrics, type MetricsServer, startMetricsServer } from '../../hubble/metrics.js';
 import { Observer } from '../../hubble/observer.js';
+import { nodePeerSource } from '../../hubble/peer.js';
 import { HubbleServer } from '../../hubble/server.js';
 import { registerAgentMetrics } from '../metrics.js';
 import { Monitor } from '../monitor.js';
@@ -18,6 +19,7 @@ import {
   EndpointsT,
   IdentitiesT,
   LogT,
+  NodeT,
   PolicyT,
 } from './tokens.js';
 
@@ -31,7 +33,7 @@ export const HubbleT = token<HubbleService>('hubble');
 
 export const hubbleCell = cell<HubbleService, AgentCellExtras>({
   name: 'hubble',
-  needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT],
+  needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT, NodeT],
   provides: HubbleT,
   build: (get) => {
     const cfg = get(ConfigT);
@@ -40,6 +42,7 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
     const { manager } = get(EndpointsT);
     const { async: allocator } = get(IdentitiesT);
     const { repo } = get(PolicyT);
+    const { registry } = get(NodeT);
     const metrics = new HubbleMetrics({ metrics: cfg.hubbleMetrics });
     registerAgentMetrics(
       {
@@ -83,6 +86,12 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
         await monitor.start();
         server = await HubbleServer.start({
           observer,
+          // The Peer service announces every node's Hubble server (Relay discovers them here). In a
+          // lab, nodes' unix sockets are reachable by path from any namespace.
+          peers: nodePeerSource(
+            registry,
+            (n) => `unix://${join(dirname(cfg.runDir), n.name, 'hubble.sock')}`,
+          ),
           unixSocket: join(cfg.runDir, 'hubble.sock'),
           ...(cfg.hubbleListenPort >= 0 ? { tcp: `127.0.0.1:${cfg.hubbleListenPort}` } : {}),
         });
