@@ -18,6 +18,7 @@ import { datapathCell, socketLbCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
 import { hubbleCell } from './cells/hubble.js';
 import { ipcacheCell } from './cells/ipcache.js';
+import { ipsyncCell } from './cells/ipsync.js';
 import { kvstoreCell } from './cells/kvstore.js';
 import { nodeCell, routerCell } from './cells/node.js';
 import { policyCell } from './cells/policy.js';
@@ -44,6 +45,7 @@ export const CONTROL_PLANE_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   policyCell,
   endpointsCell,
   servicesCell,
+  ipsyncCell,
   syncCell,
 ] as Cell<unknown, AgentCellExtras>[];
 

@@ -26,6 +26,11 @@ export interface AgentConfig {
   allowLocalhost: 'always' | 'policy';
   /** cgroup v2 directory of this node's processes: socket-LB attaches there (none: no socket-LB). */
   cgroup?: string | undefined;
+  /**
+   * How packets reach other nodes' pods: native (the node routes each other node's pod CIDR via
+   * that node's address, learnt from the node registry). The VXLAN overlay is not implemented yet.
+   */
+  routingMode: 'native';
   /** Where cluster state lives: memory (one node) or etcd (a cluster; kvstoreEndpoints). */
   kvstore: 'memory' | 'etcd';
   kvstoreEndpoints: string[];
@@ -58,6 +63,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     monitorAggregation: 1,
     policyAuditMode: false,
     allowLocalhost: 'always',
+    routingMode: 'native',
     kvstore: 'memory',
     kvstoreEndpoints: [],
     lbAlgorithm: 'random',

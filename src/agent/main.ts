@@ -18,6 +18,7 @@ export interface AgentFlags {
   allowLocalhost?: string;
   cgroup?: string;
   kvstore?: string;
+  routingMode?: string;
   kvstoreEndpoints?: string;
   bpfLbAlgorithm?: string;
   bpfLbMaglevTableSize?: string;
@@ -52,6 +53,11 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
     o.allowLocalhost = f.allowLocalhost;
   }
   if (f.cgroup) o.cgroup = f.cgroup;
+  if (f.routingMode !== undefined && f.routingMode !== 'native')
+    throw new AgentConfigError(
+      `--routing-mode ${f.routingMode}: ${f.routingMode === 'vxlan' ? 'the VXLAN overlay is not implemented yet; use native' : 'expected native'}`,
+      'routingMode',
+    );
   if (f.kvstore !== undefined) {
     if (f.kvstore !== 'memory' && f.kvstore !== 'etcd')
       throw new AgentConfigError(`--kvstore ${f.kvstore}: expected memory or etcd`, 'kvstore');

@@ -84,6 +84,11 @@ export function registerAgentCommands(program: Command): void {
     .option('--pod-cidr-v6 <cidr>', 'IPv6 pod CIDR of this node')
     .option('--node-ip <ip...>', 'addresses of this node (host identity)')
     .option('--node-label <key=value...>', 'labels of this node (fromNodes/toNodes select the host by them)')
+    .option(
+      '--routing-mode <native>',
+      "how other nodes' pods are reached (native: routes via their node)",
+      'native',
+    )
     .option('--kvstore <memory|etcd>', 'where cluster state lives', 'memory')
     .option('--kvstore-endpoints <urls>', 'etcd client URLs, comma-separated (http://10.0.0.1:2379,...)')
     .option('--cgroup <dir>', "cgroup v2 directory of this node's processes: socket-LB attaches there")

@@ -10,8 +10,10 @@ import { HubbleMetrics, type MetricsServer, startMetricsServer } from '../../hub
 import { Observer } from '../../hubble/observer.js';
 import { nodePeerSource } from '../../hubble/peer.js';
 import { HubbleServer } from '../../hubble/server.js';
+import type { LbState } from '../../service/index.js';
 import { registerAgentMetrics } from '../metrics.js';
 import { Monitor } from '../monitor.js';
+import { ServicesT } from './services.js';
 import {
   type AgentCellExtras,
   ConfigT,
@@ -33,7 +35,7 @@ export const HubbleT = token<HubbleService>('hubble');
 
 export const hubbleCell = cell<HubbleService, AgentCellExtras>({
   name: 'hubble',
-  needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT, NodeT],
+  needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT, NodeT, ServicesT],
   provides: HubbleT,
   build: (get) => {
     const cfg = get(ConfigT);
@@ -43,6 +45,8 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
     const { async: allocator } = get(IdentitiesT);
     const { repo } = get(PolicyT);
     const { registry } = get(NodeT);
+    const { lb } = get(ServicesT);
+    const serviceByAddress = serviceIndex(lb);
     const metrics = new HubbleMetrics({ metrics: cfg.hubbleMetrics });
     registerAgentMetrics(
       {
@@ -73,6 +77,7 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
       },
       identityLabels: (id) => allocator.lookup(id)?.labels.toStrings(),
       readerUp: (): boolean => monitor.readerUp,
+      serviceByAddress,
     });
     const monitor: Monitor = new Monitor(
       { reader: () => dp.m.events.reader(), lost: () => dp.m.events.lost() },
@@ -118,3 +123,28 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
     };
   },
 });
+
+/**
+ * Which service an address belongs to, for flows: a frontend (VIP:port) or one of its backends
+ * (socket-LB already connected the socket to a backend). Rebuilt when the LB tables change.
+ */
+function serviceIndex(lb: LbState) {
+  let rev = -1;
+  let index = new Map<string, { name: string; namespace: string }>();
+  return (ip: string, port: number, protocol: 'TCP' | 'UDP') => {
+    const now = lb.tables.services.revision;
+    if (now !== rev) {
+      index = new Map();
+      for (const f of lb.frontends()) {
+        const [namespace, name] = f.service.split('/') as [string, string];
+        const svc = { name, namespace };
+        index.set(`${f.address}|${f.port}|${f.protocol}`, svc);
+        for (const b of f.backends)
+          if (!index.has(`${b.address}|${b.port}|${b.protocol}`))
+            index.set(`${b.address}|${b.port}|${b.protocol}`, svc);
+      }
+      rev = now;
+    }
+    return index.get(`${ip}|${port}|${protocol}`);
+  };
+}

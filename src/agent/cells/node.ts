@@ -6,10 +6,11 @@
  */
 import { isIPv6 } from 'node:net';
 import { setupNodeRouter } from '../../cni/endpoint-plumbing.js';
+import { run } from '../../datapath/linux/index.js';
 import { cell } from '../../hive/hive.js';
 import { ReservedIdentity } from '../../identity/numbering.js';
 import type { IpcacheInfo } from '../../ipcache/ipcache.js';
-import { type Node, NodeKvSync, NodeRegistry, nodeId } from '../../node/index.js';
+import { type Node, NodeKvSync, NodeRegistry, nodeId, nodeInternalIp } from '../../node/index.js';
 import {
   type AgentCellExtras,
   ConfigT,
@@ -82,16 +83,58 @@ export const nodeCell = cell<NodeService, AgentCellExtras>({
   },
 });
 
-/** The node's router device and its addresses (the pods' gateway). */
+/**
+ * The node's router device and its addresses (the pods' gateway), and native routing: a route to
+ * every other node's pod CIDR via that node's address, kept as nodes come and go.
+ */
 export const routerCell = cell<undefined, AgentCellExtras>({
   name: 'router',
-  needs: [NodeT],
-  build: (get) => ({
-    start: async () => {
-      const { routerIPs } = get(NodeT);
-      await setupNodeRouter({ ipv4Router: routerIPs.ipv4, ipv6Router: routerIPs.ipv6 });
-    },
-  }),
+  needs: [NodeT, LogT],
+  build: (get) => {
+    const { routerIPs, registry } = get(NodeT);
+    const log = get(LogT).child({ subsys: 'routing' });
+    const routes = new Map<string, string>(); // node → "cidr via ip"
+    const apply = async (n: Node, gone: boolean) => {
+      const id = nodeId(n);
+      const via = nodeInternalIp(n, 4);
+      const want = !gone && n.ipv4PodCidr && via ? `${n.ipv4PodCidr} via ${via}` : undefined;
+      const have = routes.get(id);
+      if (have === want) return;
+      try {
+        if (have) await run(['ip', 'route', 'del', ...have.split(' ')]).catch(() => {});
+        if (want) await run(['ip', 'route', 'replace', ...want.split(' ')]);
+        if (want) routes.set(id, want);
+        else routes.delete(id);
+        log.info({ node: id, route: want ?? null, removed: have ?? null }, 'node route');
+      } catch (err) {
+        log.warn({ err, node: id, route: want }, 'node route failed');
+      }
+    };
+    let chain: Promise<void> = Promise.resolve();
+    const queue = (n: Node, isLocal: boolean, gone: boolean) => {
+      if (isLocal) return;
+      chain = chain.then(() => apply(n, gone));
+    };
+    let unsubscribe = () => {};
+    return {
+      start: async () => {
+        await setupNodeRouter({ ipv4Router: routerIPs.ipv4, ipv6Router: routerIPs.ipv6 });
+        unsubscribe = registry.subscribe(
+          {
+            onAdd: (n, isLocal) => queue(n, isLocal, false),
+            onUpdate: (n, _b, isLocal) => queue(n, isLocal, false),
+            onDelete: (n, isLocal) => queue(n, isLocal, true),
+          },
+          { replay: true },
+        );
+        await chain;
+      },
+      stop: async () => {
+        unsubscribe();
+        await chain;
+      },
+    };
+  },
 });
 
 export function hostPrefix(ip: string): string {

@@ -5,6 +5,7 @@
  */
 import { cell } from '../../hive/hive.js';
 import type { ReconcilerHandle } from '../../statedb/reconciler.js';
+import { IpSyncT } from './ipsync.js';
 import { ServicesT } from './services.js';
 import {
   type AgentCellExtras,
@@ -19,7 +20,8 @@ import {
 export const syncCell = cell<DatapathSync, AgentCellExtras>({
   name: 'datapath-sync',
   // Node and policy are needed for ordering: their claims must be in before the first prune.
-  needs: [IpcacheT, EndpointsT, NodeT, PolicyT, ServicesT],
+  // Remote endpoints (ipcache-sync) are claimed before the first prune too.
+  needs: [IpcacheT, EndpointsT, NodeT, PolicyT, ServicesT, IpSyncT],
   provides: SyncT,
   build: (get) => {
     const ipcache = get(IpcacheT);

@@ -1,8 +1,8 @@
 /**
  * Three agents' control-plane cells (identities, node registry, policy, endpoints) run in one
  * process against in-memory map targets, sharing one real etcd: the same labels get the same
- * identity on every node, and each node learns the others' identities and nodes (their addresses
- * become remote-node in its ipcache).
+ * identity on every node, each node learns the others' identities and nodes (their addresses
+ * become remote-node in its ipcache) and the others' pods (their IPs map to their identities).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -129,5 +129,19 @@ describe('cluster-wide identities through etcd (three agents, real etcd on loopb
       () => agents[0]!.dp.ipcache.data.get('192.168.60.2/32')?.identity === 6,
     );
     assert.equal(agents[0]!.dp.ipcache.data.get('192.168.60.1/32')?.identity, 1, 'its own address is host');
+    // Each node's pods are their own identity on the other nodes (ipcache through cilium/state/ip/v1).
+    await until(
+      'n1 to map the db pod of n2',
+      () => agents[0]!.dp.ipcache.data.get(`${db.ipv4}/32`)?.identity === db.identity,
+    );
+    await until(
+      'n3 to map the web pod of n1',
+      () => agents[2]!.dp.ipcache.data.get(`${eps[0]!.ipv4}/32`)?.identity === ids[0],
+    );
+    // A pod removed on n2 stops mapping on n1.
+    const { manager, state } = agents[1]!.hive.get(EndpointsT);
+    await manager.remove(manager.get(db.id)!);
+    await state.flush();
+    await until('n1 to forget the db pod', () => !agents[0]!.dp.ipcache.data.has(`${db.ipv4}/32`));
   });
 });

@@ -163,6 +163,21 @@ describe('privileged: services through socket-LB in a lab', () => {
     assert.ok(chi2 < 13.8, `chi-square ${chi2.toFixed(2)} over ${JSON.stringify(r.counts)}`);
   });
 
+  it('Hubble flows name the service, and hubble observe --to-service filters on it', async () => {
+    const out = await cliOk(
+      ['hubble', 'observe', '--last', '20', '--to-service', 'default/web', '-o', 'json'],
+      { lab: LAB },
+    );
+    const flows = out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { flow?: { destination_service?: { name: string; namespace: string } } });
+    assert.ok(flows.length > 0, 'flows to the web service');
+    for (const f of flows)
+      assert.deepEqual(f.flow?.destination_service, { name: 'web', namespace: 'default' });
+  });
+
   it('a UDP socket sticks to one backend, and recvfrom() reports the service address', async () => {
     const socks = await inPod<{ backends: string[]; from: string[] }[]>(
       'client',
