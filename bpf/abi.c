@@ -43,6 +43,7 @@ ABI(lb4_reverse_sk_key);
 ABI(lb4_reverse_sk);
 ABI(lb6_reverse_sk_key);
 ABI(lb6_reverse_sk);
+ABI(nodeport_nat_entry);
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 

@@ -23,6 +23,9 @@
 #include "lib/endpoints.h"
 #include "lib/ipcache.h"
 #include "lib/policy.h"
+#include "lib/lb.h"
+#include "lib/lb_xlate.h"
+#include "lib/nodeport.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 
@@ -34,7 +37,7 @@ struct lxc_verdict {
 	__u16 drop_ep;   /* endpoint whose decision drops (metrics key, event source) */
 	__u8 drop_dir;   /* METRIC_INGRESS / METRIC_EGRESS of drop_ep */
 	__u8 ipv6;
-	__u8 pad[2];
+	__be16 rev_nat;  /* the service of a translated connection, 0 if none */
 };
 
 /*
@@ -52,7 +55,7 @@ __noinline int lxc_drop(struct __sk_buff *ctx, int ret, const struct lxc_verdict
 	if (!v)
 		return TC_ACT_SHOT;
 	send_drop_notify(ctx, v->drop_ep, reason, v->src_label, v->dst_label, v->dst_id, v->ipv6,
-			 ctx->ifindex, 0);
+			 ctx->ifindex, 0, v->rev_nat);
 	update_metrics(v->drop_ep, len, v->drop_dir, reason);
 	return TC_ACT_SHOT;
 }
@@ -66,9 +69,11 @@ static __always_inline int lxc_finish(struct __sk_buff *ctx, int ret, const stru
 	return lxc_drop(ctx, ret, v, len);
 }
 
-/* CT state of a packet at `side`; ICMP errors are looked up through the packet
- * they quote, which travelled the other way (seen at the opposite side). */
-static __always_inline int lxc_ct_state(struct pktinfo *p, __u8 side, __u32 len, __u8 *seen)
+/* CT state of a packet at `side` (`st`, may be NULL: the entry's service fields); ICMP errors are
+ * looked up through the packet they quote, which travelled the other way (seen at the opposite
+ * side). */
+static __always_inline int lxc_ct_state(struct pktinfo *p, __u8 side, __u32 len, __u8 *seen,
+					struct ct_state *st)
 {
 	struct ct_key key;
 
@@ -79,17 +84,18 @@ static __always_inline int lxc_ct_state(struct pktinfo *p, __u8 side, __u32 len,
 	if (p->kind != PKT_TRACKED)
 		return CT_NEW;
 	key = p->tuple;
-	return ct_lookup(p->ipv6, &key, side, p->tcp_flags, len, seen);
+	return ct_lookup(p->ipv6, &key, side, p->tcp_flags, len, seen, st);
 }
 
-static __always_inline int lxc_ct_create(struct pktinfo *p, __u8 side, __u32 len, __u32 src_id)
+static __always_inline int lxc_ct_create(struct pktinfo *p, __u8 side, __u32 len, __u32 src_id,
+					 const struct ct_state *st)
 {
 	struct ct_key key;
 
 	if (p->kind != PKT_TRACKED)
 		return 0;
 	key = p->tuple;
-	return ct_create(p->ipv6, &key, side, p->tcp_flags, len, src_id);
+	return ct_create(p->ipv6, &key, side, p->tcp_flags, len, src_id, st);
 }
 
 /* Identity of a peer address: the local endpoint's when it is one (`ep`), else what the
@@ -110,30 +116,68 @@ struct lxc_egress_state {
 	const struct remote_endpoint_info *info;  /* ipcache entry of a non-local destination */
 	int ct;                                   /* CT_* at this endpoint's egress */
 	int trace;                                /* send trace events for this packet */
+	struct ct_state st;                       /* what the CT entry says (replies: translated?) */
+	struct lb_xlate x;                        /* the service translation of stage 1 */
+	__u8 xlated;                              /* stage 1 translated the destination */
+	__u8 pad[3];
 };
 
 /*
- * Stage 1, service translation: where a service address would be rewritten to a backend,
- * before conntrack sees the tuple. A pod's own sockets are translated by socket-LB (bpf_sock.c)
- * before any packet exists; this stage, for what no socket hook sees, does nothing yet.
+ * Stage 1, service translation (IPv4 TCP / UDP; connections whose packets conntrack does not know
+ * yet: a service connection's entries are keyed by the translated tuple, so only its first
+ * packet, or one of a connection the service entry alone knows, gets here): a packet to a service
+ * frontend gets a backend (lib/lb_xlate.h) and its destination DNATed to it, so that conntrack,
+ * policy and routing see the backend. A pod's own sockets are normally translated by socket-LB
+ * (bpf_sock.c) before any packet exists; this is for what no socket hook sees.
  */
-static __always_inline int lxc_egress_services(struct __sk_buff *ctx, struct pktinfo *p)
+static __always_inline int lxc_egress_services(struct __sk_buff *ctx, struct pktinfo *p,
+					       struct lxc_verdict *v, struct lxc_egress_state *s,
+					       __u32 len)
 {
+	struct lb_lookup_key k;
+	struct lb_service *svc;
+	int ret;
+
+	if (p->ipv6 || p->kind != PKT_TRACKED ||
+	    (p->tuple.nexthdr != CIL_IPPROTO_TCP && p->tuple.nexthdr != CIL_IPPROTO_UDP))
+		return 0;
+	svc = lb_lookup_in_cluster(p, &k);
+	if (!svc)
+		return 0;
+	v->rev_nat = svc->rev_nat_index;
+	if (svc->count == 0)
+		return -DROP_NO_SERVICE;
+	ret = lb_xlate_backend(p, &k, svc, &s->x, len, SECLABEL);
+	if (ret < 0)
+		return ret;
+	ret = lb4_xlate_dst(ctx, p, &s->x);
+	if (ret < 0)
+		return ret;
+	s->xlated = 1;
 	return 0;
 }
 
 /*
- * Stage 2, conntrack and destination: the CT state at this endpoint's egress, then the
- * destination: a local endpoint (cilium_lxc), else the ipcache's remote endpoint info. The
- * remote identity is needed for policy (new connections) and events only: established traffic
- * to a non-local destination that is not traced skips the ipcache.
+ * Stages 1 and 2, conntrack, services and destination: the CT state at this endpoint's egress
+ * (a new connection meets stage 1 first and is looked up again if translated), then the
+ * destination: a local endpoint (cilium_lxc), else the ipcache's remote endpoint info. The remote
+ * identity is needed for policy (new connections) and events only: established traffic to a
+ * non-local destination that is not traced skips the ipcache.
  */
-static __always_inline void lxc_egress_lookup(struct pktinfo *p, struct lxc_verdict *v,
-					      struct lxc_egress_state *s, __u32 len)
+static __always_inline int lxc_egress_lookup(struct __sk_buff *ctx, struct pktinfo *p,
+					     struct lxc_verdict *v, struct lxc_egress_state *s, __u32 len)
 {
 	__u8 seen = 0;
+	int ret;
 
-	s->ct = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen);
+	s->ct = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen, &s->st);
+	if (s->ct == CT_NEW) {
+		ret = lxc_egress_services(ctx, p, v, s, len);
+		if (ret < 0)
+			return ret;
+		if (s->xlated)
+			s->ct = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen, &s->st);
+	}
 	s->trace = trace_wanted(s->ct, p->tuple.nexthdr, p->tcp_flags, seen);
 	s->ep = lookup_endpoint(p->ipv6, p->tuple.daddr6);
 	if (s->ep || s->ct == CT_NEW || s->trace)
@@ -142,38 +186,42 @@ static __always_inline void lxc_egress_lookup(struct pktinfo *p, struct lxc_verd
 		s->ep = NULL; /* the node itself: its stack delivers */
 	if (s->ep)
 		v->dst_id = s->ep->lxc_id;
+	return 0;
 }
 
 /*
  * Stage 3, policy for a new connection: this endpoint's egress policy, then, for a local
  * destination, that endpoint's ingress policy with its own CT side (drops attributed to it);
- * the CT entries are created once both allow.
+ * the CT entries are created once both allow. A translated connection's entries carry its
+ * service (rev_nat_index), which translates the replies back.
  */
 static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktinfo *p,
 					     struct lxc_verdict *v, const struct lxc_egress_state *s,
 					     __u32 len)
 {
+	struct ct_state st = { .rev_nat_index = s->xlated ? s->x.rev_nat_index : 0 };
 	const struct endpoint_info *ep = s->ep;
 	__u8 proto = p->tuple.nexthdr;
 	int ret;
 
 	if (s->ct == CT_NEW) {
-		ret = policy_enforce(ctx, LXC_ID, v->dst_label, 1, proto, p->policy_dport, p->ipv6);
+		ret = policy_enforce(ctx, LXC_ID, v->dst_label, 1, proto, p->policy_dport, p->ipv6,
+				     POLICY_AUDIT_MODE);
 		if (ret < 0)
 			return ret;
 	}
 
 	if (ep) {
-		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, NULL);
+		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, NULL, NULL);
 
 		if (state_in == CT_NEW) {
 			v->drop_ep = ep->lxc_id;
 			v->drop_dir = METRIC_INGRESS;
 			ret = policy_enforce(ctx, ep->lxc_id, SECLABEL, 0, proto, p->policy_dport,
-					     p->ipv6);
+					     p->ipv6, POLICY_AUDIT_MODE);
 			if (ret < 0)
 				return ret;
-			ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, SECLABEL);
+			ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, SECLABEL, &st);
 			if (ret < 0)
 				return ret;
 			v->drop_ep = LXC_ID;
@@ -182,7 +230,7 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 	}
 
 	if (s->ct == CT_NEW) {
-		ret = lxc_ct_create(p, CT_SIDE_EGRESS, len, SECLABEL);
+		ret = lxc_ct_create(p, CT_SIDE_EGRESS, len, SECLABEL, &st);
 		if (ret < 0)
 			return ret;
 	}
@@ -190,20 +238,66 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 }
 
 /*
+ * A reply of a connection that came in through the node's external device (its CT entry is
+ * flagged CT_F_NODEPORT): translated back to frontend -> client and sent out of that device.
+ * TC_ACT_OK when no NAT entry matches (the stack routes it as it is).
+ */
+static __always_inline int lxc_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p,
+					      struct lxc_verdict *v, const struct lxc_egress_state *s,
+					      __u32 len)
+{
+	struct trace_xlate tx;
+	struct lb_xlate x;
+	int ifindex;
+
+	ifindex = nodeport_rev_xlate(ctx, p, &x);
+	if (ifindex <= 0)
+		return ifindex;
+	v->rev_nat = x.rev_nat_index;
+	if (s->trace) {
+		v->dst_label = remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6));
+		lb_trace_xlate(&tx, &x, 1);
+		send_trace_xlate(ctx, LXC_ID, TRACE_TO_NETWORK, SECLABEL, v->dst_label, 0, s->ct, 0,
+				 (__u32)ifindex, &tx);
+	}
+	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
+	return nodeport_redirect_out(ctx, (__u32)ifindex);
+}
+
+/*
  * Stage 4, routing: a local endpoint gets the packet straight into its pod (TTL / hop limit
  * - 1, MACs rewritten, redirect to the peer device); everything else goes to the node's stack,
- * which routes it.
+ * which routes it. A reply of a translated connection gets its source translated back to the
+ * service frontend first (the client pod is local: it translated the connection), and a reply
+ * to a connection from outside the node goes back out of the device it came in on.
  * Tunnel: a destination whose remote endpoint info carries a tunnel_endpoint (a pod on another
  * node) would be encapsulated towards that node here, before the stack case. No overlay exists
  * yet, so the stack routes those too; an overlay must then look the ipcache up for established
  * traffic as well (stage 2 skips it).
  */
 static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinfo *p,
-					    struct lxc_verdict *v, const struct lxc_egress_state *s,
+					    struct lxc_verdict *v, struct lxc_egress_state *s,
 					    __u32 len)
 {
 	const struct endpoint_info *ep = s->ep;
+	struct trace_xlate tx = {};
 	int ret;
+
+	if (s->ct == CT_REPLY && s->st.rev_nat_index && !p->ipv6) {
+		if (s->st.flags & CT_F_NODEPORT) {
+			ret = lxc_nodeport_reply(ctx, p, v, s, len);
+			if (ret != TC_ACT_OK)
+				return ret;
+		} else if (ep) {
+			ret = lb4_rev_nat(ctx, p, s->st.rev_nat_index, &s->x);
+			if (ret < 0)
+				return ret;
+			if (ret == 0)
+				lb_trace_xlate(&tx, &s->x, 1);
+		}
+	} else if (s->xlated) {
+		lb_trace_xlate(&tx, &s->x, 0);
+	}
 
 	if (ep) {
 		__u32 ifindex = ep->ifindex;
@@ -218,16 +312,16 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 		/* Delivery into a pod is observed from that pod's side (as when its own program
 		 * delivers it), so Hubble reads the direction as ingress to the destination. */
 		if (s->trace)
-			send_trace_notify(ctx, dst_id, TRACE_TO_LXC, SECLABEL, v->dst_label, dst_id,
-					  s->ct, p->ipv6, ifindex);
+			send_trace_xlate(ctx, dst_id, TRACE_TO_LXC, SECLABEL, v->dst_label, dst_id,
+					 s->ct, p->ipv6, ifindex, &tx);
 		update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
 		update_metrics(dst_id, len, METRIC_INGRESS, 0);
 		return bpf_redirect_peer(ifindex, 0);
 	}
 
 	if (s->trace)
-		send_trace_notify(ctx, LXC_ID, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, s->ct,
-				  p->ipv6, ctx->ifindex);
+		send_trace_xlate(ctx, LXC_ID, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, s->ct,
+				 p->ipv6, ctx->ifindex, &tx);
 	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
 	return TC_ACT_OK;
 }
@@ -242,10 +336,9 @@ __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_v
 	if (!p || !v)
 		return -DROP_INVALID;
 
-	ret = lxc_egress_services(ctx, p);
+	ret = lxc_egress_lookup(ctx, p, v, &s, len);
 	if (ret < 0)
 		return ret;
-	lxc_egress_lookup(p, v, &s, len);
 	if (MONITOR_AGGREGATION == 0)
 		send_trace_notify(ctx, LXC_ID, TRACE_FROM_LXC, SECLABEL, v->dst_label, v->dst_id,
 				  s.ct, p->ipv6, ctx->ifindex);
@@ -319,12 +412,17 @@ int cil_from_container(struct __sk_buff *ctx)
 
 /*
  * A packet the node's stack delivers to the pod: replies and related packets
- * pass, new connections need this endpoint's ingress policy.
+ * pass, new connections need this endpoint's ingress policy. A reply of a
+ * connection this pod made to a service (translated at its egress) gets its
+ * source translated back to the service frontend.
  */
 __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v,
 			   __u32 len)
 {
+	struct trace_xlate tx = {};
 	struct endpoint_info *ep;
+	struct ct_state st = {};
+	struct lb_xlate x;
 	__u8 proto;
 	__u8 seen = 0;
 	int state, trace, ret;
@@ -333,7 +431,7 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 		return -DROP_INVALID;
 	proto = p->tuple.nexthdr;
 
-	state = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen);
+	state = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen, &st);
 	trace = trace_wanted(state, proto, p->tcp_flags, seen);
 
 	if (state == CT_NEW || trace) {
@@ -348,18 +446,26 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 		 * probes), unless ALLOW_LOCALHOST is 0 (--allow-localhost=policy). */
 		if (!(ALLOW_LOCALHOST && v->src_label == ID_HOST)) {
 			ret = policy_enforce(ctx, LXC_ID, v->src_label, 0, proto, p->policy_dport,
-					     p->ipv6);
+					     p->ipv6, POLICY_AUDIT_MODE);
 			if (ret < 0)
 				return ret;
 		}
-		ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, v->src_label);
+		ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, v->src_label, NULL);
 		if (ret < 0)
 			return ret;
 	}
 
+	if (state == CT_REPLY && st.rev_nat_index && !(st.flags & CT_F_NODEPORT) && !p->ipv6) {
+		ret = lb4_rev_nat(ctx, p, st.rev_nat_index, &x);
+		if (ret < 0)
+			return ret;
+		if (ret == 0)
+			lb_trace_xlate(&tx, &x, 1);
+	}
+
 	if (trace)
-		send_trace_notify(ctx, LXC_ID, TRACE_TO_LXC, v->src_label, SECLABEL, LXC_ID, state,
-				  p->ipv6, ctx->ifindex);
+		send_trace_xlate(ctx, LXC_ID, TRACE_TO_LXC, v->src_label, SECLABEL, LXC_ID, state,
+				 p->ipv6, ctx->ifindex, &tx);
 	update_metrics(LXC_ID, len, METRIC_INGRESS, 0);
 	return TC_ACT_OK;
 }

@@ -199,7 +199,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock
 	if (affinity) {
 		lb_affinity_netns_key(&akey, t->ipv6, bpf_get_netns_cookie(ctx), rev_nat);
 		backend_id = lb_affinity_backend(t->ipv6, &akey, rev_nat, lb_affinity_timeout(svc));
-		if (backend_id && lb_lookup_backend(t->ipv6, backend_id, &be.addr, &be.port) < 0) {
+		if (backend_id && lb_lookup_backend(t->ipv6, backend_id, &be.addr, &be.port, NULL) < 0) {
 			/* the backend is gone: forget it, so that a service left without backends
 			 * does not come back here */
 			lb_affinity_delete(t->ipv6, &akey);
@@ -208,7 +208,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock
 	}
 	if (!backend_id) {
 		backend_id = lb_slot_backend(&k, sock_select_slot(ctx, t) % count + 1);
-		if (!backend_id || lb_lookup_backend(t->ipv6, backend_id, &be.addr, &be.port) < 0)
+		if (!backend_id || lb_lookup_backend(t->ipv6, backend_id, &be.addr, &be.port, NULL) < 0)
 			return -SOCK_EHOSTUNREACH;
 		if (affinity)
 			lb_affinity_update(t->ipv6, &akey, backend_id);

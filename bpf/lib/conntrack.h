@@ -25,6 +25,12 @@
  * (dest unreachable, time exceeded, parameter problem, ...) are CT_RELATED when
  * the embedded packet's tuple belongs to a known connection.
  *
+ * Service connections (per-packet load balancing, lib/lb.h) have one more entry, flags
+ * CT_KEY_F_SERVICE, keyed by the tuple as the client sent it (to the service frontend); it holds
+ * the backend chosen for the connection (backend_id) and the service (rev_nat_index), so later
+ * packets go to the same backend. The endpoint entries of such a connection are keyed by the
+ * translated tuple and carry rev_nat_index too, which tells the reply path to translate back.
+ *
  * Counters: tx_* count the original direction, rx_* the reply direction.
  * Lifetimes (lib/config/node.h): TCP CT_SYN_TIMEOUT until a packet without SYN was
  * seen, then CT_CONNECTION_LIFETIME_TCP; CT_CLOSE_TIMEOUT after an RST or
@@ -64,6 +70,23 @@ struct {
 
 #define CT_SIDE_EGRESS 0
 #define CT_SIDE_INGRESS CT_KEY_F_INGRESS
+
+/* What a lookup found besides the state, and what a new entry gets: the service fields and flags. */
+struct ct_state {
+	__u32 backend_id;
+	__be16 rev_nat_index;
+	__u8 flags; /* CT_F_* */
+	__u8 pad;
+};
+
+static __always_inline void ct_state_of(struct ct_state *st, const struct ct_entry *e)
+{
+	if (!st)
+		return;
+	st->backend_id = e->backend_id;
+	st->rev_nat_index = e->rev_nat_index;
+	st->flags = e->flags;
+}
 
 static __always_inline void *ct_map(__u8 ipv6)
 {
@@ -144,10 +167,11 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
  * Look the packet up at `side`. `key` holds the wire tuple (flags ignored) and
  * is clobbered. On CT_ESTABLISHED / CT_REPLY the entry is updated and, if
  * `seen_flags` is not NULL, *seen_flags receives the TCP flags seen in the
- * packet's direction BEFORE this packet (for monitor aggregation).
+ * packet's direction BEFORE this packet (for monitor aggregation); `st`, if not
+ * NULL, the entry's service fields and flags.
  */
 static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, __u8 tcp_flags,
-				     __u32 len, __u8 *seen_flags)
+				     __u32 len, __u8 *seen_flags, struct ct_state *st)
 {
 	void *map = ct_map(ipv6);
 	__u64 now = bpf_ktime_get_ns();
@@ -159,6 +183,7 @@ static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, _
 	if (e && e->lifetime_ns > now) {
 		if (seen_flags)
 			*seen_flags = e->tcp_flags_seen;
+		ct_state_of(st, e);
 		ct_update(e, key->nexthdr, tcp_flags, len, 0, now);
 		return CT_ESTABLISHED;
 	}
@@ -169,6 +194,7 @@ static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, _
 	if (e && e->lifetime_ns > now) {
 		if (seen_flags)
 			*seen_flags = (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen : 0;
+		ct_state_of(st, e);
 		ct_update(e, key->nexthdr, tcp_flags, len, 1, now);
 		return CT_REPLY;
 	}
@@ -197,9 +223,9 @@ static __always_inline int ct_lookup_related(__u8 ipv6, struct ct_key *key, __u8
 }
 
 /* Create (or overwrite an expired) entry for a new connection; `key` holds the
- * wire tuple of its first packet. */
+ * wire tuple of its first packet, `st` (may be NULL) its service fields and extra flags. */
 static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, __u8 tcp_flags,
-				     __u32 len, __u32 src_sec_id)
+				     __u32 len, __u32 src_sec_id, const struct ct_state *st)
 {
 	struct ct_entry e = {};
 
@@ -208,6 +234,11 @@ static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, _
 	e.tx_packets = 1;
 	e.tx_bytes = len;
 	e.src_sec_id = src_sec_id;
+	if (st) {
+		e.backend_id = st->backend_id;
+		e.rev_nat_index = st->rev_nat_index;
+		e.flags = st->flags;
+	}
 	if (key->nexthdr == CIL_IPPROTO_TCP) {
 		e.tcp_flags_seen = tcp_flags;
 		if (!(tcp_flags & TCP_FLAG_SYN))
@@ -219,6 +250,23 @@ static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, _
 	if (bpf_map_update_elem(ct_map(ipv6), key, &e, BPF_ANY) < 0)
 		return -DROP_CT_CREATE_FAILED;
 	return 0;
+}
+
+/* The live CT_KEY_F_SERVICE entry of a connection (`key`: the tuple as sent, clobbered), with the
+ * packet counted; NULL when there is none. */
+static __always_inline struct ct_entry *ct_service_lookup(__u8 ipv6, struct ct_key *key, __u8 tcp_flags,
+							  __u32 len)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct ct_entry *e;
+
+	key->flags = CT_KEY_F_SERVICE;
+	key->pad = 0;
+	e = bpf_map_lookup_elem(ct_map(ipv6), key);
+	if (!e || e->lifetime_ns <= now)
+		return NULL;
+	ct_update(e, key->nexthdr, tcp_flags, len, 0, now);
+	return e;
 }
 
 #endif

@@ -124,6 +124,9 @@ struct ct_key {
 };
 
 #define CT_KEY_F_INGRESS 1  /* entry created by an ingress (to-endpoint) decision; 0 = egress */
+/* a service connection: the tuple as the client sent it (to the frontend), holding the backend
+ * chosen for it (ct_entry.backend_id, rev_nat_index); forward direction only */
+#define CT_KEY_F_SERVICE 2
 
 struct ct_entry {
 	__u64 lifetime_ns;     /* bpf_ktime_get_ns() deadline */
@@ -132,18 +135,21 @@ struct ct_entry {
 	__u64 tx_packets;
 	__u64 tx_bytes;
 	__u32 src_sec_id;      /* identity of the initiator */
-	__u16 ifindex_unused;
+	__be16 rev_nat_index;  /* service the connection was translated for (network order), 0 = none */
 	__u8 tcp_flags_seen;   /* TCP flags seen in the original direction (OR) */
 	__u8 flags;            /* CT_F_* */
 	__u16 proxy_port;
 	__u8 reply_tcp_flags_seen; /* TCP flags seen in the reply direction (OR) */
 	__u8 pad;
-	__u32 pad2;
+	__u32 backend_id;      /* CT_KEY_F_SERVICE entries: the backend the connection goes to */
 };
 
 #define CT_F_SEEN_NON_SYN 1
 #define CT_F_CLOSING 2
 #define CT_F_REPLY_SEEN 4      /* at least one packet in the reply direction */
+/* came in through the node's external device: replies are translated back with
+ * cilium_nodeport_nat4 (lib/nodeport.h) */
+#define CT_F_NODEPORT 8
 
 /* per-endpoint, per-reason counters (per-CPU hash). */
 struct metrics_key {
@@ -180,7 +186,8 @@ struct metrics_value {
 #define TRACE_TO_NETWORK 11
 
 /* drop_notify.file: the datapath source file whose code dropped */
-#define DROP_FILE_LXC 1 /* bpf_lxc.c */
+#define DROP_FILE_LXC 1  /* bpf_lxc.c */
+#define DROP_FILE_HOST 2 /* bpf_host.c */
 
 #define EVENT_CAPTURE_LEN 128
 #define CILIUM_TS_EVENT_VERSION 1 /* event_hdr.version of the layouts below */
@@ -206,6 +213,18 @@ struct trace_notify {
 	__u32 ifindex;
 	__u64 ktime_ns;
 	__u8 data[EVENT_CAPTURE_LEN];
+	/* Service translation (after the capture, so readers of the fields above are unaffected):
+	 * rev_nat_index (network order) of the service whose frontend the connection addressed, 0 when
+	 * the packet was not translated at this point. Forward (destination translated to a backend):
+	 * orig_* = the frontend the packet was sent to. Reply (source translated back to the frontend):
+	 * orig_* = the backend that sent it. data[] holds the packet after translation. */
+	__be16 rev_nat_index;
+	__be16 orig_port;
+	__u32 pad;
+	union {
+		__be32 orig_ip4;
+		__u8 orig_ip6[16];
+	};
 };
 
 struct drop_notify {
@@ -218,7 +237,8 @@ struct drop_notify {
 	__u32 ifindex;
 	__u64 ktime_ns;
 	__s32 ext_error;
-	__u32 pad;
+	__be16 rev_nat_index; /* service of a service drop (no backend, source range), network order */
+	__u16 pad;
 	__u8 data[EVENT_CAPTURE_LEN];
 };
 
@@ -279,6 +299,7 @@ struct policy_verdict_notify {
 #define DROP_INVALID_IDENTITY 171
 #define DROP_UNKNOWN_SENDER 172
 #define DROP_FORBIDDEN_ICMP6 176
+#define DROP_NOT_IN_SRC_RANGE 177
 #define DROP_PROXY_LOOKUP_FAILED 178
 #define DROP_PROXY_SET_FAILED 179
 #define DROP_PROXY_UNKNOWN_PROTO 180
@@ -480,6 +501,38 @@ struct lb6_reverse_sk {
 	__u8 address[16];
 	__be16 port;
 	__be16 rev_nat_index;
+};
+
+/*
+ * ---- NodePort NAT (bpf/lib/nodeport.h): connections from outside the node to a service ----
+ *
+ * cilium_nodeport_nat4 (LRU): key = struct ct_key, flags = NAT_KEY_F_*:
+ *   NAT_KEY_F_FWD  the tuple as the client sent it (client -> frontend) -> the source the node
+ *                  gives it (to_addr:to_port = the node's SNAT address and port); only when SNATed
+ *   NAT_KEY_F_REV  the tuple the backend sees, in the forward direction (SNAT address or client ->
+ *                  backend) -> what its replies become: destination to_addr:to_port (the client),
+ *                  source svc_addr:svc_port (the frontend the client addressed), sent out of ifindex
+ * Ports and addresses are network order.
+ */
+#define NAT_KEY_F_FWD 0
+#define NAT_KEY_F_REV 1
+
+struct nodeport_nat_entry {
+	__u64 lifetime_ns;     /* bpf_ktime_get_ns() deadline, refreshed on use */
+	union {
+		__be32 to_addr4;
+		__u8 to_addr6[16];
+	};
+	union {
+		__be32 svc_addr4;
+		__u8 svc_addr6[16];
+	};
+	__be16 to_port;
+	__be16 svc_port;
+	__be16 rev_nat_index;  /* the service (network order) */
+	__u16 pad;
+	__u32 ifindex;         /* NAT_KEY_F_REV: the device the connection came in on */
+	__u32 pad2;
 };
 
 #endif

@@ -3,9 +3,10 @@
  * Events to user space through the cilium_events ring buffer.
  *
  * Every record is exactly sizeof(struct trace_notify | drop_notify |
- * policy_verdict_notify); the first byte (hdr.type) says which. The tail
+ * policy_verdict_notify); the first byte (hdr.type) says which.
  * `data[EVENT_CAPTURE_LEN]` holds the first hdr.len_cap bytes of the packet
- * (starting at the Ethernet header); the rest of data[] is zero. hdr.len_orig
+ * (starting at the Ethernet header); the rest of data[] is zero. trace_notify
+ * carries the service translation after data[]. hdr.len_orig
  * is the packet's full length. Records that cannot be reserved (ring full) are
  * counted in cilium_events_lost[0] (per CPU).
  *
@@ -76,6 +77,13 @@ static __always_inline void event_fill_hdr(struct __sk_buff *ctx, struct event_h
  * function takes at most five arguments and only scalars, the context or pointers to plain
  * structs, hence the argument structs; the inline wrappers below keep call sites readable.
  */
+/* A service translation as a trace event reports it (trace_notify.rev_nat_index, orig_*). */
+struct trace_xlate {
+	__u32 orig_ip[4];  /* IPv4 in the first word */
+	__be16 orig_port;
+	__be16 rev_nat_index;
+};
+
 struct trace_args {
 	__u32 src_label;
 	__u32 dst_label;
@@ -86,6 +94,7 @@ struct trace_args {
 	__u8 reason;
 	__u8 ipv6;
 	__u8 pad;
+	struct trace_xlate xlate; /* zero: not translated */
 };
 
 struct drop_args {
@@ -97,7 +106,7 @@ struct drop_args {
 	__u16 dst_id;
 	__u8 reason;
 	__u8 ipv6;
-	__u8 pad[2];
+	__be16 rev_nat_index;
 };
 
 struct verdict_args {
@@ -135,6 +144,10 @@ __noinline int emit_trace_notify(struct __sk_buff *ctx, const struct trace_args 
 	e->ipv6 = a->ipv6;
 	e->ifindex = a->ifindex;
 	e->ktime_ns = bpf_ktime_get_ns();
+	e->rev_nat_index = a->xlate.rev_nat_index;
+	e->orig_port = a->xlate.orig_port;
+	e->pad = 0;
+	__builtin_memcpy(e->orig_ip6, a->xlate.orig_ip, 16);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -157,8 +170,29 @@ static __always_inline void send_trace_notify(struct __sk_buff *ctx, __u16 sourc
 	emit_trace_notify(ctx, &a);
 }
 
+/* send_trace_notify for a packet a service translation rewrote (`x`: what it was). */
+static __always_inline void send_trace_xlate(struct __sk_buff *ctx, __u16 source, __u8 obs_point,
+					     __u32 src_label, __u32 dst_label, __u16 dst_id,
+					     __u8 reason, __u8 ipv6, __u32 ifindex,
+					     const struct trace_xlate *x)
+{
+	struct trace_args a = {
+		.src_label = src_label,
+		.dst_label = dst_label,
+		.ifindex = ifindex,
+		.dst_id = dst_id,
+		.source = source,
+		.obs_point = obs_point,
+		.reason = reason,
+		.ipv6 = ipv6,
+		.xlate = *x,
+	};
+
+	emit_trace_notify(ctx, &a);
+}
+
 /* A dropped packet; reason is the positive DROP_* code, source the endpoint
- * whose decision dropped it. */
+ * whose decision dropped it; rev_nat_index the service of a service drop (else 0). */
 __noinline int emit_drop_notify(struct __sk_buff *ctx, const struct drop_args *a)
 {
 	struct drop_notify *e;
@@ -179,6 +213,7 @@ __noinline int emit_drop_notify(struct __sk_buff *ctx, const struct drop_args *a
 	e->ifindex = a->ifindex;
 	e->ktime_ns = bpf_ktime_get_ns();
 	e->ext_error = a->ext_error;
+	e->rev_nat_index = a->rev_nat_index;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
@@ -186,7 +221,8 @@ __noinline int emit_drop_notify(struct __sk_buff *ctx, const struct drop_args *a
 
 static __always_inline void send_drop_notify(struct __sk_buff *ctx, __u16 source, __u8 reason,
 					     __u32 src_label, __u32 dst_label, __u16 dst_id,
-					     __u8 ipv6, __u32 ifindex, __s32 ext_error)
+					     __u8 ipv6, __u32 ifindex, __s32 ext_error,
+					     __be16 rev_nat_index)
 {
 	struct drop_args a = {
 		.src_label = src_label,
@@ -197,6 +233,7 @@ static __always_inline void send_drop_notify(struct __sk_buff *ctx, __u16 source
 		.dst_id = dst_id,
 		.reason = reason,
 		.ipv6 = ipv6,
+		.rev_nat_index = rev_nat_index,
 	};
 
 	emit_drop_notify(ctx, &a);

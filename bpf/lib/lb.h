@@ -150,8 +150,10 @@ static __always_inline __u32 lb_slot_backend(struct lb_lookup_key *k, __u16 slot
 	return s ? s->backend_id : 0;
 }
 
-/* A backend's address and port (network order); -1 when the ID is unknown. */
-static __always_inline int lb_lookup_backend(__u8 ipv6, __u32 id, union lb_addr *addr, __be16 *port)
+/* A backend's address and port (network order) and, when `state` is not NULL, its BE_STATE_*;
+ * -1 when the ID is unknown. */
+static __always_inline int lb_lookup_backend(__u8 ipv6, __u32 id, union lb_addr *addr, __be16 *port,
+					     __u8 *state)
 {
 	if (ipv6) {
 		struct lb6_backend *b = bpf_map_lookup_elem(&cilium_lb6_backends_v3, &id);
@@ -160,6 +162,8 @@ static __always_inline int lb_lookup_backend(__u8 ipv6, __u32 id, union lb_addr 
 			return -1;
 		__builtin_memcpy(addr->ip6, b->address, 16);
 		*port = b->port;
+		if (state)
+			*state = b->flags;
 		return 0;
 	}
 	struct lb4_backend *b = bpf_map_lookup_elem(&cilium_lb4_backends_v3, &id);
@@ -168,6 +172,8 @@ static __always_inline int lb_lookup_backend(__u8 ipv6, __u32 id, union lb_addr 
 		return -1;
 	addr->ip4 = b->address;
 	*port = b->port;
+	if (state)
+		*state = b->flags;
 	return 0;
 }
 
@@ -204,6 +210,20 @@ static __always_inline void lb_affinity_netns_key(union lb_affinity_key *key, __
 		key->k4.netns_cookie = cookie;
 		key->k4.rev_nat_id = rev_nat;
 		key->k4.netns = 1;
+	}
+}
+
+/* The affinity key of a client address (per-packet load balancing's client) for a service. */
+static __always_inline void lb_affinity_client_key(union lb_affinity_key *key, __u8 ipv6,
+						   const union lb_addr *client, __be16 rev_nat)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	if (ipv6) {
+		__builtin_memcpy(key->k6.client_ip, client->ip6, 16);
+		key->k6.rev_nat_id = rev_nat;
+	} else {
+		key->k4.client_ip = client->ip4;
+		key->k4.rev_nat_id = rev_nat;
 	}
 }
 

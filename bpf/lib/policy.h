@@ -31,7 +31,6 @@
 #define CILIUM_TS_POLICY_H
 
 #include "lib/common.h"
-#include "lib/config/endpoint.h"
 #include "lib/config/sizes.h"
 #include "lib/events.h"
 
@@ -135,11 +134,11 @@ static __always_inline void policy_lookup(__u16 ep_id, __u32 remote_id, __u8 egr
 }
 
 /*
- * Full policy step for a new connection: lookup, verdict event, audit mode.
- * Returns 0 to allow or -DROP_POLICY / -DROP_POLICY_DENY.
+ * Full policy step for a new connection: lookup, verdict event, audit mode (`audit`: the
+ * deciding program's POLICY_AUDIT_MODE). Returns 0 to allow or -DROP_POLICY / -DROP_POLICY_DENY.
  */
 static __always_inline int policy_enforce(struct __sk_buff *ctx, __u16 ep_id, __u32 remote_id,
-					  __u8 egress, __u8 proto, __u16 dport_be, __u8 ipv6)
+					  __u8 egress, __u8 proto, __u16 dport_be, __u8 ipv6, __u32 audit)
 {
 	struct policy_result res;
 	__u8 audited = 0;
@@ -147,7 +146,7 @@ static __always_inline int policy_enforce(struct __sk_buff *ctx, __u16 ep_id, __
 
 	policy_lookup(ep_id, remote_id, egress, proto, dport_be, &res);
 	ret = res.verdict;
-	if (ret < 0 && POLICY_AUDIT_MODE) {
+	if (ret < 0 && audit) {
 		audited = 1;
 		ret = 0;
 	}

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { type Collection, type ConstantValue, ifindexOf, type LinkInfo } from '../ebpf/index.js';
 import { EndpointLoadError } from './errors.js';
 import { parseIp, parseMac } from './maps/addr.js';
-import { DatapathMaps } from './maps/index.js';
+import { DatapathMaps, DEFS } from './maps/index.js';
 import {
   type AttachResult,
   detachPinned,
@@ -41,10 +41,22 @@ export interface NodeDatapathConfig {
    * probes); 'policy' polices host traffic like any other.
    */
   allowLocalhost?: AllowLocalhost;
+  /**
+   * LB_SELECTION: backend selection of per-packet service translation (tc) for services whose
+   * master entry names no algorithm (upstream's --bpf-lb-algorithm; default 'random').
+   */
+  lbAlgorithm?: LbAlgorithmName;
+  /**
+   * HASH_INIT4_SEED, the Maglev flow-hash seed (u32): the same on every node of a cluster. The
+   * service model's `maglevConfig().seedJhash0` (bytes 4–7 of the Maglev seed). Default 0.
+   */
+  lbHashSeed?: number;
 }
 
 export const ALLOW_LOCALHOST_MODES = ['always', 'policy'] as const;
 export type AllowLocalhost = (typeof ALLOW_LOCALHOST_MODES)[number];
+export const LB_ALGORITHM_NAMES = ['random', 'maglev'] as const;
+export type LbAlgorithmName = (typeof LB_ALGORITHM_NAMES)[number];
 
 export interface EndpointDatapathConfig {
   /** Endpoint ID (1..65535): LXC_ID, key of its policy trie, event source. */
@@ -113,12 +125,30 @@ function ipBytes(ip: string | undefined, family: 4 | 6, what: string): Uint8Arra
   return a.bytes;
 }
 
-/** The .rodata constants of lib/config/node.h. */
-export function nodeConstants(node: NodeDatapathConfig = {}): Record<string, ConstantValue> {
+/**
+ * The .rodata constants of lib/config/node.h. `maglevTableSize` is the M the node's maglev maps are
+ * made for (DatapathMaps.lb.maglevTableSize): the programs index the tables with it.
+ */
+export function nodeConstants(
+  node: NodeDatapathConfig = {},
+  maglevTableSize: number = DEFS.LB_MAGLEV_LUT_SIZE,
+): Record<string, ConstantValue> {
   const allow = node.allowLocalhost ?? 'always';
   if (!ALLOW_LOCALHOST_MODES.includes(allow))
     throw new TypeError(`allowLocalhost: expected 'always' or 'policy', got ${JSON.stringify(allow)}`);
-  return { MONITOR_AGGREGATION: node.monitorAggregation ?? 1, ALLOW_LOCALHOST: allow === 'always' ? 1 : 0 };
+  const alg = node.lbAlgorithm ?? 'random';
+  if (!LB_ALGORITHM_NAMES.includes(alg))
+    throw new TypeError(`lbAlgorithm: expected 'random' or 'maglev', got ${JSON.stringify(alg)}`);
+  const seed = node.lbHashSeed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new TypeError(`lbHashSeed: expected an integer in 0..4294967295, got ${JSON.stringify(seed)}`);
+  return {
+    MONITOR_AGGREGATION: node.monitorAggregation ?? 1,
+    ALLOW_LOCALHOST: allow === 'always' ? 1 : 0,
+    LB_SELECTION: alg === 'maglev' ? DEFS.LB_ALGORITHM_MAGLEV : DEFS.LB_ALGORITHM_RANDOM,
+    MAGLEV_TABLE_SIZE: maglevTableSize,
+    HASH_INIT4_SEED: seed,
+  };
 }
 
 /**
@@ -129,14 +159,18 @@ export function endpointConstants(
   ep: EndpointDatapathConfig,
   ifindex: number,
   node: NodeDatapathConfig = {},
+  maglevTableSize: number = DEFS.LB_MAGLEV_LUT_SIZE,
 ): Record<string, ConstantValue> {
   if (!Number.isInteger(ep.id) || ep.id < 1 || ep.id > 0xffff)
     throw new RangeError(`endpoint ID ${ep.id} out of range 1..65535`);
   return {
-    ...nodeConstants({
-      ...node,
-      ...(ep.monitorAggregation !== undefined ? { monitorAggregation: ep.monitorAggregation } : {}),
-    }),
+    ...nodeConstants(
+      {
+        ...node,
+        ...(ep.monitorAggregation !== undefined ? { monitorAggregation: ep.monitorAggregation } : {}),
+      },
+      maglevTableSize,
+    ),
     LXC_ID: ep.id,
     SECLABEL: ep.identity,
     LXC_IPV4: ipBytes(ep.ipv4, 4, 'ipv4'),
@@ -266,7 +300,7 @@ export class DatapathLoader implements Disposable {
   }
 
   #constants(ep: EndpointDatapathConfig, ifindex: number): Record<string, ConstantValue> {
-    return endpointConstants(ep, ifindex, this.node);
+    return endpointConstants(ep, ifindex, this.node, this.maps.lb.maglevTableSize);
   }
 
   #ifindex(ep: EndpointDatapathConfig): number {

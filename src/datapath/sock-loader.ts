@@ -99,7 +99,7 @@ export class SocketLbLoader implements Disposable {
       throw new SocketLbError(`socket-LB: cgroup ${cgroup} not found`, { cause: err });
     }
     const t0 = performance.now();
-    const coll = this.object.load(nodeConstants(this.node));
+    const coll = this.object.load(nodeConstants(this.node, this.maps.lb.maglevTableSize));
     const t1 = performance.now();
     try {
       const attachments: ProgramAttachment[] = PINS.map((pin) => ({

@@ -9,6 +9,7 @@
  *
  * Every datapath object includes this header, plus the header of its own scope:
  *   config/endpoint.h  per-endpoint programs (bpf_lxc.c)
+ *   config/host.h      the node's external-device programs (bpf_host.c)
  * An object whose scope has constants of its own gets its own header here with only those
  * (bpf_sock.c, the node's socket hooks, needs none beyond this one). Map sizes are in config/sizes.h.
  */
@@ -25,6 +26,15 @@ volatile const __u32 MONITOR_AGGREGATION;
  * ingress policy says, as kubelet health probes need (upstream's allow-localhost=always).
  * 0: host traffic is policed like any other (allow-localhost=policy). */
 volatile const __u32 ALLOW_LOCALHOST;
+/* Backend selection of per-packet service translation (tc) for a service whose master entry names
+ * no algorithm: LB_ALGORITHM_RANDOM (1) or LB_ALGORITHM_MAGLEV (2); 0 is random. */
+volatile const __u32 LB_SELECTION;
+/* M, the number of backend IDs in each Maglev table of cilium_lb4_maglev (the node's maps are
+ * made for one M); 0: no Maglev, random is used. */
+volatile const __u32 MAGLEV_TABLE_SIZE;
+/* Seed of the Maglev flow hash (upstream's HASH_INIT4_SEED): every node of a cluster uses the same,
+ * so a flow picks the same backend wherever it arrives. */
+volatile const __u32 HASH_INIT4_SEED;
 
 /* ---- compile-time tunables ---- */
 
@@ -38,5 +48,11 @@ volatile const __u32 ALLOW_LOCALHOST;
  * address only for ports in it, a HostPort one only outside it */
 #define NODEPORT_PORT_MIN 30000
 #define NODEPORT_PORT_MAX 32767
+/* Source ports the node gives connections it SNATs towards a backend: above the kernel's default
+ * ip_local_port_range (32768-60999), so they do not meet the node's own sockets' ports */
+#define NODEPORT_SNAT_PORT_MIN 61000
+#define NODEPORT_SNAT_PORT_MAX 65535
+/* tries at a free SNAT port before the connection is dropped (DROP_NAT_NO_MAPPING) */
+#define NODEPORT_SNAT_RETRIES 16
 
 #endif

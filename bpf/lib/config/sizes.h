@@ -23,5 +23,7 @@
 /* Maglev lookup table size M of the inner map template (a prime; upstream's default). The node's
  * maglev maps may be created with another M, the agent's setting (src/datapath/maps/lb.ts). */
 #define LB_MAGLEV_LUT_SIZE 16381
+/* NodePort NAT (lib/nodeport.h): one or two entries per connection from outside (LRU, preallocated) */
+#define NODEPORT_NAT_MAP_SIZE 131072
 
 #endif

@@ -13,8 +13,9 @@ export interface CtListEntry {
   sport: number;
   dst: string;
   dport: number;
-  /** At which side of an endpoint the entry was made. */
-  side: 'egress' | 'ingress';
+  /** At which side of an endpoint the entry was made; 'service': a service connection's entry
+   * (the tuple as the client sent it, to the frontend), holding its backend. */
+  side: 'egress' | 'ingress' | 'service';
   /** Seconds until expiry (negative: expired, waiting for GC or reuse). */
   expiresInS: number;
   lifetimeNs: bigint;
@@ -29,6 +30,10 @@ export interface CtListEntry {
   tcpFlagsSeen: number;
   replyTcpFlagsSeen: number;
   proxyPort: number;
+  /** The service the connection was translated for (rev-NAT index), 0 if none. */
+  revNatIndex: number;
+  /** 'service' entries: the backend the connection goes to. */
+  backendId: number;
 }
 
 /** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns(). */
@@ -40,6 +45,11 @@ function addr(family: Family, k: CtKey, which: 's' | 'd'): string {
   if (family === 6) return formatIp(6, which === 's' ? k.saddr6 : k.daddr6);
   const f = which === 's' ? ctKey.fields.saddr4 : ctKey.fields.daddr4;
   return formatIp(4, be32Bytes(fromNet(f, which === 's' ? k.saddr4 : k.daddr4)));
+}
+
+function ctSide(flags: number): CtListEntry['side'] {
+  if (flags & DEFS.CT_KEY_F_SERVICE) return 'service';
+  return flags & DEFS.CT_KEY_F_INGRESS ? 'ingress' : 'egress';
 }
 
 export class ConntrackMaps {
@@ -66,7 +76,7 @@ export class ConntrackMaps {
           sport: fromNet(ctKey.fields.sport, k.sport),
           dst: addr(family, k, 'd'),
           dport: fromNet(ctKey.fields.dport, k.dport),
-          side: k.flags & DEFS.CT_KEY_F_INGRESS ? 'ingress' : 'egress',
+          side: ctSide(k.flags),
           expiresInS: Number(v.lifetimeNs - now) / 1e9,
           lifetimeNs: v.lifetimeNs,
           txPackets: v.txPackets,
@@ -78,6 +88,8 @@ export class ConntrackMaps {
           tcpFlagsSeen: v.tcpFlagsSeen,
           replyTcpFlagsSeen: v.replyTcpFlagsSeen,
           proxyPort: v.proxyPort,
+          revNatIndex: v.revNatIndex,
+          backendId: v.backendId,
         });
       });
     }
@@ -114,7 +126,8 @@ export function forEachEntry(
   }
 }
 
-function deleteWhere(m: BpfMap, pred: (v: Uint8Array, vo: number) => boolean): number {
+/** Deletes the entries whose value `pred` picks; returns how many were removed. */
+export function deleteWhere(m: BpfMap, pred: (v: Uint8Array, vo: number) => boolean): number {
   const doomed: Uint8Array[] = [];
   forEachEntry(m, (k, ko, v, vo) => {
     if (pred(v, vo)) doomed.push(k.slice(ko, ko + m.keySize));

@@ -13,6 +13,7 @@ import { DEFS, MAPS } from './generated/layouts.js';
 import { IpcacheMap } from './ipcache.js';
 import { LB_MAP_NAMES, type LbFamilyMaps, LbMaps, openMaglevMap } from './lb.js';
 import { MetricsMap } from './metrics.js';
+import { NodePortNatMap } from './nodeport.js';
 import { type OpenMapOptions, openPinnedMap } from './open.js';
 import { PolicyMaps } from './policy.js';
 
@@ -27,6 +28,7 @@ export { DEFS, MAPS, OBJECTS, STRUCTS } from './generated/layouts.js';
 export * from './ipcache.js';
 export * from './lb.js';
 export * from './metrics.js';
+export * from './nodeport.js';
 export * from './open.js';
 export * from './policy.js';
 
@@ -49,6 +51,8 @@ export class DatapathMaps implements Disposable {
   readonly events: EventsMap;
   /** The service load-balancing maps of both families. */
   readonly lb: LbMaps;
+  /** NAT of connections from outside the node to services (NodePort). */
+  readonly nodeportNat: NodePortNatMap;
 
   private constructor(
     readonly pinDir: string,
@@ -75,6 +79,7 @@ export class DatapathMaps implements Disposable {
       };
     };
     this.lb = new LbMaps(lb(4), lb(6), m('cilium_lb_affinity_match'), maglevTableSize);
+    this.nodeportNat = new NodePortNatMap(m('cilium_nodeport_nat4'));
   }
 
   /** Opens (or creates and pins) every node map under `pinDir`. */

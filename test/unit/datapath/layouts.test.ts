@@ -80,7 +80,7 @@ describe('generated layouts: codecs', () => {
         endpoint_key: 20,
         policy_key: 12,
         policy_entry: 8,
-        trace_notify: 168,
+        trace_notify: 192,
         drop_notify: 176,
         policy_verdict_notify: 176,
       },
@@ -161,6 +161,7 @@ describe('generated layouts: codecs', () => {
       ifindex: 5,
       ktimeNs: 123n,
       extError: -1,
+      revNatIndex: 7,
       data: Uint8Array.of(1, 2, 3),
     });
     const e = decodeEvent(rec);
@@ -251,8 +252,13 @@ describe('codegen', () => {
       'cilium_lb_affinity_match',
       'cilium_lxc',
       'cilium_metrics',
+      'cilium_nodeport_nat4',
       'cilium_policy_maps',
     ]);
+    // NodePort NAT: an LRU keyed like conntrack.
+    assert.equal(MAPS.cilium_nodeport_nat4.typeName, 'LRU_HASH');
+    assert.equal(MAPS.cilium_nodeport_nat4.key, 'ct_key');
+    assert.equal(MAPS.cilium_nodeport_nat4.value, 'nodeport_nat_entry');
     // Maglev: one entry holding the whole table of M = LB_MAGLEV_LUT_SIZE backend IDs.
     assert.deepEqual(MAPS.cilium_lb4_maglev.inner, {
       type: 2,

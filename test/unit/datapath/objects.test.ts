@@ -21,20 +21,38 @@ function twoObjectModel() {
 
 describe('datapath objects: codegen over several objects', () => {
   it('the committed layouts describe every datapath object of bpf/ (not bpf/test/)', () => {
-    assert.deepEqual(Object.keys(OBJECTS), ['bpf_lxc', 'bpf_sock']);
+    assert.deepEqual(Object.keys(OBJECTS), ['bpf_host', 'bpf_lxc', 'bpf_sock']);
     assert.deepEqual(layoutInputs(repoRoot).objects, [
+      join(repoRoot, 'build/bpf/bpf_host.o'),
       join(repoRoot, 'build/bpf/bpf_lxc.o'),
       join(repoRoot, 'build/bpf/bpf_sock.o'),
     ]);
     assert.deepEqual(Object.keys(OBJECTS.bpf_lxc.programs), ['cil_from_container', 'cil_to_container']);
+    assert.deepEqual(OBJECTS.bpf_host.programs, { cil_from_netdev: 'tc' });
     assert.deepEqual(
       Object.keys(MAPS).sort(),
-      [...new Set([...OBJECTS.bpf_lxc.maps, ...OBJECTS.bpf_sock.maps])].sort(),
+      [...new Set([...OBJECTS.bpf_host.maps, ...OBJECTS.bpf_lxc.maps, ...OBJECTS.bpf_sock.maps])].sort(),
       'every map belongs to an object',
     );
+    for (const o of ['bpf_lxc', 'bpf_host'] as const)
+      for (const m of [
+        'cilium_lb4_services_v2',
+        'cilium_lb4_maglev',
+        'cilium_nodeport_nat4',
+        'cilium_ct4_global',
+      ])
+        assert.ok(
+          (OBJECTS[o].maps as readonly string[]).includes(m),
+          `${o} translates services per packet: ${m}`,
+        );
     assert.ok(
-      OBJECTS.bpf_lxc.maps.every((m) => !m.startsWith('cilium_lb')),
-      'bpf_lxc has no LB maps yet',
+      !(OBJECTS.bpf_sock.maps as readonly string[]).includes('cilium_nodeport_nat4'),
+      'socket-LB needs no NAT',
+    );
+    assert.deepEqual(
+      Object.keys(OBJECTS.bpf_host.constants).filter((c) => !(c in OBJECTS.bpf_lxc.constants)),
+      ['NODE_IPV4', 'HOST_EP_ID'],
+      'bpf_host has the node constants and its own, no endpoint constants',
     );
     assert.deepEqual(OBJECTS.bpf_sock.programs, {
       cil_sock4_connect: 'cgroup/connect4',
@@ -54,7 +72,7 @@ describe('datapath objects: codegen over several objects', () => {
   it('one descriptor per map name, shared maps once; each object lists its own maps and constants', () => {
     const model = twoObjectModel();
     assert.deepEqual(
-      model.maps.map((m) => m.name),
+      model.maps.map((m) => m.name).sort(),
       [...OBJECTS.bpf_lxc.maps, 'cilium_probe_packets'].sort(),
     );
     const metrics = model.maps.find((m) => m.name === 'cilium_metrics');
@@ -64,7 +82,14 @@ describe('datapath objects: codegen over several objects', () => {
       file: 'dp_probe.o',
       programs: { cil_probe: 'tc' },
       maps: ['cilium_events', 'cilium_events_lost', 'cilium_metrics', 'cilium_probe_packets'],
-      constants: { MONITOR_AGGREGATION: 4, ALLOW_LOCALHOST: 4, PROBE_ID: 2 },
+      constants: {
+        MONITOR_AGGREGATION: 4,
+        ALLOW_LOCALHOST: 4,
+        LB_SELECTION: 4,
+        MAGLEV_TABLE_SIZE: 4,
+        HASH_INIT4_SEED: 4,
+        PROBE_ID: 2,
+      },
     });
     assert.deepEqual(model.objects.bpf_lxc, OBJECTS.bpf_lxc);
   });

@@ -2,7 +2,7 @@
  * GENERATED FILE, DO NOT EDIT. Regenerate with `node dist/scripts/codegen-datapath.js`;
  * CI runs it with --check.
  * Structs: BTF of build/bpf/abi.o.
- * Maps, programs, constants: build/bpf/bpf_lxc.o, build/bpf/bpf_sock.o.
+ * Maps, programs, constants: build/bpf/bpf_host.o, build/bpf/bpf_lxc.o, build/bpf/bpf_sock.o.
  * #defines: bpf/lib/defs.h, bpf/lib/common.h, bpf/lib/policy.h, bpf/lib/config/node.h, bpf/lib/config/sizes.h.
  */
 import { type MapDescriptor, type ObjectDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';
@@ -472,8 +472,8 @@ export interface CtEntry {
   txBytes: bigint;
   /** src_sec_id @40, 4 B */
   srcSecId: number;
-  /** ifindex_unused @44, 2 B */
-  ifindexUnused: number;
+  /** rev_nat_index @44, 2 B, big-endian */
+  revNatIndex: number;
   /** tcp_flags_seen @46, 1 B */
   tcpFlagsSeen: number;
   /** flags @47, 1 B */
@@ -484,8 +484,8 @@ export interface CtEntry {
   replyTcpFlagsSeen: number;
   /** pad @51, 1 B */
   pad: number;
-  /** pad2 @52, 4 B */
-  pad2: number;
+  /** backend_id @52, 4 B */
+  backendId: number;
 }
 
 /** What ctEntry.encode accepts: padding and union members may be left out (zero). */
@@ -496,19 +496,19 @@ export interface CtEntryInit {
   txPackets: bigint | number;
   txBytes: bigint | number;
   srcSecId: number;
-  ifindexUnused?: number;
+  revNatIndex: number;
   tcpFlagsSeen: number;
   flags: number;
   proxyPort: number;
   replyTcpFlagsSeen: number;
   pad?: number;
-  pad2?: number;
+  backendId: number;
 }
 
 export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
   name: 'ct_entry',
   size: 56,
-  fingerprint: 'ct_entry:56{lifetime_ns@0:8:int:u,rx_packets@8:8:int:u,rx_bytes@16:8:int:u,tx_packets@24:8:int:u,tx_bytes@32:8:int:u,src_sec_id@40:4:int:u,ifindex_unused@44:2:int:u,tcp_flags_seen@46:1:int:u,flags@47:1:int:u,proxy_port@48:2:int:u,reply_tcp_flags_seen@50:1:int:u,pad@51:1:int:u,pad2@52:4:int:u}',
+  fingerprint: 'ct_entry:56{lifetime_ns@0:8:int:u,rx_packets@8:8:int:u,rx_bytes@16:8:int:u,tx_packets@24:8:int:u,tx_bytes@32:8:int:u,src_sec_id@40:4:int:u,rev_nat_index@44:2:int:ube,tcp_flags_seen@46:1:int:u,flags@47:1:int:u,proxy_port@48:2:int:u,reply_tcp_flags_seen@50:1:int:u,pad@51:1:int:u,backend_id@52:4:int:u}',
   fields: {
     lifetimeNs: { cName: 'lifetime_ns', offset: 0, size: 8, kind: 'int', bigEndian: false },
     rxPackets: { cName: 'rx_packets', offset: 8, size: 8, kind: 'int', bigEndian: false },
@@ -516,13 +516,13 @@ export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
     txPackets: { cName: 'tx_packets', offset: 24, size: 8, kind: 'int', bigEndian: false },
     txBytes: { cName: 'tx_bytes', offset: 32, size: 8, kind: 'int', bigEndian: false },
     srcSecId: { cName: 'src_sec_id', offset: 40, size: 4, kind: 'int', bigEndian: false },
-    ifindexUnused: { cName: 'ifindex_unused', offset: 44, size: 2, kind: 'int', bigEndian: false },
+    revNatIndex: { cName: 'rev_nat_index', offset: 44, size: 2, kind: 'int', bigEndian: true },
     tcpFlagsSeen: { cName: 'tcp_flags_seen', offset: 46, size: 1, kind: 'int', bigEndian: false },
     flags: { cName: 'flags', offset: 47, size: 1, kind: 'int', bigEndian: false },
     proxyPort: { cName: 'proxy_port', offset: 48, size: 2, kind: 'int', bigEndian: false },
     replyTcpFlagsSeen: { cName: 'reply_tcp_flags_seen', offset: 50, size: 1, kind: 'int', bigEndian: false },
     pad: { cName: 'pad', offset: 51, size: 1, kind: 'int', bigEndian: false },
-    pad2: { cName: 'pad2', offset: 52, size: 4, kind: 'int', bigEndian: false },
+    backendId: { cName: 'backend_id', offset: 52, size: 4, kind: 'int', bigEndian: false },
   },
   encode(value: CtEntryInit): Uint8Array {
     const out = new Uint8Array(56);
@@ -538,13 +538,13 @@ export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
     d.setBigUint64(o + 24, BigInt(value.txPackets), true);
     d.setBigUint64(o + 32, BigInt(value.txBytes), true);
     d.setUint32(o + 40, value.srcSecId, true);
-    if (value.ifindexUnused !== undefined) d.setUint16(o + 44, value.ifindexUnused, true);
+    d.setUint16(o + 44, value.revNatIndex, false);
     d.setUint8(o + 46, value.tcpFlagsSeen);
     d.setUint8(o + 47, value.flags);
     d.setUint16(o + 48, value.proxyPort, true);
     d.setUint8(o + 50, value.replyTcpFlagsSeen);
     if (value.pad !== undefined) d.setUint8(o + 51, value.pad);
-    if (value.pad2 !== undefined) d.setUint32(o + 52, value.pad2, true);
+    d.setUint32(o + 52, value.backendId, true);
   },
   decode(b: Uint8Array, o = 0): CtEntry {
     if (b.length < o + 56) throw shortBuffer('ct_entry', 56, b.length - o);
@@ -556,13 +556,13 @@ export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
       txPackets: d.getBigUint64(o + 24, true),
       txBytes: d.getBigUint64(o + 32, true),
       srcSecId: d.getUint32(o + 40, true),
-      ifindexUnused: d.getUint16(o + 44, true),
+      revNatIndex: d.getUint16(o + 44, false),
       tcpFlagsSeen: d.getUint8(o + 46),
       flags: d.getUint8(o + 47),
       proxyPort: d.getUint16(o + 48, true),
       replyTcpFlagsSeen: d.getUint8(o + 50),
       pad: d.getUint8(o + 51),
-      pad2: d.getUint32(o + 52, true),
+      backendId: d.getUint32(o + 52, true),
     };
   },
 };
@@ -738,7 +738,7 @@ export const eventHdr: StructLayout<EventHdr, EventHdrInit> = {
   },
 };
 
-/** struct trace_notify (168 bytes) */
+/** struct trace_notify (192 bytes) */
 export interface TraceNotify {
   /** hdr @0, 16 B */
   hdr: EventHdr;
@@ -758,6 +758,16 @@ export interface TraceNotify {
   ktimeNs: bigint;
   /** data @40, 128 B */
   data: Uint8Array;
+  /** rev_nat_index @168, 2 B, big-endian */
+  revNatIndex: number;
+  /** orig_port @170, 2 B, big-endian */
+  origPort: number;
+  /** pad @172, 4 B */
+  pad: number;
+  /** orig_ip4 @176, 4 B, big-endian, union u0 */
+  origIp4: number;
+  /** orig_ip6 @176, 16 B, union u0 */
+  origIp6: Uint8Array;
 }
 
 /** What traceNotify.encode accepts: padding and union members may be left out (zero). */
@@ -771,12 +781,17 @@ export interface TraceNotifyInit {
   ifindex: number;
   ktimeNs: bigint | number;
   data: Uint8Array;
+  revNatIndex: number;
+  origPort: number;
+  pad?: number;
+  origIp4?: number;
+  origIp6?: Uint8Array;
 }
 
 export const traceNotify: StructLayout<TraceNotify, TraceNotifyInit> = {
   name: 'trace_notify',
-  size: 168,
-  fingerprint: 'trace_notify:168{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,reason@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,data@40:128:bytes}',
+  size: 192,
+  fingerprint: 'trace_notify:192{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,reason@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,data@40:128:bytes,rev_nat_index@168:2:int:ube,orig_port@170:2:int:ube,pad@172:4:int:u,orig_ip4@176:4:int:ube|u0,orig_ip6@176:16:bytes|u0}',
   fields: {
     hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false, struct: 'event_hdr' },
     srcLabel: { cName: 'src_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
@@ -787,14 +802,19 @@ export const traceNotify: StructLayout<TraceNotify, TraceNotifyInit> = {
     ifindex: { cName: 'ifindex', offset: 28, size: 4, kind: 'int', bigEndian: false },
     ktimeNs: { cName: 'ktime_ns', offset: 32, size: 8, kind: 'int', bigEndian: false },
     data: { cName: 'data', offset: 40, size: 128, kind: 'bytes', bigEndian: false },
+    revNatIndex: { cName: 'rev_nat_index', offset: 168, size: 2, kind: 'int', bigEndian: true },
+    origPort: { cName: 'orig_port', offset: 170, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 172, size: 4, kind: 'int', bigEndian: false },
+    origIp4: { cName: 'orig_ip4', offset: 176, size: 4, kind: 'int', bigEndian: true, union: 'u0' },
+    origIp6: { cName: 'orig_ip6', offset: 176, size: 16, kind: 'bytes', bigEndian: false, union: 'u0' },
   },
   encode(value: TraceNotifyInit): Uint8Array {
-    const out = new Uint8Array(168);
+    const out = new Uint8Array(192);
     traceNotify.encodeInto(value, out, 0);
     return out;
   },
   encodeInto(value: TraceNotifyInit, out: Uint8Array, o: number): void {
-    out.fill(0, o, o + 168);
+    out.fill(0, o, o + 192);
     const d = view(out);
     eventHdr.encodeInto(value.hdr, out, o + 0);
     d.setUint32(o + 16, value.srcLabel, true);
@@ -805,9 +825,14 @@ export const traceNotify: StructLayout<TraceNotify, TraceNotifyInit> = {
     d.setUint32(o + 28, value.ifindex, true);
     d.setBigUint64(o + 32, BigInt(value.ktimeNs), true);
     putBytes(out, o + 40, 128, value.data, 'trace_notify.data');
+    d.setUint16(o + 168, value.revNatIndex, false);
+    d.setUint16(o + 170, value.origPort, false);
+    if (value.pad !== undefined) d.setUint32(o + 172, value.pad, true);
+    if (value.origIp4 !== undefined) d.setUint32(o + 176, value.origIp4, false);
+    if (value.origIp6 !== undefined) putBytes(out, o + 176, 16, value.origIp6, 'trace_notify.orig_ip6');
   },
   decode(b: Uint8Array, o = 0): TraceNotify {
-    if (b.length < o + 168) throw shortBuffer('trace_notify', 168, b.length - o);
+    if (b.length < o + 192) throw shortBuffer('trace_notify', 192, b.length - o);
     const d = view(b);
     return {
       hdr: eventHdr.decode(b, o + 0),
@@ -819,6 +844,11 @@ export const traceNotify: StructLayout<TraceNotify, TraceNotifyInit> = {
       ifindex: d.getUint32(o + 28, true),
       ktimeNs: d.getBigUint64(o + 32, true),
       data: b.slice(o + 40, o + 40 + 128),
+      revNatIndex: d.getUint16(o + 168, false),
+      origPort: d.getUint16(o + 170, false),
+      pad: d.getUint32(o + 172, true),
+      origIp4: d.getUint32(o + 176, false),
+      origIp6: b.slice(o + 176, o + 176 + 16),
     };
   },
 };
@@ -843,7 +873,9 @@ export interface DropNotify {
   ktimeNs: bigint;
   /** ext_error @40, 4 B */
   extError: number;
-  /** pad @44, 4 B */
+  /** rev_nat_index @44, 2 B, big-endian */
+  revNatIndex: number;
+  /** pad @46, 2 B */
   pad: number;
   /** data @48, 128 B */
   data: Uint8Array;
@@ -860,6 +892,7 @@ export interface DropNotifyInit {
   ifindex: number;
   ktimeNs: bigint | number;
   extError: number;
+  revNatIndex: number;
   pad?: number;
   data: Uint8Array;
 }
@@ -867,7 +900,7 @@ export interface DropNotifyInit {
 export const dropNotify: StructLayout<DropNotify, DropNotifyInit> = {
   name: 'drop_notify',
   size: 176,
-  fingerprint: 'drop_notify:176{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,file@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,ext_error@40:4:int:s,pad@44:4:int:u,data@48:128:bytes}',
+  fingerprint: 'drop_notify:176{hdr@0:16:struct:event_hdr,src_label@16:4:int:u,dst_label@20:4:int:u,dst_id@24:2:int:u,file@26:1:int:u,ipv6@27:1:int:u,ifindex@28:4:int:u,ktime_ns@32:8:int:u,ext_error@40:4:int:s,rev_nat_index@44:2:int:ube,pad@46:2:int:u,data@48:128:bytes}',
   fields: {
     hdr: { cName: 'hdr', offset: 0, size: 16, kind: 'struct', bigEndian: false, struct: 'event_hdr' },
     srcLabel: { cName: 'src_label', offset: 16, size: 4, kind: 'int', bigEndian: false },
@@ -878,7 +911,8 @@ export const dropNotify: StructLayout<DropNotify, DropNotifyInit> = {
     ifindex: { cName: 'ifindex', offset: 28, size: 4, kind: 'int', bigEndian: false },
     ktimeNs: { cName: 'ktime_ns', offset: 32, size: 8, kind: 'int', bigEndian: false },
     extError: { cName: 'ext_error', offset: 40, size: 4, kind: 'int', bigEndian: false },
-    pad: { cName: 'pad', offset: 44, size: 4, kind: 'int', bigEndian: false },
+    revNatIndex: { cName: 'rev_nat_index', offset: 44, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 46, size: 2, kind: 'int', bigEndian: false },
     data: { cName: 'data', offset: 48, size: 128, kind: 'bytes', bigEndian: false },
   },
   encode(value: DropNotifyInit): Uint8Array {
@@ -898,7 +932,8 @@ export const dropNotify: StructLayout<DropNotify, DropNotifyInit> = {
     d.setUint32(o + 28, value.ifindex, true);
     d.setBigUint64(o + 32, BigInt(value.ktimeNs), true);
     d.setInt32(o + 40, value.extError, true);
-    if (value.pad !== undefined) d.setUint32(o + 44, value.pad, true);
+    d.setUint16(o + 44, value.revNatIndex, false);
+    if (value.pad !== undefined) d.setUint16(o + 46, value.pad, true);
     putBytes(out, o + 48, 128, value.data, 'drop_notify.data');
   },
   decode(b: Uint8Array, o = 0): DropNotify {
@@ -914,7 +949,8 @@ export const dropNotify: StructLayout<DropNotify, DropNotifyInit> = {
       ifindex: d.getUint32(o + 28, true),
       ktimeNs: d.getBigUint64(o + 32, true),
       extError: d.getInt32(o + 40, true),
-      pad: d.getUint32(o + 44, true),
+      revNatIndex: d.getUint16(o + 44, false),
+      pad: d.getUint16(o + 46, true),
       data: b.slice(o + 48, o + 48 + 128),
     };
   },
@@ -2036,6 +2072,103 @@ export const lb6ReverseSk: StructLayout<Lb6ReverseSk, Lb6ReverseSkInit> = {
   },
 };
 
+/** struct nodeport_nat_entry (56 bytes) */
+export interface NodeportNatEntry {
+  /** lifetime_ns @0, 8 B */
+  lifetimeNs: bigint;
+  /** to_addr4 @8, 4 B, big-endian, union u0 */
+  toAddr4: number;
+  /** to_addr6 @8, 16 B, union u0 */
+  toAddr6: Uint8Array;
+  /** svc_addr4 @24, 4 B, big-endian, union u1 */
+  svcAddr4: number;
+  /** svc_addr6 @24, 16 B, union u1 */
+  svcAddr6: Uint8Array;
+  /** to_port @40, 2 B, big-endian */
+  toPort: number;
+  /** svc_port @42, 2 B, big-endian */
+  svcPort: number;
+  /** rev_nat_index @44, 2 B, big-endian */
+  revNatIndex: number;
+  /** pad @46, 2 B */
+  pad: number;
+  /** ifindex @48, 4 B */
+  ifindex: number;
+  /** pad2 @52, 4 B */
+  pad2: number;
+}
+
+/** What nodeportNatEntry.encode accepts: padding and union members may be left out (zero). */
+export interface NodeportNatEntryInit {
+  lifetimeNs: bigint | number;
+  toAddr4?: number;
+  toAddr6?: Uint8Array;
+  svcAddr4?: number;
+  svcAddr6?: Uint8Array;
+  toPort: number;
+  svcPort: number;
+  revNatIndex: number;
+  pad?: number;
+  ifindex: number;
+  pad2?: number;
+}
+
+export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryInit> = {
+  name: 'nodeport_nat_entry',
+  size: 56,
+  fingerprint: 'nodeport_nat_entry:56{lifetime_ns@0:8:int:u,to_addr4@8:4:int:ube|u0,to_addr6@8:16:bytes|u0,svc_addr4@24:4:int:ube|u1,svc_addr6@24:16:bytes|u1,to_port@40:2:int:ube,svc_port@42:2:int:ube,rev_nat_index@44:2:int:ube,pad@46:2:int:u,ifindex@48:4:int:u,pad2@52:4:int:u}',
+  fields: {
+    lifetimeNs: { cName: 'lifetime_ns', offset: 0, size: 8, kind: 'int', bigEndian: false },
+    toAddr4: { cName: 'to_addr4', offset: 8, size: 4, kind: 'int', bigEndian: true, union: 'u0' },
+    toAddr6: { cName: 'to_addr6', offset: 8, size: 16, kind: 'bytes', bigEndian: false, union: 'u0' },
+    svcAddr4: { cName: 'svc_addr4', offset: 24, size: 4, kind: 'int', bigEndian: true, union: 'u1' },
+    svcAddr6: { cName: 'svc_addr6', offset: 24, size: 16, kind: 'bytes', bigEndian: false, union: 'u1' },
+    toPort: { cName: 'to_port', offset: 40, size: 2, kind: 'int', bigEndian: true },
+    svcPort: { cName: 'svc_port', offset: 42, size: 2, kind: 'int', bigEndian: true },
+    revNatIndex: { cName: 'rev_nat_index', offset: 44, size: 2, kind: 'int', bigEndian: true },
+    pad: { cName: 'pad', offset: 46, size: 2, kind: 'int', bigEndian: false },
+    ifindex: { cName: 'ifindex', offset: 48, size: 4, kind: 'int', bigEndian: false },
+    pad2: { cName: 'pad2', offset: 52, size: 4, kind: 'int', bigEndian: false },
+  },
+  encode(value: NodeportNatEntryInit): Uint8Array {
+    const out = new Uint8Array(56);
+    nodeportNatEntry.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: NodeportNatEntryInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 56);
+    const d = view(out);
+    d.setBigUint64(o + 0, BigInt(value.lifetimeNs), true);
+    if (value.toAddr4 !== undefined) d.setUint32(o + 8, value.toAddr4, false);
+    if (value.toAddr6 !== undefined) putBytes(out, o + 8, 16, value.toAddr6, 'nodeport_nat_entry.to_addr6');
+    if (value.svcAddr4 !== undefined) d.setUint32(o + 24, value.svcAddr4, false);
+    if (value.svcAddr6 !== undefined) putBytes(out, o + 24, 16, value.svcAddr6, 'nodeport_nat_entry.svc_addr6');
+    d.setUint16(o + 40, value.toPort, false);
+    d.setUint16(o + 42, value.svcPort, false);
+    d.setUint16(o + 44, value.revNatIndex, false);
+    if (value.pad !== undefined) d.setUint16(o + 46, value.pad, true);
+    d.setUint32(o + 48, value.ifindex, true);
+    if (value.pad2 !== undefined) d.setUint32(o + 52, value.pad2, true);
+  },
+  decode(b: Uint8Array, o = 0): NodeportNatEntry {
+    if (b.length < o + 56) throw shortBuffer('nodeport_nat_entry', 56, b.length - o);
+    const d = view(b);
+    return {
+      lifetimeNs: d.getBigUint64(o + 0, true),
+      toAddr4: d.getUint32(o + 8, false),
+      toAddr6: b.slice(o + 8, o + 8 + 16),
+      svcAddr4: d.getUint32(o + 24, false),
+      svcAddr6: b.slice(o + 24, o + 24 + 16),
+      toPort: d.getUint16(o + 40, false),
+      svcPort: d.getUint16(o + 42, false),
+      revNatIndex: d.getUint16(o + 44, false),
+      pad: d.getUint16(o + 46, true),
+      ifindex: d.getUint32(o + 48, true),
+      pad2: d.getUint32(o + 52, true),
+    };
+  },
+};
+
 /** Every struct codec by C name. */
 export const STRUCTS = {
   ipcache_key: ipcacheKey,
@@ -2069,6 +2202,7 @@ export const STRUCTS = {
   lb4_reverse_sk: lb4ReverseSk,
   lb6_reverse_sk_key: lb6ReverseSkKey,
   lb6_reverse_sk: lb6ReverseSk,
+  nodeport_nat_entry: nodeportNatEntry,
 } as const;
 
 /** Every map of the datapath objects (section .maps), by name: one definition per name. */
@@ -2324,6 +2458,18 @@ export const MAPS = {
     key: 'metrics_key',
     value: 'metrics_value',
   },
+  cilium_nodeport_nat4: {
+    name: 'cilium_nodeport_nat4',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 40,
+    valueSize: 56,
+    maxEntries: 131072,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'ct_key',
+    value: 'nodeport_nat_entry',
+  },
   cilium_policy_maps: {
     name: 'cilium_policy_maps',
     type: 13,
@@ -2339,6 +2485,47 @@ export const MAPS = {
 
 /** The datapath objects by name: their programs (→ section), maps and load-time constants (→ size). */
 export const OBJECTS = {
+  bpf_host: {
+    file: 'bpf_host.o',
+    programs: {
+      cil_from_netdev: 'tc',
+    },
+    maps: [
+      'cilium_ct4_global',
+      'cilium_ct6_global',
+      'cilium_events',
+      'cilium_events_lost',
+      'cilium_ipcache',
+      'cilium_lb4_affinity',
+      'cilium_lb4_backends_v3',
+      'cilium_lb4_maglev',
+      'cilium_lb4_reverse_nat',
+      'cilium_lb4_reverse_sk',
+      'cilium_lb4_services_v2',
+      'cilium_lb4_source_range',
+      'cilium_lb6_affinity',
+      'cilium_lb6_backends_v3',
+      'cilium_lb6_maglev',
+      'cilium_lb6_reverse_nat',
+      'cilium_lb6_reverse_sk',
+      'cilium_lb6_services_v2',
+      'cilium_lb6_source_range',
+      'cilium_lb_affinity_match',
+      'cilium_lxc',
+      'cilium_metrics',
+      'cilium_nodeport_nat4',
+      'cilium_policy_maps',
+    ],
+    constants: {
+      NODE_IPV4: 4,
+      HOST_EP_ID: 2,
+      MONITOR_AGGREGATION: 4,
+      ALLOW_LOCALHOST: 4,
+      LB_SELECTION: 4,
+      MAGLEV_TABLE_SIZE: 4,
+      HASH_INIT4_SEED: 4,
+    },
+  },
   bpf_lxc: {
     file: 'bpf_lxc.o',
     programs: {
@@ -2351,8 +2538,24 @@ export const OBJECTS = {
       'cilium_events',
       'cilium_events_lost',
       'cilium_ipcache',
+      'cilium_lb4_affinity',
+      'cilium_lb4_backends_v3',
+      'cilium_lb4_maglev',
+      'cilium_lb4_reverse_nat',
+      'cilium_lb4_reverse_sk',
+      'cilium_lb4_services_v2',
+      'cilium_lb4_source_range',
+      'cilium_lb6_affinity',
+      'cilium_lb6_backends_v3',
+      'cilium_lb6_maglev',
+      'cilium_lb6_reverse_nat',
+      'cilium_lb6_reverse_sk',
+      'cilium_lb6_services_v2',
+      'cilium_lb6_source_range',
+      'cilium_lb_affinity_match',
       'cilium_lxc',
       'cilium_metrics',
+      'cilium_nodeport_nat4',
       'cilium_policy_maps',
     ],
     constants: {
@@ -2360,6 +2563,10 @@ export const OBJECTS = {
       LXC_ID: 2,
       SECLABEL: 4,
       ALLOW_LOCALHOST: 4,
+      POLICY_AUDIT_MODE: 4,
+      LB_SELECTION: 4,
+      MAGLEV_TABLE_SIZE: 4,
+      HASH_INIT4_SEED: 4,
       LXC_IPV4: 4,
       LXC_IPV6: 16,
       LXC_MAC: 6,
@@ -2367,7 +2574,6 @@ export const OBJECTS = {
       ROUTER_IPV4: 4,
       ROUTER_IPV6: 16,
       LXC_IFINDEX: 4,
-      POLICY_AUDIT_MODE: 4,
     },
   },
   bpf_sock: {
@@ -2403,6 +2609,9 @@ export const OBJECTS = {
     constants: {
       MONITOR_AGGREGATION: 4,
       ALLOW_LOCALHOST: 4,
+      LB_SELECTION: 4,
+      MAGLEV_TABLE_SIZE: 4,
+      HASH_INIT4_SEED: 4,
     },
   },
 } as const satisfies Record<string, ObjectDescriptor>;
@@ -2434,9 +2643,11 @@ export const DEFS = {
   POLICY_MATCH_L4_ONLY: 3,
   POLICY_MATCH_ALL: 4,
   CT_KEY_F_INGRESS: 1,
+  CT_KEY_F_SERVICE: 2,
   CT_F_SEEN_NON_SYN: 1,
   CT_F_CLOSING: 2,
   CT_F_REPLY_SEEN: 4,
+  CT_F_NODEPORT: 8,
   CILIUM_NOTIFY_DROP: 1,
   CILIUM_NOTIFY_DBG_MSG: 2,
   CILIUM_NOTIFY_DBG_CAPTURE: 3,
@@ -2455,6 +2666,7 @@ export const DEFS = {
   TRACE_FROM_NETWORK: 10,
   TRACE_TO_NETWORK: 11,
   DROP_FILE_LXC: 1,
+  DROP_FILE_HOST: 2,
   EVENT_CAPTURE_LEN: 128,
   CILIUM_TS_EVENT_VERSION: 1,
   TRACE_REASON_POLICY: 0,
@@ -2496,6 +2708,7 @@ export const DEFS = {
   DROP_INVALID_IDENTITY: 171,
   DROP_UNKNOWN_SENDER: 172,
   DROP_FORBIDDEN_ICMP6: 176,
+  DROP_NOT_IN_SRC_RANGE: 177,
   DROP_PROXY_LOOKUP_FAILED: 178,
   DROP_PROXY_SET_FAILED: 179,
   DROP_PROXY_UNKNOWN_PROTO: 180,
@@ -2529,6 +2742,8 @@ export const DEFS = {
   BE_STATE_QUARANTINED: 2,
   BE_STATE_MAINTENANCE: 3,
   LB_SRC_RANGE_PREFIX_HDR_BITS: 32,
+  NAT_KEY_F_FWD: 0,
+  NAT_KEY_F_REV: 1,
   // bpf/lib/common.h
   TC_ACT_OK: 0,
   TC_ACT_SHOT: 2,
@@ -2565,6 +2780,9 @@ export const DEFS = {
   CT_CLOSE_TIMEOUT: 10,
   NODEPORT_PORT_MIN: 30000,
   NODEPORT_PORT_MAX: 32767,
+  NODEPORT_SNAT_PORT_MIN: 61000,
+  NODEPORT_SNAT_PORT_MAX: 65535,
+  NODEPORT_SNAT_RETRIES: 16,
   // bpf/lib/config/sizes.h
   IPCACHE_MAP_SIZE: 512000,
   ENDPOINTS_MAP_SIZE: 65535,
@@ -2576,4 +2794,5 @@ export const DEFS = {
   LB_SERVICE_MAP_SIZE: 262144,
   LB_BACKEND_MAP_SIZE: 262144,
   LB_MAGLEV_LUT_SIZE: 16381,
+  NODEPORT_NAT_MAP_SIZE: 131072,
 } as const;

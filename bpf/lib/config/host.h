@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Load-time constants of the node's external-device programs (bpf_host.c), one load per device:
+ * the loader rewrites them in .rodata (see config/node.h for the mechanism).
+ *
+ * Byte order: "be" fields are stored exactly as they appear on the wire.
+ */
+#ifndef CILIUM_TS_CONFIG_HOST_H
+#define CILIUM_TS_CONFIG_HOST_H
+
+#include "lib/config/node.h"
+
+/* The node's IPv4 address on this device (network order): the source NodePort traffic is SNATed
+ * to, so that backends' replies come back through this node; also a NodePort address. 0: no
+ * SNAT (connections that need it are dropped with DROP_NAT_NO_MAPPING). */
+volatile const __be32 NODE_IPV4;
+/* Endpoint ID events and metrics of this device's decisions carry (the node's host endpoint);
+ * 0 when the node has none. */
+volatile const __u16 HOST_EP_ID;
+
+#endif
