@@ -512,7 +512,10 @@ struct lb6_reverse_sk {
  *   NAT_KEY_F_REV  the tuple the backend sees, in the forward direction (SNAT address or client ->
  *                  backend) -> what its replies become: destination to_addr:to_port (the client),
  *                  source svc_addr:svc_port (the frontend the client addressed), sent out of ifindex
- * Ports and addresses are network order.
+ * Ports and addresses are network order. A reverse entry lives as conntrack would keep the
+ * connection (TCP: 60 s until the backend answered, 6 h, 10 s after an RST or a FIN each way;
+ * others 60 s), refreshed by its packets; a forward entry counts only while its reverse entry is
+ * alive and still the same connection's.
  */
 #define NAT_KEY_F_FWD 0
 #define NAT_KEY_F_REV 1
@@ -530,7 +533,8 @@ struct nodeport_nat_entry {
 	__be16 to_port;
 	__be16 svc_port;
 	__be16 rev_nat_index;  /* the service (network order) */
-	__u16 pad;
+	__u8 tcp_flags_seen;   /* NAT_KEY_F_REV: TCP flags seen from the client (OR) */
+	__u8 reply_tcp_flags_seen; /* NAT_KEY_F_REV: TCP flags seen from the backend (OR) */
 	__u32 ifindex;         /* NAT_KEY_F_REV: the device the connection came in on */
 	__u32 pad2;
 };

@@ -53,6 +53,6 @@ volatile const __u32 HASH_INIT4_SEED;
 #define NODEPORT_SNAT_PORT_MIN 61000
 #define NODEPORT_SNAT_PORT_MAX 65535
 /* tries at a free SNAT port before the connection is dropped (DROP_NAT_NO_MAPPING) */
-#define NODEPORT_SNAT_RETRIES 16
+#define NODEPORT_SNAT_RETRIES 32
 
 #endif

@@ -243,6 +243,16 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     const rev = nat.filter((e) => e.direction === 'reverse');
     assert.equal(fwd.length, 90);
     assert.equal(rev.length, 90);
+    // the connections are closed: their ports are free again within CT_CLOSE_TIMEOUT (10 s)
+    const longest = () =>
+      Math.max(
+        ...maps.nodeportNat
+          .list()
+          .filter((e) => e.revNatIndex === 1 && e.direction === 'reverse')
+          .map((e) => e.expiresInS),
+      );
+    for (let i = 0; i < 40 && longest() > 10; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(longest() <= 10, `closed connections' NAT lifetimes: up to ${longest()} s`);
     assert.ok(
       fwd.every((e) => e.tuple.dst === NODE_IP && e.tuple.dport === 30080 && e.to.address === NODE_IP),
     );

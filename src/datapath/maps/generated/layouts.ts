@@ -2090,8 +2090,10 @@ export interface NodeportNatEntry {
   svcPort: number;
   /** rev_nat_index @44, 2 B, big-endian */
   revNatIndex: number;
-  /** pad @46, 2 B */
-  pad: number;
+  /** tcp_flags_seen @46, 1 B */
+  tcpFlagsSeen: number;
+  /** reply_tcp_flags_seen @47, 1 B */
+  replyTcpFlagsSeen: number;
   /** ifindex @48, 4 B */
   ifindex: number;
   /** pad2 @52, 4 B */
@@ -2108,7 +2110,8 @@ export interface NodeportNatEntryInit {
   toPort: number;
   svcPort: number;
   revNatIndex: number;
-  pad?: number;
+  tcpFlagsSeen: number;
+  replyTcpFlagsSeen: number;
   ifindex: number;
   pad2?: number;
 }
@@ -2116,7 +2119,7 @@ export interface NodeportNatEntryInit {
 export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryInit> = {
   name: 'nodeport_nat_entry',
   size: 56,
-  fingerprint: 'nodeport_nat_entry:56{lifetime_ns@0:8:int:u,to_addr4@8:4:int:ube|u0,to_addr6@8:16:bytes|u0,svc_addr4@24:4:int:ube|u1,svc_addr6@24:16:bytes|u1,to_port@40:2:int:ube,svc_port@42:2:int:ube,rev_nat_index@44:2:int:ube,pad@46:2:int:u,ifindex@48:4:int:u,pad2@52:4:int:u}',
+  fingerprint: 'nodeport_nat_entry:56{lifetime_ns@0:8:int:u,to_addr4@8:4:int:ube|u0,to_addr6@8:16:bytes|u0,svc_addr4@24:4:int:ube|u1,svc_addr6@24:16:bytes|u1,to_port@40:2:int:ube,svc_port@42:2:int:ube,rev_nat_index@44:2:int:ube,tcp_flags_seen@46:1:int:u,reply_tcp_flags_seen@47:1:int:u,ifindex@48:4:int:u,pad2@52:4:int:u}',
   fields: {
     lifetimeNs: { cName: 'lifetime_ns', offset: 0, size: 8, kind: 'int', bigEndian: false },
     toAddr4: { cName: 'to_addr4', offset: 8, size: 4, kind: 'int', bigEndian: true, union: 'u0' },
@@ -2126,7 +2129,8 @@ export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryIn
     toPort: { cName: 'to_port', offset: 40, size: 2, kind: 'int', bigEndian: true },
     svcPort: { cName: 'svc_port', offset: 42, size: 2, kind: 'int', bigEndian: true },
     revNatIndex: { cName: 'rev_nat_index', offset: 44, size: 2, kind: 'int', bigEndian: true },
-    pad: { cName: 'pad', offset: 46, size: 2, kind: 'int', bigEndian: false },
+    tcpFlagsSeen: { cName: 'tcp_flags_seen', offset: 46, size: 1, kind: 'int', bigEndian: false },
+    replyTcpFlagsSeen: { cName: 'reply_tcp_flags_seen', offset: 47, size: 1, kind: 'int', bigEndian: false },
     ifindex: { cName: 'ifindex', offset: 48, size: 4, kind: 'int', bigEndian: false },
     pad2: { cName: 'pad2', offset: 52, size: 4, kind: 'int', bigEndian: false },
   },
@@ -2146,7 +2150,8 @@ export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryIn
     d.setUint16(o + 40, value.toPort, false);
     d.setUint16(o + 42, value.svcPort, false);
     d.setUint16(o + 44, value.revNatIndex, false);
-    if (value.pad !== undefined) d.setUint16(o + 46, value.pad, true);
+    d.setUint8(o + 46, value.tcpFlagsSeen);
+    d.setUint8(o + 47, value.replyTcpFlagsSeen);
     d.setUint32(o + 48, value.ifindex, true);
     if (value.pad2 !== undefined) d.setUint32(o + 52, value.pad2, true);
   },
@@ -2162,7 +2167,8 @@ export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryIn
       toPort: d.getUint16(o + 40, false),
       svcPort: d.getUint16(o + 42, false),
       revNatIndex: d.getUint16(o + 44, false),
-      pad: d.getUint16(o + 46, true),
+      tcpFlagsSeen: d.getUint8(o + 46),
+      replyTcpFlagsSeen: d.getUint8(o + 47),
       ifindex: d.getUint32(o + 48, true),
       pad2: d.getUint32(o + 52, true),
     };
@@ -2782,7 +2788,7 @@ export const DEFS = {
   NODEPORT_PORT_MAX: 32767,
   NODEPORT_SNAT_PORT_MIN: 61000,
   NODEPORT_SNAT_PORT_MAX: 65535,
-  NODEPORT_SNAT_RETRIES: 16,
+  NODEPORT_SNAT_RETRIES: 32,
   // bpf/lib/config/sizes.h
   IPCACHE_MAP_SIZE: 512000,
   ENDPOINTS_MAP_SIZE: 65535,
