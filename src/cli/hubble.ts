@@ -7,6 +7,7 @@
  * destination-side filter (OR), `--from-*`/`--to-*` apply to both, and `--not`
  * sends the next filter flag to the blacklist.
  */
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { CiliumTsError } from '../common/errors.js';
 import { type GetFlowsRequestInput, ObserverClient } from '../hubble/client.js';
@@ -23,6 +24,7 @@ import {
   tableRow,
 } from '../hubble/format.js';
 import type { FlowFilter, IPVersion, TCPFlags, TrafficDirection, Verdict } from '../hubble/types.js';
+import { relaySocketPath } from '../lab/state.js';
 import { CliError } from './errors.js';
 import { resolveTarget, type TargetOptions } from './target.js';
 
@@ -353,10 +355,18 @@ function toProtoTs(ms: number): { seconds: number; nanos: number } {
 
 // ---------- server address ----------
 
-/** `--server`, else $HUBBLE_SERVER, else the Hubble socket of the node `--lab`/`--node` pick. */
+/**
+ * `--server`, else $HUBBLE_SERVER, else the lab's relay when no node is picked (`--node`,
+ * CILIUM_TS_NODE), else the Hubble socket of the node `--lab`/`--node` pick.
+ */
 export function defaultServer(opts: { server?: string } & TargetOptions, env = process.env): string {
   if (opts.server) return opts.server;
   if (env.HUBBLE_SERVER) return env.HUBBLE_SERVER;
+  // A lab of several nodes runs a relay: every node's flows, unless one node is asked for.
+  if (opts.node === undefined && env.CILIUM_TS_NODE === undefined) {
+    const relay = relaySocketPath(opts.lab ?? env.CILIUM_TS_LAB ?? 'default');
+    if (existsSync(relay)) return `unix://${relay}`;
+  }
   return `unix://${resolveTarget(opts, env).hubbleSocket}`;
 }
 

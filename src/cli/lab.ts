@@ -42,11 +42,26 @@ export function registerLab(program: Command): void {
     .option('--name <lab>', 'lab name')
     .option('--nodes <n>', 'number of nodes', '1')
     .option('--dns', 'cluster DNS: a system pod behind the kube-dns Service on 10.96.0.10')
+    .option('--etcd-members <n>', "members of the lab's etcd with 2 or more nodes: 1 or 3 (default 1)")
+    .option(
+      '--routing-mode <mode>',
+      "how nodes reach other nodes' pods with 2 or more nodes: native (default)",
+    )
     .option('-f, --filename <file...>', 'manifests to apply once the lab is up')
-    .action(async (o: { name?: string; nodes: string; dns?: boolean; filename?: string[] }, cmd: Command) => {
+    .action(async (o: UpFlags, cmd: Command) => {
       const l = await import('../lab/lab.js');
       const name = labName(o, cmd);
-      await l.up({ name, nodes: Number(o.nodes), dns: o.dns === true, log });
+      if (!/^\d+$/.test(o.nodes)) throw new CliError(`--nodes: "${o.nodes}" is not a number`);
+      if (o.etcdMembers !== undefined && !/^\d+$/.test(o.etcdMembers))
+        throw new CliError(`--etcd-members: "${o.etcdMembers}" is not a number`);
+      await l.up({
+        name,
+        nodes: Number(o.nodes),
+        dns: o.dns === true,
+        ...(o.etcdMembers !== undefined ? { etcdMembers: Number(o.etcdMembers) } : {}),
+        ...(o.routingMode !== undefined ? { routingMode: o.routingMode } : {}),
+        log,
+      });
       if (o.filename?.length) await l.apply(name, await readManifests(o.filename), log);
     });
   lab
@@ -123,7 +138,41 @@ export function registerLab(program: Command): void {
     .option('--name <lab>', 'lab name')
     .action(async (nodes: string[], o: { name?: string }, cmd: Command) => {
       const l = await import('../lab/lab.js');
-      await l.restartAgents(labName(o, cmd), nodes, log);
+      // `--node NODE` (the global option) names a node too.
+      const node = cmd.optsWithGlobals<{ node?: string }>().node;
+      await l.restartAgents(labName(o, cmd), node ? [...nodes, node] : nodes, log);
+    });
+  const etcd = lab.command('etcd').description("the lab's etcd (labs of 2 or more nodes): outage drills");
+  for (const [action, what] of [
+    ['stop', 'stop the members (all, or those named); returns once they are gone'],
+    ['start', 'start the members that are not running; returns once the cluster has quorum'],
+    ['status', 'the cluster as a client on the underlay sees it'],
+  ] as const) {
+    const c = etcd.command(action).description(what).option('--name <lab>', 'lab name');
+    if (action !== 'status')
+      c.option(
+        '--member <name>',
+        'a member (etcd1, etcd2, ...), repeatable',
+        (v, p: string[]) => [...p, v],
+        [],
+      );
+    c.action(async (o: { name?: string; member?: string[] }, cmd: Command) => {
+      const l = await import('../lab/lab.js');
+      await l.etcd(labName(o, cmd), action, o.member ?? [], log);
+    });
+  }
+  lab
+    .command('node')
+    .description("the lab's nodes")
+    .command('remove')
+    .description(
+      'remove a node: its pods, agent and namespace, and its keys in etcd (the other nodes drop its routes and endpoints)',
+    )
+    .argument('<node>', 'node name')
+    .option('--name <lab>', 'lab name')
+    .action(async (node: string, o: { name?: string }, cmd: Command) => {
+      const l = await import('../lab/lab.js');
+      await l.removeLabNode(labName(o, cmd), node, log);
     });
   lab
     .command('exec')
@@ -159,6 +208,15 @@ export function registerLab(program: Command): void {
       process.stderr.write(out.stderr);
       if (out.failed) process.exitCode = 1;
     });
+}
+
+interface UpFlags {
+  name?: string;
+  nodes: string;
+  dns?: boolean;
+  etcdMembers?: string;
+  routingMode?: string;
+  filename?: string[];
 }
 
 interface GetOptions {

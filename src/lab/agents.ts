@@ -13,6 +13,7 @@ import { AgentUnreachableError } from '../api/errors.js';
 import type { KubeObject, KubeObjectsResponse } from '../api/types.js';
 import { cliPath } from '../common/paths.js';
 import { LabError } from './errors.js';
+import { etcdEndpoints } from './etcd.js';
 import { AGENT_HUBBLE_PORT, AGENT_METRICS_PORT } from './forwarder.js';
 import { placedCommand } from './placement.js';
 import { isRunning, type ProcessRef, processRef } from './process.js';
@@ -69,8 +70,14 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     n.name,
     '--pod-cidr',
     n.podCidrV4,
+    // The underlay address: what other nodes route this node's pod CIDR to.
     '--node-ip',
     n.underlayIp,
+    '--node-label',
+    `kubernetes.io/hostname=${n.name}`,
+    // A cluster (more than one node): state in the lab's etcd, routes to other nodes' pod CIDRs.
+    ...(s.etcd ? ['--kvstore', 'etcd', '--kvstore-endpoints', etcdEndpoints(s.etcd).join(',')] : []),
+    ...(s.routingMode ? ['--routing-mode', s.routingMode] : []),
     // Fixed ports inside the node's namespace, so the forwarder reaches a restarted agent too.
     '--hubble-port',
     String(AGENT_HUBBLE_PORT),

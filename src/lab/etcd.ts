@@ -22,8 +22,9 @@ import { join } from 'node:path';
 import { CiliumTsError } from '../common/errors.js';
 import { distRoot } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
-import { EtcdKvStore, type EtcdStatus } from '../kvstore/etcd.js';
-import { isRunning, killRecorded, type ProcessRef, processRef } from './process.js';
+import type { EtcdStatus } from '../kvstore/etcd.js';
+import type { ForgottenKeys } from './forget-node.js';
+import { isRunning, killNetnsProcesses, killRecorded, type ProcessRef, processRef } from './process.js';
 
 /** A lab etcd request that cannot be done (`field` names bad input) or a member that fails to start. */
 export class EtcdLabError extends CiliumTsError {}
@@ -36,6 +37,7 @@ export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
 const ETCD_BINARY = 'etcd';
 const PROBE = join(distRoot, 'src', 'lab', 'etcd-probe-main.js');
+const FORGET = join(distRoot, 'src', 'lab', 'forget-node-main.js');
 
 export interface EtcdMember {
   /** Member name: etcd1, etcd2, ... */
@@ -302,20 +304,15 @@ export async function destroyEtcd(c: EtcdCluster, o: { log?: (line: string) => v
   }
   if (c.netns && existsSync(`/run/netns/${c.netns}`)) {
     // Anything still running there belongs to the namespace (a member started by a crashed lab).
-    const pids = spawnSync('ip', ['netns', 'pids', c.netns], { encoding: 'utf8' }).stdout.split(/\s+/);
-    for (const pid of pids.filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killNetnsProcesses(c.netns);
     spawnSync('ip', ['netns', 'del', c.netns]);
   }
 }
 
 /** One status check of the endpoints, as a client in the namespace sees them. */
 export async function checkEndpoints(endpoints: readonly string[]): Promise<EtcdStatus> {
+  // Loaded here: the etcd client (gRPC) is not needed by lab commands that only read the state.
+  const { EtcdKvStore } = await import('../kvstore/etcd.js');
   const store = new EtcdKvStore({ endpoints, statusIntervalMs: 3_600_000, quorumTimeoutMs: 1000 });
   try {
     return await store.checkStatus();
@@ -335,6 +332,20 @@ export async function probeEtcd(c: EtcdCluster): Promise<EtcdStatus> {
     timeoutMs: 15_000,
   });
   return JSON.parse(r.stdout) as EtcdStatus;
+}
+
+/**
+ * Deletes a removed node's keys (forget-node.ts) through a client in the members' namespace;
+ * returns how many of each kind it deleted.
+ */
+export async function forgetNodeInEtcd(
+  c: EtcdCluster,
+  cluster: string,
+  node: string,
+): Promise<ForgottenKeys> {
+  const argv = [process.execPath, FORGET, cluster, node, ...etcdEndpoints(c)];
+  const r = await run(argv, { ...(c.netns ? { netns: `/run/netns/${c.netns}` } : {}), timeoutMs: 30_000 });
+  return JSON.parse(r.stdout) as ForgottenKeys;
 }
 
 /** Host part of the first member's underlay address (members take .241, .242, ...). */

@@ -26,10 +26,12 @@ import {
   stopAgent,
   syncServicesTo,
 } from './agents.js';
+import { ensureEtcd, etcdStart, etcdStatus, etcdStop, removeNode, UNDERLAY } from './cluster.js';
 import { clusterDnsManifests, DNS_NAMESPACE, DNS_SERVICE } from './cluster-dns.js';
 import { ensureController, reconcile } from './controller.js';
 import { podTemplateHash } from './deployments.js';
 import { LabError } from './errors.js';
+import { destroyEtcd, memberRef } from './etcd.js';
 import { ensureForwarder, formatAddresses, nodeAddresses } from './forwarder.js';
 import { withLock } from './lock.js';
 import { ensureNodeCgroup, placedCommand, removeLabCgroups } from './placement.js';
@@ -43,7 +45,8 @@ import {
   podView,
   terminatePod,
 } from './pods.js';
-import { isRunning, killRecorded, type ProcessRef } from './process.js';
+import { isRunning, killNetnsProcesses, killRecorded, type ProcessRef } from './process.js';
+import { ensureRelay, formatRelay } from './relay.js';
 import {
   applyResult,
   canonical,
@@ -72,6 +75,8 @@ import {
   loadLab,
   netnsPrefix,
   podKey,
+  ROUTING_MODES,
+  type RoutingMode,
   saveLab,
 } from './state.js';
 
@@ -80,8 +85,7 @@ export { LabError } from './errors.js';
 export { cni, findExecutable } from './pods.js';
 export type { Log };
 
-const UNDERLAY = '192.168.211';
-const WORLD_IP = `${UNDERLAY}.254`;
+const WORLD_IP = `${UNDERLAY.prefix}.254`;
 const CLUSTER_POOL = '10.200.0.0/16';
 
 export function checkLabName(name: string): void {
@@ -101,7 +105,50 @@ export interface UpOptions {
   nodes: number;
   /** Run cluster DNS (a system pod behind the kube-dns Service on 10.96.0.10). */
   dns?: boolean;
+  /** Members of the lab's etcd (more than one node): 1 (default) or 3. */
+  etcdMembers?: number;
+  /** How nodes reach other nodes' pods (more than one node): native (default). */
+  routingMode?: string;
   log: Log;
+}
+
+/** Checks the cluster options before anything is made; returns the routing mode for a new lab. */
+function checkClusterOptions(o: UpOptions): RoutingMode | undefined {
+  if (o.etcdMembers !== undefined) {
+    if (o.nodes === 1)
+      throw new LabError(
+        '--etcd-members: a lab of one node keeps its state in memory; give --nodes 2 or more',
+        {
+          code: 'invalid-argument',
+          field: '--etcd-members',
+        },
+      );
+    if (o.etcdMembers !== 1 && o.etcdMembers !== 3)
+      throw new LabError(`--etcd-members: ${o.etcdMembers}; give 1 or 3 (an odd number keeps a majority)`, {
+        code: 'invalid-argument',
+        field: '--etcd-members',
+      });
+  }
+  if (o.routingMode === undefined) return o.nodes > 1 ? 'native' : undefined;
+  if (o.routingMode === 'vxlan')
+    throw new LabError('--routing-mode vxlan: the VXLAN overlay is not implemented yet; use native', {
+      code: 'invalid-argument',
+      field: '--routing-mode',
+    });
+  if (!ROUTING_MODES.includes(o.routingMode as RoutingMode))
+    throw new LabError(`--routing-mode: "${o.routingMode}"; expected ${ROUTING_MODES.join(' or ')}`, {
+      code: 'invalid-argument',
+      field: '--routing-mode',
+    });
+  if (o.nodes === 1)
+    throw new LabError(
+      '--routing-mode: a lab of one node has no other node to route to; give --nodes 2 or more',
+      {
+        code: 'invalid-argument',
+        field: '--routing-mode',
+      },
+    );
+  return o.routingMode as RoutingMode;
 }
 
 /** Creates the lab (idempotent: an existing lab with its agents running is left as it is). */
@@ -109,6 +156,7 @@ export async function up(o: UpOptions): Promise<LabState> {
   checkLabName(o.name);
   if (o.nodes < 1 || o.nodes > 8)
     throw new LabError('--nodes: must be between 1 and 8', { code: 'invalid-argument', field: '--nodes' });
+  const routingMode = checkClusterOptions(o);
   return withLock(o.name, async () => {
     let s = loadLab(o.name);
     if (s && s.nodes.length !== o.nodes) {
@@ -116,6 +164,14 @@ export async function up(o: UpOptions): Promise<LabState> {
         `lab ${o.name} exists with ${s.nodes.length} node(s); 'lab down --name ${o.name}' first to change it`,
       );
     }
+    if (s?.etcd && o.etcdMembers !== undefined && s.etcd.members.length !== o.etcdMembers)
+      throw new LabError(
+        `lab ${o.name} runs etcd with ${s.etcd.members.length} member(s); 'lab down --name ${o.name}' first to change it`,
+      );
+    if (s && o.routingMode !== undefined && s.routingMode !== o.routingMode)
+      throw new LabError(
+        `lab ${o.name} routes with ${s.routingMode ?? 'no routing mode'}; 'lab down --name ${o.name}' first to change it`,
+      );
     const prefix = netnsPrefix(o.name);
     if (!s) {
       s = {
@@ -135,17 +191,28 @@ export async function up(o: UpOptions): Promise<LabState> {
         deployments: {},
         services: {},
         endpointSlices: {},
+        ...(routingMode ? { routingMode } : {}),
       };
       const pool = new ClusterPool({ ipv4: { cidr: CLUSTER_POOL, nodeMaskSize: 24 } });
       for (let i = 1; i <= o.nodes; i++) {
         const name = `node${i}`;
         const cidr = pool.allocateNode(name).ipv4!;
-        s.nodes.push({ name, netns: `${prefix}${name}`, underlayIp: `${UNDERLAY}.${i}`, podCidrV4: cidr });
+        s.nodes.push({
+          name,
+          netns: `${prefix}${name}`,
+          underlayIp: `${UNDERLAY.prefix}.${i}`,
+          podCidrV4: cidr,
+        });
       }
       saveLab(s);
     }
     if (o.dns) s.dns = { enabled: true };
-    await ensureWorld(s, o.log);
+    const underlayRecreated = await ensureWorld(s, o.log);
+    // A cluster's agents need etcd before they start (it holds identities and nodes).
+    if (s.nodes.length > 1 || s.etcd) {
+      await ensureEtcd(s, { members: o.etcdMembers ?? 1, underlayRecreated, log: o.log });
+      saveLab(s);
+    }
     for (const n of s.nodes) {
       await ensureNode(s, n, o.log);
       const cg = ensureNodeCgroup(s.name, n.name);
@@ -156,6 +223,7 @@ export async function up(o: UpOptions): Promise<LabState> {
     for (const n of s.nodes) if (await ensureAgent(s, n, o.log)) started.push(n);
     saveLab(s);
     for (const n of s.nodes) n.forwarder = await ensureForwarder(s, n);
+    if (s.etcd) s.relay = await ensureRelay(s);
     ensureController(s);
     saveLab(s);
     // Namespaces the lab knows are pushed to (possibly restarted) agents; services and slices too.
@@ -171,22 +239,28 @@ export async function up(o: UpOptions): Promise<LabState> {
       o.log(`cluster DNS: ${DNS_NAMESPACE}/${DNS_SERVICE} on ${dns} (zone cluster.local)`);
     }
     for (const line of formatAddresses(s)) o.log(line);
+    if (s.relay) o.log(formatRelay(s.relay));
     return s;
   });
 }
 
-async function ensureWorld(s: LabState, log: Log): Promise<void> {
+/** Creates the world namespace with the underlay bridge unless it exists; true when it created it. */
+async function ensureWorld(s: LabState, log: Log): Promise<boolean> {
   const w = s.world.netns;
-  if (existsNetns(w)) return enableForwarding(w);
+  if (existsNetns(w)) {
+    await enableForwarding(w);
+    return false;
+  }
   log(`creating world namespace ${w} (${WORLD_IP}) with the underlay bridge`);
   await run(['ip', 'netns', 'add', w]);
   await run(['ip', '-n', w, 'link', 'set', 'lo', 'up']);
-  await run(['ip', '-n', w, 'link', 'add', 'br0', 'type', 'bridge']);
-  await run(['ip', '-n', w, 'addr', 'add', `${WORLD_IP}/24`, 'dev', 'br0']);
-  await run(['ip', '-n', w, 'link', 'set', 'br0', 'up']);
+  await run(['ip', '-n', w, 'link', 'add', UNDERLAY.bridge, 'type', 'bridge']);
+  await run(['ip', '-n', w, 'addr', 'add', `${WORLD_IP}/${UNDERLAY.prefixLen}`, 'dev', UNDERLAY.bridge]);
+  await run(['ip', '-n', w, 'link', 'set', UNDERLAY.bridge, 'up']);
   await enableForwarding(w);
   // A new world has none of the routes the lab had made in an old one.
   s.worldRoutes = [];
+  return true;
 }
 
 /** Nodes forward for their pods; the world routes between nodes (to another node's pod CIDR). */
@@ -224,10 +298,10 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
     'netns',
     s.world.netns,
   ]);
-  await run(['ip', '-n', s.world.netns, 'link', 'set', `n${idx}`, 'master', 'br0', 'up']);
+  await run(['ip', '-n', s.world.netns, 'link', 'set', `n${idx}`, 'master', UNDERLAY.bridge, 'up']);
   const batch = [
     'link set lo up',
-    `addr add ${n.underlayIp}/24 dev eth0`,
+    `addr add ${n.underlayIp}/${UNDERLAY.prefixLen} dev eth0`,
     'link set eth0 up',
     `route add default via ${WORLD_IP} dev eth0`,
   ].join('\n');
@@ -261,6 +335,26 @@ export async function restartAgents(lab: string, nodes: readonly string[], log: 
       await syncServicesTo(s, n);
     }
   });
+}
+
+/** `lab etcd stop|start|status [--member NAME...]` (stop and start return once done). */
+export async function etcd(
+  lab: string,
+  action: 'stop' | 'start' | 'status',
+  members: readonly string[],
+  log: Log,
+): Promise<void> {
+  return withLock(lab, async () => {
+    const s = requireLab(lab);
+    if (action === 'stop') await etcdStop(s, members, log);
+    else if (action === 'start') await etcdStart(s, members, log);
+    else await etcdStatus(s, log);
+  });
+}
+
+/** `lab node remove NODE` (see cluster.ts). */
+export async function removeLabNode(lab: string, node: string, log: Log): Promise<void> {
+  return withLock(lab, async () => removeNode(requireLab(lab), node, log));
 }
 
 // ---- apply / delete / scale ----
@@ -719,29 +813,26 @@ export async function down(lab: string, log: Log): Promise<void> {
   // Processes the lab recorded: signalled (with their process groups) only while PID and start
   // time still match, so a PID recycled by an unrelated process after a crash is left alone. The
   // controller goes first, so that it does not act on a lab being taken down.
-  const recorded: (ProcessRef | undefined)[] = [s?.controller];
+  const recorded: (ProcessRef | undefined)[] = [s?.controller, s?.relay];
   for (const n of s?.nodes ?? []) recorded.push(agentRef(n), n.forwarder);
   for (const p of Object.values(s?.pods ?? {})) recorded.push(...p.containers);
   const stopped = new Set<number>();
   for (const ref of recorded) if (killRecorded(ref)) stopped.add(ref!.pid);
+  // etcd: its recorded members, then whatever runs in its namespace; data, logs and namespace go.
+  let members = 0;
+  if (s?.etcd) {
+    members = s.etcd.members.filter((m) => isRunning(memberRef(m))).length;
+    await destroyEtcd(s.etcd).catch((e: unknown) => log(`warning: etcd: ${(e as Error).message}`));
+  }
   // Whatever else still runs inside the lab's namespaces (crash leftovers): these belong to the lab
   // by where they run; each is signalled alone, its process group may reach outside.
   const all = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .stdout.split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(prefix));
-  for (const ns of all) {
-    const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' });
-    for (const pid of r.stdout.split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-        stopped.add(Number(pid));
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
+  for (const ns of all) for (const pid of killNetnsProcesses(ns)) stopped.add(pid);
   if (stopped.size) log(`stopped ${stopped.size} process(es)`);
+  if (members) log(`stopped ${members} etcd member(s), removed their data`);
   for (const ns of all) spawnSync('ip', ['netns', 'del', ns]);
   if (all.length) log(`deleted ${all.length} network namespace(s)`);
   const cgroups = await removeLabCgroups(lab);

@@ -38,12 +38,11 @@ export function cgroupPids(dir: string): number[] {
 }
 
 /**
- * Removes the lab's cgroups once their processes are gone (the caller stopped them; what remains
- * is SIGKILLed: it runs in the lab's cgroup, so it is the lab's). Returns how many were removed.
+ * Removes a cgroup and its descendants once their processes are gone (the caller stopped them; what
+ * remains is SIGKILLed: it runs in the lab's cgroup, so it is the lab's). Returns how many were removed.
  */
-export async function removeLabCgroups(lab: string): Promise<number> {
-  const root = labCgroup(lab);
-  if (!root || !existsSync(root)) return 0;
+export async function removeCgroupTree(root: string): Promise<number> {
+  if (!existsSync(root)) return 0;
   const dirs: string[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
@@ -72,12 +71,20 @@ export async function removeLabCgroups(lab: string): Promise<number> {
       }
     }
   }
+  return dirs.length;
+}
+
+/** Removes the lab's cgroups (see removeCgroupTree), and `<cgroup2>/cilium-ts` when no other lab uses it. */
+export async function removeLabCgroups(lab: string): Promise<number> {
+  const root = labCgroup(lab);
+  if (!root) return 0;
+  const removed = await removeCgroupTree(root);
   try {
     rmdirSync(join(root, '..')); // <cgroup2>/cilium-ts, when no other lab uses it
   } catch {
     // other labs' cgroups are there
   }
-  return dirs.length;
+  return removed;
 }
 
 export interface Placement {

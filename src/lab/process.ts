@@ -1,8 +1,10 @@
 /**
  * Processes the lab started, recognised by PID *and* start time. After a crash or a reboot a saved
  * PID may belong to an unrelated process; comparing the start time recorded at spawn with the one
- * in /proc/PID/stat tells them apart, so the lab never signals a process it does not own.
+ * in /proc/PID/stat tells them apart, so the lab never signals a process it does not own. Processes
+ * found inside the lab's own network namespaces are the lab's by where they run.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** A process the lab started: its PID and its start time (clock ticks since boot). */
@@ -66,4 +68,22 @@ export function killRecorded(ref: ProcessRef | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * SIGKILLs, one by one, every process inside a network namespace the lab made (they are the lab's
+ * by where they run; their process groups may reach outside). Returns the PIDs signalled.
+ */
+export function killNetnsProcesses(netns: string): number[] {
+  const out = spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).stdout ?? '';
+  const killed: number[] = [];
+  for (const pid of out.split(/\s+/).filter(Boolean).map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return killed;
 }

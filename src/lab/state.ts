@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { runRoot } from '../common/paths.js';
 import type { Deployment } from '../k8s/objects.js';
 import type { EndpointSlice, Service } from '../service/types.js';
+import type { EtcdCluster } from './etcd.js';
 import type { ProcessRef } from './process.js';
 
 export interface LabNode {
@@ -89,6 +90,19 @@ export interface LabPolicy {
   doc?: Record<string, unknown>;
 }
 
+/** The lab's Hubble Relay (root namespace): every node's flows through one Observer API. */
+export interface LabRelay extends ProcessRef {
+  /** TCP port on 127.0.0.1 of the root namespace. */
+  port: number;
+  /** Its unix socket (relaySocketPath). */
+  socket: string;
+  log: string;
+}
+
+/** How a node reaches other nodes' pods (the agents' --routing-mode). */
+export type RoutingMode = 'native';
+export const ROUTING_MODES: readonly RoutingMode[] = ['native'];
+
 export interface LabState {
   name: string;
   createdAt: string;
@@ -108,6 +122,12 @@ export interface LabState {
   dns?: { enabled: boolean };
   /** Routes the world namespace holds for LoadBalancer and external IPs. */
   worldRoutes?: string[];
+  /** A multi-node lab's cluster state: a real etcd on the underlay (one node uses memory). */
+  etcd?: EtcdCluster;
+  /** A multi-node lab's routing between nodes. */
+  routingMode?: RoutingMode;
+  /** A multi-node lab's Hubble Relay. */
+  relay?: LabRelay;
 }
 
 export const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/;
@@ -118,6 +138,11 @@ export function labDir(lab: string): string {
 
 export function labStatePath(lab: string): string {
   return join(labDir(lab), 'lab.json');
+}
+
+/** The lab's Hubble Relay socket (`hubble observe` goes through it when it exists). */
+export function relaySocketPath(lab: string): string {
+  return join(labDir(lab), 'relay.sock');
 }
 
 /** Every network namespace of a lab starts with this prefix (cleanup finds them even after a crash). */
