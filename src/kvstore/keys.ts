@@ -10,6 +10,8 @@ export const IDENTITIES_PREFIX = `${STATE_PREFIX}/identities/v1`;
 export const IDENTITY_ID_PREFIX = `${IDENTITIES_PREFIX}/id/`;
 export const IDENTITY_VALUE_PREFIX = `${IDENTITIES_PREFIX}/value/`;
 export const IDENTITY_LOCK_PREFIX = `${IDENTITIES_PREFIX}/locks/`;
+/** `ip/v1/<cluster>/<ip>` → JSON IPIdentityPair of an endpoint (leased by its node's agent). */
+export const IP_PREFIX = `${STATE_PREFIX}/ip/v1/`;
 /** `nodes/v1/<cluster>/<node>` → JSON node (leased). */
 export const NODES_PREFIX = `${STATE_PREFIX}/nodes/v1/`;
 

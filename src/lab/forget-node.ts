@@ -4,10 +4,9 @@
  * `lab node remove` deletes them at once, so every other agent drops the node's routes and ipcache
  * entries now (and identities only it used become collectable). Keys follow upstream's layout.
  */
-import { IDENTITY_VALUE_PREFIX, type KvStore, nodeKey, STATE_PREFIX } from '../kvstore/index.js';
+import { IDENTITY_VALUE_PREFIX, IP_PREFIX, type KvStore, nodeKey } from '../kvstore/index.js';
 
 /** `cilium/state/ip/v1/<cluster>/<ip>` → IPIdentityPair JSON (the publishing node in `Metadata`). */
-export const IP_PREFIX = `${STATE_PREFIX}/ip/v1/`;
 
 export interface ForgottenKeys {
   node: number;

@@ -8,7 +8,7 @@
 import { isIPv6 } from 'node:net';
 import { cell, token } from '../../hive/hive.js';
 import type { IpcacheInfo } from '../../ipcache/ipcache.js';
-import { KvPrefixCache, STATE_PREFIX } from '../../kvstore/index.js';
+import { IP_PREFIX, KvPrefixCache } from '../../kvstore/index.js';
 import { type AgentCellExtras, ConfigT, EndpointsT, IpcacheT, KvStoreT, LogT } from './tokens.js';
 
 /** The value upstream writes (IPIdentityPair), the fields this project uses. */
@@ -23,7 +23,6 @@ export interface IpIdentityPair {
   Metadata?: string;
 }
 
-export const IP_PREFIX = `${STATE_PREFIX}/ip/v1/`;
 export const REMOTE_ENDPOINTS_OWNER = 'kvstore:endpoints';
 
 /** Started: remote endpoints are claimed in the ipcache. */
