@@ -5,8 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { identityIdKey, identityValueKey, MemoryKvStore, nodeKey } from '../../../src/kvstore/index.js';
-import { forgetNode, IP_PREFIX } from '../../../src/lab/forget-node.js';
+import {
+  IP_PREFIX,
+  identityIdKey,
+  identityValueKey,
+  MemoryKvStore,
+  nodeKey,
+} from '../../../src/kvstore/index.js';
+import { forgetNode } from '../../../src/lab/forget-node.js';
 
 const ipEntry = (ip: string, node: string, id: number) =>
   JSON.stringify({ IP: ip, HostIP: '192.168.211.9', ID: id, Metadata: node });
