@@ -13,6 +13,7 @@ const benches = [
   'policy',
   'cni',
   'maglev',
+  'services',
 ];
 for (const b of benches) {
   const file = fileURLToPath(new URL(`./${b}.js`, import.meta.url));

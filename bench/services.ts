@@ -1,0 +1,768 @@
+/**
+ * Services (kube-proxy replacement), measured on the agent's own code with real maps, programs,
+ * sockets and namespaces. One agent hive per service count (1, 1,000, 10,000 ClusterIP services ×
+ * 10 backends): the control-plane cells plus the datapath, datapath-targets and socket-lb cells,
+ * each with a private bpffs and its own cgroup, so the three sizes are measured side by side.
+ *
+ * Control plane: Service and EndpointSlice objects → the services cell's LbState → its six
+ * reconcilers in order → the pinned LB maps (total time for 10,000 × 10); then one endpoint change
+ * (a slice update) → maps, through the services cell and through the agent's resource path
+ * (check, store, persist, apply, flush); then an agent restart with those services in its state.
+ *
+ * Datapath (TCP_CRR-style: connect, 32 B request, 32 B reply, close; a new 4-tuple each): a client
+ * in a namespace C, a server in a namespace S holding the 10 backend addresses, both the C program
+ * bench/helpers/crr.c (compiled at start) so that the kernel's path dominates the figures.
+ *   pod IP, no socket-LB     the client outside every socket-LB cgroup, straight to the backends
+ *   pod IP, socket-LB, N     the client in size N's cgroup (the hooks run and find no service)
+ *   ClusterIP, socket-LB, N  the same client to the measured service's VIP: the connect hook picks
+ *                            a backend (C has no route to the VIPs: only translation reaches S)
+ *   ClusterIP, iptables, N   a client in namespace K_N whose nat table holds a kube-proxy-shaped
+ *                            ruleset of N services × 10 endpoints (bench/helpers/kube-proxy-rules)
+ *   pod IP, iptables, max    the backends straight from K_max: what every other connection pays
+ * The measured service sits in the middle of KUBE-SERVICES (kube-proxy's order is arbitrary).
+ * Rounds are interleaved (the row order rotates each round); ratios are medians of per-round
+ * ratios. All traffic stays inside the namespaces this bench creates; iptables only runs inside
+ * them. Everything is removed at the end: hives, cgroups, bpffs mounts, namespaces, processes.
+ * Prints, asserts only that each row reached the backends it should.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { CONTROL_PLANE_CELLS } from '../src/agent/agent.js';
+import { datapathCell, socketLbCell, targetsCell } from '../src/agent/cells/datapath.js';
+import { ServicesT } from '../src/agent/cells/services.js';
+import { type AgentCellExtras, ConfigT, DatapathT, LogT, ResourcesT } from '../src/agent/cells/tokens.js';
+import { type AgentConfig, defaultConfig } from '../src/agent/config.js';
+import { SocketLbLoader } from '../src/datapath/index.js';
+import { cgroup2Mount } from '../src/datapath/linux/index.js';
+import { type Cell, Hive } from '../src/hive/hive.js';
+import { namespacedKey } from '../src/k8s/resources.js';
+import { parseEndpointSlice, parseService } from '../src/service/index.js';
+import { type KubeProxyService, kubeProxyRuleset } from './helpers/kube-proxy-rules.js';
+
+const SIZES = (process.env.BENCH_SERVICE_SIZES ?? '1,1000,10000').split(',').map(Number);
+const MAX = Math.max(...SIZES);
+const BACKENDS = 10;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10000);
+const WARMUP = 200;
+const CHANGES = Number(process.env.BENCH_ENDPOINT_CHANGES ?? 20);
+const SERVICE_PORT = 80;
+const TARGET_PORT = 8080;
+/** Source ports the clients bind explicitly (each connection a 4-tuple never used before). */
+const PORT_LO = 10000;
+const PORT_HI = 60999;
+
+const cleanups: (() => void | Promise<void>)[] = [];
+async function cleanup(): Promise<void> {
+  while (cleanups.length) {
+    try {
+      await cleanups.pop()!();
+    } catch {
+      // keep going
+    }
+  }
+}
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(0));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+interface Timing {
+  wall: number;
+  /** CPU of this process (every thread: GC, the fs thread pool) in ms. */
+  cpu: number;
+}
+
+async function timed(fn: () => unknown): Promise<Timing> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+
+const showTiming = (t: Timing) => `${ms(t.wall)} ms (cpu ${ms(t.cpu)} ms)`;
+
+function line(label: string, value: string, target?: string): void {
+  console.log(`  ${label.padEnd(78)} ${value.padStart(26)}${target ? `   target ${target}` : ''}`);
+}
+
+// ---- objects ----
+
+/** Address of backend k of the filler services: never reached, only stored. */
+const fillerBackend = (k: number) => `10.${64 + (k >> 16)}.${(k >> 8) & 255}.${k & 255}`;
+const vipOf = (i: number) => `10.96.${((i + 256) >> 8) & 255}.${(i + 256) & 255}`;
+
+interface Objects {
+  service: Record<string, unknown>;
+  slice: Record<string, unknown>;
+  ns: string;
+  name: string;
+  /** The slice's endpoint addresses. */
+  endpoints: string[];
+}
+
+function serviceObjects(i: number, endpoints: string[]): Objects {
+  const ns = `ns-${i % 50}`;
+  const name = `svc-${i}`;
+  return {
+    ns,
+    name,
+    endpoints,
+    service: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: ns },
+      spec: {
+        clusterIP: vipOf(i),
+        selector: { app: name },
+        ports: [{ name: 'http', port: SERVICE_PORT, targetPort: TARGET_PORT }],
+      },
+    },
+    slice: sliceObject(ns, name, endpoints),
+  };
+}
+
+function sliceObject(ns: string, name: string, endpoints: string[]): Record<string, unknown> {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${name}-abcde`, namespace: ns, labels: { 'kubernetes.io/service-name': name } },
+    addressType: 'IPv4',
+    endpoints: endpoints.map((address, j) => ({
+      addresses: [address],
+      conditions: { ready: true },
+      nodeName: `node-${j % 3}`,
+      targetRef: { kind: 'Pod', namespace: ns, name: `${name}-${j}` },
+    })),
+    ports: [{ name: 'http', port: TARGET_PORT, protocol: 'TCP' }],
+  };
+}
+
+/** `n` services; the one in the middle (`measured`) has the real backends. */
+function serviceSet(n: number, realBackends: string[]): { objects: Objects[]; measured: number } {
+  const measured = Math.floor(n / 2);
+  const objects = Array.from({ length: n }, (_, i) =>
+    serviceObjects(
+      i,
+      i === measured
+        ? realBackends
+        : Array.from({ length: BACKENDS }, (_, j) => fillerBackend(i * BACKENDS + j)),
+    ),
+  );
+  return { objects, measured };
+}
+
+// ---- agents ----
+
+const AGENT_CELLS = [...CONTROL_PLANE_CELLS, datapathCell, targetsCell, socketLbCell] as Cell<
+  unknown,
+  AgentCellExtras
+>[];
+
+interface BenchAgent {
+  size: number;
+  cfg: AgentConfig;
+  hive: Hive<AgentCellExtras>;
+  cgroup: string;
+  vip: string;
+  objects: Objects[];
+  measured: number;
+}
+
+async function startHive(cfg: AgentConfig): Promise<Hive<AgentCellExtras>> {
+  const hive = new Hive<AgentCellExtras>(AGENT_CELLS, [
+    [ConfigT, cfg],
+    [LogT, pino({ level: 'silent' })],
+  ]);
+  await hive.start();
+  return hive;
+}
+
+/** A cgroup v2 directory for one agent's socket-LB; its processes are killed before it is removed. */
+function makeCgroup(name: string): string {
+  const dir = join(cgroup2Mount(), name);
+  mkdirSync(dir);
+  cleanups.push(() => {
+    for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+      spawnSync('kill', ['-9', pid]);
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(dir);
+        return;
+      } catch {
+        spawnSync('sleep', ['0.05']);
+      }
+    }
+  });
+  return dir;
+}
+
+async function startAgent(prefix: string, size: number, oct: number, index: number): Promise<BenchAgent> {
+  const runDir = mkdtempSync(join(tmpdir(), `cts-bench-svc-${size}-`));
+  const cgroup = makeCgroup(`${prefix}-${size}`);
+  const cfg = defaultConfig(prefix, `node-${size}`, {
+    runDir,
+    stateDir: join(runDir, 'state'),
+    bpffsDir: join(runDir, 'bpffs'),
+    nodeIPs: [`10.${oct}.250.${index + 1}`],
+    podCidrV4: `10.${oct}.${200 + index}.0/24`,
+    cgroup,
+  });
+  const agent: BenchAgent = { size, cfg, cgroup, hive: undefined!, vip: '', objects: [], measured: 0 };
+  // Registered before the start so that a failed start still unmounts and removes everything.
+  cleanups.push(() => rmSync(runDir, { recursive: true, force: true }));
+  cleanups.push(() => void spawnSync('umount', ['-l', cfg.bpffsDir]));
+  cleanups.push(() => {
+    const l = SocketLbLoader.open({ bpffs: cfg.bpffsDir });
+    l.detach();
+    l.close();
+  });
+  cleanups.push(() => agent.hive?.stop());
+  agent.hive = await startHive(cfg);
+  return agent;
+}
+
+/** Services and slices into the running agent in one batch: store, LbState, ordered flush. */
+async function loadServices(
+  a: BenchAgent,
+  objects: Objects[],
+): Promise<{ total: Timing; state: Timing; flush: Timing }> {
+  const res = a.hive.get(ResourcesT);
+  const svc = a.hive.get(ServicesT);
+  let state: Timing | undefined;
+  let flush: Timing | undefined;
+  const total = await timed(async () => {
+    state = await timed(() =>
+      svc.lb.update(() => {
+        for (const o of objects) {
+          const s = parseService(o.service);
+          res.stores.services.upsert(namespacedKey(o.ns, o.name), o.service);
+          svc.lb.upsertService(s);
+          const slice = parseEndpointSlice(o.slice);
+          res.stores.endpointSlices.upsert(namespacedKey(o.ns, `${o.name}-abcde`), o.slice);
+          svc.lb.upsertEndpointSlice(slice);
+        }
+      }),
+    );
+    flush = await timed(() => svc.flush());
+  });
+  return { total, state: state!, flush: flush! };
+}
+
+/** What the agent's LB maps hold, checked against what `n` services × BACKENDS must give. */
+function checkMaps(a: BenchAgent, n: number): string {
+  const lb = a.hive.get(DatapathT).m.lb;
+  const got = {
+    frontends: lb.listFrontends().length,
+    entries: lb.listServiceEntries().length,
+    backends: lb.listBackends().length,
+    revNat: lb.listRevNat().length,
+  };
+  const want = { frontends: n, entries: n * (BACKENDS + 1), backends: n * BACKENDS, revNat: n };
+  if (JSON.stringify(got) !== JSON.stringify(want))
+    throw new Error(
+      `LB maps of the ${n}-service agent: ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+    );
+  return `${fmt(got.frontends)} frontends, ${fmt(got.entries)} service entries, ${fmt(got.backends)} backends, ${fmt(got.revNat)} rev-NAT`;
+}
+
+interface ChangeFigures {
+  cell: Timing[];
+  agent: Timing[];
+  persist: Timing[];
+}
+
+/** CHANGES slice updates (one pod replaced) through the services cell, then through setObject. */
+async function endpointChanges(a: BenchAgent): Promise<ChangeFigures> {
+  const res = a.hive.get(ResourcesT);
+  const svc = a.hive.get(ServicesT);
+  const n = a.objects.length;
+  let last: { old: string; next: string } | undefined;
+  const change = (g: number) => {
+    let i = (g * 7919) % n;
+    if (i === a.measured) i = (i + 1) % n;
+    const o = a.objects[i]!;
+    const next = `10.80.${g >> 8}.${g & 255}`;
+    last = { old: o.endpoints[0]!, next };
+    o.endpoints = [next, ...o.endpoints.slice(1)];
+    o.slice = sliceObject(o.ns, o.name, o.endpoints);
+    return o;
+  };
+  const out: ChangeFigures = { cell: [], agent: [], persist: [] };
+  for (let g = 1; g <= CHANGES; g++) {
+    const o = change(g);
+    out.cell.push(
+      await timed(async () => {
+        const slice = parseEndpointSlice(o.slice);
+        res.stores.endpointSlices.upsert(namespacedKey(o.ns, `${o.name}-abcde`), o.slice);
+        svc.lb.upsertEndpointSlice(slice);
+        await svc.flush();
+      }),
+    );
+  }
+  for (let g = CHANGES + 1; g <= 2 * CHANGES; g++) {
+    const o = change(g);
+    out.agent.push(await timed(() => res.setObject('EndpointSlice', o.ns, `${o.name}-abcde`, o.slice)));
+  }
+  for (let k = 0; k < 3; k++) out.persist.push(await timed(() => res.persist()));
+  const addrs = new Set(
+    a.hive
+      .get(DatapathT)
+      .m.lb.listBackends()
+      .map((b) => b.address),
+  );
+  if (!last || !addrs.has(last.next) || addrs.has(last.old))
+    throw new Error(`the last endpoint change is not in the backends map: ${JSON.stringify(last)}`);
+  return out;
+}
+
+// ---- network ----
+
+class SourcePool {
+  private index = 0;
+  private next = PORT_LO;
+  constructor(readonly addrs: string[]) {}
+
+  /** `n` consecutive source ports on one address, none handed out before. */
+  take(n: number): { ip: string; base: number } {
+    if (this.next + n > PORT_HI + 1) {
+      this.index++;
+      this.next = PORT_LO;
+    }
+    const ip = this.addrs[this.index];
+    if (!ip) throw new Error(`out of source addresses (${this.addrs.length}) for new 4-tuples`);
+    const r = { ip, base: this.next };
+    this.next += n;
+    return r;
+  }
+}
+
+/** Refuses a path that is not a network namespace of its own (iptables must never reach the root's). */
+function ownNetns(path: string): string {
+  if (statSync(path).ino === statSync('/proc/self/ns/net').ino) throw new Error(`${path} is the root netns`);
+  return path;
+}
+
+function iptablesRestore(netns: string, text: string): void {
+  const r = spawnSync('nsenter', [`--net=${ownNetns(netns)}`, 'iptables-restore', '-w'], {
+    input: text,
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  if (r.status !== 0) throw new Error(`iptables-restore in ${netns}: ${r.stderr || r.error}`);
+}
+
+function iptablesVersion(): string | undefined {
+  const r = spawnSync('iptables-restore', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** bench/helpers/crr.c, compiled into `dir` with the first C compiler found. */
+function buildCrr(dir: string): string {
+  const source = fileURLToPath(new URL('../../bench/helpers/crr.c', import.meta.url));
+  const cc = ['cc', 'gcc', 'clang', 'clang-19'].find((c) => spawnSync(c, ['--version']).status === 0);
+  if (!cc) throw new Error('no C compiler (cc, gcc, clang): scripts/setup.sh installs clang-19');
+  const out = join(dir, 'crr');
+  sh(cc, ['-O2', '-Wall', '-o', out, source]);
+  return out;
+}
+
+interface Crr {
+  cps: number;
+  p50: number;
+  p99: number;
+  cpuUs: number;
+  backends: Record<string, number>;
+}
+
+interface Row {
+  key: string;
+  label: string;
+  netns: string;
+  /** Socket-LB cgroup the client joins before its first socket. */
+  cgroup?: string;
+  hosts: string[];
+  port: number;
+  pool: SourcePool;
+}
+
+function runClient(crr: string, row: Row): Promise<Crr> {
+  const src = row.pool.take(CONNECTIONS + WARMUP);
+  const argv = [
+    'nsenter',
+    `--net=${row.netns}`,
+    crr,
+    'connect',
+    row.hosts.join(','),
+    String(row.port),
+    String(CONNECTIONS),
+    String(WARMUP),
+    src.ip,
+    String(src.base),
+  ];
+  // The shell joins the cgroup, then becomes the client: every socket is in the cgroup.
+  const p = row.cgroup
+    ? spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(row.cgroup, 'cgroup.procs'), ...argv], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = () => void p.kill('SIGKILL');
+  cleanups.push(kill);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (err += d));
+    p.on('exit', (code) => {
+      cleanups.splice(cleanups.indexOf(kill), 1);
+      if (code !== 0) reject(new Error(`${row.label}: client exited ${code}: ${err || out}`));
+      else resolve(JSON.parse(out) as Crr);
+    });
+  });
+}
+
+function startServer(crr: string, netns: string): Promise<ChildProcess> {
+  const p = spawn('nsenter', [`--net=${netns}`, crr, 'serve', String(TARGET_PORT)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.push(() => void p.kill('SIGKILL'));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const on = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening')) resolve(p);
+    };
+    p.stdout!.on('data', on);
+    p.stderr!.on('data', on);
+    p.on('exit', (c) => reject(new Error(`server exited ${c}: ${out}`)));
+  });
+}
+
+interface Topology {
+  client: string;
+  server: string;
+  kube: Map<number, string>;
+  backends: string[];
+  clientPool: SourcePool;
+  kubePools: Map<number, SourcePool>;
+  clusterCidr: string;
+}
+
+/**
+ * S holds the backends (10.X.1.1-10 on its loopback) and one veth per client namespace: C
+ * (10.X.0.0/24, no route to the VIPs) and K_n per size (10.X.(2+i).0/24, the VIPs routed to S so
+ * that the nat table sees them). Veths are created inside the namespaces, never in the root one.
+ */
+function buildTopology(
+  p: string,
+  oct: number,
+  clientAddrs: number,
+  kubeAddrs: (size: number) => number,
+): Topology {
+  const ns = (x: string) => {
+    sh('ip', ['netns', 'add', `${p}${x}`]);
+    cleanups.push(() => void spawnSync('ip', ['netns', 'del', `${p}${x}`]));
+    sh('ip', ['-n', `${p}${x}`, 'link', 'set', 'lo', 'up']);
+    return `/run/netns/${p}${x}`;
+  };
+  const server = ns('s');
+  // Every connection leaves a TIME_WAIT socket on the server's side: room for all of a run's.
+  sh('ip', ['netns', 'exec', `${p}s`, 'sysctl', '-qw', 'net.ipv4.tcp_max_tw_buckets=2000000']);
+  const backends = Array.from({ length: BACKENDS }, (_, j) => `10.${oct}.1.${j + 1}`);
+  for (const b of backends) sh('ip', ['-n', `${p}s`, 'addr', 'add', `${b}/32`, 'dev', 'lo']);
+  const link = (x: string, subnet: string, addrs: number) => {
+    sh('ip', ['-n', `${p}${x}`, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', x, 'netns', `${p}s`]);
+    const mine = Array.from({ length: addrs }, (_, k) => `${subnet}.${k + 1}`);
+    for (const a of mine) sh('ip', ['-n', `${p}${x}`, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
+    sh('ip', ['-n', `${p}s`, 'addr', 'add', `${subnet}.254/24`, 'dev', x]);
+    sh('ip', ['-n', `${p}${x}`, 'link', 'set', 'eth0', 'up']);
+    sh('ip', ['-n', `${p}s`, 'link', 'set', x, 'up']);
+    sh('ip', ['-n', `${p}${x}`, 'route', 'add', `10.${oct}.1.0/24`, 'via', `${subnet}.254`]);
+    return mine;
+  };
+  const client = ns('c');
+  const clientPool = new SourcePool(link('c', `10.${oct}.0`, clientAddrs));
+  const kube = new Map<number, string>();
+  const kubePools = new Map<number, SourcePool>();
+  for (const [i, size] of SIZES.entries()) {
+    kube.set(size, ns(`k${i}`));
+    kubePools.set(size, new SourcePool(link(`k${i}`, `10.${oct}.${2 + i}`, kubeAddrs(size))));
+    sh('ip', ['-n', `${p}k${i}`, 'route', 'add', '10.96.0.0/12', 'via', `10.${oct}.${2 + i}.254`]);
+  }
+  return { client, server, kube, backends, clientPool, kubePools, clusterCidr: `10.${oct}.0.0/16` };
+}
+
+// ---- main ----
+
+async function main(): Promise<void> {
+  const p = `svB${randomBytes(3).toString('hex')}`;
+  const oct = 100 + (randomBytes(1)[0]! % 100);
+  const iptables = iptablesVersion();
+  const scratch = mkdtempSync(join(tmpdir(), 'cts-bench-svc-'));
+  cleanups.push(() => rmSync(scratch, { recursive: true, force: true }));
+  console.log(
+    `# services bench: node ${process.version}, kernel ${release()}, ${cpus().length} CPUs, load average ` +
+      `${loadavg()[0]!.toFixed(1)} (shared machine: wall times move with the load; CPU times given beside them)`,
+  );
+
+  // Source addresses: every connection of the run gets a 4-tuple never used before.
+  const perAddr = Math.floor((PORT_HI - PORT_LO + 1) / (CONNECTIONS + WARMUP));
+  if (perAddr < 1) throw new Error(`BENCH_CONNECTIONS: at most ${PORT_HI - PORT_LO + 1 - WARMUP}`);
+  const rowsInC = 1 + 2 * SIZES.length;
+  const need = (rows: number) => Math.ceil((rows * ROUNDS) / perAddr);
+  const topo = buildTopology(p, oct, need(rowsInC), (size) => need(size === MAX ? 2 : 1));
+  const crr = buildCrr(scratch);
+  await startServer(crr, topo.server);
+
+  // ---- control plane ----
+  console.log(
+    `control plane: the agent's cells (resources, services, datapath, datapath-targets, socket-lb, ...) ` +
+      `with real LB maps in a private bpffs, one agent per size`,
+  );
+  const agents = new Map<number, BenchAgent>();
+  for (const [i, size] of SIZES.entries()) agents.set(size, await startAgent(p, size, oct, i));
+  for (const a of agents.values()) {
+    const { objects, measured } = serviceSet(a.size, topo.backends);
+    Object.assign(a, { objects, measured, vip: vipOf(measured) });
+    const t = await loadServices(a, objects);
+    const held = checkMaps(a, a.size);
+    // The resource path persists every object; the batch does it once, outside the timing.
+    await a.hive.get(ResourcesT).persist();
+    line(
+      `${fmt(a.size)} Services + ${fmt(a.size)} EndpointSlices (× ${BACKENDS}) → LB maps, one batch`,
+      showTiming(t.total),
+      a.size === 10000 ? '< 2 s' : undefined,
+    );
+    line(
+      '  of which parse + LbState rows / the six reconcilers writing the maps',
+      `${ms(t.state.wall)} / ${ms(t.flush.wall)} ms`,
+    );
+    console.log(`    the maps hold ${held}`);
+  }
+  const big = agents.get(MAX)!;
+  const changes = await endpointChanges(big);
+  const q = (ts: Timing[], f: (t: Timing) => number) => median(ts.map(f));
+  const changeRow = (ts: Timing[]) =>
+    `${ms(q(ts, (t) => t.wall))} / ${ms(Math.max(...ts.map((t) => t.wall)))} ms (cpu ${ms(q(ts, (t) => t.cpu))})`;
+  line(
+    `one slice update → maps, services cell (parse, LbState, ordered flush), median / max of ${CHANGES}`,
+    changeRow(changes.cell),
+    '< 10 ms',
+  );
+  line(
+    `one slice update → maps, agent resource path (check, store, persist, apply, flush), median / max of ${CHANGES}`,
+    changeRow(changes.agent),
+    '< 10 ms',
+  );
+  const objects = 2 * MAX;
+  line(
+    `  of which persisting the resource state (${fmt(objects)} objects, fsync'd JSON), median of 3`,
+    `${ms(q(changes.persist, (t) => t.wall))} ms (cpu ${ms(q(changes.persist, (t) => t.cpu))})`,
+  );
+  for (const a of [agents.get(Math.min(...SIZES))!, big]) {
+    await a.hive.stop();
+    let hive: Hive<AgentCellExtras> | undefined;
+    const t = await timed(async () => {
+      hive = await startHive(a.cfg);
+    });
+    a.hive = hive!;
+    line(
+      `agent restart with ${fmt(a.size)} service(s) in its state (every cell; LB: restore IDs, full pass, prune)`,
+      showTiming(t),
+    );
+    checkMaps(a, a.size);
+  }
+
+  // ---- kube-proxy rulesets ----
+  if (iptables) {
+    console.log(`kube-proxy-shaped rulesets (${iptables}), nat table of namespaces K_n`);
+    for (const a of agents.values()) {
+      const services: KubeProxyService[] = a.objects.map((o, i) => ({
+        name: `${o.ns}/${o.name}:http`,
+        clusterIP: vipOf(i),
+        port: SERVICE_PORT,
+        protocol: 'tcp',
+        endpoints: o.endpoints.map((ip) => ({ ip, port: TARGET_PORT })),
+      }));
+      const rs = kubeProxyRuleset(services, topo.clusterCidr);
+      const netns = topo.kube.get(a.size)!;
+      const t = await timed(() => iptablesRestore(netns, rs.text));
+      // Closed connections leave conntrack at once (TIME_WAIT 1 s instead of 120 s): a run's
+      // hundreds of thousands of entries would otherwise fill the table that every namespace shares.
+      sh('nsenter', [
+        `--net=${netns}`,
+        'sysctl',
+        '-qw',
+        'net.netfilter.nf_conntrack_tcp_timeout_time_wait=1',
+      ]);
+      line(
+        `${fmt(a.size)} services: ${fmt(rs.rules)} rules in ${fmt(rs.chains)} chains, iptables-restore`,
+        `${ms(t.wall)} ms`,
+      );
+    }
+  } else {
+    console.log('iptables is not installed (scripts/setup.sh installs it): no kube-proxy rows');
+  }
+
+  // ---- datapath ----
+  const rows: Row[] = [
+    {
+      key: 'plain',
+      label: 'pod IP, no socket-LB',
+      netns: topo.client,
+      hosts: topo.backends,
+      port: TARGET_PORT,
+      pool: topo.clientPool,
+    },
+  ];
+  for (const a of agents.values()) {
+    const n = fmt(a.size);
+    const c = { netns: topo.client, cgroup: a.cgroup, pool: topo.clientPool };
+    rows.push({
+      key: `pod-${a.size}`,
+      label: `pod IP, socket-LB, ${n}`,
+      hosts: topo.backends,
+      port: TARGET_PORT,
+      ...c,
+    });
+    rows.push({
+      key: `lb-${a.size}`,
+      label: `ClusterIP, socket-LB, ${n}`,
+      hosts: [a.vip],
+      port: SERVICE_PORT,
+      ...c,
+    });
+    if (iptables) {
+      const k = { netns: topo.kube.get(a.size)!, pool: topo.kubePools.get(a.size)! };
+      rows.push({
+        key: `ipt-${a.size}`,
+        label: `ClusterIP, iptables, ${n}`,
+        hosts: [a.vip],
+        port: SERVICE_PORT,
+        ...k,
+      });
+      if (a.size === MAX)
+        rows.push({
+          key: 'ipt-pod',
+          label: `pod IP, iptables, ${n}`,
+          hosts: topo.backends,
+          port: TARGET_PORT,
+          ...k,
+        });
+    }
+  }
+  console.log(
+    `connection rate, TCP_CRR-style (connect, 32 B request, 32 B reply, close), ${fmt(CONNECTIONS)} connections ` +
+      `per measurement after ${WARMUP} warm-up; median of ${ROUNDS} interleaved rounds`,
+  );
+  const runs = new Map<string, Crr[]>(rows.map((r) => [r.key, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < rows.length; k++) {
+      const row = rows[(k + round) % rows.length]!;
+      const f = await runClient(crr, row);
+      const reached = Object.keys(f.backends).sort();
+      if (JSON.stringify(reached) !== JSON.stringify([...topo.backends].sort()))
+        throw new Error(`${row.label}: reached ${JSON.stringify(f.backends)}, want the ${BACKENDS} backends`);
+      runs.get(row.key)!.push(f);
+    }
+  }
+  const med = (key: string, f: keyof Omit<Crr, 'backends'>) => median(runs.get(key)!.map((x) => x[f]));
+  /** Median over rounds of a/b, each pair from the same round. */
+  const ratio = (a: string, b: string, f: keyof Omit<Crr, 'backends'>) =>
+    median(runs.get(a)!.map((x, r) => x[f] / runs.get(b)![r]![f]));
+  const x = (v: number) => `x${v.toFixed(2)}`;
+  for (const r of rows)
+    console.log(
+      `  ${r.label.padEnd(30)} ${(med(r.key, 'cps') / 1000).toFixed(2).padStart(6)}k conn/s  ` +
+        `p50 ${med(r.key, 'p50').toFixed(0).padStart(5)} µs  p99 ${med(r.key, 'p99').toFixed(0).padStart(5)} µs  ` +
+        `client cpu ${med(r.key, 'cpuUs').toFixed(0).padStart(4)} µs/conn` +
+        (r.key === 'plain' ? '' : `   rate ${x(ratio(r.key, 'plain', 'cps'))} of pod IP, no socket-LB`),
+    );
+
+  console.log('figures against their targets (ratios: medians of per-round ratios)');
+  const per = (f: (size: number) => string) => SIZES.map((s) => `${fmt(s)}: ${f(s)}`).join('  ');
+  line(
+    'ClusterIP vs pod IP, socket-LB, same cgroup: connection rate',
+    per((s) => x(ratio(`lb-${s}`, `pod-${s}`, 'cps'))),
+    '≥ 0.97',
+  );
+  line(
+    '  p50 / p99 latency (lower is better)',
+    per((s) => `${x(ratio(`lb-${s}`, `pod-${s}`, 'p50'))}/${x(ratio(`lb-${s}`, `pod-${s}`, 'p99'))}`),
+  );
+  line(
+    '  client CPU per connection',
+    per((s) => x(ratio(`lb-${s}`, `pod-${s}`, 'cpuUs'))),
+  );
+  line(
+    'ClusterIP, socket-LB vs pod IP with no socket-LB at all: connection rate',
+    per((s) => x(ratio(`lb-${s}`, 'plain', 'cps'))),
+  );
+  const smallest = Math.min(...SIZES);
+  const change = (key: (s: number) => string, f: keyof Omit<Crr, 'backends'>) =>
+    per((s) => {
+      const v = (ratio(key(s), key(smallest), f) - 1) * 100;
+      return `${v >= 0 ? '+' : ''}${v.toFixed(1)}%`;
+    });
+  line(
+    `ClusterIP, socket-LB: rate change vs ${fmt(smallest)} service(s)`,
+    change((s) => `lb-${s}`, 'cps'),
+    '< 5%',
+  );
+  line(
+    '  p50 latency change',
+    change((s) => `lb-${s}`, 'p50'),
+    '< 5%',
+  );
+  if (iptables) {
+    line(
+      'ClusterIP, iptables vs pod IP with no socket-LB: connection rate',
+      per((s) => x(ratio(`ipt-${s}`, 'plain', 'cps'))),
+      'none (expected to degrade)',
+    );
+    line(
+      `  rate change vs ${fmt(smallest)} service(s)`,
+      change((s) => `ipt-${s}`, 'cps'),
+    );
+    line(
+      '  p50 latency',
+      per((s) => `${med(`ipt-${s}`, 'p50').toFixed(0)} µs`),
+    );
+    line(
+      `pod IP from the iptables namespace (${fmt(MAX)} services) vs pod IP, no socket-LB`,
+      `rate ${x(ratio('ipt-pod', 'plain', 'cps'))}`,
+    );
+  }
+  console.log(`# load average at the end ${loadavg()[0]!.toFixed(1)}`);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await cleanup();
+    process.exit();
+  });
