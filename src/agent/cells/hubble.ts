@@ -13,6 +13,7 @@ import { HubbleServer } from '../../hubble/server.js';
 import type { LbState } from '../../service/index.js';
 import { registerAgentMetrics } from '../metrics.js';
 import { Monitor } from '../monitor.js';
+import { IpSyncT } from './ipsync.js';
 import { ServicesT } from './services.js';
 import {
   type AgentCellExtras,
@@ -35,7 +36,7 @@ export const HubbleT = token<HubbleService>('hubble');
 
 export const hubbleCell = cell<HubbleService, AgentCellExtras>({
   name: 'hubble',
-  needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT, NodeT, ServicesT],
+  needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT, NodeT, ServicesT, IpSyncT],
   provides: HubbleT,
   build: (get) => {
     const cfg = get(ConfigT);
@@ -46,6 +47,7 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
     const { repo } = get(PolicyT);
     const { registry } = get(NodeT);
     const { lb } = get(ServicesT);
+    const remote = get(IpSyncT);
     const serviceByAddress = serviceIndex(lb);
     const metrics = new HubbleMetrics({ metrics: cfg.hubbleMetrics });
     registerAgentMetrics(
@@ -65,7 +67,18 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
       logger: log.child({ subsys: 'hubble' }),
       endpointByIp: (ip) => {
         const ep = manager.byIp(ip);
-        if (!ep) return undefined;
+        if (!ep) {
+          // A pod of another node: what its agent published (namespace, pod, identity).
+          const r = remote.byIp(ip);
+          if (!r) return undefined;
+          return {
+            identity: r.identity,
+            ...(r.namespace ? { namespace: r.namespace } : {}),
+            ...(r.podName ? { podName: r.podName } : {}),
+            labels: allocator.lookup(r.identity)?.labels.toStrings() ?? [],
+            clusterName: cfg.clusterName,
+          };
+        }
         return {
           id: ep.id,
           identity: ep.identity,

@@ -25,10 +25,15 @@ export interface IpIdentityPair {
 
 export const REMOTE_ENDPOINTS_OWNER = 'kvstore:endpoints';
 
-/** Started: remote endpoints are claimed in the ipcache. */
-export const IpSyncT = token<true>('ipcache-sync');
+/** Endpoints of other nodes, as their agents published them. */
+export interface RemoteEndpoints {
+  byIp(ip: string): { identity: number; namespace?: string; podName?: string; node?: string } | undefined;
+}
 
-export const ipsyncCell = cell<true, AgentCellExtras>({
+/** Started: remote endpoints are claimed in the ipcache (and known by address). */
+export const IpSyncT = token<RemoteEndpoints>('ipcache-sync');
+
+export const ipsyncCell = cell<RemoteEndpoints, AgentCellExtras>({
   name: 'ipcache-sync',
   needs: [ConfigT, LogT, KvStoreT, IpcacheT, EndpointsT],
   provides: IpSyncT,
@@ -42,6 +47,7 @@ export const ipsyncCell = cell<true, AgentCellExtras>({
     const hostIP = cfg.nodeIPs.find((ip) => !isIPv6(ip)) ?? cfg.nodeIPs[0] ?? '';
     const published = new Map<string, string>();
     const remote = new Map<string, IpcacheInfo>();
+    const remoteMeta = new Map<string, IpIdentityPair>();
 
     /** Writes what this node's endpoints are now; removes what it no longer has. */
     const publish = async () => {
@@ -77,6 +83,7 @@ export const ipsyncCell = cell<true, AgentCellExtras>({
           const ip = c.key.slice(prefix.length);
           if (c.type === 'delete') {
             remote.delete(ip);
+            remoteMeta.delete(ip);
             continue;
           }
           let v: IpIdentityPair;
@@ -88,8 +95,10 @@ export const ipsyncCell = cell<true, AgentCellExtras>({
           }
           if (v.Metadata === cfg.node || typeof v.ID !== 'number') {
             remote.delete(ip);
+            remoteMeta.delete(ip);
             continue;
           }
+          remoteMeta.set(ip, v);
           // Native routing: the kernel routes to the node; the identity is what policy needs.
           remote.set(ip, { identity: v.ID });
         }
@@ -100,7 +109,18 @@ export const ipsyncCell = cell<true, AgentCellExtras>({
     let unwatch = () => {};
     let retry: NodeJS.Timeout | undefined;
     return {
-      provide: true,
+      provide: {
+        byIp: (ip) => {
+          const v = remoteMeta.get(ip);
+          if (!v) return undefined;
+          return {
+            identity: v.ID,
+            ...(v.K8sNamespace ? { namespace: v.K8sNamespace } : {}),
+            ...(v.K8sPodName ? { podName: v.K8sPodName } : {}),
+            ...(v.Metadata ? { node: v.Metadata } : {}),
+          };
+        },
+      },
       start: async () => {
         unwatch = state.lxc.watch(() => publishSoon());
         // Leased keys are gone with a lost lease: write them again.

@@ -1,0 +1,134 @@
+/**
+ * A two-node lab (etcd, native routing): identity-based policy holds across nodes. A pod on node2
+ * is its own identity on node1 (learnt through the kvstore), so `fromEndpoints` admits role=b from
+ * the other node and drops role=c; the drop is seen through Hubble Relay with the node's name; a
+ * Service on node1 reached from node2 goes to its backend; a deleted pod stops mapping.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { cli, cliOk, labName, manifest, probe } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const LAB = labName('mn');
+
+const PODS = `apiVersion: v1
+kind: Pod
+metadata: {name: a, labels: {role: a}}
+spec:
+  nodeName: node1
+  containers: [{name: c, command: ["cilium-ts", "workload", "serve", "--tcp", "80"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, labels: {role: b}}
+spec:
+  nodeName: node2
+  containers: [{name: c, command: ["sleep", "infinity"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, labels: {role: c}}
+spec:
+  nodeName: node2
+  containers: [{name: c, command: ["sleep", "infinity"]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec:
+  clusterIP: 10.96.2.10
+  selector: {role: a}
+  ports: [{port: 80}]
+`;
+
+const POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: only-b}
+spec:
+  endpointSelector: {matchLabels: {role: a}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {role: b}}]
+    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
+`;
+
+interface PodItem {
+  metadata: { name: string };
+  status: { podIP: string };
+}
+
+describe('privileged: two nodes (etcd, native routing)', () => {
+  let ipA = '';
+
+  before(async () => {
+    await cliOk(['lab', 'up', '--name', LAB, '--nodes', '2', '-f', manifest(PODS)]);
+    const pods = JSON.parse(await cliOk(['lab', 'get', 'pods', '-o', 'json'], { lab: LAB })) as {
+      items: PodItem[];
+    };
+    ipA = pods.items.find((p) => p.metadata.name === 'a')!.status.podIP;
+  });
+  after(async () => {
+    await cli(['lab', 'down', '--name', LAB]);
+  });
+
+  it('a remote pod is its own identity in the ipcache, the same on both nodes', async () => {
+    const ids = async (node: string) =>
+      JSON.parse(await cliOk(['--node', node, 'identity', 'list', '-o', 'json'], { lab: LAB })) as {
+        id: number;
+        labels: string[];
+      }[];
+    const idOf = (list: { id: number; labels: string[] }[], role: string) =>
+      list.find((i) => i.labels.includes(`k8s:role=${role}`))?.id;
+    const [n1, n2] = [await ids('node1'), await ids('node2')];
+    assert.ok(idOf(n1, 'a') && idOf(n1, 'a') === idOf(n2, 'a'), 'role=a has one identity on both nodes');
+    const ipcache = JSON.parse(
+      await cliOk(['--node', 'node2', 'bpf', 'ipcache', 'list', '-o', 'json'], { lab: LAB }),
+    ) as {
+      prefix: string;
+      identity: number;
+    }[];
+    await waitFor('node2 to map pod a', async () => {
+      const l = JSON.parse(
+        await cliOk(['--node', 'node2', 'bpf', 'ipcache', 'list', '-o', 'json'], { lab: LAB }),
+      ) as typeof ipcache;
+      return l.find((e) => e.prefix === `${ipA}/32`)?.identity === idOf(n1, 'a');
+    });
+  });
+
+  it('fromEndpoints holds across nodes: role=b from node2 reaches a on node1, role=c is dropped', async () => {
+    assert.equal(await probe(LAB, 'c', `${ipA}:80`), true, 'default-allow before the policy');
+    await cliOk(['lab', 'apply', '-f', manifest(POLICY)], { lab: LAB });
+    await waitFor('policy on node1', async () => (await probe(LAB, 'c', `${ipA}:80`)) === false, 10_000, 200);
+    assert.equal(await probe(LAB, 'b', `${ipA}:80`), true, 'role=b allowed from the other node');
+    assert.equal(await probe(LAB, 'c', `${ipA}:80`), false, 'role=c dropped');
+  });
+
+  it('the drop is seen through Hubble Relay, with the node that dropped it', async () => {
+    const out = await cliOk(['hubble', 'observe', '--last', '50', '--verdict', 'DROPPED', '-o', 'json'], {
+      lab: LAB,
+    });
+    const drops = out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            node_name?: string;
+            source?: { pod_name?: string };
+            destination?: { pod_name?: string };
+          },
+      )
+      .filter((f) => f.source?.pod_name === 'c' && f.destination?.pod_name === 'a');
+    assert.ok(drops.length > 0, 'c → a drops through the relay');
+    assert.equal(drops[0]!.node_name, 'node1');
+  });
+
+  it('a Service on node1 is reached from node2 through socket-LB', async () => {
+    assert.equal(await probe(LAB, 'b', '10.96.2.10:80'), true);
+    assert.equal(
+      await probe(LAB, 'c', '10.96.2.10:80'),
+      false,
+      'policy applies to the backend behind the service',
+    );
+  });
+});
