@@ -56,6 +56,18 @@ __noinline int host_drop(struct __sk_buff *ctx, int ret, const struct host_verdi
 	return TC_ACT_SHOT;
 }
 
+/* Is `addr` an address of this node? A local endpoint's answer first (a hash lookup: traffic to
+ * pods needs no more), else the ipcache's identity. */
+static __always_inline int host_addr_is_node(__be32 addr)
+{
+	const struct endpoint_info *ep = lookup_endpoint4(addr);
+	union lb_addr a = { .ip4 = addr };
+
+	if (ep)
+		return ep->flags & ENDPOINT_F_HOST;
+	return lb_addr_is_host(0, &a);
+}
+
 /* A frontend the packet is addressed to, as a client outside the cluster sees it: the external
  * scope; only frontends reachable from outside (ROUTABLE), or a NodePort / HostPort wildcard
  * (address 0) when the destination is an address of this node. NULL: not a service. */
@@ -71,7 +83,7 @@ static __always_inline struct lb_service *host_lookup_service(const struct pktin
 	svc = lb_lookup_service(k, 0);
 	if (svc)
 		return (svc->flags & SVC_FLAG_ROUTABLE) ? svc : NULL;
-	if (p->tuple.daddr4 != NODE_IPV4 && !lb_addr_is_host(0, &k->addr))
+	if (p->tuple.daddr4 != NODE_IPV4 && !host_addr_is_node(p->tuple.daddr4))
 		return NULL;
 	k->addr.ip4 = 0;
 	k->proto = p->tuple.nexthdr;

@@ -145,8 +145,8 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 		}
 		if (!reply && (flags & CT_F_CLOSING) &&
 		    (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
-			/* port reuse after close: start over */
-			flags = 0;
+			/* port reuse after close: start over (what the entry is stays: NodePort) */
+			flags &= CT_F_NODEPORT;
 			e->tcp_flags_seen = tcp_flags;
 			e->reply_tcp_flags_seen = 0;
 		}

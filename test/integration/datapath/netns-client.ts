@@ -4,7 +4,8 @@
  *
  * Server (one process per namespace, on 0.0.0.0): a TCP connection first gets the line
  * `<name> <peer address>:<peer port>` (the source the server sees: SNAT or not), then every line it
- * sends comes back prefixed with the name; a UDP datagram is answered the same way.
+ * sends comes back prefixed with the name, but `bye`, on which the server closes the connection
+ * first; a UDP datagram is answered the same way.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
@@ -23,7 +24,11 @@ net.createServer((c) => {
   c.on('data', (d) => {
     buf += d;
     let i;
-    while ((i = buf.indexOf('\\n')) >= 0) { c.write(name + ' ' + buf.slice(0, i) + '\\n'); buf = buf.slice(i + 1); }
+    while ((i = buf.indexOf('\\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line === 'bye') c.end(); else c.write(name + ' ' + line + '\\n');
+    }
   });
 }).listen(Number(tcp), '0.0.0.0', up);
 const u = dgram.createSocket('udp4');
@@ -109,7 +114,10 @@ function tcp(host, port, o) {
       first = false;
       clearTimeout(timer);
       const [server, seenAs] = l.split(' ');
-      resolve({ server, seenAs, localPort: c.localPort, ms: performance.now() - t0, sock: c });
+      const r = { server, seenAs, localPort: c.localPort, ms: performance.now() - t0, sock: c };
+      if (!o.serverCloses) { resolve(r); return; }
+      c.on('close', () => { delete r.sock; resolve(r); });
+      c.end('bye\\n');
     });
     c.on('error', (e) => { clearTimeout(timer); resolve({ error: e.code, ms: performance.now() - t0 }); });
   });
@@ -202,7 +210,14 @@ export class NetnsClient {
   tcp(
     host: string,
     port: number,
-    opts: { n?: number; localAddress?: string; localPort?: number; timeoutMs?: number } = {},
+    opts: {
+      n?: number;
+      localAddress?: string;
+      localPort?: number;
+      timeoutMs?: number;
+      /** The server closes first (asked to with `bye`): it keeps the TIME_WAIT state. */
+      serverCloses?: boolean;
+    } = {},
   ): Promise<Conn[]> {
     return this.call({ op: 'tcp', host, port, ...opts });
   }

@@ -289,6 +289,15 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     assert.ok(out.every((t) => t.origPort === BACKEND_TCP && t.reason === DEFS.TRACE_REASON_CT_REPLY));
   });
 
+  it('a client port used again right after its connection closed (backend in TIME_WAIT) gets through', async () => {
+    service(14, { address: NODE_IP, port: 30091, protocol: TCP }, { backends: [1], flags: NODEPORT });
+    const port = 42000 + (randomBytes(2).readUInt16BE() % 1000);
+    for (let i = 0; i < 3; i++) {
+      const [c] = await world.tcp(NODE_IP, 30091, { localPort: port, serverCloses: true });
+      assert.ok(c?.server, `connection ${i} from port ${port}: ${JSON.stringify(c)}`);
+    }
+  });
+
   it('the NodePort wildcard (address 0) answers on any address of the node', async () => {
     service(
       2,
