@@ -14,6 +14,7 @@ const benches = [
   'cni',
   'maglev',
   'services',
+  'nodeport',
 ];
 for (const b of benches) {
   const file = fileURLToPath(new URL(`./${b}.js`, import.meta.url));
