@@ -20,8 +20,9 @@
  *                            ruleset of N services × 10 endpoints (bench/helpers/kube-proxy-rules)
  *   pod IP, iptables, max    the backends straight from K_max: what every other connection pays
  * The measured service sits in the middle of KUBE-SERVICES (kube-proxy's order is arbitrary).
- * Rounds are interleaved (the row order rotates each round); ratios are medians of per-round
- * ratios. All traffic stays inside the namespaces this bench creates; iptables only runs inside
+ * Rounds are interleaved: each round runs the rows in a new random order (seeded; the pod IP and
+ * ClusterIP rows of one socket-LB size back to back, so that the pair a target compares is
+ * measured under the same load), and ratios are medians of per-round ratios. All traffic stays inside the namespaces this bench creates; iptables only runs inside
  * them. Everything is removed at the end: hives, cgroups, bpffs mounts, namespaces, processes.
  * Prints, asserts only that each row reached the backends it should.
  */
@@ -39,6 +40,7 @@ import { type AgentCellExtras, ConfigT, DatapathT, LogT, ResourcesT } from '../s
 import { type AgentConfig, defaultConfig } from '../src/agent/config.js';
 import { SocketLbLoader } from '../src/datapath/index.js';
 import { cgroup2Mount } from '../src/datapath/linux/index.js';
+import { bpf, close } from '../src/ebpf/sys/libc.js';
 import { type Cell, Hive } from '../src/hive/hive.js';
 import { namespacedKey } from '../src/k8s/resources.js';
 import { parseEndpointSlice, parseService } from '../src/service/index.js';
@@ -331,6 +333,105 @@ async function endpointChanges(a: BenchAgent): Promise<ChangeFigures> {
   return out;
 }
 
+// ---- the connect hook's own run time ----
+
+const BPF_ENABLE_STATS = 32;
+
+/** BPF_ENABLE_STATS (run time): held by an fd, so the machine's sysctl is left alone. */
+function enableBpfStats(): number | undefined {
+  const r = bpf(BPF_ENABLE_STATS, new Uint8Array(8), 4); // type BPF_STATS_RUN_TIME = 0
+  return r.ret >= 0 ? r.ret : undefined;
+}
+
+function progStats(id: number): { ns: number; runs: number } {
+  const j = JSON.parse(sh('bpftool', ['prog', 'show', 'id', String(id), '--json'])) as {
+    run_time_ns?: number;
+    run_cnt?: number;
+  };
+  return { ns: j.run_time_ns ?? 0, runs: j.run_cnt ?? 0 };
+}
+
+/**
+ * The connect hook's run time per call (kernel BPF stats), for the pod IP and ClusterIP rows of
+ * each size: what socket-LB adds to a connection, free of the machine's load. Stats are on for
+ * this phase only (they cost every BPF program on the machine two clock reads per run).
+ */
+async function hookCost(crr: string, agents: Map<number, BenchAgent>, rows: Row[]): Promise<void> {
+  const fd = enableBpfStats();
+  if (fd === undefined) {
+    console.log('BPF run-time stats unavailable: no connect hook run time');
+    return;
+  }
+  const off = () => close(fd);
+  cleanups.push(off);
+  try {
+    const figures: string[] = [];
+    for (const a of agents.values()) {
+      const loader = SocketLbLoader.open({ bpffs: a.cfg.bpffsDir, maps: a.hive.get(DatapathT).m });
+      const prog = loader.pinned().connect4?.progId;
+      loader.close();
+      if (prog === undefined) throw new Error(`no connect4 hook pinned for the ${a.size}-service agent`);
+      const per: string[] = [];
+      for (const key of [`pod-${a.size}`, `lb-${a.size}`]) {
+        const row = rows.find((r) => r.key === key)!;
+        const before = progStats(prog);
+        const f = await runClient(crr, row);
+        const after = progStats(prog);
+        const runs = after.runs - before.runs;
+        if (runs !== CONNECTIONS + WARMUP)
+          throw new Error(
+            `${row.label}: the connect hook ran ${runs} times for ${CONNECTIONS + WARMUP} connections`,
+          );
+        const ns = (after.ns - before.ns) / runs;
+        per.push(
+          `${key.startsWith('pod') ? 'pod IP' : 'ClusterIP'} ${ns.toFixed(0)} ns (${((ns / 1000 / f.cpuUs) * 100).toFixed(1)}% of the client's CPU)`,
+        );
+      }
+      figures.push(`${fmt(a.size)}: ${per.join(', ')}`);
+    }
+    console.log(`connect hook (cil_sock4_connect) run time per connect, BPF stats on for this phase only`);
+    for (const f of figures) console.log(`  ${f}`);
+  } finally {
+    off();
+    cleanups.splice(cleanups.indexOf(off), 1);
+  }
+}
+
+// ---- order of the measurements ----
+
+/** A small seeded PRNG (mulberry32), so that an order can be replayed with BENCH_SEED. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle<T>(xs: T[], random: () => number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** The blocks in random order, the rows of each block in random order: whatever runs before a
+ * row (and leaves work behind: conntrack and TIME_WAIT expiry) changes from round to round. */
+function roundOrder(rows: Row[], random: () => number): Row[] {
+  const blocks = [...new Set(rows.map((r) => r.block))];
+  return shuffle(blocks, random).flatMap((b) =>
+    shuffle(
+      rows.filter((r) => r.block === b),
+      random,
+    ),
+  );
+}
+
 // ---- network ----
 
 class SourcePool {
@@ -392,6 +493,8 @@ interface Crr {
 
 interface Row {
   key: string;
+  /** Rows of one block run back to back (in random order): pairs compared for a target. */
+  block: string;
   label: string;
   netns: string;
   /** Socket-LB cgroup the client joins before its first socket. */
@@ -524,8 +627,11 @@ async function main(): Promise<void> {
   const perAddr = Math.floor((PORT_HI - PORT_LO + 1) / (CONNECTIONS + WARMUP));
   if (perAddr < 1) throw new Error(`BENCH_CONNECTIONS: at most ${PORT_HI - PORT_LO + 1 - WARMUP}`);
   const rowsInC = 1 + 2 * SIZES.length;
-  const need = (rows: number) => Math.ceil((rows * ROUNDS) / perAddr);
-  const topo = buildTopology(p, oct, need(rowsInC), (size) => need(size === MAX ? 2 : 1));
+  const need = (measurements: number) => Math.ceil(measurements / perAddr);
+  // C: every round's rows, then a pod IP and a ClusterIP run per size for the hook's run time.
+  const topo = buildTopology(p, oct, need(rowsInC * ROUNDS + 2 * SIZES.length), (size) =>
+    need((size === MAX ? 2 : 1) * ROUNDS),
+  );
   const crr = buildCrr(scratch);
   await startServer(crr, topo.server);
 
@@ -555,26 +661,28 @@ async function main(): Promise<void> {
     console.log(`    the maps hold ${held}`);
   }
   const big = agents.get(MAX)!;
-  const changes = await endpointChanges(big);
-  const q = (ts: Timing[], f: (t: Timing) => number) => median(ts.map(f));
-  const changeRow = (ts: Timing[]) =>
-    `${ms(q(ts, (t) => t.wall))} / ${ms(Math.max(...ts.map((t) => t.wall)))} ms (cpu ${ms(q(ts, (t) => t.cpu))})`;
-  line(
-    `one slice update → maps, services cell (parse, LbState, ordered flush), median / max of ${CHANGES}`,
-    changeRow(changes.cell),
-    '< 10 ms',
-  );
-  line(
-    `one slice update → maps, agent resource path (check, store, persist, apply, flush), median / max of ${CHANGES}`,
-    changeRow(changes.agent),
-    '< 10 ms',
-  );
-  const objects = 2 * MAX;
-  line(
-    `  of which persisting the resource state (${fmt(objects)} objects, fsync'd JSON), median of 3`,
-    `${ms(q(changes.persist, (t) => t.wall))} ms (cpu ${ms(q(changes.persist, (t) => t.cpu))})`,
-  );
-  for (const a of [agents.get(Math.min(...SIZES))!, big]) {
+  // The changes go to other services than the measured one: it needs two at least.
+  if (MAX >= 2) {
+    const changes = await endpointChanges(big);
+    const q = (ts: Timing[], f: (t: Timing) => number) => median(ts.map(f));
+    const changeRow = (ts: Timing[]) =>
+      `${ms(q(ts, (t) => t.wall))} / ${ms(Math.max(...ts.map((t) => t.wall)))} ms (cpu ${ms(q(ts, (t) => t.cpu))})`;
+    line(
+      `one slice update → maps, services cell (parse, LbState, ordered flush), median / max of ${CHANGES}`,
+      changeRow(changes.cell),
+      '< 10 ms',
+    );
+    line(
+      `one slice update → maps, agent resource path (check, store, persist, apply, flush), median / max of ${CHANGES}`,
+      changeRow(changes.agent),
+      '< 10 ms',
+    );
+    line(
+      `  of which persisting the resource state (${fmt(2 * MAX)} objects, fsync'd JSON), median of 3`,
+      `${ms(q(changes.persist, (t) => t.wall))} ms (cpu ${ms(q(changes.persist, (t) => t.cpu))})`,
+    );
+  }
+  for (const a of new Set([agents.get(Math.min(...SIZES))!, big])) {
     await a.hive.stop();
     let hive: Hive<AgentCellExtras> | undefined;
     const t = await timed(async () => {
@@ -623,6 +731,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [
     {
       key: 'plain',
+      block: 'plain',
       label: 'pod IP, no socket-LB',
       netns: topo.client,
       hosts: topo.backends,
@@ -632,7 +741,7 @@ async function main(): Promise<void> {
   ];
   for (const a of agents.values()) {
     const n = fmt(a.size);
-    const c = { netns: topo.client, cgroup: a.cgroup, pool: topo.clientPool };
+    const c = { netns: topo.client, cgroup: a.cgroup, pool: topo.clientPool, block: `socket-lb-${a.size}` };
     rows.push({
       key: `pod-${a.size}`,
       label: `pod IP, socket-LB, ${n}`,
@@ -649,8 +758,10 @@ async function main(): Promise<void> {
     });
     if (iptables) {
       const k = { netns: topo.kube.get(a.size)!, pool: topo.kubePools.get(a.size)! };
+      const block = `iptables-${a.size}`;
       rows.push({
         key: `ipt-${a.size}`,
+        block,
         label: `ClusterIP, iptables, ${n}`,
         hosts: [a.vip],
         port: SERVICE_PORT,
@@ -659,6 +770,7 @@ async function main(): Promise<void> {
       if (a.size === MAX)
         rows.push({
           key: 'ipt-pod',
+          block: 'iptables-pod',
           label: `pod IP, iptables, ${n}`,
           hosts: topo.backends,
           port: TARGET_PORT,
@@ -666,14 +778,15 @@ async function main(): Promise<void> {
         });
     }
   }
+  const seed = Number(process.env.BENCH_SEED ?? randomBytes(4).readUInt32LE());
+  const random = mulberry32(seed);
   console.log(
     `connection rate, TCP_CRR-style (connect, 32 B request, 32 B reply, close), ${fmt(CONNECTIONS)} connections ` +
-      `per measurement after ${WARMUP} warm-up; median of ${ROUNDS} interleaved rounds`,
+      `per measurement after ${WARMUP} warm-up; median of ${ROUNDS} interleaved rounds (order seed ${seed})`,
   );
   const runs = new Map<string, Crr[]>(rows.map((r) => [r.key, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (let k = 0; k < rows.length; k++) {
-      const row = rows[(k + round) % rows.length]!;
+    for (const row of roundOrder(rows, random)) {
       const f = await runClient(crr, row);
       const reached = Object.keys(f.backends).sort();
       if (JSON.stringify(reached) !== JSON.stringify([...topo.backends].sort()))
@@ -729,6 +842,10 @@ async function main(): Promise<void> {
     change((s) => `lb-${s}`, 'p50'),
     '< 5%',
   );
+  line(
+    '  client CPU per connection change',
+    change((s) => `lb-${s}`, 'cpuUs'),
+  );
   if (iptables) {
     line(
       'ClusterIP, iptables vs pod IP with no socket-LB: connection rate',
@@ -748,6 +865,7 @@ async function main(): Promise<void> {
       `rate ${x(ratio('ipt-pod', 'plain', 'cps'))}`,
     );
   }
+  await hookCost(crr, agents, rows);
   console.log(`# load average at the end ${loadavg()[0]!.toFixed(1)}`);
 }
 
