@@ -28,7 +28,7 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,11 +39,12 @@ import { ServicesT } from '../src/agent/cells/services.js';
 import { type AgentCellExtras, ConfigT, DatapathT, LogT, ResourcesT } from '../src/agent/cells/tokens.js';
 import { type AgentConfig, defaultConfig } from '../src/agent/config.js';
 import { SocketLbLoader } from '../src/datapath/index.js';
-import { cgroup2Mount } from '../src/datapath/linux/index.js';
 import { bpf, close } from '../src/ebpf/sys/libc.js';
 import { type Cell, Hive } from '../src/hive/hive.js';
 import { namespacedKey } from '../src/k8s/resources.js';
 import { parseEndpointSlice, parseService } from '../src/service/index.js';
+import type { Cleanup } from '../test/helpers/sys.js';
+import { throwawayCgroup } from '../test/integration/datapath/cgroup-client.js';
 import { type KubeProxyService, kubeProxyRuleset } from './helpers/kube-proxy-rules.js';
 
 const SIZES = (process.env.BENCH_SERVICE_SIZES ?? '1,1000,10000').split(',').map(Number);
@@ -195,28 +196,12 @@ async function startHive(cfg: AgentConfig): Promise<Hive<AgentCellExtras>> {
   return hive;
 }
 
-/** A cgroup v2 directory for one agent's socket-LB; its processes are killed before it is removed. */
-function makeCgroup(name: string): string {
-  const dir = join(cgroup2Mount(), name);
-  mkdirSync(dir);
-  cleanups.push(() => {
-    for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
-      spawnSync('kill', ['-9', pid]);
-    for (let i = 0; i < 50; i++) {
-      try {
-        rmdirSync(dir);
-        return;
-      } catch {
-        spawnSync('sleep', ['0.05']);
-      }
-    }
-  });
-  return dir;
-}
+/** The bench's cleanup list as the test helpers take it. */
+const cleanupStack: Cleanup = { add: (fn) => void cleanups.push(fn), run: cleanup };
 
 async function startAgent(prefix: string, size: number, oct: number, index: number): Promise<BenchAgent> {
   const runDir = mkdtempSync(join(tmpdir(), `cts-bench-svc-${size}-`));
-  const cgroup = makeCgroup(`${prefix}-${size}`);
+  const cgroup = throwawayCgroup(`${prefix}-${size}-`, cleanupStack);
   const cfg = defaultConfig(prefix, `node-${size}`, {
     runDir,
     stateDir: join(runDir, 'state'),
