@@ -14,7 +14,7 @@ import { type Cell, Hive } from '../hive/hive.js';
 import { identityCell, ipamCell, serialCell, stateCell } from './cells/base.js';
 import { cniCell } from './cells/cni.js';
 import { conntrackCell } from './cells/conntrack.js';
-import { datapathCell, socketLbCell, targetsCell } from './cells/datapath.js';
+import { datapathCell, hostDeviceCell, socketLbCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
 import { hubbleCell } from './cells/hubble.js';
 import { ipcacheCell } from './cells/ipcache.js';
@@ -59,6 +59,7 @@ export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   hubbleCell,
   conntrackCell,
   socketLbCell,
+  hostDeviceCell,
 ] as Cell<unknown, AgentCellExtras>[];
 
 export class Agent {

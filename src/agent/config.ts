@@ -24,6 +24,8 @@ export interface AgentConfig {
   policyAuditMode: boolean;
   /** 'always': the node's own host reaches its pods whatever their ingress says (upstream's default); 'policy': as written. */
   allowLocalhost: 'always' | 'policy';
+  /** External devices: NodePort / LoadBalancer / external-IP traffic from outside arrives there. */
+  devices: string[];
   /** cgroup v2 directory of this node's processes: socket-LB attaches there (none: no socket-LB). */
   cgroup?: string | undefined;
   /**
@@ -66,6 +68,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     routingMode: 'native',
     kvstore: 'memory',
     kvstoreEndpoints: [],
+    devices: [],
     lbAlgorithm: 'random',
     maglevTableSize: 16381,
     hubbleRingSize: 4095,

@@ -17,6 +17,7 @@ export interface AgentFlags {
   allowHostNetns?: boolean;
   allowLocalhost?: string;
   cgroup?: string;
+  devices?: string;
   kvstore?: string;
   routingMode?: string;
   kvstoreEndpoints?: string;
@@ -53,6 +54,7 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
     o.allowLocalhost = f.allowLocalhost;
   }
   if (f.cgroup) o.cgroup = f.cgroup;
+  if (f.devices) o.devices = f.devices.split(',').filter(Boolean);
   if (f.routingMode !== undefined && f.routingMode !== 'native')
     throw new AgentConfigError(
       `--routing-mode ${f.routingMode}: ${f.routingMode === 'vxlan' ? 'the VXLAN overlay is not implemented yet; use native' : 'expected native'}`,

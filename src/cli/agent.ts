@@ -91,6 +91,10 @@ export function registerAgentCommands(program: Command): void {
     )
     .option('--kvstore <memory|etcd>', 'where cluster state lives', 'memory')
     .option('--kvstore-endpoints <urls>', 'etcd client URLs, comma-separated (http://10.0.0.1:2379,...)')
+    .option(
+      '--devices <ifnames>',
+      'external devices, comma-separated: the NodePort load balancer attaches there',
+    )
     .option('--cgroup <dir>', "cgroup v2 directory of this node's processes: socket-LB attaches there")
     .option('--bpf-lb-algorithm <random|maglev>', 'backend selection for north-south traffic', 'random')
     .option('--bpf-lb-maglev-table-size <M>', 'Maglev lookup table size (a prime: 251 ... 131071)', '16381')

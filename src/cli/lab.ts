@@ -177,17 +177,27 @@ export function registerLab(program: Command): void {
   lab
     .command('exec')
     .description(
-      'run a command inside a pod (NAME or pod/NAME: its network namespace, resolv.conf and node cgroup) or on a node (node/NAME)',
+      'run a command inside a pod (NAME or pod/NAME: its network namespace, resolv.conf and node cgroup), on a node (node/NAME) or in the world namespace (--world)',
     )
     .option('-n, --namespace <ns>', 'pod namespace', 'default')
+    .option('--world', "in the lab's world namespace (the outside clients of NodePorts and LoadBalancers)")
     .option('--name <lab>', 'lab name')
-    .argument('<target>', 'pod name, pod/NAME or node/NAME')
-    .argument('<command...>')
-    .action(async (pod: string, argv: string[], o: { namespace: string; name?: string }, cmd: Command) => {
-      const l = await import('../lab/lab.js');
-      const s = l.requireLab(labName(o, cmd));
-      process.exit(await l.exec(s, o.namespace, pod, argv));
-    });
+    .argument('[target]', 'pod name, pod/NAME or node/NAME')
+    .argument('[command...]')
+    .action(
+      async (
+        pod: string | undefined,
+        argv: string[],
+        o: { namespace: string; name?: string; world?: boolean },
+        cmd: Command,
+      ) => {
+        const l = await import('../lab/lab.js');
+        const s = l.requireLab(labName(o, cmd));
+        // With --world every word after the options is the command.
+        const [target, command] = o.world ? ['world', [...(pod ? [pod] : []), ...argv]] : [pod ?? '', argv];
+        process.exit(await l.exec(s, o.namespace, target, command));
+      },
+    );
   lab
     .command('get')
     .description(

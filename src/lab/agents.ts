@@ -85,6 +85,9 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     String(AGENT_METRICS_PORT),
     // Socket-LB attaches to the node's cgroup, which holds the node's and its pods' processes.
     ...(n.cgroup ? ['--cgroup', n.cgroup] : []),
+    // Traffic from the world arrives on the node's underlay device: NodePort load balancing there.
+    '--devices',
+    'eth0',
   ];
   const [file, ...args] = placedCommand({ netns: n.netns, ...(n.cgroup ? { cgroup: n.cgroup } : {}) }, argv);
   const child = spawn(file!, args, { detached: true, stdio: ['ignore', out, out] });

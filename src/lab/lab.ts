@@ -769,8 +769,8 @@ export function findPod(s: LabState, ns: string, name: string): LabPod {
 
 /**
  * Runs a command with inherited stdio inside a pod (`NAME` or `pod/NAME`: its network namespace,
- * resolv.conf and node cgroup) or on a node (`node/NAME`: its network namespace and cgroup), as
- * kubectl exec does; resolves with its exit code.
+ * resolv.conf and node cgroup), on a node (`node/NAME`: its network namespace and cgroup) or in the
+ * world namespace (`world`), as kubectl exec does; resolves with its exit code.
  */
 export function exec(s: LabState, ns: string, target: string, argv: string[]): Promise<number> {
   if (argv.length === 0) throw new LabError('exec: give a command after --', { code: 'invalid-argument' });
@@ -778,7 +778,10 @@ export function exec(s: LabState, ns: string, target: string, argv: string[]): P
   const [kind, name] = target.includes('/') ? (target.split('/', 2) as [string, string]) : ['pod', target];
   let cmd: string[];
   let env: NodeJS.ProcessEnv = { ...process.env };
-  if (kind === 'node' || kind === 'no' || kind === 'nodes') {
+  if (target === 'world') {
+    // The lab's outside world: the host namespace clients of NodePorts and LoadBalancers live in.
+    cmd = ['nsenter', `--net=${nsPath(s.world.netns)}`, '--', ...resolved];
+  } else if (kind === 'node' || kind === 'no' || kind === 'nodes') {
     const n = s.nodes.find((x) => x.name === name);
     if (!n)
       throw new LabError(
@@ -793,7 +796,7 @@ export function exec(s: LabState, ns: string, target: string, argv: string[]): P
     env = { ...env, POD_NAME: p.name, POD_NAMESPACE: p.namespace, POD_IP: p.ipv4 ?? '' };
     cmd = placedCommand(podPlacement(s, p), resolved);
   } else {
-    throw new LabError(`exec: "${target}": give a pod (NAME or pod/NAME) or a node (node/NAME)`, {
+    throw new LabError(`exec: "${target}": give a pod (NAME or pod/NAME), a node (node/NAME) or world`, {
       code: 'invalid-argument',
     });
   }

@@ -5,7 +5,7 @@
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { routes } from '../../api/types.js';
-import { SocketLbLoader } from '../../datapath/index.js';
+import { HostDeviceLoader, SocketLbLoader } from '../../datapath/index.js';
 import { run } from '../../datapath/linux/index.js';
 import type { DatapathTargets } from '../../endpoint/datapath-state.js';
 import { cell } from '../../hive/hive.js';
@@ -82,6 +82,41 @@ export const socketLbCell = cell<undefined, AgentCellExtras>({
         });
         const a = loader.attach(cfg.cgroup);
         log.info({ cgroup: a.cgroup, replaced: a.replaced, ...a.timings }, 'socket-LB attached');
+      },
+      stop: () => loader?.close(),
+    };
+  },
+});
+
+/**
+ * North-south load balancing: bpf_host on each external device (--devices) translates NodePort,
+ * LoadBalancer and external-IP connections from outside the node (SNAT to the node's address
+ * unless externalTrafficPolicy is Local). Pinned, swapped in place on restart.
+ */
+export const hostDeviceCell = cell<undefined, AgentCellExtras>({
+  name: 'host-devices',
+  needs: [ConfigT, LogT, DatapathT],
+  build: (get) => {
+    const cfg = get(ConfigT);
+    const log = get(LogT);
+    const dp = get(DatapathT);
+    let loader: HostDeviceLoader | undefined;
+    return {
+      start: () => {
+        if (cfg.devices.length === 0) return;
+        loader = HostDeviceLoader.open({
+          bpffs: cfg.bpffsDir,
+          maps: dp.m,
+          node: { allowLocalhost: cfg.allowLocalhost },
+        });
+        const nodeIpv4 = cfg.nodeIPs.find((ip) => !ip.includes(':'));
+        for (const device of cfg.devices) {
+          const a = loader.attach({ device, nodeIpv4 });
+          log.info(
+            { device, ifindex: a.ifindex, replaced: a.replaced, ...a.timings },
+            'NodePort load balancer attached',
+          );
+        }
       },
       stop: () => loader?.close(),
     };
