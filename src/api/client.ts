@@ -24,6 +24,7 @@ import {
   type MonitorEvent,
   type MonitorQuery,
   type NamespaceRequest,
+  type NodeView,
   type PathParams,
   type PodRequest,
   type PodsResponse,
@@ -287,6 +288,9 @@ export class AgentApi {
   }
   deletePod(ns: string, name: string): Promise<Empty> {
     return this.call(routes.podDelete, { ns, name });
+  }
+  nodeList(): Promise<NodeView[]> {
+    return this.call(routes.nodeList, {});
   }
   serviceList(): Promise<ServiceView[]> {
     return this.call(routes.serviceList, {});

@@ -251,6 +251,17 @@ export interface PodRequest {
 
 export type PodsResponse = Record<string, PodMeta>;
 
+/** A node this agent knows (`node list`): itself and the others the kvstore told it about. */
+export interface NodeView {
+  name: string;
+  cluster: string;
+  local: boolean;
+  addresses: { type: string; ip: string }[];
+  ipv4PodCidr?: string;
+  ipv6PodCidr?: string;
+  labels: Record<string, string>;
+}
+
 /** One frontend of a service with its backends (`service list`). */
 export interface ServiceView {
   id: number;
@@ -379,6 +390,7 @@ export const routes = {
   podPut: route('PUT', '/v1/k8s/pods/:ns/:name', returns<Empty>(), body<PodRequest>()),
   podDelete: route('DELETE', '/v1/k8s/pods/:ns/:name', returns<Empty>()),
   serviceList: route('GET', '/v1/service', returns<ServiceView[]>()),
+  nodeList: route('GET', '/v1/node', returns<NodeView[]>()),
   bpfLb: route('GET', '/v1/bpf/lb', returns<BpfLbEntry[]>()),
   services: route('GET', '/v1/k8s/services', returns<KubeObjectsResponse>()),
   servicePut: route('PUT', '/v1/k8s/services/:ns/:name', returns<Empty>(), body<KubeObject>()),

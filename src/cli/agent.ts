@@ -351,6 +351,25 @@ export function registerAgentCommands(program: Command): void {
       process.stdout.write(formatBpfLb(rows));
     });
 
+  const node = program.command('node').description('nodes of the cluster');
+  out(node.command('list'))
+    .description('the nodes this agent knows, itself included (as `cilium node list`)')
+    .action(async (_o, cmd: Command) => {
+      const rows = await (await apiFor(cmd)).nodeList();
+      if (wantJson(cmd)) return printJson(rows);
+      process.stdout.write(
+        columns(
+          ['Name', 'IPv4 Address', 'Endpoint CIDR', 'Local'],
+          rows.map((n) => [
+            n.cluster === 'default' ? n.name : `${n.cluster}/${n.name}`,
+            n.addresses.find((a) => !a.ip.includes(':'))?.ip ?? '',
+            n.ipv4PodCidr ?? '',
+            n.local ? 'yes' : '',
+          ]),
+        ),
+      );
+    });
+
   const service = program.command('service').description('services (kube-proxy replacement)');
   out(service.command('list'))
     .description('service frontends and their backends')

@@ -5,6 +5,7 @@
  * router device pods route through.
  */
 import { isIPv6 } from 'node:net';
+import { routes } from '../../api/types.js';
 import { setupNodeRouter } from '../../cni/endpoint-plumbing.js';
 import { run } from '../../datapath/linux/index.js';
 import { cell } from '../../hive/hive.js';
@@ -79,6 +80,19 @@ export const nodeCell = cell<NodeService, AgentCellExtras>({
         unsubscribe();
       },
       status: () => ({ nodes: registry.list().length }),
+      routes: (r) => {
+        r.route(routes.nodeList, () =>
+          registry.list().map((n) => ({
+            name: n.name,
+            cluster: n.cluster,
+            local: registry.isLocal(n),
+            addresses: n.addresses.map((a) => ({ type: a.type, ip: a.ip })),
+            ...(n.ipv4PodCidr ? { ipv4PodCidr: n.ipv4PodCidr } : {}),
+            ...(n.ipv6PodCidr ? { ipv6PodCidr: n.ipv6PodCidr } : {}),
+            labels: { ...n.labels },
+          })),
+        );
+      },
     };
   },
 });

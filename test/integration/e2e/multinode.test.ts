@@ -94,6 +94,22 @@ describe('privileged: two nodes (etcd, native routing)', () => {
     });
   });
 
+  it('node list shows both nodes, each with its pod CIDR', async () => {
+    const nodes = JSON.parse(
+      await cliOk(['--node', 'node1', 'node', 'list', '-o', 'json'], { lab: LAB }),
+    ) as {
+      name: string;
+      local: boolean;
+      ipv4PodCidr?: string;
+    }[];
+    assert.deepEqual(nodes.map((n) => n.name).sort(), ['node1', 'node2']);
+    assert.deepEqual(
+      nodes.filter((n) => n.local).map((n) => n.name),
+      ['node1'],
+    );
+    assert.ok(nodes.every((n) => n.ipv4PodCidr));
+  });
+
   it('fromEndpoints holds across nodes: role=b from node2 reaches a on node1, role=c is dropped', async () => {
     assert.equal(await probe(LAB, 'c', `${ipA}:80`), true, 'default-allow before the policy');
     await cliOk(['lab', 'apply', '-f', manifest(POLICY)], { lab: LAB });
