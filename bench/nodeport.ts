@@ -4,16 +4,18 @@
  * device), one backend pod behind the node plumbed by the CNI's setupEndpoint.
  *   plain        no programs: world -> node (routing) -> pod IP
  *   datapath     bpf_host on eth0 and bpf_lxc on the pod's veth, straight to the pod IP (no service)
- *   NodePort     the same programs, to nodeIP:nodePort: DNAT + SNAT at eth0 (externalTrafficPolicy:
- *                Cluster), replies translated back in bpf_lxc and sent out of eth0
- *   NodePort/L   externalTrafficPolicy: Local (DNAT only, the client address kept)
+ *   NodePort     the same programs, to nodeIP:nodePort (externalTrafficPolicy: Cluster): DNAT at
+ *                eth0 into the pod, replies translated back in bpf_lxc and sent out of eth0; the
+ *                backend is local, so no SNAT (upstream's way)
+ *   NodePort SNAT  the same with snatLocalBackends (kube-proxy's way): SNAT to the node too
+ *   NodePort/L   externalTrafficPolicy: Local
  * Figures: TCP throughput (iperf3, one stream) and the connection rate (TCP_CRR-style: a new TCP
- * connection per 32 B request from a source port never used before in the run, the server answers
- * and closes), median of interleaved rounds; plus the per-packet cost of cil_from_netdev under
- * BPF_PROG_TEST_RUN for an established NodePort packet and for a packet to no service.
- * Target (issue 10): NodePort throughput >= 0.95x the plain routed path. Prints, asserts nothing.
- * The SNAT port pool is 4536 ports per backend address and port, free again 10 s after a close:
- * BENCH_NODEPORT_CONNECTIONS (default 2000) per round stays inside it.
+ * connection per 32 B request from a source port never used before in the run; the client closes
+ * first, so TIME_WAIT stays on its side), median of interleaved rounds; plus the per-packet cost of
+ * cil_from_netdev under BPF_PROG_TEST_RUN for an established NodePort packet and for a packet to
+ * no service. Target (issue 10): NodePort throughput >= 0.95x the plain routed path. Prints,
+ * asserts nothing. SNATed connections share 4536 ports per backend address and port, free again
+ * 10 s after a close: BENCH_NODEPORT_CONNECTIONS (default 2000) per round stays inside it.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -84,10 +86,11 @@ function server(netns: string, argv: string[], ready: string): Promise<void> {
 
 const CRR_SERVER = `
   import net from 'node:net';
-  net.createServer((c) => { c.on('data', (d) => c.end(d)); c.on('error', () => {}); })
+  net.createServer((c) => { c.on('data', (d) => c.write(d)); c.on('error', () => {}); })
     .listen(${CRR_PORT}, '0.0.0.0', () => console.log('listening'));`;
 
-/** n connections after WARMUP ones, connection i from source port base + i; prints conn/s. */
+/** n connections after WARMUP ones, connection i from source port base + i, each closed by the
+ * client once the reply is in; prints conn/s. */
 const CRR_CLIENT = `
   import net from 'node:net';
   const [host, port, n, base, warm] = process.argv.slice(1).map((x, i) => (i ? Number(x) : x));
@@ -102,7 +105,7 @@ const CRR_CLIENT = `
     let got = 0;
     const c = net.connect({ host, port, localPort: base + i++ }, () => c.write(msg));
     c.setTimeout(5000, () => { console.error('connection ' + i + ' timed out'); process.exit(1); });
-    c.on('data', (d) => (got += d.length));
+    c.on('data', (d) => { got += d.length; if (got === msg.length) c.end(); });
     c.on('close', () => (got === msg.length ? next() : (console.error('short reply ' + i), process.exit(1))));
     c.on('error', (e) => { console.error(e.message); process.exit(1); });
   };
@@ -113,7 +116,7 @@ interface Figures {
   cps: number;
 }
 
-let nextPort = 10000;
+let nextPort = 1024;
 
 async function measure(world: string, host: string, iperfPort: number, crrPort: number): Promise<Figures> {
   const ip = JSON.parse(
@@ -258,15 +261,24 @@ async function main(): Promise<void> {
       `connections (TCP_CRR, 32 B); median of ${ROUNDS} interleaved rounds`,
   );
   const world = path(worldNs);
-  const runs = { plain: [] as Figures[], dp: [] as Figures[], np: [] as Figures[], local: [] as Figures[] };
+  const runs = {
+    plain: [] as Figures[],
+    dp: [] as Figures[],
+    np: [] as Figures[],
+    snat: [] as Figures[],
+    local: [] as Figures[],
+  };
+  const device = { device: 'eth0', netns: path(nodeNs), nodeIpv4: NODE_IP };
   for (let round = 0; round < ROUNDS; round++) {
     detach();
     runs.plain.push(await measure(world, POD_IP, IPERF_PORT, CRR_PORT));
     loader.load(pod);
-    host.attach({ device: 'eth0', netns: path(nodeNs), nodeIpv4: NODE_IP });
+    host.attach(device);
     runs.dp.push(await measure(world, POD_IP, IPERF_PORT, CRR_PORT));
     runs.np.push(await measure(world, NODE_IP, NODEPORT.iperf, NODEPORT.crr));
     runs.local.push(await measure(world, NODE_IP, NODEPORT.iperfLocal, NODEPORT.crrLocal));
+    host.attach({ ...device, snatLocalBackends: true });
+    runs.snat.push(await measure(world, NODE_IP, NODEPORT.iperf, NODEPORT.crr));
   }
   const fig = (fs: Figures[]): Figures => ({
     gbps: median(fs.map((f) => f.gbps)),
@@ -280,7 +292,8 @@ async function main(): Promise<void> {
   console.log(row('plain routed path (no programs)', plain));
   console.log(row('datapath, to the pod IP (no service)', fig(runs.dp)));
   const np = fig(runs.np);
-  console.log(row('NodePort, SNAT (externalTrafficPolicy Cluster)', np));
+  console.log(row('NodePort (Cluster; local backend: no SNAT)', np));
+  console.log(row('NodePort, SNAT to the local backend', fig(runs.snat)));
   console.log(row('NodePort, externalTrafficPolicy Local', fig(runs.local)));
   console.log(
     `  NodePort throughput vs plain: x${(np.gbps / plain.gbps).toFixed(3)} (target >= 0.95), per round: ` +

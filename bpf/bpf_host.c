@@ -7,7 +7,7 @@
  * from outside (NodePort on a node address, LoadBalancer IP, external IP, or a NodePort / HostPort
  * wildcard entry for any address of this node) is translated to a backend and delivered: into a
  * local backend's pod after that endpoint's conntrack and ingress policy (against the client's
- * identity), or out of this device towards a backend on another node. Replies of such
+ * identity), or, SNATed, out of this device towards a backend on another node. Replies of such
  * connections from a remote backend (addressed to the SNAT address and port) are translated back
  * and sent to the client. Everything else goes to the node's stack untouched. One load per device;
  * lib/config/host.h lists its constants. See bpf/README.md.
@@ -159,23 +159,27 @@ static __always_inline int host_trace_wanted(int new_conn, __u8 tcp_flags)
 struct host_nat_out {
 	__be32 saddr;
 	__be16 sport;
-	__u16 pad;
+	__u8 local;  /* in: the backend is on this node */
+	__u8 pad;
 };
 
+/*
+ * SNAT to NODE_IPV4 for a backend on another node (its replies must come back through this node),
+ * and for a local one with NODEPORT_SNAT_LOCAL; never for externalTrafficPolicy: Local (the
+ * client's address is kept; its backends are all local).
+ */
 __noinline int host_nat(const struct pktinfo *p, const struct lb_xlate *x, __u32 ifindex,
 			struct host_nat_out *out)
 {
-	__be32 snat_ip;
+	__be32 snat_ip = 0;
 
 	if (!p || !x || !out)
 		return -DROP_INVALID;
-	/* externalTrafficPolicy: Local keeps the client's address (its backends are all local) */
-	if (x->svc_flags & SVC_FLAG_EXT_LOCAL_SCOPE)
-		snat_ip = 0;
-	else if (NODE_IPV4)
+	if (!(x->svc_flags & SVC_FLAG_EXT_LOCAL_SCOPE) && (!out->local || NODEPORT_SNAT_LOCAL)) {
+		if (!NODE_IPV4)
+			return -DROP_NAT_NO_MAPPING; /* no address to SNAT to */
 		snat_ip = NODE_IPV4;
-	else
-		return -DROP_NAT_NO_MAPPING; /* no address to SNAT to */
+	}
 	return nodeport_nat_fwd(p, x, snat_ip, ifindex, &out->saddr, &out->sport);
 }
 
@@ -232,8 +236,8 @@ __noinline int host_select(const struct pktinfo *p, struct host_verdict *v, stru
  */
 __noinline int host_nodeport_lb(struct __sk_buff *ctx, struct pktinfo *p, struct host_verdict *v, __u32 len)
 {
+	struct host_nat_out nat = {};
 	struct endpoint_info *ep;
-	struct host_nat_out nat;
 	struct lb_xlate x;
 	int ret;
 
@@ -244,6 +248,10 @@ __noinline int host_nodeport_lb(struct __sk_buff *ctx, struct pktinfo *p, struct
 		return TC_ACT_OK;
 	if (ret < 0)
 		return ret;
+	ep = lookup_endpoint4(x.backend.ip4);
+	if (ep && (ep->flags & ENDPOINT_F_HOST))
+		ep = NULL;
+	nat.local = ep != NULL;
 	ret = host_nat(p, &x, ctx->ifindex, &nat);
 	if (ret < 0)
 		return ret;
@@ -257,8 +265,7 @@ __noinline int host_nodeport_lb(struct __sk_buff *ctx, struct pktinfo *p, struct
 	p->tuple.saddr4 = nat.saddr;
 	p->tuple.sport = nat.sport;
 
-	ep = lookup_endpoint4(x.backend.ip4);
-	if (ep && !(ep->flags & ENDPOINT_F_HOST))
+	if (ep)
 		return host_deliver_local(ctx, p, ep, v, &x);
 	return host_forward_remote(ctx, p, v, &x);
 }

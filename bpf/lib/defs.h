@@ -513,9 +513,9 @@ struct lb6_reverse_sk {
  *                  backend) -> what its replies become: destination to_addr:to_port (the client),
  *                  source svc_addr:svc_port (the frontend the client addressed), sent out of ifindex
  * Ports and addresses are network order. A reverse entry lives as conntrack would keep the
- * connection (TCP: 60 s until the backend answered, 6 h, 10 s after an RST or a FIN each way;
- * others 60 s), refreshed by its packets; a forward entry counts only while its reverse entry is
- * alive and still the same connection's.
+ * connection (TCP: 60 s until the backend answered, 6 h, 10 s after an RST or a FIN each way, or
+ * NODEPORT_TIME_WAIT when the backend closed first; others 60 s), refreshed by its packets; a
+ * forward entry counts only while its reverse entry is alive and still the same connection's.
  */
 #define NAT_KEY_F_FWD 0
 #define NAT_KEY_F_REV 1
@@ -536,7 +536,12 @@ struct nodeport_nat_entry {
 	__u8 tcp_flags_seen;   /* NAT_KEY_F_REV: TCP flags seen from the client (OR) */
 	__u8 reply_tcp_flags_seen; /* NAT_KEY_F_REV: TCP flags seen from the backend (OR) */
 	__u32 ifindex;         /* NAT_KEY_F_REV: the device the connection came in on */
-	__u32 pad2;
+	__u8 nat_flags;        /* NAT_F_* */
+	__u8 pad2[3];
 };
+
+/* nodeport_nat_entry.nat_flags: the backend sent the first FIN, so it holds the closed tuple in
+ * TIME_WAIT for a while: its port is not given to another client before that is over */
+#define NAT_F_BACKEND_CLOSED_FIRST 1
 
 #endif

@@ -50,7 +50,9 @@ static __always_inline __u64 nodeport_nat_lifetime(const struct nodeport_nat_ent
 	__u64 s = CT_CONNECTION_LIFETIME_NONTCP;
 
 	if (proto == CIL_IPPROTO_TCP) {
-		if (((fwd | rev) & TCP_FLAG_RST) || ((fwd & TCP_FLAG_FIN) && (rev & TCP_FLAG_FIN)))
+		if ((fwd & TCP_FLAG_FIN) && (rev & TCP_FLAG_FIN) && (e->nat_flags & NAT_F_BACKEND_CLOSED_FIRST))
+			s = NODEPORT_TIME_WAIT;
+		else if (((fwd | rev) & TCP_FLAG_RST) || ((fwd & TCP_FLAG_FIN) && (rev & TCP_FLAG_FIN)))
 			s = CT_CLOSE_TIMEOUT;
 		else if (rev & TCP_FLAG_ACK)
 			s = CT_CONNECTION_LIFETIME_TCP;
@@ -67,11 +69,14 @@ static __always_inline void nodeport_nat_seen(struct nodeport_nat_entry *e, __u8
 {
 	if (proto == CIL_IPPROTO_TCP) {
 		if (reply) {
+			if ((tcp_flags & TCP_FLAG_FIN) && !((e->tcp_flags_seen | e->reply_tcp_flags_seen) & TCP_FLAG_FIN))
+				e->nat_flags |= NAT_F_BACKEND_CLOSED_FIRST;
 			e->reply_tcp_flags_seen |= tcp_flags;
 		} else if ((tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN &&
-			   (e->tcp_flags_seen & (TCP_FLAG_FIN | TCP_FLAG_RST))) {
+			   ((e->tcp_flags_seen | e->reply_tcp_flags_seen) & (TCP_FLAG_FIN | TCP_FLAG_RST))) {
 			e->tcp_flags_seen = tcp_flags;
 			e->reply_tcp_flags_seen = 0;
+			e->nat_flags = 0;
 		} else {
 			e->tcp_flags_seen |= tcp_flags;
 		}

@@ -3,7 +3,8 @@
  * interface traffic from outside the node arrives on (in a lab: the node namespace's underlay
  * interface), making it the north-south load balancer for NodePort, LoadBalancer and external-IP
  * services (bpf/lib/nodeport.h). One load per device, with the device's constants: the node's
- * IPv4 address on it (NodePort address, SNAT source) and the host endpoint's ID.
+ * IPv4 address on it (NodePort address, SNAT source), whether local backends are SNATed too, and
+ * the host endpoint's ID.
  *
  * Links are pinned under `<bpffs>/links/netdev/<device>/ingress` and outlive the agent; attaching
  * the same device again (agent restart, new object) swaps the program in place with
@@ -45,10 +46,17 @@ export interface HostDeviceConfig {
   netns?: string | undefined;
   /**
    * The node's IPv4 address on the device (NODE_IPV4): a NodePort address, and the source that
-   * connections to services are SNATed to (externalTrafficPolicy: Cluster). Without it such
-   * connections are dropped (DROP_NAT_NO_MAPPING); Local ones still work.
+   * connections to a backend on another node are SNATed to. Without it those connections are
+   * dropped (DROP_NAT_NO_MAPPING); the ones to local backends still work.
    */
   nodeIpv4?: string | undefined;
+  /**
+   * NODEPORT_SNAT_LOCAL: SNAT connections to local backends too, as kube-proxy does (the backend
+   * sees the node's address instead of the client's). Default false, upstream Cilium's way: a
+   * local backend sees the client; its replies come back through this node anyway. Never for
+   * externalTrafficPolicy: Local. SNATed connections share 4536 ports per backend address and port.
+   */
+  snatLocalBackends?: boolean | undefined;
   /** The node's host endpoint ID (HOST_EP_ID): events and metrics of the device's own decisions.
    * Default 0. */
   hostEndpointId?: number | undefined;
@@ -109,10 +117,17 @@ export class HostDeviceLoader implements Disposable {
         'hostEndpointId',
         `hostEndpointId: expected an integer in 0..65535, got ${JSON.stringify(id)}`,
       );
+    const snatLocal = cfg.snatLocalBackends ?? false;
+    if (typeof snatLocal !== 'boolean')
+      throw invalid(
+        'snatLocalBackends',
+        `snatLocalBackends: expected a boolean, got ${JSON.stringify(snatLocal)}`,
+      );
     return {
       ...nodeConstants(this.node, this.maps.lb.maglevTableSize),
       NODE_IPV4: node,
       HOST_EP_ID: id,
+      NODEPORT_SNAT_LOCAL: snatLocal ? 1 : 0,
     };
   }
 

@@ -54,5 +54,9 @@ volatile const __u32 HASH_INIT4_SEED;
 #define NODEPORT_SNAT_PORT_MAX 65535
 /* tries at a free SNAT port before the connection is dropped (DROP_NAT_NO_MAPPING) */
 #define NODEPORT_SNAT_RETRIES 32
+/* seconds a SNAT port stays taken after a connection the backend closed first: Linux keeps the
+ * tuple in TIME_WAIT for 60 s, and a new connection on it from another client would meet that
+ * state (its SYN refused by PAWS) */
+#define NODEPORT_TIME_WAIT 65
 
 #endif

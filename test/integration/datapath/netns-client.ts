@@ -117,7 +117,7 @@ function tcp(host, port, o) {
       const r = { server, seenAs, localPort: c.localPort, ms: performance.now() - t0, sock: c };
       if (!o.serverCloses) { resolve(r); return; }
       c.on('close', () => { delete r.sock; resolve(r); });
-      c.end('bye\\n');
+      c.write('bye\\n');
     });
     c.on('error', (e) => { clearTimeout(timer); resolve({ error: e.code, ms: performance.now() - t0 }); });
   });

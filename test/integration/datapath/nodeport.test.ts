@@ -208,7 +208,7 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     await cleanup.run();
   });
 
-  it('NodePort from the world reaches every backend (spread), replies return, the backend sees the node (SNAT)', async () => {
+  it('NodePort from the world reaches every backend (spread), replies come from the frontend, a local backend sees the client', async () => {
     service(1, { address: NODE_IP, port: 30080, protocol: TCP }, { backends: [1, 2, 3], flags: NODEPORT });
     events();
     const conns = await world.tcp(NODE_IP, 30080, { n: 90 });
@@ -220,11 +220,8 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     assert.deepEqual([...counts.keys()].sort(), [ip('a'), ip('b'), ip('c')].sort());
     const chi2 = [...counts.values()].reduce((s, n) => s + (n - 30) ** 2 / 30, 0);
     assert.ok(chi2 < 13.8, `chi-square ${chi2.toFixed(2)} over ${JSON.stringify([...counts])}`);
-    for (const c of conns) {
-      const [addr, port] = c.seenAs!.split(':');
-      assert.equal(addr, NODE_IP, 'the backend sees the node address');
-      assert.ok(Number(port) >= DEFS.NODEPORT_SNAT_PORT_MIN && Number(port) <= DEFS.NODEPORT_SNAT_PORT_MAX);
-    }
+    // as upstream: no SNAT to a local backend, its replies come back through this node anyway
+    for (const c of conns) assert.equal(c.seenAs, `${WORLD_IP}:${c.localPort}`);
 
     // conntrack: one service entry per connection (the tuple as sent) naming its backend
     const svc = maps.conntrack.list({ family: 4 }).filter((e) => e.side === 'service' && e.dport === 30080);
@@ -234,33 +231,19 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     // the backends' ingress entries carry the service and the NodePort flag
     const ingress = maps.conntrack
       .list({ family: 4 })
-      .filter((e) => e.side === 'ingress' && e.src === NODE_IP && e.dport === BACKEND_TCP);
+      .filter((e) => e.side === 'ingress' && e.src === WORLD_IP && e.dport === BACKEND_TCP);
     assert.equal(ingress.length, 90);
     assert.ok(ingress.every((e) => e.revNatIndex === 1 && e.flags & DEFS.CT_F_NODEPORT));
-    // NAT: forward (client tuple -> SNAT source) and reverse (backend's view -> client, frontend)
+    // NAT: a reverse entry per connection, keyed by the client (no forward entry without SNAT)
     const nat = maps.nodeportNat.list().filter((e) => e.revNatIndex === 1);
-    const fwd = nat.filter((e) => e.direction === 'forward');
-    const rev = nat.filter((e) => e.direction === 'reverse');
-    assert.equal(fwd.length, 90);
-    assert.equal(rev.length, 90);
-    // the connections are closed: their ports are free again within CT_CLOSE_TIMEOUT (10 s)
-    const longest = () =>
-      Math.max(
-        ...maps.nodeportNat
-          .list()
-          .filter((e) => e.revNatIndex === 1 && e.direction === 'reverse')
-          .map((e) => e.expiresInS),
-      );
-    for (let i = 0; i < 40 && longest() > 10; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(longest() <= 10, `closed connections' NAT lifetimes: up to ${longest()} s`);
+    assert.equal(nat.length, 90);
     assert.ok(
-      fwd.every((e) => e.tuple.dst === NODE_IP && e.tuple.dport === 30080 && e.to.address === NODE_IP),
-    );
-    assert.ok(
-      rev.every(
+      nat.every(
         (e) =>
-          e.tuple.src === NODE_IP &&
+          e.direction === 'reverse' &&
+          e.tuple.src === WORLD_IP &&
           e.to.address === WORLD_IP &&
+          e.to.port === e.tuple.sport &&
           e.service.address === NODE_IP &&
           e.service.port === 30080 &&
           e.ifindex > 0,
@@ -289,12 +272,55 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     assert.ok(out.every((t) => t.origPort === BACKEND_TCP && t.reason === DEFS.TRACE_REASON_CT_REPLY));
   });
 
-  it('a client port used again right after its connection closed (backend in TIME_WAIT) gets through', async () => {
-    service(14, { address: NODE_IP, port: 30091, protocol: TCP }, { backends: [1], flags: NODEPORT });
-    const port = 42000 + (randomBytes(2).readUInt16BE() % 1000);
-    for (let i = 0; i < 3; i++) {
-      const [c] = await world.tcp(NODE_IP, 30091, { localPort: port, serverCloses: true });
-      assert.ok(c?.server, `connection ${i} from port ${port}: ${JSON.stringify(c)}`);
+  it('with snatLocalBackends a local backend sees the node (SNAT); a closed connection frees its port after 10 s, or later when the backend closed first (TIME_WAIT)', async () => {
+    host.attach({ device: 'eth0', netns: path(ns.node), nodeIpv4: NODE_IP, snatLocalBackends: true });
+    try {
+      service(15, { address: NODE_IP, port: 30092, protocol: TCP }, { backends: [1, 2, 3], flags: NODEPORT });
+      const conns = await world.tcp(NODE_IP, 30092, { n: 60 });
+      assert.equal(tally(conns).size, 3);
+      for (const c of conns) {
+        const [addr, port] = c.seenAs!.split(':');
+        assert.equal(addr, NODE_IP, 'the backend sees the node address');
+        assert.ok(Number(port) >= DEFS.NODEPORT_SNAT_PORT_MIN && Number(port) <= DEFS.NODEPORT_SNAT_PORT_MAX);
+      }
+      const ingress = maps.conntrack
+        .list({ family: 4 })
+        .filter((e) => e.side === 'ingress' && e.src === NODE_IP && e.dport === BACKEND_TCP);
+      assert.equal(ingress.length, 60);
+      assert.ok(ingress.every((e) => e.revNatIndex === 15 && e.flags & DEFS.CT_F_NODEPORT));
+      const nat = () => maps.nodeportNat.list().filter((e) => e.revNatIndex === 15);
+      const fwd = nat().filter((e) => e.direction === 'forward');
+      const rev = nat().filter((e) => e.direction === 'reverse');
+      assert.equal(fwd.length, 60);
+      assert.equal(rev.length, 60);
+      assert.ok(
+        fwd.every((e) => e.tuple.src === WORLD_IP && e.tuple.dport === 30092 && e.to.address === NODE_IP),
+      );
+      assert.ok(
+        rev.every((e) => e.tuple.src === NODE_IP && e.to.address === WORLD_IP && e.service.port === 30092),
+      );
+      // the client closed first: the ports are free again within CT_CLOSE_TIMEOUT
+      const longest = () =>
+        Math.max(
+          ...nat()
+            .filter((e) => e.direction === 'reverse')
+            .map((e) => e.expiresInS),
+        );
+      for (let i = 0; i < 40 && longest() > 10; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(longest() <= 10, `closed connections' NAT lifetimes: up to ${longest()} s`);
+
+      // the backend closes first: it keeps the tuple in TIME_WAIT, so the port stays taken
+      // longer; the same client port right away gets through (its own connection's tuple again)
+      const port = 42000 + (randomBytes(2).readUInt16BE() % 1000);
+      for (let i = 0; i < 3; i++) {
+        const [c] = await world.tcp(NODE_IP, 30092, { localPort: port, serverCloses: true });
+        assert.ok(c?.server, `connection ${i} from port ${port}: ${JSON.stringify(c)}`);
+      }
+      const held = () => nat().find((e) => e.direction === 'reverse' && e.to.port === port)?.expiresInS ?? 0;
+      for (let i = 0; i < 40 && held() <= 10; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(held() > 10 && held() <= DEFS.NODEPORT_TIME_WAIT, `held for ${held()} s`);
+    } finally {
+      host.attach({ device: 'eth0', netns: path(ns.node), nodeIpv4: NODE_IP });
     }
   });
 
@@ -307,11 +333,16 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     for (const addr of [NODE_IP, NODE_IP2]) {
       const [c] = await world.tcp(addr, 30081);
       assert.equal(c?.server, ip('a'), `through ${addr}: ${JSON.stringify(c)}`);
-      assert.equal(c?.seenAs?.split(':')[0], NODE_IP, 'SNAT to the node address of the device');
     }
+    const rev = maps.nodeportNat.list().filter((e) => e.revNatIndex === 2);
+    assert.deepEqual(
+      rev.map((e) => e.service.address).sort(),
+      [NODE_IP, NODE_IP2],
+      'replies from the address used',
+    );
   });
 
-  it('externalTrafficPolicy: Local keeps the client address (no SNAT)', async () => {
+  it('externalTrafficPolicy: Local keeps the client address', async () => {
     service(
       3,
       { address: NODE_IP, port: 30083, protocol: TCP },
@@ -581,6 +612,7 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     for (const [cfg, field] of [
       [{ device: 'eth0', nodeIpv4: 'fd00::1' }, 'nodeIpv4'],
       [{ device: 'eth0', nodeIpv4: NODE_IP, hostEndpointId: 70000 }, 'hostEndpointId'],
+      [{ device: 'eth0', snatLocalBackends: 'yes' as never }, 'snatLocalBackends'],
       [{ device: 'no/such' }, 'device'],
       [{ device: 'nosuchdev0', netns: path(ns.node) }, 'device'],
     ] as const)

@@ -51,7 +51,7 @@ describe('datapath objects: codegen over several objects', () => {
     );
     assert.deepEqual(
       Object.keys(OBJECTS.bpf_host.constants).filter((c) => !(c in OBJECTS.bpf_lxc.constants)),
-      ['NODE_IPV4', 'HOST_EP_ID'],
+      ['NODEPORT_SNAT_LOCAL', 'NODE_IPV4', 'HOST_EP_ID'],
       'bpf_host has the node constants and its own, no endpoint constants',
     );
     assert.deepEqual(OBJECTS.bpf_sock.programs, {

@@ -2096,8 +2096,10 @@ export interface NodeportNatEntry {
   replyTcpFlagsSeen: number;
   /** ifindex @48, 4 B */
   ifindex: number;
-  /** pad2 @52, 4 B */
-  pad2: number;
+  /** nat_flags @52, 1 B */
+  natFlags: number;
+  /** pad2 @53, 3 B */
+  pad2: Uint8Array;
 }
 
 /** What nodeportNatEntry.encode accepts: padding and union members may be left out (zero). */
@@ -2113,13 +2115,14 @@ export interface NodeportNatEntryInit {
   tcpFlagsSeen: number;
   replyTcpFlagsSeen: number;
   ifindex: number;
-  pad2?: number;
+  natFlags: number;
+  pad2?: Uint8Array;
 }
 
 export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryInit> = {
   name: 'nodeport_nat_entry',
   size: 56,
-  fingerprint: 'nodeport_nat_entry:56{lifetime_ns@0:8:int:u,to_addr4@8:4:int:ube|u0,to_addr6@8:16:bytes|u0,svc_addr4@24:4:int:ube|u1,svc_addr6@24:16:bytes|u1,to_port@40:2:int:ube,svc_port@42:2:int:ube,rev_nat_index@44:2:int:ube,tcp_flags_seen@46:1:int:u,reply_tcp_flags_seen@47:1:int:u,ifindex@48:4:int:u,pad2@52:4:int:u}',
+  fingerprint: 'nodeport_nat_entry:56{lifetime_ns@0:8:int:u,to_addr4@8:4:int:ube|u0,to_addr6@8:16:bytes|u0,svc_addr4@24:4:int:ube|u1,svc_addr6@24:16:bytes|u1,to_port@40:2:int:ube,svc_port@42:2:int:ube,rev_nat_index@44:2:int:ube,tcp_flags_seen@46:1:int:u,reply_tcp_flags_seen@47:1:int:u,ifindex@48:4:int:u,nat_flags@52:1:int:u,pad2@53:3:bytes}',
   fields: {
     lifetimeNs: { cName: 'lifetime_ns', offset: 0, size: 8, kind: 'int', bigEndian: false },
     toAddr4: { cName: 'to_addr4', offset: 8, size: 4, kind: 'int', bigEndian: true, union: 'u0' },
@@ -2132,7 +2135,8 @@ export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryIn
     tcpFlagsSeen: { cName: 'tcp_flags_seen', offset: 46, size: 1, kind: 'int', bigEndian: false },
     replyTcpFlagsSeen: { cName: 'reply_tcp_flags_seen', offset: 47, size: 1, kind: 'int', bigEndian: false },
     ifindex: { cName: 'ifindex', offset: 48, size: 4, kind: 'int', bigEndian: false },
-    pad2: { cName: 'pad2', offset: 52, size: 4, kind: 'int', bigEndian: false },
+    natFlags: { cName: 'nat_flags', offset: 52, size: 1, kind: 'int', bigEndian: false },
+    pad2: { cName: 'pad2', offset: 53, size: 3, kind: 'bytes', bigEndian: false },
   },
   encode(value: NodeportNatEntryInit): Uint8Array {
     const out = new Uint8Array(56);
@@ -2153,7 +2157,8 @@ export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryIn
     d.setUint8(o + 46, value.tcpFlagsSeen);
     d.setUint8(o + 47, value.replyTcpFlagsSeen);
     d.setUint32(o + 48, value.ifindex, true);
-    if (value.pad2 !== undefined) d.setUint32(o + 52, value.pad2, true);
+    d.setUint8(o + 52, value.natFlags);
+    if (value.pad2 !== undefined) putBytes(out, o + 53, 3, value.pad2, 'nodeport_nat_entry.pad2');
   },
   decode(b: Uint8Array, o = 0): NodeportNatEntry {
     if (b.length < o + 56) throw shortBuffer('nodeport_nat_entry', 56, b.length - o);
@@ -2170,7 +2175,8 @@ export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryIn
       tcpFlagsSeen: d.getUint8(o + 46),
       replyTcpFlagsSeen: d.getUint8(o + 47),
       ifindex: d.getUint32(o + 48, true),
-      pad2: d.getUint32(o + 52, true),
+      natFlags: d.getUint8(o + 52),
+      pad2: b.slice(o + 53, o + 53 + 3),
     };
   },
 };
@@ -2523,6 +2529,7 @@ export const OBJECTS = {
       'cilium_policy_maps',
     ],
     constants: {
+      NODEPORT_SNAT_LOCAL: 4,
       NODE_IPV4: 4,
       HOST_EP_ID: 2,
       MONITOR_AGGREGATION: 4,
@@ -2750,6 +2757,7 @@ export const DEFS = {
   LB_SRC_RANGE_PREFIX_HDR_BITS: 32,
   NAT_KEY_F_FWD: 0,
   NAT_KEY_F_REV: 1,
+  NAT_F_BACKEND_CLOSED_FIRST: 1,
   // bpf/lib/common.h
   TC_ACT_OK: 0,
   TC_ACT_SHOT: 2,
@@ -2789,6 +2797,7 @@ export const DEFS = {
   NODEPORT_SNAT_PORT_MIN: 61000,
   NODEPORT_SNAT_PORT_MAX: 65535,
   NODEPORT_SNAT_RETRIES: 32,
+  NODEPORT_TIME_WAIT: 65,
   // bpf/lib/config/sizes.h
   IPCACHE_MAP_SIZE: 512000,
   ENDPOINTS_MAP_SIZE: 65535,
