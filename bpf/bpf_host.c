@@ -225,7 +225,7 @@ __noinline int host_select(const struct pktinfo *p, struct host_verdict *v, stru
 		return -DROP_NO_SERVICE;
 	if ((svc->flags & SVC_FLAG_SOURCE_RANGE) && !lb4_src_range_allows(svc->rev_nat_index, p->tuple.saddr4))
 		return -DROP_NOT_IN_SRC_RANGE;
-	return lb_xlate_backend(p, &k, svc, x, len, v->src_label);
+	return lb4_xlate_backend(p, &k, svc, x, len, v->src_label);
 }
 
 /*

@@ -69,14 +69,17 @@ static __always_inline int lxc_finish(struct __sk_buff *ctx, int ret, const stru
 	return lxc_drop(ctx, ret, v, len);
 }
 
-/* CT state of a packet at `side` (`st`, may be NULL: the entry's service fields); ICMP errors are
- * looked up through the packet they quote, which travelled the other way (seen at the opposite
- * side). */
-static __always_inline int lxc_ct_state(struct pktinfo *p, __u8 side, __u32 len, __u8 *seen,
-					struct ct_state *st)
+/* CT state of a packet at `side` (`st`: the entry's service fields; `seen`: the TCP flags seen
+ * before in its direction); ICMP errors are looked up through the packet they quote, which
+ * travelled the other way (seen at the opposite side). A global function: each call site sees an
+ * int, and the verifier walks conntrack's TCP state machine once instead of once per caller
+ * state. */
+__noinline int lxc_ct_state(struct pktinfo *p, __u32 side, __u32 len, __u8 *seen, struct ct_state *st)
 {
 	struct ct_key key;
 
+	if (!p || !seen || !st)
+		return CT_NEW;
 	if (p->kind == PKT_ICMP_ERROR) {
 		key = p->inner;
 		return ct_lookup_related(p->ipv6, &key, side ^ CT_KEY_F_INGRESS);
@@ -87,11 +90,12 @@ static __always_inline int lxc_ct_state(struct pktinfo *p, __u8 side, __u32 len,
 	return ct_lookup(p->ipv6, &key, side, p->tcp_flags, len, seen, st);
 }
 
-static __always_inline int lxc_ct_create(struct pktinfo *p, __u8 side, __u32 len, __u32 src_id,
-					 const struct ct_state *st)
+__noinline int lxc_ct_create(struct pktinfo *p, __u32 side, __u32 len, __u32 src_id, const struct ct_state *st)
 {
 	struct ct_key key;
 
+	if (!p || !st)
+		return -DROP_INVALID;
 	if (p->kind != PKT_TRACKED)
 		return 0;
 	key = p->tuple;
@@ -117,44 +121,76 @@ struct lxc_egress_state {
 	int ct;                                   /* CT_* at this endpoint's egress */
 	int trace;                                /* send trace events for this packet */
 	struct ct_state st;                       /* what the CT entry says (replies: translated?) */
-	struct lb_xlate x;                        /* the service translation of stage 1 */
-	__u8 xlated;                              /* stage 1 translated the destination */
-	__u8 pad[3];
+	const struct lb_xlate *x;                 /* stage 1's translation: rev_nat_index 0 = none */
 };
 
+/* lxc_egress's `stage`: whether stage 1 ran for the packet (its result is in `x`) */
+#define LXC_SVC_UNCHECKED 0
+#define LXC_SVC_DONE 1
+/* lxc_egress's answers that its caller completes (lxc_from_ip), so that the frames of lxc_egress
+ * and of these global functions are never on the stack together:
+ *   LXC_NEED_SERVICES       a new connection stage 1 has not seen: translate, then call again
+ *   LXC_NODEPORT_REPLY | t  a reply to a connection from outside the node: lxc_nodeport_reply(t),
+ *                           t = the CT state + 1 when traced, else 0 */
+#define LXC_NEED_SERVICES 0x1000
+#define LXC_NODEPORT_REPLY 0x2000
+
 /*
- * Stage 1, service translation (IPv4 TCP / UDP; connections whose packets conntrack does not know
- * yet: a service connection's entries are keyed by the translated tuple, so only its first
- * packet, or one of a connection the service entry alone knows, gets here): a packet to a service
- * frontend gets a backend (lib/lb_xlate.h) and its destination DNATed to it, so that conntrack,
- * policy and routing see the backend. A pod's own sockets are normally translated by socket-LB
- * (bpf_sock.c) before any packet exists; this is for what no socket hook sees.
+ * Stage 1, service translation (IPv4 TCP / UDP that conntrack does not know: a service
+ * connection's entries are keyed by the translated tuple, so its packets to the frontend miss,
+ * while established pod-to-pod traffic never gets here): a packet to a service frontend gets a
+ * backend (lib/lb_xlate.h) and its destination DNATed to it, so that conntrack, policy and routing
+ * see the backend. A pod's own sockets are normally translated by socket-LB (bpf_sock.c) before
+ * any packet exists; this is for what no socket hook sees.
+ * 1: translated (`x`); 0: not a service; -DROP_*, with x->rev_nat_index naming the service.
+ * lxc_egress asks for it (LXC_NEED_SERVICES) and is called again after it, so that its frame and
+ * this one are never on the stack together; it and the reverse translations below are global
+ * functions, verified once on their own: inlined, they would multiply the states the verifier
+ * walks in lxc_egress.
  */
-static __always_inline int lxc_egress_services(struct __sk_buff *ctx, struct pktinfo *p,
-					       struct lxc_verdict *v, struct lxc_egress_state *s,
-					       __u32 len)
+__noinline int lxc_egress_services(struct __sk_buff *ctx, struct pktinfo *p, struct lb_xlate *x)
 {
 	struct lb_lookup_key k;
 	struct lb_service *svc;
 	int ret;
 
+	if (!p || !x)
+		return -DROP_INVALID;
+	x->rev_nat_index = 0;
 	if (p->ipv6 || p->kind != PKT_TRACKED ||
 	    (p->tuple.nexthdr != CIL_IPPROTO_TCP && p->tuple.nexthdr != CIL_IPPROTO_UDP))
 		return 0;
-	svc = lb_lookup_in_cluster(p, &k);
+	svc = lb4_lookup_in_cluster(p, &k);
 	if (!svc)
 		return 0;
-	v->rev_nat = svc->rev_nat_index;
-	if (svc->count == 0)
+	if (svc->count == 0) {
+		x->rev_nat_index = svc->rev_nat_index;
 		return -DROP_NO_SERVICE;
-	ret = lb_xlate_backend(p, &k, svc, &s->x, len, SECLABEL);
+	}
+	ret = lb4_xlate_backend(p, &k, svc, x, ctx->len, SECLABEL);
 	if (ret < 0)
 		return ret;
-	ret = lb4_xlate_dst(ctx, p, &s->x);
+	ret = lb4_xlate_dst(ctx, p, x);
 	if (ret < 0)
 		return ret;
-	s->xlated = 1;
-	return 0;
+	return 1;
+}
+
+/* A reply of a connection this pod's peer translated (its CT entry carries `rev_nat`): the source
+ * becomes the service frontend; `tx` gets what the trace event reports. lb4_rev_nat's results. */
+__noinline int lxc_rev_nat(struct __sk_buff *ctx, struct pktinfo *p, __u32 rev_nat, struct trace_xlate *tx)
+{
+	struct lb_xlate x;
+	int ret;
+
+	if (!p || !tx)
+		return -DROP_INVALID;
+	if (p->ipv6)
+		return 1;
+	ret = lb4_rev_nat(ctx, p, (__be16)rev_nat, &x);
+	if (ret == 0)
+		lb_trace_xlate(tx, &x, 1);
+	return ret;
 }
 
 /*
@@ -164,20 +200,14 @@ static __always_inline int lxc_egress_services(struct __sk_buff *ctx, struct pkt
  * identity is needed for policy (new connections) and events only: established traffic to a
  * non-local destination that is not traced skips the ipcache.
  */
-static __always_inline int lxc_egress_lookup(struct __sk_buff *ctx, struct pktinfo *p,
-					     struct lxc_verdict *v, struct lxc_egress_state *s, __u32 len)
+static __always_inline int lxc_egress_lookup(struct pktinfo *p, struct lxc_verdict *v,
+					     struct lxc_egress_state *s, int stage, __u32 len)
 {
 	__u8 seen = 0;
-	int ret;
 
 	s->ct = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen, &s->st);
-	if (s->ct == CT_NEW) {
-		ret = lxc_egress_services(ctx, p, v, s, len);
-		if (ret < 0)
-			return ret;
-		if (s->xlated)
-			s->ct = lxc_ct_state(p, CT_SIDE_EGRESS, len, &seen, &s->st);
-	}
+	if (s->ct == CT_NEW && stage == LXC_SVC_UNCHECKED)
+		return LXC_NEED_SERVICES;
 	s->trace = trace_wanted(s->ct, p->tuple.nexthdr, p->tcp_flags, seen);
 	s->ep = lookup_endpoint(p->ipv6, p->tuple.daddr6);
 	if (s->ep || s->ct == CT_NEW || s->trace)
@@ -199,7 +229,7 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 					     struct lxc_verdict *v, const struct lxc_egress_state *s,
 					     __u32 len)
 {
-	struct ct_state st = { .rev_nat_index = s->xlated ? s->x.rev_nat_index : 0 };
+	struct ct_state st = { .rev_nat_index = s->x->rev_nat_index };
 	const struct endpoint_info *ep = s->ep;
 	__u8 proto = p->tuple.nexthdr;
 	int ret;
@@ -212,7 +242,9 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 	}
 
 	if (ep) {
-		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, NULL, NULL);
+		struct ct_state st_in;
+		__u8 seen_in;
+		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen_in, &st_in);
 
 		if (state_in == CT_NEW) {
 			v->drop_ep = ep->lxc_id;
@@ -239,29 +271,46 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 
 /*
  * A reply of a connection that came in through the node's external device (its CT entry is
- * flagged CT_F_NODEPORT): translated back to frontend -> client and sent out of that device.
- * TC_ACT_OK when no NAT entry matches (the stack routes it as it is).
+ * flagged CT_F_NODEPORT): translated back to frontend -> client and sent out of that device;
+ * traced when `trace` (its CT state + 1; 0: not traced). TC_ACT_OK when no NAT entry matches (the
+ * stack routes it as it is).
  */
-static __always_inline int lxc_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p,
-					      struct lxc_verdict *v, const struct lxc_egress_state *s,
-					      __u32 len)
+__noinline int lxc_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v, int trace)
 {
 	struct trace_xlate tx;
 	struct lb_xlate x;
 	int ifindex;
 
+	if (!p || !v)
+		return -DROP_INVALID;
 	ifindex = nodeport_rev_xlate(ctx, p, &x);
-	if (ifindex <= 0)
+	if (ifindex < 0)
 		return ifindex;
+	if (ifindex == 0) {
+		update_metrics(LXC_ID, ctx->len, METRIC_EGRESS, 0);
+		return TC_ACT_OK; /* no NAT entry: the stack routes it as it is */
+	}
 	v->rev_nat = x.rev_nat_index;
-	if (s->trace) {
+	if (trace) {
 		v->dst_label = remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6));
 		lb_trace_xlate(&tx, &x, 1);
-		send_trace_xlate(ctx, LXC_ID, TRACE_TO_NETWORK, SECLABEL, v->dst_label, 0, s->ct, 0,
-				 (__u32)ifindex, &tx);
+		send_trace_xlate(ctx, LXC_ID, TRACE_TO_NETWORK, SECLABEL, v->dst_label, 0, (__u8)(trace - 1),
+				 0, (__u32)ifindex, &tx);
 	}
-	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
+	update_metrics(LXC_ID, ctx->len, METRIC_EGRESS, 0);
 	return nodeport_redirect_out(ctx, (__u32)ifindex);
+}
+
+#define LXC_TRACE_NO_XLATE 0
+#define LXC_TRACE_XLATE_FWD 1  /* stage 1 translated the destination: report `x` */
+#define LXC_TRACE_XLATE_DONE 2 /* the trace translation is filled in already (a reply's) */
+
+static __always_inline void lxc_trace_xlate(struct trace_xlate *tx, const struct lb_xlate *x, int xlate)
+{
+	if (xlate == LXC_TRACE_XLATE_FWD)
+		lb_trace_xlate(tx, x, 0);
+	else if (xlate == LXC_TRACE_NO_XLATE)
+		__builtin_memset(tx, 0, sizeof(*tx));
 }
 
 /*
@@ -280,24 +329,21 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 					    __u32 len)
 {
 	const struct endpoint_info *ep = s->ep;
-	struct trace_xlate tx = {};
+	struct trace_xlate tx;
+	int xlate = LXC_TRACE_NO_XLATE;
 	int ret;
 
-	if (s->ct == CT_REPLY && s->st.rev_nat_index && !p->ipv6) {
-		if (s->st.flags & CT_F_NODEPORT) {
-			ret = lxc_nodeport_reply(ctx, p, v, s, len);
-			if (ret != TC_ACT_OK)
-				return ret;
-		} else if (ep) {
-			ret = lb4_rev_nat(ctx, p, s->st.rev_nat_index, &s->x);
-			if (ret < 0)
-				return ret;
-			if (ret == 0)
-				lb_trace_xlate(&tx, &s->x, 1);
-		}
-	} else if (s->xlated) {
-		lb_trace_xlate(&tx, &s->x, 0);
+	if (s->ct == CT_REPLY && s->st.rev_nat_index && ep) {
+		ret = lxc_rev_nat(ctx, p, s->st.rev_nat_index, &tx);
+		if (ret < 0)
+			return ret;
+		if (ret == 0)
+			xlate = LXC_TRACE_XLATE_DONE;
+	} else if (s->x->rev_nat_index) {
+		xlate = LXC_TRACE_XLATE_FWD;
 	}
+	if (s->trace)
+		lxc_trace_xlate(&tx, s->x, xlate); /* filled only when traced: the common case pays nothing */
 
 	if (ep) {
 		__u32 ifindex = ep->ifindex;
@@ -326,26 +372,59 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 	return TC_ACT_OK;
 }
 
-/* A packet the pod sent (source already validated), through the stages above. */
+/* A packet the pod sent (source already validated), through the stages above. `stage`:
+ * LXC_SVC_*; `x`: stage 1's translation, its rev_nat_index 0 when there is none (and nothing else
+ * of it read then). Only the first check reads `stage`, and nothing branches on the translation
+ * before the routing stage: the verifier walks the stages once, not once per case. */
 __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v,
-			  __u32 len)
+			  const struct lb_xlate *x, int stage)
 {
 	struct lxc_egress_state s = {};
+	__u32 len = ctx->len;
 	int ret;
 
-	if (!p || !v)
+	if (!p || !v || !x)
 		return -DROP_INVALID;
 
-	ret = lxc_egress_lookup(ctx, p, v, &s, len);
-	if (ret < 0)
+	s.x = x;
+	ret = lxc_egress_lookup(p, v, &s, stage, len);
+	if (ret != 0)
 		return ret;
 	if (MONITOR_AGGREGATION == 0)
 		send_trace_notify(ctx, LXC_ID, TRACE_FROM_LXC, SECLABEL, v->dst_label, v->dst_id,
 				  s.ct, p->ipv6, ctx->ifindex);
+	/* (only IPv4 connections are translated: the flag and rev_nat_index are on IPv4 entries) */
+	if (s.ct == CT_REPLY && (s.st.flags & CT_F_NODEPORT))
+		return LXC_NODEPORT_REPLY | (s.trace ? s.ct + 1 : 0);
 	ret = lxc_egress_policy(ctx, p, v, &s, len);
 	if (ret < 0)
 		return ret;
 	return lxc_egress_route(ctx, p, v, &s, len);
+}
+
+/* lxc_egress, with stage 1 in between when it asks for it (a new IPv4 TCP / UDP connection), and
+ * the reply of a connection from outside the node completed when it says so. */
+static __always_inline int lxc_from_ip(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v)
+{
+	struct lb_xlate x;
+	int ret;
+
+	x.rev_nat_index = 0;
+	ret = lxc_egress(ctx, p, v, &x,
+			 !p->ipv6 && p->kind == PKT_TRACKED &&
+					 (p->tuple.nexthdr == CIL_IPPROTO_TCP || p->tuple.nexthdr == CIL_IPPROTO_UDP)
+				 ? LXC_SVC_UNCHECKED
+				 : LXC_SVC_DONE);
+	if (ret == LXC_NEED_SERVICES) {
+		ret = lxc_egress_services(ctx, p, &x);
+		v->rev_nat = x.rev_nat_index;
+		if (ret < 0)
+			return ret;
+		ret = lxc_egress(ctx, p, v, &x, LXC_SVC_DONE);
+	}
+	if ((ret & ~0xff) == LXC_NODEPORT_REPLY)
+		return lxc_nodeport_reply(ctx, p, v, ret & 0xff);
+	return ret;
 }
 
 static __always_inline int lxc_from_ipv4(struct __sk_buff *ctx, struct pktinfo *p,
@@ -359,7 +438,7 @@ static __always_inline int lxc_from_ipv4(struct __sk_buff *ctx, struct pktinfo *
 		return ret;
 	if (LXC_IPV4 == 0 || p->tuple.saddr4 != LXC_IPV4)
 		return -DROP_INVALID_SIP;
-	return lxc_egress(ctx, p, v, len);
+	return lxc_from_ip(ctx, p, v);
 }
 
 static __always_inline int lxc_from_ipv6(struct __sk_buff *ctx, struct pktinfo *p,
@@ -378,7 +457,7 @@ static __always_inline int lxc_from_ipv6(struct __sk_buff *ctx, struct pktinfo *
 	}
 	if (!ipv6_addr_eq(p->tuple.saddr6, LXC_IPV6))
 		return -DROP_INVALID_SIP;
-	return lxc_egress(ctx, p, v, len);
+	return lxc_from_ip(ctx, p, v);
 }
 
 SEC("tc")
@@ -422,7 +501,6 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 	struct trace_xlate tx = {};
 	struct endpoint_info *ep;
 	struct ct_state st = {};
-	struct lb_xlate x;
 	__u8 proto;
 	__u8 seen = 0;
 	int state, trace, ret;
@@ -450,17 +528,15 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 			if (ret < 0)
 				return ret;
 		}
-		ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, v->src_label, NULL);
+		ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, v->src_label, &st);
 		if (ret < 0)
 			return ret;
 	}
 
 	if (state == CT_REPLY && st.rev_nat_index && !(st.flags & CT_F_NODEPORT) && !p->ipv6) {
-		ret = lb4_rev_nat(ctx, p, st.rev_nat_index, &x);
+		ret = lxc_rev_nat(ctx, p, st.rev_nat_index, &tx);
 		if (ret < 0)
 			return ret;
-		if (ret == 0)
-			lb_trace_xlate(&tx, &x, 1);
 	}
 
 	if (trace)

@@ -123,15 +123,17 @@ static __always_inline int lb_is_syn(const struct pktinfo *p)
 }
 
 /*
- * The backend of the packet `p` (its wire tuple, to the frontend `k` names) for the service `svc`
- * (count > 0), in `x`; writes the connection's CT service entry. `src_id` is the client's identity.
- * 0, or -DROP_NO_SERVICE when no backend can be had.
+ * The backend of the IPv4 packet `p` (its wire tuple, to the frontend `k` names) for the service
+ * `svc` (count > 0), in `x`; writes the connection's CT service entry. `src_id` is the client's
+ * identity. 0, or -DROP_NO_SERVICE when no backend can be had. (The family is a constant here, so
+ * the verifier does not walk the IPv6 branches of the helpers, which take it as an argument.)
  */
-static __always_inline int lb_xlate_backend(const struct pktinfo *p, struct lb_lookup_key *k,
-					    const struct lb_service *svc, struct lb_xlate *x, __u32 len,
-					    __u32 src_id)
+static __always_inline int lb4_xlate_backend(const struct pktinfo *p, struct lb_lookup_key *k,
+					     const struct lb_service *svc, struct lb_xlate *x, __u32 len,
+					     __u32 src_id)
 {
-	__u8 ipv6 = p->ipv6, state = BE_STATE_ACTIVE;
+	const __u8 ipv6 = 0;
+	__u8 state = BE_STATE_ACTIVE;
 	int affinity = svc->flags & SVC_FLAG_AFFINITY;
 	union lb_affinity_key akey;
 	struct ct_entry *e;
@@ -201,23 +203,21 @@ static __always_inline int lb4_src_range_allows(__be16 rev_nat, __be32 client)
 }
 
 /*
- * The frontend a pod's packet addresses, as an in-cluster client sees it (the internal scope of a
- * service with two), or NULL. An ExternalIP or HostPort frontend is one only when its address is
- * this node's (CVE-2020-8554, as socket-LB). `k` is left naming the master entry.
+ * The frontend an IPv4 packet of a pod addresses, as an in-cluster client sees it (the internal
+ * scope of a service with two), or NULL. An ExternalIP or HostPort frontend is one only when its
+ * address is this node's (CVE-2020-8554, as socket-LB). `k` is left naming the master entry.
  */
-static __always_inline struct lb_service *lb_lookup_in_cluster(const struct pktinfo *p,
-							       struct lb_lookup_key *k)
+static __always_inline struct lb_service *lb4_lookup_in_cluster(const struct pktinfo *p,
+								struct lb_lookup_key *k)
 {
 	struct lb_service *svc;
 
 	__builtin_memset(k, 0, sizeof(*k));
-	__builtin_memcpy(k->addr.ip6, p->tuple.daddr6, 16);
+	k->addr.ip4 = p->tuple.daddr4;
 	k->dport = p->tuple.dport;
 	k->proto = p->tuple.nexthdr;
-	k->ipv6 = p->ipv6;
 	svc = lb_lookup_service(k, 1);
-	if (svc && (svc->flags & (SVC_FLAG_EXTERNAL_IP | SVC_FLAG_HOSTPORT)) &&
-	    !lb_addr_is_host(p->ipv6, &k->addr))
+	if (svc && (svc->flags & (SVC_FLAG_EXTERNAL_IP | SVC_FLAG_HOSTPORT)) && !lb_addr_is_host(0, &k->addr))
 		return NULL;
 	return svc;
 }

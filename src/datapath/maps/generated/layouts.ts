@@ -2572,9 +2572,9 @@ export const OBJECTS = {
       'cilium_policy_maps',
     ],
     constants: {
-      MONITOR_AGGREGATION: 4,
-      LXC_ID: 2,
       SECLABEL: 4,
+      LXC_ID: 2,
+      MONITOR_AGGREGATION: 4,
       ALLOW_LOCALHOST: 4,
       POLICY_AUDIT_MODE: 4,
       LB_SELECTION: 4,
