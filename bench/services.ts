@@ -25,9 +25,10 @@
  * back to back, so that the rows a target compares are measured within seconds of each other;
  * ratios are medians of per-round ratios. On a loaded machine the rates still move with the load:
  * the client's CPU per connection and the connect hook's own run time per call (kernel BPF
- * stats, a phase of its own at the end) are the figures the load moves least.
+ * stats, a phase of its own at the end, pod IP and ClusterIP rows interleaved) are the figures
+ * the load moves least, though it moves them too (cache misses).
  * Knobs: BENCH_SERVICE_SIZES (1,1000,10000), BENCH_ROUNDS (15), BENCH_CONNECTIONS (5000 per
- * measurement), BENCH_ENDPOINT_CHANGES (20), BENCH_SEED (the rows' order).
+ * measurement), BENCH_ENDPOINT_CHANGES (20), BENCH_HOOK_ROUNDS (5), BENCH_SEED (the rows' order).
  * All traffic stays inside the namespaces this bench creates; iptables only runs inside them.
  * Everything is removed at the end: hives, cgroups, bpffs mounts, namespaces, processes.
  * Prints, asserts only that each row reached the backends it should.
@@ -60,6 +61,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 5000);
 const WARMUP = 200;
 const CHANGES = Number(process.env.BENCH_ENDPOINT_CHANGES ?? 20);
+const HOOK_ROUNDS = Number(process.env.BENCH_HOOK_ROUNDS ?? 5);
 const SERVICE_PORT = 80;
 const TARGET_PORT = 8080;
 /** Source ports the clients bind explicitly (each connection a 4-tuple never used before). */
@@ -347,7 +349,12 @@ function progStats(id: number): { ns: number; runs: number } {
  * each size: what socket-LB adds to a connection, free of the machine's load. Stats are on for
  * this phase only (they cost every BPF program on the machine two clock reads per run).
  */
-async function hookCost(crr: string, agents: Map<number, BenchAgent>, rows: Row[]): Promise<void> {
+async function hookCost(
+  crr: string,
+  agents: Map<number, BenchAgent>,
+  rows: Row[],
+  random: () => number,
+): Promise<void> {
   const fd = enableBpfStats();
   if (fd === undefined) {
     console.log('BPF run-time stats unavailable: no connect hook run time');
@@ -356,15 +363,20 @@ async function hookCost(crr: string, agents: Map<number, BenchAgent>, rows: Row[
   const off = () => close(fd);
   cleanups.push(off);
   try {
-    const figures: string[] = [];
+    const progOf = new Map<number, number>();
     for (const a of agents.values()) {
       const loader = SocketLbLoader.open({ bpffs: a.cfg.bpffsDir, maps: a.hive.get(DatapathT).m });
       const prog = loader.pinned().connect4?.progId;
       loader.close();
       if (prog === undefined) throw new Error(`no connect4 hook pinned for the ${a.size}-service agent`);
-      const per: string[] = [];
-      for (const key of [`pod-${a.size}`, `lb-${a.size}`]) {
-        const row = rows.find((r) => r.key === key)!;
+      progOf.set(a.size, prog);
+    }
+    const measured = rows.filter((r) => r.size !== undefined);
+    const ns = new Map<string, number[]>(measured.map((r) => [r.key, []]));
+    const cpu = new Map<string, number[]>(measured.map((r) => [r.key, []]));
+    for (let round = 0; round < HOOK_ROUNDS; round++)
+      for (const row of shuffle(measured, random)) {
+        const prog = progOf.get(row.size!)!;
         const before = progStats(prog);
         const f = await runClient(crr, row);
         const after = progStats(prog);
@@ -373,15 +385,22 @@ async function hookCost(crr: string, agents: Map<number, BenchAgent>, rows: Row[
           throw new Error(
             `${row.label}: the connect hook ran ${runs} times for ${CONNECTIONS + WARMUP} connections`,
           );
-        const ns = (after.ns - before.ns) / runs;
-        per.push(
-          `${key.startsWith('pod') ? 'pod IP' : 'ClusterIP'} ${ns.toFixed(0)} ns (${((ns / 1000 / f.cpuUs) * 100).toFixed(1)}% of the client's CPU)`,
-        );
+        ns.get(row.key)!.push((after.ns - before.ns) / runs);
+        cpu.get(row.key)!.push(f.cpuUs * 1000);
       }
-      figures.push(`${fmt(a.size)}: ${per.join(', ')}`);
+    console.log(
+      `connect hook (cil_sock4_connect) run time per connect, median of ${HOOK_ROUNDS} interleaved rounds ` +
+        `(BPF run-time stats, on for this phase only)`,
+    );
+    for (const size of agents.keys()) {
+      const pod = median(ns.get(`pod-${size}`)!);
+      const lb = median(ns.get(`lb-${size}`)!);
+      const share = ((lb - pod) / median(cpu.get(`lb-${size}`)!)) * 100;
+      line(
+        `${fmt(size)} service(s): pod IP / ClusterIP, and what translating adds to the client CPU`,
+        `${pod.toFixed(0)} / ${lb.toFixed(0)} ns, ${share.toFixed(1)}%`,
+      );
     }
-    console.log(`connect hook (cil_sock4_connect) run time per connect, BPF stats on for this phase only`);
-    for (const f of figures) console.log(`  ${f}`);
   } finally {
     off();
     cleanups.splice(cleanups.indexOf(off), 1);
@@ -486,6 +505,8 @@ interface Row {
   key: string;
   /** Rows of one block run back to back (in random order): the rows compared for a target. */
   block: string;
+  /** Socket-LB rows: the service count of the agent whose hooks the client goes through. */
+  size?: number;
   label: string;
   netns: string;
   /** Socket-LB cgroup the client joins before its first socket. */
@@ -619,8 +640,8 @@ async function main(): Promise<void> {
   if (perAddr < 1) throw new Error(`BENCH_CONNECTIONS: at most ${PORT_HI - PORT_LO + 1 - WARMUP}`);
   const rowsInC = 1 + 2 * SIZES.length;
   const need = (measurements: number) => Math.ceil(measurements / perAddr);
-  // C: every round's rows, then a pod IP and a ClusterIP run per size for the hook's run time.
-  const topo = buildTopology(p, oct, need(rowsInC * ROUNDS + 2 * SIZES.length), (size) =>
+  // C: every round's rows, then the hook phase's rounds of a pod IP and a ClusterIP run per size.
+  const topo = buildTopology(p, oct, need(rowsInC * ROUNDS + 2 * SIZES.length * HOOK_ROUNDS), (size) =>
     need((size === MAX ? 2 : 1) * ROUNDS),
   );
   const crr = buildCrr(scratch);
@@ -732,7 +753,7 @@ async function main(): Promise<void> {
   ];
   for (const a of agents.values()) {
     const n = fmt(a.size);
-    const c = { netns: topo.client, cgroup: a.cgroup, pool: topo.clientPool, block: 'client' };
+    const c = { netns: topo.client, cgroup: a.cgroup, pool: topo.clientPool, block: 'client', size: a.size };
     rows.push({
       key: `pod-${a.size}`,
       label: `pod IP, socket-LB, ${n}`,
@@ -856,7 +877,7 @@ async function main(): Promise<void> {
       `rate ${x(ratio('ipt-pod', 'plain', 'cps'))}`,
     );
   }
-  await hookCost(crr, agents, rows);
+  await hookCost(crr, agents, rows, random);
   console.log(`# load average at the end ${loadavg()[0]!.toFixed(1)}`);
 }
 
