@@ -76,10 +76,7 @@ static __always_inline struct lb_service *host_lookup_service(const struct pktin
 {
 	struct lb_service *svc;
 
-	__builtin_memset(k, 0, sizeof(*k));
-	k->addr.ip4 = p->tuple.daddr4;
-	k->dport = p->tuple.dport;
-	k->proto = p->tuple.nexthdr;
+	lb4_frontend_key(k, p);
 	svc = lb_lookup_service(k, 0);
 	if (svc)
 		return (svc->flags & SVC_FLAG_ROUTABLE) ? svc : NULL;
@@ -272,9 +269,8 @@ __noinline int host_nodeport_lb(struct __sk_buff *ctx, struct pktinfo *p, struct
 
 /* A remote backend's reply, addressed to the SNAT address and a SNAT port: back to the client.
  * TC_ACT_OK when no connection has that port (the stack's). */
-__noinline int host_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p, struct host_verdict *v, __u32 len)
+__noinline int host_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p, struct host_verdict *v)
 {
-	struct trace_xlate tx;
 	struct lb_xlate x;
 	int ifindex;
 
@@ -284,15 +280,9 @@ __noinline int host_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p, str
 	if (ifindex <= 0)
 		return ifindex == 0 ? TC_ACT_OK : ifindex;
 	v->rev_nat = x.rev_nat_index;
-	if (host_trace_wanted(0, p->tcp_flags)) {
-		lb_trace_xlate(&tx, &x, 1);
-		send_trace_xlate(ctx, HOST_EP_ID, TRACE_TO_NETWORK,
-				 remote_identity(lookup_remote_endpoint(0, x.backend.ip6)),
-				 remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6)), 0,
-				 TRACE_REASON_CT_REPLY, 0, (__u32)ifindex, &tx);
-	}
-	update_metrics(HOST_EP_ID, len, METRIC_EGRESS, 0);
-	return nodeport_redirect_out(ctx, (__u32)ifindex);
+	return nodeport_reply_out(ctx, p, &x, (__u32)ifindex, HOST_EP_ID,
+				  remote_identity(lookup_remote_endpoint(0, x.backend.ip6)),
+				  host_trace_wanted(0, p->tcp_flags) ? TRACE_REASON_CT_REPLY + 1 : 0);
 }
 
 static __always_inline int host_is_snat_reply(const struct pktinfo *p)
@@ -322,7 +312,7 @@ int cil_from_netdev(struct __sk_buff *ctx)
 	if (p.tuple.nexthdr != CIL_IPPROTO_TCP && p.tuple.nexthdr != CIL_IPPROTO_UDP)
 		return TC_ACT_OK;
 	if (host_is_snat_reply(&p))
-		ret = host_nodeport_reply(ctx, &p, &v, len);
+		ret = host_nodeport_reply(ctx, &p, &v);
 	else
 		ret = host_nodeport_lb(ctx, &p, &v, len);
 	if (ret >= 0)

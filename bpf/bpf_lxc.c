@@ -277,7 +277,6 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
  */
 __noinline int lxc_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v, int trace)
 {
-	struct trace_xlate tx;
 	struct lb_xlate x;
 	int ifindex;
 
@@ -291,14 +290,7 @@ __noinline int lxc_nodeport_reply(struct __sk_buff *ctx, struct pktinfo *p, stru
 		return TC_ACT_OK; /* no NAT entry: the stack routes it as it is */
 	}
 	v->rev_nat = x.rev_nat_index;
-	if (trace) {
-		v->dst_label = remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6));
-		lb_trace_xlate(&tx, &x, 1);
-		send_trace_xlate(ctx, LXC_ID, TRACE_TO_NETWORK, SECLABEL, v->dst_label, 0, (__u8)(trace - 1),
-				 0, (__u32)ifindex, &tx);
-	}
-	update_metrics(LXC_ID, ctx->len, METRIC_EGRESS, 0);
-	return nodeport_redirect_out(ctx, (__u32)ifindex);
+	return nodeport_reply_out(ctx, p, &x, (__u32)ifindex, LXC_ID, SECLABEL, trace);
 }
 
 #define LXC_TRACE_NO_XLATE 0

@@ -190,6 +190,15 @@ found:
 	return 0;
 }
 
+/* The frontend key (address, port, protocol) of an IPv4 packet's destination. */
+static __always_inline void lb4_frontend_key(struct lb_lookup_key *k, const struct pktinfo *p)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->addr.ip4 = p->tuple.daddr4;
+	k->dport = p->tuple.dport;
+	k->proto = p->tuple.nexthdr;
+}
+
 /* Does the service's loadBalancerSourceRanges (cilium_lb4_source_range) hold the client? */
 static __always_inline int lb4_src_range_allows(__be16 rev_nat, __be32 client)
 {
@@ -212,10 +221,7 @@ static __always_inline struct lb_service *lb4_lookup_in_cluster(const struct pkt
 {
 	struct lb_service *svc;
 
-	__builtin_memset(k, 0, sizeof(*k));
-	k->addr.ip4 = p->tuple.daddr4;
-	k->dport = p->tuple.dport;
-	k->proto = p->tuple.nexthdr;
+	lb4_frontend_key(k, p);
 	svc = lb_lookup_service(k, 1);
 	if (svc && (svc->flags & (SVC_FLAG_EXTERNAL_IP | SVC_FLAG_HOSTPORT)) && !lb_addr_is_host(0, &k->addr))
 		return NULL;

@@ -32,6 +32,7 @@
 #include "lib/config/node.h"
 #include "lib/config/sizes.h"
 #include "lib/ipv4.h"
+#include "lib/metrics.h"
 #include "lib/lb_xlate.h"
 
 /* see above and lib/defs.h */
@@ -247,6 +248,24 @@ static __always_inline int nodeport_redirect_out(struct __sk_buff *ctx, __u32 if
 	if (ret < 0)
 		return ret;
 	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+}
+
+/* A reply translated back (`x`) on its way out of `ifindex`: traced as TRACE_TO_NETWORK by
+ * `source` when `trace` (the trace reason + 1; 0: not traced), counted as its egress, sent. */
+static __always_inline int nodeport_reply_out(struct __sk_buff *ctx, const struct pktinfo *p,
+					      const struct lb_xlate *x, __u32 ifindex, __u16 source,
+					      __u32 src_label, int trace)
+{
+	struct trace_xlate tx;
+
+	if (trace) {
+		lb_trace_xlate(&tx, x, 1);
+		send_trace_xlate(ctx, source, TRACE_TO_NETWORK, src_label,
+				 remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6)), 0, (__u8)(trace - 1),
+				 0, ifindex, &tx);
+	}
+	update_metrics(source, ctx->len, METRIC_EGRESS, 0);
+	return nodeport_redirect_out(ctx, ifindex);
 }
 
 #endif
