@@ -19,6 +19,7 @@ import {
   formatMac,
   type LbTargets,
   MAPS,
+  type NodeDatapathConfig,
 } from '../datapath/index.js';
 import type { Collection } from '../ebpf/index.js';
 import { ifindexOf } from '../ebpf/index.js';
@@ -30,6 +31,7 @@ import {
   backendStateName,
   familyIdKey,
   formatServiceFlags,
+  maglevConfig,
   parseAffinityMatchKey,
   parseFamilyIdKey,
   parseServiceRowKey,
@@ -57,7 +59,7 @@ export class NodeDatapath {
     this.loader = DatapathLoader.open({
       bpffs: this.cfg.bpffsDir,
       maps: this.maps,
-      node: { allowLocalhost: this.cfg.allowLocalhost },
+      node: nodeDatapathConfig(this.cfg),
     });
     if (router.ipv4) this.routerV4 = router.ipv4;
     if (router.ipv6) this.routerV6 = router.ipv6;
@@ -265,6 +267,18 @@ export class NodeDatapath {
       eventsLost: this.m.events.lost().toString(),
     };
   }
+}
+
+/**
+ * Node-wide settings every datapath object is loaded with: allow-localhost, and the LB algorithm
+ * with the Maglev flow-hash seed (the same seed on every node, so a flow picks the same backend).
+ */
+export function nodeDatapathConfig(cfg: AgentConfig): NodeDatapathConfig {
+  return {
+    allowLocalhost: cfg.allowLocalhost,
+    lbAlgorithm: cfg.lbAlgorithm,
+    lbHashSeed: maglevConfig({ tableSize: cfg.maglevTableSize }).seedJhash0,
+  };
 }
 
 export function protoName(p: number): string {

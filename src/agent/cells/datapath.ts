@@ -9,7 +9,7 @@ import { HostDeviceLoader, SocketLbLoader } from '../../datapath/index.js';
 import { run } from '../../datapath/linux/index.js';
 import type { DatapathTargets } from '../../endpoint/datapath-state.js';
 import { cell } from '../../hive/hive.js';
-import { NodeDatapath } from '../datapath.js';
+import { NodeDatapath, nodeDatapathConfig } from '../datapath.js';
 import { type AgentCellExtras, ConfigT, DatapathT, IpamT, LogT, TargetsT } from './tokens.js';
 
 export const datapathCell = cell<NodeDatapath, AgentCellExtras>({
@@ -78,7 +78,7 @@ export const socketLbCell = cell<undefined, AgentCellExtras>({
         loader = SocketLbLoader.open({
           bpffs: cfg.bpffsDir,
           maps: dp.m,
-          node: { allowLocalhost: cfg.allowLocalhost },
+          node: nodeDatapathConfig(cfg),
         });
         const a = loader.attach(cfg.cgroup);
         log.info({ cgroup: a.cgroup, replaced: a.replaced, ...a.timings }, 'socket-LB attached');
@@ -107,7 +107,7 @@ export const hostDeviceCell = cell<undefined, AgentCellExtras>({
         loader = HostDeviceLoader.open({
           bpffs: cfg.bpffsDir,
           maps: dp.m,
-          node: { allowLocalhost: cfg.allowLocalhost },
+          node: nodeDatapathConfig(cfg),
         });
         const nodeIpv4 = cfg.nodeIPs.find((ip) => !ip.includes(':'));
         for (const device of cfg.devices) {
