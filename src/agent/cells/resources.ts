@@ -11,15 +11,16 @@ import { cell } from '../../hive/hive.js';
 import { portNameErrors } from '../../k8s/names.js';
 import { ClusterResources, type ClusterResourcesState, namespacedKey } from '../../k8s/resources.js';
 import { ApiError, type Request } from '../http.js';
-import { type AgentCellExtras, type Resources, ResourcesT, SerialT, StateT } from './tokens.js';
+import { type AgentCellExtras, LogT, type Resources, ResourcesT, SerialT, StateT } from './tokens.js';
 
 export const resourcesCell = cell<Resources, AgentCellExtras>({
   name: 'resources',
-  needs: [StateT, SerialT],
+  needs: [StateT, SerialT, LogT],
   provides: ResourcesT,
   build: (get) => {
     const file = get(StateT).file<ClusterResourcesState>('resources');
     const serial = get(SerialT);
+    const log = get(LogT).child({ subsys: 'resources' });
     const stores = new ClusterResources();
     const podHandlers: ((ns: string, name: string, before: PodMeta | undefined) => Promise<void>)[] = [];
     const nsHandlers: ((ns: string) => Promise<void>)[] = [];
@@ -33,10 +34,24 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
         const key = namespacedKey(ns, name);
         if (obj) storeOf(kind).upsert(key, obj);
         else storeOf(kind).delete(key);
-        await persist();
+        // Not awaited: services reach the maps without waiting for the whole snapshot to be written
+        // (an orchestrator sends them again to a restarted agent); bursts share one write.
+        persist().catch((err) => log.warn({ err }, 'saving resources failed'));
         for (const h of objHandlers) await h(kind, ns, name);
       });
-    const persist = () => file.save(stores.export());
+    // Saves run one at a time; calls made while one runs share the next, which takes the latest state.
+    let inflight: Promise<void> = Promise.resolve();
+    let queued: Promise<void> | undefined;
+    const persist = (): Promise<void> => {
+      queued ??= inflight
+        .catch(() => {})
+        .then(() => {
+          queued = undefined;
+          return file.save(stores.export());
+        });
+      inflight = queued;
+      return queued;
+    };
     const setPod = (ns: string, name: string, meta: PodMeta | undefined) =>
       serial(async () => {
         const key = namespacedKey(ns, name);
@@ -74,6 +89,8 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
         // One complete view: what the orchestrator said before the restart.
         for (const s of [stores.pods, stores.namespaces, stores.policies]) s.markSynced();
       },
+      // A save still running is finished before the agent exits.
+      stop: () => inflight.catch(() => {}),
       routes: (r) => {
         r.route(routes.pods, () => svc.pods());
         r.route(routes.namespacePut, async (q) => {
