@@ -19,10 +19,11 @@ import {
   startEtcd,
   stopEtcd,
 } from './etcd.js';
+import { withLock } from './lock.js';
 import { removeCgroupTree } from './placement.js';
 import { finalizePod, terminatePod } from './pods.js';
 import { killNetnsProcesses, killRecorded } from './process.js';
-import { type LabState, labDir, netnsPrefix, saveLab } from './state.js';
+import { type LabState, labDir, loadEtcdState, netnsPrefix, saveEtcdState, saveLab } from './state.js';
 
 /** The cluster name agents publish under (`cilium/state/nodes/v1/<cluster>/<node>`): the agents' default. */
 export const LAB_CLUSTER = 'default';
@@ -30,6 +31,8 @@ export const LAB_CLUSTER = 'default';
 export const UNDERLAY = { bridge: 'br0', prefix: '192.168.211', prefixLen: 24 };
 /** The etcd members' veth end on the underlay bridge. */
 const ETCD_LINK = 'etcd0';
+/** The lock of the etcd members alone (see saveEtcdState): `lab etcd` takes only this one. */
+export const ETCD_LOCK = 'etcd.lock';
 
 export function etcdNetns(lab: string): string {
   return `${netnsPrefix(lab)}etcd`;
@@ -38,12 +41,21 @@ export function etcdNetns(lab: string): string {
 /**
  * Starts the lab's etcd: created with `members` members the first time, otherwise every member
  * started again with its data (its namespace recreated when it is gone, or when the underlay it
- * was attached to was just recreated). Returns once the cluster has quorum.
+ * was attached to was just recreated). Returns once the cluster has quorum. Under the etcd lock,
+ * with the members' record as `lab etcd` last left it.
  */
-export async function ensureEtcd(
+export function ensureEtcd(
   s: LabState,
   o: { members: number; underlayRecreated: boolean; log: Log },
 ): Promise<void> {
+  return withLock(s.name, () => ensureEtcdLocked(s, o), ETCD_LOCK);
+}
+
+async function ensureEtcdLocked(
+  s: LabState,
+  o: { members: number; underlayRecreated: boolean; log: Log },
+): Promise<void> {
+  s.etcd = loadEtcdState(s.name) ?? s.etcd;
   if (!s.etcd) {
     s.etcd = await createLabEtcd({
       lab: s.name,
@@ -54,22 +66,27 @@ export async function ensureEtcd(
       link: ETCD_LINK,
       log: o.log,
     });
+    saveEtcdState(s);
     return;
   }
   const netns = s.etcd.netns!;
-  if (o.underlayRecreated && existsSync(`/run/netns/${netns}`)) {
-    // Its veth went with the old underlay: the members and the namespace are started afresh.
-    await stopEtcd(s.etcd, { graceMs: 2000 });
-    spawnSync('ip', ['netns', 'del', netns]);
+  try {
+    if (o.underlayRecreated && existsSync(`/run/netns/${netns}`)) {
+      // Its veth went with the old underlay: the members and the namespace are started afresh.
+      await stopEtcd(s.etcd, { graceMs: 2000 });
+      spawnSync('ip', ['netns', 'del', netns]);
+    }
+    await createEtcdNamespace({
+      netns,
+      underlay: { netns: s.world.netns, bridge: UNDERLAY.bridge },
+      link: ETCD_LINK,
+      addresses: s.etcd.members.map((m) => `${m.ip}/${UNDERLAY.prefixLen}`),
+    });
+    const st = await startEtcd(s.etcd, { log: o.log });
+    o.log(st.line);
+  } finally {
+    saveEtcdState(s); // members started before a failure are recorded
   }
-  await createEtcdNamespace({
-    netns,
-    underlay: { netns: s.world.netns, bridge: UNDERLAY.bridge },
-    link: ETCD_LINK,
-    addresses: s.etcd.members.map((m) => `${m.ip}/${UNDERLAY.prefixLen}`),
-  });
-  const st = await startEtcd(s.etcd, { log: o.log });
-  o.log(st.line);
 }
 
 function requireEtcd(s: LabState) {
@@ -81,20 +98,23 @@ function requireEtcd(s: LabState) {
   return s.etcd;
 }
 
-/** `lab etcd stop [--member NAME]`: returns once the members are gone. */
+/** `lab etcd stop [--member NAME]` (etcd lock held): returns once the members are gone. */
 export async function etcdStop(s: LabState, members: readonly string[], log: Log): Promise<void> {
   const etcd = requireEtcd(s);
-  await stopEtcd(etcd, { ...(members.length ? { members } : {}), log });
-  saveLab(s);
+  try {
+    await stopEtcd(etcd, { ...(members.length ? { members } : {}), log });
+  } finally {
+    saveEtcdState(s);
+  }
 }
 
-/** `lab etcd start [--member NAME]`: returns once the cluster has quorum and the members answer. */
+/** `lab etcd start [--member NAME]` (etcd lock held): returns once the cluster has quorum and the members answer. */
 export async function etcdStart(s: LabState, members: readonly string[], log: Log): Promise<void> {
   const etcd = requireEtcd(s);
   try {
     log((await startEtcd(etcd, { ...(members.length ? { members } : {}), log })).line);
   } finally {
-    saveLab(s); // members started before a failure are recorded
+    saveEtcdState(s); // members started before a failure are recorded
   }
 }
 

@@ -26,7 +26,7 @@ import {
   stopAgent,
   syncServicesTo,
 } from './agents.js';
-import { ensureEtcd, etcdStart, etcdStatus, etcdStop, removeNode, UNDERLAY } from './cluster.js';
+import { ETCD_LOCK, ensureEtcd, etcdStart, etcdStatus, etcdStop, removeNode, UNDERLAY } from './cluster.js';
 import { clusterDnsManifests, DNS_NAMESPACE, DNS_SERVICE } from './cluster-dns.js';
 import { ensureController, reconcile } from './controller.js';
 import { podTemplateHash } from './deployments.js';
@@ -337,19 +337,26 @@ export async function restartAgents(lab: string, nodes: readonly string[], log: 
   });
 }
 
-/** `lab etcd stop|start|status [--member NAME...]` (stop and start return once done). */
+/**
+ * `lab etcd stop|start|status [--member NAME...]` (stop and start return once done). Only the etcd
+ * lock is taken, not the lab's: etcd can be started while an apply waits for it.
+ */
 export async function etcd(
   lab: string,
   action: 'stop' | 'start' | 'status',
   members: readonly string[],
   log: Log,
 ): Promise<void> {
-  return withLock(lab, async () => {
-    const s = requireLab(lab);
-    if (action === 'stop') await etcdStop(s, members, log);
-    else if (action === 'start') await etcdStart(s, members, log);
-    else await etcdStatus(s, log);
-  });
+  return withLock(
+    lab,
+    async () => {
+      const s = requireLab(lab);
+      if (action === 'stop') await etcdStop(s, members, log);
+      else if (action === 'start') await etcdStart(s, members, log);
+      else await etcdStatus(s, log);
+    },
+    ETCD_LOCK,
+  );
 }
 
 /** `lab node remove NODE` (see cluster.ts). */

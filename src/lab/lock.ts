@@ -13,10 +13,13 @@ function lockHolder(lock: string): ProcessRef | undefined {
   }
 }
 
-/** Runs fn holding the lab's lock (a lock whose holder died is taken over). */
-export function withLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs fn holding the lab's lock (a lock whose holder died is taken over). `name` picks another lock
+ * of the lab: `etcd.lock` guards the etcd members alone (taken inside the lab's lock by lab up).
+ */
+export function withLock<T>(lab: string, fn: () => Promise<T>, name = 'lock'): Promise<T> {
   mkdirSync(labDir(lab), { recursive: true });
-  const lock = join(labDir(lab), 'lock');
+  const lock = join(labDir(lab), name);
   // Written first and linked into place, so the lock never exists without its holder's identity.
   const mine = `${lock}.${process.pid}`;
   writeFileSync(mine, JSON.stringify(processRef(process.pid)));
@@ -33,7 +36,8 @@ export function withLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
           rmSync(lock, { force: true });
           continue;
         }
-        if (Date.now() > deadline) throw new LabError(`lab ${lab} is busy (locked by pid ${holder?.pid})`);
+        if (Date.now() > deadline)
+          throw new LabError(`lab ${lab} is busy (${name} held by pid ${holder?.pid})`);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
       }
     }

@@ -5,7 +5,7 @@
  * still run (existing connections keep working), SIGKILL when the period ends, then the network
  * is torn down.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   accessSync,
@@ -160,12 +160,25 @@ export async function cni(
     CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}`,
     CNI_PATH: join(distRoot, 'src', 'cni'),
   };
-  const r = spawnSync('nsenter', [`--net=${nsPath(node.netns)}`, '--', process.execPath, CNI_PLUGIN], {
-    env,
-    input: JSON.stringify(conf),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  // Not spawnSync: an ADD may wait long (for etcd, when the pod needs a new identity), and a blocked
+  // event loop would not see the agents close idle keep-alive connections, which the next API call
+  // would then write to (EPIPE).
+  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      const child = spawn('nsenter', [`--net=${nsPath(node.netns)}`, '--', process.execPath, CNI_PLUGIN], {
+        env,
+        timeout: 60_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', (e) => reject(new LabError(`CNI ${command}: cannot run the plugin: ${e.message}`)));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+      child.stdin.on('error', () => {});
+      child.stdin.end(JSON.stringify(conf));
+    },
+  );
   let out: unknown;
   try {
     out = r.stdout ? JSON.parse(r.stdout) : {};

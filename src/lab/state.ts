@@ -122,7 +122,10 @@ export interface LabState {
   dns?: { enabled: boolean };
   /** Routes the world namespace holds for LoadBalancer and external IPs. */
   worldRoutes?: string[];
-  /** A multi-node lab's cluster state: a real etcd on the underlay (one node uses memory). */
+  /**
+   * A multi-node lab's cluster state: a real etcd on the underlay (one node uses memory). Its
+   * authoritative copy is etcd.json (see saveEtcdState); lab.json carries it as last seen.
+   */
   etcd?: EtcdCluster;
   /** A multi-node lab's routing between nodes. */
   routingMode?: RoutingMode;
@@ -154,6 +157,7 @@ export function loadLab(lab: string): LabState | undefined {
   const p = labStatePath(lab);
   if (!existsSync(p)) return undefined;
   const s = JSON.parse(readFileSync(p, 'utf8')) as LabState;
+  s.etcd = loadEtcdState(lab) ?? s.etcd;
   // States written before deployments and services existed.
   s.deployments ??= {};
   s.services ??= {};
@@ -163,8 +167,33 @@ export function loadLab(lab: string): LabState | undefined {
 
 export function saveLab(s: LabState): void {
   mkdirSync(labDir(s.name), { recursive: true });
+  // A command holding the state since before `lab etcd` changed the members must not undo that.
+  s.etcd = loadEtcdState(s.name) ?? s.etcd;
   const p = labStatePath(s.name);
   writeFileSync(`${p}.tmp`, `${JSON.stringify(s, null, 2)}\n`);
+  renameSync(`${p}.tmp`, p);
+}
+
+/**
+ * The etcd members' record (their PIDs) is kept in a file of its own, written only under the etcd
+ * lock (`withLock(lab, fn, 'etcd.lock')`): `lab etcd start` must work while another lab command
+ * holds the lab's lock waiting for etcd (an apply whose pod waits for a new identity).
+ */
+function etcdStatePath(lab: string): string {
+  return join(labDir(lab), 'etcd.json');
+}
+
+export function loadEtcdState(lab: string): EtcdCluster | undefined {
+  const p = etcdStatePath(lab);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as EtcdCluster) : undefined;
+}
+
+/** Records `s.etcd` (call with the etcd lock held). */
+export function saveEtcdState(s: LabState): void {
+  if (!s.etcd) return;
+  mkdirSync(labDir(s.name), { recursive: true });
+  const p = etcdStatePath(s.name);
+  writeFileSync(`${p}.tmp`, `${JSON.stringify(s.etcd, null, 2)}\n`);
   renameSync(`${p}.tmp`, p);
 }
 
