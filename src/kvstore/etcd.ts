@@ -8,7 +8,8 @@
  *
  * - Watches: one gRPC stream per watch. Batches are cut per revision; after a disconnect the watch
  *   is created again after the last revision it delivered, so nothing is lost or repeated. History
- *   that is compacted fails the watch with KvCompactedError (the consumer lists again).
+ *   that is compacted fails the watch with KvCompactedError (the consumer lists again), and so does
+ *   a store whose revision went back (etcd started again without its data).
  * - The lease: granted on the first leased write, kept alive every TTL/3. It is lost only when etcd
  *   says so (keepalive answers TTL 0, or a write finds it gone): then a new lease is granted, and once
  *   it exists the onLeaseLost listeners run so that owners re-publish. An unreachable etcd loses
@@ -654,6 +655,8 @@ class EtcdWatch implements KvWatch {
   readonly #range: { key: Buffer; range_end: Buffer };
   /** Last revision delivered (or the start point); undefined: "from now", not known yet. */
   #last: number | undefined;
+  /** The highest revision etcd's answers to this watch carried (a start point may be in the future). */
+  #seen = 0;
   #stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
   #ended = false;
   #wait = RECONNECT_MIN_MS;
@@ -702,6 +705,27 @@ class EtcdWatch implements KvWatch {
 
   async #connect(): Promise<void> {
     if (this.#ended) return;
+    if (this.#seen > 0) {
+      // A reconnect. A store whose revision (read through quorum) is behind one it answered before
+      // lost its history (etcd started from an empty or older data directory): resuming would skip
+      // its revisions up to the last one delivered here, so the consumer must list again.
+      let now: number;
+      try {
+        const res = await this.client.kv.range(
+          { key: Buffer.from([0]), count_only: true },
+          { deadline: Date.now() + this.hooks.timeoutMs },
+        );
+        now = Number(res.header.revision);
+      } catch (err) {
+        this.#retry(stream0Error(this.prefix, err));
+        return;
+      }
+      if (this.#ended) return;
+      if (now < this.#seen) {
+        this.fail(new KvCompactedError(this.#last ?? this.#seen, now));
+        return;
+      }
+    }
     let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
     try {
       stream = await this.client.watchClient.watch();
@@ -746,6 +770,7 @@ class EtcdWatch implements KvWatch {
         );
         return;
       }
+      this.#seen = Math.max(this.#seen, Number(res.header?.revision ?? 0));
       if (res.created) {
         created = true;
         clearTimeout(timer);
