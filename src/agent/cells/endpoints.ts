@@ -29,6 +29,7 @@ import {
   LogT,
   PolicyT,
   ResourcesT,
+  SerialT,
   StateT,
   TargetsT,
 } from './tokens.js';
@@ -38,7 +39,7 @@ export const PREWARM_IDS = 2;
 
 export const endpointsCell = cell<EndpointService, AgentCellExtras>({
   name: 'endpoints',
-  needs: [ConfigT, LogT, IdentitiesT, PolicyT, IpcacheT, ResourcesT, TargetsT, StateT],
+  needs: [ConfigT, LogT, IdentitiesT, PolicyT, IpcacheT, ResourcesT, TargetsT, StateT, SerialT],
   provides: EndpointsT,
   build: (get) => {
     const cfg = get(ConfigT);
@@ -47,6 +48,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
     const policy = get(PolicyT);
     const ipcache = get(IpcacheT);
     const resources = get(ResourcesT);
+    const serial = get(SerialT);
     const targets: DatapathTargets = get(TargetsT);
     const file = get(StateT).file<EndpointRecord[]>('endpoints');
     const state = new EndpointDatapathState(ipcache.meta, targets, ipcache.reconciler, {
@@ -109,6 +111,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
       return ep;
     };
 
+    let unfollow = () => {};
     return {
       provide: svc,
       start: async () => {
@@ -130,7 +133,21 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
         const gone = state.prunePrograms(new Set(manager.list().map((e) => e.id)));
         if (gone.length) log.info({ endpoints: gone }, 'removed pinned programs of endpoints that are gone');
         await persist();
+        // Identities other nodes allocate arrive through the kvstore with no local change to carry
+        // them: endpoints whose selectors gained or lost one get it into their maps now.
+        let queued = false;
+        unfollow = policy.cache.subscribe(() => {
+          if (queued) return;
+          queued = true;
+          serial(async () => {
+            queued = false;
+            manager.regenerate();
+            await state.flush();
+            await persist();
+          }).catch((err) => log.warn({ err }, 'applying identity changes to endpoints failed'));
+        });
       },
+      stop: () => unfollow(),
       status: () => ({ endpoints: manager.list().length }),
       routes: (r) => {
         r.route(routes.endpointList, () => manager.list().map(endpointView));
