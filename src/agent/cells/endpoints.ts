@@ -79,16 +79,22 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
       },
     };
 
-    // Everything that changes some endpoint's policy, then waits until the maps have it.
-    policy.onChanged(async () => {
-      manager.regenerate();
+    /** After a change: the maps hold the endpoints' new state, and it is saved. */
+    const written = async () => {
       await state.flush();
       await persist();
-    });
+    };
+    /** Policy of every endpoint a change touched, into the maps. */
+    const regenerate = async () => {
+      manager.regenerate();
+      await written();
+    };
+
+    // Everything that changes some endpoint's policy, then waits until the maps have it.
+    policy.onChanged(regenerate);
     resources.onNamespaceChanged(async (ns) => {
       await manager.relabel((ep) => ep.podNamespace === ns);
-      await state.flush();
-      await persist();
+      await written();
     });
     resources.onPodChanged(async (ns, name, before) => {
       await manager.relabel((ep) => ep.podNamespace === ns && ep.podName === name);
@@ -97,8 +103,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
         policy.engine.namedPortsChanged();
         manager.regenerate();
       }
-      await state.flush();
-      await persist();
+      await written();
     });
 
     const find = (ref: string): EndpointRecord => {
@@ -141,9 +146,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
           queued = true;
           serial(async () => {
             queued = false;
-            manager.regenerate();
-            await state.flush();
-            await persist();
+            await regenerate();
           }).catch((err) => log.warn({ err }, 'applying identity changes to endpoints failed'));
         });
       },
