@@ -16,7 +16,7 @@ import type {
 } from '../api/types.js';
 import type { PolicyRef, ValidationIssue } from '../policy/index.js';
 import { CliError } from './errors.js';
-import { printJson, printTable } from './output.js';
+import { formatColumns, printJson, printTable } from './output.js';
 import { targetOf } from './target.js';
 
 /** The typed API of the agent the global `--lab`/`--node` options pick. */
@@ -358,7 +358,7 @@ export function registerAgentCommands(program: Command): void {
       const rows = await (await apiFor(cmd)).nodeList();
       if (wantJson(cmd)) return printJson(rows);
       process.stdout.write(
-        columns(
+        formatColumns(
           ['Name', 'IPv4 Address', 'Endpoint CIDR', 'Local'],
           rows.map((n) => [
             n.cluster === 'default' ? n.name : `${n.cluster}/${n.name}`,
@@ -546,7 +546,7 @@ export function formatServiceList(rows: readonly ServiceView[]): string {
       i === 0 ? [String(r.id), r.frontend, r.type, b, r.service] : ['', '', '', b, ''],
     );
   });
-  return columns(['ID', 'Frontend', 'Service Type', 'Backend', 'Service'], table);
+  return formatColumns(['ID', 'Frontend', 'Service Type', 'Backend', 'Service'], table);
 }
 
 /** `cilium bpf lb list`: the master row `0.0.0.0:0 (revnat) (0) [flags]`, then one row per slot. */
@@ -558,15 +558,5 @@ export function formatBpfLb(rows: readonly BpfLbEntry[]): string {
       `${s.backend} (${r.revNatIndex}) (${s.slot})${s.state === 'active' ? '' : ` [${s.state}]`}`,
     ]),
   ]);
-  return columns(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], table);
-}
-
-function columns(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cols: string[]) =>
-    `${cols
-      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]! + 3)))
-      .join('')
-      .trimEnd()}\n`;
-  return [line(headers), ...rows.map(line)].join('');
+  return formatColumns(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], table);
 }

@@ -5,13 +5,24 @@ export function printTable(
   out: (s: string) => void = (s) => process.stdout.write(s),
 ): void {
   const keys = rows.length ? Object.keys(rows[0]!) : [];
-  const cells = rows.map((r) => keys.map((k) => fmtCell((r as Record<string, unknown>)[k])));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
-  const line = (cols: string[]) =>
-    `${cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')}\n`;
-  out(line(headers));
-  for (const c of cells) out(line(c));
+  out(
+    formatColumns(
+      headers,
+      rows.map((r) => keys.map((k) => fmtCell((r as Record<string, unknown>)[k]))),
+    ),
+  );
   if (rows.length === 0) out('(none)\n');
+}
+
+/** Rows of cells under headers, each column padded to its widest cell (the last one is not). */
+export function formatColumns(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cols: readonly string[]) =>
+    `${cols
+      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+      .join('')
+      .trimEnd()}\n`;
+  return [line(headers), ...rows.map(line)].join('');
 }
 
 function fmtCell(v: unknown): string {
