@@ -4,7 +4,6 @@
  * ipcache as the host identity, remote nodes' addresses as remote-node, and (routerCell) the
  * router device pods route through.
  */
-import { isIPv6 } from 'node:net';
 import { routes } from '../../api/types.js';
 import { setupNodeRouter } from '../../cni/endpoint-plumbing.js';
 import { run } from '../../datapath/linux/index.js';
@@ -58,7 +57,8 @@ export const nodeCell = cell<NodeService, AgentCellExtras>({
       meta.replaceOwner(
         isLocal ? NODE_OWNER : `node:${nodeId(n)}`,
         isLocal ? 'node' : 'kvstore',
-        new Map<string, IpcacheInfo>(ips.map((ip) => [hostPrefix(ip), { identity }])),
+        // A bare address is its host prefix (/32, /128) to the ipcache.
+        new Map<string, IpcacheInfo>(ips.map((ip) => [ip, { identity }])),
       );
     };
     let unsubscribe = () => {};
@@ -150,7 +150,3 @@ export const routerCell = cell<undefined, AgentCellExtras>({
     };
   },
 });
-
-export function hostPrefix(ip: string): string {
-  return isIPv6(ip) ? `${ip}/128` : `${ip}/32`;
-}
