@@ -234,7 +234,7 @@ export class KvstoreIdentityAllocator implements AsyncIdentityAllocator {
     for (const m of masters.pairs) {
       const id = m.key.slice(IDENTITY_ID_PREFIX.length);
       if (used.has(`${m.value}\n${id}`)) continue;
-      const lock = await lockKey(this.#store, identityLockKey(m.value), { owner: this.node });
+      const lock = await lockKey(this.#store, identityLockKey(m.value), this.#lockOptions);
       try {
         // Under the lock nobody adds a value key for these labels: check again, then delete if the
         // master key is still the one listed.
@@ -254,7 +254,7 @@ export class KvstoreIdentityAllocator implements AsyncIdentityAllocator {
 
   /** Under the label key's lock: the ID to use, and this node's value key written for it. */
   async #acquire(key: string): Promise<{ id: number; isNew: boolean }> {
-    const lock = await lockKey(this.#store, identityLockKey(key), { owner: this.node });
+    const lock = await lockKey(this.#store, identityLockKey(key), this.#lockOptions);
     try {
       // 1. An ID other nodes (or this one, before a restart) use for these labels.
       for (const user of await this.#usersOf(key)) {
@@ -316,6 +316,15 @@ export class KvstoreIdentityAllocator implements AsyncIdentityAllocator {
     await this.#store.put(identityValueKey(key, this.node), String(id), { lease: true });
   }
 
+  /** A lock left behind by an outage is released once the store answers: said, not silent. */
+  get #lockOptions() {
+    return {
+      owner: this.node,
+      onDeferredRelease: (key: string, err: unknown) =>
+        this.#onError(new IdentityError(`releasing ${key} once the kvstore answers`, { cause: err })),
+    };
+  }
+
   #pickFree(tried: Set<number>): number {
     const span = MAX_CLUSTER_LOCAL_ID - MIN_CLUSTER_LOCAL_ID + 1;
     const start = this.#random ? Math.floor(Math.random() * span) : 0;
@@ -339,7 +348,7 @@ export class KvstoreIdentityAllocator implements AsyncIdentityAllocator {
         this.#serial(key, async () => {
           const held = this.#held.get(key);
           if (!held) return;
-          const lock = await lockKey(this.#store, identityLockKey(key), { owner: this.node });
+          const lock = await lockKey(this.#store, identityLockKey(key), this.#lockOptions);
           try {
             if (!(await this.#ensureMaster(held.identity.id, key))) {
               throw new IdentityError(
