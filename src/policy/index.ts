@@ -1,5 +1,6 @@
 export * from './cidr.js';
 export * from './engine.js';
+export * from './fqdn.js';
 export * from './mapstate.js';
 export * from './parse.js';
 export * from './ports.js';

@@ -38,6 +38,8 @@ export interface L4Port {
 
 export interface PortRule {
   readonly ports: readonly L4Port[];
+  /** DNS rules (`rules.dns`) as canonical FQDN patterns (src/fqdn/match.ts): queries go through the DNS proxy. */
+  readonly dns?: readonly string[];
 }
 
 export interface IcmpField {
@@ -45,7 +47,7 @@ export interface IcmpField {
   readonly type: number;
 }
 
-export type PeerOrigin = 'endpoints' | 'entities' | 'cidr' | 'nodes' | 'wildcard' | 'k8s';
+export type PeerOrigin = 'endpoints' | 'entities' | 'cidr' | 'nodes' | 'wildcard' | 'k8s' | 'fqdn';
 
 export interface Peer {
   readonly selector: Selector;
