@@ -1,18 +1,28 @@
 /**
- * CNI bench: ADD latency over 100 pods (p50/p99, measured around the plugin invocation exactly as a
- * runtime calls it), time from ADD to the pod answering ping from its node, and the agent's memory
- * with 0 and 100 pods. Figures only. Run as root: node dist/bench/cni.js
+ * CNI bench: ADD latency of our plugin against the containernetworking `ptp` plugin with `host-local`
+ * IPAM (Debian's containernetworking-plugins), in the same run, driven the same way: per pod a fresh
+ * network namespace, then `nsenter --net=<node namespace> -- <plugin>` with the CNI_* environment and
+ * the configuration on stdin, timed from exec to exit; pods alternate between the two plugins. Then
+ * ADD start → the pod answers ping from its node, the steps of our ADD (from the agent's log), the
+ * entries' floors, and the agent's memory. Figures only. Run as root: node dist/bench/cni.js [pods]
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { parseManifests } from '../src/k8s/objects.js';
-import { apply, down, up } from '../src/lab/lab.js';
-import { loadLab } from '../src/lab/state.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { agentSocketPath } from '../src/agent/config.js';
+import { AgentApi } from '../src/api/client.js';
+import { distRoot } from '../src/common/paths.js';
+import { down, up } from '../src/lab/lab.js';
+import { labDir, loadLab } from '../src/lab/state.js';
 
 const N = Number(process.argv[2] ?? 100);
 const lab = `bcni${randomBytes(2).toString('hex')}`;
 const quiet = () => {};
+const PTP_DIR = '/usr/lib/cni';
+const OURS = join(distRoot, 'src', 'cni', 'cilium-ts-cni');
+const OURS_NODE = [process.execPath, join(distRoot, 'src', 'cni', 'plugin.js')];
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -24,60 +34,173 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-function podYaml(name: string): string {
-  return `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, labels: {app: bench, idx: "${name}"}}\nspec:\n  containers: [{name: c, command: ["sleep", "infinity"]}]\n`;
+function sh(argv: string[]): void {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
 }
 
+/** One plugin invocation from inside the node's namespace, as a runtime makes it; wall time in ms. */
+function invoke(
+  nodeNs: string,
+  argv: readonly string[],
+  env: Record<string, string>,
+  conf: unknown,
+): Promise<{ ms: number; code: number | null; stdout: string }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, '--', ...argv], {
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: performance.now() - t0, code, stdout }));
+    child.stdin.end(JSON.stringify(conf));
+  });
+}
+
+/** Time until the pod answers one ping from its node (from `since`). */
+function reachable(nodeNs: string, ip: string, since: number): number {
+  for (let k = 0; k < 100; k++) {
+    const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, 'ping', '-c', '1', '-W', '1', '-q', ip]);
+    if (r.status === 0) return performance.now() - since;
+  }
+  return Number.NaN;
+}
+
+function cniEnv(command: string, id: string, netns: string, name: string): Record<string, string> {
+  return {
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: id,
+    CNI_NETNS: `/run/netns/${netns}`,
+    CNI_IFNAME: 'eth0',
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name}`,
+    CNI_PATH: PTP_DIR,
+  };
+}
+
+function line(label: string, xs: number[], extra = ''): string {
+  return `${label.padEnd(46)} p50 ${pct(xs, 50).toFixed(1).padStart(6)} ms   p99 ${pct(xs, 99).toFixed(1).padStart(6)} ms${extra}`;
+}
+
+const netnses: string[] = [];
+const ptpNode = `${lab}-ptpnode`;
+const ptpData = mkdtempSync(join(tmpdir(), 'bench-cni-hostlocal-'));
 try {
+  if (!existsSync(join(PTP_DIR, 'ptp')) || !existsSync(join(PTP_DIR, 'host-local')))
+    throw new Error(`${PTP_DIR}/ptp and host-local are needed (apt install containernetworking-plugins)`);
+  if (!existsSync(OURS)) throw new Error(`${OURS} missing: build it with make -C src/cni/shim`);
   await up({ name: lab, nodes: 1, log: quiet });
-  const agentPid = loadLab(lab)!.nodes[0]!.agentPid!;
+  const s = loadLab(lab)!;
+  const node = s.nodes[0]!;
+  const api = new AgentApi(agentSocketPath(lab, node.name));
+  const agentPid = node.agentPid!;
+  // The baseline's node: a namespace of its own (ptp writes routes and sysctls into it).
+  sh(['ip', 'netns', 'add', ptpNode]);
+  netnses.push(ptpNode);
+  sh(['ip', '-n', ptpNode, 'link', 'set', 'lo', 'up']);
+  const ptpConf = {
+    cniVersion: '1.0.0',
+    name: 'bench-ptp',
+    type: 'ptp',
+    ipMasq: false,
+    ipam: { type: 'host-local', subnet: '10.223.0.0/16', dataDir: ptpData, routes: [{ dst: '0.0.0.0/0' }] },
+  };
+  const oursConf = {
+    cniVersion: '1.0.0',
+    name: 'cilium-ts',
+    type: 'cilium-ts-cni',
+    agentSocket: agentSocketPath(lab, node.name),
+  };
   await new Promise((r) => setTimeout(r, 500));
   const rss0 = rssMiB(agentPid);
-  const adds: number[] = [];
-  const reach: number[] = [];
-  const node = loadLab(lab)!.nodes[0]!;
+  const ours: number[] = [];
+  const ptp: number[] = [];
+  const oursNode: number[] = [];
+  const oursReach: number[] = [];
+  const ptpReach: number[] = [];
   for (let i = 0; i < N; i++) {
-    const lines: string[] = [];
-    await apply(lab, parseManifests(podYaml(`p${i}`)), (l) => lines.push(l));
-    const m = /CNI ADD (\d+) ms/.exec(lines.join('\n'));
-    if (m) adds.push(Number(m[1]));
-    if (i % 5 === 0) {
-      // ADD returned: how long until the pod answers from its node?
-      // (upper bound: includes the rest of apply after ADD returned, and one ping process start)
-      const ip = loadLab(lab)!.pods[`default/p${i}`]!.ipv4!;
-      const tApplied = performance.now();
-      for (let k = 0; k < 50; k++) {
-        const r = spawnSync('nsenter', [
-          `--net=/run/netns/${node.netns}`,
-          'ping',
-          '-c',
-          '1',
-          '-W',
-          '1',
-          '-q',
-          ip,
-        ]);
-        if (r.status === 0) break;
+    for (const which of i % 2 === 0 ? (['ours', 'ptp'] as const) : (['ptp', 'ours'] as const)) {
+      const name = `${which}${i}`;
+      const ns = `${lab}-${name}`;
+      sh(['ip', 'netns', 'add', ns]);
+      netnses.push(ns);
+      const id = `${lab}${name}${randomBytes(4).toString('hex')}`;
+      if (which === 'ours') {
+        await api.putPod('default', name, { labels: { app: 'bench', idx: name }, namedPorts: {} });
+        // Every tenth pod goes through the node entry instead, for the comparison.
+        const argv = i % 10 === 5 ? OURS_NODE : [OURS];
+        const t0 = performance.now();
+        const r = await invoke(node.netns, argv, cniEnv('ADD', id, ns, name), oursConf);
+        if (r.code !== 0) throw new Error(`our ADD failed: ${r.stdout}`);
+        (argv === OURS_NODE ? oursNode : ours).push(r.ms);
+        if (i % 5 === 0) {
+          const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+          oursReach.push(reachable(node.netns, ip, t0));
+        }
+      } else {
+        const t0 = performance.now();
+        const r = await invoke(ptpNode, [join(PTP_DIR, 'ptp')], cniEnv('ADD', id, ns, name), ptpConf);
+        if (r.code !== 0) throw new Error(`ptp ADD failed: ${r.stdout}`);
+        ptp.push(r.ms);
+        if (i % 5 === 0) {
+          const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+          ptpReach.push(reachable(ptpNode, ip, t0));
+        }
       }
-      reach.push(adds[adds.length - 1]! + (performance.now() - tApplied));
     }
   }
   const rss100 = rssMiB(agentPid);
-  console.log(`# CNI bench (${N} pods, one node)`);
+
+  // Our ADD's steps, as the agent logged them.
+  const steps: Record<string, number[]> = { ipam: [], links: [], endpoint: [], agent: [] };
+  const agentLog = join(labDir(lab), node.name, 'agent.log');
+  for (const l of readFileSync(agentLog, 'utf8').split('\n')) {
+    if (!l.includes('"cni add"')) continue;
+    const j = JSON.parse(l) as { ipamMs: number; linksMs: number; endpointMs: number; totalMs: number };
+    steps.ipam!.push(j.ipamMs);
+    steps.links!.push(j.linksMs);
+    steps.endpoint!.push(j.endpointMs);
+    steps.agent!.push(j.totalMs);
+  }
+  // The entries' floors: a STATUS round trip through the compiled entry, and a bare node start.
+  const floor: number[] = [];
+  const nodeStart: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    floor.push((await invoke(node.netns, [OURS], { CNI_COMMAND: 'STATUS' }, oursConf)).ms);
+    nodeStart.push((await invoke(node.netns, [process.execPath, '-e', '0'], {}, {})).ms);
+  }
+
+  console.log(`# CNI bench (${N} pods per plugin, one node, same run, alternating)`);
+  console.log(line('ptp + host-local ADD (baseline)', ptp));
   console.log(
-    `CNI ADD latency (plugin exec -> result)      p50 ${pct(adds, 50)} ms   p99 ${pct(adds, 99)} ms   max ${Math.max(...adds)} ms`,
+    line(
+      'cilium-ts ADD (compiled entry)',
+      ours,
+      `   = ${(pct(ours, 50) / pct(ptp, 50)).toFixed(2)}x p50, ${(pct(ours, 99) / pct(ptp, 99)).toFixed(2)}x p99 of ptp`,
+    ),
   );
+  console.log(line(`cilium-ts ADD (node entry, ${oursNode.length} pods)`, oursNode));
+  console.log(line('ptp: ADD start -> pod answers ping', ptpReach, `  (${ptpReach.length} samples)`));
   console.log(
-    `ADD start -> pod answers ping from its node  p50 ${pct(reach, 50).toFixed(0)} ms   p99 ${pct(reach, 99).toFixed(0)} ms  (${reach.length} samples)`,
+    line(
+      'cilium-ts: ADD start -> pod answers ping',
+      oursReach,
+      `  (${oursReach.length} samples; ${(pct(oursReach, 50) / pct(ptpReach, 50)).toFixed(2)}x p50 of ptp)`,
+    ),
   );
+  console.log('# our ADD, step by step (agent side, from its log)');
+  console.log(line('  IPAM', steps.ipam!));
+  console.log(line('  interfaces (veth, addresses, routes)', steps.links!));
+  console.log(line('  endpoint (identity, maps, tcx attach)', steps.endpoint!));
+  console.log(line('  agent total', steps.agent!));
+  console.log(line('  entry floor: STATUS via the compiled entry', floor));
+  console.log(line('  bare node process start (node entry floor)', nodeStart));
   console.log(
-    `agent RSS                                    ${rss0.toFixed(1)} MiB with 0 pods, ${rss100.toFixed(1)} MiB with ${N} pods (+${((rss100 - rss0) / N).toFixed(2)} MiB/pod)`,
-  );
-  const tb = performance.now();
-  for (let i = 0; i < 10; i++) spawnSync(process.execPath, ['-e', '0']);
-  console.log(
-    `baseline: bare node process start            ${((performance.now() - tb) / 10).toFixed(0)} ms (the plugin's floor)`,
+    `agent RSS                                      ${rss0.toFixed(1)} MiB with 0 pods, ${rss100.toFixed(1)} MiB with ${ours.length + oursNode.length} pods`,
   );
 } finally {
+  for (const ns of netnses) spawnSync('ip', ['netns', 'del', ns]);
+  rmSync(ptpData, { recursive: true, force: true });
   await down(lab, quiet);
 }

@@ -4,7 +4,9 @@
  * with its own endpoint management through the `hooks`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { NodeIpam, PodAllocation } from '../ipam/node-ipam.js';
+import type { AgentResponse } from './agent-client.js';
 import {
   checkEndpoint,
   EndpointCheckError,
@@ -16,9 +18,12 @@ import {
   teardownEndpoint,
 } from './endpoint-plumbing.js';
 import { CniError } from './errors.js';
+import { type PluginOutcome, runPlugin } from './plugin-core.js';
 import { buildAddResult } from './result.js';
 import {
   CNI_API,
+  CNI_EXIT_HEADER,
+  type CniAgentExecRequest,
   type CniAgentGcRequest,
   type CniAgentRequest,
   type CniDns,
@@ -70,6 +75,19 @@ export interface CniBackendHooks {
   endpointRemoved?(p: { containerId: string; ifName: string; hostIfName: string }): Promise<void>;
   /** IPAM state changed: persist it. */
   ipamChanged?(): Promise<void>;
+  /** An ADD succeeded: how long its steps took. */
+  addTimed?(t: CniAddTimings): void;
+}
+
+/** Wall time of an ADD's steps in the agent, in milliseconds. */
+export interface CniAddTimings {
+  containerId: string;
+  ipamMs: number;
+  /** veth pair, addresses, routes, neighbours. */
+  linksMs: number;
+  /** Identity, policy and map entries, programs attached. */
+  endpointMs: number;
+  totalMs: number;
 }
 
 export interface CniBackendOptions {
@@ -97,6 +115,7 @@ export class CniBackend {
   }
 
   async add(req: CniAgentRequest): Promise<{ result: CniResult; endpoint: CniEndpoint }> {
+    const t0 = performance.now();
     const pod = req.podNamespace && req.podName ? `${req.podNamespace}/${req.podName}` : undefined;
     let allocation: PodAllocation;
     try {
@@ -105,6 +124,7 @@ export class CniBackend {
       throw new CniError(CNI_ERR_IPAM, 'IP allocation failed', (e as Error).message);
     }
     await this.o.hooks?.ipamChanged?.();
+    const t1 = performance.now();
     const spec = { ...this.spec(req, allocation), hostMac: randomMac(), podMac: randomMac() };
     let token: unknown;
     let plumbing: EndpointPlumbingResult;
@@ -136,6 +156,7 @@ export class CniBackend {
       allocation,
       plumbing,
     };
+    const t2 = performance.now();
     try {
       await this.o.hooks?.endpointAdded?.(endpoint, token);
     } catch (e) {
@@ -157,6 +178,15 @@ export class CniBackend {
       ...(allocation.ipv4 ? { ipv4: { ip: allocation.ipv4.ip, gateway: allocation.ipv4.gateway } } : {}),
       ...(allocation.ipv6 ? { ipv6: { ip: allocation.ipv6.ip, gateway: allocation.ipv6.gateway } } : {}),
       ...(this.o.dns ? { dns: this.o.dns } : {}),
+    });
+    const t3 = performance.now();
+    const ms = (x: number) => Math.round(x * 100) / 100;
+    this.o.hooks?.addTimed?.({
+      containerId: req.containerId,
+      ipamMs: ms(t1 - t0),
+      linksMs: ms(t2 - t1),
+      endpointMs: ms(t3 - t2),
+      totalMs: ms(t3 - t0),
     });
     return { result, endpoint };
   }
@@ -288,6 +318,67 @@ function validRequest(b: unknown): CniAgentRequest {
   return r as CniAgentRequest;
 }
 
+/** Answer one CNI API request in process: the same status and body the HTTP handler sends. */
+export async function answerCni(
+  backend: CniBackend,
+  path: string,
+  body: unknown,
+  ready: () => boolean = () => true,
+): Promise<AgentResponse> {
+  try {
+    switch (path) {
+      case CNI_API.add:
+        return { status: 200, body: { result: (await backend.add(validRequest(body))).result } };
+      case CNI_API.del:
+        await backend.del(validRequest(body));
+        return { status: 200, body: {} };
+      case CNI_API.check:
+        await backend.check(validRequest(body));
+        return { status: 200, body: {} };
+      case CNI_API.status:
+        return ready()
+          ? { status: 200, body: {} }
+          : { status: 503, body: { code: CniErrorCode.PluginNotAvailable, msg: 'agent not ready' } };
+      case CNI_API.gc: {
+        const g = body as Partial<CniAgentGcRequest>;
+        return {
+          status: 200,
+          body: {
+            removed: await backend.gc({ config: g.config!, validAttachments: g.validAttachments ?? [] }),
+          },
+        };
+      }
+      default:
+        return { status: 404, body: { code: CniErrorCode.InvalidEnvironment, msg: `no CNI route ${path}` } };
+    }
+  } catch (e) {
+    return cniErrorResponse(e);
+  }
+}
+
+/**
+ * The plugin's whole logic (runPlugin: validation, dispatch, result conversion, error objects) run in
+ * the agent for an invocation the compiled entry forwarded as it is; the backend is called in process.
+ */
+export async function execCni(
+  backend: CniBackend,
+  body: unknown,
+  ready: () => boolean = () => true,
+): Promise<PluginOutcome> {
+  const b = body as Partial<CniAgentExecRequest> | null;
+  const env = b?.env;
+  if (!env || typeof env !== 'object' || typeof b?.stdin !== 'string') {
+    throw new CniError(CniErrorCode.DecodingFailure, 'malformed CNI exec request', 'need env and stdin');
+  }
+  const cniEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('CNI_') && typeof v === 'string') cniEnv[k] = v;
+  return runPlugin({
+    env: cniEnv,
+    stdin: b.stdin,
+    post: (path, reqBody) => answerCni(backend, path, reqBody, ready),
+  });
+}
+
 /**
  * node:http handler for the CNI API; returns false when the path is not a CNI route (so the agent can
  * route other paths). `ready()` gates STATUS (default: always ready).
@@ -310,35 +401,32 @@ export async function handleCniHttp(
     send(405, { code: CniErrorCode.InvalidEnvironment, msg: `use POST for ${path}` });
     return true;
   }
+  let body: unknown;
   try {
-    const body = await readBody(req);
-    switch (path) {
-      case CNI_API.add:
-        send(200, { result: (await backend.add(validRequest(body))).result });
-        break;
-      case CNI_API.del:
-        await backend.del(validRequest(body));
-        send(200, {});
-        break;
-      case CNI_API.check:
-        await backend.check(validRequest(body));
-        send(200, {});
-        break;
-      case CNI_API.status:
-        if (ready()) send(200, {});
-        else send(503, { code: CniErrorCode.PluginNotAvailable, msg: 'agent not ready' });
-        break;
-      case CNI_API.gc: {
-        const g = body as Partial<CniAgentGcRequest>;
-        send(200, {
-          removed: await backend.gc({ config: g.config!, validAttachments: g.validAttachments ?? [] }),
-        });
-        break;
-      }
-    }
+    body = await readBody(req);
   } catch (e) {
-    const { status, body } = cniErrorResponse(e);
-    send(status, body);
+    const r = cniErrorResponse(e);
+    send(r.status, r.body);
+    return true;
   }
+  if (path === CNI_API.exec) {
+    let out: PluginOutcome;
+    try {
+      out = await execCni(backend, body, ready);
+    } catch (e) {
+      const r = cniErrorResponse(e);
+      send(r.status, r.body);
+      return true;
+    }
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(out.stdout),
+      [CNI_EXIT_HEADER]: String(out.exitCode),
+    });
+    res.end(out.stdout);
+    return true;
+  }
+  const r = await answerCni(backend, path, body, ready);
+  send(r.status, r.body);
   return true;
 }

@@ -99,7 +99,18 @@ export const CNI_API = {
   check: '/v1/cni/check',
   status: '/v1/cni/status',
   gc: '/v1/cni/gc',
+  /** The whole invocation as the runtime made it (CNI_* environment + stdin); answers the plugin's stdout. */
+  exec: '/v1/cni/exec',
 } as const;
+
+/** Body of POST /v1/cni/exec (sent by the compiled plugin entry). */
+export interface CniAgentExecRequest {
+  env: Record<string, string>;
+  stdin: string;
+}
+
+/** Header of the /v1/cni/exec answer carrying the plugin's exit code (the body is its stdout). */
+export const CNI_EXIT_HEADER = 'x-cni-exit';
 
 /** Body of POST /v1/cni/add|del|check. */
 export interface CniAgentRequest {

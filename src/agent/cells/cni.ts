@@ -77,6 +77,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
             log.info({ endpoint: ep.id, pod: `${ep.podNamespace}/${ep.podName}` }, 'endpoint removed');
           }),
         ipamChanged: () => ipamFile.save(ipam.export()),
+        addTimed: (t) => log.info(t, 'cni add'),
       },
     });
     return { provide: backend };
