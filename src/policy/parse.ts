@@ -20,7 +20,7 @@
  *
  * Validation follows the CRD schemas and the API server (unknown fields are errors, enums are
  * case-sensitive, names and label values are checked). A field the datapath cannot enforce (L7
- * rules, TLS, listeners, authentication, toFQDNs, toServices, groups, CIDR groups, host policies,
+ * rules, TLS, listeners, authentication, toServices, groups, CIDR groups, host policies,
  * entities whose identity nothing carries here) is refused with an error naming it, never accepted
  * and ignored: a policy is never wider than written. docs/policy.md lists every field.
  */
@@ -48,6 +48,7 @@ import {
   ReservedName,
   subtractPrefixes,
 } from '../labels/index.js';
+import { fqdnSelector, selectorPattern } from './fqdn.js';
 import { icmpType, L4_PROTO_NAMES, type L4ProtoName } from './ports.js';
 import {
   type CidrRuleInput,
@@ -251,7 +252,7 @@ function checkRegex(s: string | undefined, path: Path, ctx: Ctx): void {
 const DNS_NAME_RE = /^([-a-zA-Z0-9_]+[.]?)+$/;
 const DNS_PATTERN_RE = /^([-a-zA-Z0-9_*]+[.]?)+$/;
 
-/** FQDN selectors checked as the CRD checks them (they are refused afterwards: no DNS proxy yet). */
+/** FQDN selectors checked as the CRD checks them. */
 function checkFqdnSelectors(list: readonly FqdnSelector[] | undefined, path: Path, ctx: Ctx): void {
   (list ?? []).forEach((f, i) => {
     const p = [...path, i];
@@ -668,7 +669,8 @@ function parseCiliumPeerRule(
     anyL3 = true;
     ctx.err([...path, field], message);
   }
-  if (!ingress) checkFqdnSelectors(raw['toFQDNs'] as FqdnSelector[] | undefined, [...path, 'toFQDNs'], ctx);
+  if (!ingress) peers.push(...parseToFqdns(raw, anyL3, path, ctx));
+  anyL3 ||= !ingress && raw['toFQDNs'] !== undefined;
   const auth = raw['authentication'] as { mode: string } | undefined;
   if (auth !== undefined && auth.mode !== 'disabled')
     ctx.err(
@@ -684,6 +686,21 @@ function parseCiliumPeerRule(
   return { index, peers, cidrPrefixes: prefixes, requires, ports, icmps };
 }
 
+/**
+ * toFQDNs: each selector becomes a peer selecting the identities the FQDN subsystem gives to the IPs
+ * DNS answered for matching names (src/policy/fqdn.ts). As upstream, it stands alone as the rule's L3
+ * part: combined with another L3 selector the rule would allow their union.
+ */
+function parseToFqdns(raw: AnyCiliumPeerRule, otherL3: boolean, path: Path, ctx: Ctx): Peer[] {
+  const list = raw['toFQDNs'] as FqdnSelector[] | undefined;
+  if (list === undefined) return [];
+  const before = ctx.issues.length;
+  checkFqdnSelectors(list, [...path, 'toFQDNs'], ctx);
+  if (otherL3) ctx.err([...path, 'toFQDNs'], 'combining toFQDNs with other L3 selectors is not supported');
+  if (ctx.issues.length > before) return [];
+  return list.map((f) => ({ selector: fqdnSelector(selectorPattern(f)), origin: 'fqdn' }));
+}
+
 /** L3 peer fields that nothing here can resolve yet: refused rather than selecting nothing. */
 function UNSUPPORTED_PEERS(ingress: boolean): Record<string, string> {
   return ingress
@@ -691,7 +708,6 @@ function UNSUPPORTED_PEERS(ingress: boolean): Record<string, string> {
     : {
         toGroups: 'cloud provider groups (toGroups) are not supported',
         toServices: 'toServices is not supported yet',
-        toFQDNs: 'toFQDNs is not supported yet: it needs the DNS proxy',
       };
 }
 

@@ -38,8 +38,6 @@ export interface L4Port {
 
 export interface PortRule {
   readonly ports: readonly L4Port[];
-  /** DNS rules (`rules.dns`) as canonical FQDN patterns (src/fqdn/match.ts): queries go through the DNS proxy. */
-  readonly dns?: readonly string[];
 }
 
 export interface IcmpField {

@@ -104,7 +104,6 @@ describe('validation errors name the field path', () => {
       'spec.ingress[0].icmps[0].fields[0].type: invalid ICMP type "Bogus" for IPv4',
       'spec.ingress[1].toPorts[0].ports[0].endPort: endPort 79 is lower than port 80',
       'spec.ingress[1].toPorts[0].ports[1].protocol: invalid protocol "ICMP" (expected TCP, UDP, SCTP, ANY, VRRP, IGMP)',
-      'spec.egress[0].toFQDNs: toFQDNs is not supported yet: it needs the DNS proxy',
       'spec.egress[0].toFQDNs[0].matchName: invalid DNS name "bad name!"',
     ]);
   });
@@ -817,7 +816,6 @@ const REFUSED: Record<string, string[]> = {
     'spec.ingress[0].fromEndpoints[1].matchExpressions[0].operator: invalid operator "in" (expected In, NotIn, Exists or DoesNotExist)',
   ],
   'service.yaml': ['spec.egress[0].toServices: toServices is not supported yet'],
-  'fqdn.yaml': ['spec.egress[1].toFQDNs: toFQDNs is not supported yet: it needs the DNS proxy'],
   'from_init.yaml': [
     'spec.ingress[0].fromEntities[0]: entity "init" is not supported yet: endpoints get their labels when they are created, so none carries the init identity',
   ],
@@ -919,7 +917,7 @@ spec: {podSelector: {}, policyTypes: [Ingress]}`;
     ]);
   });
 
-  it('peers nothing here can resolve: services, FQDNs, cloud groups, CIDR groups', () => {
+  it('peers nothing here can resolve: services, cloud groups, CIDR groups', () => {
     const e = errors(
       cnp(`  endpointSelector: {}
   ingress:
@@ -935,7 +933,6 @@ spec: {podSelector: {}, policyTypes: [Ingress]}`;
       'spec.ingress[0].fromGroups: cloud provider groups (fromGroups) are not supported',
       'spec.ingress[1].fromCIDRSet[0].cidrGroupRef: CiliumCIDRGroup references are not supported yet',
       'spec.egress[0].toServices: toServices is not supported yet',
-      'spec.egress[1].toFQDNs: toFQDNs is not supported yet: it needs the DNS proxy',
       'spec.egress[2].toGroups: cloud provider groups (toGroups) are not supported',
       'spec.egress[3].toCIDRSet[0].cidrGroupSelector: CiliumCIDRGroup references are not supported yet',
     ]);
