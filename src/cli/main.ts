@@ -10,6 +10,7 @@ import { registerAgentCommands } from './agent.js';
 import { registerDnsCommands } from './dns.js';
 import { reportAndExit } from './errors.js';
 import { registerHubbleCommands } from './hubble.js';
+import { registerHubbleUiCommand } from './hubble-ui.js';
 import { registerLab } from './lab.js';
 import { registerRelayCommands } from './relay.js';
 import { registerSelfcheck } from './selfcheck.js';
@@ -38,6 +39,7 @@ registerWorkload(program);
 registerSelfcheck(program);
 registerHubbleCommands(program);
 registerRelayCommands(program);
+registerHubbleUiCommand(program);
 registerDnsCommands(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -1,0 +1,311 @@
+/**
+ * The service map in SVG. Layout by elkjs (layered, left to right) in a web worker, so the page
+ * keeps drawing while it runs; it runs again only when nodes or edges appear or go (at most once
+ * per LAYOUT_MIN_MS), while counts and verdict colours change in place. Pan by dragging, zoom with
+ * the wheel or the buttons.
+ */
+
+import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import ELK from 'elkjs/lib/elk-api.js';
+import type { MapEdge, MapNode, MapView } from '../model.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const NODE_W = 170;
+const NODE_H = 46;
+const LAYOUT_MIN_MS = 1000;
+
+export interface MapHandlers {
+  onNode(id: string): void;
+  onEdge(id: string): void;
+  onFirstDraw(): void;
+}
+
+function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+
+function edgeLabel(e: MapEdge): string {
+  const proto = e.protocol.startsWith('ICMP') ? `${e.protocol} type ${e.port}` : `${e.protocol}/${e.port}`;
+  const counts =
+    e.verdict === 'mixed' ? `${e.forwarded}✓ ${e.dropped}✗` : e.dropped > 0 ? `${e.dropped}✗` : `${e.flows}`;
+  return `${proto} · ${counts}`;
+}
+
+function httpLabel(e: MapEdge): string {
+  const top = Object.entries(e.http)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 2)
+    .map(([k, n]) => `${k} ×${n}`);
+  const codes = Object.keys(e.httpCodes).sort().join(',');
+  return top.length ? `${top.join(', ')}${codes ? ` [${codes}]` : ''}` : '';
+}
+
+export class ServiceMapView {
+  readonly nodes = new Map<string, MapNode>();
+  readonly edges = new Map<string, MapEdge>();
+  private readonly elk = new ELK({ workerUrl: '/assets/elk-worker.js' });
+  private readonly viewport: SVGGElement;
+  private readonly nodeEls = new Map<string, SVGGElement>();
+  private readonly edgeEls = new Map<string, SVGGElement>();
+  private topologyKey = '';
+  private laidOut = '';
+  private layoutRunning = false;
+  private layoutTimer: number | undefined;
+  private lastLayout = 0;
+  private drawn = false;
+  private tx = 0;
+  private ty = 0;
+  private scale = 1;
+  private bounds = { w: 1, h: 1 };
+  namespace = '';
+  selectedNode: string | undefined;
+  selectedEdge: string | undefined;
+
+  constructor(
+    private readonly svg: SVGSVGElement,
+    private readonly handlers: MapHandlers,
+  ) {
+    this.viewport = svg.querySelector('#viewport') as SVGGElement;
+    const defs = el('defs');
+    for (const v of ['forwarded', 'dropped', 'mixed', 'other']) {
+      const m = el('marker', {
+        id: `arrow-${v}`,
+        viewBox: '0 0 10 10',
+        refX: 9,
+        refY: 5,
+        markerWidth: 7,
+        markerHeight: 7,
+        orient: 'auto-start-reverse',
+      });
+      m.append(el('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow' }));
+      const g = el('g', { class: `edge ${v}` });
+      g.append(m);
+      defs.append(g);
+    }
+    svg.prepend(defs);
+    this.panZoom();
+  }
+
+  /** Replaces the map (another namespace). */
+  reset(view: MapView): void {
+    this.nodes.clear();
+    this.edges.clear();
+    this.viewport.replaceChildren();
+    this.nodeEls.clear();
+    this.edgeEls.clear();
+    this.laidOut = '';
+    this.drawn = false;
+    this.namespace = view.namespace;
+    this.merge(view);
+  }
+
+  /** Merges a view or a delta: new items wait for a layout, known ones update in place. */
+  merge(view: MapView): void {
+    for (const n of view.nodes) this.nodes.set(n.id, n);
+    for (const e of view.edges) this.edges.set(e.id, e);
+    for (const n of view.nodes) this.updateNode(n);
+    for (const e of view.edges) this.updateEdge(e);
+    this.topologyKey = `${this.nodes.size}:${this.edges.size}`;
+    if (this.topologyKey !== this.laidOut) this.scheduleLayout();
+  }
+
+  select(node: string | undefined, edge: string | undefined): void {
+    this.selectedNode = node;
+    this.selectedEdge = edge;
+    for (const [id, g] of this.nodeEls) g.classList.toggle('selected', id === node);
+    for (const [id, g] of this.edgeEls) g.classList.toggle('selected', id === edge);
+  }
+
+  private scheduleLayout(): void {
+    if (this.layoutTimer !== undefined || this.layoutRunning) return;
+    const wait = Math.max(0, this.lastLayout + LAYOUT_MIN_MS - performance.now());
+    this.layoutTimer = window.setTimeout(
+      () => {
+        this.layoutTimer = undefined;
+        void this.layout();
+      },
+      this.drawn ? wait : 0,
+    );
+  }
+
+  private async layout(): Promise<void> {
+    this.layoutRunning = true;
+    const key = this.topologyKey;
+    const nodes = [...this.nodes.values()];
+    const edges = [...this.edges.values()];
+    const graph: ElkNode = {
+      id: 'root',
+      layoutOptions: {
+        'elk.algorithm': 'layered',
+        'elk.direction': 'RIGHT',
+        'elk.edgeRouting': 'POLYLINE',
+        'elk.layered.spacing.nodeNodeBetweenLayers': '110',
+        'elk.spacing.nodeNode': '36',
+        'elk.spacing.edgeEdge': '14',
+        'elk.spacing.edgeLabel': '4',
+        'elk.edgeLabels.inline': 'true',
+        'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+      },
+      children: nodes.map((n) => ({ id: n.id, width: NODE_W, height: NODE_H })),
+      edges: edges.map(
+        (e): ElkExtendedEdge => ({
+          id: e.id,
+          sources: [e.source],
+          targets: [e.target],
+          labels: [{ id: `${e.id}#l`, text: edgeLabel(e), width: 120, height: httpLabel(e) ? 26 : 13 }],
+        }),
+      ),
+    };
+    try {
+      const out = await this.elk.layout(graph);
+      this.draw(out);
+      this.laidOut = key;
+    } catch (err) {
+      console.error('map layout failed', err);
+    } finally {
+      this.layoutRunning = false;
+      this.lastLayout = performance.now();
+      if (this.topologyKey !== this.laidOut) this.scheduleLayout();
+    }
+  }
+
+  private draw(g: ElkNode): void {
+    const edgeLayer = el('g', { class: 'edges' });
+    const nodeLayer = el('g', { class: 'nodes' });
+    this.nodeEls.clear();
+    this.edgeEls.clear();
+    for (const e of g.edges ?? []) {
+      const m = this.edges.get(e.id);
+      if (!m) continue;
+      const sec = e.sections?.[0];
+      if (!sec) continue;
+      const pts = [sec.startPoint, ...(sec.bendPoints ?? []), sec.endPoint];
+      const d = pts.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
+      const ge = el('g', { 'data-edge': m.id, 'data-source': m.source, 'data-target': m.target });
+      ge.append(el('path', { d, class: 'hit' }), el('path', { d, class: 'line' }));
+      const lab = e.labels?.[0];
+      const t = el('text', { x: (lab?.x ?? pts[0]!.x) + 2, y: (lab?.y ?? pts[0]!.y) + 10, class: 'count' });
+      const l7 = el('text', { x: (lab?.x ?? pts[0]!.x) + 2, y: (lab?.y ?? pts[0]!.y) + 23, class: 'l7' });
+      ge.append(t, l7);
+      ge.addEventListener('click', (ev) => {
+        ev.stopPropagation();
+        this.handlers.onEdge(m.id);
+      });
+      edgeLayer.append(ge);
+      this.edgeEls.set(m.id, ge);
+      this.updateEdge(m);
+    }
+    for (const c of g.children ?? []) {
+      const n = this.nodes.get(c.id);
+      if (!n) continue;
+      const gn = el('g', { 'data-node': n.id, transform: `translate(${c.x ?? 0},${c.y ?? 0})` });
+      gn.append(
+        el('rect', { width: NODE_W, height: NODE_H }),
+        el('text', { x: 10, y: 18, class: 'name' }),
+        el('text', { x: 10, y: 34, class: 'sub' }),
+      );
+      gn.addEventListener('click', (ev) => {
+        ev.stopPropagation();
+        this.handlers.onNode(n.id);
+      });
+      nodeLayer.append(gn);
+      this.nodeEls.set(n.id, gn);
+      this.updateNode(n);
+    }
+    this.viewport.replaceChildren(edgeLayer, nodeLayer);
+    this.bounds = { w: g.width ?? 1, h: g.height ?? 1 };
+    this.select(this.selectedNode, this.selectedEdge);
+    if (!this.drawn) {
+      this.drawn = true;
+      this.fit();
+      this.handlers.onFirstDraw();
+    }
+  }
+
+  private updateNode(n: MapNode): void {
+    const g = this.nodeEls.get(n.id);
+    if (!g) return;
+    const foreign = n.kind === 'workload' && this.namespace !== '' && n.namespace !== this.namespace;
+    g.setAttribute(
+      'class',
+      `node ${n.kind}${foreign ? ' foreign' : ''}${n.id === this.selectedNode ? ' selected' : ''}`,
+    );
+    g.setAttribute('data-name', n.name);
+    const [name, sub] = g.querySelectorAll('text');
+    name!.textContent = n.name.length > 24 ? `${n.name.slice(0, 23)}…` : n.name;
+    const what = n.kind === 'workload' ? (n.namespace ?? '') : n.kind;
+    sub!.textContent = `${what}${n.pods.length > 1 ? ` · ${n.pods.length} pods` : ''} · ${n.flows} flows`;
+  }
+
+  private updateEdge(e: MapEdge): void {
+    const g = this.edgeEls.get(e.id);
+    if (!g) return;
+    g.setAttribute('class', `edge ${e.verdict}${e.id === this.selectedEdge ? ' selected' : ''}`);
+    g.setAttribute('data-verdict', e.verdict);
+    const line = g.querySelector('path.line');
+    line?.setAttribute('marker-end', `url(#arrow-${e.verdict})`);
+    const [count, l7] = g.querySelectorAll('text');
+    count!.textContent = edgeLabel(e);
+    l7!.textContent = httpLabel(e);
+  }
+
+  // ---- pan and zoom ----
+
+  private apply(): void {
+    this.viewport.setAttribute('transform', `translate(${this.tx},${this.ty}) scale(${this.scale})`);
+  }
+
+  fit(): void {
+    const r = this.svg.getBoundingClientRect();
+    const pad = 24;
+    this.scale = Math.min(1.5, (r.width - 2 * pad) / this.bounds.w, (r.height - 2 * pad) / this.bounds.h);
+    if (!(this.scale > 0)) this.scale = 1;
+    this.tx = (r.width - this.bounds.w * this.scale) / 2;
+    this.ty = (r.height - this.bounds.h * this.scale) / 2;
+    this.apply();
+  }
+
+  zoom(factor: number, cx?: number, cy?: number): void {
+    const r = this.svg.getBoundingClientRect();
+    const x = cx ?? r.width / 2;
+    const y = cy ?? r.height / 2;
+    const s = Math.min(4, Math.max(0.1, this.scale * factor));
+    this.tx = x - ((x - this.tx) * s) / this.scale;
+    this.ty = y - ((y - this.ty) * s) / this.scale;
+    this.scale = s;
+    this.apply();
+  }
+
+  private panZoom(): void {
+    let drag: { x: number; y: number; tx: number; ty: number } | undefined;
+    this.svg.addEventListener('pointerdown', (ev) => {
+      if ((ev.target as Element).closest('[data-node],[data-edge]')) return;
+      drag = { x: ev.clientX, y: ev.clientY, tx: this.tx, ty: this.ty };
+      this.svg.classList.add('dragging');
+      this.svg.setPointerCapture(ev.pointerId);
+    });
+    this.svg.addEventListener('pointermove', (ev) => {
+      if (!drag) return;
+      this.tx = drag.tx + ev.clientX - drag.x;
+      this.ty = drag.ty + ev.clientY - drag.y;
+      this.apply();
+    });
+    const end = () => {
+      drag = undefined;
+      this.svg.classList.remove('dragging');
+    };
+    this.svg.addEventListener('pointerup', end);
+    this.svg.addEventListener('pointercancel', end);
+    this.svg.addEventListener(
+      'wheel',
+      (ev) => {
+        ev.preventDefault();
+        const r = this.svg.getBoundingClientRect();
+        this.zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15, ev.clientX - r.left, ev.clientY - r.top);
+      },
+      { passive: false },
+    );
+  }
+}

@@ -1,0 +1,364 @@
+/** The Hubble UI's flow → service map aggregation, its table filters and its policy view. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { explainEdge, selectingPolicies, traceSide } from '../../../src/hubble/ui/explain.js';
+import { nodeOf, ServiceMap, workloadName } from '../../../src/hubble/ui/model.js';
+import { compileQuery, flowRow, parseQuery, queryFilters } from '../../../src/hubble/ui/query.js';
+import { IdentityAllocator } from '../../../src/identity/index.js';
+import { LabelSet } from '../../../src/labels/index.js';
+import { PolicyEngine, PolicyRepository, parsePolicies, SelectorCache } from '../../../src/policy/index.js';
+import { flow, HOST, pod, REMOTE_NODE, starwars, WORLD } from './helpers/flows.js';
+
+const { deathstar, tiefighter, xwing } = starwars;
+
+describe('hubble ui: map nodes', () => {
+  it('names a workload from app, name (app.kubernetes.io/name), k8s-app, else the pod', () => {
+    assert.equal(workloadName(pod('a', 'web-1', { app: 'web', name: 'other' })), 'web');
+    assert.equal(workloadName(pod('a', 'p', { 'app.kubernetes.io/name': 'shop' })), 'shop');
+    assert.equal(workloadName(pod('kube-system', 'coredns-x', { 'k8s-app': 'kube-dns' })), 'kube-dns');
+    // a Deployment's pod without a name label: its ReplicaSet suffix goes
+    assert.equal(workloadName(pod('a', 'api-5d9c7f8b6-x2x9z', { 'pod-template-hash': '5d9c7f8b6' })), 'api');
+    assert.equal(workloadName(pod('a', 'lonely', { role: 'db' })), 'lonely');
+    assert.equal(workloadName({ identity: 4242 }), 'identity-4242');
+  });
+
+  it('world is split into sender and receiver, named after the DNS name when the flow has one', () => {
+    const out = flow({ src: tiefighter(), dst: WORLD, port: 443, destinationNames: ['api.example.com'] });
+    assert.deepEqual(nodeOf(out, 'destination'), {
+      id: 'api.example.com-receiver',
+      name: 'api.example.com',
+      kind: 'world',
+      dnsName: 'api.example.com',
+    });
+    const inbound = flow({ src: WORLD, dst: deathstar() });
+    assert.equal(nodeOf(inbound, 'source').id, 'world-sender');
+    assert.equal(nodeOf(flow({ src: HOST, dst: deathstar() }), 'source').id, 'host');
+    assert.equal(nodeOf(flow({ src: REMOTE_NODE, dst: deathstar() }), 'source').id, 'remote-node');
+    // by identity alone (labels not resolved)
+    assert.equal(nodeOf(flow({ src: { identity: 6 }, dst: deathstar() }), 'source').kind, 'remote-node');
+    // no identity, no pod: the address
+    assert.equal(
+      nodeOf(flow({ src: {}, dst: deathstar(), srcIp: '192.0.2.9' }), 'source').id,
+      'ip:192.0.2.9',
+    );
+  });
+});
+
+describe('hubble ui: map edges', () => {
+  it('one edge per source, destination, port and protocol, with counts and verdict colours', () => {
+    const m = new ServiceMap();
+    for (let i = 0; i < 3; i++) m.add(flow({ src: tiefighter(), dst: deathstar(i) }));
+    m.add(flow({ src: xwing(), dst: deathstar(0), verdict: 'DROPPED' }));
+    m.add(flow({ src: xwing(), dst: deathstar(1), verdict: 'DROPPED' }));
+    m.add(flow({ src: tiefighter(), dst: deathstar(), port: 443 }));
+    m.add(flow({ src: tiefighter(), dst: deathstar(), port: 53, proto: 'UDP', verdict: 'DROPPED' }));
+    m.add(flow({ src: tiefighter(), dst: deathstar(), port: 53, proto: 'UDP' }));
+    const v = m.view('default');
+    assert.deepEqual(v.nodes.map((n) => n.id).sort(), [
+      'default/deathstar',
+      'default/tiefighter',
+      'default/xwing',
+    ]);
+    // both deathstar pods are one node
+    assert.deepEqual(m.node('default/deathstar')!.pods.length, 2);
+    const byId = new Map(v.edges.map((e) => [e.id, e]));
+    assert.deepEqual([...byId.keys()].sort(), [
+      'default/tiefighter TCP default/deathstar:443',
+      'default/tiefighter TCP default/deathstar:80',
+      'default/tiefighter UDP default/deathstar:53',
+      'default/xwing TCP default/deathstar:80',
+    ]);
+    const ok = byId.get('default/tiefighter TCP default/deathstar:80')!;
+    assert.equal(ok.verdict, 'forwarded');
+    assert.equal(ok.flows, 3);
+    const denied = byId.get('default/xwing TCP default/deathstar:80')!;
+    assert.equal(denied.verdict, 'dropped');
+    assert.deepEqual(denied.dropReasons, { POLICY_DENIED: 2 });
+    const mixed = byId.get('default/tiefighter UDP default/deathstar:53')!;
+    assert.equal(mixed.verdict, 'mixed');
+    assert.equal(mixed.forwarded, 1);
+    assert.equal(mixed.dropped, 1);
+  });
+
+  it('replies count for the nodes but draw no reversed edge', () => {
+    const m = new ServiceMap();
+    m.add(flow({ src: tiefighter(), dst: deathstar() }));
+    const place = m.add(flow({ src: deathstar(), dst: tiefighter(), port: 41000, reply: true }));
+    assert.equal(place.edge, undefined);
+    assert.equal(m.size.edges, 1);
+    assert.equal(m.node('default/deathstar')!.flows, 2);
+  });
+
+  it('sums HTTP requests and response codes on the edge', () => {
+    const m = new ServiceMap();
+    m.add(
+      flow({
+        src: tiefighter(),
+        dst: deathstar(),
+        http: { method: 'POST', url: 'http://deathstar/v1/request-landing' },
+      }),
+    );
+    m.add(
+      flow({
+        src: tiefighter(),
+        dst: deathstar(),
+        http: { method: 'POST', url: 'http://deathstar/v1/request-landing' },
+      }),
+    );
+    m.add(
+      flow({
+        src: tiefighter(),
+        dst: deathstar(),
+        http: { method: 'PUT', url: '/v1/exhaust-port' },
+        verdict: 'DROPPED',
+        drop: 'POLICY_DENIED',
+      }),
+    );
+    m.add(
+      flow({
+        src: tiefighter(),
+        dst: deathstar(),
+        http: { code: 200, method: 'POST', url: '/v1/request-landing' },
+      }),
+    );
+    const e = m.edge('default/tiefighter TCP default/deathstar:80')!;
+    assert.deepEqual(e.http, { 'POST /v1/request-landing': 3, 'PUT /v1/exhaust-port': 1 });
+    assert.deepEqual(e.httpCodes, { '200': 1 });
+    assert.equal(e.verdict, 'mixed');
+  });
+
+  it('a namespace view holds its workloads, their peers in other namespaces and world; deltas hold only changes', () => {
+    const m = new ServiceMap();
+    const api = pod('shop', 'api', { app: 'api' }, 2001);
+    const dns = pod('kube-system', 'coredns', { 'k8s-app': 'kube-dns' }, 2002);
+    m.add(flow({ src: api, dst: dns, port: 53, proto: 'UDP' }));
+    m.add(flow({ src: api, dst: WORLD, port: 443 }));
+    m.add(flow({ src: tiefighter(), dst: deathstar() }));
+    const shop = m.view('shop');
+    assert.deepEqual(shop.nodes.map((n) => n.id).sort(), [
+      'kube-system/kube-dns',
+      'shop/api',
+      'world-receiver',
+    ]);
+    assert.equal(shop.edges.length, 2);
+    assert.deepEqual(m.namespaces(), ['default', 'kube-system', 'shop']);
+    assert.equal(m.view('').edges.length, 3);
+    const v0 = m.version;
+    m.add(flow({ src: tiefighter(), dst: deathstar() }));
+    const delta = m.view('default', v0);
+    assert.deepEqual(
+      delta.edges.map((e) => e.flows),
+      [2],
+    );
+    assert.deepEqual(m.view('shop', v0).edges, []);
+  });
+
+  it('aggregates 100 workloads and 100,000 flows in bounded state', () => {
+    const m = new ServiceMap();
+    const pods = Array.from({ length: 100 }, (_, i) =>
+      pod(`ns${i % 5}`, `w${i}-0`, { app: `w${i}` }, 3000 + i),
+    );
+    for (let i = 0; i < 100_000; i++) {
+      m.add(
+        flow({
+          src: pods[i % 100]!,
+          dst: pods[(i * 7 + 3) % 100]!,
+          port: 80 + (i % 3),
+          verdict: i % 11 ? 'FORWARDED' : 'DROPPED',
+        }),
+      );
+    }
+    assert.equal(m.size.nodes, 100);
+    assert.ok(m.size.edges <= 300, `edges ${m.size.edges}`);
+    assert.equal(m.namespaces().length, 5);
+  });
+});
+
+describe('hubble ui: table filters', () => {
+  const flows = [
+    flow({ src: tiefighter(), dst: deathstar() }),
+    flow({ src: xwing(), dst: deathstar(), verdict: 'DROPPED' }),
+    flow({
+      src: pod('other', 'x', { app: 'x' }),
+      dst: pod('other', 'y', { app: 'y' }),
+      port: 53,
+      proto: 'UDP',
+    }),
+  ];
+  const m = new ServiceMap();
+  const rows = flows.map((f, i) => flowRow(i, f, m.add(f)));
+  const run = (qs: string) => {
+    const match = compileQuery(parseQuery(new URLSearchParams(qs)));
+    return flows.flatMap((f, i) => (match(f, rows[i]!) ? [i] : []));
+  };
+
+  it('namespace, pod, verdict, protocol and label as hubble observe filters', () => {
+    assert.deepEqual(run('namespace=default'), [0, 1]);
+    assert.deepEqual(run('namespace=default&verdict=dropped'), [1]);
+    assert.deepEqual(run('verdict=FORWARDED'), [0, 2]);
+    assert.deepEqual(run('protocol=UDP'), [2]);
+    assert.deepEqual(run('pod=xwing'), [1]);
+    assert.deepEqual(run('pod=other/'), [2]);
+    assert.deepEqual(run('label=k8s:org=empire'), [0, 1]);
+    assert.deepEqual(run('label=k8s:org=alliance'), [1]);
+    assert.deepEqual(queryFilters({ namespace: 'default', verdict: ['DROPPED'] }), [
+      { source_pod: ['default/'], verdict: ['DROPPED'] },
+      { destination_pod: ['default/'], verdict: ['DROPPED'] },
+    ]);
+  });
+
+  it('map node, map edge and free text', () => {
+    assert.deepEqual(run(`edge=${encodeURIComponent('default/xwing TCP default/deathstar:80')}`), [1]);
+    assert.deepEqual(run('node=default/deathstar'), [0, 1]);
+    assert.deepEqual(run('q=POLICY_denied'), [1]);
+    assert.deepEqual(run('q=tiefighter'), [0]);
+  });
+
+  it('bad values fail naming the parameter', () => {
+    assert.throws(
+      () => parseQuery(new URLSearchParams('verdict=MAYBE')),
+      (e: Error & { field?: string }) => e.field === 'verdict',
+    );
+    assert.throws(
+      () => parseQuery(new URLSearchParams('protocol=gopher')),
+      (e: Error & { field?: string }) => e.field === 'protocol',
+    );
+    assert.throws(
+      () => compileQuery({ label: 'k8s:a in (' }),
+      (e: Error & { field?: string }) => e.field === 'label',
+    );
+  });
+});
+
+describe('hubble ui: policy view from the policy engine trace', () => {
+  const docs = (y: string) => parseAllDocuments(y).map((d) => d.toJS());
+  const RULE1 = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: rule1, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {org: empire}}]
+    toPorts: [{ports: [{port: "80", protocol: TCP}]}]`;
+
+  function setup() {
+    const alloc = new IdentityAllocator();
+    const cache = new SelectorCache();
+    cache.attach(alloc);
+    const repo = new PolicyRepository();
+    const engine = new PolicyEngine(repo, cache);
+    repo.upsertAll(parsePolicies(docs(RULE1)));
+    // as the agent's trace route: labels as given, `k8s` the default source
+    const trace = (q: {
+      src: { labels?: string[] };
+      dst: { labels?: string[] };
+      dport: number;
+      protocol: string;
+    }) =>
+      engine.trace({
+        src: { labels: LabelSet.parse(q.src.labels ?? [], 'k8s') },
+        dst: { labels: LabelSet.parse(q.dst.labels ?? [], 'k8s') },
+        dport: q.dport,
+        protocol: q.protocol,
+      });
+    const m = new ServiceMap();
+    m.add(flow({ src: tiefighter(), dst: deathstar() }));
+    m.add(flow({ src: xwing(), dst: deathstar(), verdict: 'DROPPED' }));
+    m.add(flow({ src: WORLD, dst: deathstar(), verdict: 'DROPPED' }));
+    return { m, trace };
+  }
+
+  it('lists the policies selecting a workload', () => {
+    const { m, trace } = setup();
+    const side = traceSide(m.node('default/deathstar')!);
+    const t = trace({ src: side, dst: side, dport: 0, protocol: 'TCP' });
+    const list = [
+      { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', document: { spec: {} } },
+    ];
+    const sel = selectingPolicies(t, list);
+    assert.deepEqual(
+      sel.map((p) => [p.ref, p.rules]),
+      [['CiliumNetworkPolicy/default/rule1', [0]]],
+    );
+    assert.deepEqual(sel[0]!.document, { spec: {} });
+    const tie = traceSide(m.node('default/tiefighter')!);
+    assert.deepEqual(selectingPolicies(trace({ src: tie, dst: tie, dport: 0, protocol: 'TCP' }), list), []);
+  });
+
+  it('says which rule would have to change for a dropped edge', () => {
+    const { m, trace } = setup();
+    const edge = m.edge('default/xwing TCP default/deathstar:80')!;
+    const src = m.node(edge.source)!;
+    const dst = m.node(edge.target)!;
+    const ex = explainEdge(
+      edge,
+      src,
+      dst,
+      trace({ src: traceSide(src), dst: traceSide(dst), dport: 80, protocol: 'TCP' }),
+    );
+    assert.equal(ex.verdict, 'DENIED');
+    assert.deepEqual(
+      ex.directions.map((d) => d.verdict),
+      ['default-allowed', 'default-denied'],
+    );
+    assert.match(
+      ex.change!,
+      /ingress of default\/deathstar is enforced by CiliumNetworkPolicy\/default\/rule1 rule 0/,
+    );
+    assert.equal(
+      ex.snippet,
+      [
+        'ingress:',
+        '  - fromEndpoints:',
+        '      - matchLabels:',
+        '          app.kubernetes.io/name: xwing',
+        '          class: xwing',
+        '          org: alliance',
+        '    toPorts:',
+        '      - ports:',
+        '          - port: "80"',
+        '            protocol: TCP',
+      ].join('\n'),
+    );
+    // the snippet, added to rule1, really allows the xwing
+    const fixed = `${RULE1}\n  - fromEndpoints: [{matchLabels: {org: alliance, class: xwing}}]\n    toPorts: [{ports: [{port: "80", protocol: TCP}]}]`;
+    const repo2 = new PolicyRepository();
+    repo2.upsertAll(parsePolicies(docs(fixed)));
+    const cache = new SelectorCache();
+    cache.attach(new IdentityAllocator());
+    const t2 = new PolicyEngine(repo2, cache).trace({
+      src: { labels: LabelSet.parse(src.labels, 'k8s') },
+      dst: { labels: LabelSet.parse(dst.labels, 'k8s') },
+      dport: 80,
+      protocol: 'TCP',
+    });
+    assert.equal(t2.verdict, 'ALLOWED');
+    // the allowed edge has nothing to change
+    const ok = m.edge('default/tiefighter TCP default/deathstar:80')!;
+    const exOk = explainEdge(
+      ok,
+      m.node(ok.source)!,
+      dst,
+      trace({ src: traceSide(m.node(ok.source)!), dst: traceSide(dst), dport: 80, protocol: 'TCP' }),
+    );
+    assert.equal(exOk.verdict, 'ALLOWED');
+    assert.equal(exOk.change, undefined);
+    assert.match(exOk.directions[1]!.matches[0]!, /rule1 rule 0 ingress\[0\]/);
+  });
+
+  it('world gets fromEntities', () => {
+    const { m, trace } = setup();
+    const edge = m.edge('world-sender TCP default/deathstar:80')!;
+    const src = m.node(edge.source)!;
+    const dst = m.node(edge.target)!;
+    const ex = explainEdge(
+      edge,
+      src,
+      dst,
+      trace({ src: traceSide(src), dst: traceSide(dst), dport: 80, protocol: 'TCP' }),
+    );
+    assert.equal(ex.verdict, 'DENIED');
+    assert.match(ex.snippet!, /fromEntities: \[world\]/);
+  });
+});
