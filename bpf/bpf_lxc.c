@@ -26,6 +26,7 @@
 #include "lib/lb.h"
 #include "lib/lb_xlate.h"
 #include "lib/nodeport.h"
+#include "lib/overlay.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 
@@ -311,10 +312,10 @@ static __always_inline void lxc_trace_xlate(struct trace_xlate *tx, const struct
  * which routes it. A reply of a translated connection gets its source translated back to the
  * service frontend first (the client pod is local: it translated the connection), and a reply
  * to a connection from outside the node goes back out of the device it came in on.
- * Tunnel: a destination whose remote endpoint info carries a tunnel_endpoint (a pod on another
- * node) would be encapsulated towards that node here, before the stack case. No overlay exists
- * yet, so the stack routes those too; an overlay must then look the ipcache up for established
- * traffic as well (stage 2 skips it).
+ * With the VXLAN overlay (ENCAP_IFINDEX), a destination whose ipcache entry names a tunnel
+ * endpoint (a pod on another node) is encapsulated towards that node with this endpoint's identity
+ * as the VNI (lib/overlay.h) and sent to the overlay device, before the stack case; established
+ * traffic looks the ipcache up here (stage 2 skips it).
  */
 static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinfo *p,
 					    struct lxc_verdict *v, struct lxc_egress_state *s,
@@ -355,6 +356,23 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 		update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
 		update_metrics(dst_id, len, METRIC_INGRESS, 0);
 		return bpf_redirect_peer(ifindex, 0);
+	}
+
+	if (ENCAP_IFINDEX) {
+		const struct remote_endpoint_info *info = s->info;
+
+		if (!info)
+			info = lookup_remote_endpoint(p->ipv6, p->tuple.daddr6);
+		if (info && info->tunnel_endpoint) {
+			ret = overlay_set_key(ctx, info->tunnel_endpoint, SECLABEL);
+			if (ret < 0)
+				return ret;
+			if (s->trace)
+				send_trace_xlate(ctx, LXC_ID, TRACE_TO_OVERLAY, SECLABEL, v->dst_label, 0,
+						 s->ct, p->ipv6, ENCAP_IFINDEX, &tx);
+			update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
+			return bpf_redirect(ENCAP_IFINDEX, 0);
+		}
 	}
 
 	if (s->trace)
@@ -506,9 +524,11 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 
 	if (state == CT_NEW || trace) {
 		const struct remote_endpoint_info *info = NULL;
+		/* from another node through the overlay: the sender's identity is the VNI */
+		__u32 tunnel_id = ENCAP_IFINDEX ? overlay_mark_identity(ctx->mark) : 0;
 
-		ep = lookup_endpoint(p->ipv6, p->tuple.saddr6);
-		v->src_label = lxc_peer_identity(p->ipv6, p->tuple.saddr6, ep, &info);
+		ep = tunnel_id ? NULL : lookup_endpoint(p->ipv6, p->tuple.saddr6);
+		v->src_label = tunnel_id ? tunnel_id : lxc_peer_identity(p->ipv6, p->tuple.saddr6, ep, &info);
 	}
 
 	if (state == CT_NEW) {

@@ -188,6 +188,7 @@ struct metrics_value {
 /* drop_notify.file: the datapath source file whose code dropped */
 #define DROP_FILE_LXC 1  /* bpf_lxc.c */
 #define DROP_FILE_HOST 2 /* bpf_host.c */
+#define DROP_FILE_OVERLAY 3 /* bpf_overlay.c */
 
 #define EVENT_CAPTURE_LEN 128
 #define CILIUM_TS_EVENT_VERSION 1 /* event_hdr.version of the layouts below */
@@ -262,6 +263,7 @@ struct policy_verdict_notify {
 #define TRACE_REASON_CT_ESTABLISHED 1
 #define TRACE_REASON_CT_REPLY 2
 #define TRACE_REASON_CT_RELATED 3
+#define TRACE_REASON_UNKNOWN 5     /* the observation point knows no CT state (overlay device) */
 
 /* Drop reason codes: upstream's numbering (flow.proto DropReason); the datapath returns them negated. */
 #define DROP_INVALID_SIP 132

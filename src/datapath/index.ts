@@ -8,4 +8,5 @@ export * from './host-loader.js';
 export * from './loader.js';
 export * from './maps/index.js';
 export * from './object-loader.js';
+export * from './overlay.js';
 export * from './sock-loader.js';

@@ -51,6 +51,11 @@ export interface NodeDatapathConfig {
    * service model's `maglevConfig().seedJhash0` (bytes 4–7 of the Maglev seed). Default 0.
    */
   lbHashSeed?: number;
+  /**
+   * ENCAP_IFINDEX: the node's VXLAN overlay device (overlay.ts); a pod's packet to a destination
+   * whose ipcache entry names a tunnel endpoint is encapsulated there. 0 / unset: native routing.
+   */
+  encapIfindex?: number;
 }
 
 export const ALLOW_LOCALHOST_MODES = ['always', 'policy'] as const;
@@ -142,12 +147,16 @@ export function nodeConstants(
   const seed = node.lbHashSeed ?? 0;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
     throw new TypeError(`lbHashSeed: expected an integer in 0..4294967295, got ${JSON.stringify(seed)}`);
+  const encap = node.encapIfindex ?? 0;
+  if (!Number.isInteger(encap) || encap < 0 || encap > 0x7fffffff)
+    throw new TypeError(`encapIfindex: expected an interface index, got ${JSON.stringify(encap)}`);
   return {
     MONITOR_AGGREGATION: node.monitorAggregation ?? 1,
     ALLOW_LOCALHOST: allow === 'always' ? 1 : 0,
     LB_SELECTION: alg === 'maglev' ? DEFS.LB_ALGORITHM_MAGLEV : DEFS.LB_ALGORITHM_RANDOM,
     MAGLEV_TABLE_SIZE: maglevTableSize,
     HASH_INIT4_SEED: seed,
+    ENCAP_IFINDEX: encap,
   };
 }
 

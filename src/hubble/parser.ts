@@ -456,7 +456,8 @@ export function parseEventTimed(bytes: Uint8Array, ctx: ParserContext): ParsedFl
     const tr = TraceReasonEnum[traceReason & ~TRACE_REASON_ENCRYPT_MASK];
     if (tr) flow.trace_reason = tr;
   }
-  if (type === NotifyType.DROP && bytes[DropNotify.file] === 1) flow.file = { name: 'bpf_lxc.c' };
+  const file = type === NotifyType.DROP ? DROP_FILES[bytes[DropNotify.file]!] : undefined;
+  if (file) flow.file = { name: file };
   if (dropReason) flow.drop_reason_desc = dropReasonName(dropReason);
   if (isReply !== undefined) flow.is_reply = isReply;
   if (ifindex) {
@@ -466,6 +467,9 @@ export function parseEventTimed(bytes: Uint8Array, ctx: ParserContext): ParsedFl
   flow.Summary = pkt.summary;
   return { flow, sec, nsec, timeMs: sec * 1000 + nsec / 1e6 };
 }
+
+/** drop_notify.file (DROP_FILE_* in defs.h) → the datapath source file that dropped. */
+const DROP_FILES: Record<number, string> = { 1: 'bpf_lxc.c', 2: 'bpf_host.c', 3: 'bpf_overlay.c' };
 
 /** A `flow.LostEvent` for events the BPF ring buffer (or our own queues) dropped. */
 export function lostEvent(

@@ -35,6 +35,10 @@ volatile const __u32 MAGLEV_TABLE_SIZE;
 /* Seed of the Maglev flow hash (upstream's HASH_INIT4_SEED): every node of a cluster uses the same,
  * so a flow picks the same backend wherever it arrives. */
 volatile const __u32 HASH_INIT4_SEED;
+/* ifindex of the node's VXLAN overlay device (cilium_vxlan, lib/overlay.h): a pod's packet for a
+ * destination whose ipcache entry names a tunnel endpoint (a pod on another node) is encapsulated
+ * and sent there. 0: no overlay (native routing: the node's stack routes it). */
+volatile const __u32 ENCAP_IFINDEX;
 
 /* ---- compile-time tunables ---- */
 

@@ -82,7 +82,11 @@ describe('hand-kept copies of the datapath constants', () => {
       1: 'CT_ESTABLISHED',
       2: 'CT_REPLY',
       3: 'CT_RELATED',
+      5: 'UNKNOWN',
     });
+    // The overlay device's points know no CT state: upstream's TRACE_REASON_UNKNOWN, the field's
+    // zero value, left out of the flow.
+    assert.equal(TraceReasonEnum[DEFS.TRACE_REASON_UNKNOWN], undefined);
     assert.deepEqual(
       [0, 1, 2, 3].map((r) => TraceReasonEnum[r]),
       ['NEW', 'ESTABLISHED', 'REPLY', 'RELATED'],
@@ -141,6 +145,8 @@ describe('hand-kept copies of the datapath constants', () => {
       });
     const ctx = { nodeName: 'n', bootTime: { sec: 0, nsec: 0 }, uuid: false };
     assert.deepEqual(parseEvent(rec(DEFS.DROP_FILE_LXC), ctx)?.file, { name: 'bpf_lxc.c' });
+    assert.deepEqual(parseEvent(rec(DEFS.DROP_FILE_HOST), ctx)?.file, { name: 'bpf_host.c' });
+    assert.deepEqual(parseEvent(rec(DEFS.DROP_FILE_OVERLAY), ctx)?.file, { name: 'bpf_overlay.c' });
     assert.equal(parseEvent(rec(200), ctx)?.file, undefined, 'an index no datapath file has');
   });
 });

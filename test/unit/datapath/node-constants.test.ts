@@ -11,6 +11,7 @@ describe('node constants', () => {
       LB_SELECTION: DEFS.LB_ALGORITHM_RANDOM,
       MAGLEV_TABLE_SIZE: DEFS.LB_MAGLEV_LUT_SIZE,
       HASH_INIT4_SEED: 0,
+      ENCAP_IFINDEX: 0,
     });
   });
 
@@ -31,5 +32,6 @@ describe('node constants', () => {
     assert.throws(() => nodeConstants({ lbHashSeed: -1 }), /lbHashSeed: expected an integer/);
     assert.throws(() => nodeConstants({ lbHashSeed: 2 ** 32 }), /lbHashSeed/);
     assert.throws(() => nodeConstants({ lbHashSeed: 1.5 }), /lbHashSeed/);
+    assert.throws(() => nodeConstants({ encapIfindex: -1 }), /encapIfindex: expected an interface index/);
   });
 });

@@ -21,17 +21,31 @@ function twoObjectModel() {
 
 describe('datapath objects: codegen over several objects', () => {
   it('the committed layouts describe every datapath object of bpf/ (not bpf/test/)', () => {
-    assert.deepEqual(Object.keys(OBJECTS), ['bpf_host', 'bpf_lxc', 'bpf_sock']);
+    assert.deepEqual(Object.keys(OBJECTS), ['bpf_host', 'bpf_lxc', 'bpf_overlay', 'bpf_sock']);
     assert.deepEqual(layoutInputs(repoRoot).objects, [
       join(repoRoot, 'build/bpf/bpf_host.o'),
       join(repoRoot, 'build/bpf/bpf_lxc.o'),
+      join(repoRoot, 'build/bpf/bpf_overlay.o'),
       join(repoRoot, 'build/bpf/bpf_sock.o'),
     ]);
     assert.deepEqual(Object.keys(OBJECTS.bpf_lxc.programs), ['cil_from_container', 'cil_to_container']);
     assert.deepEqual(OBJECTS.bpf_host.programs, { cil_from_netdev: 'tc' });
+    assert.deepEqual(OBJECTS.bpf_overlay.programs, { cil_from_overlay: 'tc', cil_to_overlay: 'tc' });
+    assert.deepEqual(
+      Object.keys(OBJECTS.bpf_overlay.constants).filter((c) => !(c in OBJECTS.bpf_sock.constants)),
+      [],
+      'bpf_overlay has the node constants only',
+    );
     assert.deepEqual(
       Object.keys(MAPS).sort(),
-      [...new Set([...OBJECTS.bpf_host.maps, ...OBJECTS.bpf_lxc.maps, ...OBJECTS.bpf_sock.maps])].sort(),
+      [
+        ...new Set([
+          ...OBJECTS.bpf_host.maps,
+          ...OBJECTS.bpf_lxc.maps,
+          ...OBJECTS.bpf_overlay.maps,
+          ...OBJECTS.bpf_sock.maps,
+        ]),
+      ].sort(),
       'every map belongs to an object',
     );
     for (const o of ['bpf_lxc', 'bpf_host'] as const)
@@ -88,6 +102,7 @@ describe('datapath objects: codegen over several objects', () => {
         LB_SELECTION: 4,
         MAGLEV_TABLE_SIZE: 4,
         HASH_INIT4_SEED: 4,
+        ENCAP_IFINDEX: 4,
         PROBE_ID: 2,
       },
     });

@@ -2,7 +2,7 @@
  * GENERATED FILE, DO NOT EDIT. Regenerate with `node dist/scripts/codegen-datapath.js`;
  * CI runs it with --check.
  * Structs: BTF of build/bpf/abi.o.
- * Maps, programs, constants: build/bpf/bpf_host.o, build/bpf/bpf_lxc.o, build/bpf/bpf_sock.o.
+ * Maps, programs, constants: build/bpf/bpf_host.o, build/bpf/bpf_lxc.o, build/bpf/bpf_overlay.o, build/bpf/bpf_sock.o.
  * #defines: bpf/lib/defs.h, bpf/lib/common.h, bpf/lib/policy.h, bpf/lib/config/node.h, bpf/lib/config/sizes.h.
  */
 import { type MapDescriptor, type ObjectDescriptor, putBytes, shortBuffer, type StructLayout, view } from '../codec.js';
@@ -2537,6 +2537,7 @@ export const OBJECTS = {
       LB_SELECTION: 4,
       MAGLEV_TABLE_SIZE: 4,
       HASH_INIT4_SEED: 4,
+      ENCAP_IFINDEX: 4,
     },
   },
   bpf_lxc: {
@@ -2575,6 +2576,7 @@ export const OBJECTS = {
       SECLABEL: 4,
       LXC_ID: 2,
       MONITOR_AGGREGATION: 4,
+      ENCAP_IFINDEX: 4,
       ALLOW_LOCALHOST: 4,
       POLICY_AUDIT_MODE: 4,
       LB_SELECTION: 4,
@@ -2587,6 +2589,28 @@ export const OBJECTS = {
       ROUTER_IPV4: 4,
       ROUTER_IPV6: 16,
       LXC_IFINDEX: 4,
+    },
+  },
+  bpf_overlay: {
+    file: 'bpf_overlay.o',
+    programs: {
+      cil_from_overlay: 'tc',
+      cil_to_overlay: 'tc',
+    },
+    maps: [
+      'cilium_events',
+      'cilium_events_lost',
+      'cilium_ipcache',
+      'cilium_lxc',
+      'cilium_metrics',
+    ],
+    constants: {
+      MONITOR_AGGREGATION: 4,
+      ALLOW_LOCALHOST: 4,
+      LB_SELECTION: 4,
+      MAGLEV_TABLE_SIZE: 4,
+      HASH_INIT4_SEED: 4,
+      ENCAP_IFINDEX: 4,
     },
   },
   bpf_sock: {
@@ -2625,6 +2649,7 @@ export const OBJECTS = {
       LB_SELECTION: 4,
       MAGLEV_TABLE_SIZE: 4,
       HASH_INIT4_SEED: 4,
+      ENCAP_IFINDEX: 4,
     },
   },
 } as const satisfies Record<string, ObjectDescriptor>;
@@ -2680,12 +2705,14 @@ export const DEFS = {
   TRACE_TO_NETWORK: 11,
   DROP_FILE_LXC: 1,
   DROP_FILE_HOST: 2,
+  DROP_FILE_OVERLAY: 3,
   EVENT_CAPTURE_LEN: 128,
   CILIUM_TS_EVENT_VERSION: 1,
   TRACE_REASON_POLICY: 0,
   TRACE_REASON_CT_ESTABLISHED: 1,
   TRACE_REASON_CT_REPLY: 2,
   TRACE_REASON_CT_RELATED: 3,
+  TRACE_REASON_UNKNOWN: 5,
   DROP_INVALID_SIP: 132,
   DROP_POLICY: 133,
   DROP_INVALID: 134,
