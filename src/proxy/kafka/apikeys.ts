@@ -1,44 +1,10 @@
 /**
- * Kafka API keys as policy names them (upstream pkg/policy/api/kafka: lower-case names, `offsets` is
- * ListOffsets) and the keys each role implies.
+ * Kafka API keys: the numbers the filter deals with, and names for records (policy's names, from
+ * src/policy/kafka.ts).
  */
+import { API_KEY_BY_NAME } from '../../policy/kafka.js';
 
-export const API_KEY_BY_NAME: Readonly<Record<string, number>> = {
-  produce: 0,
-  fetch: 1,
-  offsets: 2,
-  metadata: 3,
-  leaderandisr: 4,
-  stopreplica: 5,
-  updatemetadata: 6,
-  controlledshutdown: 7,
-  offsetcommit: 8,
-  offsetfetch: 9,
-  findcoordinator: 10,
-  joingroup: 11,
-  heartbeat: 12,
-  leavegroup: 13,
-  syncgroup: 14,
-  describegroups: 15,
-  listgroups: 16,
-  saslhandshake: 17,
-  apiversions: 18,
-  createtopics: 19,
-  deletetopics: 20,
-  deleterecords: 21,
-  initproducerid: 22,
-  offsetforleaderepoch: 23,
-  addpartitionstotxn: 24,
-  addoffsetstotxn: 25,
-  endtxn: 26,
-  writetxnmarkers: 27,
-  txnoffsetcommit: 28,
-  describeacls: 29,
-  createacls: 30,
-  deleteacls: 31,
-  describeconfigs: 32,
-  alterconfigs: 33,
-};
+export { API_KEY_BY_NAME, ROLE_API_KEYS } from '../../policy/kafka.js';
 
 const NAME_BY_KEY = new Map(Object.entries(API_KEY_BY_NAME).map(([n, k]) => [k, n]));
 
@@ -62,12 +28,6 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
 } as const;
-
-/** Upstream's role expansion: produce → produce, metadata, apiversions; consume → fetch … syncgroup. */
-export const ROLE_API_KEYS: Readonly<Record<'produce' | 'consume', readonly number[]>> = {
-  produce: [0, 3, 18],
-  consume: [1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18],
-};
 
 /** Error codes the proxy writes or reports. */
 export const KafkaError = {

@@ -38,7 +38,8 @@ export interface KafkaRecord {
 }
 
 export interface KafkaFilterOptions {
-  readonly rules: readonly KafkaRule[];
+  /** The port's rules, or a function asked at every request (a policy change applies at once). */
+  readonly rules: readonly KafkaRule[] | (() => readonly KafkaRule[]);
   readonly onRecord?: (r: KafkaRecord) => void;
   readonly maxRequestBytes?: number;
 }
@@ -134,7 +135,8 @@ export class KafkaFilter {
         return this.fail(out, `malformed request: ${(e as Error).message}`);
       }
       const started = process.hrtime.bigint();
-      if (kafkaAllowed(this.opts.rules, req)) {
+      const rules = typeof this.opts.rules === 'function' ? this.opts.rules() : this.opts.rules;
+      if (kafkaAllowed(rules, req)) {
         this.record('request', 'forwarded', req, KafkaError.None);
         out.toServer.push(sizePrefix(frame), frame);
         if (expectsResponse(req)) this.pending.push({ req, started, local: null });

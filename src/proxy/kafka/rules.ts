@@ -7,17 +7,16 @@
  * proxy could not decode.
  */
 import { CiliumTsError } from '../../common/errors.js';
-import { API_KEY_BY_NAME, ROLE_API_KEYS } from './apikeys.js';
+import {
+  API_KEY_BY_NAME,
+  type KafkaRuleFields,
+  kafkaRuleProblems,
+  ROLE_API_KEYS,
+} from '../../policy/kafka.js';
 import type { KafkaRequest } from './request.js';
 
 /** The policy form of one rule (the `rules.kafka` entries of a port rule). */
-export interface KafkaRuleInput {
-  readonly role?: string;
-  readonly apiKey?: string;
-  readonly apiVersion?: string;
-  readonly clientID?: string;
-  readonly topic?: string;
-}
+export type KafkaRuleInput = KafkaRuleFields;
 
 export class KafkaRuleError extends CiliumTsError {
   override readonly name = 'KafkaRuleError';
@@ -35,43 +34,17 @@ export interface KafkaRule {
   readonly topic: string | null;
 }
 
-const TOPIC_RE = /^[a-zA-Z0-9._-]+$/;
-
 /** Checks and compiles one rule; `field` prefixes error messages (e.g. "rules.kafka[0]"). */
 export function compileKafkaRule(input: KafkaRuleInput, field = 'kafka'): KafkaRule {
-  if (input.role !== undefined && input.apiKey !== undefined)
-    throw new KafkaRuleError(field, 'role and apiKey cannot both be set');
+  const problem = kafkaRuleProblems(input)[0];
+  if (problem) throw new KafkaRuleError(problem[0] ? `${field}.${problem[0]}` : field, problem[1]);
   let apiKeys: Set<number> | null = null;
-  if (input.role !== undefined) {
-    const role = input.role.toLowerCase();
-    if (role !== 'produce' && role !== 'consume')
-      throw new KafkaRuleError(
-        `${field}.role`,
-        `must be produce or consume, got ${JSON.stringify(input.role)}`,
-      );
-    apiKeys = new Set(ROLE_API_KEYS[role]);
-  }
-  if (input.apiKey !== undefined) {
-    const key = API_KEY_BY_NAME[input.apiKey.toLowerCase()];
-    if (key === undefined)
-      throw new KafkaRuleError(`${field}.apiKey`, `unknown API key ${JSON.stringify(input.apiKey)}`);
-    apiKeys = new Set([key]);
-  }
-  let apiVersion: number | null = null;
-  if (input.apiVersion !== undefined && input.apiVersion !== '') {
-    if (!/^[0-9]{1,5}$/.test(input.apiVersion) || Number(input.apiVersion) > 32767)
-      throw new KafkaRuleError(
-        `${field}.apiVersion`,
-        `must be a version number 0-32767, got ${JSON.stringify(input.apiVersion)}`,
-      );
-    apiVersion = Number(input.apiVersion);
-  }
+  if (input.role !== undefined)
+    apiKeys = new Set(ROLE_API_KEYS[input.role.toLowerCase() as 'produce' | 'consume']);
+  if (input.apiKey !== undefined) apiKeys = new Set([API_KEY_BY_NAME[input.apiKey.toLowerCase()] as number]);
+  const apiVersion =
+    input.apiVersion === undefined || input.apiVersion === '' ? null : Number(input.apiVersion);
   const topic = input.topic === undefined || input.topic === '' ? null : input.topic;
-  if (topic !== null && (topic.length > 255 || !TOPIC_RE.test(topic)))
-    throw new KafkaRuleError(
-      `${field}.topic`,
-      `must be 1-255 characters of [a-zA-Z0-9._-], got ${JSON.stringify(topic)}`,
-    );
   const clientId = input.clientID === undefined || input.clientID === '' ? null : input.clientID;
   return { apiKeys, apiVersion, clientId, topic };
 }
