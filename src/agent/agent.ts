@@ -16,6 +16,7 @@ import { cniCell } from './cells/cni.js';
 import { conntrackCell } from './cells/conntrack.js';
 import { datapathCell, hostDeviceCell, socketLbCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
+import { fqdnCell } from './cells/fqdn.js';
 import { hubbleCell } from './cells/hubble.js';
 import { ipcacheCell } from './cells/ipcache.js';
 import { ipsyncCell } from './cells/ipsync.js';
@@ -43,6 +44,8 @@ export const CONTROL_PLANE_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   ipcacheCell,
   nodeCell,
   policyCell,
+  // Before endpoints: restored FQDN identities are claimed before unclaimed ones are freed.
+  fqdnCell,
   endpointsCell,
   servicesCell,
   ipsyncCell,

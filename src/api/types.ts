@@ -252,6 +252,17 @@ export interface PodRequest {
 export type PodsResponse = Record<string, PodMeta>;
 
 /** A node this agent knows (`node list`): itself and the others the kvstore told it about. */
+/** One name an endpoint resolved through the DNS proxy (`fqdn cache list`). */
+export interface FqdnCacheEntry {
+  endpoint: number;
+  /** `lookup`: learnt from a DNS answer the proxy let through. */
+  source: 'lookup';
+  name: string;
+  /** When the last answer for the name arrived (ISO 8601). */
+  lookupTime: string;
+  ips: { ip: string; ttl: number; expiresAt: string }[];
+}
+
 export interface NodeView {
   name: string;
   cluster: string;
@@ -392,6 +403,7 @@ export const routes = {
   serviceList: route('GET', '/v1/service', returns<ServiceView[]>()),
   nodeList: route('GET', '/v1/node', returns<NodeView[]>()),
   bpfLb: route('GET', '/v1/bpf/lb', returns<BpfLbEntry[]>()),
+  fqdnCache: route('GET', '/v1/fqdn/cache', returns<FqdnCacheEntry[]>()),
   services: route('GET', '/v1/k8s/services', returns<KubeObjectsResponse>()),
   servicePut: route('PUT', '/v1/k8s/services/:ns/:name', returns<Empty>(), body<KubeObject>()),
   serviceDelete: route('DELETE', '/v1/k8s/services/:ns/:name', returns<Empty>()),

@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { registerAgentCommands } from './agent.js';
 import { registerDnsCommands } from './dns.js';
 import { reportAndExit } from './errors.js';
+import { registerFqdnCommands } from './fqdn.js';
 import { registerHubbleCommands } from './hubble.js';
 import { registerHubbleUiCommand } from './hubble-ui.js';
 import { registerLab } from './lab.js';
@@ -41,5 +42,6 @@ registerHubbleCommands(program);
 registerRelayCommands(program);
 registerHubbleUiCommand(program);
 registerDnsCommands(program);
+registerFqdnCommands(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);
