@@ -15,6 +15,7 @@ const benches = [
   'maglev',
   'services',
   'nodeport',
+  'ui',
 ];
 for (const b of benches) {
   const file = fileURLToPath(new URL(`./${b}.js`, import.meta.url));

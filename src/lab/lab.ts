@@ -79,6 +79,7 @@ import {
   type RoutingMode,
   saveLab,
 } from './state.js';
+import { ensureUi, formatUi } from './ui.js';
 
 export { agentRef, startAgent } from './agents.js';
 export { LabError } from './errors.js';
@@ -224,6 +225,10 @@ export async function up(o: UpOptions): Promise<LabState> {
     saveLab(s);
     for (const n of s.nodes) n.forwarder = await ensureForwarder(s, n);
     if (s.etcd) s.relay = await ensureRelay(s);
+    s.ui = await ensureUi(s).catch((err: unknown) => {
+      o.log(`warning: hubble ui: ${(err as Error).message}`);
+      return undefined;
+    });
     ensureController(s);
     saveLab(s);
     // Namespaces the lab knows are pushed to (possibly restarted) agents; services and slices too.
@@ -240,6 +245,7 @@ export async function up(o: UpOptions): Promise<LabState> {
     }
     for (const line of formatAddresses(s)) o.log(line);
     if (s.relay) o.log(formatRelay(s.relay));
+    if (s.ui) o.log(formatUi(s.ui));
     return s;
   });
 }
@@ -823,7 +829,7 @@ export async function down(lab: string, log: Log): Promise<void> {
   // Processes the lab recorded: signalled (with their process groups) only while PID and start
   // time still match, so a PID recycled by an unrelated process after a crash is left alone. The
   // controller goes first, so that it does not act on a lab being taken down.
-  const recorded: (ProcessRef | undefined)[] = [s?.controller, s?.relay];
+  const recorded: (ProcessRef | undefined)[] = [s?.controller, s?.relay, s?.ui];
   for (const n of s?.nodes ?? []) recorded.push(agentRef(n), n.forwarder);
   for (const p of Object.values(s?.pods ?? {})) recorded.push(...p.containers);
   const stopped = new Set<number>();

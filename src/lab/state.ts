@@ -99,6 +99,15 @@ export interface LabRelay extends ProcessRef {
   log: string;
 }
 
+/** The lab's Hubble UI (root namespace): `cilium-ts hubble ui` reading the relay or the node's flows. */
+export interface LabUi extends ProcessRef {
+  url: string;
+  port: number;
+  /** The Observer API it reads flows from. */
+  server: string;
+  log: string;
+}
+
 /** How a node reaches other nodes' pods (the agents' --routing-mode). */
 export type RoutingMode = 'native';
 export const ROUTING_MODES: readonly RoutingMode[] = ['native'];
@@ -131,6 +140,8 @@ export interface LabState {
   routingMode?: RoutingMode;
   /** A multi-node lab's Hubble Relay. */
   relay?: LabRelay;
+  /** The lab's Hubble UI. */
+  ui?: LabUi;
 }
 
 export const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/;

@@ -256,6 +256,11 @@ export class UiServer {
       res.end(this.assets.get(asset));
       return;
     }
+    if (path === '/favicon.ico') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     const p = url.searchParams;
     switch (path) {
       case '/api/status':

@@ -74,6 +74,8 @@ export class FlowTable {
       div.className = 'row';
       div.dataset.seq = String(r.seq);
       div.dataset.verdict = r.verdict;
+      div.dataset.source = r.sourceNode;
+      div.dataset.destination = r.destinationNode;
       const port = r.protocol ? `${r.port}/${r.protocol}` : '';
       const cells = [
         time(r.time),
