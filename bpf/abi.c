@@ -44,6 +44,8 @@ ABI(lb4_reverse_sk);
 ABI(lb6_reverse_sk_key);
 ABI(lb6_reverse_sk);
 ABI(nodeport_nat_entry);
+ABI(proxy_key);
+ABI(proxy_value);
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 

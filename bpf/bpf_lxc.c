@@ -26,6 +26,7 @@
 #include "lib/lb.h"
 #include "lib/lb_xlate.h"
 #include "lib/nodeport.h"
+#include "lib/proxy.h"
 #include "lib/overlay.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
@@ -123,6 +124,7 @@ struct lxc_egress_state {
 	int trace;                                /* send trace events for this packet */
 	struct ct_state st;                       /* what the CT entry says (replies: translated?) */
 	const struct lb_xlate *x;                 /* stage 1's translation: rev_nat_index 0 = none */
+	__u16 proxy_port;                         /* stage 3: a new connection goes to this L7 proxy */
 };
 
 /* lxc_egress's `stage`: whether stage 1 ran for the packet (its result is in `x`) */
@@ -135,6 +137,9 @@ struct lxc_egress_state {
  *                           t = the CT state + 1 when traced, else 0 */
 #define LXC_NEED_SERVICES 0x1000
 #define LXC_NODEPORT_REPLY 0x2000
+/* LXC_TO_PROXY | port: hand the packet to the L7 proxy at port (0: to the proxy's own socket of
+ * the tuple, a reply of a connection the proxy made), proxy_assign */
+#define LXC_TO_PROXY 0x10000
 
 /*
  * Stage 1, service translation (IPv4 TCP / UDP that conntrack does not know: a service
@@ -225,9 +230,13 @@ static __always_inline int lxc_egress_lookup(struct pktinfo *p, struct lxc_verdi
  * destination, that endpoint's ingress policy with its own CT side (drops attributed to it);
  * the CT entries are created once both allow. A translated connection's entries carry its
  * service (rev_nat_index), which translates the replies back.
+ * An allow with a proxy port (egress first, else the local destination's ingress) sends the
+ * connection to that L7 proxy (s->proxy_port, lib/proxy.h): only this endpoint's entry is made,
+ * flagged CT_F_PROXY_REDIRECT; the proxy's own connection to the destination meets the
+ * destination's ingress policy at its to-container.
  */
 static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktinfo *p,
-					     struct lxc_verdict *v, const struct lxc_egress_state *s,
+					     struct lxc_verdict *v, struct lxc_egress_state *s,
 					     __u32 len)
 {
 	struct ct_state st = { .rev_nat_index = s->x->rev_nat_index };
@@ -240,9 +249,15 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 				     POLICY_AUDIT_MODE);
 		if (ret < 0)
 			return ret;
+		if (ret > 0) {
+			s->proxy_port = (__u16)ret;
+			ret = proxy_record(p, LXC_ID, 1, SECLABEL, v->dst_label);
+			if (ret < 0)
+				return ret;
+		}
 	}
 
-	if (ep) {
+	if (ep && !s->proxy_port) {
 		struct ct_state st_in;
 		__u8 seen_in;
 		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen_in, &st_in);
@@ -254,7 +269,12 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 					     p->ipv6, POLICY_AUDIT_MODE);
 			if (ret < 0)
 				return ret;
-			ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, SECLABEL, &st);
+			if (ret > 0 && s->ct == CT_NEW) {
+				s->proxy_port = (__u16)ret;
+				ret = proxy_record(p, ep->lxc_id, 0, SECLABEL, v->dst_label);
+			} else {
+				ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, SECLABEL, &st);
+			}
 			if (ret < 0)
 				return ret;
 			v->drop_ep = LXC_ID;
@@ -263,6 +283,10 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 	}
 
 	if (s->ct == CT_NEW) {
+		if (s->proxy_port) {
+			st.flags |= CT_F_PROXY_REDIRECT;
+			st.proxy_port = s->proxy_port;
+		}
 		ret = lxc_ct_create(p, CT_SIDE_EGRESS, len, SECLABEL, &st);
 		if (ret < 0)
 			return ret;
@@ -382,6 +406,18 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 	return TC_ACT_OK;
 }
 
+/* Stage 4 for a packet the L7 proxy at `port` takes (lib/proxy.h): traced and counted here, the
+ * socket assigned by lxc_from_ip (proxy_assign), outside this frame. */
+static __always_inline int lxc_egress_to_proxy(struct __sk_buff *ctx, struct lxc_verdict *v,
+					       const struct lxc_egress_state *s, __u32 port, __u32 len)
+{
+	if (s->trace)
+		send_trace_notify(ctx, LXC_ID, TRACE_TO_PROXY, SECLABEL, v->dst_label, 0, s->ct,
+				  v->ipv6, ctx->ifindex);
+	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
+	return LXC_TO_PROXY | port;
+}
+
 /* A packet the pod sent (source already validated), through the stages above. `stage`:
  * LXC_SVC_*; `x`: stage 1's translation, its rev_nat_index 0 when there is none (and nothing else
  * of it read then). Only the first check reads `stage`, and nothing branches on the translation
@@ -406,9 +442,17 @@ __noinline int lxc_egress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_v
 	/* (only IPv4 connections are translated: the flag and rev_nat_index are on IPv4 entries) */
 	if (s.ct == CT_REPLY && (s.st.flags & CT_F_NODEPORT))
 		return LXC_NODEPORT_REPLY | (s.trace ? s.ct + 1 : 0);
+	/* L7 proxy: replies of the proxy's own connections go back to its socket; a redirected
+	 * connection's packets, and a new one whose policy says so, go to the proxy */
+	if (s.ct == CT_REPLY && (s.st.flags & CT_F_FROM_PROXY))
+		return lxc_egress_to_proxy(ctx, v, &s, 0, len);
+	if (s.ct == CT_ESTABLISHED && (s.st.flags & CT_F_PROXY_REDIRECT))
+		return lxc_egress_to_proxy(ctx, v, &s, s.st.proxy_port, len);
 	ret = lxc_egress_policy(ctx, p, v, &s, len);
 	if (ret < 0)
 		return ret;
+	if (s.proxy_port)
+		return lxc_egress_to_proxy(ctx, v, &s, s.proxy_port, len);
 	return lxc_egress_route(ctx, p, v, &s, len);
 }
 
@@ -432,6 +476,8 @@ static __always_inline int lxc_from_ip(struct __sk_buff *ctx, struct pktinfo *p,
 			return ret;
 		ret = lxc_egress(ctx, p, v, &x, LXC_SVC_DONE);
 	}
+	if ((ret & ~0xffff) == LXC_TO_PROXY)
+		return proxy_assign(ctx, p, ret & 0xffff);
 	if ((ret & ~0xff) == LXC_NODEPORT_REPLY)
 		return lxc_nodeport_reply(ctx, p, v, ret & 0xff);
 	return ret;
@@ -446,6 +492,8 @@ static __always_inline int lxc_from_ipv4(struct __sk_buff *ctx, struct pktinfo *
 	ret = parse_ipv4(ctx, p);
 	if (ret < 0)
 		return ret;
+	if (proxy_marked(ctx)) /* sent back in by cil_to_container for the L7 proxy */
+		return proxy_assign(ctx, p, ctx->mark >> 16);
 	if (LXC_IPV4 == 0 || p->tuple.saddr4 != LXC_IPV4)
 		return -DROP_INVALID_SIP;
 	return lxc_from_ip(ctx, p, v);
@@ -465,6 +513,8 @@ static __always_inline int lxc_from_ipv6(struct __sk_buff *ctx, struct pktinfo *
 			return handle_ipv6_ns(ctx, p);
 		return TC_ACT_OK; /* link-local control traffic for the node */
 	}
+	if (proxy_marked(ctx)) /* sent back in by cil_to_container for the L7 proxy */
+		return proxy_assign(ctx, p, ctx->mark >> 16);
 	if (!ipv6_addr_eq(p->tuple.saddr6, LXC_IPV6))
 		return -DROP_INVALID_SIP;
 	return lxc_from_ip(ctx, p, v);
@@ -499,11 +549,27 @@ int cil_from_container(struct __sk_buff *ctx)
 	return lxc_finish(ctx, ret, &v, len);
 }
 
+/* To the L7 proxy from cil_to_container: back in through this veth (proxy_reinject). */
+static __always_inline int lxc_ingress_to_proxy(struct __sk_buff *ctx, const struct lxc_verdict *v,
+						int state, int trace, __u32 port, __u32 len)
+{
+	if (trace)
+		send_trace_notify(ctx, LXC_ID, TRACE_TO_PROXY, v->src_label, SECLABEL, LXC_ID, state,
+				  v->ipv6, ctx->ifindex);
+	update_metrics(LXC_ID, len, METRIC_INGRESS, 0);
+	return proxy_reinject(ctx, port);
+}
+
 /*
  * A packet the node's stack delivers to the pod: replies and related packets
  * pass, new connections need this endpoint's ingress policy. A reply of a
  * connection this pod made to a service (translated at its egress) gets its
  * source translated back to the service frontend.
+ * L7 proxy (lib/proxy.h): an allow with a proxy port, and the later packets of such a connection,
+ * go back in to the proxy (proxy_reinject); so do replies from another node to a connection the
+ * proxy made with this pod's address (proxy_owns). The proxy's own connections (marked) meet the
+ * ingress policy unless the proxy applied this endpoint's ingress rules already, and their
+ * replies go back to the proxy (CT_F_FROM_PROXY).
  */
 __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_verdict *v,
 			   __u32 len)
@@ -521,6 +587,10 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 
 	state = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen, &st);
 	trace = trace_wanted(state, proto, p->tcp_flags, seen);
+	if (state == CT_ESTABLISHED && (st.flags & CT_F_PROXY_REDIRECT))
+		return lxc_ingress_to_proxy(ctx, v, state, trace, st.proxy_port, len);
+	if (state == CT_NEW && !proxy_upstream_mark(ctx) && proxy_owns(ctx, p))
+		return lxc_ingress_to_proxy(ctx, v, state, trace, 0, len);
 
 	if (state == CT_NEW || trace) {
 		const struct remote_endpoint_info *info = NULL;
@@ -532,17 +602,33 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 	}
 
 	if (state == CT_NEW) {
+		int upstream = proxy_upstream_mark(ctx);
+		__u32 proxy_port = 0;
+
 		/* The node itself reaches its pods whatever their ingress policy says (kubelet
 		 * probes), unless ALLOW_LOCALHOST is 0 (--allow-localhost=policy). */
-		if (!(ALLOW_LOCALHOST && v->src_label == ID_HOST)) {
+		if (!(ALLOW_LOCALHOST && v->src_label == ID_HOST) &&
+		    upstream != MARK_MAGIC_PROXY_INGRESS) {
 			ret = policy_enforce(ctx, LXC_ID, v->src_label, 0, proto, p->policy_dport,
 					     p->ipv6, POLICY_AUDIT_MODE);
 			if (ret < 0)
 				return ret;
+			proxy_port = ret;
+		}
+		if (upstream)
+			st.flags |= CT_F_FROM_PROXY;
+		if (proxy_port) {
+			ret = proxy_record(p, LXC_ID, 0, v->src_label, SECLABEL);
+			if (ret < 0)
+				return ret;
+			st.flags |= CT_F_PROXY_REDIRECT;
+			st.proxy_port = proxy_port;
 		}
 		ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, v->src_label, &st);
 		if (ret < 0)
 			return ret;
+		if (proxy_port)
+			return lxc_ingress_to_proxy(ctx, v, state, trace, proxy_port, len);
 	}
 
 	if (state == CT_REPLY && st.rev_nat_index && !(st.flags & CT_F_NODEPORT) && !p->ipv6) {

@@ -77,6 +77,7 @@ struct ct_state {
 	__be16 rev_nat_index;
 	__u8 flags; /* CT_F_* */
 	__u8 pad;
+	__u16 proxy_port; /* CT_F_PROXY_REDIRECT: the proxy's port (host order) */
 };
 
 static __always_inline void ct_state_of(struct ct_state *st, const struct ct_entry *e)
@@ -86,6 +87,7 @@ static __always_inline void ct_state_of(struct ct_state *st, const struct ct_ent
 	st->backend_id = e->backend_id;
 	st->rev_nat_index = e->rev_nat_index;
 	st->flags = e->flags;
+	st->proxy_port = e->proxy_port;
 }
 
 static __always_inline void *ct_map(__u8 ipv6)
@@ -146,7 +148,7 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 		if (!reply && (flags & CT_F_CLOSING) &&
 		    (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 			/* port reuse after close: start over (what the entry is stays: NodePort) */
-			flags &= CT_F_NODEPORT;
+			flags &= CT_F_NODEPORT | CT_F_PROXY_REDIRECT | CT_F_FROM_PROXY;
 			e->tcp_flags_seen = tcp_flags;
 			e->reply_tcp_flags_seen = 0;
 		}
@@ -238,6 +240,7 @@ static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, _
 		e.backend_id = st->backend_id;
 		e.rev_nat_index = st->rev_nat_index;
 		e.flags = st->flags;
+		e.proxy_port = st->proxy_port;
 	}
 	if (key->nexthdr == CIL_IPPROTO_TCP) {
 		e.tcp_flags_seen = tcp_flags;

@@ -150,6 +150,41 @@ struct ct_entry {
 /* came in through the node's external device: replies are translated back with
  * cilium_nodeport_nat4 (lib/nodeport.h) */
 #define CT_F_NODEPORT 8
+/* the connection goes to the node's L7 proxy at ct_entry.proxy_port (lib/proxy.h): the entry of
+ * the side that redirected it */
+#define CT_F_PROXY_REDIRECT 16
+/* the node's L7 proxy opened this connection (with the client's address): its replies go back to
+ * the proxy's socket, not to the client */
+#define CT_F_FROM_PROXY 32
+
+/*
+ * cilium_proxy (lib/proxy.h): a connection redirected to an L7 proxy, by its client address and
+ * port (IPv4 in the first 4 bytes, rest zero) -> where it was going and whose rules apply.
+ */
+/* skb->mark magic (upstream's values): MARK_MAGIC_TO_PROXY | port << 16 steers a packet to the
+ * proxy (the node's ip rule fwmark 0x200/0xf00 routes it locally); the proxy's upstream sockets
+ * carry PROXY_INGRESS / PROXY_EGRESS (SO_MARK) */
+#define MARK_MAGIC_HOST_MASK 0x0F00
+#define MARK_MAGIC_TO_PROXY 0x0200
+#define MARK_MAGIC_PROXY_INGRESS 0x0A00
+#define MARK_MAGIC_PROXY_EGRESS 0x0B00
+
+struct proxy_key {
+	__u8 saddr6[16];
+	__u16 sport;       /* network order */
+	__u8 nexthdr;
+	__u8 family;       /* 4 or 6 */
+};
+
+struct proxy_value {
+	__u8 daddr6[16];   /* original destination */
+	__u16 dport;       /* network order */
+	__u16 ep_id;       /* the endpoint whose policy redirected */
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u8 egress;       /* 1: ep_id's egress rules, 0: its ingress rules */
+	__u8 pad[3];
+};
 
 /* per-endpoint, per-reason counters (per-CPU hash). */
 struct metrics_key {

@@ -135,7 +135,8 @@ static __always_inline void policy_lookup(__u16 ep_id, __u32 remote_id, __u8 egr
 
 /*
  * Full policy step for a new connection: lookup, verdict event, audit mode (`audit`: the
- * deciding program's POLICY_AUDIT_MODE). Returns 0 to allow or -DROP_POLICY / -DROP_POLICY_DENY.
+ * deciding program's POLICY_AUDIT_MODE). Returns 0 to allow, the proxy port (> 0, host order) to
+ * allow through the L7 proxy (lib/proxy.h), or -DROP_POLICY / -DROP_POLICY_DENY.
  */
 static __always_inline int policy_enforce(struct __sk_buff *ctx, __u16 ep_id, __u32 remote_id,
 					  __u8 egress, __u8 proto, __u16 dport_be, __u8 ipv6, __u32 audit)
@@ -155,6 +156,8 @@ static __always_inline int policy_enforce(struct __sk_buff *ctx, __u16 ep_id, __
 				    egress ? METRIC_EGRESS : METRIC_INGRESS, ipv6,
 				    res.match_type, audited, res.rule_cookie);
 	}
+	if (res.verdict == 0 && res.proxy_port)
+		return res.proxy_port;
 	return ret;
 }
 

@@ -285,7 +285,7 @@ export function parseTimestamp(s: string): BootTime {
   return { sec: Math.floor(ms / 1000), nsec: Number((m[2] ?? '').padEnd(9, '0')) };
 }
 
-function resolveEndpoint(ctx: ParserContext, ip: string | undefined, identity: number): Endpoint {
+export function resolveEndpoint(ctx: ParserContext, ip: string | undefined, identity: number): Endpoint {
   const ep: Endpoint = {};
   const info = ip !== undefined && ctx.endpointByIp ? ctx.endpointByIp(ip) : undefined;
   let id = identity;

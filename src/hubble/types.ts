@@ -136,7 +136,52 @@ export interface Flow {
   is_reply?: boolean;
   interface?: NetworkInterface;
   proxy_port?: number;
+  /** Type L7: what an L7 proxy saw (src/hubble/l7.ts). */
+  l7?: Layer7;
   Summary?: string;
+}
+
+export interface HTTPHeader {
+  key: string;
+  value: string;
+}
+
+export interface HTTP {
+  code?: number;
+  method?: string;
+  url?: string;
+  protocol?: string;
+  headers?: HTTPHeader[];
+}
+
+export interface DNS {
+  query?: string;
+  ips?: string[];
+  ttl?: number;
+  cnames?: string[];
+  observation_source?: string;
+  rcode?: number;
+  qtypes?: string[];
+  rrtypes?: string[];
+}
+
+export interface Kafka {
+  error_code?: number;
+  api_version?: number;
+  api_key?: string;
+  correlation_id?: number;
+  topic?: string;
+}
+
+export type L7FlowType = 'UNKNOWN_L7_TYPE' | 'REQUEST' | 'RESPONSE' | 'SAMPLE';
+
+export interface Layer7 {
+  type: L7FlowType;
+  /** Responses: from the request to the response, in ns. */
+  latency_ns?: number;
+  dns?: DNS;
+  http?: HTTP;
+  kafka?: Kafka;
 }
 
 export type LostEventSource =

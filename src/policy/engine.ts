@@ -7,6 +7,7 @@
  * (identity 0, prefix 40); deny entries still apply on top of it.
  */
 import { K8sLabelKey, type LabelSet } from '../labels/index.js';
+import type { L7Item, L7Parser, L7Rules } from './l7.js';
 import {
   addEntry,
   diffMapState,
@@ -17,6 +18,7 @@ import {
   type MapEntry,
   type MapState,
   makeKey,
+  mergeEntries,
   type PolicyEntry,
   type PolicyKey,
   policyKeyIdOf,
@@ -54,6 +56,8 @@ export interface EndpointPolicy {
   readonly rules: readonly PolicyRule[];
   /** Selectors (by key) whose selections this state depends on. */
   readonly selectors: readonly Selector[];
+  /** When some allow rule has L7 rules: every allow port rule, for the proxies (l7RulesFor); else []. */
+  readonly l7: readonly L7Item[];
 }
 
 export interface EndpointUpdate {
@@ -68,6 +72,11 @@ export interface PolicyEngineOptions {
    * named ports against all known endpoints). Default: none, so egress named ports allow nothing.
    */
   egressNamedPorts?: (name: string) => readonly NamedPort[];
+  /**
+   * The port of the proxy enforcing a parser's rules in a direction (src/proxy), written into the
+   * map entries of port rules with L7 rules. 0 or no function: those port rules allow nothing.
+   */
+  proxyPort?: (parser: L7Parser, egress: 0 | 1) => number;
 }
 
 /**
@@ -155,6 +164,28 @@ function resolvePort(p: L4Port, named: (name: string) => readonly NamedPort[]): 
   return [[ruleProto, start, end]];
 }
 
+/**
+ * A peer rule's port rules split by L7: the L4-only ones together, each one with L7 rules alone
+ * (its entries carry its proxy's port).
+ */
+function splitByL7(pr: PeerRule): { pr: PeerRule; l7?: L7Rules }[] {
+  if (!pr.ports.some((r) => r.l7 !== undefined)) return [{ pr }];
+  const plain = pr.ports.filter((r) => r.l7 === undefined);
+  const out: { pr: PeerRule; l7?: L7Rules }[] = plain.length > 0 ? [{ pr: { ...pr, ports: plain } }] : [];
+  for (const r of pr.ports) if (r.l7 !== undefined) out.push({ pr: { ...pr, ports: [r] }, l7: r.l7 });
+  return out;
+}
+
+/** [protocol, first, last] port ranges of a peer rule (TCP/UDP-style ports only). */
+function peerRuleRanges(
+  pr: PeerRule,
+  named: (name: string) => readonly NamedPort[],
+): [number, number, number][] {
+  if (pr.icmps.length > 0) return [];
+  if (pr.ports.length === 0) return [[0, 0, 65535]];
+  return pr.ports.flatMap((rule) => rule.ports.flatMap((p) => resolvePort(p, named)));
+}
+
 /** L4 part of a peer rule as keys for `identity`. */
 function peerRuleKeys(
   pr: PeerRule,
@@ -227,12 +258,9 @@ function addTemplated(
     state.set(ks, { key, entry });
   } else if (entry.deny && !prev.entry.deny) {
     state.set(ks, { key: prev.key, entry });
-  } else if (
-    prev.entry.deny === entry.deny &&
-    entry.ruleCookie !== 0 &&
-    (prev.entry.ruleCookie === 0 || entry.ruleCookie < prev.entry.ruleCookie)
-  ) {
-    state.set(ks, { key: prev.key, entry: { ...prev.entry, ruleCookie: entry.ruleCookie } });
+  } else if (prev.entry.deny === entry.deny) {
+    const merged = mergeEntries(prev.entry, entry);
+    if (merged !== prev.entry) state.set(ks, { key: prev.key, entry: merged });
   }
   return ks;
 }
@@ -350,18 +378,18 @@ export class PolicyEngine {
     const selectors = new Map<string, Selector>();
     const plan: PlanItem[] = [];
     const result = { ingressEnforced: false, egressEnforced: false };
-    const entries = new Map<number, { allow: PolicyEntry; deny: PolicyEntry }>();
-    const entryFor = (cookie: number, deny: boolean): PolicyEntry => {
-      let e = entries.get(cookie);
+    const entries = new Map<string, PolicyEntry>();
+    const entryFor = (cookie: number, deny: boolean, proxyPort = 0): PolicyEntry => {
+      const k = `${cookie}/${deny}/${proxyPort}`;
+      let e = entries.get(k);
       if (e === undefined) {
-        e = {
-          allow: { deny: false, proxyPort: 0, ruleCookie: cookie },
-          deny: { deny: true, proxyPort: 0, ruleCookie: cookie },
-        };
-        entries.set(cookie, e);
+        e = { deny, proxyPort, ruleCookie: cookie };
+        entries.set(k, e);
       }
-      return deny ? e.deny : e.allow;
+      return e;
     };
+    const l7: L7Item[] = [];
+    let hasL7 = false;
     for (const dir of ['ingress', 'egress'] as const) {
       const egress: 0 | 1 = dir === 'egress' ? 1 : 0;
       const enforced = directionEnforced(rules, dir);
@@ -389,21 +417,37 @@ export class PolicyEngine {
               }
             }
             if (!wildcard && sels.length === 0) continue;
-            const templates = templatesOf(peerRuleKeys(pr, 0, egress, named));
-            if (templates.length === 0) continue;
-            const item: PlanItem = {
-              egress,
-              entry: entryFor(cookie, deny),
-              wildcard,
-              selectors: sels,
-              templates,
-            };
-            plan.push(item);
-            // An identity selected twice adds the same entries twice: a no-op, so no dedup needed.
-            if (wildcard) for (const t of templates) addTemplated(state, 0, egress, t, item.entry);
-            for (const sel of sels)
-              for (const id of this.cache.selections(sel))
-                for (const t of templates) addTemplated(state, id, egress, t, item.entry);
+            for (const part of splitByL7(pr)) {
+              const templates = templatesOf(peerRuleKeys(part.pr, 0, egress, named));
+              if (templates.length === 0) continue;
+              let proxyPort = 0;
+              if (part.l7 !== undefined) {
+                hasL7 = true;
+                proxyPort = this.opts.proxyPort?.(part.l7.parser, egress) ?? 0;
+                if (proxyPort === 0) continue; // no proxy to enforce it: allow nothing
+              }
+              if (!deny)
+                l7.push({
+                  egress,
+                  wildcard,
+                  selectors: sels,
+                  ranges: peerRuleRanges(part.pr, named),
+                  ...(part.l7 !== undefined ? { rules: part.l7 } : {}),
+                });
+              const item: PlanItem = {
+                egress,
+                entry: entryFor(cookie, deny, proxyPort),
+                wildcard,
+                selectors: sels,
+                templates,
+              };
+              plan.push(item);
+              // An identity selected twice adds the same entries twice: a no-op, so no dedup needed.
+              if (wildcard) for (const t of templates) addTemplated(state, 0, egress, t, item.entry);
+              for (const sel of sels)
+                for (const id of this.cache.selections(sel))
+                  for (const t of templates) addTemplated(state, id, egress, t, item.entry);
+            }
           }
         }
       }
@@ -416,7 +460,14 @@ export class PolicyEngine {
     }
     resolveDenyOverAllow(state);
     return {
-      policy: { revision: this.repo.revision, ...result, state, rules, selectors: [...selectors.values()] },
+      policy: {
+        revision: this.repo.revision,
+        ...result,
+        state,
+        rules,
+        selectors: [...selectors.values()],
+        l7: hasL7 ? l7 : [],
+      },
       plan,
     };
   }

@@ -1,6 +1,7 @@
 export * from './cidr.js';
 export * from './engine.js';
 export * from './fqdn.js';
+export * from './l7.js';
 export * from './mapstate.js';
 export * from './parse.js';
 export * from './ports.js';

@@ -30,7 +30,7 @@ export interface PolicyKey {
 
 export interface PolicyEntry {
   readonly deny: boolean;
-  /** L7 redirect port; 0 until proxies exist. */
+  /** L7 redirect port (host order; 0 = none): the connection goes through that proxy (src/proxy). */
   readonly proxyPort: number;
   readonly ruleCookie: number;
 }
@@ -120,18 +120,30 @@ export function keyMatchesPacket(k: PolicyKey, egress: 0 | 1, protocol: number, 
   return keyCoversL4(k, makeKey(k.identity, egress, protocol, dport, PREFIX_FULL));
 }
 
-/** Adds an entry; on a key collision deny wins, else the first writer (lowest cookie) stays. */
+/**
+ * Two entries of one kind (both allow or both deny) on one key: the lowest non-zero cookie names
+ * it, and an allow through a proxy stays one (the proxy allows what an L4-only rule allows, and
+ * keeps the requests visible). Returns `prev` itself when nothing changes.
+ */
+export function mergeEntries(prev: PolicyEntry, entry: PolicyEntry): PolicyEntry {
+  const cookie =
+    entry.ruleCookie !== 0 && (prev.ruleCookie === 0 || entry.ruleCookie < prev.ruleCookie)
+      ? entry.ruleCookie
+      : prev.ruleCookie;
+  const proxyPort = prev.proxyPort !== 0 ? prev.proxyPort : entry.proxyPort;
+  if (cookie === prev.ruleCookie && proxyPort === prev.proxyPort) return prev;
+  return { ...prev, ruleCookie: cookie, proxyPort };
+}
+
+/** Adds an entry; on a key collision deny wins, else mergeEntries. */
 export function addEntry(state: MapState, key: PolicyKey, entry: PolicyEntry): void {
   const id = policyKeyId(key);
   const prev = state.get(id);
   if (prev === undefined || (entry.deny && !prev.entry.deny)) {
     state.set(id, { key, entry });
-  } else if (
-    prev.entry.deny === entry.deny &&
-    entry.ruleCookie !== 0 &&
-    (prev.entry.ruleCookie === 0 || entry.ruleCookie < prev.entry.ruleCookie)
-  ) {
-    state.set(id, { key, entry: { ...prev.entry, ruleCookie: entry.ruleCookie } });
+  } else if (prev.entry.deny === entry.deny) {
+    const merged = mergeEntries(prev.entry, entry);
+    if (merged !== prev.entry) state.set(id, { key, entry: merged });
   }
 }
 

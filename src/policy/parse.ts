@@ -49,6 +49,7 @@ import {
   subtractPrefixes,
 } from '../labels/index.js';
 import { fqdnSelector, selectorPattern } from './fqdn.js';
+import { ENFORCED_L7, type HttpHeaderMatch, type HttpRule, type L7Rules } from './l7.js';
 import { icmpType, L4_PROTO_NAMES, type L4ProtoName } from './ports.js';
 import {
   type CidrRuleInput,
@@ -499,24 +500,71 @@ function parseL4Ports(
 const L7_KINDS = ['http', 'kafka', 'dns', 'l7proto'] as const;
 
 /**
- * L7 rules are checked as the CRD checks them, then refused: without a proxy to enforce them, a
- * port with L7 rules would be open to every request.
+ * L7 rules are checked as the CRD checks them, then turned into the shared L7 model (l7.ts).
+ * A parser without a proxy (not in ENFORCED_L7) is refused: the port would be open to every
+ * request. As upstream, L7 rules need concrete ports (no port 0, no ranges) and TCP (DNS: UDP
+ * or TCP too).
  */
-function checkL7(rules: NonNullable<PortRuleInput['rules']>, path: Path, ctx: Ctx): void {
+function parseL7(
+  rules: NonNullable<PortRuleInput['rules']>,
+  ports: readonly L4Port[],
+  path: Path,
+  portsPath: Path,
+  ctx: Ctx,
+): L7Rules | undefined {
   const kinds = L7_KINDS.filter((k) => rules[k] !== undefined);
   if (kinds.length === 0) ctx.err(path, 'exactly one of http, kafka, dns or l7proto is required');
   if (kinds.length > 1) ctx.err(path, `only one L7 rule type allowed per port rule, got ${kinds.join(', ')}`);
   for (const k of kinds)
-    ctx.err(
-      [...path, k],
-      'L7 rules are not enforced yet: the policy is refused rather than opening the whole port',
-    );
+    if (k === 'l7proto' || !ENFORCED_L7.has(k))
+      ctx.err(
+        [...path, k],
+        `L7 rules of type ${k} are not enforced yet: the policy is refused rather than opening the whole port`,
+      );
   if (rules.l7 !== undefined && rules.l7proto === undefined)
     ctx.err([...path, 'l7'], 'l7 rules require l7proto');
-  (rules.http ?? []).forEach((h, i) => {
-    checkRegex(h.method, [...path, 'http', i, 'method'], ctx);
-    checkRegex(h.path, [...path, 'http', i, 'path'], ctx);
-    checkRegex(h.host, [...path, 'http', i, 'host'], ctx);
+  const kind = kinds[0];
+  if (kind !== undefined && kind !== 'l7proto' && (rules[kind] ?? []).length === 0)
+    ctx.err([...path, kind], `an empty ${kind} list allows nothing; write [{}] to allow every request`);
+  ports.forEach((p, i) => {
+    const pp = [...portsPath, i];
+    if (p.port === 0 && p.name === undefined)
+      ctx.err([...pp, 'port'], 'L7 rules need a port: port 0 (all ports) cannot be redirected to a proxy');
+    if (p.endPort !== undefined) ctx.err([...pp, 'endPort'], 'L7 rules do not support port ranges');
+    const okProtos = kind === 'dns' ? ['TCP', 'UDP', 'ANY'] : ['TCP', 'ANY'];
+    if (!okProtos.includes(p.protocol))
+      ctx.err(
+        [...pp, 'protocol'],
+        `L7 ${kind} rules need protocol ${okProtos.join(' or ')}, got ${p.protocol}`,
+      );
+  });
+  const http = (rules.http ?? []).map((h, i): HttpRule => {
+    const hp = [...path, 'http', i];
+    checkRegex(h.method, [...hp, 'method'], ctx);
+    checkRegex(h.path, [...hp, 'path'], ctx);
+    checkRegex(h.host, [...hp, 'host'], ctx);
+    const headers: HttpHeaderMatch[] = (h.headers ?? []).map((raw) => {
+      const sp = raw.indexOf(' ');
+      return sp < 0 ? { name: raw } : { name: raw.slice(0, sp), value: raw.slice(sp + 1) };
+    });
+    (h.headerMatches ?? []).forEach((m, j) => {
+      const mp = [...hp, 'headerMatches', j];
+      if (m.secret !== undefined)
+        ctx.err([...mp, 'secret'], 'header values from secrets are not supported yet');
+      if (m.mismatch !== undefined)
+        ctx.err([...mp, 'mismatch'], 'mismatch actions (LOG, ADD, DELETE, REPLACE) are not supported yet');
+      headers.push(m.value === undefined ? { name: m.name } : { name: m.name, value: m.value });
+    });
+    headers.forEach((hd, j) => {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(hd.name))
+        ctx.err([...hp, 'headers', j], `invalid header name ${JSON.stringify(hd.name)}`);
+    });
+    return {
+      ...(h.method !== undefined ? { method: h.method } : {}),
+      ...(h.path !== undefined ? { path: h.path } : {}),
+      ...(h.host !== undefined ? { host: h.host } : {}),
+      headers,
+    };
   });
   (rules.kafka ?? []).forEach((k, i) => {
     if (k.role !== undefined && k.apiKey !== undefined) {
@@ -530,6 +578,10 @@ function checkL7(rules: NonNullable<PortRuleInput['rules']>, path: Path, ctx: Ct
     }
   });
   checkFqdnSelectors(rules.dns, [...path, 'dns'], ctx);
+  if (kind === 'http') return { parser: 'http', http };
+  if (kind === 'kafka') return { parser: 'kafka', kafka: (rules.kafka ?? []).map((k) => ({ ...k })) };
+  if (kind === 'dns') return { parser: 'dns', dns: (rules.dns ?? []).map((d) => selectorPattern(d)) };
+  return undefined;
 }
 
 /** Port-rule fields that need the L7 proxy: refused, each with what it would have done. */
@@ -546,10 +598,11 @@ function parsePortRules(list: PortRuleInput[] | undefined, path: Path, ctx: Ctx)
     const p = [...path, i];
     let ports = parseL4Ports(pr.ports ?? [], [...p, 'ports'], ctx, false);
     if ((pr.ports ?? []).length === 0) ports = [{ port: 0, protocol: 'ANY' }];
-    if (pr.rules !== undefined) checkL7(pr.rules, [...p, 'rules'], ctx);
+    const l7 =
+      pr.rules === undefined ? undefined : parseL7(pr.rules, ports, [...p, 'rules'], [...p, 'ports'], ctx);
     for (const [field, message] of Object.entries(PROXY_FIELDS))
       if ((pr as Record<string, unknown>)[field] !== undefined) ctx.err([...p, field], message);
-    out.push({ ports });
+    out.push(l7 === undefined ? { ports } : { ports, l7 });
   });
   return out;
 }

@@ -1,5 +1,6 @@
 /** Internal rule model shared by CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy and NetworkPolicy. */
 import type { Label, Prefix } from '../labels/index.js';
+import type { L7Rules } from './l7.js';
 import type { L4ProtoName } from './ports.js';
 import type { Selector } from './selector.js';
 
@@ -38,6 +39,8 @@ export interface L4Port {
 
 export interface PortRule {
   readonly ports: readonly L4Port[];
+  /** L7 rules: the ports are allowed through the parser's proxy only (l7.ts). */
+  readonly l7?: L7Rules;
 }
 
 export interface IcmpField {

@@ -11,6 +11,7 @@ import { policyKey } from '../../k8s/resources.js';
 import { formatPrefix } from '../../labels/index.js';
 import {
   CidrIdentitySync,
+  ENFORCED_L7,
   namedPortLookup,
   PolicyEngine,
   type PolicyRef,
@@ -20,6 +21,7 @@ import {
   SelectorCache,
   validatePolicies,
 } from '../../policy/index.js';
+import { PROXY_PORTS } from '../../proxy/framework.js';
 import { ApiError, type Request } from '../http.js';
 import {
   type AgentCellExtras,
@@ -52,6 +54,8 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
     // Egress named ports resolve against the container ports of every pod this agent knows.
     const engine = new PolicyEngine(repo, cache, {
       egressNamedPorts: namedPortLookup(() => Object.values(resources.pods()).map((p) => p.namedPorts)),
+      // L7 rules go to the node's proxy of their parser, at its fixed port (src/proxy)
+      proxyPort: (parser) => (ENFORCED_L7.has(parser) ? PROXY_PORTS[parser] : 0),
     });
     const cidr = new CidrIdentitySync(allocator);
     // The documents as given are the policy resource source; the repository is derived from them.

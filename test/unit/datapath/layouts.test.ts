@@ -254,6 +254,7 @@ describe('codegen', () => {
       'cilium_metrics',
       'cilium_nodeport_nat4',
       'cilium_policy_maps',
+      'cilium_proxy',
     ]);
     // NodePort NAT: an LRU keyed like conntrack.
     assert.equal(MAPS.cilium_nodeport_nat4.typeName, 'LRU_HASH');

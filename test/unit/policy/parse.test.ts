@@ -822,11 +822,8 @@ const REFUSED: Record<string, string[]> = {
   'l4_sni.yaml': [
     'spec.egress[0].toPorts[0].serverNames: TLS SNI matching (serverNames) is not enforced yet',
   ],
-  'sw_l3_l4_l7_policy.yaml': [
-    'spec.ingress[0].toPorts[0].rules.http: L7 rules are not enforced yet: the policy is refused rather than opening the whole port',
-  ],
   'intercept-all-dns (enableDefaultDeny)': [
-    'spec.egress[0].toPorts[0].rules.dns: L7 rules are not enforced yet: the policy is refused rather than opening the whole port',
+    'spec.egress[0].toPorts[0].rules.dns: L7 rules of type dns are not enforced yet: the policy is refused rather than opening the whole port',
   ],
 };
 
@@ -848,11 +845,11 @@ describe('upstream example policies', () => {
   }
 });
 
-const NOT_ENFORCED =
-  'L7 rules are not enforced yet: the policy is refused rather than opening the whole port';
+const notEnforced = (kind: string) =>
+  `L7 rules of type ${kind} are not enforced yet: the policy is refused rather than opening the whole port`;
 
 describe('fields that cannot be enforced are refused, naming the field', () => {
-  it('Star Wars L7 policy (only POST /v1/request-landing): refused, and nothing of the input is kept', () => {
+  it('an L7 parser without a proxy (l7proto): refused, and nothing of the input is kept', () => {
     const l7 = `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: rule1, namespace: default}
@@ -862,20 +859,18 @@ specs:
   - fromEndpoints: [{matchLabels: {org: empire}}]
     toPorts:
     - ports: [{port: "80", protocol: TCP}]
-      rules:
-        http:
-        - {method: POST, path: /v1/request-landing}`;
+      rules: {l7proto: envoy.filters.network.r2d2, l7: [{cmd: READ}]}`;
     const valid = `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: deny-all, namespace: default}
 spec: {podSelector: {}, policyTypes: [Ingress]}`;
-    assert.deepEqual(errors(l7), [`specs[0].ingress[0].toPorts[0].rules.http: ${NOT_ENFORCED}`]);
+    assert.deepEqual(errors(l7), [`specs[0].ingress[0].toPorts[0].rules.l7proto: ${notEnforced('l7proto')}`]);
     assert.throws(
       () => parsePolicies(docs(`${valid}\n---\n${l7}`)),
       (e: unknown) =>
         e instanceof PolicyValidationError &&
         e.message ===
-          `document 1 (CiliumNetworkPolicy default/rule1): specs[0].ingress[0].toPorts[0].rules.http: ${NOT_ENFORCED}`,
+          `document 1 (CiliumNetworkPolicy default/rule1): specs[0].ingress[0].toPorts[0].rules.l7proto: ${notEnforced('l7proto')}`,
     );
   });
 
@@ -906,12 +901,12 @@ spec: {podSelector: {}, policyTypes: [Ingress]}`;
     );
     assert.deepEqual(e, [
       `spec.ingress[0].authentication.mode: mutual authentication (mode required) is not enforced yet`,
-      `spec.ingress[0].toPorts[0].rules.kafka: ${NOT_ENFORCED}`,
-      `spec.ingress[0].toPorts[1].rules.l7proto: ${NOT_ENFORCED}`,
+      `spec.ingress[0].toPorts[0].rules.kafka: ${notEnforced('kafka')}`,
+      `spec.ingress[0].toPorts[1].rules.l7proto: ${notEnforced('l7proto')}`,
       'spec.ingress[0].toPorts[2].terminatingTLS: TLS termination (terminatingTLS) is not supported yet',
       'spec.ingress[0].toPorts[2].originatingTLS: TLS origination (originatingTLS) is not supported yet',
       'spec.ingress[0].toPorts[3].rules: exactly one of http, kafka, dns or l7proto is required',
-      `spec.egress[0].toPorts[0].rules.dns: ${NOT_ENFORCED}`,
+      `spec.egress[0].toPorts[0].rules.dns: ${notEnforced('dns')}`,
       'spec.egress[0].toPorts[1].serverNames: TLS SNI matching (serverNames) is not enforced yet',
       'spec.egress[0].toPorts[1].listener: Envoy listeners (listener) are not supported yet',
     ]);

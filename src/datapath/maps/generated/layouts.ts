@@ -2181,6 +2181,134 @@ export const nodeportNatEntry: StructLayout<NodeportNatEntry, NodeportNatEntryIn
   },
 };
 
+/** struct proxy_key (20 bytes) */
+export interface ProxyKey {
+  /** saddr6 @0, 16 B */
+  saddr6: Uint8Array;
+  /** sport @16, 2 B */
+  sport: number;
+  /** nexthdr @18, 1 B */
+  nexthdr: number;
+  /** family @19, 1 B */
+  family: number;
+}
+
+/** What proxyKey.encode accepts: padding and union members may be left out (zero). */
+export interface ProxyKeyInit {
+  saddr6: Uint8Array;
+  sport: number;
+  nexthdr: number;
+  family: number;
+}
+
+export const proxyKey: StructLayout<ProxyKey, ProxyKeyInit> = {
+  name: 'proxy_key',
+  size: 20,
+  fingerprint: 'proxy_key:20{saddr6@0:16:bytes,sport@16:2:int:u,nexthdr@18:1:int:u,family@19:1:int:u}',
+  fields: {
+    saddr6: { cName: 'saddr6', offset: 0, size: 16, kind: 'bytes', bigEndian: false },
+    sport: { cName: 'sport', offset: 16, size: 2, kind: 'int', bigEndian: false },
+    nexthdr: { cName: 'nexthdr', offset: 18, size: 1, kind: 'int', bigEndian: false },
+    family: { cName: 'family', offset: 19, size: 1, kind: 'int', bigEndian: false },
+  },
+  encode(value: ProxyKeyInit): Uint8Array {
+    const out = new Uint8Array(20);
+    proxyKey.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: ProxyKeyInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 20);
+    const d = view(out);
+    putBytes(out, o + 0, 16, value.saddr6, 'proxy_key.saddr6');
+    d.setUint16(o + 16, value.sport, true);
+    d.setUint8(o + 18, value.nexthdr);
+    d.setUint8(o + 19, value.family);
+  },
+  decode(b: Uint8Array, o = 0): ProxyKey {
+    if (b.length < o + 20) throw shortBuffer('proxy_key', 20, b.length - o);
+    const d = view(b);
+    return {
+      saddr6: b.slice(o + 0, o + 0 + 16),
+      sport: d.getUint16(o + 16, true),
+      nexthdr: d.getUint8(o + 18),
+      family: d.getUint8(o + 19),
+    };
+  },
+};
+
+/** struct proxy_value (32 bytes) */
+export interface ProxyValue {
+  /** daddr6 @0, 16 B */
+  daddr6: Uint8Array;
+  /** dport @16, 2 B */
+  dport: number;
+  /** ep_id @18, 2 B */
+  epId: number;
+  /** src_identity @20, 4 B */
+  srcIdentity: number;
+  /** dst_identity @24, 4 B */
+  dstIdentity: number;
+  /** egress @28, 1 B */
+  egress: number;
+  /** pad @29, 3 B */
+  pad: Uint8Array;
+}
+
+/** What proxyValue.encode accepts: padding and union members may be left out (zero). */
+export interface ProxyValueInit {
+  daddr6: Uint8Array;
+  dport: number;
+  epId: number;
+  srcIdentity: number;
+  dstIdentity: number;
+  egress: number;
+  pad?: Uint8Array;
+}
+
+export const proxyValue: StructLayout<ProxyValue, ProxyValueInit> = {
+  name: 'proxy_value',
+  size: 32,
+  fingerprint: 'proxy_value:32{daddr6@0:16:bytes,dport@16:2:int:u,ep_id@18:2:int:u,src_identity@20:4:int:u,dst_identity@24:4:int:u,egress@28:1:int:u,pad@29:3:bytes}',
+  fields: {
+    daddr6: { cName: 'daddr6', offset: 0, size: 16, kind: 'bytes', bigEndian: false },
+    dport: { cName: 'dport', offset: 16, size: 2, kind: 'int', bigEndian: false },
+    epId: { cName: 'ep_id', offset: 18, size: 2, kind: 'int', bigEndian: false },
+    srcIdentity: { cName: 'src_identity', offset: 20, size: 4, kind: 'int', bigEndian: false },
+    dstIdentity: { cName: 'dst_identity', offset: 24, size: 4, kind: 'int', bigEndian: false },
+    egress: { cName: 'egress', offset: 28, size: 1, kind: 'int', bigEndian: false },
+    pad: { cName: 'pad', offset: 29, size: 3, kind: 'bytes', bigEndian: false },
+  },
+  encode(value: ProxyValueInit): Uint8Array {
+    const out = new Uint8Array(32);
+    proxyValue.encodeInto(value, out, 0);
+    return out;
+  },
+  encodeInto(value: ProxyValueInit, out: Uint8Array, o: number): void {
+    out.fill(0, o, o + 32);
+    const d = view(out);
+    putBytes(out, o + 0, 16, value.daddr6, 'proxy_value.daddr6');
+    d.setUint16(o + 16, value.dport, true);
+    d.setUint16(o + 18, value.epId, true);
+    d.setUint32(o + 20, value.srcIdentity, true);
+    d.setUint32(o + 24, value.dstIdentity, true);
+    d.setUint8(o + 28, value.egress);
+    if (value.pad !== undefined) putBytes(out, o + 29, 3, value.pad, 'proxy_value.pad');
+  },
+  decode(b: Uint8Array, o = 0): ProxyValue {
+    if (b.length < o + 32) throw shortBuffer('proxy_value', 32, b.length - o);
+    const d = view(b);
+    return {
+      daddr6: b.slice(o + 0, o + 0 + 16),
+      dport: d.getUint16(o + 16, true),
+      epId: d.getUint16(o + 18, true),
+      srcIdentity: d.getUint32(o + 20, true),
+      dstIdentity: d.getUint32(o + 24, true),
+      egress: d.getUint8(o + 28),
+      pad: b.slice(o + 29, o + 29 + 3),
+    };
+  },
+};
+
 /** Every struct codec by C name. */
 export const STRUCTS = {
   ipcache_key: ipcacheKey,
@@ -2215,6 +2343,8 @@ export const STRUCTS = {
   lb6_reverse_sk_key: lb6ReverseSkKey,
   lb6_reverse_sk: lb6ReverseSk,
   nodeport_nat_entry: nodeportNatEntry,
+  proxy_key: proxyKey,
+  proxy_value: proxyValue,
 } as const;
 
 /** Every map of the datapath objects (section .maps), by name: one definition per name. */
@@ -2493,6 +2623,18 @@ export const MAPS = {
     pinning: 'by-name',
     inner: { type: 11, typeName: 'LPM_TRIE', keySize: 12, valueSize: 8, maxEntries: 16384, flags: 1 },
   },
+  cilium_proxy: {
+    name: 'cilium_proxy',
+    type: 9,
+    typeName: 'LRU_HASH',
+    keySize: 20,
+    valueSize: 32,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+    key: 'proxy_key',
+    value: 'proxy_value',
+  },
 } as const satisfies Record<string, MapDescriptor>;
 
 /** The datapath objects by name: their programs (→ section), maps and load-time constants (→ size). */
@@ -2571,6 +2713,7 @@ export const OBJECTS = {
       'cilium_metrics',
       'cilium_nodeport_nat4',
       'cilium_policy_maps',
+      'cilium_proxy',
     ],
     constants: {
       SECLABEL: 4,
@@ -2686,6 +2829,12 @@ export const DEFS = {
   CT_F_CLOSING: 2,
   CT_F_REPLY_SEEN: 4,
   CT_F_NODEPORT: 8,
+  CT_F_PROXY_REDIRECT: 16,
+  CT_F_FROM_PROXY: 32,
+  MARK_MAGIC_HOST_MASK: 3840,
+  MARK_MAGIC_TO_PROXY: 512,
+  MARK_MAGIC_PROXY_INGRESS: 2560,
+  MARK_MAGIC_PROXY_EGRESS: 2816,
   CILIUM_NOTIFY_DROP: 1,
   CILIUM_NOTIFY_DBG_MSG: 2,
   CILIUM_NOTIFY_DBG_CAPTURE: 3,

@@ -1,0 +1,95 @@
+/**
+ * The node's L7 proxies (src/proxy): the manager with the HTTP proxy registered, the node
+ * namespace's routing for redirected packets, and the bridge to Hubble (L7 flows and metrics).
+ * Other proxies register through ProxyT before the cell starts (`proxies.register(p)`).
+ *
+ * Routing (node namespace only, upstream's numbers): packets the datapath marked for a proxy
+ * (fwmark 0x200/0xf00) are delivered locally (table 2004: local default via lo), where the socket
+ * bpf_sk_assign chose, or the proxy's socket of their tuple, takes them.
+ */
+import { run } from '../../datapath/linux/index.js';
+import { cell, token } from '../../hive/hive.js';
+import { l7Flow } from '../../hubble/l7.js';
+import { l7RulesFor } from '../../policy/l7.js';
+import { connectTransparent, type ProxyHost, ProxyManager, readRedirect } from '../../proxy/framework.js';
+import { HttpProxy } from '../../proxy/http/proxy.js';
+import { HubbleT } from './hubble.js';
+import { type AgentCellExtras, DatapathT, LogT, PolicyT } from './tokens.js';
+
+export const ProxyT = token<ProxyManager>('proxy');
+
+const TO_PROXY_TABLE = '2004';
+const TO_PROXY_RULE_PRIORITY = '9';
+
+/** ip rule + route for marked packets, in this (the node's) namespace; idempotent. */
+async function installProxyRouting(): Promise<void> {
+  for (const [fam, dst] of [
+    ['-4', '0.0.0.0/0'],
+    ['-6', '::/0'],
+  ] as const) {
+    await run(['ip', fam, 'route', 'replace', 'local', dst, 'dev', 'lo', 'table', TO_PROXY_TABLE]).catch(
+      () => {},
+    );
+    const rules = await run(['ip', fam, 'rule', 'show', 'priority', TO_PROXY_RULE_PRIORITY]).catch(
+      () => undefined,
+    );
+    if (rules === undefined || !rules.stdout.includes(`lookup ${TO_PROXY_TABLE}`))
+      await run([
+        'ip',
+        fam,
+        'rule',
+        'add',
+        'fwmark',
+        '0x200/0xf00',
+        'lookup',
+        TO_PROXY_TABLE,
+        'priority',
+        TO_PROXY_RULE_PRIORITY,
+      ]).catch(() => {});
+  }
+}
+
+export const proxyCell = cell<ProxyManager, AgentCellExtras>({
+  name: 'proxy',
+  needs: [LogT, DatapathT, PolicyT, HubbleT],
+  provides: ProxyT,
+  build: (get) => {
+    const log = get(LogT).child({ subsys: 'proxy' });
+    const dp = get(DatapathT);
+    const { engine, cache } = get(PolicyT);
+    const hubble = get(HubbleT);
+    const host: ProxyHost = {
+      redirect: (protocol, client, port) => readRedirect(dp.m.raw('cilium_proxy'), protocol, client, port),
+      rules: (info) => {
+        const items = engine.endpointPolicy(info.endpointId)?.l7 ?? [];
+        return l7RulesFor(
+          items,
+          info.egress ? 1 : 0,
+          info.egress ? info.dstIdentity : info.srcIdentity,
+          info.protocol === 'tcp' ? 6 : 17,
+          info.original.port,
+          (sel, id) => cache.selections(sel).has(id),
+        );
+      },
+      connectUpstream: (info) => connectTransparent(info),
+      emit: (record) => {
+        try {
+          hubble.observer.ingestFlow(l7Flow(record, hubble.observer.parserContext));
+        } catch (err) {
+          log.warn({ err }, 'L7 flow not recorded');
+        }
+      },
+    };
+    const manager = new ProxyManager(host);
+    manager.register(new HttpProxy());
+    return {
+      provide: manager,
+      start: async () => {
+        await installProxyRouting();
+        await manager.start();
+        log.info({ proxies: manager.status() }, 'L7 proxies listening');
+      },
+      stop: () => manager.stop(),
+    };
+  },
+});
