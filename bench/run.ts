@@ -16,6 +16,7 @@ const benches = [
   'services',
   'nodeport',
   'ui',
+  'kafka',
 ];
 for (const b of benches) {
   const file = fileURLToPath(new URL(`./${b}.js`, import.meta.url));

@@ -127,15 +127,19 @@ int cil_from_overlay(struct __sk_buff *ctx)
 		goto drop;
 	}
 	ep = lookup_endpoint(a.ipv6, a.daddr);
-	if (!ep) {
-		/* not for this node: the overlay forwards nothing further */
+	if (ep) {
+		dst = ep->sec_identity;
+		dst_id = ep->lxc_id;
+	} else {
+		/* the node's other addresses (its router IP) are host in the ipcache */
 		dst = remote_identity(lookup_remote_endpoint(a.ipv6, a.daddr));
-		ret = -DROP_UNROUTABLE;
-		goto drop;
+		if (dst != ID_HOST) {
+			/* not for this node: the overlay forwards nothing further */
+			ret = -DROP_UNROUTABLE;
+			goto drop;
+		}
 	}
-	dst = ep->sec_identity;
-	dst_id = ep->lxc_id;
-	if (ep->flags & ENDPOINT_F_HOST) {
+	if (!ep || (ep->flags & ENDPOINT_F_HOST)) {
 		/* The inner frame was addressed to the sender's gateway: it is this node's now. */
 		bpf_skb_change_type(ctx, PACKET_HOST);
 		if (MONITOR_AGGREGATION == 0)

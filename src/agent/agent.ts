@@ -17,7 +17,6 @@ import { conntrackCell } from './cells/conntrack.js';
 import { datapathCell, hostDeviceCell, socketLbCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
 import { fqdnCell } from './cells/fqdn.js';
-import { fqdnProxyCell } from './cells/fqdn-proxy.js';
 import { hubbleCell } from './cells/hubble.js';
 import { ipcacheCell } from './cells/ipcache.js';
 import { ipsyncCell } from './cells/ipsync.js';
@@ -25,7 +24,6 @@ import { kvstoreCell } from './cells/kvstore.js';
 import { nodeCell, routerCell } from './cells/node.js';
 import { overlayCell } from './cells/overlay.js';
 import { policyCell } from './cells/policy.js';
-import { proxyCell } from './cells/proxy.js';
 import { resourcesCell } from './cells/resources.js';
 import { servicesCell } from './cells/services.js';
 import { syncCell } from './cells/sync.js';
@@ -50,7 +48,6 @@ export const CONTROL_PLANE_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   // Before endpoints: restored FQDN identities are claimed before unclaimed ones are freed.
   fqdnCell,
   endpointsCell,
-  fqdnProxyCell,
   servicesCell,
   ipsyncCell,
   syncCell,
@@ -66,7 +63,6 @@ export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   cniCell,
   hubbleCell,
   conntrackCell,
-  proxyCell,
   socketLbCell,
   hostDeviceCell,
 ] as Cell<unknown, AgentCellExtras>[];

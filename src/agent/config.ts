@@ -2,6 +2,9 @@
 import { join } from 'node:path';
 import { runRoot } from '../common/paths.js';
 
+export const ROUTING_MODES = ['vxlan', 'native'] as const;
+export type RoutingMode = (typeof ROUTING_MODES)[number];
+
 export interface AgentConfig {
   lab: string;
   node: string;
@@ -29,10 +32,11 @@ export interface AgentConfig {
   /** cgroup v2 directory of this node's processes: socket-LB attaches there (none: no socket-LB). */
   cgroup?: string | undefined;
   /**
-   * How packets reach other nodes' pods: native (the node routes each other node's pod CIDR via
-   * that node's address, learnt from the node registry). The VXLAN overlay is not implemented yet.
+   * How packets reach other nodes' pods: vxlan (default: encapsulated by the datapath, VNI = the
+   * source identity, through cilium_vxlan) or native (the node routes each other node's pod CIDR
+   * via that node's address, learnt from the node registry).
    */
-  routingMode: 'native';
+  routingMode: RoutingMode;
   /** Where cluster state lives: memory (one node) or etcd (a cluster; kvstoreEndpoints). */
   kvstore: 'memory' | 'etcd';
   kvstoreEndpoints: string[];
@@ -65,7 +69,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     monitorAggregation: 1,
     policyAuditMode: false,
     allowLocalhost: 'always',
-    routingMode: 'native',
+    routingMode: 'vxlan',
     kvstore: 'memory',
     kvstoreEndpoints: [],
     devices: [],

@@ -21,6 +21,7 @@ import {
   MAPS,
   type NodeDatapathConfig,
 } from '../datapath/index.js';
+import { OVERLAY_DEVICE } from '../datapath/overlay.js';
 import type { Collection } from '../ebpf/index.js';
 import { ifindexOf } from '../ebpf/index.js';
 import type { DatapathTargets, LbMapTargets, LxcInfo } from '../endpoint/datapath-state.js';
@@ -275,6 +276,8 @@ export class NodeDatapath {
  */
 export function nodeDatapathConfig(cfg: AgentConfig): NodeDatapathConfig {
   return {
+    // the overlay device exists before the datapath opens (datapathCell)
+    encapIfindex: cfg.routingMode === 'vxlan' ? ifindexOf(OVERLAY_DEVICE) : 0,
     allowLocalhost: cfg.allowLocalhost,
     lbAlgorithm: cfg.lbAlgorithm,
     lbHashSeed: maglevConfig({ tableSize: cfg.maglevTableSize }).seedJhash0,

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { CiliumTsError } from '../common/errors.js';
 import { MAGLEV_TABLE_SIZES } from '../service/maglev.js';
 import { Agent } from './agent.js';
-import { type AgentConfig, defaultConfig } from './config.js';
+import { type AgentConfig, defaultConfig, ROUTING_MODES, type RoutingMode } from './config.js';
 
 export interface AgentFlags {
   lab: string;
@@ -55,11 +55,11 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
   }
   if (f.cgroup) o.cgroup = f.cgroup;
   if (f.devices) o.devices = f.devices.split(',').filter(Boolean);
-  if (f.routingMode !== undefined && f.routingMode !== 'native')
-    throw new AgentConfigError(
-      `--routing-mode ${f.routingMode}: ${f.routingMode === 'vxlan' ? 'the VXLAN overlay is not implemented yet; use native' : 'expected native'}`,
-      'routingMode',
-    );
+  if (f.routingMode !== undefined) {
+    if (!ROUTING_MODES.includes(f.routingMode as RoutingMode))
+      throw new AgentConfigError(`--routing-mode ${f.routingMode}: expected vxlan or native`, 'routingMode');
+    o.routingMode = f.routingMode as RoutingMode;
+  }
   if (f.kvstore !== undefined) {
     if (f.kvstore !== 'memory' && f.kvstore !== 'etcd')
       throw new AgentConfigError(`--kvstore ${f.kvstore}: expected memory or etcd`, 'kvstore');

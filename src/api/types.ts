@@ -81,6 +81,10 @@ export interface StatusResponse {
   metrics?: string;
   /** Nodes this agent knows (itself included). */
   nodes?: number;
+  /** How other nodes' pods are reached: the VXLAN overlay (its device, tunnels to nodes) or native routes. */
+  routing?:
+    | { mode: 'vxlan'; device: string; ifindex: number; port: number; mtu: number; tunnels: number }
+    | { mode: 'native' };
   /** Each BPF map reconciler: objects, pending, failing objects with their errors, full passes. */
   reconcilers?: ReconcilerStatus[];
   conntrackGC?: Wire<ConntrackGCStatus>;

@@ -85,9 +85,9 @@ export function registerAgentCommands(program: Command): void {
     .option('--node-ip <ip...>', 'addresses of this node (host identity)')
     .option('--node-label <key=value...>', 'labels of this node (fromNodes/toNodes select the host by them)')
     .option(
-      '--routing-mode <native>',
-      "how other nodes' pods are reached (native: routes via their node)",
-      'native',
+      '--routing-mode <vxlan|native>',
+      "how other nodes' pods are reached (vxlan: the overlay, VNI = source identity; native: routes via their node)",
+      'vxlan',
     )
     .option('--kvstore <memory|etcd>', 'where cluster state lives', 'memory')
     .option('--kvstore-endpoints <urls>', 'etcd client URLs, comma-separated (http://10.0.0.1:2379,...)')
@@ -502,6 +502,13 @@ export function formatStatus(s: StatusResponse): string {
   lines.push(['KVStore', s.kvstore]);
   lines.push(['Cilium', `${s.ready ? 'Ok' : 'Starting'}   uptime ${s.uptimeSeconds}s`]);
   lines.push(['Nodes', String(s.nodes ?? 1)]);
+  if (s.routing)
+    lines.push([
+      'Routing',
+      s.routing.mode === 'vxlan'
+        ? `Network: Tunnel [vxlan] ${s.routing.device} (port ${s.routing.port}, MTU ${s.routing.mtu}), ${s.routing.tunnels} remote node(s)`
+        : 'Network: Native',
+    ]);
   lines.push(['Endpoints', String(s.endpoints)]);
   lines.push(['Identities', String(s.identities)]);
   lines.push(['Policy', `revision ${s.policy.revision}, ${s.policy.policies} policies`]);

@@ -45,7 +45,7 @@ export function registerLab(program: Command): void {
     .option('--etcd-members <n>', "members of the lab's etcd with 2 or more nodes: 1 or 3 (default 1)")
     .option(
       '--routing-mode <mode>',
-      "how nodes reach other nodes' pods with 2 or more nodes: native (default)",
+      "how nodes reach other nodes' pods with 2 or more nodes: vxlan (default: the overlay) or native",
     )
     .option('-f, --filename <file...>', 'manifests to apply once the lab is up')
     .action(async (o: UpFlags, cmd: Command) => {

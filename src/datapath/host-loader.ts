@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { bpfObjectPath } from '../common/paths.js';
 import { type ConstantValue, ifindexOf, type LinkInfo } from '../ebpf/index.js';
 import { DatapathError } from './errors.js';
 import { type NodeDatapathConfig, nodeConstants, openNodeObject } from './loader.js';
@@ -21,8 +21,8 @@ import { AddressError, parseIp } from './maps/addr.js';
 import type { DatapathMaps } from './maps/index.js';
 import { detachPinned, type ObjectLoader, pinDirs, pinnedLinks } from './object-loader.js';
 
-/** build/bpf/bpf_host.o of this checkout (from dist/src/datapath/). */
-export const DEFAULT_HOST_OBJECT = fileURLToPath(new URL('../../../build/bpf/bpf_host.o', import.meta.url));
+/** build/bpf/bpf_host.o of this checkout (or of CILIUM_TS_BPF_DIR). */
+export const DEFAULT_HOST_OBJECT = bpfObjectPath('bpf_host.o');
 
 export const PROG_FROM_NETDEV = 'cil_from_netdev';
 

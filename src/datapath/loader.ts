@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { bpfObjectPath } from '../common/paths.js';
 import { type Collection, type ConstantValue, ifindexOf, type LinkInfo } from '../ebpf/index.js';
 import { EndpointLoadError } from './errors.js';
 import { parseIp, parseMac } from './maps/addr.js';
@@ -25,8 +25,8 @@ import {
   pinnedLinks,
 } from './object-loader.js';
 
-/** build/bpf/bpf_lxc.o of this checkout (from dist/src/datapath/). */
-export const DEFAULT_LXC_OBJECT = fileURLToPath(new URL('../../../build/bpf/bpf_lxc.o', import.meta.url));
+/** build/bpf/bpf_lxc.o of this checkout (or of CILIUM_TS_BPF_DIR). */
+export const DEFAULT_LXC_OBJECT = bpfObjectPath('bpf_lxc.o');
 
 export const PROG_FROM_CONTAINER = 'cil_from_container';
 export const PROG_TO_CONTAINER = 'cil_to_container';

@@ -9,7 +9,7 @@
  * links pinned on another cgroup, or on one that was removed, are detached and replaced.
  */
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { bpfObjectPath } from '../common/paths.js';
 import type { LinkInfo } from '../ebpf/index.js';
 import { DatapathError } from './errors.js';
 import { type NodeDatapathConfig, nodeConstants, openNodeObject } from './loader.js';
@@ -22,8 +22,8 @@ import {
   pinnedLinks,
 } from './object-loader.js';
 
-/** build/bpf/bpf_sock.o of this checkout (from dist/src/datapath/). */
-export const DEFAULT_SOCK_OBJECT = fileURLToPath(new URL('../../../build/bpf/bpf_sock.o', import.meta.url));
+/** build/bpf/bpf_sock.o of this checkout (or of CILIUM_TS_BPF_DIR). */
+export const DEFAULT_SOCK_OBJECT = bpfObjectPath('bpf_sock.o');
 
 /** Pin name (the hook) → program of bpf_sock.o. */
 export const SOCK_HOOKS = {

@@ -108,7 +108,7 @@ export interface UpOptions {
   dns?: boolean;
   /** Members of the lab's etcd (more than one node): 1 (default) or 3. */
   etcdMembers?: number;
-  /** How nodes reach other nodes' pods (more than one node): native (default). */
+  /** How nodes reach other nodes' pods (more than one node): vxlan (default) or native. */
   routingMode?: string;
   log: Log;
 }
@@ -130,12 +130,7 @@ function checkClusterOptions(o: UpOptions): RoutingMode | undefined {
         field: '--etcd-members',
       });
   }
-  if (o.routingMode === undefined) return o.nodes > 1 ? 'native' : undefined;
-  if (o.routingMode === 'vxlan')
-    throw new LabError('--routing-mode vxlan: the VXLAN overlay is not implemented yet; use native', {
-      code: 'invalid-argument',
-      field: '--routing-mode',
-    });
+  if (o.routingMode === undefined) return o.nodes > 1 ? 'vxlan' : undefined;
   if (!ROUTING_MODES.includes(o.routingMode as RoutingMode))
     throw new LabError(`--routing-mode: "${o.routingMode}"; expected ${ROUTING_MODES.join(' or ')}`, {
       code: 'invalid-argument',

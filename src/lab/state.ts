@@ -108,9 +108,9 @@ export interface LabUi extends ProcessRef {
   log: string;
 }
 
-/** How a node reaches other nodes' pods (the agents' --routing-mode). */
-export type RoutingMode = 'native';
-export const ROUTING_MODES: readonly RoutingMode[] = ['native'];
+/** How a node reaches other nodes' pods (the agents' --routing-mode): the VXLAN overlay or native routes. */
+export type RoutingMode = 'vxlan' | 'native';
+export const ROUTING_MODES: readonly RoutingMode[] = ['vxlan', 'native'];
 
 export interface LabState {
   name: string;

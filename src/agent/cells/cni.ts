@@ -3,11 +3,12 @@ import { CniBackend, type CniEndpoint, type CniPendingEndpoint } from '../../cni
 import type { PendingEndpoint } from '../../endpoint/manager.js';
 import { cell } from '../../hive/hive.js';
 import { PREWARM_IDS } from './endpoints.js';
-import { type AgentCellExtras, CniT, EndpointsT, IpamT, LogT, SerialT, StateT } from './tokens.js';
+import { overlayMtu } from './overlay.js';
+import { type AgentCellExtras, CniT, ConfigT, EndpointsT, IpamT, LogT, SerialT, StateT } from './tokens.js';
 
 export const cniCell = cell<CniBackend, AgentCellExtras>({
   name: 'cni',
-  needs: [IpamT, EndpointsT, SerialT, StateT, LogT],
+  needs: [ConfigT, IpamT, EndpointsT, SerialT, StateT, LogT],
   provides: CniT,
   build: (get) => {
     const ipam = get(IpamT);
@@ -27,6 +28,8 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
       );
     const backend = new CniBackend({
       ipam,
+      // the VXLAN overlay's 50 bytes come off the pods' MTU
+      mtu: overlayMtu(get(ConfigT)),
       hooks: {
         // Before the interfaces exist: ID, identity and program verification start right away,
         // overlapping the interface setup (a retried ADD of a known endpoint skips this).

@@ -10,6 +10,7 @@ import { run } from '../../datapath/linux/index.js';
 import type { DatapathTargets } from '../../endpoint/datapath-state.js';
 import { cell } from '../../hive/hive.js';
 import { NodeDatapath, nodeDatapathConfig } from '../datapath.js';
+import { prepareOverlayDevice } from './overlay.js';
 import { type AgentCellExtras, ConfigT, DatapathT, IpamT, LogT, TargetsT } from './tokens.js';
 
 export const datapathCell = cell<NodeDatapath, AgentCellExtras>({
@@ -25,6 +26,8 @@ export const datapathCell = cell<NodeDatapath, AgentCellExtras>({
       start: async () => {
         mkdirSync(cfg.runDir, { recursive: true });
         await mountBpffs(cfg.bpffsDir);
+        // Every object is loaded with the overlay device's ifindex: it must exist first.
+        await prepareOverlayDevice(cfg);
         dp.open(ipam.routerIPs());
       },
       stop: () => dp.close(),

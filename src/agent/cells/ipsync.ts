@@ -5,7 +5,7 @@
  * another node is its own identity here, not `world`. With one node and the in-memory kvstore
  * there is nothing to learn.
  */
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { cell, token } from '../../hive/hive.js';
 import type { IpcacheInfo } from '../../ipcache/ipcache.js';
 import { IP_PREFIX, KvPrefixCache } from '../../kvstore/index.js';
@@ -99,8 +99,14 @@ export const ipsyncCell = cell<RemoteEndpoints, AgentCellExtras>({
             continue;
           }
           remoteMeta.set(ip, v);
-          // Native routing: the kernel routes to the node; the identity is what policy needs.
-          remote.set(ip, { identity: v.ID });
+          // Native routing: the kernel routes to the node; the identity is what policy needs. The
+          // overlay encapsulates towards the node that published it.
+          remote.set(
+            ip,
+            cfg.routingMode === 'vxlan' && isIPv4(v.HostIP)
+              ? { identity: v.ID, tunnelEndpoint: v.HostIP }
+              : { identity: v.ID },
+          );
         }
         meta.replaceOwner(REMOTE_ENDPOINTS_OWNER, 'kvstore', remote);
       },

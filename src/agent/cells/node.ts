@@ -98,14 +98,16 @@ export const nodeCell = cell<NodeService, AgentCellExtras>({
 });
 
 /**
- * The node's router device and its addresses (the pods' gateway), and native routing: a route to
- * every other node's pod CIDR via that node's address, kept as nodes come and go.
+ * The node's router device and its addresses (the pods' gateway), and native routing
+ * (--routing-mode native): a route to every other node's pod CIDR via that node's address, kept as
+ * nodes come and go. The VXLAN overlay routes them itself (overlay.ts).
  */
 export const routerCell = cell<undefined, AgentCellExtras>({
   name: 'router',
-  needs: [NodeT, LogT],
+  needs: [NodeT, LogT, ConfigT],
   build: (get) => {
     const { routerIPs, registry } = get(NodeT);
+    const native = get(ConfigT).routingMode === 'native';
     const log = get(LogT).child({ subsys: 'routing' });
     const routes = new Map<string, string>(); // node → "cidr via ip"
     const apply = async (n: Node, gone: boolean) => {
@@ -126,7 +128,7 @@ export const routerCell = cell<undefined, AgentCellExtras>({
     };
     let chain: Promise<void> = Promise.resolve();
     const queue = (n: Node, isLocal: boolean, gone: boolean) => {
-      if (isLocal) return;
+      if (isLocal || !native) return;
       chain = chain.then(() => apply(n, gone));
     };
     let unsubscribe = () => {};
