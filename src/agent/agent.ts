@@ -17,6 +17,7 @@ import { conntrackCell } from './cells/conntrack.js';
 import { datapathCell, hostDeviceCell, socketLbCell, targetsCell } from './cells/datapath.js';
 import { endpointsCell } from './cells/endpoints.js';
 import { fqdnCell } from './cells/fqdn.js';
+import { fqdnProxyCell } from './cells/fqdn-proxy.js';
 import { hubbleCell } from './cells/hubble.js';
 import { ipcacheCell } from './cells/ipcache.js';
 import { ipsyncCell } from './cells/ipsync.js';
@@ -24,6 +25,7 @@ import { kvstoreCell } from './cells/kvstore.js';
 import { nodeCell, routerCell } from './cells/node.js';
 import { overlayCell } from './cells/overlay.js';
 import { policyCell } from './cells/policy.js';
+import { proxyCell } from './cells/proxy.js';
 import { resourcesCell } from './cells/resources.js';
 import { servicesCell } from './cells/services.js';
 import { syncCell } from './cells/sync.js';
@@ -48,6 +50,7 @@ export const CONTROL_PLANE_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   // Before endpoints: restored FQDN identities are claimed before unclaimed ones are freed.
   fqdnCell,
   endpointsCell,
+  fqdnProxyCell,
   servicesCell,
   ipsyncCell,
   syncCell,
@@ -63,6 +66,7 @@ export const AGENT_CELLS: readonly Cell<unknown, AgentCellExtras>[] = [
   cniCell,
   hubbleCell,
   conntrackCell,
+  proxyCell,
   socketLbCell,
   hostDeviceCell,
 ] as Cell<unknown, AgentCellExtras>[];
