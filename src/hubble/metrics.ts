@@ -12,7 +12,7 @@ import { icmpTypeName, MessageType, TraceObsPointNames } from './constants.js';
 import { HubbleError } from './errors.js';
 import type { Endpoint, Flow } from './types.js';
 
-export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'icmp'] as const;
+export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'icmp', 'dns'] as const;
 export type MetricName = (typeof SUPPORTED_METRICS)[number];
 
 export interface MetricConfig {
@@ -44,6 +44,11 @@ export function parseMetricsConfig(spec: string | readonly string[]): MetricConf
       for (const kv of e.slice(colon + 1).split(';')) {
         if (kv === '') continue;
         const eq = kv.indexOf('=');
+        // dns takes upstream's two flags: `query` (a query label) and `ignoreAAAA`.
+        if (name === 'dns' && eq < 0 && DNS_FLAGS.has(kv)) {
+          options[kv] = 'true';
+          continue;
+        }
         if (eq <= 0) throw new MetricsConfigError(`metric ${name}: option "${kv}" is not key=value`);
         const key = kv.slice(0, eq);
         if (key !== 'sourceContext' && key !== 'destinationContext') {
@@ -67,6 +72,26 @@ export function parseMetricsConfig(spec: string | readonly string[]): MetricConf
   }
   return out;
 }
+
+const DNS_FLAGS = new Set(['query', 'ignoreAAAA']);
+
+/** Upstream's names of DNS response codes (the `rcode` label of the dns metrics). */
+const DNS_RCODE_NAMES: Readonly<Record<number, string>> = {
+  0: 'No Error',
+  1: 'Format Error',
+  2: 'Server Failure',
+  3: 'Non-Existent Domain',
+  4: 'Not Implemented',
+  5: 'Query Refused',
+  6: 'Name Exists when it should not',
+  7: 'RR Set Exists when it should not',
+  8: 'RR Set that should exist does not',
+  9: 'Not Authorized',
+  10: 'Name not contained in zone',
+  11: 'DSO-TYPE Not Implemented',
+  16: 'Bad OPT Version',
+  17: 'Key not recognized',
+};
 
 const CONTEXT_VALUES = new Set(['namespace', 'pod', 'pod-name', 'identity', 'reserved-identity', 'ip']);
 
@@ -284,6 +309,43 @@ export class HubbleMetrics {
             if (!p) return;
             const proto = l4?.TCP ? 'TCP' : l4?.UDP ? 'UDP' : 'SCTP';
             m.inc([proto, String(p.destination_port ?? 0), ...ctxValues(f)]);
+          },
+        };
+      }
+      case 'dns': {
+        // Queries (requests, and queries the proxy refused: rcode "Policy denied") and responses,
+        // from the DNS proxy's L7 flows, with upstream's labels.
+        const query = c.options['query'] === 'true';
+        const ignoreAAAA = c.options['ignoreAAAA'] === 'true';
+        const labels = [...ctxNames, 'rcode', 'qtypes', 'ips_returned', ...(query ? ['query'] : [])];
+        const queries = this.counter('hubble_dns_queries_total', 'Number of DNS queries observed', labels);
+        const responses = this.counter(
+          'hubble_dns_responses_total',
+          'Number of DNS queries observed',
+          labels,
+        );
+        const types = this.counter('hubble_dns_response_types_total', 'Number of DNS queries observed', [
+          ...ctxNames,
+          'type',
+          'qtypes',
+          ...(query ? ['query'] : []),
+        ]);
+        return {
+          process: (f) => {
+            const dns = f.l7?.dns;
+            if (!dns) return;
+            const qtypes = dns.qtypes ?? [];
+            if (ignoreAAAA && qtypes.length === 1 && qtypes[0] === 'AAAA') return;
+            const q = query ? [dns.query ?? ''] : [];
+            const ips = String(dns.ips?.length ?? 0);
+            const cv = ctxValues(f);
+            if (f.verdict === 'DROPPED') queries.inc([...cv, 'Policy denied', qtypes.join(','), ips, ...q]);
+            else if (!f.is_reply) queries.inc([...cv, '', qtypes.join(','), ips, ...q]);
+            else {
+              const rcode = DNS_RCODE_NAMES[dns.rcode ?? 0] ?? '';
+              responses.inc([...cv, rcode, qtypes.join(','), ips, ...q]);
+              for (const t of dns.rrtypes ?? []) types.inc([...cv, t, qtypes.join(','), ...q]);
+            }
           },
         };
       }

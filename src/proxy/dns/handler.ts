@@ -40,7 +40,7 @@ export interface DnsAnswerInfo {
 
 export type DnsVerdict = 'forwarded' | 'denied' | 'error';
 
-/** What happened to a query, for Hubble: one event when asked, one when answered (or refused). */
+/** What happened to a query, for Hubble: one event when asked, one when answered; one if refused. */
 export interface DnsProxyEvent {
   readonly type: 'request' | 'response';
   readonly ctx: DnsQueryContext;
@@ -49,7 +49,7 @@ export interface DnsProxyEvent {
   readonly query: string;
   readonly qtypes: readonly string[];
   readonly verdict: DnsVerdict;
-  /** Response only. */
+  /** Responses, and refused requests (REFUSED). */
   readonly rcode?: number;
   readonly ips?: readonly string[];
   readonly ttl?: number;
@@ -136,16 +136,9 @@ export class DnsProxyHandler {
     const base = { ctx, query: name, qtypes, ...(endpointId !== undefined ? { endpointId } : {}) };
     if (match === undefined || !match.patterns.some((p) => nameMatches(p, name))) {
       this.stats.refused++;
-      this.o.onEvent?.({ type: 'request', ...base, verdict: 'denied' });
-      const out = errorResponse(msg, RCODE.REFUSED, questions);
-      this.o.onEvent?.({
-        type: 'response',
-        ...base,
-        verdict: 'denied',
-        rcode: RCODE.REFUSED,
-        latencyNs: process.hrtime.bigint() - start,
-      });
-      return out;
+      // One event for a refused query, as upstream's access log has one Denied record.
+      this.o.onEvent?.({ type: 'request', ...base, verdict: 'denied', rcode: RCODE.REFUSED });
+      return errorResponse(msg, RCODE.REFUSED, questions);
     }
     this.o.onEvent?.({ type: 'request', ...base, verdict: 'forwarded' });
     const answer = await forwardQuery(msg, [ctx.destination], ctx.transport, this.#timeout);

@@ -303,7 +303,7 @@ describe('hubble metrics', () => {
     assert.deepEqual(parseMetricsConfig('flow:sourceContext=namespace;destinationContext=pod|identity'), [
       { name: 'flow', options: { sourceContext: 'namespace', destinationContext: 'pod|identity' } },
     ]);
-    assert.throws(() => parseMetricsConfig('dns'), MetricsConfigError);
+    assert.throws(() => parseMetricsConfig('bogus'), MetricsConfigError);
     assert.throws(() => parseMetricsConfig('flow:bogus=1'), MetricsConfigError);
   });
 
