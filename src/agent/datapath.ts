@@ -40,7 +40,7 @@ import {
   serviceRowKey,
   sourceRangeKey,
 } from '../service/index.js';
-import type { KeyedMap } from '../statedb/map-target.js';
+import { type KeyedMap, setRows } from '../statedb/map-target.js';
 import type { AgentConfig } from './config.js';
 
 export class NodeDatapath {
@@ -152,6 +152,7 @@ export class NodeDatapath {
     };
     const lazy = (name: keyof LbTargets): KeyedMap<never> => ({
       set: (k, v) => (get()[name] as KeyedMap<unknown>).set(k, v),
+      setMany: (rows) => setRows(get()[name] as KeyedMap<unknown>, rows),
       delete: (k) => get()[name].delete(k),
       keys: () => get()[name].keys(),
     });

@@ -27,7 +27,7 @@ export {
 export { Fd, openFdCount } from './fd.js';
 export { haveTcx, Link, type LinkInfo, listLinkIds, queryTcx, type TcxAnchor } from './link/link.js';
 export { ifindexOf, withNetns } from './link/netns.js';
-export { BpfMap, type Codec, mapInfo, numPossibleCpus, TypedMap } from './map.js';
+export { BatchUpdateError, BpfMap, type Codec, mapInfo, numPossibleCpus, TypedMap } from './map.js';
 export { Program, programInfo, type TestRunResult } from './program.js';
 export { RingBufReader } from './ringbuf.js';
 export { sectionDef } from './sections.js';

@@ -57,6 +57,8 @@ export class BpfMap implements Disposable {
   /** Bytes of a value as user space reads and writes it. */
   readonly userValueSize: number;
   pinnedPath?: string;
+  /** Whether BPF_MAP_UPDATE_BATCH works on this map (undefined until tried). */
+  private batchUpdates: boolean | undefined;
 
   private readonly key: Buffer;
   private readonly value: Buffer;
@@ -308,6 +310,54 @@ export class BpfMap implements Disposable {
     return a.getU32(L.count);
   }
 
+  /**
+   * Writes `count` elements from concatenated keys/values, in order: BPF_MAP_UPDATE_BATCH where the
+   * kernel has it for this map type, one update per element where it does not (found out once per
+   * map). Stops at the first element that fails: throws BatchUpdateError with its index (the
+   * elements before it are written, the ones after it are not tried).
+   */
+  updateMany(keys: Uint8Array, values: Uint8Array, count: number, elemFlags: number = UpdateFlag.ANY): void {
+    if (keys.length < count * this.keySize || values.length < count * this.userValueSize)
+      throw new RangeError(`map ${this.name}: batch buffers too small for ${count} elements`);
+    const ks = this.keySize;
+    const vs = this.userValueSize;
+    let done = 0;
+    if (this.batchUpdates !== false && count > 1) {
+      const L = AttrLayout.mapBatch;
+      const a = new Attr(L.size)
+        .ptr(L.keys, keys)
+        .ptr(L.values, values)
+        .u32(L.count, count)
+        .u32(L.map_fd, this.fd.value)
+        .u64(L.elem_flags, elemFlags);
+      const { ret, errno } = bpf(Cmd.MAP_UPDATE_BATCH, a.buf, a.buf.length);
+      if (ret >= 0) {
+        this.batchUpdates = true;
+        return;
+      }
+      done = a.getU32(L.count);
+      // The kernel writes the count back only once it started on the elements; an early refusal
+      // leaves our count there (a failure at the last element would say count - 1).
+      if (done >= count) done = 0;
+      const unsupported =
+        errno === Errno.ENOTSUPP ||
+        errno === Errno.EOPNOTSUPP ||
+        (errno === Errno.EINVAL && done === 0 && this.batchUpdates === undefined);
+      if (!unsupported) throw new BatchUpdateError(this, done, errno);
+      // EINVAL on the first element: no batch for this map type, or a bad first element; the
+      // single update below tells which (and throws for the element if it is bad).
+    }
+    for (let i = done; i < count; i++) {
+      try {
+        this.update(keys.subarray(i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs), elemFlags);
+      } catch (err) {
+        if (err instanceof BpfSyscallError) throw new BatchUpdateError(this, i, err.errno);
+        throw err;
+      }
+      if (i === done && count > 1 && this.batchUpdates === undefined) this.batchUpdates = false;
+    }
+  }
+
   /** Deletes `count` keys in one syscall; returns how many were deleted (stops at the first absent key). */
   deleteBatch(keys: Uint8Array, count: number): number {
     const L = AttrLayout.mapBatch;
@@ -418,6 +468,17 @@ function updateHint(m: BpfMap, errno: number): string | undefined {
   if (errno === Errno.ENOENT) return 'key does not exist (BPF_EXIST)';
   if (errno === Errno.EPERM) return 'map is frozen or read-only';
   return undefined;
+}
+
+/** updateMany stopped at element `index` (the ones before it are written). */
+export class BatchUpdateError extends BpfSyscallError {
+  constructor(
+    m: BpfMap,
+    readonly index: number,
+    errno: number,
+  ) {
+    super(`update map ${m.name} (element ${index} of a batch)`, errno, updateHint(m, errno));
+  }
 }
 
 export { KeyNotFoundError, type Pinning };

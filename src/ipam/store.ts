@@ -26,7 +26,11 @@ export class JsonStateFile<T> {
 
   /** Write atomically. Concurrent calls are serialized in call order. */
   save(value: T): Promise<void> {
-    const text = `${JSON.stringify(value, null, 2)}\n`;
+    return this.saveText(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** As save(), for a value its owner serialized already (JSON of a T). */
+  saveText(text: string): Promise<void> {
     const p = this.chain.then(() => this.write(text));
     this.chain = p.catch(() => {});
     return p;

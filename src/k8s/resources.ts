@@ -7,8 +7,9 @@
  * Keys are `namespace/name` for namespaced objects, `name` for cluster-scoped ones and
  * `Kind/namespace/name` (or `Kind/name`) for policies, whose kinds share one store. A watcher first
  * gets every current object (replay), then each change, in batches delivered synchronously after
- * the store changed. Stored objects are copies, never mutated by the store; readers must not mutate
- * them either.
+ * the store changed. Stored objects are copies (or objects handed over: `upsert(..., { handOver })`),
+ * never mutated by the store; readers must not mutate them either, so they are shared without
+ * copying (events, export).
  */
 import { CiliumTsError } from '../common/errors.js';
 
@@ -79,6 +80,8 @@ export function splitNamespacedKey(key: string): { namespace: string; name: stri
 /** A Resource fed by its owner through upsert/delete (or replace/import of a whole snapshot). */
 export class ResourceStore<T> implements Resource<T> {
   readonly #objects = new Map<string, T>();
+  /** JSON of the stored objects, made on the first exportJson() after each change. */
+  readonly #json = new Map<string, string>();
   readonly #handlers = new Set<ResourceHandler<T>>();
   readonly #shape: KeyShape;
   #markSynced!: () => void;
@@ -127,10 +130,14 @@ export class ResourceStore<T> implements Resource<T> {
     this.#markSynced();
   }
 
-  /** Sets an object. Returns false (and tells nobody) if it equals the stored one. */
-  upsert(key: string, object: T): boolean {
+  /**
+   * Sets an object. Returns false (and tells nobody) if it equals the stored one. The store keeps a
+   * copy, unless `handOver`: the caller gives the object away (a request body it just parsed) and
+   * never touches it again, so it is stored as it is.
+   */
+  upsert(key: string, object: T, opts: { handOver?: boolean } = {}): boolean {
     this.#checkKey(key);
-    const event = this.#set(key, object);
+    const event = this.#set(key, object, opts.handOver === true);
     if (event) this.#emit([event]);
     return event !== undefined;
   }
@@ -140,6 +147,7 @@ export class ResourceStore<T> implements Resource<T> {
     const object = this.#objects.get(key);
     if (object === undefined) return false;
     this.#objects.delete(key);
+    this.#json.delete(key);
     this.#emit([{ type: 'delete', key, object }]);
     return true;
   }
@@ -148,16 +156,17 @@ export class ResourceStore<T> implements Resource<T> {
    * Makes the store hold exactly `snapshot` (a feeder's fresh listing): watchers get the
    * difference as one batch. Every key is checked first; nothing is applied if one is bad.
    */
-  replace(snapshot: Readonly<Record<string, T>>): void {
+  replace(snapshot: Readonly<Record<string, T>>, opts: { handOver?: boolean } = {}): void {
     this.checkKeys(snapshot);
     const events: ResourceEvent<T>[] = [];
     for (const [key, object] of Object.entries(snapshot)) {
-      const e = this.#set(key, object);
+      const e = this.#set(key, object, opts.handOver === true);
       if (e) events.push(e);
     }
     for (const [key, object] of [...this.#objects]) {
       if (Object.hasOwn(snapshot, key)) continue;
       this.#objects.delete(key);
+      this.#json.delete(key);
       events.push({ type: 'delete', key, object });
     }
     this.#emit(events);
@@ -168,22 +177,40 @@ export class ResourceStore<T> implements Resource<T> {
     for (const key of Object.keys(snapshot)) this.#checkKey(key);
   }
 
-  /** Every object by key (plain JSON, for persistence). */
+  /** Every object by key, for persistence (the stored objects themselves: read only). */
   export(): Record<string, T> {
-    return Object.fromEntries(this.list().map(({ key, object }) => [key, structuredClone(object)]));
+    return Object.fromEntries(this.list().map(({ key, object }) => [key, object]));
+  }
+
+  /**
+   * export() as JSON text. Each object is serialized once while it is stored (objects are
+   * immutable), so saving a large store after one change costs one object and a join.
+   */
+  exportJson(): string {
+    const parts: string[] = [];
+    for (const [key, object] of this.#objects) {
+      let text = this.#json.get(key);
+      if (text === undefined) {
+        text = JSON.stringify(object);
+        this.#json.set(key, text);
+      }
+      parts.push(`${JSON.stringify(key)}:${text}`);
+    }
+    return `{${parts.join(',')}}`;
   }
 
   /** Restores an exported snapshot (as replace) and counts as a complete view. */
-  import(snapshot: Readonly<Record<string, T>>): void {
-    this.replace(snapshot);
+  import(snapshot: Readonly<Record<string, T>>, opts: { handOver?: boolean } = {}): void {
+    this.replace(snapshot, opts);
     this.markSynced();
   }
 
-  #set(key: string, object: T): ResourceEvent<T> | undefined {
+  #set(key: string, object: T, handOver: boolean): ResourceEvent<T> | undefined {
     const before = this.#objects.get(key);
     if (before !== undefined && jsonEqual(before, object)) return undefined;
-    const copy = structuredClone(object);
+    const copy = handOver ? object : structuredClone(object);
     this.#objects.set(key, copy);
+    this.#json.delete(key);
     return before === undefined
       ? { type: 'upsert', key, object: copy }
       : { type: 'upsert', key, object: copy, before };
@@ -253,8 +280,20 @@ export class ClusterResources {
     };
   }
 
-  /** Restores a snapshot into every store; nothing is applied if any part is invalid. */
-  import(state: ClusterResourcesState): void {
+  /** export() as JSON text (the stores' cached object texts joined). */
+  exportJson(): string {
+    return (
+      `{"version":1,"pods":${this.pods.exportJson()},"namespaces":${this.namespaces.exportJson()},` +
+      `"policies":${this.policies.exportJson()},"services":${this.services.exportJson()},` +
+      `"endpointSlices":${this.endpointSlices.exportJson()}}\n`
+    );
+  }
+
+  /**
+   * Restores a snapshot into every store; nothing is applied if any part is invalid. `handOver`:
+   * the objects are given away (a state file just parsed), stored without copies.
+   */
+  import(state: ClusterResourcesState, opts: { handOver?: boolean } = {}): void {
     const version: unknown = state.version;
     if (version !== 1)
       throw new ResourceError(`unsupported resources state version ${String(version)}`, { field: 'version' });
@@ -263,10 +302,10 @@ export class ClusterResources {
     this.policies.checkKeys(state.policies);
     this.services.checkKeys(state.services ?? {});
     this.endpointSlices.checkKeys(state.endpointSlices ?? {});
-    this.pods.import(state.pods);
-    this.namespaces.import(state.namespaces);
-    this.policies.import(state.policies);
-    this.services.import(state.services ?? {});
-    this.endpointSlices.import(state.endpointSlices ?? {});
+    this.pods.import(state.pods, opts);
+    this.namespaces.import(state.namespaces, opts);
+    this.policies.import(state.policies, opts);
+    this.services.import(state.services ?? {}, opts);
+    this.endpointSlices.import(state.endpointSlices ?? {}, opts);
   }
 }

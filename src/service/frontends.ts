@@ -347,7 +347,8 @@ export function serviceFrontends(
       protocol: d.protocol,
       scope: d.scope,
       flags,
-      backends: slotted.map(({ value: _, ...b }) => b),
+      // The slot-order value stays on the objects (cached per slice, shared): no copy per frontend.
+      backends: slotted,
       count,
       qcount,
       affinityTimeout: affinity,

@@ -22,7 +22,22 @@ export interface Operations<V> {
   update(key: string, value: V, applied: V | undefined): void | Promise<void>;
   delete(key: string, applied: V | undefined): void | Promise<void>;
   prune(desired: ReadonlyMap<string, V>): void | Promise<void>;
+  /**
+   * Optional: several updates at once, in order (a target that writes them in one syscall). Returns
+   * the error of each item that failed, by index; the other items are done.
+   */
+  updateMany?(items: readonly UpdateItem<V>[]): BatchErrors | Promise<BatchErrors>;
 }
+
+export interface UpdateItem<V> {
+  readonly key: string;
+  readonly value: V;
+  /** As update()'s `applied`. */
+  readonly applied: V | undefined;
+}
+
+/** Errors of a batch by item index; the items not named succeeded. */
+export type BatchErrors = ReadonlyMap<number, unknown>;
 
 export interface ReconcilerOptions {
   /** First retry delay; doubles per failed attempt up to retryMaxMs. */
@@ -210,39 +225,80 @@ export class Reconciler<V> implements ReconcilerHandle {
       const keys = [...this.#dirty].filter(wanted);
       if (keys.length === 0) break;
       for (const k of keys) this.#dirty.delete(k);
-      for (const key of keys) await this.#one(key);
+      if (this.ops.updateMany) await this.#batched(keys, this.ops.updateMany.bind(this.ops));
+      else for (const key of keys) await this.#one(key);
     }
     this.#armRetry();
   }
 
+  /** The last value written for `key`, unless a failure left the target's content unknown. */
+  #appliedOf(key: string): V | undefined {
+    return this.#failed.has(key) ? undefined : this.#applied.get(key);
+  }
+
   async #one(key: string): Promise<void> {
-    const value = this.table.get(key);
-    const present = this.table.has(key);
-    const known = !this.#failed.has(key);
-    const applied = known ? this.#applied.get(key) : undefined;
+    const row = this.table.row(key);
+    const applied = this.#appliedOf(key);
     try {
-      if (present) {
-        await this.ops.update(key, value as V, applied);
-        this.#applied.set(key, value as V);
-      } else {
-        await this.ops.delete(key, applied);
-        this.#applied.delete(key);
-      }
-      this.#failed.delete(key);
+      if (row) await this.ops.update(key, row.value, applied);
+      else await this.ops.delete(key, applied);
+      this.#succeeded(key, row);
     } catch (err) {
-      // What the target holds for this key is unknown now: the retry converges from scratch.
-      this.#applied.delete(key);
-      const prev = this.#failed.get(key);
-      const attempts = (prev?.attempts ?? 0) + 1;
-      const delay = Math.min(this.#opts.retryMaxMs, this.#opts.retryMinMs * 2 ** (attempts - 1));
-      this.#failed.set(key, {
-        attempts,
-        error: errText(err),
-        updatedAt: Date.now(),
-        retryAt: Date.now() + delay,
-      });
-      this.#opts.onError?.(key, err, attempts);
+      this.#fail(key, err);
     }
+  }
+
+  /**
+   * Keys in order, runs of updates through updateMany (one call per run), deletes one by one
+   * between them: the target sees the same order as one at a time.
+   */
+  async #batched(
+    keys: readonly string[],
+    updateMany: NonNullable<Operations<V>['updateMany']>,
+  ): Promise<void> {
+    let run: UpdateItem<V>[] = [];
+    const flushRun = async () => {
+      if (run.length === 0) return;
+      const items = run;
+      run = [];
+      let errors: BatchErrors;
+      try {
+        errors = await updateMany(items);
+      } catch (err) {
+        errors = new Map(items.map((_, i) => [i, err]));
+      }
+      for (const [i, it] of items.entries()) {
+        if (errors.has(i)) this.#fail(it.key, errors.get(i));
+        else this.#succeeded(it.key, it);
+      }
+    };
+    for (const key of keys) {
+      const row = this.table.row(key);
+      if (row) run.push({ key, value: row.value, applied: this.#appliedOf(key) });
+      else {
+        await flushRun();
+        await this.#one(key);
+      }
+    }
+    await flushRun();
+  }
+
+  /** `key` now holds `row`'s value in the target (or is gone from it, without a row). */
+  #succeeded(key: string, row: { value: V } | undefined): void {
+    if (row) this.#applied.set(key, row.value);
+    else this.#applied.delete(key);
+    this.#failed.delete(key);
+  }
+
+  #fail(key: string, err: unknown): void {
+    // What the target holds for this key is unknown now: the retry converges from scratch.
+    this.#applied.delete(key);
+    const prev = this.#failed.get(key);
+    const attempts = (prev?.attempts ?? 0) + 1;
+    const delay = Math.min(this.#opts.retryMaxMs, this.#opts.retryMinMs * 2 ** (attempts - 1));
+    const now = Date.now();
+    this.#failed.set(key, { attempts, error: errText(err), updatedAt: now, retryAt: now + delay });
+    this.#opts.onError?.(key, err, attempts);
   }
 
   /** One timer for the earliest due retry. */

@@ -32,8 +32,11 @@ export interface TableOptions<V> {
   equals?: (a: V, b: V) => boolean;
 }
 
+/** A stored row is also the change that made it (one object per upsert). */
+type StoredRow<V> = Row<V> & Change<V>;
+
 export class Table<V> {
-  readonly #rows = new Map<string, Row<V>>();
+  readonly #rows = new Map<string, StoredRow<V>>();
   readonly #indexes = new Map<string, { fn: IndexFn<V>; map: Map<string, Set<string>> }>();
   readonly #watchers = new Set<Watcher<V>>();
   readonly #equals: (a: V, b: V) => boolean;
@@ -91,11 +94,11 @@ export class Table<V> {
   upsert(key: string, value: V): boolean {
     const old = this.#rows.get(key);
     if (old && this.#equals(old.value, value)) return false;
-    if (old) this.#unindex(key, old.value);
-    const revision = ++this.#revision;
-    this.#rows.set(key, { key, value, revision });
-    this.#index(key, value);
-    this.#emit({ kind: 'upsert', key, value, revision });
+    if (old && this.#indexes.size) this.#unindex(key, old.value);
+    const row: StoredRow<V> = { kind: 'upsert', key, value, revision: ++this.#revision };
+    this.#rows.set(key, row);
+    if (this.#indexes.size) this.#index(key, value);
+    this.#emit(row);
     return true;
   }
 
@@ -127,8 +130,7 @@ export class Table<V> {
   /** Calls `watcher` after every change; with `replay`, first with every current row as an upsert. */
   watch(watcher: Watcher<V>, opts: { replay?: boolean } = {}): () => void {
     this.#watchers.add(watcher);
-    if (opts.replay && this.#rows.size)
-      watcher([...this.#rows.values()].map((r) => ({ kind: 'upsert' as const, ...r })));
+    if (opts.replay && this.#rows.size) watcher([...this.#rows.values()]);
     return () => {
       this.#watchers.delete(watcher);
     };

@@ -32,12 +32,14 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
       serial(async () => {
         if (obj) for (const c of objChecks) c(kind, obj);
         const key = namespacedKey(ns, name);
-        if (obj) storeOf(kind).upsert(key, obj);
+        // The object is a request body nobody else holds: the store keeps it without a copy.
+        if (obj) storeOf(kind).upsert(key, obj, { handOver: true });
         else storeOf(kind).delete(key);
-        // Not awaited: services reach the maps without waiting for the whole snapshot to be written
-        // (an orchestrator sends them again to a restarted agent); bursts share one write.
-        persist().catch((err) => log.warn({ err }, 'saving resources failed'));
         for (const h of objHandlers) await h(kind, ns, name);
+        // Saved after the maps are written and not awaited: services reach the maps without
+        // waiting for the whole snapshot (an orchestrator sends them again to a restarted agent);
+        // bursts share one write.
+        persist().catch((err) => log.warn({ err }, 'saving resources failed'));
       });
     // Saves run one at a time; calls made while one runs share the next, which takes the latest state.
     let inflight: Promise<void> = Promise.resolve();
@@ -47,7 +49,7 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
         .catch(() => {})
         .then(() => {
           queued = undefined;
-          return file.save(stores.export());
+          return file.saveText(stores.exportJson());
         });
       inflight = queued;
       return queued;
@@ -85,7 +87,7 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
       provide: svc,
       start: async () => {
         const st = await file.load();
-        if (st) stores.import(st);
+        if (st) stores.import(st, { handOver: true });
         // One complete view: what the orchestrator said before the restart.
         for (const s of [stores.pods, stores.namespaces, stores.policies]) s.markSynced();
       },

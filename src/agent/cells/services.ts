@@ -9,11 +9,13 @@ import { routes } from '../../api/types.js';
 import { cell, token } from '../../hive/hive.js';
 import { namespacedKey, splitNamespacedKey } from '../../k8s/resources.js';
 import {
+  type EndpointSlice,
   type LbFrontendRow,
   LbState,
   parseEndpointSlice,
   parseService,
   rowEquals,
+  type Service,
 } from '../../service/index.js';
 import type { KeyedMap } from '../../statedb/map-target.js';
 import { mapTarget } from '../../statedb/map-target.js';
@@ -27,6 +29,19 @@ export interface ServicesService {
   readonly reconcilers: ReconcilerHandle[];
   /** Writes pending LB changes in order: additions first to last, removals last to first. */
   flush(): Promise<void>;
+  /**
+   * Takes Services and EndpointSlices that changed in the resource stores (present: upserted,
+   * absent: deleted) as one step, then writes the maps: how every change reaches the maps, one
+   * object from the REST routes, all of them at start.
+   */
+  apply(changes: readonly ObjectRef[]): Promise<void>;
+}
+
+/** A Service or EndpointSlice of the resource stores. */
+export interface ObjectRef {
+  readonly kind: 'Service' | 'EndpointSlice';
+  readonly namespace: string;
+  readonly name: string;
 }
 
 export const ServicesT = token<ServicesService>('services');
@@ -70,29 +85,43 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
       for (const r of order) await r.flush('upserts');
       for (const r of [...order].reverse()) await r.flush('deletes');
     };
-    const svc: ServicesService = { lb, reconcilers: order, flush };
-
-    // Bad objects are refused before the resource store takes them.
+    // Bad objects are refused before the resource store takes them. The check's result is kept
+    // for the object it parsed: the store keeps a handed-over object as it is, so applying it
+    // does not parse it again.
+    const parsed = new WeakMap<object, Service | EndpointSlice>();
+    const parse = <T extends Service | EndpointSlice>(obj: object, fn: (o: unknown) => T): T => {
+      const hit = parsed.get(obj) as T | undefined;
+      if (hit) return hit;
+      const p = fn(obj);
+      parsed.set(obj, p);
+      return p;
+    };
     resources.onObjectCheck((kind, obj) => {
-      if (kind === 'Service') parseService(obj);
-      else parseEndpointSlice(obj);
+      if (kind === 'Service') parse(obj, parseService);
+      else parse(obj, parseEndpointSlice);
     });
-    const apply = (kind: 'Service' | 'EndpointSlice', ns: string, name: string) => {
-      const key = namespacedKey(ns, name);
+    const applyOne = ({ kind, namespace, name }: ObjectRef) => {
+      const key = namespacedKey(namespace, name);
       if (kind === 'Service') {
         const obj = resources.stores.services.get(key);
-        if (obj) lb.upsertService(parseService(obj));
+        if (obj) lb.upsertService(parse(obj, parseService));
         else lb.deleteService(key);
       } else {
         const obj = resources.stores.endpointSlices.get(key);
-        if (obj) lb.upsertEndpointSlice(parseEndpointSlice(obj));
-        else lb.deleteEndpointSlice(ns, name);
+        if (obj) lb.upsertEndpointSlice(parse(obj, parseEndpointSlice));
+        else lb.deleteEndpointSlice(namespace, name);
       }
     };
-    resources.onObjectChanged(async (kind, ns, name) => {
-      apply(kind, ns, name);
+    const applyAll = (changes: readonly ObjectRef[]) =>
+      lb.update(() => {
+        for (const c of changes) applyOne(c);
+      });
+    const apply = async (changes: readonly ObjectRef[]) => {
+      applyAll(changes);
       await flush();
-    });
+    };
+    const svc: ServicesService = { lb, reconcilers: order, flush, apply };
+    resources.onObjectChanged((kind, namespace, name) => apply([{ kind, namespace, name }]));
     registry.subscribe(
       {
         onUpdate: (_n, _before, isLocal) => {
@@ -109,11 +138,14 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
         // backends: established connections and socket-LB reverse entries name them.
         for (const problem of lb.restoreIds(targets.held()))
           log.warn({ problem }, 'not restoring an LB ID found in the maps');
-        lb.update(() => {
-          for (const { key } of resources.stores.services.list()) apply('Service', ...nsName(key));
-          for (const { key } of resources.stores.endpointSlices.list())
-            apply('EndpointSlice', ...nsName(key));
+        const ref = (kind: ObjectRef['kind']) => (o: { key: string }) => ({
+          kind,
+          ...splitNamespacedKey(o.key),
         });
+        applyAll([
+          ...resources.stores.services.list().map(ref('Service')),
+          ...resources.stores.endpointSlices.list().map(ref('EndpointSlice')),
+        ]);
         lb.pruneRestoredIds();
       },
       routes: (r) => {
@@ -141,11 +173,6 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
     };
   },
 });
-
-function nsName(key: string): [string, string] {
-  const { namespace, name } = splitNamespacedKey(key);
-  return [namespace, name];
-}
 
 /** A frontend as `service list` shows it. */
 function serviceView(f: LbFrontendRow) {

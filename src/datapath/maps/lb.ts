@@ -17,8 +17,9 @@
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { getOrInsert } from '../../common/collections.js';
-import { BpfMap, BpfSyscallError, Errno, type MapSpec } from '../../ebpf/index.js';
+import { BatchUpdateError, BpfMap, BpfSyscallError, Errno, type MapSpec } from '../../ebpf/index.js';
 import type { KeyedMap } from '../../statedb/map-target.js';
+import type { BatchErrors } from '../../statedb/reconciler.js';
 import { LbMapError } from '../errors.js';
 import { AddressError, be32, be32Bytes, type Family, formatIp, parseIp, parsePrefix } from './addr.js';
 import type { MapDescriptor } from './codec.js';
@@ -197,6 +198,46 @@ function ipOf(address: unknown, family: Family | undefined, field: string): Ip {
   if (family !== undefined && family !== ip.family)
     throw new LbMapError(`${field}: ${address} is not an IPv${family} address (family ${family})`, field);
   return ip;
+}
+
+/**
+ * A dotted-quad IPv4 address as its 32-bit value (the network-order bytes read big-endian), or -1
+ * for anything else: the batch encoders' fast path, without the allocations of parseIp.
+ */
+function ipv4Word(s: string): number {
+  let word = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      word = word * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // a leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return -1;
+    } else return -1;
+  }
+  return dots === 3 && digits > 0 ? word * 256 + part : -1;
+}
+
+/** The family an entry's address is written to (checked when it is encoded). */
+function familyOf(address: unknown, family: Family | undefined): Family {
+  return family ?? (typeof address === 'string' && address.includes(':') ? 6 : 4);
+}
+
+/** An IPv4 address of an entry as its 32-bit value, with ipOf's errors. */
+function ipv4Of(address: unknown, family: Family | undefined, field: string): number {
+  const w = typeof address === 'string' ? ipv4Word(address) : -1;
+  if (w >= 0 && family !== 6) return w;
+  const ip = ipOf(address, family, field);
+  if (ip.family !== 4) throw new LbMapError(`${field}: ${String(address)} is not an IPv4 address`, field);
+  return be32(ip.bytes);
 }
 
 const PROTOCOLS = new Set<number>([DEFS.LB_PROTO_ANY, DEFS.CIL_IPPROTO_TCP, DEFS.CIL_IPPROTO_UDP]);
@@ -433,8 +474,64 @@ export const LB_MAP_NAMES = {
 const FAMILIES = [4, 6] as const;
 const other = (f: Family): Family => (f === 4 ? 6 : 4);
 
+/**
+ * The key and value buffers of batch writes to one map, kept from one batch to the next (grown,
+ * never shrunk): a batch encodes straight into them, with no per-entry allocation.
+ */
+class BatchBuffer {
+  keys = new Uint8Array(0);
+  values = new Uint8Array(0);
+  /** Index in the caller's batch of each element encoded. */
+  readonly rows: number[] = [];
+
+  constructor(readonly map: BpfMap) {}
+
+  get count(): number {
+    return this.rows.length;
+  }
+
+  /** Starts a batch of up to `n` elements. */
+  reset(n: number): void {
+    this.rows.length = 0;
+    if (this.keys.length < n * this.map.keySize) {
+      this.keys = new Uint8Array(n * this.map.keySize);
+      this.values = new Uint8Array(n * this.map.userValueSize);
+    }
+  }
+
+  /** Where the next element's key and value go. */
+  get keyOffset(): number {
+    return this.rows.length * this.map.keySize;
+  }
+
+  get valueOffset(): number {
+    return this.rows.length * this.map.userValueSize;
+  }
+
+  /** Writes the encoded elements in order; an element the kernel refuses is reported, the rest go on. */
+  write(errors: Map<number, unknown>): void {
+    const ks = this.map.keySize;
+    const vs = this.map.userValueSize;
+    for (let at = 0; at < this.count; ) {
+      try {
+        this.map.updateMany(this.keys.subarray(at * ks), this.values.subarray(at * vs), this.count - at);
+        return;
+      } catch (err) {
+        if (!(err instanceof BatchUpdateError)) throw err;
+        errors.set(this.rows[at + err.index]!, err);
+        at += err.index + 1;
+      }
+    }
+  }
+}
+
+/** Encodes one entry at the buffer's next element (throws LbMapError for a bad entry, writing nothing). */
+type BatchEncoder<E> = (e: E, buf: BatchBuffer) => void;
+
 export class LbMaps {
   private readonly fam: Record<Family, LbFamilyMaps>;
+
+  private readonly batches = new Map<BpfMap, BatchBuffer>();
 
   constructor(
     v4: LbFamilyMaps,
@@ -444,6 +541,127 @@ export class LbMaps {
     readonly maglevTableSize: number = DEFS.LB_MAGLEV_LUT_SIZE,
   ) {
     this.fam = { 4: v4, 6: v6 };
+  }
+
+  /**
+   * Writes entries into a map of each family, in order: every entry is checked and encoded into
+   * the family's batch buffer, then each buffer goes to the kernel in one batch. Returns the error
+   * of each entry that was refused (by the checks or by the kernel), by index; the others are
+   * written.
+   */
+  #writeMany<E>(
+    entries: readonly E[],
+    role: keyof LbFamilyMaps,
+    familyOfEntry: (e: E) => Family,
+    encode: Record<Family, BatchEncoder<E>>,
+  ): BatchErrors {
+    const errors = new Map<number, unknown>();
+    const bufs = FAMILIES.map((f) => {
+      const m = this.fam[f][role];
+      const b = getOrInsert(this.batches, m, () => new BatchBuffer(m));
+      b.reset(entries.length);
+      return b;
+    });
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      try {
+        const f = familyOfEntry(e);
+        const b = bufs[f === 4 ? 0 : 1]!;
+        encode[f](e, b);
+        b.rows.push(i);
+      } catch (err) {
+        if (!(err instanceof LbMapError)) throw err;
+        errors.set(i, err);
+      }
+    }
+    for (const b of bufs) b.write(errors);
+    return errors;
+  }
+
+  /** Services-map entries at once (`upsertServiceEntry` for each, in order, batched). */
+  upsertServiceEntries(entries: readonly LbServiceEntry[]): BatchErrors {
+    return this.#writeMany(entries, 'services', (e) => familyOf(e.key?.address, e.key?.family), {
+      4: (e, b) => {
+        const k = e.key;
+        const v = checkValue(e.value);
+        const key = {
+          address: ipv4Of(k.address, k.family, 'service.address'),
+          dport: intIn(k.port, 0, 0xffff, 'service.port'),
+          backendSlot: intIn(k.backendSlot, 0, 0xffff, 'service.backendSlot'),
+          proto: protoOf(k.protocol, 'service.protocol'),
+          scope: scopeOf(k.scope, 'service.scope'),
+        };
+        lb4Key.encodeInto(key, b.keys, b.keyOffset);
+        lbService.encodeInto(v, b.values, b.valueOffset);
+      },
+      6: (e, b) => {
+        const k = checkKey(e.key);
+        if (k.ip.family !== 6)
+          throw new LbMapError('service.address: not an IPv6 address', 'service.address');
+        b.keys.set(encodeServiceKey(k), b.keyOffset);
+        lbService.encodeInto(checkValue(e.value), b.values, b.valueOffset);
+      },
+    });
+  }
+
+  /**
+   * Backends at once, each into its family's map only (a reconciler removes an ID from the other
+   * family through that family's key). Returns the errors by index.
+   */
+  upsertBackends(entries: readonly LbBackendEntry[]): BatchErrors {
+    const rest = (b: LbBackendEntry) => ({
+      port: intIn(b.port, 0, 0xffff, 'backend.port'),
+      proto: protoOf(b.protocol, 'backend.protocol'),
+      flags: intIn(b.state, DEFS.BE_STATE_ACTIVE, DEFS.BE_STATE_MAINTENANCE, 'backend.state'),
+      clusterId: intIn(b.clusterId ?? 0, 0, 0xffff, 'backend.clusterId'),
+      zone: intIn(b.zone ?? 0, 0, 0xff, 'backend.zone'),
+    });
+    const key = (b: LbBackendEntry, buf: BatchBuffer) =>
+      new DataView(buf.keys.buffer, buf.keys.byteOffset + buf.keyOffset, 4).setUint32(
+        0,
+        intIn(b.id, 1, 0xffffffff, 'backend.id'),
+        true,
+      );
+    return this.#writeMany(entries, 'backends', (b) => familyOf(b.address, b.family), {
+      4: (b, buf) => {
+        const v = { ...rest(b), address: ipv4Of(b.address, b.family, 'backend.address') };
+        key(b, buf);
+        lb4Backend.encodeInto(v, buf.values, buf.valueOffset);
+      },
+      6: (b, buf) => {
+        const ip = ipOf(b.address, 6, 'backend.address');
+        const v = { ...rest(b), address: ip.bytes };
+        key(b, buf);
+        lb6Backend.encodeInto(v, buf.values, buf.valueOffset);
+      },
+    });
+  }
+
+  /** Rev-NAT entries at once, each into its family's map only. Returns the errors by index. */
+  upsertRevNats(entries: readonly LbRevNatEntry[]): BatchErrors {
+    const key = (r: LbRevNatEntry, buf: BatchBuffer) => {
+      const rev = intIn(r.revNatIndex, 1, 0xffff, 'revNat.revNatIndex');
+      buf.keys[buf.keyOffset] = rev >>> 8;
+      buf.keys[buf.keyOffset + 1] = rev & 0xff;
+    };
+    return this.#writeMany(entries, 'revNat', (r) => familyOf(r.address, r.family), {
+      4: (r, buf) => {
+        const v = {
+          address: ipv4Of(r.address, r.family, 'revNat.address'),
+          port: intIn(r.port, 0, 0xffff, 'revNat.port'),
+        };
+        key(r, buf);
+        lb4ReverseNat.encodeInto(v, buf.values, buf.valueOffset);
+      },
+      6: (r, buf) => {
+        const v = {
+          address: ipOf(r.address, 6, 'revNat.address').bytes,
+          port: intIn(r.port, 0, 0xffff, 'revNat.port'),
+        };
+        key(r, buf);
+        lb6ReverseNat.encodeInto(v, buf.values, buf.valueOffset);
+      },
+    });
   }
 
   /** The raw maps of a family. */
@@ -791,17 +1009,27 @@ export class LbMaps {
     return {
       services: {
         set: (_, e) => this.upsertServiceEntry(e),
+        setMany: (rows) => this.upsertServiceEntries(rows.map(([, e]) => e)),
         delete: (key) => void this.deleteServiceEntry(keys.parseService(key)),
         keys: () => this.listServiceEntries().map((e) => keys.service(e.key)),
       },
+      // Keys name the family: a row is written to and removed from its family's map only.
       backends: {
-        set: (_, b) => this.upsertBackend(b),
-        delete: (key) => void this.deleteBackend(keys.parseFamilyId(key).id),
+        set: (_, b) => throwFirst(this.upsertBackends([b])),
+        setMany: (rows) => this.upsertBackends(rows.map(([, b]) => b)),
+        delete: (key) => {
+          const { family, id } = keys.parseFamilyId(key);
+          this.fam[family].backends.delete(u32le(intIn(id, 1, 0xffffffff, 'backend.id')));
+        },
         keys: () => this.listBackends().map((b) => keys.familyId(b.family, b.id)),
       },
       revNat: {
-        set: (_, r) => this.upsertRevNat(r),
-        delete: (key) => void this.deleteRevNat(keys.parseFamilyId(key).id),
+        set: (_, r) => throwFirst(this.upsertRevNats([r])),
+        setMany: (rows) => this.upsertRevNats(rows.map(([, r]) => r)),
+        delete: (key) => {
+          const { family, id } = keys.parseFamilyId(key);
+          this.fam[family].revNat.delete(be16Key(intIn(id, 1, 0xffff, 'revNat.revNatIndex')));
+        },
         keys: () => this.listRevNat().map((r) => keys.familyId(r.family, r.revNatIndex)),
       },
       maglev: {
@@ -844,6 +1072,10 @@ export interface LbTargets {
   maglev: KeyedMap<LbMaglevEntry>;
   affinityMatch: KeyedMap<LbAffinityMatchEntry>;
   sourceRange: KeyedMap<LbSourceRangeEntry>;
+}
+
+function throwFirst(errors: BatchErrors): void {
+  for (const err of errors.values()) throw err;
 }
 
 function affinityMatchKey(m: LbAffinityMatchEntry): Uint8Array {
