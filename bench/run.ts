@@ -16,6 +16,7 @@ const benches = [
   'services',
   'nodeport',
   'ui',
+  'dns-proxy',
   'kafka',
 ];
 for (const b of benches) {

@@ -1,0 +1,288 @@
+/**
+ * The DNS proxy's cost, on loopback: queries/s and latency of a client asking a DNS server (the
+ * cluster DNS server of src/dns) directly — the baseline — and through the proxy (rule check,
+ * forward to the server asked, answer handed to the FQDN subsystem before release), rounds
+ * interleaved. Then the time from an answer to a toFQDNs-allowed IP: the agent's control plane
+ * (cells against in-memory maps) from learn() to the ipcache and policy map holding the IP,
+ * against the same answer repeated (nothing to change) as the baseline.
+ *
+ *   node dist/bench/dns-proxy.js [--seconds 2] [--rounds 3] [--concurrency 32]
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dnsPacket from 'dns-packet';
+import { pino } from 'pino';
+import { CONTROL_PLANE_CELLS } from '../src/agent/agent.js';
+import { DnsProxyT } from '../src/agent/cells/fqdn-proxy.js';
+import {
+  type AgentCellExtras,
+  ConfigT,
+  EndpointsT,
+  LogT,
+  PolicyT,
+  ResourcesT,
+  SerialT,
+  TargetsT,
+} from '../src/agent/cells/tokens.js';
+import { defaultConfig } from '../src/agent/config.js';
+import { MemoryRecordSource, startDnsServer } from '../src/dns/index.js';
+import type { DatapathTargets } from '../src/endpoint/datapath-state.js';
+import { selectorPattern } from '../src/fqdn/match.js';
+import { cell, Hive } from '../src/hive/hive.js';
+import { DnsProxyHandler } from '../src/proxy/dns/handler.js';
+import { startDnsProxyServer } from '../src/proxy/dns/server.js';
+import { fakeDatapath } from '../test/unit/agent/fake-targets.js';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const SECONDS = arg('seconds', 2);
+const ROUNDS = arg('rounds', 3);
+const CONCURRENCY = arg('concurrency', 32);
+
+const NAME = 'web.default.svc.cluster.local';
+
+function pct(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** A client on one UDP socket: queries with their own IDs, answers matched by ID. */
+class Client {
+  readonly #s: Socket = createSocket('udp4');
+  readonly #waiting = new Map<number, () => void>();
+  #id = 0;
+  readonly #queries = new Map<number, Buffer>();
+  constructor() {
+    this.#s.on('message', (m: Buffer) => {
+      const done = this.#waiting.get(m.readUInt16BE(0));
+      if (done) {
+        this.#waiting.delete(m.readUInt16BE(0));
+        done();
+      }
+    });
+  }
+  async ready(): Promise<void> {
+    await new Promise<void>((r) => this.#s.bind(0, '127.0.0.1', () => r()));
+  }
+  ask(port: number): Promise<void> {
+    this.#id = (this.#id + 1) & 0xffff;
+    const id = this.#id;
+    let q = this.#queries.get(id);
+    if (q === undefined) {
+      q = dnsPacket.encode({
+        type: 'query',
+        id,
+        flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ name: NAME, type: 'A' }],
+      });
+      this.#queries.set(id, q);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.#waiting.delete(id);
+        reject(new Error(`query ${id} unanswered`));
+      }, 2000);
+      this.#waiting.set(id, () => {
+        clearTimeout(t);
+        resolve();
+      });
+      this.#s.send(q, port, '127.0.0.1');
+    });
+  }
+  close(): void {
+    this.#s.close();
+  }
+}
+
+/** One at a time: per-query latency in µs. */
+async function latency(c: Client, port: number, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await c.ask(port);
+    out.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** `CONCURRENCY` in flight for SECONDS: answered queries per second. */
+async function throughput(c: Client, port: number): Promise<number> {
+  const end = Date.now() + SECONDS * 1000;
+  let done = 0;
+  const worker = async () => {
+    while (Date.now() < end) {
+      await c.ask(port);
+      done++;
+    }
+  };
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return done / ((Date.now() - t0) / 1000);
+}
+
+async function proxyCost(): Promise<void> {
+  const upstream = await startDnsServer({
+    listen: ['127.0.0.1:0'],
+    source: new MemoryRecordSource({
+      services: [
+        {
+          name: 'web',
+          namespace: 'default',
+          clusterIPs: ['10.96.0.10'],
+          headless: false,
+          ports: [],
+          endpoints: [],
+        },
+      ],
+      pods: [],
+    }),
+  });
+  let handedOver = 0;
+  const handler = new DnsProxyHandler({
+    rules: () => ({
+      endpointId: 1,
+      patterns: [selectorPattern({ matchPattern: '*.default.svc.cluster.local' })],
+    }),
+    onAnswer: async () => {
+      handedOver++;
+    },
+  });
+  const proxy = await startDnsProxyServer({ port: 0, handler, destinationOf: () => upstream.addresses[0]! });
+  const direct = upstream.addresses[0]!.port;
+  const c = new Client();
+  await c.ready();
+  await latency(c, direct, 200);
+  await latency(c, proxy.port, 200);
+  const lat = { direct: [] as number[], proxy: [] as number[] };
+  const qps = { direct: [] as number[], proxy: [] as number[] };
+  for (let r = 0; r < ROUNDS; r++) {
+    lat.direct.push(...(await latency(c, direct, 1000)));
+    lat.proxy.push(...(await latency(c, proxy.port, 1000)));
+    qps.direct.push(await throughput(c, direct));
+    qps.proxy.push(await throughput(c, proxy.port));
+  }
+  c.close();
+  await proxy.close();
+  await upstream.close();
+  const sortAll = (a: number[]) => a.sort((x, y) => x - y);
+  const d = sortAll(lat.direct);
+  const p = sortAll(lat.proxy);
+  const med = (a: number[]) => sortAll([...a])[Math.floor(a.length / 2)]!;
+  console.log(
+    `# DNS proxy on loopback (UDP, ${ROUNDS} interleaved rounds; ${CONCURRENCY} in flight for ${SECONDS}s per throughput round)`,
+  );
+  console.log('path       queries/s   p50 µs   p99 µs');
+  console.log(
+    `direct     ${med(qps.direct).toFixed(0).padStart(9)}   ${pct(d, 50).toFixed(0).padStart(6)}   ${pct(d, 99).toFixed(0).padStart(6)}`,
+  );
+  console.log(
+    `proxy      ${med(qps.proxy).toFixed(0).padStart(9)}   ${pct(p, 50).toFixed(0).padStart(6)}   ${pct(p, 99).toFixed(0).padStart(6)}`,
+  );
+  console.log(
+    `proxy/direct queries/s ${(med(qps.proxy) / med(qps.direct)).toFixed(2)}x; added latency p50 ${(pct(p, 50) - pct(d, 50)).toFixed(0)} µs, p99 ${(pct(p, 99) - pct(d, 99)).toFixed(0)} µs; answers handed to the FQDN subsystem ${handedOver}`,
+  );
+}
+
+async function answerToAllowed(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-bench-fqdn-'));
+  const dp = fakeDatapath();
+  const cfg = defaultConfig('b', 'n1', {
+    runDir: dir,
+    stateDir: dir,
+    nodeIPs: ['192.168.70.2'],
+    podCidrV4: '10.212.0.0/24',
+  });
+  const targets = cell<DatapathTargets, AgentCellExtras>({
+    name: 'fake-targets',
+    needs: [],
+    provides: TargetsT,
+    build: () => ({ provide: dp }),
+  });
+  const hive = new Hive<AgentCellExtras>(
+    [...CONTROL_PLANE_CELLS, targets],
+    [
+      [ConfigT, cfg],
+      [LogT, pino({ level: 'silent' })],
+    ],
+  );
+  await hive.start();
+  try {
+    await hive.get(ResourcesT).setPod('default', 'client', { labels: { app: 'client' }, namedPorts: {} });
+    dp.interfaces.add('lxcclient');
+    const ep = await hive.get(EndpointsT).manager.create({
+      containerId: 'c',
+      ifName: 'eth0',
+      netns: '/var/run/netns/c',
+      podNamespace: 'default',
+      podName: 'client',
+      ipv4: '10.212.0.10',
+      mac: '02:00:00:00:00:01',
+      hostIfName: 'lxcclient',
+      hostIfindex: 101,
+      hostMac: '02:00:00:00:00:02',
+    });
+    const policy = hive.get(PolicyT);
+    const egress443 = { toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }] };
+    await policy.importPolicies([
+      {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: { name: 'fqdn', namespace: 'default' },
+        spec: {
+          endpointSelector: { matchLabels: { app: 'client' } },
+          egress: [{ toFQDNs: [{ matchPattern: '*.example.com' }], ...egress443 }],
+        },
+      },
+    ]);
+    const learn = hive.get(DnsProxyT).learn;
+    const serial = hive.get(SerialT);
+    // Each answer is timed on an idle agent: the endpoints' own follow-up (state saves) done first.
+    const idle = async () => {
+      await serial(async () => {});
+      await serial(async () => {});
+    };
+    const N = 300;
+    const newIp: number[] = [];
+    const repeated: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const ip = `198.18.${i >> 8}.${i & 255}`;
+      const answer = { endpointId: ep.id, name: `h${i}.example.com.`, ips: [{ ip, ttl: 3600 }], cnames: [] };
+      await idle();
+      let t0 = process.hrtime.bigint();
+      await learn(answer);
+      newIp.push(Number(process.hrtime.bigint() - t0) / 1000);
+      const id = dp.ipcache.data.get(`${ip}/32`)?.identity;
+      const allowed = [...(dp.policy.tries.get(ep.id)?.values() ?? [])].some(
+        (e) => e.key.identity === id && e.key.dport === 443 && !e.entry.deny,
+      );
+      if (id === undefined || !allowed) throw new Error(`${ip} not allowed in the maps after learn`);
+      await idle();
+      t0 = process.hrtime.bigint();
+      await learn(answer);
+      repeated.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    newIp.sort((a, b) => a - b);
+    repeated.sort((a, b) => a - b);
+    console.log(
+      `# answer → allowed: the agent's control plane (cells, in-memory maps), ${N} answers each with a new IP for one endpoint, until ipcache and policy map hold it`,
+    );
+    console.log('answer                               p50 µs   p99 µs');
+    console.log(
+      `same IPs again (baseline: no change) ${pct(repeated, 50).toFixed(0).padStart(6)}   ${pct(repeated, 99).toFixed(0).padStart(6)}`,
+    );
+    console.log(
+      `a new IP (identity, ipcache, policy) ${pct(newIp, 50).toFixed(0).padStart(6)}   ${pct(newIp, 99).toFixed(0).padStart(6)}`,
+    );
+    console.log(`new/baseline p50 ${(pct(newIp, 50) / pct(repeated, 50)).toFixed(1)}x`);
+  } finally {
+    await hive.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await proxyCost();
+console.log();
+await answerToAllowed();
