@@ -47,7 +47,10 @@ const NODE_ID = 0;
 export interface KafkaBrokerOptions {
   readonly port: number;
   readonly host?: string;
-  /** The address clients are told to connect to (Metadata, FindCoordinator); default host:port. */
+  /**
+   * The address clients are told to connect to (Metadata, FindCoordinator); by default the address
+   * the client reached (the connection's local address) and the listening port.
+   */
   readonly advertise?: { host: string; port: number };
   /** Partitions of an auto-created topic (default 1). */
   readonly partitions?: number;
@@ -123,7 +126,7 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
       for (const f of list)
         chain = chain.then(async () => {
           if (sock.destroyed) return;
-          const out = await handle(f).catch((e: Error) => {
+          const out = await handle(f, advertisedTo(sock)).catch((e: Error) => {
             log(`closing connection: ${e.message}`);
             return null;
           });
@@ -140,13 +143,11 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  const adv = opts.advertise ?? {
-    host: opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1',
-    port,
-  };
+  const advertisedTo = (sock: Socket): { host: string; port: number } =>
+    opts.advertise ?? { host: (sock.localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.)/i, ''), port };
 
   /** Answers one request frame: the response frame, [] for none (acks=0), null to close. */
-  async function handle(frame: Buffer): Promise<Buffer | null> {
+  async function handle(frame: Buffer, adv: { host: string; port: number }): Promise<Buffer | null> {
     const r = new Reader(frame);
     const key = r.int16();
     const v = r.int16();
@@ -169,7 +170,7 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
         if (v >= 1) w.int32(0);
         break;
       case 3:
-        metadata(r, v, w);
+        metadata(r, v, w, adv);
         break;
       case 0:
         if (!produce(r, v, w)) return Buffer.alloc(0);
@@ -214,7 +215,7 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
     });
   }
 
-  function metadata(r: Reader, v: number, w: Writer): void {
+  function metadata(r: Reader, v: number, w: Writer, adv: { host: string; port: number }): void {
     const n = r.arrayLength(2);
     const names: string[] = [];
     for (let i = 0; i < n; i++) names.push(r.string());
