@@ -65,6 +65,10 @@ export const FILTER_FLAGS = [
   'ip-version',
   'drop-reason-desc',
   'uuid',
+  'http-status',
+  'http-method',
+  'http-path',
+  'dns-query',
 ] as const;
 
 const CONFLICTS: [string, string[]][] = [
@@ -292,6 +296,19 @@ function buildTracker(entries: readonly Entry[]): FlowFilter[] {
       case 'uuid':
         both('uuid', v);
         break;
+      case 'http-status':
+        if (!/^[1-5][0-9]{0,2}\+?$/.test(v)) throw new CliError(`--http-status: "${v}" (e.g. 404, 5+)`);
+        both('http_status_code', v);
+        break;
+      case 'http-method':
+        both('http_method', v.toUpperCase());
+        break;
+      case 'http-path':
+        both('http_path', v);
+        break;
+      case 'dns-query':
+        both('dns_query', v);
+        break;
     }
   }
   // as upstream: the namespace flags complete service names given without one (to-namespace first,
@@ -438,7 +455,10 @@ export function addObserveCommand(hubble: Command, io: CliIo = stdio): Command {
     'from-port': [undefined, 'flows with this L4 source port'],
     'to-port': [undefined, 'flows with this L4 destination port'],
     verdict: [undefined, 'flows with this verdict (FORWARDED, DROPPED, AUDIT, ...)'],
-    protocol: [undefined, 'flows with this protocol (tcp, udp, icmp, icmpv4, icmpv6, sctp)'],
+    protocol: [
+      undefined,
+      'flows with this protocol (tcp, udp, icmp, icmpv4, icmpv6, sctp, http, dns, kafka)',
+    ],
     type: ['-t', 'flows of this event type (trace, drop, policy-verdict, l7; trace:to-endpoint...)'],
     'node-name': [undefined, 'flows observed on nodes matching this pattern (k8s*, cluster/node)'],
     'traffic-direction': [undefined, 'flows in this direction (ingress, egress)'],
@@ -446,6 +466,10 @@ export function addObserveCommand(hubble: Command, io: CliIo = stdio): Command {
     'ip-version': [undefined, 'flows of this IP version (v4, v6)'],
     'drop-reason-desc': [undefined, 'drops with this reason (e.g. POLICY_DENIED)'],
     uuid: [undefined, 'the flow with this uuid'],
+    'http-status': [undefined, 'L7 HTTP flows with this status code or prefix (404, 5+)'],
+    'http-method': [undefined, 'L7 HTTP flows with this method (GET, POST...)'],
+    'http-path': [undefined, 'L7 HTTP flows whose path matches this regular expression'],
+    'dns-query': [undefined, 'L7 DNS flows whose query matches this regular expression'],
   };
   for (const flag of FILTER_FLAGS) {
     const [short, desc] = flagDesc[flag]!;

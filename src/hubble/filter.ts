@@ -328,9 +328,51 @@ function protocolMatches(flow: Flow, p: string): boolean {
       return l4?.ICMPv4 !== undefined;
     case 'icmpv6':
       return l4?.ICMPv6 !== undefined;
+    case 'http':
+      return flow.l7?.http !== undefined;
+    case 'dns':
+      return flow.l7?.dns !== undefined;
+    case 'kafka':
+      return flow.l7?.kafka !== undefined;
+    case 'l7':
+      return flow.l7 !== undefined;
     default:
-      return false; // L7 protocols: no L7 flows yet
+      return false;
   }
+}
+
+/** `404`, `5+` (any 5xx), `40+`: upstream's status code prefixes. */
+function compileHttpStatus(values: readonly string[]): FlowPredicate {
+  const tests = values.map((v) => {
+    const m = /^([1-5][0-9]{0,2})(\+?)$/.exec(v.trim());
+    if (!m || (m[2] === '' && m[1]!.length !== 3) || (m[2] === '+' && m[1]!.length === 3))
+      throw new FilterError('http_status_code', `invalid status code "${v}" (e.g. 404, 5+, 40+)`);
+    const prefix = m[1]!;
+    return m[2] === '+' ? (c: string) => c.startsWith(prefix) : (c: string) => c === prefix;
+  });
+  return (fl) => {
+    const code = fl.l7?.http?.code;
+    if (code === undefined || code === 0) return false;
+    const c = String(code);
+    return tests.some((t) => t(c));
+  };
+}
+
+function compileRegexes(field: string, values: readonly string[]): RegExp[] {
+  return values.map((v) => {
+    try {
+      return new RegExp(v);
+    } catch {
+      throw new FilterError(field, `invalid regular expression "${v}"`);
+    }
+  });
+}
+
+/** The path (with query) of an L7 HTTP flow's URL. */
+function httpPath(url: string): string {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/i.exec(url);
+  const rest = m ? m[1]! : url;
+  return rest === '' ? '/' : rest;
 }
 
 const TCP_FLAG_KEYS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'] as const;
@@ -499,6 +541,24 @@ export function compileFilter(f: FlowFilter): FlowPredicate {
       const have = fl.l4?.TCP?.flags;
       return have !== undefined && wants.some((w) => tcpFlagsMatch(w, have));
     });
+  }
+  if (nonEmpty(f.http_status_code)) preds.push(compileHttpStatus(f.http_status_code));
+  if (nonEmpty(f.http_method)) {
+    const set = new Set(f.http_method.map((m) => m.toUpperCase()));
+    preds.push((fl) => fl.l7?.http?.method !== undefined && set.has(fl.l7.http.method.toUpperCase()));
+  }
+  if (nonEmpty(f.http_path)) {
+    const res = compileRegexes('http_path', f.http_path);
+    preds.push((fl) => {
+      const url = fl.l7?.http?.url;
+      if (url === undefined) return false;
+      const path = httpPath(url).replace(/\?.*$/, '');
+      return res.some((r) => r.test(path));
+    });
+  }
+  if (nonEmpty(f.dns_query)) {
+    const res = compileRegexes('dns_query', f.dns_query);
+    preds.push((fl) => fl.l7?.dns?.query !== undefined && res.some((r) => r.test(fl.l7!.dns!.query!)));
   }
   if (nonEmpty(f.node_name)) {
     const m = compileNodeNames(f.node_name);

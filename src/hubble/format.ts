@@ -79,6 +79,12 @@ export function flowTypeString(f: Flow): string {
       return dropReasonText(sub);
     case MessageType.POLICY_VERDICT:
       return `policy-verdict:${PolicyMatchTypeNames[f.policy_match_type ?? 0] ?? 'unknown'} ${f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN'}`;
+    case MessageType.ACCESS_LOG: {
+      // upstream: <protocol>-<request|response>
+      const l7 = f.l7;
+      const proto = l7?.http ? 'http' : l7?.dns ? 'dns' : l7?.kafka ? 'kafka' : 'l7';
+      return `${proto}-${(l7?.type ?? 'UNKNOWN_L7_TYPE').toLowerCase()}`;
+    }
     default:
       return 'UNKNOWN';
   }

@@ -3,11 +3,9 @@
  * Type L7 (upstream's access-log flows: event type 129, Layer7 with REQUEST / RESPONSE, the latency
  * on responses). A request the proxy refused is DROPPED, one it could not complete ERROR.
  */
+import { MessageType } from './constants.js';
 import { formatTimestamp, type ParserContext, resolveEndpoint } from './parser.js';
 import type { Flow, Layer7, Verdict } from './types.js';
-
-/** Upstream's MessageTypeAccessLog: the event type of L7 flows. */
-export const MESSAGE_TYPE_ACCESS_LOG = 129;
 
 /** What a proxy reports (src/proxy/framework.ts L7Record has this shape). */
 export interface L7Event {
@@ -91,8 +89,10 @@ function layer7(e: L7Event): Layer7 {
 function summary(e: L7Event): string {
   const t = e.type === 'request' ? 'request' : 'response';
   if (e.http) {
-    const code = e.http.code !== undefined ? ` => ${e.http.code}` : '';
-    return `${e.http.protocol} ${t} ${e.http.method} ${e.http.url}${code}`;
+    // upstream's summaries: "HTTP/1.1 PUT http://host/path", "HTTP/1.1 403 1ms (PUT http://host/path)"
+    if (e.type === 'request') return `${e.http.protocol} ${e.http.method} ${e.http.url}`;
+    const ms = e.latencyNs !== undefined ? ` ${Math.round(Number(e.latencyNs) / 1e6)}ms` : '';
+    return `${e.http.protocol} ${e.http.code ?? 0}${ms} (${e.http.method} ${e.http.url})`;
   }
   if (e.dns) return `DNS ${t} ${e.dns.query}${e.dns.rcode !== undefined ? ` rcode ${e.dns.rcode}` : ''}`;
   if (e.kafka) return `Kafka ${t} ${e.kafka.apiKey} topic ${e.kafka.topic ?? ''}`;
@@ -121,7 +121,7 @@ export function l7Flow(e: L7Event, ctx: ParserContext): Flow {
     destination: resolveEndpoint(ctx, dst.address, dstId),
     Type: 'L7',
     node_name: ctx.nodeName,
-    event_type: { type: MESSAGE_TYPE_ACCESS_LOG },
+    event_type: { type: MessageType.ACCESS_LOG },
     traffic_direction: e.info.egress ? 'EGRESS' : 'INGRESS',
     is_reply: reply,
     l7: layer7(e),

@@ -7,12 +7,12 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, type Metric, Registry } from 'prom-client';
+import { Counter, Histogram, type Metric, Registry } from 'prom-client';
 import { icmpTypeName, MessageType, TraceObsPointNames } from './constants.js';
 import { HubbleError } from './errors.js';
 import type { Endpoint, Flow } from './types.js';
 
-export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'icmp', 'dns'] as const;
+export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'icmp', 'dns', 'http'] as const;
 export type MetricName = (typeof SUPPORTED_METRICS)[number];
 
 export interface MetricConfig {
@@ -191,7 +191,7 @@ export interface HubbleMetricsOptions {
   metrics?: string | readonly string[];
 }
 
-export const DEFAULT_METRICS = 'drop,tcp,flow,port-distribution,icmp';
+export const DEFAULT_METRICS = 'drop,tcp,flow,port-distribution,icmp,http';
 
 /** Flow → Prometheus counters. Call processFlow() for every flow the observer sees. */
 export class HubbleMetrics {
@@ -345,6 +345,54 @@ export class HubbleMetrics {
               const rcode = DNS_RCODE_NAMES[dns.rcode ?? 0] ?? '';
               responses.inc([...cv, rcode, qtypes.join(','), ips, ...q]);
               for (const t of dns.rrtypes ?? []) types.inc([...cv, t, qtypes.join(','), ...q]);
+            }
+          },
+        };
+      }
+      case 'http': {
+        // upstream's http metric (v1): requests on REQUEST flows, responses and the request
+        // duration (latency_ns) on RESPONSE flows; reporter = client (egress) / server (ingress).
+        const requests = this.counter('hubble_http_requests_total', 'Count of HTTP requests', [
+          ...ctxNames,
+          'method',
+          'protocol',
+          'reporter',
+        ]);
+        const responses = this.counter('hubble_http_responses_total', 'Count of HTTP responses', [
+          ...ctxNames,
+          'method',
+          'protocol',
+          'status',
+          'reporter',
+        ]);
+        const duration = new Histogram({
+          name: 'hubble_http_request_duration_seconds',
+          help: 'Quantiles of HTTP request duration in seconds',
+          labelNames: [...ctxNames, 'method', 'reporter'],
+          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+          registers: [this.registry],
+        });
+        return {
+          process: (f) => {
+            const http = f.l7?.http;
+            if (!http || f.l7 === undefined) return;
+            const reporter =
+              f.traffic_direction === 'EGRESS'
+                ? 'client'
+                : f.traffic_direction === 'INGRESS'
+                  ? 'server'
+                  : 'unknown';
+            const cv = ctxValues(f);
+            const method = http.method ?? '';
+            if (f.l7.type === 'REQUEST') requests.inc([...cv, method, http.protocol ?? '', reporter]);
+            else if (f.l7.type === 'RESPONSE') {
+              responses.inc([...cv, method, http.protocol ?? '', String(http.code ?? 0), reporter]);
+              if (f.l7.latency_ns !== undefined) {
+                const labels: Record<string, string> = { method, reporter };
+                if (ctxNames[0] !== undefined) labels[ctxNames[0]] = cv[0]!;
+                if (ctxNames[1] !== undefined) labels[ctxNames[1]] = cv[1]!;
+                duration.observe(labels, Number(f.l7.latency_ns) / 1e9);
+              }
             }
           },
         };

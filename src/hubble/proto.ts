@@ -102,6 +102,7 @@ function stripOneofMarkers(o: unknown): void {
   if (typeof rec.protocol === 'string' && (rec.TCP || rec.UDP || rec.ICMPv4 || rec.ICMPv6 || rec.SCTP)) {
     delete rec.protocol;
   }
+  if (typeof rec.record === 'string' && (rec.http || rec.dns || rec.kafka)) delete rec.record;
   for (const v of Object.values(rec)) stripOneofMarkers(v);
 }
 

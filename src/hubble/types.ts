@@ -237,4 +237,11 @@ export interface FlowFilter {
   tcp_flags?: TCPFlags[];
   node_name?: string[];
   ip_version?: IPVersion[];
+  /** L7: HTTP status codes or prefixes (`404`, `5+`). */
+  http_status_code?: string[];
+  http_method?: string[];
+  /** L7: regular expressions over the request path (without the query). */
+  http_path?: string[];
+  /** L7: regular expressions over the DNS query name. */
+  dns_query?: string[];
 }

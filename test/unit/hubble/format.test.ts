@@ -298,7 +298,7 @@ describe('hubble metrics', () => {
   it('parses --hubble-metrics lists with options and rejects unknown ones', () => {
     assert.deepEqual(
       parseMetricsConfig(DEFAULT_METRICS).map((c) => c.name),
-      ['drop', 'tcp', 'flow', 'port-distribution', 'icmp'],
+      ['drop', 'tcp', 'flow', 'port-distribution', 'icmp', 'http'],
     );
     assert.deepEqual(parseMetricsConfig('flow:sourceContext=namespace;destinationContext=pod|identity'), [
       { name: 'flow', options: { sourceContext: 'namespace', destinationContext: 'pod|identity' } },

@@ -1,0 +1,167 @@
+/**
+ * L7 flows: an HTTP proxy event becomes a Type L7 flow with upstream's fields, survives the real
+ * protobuf codec of GetFlowsResponse, is selected by the L7 filters (--type l7, --http-status,
+ * --http-method, --http-path, --protocol http) and counted by the http metric with upstream's
+ * names and labels; compact output reads like upstream's.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type * as grpc from '@grpc/grpc-js';
+import { buildFilters } from '../../../src/cli/hubble.js';
+import { compileFilters } from '../../../src/hubble/filter.js';
+import { formatCompact } from '../../../src/hubble/format.js';
+import { type L7Event, l7Flow } from '../../../src/hubble/l7.js';
+import { HubbleMetrics, parseMetricsConfig } from '../../../src/hubble/metrics.js';
+import type { ParserContext } from '../../../src/hubble/parser.js';
+import { flowFromProto, flowToProto, loadHubbleProtos } from '../../../src/hubble/proto.js';
+import type { Flow } from '../../../src/hubble/types.js';
+
+const ctx: ParserContext = {
+  nodeName: 'node1',
+  bootTime: { sec: 0, nsec: 0 } as unknown as ParserContext['bootTime'],
+  uuid: false,
+  endpointByIp: (ip) =>
+    ip === '10.0.0.3'
+      ? { id: 3, identity: 285, namespace: 'default', podName: 'tiefighter', labels: ['k8s:org=empire'] }
+      : ip === '10.0.0.6'
+        ? {
+            id: 5,
+            identity: 284,
+            namespace: 'default',
+            podName: 'deathstar-1',
+            labels: ['k8s:class=deathstar'],
+          }
+        : undefined,
+};
+
+const info = {
+  protocol: 'tcp' as const,
+  client: { address: '10.0.0.3', port: 40000 },
+  original: { address: '10.0.0.6', port: 80 },
+  egress: false,
+  srcIdentity: 285,
+  dstIdentity: 284,
+  proxyPort: 10080,
+};
+
+function ev(
+  type: 'request' | 'response',
+  verdict: L7Event['verdict'],
+  method: string,
+  path: string,
+  code?: number,
+): L7Event {
+  return {
+    type,
+    verdict,
+    time: new Date('2026-12-01T01:00:00.250Z'),
+    info,
+    ...(type === 'response' ? { latencyNs: 2_500_000n } : {}),
+    http: {
+      method,
+      url: `http://deathstar.default.svc.cluster.local${path}`,
+      protocol: 'HTTP/1.1',
+      headers: [{ key: 'user-agent', value: 'curl/7.88.1' }],
+      ...(code !== undefined ? { code } : {}),
+    },
+  };
+}
+
+const landReq = l7Flow(ev('request', 'forwarded', 'POST', '/v1/request-landing'), ctx);
+const landResp = l7Flow(ev('response', 'forwarded', 'POST', '/v1/request-landing', 200), ctx);
+const exhaustReq = l7Flow(ev('request', 'denied', 'PUT', '/v1/exhaust-port'), ctx);
+const exhaustResp = l7Flow(ev('response', 'denied', 'PUT', '/v1/exhaust-port', 403), ctx);
+const all = [landReq, landResp, exhaustReq, exhaustResp];
+
+type Entry = { flag: string; value: string; negated: boolean };
+const e = (flag: string, value: string): Entry => ({ flag, value, negated: false });
+function select(flags: Entry[]): Flow[] {
+  const f = buildFilters(flags);
+  const p = compileFilters(f.whitelist, f.blacklist);
+  return all.filter(p);
+}
+
+describe('L7 flows', () => {
+  it('carry upstream fields: Type L7, event type 129, REQUEST/RESPONSE, latency, http, endpoints', () => {
+    assert.equal(landReq.Type, 'L7');
+    assert.equal(landReq.event_type.type, 129);
+    assert.equal(landReq.verdict, 'FORWARDED');
+    assert.equal(landReq.l7?.type, 'REQUEST');
+    assert.equal(landReq.l7?.latency_ns, undefined);
+    assert.deepEqual(landReq.IP, { source: '10.0.0.3', destination: '10.0.0.6', ipVersion: 'IPv4' });
+    assert.equal(landReq.source?.pod_name, 'tiefighter');
+    assert.equal(landReq.destination?.identity, 284);
+    assert.equal(landReq.traffic_direction, 'INGRESS');
+    assert.equal(landReq.proxy_port, 10080);
+    assert.equal(landResp.l7?.type, 'RESPONSE');
+    assert.equal(landResp.l7?.latency_ns, 2_500_000);
+    assert.equal(landResp.is_reply, true);
+    assert.deepEqual(landResp.IP, { source: '10.0.0.6', destination: '10.0.0.3', ipVersion: 'IPv4' });
+    assert.equal(landResp.l7?.http?.code, 200);
+    assert.equal(exhaustReq.verdict, 'DROPPED');
+    assert.deepEqual(exhaustReq.l7?.http?.headers, [{ key: 'user-agent', value: 'curl/7.88.1' }]);
+  });
+
+  it('survive the GetFlowsResponse protobuf codec', () => {
+    const def = ((loadHubbleProtos().observer as grpc.GrpcObject).Observer as grpc.ServiceClientConstructor)
+      .service.GetFlows!;
+    const buf = def.responseSerialize({ flow: flowToProto(exhaustResp), node_name: 'node1' });
+    const back = flowFromProto((def.responseDeserialize(buf) as { flow: Record<string, unknown> }).flow);
+    assert.equal(back.Type, 'L7');
+    assert.deepEqual(back.l7, exhaustResp.l7);
+    assert.equal(back.verdict, 'DROPPED');
+  });
+
+  it('are selected by --type l7, --protocol http, --http-status, --http-method, --http-path', () => {
+    assert.equal(select([e('type', 'l7')]).length, 4);
+    assert.equal(select([e('protocol', 'http')]).length, 4);
+    assert.equal(select([e('protocol', 'dns')]).length, 0);
+    assert.deepEqual(select([e('http-status', '403')]), [exhaustResp]);
+    assert.deepEqual(select([e('http-status', '2+')]), [landResp]);
+    assert.deepEqual(select([e('http-status', '40+')]), [exhaustResp]);
+    assert.deepEqual(select([e('http-method', 'put')]), [exhaustReq, exhaustResp]);
+    assert.deepEqual(select([e('http-path', '^/v1/request-.*$')]), [landReq, landResp]);
+    assert.deepEqual(select([e('verdict', 'DROPPED'), e('type', 'l7')]), [exhaustReq, exhaustResp]);
+    assert.throws(() => buildFilters([e('http-status', '99')]), /http-status/);
+  });
+
+  it('print like upstream in compact form', () => {
+    const line = formatCompact(exhaustReq);
+    assert.match(
+      line,
+      /default\/tiefighter:40000 \(ID:285\) -> default\/deathstar-1:80 \(ID:284\) http-request DROPPED/,
+    );
+    assert.match(
+      line,
+      /\(HTTP\/1\.1 PUT http:\/\/deathstar\.default\.svc\.cluster\.local\/v1\/exhaust-port\)$/,
+    );
+    assert.match(formatCompact(landResp), /http-response FORWARDED \(HTTP\/1\.1 200 3ms \(POST /);
+  });
+
+  it('are counted by the http metric with upstream names and labels', async () => {
+    assert.deepEqual(
+      parseMetricsConfig('http').map((c) => c.name),
+      ['http'],
+    );
+    const m = new HubbleMetrics({ metrics: 'http' });
+    for (const f of all) m.processFlow(f);
+    const text = await m.registry.metrics();
+    assert.match(
+      text,
+      /hubble_http_requests_total\{method="POST",protocol="HTTP\/1\.1",reporter="server"\} 1/,
+    );
+    assert.match(
+      text,
+      /hubble_http_requests_total\{method="PUT",protocol="HTTP\/1\.1",reporter="server"\} 1/,
+    );
+    assert.match(
+      text,
+      /hubble_http_responses_total\{method="PUT",protocol="HTTP\/1\.1",status="403",reporter="server"\} 1/,
+    );
+    assert.match(
+      text,
+      /hubble_http_request_duration_seconds_bucket\{le="0\.005",method="POST",reporter="server"\} 1/,
+    );
+    assert.match(text, /hubble_http_request_duration_seconds_count\{method="PUT",reporter="server"\} 1/);
+  });
+});
