@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(clang-19 llvm-19 libbpf-dev bpftool iproute2 iputils-ping curl make iperf3 etcd-server
   python3-grpcio python3-grpc-tools prometheus iptables
-  podman containernetworking-plugins busybox-static
+  podman runc containernetworking-plugins busybox-static
   chromium fonts-dejavu-core)
 
 missing=()

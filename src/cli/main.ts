@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { registerAgentCommands } from './agent.js';
+import { registerCniCommands } from './cni.js';
 import { registerDnsCommands } from './dns.js';
 import { reportAndExit } from './errors.js';
 import { registerFqdnCommands } from './fqdn.js';
@@ -43,5 +44,6 @@ registerRelayCommands(program);
 registerHubbleUiCommand(program);
 registerDnsCommands(program);
 registerFqdnCommands(program);
+registerCniCommands(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -62,6 +62,12 @@ export interface CniPendingEndpoint {
 }
 
 export interface CniBackendHooks {
+  /** First thing on ADD: learn the pod's metadata (labels) from the runtime when it has its own. */
+  podStarting?(req: CniAgentRequest): Promise<void>;
+  /** Last thing on DEL: forget what podStarting learnt. */
+  podGone?(
+    req: Pick<CniAgentRequest, 'containerId' | 'ifName' | 'config' | 'podNamespace' | 'podName'>,
+  ): Promise<void>;
   /**
    * After IPAM, before plumbing: lets the agent start work that needs no interface (endpoint ID,
    * identity, program verification) while the interfaces are created. Its result is handed to
@@ -116,6 +122,7 @@ export class CniBackend {
 
   async add(req: CniAgentRequest): Promise<{ result: CniResult; endpoint: CniEndpoint }> {
     const t0 = performance.now();
+    await this.o.hooks?.podStarting?.(req);
     const pod = req.podNamespace && req.podName ? `${req.podNamespace}/${req.podName}` : undefined;
     let allocation: PodAllocation;
     try {
@@ -192,7 +199,7 @@ export class CniBackend {
   }
 
   /** Idempotent: unknown containers and missing interfaces are not errors. */
-  async del(req: Pick<CniAgentRequest, 'containerId' | 'ifName'>): Promise<void> {
+  async del(req: Pick<CniAgentRequest, 'containerId' | 'ifName'> & Partial<CniAgentRequest>): Promise<void> {
     const hostIfName = hostVethName(req.containerId, req.ifName);
     let hookError: unknown;
     try {
@@ -202,6 +209,7 @@ export class CniBackend {
     }
     await teardownEndpoint({ nodeNetns: this.o.nodeNetns, hostIfName });
     if (this.o.ipam.release(req)) await this.o.hooks?.ipamChanged?.();
+    if (req.config) await this.o.hooks?.podGone?.({ ...req, config: req.config });
     // Network resources are gone either way; a failed hook makes the runtime retry DEL (idempotent).
     if (hookError)
       throw new CniError(CniErrorCode.TryAgainLater, 'endpoint removal failed', (hookError as Error).message);

@@ -37,6 +37,8 @@ export interface NetConf {
   type: string;
   /** Path of the agent's unix socket. */
   agentSocket?: string;
+  /** Containers run by podman: where the agent reads their labels (see podman.ts). */
+  podman?: { db: string };
   mtu?: number;
   ipam?: { type?: string; [k: string]: unknown };
   dns?: CniDns;

@@ -136,6 +136,11 @@ export function parseNetConf(text: string, command?: CniCommand): NetConf {
       );
     }
   }
+  if (c.podman !== undefined) {
+    const db = (c.podman as { db?: unknown } | null)?.db;
+    if (c.podman === null || typeof c.podman !== 'object' || typeof db !== 'string' || !db.startsWith('/'))
+      throw invalid('"podman.db" must be an absolute path (podman\'s libpod/bolt_state.db)');
+  }
   if (c.prevResult !== undefined && (c.prevResult === null || typeof c.prevResult !== 'object')) {
     throw invalid('"prevResult" must be an object');
   }

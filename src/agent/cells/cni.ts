@@ -1,14 +1,25 @@
 /** The CNI backend: IPAM plus the endpoint lifecycle behind the plugin's ADD/DEL/CHECK. */
 import { CniBackend, type CniEndpoint, type CniPendingEndpoint } from '../../cni/agent-side.js';
+import { podmanContainer } from '../../cni/podman.js';
 import type { PendingEndpoint } from '../../endpoint/manager.js';
 import { cell } from '../../hive/hive.js';
 import { PREWARM_IDS } from './endpoints.js';
 import { overlayMtu } from './overlay.js';
-import { type AgentCellExtras, CniT, ConfigT, EndpointsT, IpamT, LogT, SerialT, StateT } from './tokens.js';
+import {
+  type AgentCellExtras,
+  CniT,
+  ConfigT,
+  EndpointsT,
+  IpamT,
+  LogT,
+  ResourcesT,
+  SerialT,
+  StateT,
+} from './tokens.js';
 
 export const cniCell = cell<CniBackend, AgentCellExtras>({
   name: 'cni',
-  needs: [ConfigT, IpamT, EndpointsT, SerialT, StateT, LogT],
+  needs: [ConfigT, IpamT, EndpointsT, SerialT, StateT, LogT, ResourcesT],
   provides: CniT,
   build: (get) => {
     const ipam = get(IpamT);
@@ -26,11 +37,26 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
             await state.flush();
           }).catch((e) => log.warn({ err: e }, 'prewarm failed')),
       );
+    const resources = get(ResourcesT);
     const backend = new CniBackend({
       ipam,
       // the VXLAN overlay's 50 bytes come off the pods' MTU
       mtu: overlayMtu(get(ConfigT)),
       hooks: {
+        // Podman does not pass labels; its own state has them (the identity needs them before the
+        // endpoint exists). Other runtimes' pods come through the API (PUT pod) beforehand.
+        podStarting: async (req) => {
+          if (!req.config.podman) return;
+          const c = podmanContainer(req.config.podman, req.containerId);
+          await resources.setPod(req.podNamespace ?? 'default', req.podName ?? req.containerId.slice(0, 12), {
+            labels: c.labels,
+            namedPorts: {},
+          });
+        },
+        podGone: async (req) => {
+          if (req.config.podman && req.podName)
+            await resources.setPod(req.podNamespace ?? 'default', req.podName, undefined);
+        },
         // Before the interfaces exist: ID, identity and program verification start right away,
         // overlapping the interface setup (a retried ADD of a known endpoint skips this).
         endpointPending: (e) =>
