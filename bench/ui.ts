@@ -128,6 +128,10 @@ async function main(): Promise<void> {
       return { page, mapMs: s.map };
     };
     const empty = await firstMap(emptyUi.url, 'with no flow (baseline)');
+    // frame times of an idle page on this machine now: the baseline for the live phase's
+    await new Promise((r) => setTimeout(r, 5000));
+    const idle = (await empty.page.evaluate('window.__uiStats.p95()')) as number;
+    console.log(`idle page: frame p95 ${idle.toFixed(1)} ms over 5 s`);
     await empty.page.close();
     const full = await firstMap(ui.url, 'with 10,000 flows, 100 workloads');
     console.log(`time to first map: ${(full.mapMs / empty.mapMs).toFixed(2)}x the empty page's`);
@@ -168,7 +172,7 @@ async function main(): Promise<void> {
     clearInterval(tick);
     const secs = (Date.now() - t1) / 1000;
     console.log(
-      `live updates: ${Math.round((sent - 10_000) / secs)} flows/s for ${secs.toFixed(0)} s; heap growth ${(last.heapMb - start.heapMb).toFixed(1)} MiB (${((last.heapMb / start.heapMb - 1) * 100).toFixed(0)}%), DOM nodes ${start.nodes} → ${last.nodes}`,
+      `live updates: ${Math.round((sent - 10_000) / secs)} flows/s for ${secs.toFixed(0)} s; frame p95 ${last.p95.toFixed(1)} ms = ${(last.p95 / idle).toFixed(2)}x the idle page's; heap growth ${(last.heapMb - start.heapMb).toFixed(1)} MiB (${((last.heapMb / start.heapMb - 1) * 100).toFixed(0)}%), DOM nodes ${start.nodes} → ${last.nodes}`,
     );
   } finally {
     await browser.close();

@@ -49,6 +49,7 @@ import {
   subtractPrefixes,
 } from '../labels/index.js';
 import { fqdnSelector, selectorPattern } from './fqdn.js';
+import { kafkaRuleProblems } from './kafka.js';
 import { ENFORCED_L7, type HttpHeaderMatch, type HttpRule, type L7Rules } from './l7.js';
 import { icmpType, L4_PROTO_NAMES, type L4ProtoName } from './ports.js';
 import {
@@ -567,15 +568,8 @@ function parseL7(
     };
   });
   (rules.kafka ?? []).forEach((k, i) => {
-    if (k.role !== undefined && k.apiKey !== undefined) {
-      ctx.err([...path, 'kafka', i], 'role and apiKey cannot both be set');
-    }
-    if (k.apiVersion !== undefined && !/^[0-9]+$/.test(k.apiVersion)) {
-      ctx.err(
-        [...path, 'kafka', i, 'apiVersion'],
-        `apiVersion must be a non-negative integer, got ${JSON.stringify(k.apiVersion)}`,
-      );
-    }
+    for (const [field, message] of kafkaRuleProblems(k))
+      ctx.err(field ? [...path, 'kafka', i, field] : [...path, 'kafka', i], message);
   });
   checkFqdnSelectors(rules.dns, [...path, 'dns'], ctx);
   if (kind === 'http') return { parser: 'http', http };

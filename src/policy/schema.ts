@@ -64,7 +64,7 @@ const l7RulesSchema = z.strictObject({
   kafka: z
     .array(
       z.strictObject({
-        role: z.enum(['produce', 'consume']).optional(),
+        role: str.optional(), // produce | consume, case-insensitive (checked in parse.ts)
         apiKey: str.optional(),
         apiVersion: str.optional(),
         clientID: str.optional(),

@@ -13,6 +13,7 @@ import { l7Flow } from '../../hubble/l7.js';
 import { l7RulesFor } from '../../policy/l7.js';
 import { connectTransparent, type ProxyHost, ProxyManager, readRedirect } from '../../proxy/framework.js';
 import { HttpProxy } from '../../proxy/http/proxy.js';
+import { KafkaProxy } from '../../proxy/kafka/proxy.js';
 import { HubbleT } from './hubble.js';
 import { type AgentCellExtras, DatapathT, LogT, PolicyT } from './tokens.js';
 
@@ -82,6 +83,7 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
     };
     const manager = new ProxyManager(host);
     manager.register(new HttpProxy());
+    manager.register(new KafkaProxy());
     return {
       provide: manager,
       start: async () => {

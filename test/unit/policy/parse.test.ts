@@ -901,7 +901,6 @@ spec: {podSelector: {}, policyTypes: [Ingress]}`;
     );
     assert.deepEqual(e, [
       `spec.ingress[0].authentication.mode: mutual authentication (mode required) is not enforced yet`,
-      `spec.ingress[0].toPorts[0].rules.kafka: ${notEnforced('kafka')}`,
       `spec.ingress[0].toPorts[1].rules.l7proto: ${notEnforced('l7proto')}`,
       'spec.ingress[0].toPorts[2].terminatingTLS: TLS termination (terminatingTLS) is not supported yet',
       'spec.ingress[0].toPorts[2].originatingTLS: TLS origination (originatingTLS) is not supported yet',

@@ -13,6 +13,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 const NODE_W = 170;
 const NODE_H = 46;
 const LAYOUT_MIN_MS = 1000;
+const REDRAW_MS = 500;
 
 export interface MapHandlers {
   onNode(id: string): void;
@@ -24,6 +25,14 @@ function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, 
   const e = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   return e;
+}
+
+/** DOM writes only when the value changes (redraws touch every item of a busy map). */
+function setAttr(e: Element, name: string, value: string): void {
+  if (e.getAttribute(name) !== value) e.setAttribute(name, value);
+}
+function setText(e: Element | undefined, text: string): void {
+  if (e && e.textContent !== text) e.textContent = text;
 }
 
 function edgeLabel(e: MapEdge): string {
@@ -55,6 +64,9 @@ export class ServiceMapView {
   private layoutTimer: number | undefined;
   private lastLayout = 0;
   private drawn = false;
+  private readonly dirtyNodes = new Set<string>();
+  private readonly dirtyEdges = new Set<string>();
+  private redrawTimer: number | undefined;
   private tx = 0;
   private ty = 0;
   private scale = 1;
@@ -97,18 +109,40 @@ export class ServiceMapView {
     this.edgeEls.clear();
     this.laidOut = '';
     this.drawn = false;
+    this.dirtyNodes.clear();
+    this.dirtyEdges.clear();
     this.namespace = view.namespace;
     this.merge(view);
   }
 
-  /** Merges a view or a delta: new items wait for a layout, known ones update in place. */
+  /**
+   * Merges a view or a delta: new items wait for a layout; known ones are redrawn in place, at most
+   * once per REDRAW_MS whatever the rate of deltas (only what changed since the last redraw).
+   */
   merge(view: MapView): void {
-    for (const n of view.nodes) this.nodes.set(n.id, n);
-    for (const e of view.edges) this.edges.set(e.id, e);
-    for (const n of view.nodes) this.updateNode(n);
-    for (const e of view.edges) this.updateEdge(e);
+    for (const n of view.nodes) {
+      this.nodes.set(n.id, n);
+      this.dirtyNodes.add(n.id);
+    }
+    for (const e of view.edges) {
+      this.edges.set(e.id, e);
+      this.dirtyEdges.add(e.id);
+    }
     this.topologyKey = `${this.nodes.size}:${this.edges.size}`;
     if (this.topologyKey !== this.laidOut) this.scheduleLayout();
+    if (this.redrawTimer === undefined) {
+      this.redrawTimer = window.setTimeout(() => {
+        this.redrawTimer = undefined;
+        requestAnimationFrame(() => this.redraw());
+      }, REDRAW_MS);
+    }
+  }
+
+  private redraw(): void {
+    for (const id of this.dirtyNodes) this.updateNode(this.nodes.get(id)!);
+    for (const id of this.dirtyEdges) this.updateEdge(this.edges.get(id)!);
+    this.dirtyNodes.clear();
+    this.dirtyEdges.clear();
   }
 
   select(node: string | undefined, edge: string | undefined): void {
@@ -228,27 +262,28 @@ export class ServiceMapView {
     const g = this.nodeEls.get(n.id);
     if (!g) return;
     const foreign = n.kind === 'workload' && this.namespace !== '' && n.namespace !== this.namespace;
-    g.setAttribute(
+    setAttr(
+      g,
       'class',
       `node ${n.kind}${foreign ? ' foreign' : ''}${n.id === this.selectedNode ? ' selected' : ''}`,
     );
-    g.setAttribute('data-name', n.name);
+    setAttr(g, 'data-name', n.name);
     const [name, sub] = g.querySelectorAll('text');
-    name!.textContent = n.name.length > 24 ? `${n.name.slice(0, 23)}…` : n.name;
+    setText(name, n.name.length > 24 ? `${n.name.slice(0, 23)}…` : n.name);
     const what = n.kind === 'workload' ? (n.namespace ?? '') : n.kind;
-    sub!.textContent = `${what}${n.pods.length > 1 ? ` · ${n.pods.length} pods` : ''} · ${n.flows} flows`;
+    setText(sub, `${what}${n.pods.length > 1 ? ` · ${n.pods.length} pods` : ''} · ${n.flows} flows`);
   }
 
   private updateEdge(e: MapEdge): void {
     const g = this.edgeEls.get(e.id);
     if (!g) return;
-    g.setAttribute('class', `edge ${e.verdict}${e.id === this.selectedEdge ? ' selected' : ''}`);
-    g.setAttribute('data-verdict', e.verdict);
+    setAttr(g, 'class', `edge ${e.verdict}${e.id === this.selectedEdge ? ' selected' : ''}`);
+    setAttr(g, 'data-verdict', e.verdict);
     const line = g.querySelector('path.line');
-    line?.setAttribute('marker-end', `url(#arrow-${e.verdict})`);
+    if (line) setAttr(line, 'marker-end', `url(#arrow-${e.verdict})`);
     const [count, l7] = g.querySelectorAll('text');
-    count!.textContent = edgeLabel(e);
-    l7!.textContent = httpLabel(e);
+    setText(count, edgeLabel(e));
+    setText(l7, httpLabel(e));
   }
 
   // ---- pan and zoom ----

@@ -14,6 +14,28 @@ function time(t: string): string {
   return m ? `${m[1]}${(m[2] ?? '.').padEnd(4, '0')}` : t;
 }
 
+function fillRow(div: HTMLElement, r: FlowRow): void {
+  div.dataset.seq = String(r.seq);
+  div.dataset.verdict = r.verdict;
+  div.dataset.source = r.sourceNode;
+  div.dataset.destination = r.destinationNode;
+  const port = r.protocol ? `${r.port}/${r.protocol}` : '';
+  const cells = [
+    time(r.time),
+    r.sourcePod && r.sourcePod !== r.source ? `${r.source} (${r.sourcePod})` : r.source,
+    r.destinationPod && r.destinationPod !== r.destination
+      ? `${r.destination} (${r.destinationPod})`
+      : r.destination,
+    `${port}${r.reply ? ' ↩' : ''}`,
+    r.l7,
+    r.verdict,
+    r.dropReason,
+  ];
+  const spans = div.children;
+  for (let j = 0; j < cells.length; j++) spans[j]!.textContent = cells[j]!;
+  spans[5]!.className = r.verdict;
+}
+
 export class FlowTable {
   rows: FlowRow[] = [];
   readonly capacity = 10_000;
@@ -67,35 +89,20 @@ export class FlowTable {
     const first = Math.max(0, Math.floor(top / ROW_H) - MARGIN);
     const last = Math.min(n, Math.ceil((top + this.scroller.clientHeight) / ROW_H) + MARGIN);
     this.body.style.transform = `translateY(${first * ROW_H}px)`;
-    const out: HTMLElement[] = [];
-    for (let i = first; i < last; i++) {
-      const r = this.rows[n - 1 - i]!;
-      const div = document.createElement('div');
-      div.className = 'row';
-      div.dataset.seq = String(r.seq);
-      div.dataset.verdict = r.verdict;
-      div.dataset.source = r.sourceNode;
-      div.dataset.destination = r.destinationNode;
-      const port = r.protocol ? `${r.port}/${r.protocol}` : '';
-      const cells = [
-        time(r.time),
-        r.sourcePod && r.sourcePod !== r.source ? `${r.source} (${r.sourcePod})` : r.source,
-        r.destinationPod && r.destinationPod !== r.destination
-          ? `${r.destination} (${r.destinationPod})`
-          : r.destination,
-        `${port}${r.reply ? ' ↩' : ''}`,
-        r.l7,
-        r.verdict,
-        r.dropReason,
-      ];
-      for (const [j, c] of cells.entries()) {
-        const s = document.createElement('span');
-        s.textContent = c;
-        if (j === 5) s.className = r.verdict;
-        div.append(s);
+    // Row elements are reused: a row whose flow did not change is not touched.
+    const count = Math.max(0, last - first);
+    while (this.body.children.length > count) this.body.lastElementChild!.remove();
+    for (let k = 0; k < count; k++) {
+      const r = this.rows[n - 1 - (first + k)]!;
+      let div = this.body.children[k] as HTMLElement | undefined;
+      if (!div) {
+        div = document.createElement('div');
+        div.className = 'row';
+        for (let j = 0; j < 7; j++) div.append(document.createElement('span'));
+        this.body.append(div);
       }
-      out.push(div);
+      if (div.dataset.seq === String(r.seq)) continue;
+      fillRow(div, r);
     }
-    this.body.replaceChildren(...out);
   }
 }
