@@ -53,6 +53,9 @@ export interface ProgramInfo {
 const INSN = 8;
 const PROG_INFO_SIZE = 232;
 
+/** Tries of a BPF_PROG_LOAD the kernel answers with EAGAIN (libbpf's PROG_LOAD_ATTEMPTS). */
+const PROG_LOAD_ATTEMPTS = 5;
+
 export class Program implements Disposable {
   /** Verifier log of a successful load when a log level was requested. */
   verifierLog = '';
@@ -121,6 +124,10 @@ export class Program implements Disposable {
     return Program.load(spec, maps, opts);
   }
 
+  /**
+   * Loads synchronously. A rejection comes with the verifier's log (asked for on a second attempt:
+   * the first goes without one); a load the kernel interrupted (EAGAIN) is tried again.
+   */
   static load(spec: ProgramSpec, maps: ReadonlyMap<string, BpfMap>, opts: ProgramLoadOptions = {}): Program {
     const L = AttrLayout.progLoad;
     const a = Program.attr(spec, maps, opts);
@@ -128,7 +135,8 @@ export class Program implements Disposable {
     let level = opts.logLevel ?? 0;
     let size = opts.logSize ?? (level ? 1 << 20 : 0);
     const max = opts.maxLogSize ?? 1 << 28;
-    for (let attempt = 0; attempt < 12; attempt++) {
+    let interrupted = 0;
+    for (let attempt = 0; attempt < 12 + PROG_LOAD_ATTEMPTS; attempt++) {
       const log = size > 0 ? Buffer.alloc(size) : null;
       a.u32(L.log_level, log ? level || PROG_LOAD_LOG_LEVEL_BRANCH : 0)
         .u32(L.log_size, log ? size : 0)
@@ -140,6 +148,9 @@ export class Program implements Disposable {
         p.verifierLog = text;
         return p;
       }
+      // The verifier gives up with EAGAIN when a signal arrives while it runs: try again, as
+      // libbpf does (PROG_LOAD_ATTEMPTS).
+      if (errno === Errno.EAGAIN && ++interrupted < PROG_LOAD_ATTEMPTS) continue;
       if (errno === Errno.ENOSPC && log) {
         if (size >= max)
           throw new VerifierError(spec.name, errno, `${text}\n(log truncated at ${size} bytes)`);

@@ -350,6 +350,8 @@ export class LbState {
   readonly #waiting = new Map<string, Set<string>>();
   /** Inside update(): services to recompute at its end. */
   #deferred: Set<string> | undefined;
+  /** Inside #batch(): every table's batch is open. */
+  #batching = false;
 
   constructor(node: NodeContext, opts: LbStateOptions = {}) {
     this.#node = node;
@@ -733,12 +735,21 @@ export class LbState {
 
   /** Every table changes as one batch: watchers see whole steps. */
   #batch(fn: () => void): void {
+    if (this.#batching) {
+      fn(); // inside update(): its batch is open already
+      return;
+    }
     const tables = TABLE_NAMES.map((n) => this.tables[n] as Table<unknown>);
     const run = (i: number): void => {
       if (i === tables.length) fn();
       else tables[i]!.batch(() => run(i + 1));
     };
-    run(0);
+    this.#batching = true;
+    try {
+      run(0);
+    } finally {
+      this.#batching = false;
+    }
   }
 }
 

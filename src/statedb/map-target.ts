@@ -38,11 +38,13 @@ export function mapTarget<V>(m: KeyedMap<V>, equals: (a: V, b: V) => boolean): O
       // Rows equal to what was written last are skipped; errors map back to the items' indexes.
       const at: number[] = [];
       const entries: [string, V][] = [];
-      for (const [i, it] of items.entries())
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i]!;
         if (it.applied === undefined || !equals(it.applied, it.value)) {
           at.push(i);
           entries.push([it.key, it.value]);
         }
+      }
       if (entries.length === 0) return new Map();
       const errors = setMany(entries);
       return errors.size === 0 ? errors : new Map([...errors].map(([j, e]) => [at[j]!, e]));

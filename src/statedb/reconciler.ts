@@ -267,8 +267,9 @@ export class Reconciler<V> implements ReconcilerHandle {
       } catch (err) {
         errors = new Map(items.map((_, i) => [i, err]));
       }
-      for (const [i, it] of items.entries()) {
-        if (errors.has(i)) this.#fail(it.key, errors.get(i));
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i]!;
+        if (errors.size > 0 && errors.has(i)) this.#fail(it.key, errors.get(i));
         else this.#succeeded(it.key, it);
       }
     };

@@ -17,7 +17,14 @@
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { getOrInsert } from '../../common/collections.js';
-import { BatchUpdateError, BpfMap, BpfSyscallError, Errno, type MapSpec } from '../../ebpf/index.js';
+import {
+  BatchUpdateError,
+  BpfMap,
+  BpfSyscallError,
+  Errno,
+  type MapSpec,
+  NotSupportedError,
+} from '../../ebpf/index.js';
 import type { KeyedMap } from '../../statedb/map-target.js';
 import type { BatchErrors } from '../../statedb/reconciler.js';
 import { LbMapError } from '../errors.js';
@@ -378,6 +385,26 @@ function decodeServiceValue(b: Uint8Array): LbServiceValue {
   };
 }
 
+/**
+ * Every entry of a map, read with BPF_MAP_LOOKUP_BATCH (a few syscalls for the whole map) where the
+ * kernel has it for the map's type, else key by key. Keys and values are views into two buffers.
+ */
+function dump(m: BpfMap): [Uint8Array, Uint8Array][] {
+  let batch: ReturnType<BpfMap['lookupBatch']>;
+  try {
+    batch = m.lookupBatch(4096);
+  } catch (err) {
+    if (err instanceof NotSupportedError) return [...m.entries()];
+    throw err;
+  }
+  const ks = m.keySize;
+  const vs = m.userValueSize;
+  const out: [Uint8Array, Uint8Array][] = new Array(batch.count);
+  for (let i = 0; i < batch.count; i++)
+    out[i] = [batch.keys.subarray(i * ks, (i + 1) * ks), batch.values.subarray(i * vs, (i + 1) * vs)];
+  return out;
+}
+
 // ---- maglev maps ----
 
 /** The largest Maglev table upstream accepts (which sizes are allowed is the service model's rule;
@@ -684,7 +711,7 @@ export class LbMaps {
 
   listServiceEntries(): (LbServiceEntry & { key: Required<LbServiceKey> })[] {
     return FAMILIES.flatMap((family) =>
-      [...this.fam[family].services.entries()].map(([k, v]) => ({
+      dump(this.fam[family].services).map(([k, v]) => ({
         key: decodeServiceKey(family, k),
         value: decodeServiceValue(v),
       })),
@@ -791,7 +818,7 @@ export class LbMaps {
 
   listBackends(): Required<LbBackendEntry>[] {
     return FAMILIES.flatMap((family) =>
-      [...this.fam[family].backends.entries()].map(([k, v]) => {
+      dump(this.fam[family].backends).map(([k, v]) => {
         const b = family === 4 ? lb4Backend.decode(v) : lb6Backend.decode(v);
         return {
           id: readU32le(k),
@@ -829,7 +856,7 @@ export class LbMaps {
 
   listRevNat(): Required<LbRevNatEntry>[] {
     return FAMILIES.flatMap((family) =>
-      [...this.fam[family].revNat.entries()].map(([k, v]) => {
+      dump(this.fam[family].revNat).map(([k, v]) => {
         const r = family === 4 ? lb4ReverseNat.decode(v) : lb6ReverseNat.decode(v);
         return { revNatIndex: readBe16(k), family, address: ipText(family, r.address), port: r.port };
       }),
@@ -856,7 +883,7 @@ export class LbMaps {
   /** The affinity entries the datapath made. */
   listAffinity(): LbAffinityEntry[] {
     return FAMILIES.flatMap((family) =>
-      [...this.fam[family].affinity.entries()].map(([k, v]) => {
+      dump(this.fam[family].affinity).map(([k, v]) => {
         const key = family === 4 ? lb4AffinityKey.decode(k) : lb6AffinityKey.decode(k);
         const val = lbAffinityVal.decode(v);
         return {
@@ -985,7 +1012,7 @@ export class LbMaps {
 
   listReverseSk(): LbReverseSkEntry[] {
     return FAMILIES.flatMap((family) =>
-      [...this.fam[family].reverseSk.entries()].map(([k, v]) => {
+      dump(this.fam[family].reverseSk).map(([k, v]) => {
         const key = family === 4 ? lb4ReverseSkKey.decode(k) : lb6ReverseSkKey.decode(k);
         const val = family === 4 ? lb4ReverseSk.decode(v) : lb6ReverseSk.decode(v);
         return {
