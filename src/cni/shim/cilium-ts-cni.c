@@ -5,10 +5,12 @@
  * logic runs (validation, ADD/DEL/CHECK/STATUS/GC, result conversion, error objects), and prints the
  * agent's answer with its exit code.
  *
- * Whatever the agent cannot answer goes to the full node plugin (plugin.js next to the real path of
- * this program), given the same stdin: VERSION (needs no agent), an agent that cannot be reached (the
- * node plugin owns those semantics: DEL idempotence, STATUS 50, error 100) and an agent without
- * /v1/cni/exec. A timeout or a broken answer is reported here as a CNI error object (102, 101).
+ * VERSION is answered here (runtimes ask it before every ADD and DEL; the list is SUPPORTED_VERSIONS
+ * of types.ts, a test compares both entries' answers). What the agent cannot answer goes to the full
+ * node plugin (plugin.js next to the real path of this program), given the same stdin: an agent that
+ * cannot be reached (the node plugin owns those semantics: DEL idempotence, STATUS 50, error 100) and
+ * an agent without /v1/cni/exec. A timeout or a broken answer is reported here as a CNI error object
+ * (102, 101).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -170,7 +172,10 @@ int main(void) {
     put(&conf, chunk, (size_t)n);
   }
   const char *cmd = getenv("CNI_COMMAND");
-  if (cmd && strcmp(cmd, "VERSION") == 0) run_node_plugin(conf.p, conf.len);
+  if (cmd && strcmp(cmd, "VERSION") == 0) {
+    fputs("{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\"]}\n", stdout);
+    return 0;
+  }
 
   const char *sock = getenv("CILIUM_TS_AGENT_SOCKET");
   char *from_conf = NULL;

@@ -10,10 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { CniBackend, handleCniHttp } from '../../../src/cni/agent-side.js';
+import { CNI_VERSION, SUPPORTED_VERSIONS } from '../../../src/cni/types.js';
 import { NodeIpam } from '../../../src/ipam/index.js';
 import { runEntry } from './entry.js';
 
 const ENTRY = [new URL('../../../src/cni/cilium-ts-cni', import.meta.url).pathname];
+const NODE_ENTRY = [process.execPath, new URL('../../../src/cni/plugin.js', import.meta.url).pathname];
 
 describe('CNI compiled entry', () => {
   let dir = '';
@@ -110,10 +112,18 @@ describe('CNI compiled entry', () => {
     assert.equal(JSON.parse(no.stdout).code, 50);
   });
 
-  it('VERSION, an unreachable agent and an agent without /v1/cni/exec go to the node plugin', async () => {
+  it('VERSION without the agent, the same answer as the node plugin', async () => {
     const v = await runEntry(ENTRY, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
     assert.equal(v.code, 0);
-    assert.deepEqual(JSON.parse(v.stdout).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0']);
+    const n = await runEntry(NODE_ENTRY, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
+    assert.deepEqual(JSON.parse(v.stdout), JSON.parse(n.stdout));
+    assert.deepEqual(JSON.parse(v.stdout), {
+      cniVersion: CNI_VERSION,
+      supportedVersions: [...SUPPORTED_VERSIONS],
+    });
+  });
+
+  it('an unreachable agent and an agent without /v1/cni/exec go to the node plugin', async () => {
     const down = await runEntry(ENTRY, { CNI_COMMAND: 'STATUS' }, conf());
     assert.equal(JSON.parse(down.stdout).code, 50); // the node plugin: agent unreachable → not available
     await agent(true);

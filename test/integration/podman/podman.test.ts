@@ -221,6 +221,22 @@ spec:
     assert.equal(denied.stdout, '');
   });
 
+  it('privileged: podman network reload (podman calls DEL, then ADD) keeps identity and policy', async () => {
+    await podmanOk(['network', 'reload', `${prefix}-srv`]);
+    const inspect = JSON.parse(await podmanOk(['inspect', `${prefix}-srv`])) as {
+      NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
+    }[];
+    serverIp = inspect[0]!.NetworkSettings.Networks[NET]!.IPAddress;
+    const eps = (await endpoints()).filter((e) => e.podName === `${prefix}-srv`);
+    assert.equal(eps.length, 1);
+    assert.equal(eps[0]!.ipv4, serverIp);
+    assert.ok(eps[0]!.identityLabels.includes('k8s:app=srv'));
+    const allowed = await fetch('cli3', { app: 'cli' }, serverIp);
+    assert.equal(allowed.stdout, 'hello from podman\n');
+    const denied = await fetch('other2', { app: 'other' }, serverIp);
+    assert.notEqual(denied.code, 0);
+  });
+
   it('privileged: podman rm: DEL removes the endpoint and releases the address', async () => {
     const before = JSON.parse(await cliOk(['status', '-o', 'json'], { lab: LAB })) as {
       ipam: { ipv4: { used: number } };
