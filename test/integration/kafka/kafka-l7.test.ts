@@ -74,7 +74,7 @@ async function client(from: string, args: string[]): Promise<ClientResult> {
 }
 
 async function l7Flows(): Promise<Flow[]> {
-  const out = await cliOk(['hubble', 'observe', '--type', 'l7', '-o', 'json', '--last', '1000'], {
+  const out = await cliOk(['hubble', 'observe', '--type', 'l7', '--protocol', 'kafka', '-o', 'json', '--last', '1000'], {
     lab: LAB,
   });
   return out
@@ -143,10 +143,36 @@ describe('privileged: Kafka L7 policy through the node proxy', () => {
     assert.notEqual(r.code, 29, 'dropped by the datapath, not answered by the proxy');
   });
 
+  it('malformed Kafka from a pod: the proxy closes that connection and keeps serving others', async () => {
+    // A frame whose header lies about its client id, then random bytes of a plausible size.
+    const script = `
+      const net = require('node:net');
+      const frames = [
+        Buffer.from([0, 0, 0, 10, 0, 0, 0, 7, 0, 0, 0, 1, 0x7f, 0x7f]),
+        Buffer.concat([Buffer.from([0, 0, 0, 64]), require('node:crypto').randomBytes(64)]),
+        Buffer.from([0xff, 0xff, 0xff, 0xf0]),
+      ];
+      let closed = 0;
+      for (const f of frames) {
+        const s = net.connect(9092, process.argv[1], () => s.write(f));
+        s.on('error', () => {});
+        s.on('close', () => { if (++closed === frames.length) console.log('closed ' + closed); });
+        s.setTimeout(5000, () => { console.log('stalled'); process.exit(1); });
+      }`;
+    const r = await cli(['lab', 'exec', 'empire-hq', '--', node, '-e', script, broker], {
+      lab: LAB,
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.stdout.trim(), 'closed 3', r.stdout + r.stderr);
+    const ok = await client('empire-hq', ['produce', '--topic', 'deathstar-plans', '--count', '1']);
+    assert.deepEqual(ok, { ok: true, produced: 1 });
+  });
+
   it('Hubble shows the Kafka L7 flows: api key, version, topic, error code', async () => {
     const flows = await l7Flows();
     const kafka = flows.filter((f) => f.l7?.kafka !== undefined);
     assert.ok(kafka.length > 0, 'kafka L7 flows');
+    assert.equal(kafka.length, flows.length, '--protocol kafka selects Kafka flows only');
     for (const f of kafka) assert.equal(f.Type, 'L7');
     const produced = kafka.find(
       (f) =>
