@@ -74,9 +74,12 @@ async function client(from: string, args: string[]): Promise<ClientResult> {
 }
 
 async function l7Flows(): Promise<Flow[]> {
-  const out = await cliOk(['hubble', 'observe', '--type', 'l7', '--protocol', 'kafka', '-o', 'json', '--last', '1000'], {
-    lab: LAB,
-  });
+  const out = await cliOk(
+    ['hubble', 'observe', '--type', 'l7', '--protocol', 'kafka', '-o', 'json', '--last', '1000'],
+    {
+      lab: LAB,
+    },
+  );
   return out
     .trim()
     .split('\n')
