@@ -78,7 +78,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     hubbleRingSize: 4095,
     hubbleListenPort: 0,
     metricsPort: 0,
-    hubbleMetrics: ['drop', 'tcp', 'flow', 'port-distribution', 'icmp', 'http'],
+    hubbleMetrics: ['drop', 'tcp', 'flow', 'port-distribution', 'icmp', 'http', 'dns'],
     logLevel: 'info',
     ...overrides,
   };

@@ -116,7 +116,7 @@ export function registerAgentCommands(program: Command): void {
       '0',
     )
     .option('--metrics-port <port>', 'loopback port of the Prometheus endpoint (0 = any free, -1 = off)', '0')
-    .option('--hubble-metrics <list>', 'enabled Hubble metrics', 'drop,tcp,flow,port-distribution,icmp,http')
+    .option('--hubble-metrics <list>', 'enabled Hubble metrics', 'drop,tcp,flow,port-distribution,icmp,http,dns')
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
     .action(async (_o, cmd: Command) => {
       const { runAgent } = await import('../agent/main.js');

@@ -16,7 +16,7 @@ import type { Selector } from './selector.js';
 export type L7Parser = 'http' | 'dns' | 'kafka';
 
 /** The parsers with a proxy behind them; policies using another one are refused. */
-export const ENFORCED_L7: ReadonlySet<L7Parser> = new Set<L7Parser>(['http', 'kafka']);
+export const ENFORCED_L7: ReadonlySet<L7Parser> = new Set<L7Parser>(['http', 'dns', 'kafka']);
 
 export interface HttpHeaderMatch {
   readonly name: string;

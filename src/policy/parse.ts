@@ -725,6 +725,12 @@ function parseCiliumPeerRule(
       `mutual authentication (mode ${auth.mode}) is not enforced yet`,
     );
   const ports = parsePortRules(raw.toPorts, [...path, 'toPorts'], ctx);
+  // The DNS proxy sees the queries endpoints send: DNS rules are egress rules, as upstream.
+  if (ingress)
+    ports.forEach((r, i) => {
+      if (r.l7?.parser === 'dns')
+        ctx.err([...path, 'toPorts', i, 'rules', 'dns'], 'DNS rules apply to egress only');
+    });
   const icmps = parseIcmps(raw.icmps, [...path, 'icmps'], ctx);
   if (ports.length > 0 && icmps.length > 0)
     ctx.err(path, 'toPorts and icmps cannot be used in the same rule');

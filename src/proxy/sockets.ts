@@ -17,6 +17,9 @@ const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, void
 const bindFn = libc.func('int bind(int fd, void *addr, uint32_t len)');
 const connectFn = libc.func('int connect(int fd, void *addr, uint32_t len)');
 const closeFn = libc.func('int close(int fd)');
+const sendtoFn = libc.func(
+  'intptr_t sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)',
+);
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -150,4 +153,20 @@ export function transparentConnect(local: Addr, remote: Addr, mark: number): Soc
     }
   }
   return new Socket({ fd, readable: true, writable: true });
+}
+
+/**
+ * One datagram from `local` — an address that need not be the node's, such as the server a
+ * redirected UDP query was meant for — to `remote`, through a transparent socket that lives only
+ * for this send (a bound socket left open would catch the client's next datagrams of that tuple).
+ */
+export function sendUdpFrom(local: Addr, remote: Addr, data: Uint8Array, mark = 0): void {
+  const fd = transparentSocket(SOCK_DGRAM, local, mark);
+  try {
+    const a = sockaddr(remote.address, remote.port);
+    const n = Number(sendtoFn(fd, data, data.length, 0, a, a.length));
+    if (n < 0) throw new ProxySocketError(`sendto(${remote.address}:${remote.port})`, koffi.errno());
+  } finally {
+    closeFn(fd);
+  }
 }

@@ -12,8 +12,10 @@ import { cell, token } from '../../hive/hive.js';
 import { l7Flow } from '../../hubble/l7.js';
 import { l7RulesFor } from '../../policy/l7.js';
 import { connectTransparent, type ProxyHost, ProxyManager, readRedirect } from '../../proxy/framework.js';
+import { DnsProxy } from '../../proxy/dns/proxy.js';
 import { HttpProxy } from '../../proxy/http/proxy.js';
 import { KafkaProxy } from '../../proxy/kafka/proxy.js';
+import { DnsProxyT } from './fqdn-proxy.js';
 import { HubbleT } from './hubble.js';
 import { type AgentCellExtras, DatapathT, LogT, PolicyT } from './tokens.js';
 
@@ -52,7 +54,7 @@ async function installProxyRouting(): Promise<void> {
 
 export const proxyCell = cell<ProxyManager, AgentCellExtras>({
   name: 'proxy',
-  needs: [LogT, DatapathT, PolicyT, HubbleT],
+  needs: [LogT, DatapathT, PolicyT, HubbleT, DnsProxyT],
   provides: ProxyT,
   build: (get) => {
     const log = get(LogT).child({ subsys: 'proxy' });
@@ -83,6 +85,7 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
     };
     const manager = new ProxyManager(host);
     manager.register(new HttpProxy());
+    manager.register(new DnsProxy({ learn: get(DnsProxyT).learn, log: (line) => log.warn(line) }));
     manager.register(new KafkaProxy());
     return {
       provide: manager,

@@ -10,6 +10,7 @@ import dnsPacket, { type Answer, type DecodedPacket, type Question } from 'dns-p
 import type { HostPort } from '../../dns/address.js';
 import { forwardQuery, type Transport } from '../../dns/forward.js';
 import { nameMatches, toFqdn } from '../../fqdn/match.js';
+import type { RedirectInfo } from '../framework.js';
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 const FLAG_RD = 1 << 8;
@@ -20,6 +21,8 @@ export interface DnsQueryContext {
   readonly source: { readonly host: string; readonly port: number };
   /** The server it asked (the original destination of the redirected packet). */
   readonly destination: HostPort;
+  /** The datapath's record of the redirect, when the query was redirected (src/proxy/framework.ts). */
+  readonly redirect?: RedirectInfo;
 }
 
 /** The DNS rules that apply to one query: who asked, and the patterns its rules allow. */

@@ -8,7 +8,7 @@ import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dg
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../../dns/address.js';
 import type { Transport } from '../../dns/forward.js';
-import type { DnsProxyHandler } from './handler.js';
+import type { DnsProxyHandler, DnsQueryContext } from './handler.js';
 
 export interface DnsProxyServerOptions {
   /** Address to bind (default 127.0.0.1). */
@@ -86,38 +86,16 @@ function listenTcp(
   conns: Set<Socket>,
   o: DnsProxyServerOptions,
 ): Promise<Server> {
-  const maxInFlight = o.maxTcpInFlight ?? 64;
   return new Promise((resolve, reject) => {
     const server = createServer((c) => {
-      conns.add(c);
       const source = { host: c.remoteAddress ?? '', port: c.remotePort ?? 0 };
       const local: HostPort = { host: c.localAddress ?? host, port: c.localPort ?? port, family };
-      const destination = o.destinationOf('tcp', source, local);
-      let buf: Buffer = Buffer.alloc(0);
-      let inFlight = 0;
-      c.setTimeout(o.tcpIdleTimeoutMs ?? 10_000, () => c.destroy());
-      c.on('error', () => c.destroy());
-      c.on('close', () => conns.delete(c));
-      c.on('data', (d: Buffer) => {
-        buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-        while (buf.length >= 2) {
-          const len = buf.readUInt16BE(0);
-          if (buf.length < 2 + len) break;
-          const msg = Buffer.from(buf.subarray(2, 2 + len));
-          buf = buf.subarray(2 + len);
-          if (++inFlight > maxInFlight) {
-            c.destroy();
-            return;
-          }
-          void o.handler.handle(msg, { transport: 'tcp', source, destination }).then((out) => {
-            inFlight--;
-            if (!out || c.destroyed) return;
-            const prefix = Buffer.alloc(2);
-            prefix.writeUInt16BE(out.length);
-            c.write(Buffer.concat([prefix, out]));
-          });
-        }
-      });
+      const ctx: DnsQueryContext = {
+        transport: 'tcp',
+        source,
+        destination: o.destinationOf('tcp', source, local),
+      };
+      serveTcpConnection(c, (msg) => o.handler.handle(msg, ctx), conns, o);
     });
     server.once('error', reject);
     server.listen({ host, port }, () => {
@@ -125,5 +103,44 @@ function listenTcp(
       server.on('error', (e) => o.log?.(`dns proxy tcp: ${e.message}`));
       resolve(server);
     });
+  });
+}
+
+/**
+ * One client's TCP connection: length-prefixed queries, each handled as it arrives and answered
+ * when its answer is ready (a slow name does not hold up the others).
+ */
+export function serveTcpConnection(
+  c: Socket,
+  handle: (msg: Buffer) => Promise<Buffer | undefined>,
+  conns: Set<Socket>,
+  o: { tcpIdleTimeoutMs?: number; maxTcpInFlight?: number },
+): void {
+  const maxInFlight = o.maxTcpInFlight ?? 64;
+  conns.add(c);
+  let buf: Buffer = Buffer.alloc(0);
+  let inFlight = 0;
+  c.setTimeout(o.tcpIdleTimeoutMs ?? 10_000, () => c.destroy());
+  c.on('error', () => c.destroy());
+  c.on('close', () => conns.delete(c));
+  c.on('data', (d: Buffer) => {
+    buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+    while (buf.length >= 2) {
+      const len = buf.readUInt16BE(0);
+      if (buf.length < 2 + len) break;
+      const msg = Buffer.from(buf.subarray(2, 2 + len));
+      buf = buf.subarray(2 + len);
+      if (++inFlight > maxInFlight) {
+        c.destroy();
+        return;
+      }
+      void handle(msg).then((out) => {
+        inFlight--;
+        if (!out || c.destroyed) return;
+        const prefix = Buffer.alloc(2);
+        prefix.writeUInt16BE(out.length);
+        c.write(Buffer.concat([prefix, out]));
+      });
+    }
   });
 }

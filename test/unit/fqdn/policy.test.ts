@@ -79,7 +79,13 @@ describe('toFQDNs in policies', () => {
     engine.upsertEndpoint(1, { labels });
     assert.deepEqual(egressIds(), [], 'no answer yet: nothing allowed');
     const patterns = fqdnPatterns(repo.rules());
-    fq.sync(patterns, new Map([['www.example.com.', new Set(['192.0.2.1'])], ['evil.org.', new Set(['192.0.2.66'])]]));
+    fq.sync(
+      patterns,
+      new Map([
+        ['www.example.com.', new Set(['192.0.2.1'])],
+        ['evil.org.', new Set(['192.0.2.66'])],
+      ]),
+    );
     engine.regenerate();
     const id1 = fq.ipcacheEntries().get('192.0.2.1')!.identity;
     assert.deepEqual(egressIds(), [`${id1} 6/443 A`]);
@@ -88,5 +94,57 @@ describe('toFQDNs in policies', () => {
     engine.regenerate();
     const id2 = fq.ipcacheEntries().get('192.0.2.2')!.identity;
     assert.deepEqual(egressIds(), [`${id2} 6/443 A`]);
+  });
+});
+
+describe('DNS rules in policies', () => {
+  const dnsPolicy = (section: string, ports: string, dns: string) => `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: p, namespace: ns1}
+spec:
+  endpointSelector: {}
+  ${section}:
+  - toPorts:
+    - ports: ${ports}
+      rules:
+        dns: ${dns}`;
+
+  it('an egress DNS rule on port 53 becomes canonical patterns whose entries go to the DNS proxy', () => {
+    const [p] = parsePolicies(
+      docs(
+        dnsPolicy(
+          'egress',
+          '[{port: "53", protocol: ANY}]',
+          '[{matchName: Cilium.IO}, {matchPattern: "*.cilium.io"}]',
+        ),
+      ),
+    );
+    const r = p!.rules[0]!.egress![0]!.ports[0]!;
+    assert.deepEqual(r.l7, { parser: 'dns', dns: ['cilium.io.', '*.cilium.io.'] });
+    const alloc = new IdentityAllocator();
+    const cache = new SelectorCache();
+    cache.attach(alloc);
+    const repo = new PolicyRepository();
+    const engine = new PolicyEngine(repo, cache, { proxyPort: (parser) => (parser === 'dns' ? 10053 : 0) });
+    repo.upsertAll([p!]);
+    const labels = podIdentityLabels({ namespace: 'ns1', labels: {}, namespaceLabels: {} });
+    const pol = engine.upsertEndpoint(1, { labels }).policy;
+    const egress = sortedEntries(pol.state).filter((e) => e.key.egress === 1);
+    // ANY: TCP and UDP (and SCTP) port 53, every entry redirecting to the DNS proxy's port.
+    assert.ok(egress.some((e) => e.key.protocol === 17 && e.key.dport === 53));
+    assert.ok(egress.some((e) => e.key.protocol === 6 && e.key.dport === 53));
+    assert.ok(egress.length > 0 && egress.every((e) => e.entry.proxyPort === 10053 && !e.entry.deny));
+  });
+
+  it('refuses what the DNS proxy cannot enforce, naming the field', () => {
+    assert.deepEqual(errors(dnsPolicy('ingress', '[{port: "53", protocol: UDP}]', '[{matchName: a.com}]')), [
+      'spec.ingress[0].toPorts[0].rules.dns: DNS rules apply to egress only',
+    ]);
+    assert.deepEqual(
+      errors(dnsPolicy('egress', '[{port: "53", protocol: UDP}]', '[{matchPattern: "a b"}]')),
+      ['spec.egress[0].toPorts[0].rules.dns[0].matchPattern: invalid DNS pattern "a b"'],
+    );
+    assert.ok(errors(dnsPolicy('egress', '[{port: "0", protocol: UDP}]', '[{matchName: a.com}]')).length > 0);
+    assert.ok(errors(dnsPolicy('egress', '[{port: "53", protocol: UDP}]', '[]')).length > 0);
   });
 });
