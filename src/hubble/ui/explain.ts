@@ -157,6 +157,17 @@ export function ruleSnippet(
   return lines.join('\n');
 }
 
+/** The http rules that would let these requests (`METHOD /path`) through, as policy YAML. */
+export function httpSnippet(requests: readonly string[]): string {
+  const lines = ['rules:', '  http:'];
+  for (const r of requests) {
+    const sp = r.indexOf(' ');
+    const path = r.slice(sp + 1).split('?')[0]!;
+    lines.push(`    - method: ${JSON.stringify(r.slice(0, sp))}`, `      path: ${JSON.stringify(path)}`);
+  }
+  return lines.join('\n');
+}
+
 /** What the trace of an edge says, and what would have to change for its traffic to pass. */
 export function explainEdge(edge: MapEdge, src: MapNode, dst: MapNode, trace: TraceResult): EdgeExplanation {
   const name = (n: MapNode) => (n.namespace ? `${n.namespace}/${n.name}` : n.name);
@@ -173,7 +184,12 @@ export function explainEdge(edge: MapEdge, src: MapNode, dst: MapNode, trace: Tr
   });
   const out: EdgeExplanation = { edge: edge.id, verdict: trace.verdict, directions: dirs };
   if (trace.verdict === 'ALLOWED') {
-    if (edge.dropped > 0)
+    const denied = Object.keys(edge.httpDropped).filter((k) => k !== '(other)');
+    const rules = dirs.flatMap((d) => d.matches);
+    if (denied.length > 0) {
+      out.change = `The L3/L4 rules allow ${edge.protocol}/${edge.port} from ${name(src)} to ${name(dst)}, and the HTTP rules of ${rules.join('; ')} deny ${denied.join(', ')}: add these requests to that rule's http rules.`;
+      out.snippet = httpSnippet(denied);
+    } else if (edge.dropped > 0)
       out.change = `The policy in force allows ${edge.protocol}/${edge.port} from ${name(src)} to ${name(dst)}; the drops seen came before a policy change or have another reason (${Object.keys(edge.dropReasons).join(', ')}).`;
     return out;
   }

@@ -73,7 +73,9 @@ export interface MapEdge {
   dropReasons: Record<string, number>;
   /** HTTP requests seen on the edge: `GET /path` → count (at most MAX_L7_KEYS kinds). */
   http: Record<string, number>;
-  /** HTTP response codes → count. */
+  /** HTTP requests the L7 policy denied: `PUT /path` → count. */
+  httpDropped: Record<string, number>;
+  /** HTTP response codes (from the responses, which travel the edge backwards) → count. */
   httpCodes: Record<string, number>;
   lastSeen: string;
   version: number;
@@ -245,15 +247,24 @@ export interface FlowPlace {
   source: NodeRef;
   destination: NodeRef;
   edge?: string;
+  /** Replies: the edge of the request they answer. */
+  replyTo?: string;
 }
 
-/** Replies travel an edge backwards: they count for the request's edge, not for a reversed one. */
+/**
+ * Replies travel an edge backwards: they draw no reversed edge; an HTTP response's code counts on
+ * its request's edge (`replyTo`: from the reply's destination to its source, on its source port).
+ */
 export function placeFlow(f: UiFlow): FlowPlace {
   const source = nodeOf(f, 'source');
   const destination = nodeOf(f, 'destination');
   const l4 = l4Of(f);
-  if (!l4 || f.is_reply === true) return { source, destination };
-  return { source, destination, edge: edgeId(source.id, l4.protocol, destination.id, l4.port) };
+  if (!l4) return { source, destination };
+  if (f.is_reply !== true)
+    return { source, destination, edge: edgeId(source.id, l4.protocol, destination.id, l4.port) };
+  const sport = (f.l4?.TCP ?? f.l4?.UDP ?? f.l4?.SCTP)?.source_port;
+  if (sport === undefined) return { source, destination };
+  return { source, destination, replyTo: edgeId(destination.id, l4.protocol, source.id, sport) };
 }
 
 /** One line for the table's L7 column: `GET /path`, `200 GET /path`, `DNS a.example`... ('' without L7). */
@@ -274,6 +285,13 @@ export function l7Summary(f: UiFlow): string {
 function pathOf(url: string): string {
   const m = /^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i.exec(url);
   return m ? (m[1] ?? '/') : url;
+}
+
+/** Why a flow was dropped: the datapath's reason, or the L7 policy for a proxy's denied request. */
+export function dropReason(f: UiFlow): string {
+  if (f.drop_reason_desc) return f.drop_reason_desc;
+  if (f.l7) return 'L7_POLICY_DENIED';
+  return f.drop_reason !== undefined ? String(f.drop_reason) : 'unknown';
 }
 
 function edgeVerdict(e: Pick<MapEdge, 'forwarded' | 'dropped' | 'other'>): EdgeVerdict {
@@ -320,6 +338,12 @@ export class ServiceMap {
     this.touch(place.source, f.source, v);
     this.touch(place.destination, f.destination, v);
     if (place.edge) this.count(place, f, v);
+    const code = f.l7?.http?.code;
+    const request = place.replyTo !== undefined ? this.edges.get(place.replyTo) : undefined;
+    if (request && code) {
+      bump(request.httpCodes, String(code), MAX_L7_KEYS);
+      request.version = v;
+    }
     return place;
   }
 
@@ -360,6 +384,7 @@ export class ServiceMap {
         verdict: 'other',
         dropReasons: {},
         http: {},
+        httpDropped: {},
         httpCodes: {},
         lastSeen: f.time,
         version: v,
@@ -370,13 +395,14 @@ export class ServiceMap {
     if (f.verdict === 'FORWARDED') e.forwarded++;
     else if (f.verdict === 'DROPPED') {
       e.dropped++;
-      bump(e.dropReasons, f.drop_reason_desc ?? String(f.drop_reason ?? 'unknown'), MAX_L7_KEYS);
+      bump(e.dropReasons, dropReason(f), MAX_L7_KEYS);
     } else e.other++;
     e.verdict = edgeVerdict(e);
     const http = f.l7?.http;
-    if (http) {
-      if (http.method) bump(e.http, `${http.method} ${http.url ? pathOf(http.url) : '/'}`, MAX_L7_KEYS);
-      if (http.code) bump(e.httpCodes, String(http.code), MAX_L7_KEYS);
+    if (http?.method && !http.code) {
+      const key = `${http.method} ${http.url ? pathOf(http.url) : '/'}`;
+      bump(e.http, key, MAX_L7_KEYS);
+      if (f.verdict === 'DROPPED') bump(e.httpDropped, key, MAX_L7_KEYS);
     }
     if (f.time > e.lastSeen) e.lastSeen = f.time;
     e.version = v;

@@ -9,7 +9,7 @@
 import { compileFilters, type FlowPredicate } from '../filter.js';
 import type { FlowFilter, Verdict } from '../types.js';
 import { UiError } from './errors.js';
-import { type FlowPlace, type FlowRow, l4Of, l7Summary, type UiFlow } from './model.js';
+import { dropReason, type FlowPlace, type FlowRow, l4Of, l7Summary, type UiFlow } from './model.js';
 
 export type { FlowRow };
 
@@ -111,7 +111,7 @@ export function flowRow(seq: number, f: UiFlow, place: FlowPlace): FlowRow {
     port: l4?.port ?? 0,
     l7: l7Summary(f),
     verdict: f.verdict,
-    dropReason: f.verdict === 'DROPPED' ? (f.drop_reason_desc ?? String(f.drop_reason ?? '')) : '',
+    dropReason: f.verdict === 'DROPPED' ? dropReason(f) : '',
     reply: f.is_reply === true,
     summary: f.Summary ?? '',
   };

@@ -3,8 +3,9 @@
  * the UI the lab started, opened in headless Chromium. The map must show the three workloads, the
  * tiefighter's edge green and the xwing's red; the flows table must filter by verdict and by a
  * clicked edge (with the state in the URL); the policy view must say which rule would have to
- * change for the xwing. Screenshots go to the test's output folder (UI_TEST_OUTPUT, default
- * <out dir>/test-output/ui).
+ * change for the xwing; with upstream's L7 rule, the edge must sum HTTP requests and response
+ * codes and the policy view give the http rule to add. Screenshots go to the test's output folder
+ * (UI_TEST_OUTPUT, default <out dir>/test-output/ui).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -19,6 +20,19 @@ const LAB = labName('ui');
 const OUT = process.env.UI_TEST_OUTPUT ?? join(distRoot, 'test-output', 'ui');
 const STARWARS = readFileSync(join(projectRoot, 'examples', 'starwars', 'starwars.yaml'), 'utf8');
 const POLICY = readFileSync(join(projectRoot, 'examples', 'starwars', 'sw_l3_l4_policy.yaml'), 'utf8');
+
+/** rule1 again, with upstream's L7 rule: only POST /v1/request-landing. */
+const L7_POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: rule1, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {org: empire}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{method: POST, path: /v1/request-landing}]}
+`;
 
 const TIE_EDGE = '[data-edge][data-source="default/tiefighter"][data-target="default/deathstar"]';
 const XWING_EDGE = '[data-edge][data-source="default/xwing"][data-target="default/deathstar"]';
@@ -131,6 +145,51 @@ describe('privileged: Hubble UI in headless Chromium on the Star Wars lab', {
     await page.waitForFunction(
       `document.querySelector('#side-body')?.textContent?.includes('CiliumNetworkPolicy/default/rule1')`,
     );
+  });
+
+  it('with an L7 policy the edge sums HTTP requests and the policy view gives the http rule to add', async () => {
+    await cliOk(['lab', 'apply', '-f', manifest(L7_POLICY)], { lab: LAB });
+    const ds = [...(await pods(LAB)).values()].find((p) => p.name.startsWith('deathstar-'))!;
+    const curl = async (method: string, path: string) =>
+      (
+        await cli(
+          [
+            'lab',
+            'exec',
+            'tiefighter',
+            '--',
+            'curl',
+            '-s',
+            '-m',
+            '3',
+            '-X',
+            method,
+            `http://${ds.ip}${path}`,
+          ],
+          {
+            lab: LAB,
+          },
+        )
+      ).stdout;
+    assert.match(await curl('POST', '/v1/request-landing'), /hello from deathstar/);
+    assert.match(await curl('PUT', '/v1/exhaust-port'), /Access denied/);
+    await page.click('#f-selection');
+    await page.waitForFunction(
+      `document.querySelector(${JSON.stringify(`${TIE_EDGE} text.l7`)})?.textContent?.includes('PUT /v1/exhaust-port')`,
+      undefined,
+      { timeout: 15_000 },
+    );
+    const l7 = await text(page, `${TIE_EDGE} text.l7`);
+    assert.match(l7, /POST \/v1\/request-landing ×\d+/);
+    assert.match(l7, /\[.*200.*403.*\]/);
+    await page.click(`${TIE_EDGE} text.count`);
+    await page.waitForSelector('#side-body pre.snippet');
+    assert.match(await text(page, '#side-body .change'), /deny PUT \/v1\/exhaust-port/);
+    assert.match(await text(page, '#side-body pre.snippet'), /method: "PUT"\s+path: "\/v1\/exhaust-port"/);
+    await page.waitForFunction(
+      `[...document.querySelectorAll('#rows .row span')].some((s) => s.textContent === 'L7_POLICY_DENIED')`,
+    );
+    await page.screenshot({ path: join(OUT, 'starwars-l7.png') });
     console.log(`# screenshots in ${OUT}`);
   });
 });

@@ -90,42 +90,34 @@ describe('hubble ui: map edges', () => {
     assert.equal(m.node('default/deathstar')!.flows, 2);
   });
 
-  it('sums HTTP requests and response codes on the edge', () => {
+  it('sums HTTP requests on the edge, and the response codes of its replies', () => {
     const m = new ServiceMap();
-    m.add(
-      flow({
-        src: tiefighter(),
-        dst: deathstar(),
-        http: { method: 'POST', url: 'http://deathstar/v1/request-landing' },
-      }),
-    );
-    m.add(
-      flow({
-        src: tiefighter(),
-        dst: deathstar(),
-        http: { method: 'POST', url: 'http://deathstar/v1/request-landing' },
-      }),
-    );
-    m.add(
-      flow({
-        src: tiefighter(),
-        dst: deathstar(),
-        http: { method: 'PUT', url: '/v1/exhaust-port' },
-        verdict: 'DROPPED',
-        drop: 'POLICY_DENIED',
-      }),
-    );
-    m.add(
-      flow({
-        src: tiefighter(),
-        dst: deathstar(),
-        http: { code: 200, method: 'POST', url: '/v1/request-landing' },
-      }),
-    );
+    const req = (method: string, url: string, verdict: 'FORWARDED' | 'DROPPED' = 'FORWARDED') =>
+      m.add(flow({ src: tiefighter(), dst: deathstar(), sport: 41000, http: { method, url }, verdict }));
+    const res = (code: number, verdict: 'FORWARDED' | 'DROPPED' = 'FORWARDED') =>
+      m.add(
+        flow({
+          src: deathstar(),
+          dst: tiefighter(),
+          sport: 80,
+          port: 41000,
+          reply: true,
+          http: { code, method: 'POST', url: '/v1/request-landing' },
+          verdict,
+        }),
+      );
+    req('POST', 'http://deathstar/v1/request-landing');
+    assert.equal(res(200).replyTo, 'default/tiefighter TCP default/deathstar:80');
+    req('POST', 'http://deathstar/v1/request-landing');
+    res(200);
+    req('PUT', '/v1/exhaust-port', 'DROPPED');
+    res(403, 'DROPPED');
     const e = m.edge('default/tiefighter TCP default/deathstar:80')!;
-    assert.deepEqual(e.http, { 'POST /v1/request-landing': 3, 'PUT /v1/exhaust-port': 1 });
-    assert.deepEqual(e.httpCodes, { '200': 1 });
+    assert.deepEqual(e.http, { 'POST /v1/request-landing': 2, 'PUT /v1/exhaust-port': 1 });
+    assert.deepEqual(e.httpCodes, { '200': 2, '403': 1 });
     assert.equal(e.verdict, 'mixed');
+    // the responses drew no edge of their own
+    assert.equal(m.size.edges, 1);
   });
 
   it('a namespace view holds its workloads, their peers in other namespaces and world; deltas hold only changes', () => {
@@ -345,6 +337,65 @@ spec:
     assert.equal(exOk.verdict, 'ALLOWED');
     assert.equal(exOk.change, undefined);
     assert.match(exOk.directions[1]!.matches[0]!, /rule1 rule 0 ingress\[0\]/);
+  });
+
+  it('an edge whose HTTP requests the L7 rules deny: the http rules to add', () => {
+    const repo = new PolicyRepository();
+    repo.upsertAll(
+      parsePolicies(
+        docs(`apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: rule1, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {org: empire}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{method: POST, path: /v1/request-landing}]}`),
+      ),
+    );
+    const cache = new SelectorCache();
+    cache.attach(new IdentityAllocator());
+    const engine = new PolicyEngine(repo, cache);
+    const m = new ServiceMap();
+    m.add(
+      flow({
+        src: tiefighter(),
+        dst: deathstar(),
+        http: { method: 'POST', url: 'http://10.200.0.4/v1/request-landing' },
+      }),
+    );
+    const denied = flow({
+      src: tiefighter(),
+      dst: deathstar(),
+      verdict: 'DROPPED',
+      http: { method: 'PUT', url: 'http://10.200.0.4/v1/exhaust-port' },
+    });
+    delete denied.drop_reason;
+    delete denied.drop_reason_desc;
+    const place = m.add(denied);
+    assert.equal(flowRow(0, denied, place).dropReason, 'L7_POLICY_DENIED');
+    const edge = m.edge('default/tiefighter TCP default/deathstar:80')!;
+    assert.deepEqual(edge.httpDropped, { 'PUT /v1/exhaust-port': 1 });
+    const src = m.node(edge.source)!;
+    const dst = m.node(edge.target)!;
+    const t = engine.trace({
+      src: { labels: LabelSet.parse(src.labels, 'k8s') },
+      dst: { labels: LabelSet.parse(dst.labels, 'k8s') },
+      dport: 80,
+      protocol: 'TCP',
+    });
+    const ex = explainEdge(edge, src, dst, t);
+    assert.equal(ex.verdict, 'ALLOWED');
+    assert.match(
+      ex.change!,
+      /HTTP rules of CiliumNetworkPolicy\/default\/rule1 rule 0 ingress\[0\].* deny PUT \/v1\/exhaust-port/,
+    );
+    assert.equal(
+      ex.snippet,
+      ['rules:', '  http:', '    - method: "PUT"', '      path: "/v1/exhaust-port"'].join('\n'),
+    );
   });
 
   it('world gets fromEntities', () => {

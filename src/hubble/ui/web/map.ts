@@ -188,7 +188,15 @@ export class ServiceMapView {
           id: e.id,
           sources: [e.source],
           targets: [e.target],
-          labels: [{ id: `${e.id}#l`, text: edgeLabel(e), width: 120, height: httpLabel(e) ? 26 : 13 }],
+          labels: [
+            {
+              id: `${e.id}#l`,
+              text: edgeLabel(e),
+              // 6 px a character at the labels' 10 px font
+              width: 6 * Math.max(edgeLabel(e).length, httpLabel(e).length),
+              height: httpLabel(e) ? 26 : 13,
+            },
+          ],
         }),
       ),
     };

@@ -31,6 +31,8 @@ export interface FlowSpec {
   src: Endpoint;
   dst: Endpoint;
   port?: number;
+  /** Source port (default 40000 + a counter). */
+  sport?: number;
   proto?: 'TCP' | 'UDP' | 'ICMPv4';
   verdict?: Verdict;
   drop?: string;
@@ -57,8 +59,14 @@ export function flow(s: FlowSpec): UiFlow {
       proto === 'ICMPv4'
         ? { ICMPv4: { type: port } }
         : proto === 'UDP'
-          ? { UDP: { source_port: 40000 + (n % 1000), destination_port: port } }
-          : { TCP: { source_port: 40000 + (n % 1000), destination_port: port, flags: { SYN: true } } },
+          ? { UDP: { source_port: s.sport ?? 40000 + (n % 1000), destination_port: port } }
+          : {
+              TCP: {
+                source_port: s.sport ?? 40000 + (n % 1000),
+                destination_port: port,
+                flags: { SYN: true },
+              },
+            },
     source: s.src,
     destination: s.dst,
     Type: s.http ? 'L7' : 'L3_L4',
