@@ -13,7 +13,7 @@
  * policy lookup) does. Plus the per-packet cost of cil_from_container under BPF_PROG_TEST_RUN.
  * Prints, asserts nothing.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import { setupEndpoint, setupNodeRouter } from '../src/cni/endpoint-plumbing.js'
 import { DatapathLoader, type EndpointDatapathConfig, parseIp, parseMac } from '../src/datapath/index.js';
 import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
+import { collect, inNs, median, runBench, sh, undo, waitFor } from './helpers/proc.js';
 
 const IPERF_PORT = 5201;
 const PING_PORT = 5300;
@@ -30,52 +31,6 @@ const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 4);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 10000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4000);
 const CRR_WARMUP = 200;
-
-const cleanups: (() => void)[] = [];
-function cleanup(): void {
-  while (cleanups.length) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // keep going
-    }
-  }
-}
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function inNs(netns: string, argv: string[]): ChildProcess {
-  return spawn('nsenter', [`--net=${netns}`, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-async function waitFor(p: ChildProcess, text: string, timeoutMs = 5000): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out waiting for "${text}": ${out}`)), timeoutMs);
-    let out = '';
-    const on = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(text)) {
-        clearTimeout(t);
-        resolve();
-      }
-    };
-    p.stdout!.on('data', on);
-    p.stderr!.on('data', on);
-    p.on('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
-  });
-}
-
-async function collect(p: ChildProcess): Promise<string> {
-  let out = '';
-  let err = '';
-  p.stdout!.on('data', (d) => (out += d));
-  p.stderr!.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((r) => p.on('exit', r));
-  if (code !== 0) throw new Error(`exit ${code}: ${err || out}`);
-  return out;
-}
 
 const PING_SERVER = `
   import net from 'node:net';
@@ -137,11 +92,6 @@ const CRR_CLIENT = `
   one();`;
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 interface Figures {
   gbps: number;
@@ -262,13 +212,13 @@ async function main(): Promise<void> {
 
   const bpffs = mkdtempSync(join(tmpdir(), 'cts-bench-bpffs-'));
   sh('mount', ['-t', 'bpf', 'bpf', bpffs]);
-  cleanups.push(() => {
+  undo.push(() => {
     spawnSync('umount', ['-l', bpffs]);
     rmSync(bpffs, { recursive: true, force: true });
   });
   for (const ns of ['n', 'a', 'b']) {
     sh('ip', ['netns', 'add', `${p}${ns}`]);
-    cleanups.push(() => void spawnSync('ip', ['netns', 'del', `${p}${ns}`]));
+    undo.push(() => void spawnSync('ip', ['netns', 'del', `${p}${ns}`]));
   }
   sh('ip', ['-n', `${p}n`, 'link', 'set', 'lo', 'up']);
   sh('ip', ['netns', 'exec', `${p}n`, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -306,13 +256,13 @@ async function main(): Promise<void> {
   ]);
 
   const iperf = inNs(pod('b'), ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)]);
-  cleanups.push(() => void iperf.kill('SIGKILL'));
+  undo.push(() => void iperf.kill('SIGKILL'));
   await waitFor(iperf, 'Server listening');
   const ping = inNs(pod('b'), [process.execPath, '--input-type=module', '-e', PING_SERVER]);
-  cleanups.push(() => void ping.kill('SIGKILL'));
+  undo.push(() => void ping.kill('SIGKILL'));
   await waitFor(ping, 'listening');
   const crr = inNs(pod('b'), [process.execPath, '--input-type=module', '-e', CRR_SERVER]);
-  cleanups.push(() => void crr.kill('SIGKILL'));
+  undo.push(() => void crr.kill('SIGKILL'));
   await waitFor(crr, 'listening');
 
   console.log(
@@ -320,7 +270,7 @@ async function main(): Promise<void> {
       `${CONNECTIONS} new TCP connections (TCP_CRR, 32 B each); median of ${ROUNDS} interleaved rounds`,
   );
   const loader = DatapathLoader.open({ bpffs });
-  cleanups.push(() => {
+  undo.push(() => {
     loader.remove(a.id);
     loader.remove(b.id);
     loader.close();
@@ -403,16 +353,4 @@ async function main(): Promise<void> {
   );
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    cleanup();
-    process.exit(130);
-  });
-}
-
-main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(cleanup);
+runBench(main);

@@ -17,7 +17,7 @@
  * asserts nothing. SNATed connections share 4536 ports per backend address and port, free again
  * 10 s after a close: BENCH_NODEPORT_CONNECTIONS (default 2000) per round stays inside it.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +32,7 @@ import {
   parseIp,
 } from '../src/datapath/index.js';
 import { Program } from '../src/ebpf/index.js';
+import { collect, inNs, median, runBench, sh, startServer, undo } from './helpers/proc.js';
 
 const IPERF_PORT = 5201;
 const CRR_PORT = 5400;
@@ -40,49 +41,6 @@ const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_NODEPORT_CONNECTIONS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP = 100;
-
-const undo: (() => void)[] = [];
-function cleanup(): void {
-  while (undo.length) {
-    try {
-      undo.pop()!();
-    } catch {
-      // keep going
-    }
-  }
-}
-
-const run = (cmd: string, args: string[], input?: string) =>
-  execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-const inNs = (netns: string, argv: string[]): ChildProcess =>
-  spawn('nsenter', [`--net=${netns}`, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-
-/** Output of a process that must exit 0. */
-function output(p: ChildProcess): Promise<string> {
-  let out = '';
-  let err = '';
-  p.stdout!.on('data', (d) => (out += d));
-  p.stderr!.on('data', (d) => (err += d));
-  return new Promise((resolve, reject) =>
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err || out}`)))),
-  );
-}
-
-/** A long-running server; resolves once it printed `ready`. */
-function server(netns: string, argv: string[], ready: string): Promise<void> {
-  const p = inNs(netns, argv);
-  undo.push(() => void p.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const on = (d: Buffer) => {
-      seen += d.toString();
-      if (seen.includes(ready)) resolve();
-    };
-    p.stdout!.on('data', on);
-    p.stderr!.on('data', on);
-    p.on('exit', (c) => reject(new Error(`server exited ${c}: ${seen}`)));
-  });
-}
 
 const CRR_SERVER = `
   import net from 'node:net';
@@ -120,13 +78,13 @@ let nextPort = 1024;
 
 async function measure(world: string, host: string, iperfPort: number, crrPort: number): Promise<Figures> {
   const ip = JSON.parse(
-    await output(inNs(world, ['iperf3', '-c', host, '-p', String(iperfPort), '-t', String(SECONDS), '-J'])),
+    await collect(inNs(world, ['iperf3', '-c', host, '-p', String(iperfPort), '-t', String(SECONDS), '-J'])),
   ) as { end: { sum_received: { bits_per_second: number } } };
   const base = nextPort;
   nextPort += CONNECTIONS + WARMUP;
   if (nextPort > 61000) throw new Error('BENCH_NODEPORT_CONNECTIONS x rounds needs more source ports');
   const crr = JSON.parse(
-    await output(
+    await collect(
       inNs(world, [
         process.execPath,
         '--input-type=module',
@@ -142,8 +100,6 @@ async function measure(world: string, host: string, iperfPort: number, crrPort: 
   ) as { cps: number };
   return { gbps: ip.end.sum_received.bits_per_second / 1e9, cps: crr.cps };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** ns per packet of `prog` on `frame` (after one run that sets up its state). */
 function perPacketNs(prog: Program, frame: Uint8Array): number {
@@ -180,30 +136,30 @@ async function main(): Promise<void> {
   const POD_IP = `10.${o}.0.10`;
 
   const bpffs = mkdtempSync(join(tmpdir(), 'cts-bench-bpffs-'));
-  run('mount', ['-t', 'bpf', 'bpf', bpffs]);
+  sh('mount', ['-t', 'bpf', 'bpf', bpffs]);
   undo.push(() => {
     spawnSync('umount', ['-l', bpffs]);
     rmSync(bpffs, { recursive: true, force: true });
   });
   for (const n of [worldNs, nodeNs, podNs]) {
-    run('ip', ['netns', 'add', n]);
+    sh('ip', ['netns', 'add', n]);
     undo.push(() => void spawnSync('ip', ['netns', 'del', n]));
-    run('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+    sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
   }
-  run('ip', ['link', 'add', 'eth0', 'netns', nodeNs, 'type', 'veth', 'peer', 'name', 'wn', 'netns', worldNs]);
-  run(
+  sh('ip', ['link', 'add', 'eth0', 'netns', nodeNs, 'type', 'veth', 'peer', 'name', 'wn', 'netns', worldNs]);
+  sh(
     'ip',
     ['-n', worldNs, '-batch', '-'],
     `addr add ${WORLD_IP}/24 dev wn\nlink set wn up\nroute add 10.${o}.0.0/24 via ${NODE_IP}\n`,
   );
-  run(
+  sh(
     'ip',
     ['-n', nodeNs, '-batch', '-'],
     `addr add ${NODE_IP}/24 dev eth0\nlink set eth0 up\nroute add default via ${WORLD_IP}\n`,
   );
-  run('nsenter', [`--net=${path(nodeNs)}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+  sh('nsenter', [`--net=${path(nodeNs)}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
   // the world's own ports stay clear of the CRR source ports
-  run('nsenter', [`--net=${path(worldNs)}`, 'sysctl', '-qw', 'net.ipv4.ip_local_port_range=61000 65535']);
+  sh('nsenter', [`--net=${path(worldNs)}`, 'sysctl', '-qw', 'net.ipv4.ip_local_port_range=61000 65535']);
   await setupNodeRouter({ nodeNetns: path(nodeNs), ipv4Router: ROUTER });
   const r = await setupEndpoint({
     nodeNetns: path(nodeNs),
@@ -222,8 +178,12 @@ async function main(): Promise<void> {
     netns: path(nodeNs),
     routerIpv4: ROUTER,
   };
-  await server(path(podNs), ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)], 'Server listening');
-  await server(path(podNs), [process.execPath, '--input-type=module', '-e', CRR_SERVER], 'listening');
+  await startServer(
+    path(podNs),
+    ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)],
+    'Server listening',
+  );
+  await startServer(path(podNs), [process.execPath, '--input-type=module', '-e', CRR_SERVER], 'listening');
 
   const maps = DatapathMaps.open(bpffs);
   undo.push(() => maps.close());
@@ -312,15 +272,4 @@ async function main(): Promise<void> {
   );
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.on(sig, () => {
-    cleanup();
-    process.exit(130);
-  });
-
-main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(cleanup);
+runBench(main);

@@ -25,6 +25,7 @@ import {
   type MapSpec,
   NotSupportedError,
 } from '../../ebpf/index.js';
+import { ipv4Value } from '../../service/ip.js';
 import type { KeyedMap } from '../../statedb/map-target.js';
 import type { BatchErrors } from '../../statedb/reconciler.js';
 import { LbMapError } from '../errors.js';
@@ -207,32 +208,6 @@ function ipOf(address: unknown, family: Family | undefined, field: string): Ip {
   return ip;
 }
 
-/**
- * A dotted-quad IPv4 address as its 32-bit value (the network-order bytes read big-endian), or -1
- * for anything else: the batch encoders' fast path, without the allocations of parseIp.
- */
-function ipv4Word(s: string): number {
-  let word = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      word = word * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return -1; // a leading zero
-      part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return -1;
-    } else return -1;
-  }
-  return dots === 3 && digits > 0 ? word * 256 + part : -1;
-}
-
 /** The family an entry's address is written to (checked when it is encoded). */
 function familyOf(address: unknown, family: Family | undefined): Family {
   return family ?? (typeof address === 'string' && address.includes(':') ? 6 : 4);
@@ -240,8 +215,9 @@ function familyOf(address: unknown, family: Family | undefined): Family {
 
 /** An IPv4 address of an entry as its 32-bit value, with ipOf's errors. */
 function ipv4Of(address: unknown, family: Family | undefined, field: string): number {
-  const w = typeof address === 'string' ? ipv4Word(address) : -1;
-  if (w >= 0 && family !== 6) return w;
+  // The fast path (no allocations): a dotted quad as validation lets it through.
+  const w = typeof address === 'string' ? ipv4Value(address) : undefined;
+  if (w !== undefined && family !== 6) return w;
   const ip = ipOf(address, family, field);
   if (ip.family !== 4) throw new LbMapError(`${field}: ${String(address)} is not an IPv4 address`, field);
   return be32(ip.bytes);
