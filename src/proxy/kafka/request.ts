@@ -103,33 +103,16 @@ function decodeTopicBody(apiKey: number, v: number, r: Reader): Body {
       if (v >= 3) r.int32(); // max_bytes
       if (v >= 4) r.int8(); // isolation_level
       if (v >= 7) r.skip(8, 'fetch session'); // session_id, session_epoch
-      const perPartition = 4 + (v >= 9 ? 4 : 0) + 8 + (v >= 5 ? 8 : 0) + 4;
-      const tps = r.array(() => {
-        const topic = r.string();
-        const partitions = r.array(() => {
-          const p = r.int32();
-          r.skip(perPartition - 4, 'fetch partition');
-          return p;
-        }, perPartition);
-        return { topic, partitions };
-      }, 6);
+      // partition, current_leader_epoch (v9+), fetch_offset, log_start_offset (v5+), partition_max_bytes
+      const tps = fixedPartitions(r, 4 + (v >= 9 ? 4 : 0) + 8 + (v >= 5 ? 8 : 0) + 4);
       // forgotten_topics_data (v7+) and rack_id (v11+) follow; they widen nothing, so they are not read.
       return { tps };
     }
     case ApiKey.ListOffsets: {
       r.int32(); // replica_id
       if (v >= 2) r.int8(); // isolation_level
-      const perPartition = v === 0 ? 16 : 12 + (v >= 4 ? 4 : 0);
-      const tps = r.array(() => {
-        const topic = r.string();
-        const partitions = r.array(() => {
-          const p = r.int32();
-          r.skip(perPartition - 4, 'list offsets partition');
-          return p;
-        }, perPartition);
-        return { topic, partitions };
-      }, 6);
-      return { tps };
+      // partition, (v4+) current_leader_epoch, timestamp, (v0) max_num_offsets
+      return { tps: fixedPartitions(r, v === 0 ? 16 : 12 + (v >= 4 ? 4 : 0)) };
     }
     case ApiKey.Metadata: {
       // v0: an empty list means all topics; v1+: null means all topics, an empty list none.
@@ -173,6 +156,19 @@ function decodeTopicBody(apiKey: number, v: number, r: Reader): Body {
     default:
       throw new KafkaDecodeError(`api key ${apiKey}: no body decoder`);
   }
+}
+
+/** A topic array whose partition entries have a fixed size: the partition index, then fields skipped. */
+function fixedPartitions(r: Reader, perPartition: number): TopicPartitions[] {
+  return r.array(() => {
+    const topic = r.string();
+    const partitions = r.array(() => {
+      const p = r.int32();
+      r.skip(perPartition - 4, 'partition');
+      return p;
+    }, perPartition);
+    return { topic, partitions };
+  }, 6);
 }
 
 /** The correlation id of a response frame (the first field of every response header). */
