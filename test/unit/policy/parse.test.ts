@@ -822,9 +822,6 @@ const REFUSED: Record<string, string[]> = {
   'l4_sni.yaml': [
     'spec.egress[0].toPorts[0].serverNames: TLS SNI matching (serverNames) is not enforced yet',
   ],
-  'intercept-all-dns (enableDefaultDeny)': [
-    'spec.egress[0].toPorts[0].rules.dns: L7 rules of type dns are not enforced yet: the policy is refused rather than opening the whole port',
-  ],
 };
 
 describe('upstream example policies', () => {
@@ -905,7 +902,6 @@ spec: {podSelector: {}, policyTypes: [Ingress]}`;
       'spec.ingress[0].toPorts[2].terminatingTLS: TLS termination (terminatingTLS) is not supported yet',
       'spec.ingress[0].toPorts[2].originatingTLS: TLS origination (originatingTLS) is not supported yet',
       'spec.ingress[0].toPorts[3].rules: exactly one of http, kafka, dns or l7proto is required',
-      `spec.egress[0].toPorts[0].rules.dns: ${notEnforced('dns')}`,
       'spec.egress[0].toPorts[1].serverNames: TLS SNI matching (serverNames) is not enforced yet',
       'spec.egress[0].toPorts[1].listener: Envoy listeners (listener) are not supported yet',
     ]);
