@@ -149,13 +149,15 @@ export function connectTransparent(info: RedirectInfo): Socket {
 }
 
 /**
- * A transparent TCP listener on 127.0.0.1:port (and [::1]:port): each accepted connection whose
- * client the datapath redirected is handed over with its record; any other is closed.
+ * A transparent TCP listener on 127.0.0.1:port (and [::1]:port; port 0: any): each accepted
+ * connection whose client the datapath redirected is handed over with its record; any other is
+ * closed. `transparent` false: a plain listener (tests and benches without the datapath).
  */
 export async function listenTcp(
   host: ProxyHost,
   port: number,
   onConnection: (client: Socket, info: RedirectInfo) => void,
+  transparent = true,
 ): Promise<Server[]> {
   const servers: Server[] = [];
   for (const address of ['127.0.0.1', '::1']) {
@@ -180,7 +182,7 @@ export async function listenTcp(
       for (const s of servers) s.close();
       throw err;
     }
-    setTransparent(handleFd(server), address === '::1');
+    if (transparent) setTransparent(handleFd(server), address === '::1');
     servers.push(server);
   }
   return servers;

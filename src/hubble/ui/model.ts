@@ -111,6 +111,7 @@ export interface MapView {
 
 const MAX_PODS = 20;
 const MAX_L7_KEYS = 32;
+const MAX_NAMES = 10_000;
 
 /** Reserved identities (upstream's numbering) → the node kind standing for them. */
 const RESERVED_IDENTITIES: Record<number, NodeKind> = {
@@ -190,6 +191,9 @@ export function workloadName(ep: Endpoint): string {
   return ep.identity !== undefined ? `identity-${ep.identity}` : 'unknown';
 }
 
+/** The DNS name an address was last resolved from, when known. */
+export type NamesOf = (ip: string) => string | undefined;
+
 export interface NodeRef {
   id: string;
   name: string;
@@ -201,13 +205,15 @@ export interface NodeRef {
 /**
  * The map node of one side of a flow. World is split into a sender and a receiver node (as
  * upstream: an outside peer is drawn on the side it talks from), named after the first DNS name
- * the flow carries for it.
+ * the flow carries for it, else the name `namesOf` knows for its address.
  */
-export function nodeOf(f: UiFlow, side: 'source' | 'destination'): NodeRef {
+export function nodeOf(f: UiFlow, side: 'source' | 'destination', namesOf?: NamesOf): NodeRef {
   const ep = f[side];
   const kind = endpointKind(ep);
   if (kind === 'world') {
-    const dns = (side === 'source' ? f.source_names : f.destination_names)?.[0];
+    const ip = side === 'source' ? f.IP?.source : f.IP?.destination;
+    const dns =
+      (side === 'source' ? f.source_names : f.destination_names)?.[0] ?? (ip ? namesOf?.(ip) : undefined);
     const role = side === 'source' ? 'sender' : 'receiver';
     return dns
       ? { id: `${dns}-${role}`, name: dns, kind, dnsName: dns }
@@ -255,9 +261,9 @@ export interface FlowPlace {
  * Replies travel an edge backwards: they draw no reversed edge; an HTTP response's code counts on
  * its request's edge (`replyTo`: from the reply's destination to its source, on its source port).
  */
-export function placeFlow(f: UiFlow): FlowPlace {
-  const source = nodeOf(f, 'source');
-  const destination = nodeOf(f, 'destination');
+export function placeFlow(f: UiFlow, namesOf?: NamesOf): FlowPlace {
+  const source = nodeOf(f, 'source', namesOf);
+  const destination = nodeOf(f, 'destination', namesOf);
   const l4 = l4Of(f);
   if (!l4) return { source, destination };
   if (f.is_reply !== true)
@@ -313,6 +319,9 @@ export class ServiceMap {
   private readonly edges = new Map<string, MapEdge>();
   private readonly namespaceSet = new Set<string>();
   version = 0;
+  /** Addresses → the DNS name they were resolved from (DNS answers seen in L7 flows), oldest out first. */
+  private readonly names = new Map<string, string>();
+  private readonly namesOf: NamesOf = (ip) => this.names.get(ip);
 
   get size(): { nodes: number; edges: number } {
     return { nodes: this.nodes.size, edges: this.edges.size };
@@ -332,7 +341,8 @@ export class ServiceMap {
 
   /** Aggregates one flow; returns where it landed (the ids its table row can be filtered by). */
   add(f: UiFlow): FlowPlace {
-    const place = placeFlow(f);
+    this.learnNames(f);
+    const place = placeFlow(f, this.namesOf);
     if (f.Type === 'SOCK') return place;
     const v = ++this.version;
     this.touch(place.source, f.source, v);
@@ -345,6 +355,18 @@ export class ServiceMap {
       request.version = v;
     }
     return place;
+  }
+
+  /** A DNS answer (an L7 DNS flow with addresses) names those addresses from now on. */
+  private learnNames(f: UiFlow): void {
+    const dns = f.l7?.dns;
+    if (!dns?.query || !dns.ips?.length) return;
+    const name = dns.query.replace(/\.$/, '');
+    for (const ip of dns.ips) {
+      this.names.delete(ip);
+      this.names.set(ip, name);
+    }
+    while (this.names.size > MAX_NAMES) this.names.delete(this.names.keys().next().value!);
   }
 
   private touch(ref: NodeRef, ep: Endpoint | undefined, v: number): void {

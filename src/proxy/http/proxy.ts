@@ -24,6 +24,7 @@ import {
   type IncomingHttpHeaders as Http2Headers,
   type Http2ServerRequest,
   type Http2ServerResponse,
+  type Http2Session,
   constants as h2,
   connect as http2Connect,
 } from 'node:http2';
@@ -99,8 +100,11 @@ export class HttpProxy implements L7Proxy {
   readonly #state = new WeakMap<Socket, ConnState>();
   readonly #h1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0 });
   readonly #h2 = createHttp2Server({});
+  readonly #h2State = new WeakMap<Http2Session, ConnState>();
+  #handing: ConnState | undefined;
 
-  constructor() {
+  /** `transparent` false: a plain listener (tests and benches that connect to it directly). */
+  constructor(readonly opts: { transparent?: boolean } = {}) {
     this.#h1.on('request', (req, res) => this.#onH1(req, res));
     this.#h1.on('upgrade', (req, sock: Socket, head: Buffer) => this.#onTunnel(req, sock, head));
     this.#h1.on('connect', (req, sock: Socket, head: Buffer) => this.#onTunnel(req, sock, head));
@@ -111,15 +115,30 @@ export class HttpProxy implements L7Proxy {
     });
     this.#h2.on('request', (req, res) => this.#onH2(req, res));
     this.#h2.on('sessionError', () => {});
+    // 'session' fires inside emit('connection'): the connection being handed over is its own
+    this.#h2.on('session', (session) => {
+      if (this.#handing !== undefined) this.#h2State.set(session, this.#handing);
+    });
   }
 
   connections(): number {
     return this.#sockets.size;
   }
 
+  /** Where it listens (the first listener's port: the one asked for, or the one given for 0). */
+  get port(): number {
+    const a = this.#servers[0]?.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
+  }
+
   async start(host: ProxyHost, port: number): Promise<void> {
     this.#host = host;
-    this.#servers = await listenTcp(host, port, (sock, info) => this.#accept(sock, info));
+    this.#servers = await listenTcp(
+      host,
+      port,
+      (sock, info) => this.#accept(sock, info),
+      this.opts.transparent !== false,
+    );
   }
 
   async stop(): Promise<void> {
@@ -147,9 +166,11 @@ export class HttpProxy implements L7Proxy {
       }
       sock.unshift(first);
       const n = Math.min(first.length, H2_PREFACE.length);
-      if (first.subarray(0, n).equals(H2_PREFACE.subarray(0, n)) && n === H2_PREFACE.length)
+      if (first.subarray(0, n).equals(H2_PREFACE.subarray(0, n)) && n === H2_PREFACE.length) {
+        this.#handing = state;
         this.#h2.emit('connection', sock);
-      else this.#h1.emit('connection', sock);
+        this.#handing = undefined;
+      } else this.#h1.emit('connection', sock);
     });
   }
 
@@ -272,8 +293,8 @@ export class HttpProxy implements L7Proxy {
 
   #onH2(req: Http2ServerRequest, res: Http2ServerResponse): void {
     const start = process.hrtime.bigint();
-    const sock = req.stream.session?.socket as Socket | undefined;
-    const state = sock === undefined ? undefined : this.#state.get(sock);
+    const session = req.stream.session;
+    const state = session === undefined ? undefined : this.#h2State.get(session);
     if (state === undefined) {
       res.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
       return;
@@ -290,11 +311,8 @@ export class HttpProxy implements L7Proxy {
       this.#record(info, 'request', 'denied', method, url, 'HTTP/2', hdrs);
       req.resume();
       if (grpc) {
-        res.writeHead(200, {
-          'content-type': 'application/grpc',
-          'grpc-status': String(GRPC_PERMISSION_DENIED),
-          'grpc-message': 'Access denied',
-        });
+        res.writeHead(200, { 'content-type': 'application/grpc' });
+        res.addTrailers({ 'grpc-status': String(GRPC_PERMISSION_DENIED), 'grpc-message': 'Access denied' });
         res.end();
         this.#record(info, 'response', 'denied', method, url, 'HTTP/2', [], 200, start);
       } else {
@@ -317,24 +335,23 @@ export class HttpProxy implements L7Proxy {
       if (v === undefined || HOP.has(k) || k === 'host') continue;
       out[k] = v as string | string[];
     }
+    if (h.te === 'trailers') out.te = 'trailers'; // the one TE HTTP/2 allows; gRPC requires it
     const up = state.session.request(out, { endStream: false });
-    let trailers: Record<string, string | string[]> = {};
     up.on('response', (uh) => {
       const code = Number(uh[':status'] ?? 502);
       this.#record(info, 'response', 'forwarded', method, url, 'HTTP/2', headerList(uh), code, start);
       const rh: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(uh))
-        if (v !== undefined && !HOP.has(k)) rh[k] = v as string | string[];
-      // trailers (gRPC's status) arrive before the upstream stream ends, so before wantTrailers
-      res.stream.respond(rh, { waitForTrailers: true });
-      res.stream.once('wantTrailers', () => res.stream.sendTrailers(trailers));
-      up.pipe(res.stream);
+        if (v !== undefined && !HOP.has(k) && !k.startsWith(':')) rh[k] = v as string | string[];
+      res.writeHead(code, rh);
+      up.pipe(res);
     });
+    // trailers (gRPC's status) arrive before the upstream stream ends: the response sends them last
     up.on('trailers', (t) => {
       const tr: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(t))
         if (v !== undefined && !k.startsWith(':')) tr[k] = v as string | string[];
-      trailers = tr;
+      res.addTrailers(tr);
     });
     up.on('error', () => {
       this.#record(info, 'response', 'error', method, url, 'HTTP/2', [], 503, start);

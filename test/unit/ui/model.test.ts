@@ -45,6 +45,30 @@ describe('hubble ui: map nodes', () => {
   });
 });
 
+describe('hubble ui: world named from DNS answers', () => {
+  it('an address a DNS answer gave is drawn with the name asked for', () => {
+    const m = new ServiceMap();
+    const answer = flow({
+      src: pod('kube-system', 'coredns-0', { 'k8s-app': 'kube-dns' }),
+      dst: tiefighter(),
+      port: 53,
+      proto: 'UDP',
+      reply: true,
+    });
+    answer.Type = 'L7';
+    answer.l7 = { type: 'RESPONSE', dns: { query: 'rebels.example.', ips: ['192.0.2.10'], rcode: 0 } };
+    m.add(answer);
+    const place = m.add(flow({ src: tiefighter(), dst: WORLD, port: 443, dstIp: '192.0.2.10' }));
+    assert.equal(place.destination.id, 'rebels.example-receiver');
+    assert.equal(m.node('rebels.example-receiver')!.dnsName, 'rebels.example');
+    // another address stays plain world
+    assert.equal(
+      m.add(flow({ src: tiefighter(), dst: WORLD, port: 443, dstIp: '198.51.100.1' })).destination.id,
+      'world-receiver',
+    );
+  });
+});
+
 describe('hubble ui: map edges', () => {
   it('one edge per source, destination, port and protocol, with counts and verdict colours', () => {
     const m = new ServiceMap();
