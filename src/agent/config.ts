@@ -40,6 +40,8 @@ export interface AgentConfig {
   /** Where cluster state lives: memory (one node) or etcd (a cluster; kvstoreEndpoints). */
   kvstore: 'memory' | 'etcd';
   kvstoreEndpoints: string[];
+  /** TTL of the etcd lease this node's keys are bound to: a dead agent's keys vanish about this long after. */
+  kvstoreLeaseTtlSeconds: number;
   /** Backend selection for north-south traffic: random (default) or maglev. */
   lbAlgorithm: 'random' | 'maglev';
   /** Maglev lookup table size M (a prime from upstream's list). */
@@ -72,6 +74,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     routingMode: 'vxlan',
     kvstore: 'memory',
     kvstoreEndpoints: [],
+    kvstoreLeaseTtlSeconds: 15,
     devices: [],
     lbAlgorithm: 'random',
     maglevTableSize: 16381,

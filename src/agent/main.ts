@@ -21,6 +21,7 @@ export interface AgentFlags {
   kvstore?: string;
   routingMode?: string;
   kvstoreEndpoints?: string;
+  kvstoreLeaseTtl?: string;
   bpfLbAlgorithm?: string;
   bpfLbMaglevTableSize?: string;
   runDir?: string;
@@ -67,6 +68,15 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
     o.kvstoreEndpoints = (f.kvstoreEndpoints ?? '').split(',').filter(Boolean);
     if (o.kvstore === 'etcd' && o.kvstoreEndpoints.length === 0)
       throw new AgentConfigError('--kvstore etcd needs --kvstore-endpoints URL[,URL...]', 'kvstoreEndpoints');
+  }
+  if (f.kvstoreLeaseTtl !== undefined) {
+    const ttl = Number(f.kvstoreLeaseTtl);
+    if (!/^\d+$/.test(f.kvstoreLeaseTtl) || ttl < 2 || ttl > 86400)
+      throw new AgentConfigError(
+        `--kvstore-lease-ttl ${f.kvstoreLeaseTtl}: expected whole seconds from 2 to 86400`,
+        'kvstoreLeaseTtlSeconds',
+      );
+    o.kvstoreLeaseTtlSeconds = ttl;
   }
   if (f.bpfLbAlgorithm !== undefined) {
     if (f.bpfLbAlgorithm !== 'random' && f.bpfLbAlgorithm !== 'maglev')

@@ -66,6 +66,8 @@ export interface StatusResponse {
   };
   endpoints: number;
   identities: number;
+  /** Identity allocations waiting for an unreachable kvstore (new pods wait with them). */
+  identitiesWaiting?: string;
   policy: { revision: number; policies: number };
   datapath: { open: false } | { open: true; bpffs: string; policyMaps: number; eventsLost: string };
   monitor: {

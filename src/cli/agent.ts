@@ -91,6 +91,7 @@ export function registerAgentCommands(program: Command): void {
     )
     .option('--kvstore <memory|etcd>', 'where cluster state lives', 'memory')
     .option('--kvstore-endpoints <urls>', 'etcd client URLs, comma-separated (http://10.0.0.1:2379,...)')
+    .option('--kvstore-lease-ttl <seconds>', "TTL of the etcd lease of this node's keys (default 15)")
     .option(
       '--devices <ifnames>',
       'external devices, comma-separated: the NodePort load balancer attaches there',
@@ -510,7 +511,7 @@ export function formatStatus(s: StatusResponse): string {
         : 'Network: Native',
     ]);
   lines.push(['Endpoints', String(s.endpoints)]);
-  lines.push(['Identities', String(s.identities)]);
+  lines.push(['Identities', `${s.identities}${s.identitiesWaiting ? `; ${s.identitiesWaiting}` : ''}`]);
   lines.push(['Policy', `revision ${s.policy.revision}, ${s.policy.policies} policies`]);
   lines.push([
     'IPAM',

@@ -44,6 +44,10 @@ export function registerLab(program: Command): void {
     .option('--dns', 'cluster DNS: a system pod behind the kube-dns Service on 10.96.0.10')
     .option('--etcd-members <n>', "members of the lab's etcd with 2 or more nodes: 1 or 3 (default 1)")
     .option(
+      '--kvstore-lease-ttl <seconds>',
+      "TTL of the agents' etcd leases: a dead agent's keys go after it",
+    )
+    .option(
       '--routing-mode <mode>',
       "how nodes reach other nodes' pods with 2 or more nodes: vxlan (default: the overlay) or native",
     )
@@ -54,11 +58,14 @@ export function registerLab(program: Command): void {
       if (!/^\d+$/.test(o.nodes)) throw new CliError(`--nodes: "${o.nodes}" is not a number`);
       if (o.etcdMembers !== undefined && !/^\d+$/.test(o.etcdMembers))
         throw new CliError(`--etcd-members: "${o.etcdMembers}" is not a number`);
+      if (o.kvstoreLeaseTtl !== undefined && !/^\d+$/.test(o.kvstoreLeaseTtl))
+        throw new CliError(`--kvstore-lease-ttl: "${o.kvstoreLeaseTtl}" is not a number of seconds`);
       await l.up({
         name,
         nodes: Number(o.nodes),
         dns: o.dns === true,
         ...(o.etcdMembers !== undefined ? { etcdMembers: Number(o.etcdMembers) } : {}),
+        ...(o.kvstoreLeaseTtl !== undefined ? { kvstoreLeaseTtl: Number(o.kvstoreLeaseTtl) } : {}),
         ...(o.routingMode !== undefined ? { routingMode: o.routingMode } : {}),
         log,
       });
@@ -225,6 +232,7 @@ interface UpFlags {
   nodes: string;
   dns?: boolean;
   etcdMembers?: string;
+  kvstoreLeaseTtl?: string;
   routingMode?: string;
   filename?: string[];
 }

@@ -77,6 +77,7 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     `kubernetes.io/hostname=${n.name}`,
     // A cluster (more than one node): state in the lab's etcd, routes to other nodes' pod CIDRs.
     ...(s.etcd ? ['--kvstore', 'etcd', '--kvstore-endpoints', etcdEndpoints(s.etcd).join(',')] : []),
+    ...(s.etcd && s.kvstoreLeaseTtlSeconds ? ['--kvstore-lease-ttl', String(s.kvstoreLeaseTtlSeconds)] : []),
     ...(s.routingMode ? ['--routing-mode', s.routingMode] : []),
     // Fixed ports inside the node's namespace, so the forwarder reaches a restarted agent too.
     '--hubble-port',

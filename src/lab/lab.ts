@@ -108,6 +108,8 @@ export interface UpOptions {
   dns?: boolean;
   /** Members of the lab's etcd (more than one node): 1 (default) or 3. */
   etcdMembers?: number;
+  /** TTL of the agents' etcd leases in seconds (more than one node): a dead agent's keys go this long after. */
+  kvstoreLeaseTtl?: number;
   /** How nodes reach other nodes' pods (more than one node): vxlan (default) or native. */
   routingMode?: string;
   log: Log;
@@ -115,6 +117,19 @@ export interface UpOptions {
 
 /** Checks the cluster options before anything is made; returns the routing mode for a new lab. */
 function checkClusterOptions(o: UpOptions): RoutingMode | undefined {
+  if (o.kvstoreLeaseTtl !== undefined) {
+    const field = '--kvstore-lease-ttl';
+    if (o.nodes === 1)
+      throw new LabError(`${field}: a lab of one node keeps its state in memory; give --nodes 2 or more`, {
+        code: 'invalid-argument',
+        field,
+      });
+    if (!Number.isInteger(o.kvstoreLeaseTtl) || o.kvstoreLeaseTtl < 2 || o.kvstoreLeaseTtl > 86400)
+      throw new LabError(`${field}: ${o.kvstoreLeaseTtl}; give whole seconds from 2 to 86400`, {
+        code: 'invalid-argument',
+        field,
+      });
+  }
   if (o.etcdMembers !== undefined) {
     if (o.nodes === 1)
       throw new LabError(
@@ -203,6 +218,8 @@ export async function up(o: UpOptions): Promise<LabState> {
       saveLab(s);
     }
     if (o.dns) s.dns = { enabled: true };
+    // Agents started from now on (a resumed lab's running agents keep theirs until restarted).
+    if (o.kvstoreLeaseTtl !== undefined) s.kvstoreLeaseTtlSeconds = o.kvstoreLeaseTtl;
     const underlayRecreated = await ensureWorld(s, o.log);
     // A cluster's agents need etcd before they start (it holds identities and nodes).
     if (s.nodes.length > 1 || s.etcd) {

@@ -136,6 +136,8 @@ export interface LabState {
    * authoritative copy is etcd.json (see saveEtcdState); lab.json carries it as last seen.
    */
   etcd?: EtcdCluster;
+  /** TTL of the agents' etcd leases (`lab up --kvstore-lease-ttl`; the agent's default when unset). */
+  kvstoreLeaseTtlSeconds?: number;
   /** A multi-node lab's routing between nodes. */
   routingMode?: RoutingMode;
   /** A multi-node lab's Hubble Relay. */

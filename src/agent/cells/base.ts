@@ -102,12 +102,29 @@ export const identityCell = cell<Identities, AgentCellExtras>({
     const inner: AsyncIdentityAllocator = clusterwide ?? new LocalIdentityAllocator(allocator);
     // While the kvstore is unreachable, allocation waits (a pod needing a new identity is created
     // once it returns); known identities keep working from the cache.
+    // Allocations waiting for the kvstore, for `status`: label set → since when.
+    const waiting = new Map<object, { labels: string; since: number }>();
     const async: AsyncIdentityAllocator = {
-      allocate: (labels: LabelSet) =>
-        retryUnavailable(() => inner.allocate(labels), {
-          onRetry: (err, attempt) =>
-            log.warn({ err, attempt }, 'kvstore unavailable: waiting to allocate an identity'),
-        }),
+      allocate: (labels: LabelSet) => {
+        const token = {};
+        return retryUnavailable(() => inner.allocate(labels), {
+          onRetry: (err, attempt) => {
+            if (!waiting.has(token)) waiting.set(token, { labels: labels.toString(), since: Date.now() });
+            log.warn(
+              { err, attempt, labels: labels.toString() },
+              'kvstore unavailable: waiting to allocate an identity',
+            );
+          },
+        }).finally(() => {
+          const w = waiting.get(token);
+          if (!w) return;
+          waiting.delete(token);
+          log.info(
+            { labels: w.labels, waitedMs: Date.now() - w.since },
+            'identity allocation no longer waiting for the kvstore',
+          );
+        });
+      },
       release: (x) => inner.release(x),
       all: () => inner.all(),
       lookup: (id) => inner.lookup(id),
@@ -129,7 +146,15 @@ export const identityCell = cell<Identities, AgentCellExtras>({
         await clusterwide?.start();
       },
       stop: () => clusterwide?.close(),
-      status: () => ({ identities: async.all().length }),
+      status: () => {
+        if (waiting.size === 0) return { identities: async.all().length };
+        const oldest = Math.min(...[...waiting.values()].map((w) => w.since));
+        const labels = [...new Set([...waiting.values()].map((w) => w.labels))];
+        return {
+          identities: async.all().length,
+          identitiesWaiting: `${waiting.size} allocation(s) waiting for the kvstore for ${Math.round((Date.now() - oldest) / 1000)} s (${labels.join('; ')})`,
+        };
+      },
       routes: (r) => {
         const view = (i: Identity) => ({
           id: i.id,

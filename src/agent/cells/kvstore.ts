@@ -18,6 +18,7 @@ export const kvstoreCell = cell<KvStore, AgentCellExtras>({
       cfg.kvstore === 'etcd'
         ? new EtcdKvStore({
             endpoints: cfg.kvstoreEndpoints,
+            leaseTtlSeconds: cfg.kvstoreLeaseTtlSeconds,
             onError: (err: unknown) => log.warn({ err }, 'kvstore'),
           })
         : new MemoryKvStore({ name: 'memory' });
