@@ -125,6 +125,17 @@ describe('privileged: Hubble UI in headless Chromium on the Star Wars lab', {
     assert.equal(new URL(page.url()).searchParams.get('edge'), 'default/tiefighter TCP default/deathstar:80');
     // the policy view: the rule that allows it
     await page.waitForSelector('#side-body .verdict-ALLOWED');
+    // a row's full flow
+    await page.click('#rows .row');
+    await page.waitForSelector('#detail[open]');
+    const flow = JSON.parse(await text(page, '#detail-json')) as {
+      source?: { pod_name?: string };
+      verdict?: string;
+    };
+    assert.equal(flow.source?.pod_name, 'tiefighter');
+    assert.equal(flow.verdict, 'FORWARDED');
+    await page.click('#detail button');
+    await page.waitForSelector('#detail:not([open])', { state: 'attached' });
   });
 
   it('the policy view says which rule would have to change for the dropped edge', async () => {
@@ -171,9 +182,20 @@ describe('privileged: Hubble UI in headless Chromium on the Star Wars lab', {
           },
         )
       ).stdout;
+    // paused, the table holds new rows back and counts them
+    await page.click('#f-selection');
+    await page.waitForFunction(`!document.querySelector('#f-selection').textContent`);
+    await page.click('#pause');
+    const before = await page.evaluate(`document.querySelector('#rows .row')?.dataset.seq`);
     assert.match(await curl('POST', '/v1/request-landing'), /hello from deathstar/);
     assert.match(await curl('PUT', '/v1/exhaust-port'), /Access denied/);
-    await page.click('#f-selection');
+    await page.waitForFunction(`/^Resume \\(\\d+\\)$/.test(document.querySelector('#pause').textContent)`);
+    assert.equal(await page.evaluate(`document.querySelector('#rows .row')?.dataset.seq`), before);
+    await page.click('#pause');
+    await page.waitForFunction(
+      `document.querySelector('#rows .row')?.dataset.seq !== ${JSON.stringify(before)}`,
+    );
+    assert.equal(await text(page, '#pause'), 'Pause');
     await page.waitForFunction(
       `document.querySelector(${JSON.stringify(`${TIE_EDGE} text.l7`)})?.textContent?.includes('PUT /v1/exhaust-port')`,
       undefined,
