@@ -68,6 +68,12 @@ export interface MapEdge {
   dropped: number;
   /** Flows of any other verdict (AUDIT, ERROR, REDIRECTED, ...). */
   other: number;
+  /**
+   * Forwarded flows still on their way to a pod (leaving the source's node: from-endpoint,
+   * to-stack, to-overlay...). They prove no delivery: the destination's node may drop them, so
+   * they count as forwarded only on an edge without drops and deliveries.
+   */
+  transit: number;
   verdict: EdgeVerdict;
   /** Drop reasons with their counts. */
   dropReasons: Record<string, number>;
@@ -300,11 +306,17 @@ export function dropReason(f: UiFlow): string {
   return f.drop_reason !== undefined ? String(f.drop_reason) : 'unknown';
 }
 
-function edgeVerdict(e: Pick<MapEdge, 'forwarded' | 'dropped' | 'other'>): EdgeVerdict {
+function edgeVerdict(e: Pick<MapEdge, 'forwarded' | 'dropped' | 'transit'>): EdgeVerdict {
   if (e.dropped > 0 && e.forwarded > 0) return 'mixed';
   if (e.dropped > 0) return 'dropped';
-  if (e.forwarded > 0) return 'forwarded';
+  if (e.forwarded > 0 || e.transit > 0) return 'forwarded';
   return 'other';
+}
+
+/** A forwarded flow that proves delivery: seen entering the pod, or by policy or a proxy, or to a non-pod. */
+function delivered(f: UiFlow, destination: NodeRef): boolean {
+  const point = f.trace_observation_point;
+  return destination.kind !== 'workload' || point === undefined || point === 'TO_ENDPOINT';
 }
 
 function bump(rec: Record<string, number>, key: string, limit: number): void {
@@ -403,6 +415,7 @@ export class ServiceMap {
         forwarded: 0,
         dropped: 0,
         other: 0,
+        transit: 0,
         verdict: 'other',
         dropReasons: {},
         http: {},
@@ -414,8 +427,10 @@ export class ServiceMap {
       this.edges.set(id, e);
     }
     e.flows++;
-    if (f.verdict === 'FORWARDED') e.forwarded++;
-    else if (f.verdict === 'DROPPED') {
+    if (f.verdict === 'FORWARDED') {
+      if (delivered(f, place.destination)) e.forwarded++;
+      else e.transit++;
+    } else if (f.verdict === 'DROPPED') {
       e.dropped++;
       bump(e.dropReasons, dropReason(f), MAX_L7_KEYS);
     } else e.other++;

@@ -105,6 +105,32 @@ describe('hubble ui: map edges', () => {
     assert.equal(mixed.dropped, 1);
   });
 
+  it("a flow leaving the source's node is no delivery: dropped at the destination's node, the edge is red", () => {
+    const m = new ServiceMap();
+    const transit = (src = xwing(), dst = deathstar()) => {
+      const f = flow({ src, dst });
+      f.trace_observation_point = 'TO_OVERLAY';
+      return m.add(f);
+    };
+    transit();
+    m.add(flow({ src: xwing(), dst: deathstar(), verdict: 'DROPPED' }));
+    const x = m.edge('default/xwing TCP default/deathstar:80')!;
+    assert.deepEqual([x.verdict, x.forwarded, x.transit, x.dropped], ['dropped', 0, 1, 1]);
+    // seen leaving only (the destination's node not observed): forwarded
+    transit(tiefighter());
+    assert.equal(m.edge('default/tiefighter TCP default/deathstar:80')!.verdict, 'forwarded');
+    // delivered to the pod
+    const f = flow({ src: xwing(), dst: deathstar() });
+    f.trace_observation_point = 'TO_ENDPOINT';
+    m.add(f);
+    assert.equal(m.edge('default/xwing TCP default/deathstar:80')!.verdict, 'mixed');
+    // towards the world, leaving the node is all there is to see
+    const w = flow({ src: xwing(), dst: WORLD, port: 443 });
+    w.trace_observation_point = 'TO_STACK';
+    m.add(w);
+    assert.deepEqual(m.edge('default/xwing TCP world-receiver:443')!.forwarded, 1);
+  });
+
   it('replies count for the nodes but draw no reversed edge', () => {
     const m = new ServiceMap();
     m.add(flow({ src: tiefighter(), dst: deathstar() }));
