@@ -60,7 +60,7 @@ describe('privileged: two nodes (etcd, native routing)', () => {
   let ipA = '';
 
   before(async () => {
-    await cliOk(['lab', 'up', '--name', LAB, '--nodes', '2', '-f', manifest(PODS)]);
+    await cliOk(['lab', 'up', '--name', LAB, '--nodes', '2', '--routing-mode', 'native', '-f', manifest(PODS)]);
     const pods = JSON.parse(await cliOk(['lab', 'get', 'pods', '-o', 'json'], { lab: LAB })) as {
       items: PodItem[];
     };

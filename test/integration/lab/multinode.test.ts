@@ -1,6 +1,6 @@
 /**
  * A lab of three nodes is a cluster: `lab up` starts a real etcd (three members) on the underlay and
- * every agent keeps its cluster state there (`--kvstore etcd`, native routing between nodes); a
+ * every agent keeps its cluster state there (`--kvstore etcd`, the VXLAN overlay between nodes); a
  * Hubble Relay in the root namespace serves every node's flows and is `hubble observe`'s default;
  * `lab etcd stop|start` drills an outage; `lab node remove` takes a node (whose agent was killed)
  * out at once; `lab down` leaves nothing behind.
@@ -63,7 +63,7 @@ async function agentsReport(re: RegExp, nodes = NODES): Promise<string[]> {
   );
 }
 
-describe('privileged: a lab of three nodes (etcd, native routing, Hubble Relay)', () => {
+describe('privileged: a lab of three nodes (etcd, VXLAN overlay, Hubble Relay)', () => {
   let upOutput = '';
   before(async () => {
     const pods = manifest(
@@ -92,7 +92,7 @@ describe('privileged: a lab of three nodes (etcd, native routing, Hubble Relay)'
       const flag = (f: string) => argv[argv.indexOf(f) + 1];
       assert.equal(flag('--kvstore'), 'etcd', n.name);
       assert.equal(flag('--kvstore-endpoints'), ETCD_URLS.join(','));
-      assert.equal(flag('--routing-mode'), 'native');
+      assert.equal(flag('--routing-mode'), 'vxlan', 'the overlay by default');
       assert.equal(flag('--node-ip'), `192.168.211.${i + 1}`, 'the address other nodes route to');
       assert.equal(flag('--node-label'), `kubernetes.io/hostname=${n.name}`);
     }
@@ -124,7 +124,7 @@ describe('privileged: a lab of three nodes (etcd, native routing, Hubble Relay)'
     const a1 = await podIp('a1');
     assert.ok(await ping(LAB, 'a2', a1), 'node2 → node1');
     assert.ok(await ping(LAB, 'a3', await podIp('a2')), 'node3 → node2');
-    assert.match(routes('node1'), /^10\.200\.1\.0\/24 via 192\.168\.211\.2 dev eth0/m, 'native route');
+    assert.match(routes('node1'), /^10\.200\.1\.0\/24 dev cilium_vxlan /m, 'into the overlay');
     const x = await waitFor('node3 to learn app=x', () => identityOf('node3', 'x'));
     assert.ok(x >= 256);
     assert.equal(await identityOf('node1', 'x'), x);
