@@ -61,11 +61,11 @@ export class BoltDb {
   }
 
   /** The value under `path` (bucket names, then the key), or undefined. A bucket is not a value. */
-  get(path: readonly string[]): Buffer | undefined {
+  get(path: readonly (string | Buffer)[]): Buffer | undefined {
     if (path.length === 0) return undefined;
     let bucket: PageRef = this.page(this.root);
     for (const [i, name] of path.entries()) {
-      const hit = this.find(bucket, Buffer.from(name));
+      const hit = this.find(bucket, typeof name === 'string' ? Buffer.from(name) : name);
       if (!hit) return undefined;
       const last = i === path.length - 1;
       if (last) return hit.bucket ? undefined : hit.value;
