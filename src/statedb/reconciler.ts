@@ -95,7 +95,7 @@ export interface ReconcilerHandle {
 }
 
 export class Reconciler<V> implements ReconcilerHandle {
-  readonly #dirty = new Set<string>();
+  #dirty = new Set<string>();
   readonly #applied = new Map<string, V>();
   readonly #failed = new Map<string, Failure>();
   readonly #opts: Required<Omit<ReconcilerOptions, 'onError'>> & Pick<ReconcilerOptions, 'onError'>;
@@ -222,9 +222,15 @@ export class Reconciler<V> implements ReconcilerHandle {
   async #drain(phase?: FlushPhase): Promise<void> {
     const wanted = (k: string) => phase === undefined || this.table.has(k) === (phase === 'upserts');
     for (;;) {
-      const keys = [...this.#dirty].filter(wanted);
+      // The keys of this phase; the others stay dirty (a new set: cheaper than deleting each key).
+      const keys: string[] = [];
+      const rest = new Set<string>();
+      for (const k of this.#dirty) {
+        if (wanted(k)) keys.push(k);
+        else rest.add(k);
+      }
       if (keys.length === 0) break;
-      for (const k of keys) this.#dirty.delete(k);
+      this.#dirty = rest;
       if (this.ops.updateMany) await this.#batched(keys, this.ops.updateMany.bind(this.ops));
       else for (const key of keys) await this.#one(key);
     }
@@ -233,7 +239,7 @@ export class Reconciler<V> implements ReconcilerHandle {
 
   /** The last value written for `key`, unless a failure left the target's content unknown. */
   #appliedOf(key: string): V | undefined {
-    return this.#failed.has(key) ? undefined : this.#applied.get(key);
+    return this.#failed.size > 0 && this.#failed.has(key) ? undefined : this.#applied.get(key);
   }
 
   async #one(key: string): Promise<void> {
@@ -288,7 +294,7 @@ export class Reconciler<V> implements ReconcilerHandle {
   #succeeded(key: string, row: { value: V } | undefined): void {
     if (row) this.#applied.set(key, row.value);
     else this.#applied.delete(key);
-    this.#failed.delete(key);
+    if (this.#failed.size > 0) this.#failed.delete(key);
   }
 
   #fail(key: string, err: unknown): void {

@@ -484,6 +484,7 @@ const other = (f: Family): Family => (f === 4 ? 6 : 4);
 class BatchBuffer {
   keys = new Uint8Array(0);
   values = new Uint8Array(0);
+  keyView = new DataView(this.keys.buffer);
   /** Index in the caller's batch of each element encoded. */
   readonly rows: number[] = [];
 
@@ -499,6 +500,7 @@ class BatchBuffer {
     if (this.keys.length < n * this.map.keySize) {
       this.keys = new Uint8Array(n * this.map.keySize);
       this.values = new Uint8Array(n * this.map.userValueSize);
+      this.keyView = new DataView(this.keys.buffer);
     }
   }
 
@@ -612,7 +614,8 @@ export class LbMaps {
    * family through that family's key). Returns the errors by index.
    */
   upsertBackends(entries: readonly LbBackendEntry[]): BatchErrors {
-    const rest = (b: LbBackendEntry) => ({
+    const value = <A>(b: LbBackendEntry, address: A) => ({
+      address,
       port: intIn(b.port, 0, 0xffff, 'backend.port'),
       proto: protoOf(b.protocol, 'backend.protocol'),
       flags: intIn(b.state, DEFS.BE_STATE_ACTIVE, DEFS.BE_STATE_MAINTENANCE, 'backend.state'),
@@ -620,20 +623,15 @@ export class LbMaps {
       zone: intIn(b.zone ?? 0, 0, 0xff, 'backend.zone'),
     });
     const key = (b: LbBackendEntry, buf: BatchBuffer) =>
-      new DataView(buf.keys.buffer, buf.keys.byteOffset + buf.keyOffset, 4).setUint32(
-        0,
-        intIn(b.id, 1, 0xffffffff, 'backend.id'),
-        true,
-      );
+      buf.keyView.setUint32(buf.keyOffset, intIn(b.id, 1, 0xffffffff, 'backend.id'), true);
     return this.#writeMany(entries, 'backends', (b) => familyOf(b.address, b.family), {
       4: (b, buf) => {
-        const v = { ...rest(b), address: ipv4Of(b.address, b.family, 'backend.address') };
+        const v = value(b, ipv4Of(b.address, b.family, 'backend.address'));
         key(b, buf);
         lb4Backend.encodeInto(v, buf.values, buf.valueOffset);
       },
       6: (b, buf) => {
-        const ip = ipOf(b.address, 6, 'backend.address');
-        const v = { ...rest(b), address: ip.bytes };
+        const v = value(b, ipOf(b.address, 6, 'backend.address').bytes);
         key(b, buf);
         lb6Backend.encodeInto(v, buf.values, buf.valueOffset);
       },
