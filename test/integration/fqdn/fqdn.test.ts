@@ -20,8 +20,15 @@ import { waitFor } from '../../helpers/wait.js';
 const LAB = labName('fq');
 const WORLD_NETNS = `/run/netns/cts-${LAB}-world`;
 const WORLD_DNS = '192.168.211.254';
+/** A second external server, with long TTLs (zone stable.test). */
+const STABLE_DNS = '192.168.211.253';
 /** Addresses of the "external services", on the world namespace's bridge. */
-const EXT = { api: '192.168.211.101', blocked: '192.168.211.102', moved: '192.168.211.103' };
+const EXT = {
+  api: '192.168.211.101',
+  blocked: '192.168.211.102',
+  moved: '192.168.211.103',
+  stable: '192.168.211.104',
+};
 
 const MANIFESTS = `apiVersion: v1
 kind: Pod
@@ -46,7 +53,12 @@ spec:
     - ports: [{port: "53", protocol: ANY}]
       rules:
         dns: [{matchPattern: "*.prod.svc.ext.test"}]
-  - toFQDNs: [{matchName: api.prod.svc.ext.test}]
+  - toCIDR: [${STABLE_DNS}/32]
+    toPorts:
+    - ports: [{port: "53", protocol: UDP}]
+      rules:
+        dns: [{matchPattern: "**.stable.test"}]
+  - toFQDNs: [{matchName: api.prod.svc.ext.test}, {matchPattern: "*.prod.svc.stable.test"}]
     toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
 `;
 
@@ -110,15 +122,16 @@ const ask = (server: string, name: string, transport: 'udp' | 'tcp' = 'udp') =>
   inPod<DnsResult>('dns', server, name, transport);
 const connects = async (ip: string) => (await inPod<{ ok: boolean }>('connect', ip, '8080')).ok;
 
+const svc = (name: string, ip: string) => ({
+  name,
+  namespace: 'prod',
+  clusterIPs: [ip],
+  headless: false,
+  ports: [{ port: 8080, protocol: 'TCP' as const }],
+  endpoints: [],
+});
+
 function records(apiIp: string): DnsRecords {
-  const svc = (name: string, ip: string) => ({
-    name,
-    namespace: 'prod',
-    clusterIPs: [ip],
-    headless: false,
-    ports: [{ port: 8080, protocol: 'TCP' as const }],
-    endpoints: [],
-  });
   return { services: [svc('api', apiIp), svc('blocked', EXT.blocked)], pods: [] };
 }
 
@@ -127,6 +140,7 @@ describe('privileged: DNS proxy and toFQDNs in a lab', {
 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'cts-fqdn-e2e-'));
   const recordsFile = join(dir, 'records.json');
+  const stableFile = join(dir, 'stable.json');
   const children: ChildProcess[] = [];
   const inWorld = (args: string[]) => {
     const p = spawn('nsenter', [`--net=${WORLD_NETNS}`, process.execPath, cliPath, ...args], {
@@ -136,31 +150,39 @@ describe('privileged: DNS proxy and toFQDNs in a lab', {
     return p;
   };
 
-  before(async () => {
-    await cliOk(['lab', 'up', '--name', LAB, '--dns', '-f', manifest(MANIFESTS)]);
-    for (const ip of Object.values(EXT))
-      spawnSync('ip', ['-n', `cts-${LAB}-world`, 'addr', 'add', `${ip}/32`, 'dev', 'br0']);
-    writeRecordsFile(recordsFile, records(EXT.api));
+  /** `cilium-ts dns serve` in the world namespace; resolves once it serves. */
+  const serveDns = (at: string, zone: string, ttl: string, file: string) => {
     const dns = inWorld([
       'dns',
       'serve',
       '--listen',
-      `${WORLD_DNS}:53`,
+      `${at}:53`,
       '--zone',
-      'ext.test',
+      zone,
       '--ttl',
-      '6',
+      ttl,
       '--records',
-      recordsFile,
+      file,
     ]);
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       let out = '';
       dns.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        if (/serving ext\.test/.test(out)) resolve();
+        if (out.includes(`serving ${zone}`)) resolve();
       });
       dns.on('exit', (code) => reject(new Error(`dns serve exited ${code}: ${out}`)));
     });
+  };
+
+  before(async () => {
+    await cliOk(['lab', 'up', '--name', LAB, '--dns', '-f', manifest(MANIFESTS)]);
+    for (const ip of Object.values(EXT))
+      spawnSync('ip', ['-n', `cts-${LAB}-world`, 'addr', 'add', `${ip}/32`, 'dev', 'br0']);
+    spawnSync('ip', ['-n', `cts-${LAB}-world`, 'addr', 'add', `${STABLE_DNS}/32`, 'dev', 'br0']);
+    writeRecordsFile(recordsFile, records(EXT.api));
+    writeRecordsFile(stableFile, { services: [svc('web', EXT.stable)], pods: [] });
+    await serveDns(WORLD_DNS, 'ext.test', '6', recordsFile);
+    await serveDns(STABLE_DNS, 'stable.test', '600', stableFile);
     inWorld(['workload', 'serve', '--tcp', '8080']);
     await cliOk(['policy', 'import', manifest(POLICY)], { lab: LAB });
   });
@@ -209,11 +231,34 @@ describe('privileged: DNS proxy and toFQDNs in a lab', {
       300,
     );
     assert.equal(await connects(EXT.moved), true);
-    // Asked again a few seconds later, the new IP's answer outlives the old one's.
-    await new Promise((r) => setTimeout(r, 2500));
-    assert.deepEqual((await ask(WORLD_DNS, 'api.prod.svc.ext.test')).ips, [EXT.moved]);
-    await waitFor('the old IP to expire', async () => !(await connects(EXT.api)), 15_000, 500);
+    // The pod keeps asking (each answer refreshes the new IP): the old IP, no longer in any answer,
+    // goes when its TTL runs out.
+    await waitFor(
+      'the old IP to expire',
+      async () => {
+        assert.deepEqual((await ask(WORLD_DNS, 'api.prod.svc.ext.test')).ips, [EXT.moved]);
+        return !(await connects(EXT.api));
+      },
+      20_000,
+      200,
+    );
     assert.equal(await connects(EXT.moved), true, 'the new IP stays while its answer is fresh');
+  });
+
+  it('an agent restart keeps the IPs DNS allowed; queries work again after it', async () => {
+    const r = await ask(STABLE_DNS, 'web.prod.svc.stable.test');
+    assert.deepEqual([r.rcode, r.ips], [0, [EXT.stable]]);
+    assert.equal(await connects(EXT.stable), true);
+    await cliOk(['lab', 'agent', 'restart'], { lab: LAB });
+    assert.equal(await connects(EXT.stable), true, 'allowed without asking again (state/fqdn.json)');
+    assert.equal(await connects(EXT.blocked), false, 'and nothing more');
+    await waitFor(
+      'the DNS proxy after the restart',
+      async () => (await ask(STABLE_DNS, 'web.prod.svc.stable.test')).rcode === 0,
+      10_000,
+      300,
+    );
+    assert.equal((await ask(STABLE_DNS, 'other.test')).rcode, 5);
   });
 
   it('random and truncated datagrams from the pod leave the proxy answering', async () => {
@@ -237,6 +282,7 @@ describe('privileged: DNS proxy and toFQDNs in a lab', {
   });
 
   it('Hubble shows DNS requests and responses, the refused ones dropped; the dns metrics count them', async () => {
+    // Flows and counters since the agent restart above (both live in the agent's memory).
     const flows = (await cliOk(['hubble', 'observe', '--last', '1000', '-o', 'json'], { lab: LAB }))
       .trim()
       .split('\n')
@@ -252,9 +298,9 @@ describe('privileged: DNS proxy and toFQDNs in a lab', {
       .filter((f) => f.Type === 'L7' && f.l7?.dns);
     const api = flows.filter((f) => f.l7!.dns!.query === 'api.prod.svc.ext.test.');
     assert.ok(api.some((f) => f.l7!.type === 'REQUEST' && f.verdict === 'FORWARDED'));
-    assert.ok(api.some((f) => f.l7!.type === 'RESPONSE' && f.l7!.dns!.ips?.includes(EXT.api)));
+    assert.ok(api.some((f) => f.l7!.type === 'RESPONSE' && f.l7!.dns!.ips?.includes(EXT.moved)));
     assert.ok(
-      flows.some((f) => f.l7!.dns!.query === 'db.other.svc.ext.test.' && f.verdict === 'DROPPED'),
+      flows.some((f) => f.l7!.dns!.query === 'other.test.' && f.verdict === 'DROPPED'),
       'the refused query is a dropped flow',
     );
     const status = JSON.parse(await cliOk(['status', '-o', 'json'], { lab: LAB })) as { metrics: string };
