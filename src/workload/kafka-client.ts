@@ -3,15 +3,18 @@
  * this script runs). One JSON line on stdout says what happened, and the exit code is 0 on success:
  *   node kafka-client.js produce --brokers HOST:PORT --topic T [--count N] [--size BYTES]
  *   node kafka-client.js consume --brokers HOST:PORT --topic T [--count N] [--group G] [--timeout MS]
+ *   node kafka-client.js bench --brokers HOST:PORT --topic T [--seconds S] [--size BYTES] [--batch N]
+ *                              [--inflight N]   (produce as fast as acks=-1 allows; prints msgsPerSec)
  * A Kafka error is reported with its protocol name and code, e.g.
  *   {"ok":false,"error":"TOPIC_AUTHORIZATION_FAILED","code":29,"message":"..."}
  */
-import type { Kafka } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 
 export interface KafkaClientResult {
   readonly ok: boolean;
   readonly produced?: number;
   readonly consumed?: string[];
+  readonly msgsPerSec?: number;
   readonly error?: string;
   readonly code?: number;
   readonly message?: string;
@@ -25,6 +28,9 @@ export interface KafkaClientOptions {
   readonly group?: string;
   readonly timeoutMs?: number;
   readonly clientId?: string;
+  readonly seconds?: number;
+  readonly batch?: number;
+  readonly inflight?: number;
 }
 
 export async function newKafka(brokers: string[], clientId = 'cilium-ts-client'): Promise<Kafka> {
@@ -122,6 +128,58 @@ export async function consume(o: KafkaClientOptions): Promise<KafkaClientResult>
   }
 }
 
+export interface ProduceLoad {
+  readonly topic: string;
+  readonly size: number;
+  readonly batch: number;
+  readonly inflight: number;
+  readonly seconds: number;
+}
+
+/**
+ * Produces batches of `batch` messages of `size` bytes (acks=-1) for `seconds`, `inflight` batches
+ * outstanding at a time on the producer's connection.
+ */
+export async function produceFor(
+  producer: Producer,
+  load: ProduceLoad,
+): Promise<{ messages: number; msgsPerSec: number }> {
+  const value = Buffer.alloc(load.size, 'k');
+  const messages = Array.from({ length: load.batch }, () => ({ value }));
+  const t0 = performance.now();
+  const end = t0 + load.seconds * 1000;
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: load.inflight }, async () => {
+      while (performance.now() < end) {
+        await producer.send({ topic: load.topic, acks: -1, messages });
+        sent += load.batch;
+      }
+    }),
+  );
+  return { messages: sent, msgsPerSec: sent / ((performance.now() - t0) / 1000) };
+}
+
+export async function bench(o: KafkaClientOptions): Promise<KafkaClientResult> {
+  const producer = (await newKafka(o.brokers, o.clientId)).producer({ allowAutoTopicCreation: true });
+  try {
+    await producer.connect();
+    const load = {
+      topic: o.topic,
+      size: o.size ?? 100,
+      batch: o.batch ?? 100,
+      inflight: o.inflight ?? 1,
+    };
+    await produceFor(producer, { ...load, seconds: 0.3 }); // warm-up: connection, metadata, JIT
+    const { msgsPerSec } = await produceFor(producer, { ...load, seconds: o.seconds ?? 2 });
+    return { ok: true, msgsPerSec: Math.round(msgsPerSec) };
+  } catch (e) {
+    return kafkaErrorOf(e);
+  } finally {
+    await producer.disconnect().catch(() => {});
+  }
+}
+
 function parse(argv: readonly string[]): { cmd: string; opts: KafkaClientOptions } {
   const get = (n: string) => {
     const i = argv.indexOf(n);
@@ -140,6 +198,9 @@ function parse(argv: readonly string[]): { cmd: string; opts: KafkaClientOptions
   const count = num('--count');
   const size = num('--size');
   const timeoutMs = num('--timeout');
+  const seconds = num('--seconds');
+  const batch = num('--batch');
+  const inflight = num('--inflight');
   const group = get('--group');
   const clientId = get('--client-id');
   return {
@@ -152,6 +213,9 @@ function parse(argv: readonly string[]): { cmd: string; opts: KafkaClientOptions
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(group !== undefined ? { group } : {}),
       ...(clientId !== undefined ? { clientId } : {}),
+      ...(seconds !== undefined ? { seconds } : {}),
+      ...(batch !== undefined ? { batch } : {}),
+      ...(inflight !== undefined ? { inflight } : {}),
     },
   };
 }
@@ -161,7 +225,8 @@ async function main(): Promise<void> {
   let res: KafkaClientResult;
   if (cmd === 'produce') res = await produce(opts);
   else if (cmd === 'consume') res = await consume(opts);
-  else throw new Error(`unknown command ${JSON.stringify(cmd)}: produce or consume`);
+  else if (cmd === 'bench') res = await bench(opts);
+  else throw new Error(`unknown command ${JSON.stringify(cmd)}: produce, consume or bench`);
   process.stdout.write(`${JSON.stringify(res)}\n`);
   process.exit(res.ok ? 0 : 1);
 }
