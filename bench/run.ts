@@ -18,6 +18,7 @@ const benches = [
   'ui',
   'dns-proxy',
   'kafka',
+  'l7-http',
 ];
 for (const b of benches) {
   const file = fileURLToPath(new URL(`./${b}.js`, import.meta.url));

@@ -1,0 +1,223 @@
+/**
+ * What the HTTP proxy costs on the real path: a one-node lab, a client pod and a server pod
+ * (keep-alive HTTP server on ports 80 and 81). Port 80 has an allowing L7 rule (`GET`), so the
+ * datapath redirects its connections to the node's proxy; port 81 an L4 rule only — the direct
+ * baseline, measured in the same rounds (interleaved, order alternating). The load runs in the
+ * client pod: closed loop, `--concurrency` workers, keep-alive (one connection per worker) and
+ * new-connection (one per request) modes. Then the proxy's memory: the agent's RSS with 1,000
+ * client connections held open through the proxy, against the same agent before.
+ *
+ *   node dist/bench/l7-http.js [--seconds 3] [--rounds 3] [--concurrency 16] [--connections 1000]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliPath, runRoot } from '../src/common/paths.js';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const SECONDS = arg('seconds', 3);
+const ROUNDS = arg('rounds', 3);
+const CONCURRENCY = arg('concurrency', 16);
+const CONNECTIONS = arg('connections', 1000);
+const LAB = `l7b${randomBytes(3).toString('hex')}`;
+
+const SERVER = `
+const http = require('node:http');
+for (const port of [80, 81]) {
+  const s = http.createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-length': 2 }); res.end('ok'); });
+  s.keepAliveTimeout = 60000;
+  s.listen(port);
+}`;
+
+/** Closed-loop load from inside the client pod; prints {rps, p50, p99} (µs). */
+const LOAD = `
+const http = require('node:http');
+const [host, port, mode, seconds, conc] = process.argv.slice(1);
+const lat = [];
+const end = Date.now() + Number(seconds) * 1000;
+const worker = async () => {
+  const agent = new http.Agent({ keepAlive: mode === 'keep-alive', maxSockets: 1 });
+  while (Date.now() < end) {
+    const t = process.hrtime.bigint();
+    await new Promise((resolve, reject) => {
+      const req = http.get({ host, port: Number(port), path: '/bench', agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+    });
+    lat.push(Number(process.hrtime.bigint() - t) / 1000);
+  }
+  agent.destroy();
+};
+const t0 = Date.now();
+Promise.all(Array.from({ length: Number(conc) }, worker)).then(() => {
+  lat.sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  console.log(JSON.stringify({ rps: lat.length / ((Date.now() - t0) / 1000), p50: q(0.5), p99: q(0.99) }));
+});`;
+
+/** Opens N keep-alive connections through the proxy, one request each, then holds them. */
+const HOLD = `
+const http = require('node:http');
+const [host, n] = process.argv.slice(1);
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+let done = 0;
+for (let i = 0; i < Number(n); i++) {
+  http.get({ host, port: 80, path: '/hold', agent }, (res) => {
+    res.resume();
+    res.on('end', () => { if (++done === Number(n)) console.log('held'); });
+  }).on('error', (e) => { console.log('error', e.message); process.exit(1); });
+}
+setTimeout(() => process.exit(0), 30000);`;
+
+function cli(args: string[]): string {
+  const r = spawnSync(process.execPath, [cliPath, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CILIUM_TS_LAB: LAB },
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0)
+    throw new Error(`cilium-ts ${args.slice(0, 4).join(' ')} failed: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function agentRssKb(): number {
+  const s = JSON.parse(readFileSync(join(runRoot, LAB, 'lab.json'), 'utf8')) as {
+    nodes: { agentPid: number }[];
+  };
+  const status = readFileSync(`/proc/${s.nodes[0]!.agentPid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'l7bench-'));
+  const manifest = join(dir, 'lab.yaml');
+  writeFileSync(
+    manifest,
+    `apiVersion: v1
+kind: Pod
+metadata: {name: server, labels: {app: server}}
+spec: {containers: [{name: s, command: ["node", "-e", ${JSON.stringify(SERVER)}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, labels: {app: client}}
+spec: {containers: [{name: s, command: ["sleep", "infinity"]}]}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: server}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{method: GET}]}
+    - ports: [{port: "81", protocol: TCP}]
+`,
+  );
+  try {
+    cli(['lab', 'up', '--name', LAB, '-f', manifest]);
+    const pods = JSON.parse(cli(['lab', 'get', 'pods', '-o', 'json'])) as {
+      items: { metadata: { name: string }; status: { podIP?: string } }[];
+    };
+    const server = pods.items.find((p) => p.metadata.name === 'server')!.status.podIP!;
+    const load = (port: number, mode: string): Result =>
+      JSON.parse(
+        cli([
+          'lab',
+          'exec',
+          'client',
+          '--',
+          'node',
+          '-e',
+          LOAD,
+          server,
+          String(port),
+          mode,
+          String(SECONDS),
+          String(CONCURRENCY),
+        ]),
+      ) as Result;
+    load(80, 'keep-alive'); // warm-up: JIT on both sides, the proxy's first connections
+    load(81, 'keep-alive');
+    console.log(
+      `# bench l7-http: HTTP through the node proxy (allow rule) vs direct (L4 rule), one lab node`,
+    );
+    console.log(
+      `# ${ROUNDS} rounds × ${SECONDS}s, ${CONCURRENCY} concurrent clients in a pod; medians of rounds`,
+    );
+    for (const mode of ['keep-alive', 'new-connection']) {
+      const got: Record<'proxy' | 'direct', Result[]> = { proxy: [], direct: [] };
+      for (let r = 0; r < ROUNDS; r++) {
+        const order: ('proxy' | 'direct')[] = r % 2 ? ['direct', 'proxy'] : ['proxy', 'direct'];
+        for (const which of order) got[which].push(load(which === 'proxy' ? 80 : 81, mode));
+      }
+      const m = (which: 'proxy' | 'direct', k: keyof Result) => median(got[which].map((x) => x[k]));
+      for (const which of ['direct', 'proxy'] as const)
+        console.log(
+          `${mode.padEnd(15)} ${which.padEnd(7)} ${m(which, 'rps').toFixed(0).padStart(7)} req/s   p50 ${m(which, 'p50').toFixed(0).padStart(6)} µs   p99 ${m(which, 'p99').toFixed(0).padStart(6)} µs`,
+        );
+      console.log(
+        `${mode.padEnd(15)} ratio   ${(m('proxy', 'rps') / m('direct', 'rps')).toFixed(2)}× req/s (target ≥ 0.5×)   added p50 ${(m('proxy', 'p50') - m('direct', 'p50')).toFixed(0)} µs (target ≤ 200 µs)   added p99 ${(m('proxy', 'p99') - m('direct', 'p99')).toFixed(0)} µs`,
+      );
+    }
+    const before = agentRssKb();
+    const holder = spawn(
+      process.execPath,
+      [cliPath, 'lab', 'exec', 'client', '--', 'node', '-e', HOLD, server, String(CONNECTIONS)],
+      {
+        env: { ...process.env, CILIUM_TS_LAB: LAB },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let held = '';
+    holder.stdout.on('data', (d) => {
+      held += d;
+    });
+    holder.stderr.on('data', (d) => {
+      held += d;
+    });
+    for (let i = 0; i < 300 && !held.includes('held') && holder.exitCode === null; i++) await sleep(100);
+    await sleep(500);
+    const conns = Number(
+      spawnSync(
+        'nsenter',
+        [`--net=/run/netns/cts-${LAB}-node1`, 'ss', '-Htn', 'state', 'established', '( sport = :80 )'],
+        {
+          encoding: 'utf8',
+        },
+      )
+        .stdout.trim()
+        .split('\n')
+        .filter(Boolean).length,
+    );
+    const rss = agentRssKb();
+    holder.kill();
+    if (!held.includes('held')) console.log(`# holding connections failed: ${held.trim()}`);
+    console.log(
+      `memory          agent RSS ${(before / 1024).toFixed(1)} MiB idle, ${(rss / 1024).toFixed(1)} MiB with ${conns} client connections held through the proxy: +${((rss - before) / 1024).toFixed(1)} MiB, ${((rss - before) / Math.max(1, conns)).toFixed(1)} KiB per connection (each with its upstream connection)`,
+    );
+  } finally {
+    spawnSync(process.execPath, [cliPath, 'lab', 'down', '--name', LAB], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
