@@ -181,6 +181,10 @@ export class ServiceMapView {
         'elk.spacing.edgeLabel': '4',
         'elk.edgeLabels.inline': 'true',
         'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+        // Brandes-Köpf placement and fewer crossing-minimisation passes: about half the time of
+        // the defaults on 100 workloads, with the same layering
+        'elk.layered.nodePlacement.strategy': 'BRANDES_KOEPF',
+        'elk.layered.thoroughness': '3',
       },
       children: nodes.map((n) => ({ id: n.id, width: NODE_W, height: NODE_H })),
       edges: edges.map(
