@@ -22,6 +22,7 @@ import { setupEndpoint, setupNodeRouter } from '../src/cni/endpoint-plumbing.js'
 import { DatapathLoader, type EndpointDatapathConfig, parseIp, parseMac } from '../src/datapath/index.js';
 import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
+import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
 import { collect, inNs, median, runBench, sh, undo, waitFor } from './helpers/proc.js';
 
 const IPERF_PORT = 5201;
@@ -32,28 +33,8 @@ const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 10000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4000);
 const CRR_WARMUP = 200;
 
-const PING_SERVER = `
-  import net from 'node:net';
-  net.createServer((c) => { c.setNoDelay(true); c.on('data', (d) => c.write(d)); c.on('error', () => {}); })
-    .listen(${PING_PORT}, '0.0.0.0', () => console.log('listening'));`;
-
-const PING_CLIENT = `
-  import net from 'node:net';
-  const [host, n] = [process.argv[1], Number(process.argv[2])];
-  const c = net.connect({ host, port: ${PING_PORT} }, () => c.setNoDelay(true));
-  const msg = Buffer.alloc(32, 1);
-  const rtts = [];
-  let t0 = 0n; let i = 0; const warm = 500;
-  c.on('connect', () => { t0 = process.hrtime.bigint(); c.write(msg); });
-  c.on('data', () => {
-    const t = process.hrtime.bigint();
-    if (i >= warm) rtts.push(Number(t - t0) / 1000);
-    if (++i >= n + warm) { c.end(); rtts.sort((a, b) => a - b);
-      const q = (p) => rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))];
-      console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), n: rtts.length })); process.exit(0); }
-    t0 = process.hrtime.bigint(); c.write(msg);
-  });
-  c.on('error', (e) => { console.error(e.message); process.exit(1); });`;
+const PING_SERVER = pingServerScript(PING_PORT);
+const PING_CLIENT = pingClientScript(PING_PORT);
 
 // TCP_CRR: the server answers and closes, so TIME_WAIT stays on its side and the client's
 // explicitly chosen source ports are free again at once.

@@ -15,6 +15,7 @@ const benches = [
   'maglev',
   'services',
   'nodeport',
+  'overlay',
   'ui',
   'dns-proxy',
   'kafka',

@@ -191,7 +191,9 @@ describe('privileged: three nodes on the VXLAN overlay', () => {
     const link = await cliOk(['lab', 'exec', 'ca', '--', 'ip', '-j', 'link', 'show', 'eth0'], { lab: LAB });
     assert.equal((JSON.parse(link) as { mtu: number }[])[0]?.mtu, 1450);
     const pidfile = `/tmp/${LAB}-iperf3.pid`;
-    await cliOk(['lab', 'exec', 'srv3', '--', 'iperf3', '-s', '-D', '-p', '5301', '-I', pidfile], { lab: LAB });
+    await cliOk(['lab', 'exec', 'srv3', '--', 'iperf3', '-s', '-D', '-p', '5301', '-I', pidfile], {
+      lab: LAB,
+    });
     let out: string;
     try {
       await waitFor('iperf3 server', async () => (await probe(LAB, 'ca', `${ip.get('srv3')}:5301`)) === true);

@@ -1,0 +1,363 @@
+/**
+ * Cross-node pod-to-pod through our datapath vs the kernel alone, measured in one run:
+ *   ours vxlan     a two-node lab (--routing-mode vxlan): bpf_lxc encapsulates into cilium_vxlan
+ *                  (VNI = identity), bpf_overlay decapsulates and hands to the pod's to-container
+ *   plain vxlan    two node namespaces on a bridge, each with a kernel VXLAN device (fixed VNI
+ *                  and remote) the other node's pod CIDR is routed through; no programs
+ *   ours native    a two-node lab (--routing-mode native): bpf_lxc, routes via the other node
+ *   plain routing  the same plain nodes routing each other's pod CIDR via the underlay
+ * Pods on VXLAN paths have MTU 1450, on routed paths 1500. Figures per path: TCP throughput
+ * (iperf3, one stream) and request/response latency (TCP ping-pong, one connection); rounds are
+ * interleaved (every path once per round, shuffled) and medians reported, with ratios ours/plain.
+ * Then, in the vxlan lab: the time from `lab apply` of a new pod on node1 (behind a policy that
+ * admits only the client's label) to the client on node2 reaching it (a TCP SYN answered, by the
+ * SYN-ACK or the RST of a port nobody listens on: the network and policy path is open), p50/p99.
+ * Prints, asserts nothing.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliPath } from '../src/common/paths.js';
+import { loadLab } from '../src/lab/state.js';
+import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
+import { collect, inNs, median, runBench, sh, startServer, undo } from './helpers/proc.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 5000);
+const NEW_PODS = Number(process.env.BENCH_NEW_PODS ?? 20);
+const IPERF_PORT = 5201;
+const PING_PORT = 5300;
+const tag = randomBytes(2).toString('hex');
+
+interface Path {
+  name: string;
+  client: string; // netns path of the client pod
+  server: string; // netns path of the server pod
+  serverIp: string;
+}
+
+/** A lab command on lab `name`. */
+function lab(args: string[], name: string): string {
+  return sh(process.execPath, [
+    cliPath,
+    ...args,
+    ...(args[1] === 'up' || args[1] === 'down' ? [] : ['--lab', name]),
+  ]);
+}
+
+const PODS = (serverLabels: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: srv, labels: {${serverLabels}}}
+spec:
+  nodeName: node1
+  containers: [{name: c, command: ["sleep", "infinity"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cli, labels: {app: client}}
+spec:
+  nodeName: node2
+  containers: [{name: c, command: ["sleep", "infinity"]}]
+`;
+
+/** A two-node lab in `mode` with a server pod on node1 and a client pod on node2. */
+function labPath(mode: 'vxlan' | 'native', dir: string): Path {
+  const name = `ov${mode[0]}${tag}`;
+  const file = join(dir, `${mode}.yaml`);
+  writeFileSync(file, PODS('app: srv'));
+  undo.push(() => void lab(['lab', 'down', '--name', name], name));
+  lab(['lab', 'up', '--name', name, '--nodes', '2', '--routing-mode', mode, '-f', file], name);
+  const s = loadLab(name)!;
+  const pod = (n: string) => Object.values(s.pods).find((p) => p.name === n)!;
+  return {
+    name: `ours ${mode}`,
+    client: `/run/netns/${pod('cli').netns}`,
+    server: `/run/netns/${pod('srv').netns}`,
+    serverIp: pod('srv').ipv4!,
+  };
+}
+
+/** Two plain node namespaces on a bridge, one pod each; `mode` switches how they reach each other. */
+function plainNodes(): { set: (mode: 'vxlan' | 'routing') => void; client: string; server: string } {
+  const p = `ovb${tag}-`;
+  const ns = (n: string) => `/run/netns/${p}${n}`;
+  const ip = (n: string, cmds: string[]) =>
+    sh('ip', ['-n', `${p}${n}`, '-batch', '-'], `${cmds.join('\n')}\n`);
+  for (const n of ['w', 'n1', 'n2', 'p1', 'p2']) {
+    sh('ip', ['netns', 'add', `${p}${n}`]);
+    undo.push(() => void sh('ip', ['netns', 'del', `${p}${n}`]));
+  }
+  ip('w', ['link set lo up', 'link add br0 type bridge', 'link set br0 up']);
+  for (const i of [1, 2]) {
+    sh('ip', [
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      `${p}n${i}`,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `u${i}`,
+      'netns',
+      `${p}w`,
+    ]);
+    ip('w', [`link set u${i} master br0 up`]);
+    sh('ip', [
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      `${p}p${i}`,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'hp',
+      'netns',
+      `${p}n${i}`,
+    ]);
+    ip(`n${i}`, [
+      'link set lo up',
+      `addr add 192.168.213.${i}/24 dev eth0`,
+      'link set eth0 up',
+      `addr add 10.213.${i}.1/24 dev hp`,
+      'link set hp up',
+      `link add vx0 type vxlan id 42 local 192.168.213.${i} remote 192.168.213.${3 - i} dstport 4789 dev eth0`,
+      `addr add 10.213.254.${i}/24 dev vx0`,
+      'link set vx0 up',
+    ]);
+    ip(`p${i}`, [
+      'link set lo up',
+      `addr add 10.213.${i}.2/24 dev eth0`,
+      'link set eth0 up',
+      `route add default via 10.213.${i}.1`,
+    ]);
+    sh('nsenter', [`--net=${ns(`n${i}`)}`, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  }
+  const set = (mode: 'vxlan' | 'routing') => {
+    const mtu = mode === 'vxlan' ? '1450' : '1500';
+    for (const i of [1, 2]) {
+      const via = mode === 'vxlan' ? `10.213.254.${3 - i} dev vx0` : `192.168.213.${3 - i} dev eth0`;
+      ip(`n${i}`, [`route replace 10.213.${3 - i}.0/24 via ${via}`, `link set hp mtu ${mtu}`]);
+      ip(`p${i}`, [`link set eth0 mtu ${mtu}`]);
+    }
+  };
+  return { set, client: ns('p2'), server: ns('p1') };
+}
+
+interface Figures {
+  gbps: number;
+  p50: number;
+}
+
+async function measure(path: Path): Promise<Figures> {
+  const iperf = JSON.parse(
+    await collect(
+      inNs(path.client, [
+        'iperf3',
+        '-c',
+        path.serverIp,
+        '-p',
+        String(IPERF_PORT),
+        '-t',
+        String(IPERF_SECONDS),
+        '-J',
+      ]),
+    ),
+  ) as { end: { sum_received: { bits_per_second: number } } };
+  const lat = JSON.parse(
+    await collect(
+      inNs(path.client, [
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        pingClientScript(PING_PORT),
+        path.serverIp,
+        String(ROUND_TRIPS),
+      ]),
+    ),
+  ) as { p50: number };
+  return { gbps: iperf.end.sum_received.bits_per_second / 1e9, p50: lat.p50 };
+}
+
+/** A client in `netns` that reports, for each `IP` line on stdin, when a TCP SYN to IP:81 was first answered. */
+const REACH_CLIENT = `
+  import net from 'node:net';
+  import readline from 'node:readline';
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (ip) => {
+    const attempt = () => {
+      const s = net.connect({ host: ip, port: 81 });
+      const t = setTimeout(() => { s.destroy(); attempt(); }, 20);
+      const done = () => { clearTimeout(t); s.destroy(); console.log(JSON.stringify({ ip, at: Date.now() })); };
+      s.on('connect', done);
+      s.on('error', (e) => { if (e.code === 'ECONNREFUSED') done(); else { clearTimeout(t); setTimeout(attempt, 2); } });
+    };
+    attempt();
+  });`;
+
+/** Per new pod: ms from `lab apply` to reachable, and to `lab apply` returning (its IP known). */
+async function timeToReachable(
+  labName: string,
+  client: string,
+  dir: string,
+): Promise<{ reachable: number[]; applied: number[] }> {
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(
+    policy,
+    `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: only-client}
+spec:
+  endpointSelector: {matchLabels: {app: fresh}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+`,
+  );
+  lab(['lab', 'apply', '-f', policy], labName);
+  const prober = spawn(
+    'nsenter',
+    [`--net=${client}`, process.execPath, '--input-type=module', '-e', REACH_CLIENT],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  undo.push(() => void prober.kill('SIGKILL'));
+  const reached = new Map<string, (at: number) => void>();
+  let buf = '';
+  prober.stdout!.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const r = JSON.parse(buf.slice(0, i)) as { ip: string; at: number };
+      buf = buf.slice(i + 1);
+      reached.get(r.ip)?.(r.at);
+    }
+  });
+  const out: number[] = [];
+  const applied: number[] = [];
+  for (let k = 0; k < NEW_PODS; k++) {
+    const file = join(dir, `fresh${k}.yaml`);
+    writeFileSync(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: {name: fresh${k}, labels: {app: fresh}}
+spec:
+  nodeName: node1
+  containers: [{name: c, command: ["sleep", "infinity"]}]
+`,
+    );
+    const t0 = Date.now();
+    const text = lab(['lab', 'apply', '-f', file], labName);
+    const tApplied = Date.now();
+    const ip = /IP (\d+\.\d+\.\d+\.\d+)/.exec(text)?.[1];
+    if (!ip) throw new Error(`no IP in: ${text}`);
+    const at = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${ip} not reachable in 10 s`)), 10_000);
+      reached.set(ip, (x) => {
+        clearTimeout(t);
+        resolve(x);
+      });
+      prober.stdin!.write(`${ip}\n`);
+    });
+    out.push(at - t0);
+    applied.push(tApplied - t0);
+    lab(['lab', 'delete', '-f', file], labName);
+  }
+  prober.kill('SIGKILL');
+  return { reachable: out, applied };
+}
+
+function shuffle<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+const quantile = (xs: readonly number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+
+runBench(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-overlay-'));
+  undo.push(() => rmSync(dir, { recursive: true, force: true }));
+  const vxlan = labPath('vxlan', dir);
+  const native = labPath('native', dir);
+  const plain = plainNodes();
+  const paths: (Path & { mode?: 'vxlan' | 'routing' })[] = [
+    vxlan,
+    {
+      name: 'plain vxlan',
+      client: plain.client,
+      server: plain.server,
+      serverIp: '10.213.1.2',
+      mode: 'vxlan',
+    },
+    native,
+    {
+      name: 'plain routing',
+      client: plain.client,
+      server: plain.server,
+      serverIp: '10.213.1.2',
+      mode: 'routing',
+    },
+  ];
+  for (const p of [vxlan, native, paths[1]!]) {
+    await startServer(p.server, ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)], 'listening');
+    await startServer(
+      p.server,
+      [process.execPath, '--input-type=module', '-e', pingServerScript(PING_PORT)],
+      'listening',
+    );
+  }
+  console.log(
+    `# overlay bench: cross-node pod-to-pod, ${ROUNDS} interleaved rounds of iperf3 ${IPERF_SECONDS}s x1 stream ` +
+      `and ${ROUND_TRIPS} TCP round trips (32 B); medians`,
+  );
+  const figures = new Map<string, Figures[]>(paths.map((p) => [p.name, []]));
+  for (let r = 0; r < ROUNDS; r++)
+    for (const p of shuffle([...paths])) {
+      if (p.mode) plain.set(p.mode);
+      figures.get(p.name)!.push(await measure(p));
+    }
+  const med = (name: string) => ({
+    gbps: median(figures.get(name)!.map((f) => f.gbps)),
+    p50: median(figures.get(name)!.map((f) => f.p50)),
+  });
+  console.log('path            throughput   latency p50');
+  for (const p of paths) {
+    const m = med(p.name);
+    console.log(
+      `${p.name.padEnd(15)} ${m.gbps.toFixed(2).padStart(6)} Gb/s  ${m.p50.toFixed(1).padStart(7)} µs`,
+    );
+  }
+  for (const [ours, base] of [
+    ['ours vxlan', 'plain vxlan'],
+    ['ours native', 'plain routing'],
+  ] as const) {
+    const [a, b] = [med(ours), med(base)];
+    console.log(
+      `${ours} / ${base}: throughput ${(a.gbps / b.gbps).toFixed(3)}x (target >= 1.0), ` +
+        `latency ${(a.p50 / b.p50).toFixed(3)}x (target <= 1.05)`,
+    );
+  }
+  const vxlanLab = `ovv${tag}`;
+  const t = await timeToReachable(vxlanLab, vxlan.client, dir);
+  console.log(
+    `new pod on node1 reachable from node2 through its policy (vxlan, ${t.reachable.length} pods), ms from lab apply: ` +
+      `p50 ${quantile(t.reachable, 0.5)}, p99 ${quantile(t.reachable, 0.99)} (target p50 < 500); ` +
+      `lab apply itself (CLI, CNI ADD, containers) returned after p50 ${quantile(t.applied, 0.5)}, ` +
+      `so reachable p50 ${quantile(
+        t.reachable.map((x, i) => x - t.applied[i]!),
+        0.5,
+      )} ms after the pod existed`,
+  );
+});
