@@ -6,10 +6,18 @@
  * (cells against in-memory maps) from learn() to the ipcache and policy map holding the IP,
  * against the same answer repeated (nothing to change) as the baseline.
  *
- *   node dist/bench/dns-proxy.js [--seconds 2] [--rounds 3] [--concurrency 32]
+ * As root, a lab too: a pod asks DNS servers in the world namespace for names it has never asked
+ * (one IP each) and connects to the answer at once: the DNS round trip through the proxy (the IP
+ * learnt and allowed before the answer comes back) against the same query to a server without DNS
+ * rules (not proxied), and the connect right after the answer against a connect to an IP allowed
+ * long before.
+ *
+ *   node dist/bench/dns-proxy.js [--seconds 2] [--rounds 3] [--concurrency 32] [--names 100]
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
@@ -27,7 +35,8 @@ import {
   TargetsT,
 } from '../src/agent/cells/tokens.js';
 import { defaultConfig } from '../src/agent/config.js';
-import { MemoryRecordSource, startDnsServer } from '../src/dns/index.js';
+import { cliPath } from '../src/common/paths.js';
+import { MemoryRecordSource, startDnsServer, writeRecordsFile } from '../src/dns/index.js';
 import type { DatapathTargets } from '../src/endpoint/datapath-state.js';
 import { selectorPattern } from '../src/fqdn/match.js';
 import { cell, Hive } from '../src/hive/hive.js';
@@ -42,6 +51,7 @@ const arg = (name: string, def: number) => {
 const SECONDS = arg('seconds', 2);
 const ROUNDS = arg('rounds', 3);
 const CONCURRENCY = arg('concurrency', 32);
+const NAMES = arg('names', 100);
 
 const NAME = 'web.default.svc.cluster.local';
 
@@ -283,6 +293,165 @@ async function answerToAllowed(): Promise<void> {
   }
 }
 
+/** Runs in the lab's pod: per name, a direct and a proxied query, then connects; prints µs arrays. */
+const POD_BENCH = `
+const [proxied, direct, n] = process.argv.slice(1);
+const dgram = require('node:dgram'), net = require('node:net');
+const now = () => Number(process.hrtime.bigint()) / 1000;
+function query(name, id) {
+  const parts = [Buffer.from([id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])];
+  for (const l of name.split('.')) parts.push(Buffer.from([l.length]), Buffer.from(l));
+  parts.push(Buffer.from([0, 0, 1, 0, 1]));
+  return Buffer.concat(parts);
+}
+const s = dgram.createSocket('udp4');
+let waiting;
+s.on('message', (m) => waiting && waiting(m));
+const ask = (server, name, id) => new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error('no answer for ' + name)), 3000);
+  waiting = (m) => { clearTimeout(t); resolve([...m.subarray(m.length - 4)].join('.')); };
+  s.send(query(name, id), 53, server);
+});
+const connect = (ip) => new Promise((resolve, reject) => {
+  const c = net.connect(8080, ip, () => { c.destroy(); resolve(); });
+  c.setTimeout(3000, () => reject(new Error('connect timeout ' + ip)));
+  c.on('error', reject);
+});
+(async () => {
+  const out = { direct: [], proxied: [], afterAnswer: [], allowed: [] };
+  for (let i = 0; i < Number(n); i++) {
+    const name = 'h' + i + '.prod.svc.ext.test';
+    let t = now();
+    await ask(direct, name, 2 * i);
+    out.direct.push(now() - t);
+    t = now();
+    const ip = await ask(proxied, name, 2 * i + 1);
+    const answered = now();
+    out.proxied.push(answered - t);
+    await connect(ip);
+    out.afterAnswer.push(now() - answered);
+    t = now();
+    await connect(ip);
+    out.allowed.push(now() - t);
+  }
+  console.log(JSON.stringify(out));
+  process.exit(0);
+})().catch((e) => { console.log(JSON.stringify({ error: e.message })); process.exit(1); });
+`;
+
+async function labAnswerToConnect(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('# answer → connection in a lab: skipped (a lab needs root)');
+    return;
+  }
+  const lab = `fqb${randomBytes(2).toString('hex')}`;
+  const world = `cts-${lab}-world`;
+  const dir = mkdtempSync(join(tmpdir(), 'cts-bench-dns-'));
+  const children: ReturnType<typeof spawn>[] = [];
+  const cli = (args: string[]) => {
+    const r = spawnSync(process.execPath, [cliPath, ...args], {
+      encoding: 'utf8',
+      timeout: 600_000,
+      env: { ...process.env, CILIUM_TS_LAB: lab },
+    });
+    if (r.status !== 0) throw new Error(`cilium-ts ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const inWorld = (args: string[]) => {
+    const p = spawn('nsenter', [`--net=/run/netns/${world}`, process.execPath, cliPath, ...args], {
+      stdio: 'ignore',
+    });
+    children.push(p);
+  };
+  try {
+    const pod = join(dir, 'pod.yaml');
+    writeFileSync(
+      pod,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: client, labels: {app: client}}\nspec: {containers: [{name: c, command: [sleep, infinity]}]}\n',
+    );
+    cli(['lab', 'up', '--name', lab, '-f', pod]);
+    // On the underlay /24, which every node reaches directly: .110 onwards (nodes use the low ones).
+    const ips = Array.from({ length: Math.min(NAMES, 120) }, (_, i) => `192.168.211.${110 + i}`);
+    // The world namespace answers for every name's IP (they are on its bridge).
+    for (const ip of ips) spawnSync('ip', ['-n', world, 'addr', 'add', `${ip}/32`, 'dev', 'br0']);
+    spawnSync('ip', ['-n', world, 'addr', 'add', '192.168.211.253/32', 'dev', 'br0']);
+    const records = join(dir, 'records.json');
+    writeRecordsFile(records, {
+      services: ips.map((ip, i) => ({
+        name: `h${i}`,
+        namespace: 'prod',
+        clusterIPs: [ip],
+        headless: false,
+        ports: [],
+        endpoints: [],
+      })),
+      pods: [],
+    });
+    for (const at of ['192.168.211.254:53', '192.168.211.253:53'])
+      inWorld(['dns', 'serve', '--listen', at, '--zone', 'ext.test', '--ttl', '600', '--records', records]);
+    inWorld(['workload', 'serve', '--tcp', '8080']);
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(
+      policy,
+      `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: bench-fqdn}
+spec:
+  endpointSelector: {matchLabels: {app: client}}
+  egress:
+  - toCIDR: [192.168.211.254/32]
+    toPorts: [{ports: [{port: "53", protocol: UDP}], rules: {dns: [{matchPattern: "*.prod.svc.ext.test"}]}}]
+  - toCIDR: [192.168.211.253/32]
+    toPorts: [{ports: [{port: "53", protocol: UDP}]}]
+  - toFQDNs: [{matchPattern: "*.prod.svc.ext.test"}]
+    toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+`,
+    );
+    cli(['policy', 'import', policy]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const out = cli([
+      'lab',
+      'exec',
+      'client',
+      '--',
+      'node',
+      '-e',
+      POD_BENCH,
+      '192.168.211.254',
+      '192.168.211.253',
+      String(ips.length),
+    ]);
+    const r = JSON.parse(out.trim().split('\n').pop()!) as Record<string, number[]> & { error?: string };
+    if (r.error) throw new Error(r.error);
+    const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
+    const [d, p, a, b] = [r.direct!, r.proxied!, r.afterAnswer!, r.allowed!].map(sorted);
+    console.log(
+      `# answer → connection in a lab (${ips.length} names never asked before, one IP each; UDP; pod in a node, servers in the world namespace)`,
+    );
+    console.log('                                             p50 µs   p99 µs');
+    const row = (label: string, x: number[]) =>
+      console.log(
+        `${label.padEnd(44)} ${pct(x, 50).toFixed(0).padStart(6)}   ${pct(x, 99).toFixed(0).padStart(6)}`,
+      );
+    row('DNS query, server without DNS rules (base)', d!);
+    row('DNS query through the proxy (IP learnt)', p!);
+    row('connect to an IP allowed long before (base)', b!);
+    row('connect right after the answer', a!);
+    console.log(
+      `proxy/direct DNS p50 ${(pct(p!, 50) / pct(d!, 50)).toFixed(2)}x (+${(pct(p!, 50) - pct(d!, 50)).toFixed(0)} µs); connect after answer / allowed p50 ${(pct(a!, 50) / pct(b!, 50)).toFixed(2)}x; first connects that needed a SYN retry (>900 ms): ${a!.filter((x) => x > 900_000).length}`,
+    );
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    spawnSync(process.execPath, [cliPath, 'lab', 'down', '--name', lab], {
+      stdio: 'ignore',
+      timeout: 300_000,
+    });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 await proxyCost();
 console.log();
 await answerToAllowed();
+console.log();
+await labAnswerToConnect();
