@@ -963,7 +963,7 @@ describe('privileged: network policy conformance (namespaces x, y, z; pods a, b,
     }
   });
 
-  it('the Star Wars L7 policy is refused naming the field, and nothing of its file is applied', async () => {
+  it('an L7 policy for a parser without a proxy (l7proto) is refused naming the field, and nothing of its file is applied', async () => {
     const file = manifest(
       docs(
         np('x', 'deny-all', '  podSelector: {}\n  policyTypes: [Ingress]'),
@@ -975,13 +975,11 @@ describe('privileged: network policy conformance (namespaces x, y, z; pods a, b,
   - fromEndpoints: [{matchLabels: {pod: b}}]
     toPorts:
     - ports: [{port: "80", protocol: TCP}]
-      rules:
-        http:
-        - {method: POST, path: /v1/request-landing}`,
+      rules: {l7proto: envoy.filters.network.r2d2, l7: [{cmd: READ}]}`,
         ),
       ),
     );
-    const field = /spec\.ingress\[0\]\.toPorts\[0\]\.rules\.http: L7 rules are not enforced yet/;
+    const field = /spec\.ingress\[0\]\.toPorts\[0\]\.rules\.l7proto: L7 rules of type l7proto are not enforced yet/;
     for (const args of [
       ['lab', 'apply', '-f', file],
       ['policy', 'import', file],
