@@ -20,6 +20,12 @@ import { Reader } from './wire.js';
 
 /** Kafka's default socket.request.max.bytes. */
 export const DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024;
+/**
+ * Requests a connection may have outstanding (broker and proxy answers): far beyond what clients
+ * pipeline (Kafka clients default to 5 in flight), a bound on what one connection can make the proxy
+ * hold while the broker takes its time.
+ */
+export const MAX_OUTSTANDING = 1024;
 /** Produce answers up to this size are read whole for their error code; larger ones stream. */
 const SMALL_RESPONSE = 64 * 1024;
 
@@ -128,6 +134,8 @@ export class KafkaFilter {
       return this.fail(out, `request ${(e as Error).message}`);
     }
     for (const frame of frames) {
+      if (this.pending.length >= MAX_OUTSTANDING)
+        return this.fail(out, `more than ${MAX_OUTSTANDING} requests outstanding`);
       let req: KafkaRequest;
       try {
         req = decodeRequest(frame);

@@ -7,6 +7,7 @@ export {
   KafkaFilter,
   type KafkaFilterOptions,
   type KafkaRecord,
+  MAX_OUTSTANDING,
 } from './filter.js';
 export {
   decodeRequest,
