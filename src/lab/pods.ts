@@ -171,7 +171,8 @@ export async function cni(
     (resolve, reject) => {
       const child = spawn('nsenter', [`--net=${nsPath(node.netns)}`, '--', ...CNI_PLUGIN], {
         env,
-        timeout: 60_000,
+        // Past the plugin's own deadline (120 s), which answers with a clear error first.
+        timeout: 150_000,
       });
       let stdout = '';
       let stderr = '';

@@ -19,6 +19,7 @@ import { cell } from '../../hive/hive.js';
 import { LabelSet } from '../../labels/index.js';
 import { protoName } from '../datapath.js';
 import { ApiError } from '../http.js';
+import { remotePodIdentity } from './ipsync.js';
 import {
   type AgentCellExtras,
   ConfigT,
@@ -26,6 +27,7 @@ import {
   EndpointsT,
   IdentitiesT,
   IpcacheT,
+  KvStoreT,
   LogT,
   PolicyT,
   ResourcesT,
@@ -39,7 +41,7 @@ export const PREWARM_IDS = 2;
 
 export const endpointsCell = cell<EndpointService, AgentCellExtras>({
   name: 'endpoints',
-  needs: [ConfigT, LogT, IdentitiesT, PolicyT, IpcacheT, ResourcesT, TargetsT, StateT, SerialT],
+  needs: [ConfigT, LogT, IdentitiesT, PolicyT, IpcacheT, ResourcesT, TargetsT, StateT, SerialT, KvStoreT],
   provides: EndpointsT,
   build: (get) => {
     const cfg = get(ConfigT);
@@ -49,6 +51,7 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
     const ipcache = get(IpcacheT);
     const resources = get(ResourcesT);
     const serial = get(SerialT);
+    const store = get(KvStoreT);
     const targets: DatapathTargets = get(TargetsT);
     const file = get(StateT).file<EndpointRecord[]>('endpoints');
     const state = new EndpointDatapathState(ipcache.meta, targets, ipcache.reconciler, {
@@ -161,13 +164,23 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
         });
         r.route(routes.policyTrace, async (q) => {
           const t = (await q.body()) as TraceRequest;
-          const side = (s: TraceSide | undefined, what: string) => {
+          const side = async (s: TraceSide | undefined, what: string) => {
             if (!s) throw new ApiError(400, `${what}: required`);
             if (s.pod) {
               const [ns, name] = s.pod.includes('/') ? s.pod.split('/') : ['default', s.pod];
               const ep = manager.byPod(ns!, name!);
               if (ep) return { labels: LabelSet.parse(ep.labels), namedPorts: ep.namedPorts };
-              return { labels: manager.podLabels(ns!, name!).labels, namedPorts: {} };
+              const known = manager.podLabels(ns!, name!);
+              if (known.meta) return { labels: known.labels, namedPorts: {} };
+              // A pod of another node: its identity as its node published it.
+              const id = await remotePodIdentity(store, cfg.clusterName, ns!, name!);
+              const i = id === undefined ? undefined : identities.async.lookup(id);
+              if (!i)
+                throw new ApiError(
+                  404,
+                  `${what}.pod: pod ${ns}/${name} is not known on this node or in the kvstore`,
+                );
+              return { labels: policy.cache.identityLabels(i.id) ?? i.labels, namedPorts: {} };
             }
             if (s.identity !== undefined) {
               const i = identities.async.lookup(s.identity);
@@ -177,8 +190,8 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
             if (s.labels) return { labels: LabelSet.parse(s.labels, 'k8s'), namedPorts: {} };
             throw new ApiError(400, `${what}: give pod, identity or labels`);
           };
-          const src = side(t.src, 'src');
-          const dst = side(t.dst, 'dst');
+          const src = await side(t.src, 'src');
+          const dst = await side(t.dst, 'dst');
           const dport = t.dport ?? 0;
           const protocol = t.protocol ?? 'TCP';
           const res = policy.engine.trace({ src, dst, dport, protocol });

@@ -8,7 +8,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { cell, token } from '../../hive/hive.js';
 import type { IpcacheInfo } from '../../ipcache/ipcache.js';
-import { IP_PREFIX, KvPrefixCache } from '../../kvstore/index.js';
+import { IP_PREFIX, KvPrefixCache, type KvStore } from '../../kvstore/index.js';
 import { type AgentCellExtras, ConfigT, EndpointsT, IpcacheT, KvStoreT, LogT } from './tokens.js';
 
 /** The value upstream writes (IPIdentityPair), the fields this project uses. */
@@ -24,6 +24,24 @@ export interface IpIdentityPair {
 }
 
 export const REMOTE_ENDPOINTS_OWNER = 'kvstore:endpoints';
+
+/** The identity another node published for its pod `namespace/name` (a read of the kvstore). */
+export async function remotePodIdentity(
+  store: KvStore,
+  cluster: string,
+  namespace: string,
+  name: string,
+): Promise<number | undefined> {
+  for (const p of (await store.list(`${IP_PREFIX}${cluster}/`)).pairs) {
+    try {
+      const v = JSON.parse(p.value) as IpIdentityPair;
+      if (v.K8sNamespace === namespace && v.K8sPodName === name && typeof v.ID === 'number') return v.ID;
+    } catch {
+      // not ours to judge here: the sync cell warns about it
+    }
+  }
+  return undefined;
+}
 
 /** Endpoints of other nodes, as their agents published them. */
 export interface RemoteEndpoints {

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { cliPath } from '../../../src/common/paths.js';
+import type { RoutingMode } from '../../../src/lab/state.js';
 import { cli, cliOk, labName, manifest, ping, pods } from '../../helpers/cli.js';
 import {
   type ProbeRequest,
@@ -27,7 +28,10 @@ import {
   waitForProbers,
 } from '../../helpers/prober.js';
 
-const LAB = labName('np');
+/** The lab of the suite running now (suites run one after the other). */
+let LAB = '';
+/** Nodes of the lab now: pods are spread over them. */
+let NODES = 1;
 const NAMESPACES = ['x', 'y', 'z'] as const;
 const PODS = ['a', 'b', 'c'] as const;
 /** Extra labels: tier on a and b only (Exists/DoesNotExist); env on x and y only. */
@@ -233,17 +237,20 @@ async function expectMatrix(model: Model, what: string): Promise<void> {
 
 function labManifest(): string {
   const docs: string[] = [];
-  for (const ns of NAMESPACES) {
+  for (const [n, ns] of NAMESPACES.entries()) {
     const labels = { ns, ...NS_LABELS[ns] };
     docs.push(`apiVersion: v1
 kind: Namespace
 metadata: {name: ${ns}, labels: ${JSON.stringify(labels)}}`);
-    for (const p of PODS) {
+    for (const [i, p] of PODS.entries()) {
       const labels = { pod: p, ...POD_LABELS[p] };
+      // Over several nodes, each namespace starts on the next node: every pair of pods talks across
+      // nodes in one namespace and on one node in another.
+      const node = NODES > 1 ? `\n  nodeName: node${((n + i) % NODES) + 1}` : '';
       docs.push(`apiVersion: v1
 kind: Pod
 metadata: {name: ${p}, namespace: ${ns}, labels: ${JSON.stringify(labels)}}
-spec:
+spec:${node}
   containers:
   - name: server
     command: ["cilium-ts", "workload", "serve", "-q", "--tcp", "80,81", "--udp", "80,81"]
@@ -551,7 +558,7 @@ const SCENARIOS: Scenario[] = [
   egress:
   - to:
     - ipBlock: {cidr: 192.168.211.0/24, except: [${WORLD_IP}/32]}
-    - ipBlock: {cidr: ${ip('x/b').replace(/\.\d+$/, '.0')}/24, except: [${ip('x/c')}/32]}`,
+    - ipBlock: {cidr: 10.200.0.0/16, except: [${ip('x/c')}/32]}`,
       ),
     expect: egressOnly(xa, (t) => pod('W2')(t)),
   },
@@ -865,139 +872,170 @@ async function connectFromNode(target: string): Promise<boolean> {
 
 // ---- the suite ---------------------------------------------------------------------------------
 
-describe('privileged: network policy conformance (namespaces x, y, z; pods a, b, c; TCP/UDP 80, 81)', () => {
-  const worldProcs: ChildProcess[] = [];
+export interface ConformanceLab {
+  /** Nodes the pods are spread over (1: one node, no routing between nodes). */
+  nodes: number;
+  /** How nodes reach each other's pods (more than one node). */
+  routingMode?: RoutingMode;
+}
 
-  before(async () => {
-    await cliOk(['lab', 'up', '--name', LAB, '-f', manifest(labManifest())]);
-    const rows = await pods(LAB);
-    for (const p of podPeers) {
-      const r = rows.get(p.key);
-      assert.ok(r?.ip, `pod ${p.key} has an IP`);
-      p.ip = r.ip;
-    }
-    // The world: a second address, a server and a prober in the lab's world namespace.
-    const worldNs = `/run/netns/cts-${LAB}-world`;
-    await new Promise<void>((resolve, reject) => {
-      const c = spawn('ip', ['-n', `cts-${LAB}-world`, 'addr', 'add', `${WORLD2_IP}/24`, 'dev', 'br0']);
-      c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip addr add: exit ${code}`))));
-    });
-    for (const argv of [
-      // One server per address: a UDP reply must come from the address the probe was sent to.
-      ['workload', 'serve', '-q', '--host', WORLD_IP, '--tcp', '80,81', '--udp', '80,81'],
-      ['workload', 'serve', '-q', '--host', WORLD2_IP, '--tcp', '80,81', '--udp', '80,81'],
-      ['workload', 'prober', '-q', '--socket', proberSocket(LAB, 'world', 'world')],
-    ]) {
-      const child = spawn('nsenter', [`--net=${worldNs}`, process.execPath, cliPath, ...argv], {
-        stdio: 'ignore',
-        detached: true,
-      });
-      child.unref();
-      worldProcs.push(child);
-    }
-    await waitForProbers(SOURCES.map(socketOf));
-    // Servers come up with the probers; wait until the default-allow matrix is complete.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const r = await probeMatrix(allowAll);
-      if (r.every((c) => c.observed)) break;
-      if (Date.now() > deadline) assert.fail(`lab not fully reachable\n${truthTable(r)}`);
-      await new Promise((res) => setTimeout(res, 300));
-    }
-  });
+/** The whole suite against a lab of its own. */
+export function netpolConformance(opts: ConformanceLab): void {
+  const lab = labName(opts.routingMode ? `np${opts.routingMode.slice(0, 1)}` : 'np');
+  const where = opts.nodes > 1 ? `; over ${opts.nodes} nodes, ${opts.routingMode ?? 'default'} routing` : '';
+  describe(`privileged: network policy conformance (namespaces x, y, z; pods a, b, c; TCP/UDP 80, 81${where})`, () => {
+    const worldProcs: ChildProcess[] = [];
 
-  after(async () => {
-    for (const c of worldProcs) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // gone
+    before(async () => {
+      LAB = lab;
+      NODES = opts.nodes;
+      const cluster = opts.nodes > 1 ? ['--nodes', String(opts.nodes)] : [];
+      if (opts.routingMode) cluster.push('--routing-mode', opts.routingMode);
+      await cliOk(['lab', 'up', '--name', LAB, ...cluster, '-f', manifest(labManifest())]);
+      if (opts.nodes > 1) {
+        const placed = JSON.parse(await cliOk(['lab', 'get', 'pods', '-A', '-o', 'json'], { lab: LAB })) as {
+          items: { spec: { nodeName: string } }[];
+        };
+        assert.equal(
+          new Set(placed.items.map((p) => p.spec.nodeName)).size,
+          opts.nodes,
+          'pods on every node',
+        );
       }
+      const rows = await pods(LAB);
+      for (const p of podPeers) {
+        const r = rows.get(p.key);
+        assert.ok(r?.ip, `pod ${p.key} has an IP`);
+        p.ip = r.ip;
+      }
+      // The world: a second address, a server and a prober in the lab's world namespace.
+      const worldNs = `/run/netns/cts-${LAB}-world`;
+      await new Promise<void>((resolve, reject) => {
+        const c = spawn('ip', ['-n', `cts-${LAB}-world`, 'addr', 'add', `${WORLD2_IP}/24`, 'dev', 'br0']);
+        c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip addr add: exit ${code}`))));
+      });
+      for (const argv of [
+        // One server per address: a UDP reply must come from the address the probe was sent to.
+        ['workload', 'serve', '-q', '--host', WORLD_IP, '--tcp', '80,81', '--udp', '80,81'],
+        ['workload', 'serve', '-q', '--host', WORLD2_IP, '--tcp', '80,81', '--udp', '80,81'],
+        ['workload', 'prober', '-q', '--socket', proberSocket(LAB, 'world', 'world')],
+      ]) {
+        const child = spawn('nsenter', [`--net=${worldNs}`, process.execPath, cliPath, ...argv], {
+          stdio: 'ignore',
+          detached: true,
+        });
+        child.unref();
+        worldProcs.push(child);
+      }
+      await waitForProbers(SOURCES.map(socketOf));
+      // Servers come up with the probers; wait until the default-allow matrix is complete.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const r = await probeMatrix(allowAll);
+        if (r.every((c) => c.observed)) break;
+        if (Date.now() > deadline) assert.fail(`lab not fully reachable\n${truthTable(r)}`);
+        await new Promise((res) => setTimeout(res, 300));
+      }
+    });
+
+    after(async () => {
+      for (const c of worldProcs) {
+        try {
+          if (c.pid) process.kill(c.pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await cli(['lab', 'down', '--name', lab]);
+    });
+
+    it(`has at least 25 scenarios (${SCENARIOS.length})`, () => {
+      assert.ok(SCENARIOS.length >= 25);
+    });
+
+    it('default allow: the full matrix is reachable with no policy', async () => {
+      await expectMatrix(allowAll, 'no policy');
+    });
+
+    for (const s of SCENARIOS) {
+      it(s.name, async () => {
+        const file = manifest(s.policy());
+        try {
+          await cliOk(['lab', 'apply', '-f', file], { lab: LAB });
+          await expectMatrix(s.expect, s.name);
+          await s.check?.();
+        } finally {
+          await cliOk(['lab', 'delete', '-f', file], { lab: LAB });
+        }
+        const left = JSON.parse(await cliOk(['policy', 'get', '-o', 'json'], { lab: LAB })) as {
+          policies: unknown[];
+        };
+        assert.equal(left.policies.length, 0, 'policies deleted');
+        await expectMatrix(allowAll, `${s.name}: after deleting the policies`);
+      });
     }
-    await cli(['lab', 'down', '--name', LAB]);
-  });
 
-  it(`has at least 25 scenarios (${SCENARIOS.length})`, () => {
-    assert.ok(SCENARIOS.length >= 25);
-  });
-
-  it('default allow: the full matrix is reachable with no policy', async () => {
-    await expectMatrix(allowAll, 'no policy');
-  });
-
-  for (const s of SCENARIOS) {
-    it(s.name, async () => {
-      const file = manifest(s.policy());
+    it('policy revision: policy get shows it, every endpoint enforces the latest one', async () => {
+      const file = manifest(
+        np('x', 'rev', '  podSelector: {matchLabels: {pod: a}}\n  policyTypes: [Ingress]'),
+      );
       try {
         await cliOk(['lab', 'apply', '-f', file], { lab: LAB });
-        await expectMatrix(s.expect, s.name);
-        await s.check?.();
+        const table = await cliOk(['policy', 'get'], { lab: LAB });
+        const rev = Number(/Revision: (\d+)/.exec(table)?.[1]);
+        assert.ok(rev > 1, table);
+        for (const key of ['x/a', 'y/c']) {
+          const ep = JSON.parse(await cliOk(['endpoint', 'get', key, '-o', 'json'], { lab: LAB })) as {
+            policyRevision: number;
+          };
+          assert.equal(ep.policyRevision, rev, `${key} enforces revision ${rev}`);
+        }
+        const text = await cliOk(['endpoint', 'get', 'x/a'], { lab: LAB });
+        assert.match(text, new RegExp(`Policy revision:\\s+${rev}`));
       } finally {
         await cliOk(['lab', 'delete', '-f', file], { lab: LAB });
       }
-      const left = JSON.parse(await cliOk(['policy', 'get', '-o', 'json'], { lab: LAB })) as {
-        policies: unknown[];
-      };
-      assert.equal(left.policies.length, 0, 'policies deleted');
-      await expectMatrix(allowAll, `${s.name}: after deleting the policies`);
     });
-  }
 
-  it('policy revision: policy get shows it, every endpoint enforces the latest one', async () => {
-    const file = manifest(np('x', 'rev', '  podSelector: {matchLabels: {pod: a}}\n  policyTypes: [Ingress]'));
-    try {
-      await cliOk(['lab', 'apply', '-f', file], { lab: LAB });
-      const table = await cliOk(['policy', 'get'], { lab: LAB });
-      const rev = Number(/Revision: (\d+)/.exec(table)?.[1]);
-      assert.ok(rev > 1, table);
-      for (const key of ['x/a', 'y/c']) {
-        const ep = JSON.parse(await cliOk(['endpoint', 'get', key, '-o', 'json'], { lab: LAB })) as {
-          policyRevision: number;
-        };
-        assert.equal(ep.policyRevision, rev, `${key} enforces revision ${rev}`);
-      }
-      const text = await cliOk(['endpoint', 'get', 'x/a'], { lab: LAB });
-      assert.match(text, new RegExp(`Policy revision:\\s+${rev}`));
-    } finally {
-      await cliOk(['lab', 'delete', '-f', file], { lab: LAB });
-    }
-  });
-
-  it('an L7 policy for a parser without a proxy (l7proto) is refused naming the field, and nothing of its file is applied', async () => {
-    const file = manifest(
-      docs(
-        np('x', 'deny-all', '  podSelector: {}\n  policyTypes: [Ingress]'),
-        cnp(
-          'x',
-          'rule1',
-          `  endpointSelector: {matchLabels: {pod: a}}
+    it('a policy with L7 rules no proxy enforces (generic l7proto) is refused naming the field, and nothing of its file is applied', async () => {
+      const file = manifest(
+        docs(
+          np('x', 'deny-all', '  podSelector: {}\n  policyTypes: [Ingress]'),
+          cnp(
+            'x',
+            'rule1',
+            `  endpointSelector: {matchLabels: {pod: a}}
   ingress:
   - fromEndpoints: [{matchLabels: {pod: b}}]
     toPorts:
     - ports: [{port: "80", protocol: TCP}]
-      rules: {l7proto: envoy.filters.network.r2d2, l7: [{cmd: READ}]}`,
+      rules:
+        l7proto: envoy.filters.network.example
+        l7:
+        - {action: land}`,
+          ),
         ),
-      ),
-    );
-    const field = /spec\.ingress\[0\]\.toPorts\[0\]\.rules\.l7proto: L7 rules of type l7proto are not enforced yet/;
-    for (const args of [
-      ['lab', 'apply', '-f', file],
-      ['policy', 'import', file],
-      ['policy', 'validate', file],
-    ]) {
-      const r = await cli(args, { lab: LAB });
-      assert.notEqual(r.code, 0, `${args.join(' ')} must fail`);
-      assert.match(`${r.stdout}${r.stderr}`, field, args.join(' '));
-    }
-    const left = JSON.parse(await cliOk(['policy', 'get', '-o', 'json'], { lab: LAB })) as {
-      policies: unknown[];
-    };
-    assert.equal(left.policies.length, 0, 'nothing applied');
-    await expectMatrix(allowAll, 'after the refused L7 policy');
-  });
+      );
+      const field =
+        /spec\.ingress\[0\]\.toPorts\[0\]\.rules\.l7proto: L7 rules of type l7proto are not enforced yet/;
+      for (const args of [
+        ['lab', 'apply', '-f', file],
+        ['policy', 'import', file],
+        ['policy', 'validate', file],
+      ]) {
+        const r = await cli(args, { lab: LAB });
+        assert.notEqual(r.code, 0, `${args.join(' ')} must fail`);
+        assert.match(`${r.stdout}${r.stderr}`, field, args.join(' '));
+      }
+      const left = JSON.parse(await cliOk(['policy', 'get', '-o', 'json'], { lab: LAB })) as {
+        policies: unknown[];
+      };
+      assert.equal(left.policies.length, 0, 'nothing applied');
+      await expectMatrix(allowAll, 'after the refused L7 policy');
+    });
 
-  it('a container port named HTTP is refused at lab apply, naming the field', async () => {
-    const file = manifest(`apiVersion: v1
+    it('a container port named HTTP is refused at lab apply, naming the field', async () => {
+      const file = manifest(`apiVersion: v1
 kind: Pod
 metadata: {name: upper, namespace: x}
 spec:
@@ -1005,38 +1043,39 @@ spec:
   - name: server
     command: ["cilium-ts", "workload", "serve", "-q", "--tcp", "80"]
     ports: [{name: HTTP, containerPort: 80}]`);
-    const r = await cli(['lab', 'apply', '-f', file], { lab: LAB });
-    assert.notEqual(r.code, 0);
-    assert.match(
-      `${r.stdout}${r.stderr}`,
-      /spec\.containers\[0\]\.ports\[0\]\.name: "HTTP": must contain only/,
-    );
-    assert.equal((await pods(LAB)).has('x/upper'), false, 'no pod created');
-  });
+      const r = await cli(['lab', 'apply', '-f', file], { lab: LAB });
+      assert.notEqual(r.code, 0);
+      assert.match(
+        `${r.stdout}${r.stderr}`,
+        /spec\.containers\[0\]\.ports\[0\]\.name: "HTTP": must contain only/,
+      );
+      assert.equal((await pods(LAB)).has('x/upper'), false, 'no pod created');
+    });
 
-  it('ICMP: an icmps rule admits echo requests and nothing else', async () => {
-    const file = manifest(
-      cnp(
-        'x',
-        'icmp',
-        `  endpointSelector: {matchLabels: {pod: a}}
+    it('ICMP: an icmps rule admits echo requests and nothing else', async () => {
+      const file = manifest(
+        cnp(
+          'x',
+          'icmp',
+          `  endpointSelector: {matchLabels: {pod: a}}
   ingress:
   - fromEndpoints: [{matchLabels: {pod: b}}]
     icmps: [{fields: [{type: EchoRequest, family: IPv4}]}]`,
-      ),
-    );
-    try {
-      await cliOk(['lab', 'apply', '-f', file], { lab: LAB });
-      assert.equal(await ping(LAB, 'b', ip('x/a'), 'x'), true, 'x/b pings x/a');
-      assert.equal(await ping(LAB, 'c', ip('x/a'), 'x'), false, 'x/c is not in the rule');
-      const r = await runProbes(proberSocket(LAB, 'x', 'b'), [
-        { target: `${ip('x/a')}:80`, protocol: 'tcp', timeoutMs: TIMEOUT_MS },
-      ]);
-      assert.equal(r[0]!.connected, false, 'ICMP rule allows no TCP');
-      assert.equal(await ping(LAB, 'a', ip('x/c'), 'x'), true, "x/a's egress is not enforced");
-    } finally {
-      await cliOk(['lab', 'delete', '-f', file], { lab: LAB });
-    }
-    assert.equal(await ping(LAB, 'c', ip('x/a'), 'x'), true, 'reset');
+        ),
+      );
+      try {
+        await cliOk(['lab', 'apply', '-f', file], { lab: LAB });
+        assert.equal(await ping(LAB, 'b', ip('x/a'), 'x'), true, 'x/b pings x/a');
+        assert.equal(await ping(LAB, 'c', ip('x/a'), 'x'), false, 'x/c is not in the rule');
+        const r = await runProbes(proberSocket(LAB, 'x', 'b'), [
+          { target: `${ip('x/a')}:80`, protocol: 'tcp', timeoutMs: TIMEOUT_MS },
+        ]);
+        assert.equal(r[0]!.connected, false, 'ICMP rule allows no TCP');
+        assert.equal(await ping(LAB, 'a', ip('x/c'), 'x'), true, "x/a's egress is not enforced");
+      } finally {
+        await cliOk(['lab', 'delete', '-f', file], { lab: LAB });
+      }
+      assert.equal(await ping(LAB, 'c', ip('x/a'), 'x'), true, 'reset');
+    });
   });
-});
+}
