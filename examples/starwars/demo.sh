@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Star Wars demo: the deathstar only lets empire ships land (L3/L4 policy enforced in eBPF).
+# Star Wars demo: the deathstar only lets empire ships land (L3/L4 policy enforced in eBPF), then
+# only lets them request a landing (L7: HTTP through the node's proxy, Hubble showing the requests).
 # Brings up a one-node lab named "starwars" with cluster DNS, deploys the deathstar Service and
 # Deployment and the ships, shows both ships landing through the Service's name (socket-LB picks
 # a deathstar pod at connect), applies the policy and shows the tiefighter landing and the xwing
@@ -55,6 +56,16 @@ grep -E 'tiefighter|xwing' "$MON" | grep -E 'SYN|drop' || cat "$MON"
 step "a deathstar pod's policy map (bpf policy get)"
 DEATHSTAR_POD=$("${CLI[@]}" lab get pods -o name | grep deathstar | head -1)
 "${CLI[@]}" bpf policy get "default/${DEATHSTAR_POD#pod/}"
+
+step "L7: replace rule1 with upstream's HTTP rule (only POST /v1/request-landing)"
+grep -v '^#' examples/starwars/sw_l3_l4_l7_policy.yaml
+"${CLI[@]}" lab apply -f examples/starwars/sw_l3_l4_l7_policy.yaml
+DS=deathstar.default.svc.cluster.local
+echo "tiefighter: POST /v1/request-landing -> $("${CLI[@]}" lab exec tiefighter -- curl -s -m 2 -XPOST $DS/v1/request-landing)"
+echo "tiefighter: PUT /v1/exhaust-port     -> $("${CLI[@]}" lab exec tiefighter -- curl -s -m 2 -XPUT $DS/v1/exhaust-port)"
+
+step "hubble observe --type l7 (the HTTP proxy's requests and responses)"
+"${CLI[@]}" hubble observe --type l7 --last 4
 
 printf '\nThe lab stays up to explore (cilium-ts --lab starwars endpoint list, monitor, lab exec ...).\n'
 printf 'Remove it with: node dist/src/cli/main.js lab down --name starwars\n'

@@ -171,6 +171,12 @@ async function bindWithFallback<T>(host: string | undefined, bind: (h: string) =
   }
 }
 
+/** The Star Wars demo's deathstar API, as upstream's deathstar image answers it. */
+const DEATHSTAR_API: Readonly<Record<string, string>> = {
+  'POST /v1/request-landing': 'Ship landed',
+  'PUT /v1/exhaust-port': 'Panic: deathstar exploded',
+};
+
 function listenTcp(
   port: number,
   name: string,
@@ -182,7 +188,10 @@ function listenTcp(
     const server: TcpServer | HttpServer = http
       ? createHttpServer((req, res) => {
           log(`http ${req.socket.remoteAddress} ${req.method} ${req.url} port ${port}`);
-          const body = `${banner(name, port, 'tcp')} ${req.method} ${req.url}\n`;
+          // upstream's deathstar (Star Wars demo) answers its API with these lines
+          const deathstar = DEATHSTAR_API[`${req.method} ${req.url}`];
+          const body =
+            deathstar !== undefined ? `${deathstar}\n` : `${banner(name, port, 'tcp')} ${req.method} ${req.url}\n`;
           res.writeHead(200, {
             'content-type': 'text/plain',
             'content-length': Buffer.byteLength(body),

@@ -187,7 +187,7 @@ describe('privileged: Hubble UI in headless Chromium on the Star Wars lab', {
     await page.waitForFunction(`!document.querySelector('#f-selection').textContent`);
     await page.click('#pause');
     const before = await page.evaluate(`document.querySelector('#rows .row')?.dataset.seq`);
-    assert.match(await curl('POST', '/v1/request-landing'), /hello from deathstar/);
+    assert.match(await curl('POST', '/v1/request-landing'), /Ship landed/);
     assert.match(await curl('PUT', '/v1/exhaust-port'), /Access denied/);
     await page.waitForFunction(`/^Resume \\(\\d+\\)$/.test(document.querySelector('#pause').textContent)`);
     assert.equal(await page.evaluate(`document.querySelector('#rows .row')?.dataset.seq`), before);
