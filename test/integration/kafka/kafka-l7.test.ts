@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Flow } from '../../../src/hubble/types.js';
+import { isRunning } from '../../../src/lab/process.js';
+import { loadLab } from '../../../src/lab/state.js';
 import { cli, cliOk, labName, manifest, pods } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const LAB = labName('kfk');
 const node = process.execPath;
@@ -196,5 +199,24 @@ describe('privileged: Kafka L7 policy through the node proxy', () => {
     assert.ok(denied, 'the denied metadata request for rebel-plans');
     const responses = kafka.filter((f) => f.l7?.type === 'RESPONSE' && f.l7.kafka?.api_key === 'produce');
     assert.ok(responses.some((f) => (f.l7?.latency_ns ?? 0) > 0));
+  });
+
+  it('the proxy down (agent SIGKILLed): connections fail closed; restarted: rules enforced again', async () => {
+    const n = loadLab(LAB)!.nodes[0]!;
+    process.kill(n.agentPid!, 'SIGKILL');
+    await waitFor('the agent gone', () => !isRunning({ pid: n.agentPid!, startTime: n.agentStartTime! }));
+    // The datapath still redirects port 9092; with no proxy listening the connection is dropped.
+    const down = await client('empire-hq', ['produce', '--topic', 'empire-announce']);
+    assert.equal(down.ok, false, 'no bypass while the proxy is down');
+    assert.notEqual(down.code, 29);
+    await cliOk(['lab', 'agent', 'restart'], { lab: LAB });
+    await waitFor(
+      'produce through the restarted proxy',
+      async () => (await client('empire-hq', ['produce', '--topic', 'empire-announce'])).ok,
+      30_000,
+      500,
+    );
+    const denied = await client('empire-hq', ['produce', '--topic', 'rebel-plans']);
+    assert.deepEqual([denied.ok, denied.code], [false, 29]);
   });
 });
