@@ -51,6 +51,8 @@ export interface AgentConfig {
   hubbleListenPort: number;
   metricsPort: number;
   hubbleMetrics: string[];
+  /** Seconds a DNS answer allows its IPs at least (upstream's --tofqdns-min-ttl; 0: the answer's TTL). */
+  fqdnMinTtlSeconds: number;
   logLevel: string;
 }
 
@@ -82,6 +84,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     hubbleListenPort: 0,
     metricsPort: 0,
     hubbleMetrics: ['drop', 'tcp', 'flow', 'port-distribution', 'icmp', 'http', 'dns'],
+    fqdnMinTtlSeconds: 0,
     logLevel: 'info',
     ...overrides,
   };

@@ -30,6 +30,7 @@ export interface AgentFlags {
   hubblePort: string;
   metricsPort: string;
   hubbleMetrics: string;
+  tofqdnsMinTtl?: string;
   logLevel: string;
 }
 
@@ -77,6 +78,15 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
         'kvstoreLeaseTtlSeconds',
       );
     o.kvstoreLeaseTtlSeconds = ttl;
+  }
+  if (f.tofqdnsMinTtl !== undefined) {
+    const ttl = Number(f.tofqdnsMinTtl);
+    if (!/^\d+$/.test(f.tofqdnsMinTtl) || ttl > 604800)
+      throw new AgentConfigError(
+        `--tofqdns-min-ttl ${f.tofqdnsMinTtl}: expected whole seconds from 0 to 604800`,
+        'fqdnMinTtlSeconds',
+      );
+    o.fqdnMinTtlSeconds = ttl;
   }
   if (f.bpfLbAlgorithm !== undefined) {
     if (f.bpfLbAlgorithm !== 'random' && f.bpfLbAlgorithm !== 'maglev')

@@ -93,6 +93,10 @@ export function registerAgentCommands(program: Command): void {
     .option('--kvstore-endpoints <urls>', 'etcd client URLs, comma-separated (http://10.0.0.1:2379,...)')
     .option('--kvstore-lease-ttl <seconds>', "TTL of the etcd lease of this node's keys (default 15)")
     .option(
+      '--tofqdns-min-ttl <seconds>',
+      "DNS answers allow their IPs at least this long (default 0: the answer's TTL)",
+    )
+    .option(
       '--devices <ifnames>',
       'external devices, comma-separated: the NodePort load balancer attaches there',
     )
@@ -117,7 +121,11 @@ export function registerAgentCommands(program: Command): void {
       '0',
     )
     .option('--metrics-port <port>', 'loopback port of the Prometheus endpoint (0 = any free, -1 = off)', '0')
-    .option('--hubble-metrics <list>', 'enabled Hubble metrics', 'drop,tcp,flow,port-distribution,icmp,http,dns')
+    .option(
+      '--hubble-metrics <list>',
+      'enabled Hubble metrics',
+      'drop,tcp,flow,port-distribution,icmp,http,dns',
+    )
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
     .action(async (_o, cmd: Command) => {
       const { runAgent } = await import('../agent/main.js');

@@ -9,7 +9,16 @@ import { type FqdnCacheEntry, routes } from '../../api/types.js';
 import { FqdnCache, type FqdnCacheState, FqdnIdentities } from '../../fqdn/index.js';
 import { cell, type Token, token } from '../../hive/hive.js';
 import { fqdnPatterns } from '../../policy/index.js';
-import { type AgentCellExtras, IdentitiesT, IpcacheT, LogT, PolicyT, SerialT, StateT } from './tokens.js';
+import {
+  type AgentCellExtras,
+  ConfigT,
+  IdentitiesT,
+  IpcacheT,
+  LogT,
+  PolicyT,
+  SerialT,
+  StateT,
+} from './tokens.js';
 
 export const FQDN_IPCACHE_OWNER = 'fqdn';
 
@@ -30,7 +39,7 @@ const GC_MAX_INTERVAL_MS = 60_000;
 
 export const fqdnCell = cell<FqdnService, AgentCellExtras>({
   name: 'fqdn',
-  needs: [IdentitiesT, IpcacheT, PolicyT, StateT, SerialT, LogT],
+  needs: [ConfigT, IdentitiesT, IpcacheT, PolicyT, StateT, SerialT, LogT],
   provides: FqdnT,
   build: (get) => {
     const { allocator } = get(IdentitiesT);
@@ -39,7 +48,7 @@ export const fqdnCell = cell<FqdnService, AgentCellExtras>({
     const serial = get(SerialT);
     const log = get(LogT).child({ subsys: 'fqdn' });
     const file = get(StateT).file<FqdnCacheState>('fqdn');
-    const cache = new FqdnCache();
+    const cache = new FqdnCache({ minTtl: get(ConfigT).fqdnMinTtlSeconds });
     const identities = new FqdnIdentities(allocator);
     let saving = false;
     let gcTimer: NodeJS.Timeout | undefined;

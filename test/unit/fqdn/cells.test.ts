@@ -21,7 +21,8 @@ import {
   ResourcesT,
   TargetsT,
 } from '../../../src/agent/cells/tokens.js';
-import { defaultConfig } from '../../../src/agent/config.js';
+import { type AgentConfig, defaultConfig } from '../../../src/agent/config.js';
+import { configFromFlags } from '../../../src/agent/main.js';
 import type { DatapathTargets } from '../../../src/endpoint/datapath-state.js';
 import type { EndpointRecord } from '../../../src/endpoint/types.js';
 import { cell, Hive } from '../../../src/hive/hive.js';
@@ -35,12 +36,17 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function agent(dp: FakeDatapath, dir: string): Promise<Hive<AgentCellExtras>> {
+async function agent(
+  dp: FakeDatapath,
+  dir: string,
+  overrides: Partial<AgentConfig> = {},
+): Promise<Hive<AgentCellExtras>> {
   const cfg = defaultConfig('t', 'n1', {
     runDir: dir,
     stateDir: dir,
     nodeIPs: ['192.168.60.2'],
     podCidrV4: '10.211.0.0/24',
+    ...overrides,
   });
   const targets = cell<DatapathTargets, AgentCellExtras>({
     name: 'fake-targets',
@@ -208,5 +214,45 @@ describe('fqdn cells against in-memory maps', () => {
     await hive.get(EndpointsT).remove(hive.get(EndpointsT).manager.get(ep.id)!);
     await until('the lookups to go', () => hive.get(FqdnT).cache.rows().length === 0);
     await until('the identity to go', () => ipcacheId(dp, '198.51.100.7') === undefined);
+  });
+});
+
+describe('fqdn minimum TTL', () => {
+  it('--tofqdns-min-ttl keeps IPs of short answers at least that long; a bad value is refused naming the field', async () => {
+    const flags = {
+      lab: 't',
+      node: 'n1',
+      podCidr: '10.211.0.0/24',
+      monitorAggregation: '0',
+      hubblePort: '0',
+      metricsPort: '-1',
+      hubbleMetrics: 'dns',
+      logLevel: 'info',
+    };
+    assert.equal(configFromFlags({ ...flags, tofqdnsMinTtl: '3600' }).fqdnMinTtlSeconds, 3600);
+    assert.equal(configFromFlags(flags).fqdnMinTtlSeconds, 0);
+    assert.throws(
+      () => configFromFlags({ ...flags, tofqdnsMinTtl: '-5' }),
+      /--tofqdns-min-ttl -5: expected whole seconds/,
+    );
+    const dp = fakeDatapath();
+    const dir = mkdtempSync(join(tmpdir(), 'cts-fqdn-'));
+    dirs.push(dir);
+    const hive = await agent(dp, dir, { fqdnMinTtlSeconds: 3600 });
+    const ep = await client(hive, dp);
+    await hive.get(PolicyT).importPolicies([toFqdns]);
+    await hive.get(DnsProxyT).learn({
+      endpointId: ep.id,
+      name: 'www.example.com.',
+      ips: [{ ip: '192.0.2.20', ttl: 1 }],
+      cnames: [],
+    });
+    assert.equal(hive.get(FqdnT).cache.rows()[0]!.ips[0]!.ttl, 3600);
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.deepEqual(
+      allowed443(dp, ep.id),
+      [ipcacheId(dp, '192.0.2.20')],
+      "still allowed after the answer's TTL",
+    );
   });
 });
