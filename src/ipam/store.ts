@@ -26,23 +26,31 @@ export class JsonStateFile<T> {
 
   /** Write atomically. Concurrent calls are serialized in call order. */
   save(value: T): Promise<void> {
-    return this.saveText(`${JSON.stringify(value, null, 2)}\n`);
+    return this.enqueue(`${JSON.stringify(value, null, 2)}\n`);
   }
 
-  /** As save(), for a value its owner serialized already (JSON of a T). */
-  saveText(text: string): Promise<void> {
-    const p = this.chain.then(() => this.write(text));
+  /**
+   * As save(), for a value its owner serialized already: the JSON of a T in pieces, written as they
+   * are (a large state kept serialized per object is not joined into one string first).
+   */
+  saveChunks(chunks: readonly Uint8Array[]): Promise<void> {
+    return this.enqueue(chunks);
+  }
+
+  private enqueue(content: string | readonly Uint8Array[]): Promise<void> {
+    const p = this.chain.then(() => this.write(content));
     this.chain = p.catch(() => {});
     return p;
   }
 
-  private async write(text: string): Promise<void> {
+  private async write(content: string | readonly Uint8Array[]): Promise<void> {
     const dir = dirname(this.path);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
     const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(text);
+      if (typeof content === 'string') await fh.writeFile(content);
+      else for (let i = 0; i < content.length; i += 1024) await fh.writev(content.slice(i, i + 1024));
       await fh.sync();
     } finally {
       await fh.close();

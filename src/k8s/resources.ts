@@ -80,8 +80,8 @@ export function splitNamespacedKey(key: string): { namespace: string; name: stri
 /** A Resource fed by its owner through upsert/delete (or replace/import of a whole snapshot). */
 export class ResourceStore<T> implements Resource<T> {
   readonly #objects = new Map<string, T>();
-  /** JSON of the stored objects, made on the first exportJson() after each change. */
-  readonly #json = new Map<string, string>();
+  /** `"key":object` JSON of the stored objects, made on the first exportJson() after each change. */
+  readonly #json = new Map<string, Uint8Array>();
   readonly #handlers = new Set<ResourceHandler<T>>();
   readonly #shape: KeyShape;
   #markSynced!: () => void;
@@ -183,20 +183,22 @@ export class ResourceStore<T> implements Resource<T> {
   }
 
   /**
-   * export() as JSON text. Each object is serialized once while it is stored (objects are
-   * immutable), so saving a large store after one change costs one object and a join.
+   * export() as JSON, in pieces: each `"key":object` is serialized once while the object is stored
+   * (objects are immutable), so saving a large store after one change costs one object.
    */
-  exportJson(): string {
-    const parts: string[] = [];
+  exportJson(): Uint8Array[] {
+    const out: Uint8Array[] = [OPEN];
     for (const [key, object] of this.#objects) {
-      let text = this.#json.get(key);
-      if (text === undefined) {
-        text = JSON.stringify(object);
-        this.#json.set(key, text);
+      let json = this.#json.get(key);
+      if (json === undefined) {
+        json = Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(object)}`);
+        this.#json.set(key, json);
       }
-      parts.push(`${JSON.stringify(key)}:${text}`);
+      if (out.length > 1) out.push(COMMA);
+      out.push(json);
     }
-    return `{${parts.join(',')}}`;
+    out.push(CLOSE);
+    return out;
   }
 
   /** Restores an exported snapshot (as replace) and counts as a complete view. */
@@ -231,6 +233,10 @@ export class ResourceStore<T> implements Resource<T> {
     for (const h of [...this.#handlers]) h(events);
   }
 }
+
+const OPEN = Buffer.from('{');
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from('}');
 
 /** Equality of JSON-like values (object key order does not matter). */
 function jsonEqual(a: unknown, b: unknown): boolean {
@@ -280,13 +286,27 @@ export class ClusterResources {
     };
   }
 
-  /** export() as JSON text (the stores' cached object texts joined). */
-  exportJson(): string {
-    return (
-      `{"version":1,"pods":${this.pods.exportJson()},"namespaces":${this.namespaces.exportJson()},` +
-      `"policies":${this.policies.exportJson()},"services":${this.services.exportJson()},` +
-      `"endpointSlices":${this.endpointSlices.exportJson()}}\n`
-    );
+  /** export() as JSON in pieces (the stores' cached object texts, not joined). */
+  exportJson(): Uint8Array[] {
+    const field = (name: string) => Buffer.from(`"${name}":`);
+    return [
+      Buffer.from('{"version":1,'),
+      field('pods'),
+      ...this.pods.exportJson(),
+      COMMA,
+      field('namespaces'),
+      ...this.namespaces.exportJson(),
+      COMMA,
+      field('policies'),
+      ...this.policies.exportJson(),
+      COMMA,
+      field('services'),
+      ...this.services.exportJson(),
+      COMMA,
+      field('endpointSlices'),
+      ...this.endpointSlices.exportJson(),
+      Buffer.from('}\n'),
+    ];
   }
 
   /**

@@ -49,7 +49,7 @@ export const resourcesCell = cell<Resources, AgentCellExtras>({
         .catch(() => {})
         .then(() => {
           queued = undefined;
-          return file.saveText(stores.exportJson());
+          return file.saveChunks(stores.exportJson());
         });
       inflight = queued;
       return queued;
