@@ -48,6 +48,7 @@ export function runKafkaConnection(
     if (o.close !== undefined) {
       // Let what was already queued for the client (earlier answers) go out before closing.
       client.end(() => shutdown(o.close));
+      setTimeout(() => shutdown(o.close), 5000).unref(); // a client that does not read
       server.destroy();
       reason ??= o.close;
     }

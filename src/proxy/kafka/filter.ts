@@ -199,6 +199,8 @@ export class KafkaFilter {
       if (size < 4 || next === undefined || next.local !== null || next.req.correlationId !== corr)
         return this.fail(out, `response with correlation id ${corr} answers no outstanding request`);
       const key = next.req.apiKey;
+      if (key === ApiKey.ApiVersions && size + 4 > SMALL_RESPONSE)
+        return this.fail(out, `ApiVersions response of ${size} bytes`);
       if (key === ApiKey.ApiVersions || (key === ApiKey.Produce && size + 4 <= SMALL_RESPONSE)) {
         this.wholeSize = size + 4;
         continue;
