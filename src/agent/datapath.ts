@@ -119,6 +119,7 @@ export class NodeDatapath {
             'endpoint programs attached',
           );
         },
+        prelink: (ep, ifindex) => this.l.prelink(this.config(ep), ifindex),
         detach: (id) => this.l.remove(id),
         pinned: () => this.l.restore().map((p) => p.id),
       },

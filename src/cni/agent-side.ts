@@ -74,6 +74,8 @@ export interface CniBackendHooks {
    * endpointAdded, or to endpointAborted when plumbing fails.
    */
   endpointPending?(ep: CniPendingEndpoint): unknown;
+  /** The host-side veth of a pending endpoint exists (the pod side is being configured). */
+  hostLinkReady?(token: unknown, ifindex: number): void;
   endpointAborted?(token: unknown): void;
   /** After IPAM + plumbing succeeded on ADD (e.g. create the endpoint, attach BPF). Throwing fails ADD and undoes it. */
   endpointAdded?(ep: CniEndpoint, token?: unknown): Promise<void>;
@@ -147,7 +149,13 @@ export class CniBackend {
         hostMac: spec.hostMac,
         podMac: spec.podMac,
       });
-      plumbing = await setupEndpoint(spec);
+      const pending = token;
+      plumbing = await setupEndpoint({
+        ...spec,
+        onHostLink: (ifindex) => {
+          if (pending !== undefined) this.o.hooks?.hostLinkReady?.(pending, ifindex);
+        },
+      });
     } catch (e) {
       if (token !== undefined) this.o.hooks?.endpointAborted?.(token);
       this.o.ipam.release(req);

@@ -47,6 +47,8 @@ export interface EndpointPlumbingSpec {
   podMac?: string | undefined;
   /** Set rp_filter=0 on the host veth (default true). */
   disableRpFilter?: boolean;
+  /** Called once the host-side veth exists, before the pod side is configured. */
+  onHostLink?: (ifindex: number) => void;
 }
 
 export interface EndpointPlumbingResult {
@@ -167,6 +169,7 @@ export async function setupEndpoint(spec: EndpointPlumbingSpec): Promise<Endpoin
     nodeOut = await ipBatch(nodeCmds, { netns: spec.nodeNetns, json: true });
   }
   const host = lastLink(nodeOut);
+  spec.onHostLink?.(host.ifindex);
   const t1 = performance.now();
   const sysctl =
     spec.disableRpFilter === false

@@ -9,10 +9,20 @@
  * while the agent is down. Loading an endpoint whose links are pinned (regeneration, agent restart)
  * swaps the programs in place with BPF_LINK_UPDATE: there is no moment without a program.
  */
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bpfObjectPath } from '../common/paths.js';
-import { type Collection, type ConstantValue, ifindexOf, type LinkInfo } from '../ebpf/index.js';
+import type { ProgramSpec } from '../ebpf/collection-spec.js';
+import {
+  type Collection,
+  type ConstantValue,
+  ifindexOf,
+  Link,
+  type LinkInfo,
+  Program,
+  ProgType,
+} from '../ebpf/index.js';
 import { EndpointLoadError } from './errors.js';
 import { parseIp, parseMac } from './maps/addr.js';
 import { DatapathMaps, DEFS } from './maps/index.js';
@@ -122,6 +132,33 @@ const DIRECTIONS = [
 ] as const;
 const PINS = DIRECTIONS.map((d) => d.dir);
 
+/** Detaches the link pinned at `path`, if any, and removes the pin. */
+function releasePin(path: string): void {
+  if (!existsSync(path)) return;
+  const link = Link.openPinned(path);
+  try {
+    link.detach();
+  } catch {
+    // already detached (its device is gone)
+  } finally {
+    link.close();
+  }
+  rmSync(path, { force: true });
+}
+
+/** r0 = TC_ACT_SHOT; exit: prelink()'s placeholder until an endpoint's programs are in. */
+const DROP_ALL: ProgramSpec = {
+  name: 'cil_hold_drop',
+  section: 'tc',
+  type: ProgType.SCHED_CLS,
+  expectedAttachType: 0,
+  license: 'GPL',
+  instructions: Uint8Array.from([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]),
+  mapRefs: [],
+  funcInfo: [],
+  lineInfo: [],
+};
+
 function ipBytes(ip: string | undefined, family: 4 | 6, what: string): Uint8Array {
   const len = family === 4 ? 4 : 16;
   if (!ip) return new Uint8Array(len);
@@ -222,6 +259,8 @@ export class DatapathLoader implements Disposable {
   readonly maps: DatapathMaps;
   readonly linksDir: string;
   private readonly ownsMaps: boolean;
+  /** prelink()'s placeholder, loaded once. */
+  #dropAll: Program | undefined;
 
   private constructor(
     readonly bpffs: string,
@@ -297,6 +336,40 @@ export class DatapathLoader implements Disposable {
   }
 
   /**
+   * Takes an endpoint's tcx hooks as soon as its host-side veth exists, with a program that drops
+   * every packet, pinned where loadAsync() looks: the real programs then replace it with a link update.
+   * A new tcx link waits out an RCU grace period (~10 ms each); this way the wait overlaps the rest of
+   * the interface setup and the verification instead of following them. Nothing passes before the
+   * real programs are in.
+   */
+  async prelink(ep: EndpointDatapathConfig, ifindex: number): Promise<void> {
+    this.#dropAll ??= Program.load(DROP_ALL, new Map());
+    const program = this.#dropAll;
+    const dir = this.#pinDir(ep.id);
+    mkdirSync(dir, { recursive: true });
+    await Promise.all(
+      DIRECTIONS.map(async (d) => {
+        const path = join(dir, d.dir);
+        releasePin(path); // a pin left from before (a device that is gone, an earlier prelink)
+        const link = await Link.attachTcxAsync({
+          program,
+          direction: d.dir,
+          interface: ifindex,
+          netns: ep.netns,
+        });
+        try {
+          link.pin(path);
+        } catch (err) {
+          link.detach();
+          throw err;
+        } finally {
+          link.close();
+        }
+      }),
+    );
+  }
+
+  /**
    * Verifies the endpoint's programs before its interface exists (the interface index is only
    * informational for the programs); loadAsync(ep, preloaded) then just attaches them.
    */
@@ -367,6 +440,7 @@ export class DatapathLoader implements Disposable {
   }
 
   close(): void {
+    this.#dropAll?.close();
     this.object.close();
     if (this.ownsMaps) this.maps.close();
   }

@@ -53,6 +53,8 @@ export interface ProgramTarget {
   preload(ep: EndpointRecord): Promise<unknown>;
   discard(preloaded: Promise<unknown>): void;
   attach(ep: EndpointRecord, preloaded?: Promise<unknown>): Promise<void>;
+  /** Holds the endpoint's hooks with a drop-all program, for attach() to swap (see DatapathLoader.prelink). */
+  prelink?(ep: EndpointRecord, ifindex: number): Promise<void>;
   detach(endpointId: number): void;
   /** Endpoint IDs whose programs are pinned (they outlive the agent). */
   pinned(): number[];
@@ -225,6 +227,11 @@ export class EndpointDatapathState implements DatapathOps {
 
   detach(ep: EndpointRecord): void {
     this.targets.programs.detach(ep.id);
+  }
+
+  /** As soon as the host-side interface exists: its hooks held, so attach() is a swap (no RCU wait). */
+  async prelink(ep: EndpointRecord, ifindex: number): Promise<void> {
+    await this.targets.programs.prelink?.(ep, ifindex);
   }
 
   /** Detaches pinned programs of endpoints that no longer exist (left by a restart). */

@@ -38,6 +38,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
           }).catch((e) => log.warn({ err: e }, 'prewarm failed')),
       );
     const resources = get(ResourcesT);
+    const prelinked = new WeakMap<PendingEndpoint, Promise<void>>();
     const backend = new CniBackend({
       ipam,
       // the VXLAN overlay's 50 bytes come off the pods' MTU
@@ -68,6 +69,17 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
                 hostIfName: e.hostIfName,
                 hostMac: e.hostMac,
               }),
+        // The tcx hooks are taken while the pod side is configured (their RCU waits off the path);
+        // the endpoint's programs then replace the placeholder.
+        hostLinkReady: (token, ifindex) => {
+          const p = token as PendingEndpoint;
+          prelinked.set(
+            p,
+            state
+              .prelink(p.ep, ifindex)
+              .catch((e) => log.warn({ err: e, endpoint: p.ep.id }, 'prelink failed')),
+          );
+        },
         endpointAborted: (token) =>
           void manager
             .abort(token as PendingEndpoint)
@@ -75,6 +87,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
         endpointAdded: (e, token) =>
           serial(async () => {
             const t0 = performance.now();
+            if (token) await prelinked.get(token as PendingEndpoint);
             const ep = token
               ? await manager.finish(token as PendingEndpoint, e.plumbing.hostIfindex)
               : await manager.create({
