@@ -289,10 +289,27 @@ export class BpfMap implements Disposable {
     count: number,
     elemFlags: number = UpdateFlag.ANY,
   ): number {
-    const L = AttrLayout.mapBatch;
-    if (keys.length < count * this.keySize || values.length < count * this.userValueSize) {
-      throw new RangeError(`map ${this.name}: batch buffers too small for ${count} elements`);
+    const { ret, errno, written } = this.batchUpdateCall(keys, values, count, elemFlags);
+    if (ret < 0) {
+      throw new BpfSyscallError(
+        `update batch in map ${this.name} (${written} of ${count} written)`,
+        errno,
+        updateHint(this, errno),
+      );
     }
+    return written;
+  }
+
+  /** One BPF_MAP_UPDATE_BATCH; `written` is the count the kernel reports back. */
+  private batchUpdateCall(
+    keys: Uint8Array,
+    values: Uint8Array,
+    count: number,
+    elemFlags: number,
+  ): { ret: number; errno: number; written: number } {
+    if (keys.length < count * this.keySize || values.length < count * this.userValueSize)
+      throw new RangeError(`map ${this.name}: batch buffers too small for ${count} elements`);
+    const L = AttrLayout.mapBatch;
     const a = new Attr(L.size)
       .ptr(L.keys, keys)
       .ptr(L.values, values)
@@ -300,14 +317,7 @@ export class BpfMap implements Disposable {
       .u32(L.map_fd, this.fd.value)
       .u64(L.elem_flags, elemFlags);
     const { ret, errno } = bpf(Cmd.MAP_UPDATE_BATCH, a.buf, a.buf.length);
-    if (ret < 0) {
-      throw new BpfSyscallError(
-        `update batch in map ${this.name} (${a.getU32(L.count)} of ${count} written)`,
-        errno,
-        updateHint(this, errno),
-      );
-    }
-    return a.getU32(L.count);
+    return { ret, errno, written: a.getU32(L.count) };
   }
 
   /**
@@ -323,19 +333,12 @@ export class BpfMap implements Disposable {
     const vs = this.userValueSize;
     let done = 0;
     if (this.batchUpdates !== false && count > 1) {
-      const L = AttrLayout.mapBatch;
-      const a = new Attr(L.size)
-        .ptr(L.keys, keys)
-        .ptr(L.values, values)
-        .u32(L.count, count)
-        .u32(L.map_fd, this.fd.value)
-        .u64(L.elem_flags, elemFlags);
-      const { ret, errno } = bpf(Cmd.MAP_UPDATE_BATCH, a.buf, a.buf.length);
+      const { ret, errno, written } = this.batchUpdateCall(keys, values, count, elemFlags);
       if (ret >= 0) {
         this.batchUpdates = true;
         return;
       }
-      done = a.getU32(L.count);
+      done = written;
       // The kernel writes the count back only once it started on the elements; an early refusal
       // leaves our count there (a failure at the last element would say count - 1).
       if (done >= count) done = 0;
