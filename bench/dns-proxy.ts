@@ -21,28 +21,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
-import { pino } from 'pino';
-import { CONTROL_PLANE_CELLS } from '../src/agent/agent.js';
 import { DnsProxyT } from '../src/agent/cells/fqdn-proxy.js';
-import {
-  type AgentCellExtras,
-  ConfigT,
-  EndpointsT,
-  LogT,
-  PolicyT,
-  ResourcesT,
-  SerialT,
-  TargetsT,
-} from '../src/agent/cells/tokens.js';
-import { defaultConfig } from '../src/agent/config.js';
+import { PolicyT, SerialT } from '../src/agent/cells/tokens.js';
 import { cliPath } from '../src/common/paths.js';
 import { MemoryRecordSource, startDnsServer, writeRecordsFile } from '../src/dns/index.js';
-import type { DatapathTargets } from '../src/endpoint/datapath-state.js';
 import { selectorPattern } from '../src/fqdn/match.js';
-import { cell, Hive } from '../src/hive/hive.js';
 import { DnsProxyHandler } from '../src/proxy/dns/handler.js';
 import { startDnsProxyServer } from '../src/proxy/dns/server.js';
 import { fakeDatapath } from '../test/unit/agent/fake-targets.js';
+import { addClient, controlPlane } from '../test/unit/fqdn/control-plane.js';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -199,41 +186,9 @@ async function proxyCost(): Promise<void> {
 async function answerToAllowed(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cts-bench-fqdn-'));
   const dp = fakeDatapath();
-  const cfg = defaultConfig('b', 'n1', {
-    runDir: dir,
-    stateDir: dir,
-    nodeIPs: ['192.168.70.2'],
-    podCidrV4: '10.212.0.0/24',
-  });
-  const targets = cell<DatapathTargets, AgentCellExtras>({
-    name: 'fake-targets',
-    needs: [],
-    provides: TargetsT,
-    build: () => ({ provide: dp }),
-  });
-  const hive = new Hive<AgentCellExtras>(
-    [...CONTROL_PLANE_CELLS, targets],
-    [
-      [ConfigT, cfg],
-      [LogT, pino({ level: 'silent' })],
-    ],
-  );
-  await hive.start();
+  const hive = await controlPlane(dp, dir);
   try {
-    await hive.get(ResourcesT).setPod('default', 'client', { labels: { app: 'client' }, namedPorts: {} });
-    dp.interfaces.add('lxcclient');
-    const ep = await hive.get(EndpointsT).manager.create({
-      containerId: 'c',
-      ifName: 'eth0',
-      netns: '/var/run/netns/c',
-      podNamespace: 'default',
-      podName: 'client',
-      ipv4: '10.212.0.10',
-      mac: '02:00:00:00:00:01',
-      hostIfName: 'lxcclient',
-      hostIfindex: 101,
-      hostMac: '02:00:00:00:00:02',
-    });
+    const ep = await addClient(hive, dp);
     const policy = hive.get(PolicyT);
     const egress443 = { toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }] };
     await policy.importPolicies([

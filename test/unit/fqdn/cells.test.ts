@@ -8,26 +8,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { CONTROL_PLANE_CELLS } from '../../../src/agent/agent.js';
 import { FqdnT } from '../../../src/agent/cells/fqdn.js';
 import { DnsProxyT } from '../../../src/agent/cells/fqdn-proxy.js';
-import {
-  type AgentCellExtras,
-  ConfigT,
-  EndpointsT,
-  LogT,
-  PolicyT,
-  ResourcesT,
-  TargetsT,
-} from '../../../src/agent/cells/tokens.js';
-import { type AgentConfig, defaultConfig } from '../../../src/agent/config.js';
+import { type AgentCellExtras, EndpointsT, PolicyT } from '../../../src/agent/cells/tokens.js';
+import type { AgentConfig } from '../../../src/agent/config.js';
 import { configFromFlags } from '../../../src/agent/main.js';
-import type { DatapathTargets } from '../../../src/endpoint/datapath-state.js';
-import type { EndpointRecord } from '../../../src/endpoint/types.js';
-import { cell, Hive } from '../../../src/hive/hive.js';
+import type { Hive } from '../../../src/hive/hive.js';
 import { isLocalIdentity } from '../../../src/identity/index.js';
 import { type FakeDatapath, fakeDatapath } from '../agent/fake-targets.js';
+import { addClient, controlPlane } from './control-plane.js';
 
 const dirs: string[] = [];
 const hives: Hive<AgentCellExtras>[] = [];
@@ -36,56 +25,13 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function agent(
-  dp: FakeDatapath,
-  dir: string,
-  overrides: Partial<AgentConfig> = {},
-): Promise<Hive<AgentCellExtras>> {
-  const cfg = defaultConfig('t', 'n1', {
-    runDir: dir,
-    stateDir: dir,
-    nodeIPs: ['192.168.60.2'],
-    podCidrV4: '10.211.0.0/24',
-    ...overrides,
-  });
-  const targets = cell<DatapathTargets, AgentCellExtras>({
-    name: 'fake-targets',
-    needs: [],
-    provides: TargetsT,
-    build: () => ({ provide: dp }),
-  });
-  const hive = new Hive<AgentCellExtras>(
-    [...CONTROL_PLANE_CELLS, targets],
-    [
-      [ConfigT, cfg],
-      [LogT, pino({ level: 'silent' })],
-    ],
-  );
+async function agent(dp: FakeDatapath, dir: string, overrides: Partial<AgentConfig> = {}) {
+  const hive = await controlPlane(dp, dir, overrides);
   hives.push(hive);
-  await hive.start();
   return hive;
 }
 
-async function client(hive: Hive<AgentCellExtras>, dp: FakeDatapath): Promise<EndpointRecord> {
-  await hive.get(ResourcesT).setPod('default', 'client', { labels: { app: 'client' }, namedPorts: {} });
-  dp.interfaces.add('lxcclient');
-  const { manager, state, persist } = hive.get(EndpointsT);
-  const ep = await manager.create({
-    containerId: 'c-client',
-    ifName: 'eth0',
-    netns: '/var/run/netns/client',
-    podNamespace: 'default',
-    podName: 'client',
-    ipv4: '10.211.0.10',
-    mac: '02:00:00:00:00:01',
-    hostIfName: 'lxcclient',
-    hostIfindex: 101,
-    hostMac: '02:00:00:00:00:02',
-  });
-  await state.flush();
-  await persist();
-  return ep;
-}
+const client = addClient;
 
 const toFqdns = {
   apiVersion: 'cilium.io/v2',
