@@ -5,12 +5,9 @@
  * unix socket, reachable by path from every namespace, is one fallback). Recorded with its start
  * time like every process of the lab; `hubble observe` uses its socket by default (src/cli/hubble.ts).
  */
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliPath } from '../common/paths.js';
-import { LabError } from './errors.js';
-import { isRunning, killRecorded, processRef } from './process.js';
+import { startListener } from './listener.js';
+import { isRunning, killRecorded } from './process.js';
 import { type LabRelay, type LabState, labDir, relaySocketPath } from './state.js';
 
 const LISTENING = /hubble relay: listening on 127\.0\.0\.1:(\d+)/;
@@ -28,39 +25,11 @@ export function relayArgs(s: Pick<LabState, 'name' | 'nodes'>, port: number): st
   ];
 }
 
-function size(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
 /** Starts the relay on `port` (0: a free one) and resolves once it listens, with what to record. */
 async function startRelay(s: LabState, port: number): Promise<LabRelay> {
   const log = join(labDir(s.name), 'relay.log');
-  const from = size(log);
-  const out = openSync(log, 'a');
-  const child = spawn(process.execPath, [cliPath, ...relayArgs(s, port)], {
-    detached: true,
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
-  child.unref();
-  const ref = processRef(child.pid!);
-  const written = () => readFileSync(log, 'utf8').slice(from);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const m = LISTENING.exec(written());
-    if (m) return { ...ref, port: Number(m[1]), socket: relaySocketPath(s.name), log };
-    if (!isRunning(ref))
-      throw new LabError(`hubble relay exited during start-up; see ${log}:\n${written().trimEnd()}`);
-    if (Date.now() > deadline) {
-      killRecorded(ref);
-      throw new LabError(`hubble relay did not listen within 15 s; see ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { ref, match } = await startListener('hubble relay', relayArgs(s, port), log, LISTENING);
+  return { ...ref, port: Number(match[1]), socket: relaySocketPath(s.name), log };
 }
 
 /**

@@ -5,12 +5,9 @@
  * 127.0.0.1:12000 when that port is free, else on any free port; `lab up` prints its URL. Recorded
  * with its start time like every process of the lab, so `lab down` stops it.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliPath } from '../common/paths.js';
-import { LabError } from './errors.js';
-import { isRunning, killRecorded, processRef } from './process.js';
+import { startListener } from './listener.js';
+import { isRunning, killRecorded } from './process.js';
 import { type LabState, type LabUi, labDir } from './state.js';
 
 export const UI_PORT = 12000;
@@ -32,41 +29,16 @@ export function uiArgs(s: Pick<LabState, 'name' | 'nodes' | 'relay'>, port: numb
   ];
 }
 
-function size(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
 async function startUi(s: LabState, port: number): Promise<LabUi> {
   const log = join(labDir(s.name), 'ui.log');
-  const from = size(log);
-  const out = openSync(log, 'a');
   const args = uiArgs(s, port);
-  const child = spawn(process.execPath, [cliPath, ...args], { detached: true, stdio: ['ignore', out, out] });
-  closeSync(out);
-  child.unref();
-  const ref = processRef(child.pid!);
-  const written = () => readFileSync(log, 'utf8').slice(from);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const m = LISTENING.exec(written());
-    if (m) return { ...ref, url: m[1]!, port: Number(m[2]), server: args[5]!, log };
-    if (!isRunning(ref))
-      throw new LabError(`hubble ui exited during start-up; see ${log}:\n${written().trimEnd()}`);
-    if (Date.now() > deadline) {
-      killRecorded(ref);
-      throw new LabError(`hubble ui did not listen within 15 s; see ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { ref, match } = await startListener('hubble ui', args, log, LISTENING);
+  return { ...ref, url: match[1]!, port: Number(match[2]), server: args[5]!, log };
 }
 
 /**
  * Starts the UI unless the recorded one runs with the same flow source (a lab that gained a relay
- * gets a new one); port 12000 first, else the one it had, else any free one.
+ * gets a new one): on the port it had, else 12000, else any free one.
  */
 export async function ensureUi(s: LabState): Promise<LabUi> {
   const server = uiArgs(s, 0)[5];

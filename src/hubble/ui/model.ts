@@ -6,6 +6,7 @@
  * number, so a reader asks for what changed since the version it last saw. The browser bundle
  * imports this module too (names and ids are computed the same way on both sides).
  */
+import { ReservedIdentityNames } from '../constants.js';
 import type { Endpoint, Flow } from '../types.js';
 
 /** Fields of upstream's flow.Flow that flows from L7 proxies and the DNS proxy carry. */
@@ -119,19 +120,12 @@ const MAX_PODS = 20;
 const MAX_L7_KEYS = 32;
 const MAX_NAMES = 10_000;
 
-/** Reserved identities (upstream's numbering) → the node kind standing for them. */
-const RESERVED_IDENTITIES: Record<number, NodeKind> = {
-  1: 'host',
-  2: 'world',
-  3: 'unmanaged',
-  4: 'health',
-  5: 'init',
-  6: 'remote-node',
-  7: 'kube-apiserver',
-  8: 'ingress',
-  9: 'world',
-  10: 'world',
-};
+/** The node kind of a reserved identity (its name, world-ipv4 and world-ipv6 being world). */
+function reservedKind(id: number | undefined): NodeKind | undefined {
+  if (id === undefined || id === 0) return undefined;
+  if (id === 9 || id === 10) return 'world';
+  return ReservedIdentityNames[id] as NodeKind | undefined;
+}
 
 const RESERVED_LABELS: Record<string, NodeKind> = {
   host: 'host',
@@ -168,7 +162,7 @@ export function endpointKind(ep: Endpoint | undefined): NodeKind {
     const k = RESERVED_LABELS[l.slice('reserved:'.length).split('=')[0]!];
     if (k) return k;
   }
-  const byId = ep?.identity !== undefined ? RESERVED_IDENTITIES[ep.identity] : undefined;
+  const byId = reservedKind(ep?.identity);
   if (byId) return byId;
   if (ep?.namespace || ep?.pod_name || (ep?.labels?.length ?? 0) > 0) return 'workload';
   return 'unknown';

@@ -14,25 +14,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { distRoot, projectRoot } from '../../../src/common/paths.js';
 import { cli, cliOk, labName, manifest, pods, probe } from '../../helpers/cli.js';
+import { STARWARS_L7_POLICY } from '../../unit/ui/helpers/flows.js';
 import { haveChromium, launchChromium } from './browser.js';
 
 const LAB = labName('ui');
 const OUT = process.env.UI_TEST_OUTPUT ?? join(distRoot, 'test-output', 'ui');
 const STARWARS = readFileSync(join(projectRoot, 'examples', 'starwars', 'starwars.yaml'), 'utf8');
 const POLICY = readFileSync(join(projectRoot, 'examples', 'starwars', 'sw_l3_l4_policy.yaml'), 'utf8');
-
-/** rule1 again, with upstream's L7 rule: only POST /v1/request-landing. */
-const L7_POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: rule1, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {org: empire}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules: {http: [{method: POST, path: /v1/request-landing}]}
-`;
 
 const TIE_EDGE = '[data-edge][data-source="default/tiefighter"][data-target="default/deathstar"]';
 const XWING_EDGE = '[data-edge][data-source="default/xwing"][data-target="default/deathstar"]';
@@ -159,7 +147,7 @@ describe('privileged: Hubble UI in headless Chromium on the Star Wars lab', {
   });
 
   it('with an L7 policy the edge sums HTTP requests and the policy view gives the http rule to add', async () => {
-    await cliOk(['lab', 'apply', '-f', manifest(L7_POLICY)], { lab: LAB });
+    await cliOk(['lab', 'apply', '-f', manifest(STARWARS_L7_POLICY)], { lab: LAB });
     const ds = [...(await pods(LAB)).values()].find((p) => p.name.startsWith('deathstar-'))!;
     const curl = async (method: string, path: string) =>
       (

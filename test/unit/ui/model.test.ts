@@ -2,13 +2,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { explainEdge, selectingPolicies, traceSide } from '../../../src/hubble/ui/explain.js';
+import {
+  explainEdge,
+  type PolicySource,
+  selectingPolicies,
+  traceSide,
+} from '../../../src/hubble/ui/explain.js';
 import { nodeOf, ServiceMap, workloadName } from '../../../src/hubble/ui/model.js';
 import { compileQuery, flowRow, parseQuery, queryFilters } from '../../../src/hubble/ui/query.js';
 import { IdentityAllocator } from '../../../src/identity/index.js';
 import { LabelSet } from '../../../src/labels/index.js';
 import { PolicyEngine, PolicyRepository, parsePolicies, SelectorCache } from '../../../src/policy/index.js';
-import { flow, HOST, pod, REMOTE_NODE, starwars, WORLD } from './helpers/flows.js';
+import { flow, HOST, pod, REMOTE_NODE, STARWARS_L7_POLICY, starwars, WORLD } from './helpers/flows.js';
 
 const { deathstar, tiefighter, xwing } = starwars;
 
@@ -284,61 +289,66 @@ spec:
   - fromEndpoints: [{matchLabels: {org: empire}}]
     toPorts: [{ports: [{port: "80", protocol: TCP}]}]`;
 
-  function setup() {
-    const alloc = new IdentityAllocator();
+  /** The trace of the agent's route (labels as given, `k8s` the default source) over these policies. */
+  function tracer(yaml: string): PolicySource['trace'] {
     const cache = new SelectorCache();
-    cache.attach(alloc);
+    cache.attach(new IdentityAllocator());
     const repo = new PolicyRepository();
+    repo.upsertAll(parsePolicies(docs(yaml)));
     const engine = new PolicyEngine(repo, cache);
-    repo.upsertAll(parsePolicies(docs(RULE1)));
-    // as the agent's trace route: labels as given, `k8s` the default source
-    const trace = (q: {
-      src: { labels?: string[] };
-      dst: { labels?: string[] };
-      dport: number;
-      protocol: string;
-    }) =>
+    return async (q) =>
       engine.trace({
         src: { labels: LabelSet.parse(q.src.labels ?? [], 'k8s') },
         dst: { labels: LabelSet.parse(q.dst.labels ?? [], 'k8s') },
         dport: q.dport,
         protocol: q.protocol,
       });
+  }
+
+  /** The policy view of a map edge, as the backend builds it. */
+  async function explain(m: ServiceMap, id: string, trace: PolicySource['trace']) {
+    const edge = m.edge(id)!;
+    const src = m.node(edge.source)!;
+    const dst = m.node(edge.target)!;
+    const t = await trace({
+      src: traceSide(src),
+      dst: traceSide(dst),
+      dport: edge.port,
+      protocol: edge.protocol,
+    });
+    return explainEdge(edge, src, dst, t);
+  }
+
+  function starwarsMap(): ServiceMap {
     const m = new ServiceMap();
     m.add(flow({ src: tiefighter(), dst: deathstar() }));
     m.add(flow({ src: xwing(), dst: deathstar(), verdict: 'DROPPED' }));
     m.add(flow({ src: WORLD, dst: deathstar(), verdict: 'DROPPED' }));
-    return { m, trace };
+    return m;
   }
 
-  it('lists the policies selecting a workload', () => {
-    const { m, trace } = setup();
-    const side = traceSide(m.node('default/deathstar')!);
-    const t = trace({ src: side, dst: side, dport: 0, protocol: 'TCP' });
+  it('lists the policies selecting a workload', async () => {
+    const m = starwarsMap();
+    const trace = tracer(RULE1);
+    const self = async (id: string) => {
+      const side = traceSide(m.node(id)!);
+      return trace({ src: side, dst: side, dport: 0, protocol: 'TCP' });
+    };
     const list = [
       { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', document: { spec: {} } },
     ];
-    const sel = selectingPolicies(t, list);
+    const sel = selectingPolicies(await self('default/deathstar'), list);
     assert.deepEqual(
       sel.map((p) => [p.ref, p.rules]),
       [['CiliumNetworkPolicy/default/rule1', [0]]],
     );
     assert.deepEqual(sel[0]!.document, { spec: {} });
-    const tie = traceSide(m.node('default/tiefighter')!);
-    assert.deepEqual(selectingPolicies(trace({ src: tie, dst: tie, dport: 0, protocol: 'TCP' }), list), []);
+    assert.deepEqual(selectingPolicies(await self('default/tiefighter'), list), []);
   });
 
-  it('says which rule would have to change for a dropped edge', () => {
-    const { m, trace } = setup();
-    const edge = m.edge('default/xwing TCP default/deathstar:80')!;
-    const src = m.node(edge.source)!;
-    const dst = m.node(edge.target)!;
-    const ex = explainEdge(
-      edge,
-      src,
-      dst,
-      trace({ src: traceSide(src), dst: traceSide(dst), dport: 80, protocol: 'TCP' }),
-    );
+  it('says which rule would have to change for a dropped edge', async () => {
+    const m = starwarsMap();
+    const ex = await explain(m, 'default/xwing TCP default/deathstar:80', tracer(RULE1));
     assert.equal(ex.verdict, 'DENIED');
     assert.deepEqual(
       ex.directions.map((d) => d.verdict),
@@ -365,78 +375,33 @@ spec:
     );
     // the snippet, added to rule1, really allows the xwing
     const fixed = `${RULE1}\n  - fromEndpoints: [{matchLabels: {org: alliance, class: xwing}}]\n    toPorts: [{ports: [{port: "80", protocol: TCP}]}]`;
-    const repo2 = new PolicyRepository();
-    repo2.upsertAll(parsePolicies(docs(fixed)));
-    const cache = new SelectorCache();
-    cache.attach(new IdentityAllocator());
-    const t2 = new PolicyEngine(repo2, cache).trace({
-      src: { labels: LabelSet.parse(src.labels, 'k8s') },
-      dst: { labels: LabelSet.parse(dst.labels, 'k8s') },
-      dport: 80,
-      protocol: 'TCP',
-    });
-    assert.equal(t2.verdict, 'ALLOWED');
-    // the allowed edge has nothing to change
-    const ok = m.edge('default/tiefighter TCP default/deathstar:80')!;
-    const exOk = explainEdge(
-      ok,
-      m.node(ok.source)!,
-      dst,
-      trace({ src: traceSide(m.node(ok.source)!), dst: traceSide(dst), dport: 80, protocol: 'TCP' }),
+    assert.equal(
+      (await explain(m, 'default/xwing TCP default/deathstar:80', tracer(fixed))).verdict,
+      'ALLOWED',
     );
-    assert.equal(exOk.verdict, 'ALLOWED');
-    assert.equal(exOk.change, undefined);
-    assert.match(exOk.directions[1]!.matches[0]!, /rule1 rule 0 ingress\[0\]/);
+    // the allowed edge has nothing to change
+    const ok = await explain(m, 'default/tiefighter TCP default/deathstar:80', tracer(RULE1));
+    assert.equal(ok.verdict, 'ALLOWED');
+    assert.equal(ok.change, undefined);
+    assert.match(ok.directions[1]!.matches[0]!, /rule1 rule 0 ingress\[0\]/);
   });
 
-  it('an edge whose HTTP requests the L7 rules deny: the http rules to add', () => {
-    const repo = new PolicyRepository();
-    repo.upsertAll(
-      parsePolicies(
-        docs(`apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: rule1, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {org: empire}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules: {http: [{method: POST, path: /v1/request-landing}]}`),
-      ),
-    );
-    const cache = new SelectorCache();
-    cache.attach(new IdentityAllocator());
-    const engine = new PolicyEngine(repo, cache);
+  it('an edge whose HTTP requests the L7 rules deny: the http rules to add', async () => {
     const m = new ServiceMap();
-    m.add(
-      flow({
-        src: tiefighter(),
-        dst: deathstar(),
-        http: { method: 'POST', url: 'http://10.200.0.4/v1/request-landing' },
-      }),
-    );
+    const http = (method: string, path: string) => ({ method, url: `http://10.200.0.4${path}` });
+    m.add(flow({ src: tiefighter(), dst: deathstar(), http: http('POST', '/v1/request-landing') }));
     const denied = flow({
       src: tiefighter(),
       dst: deathstar(),
       verdict: 'DROPPED',
-      http: { method: 'PUT', url: 'http://10.200.0.4/v1/exhaust-port' },
+      http: http('PUT', '/v1/exhaust-port'),
     });
     delete denied.drop_reason;
     delete denied.drop_reason_desc;
-    const place = m.add(denied);
-    assert.equal(flowRow(0, denied, place).dropReason, 'L7_POLICY_DENIED');
-    const edge = m.edge('default/tiefighter TCP default/deathstar:80')!;
-    assert.deepEqual(edge.httpDropped, { 'PUT /v1/exhaust-port': 1 });
-    const src = m.node(edge.source)!;
-    const dst = m.node(edge.target)!;
-    const t = engine.trace({
-      src: { labels: LabelSet.parse(src.labels, 'k8s') },
-      dst: { labels: LabelSet.parse(dst.labels, 'k8s') },
-      dport: 80,
-      protocol: 'TCP',
-    });
-    const ex = explainEdge(edge, src, dst, t);
+    assert.equal(flowRow(0, denied, m.add(denied)).dropReason, 'L7_POLICY_DENIED');
+    const id = 'default/tiefighter TCP default/deathstar:80';
+    assert.deepEqual(m.edge(id)!.httpDropped, { 'PUT /v1/exhaust-port': 1 });
+    const ex = await explain(m, id, tracer(STARWARS_L7_POLICY));
     assert.equal(ex.verdict, 'ALLOWED');
     assert.match(
       ex.change!,
@@ -448,17 +413,8 @@ spec:
     );
   });
 
-  it('world gets fromEntities', () => {
-    const { m, trace } = setup();
-    const edge = m.edge('world-sender TCP default/deathstar:80')!;
-    const src = m.node(edge.source)!;
-    const dst = m.node(edge.target)!;
-    const ex = explainEdge(
-      edge,
-      src,
-      dst,
-      trace({ src: traceSide(src), dst: traceSide(dst), dport: 80, protocol: 'TCP' }),
-    );
+  it('world gets fromEntities', async () => {
+    const ex = await explain(starwarsMap(), 'world-sender TCP default/deathstar:80', tracer(RULE1));
     assert.equal(ex.verdict, 'DENIED');
     assert.match(ex.snippet!, /fromEntities: \[world\]/);
   });

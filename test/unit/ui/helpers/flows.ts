@@ -106,3 +106,16 @@ export const starwars = {
   xwing: () =>
     pod('default', 'xwing', { org: 'alliance', class: 'xwing', 'app.kubernetes.io/name': 'xwing' }, 1002),
 };
+
+/** Upstream's Star Wars L7 rule: only empire ships, only POST /v1/request-landing. */
+export const STARWARS_L7_POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: rule1, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {org: empire}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{method: POST, path: /v1/request-landing}]}
+`;
