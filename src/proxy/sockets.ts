@@ -152,7 +152,9 @@ export function transparentConnect(local: Addr, remote: Addr, mark: number): Soc
       throw new ProxySocketError(`connect(${remote.address}:${remote.port})`, errno);
     }
   }
-  return new Socket({ fd, readable: true, writable: true });
+  const sock = new Socket({ fd, readable: true, writable: true });
+  sock.setNoDelay(true); // request/response traffic: no Nagle delay on the proxy's small writes
+  return sock;
 }
 
 /**

@@ -258,7 +258,11 @@ export class HttpProxy implements L7Proxy {
         res.end('upstream connect error\r\n');
       } else res.destroy();
     });
-    req.pipe(up);
+    // a request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3)
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+      req.resume();
+      up.end();
+    } else req.pipe(up);
     res.on('close', () => {
       if (!res.writableFinished) up.destroy();
     });
