@@ -31,6 +31,7 @@ const MANIFEST = [
   pod('empire-hq', 'app: empire-hq', ['sleep', 'infinity']),
   pod('empire-outpost', 'app: empire-outpost', ['sleep', 'infinity']),
   pod('empire-backup', 'app: empire-backup', ['sleep', 'infinity']),
+  pod('probe-droid', 'app: probe-droid', ['sleep', 'infinity']),
   `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: secure-empire-kafka}
@@ -50,6 +51,21 @@ spec:
       rules:
         kafka:
         - {role: consume, topic: empire-announce}
+  - fromEndpoints: [{matchLabels: {app: probe-droid}}]
+    toPorts: [{ports: [{port: "9092", protocol: TCP}]}]
+`,
+  `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: probe-droid-egress}
+spec:
+  endpointSelector: {matchLabels: {app: probe-droid}}
+  egress:
+  - toEndpoints: [{matchLabels: {app: kafka}}]
+    toPorts:
+    - ports: [{port: "9092", protocol: TCP}]
+      rules:
+        kafka:
+        - {role: produce, topic: droid-reports}
 `,
 ].join('---\n');
 
@@ -143,6 +159,13 @@ describe('privileged: Kafka L7 policy through the node proxy', () => {
     assert.deepEqual([d.ok, d.code], [false, 29]);
   });
 
+  it('egress rules of the client pod: the same proxy, the client side of the connection', async () => {
+    const ok = await client('probe-droid', ['produce', '--topic', 'droid-reports', '--count', '2']);
+    assert.deepEqual(ok, { ok: true, produced: 2 });
+    const denied = await client('probe-droid', ['produce', '--topic', 'empire-announce']);
+    assert.deepEqual([denied.ok, denied.error, denied.code], [false, 'TOPIC_AUTHORIZATION_FAILED', 29]);
+  });
+
   it('a pod no rule selects cannot connect at all', async () => {
     const r = await client('empire-backup', ['produce', '--topic', 'empire-announce']);
     assert.equal(r.ok, false);
@@ -197,6 +220,11 @@ describe('privileged: Kafka L7 policy through the node proxy', () => {
         f.l7.kafka.api_key === 'metadata',
     );
     assert.ok(denied, 'the denied metadata request for rebel-plans');
+    assert.equal(produced.traffic_direction, 'INGRESS', "the broker's ingress rules");
+    const droid = kafka.find(
+      (f) => f.source?.pod_name === 'probe-droid' && f.l7?.kafka?.topic === 'droid-reports',
+    );
+    assert.equal(droid?.traffic_direction, 'EGRESS', "the droid's egress rules");
     const responses = kafka.filter((f) => f.l7?.type === 'RESPONSE' && f.l7.kafka?.api_key === 'produce');
     assert.ok(responses.some((f) => (f.l7?.latency_ns ?? 0) > 0));
   });
