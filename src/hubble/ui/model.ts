@@ -319,18 +319,38 @@ function bump(rec: Record<string, number>, key: string, limit: number): void {
   else rec['(other)'] = (rec['(other)'] ?? 0) + 1;
 }
 
+/**
+ * Bounds of a map: a cluster's workloads are few, but addresses without an identity (each its own
+ * node) are not; flows that would need more are counted in `overflow` (the table still shows them).
+ */
+export interface MapLimits {
+  nodes: number;
+  edges: number;
+}
+
 /** The aggregated map of every flow seen; `add` is O(1) per flow. */
 export class ServiceMap {
   private readonly nodes = new Map<string, MapNode>();
   private readonly edges = new Map<string, MapEdge>();
   private readonly namespaceSet = new Set<string>();
   version = 0;
+  /** Flows left out of the map because they needed a node or an edge beyond the limits. */
+  overflow = 0;
+
+  constructor(private readonly limits: MapLimits = { nodes: 5_000, edges: 20_000 }) {}
   /** Addresses → the DNS name they were resolved from (DNS answers seen in L7 flows), oldest out first. */
   private readonly names = new Map<string, string>();
   private readonly namesOf: NamesOf = (ip) => this.names.get(ip);
 
   get size(): { nodes: number; edges: number } {
     return { nodes: this.nodes.size, edges: this.edges.size };
+  }
+
+  /** Whether the flow's nodes and edge are known, or there is room for them (MapLimits). */
+  private fits(place: FlowPlace): boolean {
+    const newNodes = [place.source.id, place.destination.id].filter((id) => !this.nodes.has(id)).length;
+    if (this.nodes.size + newNodes > this.limits.nodes) return false;
+    return !place.edge || this.edges.has(place.edge) || this.edges.size < this.limits.edges;
   }
 
   namespaces(): string[] {
@@ -350,6 +370,10 @@ export class ServiceMap {
     this.learnNames(f);
     const place = placeFlow(f, this.namesOf);
     if (f.Type === 'SOCK') return place;
+    if (!this.fits(place)) {
+      this.overflow++;
+      return place;
+    }
     const v = ++this.version;
     this.touch(place.source, f.source, v);
     this.touch(place.destination, f.destination, v);

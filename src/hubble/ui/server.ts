@@ -38,6 +38,8 @@ const BATCH_MS = 250;
 /** Rows one batch sends a page at most; a page that falls further behind is told how many it missed. */
 const MAX_ROWS_PER_BATCH = 2000;
 const DEFAULT_LIMIT = 1000;
+/** Bytes of events a page may leave unread before its stream is closed. */
+const MAX_UNREAD_BYTES = 8 << 20;
 const ASSETS: Record<string, string> = {
   '/': 'index.html',
   '/index.html': 'index.html',
@@ -102,6 +104,8 @@ export interface UiStatus {
   maxFlows: number;
   nodes: number;
   edges: number;
+  /** Flows the map left out (limits reached). */
+  mapOverflow: number;
   policy: boolean;
 }
 
@@ -168,6 +172,7 @@ export class UiServer {
       flowsHeld: this.store.size,
       maxFlows: this.store.capacity,
       ...this.map.size,
+      mapOverflow: this.map.overflow,
       policy: this.opts.policy !== undefined,
     };
     if (this.lastError !== undefined) st.error = this.lastError;
@@ -223,6 +228,13 @@ export class UiServer {
   /** One batch of live updates to every event stream: new matching rows and the map's changes. */
   private flush(): void {
     for (const c of this.clients) {
+      // A page that does not read its stream is dropped rather than buffered for without end;
+      // its EventSource reconnects and catches up from the flows still held.
+      if (c.res.writableLength > MAX_UNREAD_BYTES) {
+        this.clients.delete(c);
+        c.res.end();
+        continue;
+      }
       const rows: FlowRow[] = [];
       let missed = 0;
       const from = Math.max(c.lastSeq + 1, this.store.oldest);

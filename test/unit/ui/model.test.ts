@@ -201,6 +201,20 @@ describe('hubble ui: map edges', () => {
     assert.deepEqual(m.view('shop', v0).edges, []);
   });
 
+  it('stays within its limits: flows needing more nodes or edges are counted, not mapped', () => {
+    const m = new ServiceMap({ nodes: 3, edges: 2 });
+    m.add(flow({ src: tiefighter(), dst: deathstar() }));
+    m.add(flow({ src: xwing(), dst: deathstar() }));
+    // a fourth node: left out
+    m.add(flow({ src: {}, dst: deathstar(), srcIp: '192.0.2.1' }));
+    // a third edge between known nodes: left out; known edges still count
+    m.add(flow({ src: xwing(), dst: deathstar(), port: 443 }));
+    m.add(flow({ src: xwing(), dst: deathstar() }));
+    assert.deepEqual(m.size, { nodes: 3, edges: 2 });
+    assert.equal(m.overflow, 2);
+    assert.equal(m.edge('default/xwing TCP default/deathstar:80')!.flows, 2);
+  });
+
   it('aggregates 100 workloads and 100,000 flows in bounded state', () => {
     const m = new ServiceMap();
     const pods = Array.from({ length: 100 }, (_, i) =>
