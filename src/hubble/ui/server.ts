@@ -38,6 +38,8 @@ const BATCH_MS = 250;
 /** Rows one batch sends a page at most; a page that falls further behind is told how many it missed. */
 const MAX_ROWS_PER_BATCH = 2000;
 const DEFAULT_LIMIT = 1000;
+/** Every this many batches (2 s) the pages get the status again (connected, counts). */
+const STATUS_EVERY = 8;
 /** Bytes of events a page may leave unread before its stream is closed. */
 const MAX_UNREAD_BYTES = 8 << 20;
 const ASSETS: Record<string, string> = {
@@ -122,6 +124,7 @@ export class UiServer {
   private lastError: string | undefined;
   private lastTime = '';
   flowsSeen = 0;
+  private batches = 0;
   /** The address it serves on, `http://host:port/`. */
   url = '';
 
@@ -227,6 +230,7 @@ export class UiServer {
 
   /** One batch of live updates to every event stream: new matching rows and the map's changes. */
   private flush(): void {
+    const status = ++this.batches % STATUS_EVERY === 0 ? this.status() : undefined;
     for (const c of this.clients) {
       // A page that does not read its stream is dropped rather than buffered for without end;
       // its EventSource reconnects and catches up from the flows still held.
@@ -246,6 +250,7 @@ export class UiServer {
       c.lastSeq = this.store.next - 1;
       if (rows.length > MAX_ROWS_PER_BATCH) missed += rows.splice(0, rows.length - MAX_ROWS_PER_BATCH).length;
       if (rows.length > 0 || missed > 0) sse(c.res, 'flows', { rows, missed, lastSeq: c.lastSeq });
+      if (status) sse(c.res, 'status', status);
       if (this.map.version > c.mapVersion) {
         const delta = this.map.view(c.namespace, c.mapVersion);
         c.mapVersion = delta.version;

@@ -138,7 +138,7 @@ function showStatus(
   }
   el.classList.toggle('down', !st.connected);
   el.textContent = st.connected
-    ? `flows from ${st.source}`
+    ? `${st.flowsSeen.toLocaleString()} flows from ${st.source}`
     : `not connected to ${st.source}${st.error ? `: ${st.error}` : ''}`;
 }
 
