@@ -11,8 +11,14 @@ import { run } from '../../datapath/linux/index.js';
 import { cell, token } from '../../hive/hive.js';
 import { l7Flow } from '../../hubble/l7.js';
 import { l7RulesFor } from '../../policy/l7.js';
-import { connectTransparent, type ProxyHost, ProxyManager, readRedirect } from '../../proxy/framework.js';
 import { DnsProxy } from '../../proxy/dns/proxy.js';
+import {
+  connectTransparent,
+  type L7Record,
+  type ProxyHost,
+  ProxyManager,
+  readRedirect,
+} from '../../proxy/framework.js';
 import { HttpProxy } from '../../proxy/http/proxy.js';
 import { KafkaProxy } from '../../proxy/kafka/proxy.js';
 import { DnsProxyT } from './fqdn-proxy.js';
@@ -61,6 +67,18 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
     const dp = get(DatapathT);
     const { engine, cache } = get(PolicyT);
     const hubble = get(HubbleT);
+    let pending: L7Record[] = [];
+    const flush = () => {
+      const batch = pending;
+      pending = [];
+      for (const record of batch) {
+        try {
+          hubble.observer.ingestFlow(l7Flow(record, hubble.observer.parserContext));
+        } catch (err) {
+          log.warn({ err }, 'L7 flow not recorded');
+        }
+      }
+    };
     const host: ProxyHost = {
       redirect: (protocol, client, port) => readRedirect(dp.m.raw('cilium_proxy'), protocol, client, port),
       rules: (info) => {
@@ -75,12 +93,10 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
         );
       },
       connectUpstream: (info) => connectTransparent(info),
+      // flows are built after the proxy has written its answer (setImmediate), off the request path
       emit: (record) => {
-        try {
-          hubble.observer.ingestFlow(l7Flow(record, hubble.observer.parserContext));
-        } catch (err) {
-          log.warn({ err }, 'L7 flow not recorded');
-        }
+        pending.push(record);
+        if (pending.length === 1) setImmediate(flush);
       },
     };
     const manager = new ProxyManager(host);
