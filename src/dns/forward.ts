@@ -37,7 +37,7 @@ export async function forwardQuery(
 }
 
 /** The question section (from byte 12 to the end of the first question) is the same, ignoring case. */
-function sameQuestion(query: Buffer, answer: Buffer): boolean {
+export function sameQuestion(query: Buffer, answer: Buffer): boolean {
   const end = questionEnd(query);
   if (end === undefined || answer.length < end) return false;
   if (query.readUInt16BE(4) !== answer.readUInt16BE(4)) return false;

@@ -8,9 +8,10 @@
  */
 import dnsPacket, { type Answer, type DecodedPacket, type Question } from 'dns-packet';
 import type { HostPort } from '../../dns/address.js';
-import { forwardQuery, type Transport } from '../../dns/forward.js';
+import type { Transport } from '../../dns/forward.js';
 import { nameMatches, toFqdn } from '../../fqdn/match.js';
 import type { RedirectInfo } from '../framework.js';
+import { UpstreamClient } from './upstream.js';
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 const FLAG_RD = 1 << 8;
@@ -96,10 +97,16 @@ export class DnsProxyHandler {
   };
   readonly #timeout: number;
   readonly #maxDelay: number;
+  readonly #upstream = new UpstreamClient();
 
   constructor(readonly o: DnsHandlerOptions) {
     this.#timeout = o.upstreamTimeoutMs ?? 2000;
     this.#maxDelay = o.maxDelayMs ?? 1000;
+  }
+
+  /** Closes the sockets to the servers (queries in flight get SERVFAIL). */
+  close(): void {
+    this.#upstream.close();
   }
 
   /** The bytes to send back to the pod, or undefined when nothing is due. Never throws. */
@@ -144,7 +151,7 @@ export class DnsProxyHandler {
       return errorResponse(msg, RCODE.REFUSED, questions);
     }
     this.o.onEvent?.({ type: 'request', ...base, verdict: 'forwarded' });
-    const answer = await forwardQuery(msg, [ctx.destination], ctx.transport, this.#timeout);
+    const answer = await this.#upstream.exchange(msg, ctx.destination, ctx.transport, this.#timeout);
     if (answer === undefined) {
       this.stats.upstreamFailures++;
       this.o.onEvent?.({

@@ -119,6 +119,7 @@ export class DnsProxy implements L7Proxy {
 
   async stop(): Promise<void> {
     for (const c of this.#conns) c.destroy();
+    this.#handler?.close();
     const udp = this.#udp;
     this.#udp = undefined;
     await Promise.all([

@@ -303,6 +303,15 @@ describe('privileged: DNS proxy and toFQDNs in a lab', {
       flows.some((f) => f.l7!.dns!.query === 'other.test.' && f.verdict === 'DROPPED'),
       'the refused query is a dropped flow',
     );
+    // --protocol dns keeps exactly the DNS flows.
+    const dnsOnly = (
+      await cliOk(['hubble', 'observe', '--last', '1000', '--protocol', 'dns', '-o', 'json'], { lab: LAB })
+    )
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { flow?: { l7?: { dns?: unknown } } });
+    assert.ok(dnsOnly.length > 0);
+    assert.ok(dnsOnly.every((x) => (x.flow ?? (x as { l7?: { dns?: unknown } })).l7?.dns !== undefined));
     const status = JSON.parse(await cliOk(['status', '-o', 'json'], { lab: LAB })) as { metrics: string };
     const text = await (await fetch(status.metrics)).text();
     assert.match(text, /hubble_dns_queries_total\{rcode="Policy denied",qtypes="A",ips_returned="0"\} [1-9]/);

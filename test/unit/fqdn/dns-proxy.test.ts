@@ -207,6 +207,70 @@ describe('dns proxy (real sockets)', () => {
     }
   });
 
+  it('many queries in flight to one server share its sockets, each gets its own answer with its own ID', async () => {
+    const h = new DnsProxyHandler({ rules: () => ({ endpointId: 1, patterns: ['*'] }) });
+    try {
+      const ctx = {
+        transport: 'udp' as const,
+        source: { host: '127.0.0.1', port: 1 },
+        destination: upstream.addresses[0]!,
+      };
+      const names = ['web', 'db', 'nope'];
+      const outs = await Promise.all(
+        Array.from({ length: 120 }, (_, i) =>
+          h.handle(queryPacket(`${names[i % 3]}.default.svc.cluster.local`, 'A', { id: i }), ctx),
+        ),
+      );
+      for (const [i, o] of outs.entries()) {
+        const r = decode(o);
+        assert.equal(r.id, i);
+        assert.equal(r.questions?.[0]?.name, `${names[i % 3]}.default.svc.cluster.local`);
+        const want = i % 3 === 0 ? ['10.96.0.10'] : i % 3 === 1 ? ['10.96.0.11'] : [];
+        assert.deepEqual(
+          (r.answers ?? []).map((a) => (a as { data: string }).data),
+          want,
+        );
+      }
+    } finally {
+      h.close();
+    }
+  });
+
+  it('an answer from the server with another question is not taken (SERVFAIL after the timeout)', async () => {
+    const liar = createSocket('udp4');
+    await new Promise<void>((r) => liar.bind(0, '127.0.0.1', () => r()));
+    liar.on('message', (m, rinfo) => {
+      const q = dnsPacket.decode(m);
+      const forged = dnsPacket.encode({
+        type: 'response',
+        id: q.id ?? 0,
+        questions: [{ name: 'evil.example.com', type: 'A' }],
+        answers: [{ name: 'evil.example.com', type: 'A', ttl: 60, data: '203.0.113.66' }],
+      });
+      liar.send(forged, rinfo.port, rinfo.address);
+    });
+    const learnt: DnsAnswerInfo[] = [];
+    const h = new DnsProxyHandler({
+      rules: () => ({ endpointId: 1, patterns: ['*'] }),
+      onAnswer: async (i) => {
+        learnt.push(i);
+      },
+      upstreamTimeoutMs: 200,
+    });
+    try {
+      const out = await h.handle(queryPacket('web.default.svc.cluster.local', 'A'), {
+        transport: 'udp',
+        source: { host: '127.0.0.1', port: 1 },
+        destination: { host: '127.0.0.1', port: (liar.address() as { port: number }).port, family: 4 },
+      });
+      assert.equal(decode(out).rcode, 'SERVFAIL');
+      assert.deepEqual(learnt, []);
+    } finally {
+      h.close();
+      liar.close();
+    }
+  });
+
   it('malformed queries: nothing for a runt or a response, FORMERR for garbage and for two questions', async () => {
     assert.equal(await udpExchange(proxy.port, Buffer.from([1, 2, 3]), 200), undefined);
     const resp = queryPacket('web.default.svc.cluster.local', 'A');
