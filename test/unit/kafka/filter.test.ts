@@ -155,4 +155,28 @@ describe('kafka filter ordering under random segmentation', () => {
     assert.match(o.close ?? '', /more than 1024 requests outstanding/);
     assert.equal(o.toServer.length, 2 * MAX_OUTSTANDING, 'the first 1024 went through');
   });
+  it("ApiVersions v3 (flexible) through the filter: the broker's newer versions are capped for the client", () => {
+    const f = new KafkaFilter({ rules: compileKafkaRules([{}]) });
+    // Request header v2: key 18, version 3, correlation id, client id, tagged fields; compact body.
+    const req = new Writer().int16(18).int16(3).int32(42).string('java').noTags();
+    req.compactString('apache-kafka-java').compactString('3.9.0').noTags();
+    const sent = f.onRequestData(req.toFrame());
+    assert.equal(Buffer.concat(sent.toServer).length, req.toFrame().length);
+    const keys: [number, number, number][] = [
+      [0, 3, 11], // Produce
+      [1, 4, 16], // Fetch
+      [3, 0, 12], // Metadata
+      [18, 0, 4], // ApiVersions
+      [19, 0, 7], // CreateTopics: no body decoded, left alone
+    ];
+    const resp = new Writer().int32(42).int16(0);
+    resp.compactArray(keys, ([k, min, max]) => {
+      resp.int16(k).int16(min).int16(max).noTags();
+    });
+    resp.int32(0).noTags();
+    const back = Buffer.concat(f.onResponseData(resp.toFrame()).toClient);
+    assert.equal(back.length, resp.toFrame().length);
+    const maxes = keys.map((_, i) => back.readInt16BE(4 + 4 + 2 + 1 + i * 7 + 4));
+    assert.deepEqual(maxes, [8, 11, 8, 3, 7]);
+  });
 });
