@@ -51,6 +51,17 @@ function httpLabel(e: MapEdge): string {
   return top.length ? `${top.join(', ')}${codes ? ` [${codes}]` : ''}` : '';
 }
 
+/** 6 px a character at the labels' 10 px font. */
+function labelSize(e: MapEdge): { width: number; height: number } {
+  return { width: 6 * Math.max(edgeLabel(e).length, httpLabel(e).length), height: httpLabel(e) ? 26 : 13 };
+}
+
+/** A label's size in coarse steps: a change of step is worth a new layout, a digit more is not. */
+function labelShape(e: MapEdge): string {
+  const { width, height } = labelSize(e);
+  return `${Math.ceil(width / 60)}:${height}`;
+}
+
 export class ServiceMapView {
   readonly nodes = new Map<string, MapNode>();
   readonly edges = new Map<string, MapEdge>();
@@ -64,12 +75,16 @@ export class ServiceMapView {
   private layoutTimer: number | undefined;
   private lastLayout = 0;
   private drawn = false;
+  private readonly labelShapes = new Map<string, string>();
+  private shapeChanges = 0;
   private readonly dirtyNodes = new Set<string>();
   private readonly dirtyEdges = new Set<string>();
   private redrawTimer: number | undefined;
   private tx = 0;
   private ty = 0;
   private scale = 1;
+  /** The reader panned or zoomed: new layouts keep the view. */
+  private moved = false;
   private bounds = { w: 1, h: 1 };
   namespace = '';
   selectedNode: string | undefined;
@@ -109,6 +124,8 @@ export class ServiceMapView {
     this.edgeEls.clear();
     this.laidOut = '';
     this.drawn = false;
+    this.labelShapes.clear();
+    this.moved = false;
     this.dirtyNodes.clear();
     this.dirtyEdges.clear();
     this.namespace = view.namespace;
@@ -127,8 +144,14 @@ export class ServiceMapView {
     for (const e of view.edges) {
       this.edges.set(e.id, e);
       this.dirtyEdges.add(e.id);
+      // a label that outgrew its place (an HTTP line, more digits) asks for a new layout
+      const shape = labelShape(e);
+      if (this.labelShapes.get(e.id) !== shape) {
+        this.labelShapes.set(e.id, shape);
+        this.shapeChanges++;
+      }
     }
-    this.topologyKey = `${this.nodes.size}:${this.edges.size}`;
+    this.topologyKey = `${this.nodes.size}:${this.edges.size}:${this.shapeChanges}`;
     if (this.topologyKey !== this.laidOut) this.scheduleLayout();
     if (this.redrawTimer === undefined) {
       this.redrawTimer = window.setTimeout(() => {
@@ -179,7 +202,7 @@ export class ServiceMapView {
         'elk.spacing.nodeNode': '36',
         'elk.spacing.edgeEdge': '14',
         'elk.spacing.edgeLabel': '4',
-        'elk.edgeLabels.inline': 'true',
+        'elk.edgeLabels.inline': 'false',
         'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
         // Brandes-Köpf placement and fewer crossing-minimisation passes: about half the time of
         // the defaults on 100 workloads, with the same layering
@@ -192,15 +215,7 @@ export class ServiceMapView {
           id: e.id,
           sources: [e.source],
           targets: [e.target],
-          labels: [
-            {
-              id: `${e.id}#l`,
-              text: edgeLabel(e),
-              // 6 px a character at the labels' 10 px font
-              width: 6 * Math.max(edgeLabel(e).length, httpLabel(e).length),
-              height: httpLabel(e) ? 26 : 13,
-            },
-          ],
+          labels: [{ id: `${e.id}#l`, text: edgeLabel(e), ...labelSize(e) }],
         }),
       ),
     };
@@ -263,9 +278,10 @@ export class ServiceMapView {
     this.viewport.replaceChildren(edgeLayer, nodeLayer);
     this.bounds = { w: g.width ?? 1, h: g.height ?? 1 };
     this.select(this.selectedNode, this.selectedEdge);
+    // a new layout is fitted to the pane until the reader pans or zooms
+    if (!this.moved) this.fit();
     if (!this.drawn) {
       this.drawn = true;
-      this.fit();
       this.handlers.onFirstDraw();
     }
   }
@@ -305,6 +321,7 @@ export class ServiceMapView {
   }
 
   fit(): void {
+    this.moved = false;
     const r = this.svg.getBoundingClientRect();
     const pad = 24;
     this.scale = Math.min(1.5, (r.width - 2 * pad) / this.bounds.w, (r.height - 2 * pad) / this.bounds.h);
@@ -315,6 +332,7 @@ export class ServiceMapView {
   }
 
   zoom(factor: number, cx?: number, cy?: number): void {
+    this.moved = true;
     const r = this.svg.getBoundingClientRect();
     const x = cx ?? r.width / 2;
     const y = cy ?? r.height / 2;
@@ -335,6 +353,7 @@ export class ServiceMapView {
     });
     this.svg.addEventListener('pointermove', (ev) => {
       if (!drag) return;
+      this.moved = true;
       this.tx = drag.tx + ev.clientX - drag.x;
       this.ty = drag.ty + ev.clientY - drag.y;
       this.apply();
