@@ -76,7 +76,12 @@ export async function ensureOverlayDevice(
     if (existing && !fits) await ipBatch([['link', 'del', 'dev', name]], ns);
     if (!fits)
       await ipBatch(
-        [['link', 'add', name, 'type', 'vxlan', 'external', 'dstport', String(port), 'nolearning'], settle],
+        [
+          ['link', 'add', name, 'type', 'vxlan', 'external', 'dstport', String(port), 'nolearning'],
+          // no IPv6 link-local address: the device sends nothing of its own (router solicitations)
+          ['link', 'set', 'dev', name, 'addrgenmode', 'none'],
+          settle,
+        ],
         ns,
       );
     else await ipBatch([settle], ns);
