@@ -24,19 +24,13 @@ import { ROUTING_MODES } from '../../../src/lab/state.js';
 import { cli, labName, manifest, probe } from '../../helpers/cli.js';
 import { waitFor } from '../../helpers/wait.js';
 import { compileUpstreamProtos, PY } from '../hubble/python.js';
-import { LabCluster, streamsLostNothing } from './lab-cluster.js';
+import { LabCluster, podManifest, streamsLostNothing } from './lab-cluster.js';
 
 const LEASE_TTL = 8;
 const OUTAGE_MS = 60_000;
 const NODES = ['node1', 'node2', 'node3'];
 
-const pod = (name: string, node: string, app: string, serve = false) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, labels: {app: ${app}}}
-spec:
-  nodeName: ${node}
-  containers: [{name: c, command: ${serve ? '[cilium-ts, workload, serve, --tcp, "80"]' : '[sleep, infinity]'}}]
-`;
+const pod = podManifest;
 
 // A server and a client on every node, and app=other (node3) that no server admits.
 const PODS = [

@@ -9,28 +9,21 @@
  * - node1's agent SIGKILLed: node2's pods talk on; restarted, cross-node policy holds.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cliPath, runRoot } from '../../../src/common/paths.js';
+import { runRoot } from '../../../src/common/paths.js';
 import { isRunning } from '../../../src/lab/process.js';
 import { loadLab } from '../../../src/lab/state.js';
 import { cli, cliOk, labName, manifest, probe } from '../../helpers/cli.js';
 import { waitFor } from '../../helpers/wait.js';
+import { LabCluster, podManifest } from '../cluster/lab-cluster.js';
 
 const LAB = labName('mnf');
 const NODES = ['node1', 'node2'];
 
-const pod = (name: string, node: string, app: string, serve = false) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, labels: {app: ${app}}}
-spec:
-  nodeName: ${node}
-  containers: [{name: c, command: ${serve ? '[cilium-ts, workload, serve, --tcp, "80"]' : '[sleep, infinity]'}}]
-`;
+const pod = podManifest;
 
 // srv (node1) admits app=cli and the pods made during the drills (late, fresh); app=other is dropped.
 // srv2 (node2) admits app=cli only: node2's own pods, with policy, while node1's agent is dead.
@@ -108,37 +101,8 @@ async function agreedIdentity(name: string, app: string): Promise<number> {
   return id;
 }
 
-/**
- * A long-lived TCP connection from `from` to host:80: a line every 100 ms, each echoed back, until
- * stop(); then it exits 0 if every line came back ("echoes N of N"). It reports progress every
- * second ("echoed N").
- */
-function stream(
-  from: string,
-  host: string,
-): { out: () => string; closed: Promise<number>; stop: () => void } {
-  const stopFile = join(tmpdir(), `cts-${LAB}-stream-${randomBytes(4).toString('hex')}`);
-  const script = `const net=require('net'),fs=require('fs');const c=net.connect(80,'${host}');let n=0,got='';
-const echoed=()=>got.split('\\n').filter(l=>l==='ping').length;
-c.on('data',d=>{got+=d});c.on('error',e=>{console.log('error '+e.code);process.exit(2)});
-c.on('close',()=>{console.log('closed after '+n);process.exit(3)});
-const p=setInterval(()=>console.log('echoed '+echoed()),1000);
-const t=setInterval(()=>{if(fs.existsSync('${stopFile}')){clearInterval(t);setTimeout(()=>{clearInterval(p);
-const e=echoed();console.log('echoes '+e+' of '+n);process.exit(e===n?0:4)},500);return}c.write('ping\\n');n++},100);`;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [cliPath, 'lab', 'exec', from, '--', 'node', '-e', script],
-    {
-      env: { ...process.env, CILIUM_TS_LAB: LAB },
-    },
-  );
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  const closed = new Promise<number>((r) => child.on('close', (c) => r(c ?? 1))).finally(() =>
-    rmSync(stopFile, { force: true }),
-  );
-  return { out: () => out, closed, stop: () => writeFileSync(stopFile, '') };
-}
+/** A long-lived TCP connection from `from` to host:80 that counts its echoes (lab-cluster.ts). */
+const stream = (from: string, host: string) => new LabCluster(LAB, NODES).stream(from, host);
 
 /** The echo count the stream last reported. */
 const echoed = (out: string) => Number([...out.matchAll(/^echoed (\d+)$/gm)].at(-1)?.[1] ?? -1);
