@@ -38,6 +38,12 @@ export interface FqdnCacheState {
   rows: CacheRow[];
 }
 
+/**
+ * However short the TTL, an answer's IPs live this long: a TTL-0 answer must still let the pod
+ * connect right after it (upstream keeps such IPs until its next garbage collection).
+ */
+export const MIN_LIFETIME_MS = 1000;
+
 interface NameEntry {
   lookupTime: number;
   ips: Map<string, CachedIp>;
@@ -87,7 +93,7 @@ export class FqdnCache {
     }
     for (const a of answers) {
       const ttl = Math.max(this.minTtl, Math.max(0, Math.floor(a.ttl)));
-      const expires = now + ttl * 1000;
+      const expires = now + Math.max(ttl * 1000, MIN_LIFETIME_MS);
       const prev = e.ips.get(a.ip);
       if (prev === undefined) changed = true;
       if (prev === undefined || prev.expires < expires) e.ips.set(a.ip, { ip: a.ip, ttl, expires });

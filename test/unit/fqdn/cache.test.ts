@@ -79,10 +79,12 @@ describe('fqdn cache', () => {
     assert.deepEqual(c.lookup('a.test', T0), ['192.0.2.2', '192.0.2.3']);
   });
 
-  it('a TTL of 0 allows nothing to linger', () => {
+  it('a TTL of 0 keeps the IP for a second only: the pod can connect right after the answer', () => {
     const c = new FqdnCache();
     c.update(1, 'a.test', [{ ip: '192.0.2.1', ttl: 0 }], T0);
-    assert.deepEqual(c.lookup('a.test', T0), []);
+    assert.equal(c.rows()[0]!.ips[0]!.ttl, 0);
+    assert.deepEqual(c.lookup('a.test', T0 + 999), ['192.0.2.1']);
+    assert.deepEqual(c.lookup('a.test', T0 + 1000), []);
   });
 
   it('export and restore round-trip; a malformed state is refused and changes nothing', () => {
