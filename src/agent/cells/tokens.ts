@@ -63,7 +63,8 @@ export interface Resources {
   setNamespace(name: string, labels: Record<string, string>): Promise<void>;
   /**
    * Stores (or with undefined deletes) a Service or EndpointSlice after `check` accepted it, then
-   * runs the handlers; a refused object changes nothing.
+   * runs the handlers; a refused object changes nothing. The object is handed over: the store
+   * keeps it as it is, so the caller must not change it afterwards.
    */
   setObject(
     kind: 'Service' | 'EndpointSlice',
