@@ -191,7 +191,9 @@ function listenTcp(
           // upstream's deathstar (Star Wars demo) answers its API with these lines
           const deathstar = DEATHSTAR_API[`${req.method} ${req.url}`];
           const body =
-            deathstar !== undefined ? `${deathstar}\n` : `${banner(name, port, 'tcp')} ${req.method} ${req.url}\n`;
+            deathstar !== undefined
+              ? `${deathstar}\n`
+              : `${banner(name, port, 'tcp')} ${req.method} ${req.url}\n`;
           res.writeHead(200, {
             'content-type': 'text/plain',
             'content-length': Buffer.byteLength(body),
