@@ -18,6 +18,7 @@ import { registerRelayCommands } from '../src/cli/relay.js';
 import { HubbleServer, loadHubbleProtos, Observer, PeerList } from '../src/hubble/index.js';
 import { responseMeta } from '../src/hubble/relay/wire.js';
 import { PODS, packet, TCP_ACK, traceEvent, worldGetters } from '../test/unit/hubble/helpers/events.js';
+import { request } from './helpers/ipc.js';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(name);
@@ -153,23 +154,6 @@ function connectedNodes(address: string): Promise<number> {
       c.close();
       resolve(res?.num_connected_nodes?.value ?? 0);
     });
-  });
-}
-
-function request<T>(
-  child: ChildProcess,
-  msg: object,
-  pick: (m: Record<string, unknown>) => T | undefined,
-): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (m: Record<string, unknown>) => {
-      const v = pick(m);
-      if (v === undefined) return;
-      child.off('message', on);
-      resolve(v);
-    };
-    child.on('message', on);
-    if (Object.keys(msg).length > 0) child.send(msg);
   });
 }
 

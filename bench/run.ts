@@ -10,6 +10,7 @@ const benches = [
   'hubble',
   'hubble-pipeline',
   'relay',
+  'cluster',
   'policy',
   'cni',
   'maglev',

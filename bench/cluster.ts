@@ -1,0 +1,226 @@
+/**
+ * Cluster state through etcd.
+ *
+ * 1. Identity allocation throughput: a real one-member etcd on loopback (data on disk) and agents'
+ *    allocators (src/identity KvstoreIdentityAllocator), each in its own process with its own etcd
+ *    client and lease, all started together. Rows: one agent alone (the baseline of the run), three
+ *    agents each allocating their own new label sets, three agents allocating the same label sets
+ *    (every allocation contends for the same locks). Ratios are aggregate allocations/s against the
+ *    one-agent row.
+ * 2. etcd keys and bytes per pod (needs root: a lab): `lab up --nodes 3`, then N pods over the three
+ *    nodes (apps shared by several pods, as Deployments are), and every key under cilium/ counted
+ *    before and after, by kind.
+ *
+ *   node dist/bench/cluster.js [--sets 300] [--pods 30] [--apps 10] [--no-lab]
+ */
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliPath } from '../src/common/paths.js';
+import { KvstoreIdentityAllocator } from '../src/identity/index.js';
+import { EtcdKvStore } from '../src/kvstore/etcd.js';
+import { LabelSet } from '../src/labels/index.js';
+import { LabCluster } from '../test/integration/cluster/lab-cluster.js';
+import { startTestEtcd } from '../test/integration/kvstore/etcd-harness.js';
+import { request } from './helpers/ipc.js';
+
+const arg = (name: string, def: string) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1]! : def;
+};
+const SETS = Number(arg('--sets', '300'));
+const PODS = Number(arg('--pods', '30'));
+const APPS = Number(arg('--apps', '10'));
+
+// ---------- role: one agent's allocator ----------
+
+async function runAgent(node: string, endpoints: string[]): Promise<void> {
+  const store = new EtcdKvStore({ endpoints, leaseTtlSeconds: 30 });
+  const alloc = new KvstoreIdentityAllocator({ store, node });
+  await alloc.start();
+  process.on('message', async (m: { go?: { tag: string; n: number }; stop?: boolean }) => {
+    if (m.stop) {
+      await alloc.close();
+      await store.close();
+      process.exit(0);
+    }
+    if (!m.go) return;
+    const sets = Array.from({ length: m.go.n }, (_, i) =>
+      LabelSet.parse([`k8s:app=${m.go!.tag}-${i}`, 'k8s:io.kubernetes.pod.namespace=bench']),
+    );
+    const t0 = performance.now();
+    const ids = await Promise.all(sets.map(async (l) => (await alloc.allocate(l)).identity.id));
+    process.send!({ done: { ms: performance.now() - t0, ids } });
+  });
+  process.send!({ ready: true });
+}
+
+// ---------- allocation rows ----------
+
+interface Row {
+  label: string;
+  allocations: number;
+  identities: number;
+  ms: number;
+}
+
+async function allocationRows(): Promise<void> {
+  const etcd = await startTestEtcd(1);
+  const self = new URL(import.meta.url).pathname;
+  const agents: ChildProcess[] = [];
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const c = fork(
+        self,
+        ['--role', 'agent', '--node', `node${i}`, '--endpoints', etcd.endpoints.join(',')],
+        {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        },
+      );
+      agents.push(c);
+      await request(c, {}, (m) => m.ready as boolean | undefined);
+    }
+    const run = async (label: string, who: ChildProcess[], tag: (i: number) => string): Promise<Row> => {
+      const t0 = performance.now();
+      const done = await Promise.all(
+        who.map((c, i) =>
+          request(
+            c,
+            { go: { tag: tag(i), n: SETS } },
+            (m) => m.done as { ms: number; ids: number[] } | undefined,
+          ),
+        ),
+      );
+      const ms = performance.now() - t0;
+      const allocations = done.reduce((a, d) => a + d.ids.length, 0);
+      const identities = new Set(done.flatMap((d) => d.ids)).size;
+      return { label, allocations, identities, ms };
+    };
+    const run1 = randomBytes(2).toString('hex');
+    const rows = [
+      await run('1 agent alone, new label sets', [agents[0]!], () => `solo${run1}`),
+      await run('3 agents at once, each its own new sets', agents, (i) => `own${run1}-${i}`),
+      await run('3 agents at once, the same new sets', agents, () => `shared${run1}`),
+    ];
+    const base = rows[0]!.allocations / rows[0]!.ms;
+    process.stdout.write(
+      `# identity allocation through etcd (1 member, loopback, data on disk): ${SETS} label sets per agent, all requested at once\n`,
+    );
+    for (const r of rows) {
+      const rate = (r.allocations * 1000) / r.ms;
+      process.stdout.write(
+        `${r.label.padEnd(42)} ${String(r.allocations).padStart(5)} allocations (${r.identities} identities) in ${Math.round(r.ms)} ms = ${Math.round(rate)} allocations/s, ${Math.round((r.identities * 1000) / r.ms)} new identities/s (ratio ${(r.allocations / r.ms / base).toFixed(2)})\n`,
+      );
+    }
+    // What the identities cost in etcd.
+    const store = etcd.client();
+    const masters = await store.list('cilium/state/identities/v1/id/');
+    const values = await store.list('cilium/state/identities/v1/value/');
+    const bytes = (ps: readonly { key: string; value: string }[]) =>
+      ps.reduce((a, p) => a + Buffer.byteLength(p.key) + Buffer.byteLength(p.value), 0);
+    process.stdout.write(
+      `etcd after the rows: ${masters.pairs.length} master keys (${Math.round(bytes(masters.pairs) / masters.pairs.length)} bytes each, key + value), ${values.pairs.length} value keys (${Math.round(bytes(values.pairs) / values.pairs.length)} bytes each)\n`,
+    );
+  } finally {
+    for (const c of agents) c.send({ stop: true });
+    await new Promise((r) => setTimeout(r, 300));
+    for (const c of agents) if (c.exitCode === null) c.kill('SIGKILL');
+    await etcd.stop();
+  }
+}
+
+// ---------- etcd keys per pod, in a lab ----------
+
+function kinds(keys: Map<string, string>): Map<string, { keys: number; bytes: number }> {
+  const out = new Map<string, { keys: number; bytes: number }>();
+  for (const [k, v] of keys) {
+    const kind = k.startsWith('cilium/state/identities/v1/')
+      ? `identities/${k.split('/')[4]}`
+      : k.startsWith('cilium/state/')
+        ? k.split('/')[2]!
+        : 'other';
+    const e = out.get(kind) ?? { keys: 0, bytes: 0 };
+    e.keys++;
+    e.bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+    out.set(kind, e);
+  }
+  return out;
+}
+
+async function keysPerPod(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    process.stdout.write('# etcd keys per pod: skipped (a lab needs root)\n');
+    return;
+  }
+  const lab = `cb${randomBytes(2).toString('hex')}`;
+  const c = new LabCluster(lab, ['node1', 'node2', 'node3']);
+  const cli = (args: string[]) => {
+    const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 600_000 });
+    if (r.status !== 0) throw new Error(`cilium-ts ${args.join(' ')}: ${r.stderr}`);
+  };
+  try {
+    cli(['lab', 'up', '--name', lab, '--nodes', '3']);
+    await c.agentsReport(/^etcd: 1\/1 connected, has-quorum/);
+    const before = c.etcdKeys().keys;
+    const dir = mkdtempSync(join(tmpdir(), 'cts-bench-cluster-'));
+    const file = join(dir, 'pods.yaml');
+    writeFileSync(
+      file,
+      Array.from(
+        { length: PODS },
+        (_, i) => `apiVersion: v1
+kind: Pod
+metadata: {name: p${i}, labels: {app: a${i % APPS}}}
+spec: {containers: [{name: c, command: [sleep, infinity]}]}
+`,
+      ).join('---\n'),
+    );
+    cli(['lab', 'apply', '--name', lab, '-f', file]);
+    rmSync(dir, { recursive: true, force: true });
+    // Wait until every pod's IP is published.
+    let after = c.etcdKeys().keys;
+    for (let i = 0; i < 100; i++) {
+      const ips = [...after.keys()].filter((k) => k.startsWith('cilium/state/ip/v1/')).length;
+      if (ips >= PODS) break;
+      await new Promise((r) => setTimeout(r, 200));
+      after = c.etcdKeys().keys;
+    }
+    const kb = kinds(before);
+    const ka = kinds(after);
+    const total = (m: Map<string, { keys: number; bytes: number }>) =>
+      [...m.values()].reduce((a, e) => ({ keys: a.keys + e.keys, bytes: a.bytes + e.bytes }), {
+        keys: 0,
+        bytes: 0,
+      });
+    const tb = total(kb);
+    const ta = total(ka);
+    process.stdout.write(
+      `# etcd keys per pod: lab of 3 nodes, ${PODS} pods of ${APPS} apps (round-robin over the nodes); every key under cilium/ before and after\n`,
+    );
+    for (const kind of [...new Set([...kb.keys(), ...ka.keys()])].sort()) {
+      const b = kb.get(kind) ?? { keys: 0, bytes: 0 };
+      const a = ka.get(kind) ?? { keys: 0, bytes: 0 };
+      process.stdout.write(
+        `  ${kind.padEnd(22)} ${String(b.keys).padStart(4)} → ${String(a.keys).padStart(4)} keys, ${String(b.bytes).padStart(6)} → ${String(a.bytes).padStart(6)} bytes\n`,
+      );
+    }
+    process.stdout.write(
+      `etcd per pod: ${((ta.keys - tb.keys) / PODS).toFixed(2)} keys, ${Math.round((ta.bytes - tb.bytes) / PODS)} bytes (key + value); the lab without pods: ${tb.keys} keys, ${tb.bytes} bytes (3 nodes)\n`,
+    );
+  } finally {
+    spawnSync(process.execPath, [cliPath, 'lab', 'down', '--name', lab], {
+      stdio: 'ignore',
+      timeout: 300_000,
+    });
+  }
+}
+
+async function main(): Promise<void> {
+  if (arg('--role', '') === 'agent') return runAgent(arg('--node', ''), arg('--endpoints', '').split(','));
+  await allocationRows();
+  if (!process.argv.includes('--no-lab')) await keysPerPod();
+}
+
+await main();
