@@ -30,6 +30,7 @@ import { formatHostPort, type HostPort, parseHostPort } from './address.js';
 import { DnsArgumentError } from './errors.js';
 import { forwardQuery, type Transport } from './forward.js';
 import type { DnsRecordSource, DnsRecords } from './records.js';
+import { serveTcpConnection } from './tcp.js';
 import { ClusterZone, POD_RECORDS_MODES, type PodRecordsMode } from './zone.js';
 
 export interface DnsServerOptions {
@@ -347,29 +348,10 @@ function listenTcp(
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer((c) => {
-      conns.add(c);
       const client = formatHostPort({ host: c.remoteAddress ?? '?', port: c.remotePort ?? 0 });
-      let buf: Buffer = Buffer.alloc(0);
-      c.setTimeout(idleMs, () => c.destroy());
-      c.on('error', () => c.destroy());
-      c.on('close', () => conns.delete(c));
-      c.on('data', (d: Buffer) => {
-        buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-        while (buf.length >= 2) {
-          const len = buf.readUInt16BE(0);
-          if (buf.length < 2 + len) break;
-          const msg = buf.subarray(2, 2 + len);
-          buf = buf.subarray(2 + len);
-          void responder
-            .respond(msg, 'tcp', client)
-            .then((out) => {
-              if (!out || c.destroyed) return;
-              const prefix = Buffer.alloc(2);
-              prefix.writeUInt16BE(out.length);
-              c.write(Buffer.concat([prefix, out]));
-            })
-            .catch((e: Error) => log?.(`${client} tcp: ${e.message}`));
-        }
+      serveTcpConnection(c, (msg) => responder.respond(msg, 'tcp', client), conns, {
+        idleTimeoutMs: idleMs,
+        onError: (e) => log?.(`${client} tcp: ${e.message}`),
       });
     });
     server.once('error', reject);

@@ -8,6 +8,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { isIPv6, type Server, type Socket } from 'node:net';
+import { serveTcpConnection } from '../../dns/tcp.js';
 import type { L7Decision } from '../../policy/l7.js';
 import { type L7Proxy, listenTcp, type ProxyHost, type RedirectInfo } from '../framework.js';
 import { handleFd, sendUdpFrom, setTransparent } from '../sockets.js';
@@ -18,7 +19,6 @@ import {
   type DnsQueryContext,
   type DnsRuleMatch,
 } from './handler.js';
-import { serveTcpConnection } from './server.js';
 
 /** The DNS patterns an L7 decision allows (an L4-only allow: every name). */
 export function dnsRuleMatch(d: L7Decision, endpointId: number): DnsRuleMatch | undefined {
@@ -108,7 +108,7 @@ export class DnsProxy implements L7Proxy {
     try {
       this.#tcp = await listenTcp(host, port, (sock, info) => {
         const ctx = contextOf('tcp', info);
-        serveTcpConnection(sock, (msg) => handler.handle(msg, ctx), this.#conns, {});
+        serveTcpConnection(sock, (msg) => handler.handle(msg, ctx), this.#conns, { maxInFlight: 64 });
       });
     } catch (err) {
       udp.close();

@@ -8,6 +8,7 @@ import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dg
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../../dns/address.js';
 import type { Transport } from '../../dns/forward.js';
+import { serveTcpConnection } from '../../dns/tcp.js';
 import type { DnsProxyHandler, DnsQueryContext } from './handler.js';
 
 export interface DnsProxyServerOptions {
@@ -95,7 +96,10 @@ function listenTcp(
         source,
         destination: o.destinationOf('tcp', source, local),
       };
-      serveTcpConnection(c, (msg) => o.handler.handle(msg, ctx), conns, o);
+      serveTcpConnection(c, (msg) => o.handler.handle(msg, ctx), conns, {
+        idleTimeoutMs: o.tcpIdleTimeoutMs ?? 10_000,
+        maxInFlight: o.maxTcpInFlight ?? 64,
+      });
     });
     server.once('error', reject);
     server.listen({ host, port }, () => {
@@ -103,44 +107,5 @@ function listenTcp(
       server.on('error', (e) => o.log?.(`dns proxy tcp: ${e.message}`));
       resolve(server);
     });
-  });
-}
-
-/**
- * One client's TCP connection: length-prefixed queries, each handled as it arrives and answered
- * when its answer is ready (a slow name does not hold up the others).
- */
-export function serveTcpConnection(
-  c: Socket,
-  handle: (msg: Buffer) => Promise<Buffer | undefined>,
-  conns: Set<Socket>,
-  o: { tcpIdleTimeoutMs?: number; maxTcpInFlight?: number },
-): void {
-  const maxInFlight = o.maxTcpInFlight ?? 64;
-  conns.add(c);
-  let buf: Buffer = Buffer.alloc(0);
-  let inFlight = 0;
-  c.setTimeout(o.tcpIdleTimeoutMs ?? 10_000, () => c.destroy());
-  c.on('error', () => c.destroy());
-  c.on('close', () => conns.delete(c));
-  c.on('data', (d: Buffer) => {
-    buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-    while (buf.length >= 2) {
-      const len = buf.readUInt16BE(0);
-      if (buf.length < 2 + len) break;
-      const msg = Buffer.from(buf.subarray(2, 2 + len));
-      buf = buf.subarray(2 + len);
-      if (++inFlight > maxInFlight) {
-        c.destroy();
-        return;
-      }
-      void handle(msg).then((out) => {
-        inFlight--;
-        if (!out || c.destroyed) return;
-        const prefix = Buffer.alloc(2);
-        prefix.writeUInt16BE(out.length);
-        c.write(Buffer.concat([prefix, out]));
-      });
-    }
   });
 }
