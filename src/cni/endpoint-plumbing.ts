@@ -1,13 +1,15 @@
 /**
  * Endpoint plumbing, run by the agent for CNI ADD/DEL/CHECK: a veth pair between the node namespace
  * and the pod namespace, pod addresses (/32, /128) with an on-link route to the router and a default
- * route via it, and host routes to the pod. One `ip -batch` process per namespace.
+ * route via it, and host routes to the pod, through rtnetlink (netlink.ts); the rest (teardown,
+ * CHECK, the node router) through `ip -batch`.
  *
  * Neighbour entries are static on both sides (pod: router IP → host veth MAC; node: pod IP → pod MAC),
  * so the pod reaches its router before any datapath program answers ARP/NDP, and IPv6 needs no DAD or
  * neighbour discovery on the veth.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { CiliumTsError } from '../common/errors.js';
 import { LinuxCommandError } from '../datapath/linux/errors.js';
@@ -21,7 +23,8 @@ import {
   type LinkInfo,
   type RouteInfo,
 } from '../datapath/linux/ip.js';
-import { writeSysctls } from '../datapath/linux/netns.js';
+import { withNetns } from '../ebpf/index.js';
+import { ifindexIn, NetlinkError, RtNetlink, withNetnsFd } from './netlink.js';
 
 export interface EndpointAddress {
   /** Pod address (bare), e.g. "10.200.0.5". */
@@ -98,90 +101,98 @@ function validate(spec: EndpointPlumbingSpec): void {
     throw new TypeError(`pod netns must be a path, got ${JSON.stringify(spec.podNetns)}`);
 }
 
-function nodeCommands(spec: EndpointPlumbingSpec, hostMac: string, podMac: string): IpCommand[] {
-  const h = spec.hostIfName;
-  const c: IpCommand[] = [
-    cmd.vethAdd({
-      name: h,
-      mac: hostMac,
-      peerName: spec.ifName,
-      peerMac: podMac,
-      peerNetns: spec.podNetns,
-      mtu: spec.mtu,
-    }),
-    cmd.linkSet(h, { up: true }),
-  ];
-  for (const [a, bits] of [
-    [spec.ipv4, 32],
-    [spec.ipv6, 128],
-  ] as const) {
-    if (!a) continue;
-    c.push(cmd.routeAdd({ dst: `${a.ip}/${bits}`, dev: h, replace: true }));
-    c.push(cmd.neighReplace(h, a.ip, podMac));
+/** Node side: the veth pair (its peer created in the pod's namespace), host end up, host routes and
+ * neighbours to the pod. Returns the host end's ifindex. */
+function nodeSide(spec: EndpointPlumbingSpec, hostMac: string, podMac: string): number {
+  const nl = RtNetlink.open(spec.nodeNetns);
+  try {
+    withNetnsFd(spec.podNetns, (peerNetnsFd) =>
+      nl.vethAdd({
+        name: spec.hostIfName,
+        mac: hostMac,
+        peer: spec.ifName,
+        peerMac: podMac,
+        peerNetnsFd,
+        mtu: spec.mtu,
+      }),
+    );
+    const h = ifindexIn(spec.hostIfName, spec.nodeNetns);
+    nl.linkUp(h, spec.hostIfName);
+    for (const [a, bits] of [
+      [spec.ipv4, 32],
+      [spec.ipv6, 128],
+    ] as const) {
+      if (!a) continue;
+      nl.routeReplace({ dst: a.ip, len: bits, ifindex: h });
+      nl.neighReplace(h, a.ip, podMac);
+    }
+    return h;
+  } finally {
+    nl.close();
   }
-  c.push(cmd.linkShow(h));
-  return c;
 }
 
-function podCommands(spec: EndpointPlumbingSpec, hostMac: string): IpCommand[] {
-  const d = spec.ifName;
-  const c: IpCommand[] = [cmd.linkSet('lo', { up: true })];
-  if (spec.ipv4) c.push(cmd.addrAdd(d, `${spec.ipv4.ip}/32`, { scope: 'global', replace: true }));
-  if (spec.ipv6)
-    c.push(cmd.addrAdd(d, `${spec.ipv6.ip}/128`, { scope: 'global', nodad: true, replace: true }));
-  c.push(cmd.linkSet(d, { up: true }));
-  for (const [a, bits, any] of [
-    [spec.ipv4, 32, '0.0.0.0/0'],
-    [spec.ipv6, 128, '::/0'],
-  ] as const) {
-    if (!a) continue;
-    c.push(cmd.routeAdd({ dst: `${a.router}/${bits}`, dev: d, scope: 'link', replace: true }));
-    c.push(cmd.routeAdd({ dst: any, via: a.router, dev: d, replace: true }));
-    c.push(cmd.neighReplace(d, a.router, hostMac));
+/** Pod side: lo up, the /32 and /128 addresses, interface up, on-link route to the router, default
+ * route via it, static neighbour for the router. Returns the pod interface's ifindex. */
+function podSide(spec: EndpointPlumbingSpec, hostMac: string): number {
+  const nl = RtNetlink.open(spec.podNetns);
+  try {
+    nl.linkUp(ifindexIn('lo', spec.podNetns), 'lo');
+    const d = ifindexIn(spec.ifName, spec.podNetns);
+    if (!d) throw new Error(`pod interface ${spec.ifName} missing after creation`);
+    if (spec.ipv4) nl.addrReplace(d, spec.ipv4.ip, 32);
+    if (spec.ipv6) nl.addrReplace(d, spec.ipv6.ip, 128);
+    nl.linkUp(d, spec.ifName);
+    for (const [a, bits, any] of [
+      [spec.ipv4, 32, '0.0.0.0'],
+      [spec.ipv6, 128, '::'],
+    ] as const) {
+      if (!a) continue;
+      nl.routeReplace({ dst: a.router, len: bits, ifindex: d });
+      nl.routeReplace({ dst: any, len: 0, ifindex: d, gateway: a.router });
+      nl.neighReplace(d, a.router, hostMac);
+    }
+    return d;
+  } finally {
+    nl.close();
   }
-  c.push(cmd.linkShow(d));
-  return c;
-}
-
-function lastLink(out: unknown[]): LinkInfo {
-  const l = (out[out.length - 1] as LinkInfo[] | undefined)?.[0];
-  if (!l) throw new Error('ip printed no link information');
-  return l;
 }
 
 /**
- * Create the endpoint's veth pair and configure both sides. If a host veth of that name already exists
- * (a retried ADD), it is replaced.
+ * Create the endpoint's veth pair and configure both sides (rtnetlink, no `ip` process). If a host
+ * veth of that name already exists (a retried ADD), it is replaced.
  */
 export async function setupEndpoint(spec: EndpointPlumbingSpec): Promise<EndpointPlumbingResult> {
   validate(spec);
   const t0 = performance.now();
   const hostMac = spec.hostMac ?? randomMac();
   const podMac = spec.podMac ?? randomMac();
-  const nodeCmds = nodeCommands(spec, hostMac, podMac);
-  let nodeOut: unknown[];
+  let hostIfindex: number;
   try {
-    nodeOut = await ipBatch(nodeCmds, { netns: spec.nodeNetns, json: true });
+    hostIfindex = nodeSide(spec, hostMac, podMac);
   } catch (e) {
-    if (!(e instanceof LinuxCommandError && e.isExists)) throw e;
-    // Leftover from an earlier attempt: remove the host veth (its peer goes with it) and retry once.
-    await teardownEndpoint({ nodeNetns: spec.nodeNetns, hostIfName: spec.hostIfName });
-    nodeOut = await ipBatch(nodeCmds, { netns: spec.nodeNetns, json: true });
+    // Leftover from an earlier attempt, or a step after the veth failed: remove the host veth (its
+    // peer goes with it) and, for a leftover, try once more.
+    await teardownEndpoint({ nodeNetns: spec.nodeNetns, hostIfName: spec.hostIfName }).catch(() => {});
+    if (!(e instanceof NetlinkError && e.isExists)) throw e;
+    try {
+      hostIfindex = nodeSide(spec, hostMac, podMac);
+    } catch (e2) {
+      await teardownEndpoint({ nodeNetns: spec.nodeNetns, hostIfName: spec.hostIfName }).catch(() => {});
+      throw e2;
+    }
   }
-  const host = lastLink(nodeOut);
-  spec.onHostLink?.(host.ifindex);
+  spec.onHostLink?.(hostIfindex);
   const t1 = performance.now();
-  const sysctl =
-    spec.disableRpFilter === false
-      ? Promise.resolve()
-      : writeSysctls({ [`net/ipv4/conf/${spec.hostIfName}/rp_filter`]: 0 }, { netns: spec.nodeNetns });
-  let pod: LinkInfo;
+  let podIfindex: number;
   try {
-    const [podOut] = await Promise.all([
-      ipBatch(podCommands(spec, hostMac), { netns: spec.podNetns, json: true }),
-      sysctl,
-    ]);
-    pod = lastLink(podOut);
+    podIfindex = podSide(spec, hostMac);
+    // Synchronously, in the node's namespace (/proc/sys/net is the opener's): an async write would
+    // queue behind the program verification on libuv's thread pool.
+    if (spec.disableRpFilter !== false)
+      withNetns(spec.nodeNetns, () =>
+        writeFileSync(`/proc/sys/net/ipv4/conf/${spec.hostIfName}/rp_filter`, '0\n'),
+      );
   } catch (e) {
     await teardownEndpoint({ nodeNetns: spec.nodeNetns, hostIfName: spec.hostIfName }).catch(() => {});
     throw e;
@@ -189,13 +200,19 @@ export async function setupEndpoint(spec: EndpointPlumbingSpec): Promise<Endpoin
   const t2 = performance.now();
   return {
     hostIfName: spec.hostIfName,
-    hostIfindex: host.ifindex,
-    hostMac: host.address ?? hostMac,
+    hostIfindex,
+    hostMac,
     podIfName: spec.ifName,
-    podIfindex: pod.ifindex,
-    podMac: pod.address ?? podMac,
+    podIfindex,
+    podMac,
     timings: { nodeMs: round(t1 - t0), podMs: round(t2 - t1), totalMs: round(t2 - t0) },
   };
+}
+
+function lastLink(out: unknown[]): LinkInfo {
+  const l = (out[out.length - 1] as LinkInfo[] | undefined)?.[0];
+  if (!l) throw new Error('ip printed no link information');
+  return l;
 }
 
 function round(x: number): number {

@@ -1,0 +1,266 @@
+/**
+ * rtnetlink requests for the endpoint plumbing on CNI ADD: a veth pair whose peer goes straight into
+ * the pod's namespace, links up, addresses, routes and static neighbours. Each request is one
+ * message on a NETLINK_ROUTE socket opened inside the namespace it changes (the kernel does the work
+ * within send and queues the acknowledgement before send returns), so an ADD starts no `ip` process.
+ */
+import { closeSync, openSync } from 'node:fs';
+import koffi from 'koffi';
+import { parseIp, parseMac } from '../datapath/maps/addr.js';
+import { withNetns } from '../ebpf/index.js';
+
+const libc = koffi.load('libc.so.6');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const sendFn = libc.func('long send(int fd, void *buf, size_t len, int flags)');
+const recvFn = libc.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
+const closeFn = libc.func('int close(int fd)');
+const ifNameToIndex = libc.func('unsigned int if_nametoindex(const char *ifname)');
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+const RTM_NEWLINK = 16;
+const RTM_NEWADDR = 20;
+const RTM_NEWROUTE = 24;
+const RTM_NEWNEIGH = 28;
+const NLMSG_ERROR = 2;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_LINKINFO = 18;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+const IFF_UP = 1;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_F_NODAD = 0x02;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
+const RTN_UNICAST = 1;
+const NDA_DST = 1;
+const NDA_LLADDR = 2;
+const NUD_PERMANENT = 0x80;
+
+/** A request the kernel refused; `errno` as the kernel gave it (17 EEXIST, 19 ENODEV, ...). */
+export class NetlinkError extends Error {
+  override readonly name = 'NetlinkError';
+  constructor(
+    readonly what: string,
+    readonly errno: number,
+  ) {
+    super(`${what}: errno ${errno}`);
+  }
+  get isExists(): boolean {
+    return this.errno === 17;
+  }
+}
+
+/** One netlink attribute: type and payload (nested attributes are payloads built with attrs()). */
+type Attr = [type: number, payload: Buffer];
+
+function attrs(list: readonly Attr[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [type, payload] of list) {
+    const len = 4 + payload.length;
+    const b = Buffer.alloc((len + 3) & ~3);
+    b.writeUInt16LE(len, 0);
+    b.writeUInt16LE(type, 2);
+    payload.copy(b, 4);
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
+const str = (s: string) => Buffer.from(`${s}\0`);
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+const macBytes = (mac: string) => Buffer.from(parseMac(mac));
+const ipBytes = (ip: string) => Buffer.from(parseIp(ip).bytes);
+const family = (ip: string) => (ip.includes(':') ? AF_INET6 : AF_INET);
+
+function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeInt32LE(index, 4);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+/** A NETLINK_ROUTE socket in the namespace it was opened in. */
+export class RtNetlink {
+  #seq = 0;
+  private constructor(private readonly fd: number) {}
+
+  /** Opens the socket inside `netns` (a path), or in this thread's namespace. */
+  static open(netns?: string): RtNetlink {
+    const fd = withNetns(netns, () => socketFn(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) as number);
+    if (fd < 0) throw new NetlinkError('netlink socket', koffi.errno());
+    return new RtNetlink(fd);
+  }
+
+  close(): void {
+    closeFn(this.fd);
+  }
+
+  /** Sends one request and waits for its acknowledgement; throws NetlinkError when refused. */
+  request(what: string, type: number, flags: number, body: Buffer): void {
+    const seq = ++this.#seq;
+    const msg = Buffer.alloc(16 + body.length);
+    msg.writeUInt32LE(msg.length, 0);
+    msg.writeUInt16LE(type, 4);
+    msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | flags, 6);
+    msg.writeUInt32LE(seq, 8);
+    body.copy(msg, 16);
+    if (Number(sendFn(this.fd, msg, msg.length, 0)) < 0)
+      throw new NetlinkError(`${what}: send`, koffi.errno());
+    const buf = Buffer.alloc(8192);
+    for (;;) {
+      const n = Number(recvFn(this.fd, buf, buf.length, 0));
+      if (n < 0) throw new NetlinkError(`${what}: recv`, koffi.errno());
+      for (let off = 0; off + 16 <= n; ) {
+        const len = buf.readUInt32LE(off);
+        if (len < 16) break;
+        if (buf.readUInt16LE(off + 4) === NLMSG_ERROR && buf.readUInt32LE(off + 8) === seq) {
+          const err = -buf.readInt32LE(off + 16);
+          if (err !== 0) throw new NetlinkError(what, err);
+          return;
+        }
+        off += (len + 3) & ~3;
+      }
+    }
+  }
+
+  /** A veth pair: `name` here, `peer` created directly in the namespace open as `peerNetnsFd`. */
+  vethAdd(o: {
+    name: string;
+    mac: string;
+    peer: string;
+    peerMac: string;
+    peerNetnsFd: number;
+    mtu?: number | undefined;
+  }): void {
+    const mtu: Attr[] = o.mtu ? [[IFLA_MTU, u32(o.mtu)]] : [];
+    const peer = Buffer.concat([
+      ifinfomsg(0),
+      attrs([
+        [IFLA_IFNAME, str(o.peer)],
+        [IFLA_ADDRESS, macBytes(o.peerMac)],
+        [IFLA_NET_NS_FD, u32(o.peerNetnsFd)],
+        ...mtu,
+      ]),
+    ]);
+    const linkinfo = attrs([
+      [IFLA_INFO_KIND, str('veth')],
+      [IFLA_INFO_DATA, attrs([[VETH_INFO_PEER, peer]])],
+    ]);
+    const body = Buffer.concat([
+      ifinfomsg(0),
+      attrs([[IFLA_IFNAME, str(o.name)], [IFLA_ADDRESS, macBytes(o.mac)], ...mtu, [IFLA_LINKINFO, linkinfo]]),
+    ]);
+    this.request(`create veth ${o.name}`, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body);
+  }
+
+  linkUp(ifindex: number, what: string): void {
+    this.request(`set ${what} up`, RTM_NEWLINK, 0, ifinfomsg(ifindex, IFF_UP, IFF_UP));
+  }
+
+  /** An address with its own prefix length (no DAD for IPv6). */
+  addrReplace(ifindex: number, ip: string, prefixLen: number): void {
+    const f = family(ip);
+    const b = Buffer.alloc(8);
+    b.writeUInt8(f, 0);
+    b.writeUInt8(prefixLen, 1);
+    b.writeUInt8(f === AF_INET6 ? IFA_F_NODAD : 0, 2);
+    b.writeUInt8(RT_SCOPE_UNIVERSE, 3);
+    b.writeUInt32LE(ifindex, 4);
+    const a = ipBytes(ip);
+    this.request(
+      `address ${ip}/${prefixLen}`,
+      RTM_NEWADDR,
+      NLM_F_CREATE | NLM_F_REPLACE,
+      Buffer.concat([
+        b,
+        attrs([
+          [IFA_LOCAL, a],
+          [IFA_ADDRESS, a],
+        ]),
+      ]),
+    );
+  }
+
+  /** A route to `dst`/`len` out of `ifindex`: on-link (scope link) or via `gateway`. */
+  routeReplace(o: { dst: string; len: number; ifindex: number; gateway?: string }): void {
+    const f = family(o.gateway ?? o.dst);
+    const b = Buffer.alloc(12);
+    b.writeUInt8(f, 0);
+    b.writeUInt8(o.len, 1);
+    b.writeUInt8(RT_TABLE_MAIN, 4);
+    b.writeUInt8(RTPROT_BOOT, 5);
+    b.writeUInt8(o.gateway || f === AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, 6);
+    b.writeUInt8(RTN_UNICAST, 7);
+    const list: Attr[] = [[RTA_OIF, u32(o.ifindex)]];
+    if (o.len > 0) list.unshift([RTA_DST, ipBytes(o.dst)]);
+    if (o.gateway) list.push([RTA_GATEWAY, ipBytes(o.gateway)]);
+    this.request(
+      `route ${o.dst}/${o.len}${o.gateway ? ` via ${o.gateway}` : ''}`,
+      RTM_NEWROUTE,
+      NLM_F_CREATE | NLM_F_REPLACE,
+      Buffer.concat([b, attrs(list)]),
+    );
+  }
+
+  /** A permanent neighbour entry. */
+  neighReplace(ifindex: number, ip: string, mac: string): void {
+    const b = Buffer.alloc(12);
+    b.writeUInt8(family(ip), 0);
+    b.writeInt32LE(ifindex, 4);
+    b.writeUInt16LE(NUD_PERMANENT, 8);
+    this.request(
+      `neighbour ${ip} lladdr ${mac}`,
+      RTM_NEWNEIGH,
+      NLM_F_CREATE | NLM_F_REPLACE,
+      Buffer.concat([
+        b,
+        attrs([
+          [NDA_DST, ipBytes(ip)],
+          [NDA_LLADDR, macBytes(mac)],
+        ]),
+      ]),
+    );
+  }
+}
+
+/** Interface index of `name` in `netns` (a path) or this thread's namespace; 0 when absent. */
+export function ifindexIn(name: string, netns?: string): number {
+  return withNetns(netns, () => ifNameToIndex(name) as number);
+}
+
+/** Runs `fn` with a file descriptor of the namespace at `path`. */
+export function withNetnsFd<T>(path: string, fn: (fd: number) => T): T {
+  const fd = openSync(path, 'r');
+  try {
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
