@@ -12,6 +12,7 @@ import {
   addEntry,
   diffMapState,
   firstCovering,
+  keyCoversL4,
   keyMatchesPacket,
   l4Keys,
   type MapDiff,
@@ -341,6 +342,27 @@ interface EndpointRecord {
   input: EndpointInput;
   policy: EndpointPolicy;
   plan: readonly PlanItem[];
+  /** Keys of allows turned into denies by a covering deny (resolveDenyOverAllow): not denies of their own. */
+  converted: Set<number>;
+}
+
+/** Raised inside the added-rules fast path when only a full computation gives the exact result. */
+class NeedsFullBuild extends Error {}
+
+function hasL7Rules(rules: readonly PolicyRule[]): boolean {
+  return rules.some((r) =>
+    [r.ingress, r.ingressDeny, r.egress, r.egressDeny].some((s) =>
+      (s ?? []).some((pr) => pr.ports.some((p) => p.l7 !== undefined)),
+    ),
+  );
+}
+
+function hasRequires(rules: readonly PolicyRule[]): boolean {
+  return rules.some((r) =>
+    [r.ingress, r.ingressDeny, r.egress, r.egressDeny].some((s) =>
+      (s ?? []).some((pr) => pr.requires.length > 0),
+    ),
+  );
 }
 
 export class PolicyEngine {
@@ -349,6 +371,11 @@ export class PolicyEngine {
   readonly #dirty = new Set<number>();
   /** Endpoints whose selectors gained or lost these identities (and nothing else changed). */
   readonly #pending = new Map<number, Set<number>>();
+  /**
+   * Dirty endpoints whose only change is rules added (a new policy selecting them): their entries
+   * can be merged into the current state instead of recomputing everything (#addRules).
+   */
+  readonly #added = new Map<number, PolicyRule[]>();
   /** Selector key → endpoints whose policy depends on it. */
   readonly #bySelector = new Map<string, Set<number>>();
   #ruleIndex: RuleIndex | undefined;
@@ -372,8 +399,16 @@ export class PolicyEngine {
     return this.#build(input).policy;
   }
 
-  #build(input: EndpointInput): { policy: EndpointPolicy; plan: PlanItem[] } {
-    const rules = this.#selectingRules(input.labels);
+  /**
+   * An endpoint's plan and state from its selecting rules. With `only`, from those rules alone and
+   * raw: their entries as merged among themselves, without the unenforced wildcard and before deny
+   * over allow (what #addRules merges into a computed state).
+   */
+  #build(
+    input: EndpointInput,
+    only?: readonly PolicyRule[],
+  ): { policy: EndpointPolicy; plan: PlanItem[]; converted: Set<number> } {
+    const rules = only ?? this.#selectingRules(input.labels);
     const state: MapState = new Map();
     const selectors = new Map<string, Selector>();
     const plan: PlanItem[] = [];
@@ -451,15 +486,16 @@ export class PolicyEngine {
           }
         }
       }
-      if (!enforced)
+      if (!enforced && only === undefined)
         addEntry(state, makeKey(0, egress, 0, 0, PREFIX_IDENTITY_ONLY), {
           deny: false,
           proxyPort: 0,
           ruleCookie: 0,
         });
     }
-    resolveDenyOverAllow(state);
+    const converted = only === undefined ? resolveDenyOverAllow(state) : new Set<number>();
     return {
+      converted,
       policy: {
         revision: this.repo.revision,
         ...result,
@@ -496,14 +532,15 @@ export class PolicyEngine {
   upsertEndpoint(endpointId: number, input: EndpointInput): EndpointUpdate {
     this.#dirty.delete(endpointId);
     this.#pending.delete(endpointId);
+    this.#added.delete(endpointId);
     const prev = this.#endpoints.get(endpointId);
-    const { policy, plan } = this.#build(input);
+    const { policy, plan, converted } = this.#build(input);
     for (const s of policy.selectors) this.cache.add(s);
     if (prev !== undefined) {
       for (const s of prev.policy.selectors) this.cache.remove(s);
       this.#unindex(endpointId, prev.policy);
     }
-    this.#endpoints.set(endpointId, { input, policy, plan });
+    this.#endpoints.set(endpointId, { input, policy, plan, converted });
     this.#index(endpointId, policy);
     return { endpointId, policy, diff: diffMapState(prev?.policy.state ?? new Map(), policy.state) };
   }
@@ -513,6 +550,7 @@ export class PolicyEngine {
     const prev = this.#endpoints.get(endpointId);
     this.#dirty.delete(endpointId);
     this.#pending.delete(endpointId);
+    this.#added.delete(endpointId);
     if (prev === undefined) return { upserts: [], deletes: [] };
     for (const s of prev.policy.selectors) this.cache.remove(s);
     this.#unindex(endpointId, prev.policy);
@@ -556,15 +594,175 @@ export class PolicyEngine {
    */
   regenerate(): EndpointUpdate[] {
     const out: EndpointUpdate[] = [];
+    let order: Map<PolicyRule, number> | undefined;
     for (const id of this.dirtyEndpoints()) {
       const ep = this.#endpoints.get(id);
       if (ep === undefined) continue;
-      if (this.#dirty.has(id)) out.push(this.upsertEndpoint(id, ep.input));
+      const added = this.#added.get(id);
+      if (this.#dirty.has(id) && added !== undefined && !this.#pending.has(id)) {
+        order ??= new Map(this.repo.rules().map((r, i) => [r, i]));
+        const u = this.#addRules(id, ep, added, order);
+        out.push(u ?? this.upsertEndpoint(id, ep.input));
+      } else if (this.#dirty.has(id)) out.push(this.upsertEndpoint(id, ep.input));
       else out.push(this.#refreshIdentities(id, ep, this.#pending.get(id)!));
     }
     this.#dirty.clear();
     this.#pending.clear();
+    this.#added.clear();
     return out;
+  }
+
+  /**
+   * Merges the entries of rules newly selecting an endpoint into its state, touching only the keys
+   * they contribute and the allows their denies may cover. Undefined when only a full computation
+   * is exact: fromRequires/toRequires or L7 rules around, a deny changing an existing deny's cookie,
+   * an identity-0 deny, or an allow covered by denies of different rules (which one names it then
+   * depends on the order of all rules). The state is left as it was in that case.
+   */
+  #addRules(
+    endpointId: number,
+    ep: EndpointRecord,
+    added: readonly PolicyRule[],
+    order: ReadonlyMap<PolicyRule, number>,
+  ): EndpointUpdate | undefined {
+    const prev = ep.policy;
+    if (prev.l7.length > 0 || hasL7Rules(added) || hasL7Rules(prev.rules)) return undefined;
+    if (hasRequires(added) || hasRequires(prev.rules)) return undefined;
+    if ([...prev.rules, ...added].some((r) => !order.has(r))) return undefined;
+    const { policy: part, plan } = this.#build(ep.input, added);
+    const state = prev.state;
+    const converted = ep.converted;
+    const old = new Map<number, MapEntry | undefined>();
+    const wasConverted = new Set<number>();
+    const touch = (ks: number) => {
+      if (old.has(ks)) return;
+      old.set(ks, state.get(ks));
+      if (converted.has(ks)) wasConverted.add(ks);
+    };
+    const lows = new Set<number>([
+      policyKeyLow(0, 0, 0, PREFIX_IDENTITY_ONLY),
+      policyKeyLow(1, 0, 0, PREFIX_IDENTITY_ONLY),
+    ]);
+    for (const item of [...ep.plan, ...plan]) for (const t of item.templates) lows.add(t.low);
+    const denyIds = new Set<number>();
+    const check = new Set<number>();
+    try {
+      // A direction these rules start enforcing loses the unenforced wildcard allow (cookie 0).
+      const enforcement = [
+        [0, prev.ingressEnforced, part.ingressEnforced],
+        [1, prev.egressEnforced, part.egressEnforced],
+      ] as const;
+      for (const [egress, was, now] of enforcement) {
+        if (was || !now) continue;
+        const ks = policyKeyIdOf(0, policyKeyLow(egress, 0, 0, PREFIX_IDENTITY_ONLY));
+        const e = state.get(ks);
+        if (e !== undefined && !e.entry.deny && e.entry.ruleCookie === 0 && e.entry.proxyPort === 0) {
+          touch(ks);
+          state.delete(ks);
+        }
+      }
+      // Raw merge, as addTemplated does: deny over allow, same kinds merged.
+      for (const [ks, n] of part.state) {
+        const e = state.get(ks);
+        if (e === undefined) {
+          touch(ks);
+          state.set(ks, n);
+          if (n.entry.deny) denyIds.add(n.key.identity);
+          else check.add(ks);
+        } else if (converted.has(ks) || !e.entry.deny) {
+          if (n.entry.deny) {
+            touch(ks);
+            state.set(ks, { key: e.key, entry: n.entry });
+            converted.delete(ks);
+            denyIds.add(e.key.identity);
+          } else if (!converted.has(ks)) {
+            const m = mergeEntries(e.entry, n.entry);
+            if (m !== e.entry) {
+              touch(ks);
+              state.set(ks, { key: e.key, entry: m });
+            }
+            check.add(ks);
+          }
+        } else if (n.entry.deny && mergeEntries(e.entry, n.entry) !== e.entry) throw new NeedsFullBuild();
+      }
+      if (denyIds.has(0)) throw new NeedsFullBuild();
+      // Deny over allow for the allows that are new or may be covered by a new deny.
+      const denies = (id: number): MapEntry[] => {
+        const out: MapEntry[] = [];
+        for (const low of lows) {
+          const ks = policyKeyIdOf(id, low);
+          const e = state.get(ks);
+          if (e?.entry.deny && !converted.has(ks)) out.push(e);
+        }
+        return out;
+      };
+      for (const id of denyIds)
+        for (const low of lows) {
+          const ks = policyKeyIdOf(id, low);
+          const e = state.get(ks);
+          if (e !== undefined && (!e.entry.deny || converted.has(ks))) check.add(ks);
+        }
+      const zero = denies(0);
+      const own = new Map<number, MapEntry[]>();
+      for (const ks of check) {
+        const e = state.get(ks)!;
+        const id = e.key.identity;
+        let mine = own.get(id);
+        if (mine === undefined) {
+          mine = denies(id);
+          own.set(id, mine);
+        }
+        let cookie = -1;
+        for (const list of id === 0 ? [mine] : [mine, zero])
+          for (const d of list) {
+            if (!keyCoversL4(d.key, e.key)) continue;
+            if (cookie === -1) cookie = d.entry.ruleCookie;
+            else if (cookie !== d.entry.ruleCookie) throw new NeedsFullBuild();
+          }
+        if (cookie === -1) continue;
+        touch(ks);
+        state.set(ks, { key: e.key, entry: { deny: true, proxyPort: 0, ruleCookie: cookie } });
+        converted.add(ks);
+      }
+    } catch (err) {
+      if (!(err instanceof NeedsFullBuild)) throw err;
+      for (const [ks, o] of old) {
+        if (o === undefined) state.delete(ks);
+        else state.set(ks, o);
+        if (wasConverted.has(ks)) converted.add(ks);
+        else converted.delete(ks);
+      }
+      return undefined;
+    }
+    const upserts: MapEntry[] = [];
+    const deletes: PolicyKey[] = [];
+    for (const [ks, o] of old) {
+      const n = state.get(ks);
+      if (n === undefined) {
+        if (o !== undefined) deletes.push(o.key);
+      } else if (
+        o === undefined ||
+        o.entry.deny !== n.entry.deny ||
+        o.entry.ruleCookie !== n.entry.ruleCookie ||
+        o.entry.proxyPort !== n.entry.proxyPort
+      )
+        upserts.push(n);
+    }
+    const known = new Set(prev.selectors.map((x) => x.key));
+    const fresh = part.selectors.filter((x) => !known.has(x.key));
+    for (const x of fresh) this.cache.add(x);
+    ep.policy = {
+      revision: this.repo.revision,
+      ingressEnforced: prev.ingressEnforced || part.ingressEnforced,
+      egressEnforced: prev.egressEnforced || part.egressEnforced,
+      state,
+      rules: [...prev.rules, ...added].sort((a, b) => order.get(a)! - order.get(b)!),
+      selectors: [...prev.selectors, ...fresh],
+      l7: [],
+    };
+    ep.plan = [...ep.plan, ...plan];
+    this.#index(endpointId, ep.policy);
+    return { endpointId, policy: ep.policy, diff: { upserts, deletes } };
   }
 
   /** Redoes the entries of `ids` in an endpoint's state from its plan; the diff covers only them. */
@@ -590,7 +788,10 @@ export class PolicyEngine {
           const e = state.get(ks);
           if (e !== undefined) old.set(ks, e);
         }
-      for (const ks of old.keys()) state.delete(ks);
+      for (const ks of old.keys()) {
+        state.delete(ks);
+        ep.converted.delete(ks);
+      }
       const added = new Set<number>();
       for (const item of ep.plan) {
         if (!item.selectors.some((s) => this.cache.selections(s).has(id))) continue;
@@ -607,8 +808,10 @@ export class PolicyEngine {
         if (e.entry.deny) continue;
         // Own denies were added in the same order as a full computation would; zero denies first.
         const d = firstCovering(e.key, zero, own);
-        if (d !== undefined)
+        if (d !== undefined) {
           state.set(ks, { key: e.key, entry: { deny: true, proxyPort: 0, ruleCookie: d.entry.ruleCookie } });
+          ep.converted.add(ks);
+        }
       }
       for (const ks of added) {
         const n = state.get(ks)!;
@@ -635,9 +838,21 @@ export class PolicyEngine {
   }
 
   #onRepoChange(c: RepositoryChange): void {
-    const rules = [...c.removed, ...c.added];
+    const removed = c.removed.length > 0;
     for (const [id, ep] of this.#endpoints) {
-      if (rules.some((r) => ruleSelects(r, ep.input.labels))) this.#dirty.add(id);
+      const wasDirty = this.#dirty.has(id);
+      const hits = c.added.filter((r) => ruleSelects(r, ep.input.labels));
+      if (removed && c.removed.some((r) => ruleSelects(r, ep.input.labels))) {
+        this.#dirty.add(id);
+        this.#added.delete(id);
+        continue;
+      }
+      if (hits.length === 0) continue;
+      // Only added rules: mergeable unless the endpoint already needed a full computation.
+      const prior = this.#added.get(id);
+      if (!wasDirty) this.#added.set(id, hits);
+      else if (prior !== undefined) prior.push(...hits);
+      this.#dirty.add(id);
     }
   }
 

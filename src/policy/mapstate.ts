@@ -149,9 +149,10 @@ export function addEntry(state: MapState, key: PolicyKey, entry: PolicyEntry): v
 
 /**
  * Turns allow entries covered by a deny of the same identity (or identity 0) into denies. The deny
- * named is the first one (in insertion order) that covers the allow.
+ * named is the first one (in insertion order) that covers the allow. Returns the keys turned.
  */
-export function resolveDenyOverAllow(state: MapState): void {
+export function resolveDenyOverAllow(state: MapState): Set<number> {
+  const converted = new Set<number>();
   const byIdentity = new Map<number, [number, MapEntry][]>();
   let i = 0;
   for (const e of state.values()) {
@@ -164,14 +165,17 @@ export function resolveDenyOverAllow(state: MapState): void {
     }
     l.push([i, e]);
   }
-  if (byIdentity.size === 0) return;
+  if (byIdentity.size === 0) return converted;
   const zero = byIdentity.get(0);
   for (const [id, e] of state) {
     if (e.entry.deny) continue;
     const d = firstCovering(e.key, byIdentity.get(e.key.identity), e.key.identity === 0 ? undefined : zero);
-    if (d !== undefined)
+    if (d !== undefined) {
       state.set(id, { key: e.key, entry: { deny: true, proxyPort: 0, ruleCookie: d.entry.ruleCookie } });
+      converted.add(id);
+    }
   }
+  return converted;
 }
 
 /** The earliest deny of `a` or `b` (lists of [insertion index, entry]) covering `key`. */
