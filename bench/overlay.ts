@@ -11,7 +11,8 @@
  * interleaved (every path once per round, shuffled) and medians reported, with ratios ours/plain.
  * Then, in the vxlan lab: the time from `lab apply` of a new pod on node1 (behind a policy that
  * admits only the client's label) to the client on node2 reaching it (a TCP SYN answered, by the
- * SYN-ACK or the RST of a port nobody listens on: the network and policy path is open), p50/p99.
+ * SYN-ACK or the RST of a port nobody listens on: the network and policy path is open), p50/p99,
+ * and whether a pod of another label on node2, probing at the same moment, was refused every time.
  * Prints, asserts nothing.
  */
 import { spawn } from 'node:child_process';
@@ -35,6 +36,7 @@ const tag = randomBytes(2).toString('hex');
 interface Path {
   name: string;
   client: string; // netns path of the client pod
+  other?: string; // netns path of a pod on the client's node with another label (labs)
   server: string; // netns path of the server pod
   serverIp: string;
 }
@@ -61,6 +63,13 @@ metadata: {name: cli, labels: {app: client}}
 spec:
   nodeName: node2
   containers: [{name: c, command: ["sleep", "infinity"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, labels: {app: other}}
+spec:
+  nodeName: node2
+  containers: [{name: c, command: ["sleep", "infinity"]}]
 `;
 
 /** A two-node lab in `mode` with a server pod on node1 and a client pod on node2. */
@@ -75,6 +84,7 @@ function labPath(mode: 'vxlan' | 'native', dir: string): Path {
   return {
     name: `ours ${mode}`,
     client: `/run/netns/${pod('cli').netns}`,
+    other: `/run/netns/${pod('other').netns}`,
     server: `/run/netns/${pod('srv').netns}`,
     serverIp: pod('srv').ipv4!,
   };
@@ -201,12 +211,25 @@ const REACH_CLIENT = `
     attempt();
   });`;
 
-/** Per new pod: ms from `lab apply` to reachable, and to `lab apply` returning (its IP known). */
+/** One TCP SYN to IP:81 (argv): prints whether anything answered (SYN-ACK or RST) within 300 ms. */
+const ONE_SYN = `
+  import net from 'node:net';
+  const s = net.connect({ host: process.argv[1], port: 81 });
+  const t = setTimeout(() => { console.log('silent'); process.exit(0); }, 300);
+  s.on('connect', () => { console.log('answered'); process.exit(0); });
+  s.on('error', (e) => { console.log(e.code === 'ECONNREFUSED' ? 'answered' : 'silent'); process.exit(0); });`;
+
+/**
+ * Per new pod: ms from `lab apply` to reachable by `client`, and to `lab apply` returning (its IP
+ * known); and how often a pod the policy refuses (`other`, same node as the client) got an
+ * answer to a SYN sent the moment the IP was known.
+ */
 async function timeToReachable(
   labName: string,
   client: string,
+  other: string,
   dir: string,
-): Promise<{ reachable: number[]; applied: number[] }> {
+): Promise<{ reachable: number[]; applied: number[]; refusedAnswered: number }> {
   const policy = join(dir, 'policy.yaml');
   writeFileSync(
     policy,
@@ -240,6 +263,7 @@ spec:
   });
   const out: number[] = [];
   const applied: number[] = [];
+  let refusedAnswered = 0;
   for (let k = 0; k < NEW_PODS; k++) {
     const file = join(dir, `fresh${k}.yaml`);
     writeFileSync(
@@ -257,6 +281,7 @@ spec:
     const tApplied = Date.now();
     const ip = /IP (\d+\.\d+\.\d+\.\d+)/.exec(text)?.[1];
     if (!ip) throw new Error(`no IP in: ${text}`);
+    const refused = collect(inNs(other, [process.execPath, '--input-type=module', '-e', ONE_SYN, ip]));
     const at = await new Promise<number>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`${ip} not reachable in 10 s`)), 10_000);
       reached.set(ip, (x) => {
@@ -267,10 +292,11 @@ spec:
     });
     out.push(at - t0);
     applied.push(tApplied - t0);
+    if ((await refused).trim() === 'answered') refusedAnswered++;
     lab(['lab', 'delete', '-f', file], labName);
   }
   prober.kill('SIGKILL');
-  return { reachable: out, applied };
+  return { reachable: out, applied, refusedAnswered };
 }
 
 function shuffle<T>(xs: T[]): T[] {
@@ -350,7 +376,7 @@ runBench(async () => {
     );
   }
   const vxlanLab = `ovv${tag}`;
-  const t = await timeToReachable(vxlanLab, vxlan.client, dir);
+  const t = await timeToReachable(vxlanLab, vxlan.client, vxlan.other!, dir);
   console.log(
     `new pod on node1 reachable from node2 through its policy (vxlan, ${t.reachable.length} pods), ms from lab apply: ` +
       `p50 ${quantile(t.reachable, 0.5)}, p99 ${quantile(t.reachable, 0.99)} (target p50 < 500); ` +
@@ -358,6 +384,6 @@ runBench(async () => {
       `so reachable p50 ${quantile(
         t.reachable.map((x, i) => x - t.applied[i]!),
         0.5,
-      )} ms after the pod existed`,
+      )} ms after the pod existed; a pod the policy refuses got an answer ${t.refusedAnswered}/${t.reachable.length} times`,
   );
 });
