@@ -136,12 +136,35 @@ function transparentSocket(type: number, local: Addr, mark: number): number {
   }
 }
 
+/** How long an upstream connection may stay unanswered (SYN_SENT) before it fails. */
+export const UPSTREAM_CONNECT_TIMEOUT_MS = 5000;
+
+const getsockoptFn = libc.func('int getsockopt(int fd, int level, int name, void *val, uint32_t *len)');
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+const TCP_SYN_SENT = 2;
+
+/** The kernel's TCP state of a socket (tcp_info.tcpi_state), or -1. */
+function tcpState(fd: number): number {
+  const info = Buffer.alloc(8);
+  const len = new Uint32Array([8]);
+  if ((getsockoptFn(fd, IPPROTO_TCP, TCP_INFO, info, len) as number) < 0) return -1;
+  return info[0]!;
+}
+
 /**
  * A TCP connection from `local` (the client's address: the destination's policy sees the client's
- * identity) to `remote`, marked `mark`. The connect runs on: the socket's first read or write
- * reports a failure ('error', e.g. ECONNREFUSED).
+ * identity) to `remote`, marked `mark`. The connect runs on (writes queue meanwhile); 'connect' is
+ * emitted once the kernel has it established, an error ('error', e.g. ECONNREFUSED) ends it, and
+ * one still unanswered after UPSTREAM_CONNECT_TIMEOUT_MS (a policy dropping the SYN) fails with
+ * ETIMEDOUT.
  */
-export function transparentConnect(local: Addr, remote: Addr, mark: number): Socket {
+export function transparentConnect(
+  local: Addr,
+  remote: Addr,
+  mark: number,
+  timeoutMs = UPSTREAM_CONNECT_TIMEOUT_MS,
+): Socket {
   const fd = transparentSocket(SOCK_STREAM, local, mark);
   const a = sockaddr(remote.address, remote.port);
   const ret = connectFn(fd, a, a.length) as number;
@@ -154,6 +177,25 @@ export function transparentConnect(local: Addr, remote: Addr, mark: number): Soc
   }
   const sock = new Socket({ fd, readable: true, writable: true });
   sock.setNoDelay(true); // request/response traffic: no Nagle delay on the proxy's small writes
+  const deadline = Date.now() + timeoutMs;
+  let delay = 1;
+  const check = () => {
+    if (sock.destroyed) return;
+    if (tcpState(fd) !== TCP_SYN_SENT) {
+      sock.emit('connect');
+      return;
+    }
+    if (Date.now() >= deadline) {
+      const err = Object.assign(new Error(`connect ETIMEDOUT ${remote.address}:${remote.port}`), {
+        code: 'ETIMEDOUT',
+      });
+      sock.destroy(err);
+      return;
+    }
+    delay = Math.min(delay * 2, 100);
+    setTimeout(check, delay).unref();
+  };
+  setImmediate(check);
   return sock;
 }
 
