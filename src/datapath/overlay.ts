@@ -107,12 +107,6 @@ async function showVxlan(name: string, netns: string | undefined): Promise<Vxlan
   }
 }
 
-/** MTU of the device holding `address` (the node's underlay). */
-export async function underlayMtu(address: string, netns?: string): Promise<number | undefined> {
-  const links = await ipJson<{ mtu: number; addr_info?: { local: string }[] }[]>(['addr', 'show'], { netns });
-  return links.find((l) => l.addr_info?.some((a) => a.local === address))?.mtu;
-}
-
 export interface OverlayLoaderOptions {
   /** The node's bpffs directory: maps pinned by name in it, links under links/overlay. */
   bpffs: string;
