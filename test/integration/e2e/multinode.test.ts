@@ -60,7 +60,18 @@ describe('privileged: two nodes (etcd, native routing)', () => {
   let ipA = '';
 
   before(async () => {
-    await cliOk(['lab', 'up', '--name', LAB, '--nodes', '2', '--routing-mode', 'native', '-f', manifest(PODS)]);
+    await cliOk([
+      'lab',
+      'up',
+      '--name',
+      LAB,
+      '--nodes',
+      '2',
+      '--routing-mode',
+      'native',
+      '-f',
+      manifest(PODS),
+    ]);
     const pods = JSON.parse(await cliOk(['lab', 'get', 'pods', '-o', 'json'], { lab: LAB })) as {
       items: PodItem[];
     };
@@ -92,6 +103,22 @@ describe('privileged: two nodes (etcd, native routing)', () => {
       ) as typeof ipcache;
       return l.find((e) => e.prefix === `${ipA}/32`)?.identity === idOf(n1, 'a');
     });
+  });
+
+  it("native routing: status says so, and node1 routes node2's pod CIDR via node2", async () => {
+    assert.match(await cliOk(['--node', 'node1', 'status'], { lab: LAB }), /^Routing:\s+Network: Native$/m);
+    const nodes = JSON.parse(await cliOk(['lab', 'get', 'nodes', '-o', 'json'], { lab: LAB })) as {
+      items: {
+        metadata: { name: string };
+        spec: { podCIDR: string };
+        status: { addresses: { address: string }[] };
+      }[];
+    };
+    const node2 = nodes.items.find((n) => n.metadata.name === 'node2')!;
+    const r = await cliOk(['lab', 'exec', 'node/node1', '--', 'ip', 'route', 'show', node2.spec.podCIDR], {
+      lab: LAB,
+    });
+    assert.match(r, new RegExp(`via ${node2.status.addresses[0]!.address.replaceAll('.', '\\.')} dev eth0`));
   });
 
   it('node list shows both nodes, each with its pod CIDR', async () => {
