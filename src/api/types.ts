@@ -92,6 +92,8 @@ export interface StatusResponse {
   conntrackGC?: Wire<ConntrackGCStatus>;
   /** Services in eBPF instead of kube-proxy: what is on. */
   kubeProxyReplacement?: { enabled: boolean; features: string[]; services: number; socketLbCgroup?: string };
+  /** The node's L7 proxies: parser, port, listening, open client connections. */
+  proxies?: { parser: string; port: number; running: boolean; connections: number }[];
 }
 
 // ---- endpoints and identities ----

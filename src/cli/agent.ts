@@ -549,6 +549,13 @@ export function formatStatus(s: StatusResponse): string {
       `${gc.running ? 'running' : 'stopped'}, ${gc.runs} runs, ${gc.deletedTotal} entries deleted, interval ${Math.round(gc.intervalMs / 1000)}s`,
     ]);
   if (s.metrics) lines.push(['Metrics', s.metrics]);
+  if (s.proxies?.length)
+    lines.push([
+      'L7 proxies',
+      s.proxies
+        .map((p) => `${p.parser} :${p.port} ${p.running ? `${p.connections} connections` : 'down'}`)
+        .join(', '),
+    ]);
   return lines.map(([k, v]) => `${`${k}:`.padEnd(22)}${v}\n`).join('');
 }
 

@@ -111,6 +111,7 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
         log.info({ proxies: manager.status() }, 'L7 proxies listening');
       },
       stop: () => manager.stop(),
+      status: () => ({ proxies: manager.status() }),
     };
   },
 });
