@@ -153,13 +153,20 @@ try {
   const rss100 = rssMiB(agentPid);
 
   // Our ADD's steps, as the agent logged them.
-  const steps: Record<string, number[]> = { ipam: [], links: [], endpoint: [], agent: [] };
+  const steps: Record<string, number[]> = { ipam: [], links: [], netlink: [], endpoint: [], agent: [] };
   const agentLog = join(labDir(lab), node.name, 'agent.log');
   for (const l of readFileSync(agentLog, 'utf8').split('\n')) {
     if (!l.includes('"cni add"')) continue;
-    const j = JSON.parse(l) as { ipamMs: number; linksMs: number; endpointMs: number; totalMs: number };
+    const j = JSON.parse(l) as {
+      ipamMs: number;
+      linksMs: number;
+      netlinkMs: number;
+      endpointMs: number;
+      totalMs: number;
+    };
     steps.ipam!.push(j.ipamMs);
     steps.links!.push(j.linksMs);
+    steps.netlink!.push(j.netlinkMs);
     steps.endpoint!.push(j.endpointMs);
     steps.agent!.push(j.totalMs);
   }
@@ -192,6 +199,7 @@ try {
   console.log('# our ADD, step by step (agent side, from its log)');
   console.log(line('  IPAM', steps.ipam!));
   console.log(line('  interfaces (veth, addresses, routes)', steps.links!));
+  console.log(line('    of which the rtnetlink requests', steps.netlink!));
   console.log(line('  endpoint (identity, maps, tcx attach)', steps.endpoint!));
   console.log(line('  agent total', steps.agent!));
   console.log(line('  entry floor: STATUS via the compiled entry', floor));

@@ -74,7 +74,7 @@ export interface CniBackendHooks {
    * endpointAdded, or to endpointAborted when plumbing fails.
    */
   endpointPending?(ep: CniPendingEndpoint): unknown;
-  /** The host-side veth of a pending endpoint exists (the pod side is being configured). */
+  /** The interfaces of a pending endpoint are ready (before the endpoint is created). */
   hostLinkReady?(token: unknown, ifindex: number): void;
   endpointAborted?(token: unknown): void;
   /** After IPAM + plumbing succeeded on ADD (e.g. create the endpoint, attach BPF). Throwing fails ADD and undoes it. */
@@ -91,8 +91,11 @@ export interface CniBackendHooks {
 export interface CniAddTimings {
   containerId: string;
   ipamMs: number;
-  /** veth pair, addresses, routes, neighbours. */
+  /** From IPAM to the interfaces being ready: the rtnetlink requests plus whatever the agent's
+   * event loop ran meanwhile (the endpoint's start: identity, preparing its programs). */
   linksMs: number;
+  /** Of linksMs, the rtnetlink requests themselves. */
+  netlinkMs: number;
   /** Identity, policy and map entries, programs attached. */
   endpointMs: number;
   totalMs: number;
@@ -200,6 +203,7 @@ export class CniBackend {
       containerId: req.containerId,
       ipamMs: ms(t1 - t0),
       linksMs: ms(t2 - t1),
+      netlinkMs: plumbing.timings.totalMs,
       endpointMs: ms(t3 - t2),
       totalMs: ms(t3 - t0),
     });

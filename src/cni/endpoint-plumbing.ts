@@ -50,7 +50,7 @@ export interface EndpointPlumbingSpec {
   podMac?: string | undefined;
   /** Set rp_filter=0 on the host veth (default true). */
   disableRpFilter?: boolean;
-  /** Called once the host-side veth exists, before the pod side is configured. */
+  /** Called once both sides are configured, with the host veth's ifindex. */
   onHostLink?: (ifindex: number) => void;
 }
 
@@ -182,7 +182,6 @@ export async function setupEndpoint(spec: EndpointPlumbingSpec): Promise<Endpoin
       throw e2;
     }
   }
-  spec.onHostLink?.(hostIfindex);
   const t1 = performance.now();
   let podIfindex: number;
   try {
@@ -198,6 +197,9 @@ export async function setupEndpoint(spec: EndpointPlumbingSpec): Promise<Endpoin
     throw e;
   }
   const t2 = performance.now();
+  // Only now: a tcx attachment waits out its RCU grace period holding the rtnl lock, which every
+  // request above needs.
+  spec.onHostLink?.(hostIfindex);
   return {
     hostIfName: spec.hostIfName,
     hostIfindex,

@@ -338,9 +338,9 @@ export class DatapathLoader implements Disposable {
   /**
    * Takes an endpoint's tcx hooks as soon as its host-side veth exists, with a program that drops
    * every packet, pinned where loadAsync() looks: the real programs then replace it with a link update.
-   * A new tcx link waits out an RCU grace period (~10 ms each); this way the wait overlaps the rest of
-   * the interface setup and the verification instead of following them. Nothing passes before the
-   * real programs are in.
+   * A new tcx link waits out an RCU grace period (~10 ms each, holding the rtnl lock); this way the
+   * wait overlaps the endpoint's creation and the verification instead of following them. Nothing
+   * passes before the real programs are in.
    */
   async prelink(ep: EndpointDatapathConfig, ifindex: number): Promise<void> {
     this.#dropAll ??= Program.load(DROP_ALL, new Map());

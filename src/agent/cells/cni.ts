@@ -69,8 +69,8 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
                 hostIfName: e.hostIfName,
                 hostMac: e.hostMac,
               }),
-        // The tcx hooks are taken while the pod side is configured (their RCU waits off the path);
-        // the endpoint's programs then replace the placeholder.
+        // The tcx hooks are taken while the endpoint is created and its programs verified (their
+        // RCU waits overlap that work); the endpoint's programs then replace the placeholder.
         hostLinkReady: (token, ifindex) => {
           const p = token as PendingEndpoint;
           prelinked.set(
