@@ -51,6 +51,10 @@ export function registerLab(program: Command): void {
       '--routing-mode <mode>',
       "how nodes reach other nodes' pods with 2 or more nodes: vxlan (default: the overlay) or native",
     )
+    .option(
+      '--ipv6 [bool]',
+      'dual stack: IPv6 pod CIDRs and pod addresses beside IPv4 (--ipv6=false: IPv4 only)',
+    )
     .option('-f, --filename <file...>', 'manifests to apply once the lab is up')
     .action(async (o: UpFlags, cmd: Command) => {
       const l = await import('../lab/lab.js');
@@ -60,6 +64,8 @@ export function registerLab(program: Command): void {
         throw new CliError(`--etcd-members: "${o.etcdMembers}" is not a number`);
       if (o.kvstoreLeaseTtl !== undefined && !/^\d+$/.test(o.kvstoreLeaseTtl))
         throw new CliError(`--kvstore-lease-ttl: "${o.kvstoreLeaseTtl}" is not a number of seconds`);
+      if (o.ipv6 !== undefined && o.ipv6 !== true && o.ipv6 !== 'true' && o.ipv6 !== 'false')
+        throw new CliError(`--ipv6: "${o.ipv6}"; give true or false`);
       await l.up({
         name,
         nodes: Number(o.nodes),
@@ -67,6 +73,7 @@ export function registerLab(program: Command): void {
         ...(o.etcdMembers !== undefined ? { etcdMembers: Number(o.etcdMembers) } : {}),
         ...(o.kvstoreLeaseTtl !== undefined ? { kvstoreLeaseTtl: Number(o.kvstoreLeaseTtl) } : {}),
         ...(o.routingMode !== undefined ? { routingMode: o.routingMode } : {}),
+        ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 !== 'false' } : {}),
         log,
       });
       if (o.filename?.length) await l.apply(name, await readManifests(o.filename), log);
@@ -234,6 +241,7 @@ interface UpFlags {
   etcdMembers?: string;
   kvstoreLeaseTtl?: string;
   routingMode?: string;
+  ipv6?: boolean | string;
   filename?: string[];
 }
 

@@ -70,6 +70,7 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     n.name,
     '--pod-cidr',
     n.podCidrV4,
+    ...(n.podCidrV6 ? ['--pod-cidr-v6', n.podCidrV6] : []),
     // The underlay address: what other nodes route this node's pod CIDR to.
     '--node-ip',
     n.underlayIp,

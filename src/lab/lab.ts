@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { cliPath } from '../common/paths.js';
 import { run } from '../datapath/linux/index.js';
-import { ClusterPool } from '../ipam/index.js';
+import { ClusterPool, DEFAULT_IPV6_CLUSTER_CIDR, DEFAULT_IPV6_NODE_MASK } from '../ipam/index.js';
 import { type Deployment, type Manifests, POLICY_KINDS, podNamespace, policyRefOf } from '../k8s/objects.js';
 import { ServiceValidationError } from '../service/errors.js';
 import type { Service } from '../service/types.js';
@@ -88,6 +88,12 @@ export type { Log };
 
 const WORLD_IP = `${UNDERLAY.prefix}.254`;
 const CLUSTER_POOL = '10.200.0.0/16';
+/** Dual-stack labs carve each node's IPv6 pod CIDR from the IPAM's default cluster pool. */
+const CLUSTER_POOL_V6 = DEFAULT_IPV6_CLUSTER_CIDR;
+/** The underlay's IPv6 prefix in dual-stack labs; the world host answers on ::254 and ::253. */
+export const UNDERLAY_V6 = { prefix: 'fd00:192:168:211::', prefixLen: 64 };
+export const WORLD_IP_V6 = `${UNDERLAY_V6.prefix}254`;
+export const WORLD2_IP_V6 = `${UNDERLAY_V6.prefix}253`;
 
 export function checkLabName(name: string): void {
   if (!LAB_NAME.test(name))
@@ -112,6 +118,8 @@ export interface UpOptions {
   kvstoreLeaseTtl?: number;
   /** How nodes reach other nodes' pods (more than one node): vxlan (default) or native. */
   routingMode?: string;
+  /** Dual stack: every node gets an IPv6 pod CIDR too and pods an IPv6 address beside the IPv4 one. */
+  ipv6?: boolean;
   log: Log;
 }
 
@@ -168,6 +176,13 @@ export async function up(o: UpOptions): Promise<LabState> {
   if (o.nodes < 1 || o.nodes > 8)
     throw new LabError('--nodes: must be between 1 and 8', { code: 'invalid-argument', field: '--nodes' });
   const routingMode = checkClusterOptions(o);
+  // The agents' native routes (routerCell) go via another node's IPv4 address, which the kernel
+  // does not take as the gateway of an IPv6 route: dual-stack clusters route through the overlay.
+  if (o.ipv6 && routingMode === 'native')
+    throw new LabError('--ipv6: native routing carries IPv4 only; use --routing-mode vxlan for dual stack', {
+      code: 'invalid-argument',
+      field: '--ipv6',
+    });
   return withLock(o.name, async () => {
     let s = loadLab(o.name);
     if (s && s.nodes.length !== o.nodes) {
@@ -182,6 +197,11 @@ export async function up(o: UpOptions): Promise<LabState> {
     if (s && o.routingMode !== undefined && s.routingMode !== o.routingMode)
       throw new LabError(
         `lab ${o.name} routes with ${s.routingMode ?? 'no routing mode'}; 'lab down --name ${o.name}' first to change it`,
+      );
+    if (s && o.ipv6 !== undefined && (s.ipv6 === true) !== o.ipv6)
+      throw new LabError(
+        `lab ${o.name} is ${s.ipv6 ? 'dual-stack' : 'IPv4 only'}; 'lab down --name ${o.name}' first to change --ipv6`,
+        { code: 'invalid-argument', field: '--ipv6' },
       );
     const prefix = netnsPrefix(o.name);
     if (!s) {
@@ -203,16 +223,21 @@ export async function up(o: UpOptions): Promise<LabState> {
         services: {},
         endpointSlices: {},
         ...(routingMode ? { routingMode } : {}),
+        ...(o.ipv6 ? { ipv6: true } : {}),
       };
-      const pool = new ClusterPool({ ipv4: { cidr: CLUSTER_POOL, nodeMaskSize: 24 } });
+      const pool = new ClusterPool({
+        ipv4: { cidr: CLUSTER_POOL, nodeMaskSize: 24 },
+        ...(o.ipv6 ? { ipv6: { cidr: CLUSTER_POOL_V6, nodeMaskSize: DEFAULT_IPV6_NODE_MASK } } : {}),
+      });
       for (let i = 1; i <= o.nodes; i++) {
         const name = `node${i}`;
-        const cidr = pool.allocateNode(name).ipv4!;
+        const cidrs = pool.allocateNode(name);
         s.nodes.push({
           name,
           netns: `${prefix}${name}`,
           underlayIp: `${UNDERLAY.prefix}.${i}`,
-          podCidrV4: cidr,
+          podCidrV4: cidrs.ipv4!,
+          ...(cidrs.ipv6 ? { podCidrV6: cidrs.ipv6 } : {}),
         });
       }
       saveLab(s);
@@ -249,7 +274,7 @@ export async function up(o: UpOptions): Promise<LabState> {
     if (s.dns?.enabled) await applyLocked(s, clusterDnsManifests(s), () => {});
     await reconcile(s, o.log);
     o.log(
-      `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${n.podCidrV4})`).join(', ')}; world ${WORLD_IP}`,
+      `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${[n.podCidrV4, n.podCidrV6].filter(Boolean).join(' ')})`).join(', ')}; world ${WORLD_IP}`,
     );
     if (s.dns?.enabled) {
       const dns = s.services[podKey(DNS_NAMESPACE, DNS_SERVICE)]?.object.spec.clusterIP;
@@ -325,7 +350,36 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
   ].join('\n');
   await run(['ip', '-n', n.netns, '-batch', '-'], { input: `${batch}\n` });
   await run(['ip', '-n', s.world.netns, 'route', 'replace', n.podCidrV4, 'via', n.underlayIp]);
+  if (n.podCidrV6) await ensureUnderlayV6(s, n);
   await enableForwarding(n.netns);
+}
+
+/**
+ * Dual stack: the underlay carries IPv6 too (UNDERLAY_V6, node N at ::N, the world at ::254 and
+ * ::253), so pods reach the world over IPv6 and the world routes to each node's IPv6 pod CIDR.
+ */
+async function ensureUnderlayV6(s: LabState, n: LabNode): Promise<void> {
+  const w = s.world.netns;
+  const host = (i: string) => `${UNDERLAY_V6.prefix}${i}`;
+  for (const a of [WORLD_IP_V6, WORLD2_IP_V6])
+    await run([
+      'ip',
+      '-n',
+      w,
+      'addr',
+      'replace',
+      `${a}/${UNDERLAY_V6.prefixLen}`,
+      'dev',
+      UNDERLAY.bridge,
+      'nodad',
+    ]);
+  const mine = host(n.name.replace('node', ''));
+  const batch = [
+    `addr replace ${mine}/${UNDERLAY_V6.prefixLen} dev eth0 nodad`,
+    `route replace default via ${WORLD_IP_V6} dev eth0`,
+  ].join('\n');
+  await run(['ip', '-n', n.netns, '-batch', '-'], { input: `${batch}\n` });
+  await run(['ip', '-n', w, '-6', 'route', 'replace', n.podCidrV6!, 'via', mine]);
 }
 
 export function requireLab(name: string): LabState {

@@ -285,8 +285,10 @@ export async function applyPod(
     record.cniResult = result;
     const ip = result.ips?.find((i) => !i.address.includes(':'))?.address.split('/')[0];
     if (ip) record.ipv4 = ip;
+    const ip6 = result.ips?.find((i) => i.address.includes(':'))?.address.split('/')[0];
+    if (ip6) record.ipv6 = ip6;
     log(
-      `${qualifiedName('Pod', name)} created on ${node.name}, IP ${ip ?? '-'} (CNI ADD ${(performance.now() - t0).toFixed(0)} ms)`,
+      `${qualifiedName('Pod', name)} created on ${node.name}, IP ${[ip ?? '-', ip6].filter(Boolean).join(' ')} (CNI ADD ${(performance.now() - t0).toFixed(0)} ms)`,
     );
     const resolv = resolvConfPath(s, record);
     if (resolv) {

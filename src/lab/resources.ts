@@ -233,7 +233,7 @@ export function podObject(s: LabState, p: LabPod, o: Observed): KObject {
     status: {
       phase: running.every(Boolean) ? 'Running' : 'Failed',
       ...(node ? { hostIP: node.underlayIp } : {}),
-      ...(p.ipv4 ? { podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }] } : {}),
+      ...(p.ipv4 ? { podIP: p.ipv4, podIPs: [p.ipv4, p.ipv6].filter(Boolean).map((ip) => ({ ip })) } : {}),
       startTime: p.createdAt,
       containerStatuses: p.containers.map((c, i) => ({
         name: c.name,

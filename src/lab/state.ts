@@ -12,6 +12,8 @@ export interface LabNode {
   netns: string;
   underlayIp: string;
   podCidrV4: string;
+  /** The node's IPv6 pod CIDR (dual-stack labs). */
+  podCidrV6?: string;
   agentPid?: number;
   /** Start time of agentPid (see process.ts): a recycled PID is not mistaken for the agent. */
   agentStartTime?: number;
@@ -43,6 +45,8 @@ export interface LabPod {
   netns: string;
   containerId: string;
   ipv4?: string;
+  /** The pod's IPv6 address (dual-stack labs). */
+  ipv6?: string;
   /** The plugin's ADD result, kept like a runtime does for CHECK and DEL (prevResult). */
   cniResult?: unknown;
   labels: Record<string, string>;
@@ -140,6 +144,8 @@ export interface LabState {
   kvstoreLeaseTtlSeconds?: number;
   /** A multi-node lab's routing between nodes. */
   routingMode?: RoutingMode;
+  /** Dual stack (`lab up --ipv6`): nodes have IPv6 pod CIDRs, pods IPv6 addresses too. */
+  ipv6?: boolean;
   /** A multi-node lab's Hubble Relay. */
   relay?: LabRelay;
   /** The lab's Hubble UI. */
