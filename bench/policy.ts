@@ -9,7 +9,8 @@
  *   - one change (policy edited, policy added, identity appearing) applied incrementally to every
  *     affected endpoint's BPF policy map: repository update, regeneration and map diffs;
  *   - process memory.
- * Targets (issue 4): full computation < 2 s, one change < 50 ms to the maps, RSS < 300 MB.
+ * Targets (issue 4): full computation < 2 s, one change < 50 ms to the maps, RSS < 300 MB; issue 14:
+ * the namespace-wide policy (~34k entries) < 50 ms, the cluster-wide deny (754k entries) < 300 ms.
  * Prints figures only. Needs root for the bpffs mount (`--no-maps` skips the map part). Run with
  * `node --expose-gc` for memory figures after a collection.
  */
@@ -299,10 +300,13 @@ function main(): void {
     }
 
     /** Applies a change through the engine and into the maps, timing the whole path. */
-    const change = (what: string, fn: () => void) => {
+    const change = (what: string, fn: () => void, target = '< 50 ms') => {
+      if (global.gc) global.gc();
       const t = performance.now();
       fn();
+      const tRepo = ms(t);
       cidr.sync(repo.cidrPrefixes());
+      const tCidr = ms(t);
       const ups = engine.regenerate();
       const tEngine = ms(t);
       let written = 0;
@@ -311,10 +315,11 @@ function main(): void {
         written += u.diff.upserts.length + u.diff.deletes.length;
       }
       const total = ms(t);
-      line(`one change: ${what}`, `${fmt(total)} ms`, '< 50 ms');
+      line(`one change: ${what}`, `${fmt(total)} ms`, target);
+      line(`  endpoints recomputed / map writes`, `${ups.length} / ${written}`);
       line(
-        `  endpoints recomputed / map writes / engine part`,
-        `${ups.length} / ${written} / ${fmt(tEngine)} ms`,
+        `  repository+selection / CIDR sync / regenerate / maps (ms)`,
+        `${fmt(tRepo)} / ${fmt(tCidr - tRepo)} / ${fmt(tEngine - tCidr)} / ${fmt(total - tEngine)}`,
       );
     };
 
@@ -336,23 +341,26 @@ function main(): void {
         ])[0]!,
       ),
     );
-    change('add a cluster-wide policy (every endpoint: deny ssh from world)', () =>
-      repo.upsert(
-        parsePolicies([
-          {
-            apiVersion: 'cilium.io/v2',
-            kind: 'CiliumClusterwideNetworkPolicy',
-            metadata: { name: 'deny-world-ssh' },
-            spec: {
-              endpointSelector: {},
-              ingress: [{ fromEntities: ['all'] }],
-              ingressDeny: [
-                { fromEntities: ['world'], toPorts: [{ ports: [{ port: '22', protocol: 'TCP' }] }] },
-              ],
+    change(
+      'add a cluster-wide policy (every endpoint: deny ssh from world)',
+      () =>
+        repo.upsert(
+          parsePolicies([
+            {
+              apiVersion: 'cilium.io/v2',
+              kind: 'CiliumClusterwideNetworkPolicy',
+              metadata: { name: 'deny-world-ssh' },
+              spec: {
+                endpointSelector: {},
+                ingress: [{ fromEntities: ['all'] }],
+                ingressDeny: [
+                  { fromEntities: ['world'], toPorts: [{ ports: [{ port: '22', protocol: 'TCP' }] }] },
+                ],
+              },
             },
-          },
-        ])[0]!,
-      ),
+          ])[0]!,
+        ),
+      '< 300 ms',
     );
     change('new identity selected by many rules', () => {
       alloc.allocate(

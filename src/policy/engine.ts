@@ -346,6 +346,20 @@ interface EndpointRecord {
   converted: Set<number>;
 }
 
+/** The raw entries and plan of some rules alone (#build with `only`). */
+interface RawPart {
+  readonly part: EndpointPolicy;
+  readonly plan: readonly PlanItem[];
+}
+
+function usesNamedPorts(rules: readonly PolicyRule[]): boolean {
+  return rules.some((r) =>
+    [r.ingress, r.ingressDeny, r.egress, r.egressDeny].some((s) =>
+      (s ?? []).some((pr) => pr.ports.some((pp) => pp.ports.some((p) => p.name !== undefined))),
+    ),
+  );
+}
+
 /** Raised inside the added-rules fast path when only a full computation gives the exact result. */
 class NeedsFullBuild extends Error {}
 
@@ -595,13 +609,14 @@ export class PolicyEngine {
   regenerate(): EndpointUpdate[] {
     const out: EndpointUpdate[] = [];
     let order: Map<PolicyRule, number> | undefined;
+    const parts = new Map<string, RawPart>();
     for (const id of this.dirtyEndpoints()) {
       const ep = this.#endpoints.get(id);
       if (ep === undefined) continue;
       const added = this.#added.get(id);
       if (this.#dirty.has(id) && added !== undefined && !this.#pending.has(id)) {
         order ??= new Map(this.repo.rules().map((r, i) => [r, i]));
-        const u = this.#addRules(id, ep, added, order);
+        const u = this.#addRules(id, ep, added, order, parts);
         out.push(u ?? this.upsertEndpoint(id, ep.input));
       } else if (this.#dirty.has(id)) out.push(this.upsertEndpoint(id, ep.input));
       else out.push(this.#refreshIdentities(id, ep, this.#pending.get(id)!));
@@ -624,12 +639,23 @@ export class PolicyEngine {
     ep: EndpointRecord,
     added: readonly PolicyRule[],
     order: ReadonlyMap<PolicyRule, number>,
+    parts: Map<string, RawPart>,
   ): EndpointUpdate | undefined {
     const prev = ep.policy;
     if (prev.l7.length > 0 || hasL7Rules(added) || hasL7Rules(prev.rules)) return undefined;
     if (hasRequires(added) || hasRequires(prev.rules)) return undefined;
     if ([...prev.rules, ...added].some((r) => !order.has(r))) return undefined;
-    const { policy: part, plan } = this.#build(ep.input, added);
+    // Without named ports the rules' raw entries are the same for every endpoint: built once and
+    // shared (entries are immutable), which is most of the work for a policy selecting many.
+    const shared = !usesNamedPorts(added);
+    const sig = shared ? added.map((r) => this.repo.cookieOf(r)).join(',') : '';
+    let raw = shared ? parts.get(sig) : undefined;
+    if (raw === undefined) {
+      const b = this.#build(ep.input, added);
+      raw = { part: b.policy, plan: b.plan };
+      if (shared) parts.set(sig, raw);
+    }
+    const { part, plan } = raw;
     const state = prev.state;
     const converted = ep.converted;
     const old = new Map<number, MapEntry | undefined>();
@@ -639,11 +665,29 @@ export class PolicyEngine {
       old.set(ks, state.get(ks));
       if (converted.has(ks)) wasConverted.add(ks);
     };
-    const lows = new Set<number>([
-      policyKeyLow(0, 0, 0, PREFIX_IDENTITY_ONLY),
-      policyKeyLow(1, 0, 0, PREFIX_IDENTITY_ONLY),
-    ]);
-    for (const item of [...ep.plan, ...plan]) for (const t of item.templates) lows.add(t.low);
+    // Raw denies only sit at the lows of deny items; an allow a new deny may cover sits at a low
+    // that one of the new deny lows covers.
+    const templates = new Map<number, PolicyKey>();
+    const denyLows = new Set<number>();
+    const newDenyLows = new Set<number>();
+    for (const item of [...ep.plan, ...plan])
+      for (const t of item.templates) {
+        templates.set(t.low, makeKey(0, item.egress, t.protocol, t.dport, t.prefixLen));
+        if (item.entry.deny) denyLows.add(t.low);
+      }
+    for (const item of plan) if (item.entry.deny) for (const t of item.templates) newDenyLows.add(t.low);
+    for (const egress of [0, 1] as const)
+      templates.set(
+        policyKeyLow(egress, 0, 0, PREFIX_IDENTITY_ONLY),
+        makeKey(0, egress, 0, 0, PREFIX_IDENTITY_ONLY),
+      );
+    const coveredLows: number[] = [];
+    for (const [low, k] of templates)
+      for (const d of newDenyLows)
+        if (keyCoversL4(templates.get(d)!, k)) {
+          coveredLows.push(low);
+          break;
+        }
     const denyIds = new Set<number>();
     const check = new Set<number>();
     try {
@@ -689,7 +733,7 @@ export class PolicyEngine {
       // Deny over allow for the allows that are new or may be covered by a new deny.
       const denies = (id: number): MapEntry[] => {
         const out: MapEntry[] = [];
-        for (const low of lows) {
+        for (const low of denyLows) {
           const ks = policyKeyIdOf(id, low);
           const e = state.get(ks);
           if (e?.entry.deny && !converted.has(ks)) out.push(e);
@@ -697,7 +741,7 @@ export class PolicyEngine {
         return out;
       };
       for (const id of denyIds)
-        for (const low of lows) {
+        for (const low of coveredLows) {
           const ks = policyKeyIdOf(id, low);
           const e = state.get(ks);
           if (e !== undefined && (!e.entry.deny || converted.has(ks))) check.add(ks);

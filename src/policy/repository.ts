@@ -29,6 +29,7 @@ export class PolicyRepository {
   readonly #policies = new Map<string, StoredPolicy>();
   readonly #cookies = new Map<PolicyRule, number>();
   readonly #byCookie = new Map<number, PolicyRule>();
+  readonly #cidrsOf = new WeakMap<PolicyRule, [string, Prefix][]>();
   #nextCookie = 1;
   readonly #listeners = new Set<RepositoryListener>();
   /** rules() in order, rebuilt after a change (endpoint computations read it once each). */
@@ -79,9 +80,8 @@ export class PolicyRepository {
   }
 
   list(): StoredPolicy[] {
-    return [...this.#policies.values()].sort((a, b) =>
-      policyRefKey(a.policy.ref) < policyRefKey(b.policy.ref) ? -1 : 1,
-    );
+    // Sorted by the map's keys (policyRefKey of each ref), computed once per policy.
+    return [...this.#policies.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((e) => e[1]);
   }
 
   rules(): PolicyRule[] {
@@ -104,12 +104,20 @@ export class PolicyRepository {
    */
   cidrPrefixes(): Prefix[] {
     const byKey = new Map<string, Prefix>();
-    for (const r of this.rules()) {
-      for (const s of [r.ingress, r.ingressDeny, r.egress, r.egressDeny]) {
-        for (const pr of s ?? []) for (const p of pr.cidrPrefixes) byKey.set(formatPrefix(p), p);
-      }
-    }
+    for (const r of this.rules()) for (const [k, p] of this.#ruleCidrs(r)) byKey.set(k, p);
     return [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, p]) => p);
+  }
+
+  /** A rule's CIDR prefixes by their text (rules are immutable: computed once per rule). */
+  #ruleCidrs(r: PolicyRule): [string, Prefix][] {
+    let out = this.#cidrsOf.get(r);
+    if (out === undefined) {
+      out = [];
+      for (const s of [r.ingress, r.ingressDeny, r.egress, r.egressDeny])
+        for (const pr of s ?? []) for (const p of pr.cidrPrefixes) out.push([formatPrefix(p), p]);
+      this.#cidrsOf.set(r, out);
+    }
+    return out;
   }
 
   subscribe(listener: RepositoryListener): () => void {

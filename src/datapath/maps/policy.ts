@@ -36,6 +36,7 @@ export interface ApplyResult {
 const KS = policyKey.size;
 const VS = policyEntry.size;
 const KF = policyKey.fields;
+const VF = policyEntry.fields;
 const IDENTITY_DIR_PREFIX = DEFS.POLICY_IDENTITY_DIR_PREFIX;
 const INNER = MAPS.cilium_policy_maps.inner;
 
@@ -92,6 +93,41 @@ export function decodePolicyKey(b: Uint8Array, off = 0): PolicyKey {
 
 function encodeEntry(e: PolicyEntry, flags: number, out: Uint8Array, off: number): void {
   policyEntry.encodeInto({ proxyPort: e.proxyPort, flags, authType: 0, ruleCookie: e.ruleCookie }, out, off);
+}
+
+/**
+ * Keys and values of a batch written straight into the batch buffers (one view each, no per-entry
+ * objects): the same bytes as encodePolicyKey / the policy_entry codec, which the unit tests check.
+ */
+export function encodeBatch(
+  entries: readonly MapEntry[],
+  keys: Uint8Array,
+  values: Uint8Array,
+  enforcement?: PolicyEnforcement,
+): void {
+  const kv = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+  const vv = new DataView(values.buffer, values.byteOffset, values.byteLength);
+  for (let i = 0; i < entries.length; i++) {
+    const { key: k, entry: e } = entries[i]!;
+    if (k.prefixLen < 0 || k.prefixLen > DEFS.POLICY_FULL_PREFIX)
+      throw new RangeError(`bad prefixLen ${k.prefixLen}`);
+    const portBits = Math.max(0, Math.min(16, k.prefixLen - DEFS.POLICY_PROTO_PREFIX));
+    const ko = i * KS;
+    // sec_label and dport are network order (toNet): written big-endian here.
+    kv.setUint32(ko + KF.prefixlen!.offset, k.prefixLen, true);
+    kv.setUint32(ko + KF.secLabel!.offset, k.identity >>> 0, false);
+    kv.setUint8(ko + KF.egress!.offset, k.egress);
+    kv.setUint8(ko + KF.protocol!.offset, k.prefixLen > IDENTITY_DIR_PREFIX ? k.protocol : 0);
+    kv.setUint16(
+      ko + KF.dport!.offset,
+      portBits === 0 ? 0 : k.dport & ((0xffff << (16 - portBits)) & 0xffff),
+      false,
+    );
+    const vo = i * VS;
+    vv.setUint16(vo + VF.proxyPort!.offset, e.proxyPort, true);
+    vv.setUint8(vo + VF.flags!.offset, policyFlags(k, e, enforcement));
+    vv.setUint32(vo + VF.ruleCookie!.offset, e.ruleCookie, true);
+  }
 }
 
 function u32(n: number): Uint8Array {
@@ -223,10 +259,7 @@ export class PolicyMaps implements Disposable {
     if (n === 0) return;
     const keys = new Uint8Array(n * KS);
     const values = new Uint8Array(n * VS);
-    entries.forEach(({ key, entry }, i) => {
-      encodePolicyKey(key, keys, i * KS);
-      encodeEntry(entry, policyFlags(key, entry, enforcement), values, i * VS);
-    });
+    encodeBatch(entries, keys, values, enforcement);
     try {
       m.updateBatch(keys, values, n);
     } catch (err) {
