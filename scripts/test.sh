@@ -13,4 +13,4 @@ if [ -f dist/scripts/codegen-datapath.js ]; then
 fi
 
 echo "== tests (unit, privileged, datapath, end-to-end)"
-node --test --test-concurrency=1 --test-timeout=180000 dist/test/
+node --test --test-concurrency=1 --test-timeout=1200000 dist/test/
