@@ -12,6 +12,7 @@ const benches = [
   'relay',
   'cluster',
   'policy',
+  'agent-memory',
   'cni',
   'maglev',
   'services',

@@ -238,27 +238,59 @@ interface PlanItem {
   readonly templates: readonly KeyTemplate[];
 }
 
-/** Adds identity `id`'s entry for a template (same merge rules as addEntry); returns its key string. */
+/**
+ * Entries shared between endpoints: most endpoints holding a key hold it with the same entry (same
+ * rule, same cookie), so they can hold one MapEntry object (entries are immutable) instead of one
+ * each. One object per key is remembered; the table is emptied when it grows past a bound (objects
+ * already handed out stay valid, only later ones are no longer shared with them).
+ */
+class SharedEntries {
+  static readonly LIMIT = 1 << 18;
+  readonly #byKey = new Map<number, MapEntry>();
+  readonly #entries = new Map<string, PolicyEntry>();
+
+  /** The one PolicyEntry object for these fields. */
+  entry(cookie: number, deny: boolean, proxyPort: number): PolicyEntry {
+    const k = `${cookie}/${deny}/${proxyPort}`;
+    let e = this.#entries.get(k);
+    if (e === undefined) {
+      if (this.#entries.size >= SharedEntries.LIMIT) this.#entries.clear();
+      e = { deny, proxyPort, ruleCookie: cookie };
+      this.#entries.set(k, e);
+    }
+    return e;
+  }
+
+  /** A MapEntry for key id `ks` (identity `id`, template `t`) holding `entry`. */
+  get(ks: number, id: number, egress: 0 | 1, t: KeyTemplate, entry: PolicyEntry): MapEntry {
+    const e = this.#byKey.get(ks);
+    if (e !== undefined && e.entry === entry) return e;
+    const key: PolicyKey =
+      e !== undefined
+        ? e.key
+        : { identity: id, egress, protocol: t.protocol, dport: t.dport, prefixLen: t.prefixLen };
+    const n: MapEntry = { key, entry };
+    if (this.#byKey.size >= SharedEntries.LIMIT) this.#byKey.clear();
+    this.#byKey.set(ks, n);
+    return n;
+  }
+}
+
+/** Adds identity `id`'s entry for a template (same merge rules as addEntry); returns its key id. */
 function addTemplated(
   state: MapState,
   id: number,
   egress: 0 | 1,
   t: KeyTemplate,
   entry: PolicyEntry,
+  shared: SharedEntries,
 ): number {
   const ks = policyKeyIdOf(id, t.low);
   const prev = state.get(ks);
   if (prev === undefined) {
-    const key: PolicyKey = {
-      identity: id,
-      egress,
-      protocol: t.protocol,
-      dport: t.dport,
-      prefixLen: t.prefixLen,
-    };
-    state.set(ks, { key, entry });
+    state.set(ks, shared.get(ks, id, egress, t, entry));
   } else if (entry.deny && !prev.entry.deny) {
-    state.set(ks, { key: prev.key, entry });
+    state.set(ks, shared.get(ks, id, egress, t, entry));
   } else if (prev.entry.deny === entry.deny) {
     const merged = mergeEntries(prev.entry, entry);
     if (merged !== prev.entry) state.set(ks, { key: prev.key, entry: merged });
@@ -390,6 +422,7 @@ export class PolicyEngine {
    * can be merged into the current state instead of recomputing everything (#addRules).
    */
   readonly #added = new Map<number, PolicyRule[]>();
+  readonly #shared = new SharedEntries();
   /** Selector key → endpoints whose policy depends on it. */
   readonly #bySelector = new Map<string, Set<number>>();
   #ruleIndex: RuleIndex | undefined;
@@ -427,16 +460,8 @@ export class PolicyEngine {
     const selectors = new Map<string, Selector>();
     const plan: PlanItem[] = [];
     const result = { ingressEnforced: false, egressEnforced: false };
-    const entries = new Map<string, PolicyEntry>();
-    const entryFor = (cookie: number, deny: boolean, proxyPort = 0): PolicyEntry => {
-      const k = `${cookie}/${deny}/${proxyPort}`;
-      let e = entries.get(k);
-      if (e === undefined) {
-        e = { deny, proxyPort, ruleCookie: cookie };
-        entries.set(k, e);
-      }
-      return e;
-    };
+    const entryFor = (cookie: number, deny: boolean, proxyPort = 0): PolicyEntry =>
+      this.#shared.entry(cookie, deny, proxyPort);
     const l7: L7Item[] = [];
     let hasL7 = false;
     for (const dir of ['ingress', 'egress'] as const) {
@@ -492,10 +517,11 @@ export class PolicyEngine {
               };
               plan.push(item);
               // An identity selected twice adds the same entries twice: a no-op, so no dedup needed.
-              if (wildcard) for (const t of templates) addTemplated(state, 0, egress, t, item.entry);
+              if (wildcard)
+                for (const t of templates) addTemplated(state, 0, egress, t, item.entry, this.#shared);
               for (const sel of sels)
                 for (const id of this.cache.selections(sel))
-                  for (const t of templates) addTemplated(state, id, egress, t, item.entry);
+                  for (const t of templates) addTemplated(state, id, egress, t, item.entry, this.#shared);
             }
           }
         }
@@ -839,7 +865,8 @@ export class PolicyEngine {
       const added = new Set<number>();
       for (const item of ep.plan) {
         if (!item.selectors.some((s) => this.cache.selections(s).has(id))) continue;
-        for (const t of item.templates) added.add(addTemplated(state, id, item.egress, t, item.entry));
+        for (const t of item.templates)
+          added.add(addTemplated(state, id, item.egress, t, item.entry, this.#shared));
       }
       const own: [number, MapEntry][] = [];
       let i = zero.length;
