@@ -110,6 +110,8 @@ export class EndpointDatapathState implements DatapathOps {
   /** Diffs not yet written, per endpoint: policy key id → the entry to write, or the key to delete. */
   readonly #pending = new Map<number, Map<number, PendingChange>>();
   #seq = 0;
+  /** Prelinks running, per endpoint ID (they never reject). */
+  readonly #prelinks = new Map<number, Promise<unknown>>();
   #spare = new Set<number>();
 
   constructor(
@@ -220,6 +222,7 @@ export class EndpointDatapathState implements DatapathOps {
   /** Programs go in only once the maps hold the endpoint's entries and policy. */
   async attach(ep: EndpointRecord, preloaded?: Promise<unknown>): Promise<void> {
     await this.flush();
+    await this.#prelinked(ep.id);
     const st = this.reconcilers[1]!.objectStatus(String(ep.id));
     if (st?.state === 'error') throw new Error(`policy map of endpoint ${ep.id} not written: ${st.error}`);
     await this.targets.programs.attach(ep, preloaded);
@@ -229,9 +232,23 @@ export class EndpointDatapathState implements DatapathOps {
     this.targets.programs.detach(ep.id);
   }
 
-  /** As soon as the host-side interface exists: its hooks held, so attach() is a swap (no RCU wait). */
-  async prelink(ep: EndpointRecord, ifindex: number): Promise<void> {
-    await this.targets.programs.prelink?.(ep, ifindex);
+  /**
+   * Once the endpoint's interfaces exist: its hooks held by a placeholder, so attach() is a swap (no
+   * RCU wait there). Runs while the endpoint is created; attach() waits for it. A failed prelink only
+   * means attach() creates the links itself.
+   */
+  prelink(ep: EndpointRecord, ifindex: number, onError?: (err: unknown) => void): void {
+    const p = Promise.resolve()
+      .then(() => this.targets.programs.prelink?.(ep, ifindex))
+      .catch((err) => onError?.(err));
+    this.#prelinks.set(ep.id, p);
+  }
+
+  /** The prelink of an endpoint, if one ran: awaited (once) before its programs go in. */
+  async #prelinked(id: number): Promise<unknown> {
+    const p = this.#prelinks.get(id);
+    this.#prelinks.delete(id);
+    return p;
   }
 
   /** Detaches pinned programs of endpoints that no longer exist (left by a restart). */

@@ -38,7 +38,6 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
           }).catch((e) => log.warn({ err: e }, 'prewarm failed')),
       );
     const resources = get(ResourcesT);
-    const prelinked = new WeakMap<PendingEndpoint, Promise<void>>();
     const backend = new CniBackend({
       ipam,
       // the VXLAN overlay's 50 bytes come off the pods' MTU
@@ -72,13 +71,8 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
         // The tcx hooks are taken while the endpoint is created and its programs verified (their
         // RCU waits overlap that work); the endpoint's programs then replace the placeholder.
         hostLinkReady: (token, ifindex) => {
-          const p = token as PendingEndpoint;
-          prelinked.set(
-            p,
-            state
-              .prelink(p.ep, ifindex)
-              .catch((e) => log.warn({ err: e, endpoint: p.ep.id }, 'prelink failed')),
-          );
+          const { ep } = token as PendingEndpoint;
+          state.prelink(ep, ifindex, (err) => log.warn({ err, endpoint: ep.id }, 'prelink failed'));
         },
         endpointAborted: (token) =>
           void manager
@@ -87,7 +81,6 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
         endpointAdded: (e, token) =>
           serial(async () => {
             const t0 = performance.now();
-            if (token) await prelinked.get(token as PendingEndpoint);
             const ep = token
               ? await manager.finish(token as PendingEndpoint, e.plumbing.hostIfindex)
               : await manager.create({
