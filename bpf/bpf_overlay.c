@@ -172,6 +172,10 @@ int cil_to_overlay(struct __sk_buff *ctx)
 		return TC_ACT_SHOT; /* nothing else has anywhere to go */
 	if (ret < 0)
 		goto drop;
+	/* The node's link-local housekeeping (MLD reports, IGMP) has no tunnel endpoint to go to and is
+	 * nobody's traffic: dropped without an event. */
+	if (a.ipv6 ? a.daddr[0] == 0xff : (a.daddr[0] & 0xf0) == 0xe0 || *(__u32 *)a.daddr == 0xffffffff)
+		return TC_ACT_SHOT;
 	ep = lookup_endpoint(a.ipv6, a.saddr);
 	if (ep && !(ep->flags & ENDPOINT_F_HOST))
 		identity = ep->sec_identity;
