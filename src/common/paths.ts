@@ -13,7 +13,7 @@ export const distRoot = fileURLToPath(new URL('../../', import.meta.url));
  * built and tried beside the installed objects.
  */
 export function bpfObjectPath(name: string): string {
-  return join(process.env.CILIUM_TS_BPF_DIR ?? join(projectRoot, 'build', 'bpf'), name);
+  return join(process.env.CILIUM_TS_BPF_DIR || join(projectRoot, 'build', 'bpf'), name);
 }
 
 /** The CLI entry point, for spawning agents and workloads. */
