@@ -28,12 +28,12 @@ import { uniquePrefix } from '../../helpers/sys.js';
 const LAB = labName('pdm');
 const NET = 'cilium-ts';
 const BUSYBOX = '/bin/busybox';
-const podmanMissing = spawnSync('podman', ['--version']).status !== 0;
+const podmanMissing = ['podman', 'runc'].some((c) => spawnSync(c, ['--version']).status !== 0);
 const skip =
   process.getuid?.() !== 0
     ? 'needs root'
     : podmanMissing || !existsSync(BUSYBOX)
-      ? 'needs podman and busybox-static (scripts/setup.sh installs them)'
+      ? 'needs podman, runc and busybox-static (scripts/setup.sh installs them)'
       : false;
 
 interface Run {
