@@ -59,7 +59,7 @@ const t0 = Date.now();
 Promise.all(Array.from({ length: Number(conc) }, worker)).then(() => {
   lat.sort((a, b) => a - b);
   const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  console.log(JSON.stringify({ rps: lat.length / ((Date.now() - t0) / 1000), p50: q(0.5), p99: q(0.99) }));
+  console.log(JSON.stringify({ n: lat.length, rps: lat.length / ((Date.now() - t0) / 1000), p50: q(0.5), p99: q(0.99) }));
 });`;
 
 /** Opens N keep-alive connections through the proxy, one request each, then holds them. */
@@ -88,20 +88,33 @@ function cli(args: string[]): string {
 }
 
 interface Result {
+  n: number;
   rps: number;
   p50: number;
   p99: number;
+  /** The agent's (the proxy's) CPU time per request, µs. */
+  cpu: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function agentRssKb(): number {
+function agentPid(): number {
   const s = JSON.parse(readFileSync(join(runRoot, LAB, 'lab.json'), 'utf8')) as {
     nodes: { agentPid: number }[];
   };
-  const status = readFileSync(`/proc/${s.nodes[0]!.agentPid}/status`, 'utf8');
+  return s.nodes[0]!.agentPid;
+}
+
+function agentRssKb(): number {
+  const status = readFileSync(`/proc/${agentPid()}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+}
+
+/** The agent's CPU time so far (user + system, all threads), µs: wall time is noisy on a shared machine. */
+function agentCpuUs(): number {
+  const f = readFileSync(`/proc/${agentPid()}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
 async function main(): Promise<void> {
@@ -138,8 +151,9 @@ spec:
       items: { metadata: { name: string }; status: { podIP?: string } }[];
     };
     const server = pods.items.find((p) => p.metadata.name === 'server')!.status.podIP!;
-    const load = (port: number, mode: string): Result =>
-      JSON.parse(
+    const load = (port: number, mode: string): Result => {
+      const cpu0 = agentCpuUs();
+      const r = JSON.parse(
         cli([
           'lab',
           'exec',
@@ -154,7 +168,9 @@ spec:
           String(SECONDS),
           String(CONCURRENCY),
         ]),
-      ) as Result;
+      ) as Omit<Result, 'cpu'>;
+      return { ...r, cpu: (agentCpuUs() - cpu0) / Math.max(1, r.n) };
+    };
     load(80, 'keep-alive'); // warm-up: JIT on both sides, the proxy's first connections
     load(81, 'keep-alive');
     console.log(
@@ -172,7 +188,7 @@ spec:
       const m = (which: 'proxy' | 'direct', k: keyof Result) => median(got[which].map((x) => x[k]));
       for (const which of ['direct', 'proxy'] as const)
         console.log(
-          `${mode.padEnd(15)} ${which.padEnd(7)} ${m(which, 'rps').toFixed(0).padStart(7)} req/s   p50 ${m(which, 'p50').toFixed(0).padStart(6)} µs   p99 ${m(which, 'p99').toFixed(0).padStart(6)} µs`,
+          `${mode.padEnd(15)} ${which.padEnd(7)} ${m(which, 'rps').toFixed(0).padStart(7)} req/s   p50 ${m(which, 'p50').toFixed(0).padStart(6)} µs   p99 ${m(which, 'p99').toFixed(0).padStart(6)} µs   agent CPU ${m(which, 'cpu').toFixed(0).padStart(4)} µs/req`,
         );
       console.log(
         `${mode.padEnd(15)} ratio   ${(m('proxy', 'rps') / m('direct', 'rps')).toFixed(2)}× req/s (target ≥ 0.5×)   added p50 ${(m('proxy', 'p50') - m('direct', 'p50')).toFixed(0)} µs (target ≤ 200 µs)   added p99 ${(m('proxy', 'p99') - m('direct', 'p99')).toFixed(0)} µs`,
