@@ -1,16 +1,21 @@
 /**
  * Agent memory per pod: the agent's control-plane cells (identities, resources, ipcache, policy,
- * endpoints, datapath sync; src/agent/agent.ts CONTROL_PLANE_CELLS) run for real against the
- * in-memory map targets of the unit tests (they keep the map contents in the heap, so the figures
- * are an upper bound for the agent, whose maps live in the kernel). Pods are created the way the
- * CNI plugin creates them (EndpointManager.create after the pod resource), ten pods per app, with
- * a few namespace-wide policies in place.
+ * endpoints, datapath sync; src/agent/agent.ts CONTROL_PLANE_CELLS) run for real, writing the real
+ * ipcache, endpoint and policy maps (DatapathMaps on a private bpffs, as the agent does; the maps'
+ * contents live in the kernel). Programs are not loaded (their memory is the kernel's too): the
+ * program and load-balancer targets are the in-memory ones of the unit tests. Without root
+ * (`--fake-maps`) every target is in memory, which puts the map contents in the heap. Pods are
+ * created the way the CNI plugin creates them (EndpointManager.create after the pod resource),
+ * as replicas of 30 apps (one identity each; `BENCH_PODS_PER_APP=10` makes an app per ten pods
+ * instead, so identities, and every endpoint's policy entries, grow with the pods), with a few
+ * namespace-wide policies in place.
  *
  * Figures: heap used and RSS after a full collection with 100 and with 1,000 pods, and the growth
  * per additional pod between the two. Target (issue 14): ≤ 20 KiB per pod from 100 to 1,000 pods,
  * < 100 MB at 100 pods. `--heap-snapshot DIR` writes a heap snapshot at each point.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
@@ -27,6 +32,7 @@ import {
   TargetsT,
 } from '../src/agent/cells/tokens.js';
 import { defaultConfig } from '../src/agent/config.js';
+import { DatapathMaps } from '../src/datapath/maps/index.js';
 import type { DatapathTargets } from '../src/endpoint/datapath-state.js';
 import { cell, Hive } from '../src/hive/hive.js';
 import { fakeDatapath } from '../test/unit/agent/fake-targets.js';
@@ -35,6 +41,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const POINTS = [100, Number(process.env.BENCH_PODS ?? 1000)];
+const PODS_PER_APP = Number(process.env.BENCH_PODS_PER_APP ?? 0);
 const snapDir = process.argv.includes('--heap-snapshot')
   ? process.argv[process.argv.indexOf('--heap-snapshot') + 1]
   : undefined;
@@ -94,10 +101,45 @@ const POLICIES = [
 
 async function main(): Promise<void> {
   console.log(
-    `# agent memory: control-plane cells, in-memory maps, ${POINTS.join(' → ')} pods (node ${process.version})`,
+    `# agent memory: control-plane cells, ${POINTS.join(' → ')} pods, ${PODS_PER_APP > 0 ? `an app per ${PODS_PER_APP} pods` : '30 apps'} (node ${process.version})`,
   );
   const dir = mkdtempSync(join(tmpdir(), 'cts-bench-agentmem-'));
-  const dp = fakeDatapath();
+  const fake = fakeDatapath();
+  let dp: DatapathTargets = fake;
+  let maps: DatapathMaps | undefined;
+  const bpffs = join(dir, 'bpffs');
+  if (!process.argv.includes('--fake-maps')) {
+    mkdirSync(bpffs);
+    const r = spawnSync('mount', ['-t', 'bpf', 'bpf', bpffs], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`mount bpffs: ${r.stderr.trim()} (run as root, or pass --fake-maps)`);
+    }
+    const m = DatapathMaps.open(bpffs);
+    maps = m;
+    dp = {
+      ...fake,
+      ipcache: {
+        set: (prefix, info) => m.ipcache.upsert(prefix, info),
+        delete: (prefix) => void m.ipcache.delete(prefix),
+        keys: () => m.ipcache.list().map((e) => e.prefix),
+      },
+      lxc: {
+        set: (ip, info) => m.endpoints.upsert(ip, info),
+        delete: (ip) => void m.endpoints.delete(ip),
+        keys: () => m.endpoints.list().map((e) => e.ip),
+      },
+      policy: m.policy,
+      programs: {
+        preload: async () => ({}),
+        discard: () => {},
+        attach: async () => {},
+        detach: () => {},
+        pinned: () => [],
+      },
+    };
+  }
+  console.log(`  map targets: ${maps ? 'real BPF maps (private bpffs)' : 'in memory (--fake-maps)'}`);
   const cfg = defaultConfig('bench', 'n1', {
     runDir: dir,
     stateDir: dir,
@@ -134,13 +176,13 @@ async function main(): Promise<void> {
     for (const target of POINTS) {
       for (; pods < target; pods++) {
         const name = `pod-${pods}`;
-        const app = `app${Math.floor(pods / 10)}`;
+        const a = PODS_PER_APP > 0 ? Math.floor(pods / PODS_PER_APP) : pods % 30;
         await resources.setPod('default', name, {
-          labels: { app, tier: ['web', 'api', 'db'][pods % 3]! },
+          labels: { app: `app${a}`, tier: ['web', 'api', 'db'][a % 3]! },
           namedPorts: { http: { port: 80, protocol: 'TCP' } },
         });
         const hostIfName = `lxc${pods.toString(16).padStart(8, '0')}`;
-        dp.interfaces.add(hostIfName);
+        fake.interfaces.add(hostIfName);
         await manager.create({
           containerId: `c-${pods}`,
           ifName: 'eth0',
@@ -180,6 +222,8 @@ async function main(): Promise<void> {
     );
   } finally {
     await hive.stop().catch(() => {});
+    maps?.close();
+    if (maps) spawnSync('umount', ['-l', bpffs]);
     rmSync(dir, { recursive: true, force: true });
   }
 }
