@@ -361,7 +361,12 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
 async function ensureUnderlayV6(s: LabState, n: LabNode): Promise<void> {
   const w = s.world.netns;
   const host = (i: string) => `${UNDERLAY_V6.prefix}${i}`;
-  for (const a of [WORLD_IP_V6, WORLD2_IP_V6])
+  // The second address is deprecated (preferred_lft 0): it answers, but the world's own traffic
+  // leaves from ::254 as it leaves from .254 over IPv4 (source-based CIDR rules tell them apart).
+  for (const [a, extra] of [
+    [WORLD_IP_V6, []],
+    [WORLD2_IP_V6, ['preferred_lft', '0']],
+  ] as const)
     await run([
       'ip',
       '-n',
@@ -372,6 +377,7 @@ async function ensureUnderlayV6(s: LabState, n: LabNode): Promise<void> {
       'dev',
       UNDERLAY.bridge,
       'nodad',
+      ...extra,
     ]);
   const mine = host(n.name.replace('node', ''));
   const batch = [

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { cliPath } from '../../../src/common/paths.js';
+import { WORLD_IP_V6, WORLD2_IP_V6 } from '../../../src/lab/lab.js';
 import type { RoutingMode } from '../../../src/lab/state.js';
 import { cli, cliOk, labName, manifest, ping, pods } from '../../helpers/cli.js';
 import {
@@ -43,6 +44,15 @@ const POD_LABELS: Record<string, Record<string, string>> = {
 const NS_LABELS: Record<string, Record<string, string>> = { x: { env: 'prod' }, y: { env: 'dev' }, z: {} };
 const WORLD_IP = '192.168.211.254';
 const WORLD2_IP = '192.168.211.253';
+/** The address family the suite runs over now (a dual-stack lab's pods and world have both). */
+let FAMILY: 4 | 6 = 4;
+/** Prefixes of the family: the underlay with the world, a host, the pods' cluster pool, everything. */
+const net = () =>
+  FAMILY === 4
+    ? { underlay: '192.168.211.0/24', host: 32, pods: '10.200.0.0/16', any: '0.0.0.0/0', icmp: 'IPv4' }
+    : { underlay: 'fd00:192:168:211::/64', host: 128, pods: 'fd00:10:200::/104', any: '::/0', icmp: 'IPv6' };
+const hostPort = (addr: string, port: number) =>
+  addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 const TIMEOUT_MS = 1000;
 
 interface Port {
@@ -167,7 +177,7 @@ async function probeCells(
   await Promise.all(
     [...bySource].map(async ([from, idx]) => {
       const probes: ProbeRequest[] = idx.map((i) => ({
-        target: `${list[i]!.to.ip}:${list[i]!.port.port}`,
+        target: hostPort(list[i]!.to.ip, list[i]!.port.port),
         protocol: list[i]!.port.protocol,
         timeoutMs,
       }));
@@ -557,8 +567,8 @@ const SCENARIOS: Scenario[] = [
   policyTypes: [Egress]
   egress:
   - to:
-    - ipBlock: {cidr: 192.168.211.0/24, except: [${WORLD_IP}/32]}
-    - ipBlock: {cidr: 10.200.0.0/16, except: [${ip('x/c')}/32]}`,
+    - ipBlock: {cidr: ${net().underlay}, except: [${W.ip}/${net().host}]}
+    - ipBlock: {cidr: ${net().pods}, except: [${ip('x/c')}/${net().host}]}`,
       ),
     expect: egressOnly(xa, (t) => pod('W2')(t)),
   },
@@ -571,7 +581,7 @@ const SCENARIOS: Scenario[] = [
         `  podSelector: {matchLabels: {pod: a}}
   ingress:
   - from:
-    - ipBlock: {cidr: 0.0.0.0/0, except: [10.200.0.0/16]}
+    - ipBlock: {cidr: ${net().any}, except: [${net().pods}]}
     ports: [{port: 81}]`,
       ),
     expect: ingressOnly(xa, (f, p) => isWorld(f) && ports(TCP81)(p)),
@@ -585,14 +595,14 @@ const SCENARIOS: Scenario[] = [
           'cidrset-in',
           `  endpointSelector: {matchLabels: {pod: b}}
   ingress:
-  - fromCIDRSet: [{cidr: 192.168.211.0/24, except: [${WORLD_IP}/32]}]`,
+  - fromCIDRSet: [{cidr: ${net().underlay}, except: [${W.ip}/${net().host}]}]`,
         ),
         cnp(
           'y',
           'cidrset-out',
           `  endpointSelector: {matchLabels: {pod: c}}
   egress:
-  - toCIDRSet: [{cidr: ${WORLD_IP}/32}]
+  - toCIDRSet: [{cidr: ${W.ip}/${net().host}}]
     toPorts: [{ports: [{port: "80", protocol: UDP}]}]`,
         ),
       ),
@@ -609,7 +619,7 @@ const SCENARIOS: Scenario[] = [
         'from-cidr',
         `  endpointSelector: {matchLabels: {pod: a}}
   ingress:
-  - fromCIDR: [${WORLD_IP}/32]
+  - fromCIDR: [${W.ip}/${net().host}]
     toPorts: [{ports: [{port: "81", protocol: TCP}]}]`,
       ),
     expect: ingressOnly(pod('z/a'), (f, p) => isWorld(f) && ports(TCP81)(p)),
@@ -817,11 +827,11 @@ const SCENARIOS: Scenario[] = [
       egressOnly(xa, () => false),
     ),
     check: async () => {
-      assert.equal(await connectFromNode(`${ip('x/a')}:80`), true, 'the host (node1) is a node');
+      assert.equal(await connectFromNode(hostPort(ip('x/a'), 80)), true, 'the host (node1) is a node');
     },
   },
   {
-    name: 'entities world-ipv4 / world-ipv6 select only their family (the world here is IPv4)',
+    name: "entities world-ipv4 / world-ipv6 select only their family (the world speaks the suite's)",
     policy: () =>
       docs(
         cnp(
@@ -841,12 +851,25 @@ const SCENARIOS: Scenario[] = [
         ),
       ),
     expect: both(
-      egressOnly(pod('x/c'), (t) => isWorld(t)),
-      egressOnly(pod('z/b'), () => false),
-      ingressOnly(pod('y/a'), () => false),
+      egressOnly(pod('x/c'), (t) => isWorld(t) && FAMILY === 4),
+      egressOnly(pod('z/b'), (t) => isWorld(t) && FAMILY === 6),
+      ingressOnly(pod('y/a'), (f) => isWorld(f) && FAMILY === 6),
     ),
   },
 ];
+
+/** Every pod's IPv6 address by `namespace/name` (`lab get pods -A`: status.podIPs). */
+async function podIPv6s(lab: string): Promise<Map<string, { ip: string }>> {
+  const list = JSON.parse(await cliOk(['lab', 'get', 'pods', '-A', '-o', 'json'], { lab })) as {
+    items: { metadata: { namespace: string; name: string }; status: { podIPs?: { ip: string }[] } }[];
+  };
+  return new Map(
+    list.items.map((p) => [
+      `${p.metadata.namespace}/${p.metadata.name}`,
+      { ip: p.status.podIPs?.find((a) => a.ip.includes(':'))?.ip ?? '' },
+    ]),
+  );
+}
 
 /** Connects from the node's own namespace (the host identity), as a kubelet probe would. */
 async function connectFromNode(target: string): Promise<boolean> {
@@ -877,20 +900,28 @@ export interface ConformanceLab {
   nodes: number;
   /** How nodes reach each other's pods (more than one node). */
   routingMode?: RoutingMode;
+  /** Run over IPv6 in a dual-stack lab (`lab up --ipv6`): pods, world and CIDR rules of IPv6. */
+  ipv6?: boolean;
 }
 
 /** The whole suite against a lab of its own. */
 export function netpolConformance(opts: ConformanceLab): void {
-  const lab = labName(opts.routingMode ? `np${opts.routingMode.slice(0, 1)}` : 'np');
-  const where = opts.nodes > 1 ? `; over ${opts.nodes} nodes, ${opts.routingMode ?? 'default'} routing` : '';
+  const lab = labName(`np${opts.ipv6 ? '6' : ''}${opts.routingMode?.slice(0, 1) ?? ''}`);
+  const where =
+    (opts.nodes > 1 ? `; over ${opts.nodes} nodes, ${opts.routingMode ?? 'default'} routing` : '') +
+    (opts.ipv6 ? '; over IPv6' : '');
   describe(`privileged: network policy conformance (namespaces x, y, z; pods a, b, c; TCP/UDP 80, 81${where})`, () => {
     const worldProcs: ChildProcess[] = [];
 
     before(async () => {
       LAB = lab;
       NODES = opts.nodes;
+      FAMILY = opts.ipv6 ? 6 : 4;
+      W.ip = opts.ipv6 ? WORLD_IP_V6 : WORLD_IP;
+      W2.ip = opts.ipv6 ? WORLD2_IP_V6 : WORLD2_IP;
       const cluster = opts.nodes > 1 ? ['--nodes', String(opts.nodes)] : [];
       if (opts.routingMode) cluster.push('--routing-mode', opts.routingMode);
+      if (opts.ipv6) cluster.push('--ipv6');
       await cliOk(['lab', 'up', '--name', LAB, ...cluster, '-f', manifest(labManifest())]);
       if (opts.nodes > 1) {
         const placed = JSON.parse(await cliOk(['lab', 'get', 'pods', '-A', '-o', 'json'], { lab: LAB })) as {
@@ -902,7 +933,7 @@ export function netpolConformance(opts: ConformanceLab): void {
           'pods on every node',
         );
       }
-      const rows = await pods(LAB);
+      const rows = opts.ipv6 ? await podIPv6s(LAB) : await pods(LAB);
       for (const p of podPeers) {
         const r = rows.get(p.key);
         assert.ok(r?.ip, `pod ${p.key} has an IP`);
@@ -910,14 +941,16 @@ export function netpolConformance(opts: ConformanceLab): void {
       }
       // The world: a second address, a server and a prober in the lab's world namespace.
       const worldNs = `/run/netns/cts-${LAB}-world`;
-      await new Promise<void>((resolve, reject) => {
-        const c = spawn('ip', ['-n', `cts-${LAB}-world`, 'addr', 'add', `${WORLD2_IP}/24`, 'dev', 'br0']);
-        c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip addr add: exit ${code}`))));
-      });
+      // (a dual-stack lab's world has its second IPv6 address already)
+      if (!opts.ipv6)
+        await new Promise<void>((resolve, reject) => {
+          const c = spawn('ip', ['-n', `cts-${LAB}-world`, 'addr', 'add', `${WORLD2_IP}/24`, 'dev', 'br0']);
+          c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip addr add: exit ${code}`))));
+        });
       for (const argv of [
         // One server per address: a UDP reply must come from the address the probe was sent to.
-        ['workload', 'serve', '-q', '--host', WORLD_IP, '--tcp', '80,81', '--udp', '80,81'],
-        ['workload', 'serve', '-q', '--host', WORLD2_IP, '--tcp', '80,81', '--udp', '80,81'],
+        ['workload', 'serve', '-q', '--host', W.ip, '--tcp', '80,81', '--udp', '80,81'],
+        ['workload', 'serve', '-q', '--host', W2.ip, '--tcp', '80,81', '--udp', '80,81'],
         ['workload', 'prober', '-q', '--socket', proberSocket(LAB, 'world', 'world')],
       ]) {
         const child = spawn('nsenter', [`--net=${worldNs}`, process.execPath, cliPath, ...argv], {
@@ -1060,7 +1093,7 @@ spec:
           `  endpointSelector: {matchLabels: {pod: a}}
   ingress:
   - fromEndpoints: [{matchLabels: {pod: b}}]
-    icmps: [{fields: [{type: EchoRequest, family: IPv4}]}]`,
+    icmps: [{fields: [{type: EchoRequest, family: ${net().icmp}}]}]`,
         ),
       );
       try {
@@ -1068,7 +1101,7 @@ spec:
         assert.equal(await ping(LAB, 'b', ip('x/a'), 'x'), true, 'x/b pings x/a');
         assert.equal(await ping(LAB, 'c', ip('x/a'), 'x'), false, 'x/c is not in the rule');
         const r = await runProbes(proberSocket(LAB, 'x', 'b'), [
-          { target: `${ip('x/a')}:80`, protocol: 'tcp', timeoutMs: TIMEOUT_MS },
+          { target: hostPort(ip('x/a'), 80), protocol: 'tcp', timeoutMs: TIMEOUT_MS },
         ]);
         assert.equal(r[0]!.connected, false, 'ICMP rule allows no TCP');
         assert.equal(await ping(LAB, 'a', ip('x/c'), 'x'), true, "x/a's egress is not enforced");
