@@ -228,7 +228,7 @@ spec:
     holder.kill();
     if (!held.includes('held')) console.log(`# holding connections failed: ${held.trim()}`);
     console.log(
-      `memory          agent RSS ${(before / 1024).toFixed(1)} MiB idle, ${(rss / 1024).toFixed(1)} MiB with ${conns} client connections held through the proxy: +${((rss - before) / 1024).toFixed(1)} MiB, ${((rss - before) / Math.max(1, conns)).toFixed(1)} KiB per connection (each with its upstream connection)`,
+      `memory          agent RSS ${(before / 1024).toFixed(1)} MiB idle, ${(rss / 1024).toFixed(1)} MiB with ${conns} client connections held through the proxy: +${((rss - before) / 1024).toFixed(1)} MiB, ${((rss - before) / Math.max(1, conns)).toFixed(1)} KiB per connection (upstream connections pooled per client address)`,
     );
   } finally {
     spawnSync(process.execPath, [cliPath, 'lab', 'down', '--name', LAB], { stdio: 'ignore' });

@@ -1,7 +1,9 @@
 /**
  * The HTTP proxy: HTTP/1.1 and HTTP/2 (cleartext, prior knowledge: gRPC) on one transparent
- * listener. Each client connection gets its own upstream connection(s) with the client's address
- * (ProxyHost.connectUpstream); each request is checked against the endpoint's HTTP rules
+ * listener. Upstream connections carry the client's address (ProxyHost.connectUpstream); HTTP/1.1
+ * ones are kept alive and pooled per client address, destination and identities (as upstream's
+ * original-source pools do), so a client opening a connection per request does not cost an upstream
+ * connect and close each time; each request is checked against the endpoint's HTTP rules
  * (./rules.ts) and either forwarded, streaming both bodies, or answered by the proxy:
  *   HTTP/1.1 and HTTP/2: 403 with body `Access denied\r\n` (the connection stays usable);
  *   gRPC (content-type application/grpc): HTTP 200 with grpc-status 7 (PERMISSION_DENIED).
@@ -84,10 +86,14 @@ function view(
   return { method, path, host, header: (n) => h[n] as string | string[] | undefined };
 }
 
+/**
+ * How long a pooled HTTP/1.1 upstream connection may stay idle: below the 5 s keep-alive timeout of
+ * Node's (and many other) servers, so the proxy closes it before the server would mid-request.
+ */
+export const UPSTREAM_IDLE_MS = 4000;
+
 interface ConnState {
   readonly info: RedirectInfo;
-  /** HTTP/1.1: this client connection's upstream agent (keep-alive, the client's address). */
-  agent?: HttpAgent;
   /** HTTP/2: this client connection's upstream session. */
   session?: ClientHttp2Session;
 }
@@ -102,6 +108,9 @@ export class HttpProxy implements L7Proxy {
   readonly #h2 = createHttp2Server({});
   readonly #h2State = new WeakMap<Http2Session, ConnState>();
   #handing: ConnState | undefined;
+  /** HTTP/1.1 upstream pools by poolKey; swept when they hold no connection. */
+  readonly #pools = new Map<string, HttpAgent>();
+  #sweep?: NodeJS.Timeout;
 
   /** `transparent` false: a plain listener (tests and benches that connect to it directly). */
   constructor(readonly opts: { transparent?: boolean } = {}) {
@@ -139,10 +148,14 @@ export class HttpProxy implements L7Proxy {
       (sock, info) => this.#accept(sock, info),
       this.opts.transparent !== false,
     );
+    this.#sweep = setInterval(() => this.#sweepPools(), 10_000).unref();
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#sweep);
     for (const s of this.#sockets) s.destroy();
+    for (const a of this.#pools.values()) a.destroy();
+    this.#pools.clear();
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.#servers = [];
   }
@@ -155,7 +168,6 @@ export class HttpProxy implements L7Proxy {
     sock.on('error', () => {});
     sock.once('close', () => {
       this.#sockets.delete(sock);
-      state.agent?.destroy();
       state.session?.destroy();
     });
     sock.once('readable', () => {
@@ -172,6 +184,33 @@ export class HttpProxy implements L7Proxy {
         this.#handing = undefined;
       } else this.#h1.emit('connection', sock);
     });
+  }
+
+  /**
+   * The upstream pool of a redirected connection: one per client address, destination, direction
+   * and identities (an address reused by a pod of another identity gets fresh connections), so a
+   * pooled connection carries exactly what a new one would.
+   */
+  #pool(info: RedirectInfo): HttpAgent {
+    const key = `${info.client.address} ${info.original.address} ${info.original.port} ${info.egress} ${info.endpointId} ${info.srcIdentity} ${info.dstIdentity}`;
+    let agent = this.#pools.get(key);
+    if (agent === undefined) {
+      agent = new Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_MS, scheduling: 'lifo' });
+      (agent as unknown as { createConnection: () => Socket }).createConnection = () =>
+        this.#host!.connectUpstream(info);
+      this.#pools.set(key, agent);
+    }
+    return agent;
+  }
+
+  #sweepPools(): void {
+    for (const [key, a] of this.#pools)
+      if (
+        Object.keys(a.sockets).length === 0 &&
+        Object.keys(a.freeSockets).length === 0 &&
+        Object.keys(a.requests).length === 0
+      )
+        this.#pools.delete(key);
   }
 
   #emit(r: Omit<L7Record, 'time'>): void {
@@ -220,14 +259,8 @@ export class HttpProxy implements L7Proxy {
       return;
     }
     this.#record(info, 'request', 'forwarded', method, url, protocol, hdrs);
-    if (state.agent === undefined) {
-      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-      (agent as unknown as { createConnection: () => Socket }).createConnection = () =>
-        this.#host!.connectUpstream(info);
-      state.agent = agent;
-    }
     const up = httpRequest({
-      agent: state.agent,
+      agent: this.#pool(info),
       host: info.original.address,
       port: info.original.port,
       method,
