@@ -905,7 +905,11 @@ export class PolicyEngine {
    * egress rules naming ports must be recomputed.
    */
   namedPortsChanged(): void {
-    for (const [id, ep] of this.#endpoints) if (usesEgressNamedPorts(ep.policy.rules)) this.#dirty.add(id);
+    for (const [id, ep] of this.#endpoints) {
+      if (!usesEgressNamedPorts(ep.policy.rules)) continue;
+      this.#dirty.add(id);
+      this.#added.delete(id); // its current entries are stale too: computed in full
+    }
   }
 
   #onRepoChange(c: RepositoryChange): void {

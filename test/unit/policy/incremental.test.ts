@@ -5,6 +5,8 @@ import { podIdentityLabels } from '../../../src/labels/index.js';
 import {
   type EndpointPolicy,
   type MapEntry,
+  type NamedPorts,
+  namedPortLookup,
   PolicyEngine,
   PolicyRepository,
   parsePolicies,
@@ -130,5 +132,49 @@ describe('policies added to a computed state', () => {
         }
       }
     }
+  });
+
+  it('a policy added while named ports changed: the endpoint is computed in full, not merged', () => {
+    const alloc = new IdentityAllocator();
+    const cache = new SelectorCache();
+    cache.attach(alloc);
+    const repo = new PolicyRepository();
+    let ports: NamedPorts[] = [{ web: { port: 8080, protocol: 'TCP' } }];
+    const engine = new PolicyEngine(repo, cache, { egressNamedPorts: namedPortLookup(() => ports) });
+    const labels = podIdentityLabels({ namespace: 'n0', labels: { app: 'a' } });
+    alloc.allocate(labels);
+    alloc.allocate(podIdentityLabels({ namespace: 'n0', labels: { app: 'b' } }));
+    const policy = (name: string, spec: Record<string, unknown>) =>
+      parsePolicies([
+        {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumNetworkPolicy',
+          metadata: { name, namespace: 'n0' },
+          spec,
+        },
+      ])[0]!;
+    repo.upsert(
+      policy('named', {
+        endpointSelector: { matchLabels: { app: 'a' } },
+        egress: [{ toEndpoints: [{ matchLabels: { app: 'b' } }], toPorts: [{ ports: [{ port: 'web' }] }] }],
+      }),
+    );
+    engine.upsertEndpoint(1, { labels });
+    repo.upsert(
+      policy('more', {
+        endpointSelector: {},
+        ingress: [{ fromEndpoints: [{ matchLabels: { app: 'b' } }] }],
+      }),
+    );
+    ports = [{ web: { port: 9090, protocol: 'TCP' } }];
+    engine.namedPortsChanged();
+    engine.regenerate();
+    const have = full(engine.endpointPolicy(1)!.state);
+    assert.deepEqual(have, full(engine.compute({ labels }).state));
+    assert.ok(
+      have.some((l) => l.includes(' 6/9090/64 A')),
+      have.join('\n'),
+    );
+    assert.ok(!have.some((l) => l.includes('/8080/')), have.join('\n'));
   });
 });
