@@ -934,7 +934,10 @@ export class PolicyEngine {
   #onSelectionChange(changes: readonly SelectionChange[]): void {
     for (const c of changes) {
       for (const epId of this.#bySelector.get(c.selector.key) ?? []) {
-        if (this.#dirty.has(epId)) continue;
+        if (this.#dirty.has(epId)) {
+          this.#added.delete(epId); // the state to merge into misses these identities: computed in full
+          continue;
+        }
         let ids = this.#pending.get(epId);
         if (ids === undefined) {
           ids = new Set();

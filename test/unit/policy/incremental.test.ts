@@ -177,4 +177,34 @@ describe('policies added to a computed state', () => {
     );
     assert.ok(!have.some((l) => l.includes('/8080/')), have.join('\n'));
   });
+
+  it('a policy added while identities came: the endpoint is computed in full, not merged', () => {
+    const alloc = new IdentityAllocator();
+    const cache = new SelectorCache();
+    cache.attach(alloc);
+    const repo = new PolicyRepository();
+    const engine = new PolicyEngine(repo, cache);
+    const labels = podIdentityLabels({ namespace: 'n0', labels: { app: 'a' } });
+    alloc.allocate(labels);
+    const doc = (name: string, app: string) => ({
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNetworkPolicy',
+      metadata: { name, namespace: 'n0' },
+      spec: {
+        endpointSelector: { matchLabels: { app: 'a' } },
+        ingress: [{ fromEndpoints: [{ matchLabels: { app } }] }],
+      },
+    });
+    repo.upsert(parsePolicies([doc('from-b', 'b')])[0]!);
+    engine.upsertEndpoint(1, { labels });
+    repo.upsert(parsePolicies([doc('from-c', 'c')])[0]!);
+    const b = alloc.allocate(podIdentityLabels({ namespace: 'n0', labels: { app: 'b' } })).identity.id;
+    engine.regenerate();
+    const have = full(engine.endpointPolicy(1)!.state);
+    assert.deepEqual(have, full(engine.compute({ labels }).state));
+    assert.ok(
+      have.some((l) => l.startsWith(`I ${b} `)),
+      have.join('\n'),
+    );
+  });
 });
