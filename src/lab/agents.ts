@@ -74,6 +74,7 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     // The underlay address: what other nodes route this node's pod CIDR to.
     '--node-ip',
     n.underlayIp,
+    ...(n.underlayIpV6 ? [n.underlayIpV6] : []),
     '--node-label',
     `kubernetes.io/hostname=${n.name}`,
     // A cluster (more than one node): state in the lab's etcd, routes to other nodes' pod CIDRs.

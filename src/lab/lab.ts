@@ -176,13 +176,6 @@ export async function up(o: UpOptions): Promise<LabState> {
   if (o.nodes < 1 || o.nodes > 8)
     throw new LabError('--nodes: must be between 1 and 8', { code: 'invalid-argument', field: '--nodes' });
   const routingMode = checkClusterOptions(o);
-  // The agents' native routes (routerCell) go via another node's IPv4 address, which the kernel
-  // does not take as the gateway of an IPv6 route: dual-stack clusters route through the overlay.
-  if (o.ipv6 && routingMode === 'native')
-    throw new LabError('--ipv6: native routing carries IPv4 only; use --routing-mode vxlan for dual stack', {
-      code: 'invalid-argument',
-      field: '--ipv6',
-    });
   return withLock(o.name, async () => {
     let s = loadLab(o.name);
     if (s && s.nodes.length !== o.nodes) {
@@ -237,7 +230,7 @@ export async function up(o: UpOptions): Promise<LabState> {
           netns: `${prefix}${name}`,
           underlayIp: `${UNDERLAY.prefix}.${i}`,
           podCidrV4: cidrs.ipv4!,
-          ...(cidrs.ipv6 ? { podCidrV6: cidrs.ipv6 } : {}),
+          ...(cidrs.ipv6 ? { podCidrV6: cidrs.ipv6, underlayIpV6: `${UNDERLAY_V6.prefix}${i}` } : {}),
         });
       }
       saveLab(s);
@@ -350,17 +343,17 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
   ].join('\n');
   await run(['ip', '-n', n.netns, '-batch', '-'], { input: `${batch}\n` });
   await run(['ip', '-n', s.world.netns, 'route', 'replace', n.podCidrV4, 'via', n.underlayIp]);
-  if (n.podCidrV6) await ensureUnderlayV6(s, n);
+  if (n.podCidrV6 && n.underlayIpV6) await ensureUnderlayV6(s, n, n.underlayIpV6);
   await enableForwarding(n.netns);
 }
 
 /**
  * Dual stack: the underlay carries IPv6 too (UNDERLAY_V6, node N at ::N, the world at ::254 and
- * ::253), so pods reach the world over IPv6 and the world routes to each node's IPv6 pod CIDR.
+ * ::253), so pods reach the world over IPv6, the world routes to each node's IPv6 pod CIDR and in
+ * native routing the agents route other nodes' IPv6 pod CIDRs via their IPv6 underlay address.
  */
-async function ensureUnderlayV6(s: LabState, n: LabNode): Promise<void> {
+async function ensureUnderlayV6(s: LabState, n: LabNode, mine: string): Promise<void> {
   const w = s.world.netns;
-  const host = (i: string) => `${UNDERLAY_V6.prefix}${i}`;
   // The second address is deprecated (preferred_lft 0): it answers, but the world's own traffic
   // leaves from ::254 as it leaves from .254 over IPv4 (source-based CIDR rules tell them apart).
   for (const [a, extra] of [
@@ -379,7 +372,6 @@ async function ensureUnderlayV6(s: LabState, n: LabNode): Promise<void> {
       'nodad',
       ...extra,
     ]);
-  const mine = host(n.name.replace('node', ''));
   const batch = [
     `addr replace ${mine}/${UNDERLAY_V6.prefixLen} dev eth0 nodad`,
     `route replace default via ${WORLD_IP_V6} dev eth0`,

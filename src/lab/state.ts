@@ -12,8 +12,9 @@ export interface LabNode {
   netns: string;
   underlayIp: string;
   podCidrV4: string;
-  /** The node's IPv6 pod CIDR (dual-stack labs). */
+  /** The node's IPv6 pod CIDR and IPv6 underlay address (dual-stack labs). */
   podCidrV6?: string;
+  underlayIpV6?: string;
   agentPid?: number;
   /** Start time of agentPid (see process.ts): a recycled PID is not mistaken for the agent. */
   agentStartTime?: number;

@@ -109,21 +109,28 @@ export const routerCell = cell<undefined, AgentCellExtras>({
     const { routerIPs, registry } = get(NodeT);
     const native = get(ConfigT).routingMode === 'native';
     const log = get(LogT).child({ subsys: 'routing' });
-    const routes = new Map<string, string>(); // node → "cidr via ip"
+    const routes = new Map<string, string[]>(); // node → ["cidr via ip"] (IPv4, and IPv6 when both have it)
     const apply = async (n: Node, gone: boolean) => {
       const id = nodeId(n);
-      const via = nodeInternalIp(n, 4);
-      const want = !gone && n.ipv4PodCidr && via ? `${n.ipv4PodCidr} via ${via}` : undefined;
-      const have = routes.get(id);
-      if (have === want) return;
+      // An IPv6 pod CIDR needs the node's IPv6 address as gateway (the kernel takes no IPv4 one).
+      const want = gone
+        ? []
+        : ([4, 6] as const).flatMap((f) => {
+            const cidr = f === 4 ? n.ipv4PodCidr : n.ipv6PodCidr;
+            const via = nodeInternalIp(n, f);
+            return cidr && via ? [`${cidr} via ${via}`] : [];
+          });
+      const have = routes.get(id) ?? [];
+      if (have.join() === want.join()) return;
       try {
-        if (have) await run(['ip', 'route', 'del', ...have.split(' ')]).catch(() => {});
-        if (want) await run(['ip', 'route', 'replace', ...want.split(' ')]);
-        if (want) routes.set(id, want);
+        for (const r of have.filter((r) => !want.includes(r)))
+          await run(['ip', 'route', 'del', ...r.split(' ')]).catch(() => {});
+        for (const r of want) await run(['ip', 'route', 'replace', ...r.split(' ')]);
+        if (want.length) routes.set(id, want);
         else routes.delete(id);
-        log.info({ node: id, route: want ?? null, removed: have ?? null }, 'node route');
+        log.info({ node: id, routes: want, removed: have.filter((r) => !want.includes(r)) }, 'node route');
       } catch (err) {
-        log.warn({ err, node: id, route: want }, 'node route failed');
+        log.warn({ err, node: id, routes: want }, 'node route failed');
       }
     };
     let chain: Promise<void> = Promise.resolve();

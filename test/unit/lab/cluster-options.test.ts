@@ -25,7 +25,6 @@ describe('lab up cluster options', () => {
     );
     await refused({ kvstoreLeaseTtl: 2.5 }, '--kvstore-lease-ttl', /whole seconds/);
     await refused({ routingMode: 'tunnel' }, '--routing-mode', /"tunnel"; expected vxlan or native/);
-    await refused({ ipv6: true, routingMode: 'native' }, '--ipv6', /native routing carries IPv4 only/);
   });
 
   it('refuses them for one node', async () => {
