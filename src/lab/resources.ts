@@ -263,10 +263,11 @@ export function nodeObject(s: LabState, n: LabNode, o: Observed): KObject {
         ...(addr.metrics ? { 'lab.cilium-ts.io/metrics': addr.metrics } : {}),
       },
     },
-    spec: { podCIDR: n.podCidrV4, podCIDRs: [n.podCidrV4] },
+    spec: { podCIDR: n.podCidrV4, podCIDRs: n.podCidrV6 ? [n.podCidrV4, n.podCidrV6] : [n.podCidrV4] },
     status: {
       addresses: [
         { type: 'InternalIP', address: n.underlayIp },
+        ...(n.underlayIpV6 ? [{ type: 'InternalIP', address: n.underlayIpV6 }] : []),
         { type: 'Hostname', address: n.name },
       ],
       conditions: [

@@ -60,6 +60,11 @@ interface Flow {
   destination?: { pod_name?: string };
 }
 
+interface NodeRow {
+  spec: { podCIDRs: string[] };
+  status: { addresses: { type: string; address: string }[] };
+}
+
 const v6 = (a: string) => `[${a}]`;
 
 function dualStack(mode: RoutingMode): void {
@@ -68,6 +73,7 @@ function dualStack(mode: RoutingMode): void {
     const ip4 = new Map<string, string>();
     const ip6 = new Map<string, string>();
     const cidr6 = new Map<string, string>();
+    const nodes = new Map<string, NodeRow>();
 
     before(async () => {
       await cliOk([
@@ -91,6 +97,10 @@ function dualStack(mode: RoutingMode): void {
         const a6 = p.status.podIPs.find((x) => x.ip.includes(':'));
         if (a6) ip6.set(p.metadata.name, a6.ip);
       }
+      const nodeList = JSON.parse(await cliOk(['lab', 'get', 'nodes', '-o', 'json'], { lab: LAB })) as {
+        items: ({ metadata: { name: string } } & NodeRow)[];
+      };
+      for (const n of nodeList.items) nodes.set(n.metadata.name, n);
       for (const node of ['node1', 'node2']) {
         const status = JSON.parse(await cliOk(['--node', node, 'status', '-o', 'json'], { lab: LAB })) as {
           ipam: { podCidrV6?: string };
@@ -113,6 +123,16 @@ function dualStack(mode: RoutingMode): void {
     it('every node has an IPv6 pod CIDR and every pod an address of each family from its node', () => {
       assert.equal(cidr6.size, 2, 'both agents run IPv6 IPAM');
       assert.notEqual(cidr6.get('node1'), cidr6.get('node2'));
+      for (const [i, name] of ['node1', 'node2'].entries()) {
+        const n = nodes.get(name);
+        assert.ok(n, `${name} listed`);
+        assert.equal(n.spec.podCIDRs[1], cidr6.get(name), `${name}: lab get nodes shows its IPv6 pod CIDR`);
+        assert.deepEqual(
+          n.status.addresses.filter((a) => a.type === 'InternalIP').map((a) => a.address),
+          [`192.168.211.${i + 1}`, `fd00:192:168:211::${i + 1}`],
+          `${name}: both underlay addresses`,
+        );
+      }
       for (const [c, n] of [
         ['srv', 'node1'],
         ['near', 'node1'],
