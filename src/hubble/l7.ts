@@ -7,11 +7,13 @@ import { MessageType } from './constants.js';
 import { formatTimestamp, type ParserContext, resolveEndpoint } from './parser.js';
 import type { Flow, Layer7, Verdict } from './types.js';
 
-/** What a proxy reports (src/proxy/framework.ts L7Record has this shape). */
+/** What a proxy reports (src/proxy/framework.ts L7Record extends it with its redirect record). */
 export interface L7Event {
   readonly type: 'request' | 'response';
+  /** forwarded: passed upstream; denied: refused by policy; error: the proxy could not complete it. */
   readonly verdict: 'forwarded' | 'denied' | 'error';
   readonly time: Date;
+  /** Response: from the request's arrival to the response's first byte. */
   readonly latencyNs?: bigint;
   readonly info: {
     readonly protocol: 'tcp' | 'udp';

@@ -19,6 +19,7 @@
  */
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { DEFS, proxyKey, proxyValue } from '../datapath/maps/generated/layouts.js';
+import type { L7Event } from '../hubble/l7.js';
 import type { L7Decision, L7Parser } from '../policy/l7.js';
 import { type Addr, addrBytes, handleFd, setTransparent, transparentConnect } from './sockets.js';
 
@@ -40,38 +41,13 @@ export interface RedirectInfo {
   readonly proxyPort: number;
 }
 
-/** One L7 event for Hubble: a request, its response, or a request the proxy answered itself. */
-export interface L7Record {
-  readonly type: 'request' | 'response';
+/**
+ * One L7 event for Hubble: a request, its response, or a request the proxy answered itself. Its
+ * fields are Hubble's L7Event (src/hubble/l7.ts: verdict, latency, the http / dns / kafka parts),
+ * with the connection's whole redirect record.
+ */
+export interface L7Record extends L7Event {
   readonly info: RedirectInfo;
-  /** forwarded: passed upstream; denied: refused by policy; error: the proxy could not complete it. */
-  readonly verdict: 'forwarded' | 'denied' | 'error';
-  readonly time: Date;
-  /** Response: from the request's arrival to the response's first byte. */
-  readonly latencyNs?: bigint;
-  readonly http?: {
-    readonly code?: number;
-    readonly method: string;
-    readonly url: string;
-    readonly protocol: string;
-    readonly headers: readonly { key: string; value: string }[];
-  };
-  readonly dns?: {
-    readonly query: string;
-    readonly ips?: readonly string[];
-    readonly ttl?: number;
-    readonly cnames?: readonly string[];
-    readonly rcode?: number;
-    readonly qtypes?: readonly string[];
-    readonly rrtypes?: readonly string[];
-  };
-  readonly kafka?: {
-    readonly errorCode?: number;
-    readonly apiVersion: number;
-    readonly apiKey: string;
-    readonly correlationId: number;
-    readonly topic?: string;
-  };
 }
 
 /** What the agent gives the proxies. */
