@@ -74,6 +74,26 @@ export function manifest(text: string): string {
   return p;
 }
 
+/**
+ * A Pod manifest pinned to `node`: `labels` is the body of a YAML flow map ("app: a, tier: x"),
+ * `command` a YAML list ('["sleep", "infinity"]').
+ */
+export function pinnedPod(
+  name: string,
+  node: string,
+  labels: string,
+  command: string,
+  ns = 'default',
+): string {
+  return `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${ns}, labels: {${labels}}}
+spec:
+  nodeName: ${node}
+  containers: [{name: c, command: ${command}}]
+`;
+}
+
 /** A lab name unique to this run (labs name their namespaces after it). */
 export function labName(tag: string): string {
   return `${tag}${randomBytes(2).toString('hex')}`;

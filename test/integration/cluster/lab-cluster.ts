@@ -11,17 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath } from '../../../src/common/paths.js';
 import { loadLab } from '../../../src/lab/state.js';
-import { cliOk } from '../../helpers/cli.js';
+import { cliOk, pinnedPod } from '../../helpers/cli.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /** A pod pinned to `node` labelled app=`app`: an echo server on TCP 80 (`serve`) or a sleeper. */
-export const podManifest = (name: string, node: string, app: string, serve = false) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, labels: {app: ${app}}}
-spec:
-  nodeName: ${node}
-  containers: [{name: c, command: ${serve ? '[cilium-ts, workload, serve, --tcp, "80"]' : '[sleep, infinity]'}}]
-`;
+export const podManifest = (name: string, node: string, app: string, serve = false) =>
+  pinnedPod(
+    name,
+    node,
+    `app: ${app}`,
+    serve ? '[cilium-ts, workload, serve, --tcp, "80"]' : '[sleep, infinity]',
+  );
 
 export interface Stream {
   out(): string;

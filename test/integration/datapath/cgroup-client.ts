@@ -7,10 +7,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
 import { cgroup2Mount } from '../../../src/datapath/linux/index.js';
 import type { Cleanup } from '../../helpers/sys.js';
 import { uniquePrefix } from '../../helpers/sys.js';
+import { LineClient, SERVE_OPS } from './line-client.js';
 
 /** A new empty cgroup directly under the cgroup2 root; removed on cleanup (its processes killed first). */
 export function throwawayCgroup(tag: string, cleanup: Cleanup): string {
@@ -152,20 +152,12 @@ const ops = {
   // net.Socket caches its first getpeername(); drop the cache to ask the kernel again.
   async peer({ id }) { const c = held.get(id); c._peername = undefined; return { peer: hp(c.remoteAddress, c.remotePort) }; },
 };
-for await (const line of createInterface({ input: process.stdin })) {
-  const req = JSON.parse(line);
-  try { console.log(JSON.stringify(await ops[req.op](req))); }
-  catch (e) { console.log(JSON.stringify({ failed: String(e) })); }
-}`;
+${SERVE_OPS}`;
 
 /** A client process in `cgroup` and `netns`, driven over its stdin. */
-export class CgroupClient {
-  private readonly lines: Interface;
-  private readonly waiting: ((line: string) => void)[] = [];
-
-  private constructor(private readonly p: ChildProcess) {
-    this.lines = createInterface({ input: p.stdout! });
-    this.lines.on('line', (l) => this.waiting.shift()?.(l));
+export class CgroupClient extends LineClient {
+  private constructor(p: ChildProcess, cleanup: Cleanup) {
+    super(p, cleanup, 60_000);
   }
 
   /** The shell writes its own PID into the cgroup, then becomes the client: every socket it opens is
@@ -180,28 +172,11 @@ export class CgroupClient {
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
-    cleanup.add(() => void p.kill('SIGKILL'));
-    return new CgroupClient(p);
+    return new CgroupClient(p, cleanup);
   }
 
   get pid(): number {
     return this.p.pid!;
-  }
-
-  private call<T>(req: Record<string, unknown>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`client: no answer to ${JSON.stringify(req)}`)),
-        60_000,
-      );
-      this.waiting.push((line) => {
-        clearTimeout(timer);
-        const v = JSON.parse(line) as T & { failed?: string };
-        if (v.failed) reject(new Error(`client: ${v.failed}`));
-        else resolve(v);
-      });
-      this.p.stdin!.write(`${JSON.stringify(req)}\n`);
-    });
   }
 
   /** `n` TCP connections one after the other, each closed after the server's name line. */

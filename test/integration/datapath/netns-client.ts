@@ -8,8 +8,8 @@
  * first; a UDP datagram is answered the same way.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface, type Interface } from 'node:readline';
 import type { Cleanup } from '../../helpers/sys.js';
+import { LineClient, SERVE_OPS } from './line-client.js';
 
 const SERVER = `
 import net from 'node:net';
@@ -165,44 +165,19 @@ const ops = {
   },
   async close(r) { held.get(r.id)?.destroy(); held.delete(r.id); return {}; },
 };
-for await (const line of createInterface({ input: process.stdin })) {
-  const req = JSON.parse(line);
-  try { console.log(JSON.stringify(await ops[req.op](req))); }
-  catch (e) { console.log(JSON.stringify({ failed: String(e) })); }
-}`;
+${SERVE_OPS}`;
 
 /** A client process in a network namespace. */
-export class NetnsClient {
-  private readonly lines: Interface;
-  private readonly waiting: ((line: string) => void)[] = [];
-
-  private constructor(private readonly p: ChildProcess) {
-    this.lines = createInterface({ input: p.stdout! });
-    this.lines.on('line', (l) => this.waiting.shift()?.(l));
+export class NetnsClient extends LineClient {
+  private constructor(p: ChildProcess, cleanup: Cleanup) {
+    super(p, cleanup, 120_000);
   }
 
   static start(netns: string, cleanup: Cleanup): NetnsClient {
     const p = spawn('nsenter', [`--net=${netns}`, process.execPath, '--input-type=module', '-e', CLIENT], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-    cleanup.add(() => void p.kill('SIGKILL'));
-    return new NetnsClient(p);
-  }
-
-  private call<T>(req: Record<string, unknown>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`client: no answer to ${JSON.stringify(req)}`)),
-        120_000,
-      );
-      this.waiting.push((line) => {
-        clearTimeout(timer);
-        const v = JSON.parse(line) as T & { failed?: string };
-        if (v.failed) reject(new Error(`client: ${v.failed}`));
-        else resolve(v);
-      });
-      this.p.stdin!.write(`${JSON.stringify(req)}\n`);
-    });
+    return new NetnsClient(p, cleanup);
   }
 
   /** `n` TCP connections one after the other, each closed after the server's first line. With

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../../src/datapath/linux/index.js';
 import { ROUTING_MODES, type RoutingMode } from '../../../src/lab/state.js';
-import { cli, cliOk, labName, manifest, ping, probe } from '../../helpers/cli.js';
+import { cli, cliOk, labName, manifest, ping, pinnedPod, probe } from '../../helpers/cli.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const WORLD_V6 = 'fd00:192:168:211::254';
@@ -18,14 +18,7 @@ const WORLD2_V6 = 'fd00:192:168:211::253';
 
 const serve = '["cilium-ts", "workload", "serve", "--tcp", "80", "--udp", "9000"]';
 const sleep = '["sleep", "infinity"]';
-const pod = (name: string, node: string, labels: string, command: string) =>
-  `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, labels: {${labels}}}
-spec:
-  nodeName: ${node}
-  containers: [{name: c, command: ${command}}]
-`;
+const pod = pinnedPod;
 
 const MANIFEST = [
   pod('srv', 'node1', 'app: srv', serve),

@@ -12,21 +12,14 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../../src/datapath/linux/index.js';
 import { loadLab } from '../../../src/lab/state.js';
-import { cli, cliOk, labName, manifest, ping, probe } from '../../helpers/cli.js';
+import { cli, cliOk, labName, manifest, ping, pinnedPod, probe } from '../../helpers/cli.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const LAB = labName('ovx');
 
 const serve = '["cilium-ts", "workload", "serve", "--tcp", "80", "--udp", "9000"]';
 const sleep = '["sleep", "infinity"]';
-const pod = (name: string, node: string, labels: string, command: string, ns = 'default') =>
-  `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${ns}, labels: {${labels}}}
-spec:
-  nodeName: ${node}
-  containers: [{name: c, command: ${command}}]
-`;
+const pod = pinnedPod;
 
 const MANIFEST = [
   'apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n',
