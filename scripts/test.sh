@@ -13,4 +13,13 @@ if [ -f dist/scripts/codegen-datapath.js ]; then
 fi
 
 echo "== tests (unit, privileged, datapath, end-to-end)"
-node --test --test-concurrency=1 --test-timeout=1200000 dist/test/
+# TAP on stdout; the failed tests again at the very end, where a shortened log still shows them.
+failures="$(mktemp)"
+trap 'rm -f "$failures"' EXIT
+rc=0
+node --test --test-concurrency=1 --test-timeout=1200000 \
+  --test-reporter=tap --test-reporter-destination=stdout \
+  --test-reporter=./dist/scripts/test-failures-reporter.js --test-reporter-destination="$failures" \
+  dist/test/ || rc=$?
+cat "$failures"
+exit "$rc"
