@@ -98,15 +98,11 @@ describe('podman runs containers through the cilium-ts CNI plugin', { skip }, ()
     ]);
   const fetch = (name: string, labels: Record<string, string>, ip: string) =>
     run(name, labels, [
-      // (busybox's own wget -T crashes in the static build)
-      '/bin/busybox',
-      'timeout',
-      '3',
-      'wget',
-      '-q',
-      '-O',
-      '-',
-      `http://${ip}:8080/index.html`,
+      // (busybox's own wget -T crashes in the static build.) Under a shell: as the container's PID 1,
+      // wget would ignore timeout's signal and a dropped connection would hang until podman is killed.
+      '/bin/sh',
+      '-c',
+      `timeout 3 wget -q -O - http://${ip}:8080/index.html; rc=$?; exit $rc`,
     ]);
   const endpoints = async () =>
     JSON.parse(await cliOk(['endpoint', 'list', '-o', 'json'], { lab: LAB })) as {
@@ -121,7 +117,7 @@ describe('podman runs containers through the cilium-ts CNI plugin', { skip }, ()
     for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'www'])
       mkdirSync(join(rootfs, d), { recursive: true });
     copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-    for (const a of ['sh', 'httpd', 'wget', 'sleep']) symlinkSync('busybox', join(rootfs, 'bin', a));
+    for (const a of ['sh', 'httpd', 'wget', 'sleep', 'timeout']) symlinkSync('busybox', join(rootfs, 'bin', a));
     writeFileSync(join(rootfs, 'www', 'index.html'), 'hello from podman\n');
     writeFileSync(
       join(dir, 'containers.conf'),
