@@ -14,10 +14,13 @@ export interface IpcacheChanges {
 
 export class CidrIdentitySync {
   readonly #held = new Map<string, { prefix: Prefix; identity: number }>();
+  /** The list last synced: PolicyRepository.cidrPrefixes() returns the same array while nothing changed. */
+  #last: readonly Prefix[] | undefined;
 
   constructor(readonly allocator: IdentityAllocator) {}
 
   sync(prefixes: readonly Prefix[]): IpcacheChanges {
+    if (prefixes === this.#last) return { upserts: [], deletes: [] };
     const want = new Map(prefixes.map((p) => [formatPrefix(p), p]));
     const upserts: { prefix: Prefix; identity: number }[] = [];
     const deletes: Prefix[] = [];
@@ -33,6 +36,7 @@ export class CidrIdentitySync {
       this.#held.delete(k);
       deletes.push(h.prefix);
     }
+    this.#last = prefixes;
     return { upserts, deletes };
   }
 

@@ -14,6 +14,8 @@ import {
   firstCovering,
   keyCoversL4,
   keyMatchesPacket,
+  keyOfLow,
+  LayeredMapState,
   l4Keys,
   type MapDiff,
   type MapEntry,
@@ -24,6 +26,7 @@ import {
   type PolicyKey,
   policyKeyIdOf,
   policyKeyLow,
+  policyKeyLowOf,
   resolveDenyOverAllow,
 } from './mapstate.js';
 import { PORT_PROTOCOLS, PREFIX_FULL, PREFIX_IDENTITY_ONLY, Proto, protoNumber } from './ports.js';
@@ -382,34 +385,85 @@ interface EndpointRecord {
 interface RawPart {
   readonly part: EndpointPolicy;
   readonly plan: readonly PlanItem[];
+  /** part.state as parallel arrays (key ids, entries): the loop every endpoint runs over it. */
+  readonly ids: readonly number[];
+  /** Also the upserts of every endpoint the part merges into without changing (the same array: encoded once). */
+  readonly entries: readonly MapEntry[];
+  /** Lows (policyKeyLow) of the part's deny keys. */
+  readonly denyLows: ReadonlySet<number>;
+  /** Indices into ids/entries by the keys' low. */
+  readonly byLow: ReadonlyMap<number, readonly number[]>;
+  /** Lows where the part holds an allow; lows where it holds an identity-0 deny. */
+  readonly allowLows: ReadonlySet<number>;
+  readonly zeroDenyLows: ReadonlySet<number>;
+  /** The part's entries without the keys at some lows (by those lows, sorted): layers shared by endpoints. */
+  readonly layers: Map<string, ReadonlyMap<number, MapEntry>>;
 }
 
-function usesNamedPorts(rules: readonly PolicyRule[]): boolean {
-  return rules.some((r) =>
-    [r.ingress, r.ingressDeny, r.egress, r.egressDeny].some((s) =>
-      (s ?? []).some((pr) => pr.ports.some((pp) => pp.ports.some((p) => p.name !== undefined))),
-    ),
-  );
+function rawPart(part: EndpointPolicy, plan: readonly PlanItem[]): RawPart {
+  const denyLows = new Set<number>();
+  for (const item of plan) if (item.entry.deny) for (const t of item.templates) denyLows.add(t.low);
+  const ids = [...part.state.keys()];
+  const entries = Object.freeze([...part.state.values()]);
+  const byLow = new Map<number, number[]>();
+  const allowLows = new Set<number>();
+  const zeroDenyLows = new Set<number>();
+  for (const [i, ks] of ids.entries()) {
+    const low = policyKeyLowOf(ks);
+    const l = byLow.get(low);
+    if (l === undefined) byLow.set(low, [i]);
+    else l.push(i);
+    const e = entries[i]!;
+    if (!e.entry.deny) allowLows.add(low);
+    else if (e.key.identity === 0) zeroDenyLows.add(low);
+  }
+  return { part, plan, ids, entries, denyLows, byLow, allowLows, zeroDenyLows, layers: new Map() };
+}
+
+/** What the added-rules fast path needs to know of a rule (rules are immutable: worked out once). */
+interface RuleTraits {
+  readonly namedPorts: boolean;
+  readonly l7: boolean;
+  readonly requires: boolean;
+}
+
+const traitsOf = new WeakMap<PolicyRule, RuleTraits>();
+
+function ruleTraits(r: PolicyRule): RuleTraits {
+  let t = traitsOf.get(r);
+  if (t === undefined) {
+    const prs = [r.ingress, r.ingressDeny, r.egress, r.egressDeny].flatMap((s) => s ?? []);
+    t = {
+      namedPorts: prs.some((pr) => pr.ports.some((pp) => pp.ports.some((p) => p.name !== undefined))),
+      l7: prs.some((pr) => pr.ports.some((p) => p.l7 !== undefined)),
+      requires: prs.some((pr) => pr.requires.length > 0),
+    };
+    traitsOf.set(r, t);
+  }
+  return t;
+}
+
+const anyRule = (rules: readonly PolicyRule[], trait: keyof RuleTraits): boolean =>
+  rules.some((r) => ruleTraits(r)[trait]);
+
+/** Per list of an endpoint's rules: whether L7 rules or fromRequires/toRequires rule out merging. */
+const mergeBlocked = new WeakMap<readonly PolicyRule[], boolean>();
+
+function blocksMerge(rules: readonly PolicyRule[]): boolean {
+  let b = mergeBlocked.get(rules);
+  if (b === undefined) {
+    b = anyRule(rules, 'l7') || anyRule(rules, 'requires');
+    mergeBlocked.set(rules, b);
+  }
+  return b;
+}
+
+function sameEntry(a: PolicyEntry, b: PolicyEntry): boolean {
+  return a.deny === b.deny && a.ruleCookie === b.ruleCookie && a.proxyPort === b.proxyPort;
 }
 
 /** Raised inside the added-rules fast path when only a full computation gives the exact result. */
 class NeedsFullBuild extends Error {}
-
-function hasL7Rules(rules: readonly PolicyRule[]): boolean {
-  return rules.some((r) =>
-    [r.ingress, r.ingressDeny, r.egress, r.egressDeny].some((s) =>
-      (s ?? []).some((pr) => pr.ports.some((p) => p.l7 !== undefined)),
-    ),
-  );
-}
-
-function hasRequires(rules: readonly PolicyRule[]): boolean {
-  return rules.some((r) =>
-    [r.ingress, r.ingressDeny, r.egress, r.egressDeny].some((s) =>
-      (s ?? []).some((pr) => pr.requires.length > 0),
-    ),
-  );
-}
 
 export class PolicyEngine {
   readonly #endpoints = new Map<number, EndpointRecord>();
@@ -456,7 +510,8 @@ export class PolicyEngine {
     only?: readonly PolicyRule[],
   ): { policy: EndpointPolicy; plan: PlanItem[]; converted: Set<number> } {
     const rules = only ?? this.#selectingRules(input.labels);
-    const state: MapState = new Map();
+    // An endpoint's state can take the entries of policies added later as shared layers (#addRules).
+    const state: MapState = only === undefined ? new LayeredMapState() : new Map();
     const selectors = new Map<string, Selector>();
     const plan: PlanItem[] = [];
     const result = { ingressEnforced: false, egressEnforced: false };
@@ -659,6 +714,10 @@ export class PolicyEngine {
    * is exact: fromRequires/toRequires or L7 rules around, a deny changing an existing deny's cookie,
    * an identity-0 deny, or an allow covered by denies of different rules (which one names it then
    * depends on the order of all rules). The state is left as it was in that case.
+   *
+   * The cost is proportional to the entries the new rules contribute: their raw entries are built
+   * once for every endpoint they select (without named ports they are the same), and an endpoint
+   * none of whose keys they collide with or cover gets that very list as its upserts.
    */
   #addRules(
     endpointId: number,
@@ -668,54 +727,91 @@ export class PolicyEngine {
     parts: Map<string, RawPart>,
   ): EndpointUpdate | undefined {
     const prev = ep.policy;
-    if (prev.l7.length > 0 || hasL7Rules(added) || hasL7Rules(prev.rules)) return undefined;
-    if (hasRequires(added) || hasRequires(prev.rules)) return undefined;
-    if ([...prev.rules, ...added].some((r) => !order.has(r))) return undefined;
+    if (prev.l7.length > 0 || blocksMerge(prev.rules)) return undefined;
+    if (anyRule(added, 'l7') || anyRule(added, 'requires')) return undefined;
+    if (prev.rules.some((r) => !order.has(r)) || added.some((r) => !order.has(r))) return undefined;
     // Without named ports the rules' raw entries are the same for every endpoint: built once and
     // shared (entries are immutable), which is most of the work for a policy selecting many.
-    const shared = !usesNamedPorts(added);
+    const shared = !anyRule(added, 'namedPorts');
     const sig = shared ? added.map((r) => this.repo.cookieOf(r)).join(',') : '';
     let raw = shared ? parts.get(sig) : undefined;
     if (raw === undefined) {
       const b = this.#build(ep.input, added);
-      raw = { part: b.policy, plan: b.plan };
+      raw = rawPart(b.policy, b.plan);
       if (shared) parts.set(sig, raw);
     }
     const { part, plan } = raw;
     const state = prev.state;
     const converted = ep.converted;
-    const old = new Map<number, MapEntry | undefined>();
-    const wasConverted = new Set<number>();
+    // Undo log and diff: keys absent before (`fresh`), and keys present before with their old entry.
+    const fresh: number[] = [];
+    const prior = new Map<number, [MapEntry | undefined, boolean]>();
+    let freshSet: Set<number> | undefined;
+    // Whether some key now holds something else than the part's entry for it (or a key outside the
+    // part changed): then the diff is built key by key instead of being the part's list.
+    let diverged = false;
     const touch = (ks: number) => {
-      if (old.has(ks)) return;
-      old.set(ks, state.get(ks));
-      if (converted.has(ks)) wasConverted.add(ks);
+      if (prior.has(ks)) return;
+      if (fresh.length > 0) {
+        freshSet ??= new Set(fresh);
+        if (freshSet.has(ks)) return;
+      }
+      prior.set(ks, [state.get(ks), converted.has(ks)]);
     };
-    // Raw denies only sit at the lows of deny items; an allow a new deny may cover sits at a low
-    // that one of the new deny lows covers.
-    const templates = new Map<number, PolicyKey>();
+    // Lows (policyKeyLow) the endpoint holds keys at: its plan's and the unenforced wildcards'.
+    // Raw denies only sit at the lows of deny items.
+    const epLows = new Set<number>();
     const denyLows = new Set<number>();
-    const newDenyLows = new Set<number>();
-    for (const item of [...ep.plan, ...plan])
+    for (const item of ep.plan)
       for (const t of item.templates) {
-        templates.set(t.low, makeKey(0, item.egress, t.protocol, t.dport, t.prefixLen));
+        epLows.add(t.low);
         if (item.entry.deny) denyLows.add(t.low);
       }
-    for (const item of plan) if (item.entry.deny) for (const t of item.templates) newDenyLows.add(t.low);
-    for (const egress of [0, 1] as const)
-      templates.set(
-        policyKeyLow(egress, 0, 0, PREFIX_IDENTITY_ONLY),
-        makeKey(0, egress, 0, 0, PREFIX_IDENTITY_ONLY),
-      );
-    const coveredLows: number[] = [];
-    for (const [low, k] of templates)
-      for (const d of newDenyLows)
-        if (keyCoversL4(templates.get(d)!, k)) {
-          coveredLows.push(low);
-          break;
+    for (const egress of [0, 1] as const) epLows.add(policyKeyLow(egress, 0, 0, PREFIX_IDENTITY_ONLY));
+    for (const low of raw.denyLows) denyLows.add(low);
+    const covers = (d: number, low: number) => d !== low && keyCoversL4(keyOfLow(d), keyOfLow(low));
+    // The part's lows merged key by key: where the endpoint may hold the same keys, where a deny at
+    // another low may cover the part's allows, and identity-0 denies. The keys at the other lows
+    // are new to the endpoint and final as they are: one layer shared by every such endpoint.
+    const keyed: number[] = [];
+    for (const low of raw.byLow.keys()) {
+      if (epLows.has(low) || raw.zeroDenyLows.has(low)) keyed.push(low);
+      else if (raw.allowLows.has(low))
+        for (const d of denyLows)
+          if (covers(d, low)) {
+            keyed.push(low);
+            break;
+          }
+    }
+    let layer: ReadonlyMap<number, MapEntry> | undefined;
+    if (state instanceof LayeredMapState && keyed.length < raw.byLow.size) {
+      if (keyed.length === 0) layer = part.state;
+      else {
+        const sig = keyed.sort((a, b) => a - b).join(',');
+        layer = raw.layers.get(sig);
+        if (layer === undefined) {
+          const skip = new Set(keyed);
+          const m = new Map<number, MapEntry>();
+          for (const [i, ks] of raw.ids.entries())
+            if (!skip.has(policyKeyLowOf(ks))) m.set(ks, raw.entries[i]!);
+          layer = m;
+          raw.layers.set(sig, layer);
         }
-    const denyIds = new Set<number>();
-    const check = new Set<number>();
+      }
+    }
+    // An allow a new deny may cover sits at a low that one of the new deny lows covers (other than
+    // that low itself: the same key, merged below).
+    const coveredLows: number[] = [];
+    if (raw.denyLows.size > 0)
+      for (const low of new Set([...epLows, ...raw.byLow.keys()]))
+        for (const d of raw.denyLows)
+          if (covers(d, low)) {
+            coveredLows.push(low);
+            break;
+          }
+    const denyIds = coveredLows.length > 0 ? new Set<number>() : undefined;
+    let zeroDeny = false;
+    const check: number[] = [];
     try {
       // A direction these rules start enforcing loses the unenforced wildcard allow (cookie 0).
       const enforcement = [
@@ -731,103 +827,134 @@ export class PolicyEngine {
           state.delete(ks);
         }
       }
-      // Raw merge, as addTemplated does: deny over allow, same kinds merged.
-      for (const [ks, n] of part.state) {
+      if (layer !== undefined) {
+        (state as LayeredMapState).addLayer(layer);
+        if (denyIds !== undefined)
+          for (const e of layer.values()) if (e.entry.deny) denyIds.add(e.key.identity);
+      }
+      // Raw merge of the other keys, as addTemplated does: deny over allow, same kinds merged.
+      const { ids, entries } = raw;
+      const indices = layer === undefined ? ids.keys() : keyed.flatMap((low) => raw.byLow.get(low)!);
+      for (const i of indices) {
+        const ks = ids[i]!;
+        const n = entries[i]!;
         const e = state.get(ks);
         if (e === undefined) {
-          touch(ks);
+          if (prior.size === 0 || !prior.has(ks)) fresh.push(ks);
           state.set(ks, n);
-          if (n.entry.deny) denyIds.add(n.key.identity);
-          else check.add(ks);
+          if (n.entry.deny) {
+            if (n.key.identity === 0) zeroDeny = true;
+            denyIds?.add(n.key.identity);
+          } else check.push(ks);
         } else if (converted.has(ks) || !e.entry.deny) {
           if (n.entry.deny) {
             touch(ks);
             state.set(ks, { key: e.key, entry: n.entry });
             converted.delete(ks);
-            denyIds.add(e.key.identity);
+            if (e.key.identity === 0) zeroDeny = true;
+            denyIds?.add(e.key.identity);
           } else if (!converted.has(ks)) {
             const m = mergeEntries(e.entry, n.entry);
             if (m !== e.entry) {
               touch(ks);
               state.set(ks, { key: e.key, entry: m });
             }
-            check.add(ks);
-          }
+            if (!sameEntry(m, n.entry)) diverged = true;
+            check.push(ks);
+          } else diverged = true; // an allow under a deny that already covers it
         } else if (n.entry.deny && mergeEntries(e.entry, n.entry) !== e.entry) throw new NeedsFullBuild();
+        else if (!sameEntry(e.entry, n.entry)) diverged = true;
       }
-      if (denyIds.has(0)) throw new NeedsFullBuild();
-      // Deny over allow for the allows that are new or may be covered by a new deny.
-      const denies = (id: number): MapEntry[] => {
-        const out: MapEntry[] = [];
-        for (const low of denyLows) {
-          const ks = policyKeyIdOf(id, low);
-          const e = state.get(ks);
-          if (e?.entry.deny && !converted.has(ks)) out.push(e);
-        }
-        return out;
-      };
-      for (const id of denyIds)
-        for (const low of coveredLows) {
-          const ks = policyKeyIdOf(id, low);
-          const e = state.get(ks);
-          if (e !== undefined && (!e.entry.deny || converted.has(ks))) check.add(ks);
-        }
-      const zero = denies(0);
-      const own = new Map<number, MapEntry[]>();
-      for (const ks of check) {
-        const e = state.get(ks)!;
-        const id = e.key.identity;
-        let mine = own.get(id);
-        if (mine === undefined) {
-          mine = denies(id);
-          own.set(id, mine);
-        }
-        let cookie = -1;
-        for (const list of id === 0 ? [mine] : [mine, zero])
-          for (const d of list) {
-            if (!keyCoversL4(d.key, e.key)) continue;
-            if (cookie === -1) cookie = d.entry.ruleCookie;
-            else if (cookie !== d.entry.ruleCookie) throw new NeedsFullBuild();
+      if (zeroDeny) throw new NeedsFullBuild();
+      if (denyLows.size > 0) {
+        // Deny over allow for the allows that are new or may be covered by a new deny.
+        const denies = (id: number): MapEntry[] => {
+          const out: MapEntry[] = [];
+          for (const low of denyLows) {
+            const ks = policyKeyIdOf(id, low);
+            const e = state.get(ks);
+            if (e?.entry.deny && !converted.has(ks)) out.push(e);
           }
-        if (cookie === -1) continue;
-        touch(ks);
-        state.set(ks, { key: e.key, entry: { deny: true, proxyPort: 0, ruleCookie: cookie } });
-        converted.add(ks);
+          return out;
+        };
+        for (const id of denyIds ?? [])
+          for (const low of coveredLows) {
+            const ks = policyKeyIdOf(id, low);
+            const e = state.get(ks);
+            if (e !== undefined && (!e.entry.deny || converted.has(ks))) check.push(ks);
+          }
+        const zero = denies(0);
+        const own = new Map<number, MapEntry[]>();
+        for (const ks of check) {
+          const e = state.get(ks)!;
+          const id = e.key.identity;
+          let mine = own.get(id);
+          if (mine === undefined) {
+            mine = denies(id);
+            own.set(id, mine);
+          }
+          if (mine.length === 0 && (id === 0 || zero.length === 0)) continue;
+          let cookie = -1;
+          for (const list of id === 0 ? [mine] : [mine, zero])
+            for (const d of list) {
+              if (!keyCoversL4(d.key, e.key)) continue;
+              if (cookie === -1) cookie = d.entry.ruleCookie;
+              else if (cookie !== d.entry.ruleCookie) throw new NeedsFullBuild();
+            }
+          if (cookie === -1) continue;
+          touch(ks);
+          state.set(ks, { key: e.key, entry: { deny: true, proxyPort: 0, ruleCookie: cookie } });
+          converted.add(ks);
+          diverged = true;
+        }
       }
     } catch (err) {
       if (!(err instanceof NeedsFullBuild)) throw err;
-      for (const [ks, o] of old) {
+      if (layer !== undefined) (state as LayeredMapState).removeLayer(layer);
+      for (const ks of fresh) {
+        state.delete(ks);
+        converted.delete(ks);
+      }
+      for (const [ks, [o, wasConverted]] of prior) {
         if (o === undefined) state.delete(ks);
         else state.set(ks, o);
-        if (wasConverted.has(ks)) converted.add(ks);
+        if (wasConverted) converted.add(ks);
         else converted.delete(ks);
       }
       return undefined;
     }
-    const upserts: MapEntry[] = [];
     const deletes: PolicyKey[] = [];
-    for (const [ks, o] of old) {
+    for (const [ks, [o]] of prior) {
       const n = state.get(ks);
       if (n === undefined) {
         if (o !== undefined) deletes.push(o.key);
-      } else if (
-        o === undefined ||
-        o.entry.deny !== n.entry.deny ||
-        o.entry.ruleCookie !== n.entry.ruleCookie ||
-        o.entry.proxyPort !== n.entry.proxyPort
-      )
-        upserts.push(n);
+      } else if (!part.state.has(ks) && (o === undefined || !sameEntry(o.entry, n.entry))) diverged = true;
+    }
+    // Every key of the part holds the part's entry: its own list is the diff (writing an entry a
+    // key already held is harmless), the same array for every such endpoint, so encoded once.
+    let upserts: readonly MapEntry[] = raw.entries;
+    if (diverged) {
+      const list: MapEntry[] = [];
+      for (const ks of fresh) list.push(state.get(ks)!);
+      if (layer !== undefined) for (const e of layer.values()) list.push(e);
+      for (const [ks, [o]] of prior) {
+        const n = state.get(ks);
+        if (n !== undefined && (o === undefined || !sameEntry(o.entry, n.entry))) list.push(n);
+      }
+      upserts = list;
     }
     const known = new Set(prev.selectors.map((x) => x.key));
-    const fresh = part.selectors.filter((x) => !known.has(x.key));
-    for (const x of fresh) this.cache.add(x);
+    const newSelectors = part.selectors.filter((x) => !known.has(x.key));
+    for (const x of newSelectors) this.cache.add(x);
+    const rules = [...prev.rules, ...added].sort((a, b) => order.get(a)! - order.get(b)!);
+    mergeBlocked.set(rules, false);
     ep.policy = {
       revision: this.repo.revision,
       ingressEnforced: prev.ingressEnforced || part.ingressEnforced,
       egressEnforced: prev.egressEnforced || part.egressEnforced,
       state,
-      rules: [...prev.rules, ...added].sort((a, b) => order.get(a)! - order.get(b)!),
-      selectors: [...prev.selectors, ...fresh],
+      rules,
+      selectors: [...prev.selectors, ...newSelectors],
       l7: [],
     };
     ep.plan = [...ep.plan, ...plan];

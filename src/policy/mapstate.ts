@@ -43,6 +43,122 @@ export interface MapEntry {
 /** policyKeyId(key) → entry */
 export type MapState = Map<number, MapEntry>;
 
+/**
+ * A map state holding, next to its own entries, read-only layers shared with other endpoints: a
+ * policy added to many endpoints gives each of them its entries as one layer (the same Map for all)
+ * instead of a copy, when none of those keys is in the endpoint's state and no deny of one side
+ * covers an allow of the other. Layers and own entries never share a key; writing or deleting a
+ * key of a layer first copies that layer into the own entries (copy on write). Do not write while
+ * iterating a state that has layers.
+ */
+export class LayeredMapState extends Map<number, MapEntry> {
+  /** Past this many layers they are copied in before a new one is added (lookups try each layer). */
+  static readonly MAX_LAYERS = 8;
+  #layers: ReadonlyMap<number, MapEntry>[] = [];
+
+  get layerCount(): number {
+    return this.#layers.length;
+  }
+
+  /** Adds a layer; the caller guarantees that none of its keys is in this state. */
+  addLayer(layer: ReadonlyMap<number, MapEntry>): void {
+    if (layer.size === 0) return;
+    if (this.#layers.length >= LayeredMapState.MAX_LAYERS) this.#copyIn(this.#layers.length);
+    this.#layers.push(layer);
+  }
+
+  /** Takes back a layer added last (nothing was written to its keys since). */
+  removeLayer(layer: ReadonlyMap<number, MapEntry>): void {
+    const i = this.#layers.lastIndexOf(layer);
+    if (i >= 0) this.#layers.splice(i, 1);
+  }
+
+  override get size(): number {
+    let n = super.size;
+    for (const l of this.#layers) n += l.size;
+    return n;
+  }
+
+  override get(k: number): MapEntry | undefined {
+    const v = super.get(k);
+    if (v !== undefined || this.#layers.length === 0) return v;
+    for (const l of this.#layers) {
+      const x = l.get(k);
+      if (x !== undefined) return x;
+    }
+    return undefined;
+  }
+
+  override has(k: number): boolean {
+    return super.has(k) || this.#layers.some((l) => l.has(k));
+  }
+
+  override set(k: number, v: MapEntry): this {
+    if (this.#layers.length > 0) this.#own(k);
+    return super.set(k, v);
+  }
+
+  override delete(k: number): boolean {
+    if (this.#layers.length > 0) this.#own(k);
+    return super.delete(k);
+  }
+
+  override clear(): void {
+    this.#layers = [];
+    super.clear();
+  }
+
+  override entries(): MapIterator<[number, MapEntry]> {
+    return this.#layers.length === 0 ? super.entries() : this.#entries();
+  }
+
+  override keys(): MapIterator<number> {
+    return this.#layers.length === 0 ? super.keys() : this.#keys();
+  }
+
+  override values(): MapIterator<MapEntry> {
+    return this.#layers.length === 0 ? super.values() : this.#values();
+  }
+
+  override [Symbol.iterator](): MapIterator<[number, MapEntry]> {
+    return this.entries();
+  }
+
+  override forEach(
+    fn: (value: MapEntry, key: number, map: Map<number, MapEntry>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
+  }
+
+  *#entries(): MapIterator<[number, MapEntry]> {
+    yield* super.entries();
+    for (const l of this.#layers) yield* l.entries();
+  }
+
+  *#keys(): MapIterator<number> {
+    yield* super.keys();
+    for (const l of this.#layers) yield* l.keys();
+  }
+
+  *#values(): MapIterator<MapEntry> {
+    yield* super.values();
+    for (const l of this.#layers) yield* l.values();
+  }
+
+  /** The layer holding `k`, if any, becomes own entries. */
+  #own(k: number): void {
+    const i = this.#layers.findIndex((l) => l.has(k));
+    if (i >= 0) this.#copyIn(i + 1, i);
+  }
+
+  /** Copies layers [from, to) into the own entries and drops them. */
+  #copyIn(to: number, from = 0): void {
+    for (const l of this.#layers.slice(from, to)) for (const [k, v] of l) super.set(k, v);
+    this.#layers.splice(from, to - from);
+  }
+}
+
 export function policyKeyString(k: PolicyKey): string {
   return `${k.identity}/${k.egress ? 'egress' : 'ingress'}/${k.protocol}/${k.dport}/${k.prefixLen}`;
 }
@@ -72,6 +188,32 @@ export function policyKeyId(k: PolicyKey): number {
   if (k.identity < 0 || k.identity >= MAX_IDENTITY)
     throw new RangeError(`identity ${k.identity} out of range`);
   return k.identity * ID_SCALE + policyKeyLow(k.egress, k.protocol, k.dport, k.prefixLen);
+}
+
+/** The policyKeyLow part of a key id. */
+export function policyKeyLowOf(keyId: number): number {
+  return keyId % ID_SCALE;
+}
+
+const lowKeys = new Map<number, PolicyKey>();
+
+/** The identity-0 key whose policyKeyLow is `low` (the inverse of policyKeyLow). */
+export function keyOfLow(low: number): PolicyKey {
+  let k = lowKeys.get(low);
+  if (k !== undefined) return k;
+  const egress: 0 | 1 = low >= L4_SPACE ? 1 : 0;
+  const l4 = low - egress * L4_SPACE;
+  if (l4 === 0) k = makeKey(0, egress, 0, 0, PREFIX_IDENTITY_ONLY);
+  else {
+    const protocol = Math.floor((l4 - 1) / PORT_SPACE);
+    const portCode = (l4 - 1) % PORT_SPACE;
+    const bits = 31 - Math.clz32(portCode);
+    const dport = bits === 0 ? 0 : (portCode ^ (1 << bits)) << (16 - bits);
+    k = makeKey(0, egress, protocol, dport, PREFIX_PROTO_ONLY + bits);
+  }
+  if (lowKeys.size >= 1 << 16) lowKeys.clear();
+  lowKeys.set(low, k);
+  return k;
 }
 
 /** policyKeyId from an identity and a precomputed policyKeyLow. */

@@ -30,6 +30,10 @@ export class PolicyRepository {
   readonly #cookies = new Map<PolicyRule, number>();
   readonly #byCookie = new Map<number, PolicyRule>();
   readonly #cidrsOf = new WeakMap<PolicyRule, [string, Prefix][]>();
+  /** Prefix text → [prefix, number of rules naming it]: kept up to date as rules come and go. */
+  readonly #cidrCounts = new Map<string, [Prefix, number]>();
+  /** cidrPrefixes() until the set of prefixes changes (the same array, so callers can skip a sync). */
+  #cidrList: Prefix[] | undefined;
   #nextCookie = 1;
   readonly #listeners = new Set<RepositoryListener>();
   /** rules() in order, rebuilt after a change (endpoint computations read it once each). */
@@ -46,6 +50,8 @@ export class PolicyRepository {
     this.#revision++;
     if (old !== undefined) this.#dropCookies(old.policy.rules);
     for (const r of policy.rules) this.#assignCookie(r);
+    for (const r of policy.rules) this.#countCidrs(r, 1);
+    if (old !== undefined) for (const r of old.policy.rules) this.#countCidrs(r, -1);
     this.#policies.set(key, { policy, revision: this.#revision });
     this.#emit({
       revision: this.#revision,
@@ -70,6 +76,7 @@ export class PolicyRepository {
     if (old === undefined) return undefined;
     this.#policies.delete(key);
     this.#dropCookies(old.policy.rules);
+    for (const r of old.policy.rules) this.#countCidrs(r, -1);
     this.#revision++;
     this.#emit({ revision: this.#revision, ref, type: 'delete', removed: old.policy.rules, added: [] });
     return this.#revision;
@@ -100,12 +107,32 @@ export class PolicyRepository {
   /**
    * Every CIDR prefix referenced by some rule (except-holes removed), deduplicated and sorted. The
    * agent allocates a local CIDR identity for each (IdentityAllocator.allocateCidr) and writes
-   * prefix → identity into the ipcache; see CidrIdentitySync.
+   * prefix → identity into the ipcache; see CidrIdentitySync. The same array is returned until the
+   * set of prefixes changes (treat it as read-only).
    */
   cidrPrefixes(): Prefix[] {
-    const byKey = new Map<string, Prefix>();
-    for (const r of this.rules()) for (const [k, p] of this.#ruleCidrs(r)) byKey.set(k, p);
-    return [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, p]) => p);
+    this.#cidrList ??= [...this.#cidrCounts.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([, [p]]) => p);
+    return this.#cidrList;
+  }
+
+  /** Counts a rule's prefixes in (+1) or out (-1); the listing is redone only if the set changed. */
+  #countCidrs(r: PolicyRule, delta: 1 | -1): void {
+    for (const [k, p] of this.#ruleCidrs(r)) {
+      const c = this.#cidrCounts.get(k);
+      if (c === undefined) {
+        if (delta < 0) continue;
+        this.#cidrCounts.set(k, [p, 1]);
+        this.#cidrList = undefined;
+        continue;
+      }
+      c[1] += delta;
+      if (c[1] === 0) {
+        this.#cidrCounts.delete(k);
+        this.#cidrList = undefined;
+      }
+    }
   }
 
   /** A rule's CIDR prefixes by their text (rules are immutable: computed once per rule). */

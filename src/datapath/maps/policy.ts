@@ -130,6 +130,42 @@ export function encodeBatch(
   }
 }
 
+/**
+ * Encoded batches of frozen entry lists, per enforcement: the policy engine hands every endpoint a
+ * new policy selects the same frozen list as its upserts, which is then encoded once.
+ */
+const encodedLists = new WeakMap<
+  readonly MapEntry[],
+  Map<number, { keys: Uint8Array; values: Uint8Array }>
+>();
+
+function encodedBatch(
+  entries: readonly MapEntry[],
+  enforcement?: PolicyEnforcement,
+): { keys: Uint8Array; values: Uint8Array } {
+  const n = entries.length;
+  const encode = () => {
+    const keys = new Uint8Array(n * KS);
+    const values = new Uint8Array(n * VS);
+    encodeBatch(entries, keys, values, enforcement);
+    return { keys, values };
+  };
+  if (!Object.isFrozen(entries)) return encode();
+  const how =
+    enforcement === undefined ? 4 : +enforcement.ingressEnforced | (+enforcement.egressEnforced << 1);
+  let byHow = encodedLists.get(entries);
+  if (byHow === undefined) {
+    byHow = new Map();
+    encodedLists.set(entries, byHow);
+  }
+  let b = byHow.get(how);
+  if (b === undefined) {
+    b = encode();
+    byHow.set(how, b);
+  }
+  return b;
+}
+
 function u32(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n, true);
@@ -257,9 +293,7 @@ export class PolicyMaps implements Disposable {
   private write(m: BpfMap, entries: readonly MapEntry[], enforcement?: PolicyEnforcement): void {
     const n = entries.length;
     if (n === 0) return;
-    const keys = new Uint8Array(n * KS);
-    const values = new Uint8Array(n * VS);
-    encodeBatch(entries, keys, values, enforcement);
+    const { keys, values } = encodedBatch(entries, enforcement);
     try {
       m.updateBatch(keys, values, n);
     } catch (err) {

@@ -3,11 +3,14 @@ import { describe, it } from 'node:test';
 import { IdentityAllocator } from '../../../src/identity/index.js';
 import { podIdentityLabels } from '../../../src/labels/index.js';
 import {
+  CidrIdentitySync,
   type EndpointPolicy,
+  LayeredMapState,
   type MapEntry,
   type NamedPorts,
   namedPortLookup,
   PolicyEngine,
+  type PolicyRef,
   PolicyRepository,
   parsePolicies,
   SelectorCache,
@@ -81,16 +84,67 @@ function randomPolicy(r: () => number, i: number): Record<string, unknown> {
   };
 }
 
+type Input = { labels: ReturnType<typeof podIdentityLabels> };
+
+function newEngine() {
+  const alloc = new IdentityAllocator();
+  const cache = new SelectorCache();
+  cache.attach(alloc);
+  const repo = new PolicyRepository();
+  return { alloc, cache, repo, engine: new PolicyEngine(repo, cache) };
+}
+
+/** What each endpoint's map holds when fed the diffs, and the check against a full computation. */
+class Mirrors {
+  readonly #maps = new Map<number, Map<number, MapEntry>>();
+
+  constructor(
+    readonly engine: PolicyEngine,
+    readonly inputs: ReadonlyMap<number, Input>,
+  ) {
+    for (const [id, input] of inputs) {
+      const u = engine.upsertEndpoint(id, input);
+      this.#maps.set(id, new Map(u.diff.upserts.map((e) => [policyKeyId(e.key), e])));
+    }
+  }
+
+  regenerate(): void {
+    for (const u of this.engine.regenerate()) {
+      const m = this.#maps.get(u.endpointId)!;
+      for (const e of u.diff.upserts) m.set(policyKeyId(e.key), e);
+      for (const k of u.diff.deletes) m.delete(policyKeyId(k));
+    }
+  }
+
+  /** Asserts every endpoint's state, diffs, enforcement, rules and selectors; returns the policies. */
+  check(where: string): EndpointPolicy[] {
+    const { engine } = this;
+    const out: EndpointPolicy[] = [];
+    for (const [id, input] of this.inputs) {
+      const want = engine.compute(input);
+      const have = engine.endpointPolicy(id)!;
+      const at = `${where}, endpoint ${id}`;
+      assert.deepEqual(full(have.state), full(want.state), at);
+      assert.equal(have.state.size, want.state.size, at);
+      assert.deepEqual(full(this.#maps.get(id)!), full(want.state), `${at} (diffs)`);
+      assert.equal(have.ingressEnforced, want.ingressEnforced, at);
+      assert.equal(have.egressEnforced, want.egressEnforced, at);
+      const cookies = (p: EndpointPolicy) => p.rules.map((x) => engine.repo.cookieOf(x));
+      assert.deepEqual(cookies(have), cookies(want), at);
+      const selectors = (p: EndpointPolicy) => p.selectors.map((x) => x.key).sort();
+      assert.deepEqual(selectors(have), selectors(want), at);
+      out.push(have);
+    }
+    return out;
+  }
+}
+
 describe('policies added to a computed state', () => {
   it('merging added rules gives exactly the full computation (entries, cookies, diffs)', () => {
     for (let seed = 1; seed <= 12; seed++) {
       const r = rng(seed);
-      const alloc = new IdentityAllocator();
-      const cache = new SelectorCache();
-      cache.attach(alloc);
-      const repo = new PolicyRepository();
-      const engine = new PolicyEngine(repo, cache);
-      const inputs = new Map<number, { labels: ReturnType<typeof podIdentityLabels> }>();
+      const { alloc, repo, engine } = newEngine();
+      const inputs = new Map<number, Input>();
       let n = 0;
       for (const ns of NSS)
         for (const app of APPS)
@@ -99,37 +153,11 @@ describe('policies added to a computed state', () => {
             alloc.allocate(labels);
             if (tier === 'x') inputs.set(++n, { labels });
           }
-      const mirrors = new Map<number, Map<number, MapEntry>>();
-      for (const [id, input] of inputs) {
-        const u = engine.upsertEndpoint(id, input);
-        mirrors.set(id, new Map(u.diff.upserts.map((e) => [policyKeyId(e.key), e])));
-      }
+      const mirrors = new Mirrors(engine, inputs);
       for (let i = 0; i < 14; i++) {
         repo.upsert(parsePolicies([randomPolicy(r, i)])[0]!);
-        for (const u of engine.regenerate()) {
-          const m = mirrors.get(u.endpointId)!;
-          for (const e of u.diff.upserts) m.set(policyKeyId(e.key), e);
-          for (const k of u.diff.deletes) m.delete(policyKeyId(k));
-        }
-        for (const [id, input] of inputs) {
-          const want = engine.compute(input);
-          const have = engine.endpointPolicy(id)!;
-          const where = `seed ${seed}, policy ${i}, endpoint ${id}`;
-          assert.deepEqual(full(have.state), full(want.state), where);
-          assert.deepEqual(full(mirrors.get(id)!), full(want.state), `${where} (diffs)`);
-          assert.equal(have.ingressEnforced, want.ingressEnforced, where);
-          assert.equal(have.egressEnforced, want.egressEnforced, where);
-          assert.deepEqual(
-            have.rules.map((x) => repo.cookieOf(x)),
-            want.rules.map((x) => repo.cookieOf(x)),
-            where,
-          );
-          assert.deepEqual(
-            have.selectors.map((s) => s.key).sort(),
-            want.selectors.map((s) => s.key).sort(),
-            where,
-          );
-        }
+        mirrors.regenerate();
+        mirrors.check(`seed ${seed}, policy ${i}`);
       }
     }
   });
@@ -206,5 +234,119 @@ describe('policies added to a computed state', () => {
       have.some((l) => l.startsWith(`I ${b} `)),
       have.join('\n'),
     );
+  });
+});
+
+/** One more rule kind for the mixed test: CIDR peers (their identities are world-selected). */
+function cidrPolicy(r: () => number, i: number): Record<string, unknown> {
+  const net = Math.floor(r() * 4);
+  const deny = r() < 0.4;
+  const pr = {
+    toCIDRSet: [{ cidr: `10.${net}.0.0/16`, except: [`10.${net}.${Math.floor(r() * 4)}.0/24`] }],
+    ...(r() < 0.5 ? { toPorts: [{ ports: [{ port: r() < 0.5 ? '443' : '22', protocol: 'TCP' }] }] } : {}),
+  };
+  return {
+    apiVersion: 'cilium.io/v2',
+    kind: 'CiliumNetworkPolicy',
+    metadata: { name: `c${i}`, namespace: NSS[Math.floor(r() * NSS.length)] },
+    spec: {
+      endpointSelector: r() < 0.4 ? {} : { matchLabels: { app: APPS[Math.floor(r() * APPS.length)] } },
+      ...(deny ? { egressDeny: [pr] } : { egress: [pr] }),
+    },
+  };
+}
+
+describe('policies, identities and CIDR identities changing in any order', () => {
+  it('every regeneration gives exactly the full computation, and the diffs reach the same maps', () => {
+    let layered = 0;
+    for (let seed = 1; seed <= 10; seed++) {
+      const r = rng(seed * 7919);
+      const { alloc, repo, engine } = newEngine();
+      const cidr = new CidrIdentitySync(alloc);
+      const inputs = new Map<number, Input>();
+      for (const ns of NSS)
+        for (const app of APPS) {
+          const labels = podIdentityLabels({ namespace: ns, labels: { app, tier: 'x' } });
+          alloc.allocate(labels);
+          inputs.set(inputs.size + 1, { labels });
+        }
+      const mirrors = new Mirrors(engine, inputs);
+      const applied: PolicyRef[] = [];
+      const extra: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const x = r();
+        if (x < 0.55 || applied.length === 0) {
+          const policy = parsePolicies([r() < 0.35 ? cidrPolicy(r, i) : randomPolicy(r, i)])[0]!;
+          repo.upsert(policy);
+          applied.push(policy.ref);
+        } else if (x < 0.7) {
+          repo.delete(applied.splice(Math.floor(r() * applied.length), 1)[0]!);
+        } else if (x < 0.9) {
+          const labels = podIdentityLabels({
+            namespace: NSS[Math.floor(r() * NSS.length)]!,
+            labels: { app: APPS[Math.floor(r() * APPS.length)]!, tier: 'y', v: String(i) },
+          });
+          extra.push(alloc.allocate(labels).identity.id);
+        } else if (extra.length > 0) {
+          alloc.release(extra.splice(Math.floor(r() * extra.length), 1)[0]!);
+        }
+        cidr.sync(repo.cidrPrefixes());
+        mirrors.regenerate();
+        for (const p of mirrors.check(`seed ${seed}, step ${i}`))
+          if (p.state instanceof LayeredMapState && p.state.layerCount > 0) layered++;
+      }
+    }
+    assert.ok(layered > 0, 'some added policies went in as shared layers');
+  });
+
+  it('a cluster-wide deny over many CIDR identities: one shared layer and one upsert list for all', () => {
+    const { alloc, repo, engine } = newEngine();
+    const cidr = new CidrIdentitySync(alloc);
+    const doc = (name: string, spec: Record<string, unknown>, ns?: string) =>
+      parsePolicies([
+        {
+          apiVersion: 'cilium.io/v2',
+          kind: ns === undefined ? 'CiliumClusterwideNetworkPolicy' : 'CiliumNetworkPolicy',
+          metadata: ns === undefined ? { name } : { name, namespace: ns },
+          spec,
+        },
+      ])[0]!;
+    repo.upsert(
+      doc(
+        'cidrs',
+        {
+          endpointSelector: {},
+          egress: [
+            {
+              toCIDRSet: Array.from({ length: 40 }, (_, i) => ({ cidr: `10.${i}.0.0/16` })),
+              toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }],
+            },
+          ],
+          ingress: [{ fromEndpoints: [{ matchLabels: { app: 'a' } }] }],
+        },
+        'n0',
+      ),
+    );
+    cidr.sync(repo.cidrPrefixes());
+    const inputs = APPS.map((app) => ({ labels: podIdentityLabels({ namespace: 'n0', labels: { app } }) }));
+    for (const input of inputs) alloc.allocate(input.labels);
+    for (const [i, input] of inputs.entries()) engine.upsertEndpoint(i + 1, input);
+    repo.upsert(
+      doc('deny-world-ssh', {
+        endpointSelector: {},
+        ingress: [{ fromEntities: ['all'] }],
+        ingressDeny: [{ fromEntities: ['world'], toPorts: [{ ports: [{ port: '22', protocol: 'TCP' }] }] }],
+      }),
+    );
+    const ups = engine.regenerate();
+    assert.equal(ups.length, inputs.length);
+    const worldDenies = ups[0]!.diff.upserts.filter((e) => e.entry.deny && e.key.dport === 22);
+    assert.ok(worldDenies.length > 40, `denies for world and every CIDR identity (${worldDenies.length})`);
+    for (const u of ups) {
+      assert.equal(u.diff.upserts, ups[0]!.diff.upserts, 'the same list: encoded once for the maps');
+      const have = engine.endpointPolicy(u.endpointId)!;
+      assert.ok(have.state instanceof LayeredMapState && have.state.layerCount === 1);
+      assert.deepEqual(full(have.state), full(engine.compute(inputs[u.endpointId - 1]!).state));
+    }
   });
 });
