@@ -3,23 +3,16 @@
  * listener. Upstream connections carry the client's address (ProxyHost.connectUpstream); HTTP/1.1
  * ones are kept alive and pooled per client address, destination and identities (as upstream's
  * original-source pools do), so a client opening a connection per request does not cost an upstream
- * connect and close each time; each request is checked against the endpoint's HTTP rules
- * (./rules.ts) and either forwarded, streaming both bodies, or answered by the proxy:
+ * connect and close each time. HTTP/1.1 runs on the sockets directly (./h1.ts: no http server or
+ * client objects per request), HTTP/2 on Node's http2. Each request is checked against the
+ * endpoint's HTTP rules (./rules.ts) and either forwarded, streaming both bodies, or answered by the
+ * proxy:
  *   HTTP/1.1 and HTTP/2: 403 with body `Access denied\r\n` (the connection stays usable);
  *   gRPC (content-type application/grpc): HTTP 200 with grpc-status 7 (PERMISSION_DENIED).
  * Upgrades (Upgrade header, CONNECT) are tunnelled only when the rules allow the request; else 403.
- * Malformed input gets 400 and the connection closes; nothing a client sends stops the proxy.
+ * Malformed input gets 400 naming the problem and the connection closes; nothing a client sends
+ * stops the proxy.
  */
-import {
-  Agent,
-  createServer as createHttpServer,
-  type Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from 'node:http';
 import {
   type ClientHttp2Session,
   createServer as createHttp2Server,
@@ -33,9 +26,18 @@ import {
 import type { Server, Socket } from 'node:net';
 import type { L7Proxy, L7Record, ProxyHost, RedirectInfo } from '../framework.js';
 import { listenTcp } from '../framework.js';
+import {
+  CLIENT_IDLE_MS,
+  ClientConnection,
+  DENIED_BODY,
+  type H1Context,
+  UPSTREAM_IDLE_MS,
+  UpstreamPool,
+} from './h1.js';
 import { type HttpRequestView, httpAllowed } from './rules.js';
 
-export const DENIED_BODY = 'Access denied\r\n';
+export { DENIED_BODY, UPSTREAM_IDLE_MS };
+
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const GRPC_PERMISSION_DENIED = 7;
 
@@ -53,22 +55,7 @@ const HOP = new Set([
   'http2-settings',
 ]);
 
-function forwardHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  const listed = new Set(
-    String(h.connection ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter((s) => s !== ''),
-  );
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP.has(k) || listed.has(k) || k.startsWith(':')) continue;
-    out[k] = v;
-  }
-  return out;
-}
-
-function headerList(h: IncomingHttpHeaders | Http2Headers): { key: string; value: string }[] {
+function headerList(h: Http2Headers): { key: string; value: string }[] {
   const out: { key: string; value: string }[] = [];
   for (const [k, v] of Object.entries(h)) {
     if (v === undefined || k.startsWith(':')) continue;
@@ -77,20 +64,9 @@ function headerList(h: IncomingHttpHeaders | Http2Headers): { key: string; value
   return out;
 }
 
-function view(
-  method: string,
-  path: string,
-  host: string,
-  h: IncomingHttpHeaders | Http2Headers,
-): HttpRequestView {
+function view(method: string, path: string, host: string, h: Http2Headers): HttpRequestView {
   return { method, path, host, header: (n) => h[n] as string | string[] | undefined };
 }
-
-/**
- * How long a pooled HTTP/1.1 upstream connection may stay idle: below the 5 s keep-alive timeout of
- * Node's (and many other) servers, so the proxy closes it before the server would mid-request.
- */
-export const UPSTREAM_IDLE_MS = 4000;
 
 interface ConnState {
   readonly info: RedirectInfo;
@@ -104,24 +80,21 @@ export class HttpProxy implements L7Proxy {
   #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
   readonly #state = new WeakMap<Socket, ConnState>();
-  readonly #h1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0 });
   readonly #h2 = createHttp2Server({});
   readonly #h2State = new WeakMap<Http2Session, ConnState>();
   #handing: ConnState | undefined;
-  /** HTTP/1.1 upstream pools by poolKey; swept when they hold no connection. */
-  readonly #pools = new Map<string, HttpAgent>();
+  /** HTTP/1.1: idle upstream connections, and the client connections (for their idle timeout). */
+  readonly #pool = new UpstreamPool();
+  readonly #h1Conns = new Set<ClientConnection>();
+  readonly #h1: H1Context = {
+    allowed: (info, v) => this.#allowed(info, v),
+    record: (...a) => this.#record(...a),
+    connect: (info) => this.#host!.connectUpstream(info),
+  };
   #sweep?: NodeJS.Timeout;
 
   /** `transparent` false: a plain listener (tests and benches that connect to it directly). */
   constructor(readonly opts: { transparent?: boolean } = {}) {
-    this.#h1.on('request', (req, res) => this.#onH1(req, res));
-    this.#h1.on('upgrade', (req, sock: Socket, head: Buffer) => this.#onTunnel(req, sock, head));
-    this.#h1.on('connect', (req, sock: Socket, head: Buffer) => this.#onTunnel(req, sock, head));
-    this.#h1.on('clientError', (_err, sock: Socket) => {
-      if (sock.writable)
-        sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      sock.destroy();
-    });
     this.#h2.on('request', (req, res) => this.#onH2(req, res));
     this.#h2.on('sessionError', () => {});
     // 'session' fires inside emit('connection'): the connection being handed over is its own
@@ -132,6 +105,11 @@ export class HttpProxy implements L7Proxy {
 
   connections(): number {
     return this.#sockets.size;
+  }
+
+  /** Idle HTTP/1.1 upstream connections kept for reuse. */
+  pooled(): number {
+    return this.#pool.idle();
   }
 
   /** Where it listens (the first listener's port: the one asked for, or the one given for 0). */
@@ -148,14 +126,14 @@ export class HttpProxy implements L7Proxy {
       (sock, info) => this.#accept(sock, info),
       this.opts.transparent !== false,
     );
-    this.#sweep = setInterval(() => this.#sweepPools(), 10_000).unref();
+    // closes pooled upstream connections before they reach UPSTREAM_IDLE_MS, and idle clients
+    this.#sweep = setInterval(() => this.#sweepIdle(), 500).unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#sweep);
     for (const s of this.#sockets) s.destroy();
-    for (const a of this.#pools.values()) a.destroy();
-    this.#pools.clear();
+    this.#pool.destroy();
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.#servers = [];
   }
@@ -182,35 +160,18 @@ export class HttpProxy implements L7Proxy {
         this.#handing = state;
         this.#h2.emit('connection', sock);
         this.#handing = undefined;
-      } else this.#h1.emit('connection', sock);
+      } else {
+        const conn = new ClientConnection(sock, info, this.#h1, this.#pool);
+        this.#h1Conns.add(conn);
+        sock.once('close', () => this.#h1Conns.delete(conn));
+      }
     });
   }
 
-  /**
-   * The upstream pool of a redirected connection: one per client address, destination, direction
-   * and identities (an address reused by a pod of another identity gets fresh connections), so a
-   * pooled connection carries exactly what a new one would.
-   */
-  #pool(info: RedirectInfo): HttpAgent {
-    const key = `${info.client.address} ${info.original.address} ${info.original.port} ${info.egress} ${info.endpointId} ${info.srcIdentity} ${info.dstIdentity}`;
-    let agent = this.#pools.get(key);
-    if (agent === undefined) {
-      agent = new Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_MS, scheduling: 'lifo' });
-      (agent as unknown as { createConnection: () => Socket }).createConnection = () =>
-        this.#host!.connectUpstream(info);
-      this.#pools.set(key, agent);
-    }
-    return agent;
-  }
-
-  #sweepPools(): void {
-    for (const [key, a] of this.#pools)
-      if (
-        Object.keys(a.sockets).length === 0 &&
-        Object.keys(a.freeSockets).length === 0 &&
-        Object.keys(a.requests).length === 0
-      )
-        this.#pools.delete(key);
+  #sweepIdle(): void {
+    const now = Date.now();
+    this.#pool.sweep(now, UPSTREAM_IDLE_MS - 500);
+    for (const c of this.#h1Conns) if (c.idle && now - c.idleSince > CLIENT_IDLE_MS) c.sock.destroy();
   }
 
   #emit(r: Omit<L7Record, 'time'>): void {
@@ -239,93 +200,6 @@ export class HttpProxy implements L7Proxy {
 
   #allowed(info: RedirectInfo, v: HttpRequestView): boolean {
     return this.#host !== undefined && httpAllowed(this.#host.rules(info), v);
-  }
-
-  #onH1(req: IncomingMessage, res: ServerResponse): void {
-    const start = process.hrtime.bigint();
-    const state = this.#state.get(req.socket)!;
-    const info = state.info;
-    const host = req.headers.host ?? '';
-    const url = `http://${host}${req.url ?? '/'}`;
-    const method = req.method ?? 'GET';
-    const protocol = `HTTP/${req.httpVersion}`;
-    const hdrs = headerList(req.headers);
-    if (!this.#allowed(info, view(method, req.url ?? '/', host, req.headers))) {
-      this.#record(info, 'request', 'denied', method, url, protocol, hdrs);
-      req.resume();
-      res.writeHead(403, { 'content-type': 'text/plain', 'content-length': DENIED_BODY.length });
-      res.end(DENIED_BODY);
-      this.#record(info, 'response', 'denied', method, url, protocol, [], 403, start);
-      return;
-    }
-    this.#record(info, 'request', 'forwarded', method, url, protocol, hdrs);
-    const up = httpRequest({
-      agent: this.#pool(info),
-      host: info.original.address,
-      port: info.original.port,
-      method,
-      path: req.url ?? '/',
-      headers: forwardHeaders(req.headers),
-      setHost: false,
-    });
-    up.on('response', (ur) => {
-      this.#record(
-        info,
-        'response',
-        'forwarded',
-        method,
-        url,
-        protocol,
-        headerList(ur.headers),
-        ur.statusCode,
-        start,
-      );
-      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, forwardHeaders(ur.headers));
-      ur.pipe(res);
-      ur.on('error', () => res.destroy());
-    });
-    up.on('error', () => {
-      this.#record(info, 'response', 'error', method, url, protocol, [], 503, start);
-      if (!res.headersSent) {
-        res.writeHead(503, { 'content-type': 'text/plain', connection: 'close' });
-        res.end('upstream connect error\r\n');
-      } else res.destroy();
-    });
-    // a request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3)
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
-      req.resume();
-      up.end();
-    } else req.pipe(up);
-    res.on('close', () => {
-      if (!res.writableFinished) up.destroy();
-    });
-  }
-
-  /** Upgrade / CONNECT: a raw tunnel to the destination when the rules allow the request. */
-  #onTunnel(req: IncomingMessage, sock: Socket, head: Buffer): void {
-    const info = this.#state.get(req.socket)!.info;
-    const host = req.headers.host ?? '';
-    const method = req.method ?? 'GET';
-    const url = `http://${host}${req.url ?? '/'}`;
-    const protocol = `HTTP/${req.httpVersion}`;
-    if (!this.#allowed(info, view(method, req.url ?? '/', host, req.headers))) {
-      this.#record(info, 'request', 'denied', method, url, protocol, headerList(req.headers));
-      sock.end(
-        `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: ${DENIED_BODY.length}\r\nConnection: close\r\n\r\n${DENIED_BODY}`,
-      );
-      return;
-    }
-    this.#record(info, 'request', 'forwarded', method, url, protocol, headerList(req.headers));
-    const up = this.#host!.connectUpstream(info);
-    const lines = [`${method} ${req.url} HTTP/${req.httpVersion}`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2)
-      lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-    up.write(`${lines.join('\r\n')}\r\n\r\n`);
-    if (head.length > 0) up.write(head);
-    up.on('error', () => sock.destroy());
-    sock.on('error', () => up.destroy());
-    up.pipe(sock);
-    sock.pipe(up);
   }
 
   #onH2(req: Http2ServerRequest, res: Http2ServerResponse): void {

@@ -3,7 +3,9 @@
  * connection's redirect record given by the test): each rule kind, denied and allowed requests on
  * one keep-alive connection, chunked and large bodies streamed both ways, upgrades refused unless
  * allowed, HTTP/2 and gRPC (grpc-status 7 PERMISSION_DENIED), L7 records for Hubble, and fuzzed
- * random / truncated input that must neither crash nor stall the proxy.
+ * random / truncated input that must neither crash nor stall the proxy. HTTP/1.1 on the wire against
+ * a raw upstream: pipelining, hop-by-hop headers, upstream reuse and retry, HTTP/1.0, 100 Continue,
+ * malformed requests (400 naming the problem) and upstream answers (502), upstream down (503).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -16,8 +18,8 @@ import {
   type Server,
 } from 'node:http';
 import { createServer as createH2Server, type Http2Server, connect as h2connect } from 'node:http2';
-import { type AddressInfo, connect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { HttpRule, L7Decision } from '../../../src/policy/l7.js';
 import type { L7Record, ProxyHost, RedirectInfo } from '../../../src/proxy/framework.js';
@@ -333,6 +335,213 @@ describe('HTTP proxy (HTTP/1.1)', () => {
     assert.equal(after.status, 200);
     for (let i = 0; i < 100 && h.proxy.connections() > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(h.proxy.connections(), 0);
+  });
+});
+
+describe('HTTP proxy (HTTP/1.1 on the wire)', () => {
+  /** A raw upstream: each accepted connection is handed to `serve` (what the test wants it to do). */
+  let serve: (s: Socket, n: number) => void = () => {};
+  let accepted = 0;
+  let upstream: ReturnType<typeof createNetServer>;
+  let h: Harness;
+  let upstreamPort = 0;
+  const open = new Set<Socket>();
+
+  // each test starts without pooled upstream connections: its requests reach the server it sets
+  beforeEach(async () => {
+    for (const s of open) s.destroy();
+    for (let i = 0; i < 250 && h.proxy.pooled() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  });
+
+  before(async () => {
+    upstream = createNetServer((s) => {
+      s.on('error', () => {});
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      serve(s, accepted++);
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    upstreamPort = (upstream.address() as AddressInfo).port;
+    h = await harness(() => upstreamPort);
+  });
+
+  after(async () => {
+    await h.close();
+    upstream.close();
+  });
+
+  /** Answers each request head with 200 and `<n>:<request line>|<headers seen>`. */
+  const echo = (s: Socket, n: number) => {
+    let buf = '';
+    s.on('data', (c) => {
+      buf += c;
+      for (let i = buf.indexOf('\r\n\r\n'); i >= 0; i = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, i).split('\r\n');
+        buf = buf.slice(i + 4);
+        const body = `${n}:${head[0]}|${head.slice(1).join(';')}`;
+        s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`);
+      }
+    });
+  };
+
+  /** Writes `wire` on a new connection and collects what comes back until the proxy closes it or `until` matches. */
+  const exchange = async (wire: string | string[], until?: RegExp) => {
+    const s = connect(h.proxy.port, '127.0.0.1');
+    s.on('error', () => {});
+    await once(s, 'connect');
+    let got = '';
+    s.on('data', (c) => {
+      got += c;
+    });
+    for (const w of Array.isArray(wire) ? wire : [wire]) {
+      s.write(w);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (let i = 0; i < 500 && !s.destroyed && !(until?.test(got) ?? false); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const closed = s.destroyed || s.readableEnded;
+    s.destroy();
+    return { got, closed };
+  };
+
+  it('answers pipelined requests in order, denied ones with 403, on one connection', async () => {
+    serve = echo;
+    h.setRules([rule({ method: 'GET' })]);
+    const r = await exchange(
+      'GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: x\r\n\r\n',
+      /GET \/c HTTP/,
+    );
+    const statuses = [...r.got.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]);
+    assert.deepEqual(statuses, ['200', '403', '200']);
+    assert.match(r.got, /:GET \/a HTTP\/1\.1\|[\s\S]*Access denied\r\n[\s\S]*:GET \/c HTTP\/1\.1\|/);
+    assert.equal(r.closed, false);
+  });
+
+  it('drops hop-by-hop headers and those Connection lists, keeps the rest as sent', async () => {
+    serve = echo;
+    h.setRules('allow-all');
+    const r = await exchange(
+      'GET /h HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Keep: Yes\r\n\r\n',
+      /X-Keep/,
+    );
+    assert.match(r.got, /\|Host: x;X-Keep: Yes$/);
+  });
+
+  it('reuses an upstream connection across requests and client connections', async () => {
+    serve = echo;
+    h.setRules('allow-all');
+    const first = Number(/\r\n\r\n(\d+):/.exec((await exchange('GET /1 HTTP/1.1\r\n\r\n', /:GET/)).got)?.[1]);
+    const again = await exchange(['GET /2 HTTP/1.1\r\n\r\n', 'GET /3 HTTP/1.1\r\n\r\n'], /:GET \/3/);
+    assert.deepEqual(
+      [...again.got.matchAll(/\r\n\r\n(\d+):/g)].map((m) => Number(m[1])),
+      [first, first],
+    );
+  });
+
+  it('an HTTP/1.0 request is answered and its connection closes', async () => {
+    serve = (s) =>
+      s.once('data', (c) => {
+        assert.match(String(c), /^GET \/old HTTP\/1\.0\r\n/);
+        s.end('HTTP/1.0 200 OK\r\n\r\nold style body, ends with the connection');
+      });
+    h.setRules('allow-all');
+    const r = await exchange('GET /old HTTP/1.0\r\n\r\n');
+    assert.match(
+      r.got,
+      /^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close\r\n\r\nold style body, ends with the connection$/,
+    );
+    assert.equal(r.closed, true);
+  });
+
+  it('passes 100 Continue through before the body is sent', async () => {
+    serve = (s) => {
+      let buf = '';
+      s.on('data', (c) => {
+        buf += c;
+        if (buf.endsWith('\r\n\r\n') && !buf.includes('hello')) s.write('HTTP/1.1 100 Continue\r\n\r\n');
+        if (buf.endsWith('hello')) s.write('HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok');
+      });
+    };
+    h.setRules('allow-all');
+    const s = connect(h.proxy.port, '127.0.0.1');
+    await once(s, 'connect');
+    s.write('PUT /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    let got = '';
+    s.on('data', (c) => {
+      got += c;
+      if (got === 'HTTP/1.1 100 Continue\r\n\r\n') s.write('hello');
+    });
+    for (let i = 0; i < 500 && !got.endsWith('ok'); i++) await new Promise((r) => setTimeout(r, 20));
+    s.destroy();
+    assert.match(got, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 Created\r\n[\s\S]*\r\n\r\nok$/);
+  });
+
+  it('retries once on a new connection when a pooled one was closed by its server', async () => {
+    // the first connection answers one request and then closes on the next one unanswered
+    serve = (s) => {
+      let answered = false;
+      s.on('data', () => {
+        if (!answered) {
+          answered = true;
+          s.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst`);
+        } else if (!s.destroyed) {
+          serve = echo;
+          s.destroy();
+        }
+      });
+    };
+    h.setRules('allow-all');
+    const a = await exchange('GET /one HTTP/1.1\r\n\r\n', /first/);
+    assert.match(a.got, /first$/);
+    const b = await exchange('GET /two HTTP/1.1\r\n\r\n', /:GET \/two/);
+    assert.match(b.got, /^HTTP\/1\.1 200 OK\r\n[\s\S]*:GET \/two HTTP\/1\.1/);
+  });
+
+  it('refuses malformed requests with 400 naming the problem, and closes', async () => {
+    serve = echo;
+    h.setRules('allow-all');
+    const cases: [string, RegExp][] = [
+      [
+        'POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+        /both Content-Length and Transfer-Encoding/,
+      ],
+      ['GET / HTTP/1.1\r\nHost : x\r\n\r\n', /whitespace before a header colon/],
+      ['GET /\r\n\r\n', /malformed request line/],
+      ['POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nnope\r\n', /invalid chunk size/],
+    ];
+    for (const [wire, why] of cases) {
+      const r = await exchange(wire);
+      assert.match(r.got, /^HTTP\/1\.1 400 Bad Request\r\n/, wire);
+      assert.match(r.got, why, wire);
+      assert.equal(r.closed, true, wire);
+    }
+  });
+
+  it('a malformed upstream answer is 502, an upstream that refuses connections 503', async () => {
+    serve = (s) => s.once('data', () => s.end('HTTP/1.1 OK\r\n\r\n'));
+    h.setRules('allow-all');
+    h.records.length = 0;
+    const bad = await exchange('GET /bad HTTP/1.1\r\n\r\n');
+    assert.match(bad.got, /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*malformed upstream status line/);
+    const closed = createNetServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    closed.close();
+    const saved = upstreamPort;
+    upstreamPort = port;
+    try {
+      const down = await exchange('GET /down HTTP/1.1\r\n\r\n');
+      assert.match(down.got, /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*upstream connect error/);
+      assert.equal(down.closed, true);
+    } finally {
+      upstreamPort = saved;
+    }
+    assert.deepEqual(
+      h.records.filter((x) => x.type === 'response').map((x) => `${x.verdict} ${x.http?.code}`),
+      ['error 502', 'error 503'],
+    );
   });
 });
 
