@@ -71,9 +71,10 @@ static __always_inline int lxc_finish(struct __sk_buff *ctx, int ret, const stru
 	return lxc_drop(ctx, ret, v, len);
 }
 
-/* CT state of a packet at `side` (`st`: the entry's service fields; `seen`: the TCP flags seen
- * before in its direction); ICMP errors are looked up through the packet they quote, which
- * travelled the other way (seen at the opposite side). A global function: each call site sees an
+/* CT state of a packet at `side` (CT_SIDE_*, | CT_LOOKUP_REPLY_FIRST when it is known to be a
+ * reply; `st`: the entry's service fields; `seen`: the TCP flags seen before in its direction);
+ * ICMP errors are looked up through the packet they quote, which travelled the other way (seen
+ * at the opposite side). A global function: each call site sees an
  * int, and the verifier walks conntrack's TCP state machine once instead of once per caller
  * state. */
 __noinline int lxc_ct_state(struct pktinfo *p, __u32 side, __u32 len, __u8 *seen, struct ct_state *st)
@@ -84,7 +85,7 @@ __noinline int lxc_ct_state(struct pktinfo *p, __u32 side, __u32 len, __u8 *seen
 		return CT_NEW;
 	if (p->kind == PKT_ICMP_ERROR) {
 		key = p->inner;
-		return ct_lookup_related(p->ipv6, &key, side ^ CT_KEY_F_INGRESS);
+		return ct_lookup_related(p->ipv6, &key, (side & CT_KEY_F_INGRESS) ^ CT_KEY_F_INGRESS);
 	}
 	if (p->kind != PKT_TRACKED)
 		return CT_NEW;
@@ -260,7 +261,9 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 	if (ep && !s->proxy_port) {
 		struct ct_state st_in;
 		__u8 seen_in;
-		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen_in, &st_in);
+		/* a reply here is a reply there too: its entry is looked for first */
+		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS | (s->ct == CT_REPLY ? CT_LOOKUP_REPLY_FIRST : 0),
+					    len, &seen_in, &st_in);
 
 		if (state_in == CT_NEW) {
 			v->drop_ep = ep->lxc_id;
@@ -366,10 +369,14 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 		__u32 ifindex = ep->ifindex;
 		__u16 dst_id = ep->lxc_id;
 
-		ret = p->ipv6 ? ipv6_dec_hoplimit(ctx) : ipv4_dec_ttl(ctx);
-		if (ret < 0)
-			return ret;
-		ret = eth_rewrite_macs(ctx, ep->mac, ep->node_mac);
+		if (p->ipv6) {
+			ret = ipv6_dec_hoplimit(ctx);
+			if (ret < 0)
+				return ret;
+			ret = eth_rewrite_macs(ctx, ep->mac, ep->node_mac);
+		} else {
+			ret = ipv4_l2_forward(ctx, ep->mac, ep->node_mac);
+		}
 		if (ret < 0)
 			return ret;
 		/* Delivery into a pod is observed from that pod's side (as when its own program

@@ -31,10 +31,16 @@
  * packets go to the same backend. The endpoint entries of such a connection are keyed by the
  * translated tuple and carry rev_nat_index too, which tells the reply path to translate back.
  *
- * Counters: tx_* count the original direction, rx_* the reply direction.
+ * Counters: tx_* count the original direction, rx_* the reply direction. They are plain adds,
+ * not atomic ones: one direction of one connection is sent from one CPU at a time in practice
+ * (its socket serializes it), and a lock-prefixed add per counter costs more than the rest of
+ * the update.
  * Lifetimes (lib/config/node.h): TCP CT_SYN_TIMEOUT until a packet without SYN was
  * seen, then CT_CONNECTION_LIFETIME_TCP; CT_CLOSE_TIMEOUT after an RST or
  * after a FIN in both directions; other protocols CT_CONNECTION_LIFETIME_NONTCP.
+ * Deadlines are CLOCK_MONOTONIC ns read with bpf_ktime_get_coarse_ns (ct_now): the clock
+ * the agent's GC compares with, at tick resolution, which is plenty for lifetimes in seconds
+ * and much cheaper per packet than reading the clocksource.
  * Expired entries are ignored (and overwritten on re-creation); the LRU and the
  * agent's GC remove them.
  */
@@ -70,6 +76,16 @@ struct {
 
 #define CT_SIDE_EGRESS 0
 #define CT_SIDE_INGRESS CT_KEY_F_INGRESS
+/* ct_lookup's `side` may carry this: look for a reply first (the caller knows the packet is
+ * one, e.g. from the other endpoint's entry of the same connection), which saves the missed
+ * lookup of the original direction */
+#define CT_LOOKUP_REPLY_FIRST 0x80
+
+/* Now, for lifetimes: CLOCK_MONOTONIC at tick resolution (see above). */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
 
 /* What a lookup found besides the state, and what a new entry gets: the service fields and flags. */
 struct ct_state {
@@ -129,11 +145,11 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 				      __u32 len, int reply, __u64 now)
 {
 	if (reply) {
-		__sync_fetch_and_add(&e->rx_packets, 1);
-		__sync_fetch_and_add(&e->rx_bytes, len);
+		e->rx_packets += 1;
+		e->rx_bytes += len;
 	} else {
-		__sync_fetch_and_add(&e->tx_packets, 1);
-		__sync_fetch_and_add(&e->tx_bytes, len);
+		e->tx_packets += 1;
+		e->tx_bytes += len;
 	}
 
 	if (nexthdr == CIL_IPPROTO_TCP) {
@@ -165,42 +181,61 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 	e->lifetime_ns = now + ct_lifetime_sec(e, nexthdr) * NSEC_PER_SEC;
 }
 
+/* The live entry of `key` with side flags `flags`, or NULL. */
+static __always_inline struct ct_entry *ct_find(void *map, struct ct_key *key, __u8 flags, __u64 now)
+{
+	struct ct_entry *e;
+
+	key->flags = flags;
+	key->pad = 0;
+	e = bpf_map_lookup_elem(map, key);
+	if (e && e->lifetime_ns > now)
+		return e;
+	return NULL;
+}
+
 /*
- * Look the packet up at `side`. `key` holds the wire tuple (flags ignored) and
- * is clobbered. On CT_ESTABLISHED / CT_REPLY the entry is updated and, if
- * `seen_flags` is not NULL, *seen_flags receives the TCP flags seen in the
- * packet's direction BEFORE this packet (for monitor aggregation); `st`, if not
+ * Look the packet up at `side` (| CT_LOOKUP_REPLY_FIRST: try the reply direction first).
+ * `key` holds the wire tuple (flags ignored) and is clobbered. On CT_ESTABLISHED / CT_REPLY
+ * the entry is updated and, if `seen_flags` is not NULL, *seen_flags receives the TCP flags
+ * seen in the packet's direction BEFORE this packet (for monitor aggregation); `st`, if not
  * NULL, the entry's service fields and flags.
  */
 static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, __u8 tcp_flags,
 				     __u32 len, __u8 *seen_flags, struct ct_state *st)
 {
 	void *map = ct_map(ipv6);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = ct_now();
+	int reply_first = side & CT_LOOKUP_REPLY_FIRST;
 	struct ct_entry *e;
 
-	key->flags = side;
-	key->pad = 0;
-	e = bpf_map_lookup_elem(map, key);
-	if (e && e->lifetime_ns > now) {
-		if (seen_flags)
-			*seen_flags = e->tcp_flags_seen;
-		ct_state_of(st, e);
-		ct_update(e, key->nexthdr, tcp_flags, len, 0, now);
-		return CT_ESTABLISHED;
+	side &= CT_KEY_F_INGRESS;
+	if (!reply_first) {
+		e = ct_find(map, key, side, now);
+		if (e)
+			goto established;
 	}
-
 	ct_key_reverse(key);
-	key->flags = side ^ CT_KEY_F_INGRESS;
-	e = bpf_map_lookup_elem(map, key);
-	if (e && e->lifetime_ns > now) {
+	e = ct_find(map, key, side ^ CT_KEY_F_INGRESS, now);
+	if (e) {
 		if (seen_flags)
 			*seen_flags = (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen : 0;
 		ct_state_of(st, e);
 		ct_update(e, key->nexthdr, tcp_flags, len, 1, now);
 		return CT_REPLY;
 	}
-	return CT_NEW;
+	if (!reply_first)
+		return CT_NEW;
+	ct_key_reverse(key);
+	e = ct_find(map, key, side, now);
+	if (!e)
+		return CT_NEW;
+established:
+	if (seen_flags)
+		*seen_flags = e->tcp_flags_seen;
+	ct_state_of(st, e);
+	ct_update(e, key->nexthdr, tcp_flags, len, 0, now);
+	return CT_ESTABLISHED;
 }
 
 /* Is the packet embedded in an ICMP error part of a known connection? `key` is
@@ -208,18 +243,12 @@ static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, _
 static __always_inline int ct_lookup_related(__u8 ipv6, struct ct_key *key, __u8 side)
 {
 	void *map = ct_map(ipv6);
-	__u64 now = bpf_ktime_get_ns();
-	struct ct_entry *e;
+	__u64 now = ct_now();
 
-	key->flags = side;
-	key->pad = 0;
-	e = bpf_map_lookup_elem(map, key);
-	if (e && e->lifetime_ns > now)
+	if (ct_find(map, key, side, now))
 		return CT_RELATED;
 	ct_key_reverse(key);
-	key->flags = side ^ CT_KEY_F_INGRESS;
-	e = bpf_map_lookup_elem(map, key);
-	if (e && e->lifetime_ns > now)
+	if (ct_find(map, key, side ^ CT_KEY_F_INGRESS, now))
 		return CT_RELATED;
 	return CT_NEW;
 }
@@ -249,7 +278,7 @@ static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, _
 		if (tcp_flags & TCP_FLAG_RST)
 			e.flags |= CT_F_CLOSING;
 	}
-	e.lifetime_ns = bpf_ktime_get_ns() + ct_lifetime_sec(&e, key->nexthdr) * NSEC_PER_SEC;
+	e.lifetime_ns = ct_now() + ct_lifetime_sec(&e, key->nexthdr) * NSEC_PER_SEC;
 	if (bpf_map_update_elem(ct_map(ipv6), key, &e, BPF_ANY) < 0)
 		return -DROP_CT_CREATE_FAILED;
 	return 0;
@@ -260,13 +289,10 @@ static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, _
 static __always_inline struct ct_entry *ct_service_lookup(__u8 ipv6, struct ct_key *key, __u8 tcp_flags,
 							  __u32 len)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct ct_entry *e;
+	__u64 now = ct_now();
+	struct ct_entry *e = ct_find(ct_map(ipv6), key, CT_KEY_F_SERVICE, now);
 
-	key->flags = CT_KEY_F_SERVICE;
-	key->pad = 0;
-	e = bpf_map_lookup_elem(ct_map(ipv6), key);
-	if (!e || e->lifetime_ns <= now)
+	if (!e)
 		return NULL;
 	ct_update(e, key->nexthdr, tcp_flags, len, 0, now);
 	return e;

@@ -129,7 +129,7 @@ struct ct_key {
 #define CT_KEY_F_SERVICE 2
 
 struct ct_entry {
-	__u64 lifetime_ns;     /* bpf_ktime_get_ns() deadline */
+	__u64 lifetime_ns;     /* CLOCK_MONOTONIC deadline (ct_now) */
 	__u64 rx_packets;      /* rx_*: reply direction; tx_*: original direction */
 	__u64 rx_bytes;
 	__u64 tx_packets;

@@ -82,12 +82,45 @@ static __always_inline int parse_icmp4(struct __sk_buff *ctx, struct pktinfo *p)
 }
 
 /*
+ * parse_ipv4's common case read in place: an unfragmented TCP or UDP packet without IP options
+ * whose headers are in the linear data. 0 when done, else nothing was written and the caller
+ * reads the headers with bpf_skb_load_bytes (two helper calls and copies).
+ */
+static __always_inline int parse_ipv4_direct(struct __sk_buff *ctx, struct pktinfo *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u8 *l4 = (__u8 *)(ip + 1);
+
+	if (l4 + 14 > (__u8 *)data_end)
+		return -1;
+	if (*(__u8 *)ip != 0x45 || (ip->protocol != CIL_IPPROTO_TCP && ip->protocol != CIL_IPPROTO_UDP) ||
+	    (bpf_ntohs(ip->frag_off) & IP_OFFSET))
+		return -1;
+	p->ipv6 = 0;
+	p->l4_off = ETH_HLEN + sizeof(struct iphdr);
+	p->tuple.saddr4 = ip->saddr;
+	p->tuple.daddr4 = ip->daddr;
+	p->tuple.nexthdr = ip->protocol;
+	p->tuple.sport = *(__u16 *)l4;
+	p->tuple.dport = *(__u16 *)(l4 + 2);
+	if (ip->protocol == CIL_IPPROTO_TCP)
+		p->tcp_flags = l4[13];
+	p->policy_dport = p->tuple.dport;
+	return 0;
+}
+
+/*
  * Parse the IPv4 header at ETH_HLEN and its L4 header into *p (zeroed by the
  * caller). Non-first fragments carry no L4 header and are refused.
  */
 static __noinline int parse_ipv4(struct __sk_buff *ctx, struct pktinfo *p)
 {
 	struct iphdr ip;
+
+	if (parse_ipv4_direct(ctx, p) == 0)
+		return 0;
 
 	if (bpf_skb_load_bytes(ctx, ETH_HLEN, &ip, sizeof(ip)) < 0)
 		return -DROP_INVALID;
@@ -108,6 +141,56 @@ static __noinline int parse_ipv4(struct __sk_buff *ctx, struct pktinfo *p)
 			&p->tcp_flags) < 0)
 		return -DROP_CT_INVALID_HDR;
 	p->policy_dport = p->tuple.dport;
+	return 0;
+}
+
+/* The Ethernet header and the IPv4 header up to its checksum: what ipv4_l2_forward rewrites. */
+struct eth_ip4_head {
+	__u8 dst[ETH_ALEN];
+	__u8 src[ETH_ALEN];
+	__be16 proto;
+	__u8 ip[12]; /* version .. header checksum: TTL at 8, checksum at 10 */
+};
+
+/* RFC 1624 incremental update of a ones' complement checksum for one 16-bit word. Byte order
+ * does not matter as long as all three are read the same way. */
+static __always_inline __u16 csum_replace_word(__u16 check, __u16 old_word, __u16 new_word)
+{
+	__u32 sum = (__u16)~check + (__u16)~old_word + (__u32)new_word;
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/*
+ * Routing step of a packet delivered straight to a local endpoint, in one write: MACs rewritten
+ * (to `dst`, from `src`), TTL - 1 with the header checksum adjusted. The headers are read in
+ * place when linear (parse_ipv4 made sure for the common case).
+ */
+static __always_inline int ipv4_l2_forward(struct __sk_buff *ctx, const __u8 *dst, const __u8 *src)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct eth_ip4_head h;
+	__u16 old_word, new_word, check;
+
+	if (data + sizeof(h) <= data_end)
+		__builtin_memcpy(&h, data, sizeof(h));
+	else if (bpf_skb_load_bytes(ctx, 0, &h, sizeof(h)) < 0)
+		return -DROP_INVALID;
+	if (h.ip[8] <= 1)
+		return -DROP_TTL_EXCEEDED;
+	__builtin_memcpy(&old_word, &h.ip[8], 2);
+	h.ip[8]--;
+	__builtin_memcpy(&new_word, &h.ip[8], 2);
+	__builtin_memcpy(&check, &h.ip[10], 2);
+	check = csum_replace_word(check, old_word, new_word);
+	__builtin_memcpy(&h.ip[10], &check, 2);
+	__builtin_memcpy(h.dst, dst, ETH_ALEN);
+	__builtin_memcpy(h.src, src, ETH_ALEN);
+	if (bpf_skb_store_bytes(ctx, 0, &h, sizeof(h), 0) < 0)
+		return -DROP_WRITE_ERROR;
 	return 0;
 }
 

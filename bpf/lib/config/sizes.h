@@ -12,6 +12,9 @@
 #define POLICY_MAPS_OUTER_SIZE 65536
 #define CT_MAP_SIZE_TCP 262144
 #define METRICS_MAP_SIZE 65536
+/* forwarded-packet counters by (endpoint ID, direction) for IDs below half of it (lib/metrics.h):
+ * the agent's endpoint IDs are 1..4095 */
+#define METRICS_FWD_MAP_SIZE 8192
 #define EVENTS_RINGBUF_SIZE (1 << 20)
 
 /* load balancing (lib/lb.h): every LB map holds up to this many entries (upstream's bpf.lbMapMax) */

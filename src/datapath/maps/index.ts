@@ -64,7 +64,7 @@ export class DatapathMaps implements Disposable {
     this.endpoints = new EndpointsMap(m('cilium_lxc'));
     this.policy = new PolicyMaps(m('cilium_policy_maps'));
     this.conntrack = new ConntrackMaps(m('cilium_ct4_global'), m('cilium_ct6_global'));
-    this.metrics = new MetricsMap(m('cilium_metrics'));
+    this.metrics = new MetricsMap(m('cilium_metrics'), m('cilium_metrics_fwd'));
     this.events = new EventsMap(m('cilium_events'), m('cilium_events_lost'));
     const lb = (f: 4 | 6): LbFamilyMaps => {
       const n = LB_MAP_NAMES[f];

@@ -252,6 +252,7 @@ describe('codegen', () => {
       'cilium_lb_affinity_match',
       'cilium_lxc',
       'cilium_metrics',
+      'cilium_metrics_fwd',
       'cilium_nodeport_nat4',
       'cilium_policy_maps',
       'cilium_proxy',

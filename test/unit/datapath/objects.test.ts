@@ -95,7 +95,13 @@ describe('datapath objects: codegen over several objects', () => {
     assert.deepEqual(model.objects.dp_probe, {
       file: 'dp_probe.o',
       programs: { cil_probe: 'tc' },
-      maps: ['cilium_events', 'cilium_events_lost', 'cilium_metrics', 'cilium_probe_packets'],
+      maps: [
+        'cilium_events',
+        'cilium_events_lost',
+        'cilium_metrics',
+        'cilium_metrics_fwd',
+        'cilium_probe_packets',
+      ],
       constants: {
         MONITOR_AGGREGATION: 4,
         ALLOW_LOCALHOST: 4,
