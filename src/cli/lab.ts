@@ -53,7 +53,7 @@ export function registerLab(program: Command): void {
     )
     .option(
       '--ipv6 [bool]',
-      'dual stack: IPv6 pod CIDRs and pod addresses beside IPv4 (--ipv6=false: IPv4 only)',
+      'dual stack, the default for a new lab: IPv6 pod CIDRs and pod addresses beside IPv4 (--ipv6=false: IPv4 only)',
     )
     .option('-f, --filename <file...>', 'manifests to apply once the lab is up')
     .action(async (o: UpFlags, cmd: Command) => {

@@ -118,7 +118,10 @@ export interface UpOptions {
   kvstoreLeaseTtl?: number;
   /** How nodes reach other nodes' pods (more than one node): vxlan (default) or native. */
   routingMode?: string;
-  /** Dual stack: every node gets an IPv6 pod CIDR too and pods an IPv6 address beside the IPv4 one. */
+  /**
+   * Dual stack (the default for a new lab): every node gets an IPv6 pod CIDR too and pods an IPv6
+   * address beside the IPv4 one; false makes an IPv4-only lab. Unset keeps an existing lab's.
+   */
   ipv6?: boolean;
   log: Log;
 }
@@ -198,6 +201,7 @@ export async function up(o: UpOptions): Promise<LabState> {
       );
     const prefix = netnsPrefix(o.name);
     if (!s) {
+      const ipv6 = o.ipv6 ?? true;
       s = {
         name: o.name,
         createdAt: new Date().toISOString(),
@@ -216,11 +220,11 @@ export async function up(o: UpOptions): Promise<LabState> {
         services: {},
         endpointSlices: {},
         ...(routingMode ? { routingMode } : {}),
-        ...(o.ipv6 ? { ipv6: true } : {}),
+        ...(ipv6 ? { ipv6: true } : {}),
       };
       const pool = new ClusterPool({
         ipv4: { cidr: CLUSTER_POOL, nodeMaskSize: 24 },
-        ...(o.ipv6 ? { ipv6: { cidr: CLUSTER_POOL_V6, nodeMaskSize: DEFAULT_IPV6_NODE_MASK } } : {}),
+        ...(ipv6 ? { ipv6: { cidr: CLUSTER_POOL_V6, nodeMaskSize: DEFAULT_IPV6_NODE_MASK } } : {}),
       });
       for (let i = 1; i <= o.nodes; i++) {
         const name = `node${i}`;

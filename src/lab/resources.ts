@@ -475,7 +475,7 @@ export function table(type: ResourceType, objects: KObject[], opt: TableOptions)
             'INTERNAL-IP',
             (o) => (status(o).addresses as { type: string; address: string }[])[0]?.address ?? '<none>',
           ],
-          ['POD-CIDR', (o) => String((o.spec as { podCIDR?: string }).podCIDR ?? '<none>')],
+          ['POD-CIDRS', (o) => ((o.spec as { podCIDRs?: string[] }).podCIDRs ?? []).join(',') || '<none>'],
           ['HUBBLE', (o) => ann(o, 'hubble')],
           ['METRICS', (o) => ann(o, 'metrics')],
         );

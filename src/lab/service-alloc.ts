@@ -107,13 +107,13 @@ export function allocateService(
   const taken = allocatedBy(others);
   const spec = structuredClone(svc.spec);
 
-  // IP families: the lab's cluster is IPv4-only.
+  // IP families: the lab's Services are IPv4-only.
   spec.ipFamilies?.forEach((f, i) => {
     if (f !== 'IPv4')
-      fail(`spec.ipFamilies[${i}]`, `Unsupported value: "${f}": the lab's cluster is IPv4-only`);
+      fail(`spec.ipFamilies[${i}]`, `Unsupported value: "${f}": the lab's Services are IPv4-only`);
   });
   if (spec.ipFamilyPolicy === 'RequireDualStack')
-    fail('spec.ipFamilyPolicy', 'Invalid value: "RequireDualStack": the lab\'s cluster is IPv4-only');
+    fail('spec.ipFamilyPolicy', 'Invalid value: "RequireDualStack": the lab\'s Services are IPv4-only');
   spec.ipFamilies = ['IPv4'];
   spec.ipFamilyPolicy ??= 'SingleStack';
 

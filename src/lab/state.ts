@@ -145,7 +145,7 @@ export interface LabState {
   kvstoreLeaseTtlSeconds?: number;
   /** A multi-node lab's routing between nodes. */
   routingMode?: RoutingMode;
-  /** Dual stack (`lab up --ipv6`): nodes have IPv6 pod CIDRs, pods IPv6 addresses too. */
+  /** Dual stack (new labs' default; unset after `lab up --ipv6=false`): IPv6 pod CIDRs and addresses. */
   ipv6?: boolean;
   /** A multi-node lab's Hubble Relay. */
   relay?: LabRelay;

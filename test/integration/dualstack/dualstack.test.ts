@@ -1,10 +1,10 @@
 /**
- * A dual-stack lab (`lab up --ipv6`) of two nodes, once per routing mode: every node has an IPv6
+ * A lab of two nodes, dual-stack by default, once per routing mode: every node has an IPv6
  * pod CIDR from the cluster pool beside its IPv4 one, every pod an address of each family. Over
  * IPv6: TCP, UDP and ping on one node and across nodes (IPv6 inside the IPv4 VXLAN tunnel, or
  * routed via the other node's IPv6 underlay address), fromEndpoints by label, toCIDR with IPv6
  * prefixes towards the world, and Hubble flows with IPv6 addresses. A lab made with --ipv6=false
- * stays IPv4 only.
+ * stays IPv4 only, also when `lab up` resumes it without the flag.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -78,7 +78,6 @@ function dualStack(mode: RoutingMode): void {
         '2',
         '--routing-mode',
         mode,
-        '--ipv6',
         '-f',
         manifest(MANIFEST),
       ]);
@@ -241,6 +240,15 @@ describe('privileged: lab up --ipv6=false', () => {
       ipam: { podCidrV6?: string };
     };
     assert.equal(status.ipam.podCidrV6, undefined);
+    await cliOk(['lab', 'up', '--name', lab]);
+    const resumed = JSON.parse(await cliOk(['lab', 'get', 'nodes', '-o', 'json'], { lab })) as {
+      items: NodeRow[];
+    };
+    assert.deepEqual(
+      resumed.items[0]?.spec.podCIDRs,
+      ['10.200.0.0/24'],
+      'lab up without --ipv6 resumes it as it is',
+    );
     const again = await cli(['lab', 'up', '--name', lab, '--ipv6']);
     assert.notEqual(again.code, 0, 'an IPv4 lab is not turned dual-stack in place');
     assert.match(again.stderr, /is IPv4 only/);

@@ -166,19 +166,22 @@ describe('privileged: lab get and apply follow kubectl', () => {
     const lines = (s: string) => s.trimEnd().split('\n');
     const plain = lines(await get('pods'));
     assert.match(plain[0]!, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/);
-    assert.match(plain[1]!, /^a\s+1\/1\s+Running\s+0\s+\d+s$/);
+    assert.match(plain[1]!, /^a\s+1\/1\s+Running\s+0\s+\d[\dhms]*$/);
     const all = lines(await get('pods', '-A', '-o', 'wide'));
     assert.match(all[0]!, /^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE$/);
-    assert.match(all[2]!, /^x\s+b\s+1\/1\s+Running\s+0\s+\d+s\s+10\.200\.0\.\d+\s+node1$/);
+    assert.match(all[2]!, /^x\s+b\s+1\/1\s+Running\s+0\s+\d[\dhms]*\s+10\.200\.0\.\d+\s+node1$/);
     const ns = lines(await get('namespaces', '--show-labels'));
     assert.match(
       ns[2]!,
-      /^x\s+Active\s+\d+s\s+kubernetes\.io\/metadata\.name=x,team=blue$|^x\s+Active\s+\d+s\s+team=blue,kubernetes\.io\/metadata\.name=x$/,
+      /^x\s+Active\s+\d[\dhms]*\s+kubernetes\.io\/metadata\.name=x,team=blue$|^x\s+Active\s+\d[\dhms]*\s+team=blue,kubernetes\.io\/metadata\.name=x$/,
     );
     const nodes = lines(await get('nodes', '-o', 'wide'));
-    assert.match(nodes[0]!, /^NAME\s+STATUS\s+AGE\s+INTERNAL-IP\s+POD-CIDR/);
-    assert.match(nodes[1]!, /^node1\s+Ready\s+\d+s\s+192\.168\.211\.1\s+10\.200\.0\.0\/24/);
+    assert.match(nodes[0]!, /^NAME\s+STATUS\s+AGE\s+INTERNAL-IP\s+POD-CIDRS/);
+    assert.match(
+      nodes[1]!,
+      /^node1\s+Ready\s+\d[\dhms]*\s+192\.168\.211\.1\s+10\.200\.0\.0\/24,fd00:10:200::\/120\s/,
+    );
     const pol = lines(await get('policies', '-A'));
-    assert.match(pol[1]!, /^x\s+CiliumNetworkPolicy\s+p1\s+\d+s$/);
+    assert.match(pol[1]!, /^x\s+CiliumNetworkPolicy\s+p1\s+\d[\dhms]*$/);
   });
 });

@@ -113,11 +113,18 @@ describe('privileged: a lab of three nodes (etcd, VXLAN overlay, Hubble Relay)',
         n.status.addresses.find((a) => a.type === 'InternalIP')?.address,
         n.spec.podCIDRs,
       ]),
-      NODES.map((n, i) => [n, `192.168.211.${i + 1}`, [`10.200.${i}.0/24`]]),
+      NODES.map((n, i) => [
+        n,
+        `192.168.211.${i + 1}`,
+        [`10.200.${i}.0/24`, `fd00:10:200::${i ? i * 100 : ''}/120`],
+      ]),
     );
     const wide = await run(['lab', 'get', 'nodes', '-o', 'wide']);
-    assert.match(wide, /^NAME\s+STATUS\s+AGE\s+INTERNAL-IP\s+POD-CIDR\b/);
-    assert.match(wide, /^node2\s+Ready\s+\S+\s+192\.168\.211\.2\s+10\.200\.1\.0\/24\s/m);
+    assert.match(wide, /^NAME\s+STATUS\s+AGE\s+INTERNAL-IP\s+POD-CIDRS\b/);
+    assert.match(
+      wide,
+      /^node2\s+Ready\s+\S+\s+192\.168\.211\.2\s+10\.200\.1\.0\/24,fd00:10:200::100\/120\s/m,
+    );
   });
 
   it('pods on different nodes reach each other, and every node numbers app=x alike', async () => {

@@ -167,7 +167,7 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
         pod(
           'slow',
           '[{name: http, containerPort: 8080}]',
-          '  terminationGracePeriodSeconds: 3\n',
+          '  terminationGracePeriodSeconds: 10\n',
           `["sh", "-c", "trap '' TERM; exec sleep 1000"]`,
         ),
       ].join('---\n'),
@@ -185,8 +185,9 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
     assert.equal(slow.nodeName, 'node1');
     assert.deepEqual(slice!.ports, [{ name: 'http', protocol: 'TCP', port: 8080 }]);
 
-    // Deleting "slow": its process ignores SIGTERM, so it lives out its grace period (3 s) while its
-    // endpoint is terminating (not ready, still serving); then SIGKILL, and the endpoint goes.
+    // Deleting "slow": its process ignores SIGTERM, so it lives out its grace period (10 s, long enough
+    // to look at it on a loaded machine) while its endpoint is terminating (not ready, still serving);
+    // then SIGKILL, and the endpoint goes.
     const t0 = Date.now();
     const deleting = cli(['lab', 'delete', '-f', manifest(pod('slow', '[]'))], { lab: LAB });
     const terminating = await waitFor('slow to be terminating', async () => {
@@ -198,7 +199,7 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
     const del = await deleting;
     assert.equal(del.code, 0, del.stderr);
     assert.equal(del.stdout.trim(), 'pod "slow" deleted');
-    assert.ok(Date.now() - t0 >= 2900, `waited out the grace period (${Date.now() - t0} ms)`);
+    assert.ok(Date.now() - t0 >= 9900, `waited out the grace period (${Date.now() - t0} ms)`);
     assert.deepEqual(await picture('web'), [`-: noport`, `8080: ${deployPods.join(',')}`, '9090: other']);
 
     // Every agent holds exactly the lab's slices and services.

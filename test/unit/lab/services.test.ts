@@ -86,7 +86,7 @@ describe('service allocation (the lab as API server)', () => {
       refusedAt(() =>
         allocateService(svc('v6', { ipFamilies: ['IPv6'], ports: [{ port: 80 }] }), undefined, []),
       ),
-      'spec.ipFamilies[0]: Unsupported value: "IPv6": the lab\'s cluster is IPv4-only',
+      'spec.ipFamilies[0]: Unsupported value: "IPv6": the lab\'s Services are IPv4-only',
     );
   });
 
