@@ -153,6 +153,14 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
     ]);
     for (const n of [ns.world, ns.node])
       sh('nsenter', [`--net=${path(n)}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+    // The tests that pick their client ports (41000-43999) never meet a port the kernel chose for
+    // another connection of the world (EADDRINUSE).
+    sh('nsenter', [
+      `--net=${path(ns.world)}`,
+      'sh',
+      '-c',
+      'echo 50000 60999 > /proc/sys/net/ipv4/ip_local_port_range',
+    ]);
     await setupNodeRouter({ nodeNetns: path(ns.node), ipv4Router: ROUTER });
     for (const x of ['a', 'b', 'c', 'k'] as const) {
       const [id, identity, host4] = POD[x];
@@ -311,7 +319,7 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
 
       // the backend closes first: it keeps the tuple in TIME_WAIT, so the port stays taken
       // longer; the same client port right away gets through (its own connection's tuple again)
-      const port = 42000 + (randomBytes(2).readUInt16BE() % 1000);
+      const port = 43000 + (randomBytes(2).readUInt16BE() % 1000);
       for (let i = 0; i < 3; i++) {
         const [c] = await world.tcp(NODE_IP, 30092, { localPort: port, serverCloses: true });
         assert.ok(c?.server, `connection ${i} from port ${port}: ${JSON.stringify(c)}`);
@@ -466,7 +474,7 @@ describe('privileged: NodePort and per-packet service translation through bpf_ho
         NODE.lbHashSeed!,
         m,
       );
-      assert.equal(c.server, nameOf(table[slot]!), `connection from port ${base + i}`);
+      assert.equal(c.server, nameOf(table[slot]!), `connection from port ${base + i}: ${JSON.stringify(c)}`);
     }
     assert.ok(tally(conns).size >= 2);
   });
