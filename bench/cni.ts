@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentSocketPath } from '../src/agent/config.js';
@@ -153,22 +153,45 @@ try {
   const rss100 = rssMiB(agentPid);
 
   // Our ADD's steps, as the agent logged them.
-  const steps: Record<string, number[]> = { ipam: [], links: [], netlink: [], endpoint: [], agent: [] };
+  const steps: Record<string, number[]> = {
+    ipam: [],
+    links: [],
+    netlink: [],
+    nodeSide: [],
+    podSide: [],
+    endpoint: [],
+    agent: [],
+  };
+  const inner: Record<string, number[]> = {};
+  let prepared = 0;
   const agentLog = join(labDir(lab), node.name, 'agent.log');
+  if (process.env.BENCH_CNI_KEEP_LOG) copyFileSync(agentLog, process.env.BENCH_CNI_KEEP_LOG);
   for (const l of readFileSync(agentLog, 'utf8').split('\n')) {
     if (!l.includes('"cni add"')) continue;
     const j = JSON.parse(l) as {
       ipamMs: number;
       linksMs: number;
       netlinkMs: number;
+      nodeSideMs?: number;
+      podSideMs?: number;
       endpointMs: number;
       totalMs: number;
+      prepared?: boolean;
+      steps?: Record<string, number>;
     };
     steps.ipam!.push(j.ipamMs);
     steps.links!.push(j.linksMs);
     steps.netlink!.push(j.netlinkMs);
+    if (j.nodeSideMs !== undefined) steps.nodeSide!.push(j.nodeSideMs);
+    if (j.podSideMs !== undefined) steps.podSide!.push(j.podSideMs);
     steps.endpoint!.push(j.endpointMs);
     steps.agent!.push(j.totalMs);
+    if (j.prepared) prepared++;
+    for (const [k, v] of Object.entries(j.steps ?? {})) {
+      if (v < 0) continue;
+      inner[k] ??= [];
+      inner[k]!.push(v);
+    }
   }
   // The entries' floors: a STATUS round trip through the compiled entry, and a bare node start.
   const floor: number[] = [];
@@ -200,8 +223,22 @@ try {
   console.log(line('  IPAM', steps.ipam!));
   console.log(line('  interfaces (veth, addresses, routes)', steps.links!));
   console.log(line('    of which the rtnetlink requests', steps.netlink!));
+  if (steps.nodeSide!.length) console.log(line('      node side (veth, host routes)', steps.nodeSide!));
+  if (steps.podSide!.length) console.log(line('      pod side (addresses, routes)', steps.podSide!));
   console.log(line('  endpoint (identity, maps, tcx attach)', steps.endpoint!));
-  console.log(line('  agent total', steps.agent!));
+  console.log(
+    line('  agent total', steps.agent!, `  (${prepared} of ${steps.agent!.length} begun at PUT pod)`),
+  );
+  console.log('# the endpoint, from its start (at PUT pod when begun then, else at ADD), done at:');
+  const innerNames: Record<string, string> = {
+    identityMs: 'identity allocated',
+    verifiedMs: 'programs verified',
+    recordedMs: 'policy and map entries written',
+    attachedMs: 'programs swapped in',
+    savedMs: 'state saved (fsync)',
+  };
+  for (const [k, label] of Object.entries(innerNames))
+    if (inner[k]?.length) console.log(line(`  ${label}`, inner[k]!));
   console.log(line('  entry floor: STATUS via the compiled entry', floor));
   console.log(line('  bare node process start (node entry floor)', nodeStart));
   console.log(

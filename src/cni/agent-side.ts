@@ -69,6 +69,11 @@ export interface CniBackendHooks {
     req: Pick<CniAgentRequest, 'containerId' | 'ifName' | 'config' | 'podNamespace' | 'podName'>,
   ): Promise<void>;
   /**
+   * Before IPAM: an endpoint the agent began for this pod ahead of the ADD (addresses allocated to
+   * this container now, MACs, the token endpointPending would have returned), or undefined.
+   */
+  claimPrepared?(req: CniAgentRequest): PreparedAdd | undefined;
+  /**
    * After IPAM, before plumbing: lets the agent start work that needs no interface (endpoint ID,
    * identity, program verification) while the interfaces are created. Its result is handed to
    * endpointAdded, or to endpointAborted when plumbing fails.
@@ -77,8 +82,11 @@ export interface CniBackendHooks {
   /** The interfaces of a pending endpoint are ready (before the endpoint is created). */
   hostLinkReady?(token: unknown, ifindex: number): void;
   endpointAborted?(token: unknown): void;
-  /** After IPAM + plumbing succeeded on ADD (e.g. create the endpoint, attach BPF). Throwing fails ADD and undoes it. */
-  endpointAdded?(ep: CniEndpoint, token?: unknown): Promise<void>;
+  /**
+   * After IPAM + plumbing succeeded on ADD (e.g. create the endpoint, attach BPF). Throwing fails ADD
+   * and undoes it. May return how long its own steps took (ms, by step name) for the timing line.
+   */
+  endpointAdded?(ep: CniEndpoint, token?: unknown): Promise<Record<string, number> | undefined>;
   /** Before teardown on DEL (e.g. detach, forget the endpoint). Teardown still happens if it throws; DEL then fails with 11. */
   endpointRemoved?(p: { containerId: string; ifName: string; hostIfName: string }): Promise<void>;
   /** IPAM state changed: persist it. */
@@ -87,6 +95,20 @@ export interface CniBackendHooks {
   addTimed?(t: CniAddTimings): void;
 }
 
+/** What an ADD takes over from an endpoint begun ahead (see claimPrepared). */
+export interface PreparedAdd {
+  allocation: PodAllocation;
+  hostMac: string;
+  podMac: string;
+  token: unknown;
+}
+
+/**
+ * IPAM owners of endpoints begun ahead of their ADD have container IDs with this prefix (a real
+ * one cannot contain ':'); GC leaves them alone.
+ */
+export const PREPARED_OWNER_PREFIX = 'prepared:';
+
 /** Wall time of an ADD's steps in the agent, in milliseconds. */
 export interface CniAddTimings {
   containerId: string;
@@ -94,10 +116,16 @@ export interface CniAddTimings {
   /** From IPAM to the interfaces being ready: the rtnetlink requests plus whatever the agent's
    * event loop ran meanwhile (the endpoint's start: identity, preparing its programs). */
   linksMs: number;
-  /** Of linksMs, the rtnetlink requests themselves. */
+  /** Of linksMs, the rtnetlink requests themselves: node side (veth, host routes), pod side. */
   netlinkMs: number;
+  nodeSideMs: number;
+  podSideMs: number;
   /** Identity, policy and map entries, programs attached. */
   endpointMs: number;
+  /** The endpoint was begun ahead of the ADD (see claimPrepared). */
+  prepared: boolean;
+  /** The endpoint hook's own steps (see endpointAdded). */
+  steps?: Record<string, number> | undefined;
   totalMs: number;
 }
 
@@ -129,19 +157,27 @@ export class CniBackend {
     const t0 = performance.now();
     await this.o.hooks?.podStarting?.(req);
     const pod = req.podNamespace && req.podName ? `${req.podNamespace}/${req.podName}` : undefined;
+    const prepared = this.o.hooks?.claimPrepared?.(req);
     let allocation: PodAllocation;
     try {
-      allocation = this.o.ipam.allocate({ containerId: req.containerId, ifName: req.ifName, pod });
+      allocation =
+        prepared?.allocation ??
+        this.o.ipam.allocate({ containerId: req.containerId, ifName: req.ifName, pod });
     } catch (e) {
       throw new CniError(CNI_ERR_IPAM, 'IP allocation failed', (e as Error).message);
     }
-    await this.o.hooks?.ipamChanged?.();
+    // Written while the interfaces and the endpoint are made; durable before the answer.
+    const ipamSaved = this.#ipamSaved();
     const t1 = performance.now();
-    const spec = { ...this.spec(req, allocation), hostMac: randomMac(), podMac: randomMac() };
-    let token: unknown;
+    const spec = {
+      ...this.spec(req, allocation),
+      hostMac: prepared?.hostMac ?? randomMac(),
+      podMac: prepared?.podMac ?? randomMac(),
+    };
+    let token: unknown = prepared?.token;
     let plumbing: EndpointPlumbingResult;
     try {
-      token = this.o.hooks?.endpointPending?.({
+      token ??= this.o.hooks?.endpointPending?.({
         containerId: req.containerId,
         ifName: req.ifName,
         netns: req.netns,
@@ -153,6 +189,9 @@ export class CniBackend {
         podMac: spec.podMac,
       });
       const pending = token;
+      // One turn of the event loop first: a known identity resolves and the programs' verification
+      // gets onto the thread pool before the (synchronous) rtnetlink requests hold the loop.
+      if (pending !== undefined && !prepared) await new Promise((r) => setImmediate(r));
       plumbing = await setupEndpoint({
         ...spec,
         onHostLink: (ifindex) => {
@@ -162,7 +201,7 @@ export class CniBackend {
     } catch (e) {
       if (token !== undefined) this.o.hooks?.endpointAborted?.(token);
       this.o.ipam.release(req);
-      await this.o.hooks?.ipamChanged?.();
+      await this.#ipamSaved().catch(() => {});
       throw new CniError(CNI_ERR_PLUMBING, 'failed to set up the pod interface', (e as Error).message);
     }
     const endpoint: CniEndpoint = {
@@ -175,12 +214,14 @@ export class CniBackend {
       plumbing,
     };
     const t2 = performance.now();
+    let steps: Record<string, number> | undefined;
     try {
-      await this.o.hooks?.endpointAdded?.(endpoint, token);
+      steps = await this.o.hooks?.endpointAdded?.(endpoint, token);
+      await ipamSaved;
     } catch (e) {
       await teardownEndpoint({ nodeNetns: this.o.nodeNetns, hostIfName: spec.hostIfName }).catch(() => {});
       this.o.ipam.release(req);
-      await this.o.hooks?.ipamChanged?.();
+      await this.#ipamSaved().catch(() => {});
       throw e instanceof CniError
         ? e
         : new CniError(CNI_ERR_PLUMBING, 'endpoint creation failed', (e as Error).message);
@@ -204,10 +245,21 @@ export class CniBackend {
       ipamMs: ms(t1 - t0),
       linksMs: ms(t2 - t1),
       netlinkMs: plumbing.timings.totalMs,
+      nodeSideMs: plumbing.timings.nodeMs,
+      podSideMs: plumbing.timings.podMs,
       endpointMs: ms(t3 - t2),
+      prepared: prepared !== undefined,
+      steps,
       totalMs: ms(t3 - t0),
     });
     return { result, endpoint };
+  }
+
+  /** Saves the IPAM state (a rejection is the caller's to await). */
+  #ipamSaved(): Promise<void> {
+    const p = Promise.resolve(this.o.hooks?.ipamChanged?.());
+    p.catch(() => {}); // awaited where it matters
+    return p;
   }
 
   /** Idempotent: unknown containers and missing interfaces are not errors. */
@@ -263,6 +315,7 @@ export class CniBackend {
     const keep = new Set(req.validAttachments.map((v) => `${v.containerID}/${v.ifname}`));
     const removed: string[] = [];
     for (const { owner } of this.o.ipam.list()) {
+      if (owner.containerId.startsWith(PREPARED_OWNER_PREFIX)) continue;
       const key = `${owner.containerId}/${owner.ifName}`;
       if (keep.has(key)) continue;
       await this.del(owner);

@@ -170,8 +170,15 @@ export class EndpointManager {
     return { ep, labels, identity, programs };
   }
 
-  /** Second half of create(): the interface exists. */
-  async finish(p: PendingEndpoint, hostIfindex: number): Promise<EndpointRecord> {
+  /**
+   * Second half of create(): the interface exists. `recorded` runs once the record is complete
+   * (identity, policy), before the programs go in: the caller can start saving it meanwhile.
+   */
+  async finish(
+    p: PendingEndpoint,
+    hostIfindex: number,
+    recorded?: (ep: EndpointRecord) => void,
+  ): Promise<EndpointRecord> {
     const { ep, labels } = p;
     ep.hostIfindex = hostIfindex;
     ep.state = 'regenerating';
@@ -181,6 +188,7 @@ export class EndpointManager {
       this.#applyUpdate(this.engine.upsertEndpoint(ep.id, { labels, namedPorts: ep.namedPorts }));
       // Other endpoints' policies may select the new identity: push those changes too.
       this.regenerate();
+      recorded?.(ep);
       await this.datapath.attach(ep, p.programs);
       ep.state = 'ready';
       return ep;

@@ -93,7 +93,10 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     'eth0',
   ];
   const [file, ...args] = placedCommand({ netns: n.netns, ...(n.cgroup ? { cgroup: n.cgroup } : {}) }, argv);
-  const child = spawn(file!, args, { detached: true, stdio: ['ignore', out, out] });
+  // libuv's pool runs the programs' verification, tcx attachments and state-file syncs of an ADD at
+  // once: 4 threads (the default) would queue them.
+  const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
+  const child = spawn(file!, args, { detached: true, stdio: ['ignore', out, out], env });
   closeSync(out);
   child.unref();
   const ref = processRef(child.pid!);

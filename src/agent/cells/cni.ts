@@ -1,8 +1,16 @@
 /** The CNI backend: IPAM plus the endpoint lifecycle behind the plugin's ADD/DEL/CHECK. */
-import { CniBackend, type CniEndpoint, type CniPendingEndpoint } from '../../cni/agent-side.js';
+import {
+  CniBackend,
+  type CniEndpoint,
+  type CniPendingEndpoint,
+  PREPARED_OWNER_PREFIX,
+} from '../../cni/agent-side.js';
+import { hostVethName, randomMac } from '../../cni/endpoint-plumbing.js';
 import { podmanContainer } from '../../cni/podman.js';
 import type { PendingEndpoint } from '../../endpoint/manager.js';
+import { PreparedEndpoints } from '../../endpoint/prepared.js';
 import { cell } from '../../hive/hive.js';
+import type { IpamOwner, PodAllocation } from '../../ipam/node-ipam.js';
 import { PREWARM_IDS } from './endpoints.js';
 import { overlayMtu } from './overlay.js';
 import {
@@ -16,6 +24,26 @@ import {
   SerialT,
   StateT,
 } from './tokens.js';
+
+/** How long an endpoint begun when its pod was announced waits for the pod's ADD. */
+export const PREPARED_TTL_MS = 60_000;
+
+/** A pending endpoint and when its steps finished (performance.now()), for the ADD's timing line. */
+interface Pending {
+  p: PendingEndpoint;
+  t0: number;
+  identityAt?: number;
+  verifiedAt?: number;
+}
+
+/** An endpoint begun when its pod was announced, before the ADD: addresses held under `owner`. */
+interface Prepared {
+  owner: IpamOwner;
+  allocation: PodAllocation;
+  hostMac: string;
+  podMac: string;
+  pending: Pending;
+}
 
 export const cniCell = cell<CniBackend, AgentCellExtras>({
   name: 'cni',
@@ -38,17 +66,97 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
           }).catch((e) => log.warn({ err: e }, 'prewarm failed')),
       );
     const resources = get(ResourcesT);
+    const pendingOf = (p: PendingEndpoint): Pending => {
+      const pending: Pending = { t0: performance.now(), p };
+      p.identity.then(() => (pending.identityAt = performance.now())).catch(() => {});
+      p.programs.then(() => (pending.verifiedAt = performance.now())).catch(() => {});
+      return pending;
+    };
+    const giveBack = (v: Prepared) => {
+      ipam.release(v.owner);
+      manager.abort(v.pending.p).catch((err) => log.warn({ err }, 'dropping a prepared endpoint failed'));
+    };
+    // A pod announced before its ADD (PUT pod, as the lab and the bench do): its endpoint begins at
+    // once, so identity and verification run while the runtime makes the namespace and calls us.
+    const prepared = new PreparedEndpoints<Prepared>({
+      ttlMs: PREPARED_TTL_MS,
+      begin: (ns, name) => {
+        const pod = `${ns}/${name}`;
+        const owner: IpamOwner = { containerId: `${PREPARED_OWNER_PREFIX}${pod}`, ifName: 'eth0', pod };
+        const allocation = ipam.allocate(owner);
+        const hostMac = randomMac();
+        const podMac = randomMac();
+        try {
+          const p = manager.begin({
+            containerId: owner.containerId,
+            ifName: owner.ifName,
+            netns: '',
+            podNamespace: ns,
+            podName: name,
+            ipv4: allocation.ipv4?.ip,
+            ipv6: allocation.ipv6?.ip,
+            mac: podMac,
+            hostIfName: '',
+            hostMac,
+          });
+          return { owner, allocation, hostMac, podMac, pending: pendingOf(p) };
+        } catch (err) {
+          ipam.release(owner);
+          throw err;
+        }
+      },
+      abort: (v) => giveBack(v),
+      onError: (err, pod) => log.warn({ err, pod }, 'could not prepare the endpoint ahead of its ADD'),
+    });
+    resources.onPodChanged(async (ns, name, before) => {
+      // Labels (or the service account) may have changed: what was begun may be stale.
+      if (before) prepared.discard(ns, name);
+      if (resources.pod(ns, name) && !manager.byPod(ns, name)) prepared.prepare(ns, name);
+    });
+    resources.onNamespaceChanged(async (ns) => prepared.discardNamespace(ns));
     const backend = new CniBackend({
       ipam,
       // the VXLAN overlay's 50 bytes come off the pods' MTU
       mtu: overlayMtu(get(ConfigT)),
       hooks: {
+        claimPrepared: (req) => {
+          const { podNamespace: ns, podName: name } = podOf(req);
+          const v = prepared.claim(ns, name);
+          if (!v) return undefined;
+          const owner = { containerId: req.containerId, ifName: req.ifName, pod: v.owner.pod };
+          const { ep } = v.pending.p;
+          // A retried ADD keeps what it has; a second interface of the pod gets its own endpoint.
+          if (
+            v.owner.ifName !== req.ifName ||
+            ipam.get(owner) ||
+            manager.byContainer(req.containerId, req.ifName)
+          ) {
+            giveBack(v);
+            return undefined;
+          }
+          // The addresses move to the container (the same ones: the programs were made with them).
+          ipam.release(v.owner);
+          let allocation: PodAllocation;
+          try {
+            allocation = ipam.allocate(owner, { ipv4: v.allocation.ipv4?.ip, ipv6: v.allocation.ipv6?.ip });
+          } catch (err) {
+            log.warn({ err }, 'prepared addresses could not move to the container');
+            giveBack(v);
+            return undefined;
+          }
+          ep.containerId = req.containerId;
+          ep.ifName = req.ifName;
+          ep.netns = req.netns;
+          ep.hostIfName = hostVethName(req.containerId, req.ifName);
+          return { allocation, hostMac: v.hostMac, podMac: v.podMac, token: v.pending };
+        },
         // Podman does not pass labels; its own state has them (the identity needs them before the
         // endpoint exists). Other runtimes' pods come through the API (PUT pod) beforehand.
         podStarting: async (req) => {
           if (!req.config.podman) return;
           const c = podmanContainer(req.config.podman, req.containerId);
-          await resources.setPod(req.podNamespace ?? 'default', req.podName ?? req.containerId.slice(0, 12), {
+          const pod = podOf(req);
+          await resources.setPod(pod.podNamespace, pod.podName, {
             labels: c.labels,
             namedPorts: {},
           });
@@ -62,36 +170,66 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
         endpointPending: (e) =>
           manager.byContainer(e.containerId, e.ifName)
             ? undefined
-            : manager.begin({
-                ...endpointOf(e),
-                mac: e.podMac,
-                hostIfName: e.hostIfName,
-                hostMac: e.hostMac,
-              }),
+            : pendingOf(
+                manager.begin({
+                  ...endpointOf(e),
+                  mac: e.podMac,
+                  hostIfName: e.hostIfName,
+                  hostMac: e.hostMac,
+                }),
+              ),
         // The tcx hooks are taken while the endpoint is created and its programs verified (their
         // RCU waits overlap that work); the endpoint's programs then replace the placeholder.
         hostLinkReady: (token, ifindex) => {
-          const { ep } = token as PendingEndpoint;
+          const { ep } = (token as Pending).p;
           state.prelink(ep, ifindex, (err) => log.warn({ err, endpoint: ep.id }, 'prelink failed'));
         },
         endpointAborted: (token) =>
           void manager
-            .abort(token as PendingEndpoint)
+            .abort((token as Pending).p)
             .catch((e) => log.warn({ err: e }, 'endpoint abort failed')),
         endpointAdded: (e, token) =>
           serial(async () => {
+            const pending = token as Pending | undefined;
             const t0 = performance.now();
-            const ep = token
-              ? await manager.finish(token as PendingEndpoint, e.plumbing.hostIfindex)
-              : await manager.create({
-                  ...endpointOf(e),
-                  mac: e.plumbing.podMac,
-                  hostIfName: e.plumbing.hostIfName,
-                  hostIfindex: e.plumbing.hostIfindex,
-                  hostMac: e.plumbing.hostMac,
-                });
-            await persist();
+            let recordedAt = 0;
+            // The record is saved while the programs go in; both are done before ADD answers.
+            let saved: Promise<void> | undefined;
+            const save = () => {
+              recordedAt = performance.now();
+              saved = persist();
+              saved.catch(() => {});
+            };
+            let ep: Awaited<ReturnType<typeof manager.finish>>;
+            try {
+              ep = pending
+                ? await manager.finish(pending.p, e.plumbing.hostIfindex, save)
+                : await manager.create({
+                    ...endpointOf(e),
+                    mac: e.plumbing.podMac,
+                    hostIfName: e.plumbing.hostIfName,
+                    hostIfindex: e.plumbing.hostIfindex,
+                    hostMac: e.plumbing.hostMac,
+                  });
+            } catch (err) {
+              // A record saved before the failure must not outlive the endpoint.
+              if (saved) await saved.catch(() => {});
+              await persist().catch(() => {});
+              throw err;
+            }
+            const attachedAt = performance.now();
+            await (saved ?? persist());
+            const savedAt = performance.now();
             prewarmSoon();
+            const since = pending?.t0 ?? t0;
+            const rel = (t: number | undefined) => (t ? +(t - since).toFixed(1) : -1);
+            const steps = {
+              identityMs: rel(pending?.identityAt),
+              verifiedMs: rel(pending?.verifiedAt),
+              recordedMs: rel(recordedAt),
+              attachedMs: rel(attachedAt),
+              savedMs: rel(savedAt),
+            };
             log.info(
               {
                 endpoint: ep.id,
@@ -102,6 +240,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
               },
               'endpoint created',
             );
+            return steps;
           }),
         endpointRemoved: (p) =>
           serial(async () => {
@@ -115,9 +254,24 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
         addTimed: (t) => log.info(t, 'cni add'),
       },
     });
-    return { provide: backend };
+    return {
+      provide: backend,
+      // Addresses held for prepared endpoints by an agent that stopped are free again.
+      start: async () => {
+        let freed = 0;
+        for (const { owner } of ipam.list())
+          if (owner.containerId.startsWith(PREPARED_OWNER_PREFIX)) freed += ipam.release(owner) ? 1 : 0;
+        if (freed) await ipamFile.save(ipam.export());
+      },
+      stop: () => prepared.clear(),
+    };
   },
 });
+
+/** The pod of a CNI request (a runtime without pods, like podman: namespace default, the container). */
+function podOf(e: { containerId: string; podNamespace?: string | undefined; podName?: string | undefined }) {
+  return { podNamespace: e.podNamespace ?? 'default', podName: e.podName ?? e.containerId.slice(0, 12) };
+}
 
 /** What a CNI request says about the endpoint (pod, addresses), before or after plumbing. */
 function endpointOf(e: CniPendingEndpoint | CniEndpoint) {
@@ -125,8 +279,7 @@ function endpointOf(e: CniPendingEndpoint | CniEndpoint) {
     containerId: e.containerId,
     ifName: e.ifName,
     netns: e.netns,
-    podNamespace: e.podNamespace ?? 'default',
-    podName: e.podName ?? e.containerId.slice(0, 12),
+    ...podOf(e),
     ipv4: e.allocation.ipv4?.ip,
     ipv6: e.allocation.ipv6?.ip,
   };

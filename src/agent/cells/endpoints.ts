@@ -66,8 +66,10 @@ export const endpointsCell = cell<EndpointService, AgentCellExtras>({
     );
     // Endpoints still waiting for their interface are not persisted: a restart would not find them.
     const persist = async () => {
-      await file.save(manager.list().filter((e) => e.state !== 'waiting-for-interface'));
-      await identities.persist();
+      await Promise.all([
+        file.save(manager.list().filter((e) => e.state !== 'waiting-for-interface')),
+        identities.persist(),
+      ]);
     };
     const removed: ((ep: EndpointRecord) => void)[] = [];
     const svc: EndpointService = {
