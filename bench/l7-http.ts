@@ -92,8 +92,9 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
-  /** The agent's (the proxy's) CPU time per request, µs. */
+  /** The agent's (the proxy's) CPU time per request, µs, and its system (kernel) part. */
   cpu: number;
+  sys: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -111,10 +112,14 @@ function agentRssKb(): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
 }
 
-/** The agent's CPU time so far (user + system, all threads), µs: wall time is noisy on a shared machine. */
-function agentCpuUs(): number {
+/**
+ * The agent's CPU time so far (all threads), µs, user and system apart: wall time is noisy on a
+ * shared machine, and system time is the kernel's share (the proxy's sends run the receiving
+ * side's network stack and the datapath's programs in the agent's syscalls).
+ */
+function agentCpuUs(): { user: number; sys: number } {
   const f = readFileSync(`/proc/${agentPid()}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  return { user: (Number(f[11]) * 1e6) / 100, sys: (Number(f[12]) * 1e6) / 100 }; // clock ticks (USER_HZ 100)
 }
 
 async function main(): Promise<void> {
@@ -168,8 +173,10 @@ spec:
           String(SECONDS),
           String(CONCURRENCY),
         ]),
-      ) as Omit<Result, 'cpu'>;
-      return { ...r, cpu: (agentCpuUs() - cpu0) / Math.max(1, r.n) };
+      ) as Omit<Result, 'cpu' | 'sys'>;
+      const cpu1 = agentCpuUs();
+      const n = Math.max(1, r.n);
+      return { ...r, cpu: (cpu1.user + cpu1.sys - cpu0.user - cpu0.sys) / n, sys: (cpu1.sys - cpu0.sys) / n };
     };
     load(80, 'keep-alive'); // warm-up: JIT on both sides, the proxy's first connections
     load(81, 'keep-alive');
@@ -188,7 +195,7 @@ spec:
       const m = (which: 'proxy' | 'direct', k: keyof Result) => median(got[which].map((x) => x[k]));
       for (const which of ['direct', 'proxy'] as const)
         console.log(
-          `${mode.padEnd(15)} ${which.padEnd(7)} ${m(which, 'rps').toFixed(0).padStart(7)} req/s   p50 ${m(which, 'p50').toFixed(0).padStart(6)} µs   p99 ${m(which, 'p99').toFixed(0).padStart(6)} µs   agent CPU ${m(which, 'cpu').toFixed(0).padStart(4)} µs/req`,
+          `${mode.padEnd(15)} ${which.padEnd(7)} ${m(which, 'rps').toFixed(0).padStart(7)} req/s   p50 ${m(which, 'p50').toFixed(0).padStart(6)} µs   p99 ${m(which, 'p99').toFixed(0).padStart(6)} µs   agent CPU ${m(which, 'cpu').toFixed(0).padStart(4)} µs/req (kernel ${m(which, 'sys').toFixed(0)})`,
         );
       console.log(
         `${mode.padEnd(15)} ratio   ${(m('proxy', 'rps') / m('direct', 'rps')).toFixed(2)}× req/s (target ≥ 0.5×)   added p50 ${(m('proxy', 'p50') - m('direct', 'p50')).toFixed(0)} µs (target ≤ 200 µs)   added p99 ${(m('proxy', 'p99') - m('direct', 'p99')).toFixed(0)} µs`,

@@ -174,10 +174,7 @@ export class HttpProxy implements L7Proxy {
     for (const c of this.#h1Conns) if (c.idle && now - c.idleSince > CLIENT_IDLE_MS) c.sock.destroy();
   }
 
-  #emit(r: Omit<L7Record, 'time'>): void {
-    this.#host?.emit({ ...r, time: new Date() });
-  }
-
+  /** One L7 record for Hubble, built in place (two per request: no spreads, no copies). */
   #record(
     info: RedirectInfo,
     type: 'request' | 'response',
@@ -189,13 +186,23 @@ export class HttpProxy implements L7Proxy {
     code?: number,
     start?: bigint,
   ): void {
-    this.#emit({
+    if (this.#host === undefined) return;
+    const http: { -readonly [K in keyof NonNullable<L7Record['http']>]: NonNullable<L7Record['http']>[K] } = {
+      method,
+      url,
+      protocol,
+      headers,
+    };
+    if (code !== undefined) http.code = code;
+    const r: { -readonly [K in keyof L7Record]: L7Record[K] } = {
       type,
       info,
       verdict,
-      ...(start !== undefined ? { latencyNs: process.hrtime.bigint() - start } : {}),
-      http: { method, url, protocol, headers, ...(code !== undefined ? { code } : {}) },
-    });
+      time: new Date(),
+      http,
+    };
+    if (start !== undefined) r.latencyNs = process.hrtime.bigint() - start;
+    this.#host.emit(r);
   }
 
   #allowed(info: RedirectInfo, v: HttpRequestView): boolean {
