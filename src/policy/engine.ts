@@ -393,9 +393,9 @@ interface RawPart {
   readonly denyLows: ReadonlySet<number>;
   /** Indices into ids/entries by the keys' low. */
   readonly byLow: ReadonlyMap<number, readonly number[]>;
-  /** Lows where the part holds an allow; lows where it holds an identity-0 deny. */
+  /** Lows where the part holds an allow; lows where it holds an identity-0 key. */
   readonly allowLows: ReadonlySet<number>;
-  readonly zeroDenyLows: ReadonlySet<number>;
+  readonly zeroLows: ReadonlySet<number>;
   /** The part's entries without the keys at some lows (by those lows, sorted): layers shared by endpoints. */
   readonly layers: Map<string, ReadonlyMap<number, MapEntry>>;
 }
@@ -407,7 +407,7 @@ function rawPart(part: EndpointPolicy, plan: readonly PlanItem[]): RawPart {
   const entries = Object.freeze([...part.state.values()]);
   const byLow = new Map<number, number[]>();
   const allowLows = new Set<number>();
-  const zeroDenyLows = new Set<number>();
+  const zeroLows = new Set<number>();
   for (const [i, ks] of ids.entries()) {
     const low = policyKeyLowOf(ks);
     const l = byLow.get(low);
@@ -415,9 +415,9 @@ function rawPart(part: EndpointPolicy, plan: readonly PlanItem[]): RawPart {
     else l.push(i);
     const e = entries[i]!;
     if (!e.entry.deny) allowLows.add(low);
-    else if (e.key.identity === 0) zeroDenyLows.add(low);
+    if (e.key.identity === 0) zeroLows.add(low);
   }
-  return { part, plan, ids, entries, denyLows, byLow, allowLows, zeroDenyLows, layers: new Map() };
+  return { part, plan, ids, entries, denyLows, byLow, allowLows, zeroLows, layers: new Map() };
 }
 
 /** What the added-rules fast path needs to know of a rule (rules are immutable: worked out once). */
@@ -689,14 +689,14 @@ export class PolicyEngine {
    */
   regenerate(): EndpointUpdate[] {
     const out: EndpointUpdate[] = [];
-    let order: Map<PolicyRule, number> | undefined;
+    let order: ReadonlyMap<PolicyRule, number> | undefined;
     const parts = new Map<string, RawPart>();
     for (const id of this.dirtyEndpoints()) {
       const ep = this.#endpoints.get(id);
       if (ep === undefined) continue;
       const added = this.#added.get(id);
       if (this.#dirty.has(id) && added !== undefined && !this.#pending.has(id)) {
-        order ??= new Map(this.repo.rules().map((r, i) => [r, i]));
+        order ??= this.repo.ruleOrder();
         const u = this.#addRules(id, ep, added, order, parts);
         out.push(u ?? this.upsertEndpoint(id, ep.input));
       } else if (this.#dirty.has(id)) out.push(this.upsertEndpoint(id, ep.input));
@@ -762,26 +762,31 @@ export class PolicyEngine {
     // Raw denies only sit at the lows of deny items.
     const epLows = new Set<number>();
     const denyLows = new Set<number>();
+    // Lows of the endpoint's identity-0 denies: they cover allows of every identity, at their own low too.
+    const zeroDenyLows: number[] = [];
     for (const item of ep.plan)
       for (const t of item.templates) {
         epLows.add(t.low);
         if (item.entry.deny) denyLows.add(t.low);
+        if (item.entry.deny && item.wildcard) zeroDenyLows.push(t.low);
       }
     for (const egress of [0, 1] as const) epLows.add(policyKeyLow(egress, 0, 0, PREFIX_IDENTITY_ONLY));
     for (const low of raw.denyLows) denyLows.add(low);
     const covers = (d: number, low: number) => d !== low && keyCoversL4(keyOfLow(d), keyOfLow(low));
-    // The part's lows merged key by key: where the endpoint may hold the same keys, where a deny at
-    // another low may cover the part's allows, and identity-0 denies. The keys at the other lows
-    // are new to the endpoint and final as they are: one layer shared by every such endpoint.
+    // The part's lows merged key by key: where the endpoint holds one of the same keys, where a
+    // deny may cover the part's allows (of the same identity at another low, or of identity 0), and
+    // identity-0 keys of the part. The keys at the other lows are new to the endpoint and final as
+    // they are: one layer shared by every such endpoint.
     const keyed: number[] = [];
-    for (const low of raw.byLow.keys()) {
-      if (epLows.has(low) || raw.zeroDenyLows.has(low)) keyed.push(low);
-      else if (raw.allowLows.has(low))
-        for (const d of denyLows)
-          if (covers(d, low)) {
-            keyed.push(low);
-            break;
-          }
+    for (const [low, at] of raw.byLow) {
+      let merge = raw.zeroLows.has(low);
+      if (!merge && raw.allowLows.has(low)) {
+        const k = keyOfLow(low);
+        merge =
+          [...denyLows].some((d) => covers(d, low)) || zeroDenyLows.some((d) => keyCoversL4(keyOfLow(d), k));
+      }
+      if (!merge && epLows.has(low)) merge = at.some((i) => state.has(raw.ids[i]!));
+      if (merge) keyed.push(low);
     }
     let layer: ReadonlyMap<number, MapEntry> | undefined;
     if (state instanceof LayeredMapState && keyed.length < raw.byLow.size) {

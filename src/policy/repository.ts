@@ -36,8 +36,12 @@ export class PolicyRepository {
   #cidrList: Prefix[] | undefined;
   #nextCookie = 1;
   readonly #listeners = new Set<RepositoryListener>();
+  /** The keys of #policies in order (kept sorted as policies come and go). */
+  readonly #sorted: string[] = [];
   /** rules() in order, rebuilt after a change (endpoint computations read it once each). */
   #rules: PolicyRule[] | undefined;
+  /** Each rule's position in rules(), built when asked after a change. */
+  #order: Map<PolicyRule, number> | undefined;
 
   get revision(): number {
     return this.#revision;
@@ -52,6 +56,7 @@ export class PolicyRepository {
     for (const r of policy.rules) this.#assignCookie(r);
     for (const r of policy.rules) this.#countCidrs(r, 1);
     if (old !== undefined) for (const r of old.policy.rules) this.#countCidrs(r, -1);
+    if (old === undefined) this.#sorted.splice(this.#position(key), 0, key);
     this.#policies.set(key, { policy, revision: this.#revision });
     this.#emit({
       revision: this.#revision,
@@ -75,6 +80,7 @@ export class PolicyRepository {
     const old = this.#policies.get(key);
     if (old === undefined) return undefined;
     this.#policies.delete(key);
+    this.#sorted.splice(this.#position(key), 1);
     this.#dropCookies(old.policy.rules);
     for (const r of old.policy.rules) this.#countCidrs(r, -1);
     this.#revision++;
@@ -86,14 +92,32 @@ export class PolicyRepository {
     return this.#policies.get(policyRefKey(ref));
   }
 
+  /** Policies sorted by their policyRefKey. */
   list(): StoredPolicy[] {
-    // Sorted by the map's keys (policyRefKey of each ref), computed once per policy.
-    return [...this.#policies.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((e) => e[1]);
+    return this.#sorted.map((k) => this.#policies.get(k)!);
   }
 
   rules(): PolicyRule[] {
-    this.#rules ??= this.list().flatMap((p) => p.policy.rules);
+    this.#rules ??= this.#sorted.flatMap((k) => this.#policies.get(k)!.policy.rules);
     return this.#rules;
+  }
+
+  /** Each rule's index in rules() (the order endpoint computations merge rules in). */
+  ruleOrder(): ReadonlyMap<PolicyRule, number> {
+    this.#order ??= new Map(this.rules().map((r, i) => [r, i]));
+    return this.#order;
+  }
+
+  /** Where `key` is or would go in #sorted (binary search, code-unit order as `<`). */
+  #position(key: string): number {
+    let lo = 0;
+    let hi = this.#sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#sorted[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   cookieOf(rule: PolicyRule): number {
@@ -171,6 +195,7 @@ export class PolicyRepository {
 
   #emit(c: RepositoryChange): void {
     this.#rules = undefined;
+    this.#order = undefined;
     for (const l of [...this.#listeners]) l(c);
   }
 }

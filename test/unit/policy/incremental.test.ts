@@ -86,6 +86,17 @@ function randomPolicy(r: () => number, i: number): Record<string, unknown> {
 
 type Input = { labels: ReturnType<typeof podIdentityLabels> };
 
+/** A parsed CiliumNetworkPolicy in `ns`, or a cluster-wide one without. */
+const doc = (name: string, spec: Record<string, unknown>, ns?: string) =>
+  parsePolicies([
+    {
+      apiVersion: 'cilium.io/v2',
+      kind: ns === undefined ? 'CiliumClusterwideNetworkPolicy' : 'CiliumNetworkPolicy',
+      metadata: ns === undefined ? { name } : { name, namespace: ns },
+      spec,
+    },
+  ])[0]!;
+
 function newEngine() {
   const alloc = new IdentityAllocator();
   const cache = new SelectorCache();
@@ -299,18 +310,51 @@ describe('policies, identities and CIDR identities changing in any order', () =>
     assert.ok(layered > 0, 'some added policies went in as shared layers');
   });
 
+  it('allows added under an identity-0 deny of the same or a broader port are turned into denies', () => {
+    const { alloc, repo, engine } = newEngine();
+    const labels = (app: string) => podIdentityLabels({ namespace: 'n0', labels: { app } });
+    for (const app of ['a', 'b', 'c']) alloc.allocate(labels(app));
+    const inputs = new Map<number, Input>([[1, { labels: labels('a') }]]);
+    repo.upsert(
+      doc('deny-any-ssh', {
+        endpointSelector: {},
+        ingressDeny: [{ fromEntities: ['all'], toPorts: [{ ports: [{ port: '22', protocol: 'TCP' }] }] }],
+        egressDeny: [{ toEntities: ['all'], toPorts: [{ ports: [{ port: '0', protocol: 'UDP' }] }] }],
+      }),
+    );
+    const mirrors = new Mirrors(engine, inputs);
+    // Allows from app b on TCP 22 (ingress) and to app c on UDP 53 (egress), in n0.
+    const allow = (name: string, dir: 'ingress' | 'egress', app: string, port: string, protocol: string) =>
+      doc(
+        name,
+        {
+          endpointSelector: {},
+          [dir]: [
+            {
+              [dir === 'ingress' ? 'fromEndpoints' : 'toEndpoints']: [{ matchLabels: { app } }],
+              toPorts: [{ ports: [{ port, protocol }] }],
+            },
+          ],
+        },
+        'n0',
+      );
+    const added = [
+      allow('allow-b-ssh', 'ingress', 'b', '22', 'TCP'),
+      allow('allow-c-dns', 'egress', 'c', '53', 'UDP'),
+    ];
+    for (const [i, p] of added.entries()) {
+      repo.upsert(p);
+      mirrors.regenerate();
+      const [have] = mirrors.check(`policy ${i}`);
+      const allows = [...have!.state.values()].filter((e) => !e.entry.deny && e.key.identity !== 0);
+      assert.deepEqual(allows, [], 'no allow survives under the deny');
+      assert.ok([...have!.state.values()].some((e) => e.key.identity !== 0 && e.entry.deny));
+    }
+  });
+
   it('a cluster-wide deny over many CIDR identities: one shared layer and one upsert list for all', () => {
     const { alloc, repo, engine } = newEngine();
     const cidr = new CidrIdentitySync(alloc);
-    const doc = (name: string, spec: Record<string, unknown>, ns?: string) =>
-      parsePolicies([
-        {
-          apiVersion: 'cilium.io/v2',
-          kind: ns === undefined ? 'CiliumClusterwideNetworkPolicy' : 'CiliumNetworkPolicy',
-          metadata: ns === undefined ? { name } : { name, namespace: ns },
-          spec,
-        },
-      ])[0]!;
     repo.upsert(
       doc(
         'cidrs',
