@@ -64,13 +64,17 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
     const persist = () => resources.persist();
 
     /** CIDR identities for the prefixes policies name, claimed in the ipcache as one owner. */
+    let cidrClaimed = false;
     const syncCidr = () => {
-      cidr.sync(repo.cidrPrefixes());
+      const c = cidr.sync(repo.cidrPrefixes());
+      // Most policy changes leave the prefixes as they were: nothing to claim again then.
+      if (cidrClaimed && c.upserts.length === 0 && c.deletes.length === 0) return;
       meta.replaceOwner(
         POLICY_CIDR_OWNER,
         'generated',
         new Map(cidr.entries().map((e) => [formatPrefix(e.prefix), { identity: e.identity }])),
       );
+      cidrClaimed = true;
     };
     const changed = async () => {
       syncCidr();
