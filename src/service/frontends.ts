@@ -20,7 +20,7 @@
 import { getOrInsert } from '../common/collections.js';
 import { formatPrefix, type IpFamily, parseIp, parsePrefix } from '../labels/cidr.js';
 import { BACKEND_STATE, type BackendState, type LbAlgorithm, type LbScope, SVC_FLAG } from './flags.js';
-import { canonicalIp } from './ip.js';
+import { canonicalIp, ipv4Value } from './ip.js';
 import {
   affinityTimeoutSeconds,
   type EndpointSlice,
@@ -144,19 +144,24 @@ function sliceBackends(slice: EndpointSlice, nodeName: string): PortBackends {
   for (const sp of slice.ports) {
     if (sp.port === undefined) continue; // "all ports": not something a service port can map to
     const m = new Map<string, EndpointBackend>();
+    const what = () => `EndpointSlice ${slice.metadata.namespace}/${slice.metadata.name}`;
     for (const ep of slice.endpoints) {
       const state = endpointState(ep.conditions);
       if (state === undefined) continue;
       for (const a of ep.addresses) {
-        const ip = canonicalIp(a, `EndpointSlice ${slice.metadata.namespace}/${slice.metadata.name}`);
-        const key = l3n4Key(ip.address, ip.family, sp.port, sp.protocol);
+        // IPv4 (nearly every address) without the canonical form's object: already canonical.
+        const v4 = ipv4Value(a);
+        const ip = v4 === undefined ? canonicalIp(a, what) : undefined;
+        const address = ip?.address ?? a;
+        const family = ip?.family ?? 4;
+        const key = l3n4Key(address, family, sp.port, sp.protocol);
         const prev = m.get(key);
         if (prev && BACKEND_STATE[prev.state] <= BACKEND_STATE[state]) continue;
         const be: { -readonly [K in keyof EndpointBackend]: EndpointBackend[K] } = {
           key,
-          address: ip.address,
-          family: ip.family,
-          value: ip.value,
+          address,
+          family,
+          value: ip?.value ?? v4!,
           port: sp.port,
           protocol: sp.protocol,
           state,
@@ -198,6 +203,12 @@ function slotOrder(a: EndpointBackend, b: EndpointBackend): number {
   if (s !== 0) return s;
   if (a.value !== b.value) return a.value < b.value ? -1 : 1;
   return a.port - b.port;
+}
+
+/** Already in slot order (slices usually list their endpoints so): no sort, which copies the list. */
+function inOrder(list: readonly EndpointBackend[]): boolean {
+  for (let i = 1; i < list.length; i++) if (slotOrder(list[i - 1]!, list[i]!) > 0) return false;
+  return true;
 }
 
 /** The families a service's NodePorts open on: spec.ipFamilies, else those of its cluster IPs. */
@@ -250,7 +261,7 @@ export function serviceFrontends(
     scope: LbScope,
     wildcard = false,
   ) => {
-    const c = canonicalIp(ip, `Service ${serviceKey(svc)}`);
+    const c = canonicalIp(ip, () => `Service ${serviceKey(svc)}`);
     drafts.push({
       type,
       address: c.address,
@@ -292,6 +303,7 @@ export function serviceFrontends(
   const affinity = affinityTimeoutSeconds(svc);
   const ranges = (spec.loadBalancerSourceRanges ?? []).map((r) => parsePrefix(r));
   const out: FrontendSpec[] = [];
+  const service = serviceKey(svc);
   const seen = new Set<string>();
   for (const d of drafts) {
     const key = l3n4Key(d.address, d.family, d.port, d.protocol, d.scope);
@@ -302,9 +314,10 @@ export function serviceFrontends(
     const etpApplies = d.type !== 'ClusterIP';
     const onlyLocal = d.scope === 'internal' || !etpApplies ? intLocal : extLocal;
     const all = backendsByPort.get(`${d.portName}/${d.protocol}`) ?? [];
-    const slotted = all
-      .filter((b) => b.family === d.family && b.state !== 'maintenance' && (!onlyLocal || b.local))
-      .sort(slotOrder);
+    const slotted = all.filter(
+      (b) => b.family === d.family && b.state !== 'maintenance' && (!onlyLocal || b.local),
+    );
+    if (!inOrder(slotted)) slotted.sort(slotOrder);
     let active = 0;
     let terminating = 0;
     let quarantined = 0;
@@ -337,7 +350,7 @@ export function serviceFrontends(
 
     out.push({
       key,
-      service: serviceKey(svc),
+      service,
       portName: d.portName,
       servicePort: d.servicePort,
       type: d.type,

@@ -29,7 +29,8 @@ export class IdAllocator {
   }
 
   lookup(key: string): number | undefined {
-    return this.#byKey.get(key) ?? this.#restored.get(key);
+    const id = this.#byKey.get(key);
+    return id !== undefined || this.#restored.size === 0 ? id : this.#restored.get(key);
   }
 
   keyOf(id: number): string | undefined {
@@ -40,7 +41,7 @@ export class IdAllocator {
   acquire(key: string): number {
     const held = this.#byKey.get(key);
     if (held !== undefined) return held;
-    const restored = this.#restored.get(key);
+    const restored = this.#restored.size > 0 ? this.#restored.get(key) : undefined;
     if (restored !== undefined) {
       this.#restored.delete(key);
       this.#byKey.set(key, restored);

@@ -30,15 +30,19 @@ export function ipv4Value(s: string): number | undefined {
 
 /**
  * An address in canonical text with a value to order by (a number for IPv4: this runs for every
- * endpoint address, and dotted quads without leading zeros are already canonical).
+ * endpoint address, and dotted quads without leading zeros are already canonical). `what` names
+ * the object in the error (a function: built only then).
  */
 export function canonicalIp(
   s: string,
-  what: string,
+  what: string | (() => string),
 ): { family: IpFamily; address: string; value: number | bigint } {
   const v4 = ipv4Value(s);
   if (v4 !== undefined) return { family: 4, address: s, value: v4 };
   const ip = parseIp(s);
-  if (ip === undefined) throw new LbError(`${what}: ${JSON.stringify(s)} is not an IP address`);
+  if (ip === undefined)
+    throw new LbError(
+      `${typeof what === 'string' ? what : what()}: ${JSON.stringify(s)} is not an IP address`,
+    );
   return { family: ip.family, address: formatIp(ip.family, ip.addr), value: ip.addr };
 }

@@ -578,11 +578,15 @@ export class LbState {
     this.#batch(() => {
       const oldBackends = e.backends;
       e.backends = backends;
-      for (const k of backends.keys()) if (!oldBackends.has(k)) refAdd(this.#backendRefs, k, svcKey);
+      // forEach: a for-of over a Map's entries allocates a pair per entry (100,000 at start).
       const gone: BackendSpec[] = [];
-      for (const [k, b] of oldBackends)
+      oldBackends.forEach((b, k) => {
         if (!backends.has(k) && refDrop(this.#backendRefs, k, svcKey)) gone.push(b);
-      for (const k of backends.keys()) this.#upsertBackend(k);
+      });
+      backends.forEach((b, k) => {
+        if (!oldBackends.has(k)) refAdd(this.#backendRefs, k, svcKey);
+        this.#upsertBackend(k, svcKey, b);
+      });
       for (const k of oldBackends.keys())
         if (!backends.has(k) && this.#backendRefs.has(k)) this.#upsertBackend(k);
 
@@ -712,13 +716,20 @@ export class LbState {
     }
   }
 
-  /** Writes a backend's row; its state is the most usable one any service sees. */
-  #upsertBackend(key: string): void {
+  /**
+   * Writes a backend's row; its state is the most usable one any service sees. `spec`: how the
+   * service `from` sees it (all there is to know when it is the only user).
+   */
+  #upsertBackend(key: string, from?: string, fromSpec?: BackendSpec): void {
+    const owners = this.#backendRefs.get(key);
     let spec: BackendSpec | undefined;
-    for (const s of refOwners(this.#backendRefs, key)) {
-      const b = this.#services.get(s)?.backends.get(key);
-      if (b && (!spec || BACKEND_STATE[b.state] < BACKEND_STATE[spec.state])) spec = b;
-    }
+    if (typeof owners === 'string')
+      spec = owners === from ? fromSpec : this.#services.get(owners)?.backends.get(key);
+    else
+      for (const s of owners ?? []) {
+        const b = this.#services.get(s)?.backends.get(key);
+        if (b && (!spec || BACKEND_STATE[b.state] < BACKEND_STATE[spec.state])) spec = b;
+      }
     if (!spec) return;
     const id = this.backendIds.lookup(key)!;
     this.tables.backends.upsert(familyIdKey(spec.family, id), {
@@ -821,9 +832,4 @@ function refDrop(refs: Refs, key: string, owner: string): boolean {
   r.delete(owner);
   if (r.size === 1) refs.set(key, r.values().next().value!);
   return false;
-}
-
-function refOwners(refs: Refs, key: string): Iterable<string> {
-  const r = refs.get(key);
-  return r === undefined ? [] : typeof r === 'string' ? [r] : r;
 }

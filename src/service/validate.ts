@@ -41,59 +41,77 @@ type Obj = Record<string, unknown>;
 
 const NOT_SUPPORTED = 'not supported by cilium-ts';
 
+/**
+ * Where a value sits under a reader's `path`: a field (`.name`) or a list index (`[2]`). Readers
+ * join it to the path only to report an issue: valid objects (10,000 services at start) build no
+ * path strings.
+ */
+type Sub = string | number | undefined;
+
+function at(path: string, sub: Sub): string {
+  if (sub === undefined) return path;
+  return typeof sub === 'number' ? `${path}[${sub}]` : join(path, sub);
+}
+
 /** Collects issues; each reader reports a wrong type itself and returns undefined. */
 class Checker {
   readonly issues: ServiceIssue[] = [];
 
-  err(path: string, message: string): void {
-    this.issues.push({ path, message });
+  err(path: string, message: string, sub?: Sub): void {
+    this.issues.push({ path: at(path, sub), message });
   }
 
   /** A plain object whose every key is in `known` (null or absent → undefined). */
-  object(v: unknown, path: string, known: readonly string[]): Obj | undefined {
+  object(v: unknown, path: string, known: readonly string[], sub?: Sub): Obj | undefined {
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'object' || Array.isArray(v)) {
-      this.err(path, `Invalid value: ${show(v)}: must be an object`);
+      this.err(path, `Invalid value: ${show(v)}: must be an object`, sub);
       return undefined;
     }
     const o = v as Obj;
-    for (const k of Object.keys(o))
-      if (!known.includes(k) && o[k] !== null) this.err(join(path, k), `unknown field "${k}"`);
+    // for-in over own keys: Object.keys() would allocate a list per object.
+    for (const k in o)
+      if (Object.hasOwn(o, k) && !known.includes(k) && o[k] !== null)
+        this.err(join(at(path, sub), k), `unknown field "${k}"`);
     return o;
   }
 
   /** A value of one JSON type (null or absent → undefined); `what` names the type in the error. */
-  #typed<T>(v: unknown, path: string, is: (x: unknown) => x is T, what: string): T | undefined {
+  #typed<T>(v: unknown, path: string, sub: Sub, is: (x: unknown) => x is T, what: string): T | undefined {
     if (v === undefined || v === null) return undefined;
     if (is(v)) return v;
-    this.err(path, `Invalid value: ${show(v)}: must be ${what}`);
+    this.err(path, `Invalid value: ${show(v)}: must be ${what}`, sub);
     return undefined;
   }
 
-  str(v: unknown, path: string): string | undefined {
-    return this.#typed(v, path, (x): x is string => typeof x === 'string', 'a string');
+  str(v: unknown, path: string, sub?: Sub): string | undefined {
+    if (typeof v === 'string') return v;
+    return this.#typed(v, path, sub, isString, 'a string');
   }
 
-  int(v: unknown, path: string): number | undefined {
-    return this.#typed(v, path, (x): x is number => Number.isInteger(x), 'an integer');
+  int(v: unknown, path: string, sub?: Sub): number | undefined {
+    return this.#typed(v, path, sub, Number.isInteger as (x: unknown) => x is number, 'an integer');
   }
 
-  bool(v: unknown, path: string): boolean | undefined {
-    return this.#typed(v, path, (x): x is boolean => typeof x === 'boolean', 'a boolean');
+  bool(v: unknown, path: string, sub?: Sub): boolean | undefined {
+    if (typeof v === 'boolean') return v;
+    return this.#typed(v, path, sub, isBoolean, 'a boolean');
   }
 
-  array(v: unknown, path: string): unknown[] | undefined {
-    return this.#typed(v, path, Array.isArray, 'a list');
+  array(v: unknown, path: string, sub?: Sub): unknown[] | undefined {
+    if (Array.isArray(v)) return v;
+    return this.#typed(v, path, sub, Array.isArray, 'a list');
   }
 
-  strings(v: unknown, path: string): string[] | undefined {
-    const a = this.array(v, path);
+  strings(v: unknown, path: string, sub?: Sub): string[] | undefined {
+    const a = this.array(v, path, sub);
     if (a === undefined) return undefined;
     const out: string[] = [];
-    a.forEach((x, i) => {
-      const s = this.str(x, `${path}[${i}]`);
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i];
+      const s = typeof x === 'string' ? x : this.str(x, at(path, sub), i);
       if (s !== undefined) out.push(s);
-    });
+    }
     return out.length === a.length ? out : undefined;
   }
 
@@ -103,15 +121,17 @@ class Checker {
     path: string,
     allowed: readonly T[],
     refused: Record<string, string> = {},
+    sub?: Sub,
   ): T | undefined {
-    const s = this.str(v, path);
+    const s = this.str(v, path, sub);
     if (s === undefined) return undefined;
     if ((allowed as readonly string[]).includes(s)) return s as T;
-    if (s in refused) this.err(path, `Unsupported value: ${show(s)}: ${refused[s]}`);
+    if (s in refused) this.err(path, `Unsupported value: ${show(s)}: ${refused[s]}`, sub);
     else
       this.err(
         path,
         `Unsupported value: ${show(s)}: supported values: ${allowed.map((a) => show(a)).join(', ')}`,
+        sub,
       );
     return undefined;
   }
@@ -120,8 +140,8 @@ class Checker {
   stringMap(
     v: unknown,
     path: string,
-    keyErrors: (k: string) => string[],
-    valueErrors: (v: string) => string[],
+    keyErrors: (k: string) => readonly string[],
+    valueErrors: (v: string) => readonly string[],
   ): Record<string, string> | undefined {
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'object' || Array.isArray(v)) {
@@ -129,12 +149,15 @@ class Checker {
       return undefined;
     }
     const out: Record<string, string> = {};
-    for (const [k, x] of Object.entries(v as Obj)) {
-      const p = `${path}[${k}]`;
-      for (const e of keyErrors(k)) this.err(p, `Invalid value: ${show(k)}: ${e}`);
-      const s = this.str(x, p);
+    const o = v as Obj;
+    for (const k in o) {
+      if (!Object.hasOwn(o, k)) continue;
+      const x = o[k];
+      const p = () => `${path}[${k}]`;
+      for (const e of keyErrors(k)) this.err(p(), `Invalid value: ${show(k)}: ${e}`);
+      const s = typeof x === 'string' ? x : this.str(x, p());
       if (s === undefined) continue;
-      for (const e of valueErrors(s)) this.err(p, `Invalid value: ${show(s)}: ${e}`);
+      for (const e of valueErrors(s)) this.err(p(), `Invalid value: ${show(s)}: ${e}`);
       out[k] = s;
     }
     return out;
@@ -146,6 +169,26 @@ class Checker {
       this.err(join(path, key), `Forbidden: ${NOT_SUPPORTED}: ${why}`);
   }
 }
+
+/**
+ * Names found valid before: every slice names the same few nodes, every object the same label
+ * keys. Bounded, so that a stream of distinct names does not grow it without end.
+ */
+const validNodeNames = new Set<string>();
+const validLabelKeys = new Set<string>();
+const NO_ERRORS: readonly string[] = [];
+
+function knownValid(cache: Set<string>, s: string, rule: (s: string) => string[]): readonly string[] {
+  if (cache.has(s)) return NO_ERRORS;
+  const errors = rule(s);
+  if (errors.length === 0 && cache.size < 4096) cache.add(s);
+  return errors;
+}
+
+const labelKeyProblems = (k: string) => knownValid(validLabelKeys, k, labelKeyErrors);
+
+const isString = (x: unknown): x is string => typeof x === 'string';
+const isBoolean = (x: unknown): x is boolean => typeof x === 'boolean';
 
 function join(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
@@ -181,18 +224,22 @@ const SPECIAL_RANGES: readonly [Prefix, string][] = [
 ];
 
 /** An IP address (`10.0.0.1`, `fd00::1`); with `nonSpecial`, not unspecified, loopback or link-local. */
-function checkIp(c: Checker, s: string, path: string, nonSpecial = false): IpFamily | undefined {
+function checkIp(c: Checker, s: string, path: string, nonSpecial = false, sub?: Sub): IpFamily | undefined {
   if (!nonSpecial && ipv4Value(s) !== undefined) return 4; // the common case, without bigints
   const ip = parseIp(s);
   if (ip === undefined) {
-    c.err(path, `Invalid value: ${show(s)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`);
+    c.err(
+      path,
+      `Invalid value: ${show(s)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`,
+      sub,
+    );
     return undefined;
   }
   if (nonSpecial) {
     const host = parsePrefix(s);
     for (const [range, why] of SPECIAL_RANGES)
       if (prefixContains(range, host)) {
-        c.err(path, `Invalid value: ${show(s)}: ${why}`);
+        c.err(path, `Invalid value: ${show(s)}: ${why}`, sub);
         return undefined;
       }
   }
@@ -228,9 +275,9 @@ function parseMeta(c: Checker, v: unknown, nameRule: (s: string) => string[]): O
   const ns = c.str(o.namespace, 'metadata.namespace') || 'default';
   for (const e of dns1123LabelErrors(ns)) c.err('metadata.namespace', `Invalid value: ${show(ns)}: ${e}`);
   const meta: ObjectMeta = { name: name ?? '', namespace: ns };
-  const labels = c.stringMap(o.labels, 'metadata.labels', labelKeyErrors, labelValueErrors);
+  const labels = c.stringMap(o.labels, 'metadata.labels', labelKeyProblems, labelValueErrors);
   if (labels !== undefined) meta.labels = labels;
-  const annotations = c.stringMap(o.annotations, 'metadata.annotations', labelKeyErrors, () => []);
+  const annotations = c.stringMap(o.annotations, 'metadata.annotations', labelKeyProblems, () => NO_ERRORS);
   if (annotations !== undefined) meta.annotations = annotations;
   for (const k of [
     'uid',
@@ -239,11 +286,11 @@ function parseMeta(c: Checker, v: unknown, nameRule: (s: string) => string[]): O
     'deletionTimestamp',
     'generateName',
   ] as const) {
-    const s = c.str(o[k], `metadata.${k}`);
+    const s = c.str(o[k], 'metadata', k);
     if (s !== undefined) meta[k] = s;
   }
   for (const k of ['generation', 'deletionGracePeriodSeconds'] as const) {
-    const n = c.int(o[k], `metadata.${k}`);
+    const n = c.int(o[k], 'metadata', k);
     if (n !== undefined) meta[k] = n;
   }
   const finalizers = c.strings(o.finalizers, 'metadata.finalizers');
@@ -285,6 +332,9 @@ function what(kind: string, meta: ObjectMeta | undefined): string {
   return meta?.name ? `${kind} ${meta.namespace}/${meta.name}` : kind;
 }
 
+const PROTOCOLS = ['TCP', 'UDP'] as const;
+const SLICE_PORT_FIELDS = ['name', 'protocol', 'port', 'appProtocol'] as const;
+const SERVICE_PORT_FIELDS = ['name', 'protocol', 'port', 'targetPort', 'nodePort', 'appProtocol'] as const;
 const PROTOCOL_REFUSED = { SCTP: `${NOT_SUPPORTED}: SCTP services are not implemented; use TCP or UDP` };
 
 export interface ParseServiceOptions {
@@ -364,7 +414,7 @@ function parseServiceSpec(
     internalTrafficPolicy: 'Cluster',
   };
 
-  const selector = c.stringMap(o.selector, 'spec.selector', labelKeyErrors, labelValueErrors);
+  const selector = c.stringMap(o.selector, 'spec.selector', labelKeyProblems, labelValueErrors);
   if (selector !== undefined) spec.selector = selector;
 
   parseClusterIPs(c, o, spec);
@@ -522,29 +572,29 @@ function parsePorts(
   const nodePortProto = new Set<string>();
   list.forEach((x, i) => {
     const p = `spec.ports[${i}]`;
-    const o = c.object(x, p, ['name', 'protocol', 'port', 'targetPort', 'nodePort', 'appProtocol']);
+    const o = c.object(x, p, SERVICE_PORT_FIELDS);
     if (o === undefined) {
       c.err(p, 'Required value: must be an object');
       return;
     }
-    const name = c.str(o.name, `${p}.name`) ?? '';
+    const name = c.str(o.name, p, 'name') ?? '';
     if (name === '') {
       if (list.length > 1)
-        c.err(`${p}.name`, 'Required value: every port must be named when there is more than one');
+        c.err(p, 'Required value: every port must be named when there is more than one', 'name');
     } else {
-      for (const e of dns1123LabelErrors(name)) c.err(`${p}.name`, `Invalid value: ${show(name)}: ${e}`);
-      if (names.has(name)) c.err(`${p}.name`, `Duplicate value: ${show(name)}`);
+      for (const e of dns1123LabelErrors(name)) c.err(p, `Invalid value: ${show(name)}: ${e}`, 'name');
+      if (names.has(name)) c.err(p, `Duplicate value: ${show(name)}`, 'name');
       names.add(name);
     }
     const protocol: Protocol =
-      c.enumOf(o.protocol ?? 'TCP', `${p}.protocol`, ['TCP', 'UDP'] as const, PROTOCOL_REFUSED) ?? 'TCP';
-    const port = c.int(o.port, `${p}.port`);
+      c.enumOf(o.protocol ?? 'TCP', p, PROTOCOLS, PROTOCOL_REFUSED, 'protocol') ?? 'TCP';
+    const port = c.int(o.port, p, 'port');
     if (port === undefined) {
-      if (o.port === undefined || o.port === null) c.err(`${p}.port`, 'Required value');
+      if (o.port === undefined || o.port === null) c.err(p, 'Required value', 'port');
       return;
     }
     if (port < 1 || port > 65535)
-      c.err(`${p}.port`, `Invalid value: ${port}: must be between 1 and 65535, inclusive`);
+      c.err(p, `Invalid value: ${port}: must be between 1 and 65535, inclusive`, 'port');
     const pp = `${port}/${protocol}`;
     if (portProto.has(pp)) c.err(p, `Duplicate value: {"port":${port},"protocol":"${protocol}"}`);
     portProto.add(pp);
@@ -564,7 +614,7 @@ function parsePorts(
     }
 
     const sp: ServicePort = { name, protocol, port, targetPort };
-    const nodePort = c.int(o.nodePort, `${p}.nodePort`);
+    const nodePort = c.int(o.nodePort, p, 'nodePort');
     if (nodePort !== undefined && nodePort !== 0) {
       if (spec.type === 'ClusterIP')
         c.err(`${p}.nodePort`, "Forbidden: may not be used when `type` is 'ClusterIP'");
@@ -578,7 +628,7 @@ function parsePorts(
       nodePortProto.add(np);
       sp.nodePort = nodePort;
     }
-    const appProtocol = c.str(o.appProtocol, `${p}.appProtocol`);
+    const appProtocol = c.str(o.appProtocol, p, 'appProtocol');
     if (appProtocol !== undefined) sp.appProtocol = appProtocol;
     spec.ports.push(sp);
   });
@@ -655,23 +705,23 @@ export function parseEndpointSlice(raw: unknown): EndpointSlice {
   const names = new Set<string>();
   list.forEach((x, i) => {
     const p = `ports[${i}]`;
-    const o = c.object(x, p, ['name', 'protocol', 'port', 'appProtocol']);
+    const o = c.object(x, p, SLICE_PORT_FIELDS);
     if (o === undefined) return;
-    const name = c.str(o.name, `${p}.name`) ?? '';
+    const name = c.str(o.name, p, 'name') ?? '';
     if (name !== '')
-      for (const e of dns1123LabelErrors(name)) c.err(`${p}.name`, `Invalid value: ${show(name)}: ${e}`);
-    if (names.has(name)) c.err(`${p}.name`, `Duplicate value: ${show(name)}`);
+      for (const e of dns1123LabelErrors(name)) c.err(p, `Invalid value: ${show(name)}: ${e}`, 'name');
+    if (names.has(name)) c.err(p, `Duplicate value: ${show(name)}`, 'name');
     names.add(name);
     const protocol: Protocol =
-      c.enumOf(o.protocol ?? 'TCP', `${p}.protocol`, ['TCP', 'UDP'] as const, PROTOCOL_REFUSED) ?? 'TCP';
+      c.enumOf(o.protocol ?? 'TCP', p, PROTOCOLS, PROTOCOL_REFUSED, 'protocol') ?? 'TCP';
     const ep: EndpointPort = { name, protocol };
-    const port = c.int(o.port, `${p}.port`);
+    const port = c.int(o.port, p, 'port');
     if (port !== undefined) {
       if (port < 1 || port > 65535)
-        c.err(`${p}.port`, `Invalid value: ${port}: must be between 1 and 65535, inclusive`);
+        c.err(p, `Invalid value: ${port}: must be between 1 and 65535, inclusive`, 'port');
       ep.port = port;
     }
-    const appProtocol = c.str(o.appProtocol, `${p}.appProtocol`);
+    const appProtocol = c.str(o.appProtocol, p, 'appProtocol');
     if (appProtocol !== undefined) ep.appProtocol = appProtocol;
     ports.push(ep);
   });
@@ -698,63 +748,66 @@ const TARGET_REF_FIELDS = [
   'fieldPath',
 ] as const;
 
+const ENDPOINT_FIELDS = [
+  'addresses',
+  'conditions',
+  'hostname',
+  'nodeName',
+  'zone',
+  'targetRef',
+  'hints',
+  'deprecatedTopology',
+] as const;
+const CONDITION_FIELDS = ['ready', 'serving', 'terminating'] as const;
+
 function parseEndpoint(
   c: Checker,
   v: unknown,
   p: string,
   family: IpFamily | undefined,
 ): Endpoint | undefined {
-  const o = c.object(v, p, [
-    'addresses',
-    'conditions',
-    'hostname',
-    'nodeName',
-    'zone',
-    'targetRef',
-    'hints',
-    'deprecatedTopology',
-  ]);
+  const o = c.object(v, p, ENDPOINT_FIELDS);
   if (o === undefined) return undefined;
   c.unsupported(o, 'hints', p, 'topology-aware routing is not implemented');
   c.unsupported(o, 'deprecatedTopology', p, 'topology-aware routing is not implemented');
-  const addresses = c.strings(o.addresses, `${p}.addresses`) ?? [];
-  if (addresses.length === 0) c.err(`${p}.addresses`, 'Required value: must have at least 1 item');
+  const addresses = c.strings(o.addresses, p, 'addresses') ?? [];
+  if (addresses.length === 0) c.err(p, 'Required value: must have at least 1 item', 'addresses');
   if (addresses.length > MAX_ADDRESSES)
-    c.err(`${p}.addresses`, `Too many: ${addresses.length}: must have at most ${MAX_ADDRESSES} items`);
-  addresses.forEach((a, j) => {
-    const f = checkIp(c, a, `${p}.addresses[${j}]`);
+    c.err(p, `Too many: ${addresses.length}: must have at most ${MAX_ADDRESSES} items`, 'addresses');
+  for (let j = 0; j < addresses.length; j++) {
+    const a = addresses[j]!;
+    const f = ipv4Value(a) !== undefined ? 4 : checkIp(c, a, `${p}.addresses`, false, j);
     if (f !== undefined && family !== undefined && f !== family)
-      c.err(
-        `${p}.addresses[${j}]`,
-        `Invalid value: ${show(a)}: must be a valid ${FAMILY_NAME[family]} address`,
-      );
-  });
+      c.err(`${p}.addresses`, `Invalid value: ${show(a)}: must be a valid ${FAMILY_NAME[family]} address`, j);
+  }
   const ep: Endpoint = { addresses, conditions: {} };
-  const cond = c.object(o.conditions, `${p}.conditions`, ['ready', 'serving', 'terminating']);
+  const cond = c.object(o.conditions, p, CONDITION_FIELDS, 'conditions');
   if (cond !== undefined)
-    for (const k of ['ready', 'serving', 'terminating'] as const) {
-      const b = c.bool(cond[k], `${p}.conditions.${k}`);
+    for (const k of CONDITION_FIELDS) {
+      const x = cond[k];
+      const b = typeof x === 'boolean' || x === undefined ? x : c.bool(x, `${p}.conditions`, k);
       if (b !== undefined) ep.conditions[k] = b;
     }
-  const hostname = c.str(o.hostname, `${p}.hostname`);
+  const hostname = c.str(o.hostname, p, 'hostname');
   if (hostname !== undefined) {
     for (const e of dns1123LabelErrors(hostname))
-      c.err(`${p}.hostname`, `Invalid value: ${show(hostname)}: ${e}`);
+      c.err(p, `Invalid value: ${show(hostname)}: ${e}`, 'hostname');
     ep.hostname = hostname;
   }
-  const nodeName = c.str(o.nodeName, `${p}.nodeName`);
+  const nodeName = c.str(o.nodeName, p, 'nodeName');
   if (nodeName !== undefined) {
-    for (const e of dns1123SubdomainErrors(nodeName))
-      c.err(`${p}.nodeName`, `Invalid value: ${show(nodeName)}: ${e}`);
+    for (const e of knownValid(validNodeNames, nodeName, dns1123SubdomainErrors))
+      c.err(p, `Invalid value: ${show(nodeName)}: ${e}`, 'nodeName');
     ep.nodeName = nodeName;
   }
-  const zone = c.str(o.zone, `${p}.zone`);
+  const zone = c.str(o.zone, p, 'zone');
   if (zone !== undefined) ep.zone = zone;
-  const ref = c.object(o.targetRef, `${p}.targetRef`, TARGET_REF_FIELDS);
+  const ref = c.object(o.targetRef, p, TARGET_REF_FIELDS, 'targetRef');
   if (ref !== undefined) {
     const r: ObjectReference = {};
     for (const k of TARGET_REF_FIELDS) {
-      const s = c.str(ref[k], `${p}.targetRef.${k}`);
+      const x = ref[k];
+      const s = typeof x === 'string' ? x : c.str(x, `${p}.targetRef`, k);
       if (s !== undefined) r[k] = s;
     }
     ep.targetRef = r;

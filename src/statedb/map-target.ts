@@ -35,19 +35,22 @@ export function mapTarget<V>(m: KeyedMap<V>, equals: (a: V, b: V) => boolean): O
   const setMany = m.setMany?.bind(m);
   if (setMany)
     ops.updateMany = (items) => {
-      // Rows equal to what was written last are skipped; errors map back to the items' indexes.
-      const at: number[] = [];
+      // Rows equal to what was written last are skipped; errors map back to the items' indexes
+      // (`at`, from the first skipped row on: until then an entry's index is its item's).
+      let at: number[] | undefined;
       const entries: [string, V][] = [];
       for (let i = 0; i < items.length; i++) {
         const it = items[i]!;
         if (it.applied === undefined || !equals(it.applied, it.value)) {
-          at.push(i);
+          at?.push(i);
           entries.push([it.key, it.value]);
-        }
+        } else if (at === undefined) at = entries.map((_, j) => j);
       }
       if (entries.length === 0) return new Map();
       const errors = setMany(entries);
-      return errors.size === 0 ? errors : new Map([...errors].map(([j, e]) => [at[j]!, e]));
+      return errors.size === 0 || at === undefined
+        ? errors
+        : new Map([...errors].map(([j, e]) => [at[j]!, e]));
     };
   return ops;
 }

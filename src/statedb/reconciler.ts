@@ -14,7 +14,7 @@
  * re-applies every object and prunes, so drift and leftovers from before a restart converge.
  * Pure: timers only, the target does the I/O.
  */
-import type { Change, Table } from './table.js';
+import type { Change, Row, Table } from './table.js';
 
 export type FlushPhase = 'upserts' | 'deletes';
 
@@ -220,18 +220,25 @@ export class Reconciler<V> implements ReconcilerHandle {
   }
 
   async #drain(phase?: FlushPhase): Promise<void> {
-    const wanted = (k: string) => phase === undefined || this.table.has(k) === (phase === 'upserts');
     for (;;) {
-      // The keys of this phase; the others stay dirty (a new set: cheaper than deleting each key).
+      // The keys of this phase; the others stay dirty (a new set: cheaper than deleting each key,
+      // and none at all when every key is of this phase).
       const keys: string[] = [];
-      const rest = new Set<string>();
+      const rows: (Row<V> | undefined)[] = [];
+      let rest: Set<string> | undefined;
       for (const k of this.#dirty) {
-        if (wanted(k)) keys.push(k);
-        else rest.add(k);
+        const row = this.table.row(k);
+        if (phase === undefined || (row !== undefined) === (phase === 'upserts')) {
+          keys.push(k);
+          rows.push(row);
+        } else {
+          rest ??= new Set();
+          rest.add(k);
+        }
       }
       if (keys.length === 0) break;
-      this.#dirty = rest;
-      if (this.ops.updateMany) await this.#batched(keys, this.ops.updateMany.bind(this.ops));
+      this.#dirty = rest ?? new Set();
+      if (this.ops.updateMany) await this.#batched(keys, rows, this.ops.updateMany.bind(this.ops));
       else for (const key of keys) await this.#one(key);
     }
     this.#armRetry();
@@ -260,6 +267,7 @@ export class Reconciler<V> implements ReconcilerHandle {
    */
   async #batched(
     keys: readonly string[],
+    rows: readonly (Row<V> | undefined)[],
     updateMany: NonNullable<Operations<V>['updateMany']>,
   ): Promise<void> {
     let run: UpdateItem<V>[] = [];
@@ -279,8 +287,9 @@ export class Reconciler<V> implements ReconcilerHandle {
         else this.#succeeded(it.key, it);
       }
     };
-    for (const key of keys) {
-      const row = this.table.row(key);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const row = rows[i];
       if (row) run.push({ key, value: row.value, applied: this.#appliedOf(key) });
       else {
         await flushRun();

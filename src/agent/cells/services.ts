@@ -86,20 +86,20 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
       for (const r of [...order].reverse()) await r.flush('deletes');
     };
     // Bad objects are refused before the resource store takes them. The check's result is kept
-    // for the object it parsed: the store keeps a handed-over object as it is, so applying it
-    // does not parse it again.
-    const parsed = new WeakMap<object, Service | EndpointSlice>();
-    const parse = <T extends Service | EndpointSlice>(obj: object, fn: (o: unknown) => T): T => {
-      const hit = parsed.get(obj) as T | undefined;
-      if (hit) return hit;
-      const p = fn(obj);
-      parsed.set(obj, p);
-      return p;
-    };
+    // for the object it parsed until it is applied: the store keeps a handed-over object as it
+    // is, so applying it does not parse it again. Objects applied without a check (at start, the
+    // stores' content) are parsed then and not kept: a weak map of every object costs the
+    // garbage collector on each pass.
+    const checked = new WeakMap<object, Service | EndpointSlice>();
     resources.onObjectCheck((kind, obj) => {
-      if (kind === 'Service') parse(obj, parseService);
-      else parse(obj, parseEndpointSlice);
+      checked.set(obj, kind === 'Service' ? parseService(obj) : parseEndpointSlice(obj));
     });
+    const parse = <T extends Service | EndpointSlice>(obj: object, fn: (o: unknown) => T): T => {
+      const hit = checked.get(obj) as T | undefined;
+      if (hit === undefined) return fn(obj);
+      checked.delete(obj);
+      return hit;
+    };
     const applyOne = ({ kind, namespace, name }: ObjectRef) => {
       const key = namespacedKey(namespace, name);
       if (kind === 'Service') {
