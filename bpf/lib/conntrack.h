@@ -78,7 +78,11 @@ struct {
 #define CT_SIDE_INGRESS CT_KEY_F_INGRESS
 /* ct_lookup's `side` may carry this: look for a reply first (the caller knows the packet is
  * one, e.g. from the other endpoint's entry of the same connection), which saves the missed
- * lookup of the original direction */
+ * lookup of the original direction. Without it, a packet whose source port is below its
+ * destination port is looked for as a reply first too: servers listen below the ephemeral
+ * range their clients send from, so that is how replies usually look (ICMP echo replies have
+ * source "port" 0). Either order finds the same entry; only a tuple live both ways round (not
+ * something a connection makes) could tell them apart. */
 #define CT_LOOKUP_REPLY_FIRST 0x80
 
 /* Now, for lifetimes: CLOCK_MONOTONIC at tick resolution (see above). */
@@ -206,7 +210,7 @@ static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, _
 {
 	void *map = ct_map(ipv6);
 	__u64 now = ct_now();
-	int reply_first = side & CT_LOOKUP_REPLY_FIRST;
+	int reply_first = (side & CT_LOOKUP_REPLY_FIRST) || bpf_ntohs(key->sport) < bpf_ntohs(key->dport);
 	struct ct_entry *e;
 
 	side &= CT_KEY_F_INGRESS;
