@@ -10,14 +10,20 @@
  * 2. etcd keys and bytes per pod (needs root: a lab): `lab up --nodes 3`, then N pods over the three
  *    nodes (apps shared by several pods, as Deployments are), and every key under cilium/ counted
  *    before and after, by kind.
+ * 3. Pod ready, in the same lab: `lab apply` of one pod pinned to node1, timed from the CLI's start
+ *    to the pod answering ping from node1 and to node2's ipcache holding its address (through
+ *    etcd), for pods whose labels have an identity already and pods that need a new one; with the
+ *    CNI ADD as `lab apply` reports it and the floor of a bare CLI start (`cilium-ts --version`).
  *
- *   node dist/bench/cluster.js [--sets 300] [--pods 30] [--apps 10] [--no-lab]
+ *   node dist/bench/cluster.js [--sets 300] [--pods 30] [--apps 10] [--ready 12] [--no-lab]
  */
-import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentSocketPath } from '../src/agent/config.js';
+import { AgentApi } from '../src/api/client.js';
 import { cliPath } from '../src/common/paths.js';
 import { KvstoreIdentityAllocator } from '../src/identity/index.js';
 import { EtcdKvStore } from '../src/kvstore/etcd.js';
@@ -33,6 +39,7 @@ const arg = (name: string, def: string) => {
 const SETS = Number(arg('--sets', '300'));
 const PODS = Number(arg('--pods', '30'));
 const APPS = Number(arg('--apps', '10'));
+const READY = Number(arg('--ready', '12'));
 
 // ---------- role: one agent's allocator ----------
 
@@ -209,11 +216,128 @@ spec: {containers: [{name: c, command: [sleep, infinity]}]}
     process.stdout.write(
       `etcd per pod: ${((ta.keys - tb.keys) / PODS).toFixed(2)} keys, ${Math.round((ta.bytes - tb.bytes) / PODS)} bytes (key + value); the lab without pods: ${tb.keys} keys, ${tb.bytes} bytes (3 nodes)\n`,
     );
+    await podReady(lab, c);
   } finally {
     spawnSync(process.execPath, [cliPath, 'lab', 'down', '--name', lab], {
       stdio: 'ignore',
       timeout: 300_000,
     });
+  }
+}
+
+// ---------- pod ready, in the lab ----------
+
+const pct = (xs: number[], p: number) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))]! : Number.NaN;
+};
+
+/** A CLI run's wall time (ms) and output; asynchronous, so polls can run meanwhile. */
+function cliTimed(args: string[]): Promise<{ ms: number; stdout: string }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) =>
+      code === 0
+        ? resolve({ ms: performance.now() - t0, stdout: out })
+        : reject(new Error(`cilium-ts ${args.join(' ')}: ${err}`)),
+    );
+  });
+}
+
+async function podReady(lab: string, c: LabCluster): Promise<void> {
+  const s = c.state();
+  const node1 = s.nodes.find((n) => n.name === 'node1')!;
+  const node2 = new AgentApi(agentSocketPath(lab, 'node2'));
+  const dir = mkdtempSync(join(tmpdir(), 'cts-bench-ready-'));
+  const rows: Record<'known' | 'new', Record<string, number[]>> = { known: {}, new: {} };
+  const put = (row: Record<string, number[]>, k: string, v: number) => {
+    row[k] ??= [];
+    row[k]!.push(v);
+  };
+  const run1 = randomBytes(2).toString('hex');
+  try {
+    for (let k = 0; k < READY; k++) {
+      // Even pods: labels whose identity exists (after the first); odd pods: a new identity each.
+      const kind = k % 2 === 0 && k > 0 ? 'known' : 'new';
+      const app = kind === 'known' ? `ready${run1}` : `ready${run1}-${k}`;
+      const file = join(dir, `r${k}.yaml`);
+      writeFileSync(
+        file,
+        `apiVersion: v1
+kind: Pod
+metadata: {name: ready${k}, labels: {app: ${app}}}
+spec: {nodeName: node1, containers: [{name: c, command: [sleep, infinity]}]}
+`,
+      );
+      const t0 = performance.now();
+      const applied = cliTimed(['lab', 'apply', '--name', lab, '-f', file]);
+      // node2's ipcache, polled from the start (the address is only known once apply prints it).
+      let ip: string | undefined;
+      let remoteAt = Number.NaN;
+      const remote = (async () => {
+        for (let i = 0; i < 3000 && Number.isNaN(remoteAt); i++) {
+          if (ip && (await node2.bpfIpcache()).some((e) => e.prefix === `${ip}/32`))
+            remoteAt = performance.now();
+          else await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      const a = await applied;
+      ip = /IP (\d+\.\d+\.\d+\.\d+)/.exec(a.stdout)?.[1];
+      if (!ip) throw new Error(`no IP in: ${a.stdout}`);
+      let localAt = Number.NaN;
+      for (let i = 0; i < 100 && Number.isNaN(localAt); i++) {
+        const r = spawnSync('nsenter', [
+          `--net=/run/netns/${node1.netns}`,
+          'ping',
+          '-c',
+          '1',
+          '-W',
+          '1',
+          '-q',
+          ip,
+        ]);
+        if (r.status === 0) localAt = performance.now();
+      }
+      await remote;
+      const row = rows[kind];
+      put(row, 'apply', a.ms);
+      put(row, 'cni', Number(/CNI ADD (\d+) ms/.exec(a.stdout)?.[1]));
+      put(row, 'local', localAt - t0);
+      put(row, 'remote', remoteAt - t0);
+      put(row, 'floor', (await cliTimed(['--version'])).ms);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const f = (xs: number[] | undefined) =>
+    xs?.length
+      ? `p50 ${pct(xs, 50).toFixed(0).padStart(5)} ms  p99 ${pct(xs, 99).toFixed(0).padStart(5)} ms`
+      : '-';
+  process.stdout.write(
+    `# pod ready: lab apply of one pod on node1 (3 nodes, vxlan), ${READY} pods; ms from the CLI's start
+`,
+  );
+  for (const kind of ['known', 'new'] as const) {
+    const r = rows[kind];
+    const n = r.apply?.length ?? 0;
+    process.stdout.write(`${kind === 'known' ? 'identity known' : 'new identity (etcd)'} (${n} pods):
+`);
+    process.stdout.write(`  lab apply returns                     ${f(r.apply)}
+`);
+    process.stdout.write(`    of which CNI ADD (as apply reports)  ${f(r.cni)}
+`);
+    process.stdout.write(`  pod answers ping from node1           ${f(r.local)}
+`);
+    process.stdout.write(`  address in node2's ipcache            ${f(r.remote)}
+`);
+    process.stdout.write(`  bare CLI start (cilium-ts --version)  ${f(r.floor)}
+`);
   }
 }
 

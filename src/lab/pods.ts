@@ -262,8 +262,16 @@ export async function applyPod(
   const key = podKey(ns, name);
   const containerId = createHash('sha256').update(`${s.name}/${key}/${randomUUID()}`).digest('hex');
   const netns = `${netnsPrefix(s.name)}p${containerId.slice(0, 10)}`;
-  await client(s, node.name).putPod(ns, name, podMeta(m));
-  await run(['ip', 'netns', 'add', netns]);
+  // The agent learns the pod (and begins its endpoint) while the namespace is made.
+  const [put, made] = await Promise.allSettled([
+    client(s, node.name).putPod(ns, name, podMeta(m)),
+    run(['ip', 'netns', 'add', netns]),
+  ]);
+  if (put.status === 'rejected') {
+    if (made.status === 'fulfilled') await run(['ip', 'netns', 'del', netns]).catch(() => {});
+    throw put.reason;
+  }
+  if (made.status === 'rejected') throw made.reason;
   const record: LabPod = {
     namespace: ns,
     name,
@@ -279,7 +287,7 @@ export async function applyPod(
   };
   s.pods[key] = record;
   try {
-    await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+    // (The plugin brings the namespace's loopback up.)
     const t0 = performance.now();
     const result = (await cni(s, node, 'ADD', record)) as { ips?: { address: string }[] };
     record.cniResult = result;
