@@ -7,9 +7,9 @@
  * Control plane: Service and EndpointSlice objects handed to the agent (its resource stores) →
  * the services cell's apply() (parse, LB rows, six reconcilers in order, batched map writes) → the
  * pinned LB maps (total time for 10,000 × 10); then one endpoint change (a slice update) → maps,
- * through the services cell and through the agent's resource path as a REST PUT runs it (check,
- * store, apply, flush, start the state save); then an agent restart with those services in its
- * state.
+ * through the services cell (with the LB rows it changed: the changed service's only) and through
+ * the agent's resource path as a REST PUT runs it (check, store, apply, flush, start the state
+ * save); then an agent restart with those services in its state.
  *
  * Datapath (TCP_CRR-style: connect, 32 B request, 32 B reply, close; a new 4-tuple each): a client
  * in a namespace C, a server in a namespace S holding the 10 backend addresses, both the C program
@@ -52,6 +52,7 @@ import { SocketLbLoader } from '../src/datapath/index.js';
 import { bpf, close } from '../src/ebpf/sys/libc.js';
 import { type Cell, Hive } from '../src/hive/hive.js';
 import { namespacedKey } from '../src/k8s/resources.js';
+import type { Table } from '../src/statedb/table.js';
 import type { Cleanup } from '../test/helpers/sys.js';
 import { throwawayCgroup } from '../test/integration/datapath/cgroup-client.js';
 import { type KubeProxyService, kubeProxyRuleset } from './helpers/kube-proxy-rules.js';
@@ -288,6 +289,8 @@ interface ChangeFigures {
   cell: Timing[];
   agent: Timing[];
   persist: Timing[];
+  /** LB rows each update changed (the reconcilers write those and only those). */
+  rows: number[];
 }
 
 /** CHANGES slice updates (one pod replaced) through the services cell, then through setObject. */
@@ -306,16 +309,30 @@ async function endpointChanges(a: BenchAgent): Promise<ChangeFigures> {
     o.slice = sliceObject(o.ns, o.name, o.endpoints);
     return o;
   };
-  const out: ChangeFigures = { cell: [], agent: [], persist: [] };
+  const out: ChangeFigures = { cell: [], agent: [], persist: [], rows: [] };
+  // Incremental: the rows of the changed service only, not all of them again.
+  let changed = 0;
+  const unwatch = Object.values(svc.lb.tables).map((t: Table<unknown>) =>
+    t.watch((cs) => {
+      changed += cs.length;
+    }),
+  );
   for (let g = 1; g <= CHANGES; g++) {
     const o = change(g);
+    changed = 0;
     out.cell.push(
       await timed(async () => {
         res.stores.endpointSlices.upsert(namespacedKey(o.ns, sliceName(o)), o.slice, { handOver: true });
         await svc.apply([{ kind: 'EndpointSlice', namespace: o.ns, name: sliceName(o) }]);
       }),
     );
+    out.rows.push(changed);
+    // One backend replaced: its slot, the new backend's row, the old one's removal (and the
+    // slots after it when the slot order moves): never more than one service's rows.
+    if (changed === 0 || changed > 2 * (2 * BACKENDS + 2))
+      throw new Error(`one slice update changed ${changed} LB rows`);
   }
+  for (const u of unwatch) u();
   // What the REST route runs for a PUT of the slice (the HTTP exchange aside), back to back: the
   // state save each change starts (after its map writes) runs while the next change is handled.
   for (let g = CHANGES + 1; g <= 2 * CHANGES; g++) {
@@ -697,6 +714,10 @@ async function main(): Promise<void> {
       `one slice update → maps, agent resource path (check, store, apply, flush, start the save), median / max of ${CHANGES}`,
       changeRow(changes.agent),
       '< 10 ms',
+    );
+    line(
+      `  LB rows changed and written per update (of ${fmt(MAX * (2 * BACKENDS + 2))}), median / max`,
+      `${median(changes.rows)} / ${Math.max(...changes.rows)}`,
     );
     line(
       `  saving the resource state (${fmt(2 * MAX)} objects, fsync'd JSON, after the maps), median of 3`,

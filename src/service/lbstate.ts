@@ -551,11 +551,16 @@ export class LbState {
     }
 
     // Phase 1: node-local IDs, given back if one cannot be had. No table is touched yet.
-    const taken: [ServiceIdAllocator | BackendIdAllocator, string][] = [];
+    // What was taken, as two lists (not a pair per ID: 110,000 at start).
+    const takenFrom: (ServiceIdAllocator | BackendIdAllocator)[] = [];
+    const takenKeys: string[] = [];
     const take = (alloc: ServiceIdAllocator | BackendIdAllocator, key: string): number => {
       const held = alloc.size;
       const id = alloc.acquire(key);
-      if (alloc.size !== held) taken.push([alloc, key]);
+      if (alloc.size !== held) {
+        takenFrom.push(alloc);
+        takenKeys.push(key);
+      }
       return id;
     };
     const backends = new Map<string, BackendSpec>();
@@ -569,7 +574,7 @@ export class LbState {
         frontends.set(spec.key, { spec, revNat: take(this.serviceIds, spec.key), ids });
       }
     } catch (err) {
-      for (const [alloc, key] of taken) alloc.release(key);
+      for (let i = 0; i < takenFrom.length; i++) takenFrom[i]!.release(takenKeys[i]!);
       throw err;
     }
 
@@ -617,7 +622,7 @@ export class LbState {
       for (const name of TABLE_NAMES) {
         const before = e.owned[name];
         const now = owned[name];
-        if (!sameKeys(before, now)) {
+        if (before.length > 0 && !sameKeys(before, now)) {
           const keep = new Set(now);
           for (const k of before) if (!keep.has(k)) (this.tables[name] as Table<unknown>).delete(k);
         }
@@ -662,15 +667,16 @@ export class LbState {
     });
     // Slots first, the master entry (which makes them reachable) last. The frontend key is the
     // services-map key without its slot (serviceRowKey).
+    const prefix = `${f.key}#`;
     ids.forEach((id, i) => {
       const key = slot(i + 1);
-      put('services', `${f.key}#${i + 1}`, {
+      put('services', prefix + (i + 1), {
         key,
         value: { backendId: id, count: 0, revNatIndex: revNat, flags, flags2, qcount: 0 },
       });
     });
     const master = slot(0);
-    put('services', `${f.key}#0`, {
+    put('services', `${prefix}0`, {
       key: master,
       value: {
         backendId: masterWord(f.algorithm, f.affinityTimeout),

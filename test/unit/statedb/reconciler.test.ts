@@ -131,6 +131,23 @@ describe('reconciler batches', () => {
     await r.stop();
   });
 
+  it('mapTarget skips rows equal to what was written and maps batch errors back to their items', () => {
+    const map = new LogMap(true);
+    const ops = mapTarget(map, (a, b) => a === b);
+    const errors = ops.updateMany!([
+      { key: 'a', value: -1, applied: undefined },
+      { key: 'same', value: 1, applied: 1 },
+      { key: 'b', value: 2, applied: 3 },
+      { key: 'c', value: -3, applied: undefined },
+    ]) as ReadonlyMap<number, unknown>;
+    assert.deepEqual(map.log, ['setMany a,b,c']);
+    assert.deepEqual([...errors.keys()], [0, 3]);
+    map.log.length = 0;
+    const none = ops.updateMany!([{ key: 'same', value: 1, applied: 1 }]) as ReadonlyMap<number, unknown>;
+    assert.equal(none.size, 0);
+    assert.deepEqual(map.log, [], 'nothing to write: no call');
+  });
+
   it('setRows falls back to set() for a map without setMany, collecting errors by index', () => {
     const plain = new LogMap(false);
     const errors = setRows(plain, [
