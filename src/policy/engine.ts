@@ -355,17 +355,29 @@ interface RuleIndex {
   readonly scan: number[];
 }
 
+/** The `key=value` a rule's subject requires, its index key (rules are immutable: worked out once). */
+const indexKeys = new WeakMap<PolicyRule, string | null>();
+
+function indexKeyOf(r: PolicyRule): string | null {
+  let k = indexKeys.get(r);
+  if (k === undefined) {
+    const reqs = r.subject.requirements.filter((q) => q.op === 'In' && q.values.length === 1);
+    const q = reqs.find((x) => x.key === K8sLabelKey.PodNamespace) ?? reqs[0];
+    k = q === undefined ? null : `${q.key}=${q.values[0]}`;
+    indexKeys.set(r, k);
+  }
+  return k;
+}
+
 function indexRules(rules: readonly PolicyRule[]): RuleIndex {
   const byLabel = new Map<string, number[]>();
   const scan: number[] = [];
   for (const [i, r] of rules.entries()) {
-    const reqs = r.subject.requirements.filter((q) => q.op === 'In' && q.values.length === 1);
-    const q = reqs.find((x) => x.key === K8sLabelKey.PodNamespace) ?? reqs[0];
-    if (q === undefined) {
+    const k = indexKeyOf(r);
+    if (k === null) {
       scan.push(i);
       continue;
     }
-    const k = `${q.key}=${q.values[0]}`;
     const l = byLabel.get(k);
     if (l === undefined) byLabel.set(k, [i]);
     else l.push(i);
@@ -689,15 +701,13 @@ export class PolicyEngine {
    */
   regenerate(): EndpointUpdate[] {
     const out: EndpointUpdate[] = [];
-    let order: ReadonlyMap<PolicyRule, number> | undefined;
     const parts = new Map<string, RawPart>();
     for (const id of this.dirtyEndpoints()) {
       const ep = this.#endpoints.get(id);
       if (ep === undefined) continue;
       const added = this.#added.get(id);
       if (this.#dirty.has(id) && added !== undefined && !this.#pending.has(id)) {
-        order ??= this.repo.ruleOrder();
-        const u = this.#addRules(id, ep, added, order, parts);
+        const u = this.#addRules(id, ep, added, parts);
         out.push(u ?? this.upsertEndpoint(id, ep.input));
       } else if (this.#dirty.has(id)) out.push(this.upsertEndpoint(id, ep.input));
       else out.push(this.#refreshIdentities(id, ep, this.#pending.get(id)!));
@@ -723,13 +733,12 @@ export class PolicyEngine {
     endpointId: number,
     ep: EndpointRecord,
     added: readonly PolicyRule[],
-    order: ReadonlyMap<PolicyRule, number>,
     parts: Map<string, RawPart>,
   ): EndpointUpdate | undefined {
     const prev = ep.policy;
     if (prev.l7.length > 0 || blocksMerge(prev.rules)) return undefined;
     if (anyRule(added, 'l7') || anyRule(added, 'requires')) return undefined;
-    if (prev.rules.some((r) => !order.has(r)) || added.some((r) => !order.has(r))) return undefined;
+    if (prev.rules.some((r) => !this.repo.has(r)) || added.some((r) => !this.repo.has(r))) return undefined;
     // Without named ports the rules' raw entries are the same for every endpoint: built once and
     // shared (entries are immutable), which is most of the work for a policy selecting many.
     const shared = !anyRule(added, 'namedPorts');
@@ -951,7 +960,7 @@ export class PolicyEngine {
     const known = new Set(prev.selectors.map((x) => x.key));
     const newSelectors = part.selectors.filter((x) => !known.has(x.key));
     for (const x of newSelectors) this.cache.add(x);
-    const rules = [...prev.rules, ...added].sort((a, b) => order.get(a)! - order.get(b)!);
+    const rules = [...prev.rules, ...added].sort((a, b) => this.repo.compareRules(a, b));
     mergeBlocked.set(rules, false);
     ep.policy = {
       revision: this.repo.revision,

@@ -40,8 +40,8 @@ export class PolicyRepository {
   readonly #sorted: string[] = [];
   /** rules() in order, rebuilt after a change (endpoint computations read it once each). */
   #rules: PolicyRule[] | undefined;
-  /** Each rule's position in rules(), built when asked after a change. */
-  #order: Map<PolicyRule, number> | undefined;
+  /** A rule's place: its policy's key and its index in that policy's rules (for compareRules). */
+  readonly #place = new WeakMap<PolicyRule, [string, number]>();
 
   get revision(): number {
     return this.#revision;
@@ -54,6 +54,7 @@ export class PolicyRepository {
     this.#revision++;
     if (old !== undefined) this.#dropCookies(old.policy.rules);
     for (const r of policy.rules) this.#assignCookie(r);
+    for (const [i, r] of policy.rules.entries()) this.#place.set(r, [key, i]);
     for (const r of policy.rules) this.#countCidrs(r, 1);
     if (old !== undefined) for (const r of old.policy.rules) this.#countCidrs(r, -1);
     if (old === undefined) this.#sorted.splice(this.#position(key), 0, key);
@@ -102,10 +103,16 @@ export class PolicyRepository {
     return this.#rules;
   }
 
-  /** Each rule's index in rules() (the order endpoint computations merge rules in). */
-  ruleOrder(): ReadonlyMap<PolicyRule, number> {
-    this.#order ??= new Map(this.rules().map((r, i) => [r, i]));
-    return this.#order;
+  /** Whether a rule is one of rules() (rules of replaced or deleted policies are not). */
+  has(rule: PolicyRule): boolean {
+    return this.#cookies.has(rule);
+  }
+
+  /** Orders rules of this repository as rules() lists them, without building that list. */
+  compareRules(a: PolicyRule, b: PolicyRule): number {
+    const [ka, ia] = this.#place.get(a)!;
+    const [kb, ib] = this.#place.get(b)!;
+    return ka < kb ? -1 : ka > kb ? 1 : ia - ib;
   }
 
   /** Where `key` is or would go in #sorted (binary search, code-unit order as `<`). */
@@ -195,7 +202,6 @@ export class PolicyRepository {
 
   #emit(c: RepositoryChange): void {
     this.#rules = undefined;
-    this.#order = undefined;
     for (const l of [...this.#listeners]) l(c);
   }
 }

@@ -37,7 +37,10 @@ describe('policy repository bookkeeping', () => {
       const ns = `n${Math.floor(r() * 2)}`;
       const key = `${ns}/${name}`;
       if (r() < 0.4 && live.has(key)) {
-        repo.delete({ kind: 'CiliumNetworkPolicy', namespace: ns, name });
+        const ref = { kind: 'CiliumNetworkPolicy', namespace: ns, name } as const;
+        const gone = repo.get(ref)!.policy.rules;
+        repo.delete(ref);
+        assert.ok(!gone.some((x) => repo.has(x)), 'rules of a deleted policy are gone');
         live.delete(key);
       } else {
         const cidrs = Array.from(
@@ -59,7 +62,11 @@ describe('policy repository bookkeeping', () => {
         rules,
         repo.list().flatMap((p) => p.policy.rules),
       );
-      for (const [j, rule] of rules.entries()) assert.equal(repo.ruleOrder().get(rule), j);
+      assert.deepEqual(
+        [...rules].reverse().sort((a, b) => repo.compareRules(a, b)),
+        rules,
+      );
+      assert.ok(rules.every((x) => repo.has(x)));
       // The prefixes of the policies in place (a CIDR set minus its holes), from scratch.
       const want = new Set<string>();
       for (const p of live.values())
