@@ -56,12 +56,14 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
     const serial = get(SerialT);
     const log = get(LogT);
     const ipamFile = get(StateT).file<ReturnType<typeof ipam.export>>('ipam');
-    /** After the ADD was answered, ready the policy maps of the next endpoint IDs. */
+    /** After an ADD was answered or an endpoint begun, ready the policy maps of the IDs about to be used. */
     const prewarmSoon = () =>
       setImmediate(
         () =>
           void serial(async () => {
-            state.prewarm(manager.spareIds(PREWARM_IDS));
+            // Endpoints begun ahead keep theirs too (prewarm drops spares it is not given).
+            const begun = manager.list().filter((e) => e.state === 'waiting-for-interface');
+            state.prewarm([...begun.map((e) => e.id), ...manager.spareIds(PREWARM_IDS)]);
             await state.flush();
           }).catch((e) => log.warn({ err: e }, 'prewarm failed')),
       );
@@ -111,7 +113,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
     resources.onPodChanged(async (ns, name, before) => {
       // Labels (or the service account) may have changed: what was begun may be stale.
       if (before) prepared.discard(ns, name);
-      if (resources.pod(ns, name) && !manager.byPod(ns, name)) prepared.prepare(ns, name);
+      if (resources.pod(ns, name) && !manager.byPod(ns, name) && prepared.prepare(ns, name)) prewarmSoon();
     });
     resources.onNamespaceChanged(async (ns) => prepared.discardNamespace(ns));
     const backend = new CniBackend({
