@@ -167,7 +167,7 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
         pod(
           'slow',
           '[{name: http, containerPort: 8080}]',
-          '  terminationGracePeriodSeconds: 10\n',
+          '  terminationGracePeriodSeconds: 15\n',
           `["sh", "-c", "trap '' TERM; exec sleep 1000"]`,
         ),
       ].join('---\n'),
@@ -185,7 +185,7 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
     assert.equal(slow.nodeName, 'node1');
     assert.deepEqual(slice!.ports, [{ name: 'http', protocol: 'TCP', port: 8080 }]);
 
-    // Deleting "slow": its process ignores SIGTERM, so it lives out its grace period (10 s, long enough
+    // Deleting "slow": its process ignores SIGTERM, so it lives out its grace period (15 s, long enough
     // to look at it on a loaded machine) while its endpoint is terminating (not ready, still serving);
     // then SIGKILL, and the endpoint goes.
     const t0 = Date.now();
@@ -193,13 +193,13 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
     const terminating = await waitFor('slow to be terminating', async () => {
       const e = (await slicesOf('web')).flatMap((s) => s.endpoints).find((x) => x.targetRef.name === 'slow');
       return e?.conditions.terminating ? e : undefined;
-    });
+    }, 15_000);
     assert.deepEqual(terminating.conditions, { ready: false, serving: true, terminating: true });
     assert.match(await cliOk(['lab', 'get', 'pods', 'slow'], { lab: LAB }), /slow\s+1\/1\s+Terminating/);
     const del = await deleting;
     assert.equal(del.code, 0, del.stderr);
     assert.equal(del.stdout.trim(), 'pod "slow" deleted');
-    assert.ok(Date.now() - t0 >= 9900, `waited out the grace period (${Date.now() - t0} ms)`);
+    assert.ok(Date.now() - t0 >= 14900, `waited out the grace period (${Date.now() - t0} ms)`);
     assert.deepEqual(await picture('web'), [`-: noport`, `8080: ${deployPods.join(',')}`, '9090: other']);
 
     // Every agent holds exactly the lab's slices and services.
