@@ -15,8 +15,9 @@
  * with no backend rejects the call with EHOSTUNREACH. An ExternalIP or HostPort service is not
  * translated unless its address is this node's. The backend: the session affinity entry of the
  * caller's network namespace, else slot 1..count picked by a random number (TCP) or by the socket
- * cookie (UDP: a socket keeps one backend). The (socket, backend) -> service pair goes into
- * cilium_lb{4,6}_reverse_sk, then the address is rewritten.
+ * cookie (UDP: a socket keeps one backend). What the backend stands for is remembered (TCP: in the
+ * socket's own storage, cilium_lb_sock_rev; UDP: (socket, backend) -> service in
+ * cilium_lb{4,6}_reverse_sk), then the address is rewritten.
  * Reverse (recvmsg, getpeername): a backend address the socket was translated to is reported as the
  * service address again, unless the service is gone, changed its rev-NAT index or lost all its
  * backends (the entry is then deleted).
@@ -29,6 +30,31 @@
 #include "lib/lb.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * TCP: what a connected socket's one peer (a backend) stands for, kept in the socket itself
+ * (socket local storage, freed with the socket). An entry of cilium_lb{4,6}_reverse_sk instead
+ * would be an insert into a node-wide LRU hash for every connection, and once the map is full an
+ * eviction too: 1-1.5 us per connect(), the bulk of what translating cost. UDP keeps the LRU
+ * entries: an unconnected socket talks to many peers. Either family, IPv4 in the first 4 bytes.
+ */
+struct lb_sock_rev {
+	__u8 backend[16];
+	__u8 address[16]; /* the service */
+	__be16 backend_port;
+	__be16 port;
+	__be16 rev_nat_index;
+	__u8 ipv6;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__type(key, int);
+	__type(value, struct lb_sock_rev);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_lb_sock_rev SEC(".maps");
 
 /* cgroup sock_addr verdicts: 1 lets the call proceed, 0 rejects it with the errno the program set
  * with bpf_set_retval() (EPERM when it set none). recvmsg and getpeername must return 1. */
@@ -137,11 +163,28 @@ static __always_inline __u32 sock_select_slot(struct bpf_sock_addr *ctx, const s
 	return (__u32)bpf_get_socket_cookie(ctx);
 }
 
-/* Remember what the socket's backend stands for; written only when it changed. */
+/* Remember what the socket's backend stands for: in the socket for TCP, else in the reverse map
+ * (written only when it changed). */
 static __always_inline int sock_update_revnat(struct bpf_sock_addr *ctx, const struct sock_tuple *svc,
 					      const struct sock_tuple *be, __be16 rev_nat)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u64 cookie;
+
+	if (svc->proto == CIL_IPPROTO_TCP) {
+		struct lb_sock_rev *r = bpf_sk_storage_get(&cilium_lb_sock_rev, ctx->sk, 0,
+							   BPF_SK_STORAGE_GET_F_CREATE);
+
+		if (!r)
+			return -1;
+		__builtin_memcpy(r->backend, be->addr.ip6, 16);
+		__builtin_memcpy(r->address, svc->addr.ip6, 16);
+		r->backend_port = be->port;
+		r->port = svc->port;
+		r->rev_nat_index = rev_nat;
+		r->ipv6 = svc->ipv6;
+		return 0;
+	}
+	cookie = bpf_get_socket_cookie(ctx);
 
 	if (svc->ipv6) {
 		struct lb6_reverse_sk_key key = { .cookie = cookie, .port = be->port };
@@ -220,6 +263,39 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock
 	return 0;
 }
 
+/* Is the service an entry names (address, port, rev-NAT index) still there with backends? */
+static __always_inline int sock_rev_alive(struct sock_tuple *svc_addr, __be16 rev_nat)
+{
+	struct lb_lookup_key k;
+	struct lb_service *svc = sock_lookup_service(svc_addr, &k);
+
+	return svc && svc->rev_nat_index == rev_nat && svc->count != 0;
+}
+
+/* The TCP half of sock_xlate_rev: the socket's own entry, for its one peer. */
+static __always_inline int sock_xlate_rev_tcp(struct bpf_sock_addr *ctx, struct sock_tuple *t)
+{
+	struct sock_tuple svc_addr = { .proto = t->proto, .ipv6 = t->ipv6 };
+	struct lb_sock_rev *r = bpf_sk_storage_get(&cilium_lb_sock_rev, ctx->sk, 0, 0);
+	union lb_addr be;
+
+	if (!r)
+		return -SOCK_ENXIO;
+	__builtin_memcpy(be.ip6, r->backend, 16);
+	if (r->ipv6 != t->ipv6 || r->backend_port != t->port || be.w[0] != t->addr.w[0] ||
+	    be.w[1] != t->addr.w[1] || be.w[2] != t->addr.w[2] || be.w[3] != t->addr.w[3])
+		return -SOCK_ENXIO;
+	__builtin_memcpy(svc_addr.addr.ip6, r->address, 16);
+	svc_addr.port = r->port;
+	if (!sock_rev_alive(&svc_addr, r->rev_nat_index)) {
+		bpf_sk_storage_delete(&cilium_lb_sock_rev, ctx->sk);
+		return -SOCK_ENOENT;
+	}
+	t->addr = svc_addr.addr;
+	t->port = svc_addr.port;
+	return 0;
+}
+
 /*
  * Reverse translation of a peer address `t` in place: the service address when this socket was
  * translated to that backend and the service is still the same. 0: restored; -ENXIO: not one of
@@ -227,15 +303,16 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock
  */
 static __always_inline int sock_xlate_rev(struct bpf_sock_addr *ctx, struct sock_tuple *t)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct sock_tuple svc_addr = { .proto = t->proto, .ipv6 = t->ipv6 };
 	struct lb4_reverse_sk_key key4 = {};
 	struct lb6_reverse_sk_key key6 = {};
-	struct lb_lookup_key k;
-	struct lb_service *svc;
+	__u64 cookie;
 	__be16 rev_nat;
 	void *map, *key;
 
+	if (t->proto == CIL_IPPROTO_TCP)
+		return sock_xlate_rev_tcp(ctx, t);
+	cookie = bpf_get_socket_cookie(ctx);
 	if (t->ipv6) {
 		struct lb6_reverse_sk *val;
 
@@ -265,8 +342,7 @@ static __always_inline int sock_xlate_rev(struct bpf_sock_addr *ctx, struct sock
 		svc_addr.port = val->port;
 		rev_nat = val->rev_nat_index;
 	}
-	svc = sock_lookup_service(&svc_addr, &k);
-	if (!svc || svc->rev_nat_index != rev_nat || svc->count == 0) {
+	if (!sock_rev_alive(&svc_addr, rev_nat)) {
 		bpf_map_delete_elem(map, key);
 		return -SOCK_ENOENT;
 	}

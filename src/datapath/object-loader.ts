@@ -13,6 +13,7 @@ import {
   AttachType,
   type BpfMap,
   BpfSyscallError,
+  BtfHandle,
   Collection,
   CollectionSpec,
   type ConstantValue,
@@ -20,10 +21,12 @@ import {
   KeyNotFoundError,
   Link,
   type LinkInfo,
+  type MapSpec,
+  MapType,
   type Program,
 } from '../ebpf/index.js';
 import { checkObjectLayouts, GENERATED_LAYOUTS } from './maps/check.js';
-import type { Layouts } from './maps/codec.js';
+import type { Layouts, MapDescriptor } from './maps/codec.js';
 import { openPinnedMap } from './maps/open.js';
 
 /** A program attached with tcx on a device: a pod's host-side veth today, the overlay device next. */
@@ -73,6 +76,29 @@ export interface ObjectLoaderOptions {
   layouts?: Layouts;
 }
 
+/**
+ * Opens (or creates and pins) a pinned node map of the object. Socket local storage is created
+ * only with BTF for its key and value: the object's, loaded for the creation (the map keeps its own
+ * reference to it).
+ */
+function openObjectMap(bpffs: string, spec: CollectionSpec, ms: MapSpec, d: MapDescriptor): BpfMap {
+  if (
+    ms.type !== MapType.SK_STORAGE ||
+    !spec.kernelBtf ||
+    ms.keyType === undefined ||
+    ms.valueType === undefined
+  )
+    return openPinnedMap(bpffs, d);
+  const btf = BtfHandle.load(spec.kernelBtf);
+  try {
+    return openPinnedMap(bpffs, d, {
+      btf: { fd: btf.fd.value, keyType: ms.keyType, valueType: ms.valueType },
+    });
+  } finally {
+    btf.close();
+  }
+}
+
 export class ObjectLoader implements Disposable {
   private constructor(
     readonly object: string,
@@ -98,7 +124,7 @@ export class ObjectLoader implements Disposable {
         const shared = opts.maps?.[name];
         if (shared) maps[name] = shared;
         else {
-          const m = openPinnedMap(opts.bpffs, layouts.MAPS[name]!); // the check found a descriptor
+          const m = openObjectMap(opts.bpffs, spec, ms, layouts.MAPS[name]!); // the check found a descriptor
           owned.push(m);
           maps[name] = m;
         }

@@ -4,7 +4,7 @@
  * node's bpffs directory, creating and pinning missing ones unless `create: false`, checked against
  * the generated descriptors.
  */
-import type { BpfMap } from '../../ebpf/index.js';
+import { type BpfMap, MapType } from '../../ebpf/index.js';
 import type { MapDescriptor } from './codec.js';
 import { ConntrackMaps } from './conntrack.js';
 import { EndpointsMap } from './endpoints.js';
@@ -88,7 +88,8 @@ export class DatapathMaps implements Disposable {
     const maps = new Map<MapName, BpfMap>();
     try {
       for (const [name, d] of Object.entries(MAPS) as [MapName, MapDescriptor][]) {
-        if (d.pinning !== 'by-name') continue;
+        // socket local storage needs its object's BTF: the object's loader creates it (bpf_sock.o)
+        if (d.pinning !== 'by-name' || d.type === MapType.SK_STORAGE) continue;
         maps.set(
           name,
           MAGLEV_MAPS.has(name) ? openMaglevMap(pinDir, d, maglev, opts) : openPinnedMap(pinDir, d, opts),

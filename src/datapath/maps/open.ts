@@ -32,6 +32,8 @@ export function mapSpecOf(d: MapDescriptor): MapSpec {
 export interface OpenMapOptions {
   /** Create and pin the map when it is not pinned yet (default true). */
   create?: boolean;
+  /** BTF of the key and value to create it with (socket local storage needs them). */
+  btf?: { fd: number; keyType: number; valueType: number };
 }
 
 /**
@@ -51,7 +53,10 @@ export function openPinnedMap(pinDir: string, d: MapDescriptor, opts: OpenMapOpt
   if (spec.innerMap) inner = BpfMap.create(spec.innerMap);
   let m: BpfMap;
   try {
-    m = BpfMap.create(spec, inner ? { innerMapFd: inner.fd.value } : {});
+    m = BpfMap.create(spec, {
+      ...(inner ? { innerMapFd: inner.fd.value } : {}),
+      ...(opts.btf ? { btf: opts.btf } : {}),
+    });
   } finally {
     inner?.close();
   }

@@ -250,6 +250,7 @@ describe('codegen', () => {
       'cilium_lb6_services_v2',
       'cilium_lb6_source_range',
       'cilium_lb_affinity_match',
+      'cilium_lb_sock_rev',
       'cilium_lxc',
       'cilium_metrics',
       'cilium_metrics_fwd',
@@ -257,6 +258,8 @@ describe('codegen', () => {
       'cilium_policy_maps',
       'cilium_proxy',
     ]);
+    // socket-LB's TCP reverse entries: socket local storage (created with the object's BTF).
+    assert.equal(MAPS.cilium_lb_sock_rev.typeName, 'SK_STORAGE');
     // NodePort NAT: an LRU keyed like conntrack.
     assert.equal(MAPS.cilium_nodeport_nat4.typeName, 'LRU_HASH');
     assert.equal(MAPS.cilium_nodeport_nat4.key, 'ct_key');

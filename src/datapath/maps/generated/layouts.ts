@@ -2416,6 +2416,16 @@ export const MAPS = {
     pinning: 'by-name',
     key: 'lb_affinity_match',
   },
+  cilium_lb_sock_rev: {
+    name: 'cilium_lb_sock_rev',
+    type: 24,
+    typeName: 'SK_STORAGE',
+    keySize: 4,
+    valueSize: 40,
+    maxEntries: 0,
+    flags: 1,
+    pinning: 'by-name',
+  },
   cilium_lb4_affinity: {
     name: 'cilium_lb4_affinity',
     type: 9,
@@ -2799,6 +2809,7 @@ export const OBJECTS = {
       'cilium_lb6_services_v2',
       'cilium_lb6_source_range',
       'cilium_lb_affinity_match',
+      'cilium_lb_sock_rev',
     ],
     constants: {
       MONITOR_AGGREGATION: 4,
