@@ -234,6 +234,7 @@ try {
   const innerNames: Record<string, string> = {
     identityMs: 'identity allocated',
     verifiedMs: 'programs verified',
+    prelinkedMs: 'tcx hooks held by the placeholder',
     recordedMs: 'policy and map entries written',
     attachedMs: 'programs swapped in',
     savedMs: 'state saved (fsync)',

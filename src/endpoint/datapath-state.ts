@@ -235,13 +235,14 @@ export class EndpointDatapathState implements DatapathOps {
   /**
    * Once the endpoint's interfaces exist: its hooks held by a placeholder, so attach() is a swap (no
    * RCU wait there). Runs while the endpoint is created; attach() waits for it. A failed prelink only
-   * means attach() creates the links itself.
+   * means attach() creates the links itself. The promise (it never rejects) tells when it is done.
    */
-  prelink(ep: EndpointRecord, ifindex: number, onError?: (err: unknown) => void): void {
+  prelink(ep: EndpointRecord, ifindex: number, onError?: (err: unknown) => void): Promise<unknown> {
     const p = Promise.resolve()
       .then(() => this.targets.programs.prelink?.(ep, ifindex))
       .catch((err) => onError?.(err));
     this.#prelinks.set(ep.id, p);
+    return p;
   }
 
   /** The prelink of an endpoint, if one ran: awaited (once) before its programs go in. */

@@ -34,6 +34,7 @@ interface Pending {
   t0: number;
   identityAt?: number;
   verifiedAt?: number;
+  prelinkedAt?: number;
 }
 
 /** An endpoint begun when its pod was announced, before the ADD: addresses held under `owner`. */
@@ -183,8 +184,11 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
         // The tcx hooks are taken while the endpoint is created and its programs verified (their
         // RCU waits overlap that work); the endpoint's programs then replace the placeholder.
         hostLinkReady: (token, ifindex) => {
-          const { ep } = (token as Pending).p;
-          state.prelink(ep, ifindex, (err) => log.warn({ err, endpoint: ep.id }, 'prelink failed'));
+          const pending = token as Pending;
+          const { ep } = pending.p;
+          void state
+            .prelink(ep, ifindex, (err) => log.warn({ err, endpoint: ep.id }, 'prelink failed'))
+            .then(() => (pending.prelinkedAt = performance.now()));
         },
         endpointAborted: (token) =>
           void manager
@@ -228,6 +232,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
             const steps = {
               identityMs: rel(pending?.identityAt),
               verifiedMs: rel(pending?.verifiedAt),
+              prelinkedMs: rel(pending?.prelinkedAt),
               recordedMs: rel(recordedAt),
               attachedMs: rel(attachedAt),
               savedMs: rel(savedAt),
