@@ -14,6 +14,8 @@ export class IdAllocator {
   /** Restored from the maps, waiting for their key to come back. */
   readonly #restored = new Map<string, number>();
   #next: number;
+  /** #next went past the highest ID once: from then on an ID is free only if no key holds it. */
+  #wrapped = false;
 
   constructor(
     readonly what: string,
@@ -49,7 +51,8 @@ export class IdAllocator {
     }
     const span = this.max - this.min + 1;
     let id = this.#next;
-    for (let tries = 0; this.#byId.has(id); tries++) {
+    // Until the numbering wraps, every ID from #next on is free (restored IDs lie below it).
+    for (let tries = 0; this.#wrapped && this.#byId.has(id); tries++) {
       if (tries >= span)
         throw new LbError(`${this.what} IDs exhausted: all ${span} are in use`, {
           code: 'resource-exhausted',
@@ -58,7 +61,7 @@ export class IdAllocator {
     }
     this.#byKey.set(key, id);
     this.#byId.set(id, key);
-    this.#next = id >= this.max ? this.min : id + 1;
+    this.#advancePast(id);
     return id;
   }
 
@@ -91,7 +94,15 @@ export class IdAllocator {
     if (this.#byKey.has(key)) return;
     this.#restored.set(key, id);
     this.#byId.set(id, key);
-    if (id >= this.#next) this.#next = id >= this.max ? this.min : id + 1;
+    if (id >= this.#next) this.#advancePast(id);
+  }
+
+  /** The next ID to try is the one after `id`, the lowest after the highest. */
+  #advancePast(id: number): void {
+    if (id >= this.max) {
+      this.#next = this.min;
+      this.#wrapped = true;
+    } else this.#next = id + 1;
   }
 
   /** Frees the restored IDs no key claimed; returns their keys. */

@@ -564,12 +564,15 @@ export class LbState {
       return id;
     };
     const backends = new Map<string, BackendSpec>();
+    const backendIds = new Map<string, number>();
     const frontends = new Map<string, Numbered>();
     try {
       for (const spec of specs) {
         const ids = spec.backends.map((b) => {
           backends.set(b.key, b);
-          return take(this.backendIds, b.key);
+          const id = take(this.backendIds, b.key);
+          backendIds.set(b.key, id);
+          return id;
         });
         frontends.set(spec.key, { spec, revNat: take(this.serviceIds, spec.key), ids });
       }
@@ -589,8 +592,8 @@ export class LbState {
         if (!backends.has(k) && refDrop(this.#backendRefs, k, svcKey)) gone.push(b);
       });
       backends.forEach((b, k) => {
-        if (!oldBackends.has(k)) refAdd(this.#backendRefs, k, svcKey);
-        this.#upsertBackend(k, svcKey, b);
+        const owners = oldBackends.has(k) ? undefined : refAdd(this.#backendRefs, k, svcKey);
+        this.#upsertBackend(k, svcKey, b, owners, backendIds.get(k));
       });
       for (const k of oldBackends.keys())
         if (!backends.has(k) && this.#backendRefs.has(k)) this.#upsertBackend(k);
@@ -723,11 +726,18 @@ export class LbState {
   }
 
   /**
-   * Writes a backend's row; its state is the most usable one any service sees. `spec`: how the
-   * service `from` sees it (all there is to know when it is the only user).
+   * Writes a backend's row; its state is the most usable one any service sees. What the caller
+   * knows already spares lookups in maps of 100,000 entries: `fromSpec`, how the service `from`
+   * sees it (all there is to know when it is the only user), its users and its ID.
    */
-  #upsertBackend(key: string, from?: string, fromSpec?: BackendSpec): void {
-    const owners = this.#backendRefs.get(key);
+  #upsertBackend(
+    key: string,
+    from?: string,
+    fromSpec?: BackendSpec,
+    knownOwners?: string | Set<string>,
+    knownId?: number,
+  ): void {
+    const owners = knownOwners ?? this.#backendRefs.get(key);
     let spec: BackendSpec | undefined;
     if (typeof owners === 'string')
       spec = owners === from ? fromSpec : this.#services.get(owners)?.backends.get(key);
@@ -737,7 +747,7 @@ export class LbState {
         if (b && (!spec || BACKEND_STATE[b.state] < BACKEND_STATE[spec.state])) spec = b;
       }
     if (!spec) return;
-    const id = this.backendIds.lookup(key)!;
+    const id = knownId ?? this.backendIds.lookup(key)!;
     this.tables.backends.upsert(familyIdKey(spec.family, id), {
       id,
       family: spec.family,
@@ -818,12 +828,21 @@ export function backendStateName(state: number): BackendState | undefined {
  */
 type Refs = Map<string, string | Set<string>>;
 
-function refAdd(refs: Refs, key: string, owner: string): void {
+/** Adds a reference; returns the key's users after it. */
+function refAdd(refs: Refs, key: string, owner: string): string | Set<string> {
   const r = refs.get(key);
-  if (r === undefined) refs.set(key, owner);
-  else if (typeof r === 'string') {
-    if (r !== owner) refs.set(key, new Set([r, owner]));
-  } else r.add(owner);
+  if (r === undefined) {
+    refs.set(key, owner);
+    return owner;
+  }
+  if (typeof r === 'string') {
+    if (r === owner) return r;
+    const both = new Set([r, owner]);
+    refs.set(key, both);
+    return both;
+  }
+  r.add(owner);
+  return r;
 }
 
 /** Drops one reference; true when it was the last. */

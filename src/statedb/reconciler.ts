@@ -95,7 +95,12 @@ export interface ReconcilerHandle {
 }
 
 export class Reconciler<V> implements ReconcilerHandle {
-  #dirty = new Set<string>();
+  /**
+   * Keys to process, with the table's latest change of each when a change made them dirty (its
+   * row: no table lookup when they are processed), undefined when only the key is known (a full
+   * pass, a retry).
+   */
+  #dirty = new Map<string, Change<V> | undefined>();
   readonly #applied = new Map<string, V>();
   readonly #failed = new Map<string, Failure>();
   readonly #opts: Required<Omit<ReconcilerOptions, 'onError'>> & Pick<ReconcilerOptions, 'onError'>;
@@ -169,7 +174,7 @@ export class Reconciler<V> implements ReconcilerHandle {
     while (this.#running) await this.#running;
     this.#running = (async () => {
       this.#applied.clear();
-      for (const k of this.table.keys()) this.#dirty.add(k);
+      for (const k of this.table.keys()) this.#dirty.set(k, undefined);
       await this.#drain();
       try {
         await this.ops.prune(new Map(this.table.entries()));
@@ -210,7 +215,7 @@ export class Reconciler<V> implements ReconcilerHandle {
   }
 
   #onChanges(changes: readonly Change<V>[]): void {
-    for (const c of changes) this.#dirty.add(c.key);
+    for (const c of changes) this.#dirty.set(c.key, c);
     if (this.#scheduled || this.#stopped || !this.#opts.autoFlush) return;
     this.#scheduled = true;
     setImmediate(() => {
@@ -221,23 +226,23 @@ export class Reconciler<V> implements ReconcilerHandle {
 
   async #drain(phase?: FlushPhase): Promise<void> {
     for (;;) {
-      // The keys of this phase; the others stay dirty (a new set: cheaper than deleting each key,
+      // The keys of this phase; the others stay dirty (a new map: cheaper than deleting each key,
       // and none at all when every key is of this phase).
       const keys: string[] = [];
       const rows: (Row<V> | undefined)[] = [];
-      let rest: Set<string> | undefined;
-      for (const k of this.#dirty) {
-        const row = this.table.row(k);
+      let rest: Map<string, Change<V> | undefined> | undefined;
+      this.#dirty.forEach((c, k) => {
+        const row = c === undefined ? this.table.row(k) : c.kind === 'upsert' ? c : undefined;
         if (phase === undefined || (row !== undefined) === (phase === 'upserts')) {
           keys.push(k);
           rows.push(row);
         } else {
-          rest ??= new Set();
-          rest.add(k);
+          rest ??= new Map();
+          rest.set(k, c);
         }
-      }
+      });
       if (keys.length === 0) break;
-      this.#dirty = rest ?? new Set();
+      this.#dirty = rest ?? new Map();
       if (this.ops.updateMany) await this.#batched(keys, rows, this.ops.updateMany.bind(this.ops));
       else for (const key of keys) await this.#one(key);
     }
@@ -326,7 +331,7 @@ export class Reconciler<V> implements ReconcilerHandle {
     this.#retryTimer = setTimeout(
       () => {
         const now = Date.now();
-        for (const [k, f] of this.#failed) if (f.retryAt <= now) this.#dirty.add(k);
+        for (const [k, f] of this.#failed) if (f.retryAt <= now) this.#dirty.set(k, undefined);
         if (this.#dirty.size === 0) return this.#armRetry();
         this.#retries++;
         void this.flush();
