@@ -251,6 +251,8 @@ export class Reconciler<V> implements ReconcilerHandle {
 
   /** The last value written for `key`, unless a failure left the target's content unknown. */
   #appliedOf(key: string): V | undefined {
+    // Nothing written yet (a start): no lookup per row.
+    if (this.#applied.size === 0) return undefined;
     return this.#failed.size > 0 && this.#failed.has(key) ? undefined : this.#applied.get(key);
   }
 
