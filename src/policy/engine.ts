@@ -391,6 +391,25 @@ interface EndpointRecord {
   plan: readonly PlanItem[];
   /** Keys of allows turned into denies by a covering deny (resolveDenyOverAllow): not denies of their own. */
   converted: Set<number>;
+  /** The lows of the plan's templates (#addRules), worked out when first needed. */
+  lows?: PlanLows;
+}
+
+/** Lows (policyKeyLow) of a plan: all of them, its deny items', its identity-0 deny items'. */
+interface PlanLows {
+  readonly all: Set<number>;
+  readonly deny: Set<number>;
+  readonly zeroDeny: Set<number>;
+}
+
+function addPlanLows(lows: PlanLows, plan: readonly PlanItem[]): PlanLows {
+  for (const item of plan)
+    for (const t of item.templates) {
+      lows.all.add(t.low);
+      if (item.entry.deny) lows.deny.add(t.low);
+      if (item.entry.deny && item.wildcard) lows.zeroDeny.add(t.low);
+    }
+  return lows;
 }
 
 /** The raw entries and plan of some rules alone (#build with `only`). */
@@ -648,7 +667,7 @@ export class PolicyEngine {
       this.#unindex(endpointId, prev.policy);
     }
     this.#endpoints.set(endpointId, { input, policy, plan, converted });
-    this.#index(endpointId, policy);
+    this.#index(endpointId, policy.selectors);
     return { endpointId, policy, diff: diffMapState(prev?.policy.state ?? new Map(), policy.state) };
   }
 
@@ -665,8 +684,8 @@ export class PolicyEngine {
     return diffMapState(prev.policy.state, new Map());
   }
 
-  #index(endpointId: number, policy: EndpointPolicy): void {
-    for (const s of policy.selectors) {
+  #index(endpointId: number, selectors: readonly Selector[]): void {
+    for (const s of selectors) {
       let set = this.#bySelector.get(s.key);
       if (set === undefined) {
         set = new Set();
@@ -768,19 +787,18 @@ export class PolicyEngine {
       prior.set(ks, [state.get(ks), converted.has(ks)]);
     };
     // Lows (policyKeyLow) the endpoint holds keys at: its plan's and the unenforced wildcards'.
-    // Raw denies only sit at the lows of deny items.
-    const epLows = new Set<number>();
-    const denyLows = new Set<number>();
-    // Lows of the endpoint's identity-0 denies: they cover allows of every identity, at their own low too.
-    const zeroDenyLows: number[] = [];
-    for (const item of ep.plan)
-      for (const t of item.templates) {
-        epLows.add(t.low);
-        if (item.entry.deny) denyLows.add(t.low);
-        if (item.entry.deny && item.wildcard) zeroDenyLows.push(t.low);
-      }
-    for (const egress of [0, 1] as const) epLows.add(policyKeyLow(egress, 0, 0, PREFIX_IDENTITY_ONLY));
-    for (const low of raw.denyLows) denyLows.add(low);
+    // Raw denies only sit at the lows of deny items. The endpoint's identity-0 denies cover allows
+    // of every identity, at their own low too.
+    ep.lows ??= addPlanLows(
+      {
+        all: new Set([0, 1].map((egress) => policyKeyLow(egress as 0 | 1, 0, 0, PREFIX_IDENTITY_ONLY))),
+        deny: new Set(),
+        zeroDeny: new Set(),
+      },
+      ep.plan,
+    );
+    const { all: epLows, zeroDeny: zeroDenyLows } = ep.lows;
+    const denyLows = raw.denyLows.size === 0 ? ep.lows.deny : new Set([...ep.lows.deny, ...raw.denyLows]);
     const covers = (d: number, low: number) => d !== low && keyCoversL4(keyOfLow(d), keyOfLow(low));
     // The part's lows merged key by key: where the endpoint holds one of the same keys, where a
     // deny may cover the part's allows (of the same identity at another low, or of identity 0), and
@@ -792,7 +810,8 @@ export class PolicyEngine {
       if (!merge && raw.allowLows.has(low)) {
         const k = keyOfLow(low);
         merge =
-          [...denyLows].some((d) => covers(d, low)) || zeroDenyLows.some((d) => keyCoversL4(keyOfLow(d), k));
+          [...denyLows].some((d) => covers(d, low)) ||
+          [...zeroDenyLows].some((d) => keyCoversL4(keyOfLow(d), k));
       }
       if (!merge && epLows.has(low)) merge = at.some((i) => state.has(raw.ids[i]!));
       if (merge) keyed.push(low);
@@ -957,8 +976,7 @@ export class PolicyEngine {
       }
       upserts = list;
     }
-    const known = new Set(prev.selectors.map((x) => x.key));
-    const newSelectors = part.selectors.filter((x) => !known.has(x.key));
+    const newSelectors = part.selectors.filter((x) => !this.#bySelector.get(x.key)?.has(endpointId));
     for (const x of newSelectors) this.cache.add(x);
     const rules = [...prev.rules, ...added].sort((a, b) => this.repo.compareRules(a, b));
     mergeBlocked.set(rules, false);
@@ -972,7 +990,8 @@ export class PolicyEngine {
       l7: [],
     };
     ep.plan = [...ep.plan, ...plan];
-    this.#index(endpointId, ep.policy);
+    addPlanLows(ep.lows, plan);
+    this.#index(endpointId, newSelectors);
     return { endpointId, policy: ep.policy, diff: { upserts, deletes } };
   }
 
