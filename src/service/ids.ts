@@ -8,9 +8,42 @@
  */
 import { LbError } from './errors.js';
 
+/**
+ * Keys by ID as a list indexed by the ID: IDs are handed out from the lowest up, so the list is
+ * dense, and writing 100,000 of them costs no hashing (a far ID, restored, makes it sparse: slower,
+ * still right).
+ */
+class KeysById {
+  readonly #keys: (string | undefined)[] = [];
+  #count = 0;
+
+  get size(): number {
+    return this.#count;
+  }
+
+  get(id: number): string | undefined {
+    return this.#keys[id];
+  }
+
+  has(id: number): boolean {
+    return this.#keys[id] !== undefined;
+  }
+
+  set(id: number, key: string): void {
+    if (this.#keys[id] === undefined) this.#count++;
+    this.#keys[id] = key;
+  }
+
+  delete(id: number): void {
+    if (this.#keys[id] === undefined) return;
+    this.#keys[id] = undefined;
+    this.#count--;
+  }
+}
+
 export class IdAllocator {
   readonly #byKey = new Map<string, number>();
-  readonly #byId = new Map<number, string>();
+  readonly #byId = new KeysById();
   /** Restored from the maps, waiting for their key to come back. */
   readonly #restored = new Map<string, number>();
   #next: number;
