@@ -145,6 +145,8 @@ function sliceBackends(slice: EndpointSlice, nodeName: string): PortBackends {
     if (sp.port === undefined) continue; // "all ports": not something a service port can map to
     const m = new Map<string, EndpointBackend>();
     const what = () => `EndpointSlice ${slice.metadata.namespace}/${slice.metadata.name}`;
+    // l3n4Key of each address, the port part built once: `:8080/TCP`.
+    const portPart = l3n4Key('', 4, sp.port, sp.protocol);
     for (const ep of slice.endpoints) {
       const state = endpointState(ep.conditions);
       if (state === undefined) continue;
@@ -154,7 +156,7 @@ function sliceBackends(slice: EndpointSlice, nodeName: string): PortBackends {
         const ip = v4 === undefined ? canonicalIp(a, what) : undefined;
         const address = ip?.address ?? a;
         const family = ip?.family ?? 4;
-        const key = l3n4Key(address, family, sp.port, sp.protocol);
+        const key = family === 4 ? address + portPart : `[${address}]${portPart}`;
         const prev = m.get(key);
         if (prev && BACKEND_STATE[prev.state] <= BACKEND_STATE[state]) continue;
         const be: { -readonly [K in keyof EndpointBackend]: EndpointBackend[K] } = {

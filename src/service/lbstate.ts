@@ -208,7 +208,7 @@ export function parseServiceRowKey(s: string): LbServiceKey {
 
 /** `ipv4/17`: rows of the per-family maps keyed by one number (backends, rev-NAT, Maglev). */
 export function familyIdKey(family: IpFamily, id: number): string {
-  return `ipv${family}/${id}`;
+  return (family === 4 ? 'ipv4/' : 'ipv6/') + id; // one concatenation: runs per backend
 }
 
 export function parseFamilyIdKey(s: string): { family: IpFamily; id: number } {
