@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { CiliumTsError } from '../common/errors.js';
-import { type GetFlowsRequestInput, ObserverClient } from '../hubble/client.js';
+import type { GetFlowsRequestInput, ObserverClient } from '../hubble/client.js';
 import { MessageTypeNames, TraceObsPointNames } from '../hubble/constants.js';
 import {
   DICT_SEPARATOR,
@@ -27,6 +27,13 @@ import type { FlowFilter, IPVersion, TCPFlags, TrafficDirection, Verdict } from 
 import { relaySocketPath } from '../lab/state.js';
 import { CliError } from './errors.js';
 import { resolveTarget, type TargetOptions } from './target.js';
+
+/** The gRPC client loads only for the commands that talk to a server: grpc-js and the protos take
+ * a large part of the CLI's start-up. */
+async function observerClient(address: string): Promise<ObserverClient> {
+  const { ObserverClient } = await import('../hubble/client.js');
+  return new ObserverClient(address);
+}
 
 // ---------- filter building ----------
 
@@ -533,7 +540,7 @@ export function observeRequest(opts: ObserveOpts, entries: readonly Entry[]): Ge
 
 async function runObserve(opts: ObserveOpts, entries: readonly Entry[], io: CliIo): Promise<void> {
   const req = observeRequest(opts, entries);
-  const client = new ObserverClient(defaultServer(opts));
+  const client = await observerClient(defaultServer(opts));
   const ac = new AbortController();
   const onSig = () => ac.abort();
   process.once('SIGINT', onSig);
@@ -619,7 +626,7 @@ export function addStatusCommand(hubble: Command, io: CliIo = stdio): Command {
     .action(async (_o, c: Command) => {
       const opts = c.optsWithGlobals<{ output: string; server?: string } & TargetOptions>();
       const address = defaultServer(opts);
-      const client = new ObserverClient(address);
+      const client = await observerClient(address);
       try {
         const health = await client.healthCheck();
         const st = await client.serverStatus();
