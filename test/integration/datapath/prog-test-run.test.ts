@@ -79,6 +79,22 @@ function entry(
   };
 }
 
+/** A copy of the IPv4 frame `f` with TTL `ttl` (and IP ID `id`), its header checksum made right. */
+function withTtl(f: Uint8Array, ttl: number, id?: number): Uint8Array {
+  const p = Uint8Array.from(f);
+  if (id !== undefined) {
+    p[18] = id >> 8;
+    p[19] = id & 0xff;
+  }
+  p[22] = ttl;
+  p[24] = 0;
+  p[25] = 0;
+  const c = csum(p.subarray(14, 34));
+  p[24] = c >> 8;
+  p[25] = c & 0xff;
+  return p;
+}
+
 describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
   const cleanup = cleanupStack();
   let loader: DatapathLoader;
@@ -354,16 +370,7 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     // the peer's ingress policy (previous test) allows LXC to 8080
     for (const ttl of [2, 3, 64, 128, 255])
       for (const id of [0x0000, 0x1234, 0xfeff, 0xffff]) {
-        const p = Uint8Array.from(lxcV4(PEER.ipv4, 6, tcp(42000 + ttl, 8080, TCP.SYN)));
-        p[18] = id >> 8;
-        p[19] = id & 0xff;
-        p[22] = ttl;
-        p[24] = 0;
-        p[25] = 0;
-        const c = csum(p.subarray(14, 34));
-        p[24] = c >> 8;
-        p[25] = c & 0xff;
-        const r = fromLxc(p);
+        const r = fromLxc(withTtl(lxcV4(PEER.ipv4, 6, tcp(42000 + ttl, 8080, TCP.SYN)), ttl, id));
         assert.equal(r.rv, DEFS.TC_ACT_REDIRECT, `TTL ${ttl}, id ${id}`);
         assert.equal(r.out[22], ttl - 1, 'TTL');
         assert.equal(csum(r.out.subarray(14, 34)), 0, `IPv4 header checksum, TTL ${ttl}, id ${id}`);
@@ -371,14 +378,7 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
   });
 
   it('TTL 1 towards a local pod is dropped with 196', () => {
-    const p = Uint8Array.from(lxcV4(PEER.ipv4, 6, tcp(41002, 8080, TCP.ACK)));
-    p[22] = 1;
-    p[24] = 0;
-    p[25] = 0;
-    const c = csum(p.subarray(14, 34));
-    p[24] = c >> 8;
-    p[25] = c & 0xff;
-    const r = fromLxc(p);
+    const r = fromLxc(withTtl(lxcV4(PEER.ipv4, 6, tcp(41002, 8080, TCP.ACK)), 1));
     assert.equal(r.rv, DEFS.TC_ACT_SHOT);
     assert.equal(drops(r.ev)[0]?.hdr.subtype, DEFS.DROP_TTL_EXCEEDED);
   });
