@@ -190,10 +190,16 @@ describe('privileged: services, deployments and endpoint slices in the lab', () 
     // then SIGKILL, and the endpoint goes.
     const t0 = Date.now();
     const deleting = cli(['lab', 'delete', '-f', manifest(pod('slow', '[]'))], { lab: LAB });
-    const terminating = await waitFor('slow to be terminating', async () => {
-      const e = (await slicesOf('web')).flatMap((s) => s.endpoints).find((x) => x.targetRef.name === 'slow');
-      return e?.conditions.terminating ? e : undefined;
-    }, 15_000);
+    const terminating = await waitFor(
+      'slow to be terminating',
+      async () => {
+        const e = (await slicesOf('web'))
+          .flatMap((s) => s.endpoints)
+          .find((x) => x.targetRef.name === 'slow');
+        return e?.conditions.terminating ? e : undefined;
+      },
+      15_000,
+    );
     assert.deepEqual(terminating.conditions, { ready: false, serving: true, terminating: true });
     assert.match(await cliOk(['lab', 'get', 'pods', 'slow'], { lab: LAB }), /slow\s+1\/1\s+Terminating/);
     const del = await deleting;

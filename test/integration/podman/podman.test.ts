@@ -117,7 +117,8 @@ describe('podman runs containers through the cilium-ts CNI plugin', { skip }, ()
     for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'www'])
       mkdirSync(join(rootfs, d), { recursive: true });
     copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-    for (const a of ['sh', 'httpd', 'wget', 'sleep', 'timeout']) symlinkSync('busybox', join(rootfs, 'bin', a));
+    for (const a of ['sh', 'httpd', 'wget', 'sleep', 'timeout'])
+      symlinkSync('busybox', join(rootfs, 'bin', a));
     writeFileSync(join(rootfs, 'www', 'index.html'), 'hello from podman\n');
     writeFileSync(
       join(dir, 'containers.conf'),
