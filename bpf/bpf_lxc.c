@@ -369,14 +369,8 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 		__u32 ifindex = ep->ifindex;
 		__u16 dst_id = ep->lxc_id;
 
-		if (p->ipv6) {
-			ret = ipv6_dec_hoplimit(ctx);
-			if (ret < 0)
-				return ret;
-			ret = eth_rewrite_macs(ctx, ep->mac, ep->node_mac);
-		} else {
-			ret = ipv4_l2_forward(ctx, ep->mac, ep->node_mac);
-		}
+		ret = p->ipv6 ? ipv6_l2_forward(ctx, ep->mac, ep->node_mac)
+			      : ipv4_l2_forward(ctx, ep->mac, ep->node_mac);
 		if (ret < 0)
 			return ret;
 		/* Delivery into a pod is observed from that pod's side (as when its own program

@@ -204,4 +204,34 @@ static __always_inline int ipv6_dec_hoplimit(struct __sk_buff *ctx)
 	return 0;
 }
 
+/* The Ethernet header and the IPv6 header up to its hop limit: what ipv6_l2_forward rewrites. */
+struct eth_ip6_head {
+	__u8 dst[ETH_ALEN];
+	__u8 src[ETH_ALEN];
+	__be16 proto;
+	__u8 ip[8]; /* version .. hop limit (at 7) */
+};
+
+/* Routing step of a packet delivered straight to a local endpoint, in one write: MACs rewritten
+ * (to `dst`, from `src`) and hop limit - 1 (IPv6 has no header checksum). */
+static __always_inline int ipv6_l2_forward(struct __sk_buff *ctx, const __u8 *dst, const __u8 *src)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct eth_ip6_head h;
+
+	if (data + sizeof(h) <= data_end)
+		__builtin_memcpy(&h, data, sizeof(h));
+	else if (bpf_skb_load_bytes(ctx, 0, &h, sizeof(h)) < 0)
+		return -DROP_INVALID;
+	if (h.ip[7] <= 1)
+		return -DROP_TTL_EXCEEDED;
+	h.ip[7]--;
+	__builtin_memcpy(h.dst, dst, ETH_ALEN);
+	__builtin_memcpy(h.src, src, ETH_ALEN);
+	if (bpf_skb_store_bytes(ctx, 0, &h, sizeof(h), 0) < 0)
+		return -DROP_WRITE_ERROR;
+	return 0;
+}
+
 #endif
