@@ -23,6 +23,20 @@ export class HttpWireError extends Error {
 /** Largest request or response head (request line and headers): as Node's default. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
+/** Hop-by-hop headers (RFC 9110 §7.6.1): never forwarded from one connection to the next. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** token (RFC 9110 §5.6.2): a method or a header name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

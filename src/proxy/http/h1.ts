@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { RedirectInfo } from '../framework.js';
 import {
   BodyFraming,
+  HOP_BY_HOP,
   HttpWireError,
   headEnd,
   headerValue,
@@ -38,18 +39,8 @@ export const CLIENT_IDLE_MS = 65_000;
 /** Pipelined bytes held while a request is in flight before the client's socket is paused. */
 const MAX_PIPELINED = 4 * MAX_HEAD_BYTES;
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1): never forwarded. Transfer-Encoding is kept (bodies go as sent). */
-const HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'upgrade',
-  'http2-settings',
-]);
+/** Hop-by-hop headers but Transfer-Encoding, which stays: bodies go as they were sent. */
+const HOP = new Set([...HOP_BY_HOP].filter((h) => h !== 'transfer-encoding'));
 /** Never dropped even when the Connection header lists them: the body's framing depends on them. */
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
 
@@ -444,17 +435,7 @@ export class ClientConnection {
     } catch (err) {
       // a malformed answer: 502 when nothing was sent yet, else the client connection ends
       const e = err instanceof HttpWireError ? err : new HttpWireError(502, String(err));
-      this.ctx.record(
-        this.info,
-        'response',
-        'error',
-        this.#method,
-        this.#url,
-        this.#protocol,
-        [],
-        502,
-        this.#start,
-      );
+      this.#recordError(502);
       up.owner = undefined;
       up.sock.destroy();
       this.#up = undefined;
@@ -563,9 +544,8 @@ export class ClientConnection {
     this.#upstreamFailed();
   }
 
-  /** No upstream answer: 503 as upstream's proxy does, and the client connection closes. */
-  #upstreamFailed(): void {
-    this.#responseDone = true;
+  /** The proxy's own error answer to the request in flight, as an L7 record. */
+  #recordError(code: number): void {
     this.ctx.record(
       this.info,
       'response',
@@ -574,9 +554,15 @@ export class ClientConnection {
       this.#url,
       this.#protocol,
       [],
-      503,
+      code,
       this.#start,
     );
+  }
+
+  /** No upstream answer: 503 as upstream's proxy does, and the client connection closes. */
+  #upstreamFailed(): void {
+    this.#responseDone = true;
+    this.#recordError(503);
     this.#resSent = true;
     this.#close(plainResponse(503, 'Service Unavailable', 'upstream connect error\r\n', true));
   }

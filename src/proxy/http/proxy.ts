@@ -34,26 +34,13 @@ import {
   UPSTREAM_IDLE_MS,
   UpstreamPool,
 } from './h1.js';
+import { HOP_BY_HOP } from './h1-wire.js';
 import { type HttpRequestView, httpAllowed } from './rules.js';
 
 export { DENIED_BODY, UPSTREAM_IDLE_MS };
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const GRPC_PERMISSION_DENIED = 7;
-
-/** Hop-by-hop headers (RFC 9110 §7.6.1): never forwarded. */
-const HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-]);
 
 function headerList(h: Http2Headers): { key: string; value: string }[] {
   const out: { key: string; value: string }[] = [];
@@ -250,7 +237,7 @@ export class HttpProxy implements L7Proxy {
     }
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(h)) {
-      if (v === undefined || HOP.has(k) || k === 'host') continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || k === 'host') continue;
       out[k] = v as string | string[];
     }
     if (h.te === 'trailers') out.te = 'trailers'; // the one TE HTTP/2 allows; gRPC requires it
@@ -260,7 +247,7 @@ export class HttpProxy implements L7Proxy {
       this.#record(info, 'response', 'forwarded', method, url, 'HTTP/2', headerList(uh), code, start);
       const rh: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(uh))
-        if (v !== undefined && !HOP.has(k) && !k.startsWith(':')) rh[k] = v as string | string[];
+        if (v !== undefined && !HOP_BY_HOP.has(k) && !k.startsWith(':')) rh[k] = v as string | string[];
       res.writeHead(code, rh);
       up.pipe(res);
     });
