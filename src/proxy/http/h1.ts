@@ -327,29 +327,19 @@ export class ClientConnection {
     this.#reqHadBody = !this.#requestDone;
     this.#phase = this.#requestDone ? Phase.Wait : Phase.Body;
     if (!allowed) {
-      this.ctx.record(this.info, 'request', 'denied', method, this.#url, this.#protocol, headerList(head));
+      this.#recordRequest('denied', headerList(head));
       // a client waiting for 100-continue may never send the body we would have to skip
       if (!this.#requestDone && headerValue(head, 'expect')?.toLowerCase() === '100-continue')
         this.#keepAlive = false;
       this.#responseDone = true;
       this.#resSent = true;
       this.sock.write(plainResponse(403, 'Forbidden', DENIED_BODY, !this.#keepAlive));
-      this.ctx.record(
-        this.info,
-        'response',
-        'denied',
-        method,
-        this.#url,
-        this.#protocol,
-        [],
-        403,
-        this.#start,
-      );
+      this.#recordResponse('denied', 403);
       if (!this.#keepAlive) this.#close();
       else if (this.#requestDone) this.#next();
       return;
     }
-    this.ctx.record(this.info, 'request', 'forwarded', method, this.#url, this.#protocol, headerList(head));
+    this.#recordRequest('forwarded', headerList(head));
     this.#responseDone = false;
     // an HTTP/1.0 client's request goes as HTTP/1.0 (its answer must not be chunked); its connection
     // is not pooled
@@ -435,7 +425,7 @@ export class ClientConnection {
     } catch (err) {
       // a malformed answer: 502 when nothing was sent yet, else the client connection ends
       const e = err instanceof HttpWireError ? err : new HttpWireError(502, String(err));
-      this.#recordError(502);
+      this.#recordResponse('error', 502);
       up.owner = undefined;
       up.sock.destroy();
       this.#up = undefined;
@@ -459,17 +449,7 @@ export class ClientConnection {
       this.#upReusable = false;
       this.#keepAlive = false;
     }
-    this.ctx.record(
-      this.info,
-      'response',
-      'forwarded',
-      this.#method,
-      this.#url,
-      this.#protocol,
-      headerList(head),
-      head.status,
-      this.#start,
-    );
+    this.#recordResponse('forwarded', head.status, headerList(head));
     const out = `HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardLines(head)}${this.#keepAlive ? '' : 'connection: close\r\n'}\r\n`;
     this.#resSent = true;
     if (end === buf.length) {
@@ -544,16 +524,21 @@ export class ClientConnection {
     this.#upstreamFailed();
   }
 
-  /** The proxy's own error answer to the request in flight, as an L7 record. */
-  #recordError(code: number): void {
+  /** The request in flight as an L7 record. */
+  #recordRequest(verdict: 'forwarded' | 'denied', headers: Headers): void {
+    this.ctx.record(this.info, 'request', verdict, this.#method, this.#url, this.#protocol, headers);
+  }
+
+  /** The answer to the request in flight (the upstream's, or the proxy's own 403 / 502 / 503) as an L7 record. */
+  #recordResponse(verdict: 'forwarded' | 'denied' | 'error', code: number, headers: Headers = []): void {
     this.ctx.record(
       this.info,
       'response',
-      'error',
+      verdict,
       this.#method,
       this.#url,
       this.#protocol,
-      [],
+      headers,
       code,
       this.#start,
     );
@@ -562,7 +547,7 @@ export class ClientConnection {
   /** No upstream answer: 503 as upstream's proxy does, and the client connection closes. */
   #upstreamFailed(): void {
     this.#responseDone = true;
-    this.#recordError(503);
+    this.#recordResponse('error', 503);
     this.#resSent = true;
     this.#close(plainResponse(503, 'Service Unavailable', 'upstream connect error\r\n', true));
   }
@@ -589,13 +574,13 @@ export class ClientConnection {
   #upgrade(head: RequestHead, raw: Buffer, allowed: boolean): void {
     const headers = headerList(head);
     if (!allowed) {
-      this.ctx.record(this.info, 'request', 'denied', this.#method, this.#url, this.#protocol, headers);
+      this.#recordRequest('denied', headers);
       this.#close(plainResponse(403, 'Forbidden', DENIED_BODY, true));
       return;
     }
     this.#phase = Phase.Tunnel;
     this.sock.removeListener('data', this.#onData);
-    this.ctx.record(this.info, 'request', 'forwarded', this.#method, this.#url, this.#protocol, headers);
+    this.#recordRequest('forwarded', headers);
     let up: Socket;
     try {
       up = this.ctx.connect(this.info);
