@@ -31,6 +31,7 @@ import { LabelSet } from '../src/labels/index.js';
 import { LabCluster } from '../test/integration/cluster/lab-cluster.js';
 import { startTestEtcd } from '../test/integration/kvstore/etcd-harness.js';
 import { request } from './helpers/ipc.js';
+import { percentile as pct } from './helpers/order.js';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(name);
@@ -226,11 +227,6 @@ spec: {containers: [{name: c, command: [sleep, infinity]}]}
 }
 
 // ---------- pod ready, in the lab ----------
-
-const pct = (xs: number[], p: number) => {
-  const v = [...xs].sort((a, b) => a - b);
-  return v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))]! : Number.NaN;
-};
 
 /** A CLI run's wall time (ms) and output; asynchronous, so polls can run meanwhile. */
 function cliTimed(args: string[]): Promise<{ ms: number; stdout: string }> {

@@ -16,6 +16,7 @@ import { AgentApi } from '../src/api/client.js';
 import { distRoot } from '../src/common/paths.js';
 import { down, up } from '../src/lab/lab.js';
 import { labDir, loadLab } from '../src/lab/state.js';
+import { percentile as pct } from './helpers/order.js';
 
 const N = Number(process.argv[2] ?? 100);
 const lab = `bcni${randomBytes(2).toString('hex')}`;
@@ -27,11 +28,6 @@ const OURS_NODE = [process.execPath, join(distRoot, 'src', 'cni', 'plugin.js')];
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 function sh(argv: string[]): void {

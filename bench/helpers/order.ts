@@ -25,6 +25,12 @@ export function shuffle<T>(xs: T[], random: () => number): T[] {
   return out;
 }
 
+/** The p-th percentile (nearest rank below) of a list of samples; NaN for none. */
+export function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : Number.NaN;
+}
+
 /** Median and quartiles (linear interpolation) of a non-empty list. */
 export function quartiles(xs: number[]): { q1: number; med: number; q3: number } {
   const s = [...xs].sort((a, b) => a - b);
