@@ -2,6 +2,8 @@
  * Same-node pod-to-pod through the datapath vs. a plain routed veth path, measured in one run on
  * one topology (a node namespace, two pods plumbed by the CNI's setupEndpoint):
  *   plain     no programs: pod → host veth → node routing → host veth → pod
+ *   scratch   a second plain path built from nothing with `ip` alone, sharing no code with the
+ *             CNI: its own node namespace and two pods, veths, /32 routes, no programs at all
  *   dp 10     bpf_lxc on both host veths (redirect_peer between pods), 10 entries in the
  *             destination's policy trie, among them the ones allowing the traffic
  *   dp 10k    the same with 10,000 entries in that trie
@@ -105,8 +107,9 @@ function medianFigures(fs: Figures[]): Figures {
   };
 }
 
-/** Source ports handed out so far: every connection of the run gets a port never used before. */
-let nextCrrPort = 10000;
+/** Source ports handed out so far, per client namespace: every connection of the run gets a port
+ * never used before in its namespace. */
+const nextCrrPort = new Map<string, number>();
 const CRR_PORT_END = 60999;
 
 async function measure(podA: string, ipB: string): Promise<Figures> {
@@ -120,9 +123,9 @@ async function measure(podA: string, ipB: string): Promise<Figures> {
       inNs(podA, [process.execPath, '--input-type=module', '-e', PING_CLIENT, ipB, String(ROUND_TRIPS)]),
     ),
   ) as { p50: number; p99: number };
-  const base = nextCrrPort;
-  nextCrrPort += CONNECTIONS + CRR_WARMUP;
-  if (nextCrrPort > CRR_PORT_END + 1)
+  const base = nextCrrPort.get(podA) ?? 10000;
+  nextCrrPort.set(podA, base + CONNECTIONS + CRR_WARMUP);
+  if (base + CONNECTIONS + CRR_WARMUP > CRR_PORT_END + 1)
     throw new Error(`BENCH_CONNECTIONS x rounds needs more than ${CRR_PORT_END - 10000} source ports`);
   const crr = JSON.parse(
     await collect(
@@ -231,6 +234,61 @@ function policyEntries(aIdentity: number, total: number): MapEntry[] {
   return out;
 }
 
+/**
+ * The from-scratch plain path: node namespace `${p}s`, pods `${p}c` and `${p}d` at
+ * 10.<oct>.1.10/.11, each joined to the node by a veth whose node end holds the gateway
+ * 10.<oct>.1.1/32; /32 routes both ways, forwarding on, nothing else. Returns pod c's netns
+ * path and pod d's address.
+ */
+function scratchPath(p: string, oct: number): { client: string; serverNs: string; serverIp: string } {
+  const gw = `10.${oct}.1.1`;
+  for (const ns of ['s', 'c', 'd']) {
+    sh('ip', ['netns', 'add', `${p}${ns}`]);
+    undo.push(() => void spawnSync('ip', ['netns', 'del', `${p}${ns}`]));
+    sh('ip', ['-n', `${p}${ns}`, 'link', 'set', 'lo', 'up']);
+  }
+  sh('ip', ['netns', 'exec', `${p}s`, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  for (const [i, x] of ['c', 'd'].entries()) {
+    const ip = `10.${oct}.1.${10 + i}`;
+    const host = `${p}${x}h`;
+    sh('ip', [
+      '-n',
+      `${p}s`,
+      'link',
+      'add',
+      host,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      `${p}${x}`,
+    ]);
+    sh('ip', ['-n', `${p}s`, 'addr', 'add', `${gw}/32`, 'dev', host]);
+    sh('ip', ['-n', `${p}s`, 'link', 'set', host, 'up']);
+    sh('ip', ['-n', `${p}s`, 'route', 'add', `${ip}/32`, 'dev', host]);
+    sh('ip', ['-n', `${p}${x}`, 'addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+    sh('ip', ['-n', `${p}${x}`, 'link', 'set', 'eth0', 'up']);
+    sh('ip', ['-n', `${p}${x}`, 'route', 'add', `${gw}/32`, 'dev', 'eth0']);
+    sh('ip', ['-n', `${p}${x}`, 'route', 'add', 'default', 'via', gw, 'dev', 'eth0']);
+  }
+  return { client: `/run/netns/${p}c`, serverNs: `/run/netns/${p}d`, serverIp: `10.${oct}.1.11` };
+}
+
+/** The three servers the figures need, in `netns`. */
+async function startServers(netns: string): Promise<void> {
+  const iperf = inNs(netns, ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)]);
+  undo.push(() => void iperf.kill('SIGKILL'));
+  await waitFor(iperf, 'Server listening');
+  const ping = inNs(netns, [process.execPath, '--input-type=module', '-e', PING_SERVER]);
+  undo.push(() => void ping.kill('SIGKILL'));
+  await waitFor(ping, 'listening');
+  const crr = inNs(netns, [process.execPath, '--input-type=module', '-e', CRR_SERVER]);
+  undo.push(() => void crr.kill('SIGKILL'));
+  await waitFor(crr, 'listening');
+}
+
 async function main(): Promise<void> {
   const p = `dpB${randomBytes(3).toString('hex')}`;
   const nodeNs = `/run/netns/${p}n`;
@@ -273,25 +331,19 @@ async function main(): Promise<void> {
     });
   }
   const [a, b] = eps as [EndpointDatapathConfig, EndpointDatapathConfig];
-  // Pod A's own ephemeral ports (iperf3, ping) stay clear of the source ports TCP_CRR picks.
-  sh('ip', [
-    'netns',
-    'exec',
-    `${p}a`,
-    'sysctl',
-    '-qw',
-    `net.ipv4.ip_local_port_range=${CRR_PORT_END + 1} 65535`,
-  ]);
-
-  const iperf = inNs(pod('b'), ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)]);
-  undo.push(() => void iperf.kill('SIGKILL'));
-  await waitFor(iperf, 'Server listening');
-  const ping = inNs(pod('b'), [process.execPath, '--input-type=module', '-e', PING_SERVER]);
-  undo.push(() => void ping.kill('SIGKILL'));
-  await waitFor(ping, 'listening');
-  const crr = inNs(pod('b'), [process.execPath, '--input-type=module', '-e', CRR_SERVER]);
-  undo.push(() => void crr.kill('SIGKILL'));
-  await waitFor(crr, 'listening');
+  const scratch = scratchPath(p, oct);
+  // The clients' own ephemeral ports (iperf3, ping) stay clear of the source ports TCP_CRR picks.
+  for (const client of [`${p}a`, `${p}c`])
+    sh('ip', [
+      'netns',
+      'exec',
+      client,
+      'sysctl',
+      '-qw',
+      `net.ipv4.ip_local_port_range=${CRR_PORT_END + 1} 65535`,
+    ]);
+  await startServers(pod('b'));
+  await startServers(scratch.serverNs);
 
   console.log(
     `# datapath bench: same-node pod-to-pod, iperf3 ${IPERF_SECONDS}s x1 stream, ${ROUND_TRIPS} TCP round trips (32 B), ` +
@@ -307,7 +359,12 @@ async function main(): Promise<void> {
   const small = policyEntries(a.identity, 10);
   const large = policyEntries(a.identity, 10000);
   const enforcement = { ingressEnforced: true, egressEnforced: false };
-  const runs: Record<'plain' | 'dp' | 'dp10k', Figures[]> = { plain: [], dp: [], dp10k: [] };
+  const runs: Record<'scratch' | 'plain' | 'dp' | 'dp10k', Figures[]> = {
+    scratch: [],
+    plain: [],
+    dp: [],
+    dp10k: [],
+  };
   // Per-packet cases: from_container A -> B, from_container B -> A (its replies), to_container of
   // B for a connection from A that comes through the node's stack.
   const ppCases = ['from', 'reply', 'to'] as const;
@@ -339,6 +396,7 @@ async function main(): Promise<void> {
     return f;
   };
   for (let round = 0; round < ROUNDS; round++) {
+    runs.scratch.push(await measure(scratch.client, scratch.serverIp));
     for (const ep of eps) loader.remove(ep.id); // plain routed path: no programs
     runs.plain.push(await measure(pod('a'), b.ipv4!));
     loader.maps.policy.replace(b.id, small, enforcement);
@@ -349,25 +407,42 @@ async function main(): Promise<void> {
     runs.dp10k.push(await measureDp());
     measurePp(loaded, perPacket.dp10k);
   }
+  const scratchF = medianFigures(runs.scratch);
   const plain = medianFigures(runs.plain);
   const dp = medianFigures(runs.dp);
   const dp10k = medianFigures(runs.dp10k);
   const x = (v: number, base: number) => `x${(v / base).toFixed(2)}`;
   const names = {
+    scratch: 'plain, built from scratch',
     plain: 'plain routed veth',
     dp: `datapath, ${small.length} policy entries`,
     dp10k: `datapath, ${large.length.toLocaleString('en-US')} entries`,
   };
 
-  console.log('one long connection each (established: policy is not consulted after its first packet)');
+  console.log(
+    'one long connection each (established: policy is not consulted after its first packet); ratios vs plain routed veth',
+  );
   const row = (name: string, f: Figures) =>
     `  ${name.padEnd(32)} ${f.gbps.toFixed(2).padStart(7)} Gbit/s  p50 ${f.p50.toFixed(1).padStart(6)} µs  p99 ${f.p99.toFixed(1).padStart(6)} µs` +
     (f === plain
       ? '   (baseline)'
       : `   throughput ${x(f.gbps, plain.gbps)}  p50 ${x(f.p50, plain.p50)}  p99 ${x(f.p99, plain.p99)}`);
+  console.log(row(names.scratch, scratchF));
   console.log(row(names.plain, plain));
   console.log(row(names.dp, dp));
   console.log(row(names.dp10k, dp10k));
+  // Each round measures every path back to back: the median of the rounds' own ratios cancels the
+  // machine's drift between rounds.
+  const roundRatio = (base: Figures[], k: keyof Figures) =>
+    `x${median(runs.dp.map((f, i) => f[k] / base[i]![k])).toFixed(2)}`;
+  for (const [label, base] of [
+    ['plain routed veth', runs.plain],
+    ['plain built from scratch', runs.scratch],
+  ] as const)
+    console.log(
+      `  datapath (${small.length} entries) vs ${label.padEnd(25)} median of the ${ROUNDS} rounds' ratios: ` +
+        `throughput ${roundRatio(base, 'gbps')}  p50 ${roundRatio(base, 'p50')}  conn/s ${roundRatio(base, 'cps')}`,
+    );
 
   console.log(
     'connection rate (TCP_CRR: connect, 32 B request, reply, close; each a new conntrack entry and policy lookup)',
@@ -377,6 +452,7 @@ async function main(): Promise<void> {
     (f === plain
       ? '   (baseline)'
       : `   rate ${x(f.cps, plain.cps)}  p50 ${x(f.crrP50, plain.crrP50)}${extra}`);
+  console.log(crrRow(names.scratch, scratchF));
   console.log(crrRow(names.plain, plain));
   console.log(crrRow(names.dp, dp));
   console.log(
