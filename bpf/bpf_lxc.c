@@ -533,6 +533,8 @@ int cil_from_container(struct __sk_buff *ctx)
 	__u32 len = ctx->len;
 	int ret;
 
+	if (EP_CONFIG_UNSET()) /* a pre-loaded copy not given its endpoint yet */
+		return TC_ACT_SHOT;
 	switch (bpf_ntohs(ctx->protocol)) {
 	case ETH_P_IP:
 		ret = lxc_from_ipv4(ctx, &p, &v, len);
@@ -684,6 +686,8 @@ int cil_to_container(struct __sk_buff *ctx)
 	__u32 len = ctx->len;
 	int ret;
 
+	if (EP_CONFIG_UNSET())
+		return TC_ACT_SHOT;
 	switch (bpf_ntohs(ctx->protocol)) {
 	case ETH_P_IP:
 		ret = lxc_to_ipv4(ctx, &p, &v, len);

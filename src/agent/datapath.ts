@@ -43,6 +43,9 @@ import {
 import { type KeyedMap, setRows } from '../statedb/map-target.js';
 import type { AgentConfig } from './config.js';
 
+/** Copies of the endpoint programs kept verified ahead (a few ADDs in a row skip the verifier). */
+export const SPARE_PROGRAM_COPIES = 4;
+
 export class NodeDatapath {
   private maps?: DatapathMaps;
   private loader?: DatapathLoader;
@@ -61,7 +64,10 @@ export class NodeDatapath {
       bpffs: this.cfg.bpffsDir,
       maps: this.maps,
       node: nodeDatapathConfig(this.cfg),
+      spares: SPARE_PROGRAM_COPIES,
     });
+    // Verified in the background: a CNI ADD then only writes the endpoint's settings and attaches.
+    void this.loader.fillSpares();
     if (router.ipv4) this.routerV4 = router.ipv4;
     if (router.ipv6) this.routerV6 = router.ipv6;
     const pinned = this.loader.restore();
@@ -280,6 +286,8 @@ export function nodeDatapathConfig(cfg: AgentConfig): NodeDatapathConfig {
   return {
     // the overlay device exists before the datapath opens (datapathCell)
     encapIfindex: cfg.routingMode === 'vxlan' ? ifindexOf(OVERLAY_DEVICE) : 0,
+    // every endpoint has the agent's (config() below): the spare copies are made with it
+    monitorAggregation: cfg.monitorAggregation,
     allowLocalhost: cfg.allowLocalhost,
     lbAlgorithm: cfg.lbAlgorithm,
     lbHashSeed: maglevConfig({ tableSize: cfg.maglevTableSize }).seedJhash0,

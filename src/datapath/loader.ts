@@ -1,13 +1,18 @@
 /**
  * Per-endpoint program loader, a user of the generic ObjectLoader (object-loader.ts): bpf_lxc.o is
- * parsed once (and checked against the generated layouts); each endpoint gets a copy with its
- * constants written into .rodata, loaded against the node's shared pinned maps, and attached with
- * tcx to the host-side veth:
+ * parsed once (and checked against the generated layouts); each endpoint gets a copy with the node's
+ * constants in .rodata, loaded against the node's shared pinned maps, its own settings written into
+ * the copy's `.data.ep` map (lib/config/endpoint.h), and attached with tcx to the host-side veth:
  *   cil_from_container → tcx ingress (what the pod sends)
  *   cil_to_container   → tcx egress  (what the node sends to the pod)
  * Links are pinned under `<bpffs>/links/<endpointId>/{ingress,egress}`, so traffic keeps flowing
  * while the agent is down. Loading an endpoint whose links are pinned (regeneration, agent restart)
  * swaps the programs in place with BPF_LINK_UPDATE: there is no moment without a program.
+ *
+ * Verifying a copy takes tens of milliseconds; the endpoint's settings are not needed for it. So the
+ * loader can keep a few copies verified ahead with the settings unset (`spares`): an endpoint takes
+ * one, gets its settings written (one map update) and attached, and a copy is verified in the
+ * background to replace it. A copy never attached with its settings unset would drop everything.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -124,7 +129,15 @@ export interface DatapathLoaderOptions {
   maps?: DatapathMaps;
   /** Node-wide settings written into every endpoint's programs. */
   node?: NodeDatapathConfig;
+  /**
+   * How many copies of the programs to keep verified ahead, settings unset (default 0: each
+   * endpoint's copy is verified when it is loaded). Filled by fillSpares(), refilled as they are taken.
+   */
+  spares?: number;
 }
+
+/** The data section of lib/config/endpoint.h: one map per loaded copy, written before attaching. */
+export const ENDPOINT_SETTINGS_SECTION = '.data.ep';
 
 const DIRECTIONS = [
   { dir: 'ingress', prog: PROG_FROM_CONTAINER },
@@ -261,6 +274,10 @@ export class DatapathLoader implements Disposable {
   private readonly ownsMaps: boolean;
   /** prelink()'s placeholder, loaded once. */
   #dropAll: Program | undefined;
+  /** Copies verified ahead with the endpoint settings unset, oldest first. */
+  readonly #spares: Promise<Collection>[] = [];
+  #filling = false;
+  #closed = false;
 
   private constructor(
     readonly bpffs: string,
@@ -268,6 +285,7 @@ export class DatapathLoader implements Disposable {
     maps: DatapathMaps,
     ownsMaps: boolean,
     private readonly node: NodeDatapathConfig,
+    private readonly spareCount: number,
   ) {
     this.maps = maps;
     this.ownsMaps = ownsMaps;
@@ -276,11 +294,79 @@ export class DatapathLoader implements Disposable {
 
   /** Parses and checks the object, opens (or creates) the node's maps. */
   static open(opts: DatapathLoaderOptions): DatapathLoader {
+    const spares = opts.spares ?? 0;
+    if (!Number.isInteger(spares) || spares < 0 || spares > 64)
+      throw new RangeError(`spares: expected an integer in 0..64, got ${JSON.stringify(opts.spares)}`);
     const { object, maps } = openNodeObject(opts, DEFAULT_LXC_OBJECT, [
       PROG_FROM_CONTAINER,
       PROG_TO_CONTAINER,
     ]);
-    return new DatapathLoader(opts.bpffs, object, maps, opts.maps === undefined, opts.node ?? {});
+    if (!object.spec.maps.has(ENDPOINT_SETTINGS_SECTION)) {
+      object.close();
+      if (opts.maps === undefined) maps.close();
+      throw new EndpointLoadError(0, `${object.object} has no ${ENDPOINT_SETTINGS_SECTION} section`);
+    }
+    return new DatapathLoader(opts.bpffs, object, maps, opts.maps === undefined, opts.node ?? {}, spares);
+  }
+
+  /** Copies verified ahead and not taken yet (some may still be under verification). */
+  get spareCopies(): number {
+    return this.#spares.length;
+  }
+
+  /**
+   * Verifies copies in the background, one at a time (so an endpoint being set up keeps a core),
+   * until `spares` are there. Resolves when they are (a failed verification ends the round: the
+   * next take() tries again).
+   */
+  async fillSpares(): Promise<void> {
+    if (this.#filling) return;
+    this.#filling = true;
+    try {
+      while (!this.#closed && this.#spares.length < this.spareCount) {
+        // close() closes the copies in the list, this one included
+        const copy = this.object.loadAsync(nodeConstants(this.node, this.maps.lb.maglevTableSize));
+        this.#spares.push(copy);
+        try {
+          await copy;
+        } catch {
+          const i = this.#spares.indexOf(copy);
+          if (i >= 0) this.#spares.splice(i, 1);
+          return;
+        }
+      }
+    } finally {
+      this.#filling = false;
+    }
+  }
+
+  /** A copy for `ep` without its settings: a spare when one fits (same node constants), else a new one. */
+  #take(ep: EndpointDatapathConfig, ifindex: number): Promise<Collection> {
+    const fits = (ep.monitorAggregation ?? this.#monitorAggregation) === this.#monitorAggregation;
+    const spare = fits ? this.#spares.shift() : undefined;
+    if (this.spareCount > 0) setImmediate(() => void this.fillSpares());
+    return spare ?? this.object.loadAsync(this.#constants(ep, ifindex));
+  }
+
+  get #monitorAggregation(): number {
+    return this.node.monitorAggregation ?? 1;
+  }
+
+  /**
+   * Writes the endpoint's settings into a copy's `.data.ep` map (the whole section in one update).
+   * Only on a copy whose programs take no traffic yet: a reader could see a half-written value.
+   */
+  #writeSettings(coll: Collection, ep: EndpointDatapathConfig, ifindex: number): void {
+    const values = this.#constants(ep, ifindex);
+    const spec = this.object.specialise(
+      Object.fromEntries(
+        Object.entries(values).filter(
+          ([k]) => this.object.spec.variables.get(k)?.map === ENDPOINT_SETTINGS_SECTION,
+        ),
+      ),
+    );
+    const bytes = spec.maps.get(ENDPOINT_SETTINGS_SECTION)!.contents![0]!.value;
+    coll.map(ENDPOINT_SETTINGS_SECTION).update(new Uint8Array(4), bytes);
   }
 
   /** The parsed object every endpoint's load is a copy of. */
@@ -326,6 +412,7 @@ export class DatapathLoader implements Disposable {
     const coll = await (preloaded ?? this.preload(ep, ifindex));
     const t1 = performance.now();
     try {
+      this.#writeSettings(coll, ep, ifindex);
       const r = await this.object.attachAsync(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
       return result(ep, ifindex, r, t0, t1);
     } catch (err) {
@@ -370,12 +457,12 @@ export class DatapathLoader implements Disposable {
   }
 
   /**
-   * Verifies the endpoint's programs before its interface exists (the interface index is only
-   * informational for the programs); loadAsync(ep, preloaded) then just attaches them.
+   * The endpoint's verified programs before its interface exists: a spare copy when there is one,
+   * else a copy verified now. loadAsync(ep, preloaded) then writes the settings and attaches them.
    */
   async preload(ep: EndpointDatapathConfig, ifindex = 0): Promise<Collection> {
     try {
-      return await this.object.loadAsync(this.#constants(ep, ifindex));
+      return await this.#take(ep, ifindex);
     } catch (err) {
       throw loadError(ep, err);
     }
@@ -440,6 +527,8 @@ export class DatapathLoader implements Disposable {
   }
 
   close(): void {
+    this.#closed = true;
+    for (const c of this.#spares.splice(0)) void c.then((x) => x.close()).catch(() => {});
     this.#dropAll?.close();
     this.object.close();
     if (this.ownsMaps) this.maps.close();

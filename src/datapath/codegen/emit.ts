@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CollectionSpec, type MapSpec, MapType } from '../../ebpf/index.js';
+import { settingVariables } from '../maps/check.js';
 import type { Layouts, MapDescriptor, ObjectDescriptor } from '../maps/codec.js';
 import {
   abiStructs,
@@ -255,8 +256,8 @@ function describeObject(file: string, spec: CollectionSpec): ObjectDescriptor {
   for (const p of [...spec.programs.values()].sort((a, b) => a.name.localeCompare(b.name)))
     programs[p.name] = p.section;
   const constants: Record<string, number> = {};
-  const ro = [...spec.variables.values()].filter((v) => v.readOnly && v.map === '.rodata');
-  for (const v of ro.sort((a, b) => a.offset - b.offset)) constants[v.name] = v.size;
+  const ro = settingVariables(spec).sort((a, b) => a.map.localeCompare(b.map) || a.offset - b.offset);
+  for (const v of ro) constants[v.name] = v.size;
   const maps = [...spec.maps.keys()].filter((n) => !n.startsWith('.')).sort();
   return { file: basename(file), programs, maps, constants };
 }

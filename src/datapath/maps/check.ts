@@ -6,7 +6,7 @@
  * still declare every map, program and load-time constant it was generated with.
  */
 import { basename } from 'node:path';
-import type { CollectionSpec, MapSpec } from '../../ebpf/index.js';
+import type { CollectionSpec, MapSpec, VariableSpec } from '../../ebpf/index.js';
 import { findStruct, fingerprint, modelStruct } from '../codegen/btf-layout.js';
 import { LayoutMismatchError } from '../errors.js';
 import type { Layouts, MapDescriptor } from './codec.js';
@@ -63,11 +63,7 @@ export function layoutDifferences(
   if (known) {
     for (const p of Object.keys(known.programs))
       if (!spec.programs.has(p)) diffs.push(`program ${p} is missing`);
-    const constants = new Map(
-      [...spec.variables.values()]
-        .filter((v) => v.readOnly && v.map === '.rodata')
-        .map((v) => [v.name, v.size]),
-    );
+    const constants = new Map(settingVariables(spec).map((v) => [v.name, v.size]));
     for (const [c, size] of Object.entries(known.constants)) {
       const got = constants.get(c);
       if (got === undefined) diffs.push(`constant ${c} is missing`);
@@ -99,4 +95,14 @@ export function checkObjectLayouts(
 ): void {
   const diffs = layoutDifferences(spec, objectName, layouts);
   if (diffs.length) throw new LayoutMismatchError(objectName, diffs);
+}
+
+/**
+ * The variables a loader sets per load: the node's constants (frozen `.rodata`) and the settings in
+ * named data sections (`.data.<scope>`, written into the loaded copy's map, e.g. config/endpoint.h).
+ */
+export function settingVariables(spec: CollectionSpec): VariableSpec[] {
+  return [...spec.variables.values()].filter(
+    (v) => (v.readOnly && v.map === '.rodata') || v.map.startsWith('.data.'),
+  );
 }

@@ -1,0 +1,142 @@
+/**
+ * Program copies verified ahead (DatapathLoader `spares`): the endpoint settings of bpf_lxc live in
+ * the copy's `.data.ep` map, so a copy is verified before its endpoint exists and gets the settings
+ * written when an endpoint takes it. A copy whose settings were never written drops everything; one
+ * taken by an endpoint carries that endpoint's traffic; the loader verifies another in its place.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { setupEndpoint, setupNodeRouter } from '../../../src/cni/endpoint-plumbing.js';
+import {
+  DatapathLoader,
+  ENDPOINT_SETTINGS_SECTION,
+  type EndpointDatapathConfig,
+  PROG_FROM_CONTAINER,
+  PROG_TO_CONTAINER,
+} from '../../../src/datapath/index.js';
+import { Link } from '../../../src/ebpf/index.js';
+import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
+
+const isRoot = process.getuid?.() === 0;
+
+/** Waits for `cond` (polling), failing after `ms`. */
+async function waitFor(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('spare program copies: verified ahead, settings written at attach', {
+  skip: !isRoot && 'needs root',
+}, () => {
+  const cleanup = cleanupStack();
+  const p = uniquePrefix('spr');
+  const nodeNs = `${p}n`;
+  const nodeNetns = `/run/netns/${nodeNs}`;
+  const oct = 100 + (randomBytes(1)[0]! % 100);
+  const router = `10.${oct}.3.1`;
+  const podIp = `10.${oct}.3.10`;
+  let ep: EndpointDatapathConfig;
+  let ifindex = 0;
+  let loader: DatapathLoader;
+
+  const ping = () =>
+    spawnSync('nsenter', [`--net=${nodeNetns}`, 'ping', '-c', '1', '-W', '1', '-q', podIp]).status === 0;
+
+  before(async () => {
+    const bpffs = privateBpffs(cleanup);
+    for (const ns of [nodeNs, `${p}a`]) {
+      sh('ip', ['netns', 'add', ns]);
+      cleanup.add(() => void spawnSync('ip', ['netns', 'del', ns]));
+    }
+    sh('ip', ['-n', nodeNs, 'link', 'set', 'lo', 'up']);
+    await setupNodeRouter({ nodeNetns, ipv4Router: router });
+    const r = await setupEndpoint({
+      nodeNetns,
+      podNetns: `/run/netns/${p}a`,
+      ifName: 'eth0',
+      hostIfName: `${p}A`,
+      ipv4: { ip: podIp, router },
+    });
+    ifindex = r.hostIfindex;
+    ep = {
+      id: 33,
+      identity: 5033,
+      ipv4: podIp,
+      mac: r.podMac,
+      nodeMac: r.hostMac,
+      interface: r.hostIfName,
+      netns: nodeNetns,
+      routerIpv4: router,
+    };
+    loader = DatapathLoader.open({ bpffs, spares: 2 });
+    cleanup.add(() => {
+      loader.remove(ep.id);
+      loader.close();
+    });
+    loader.writeEndpoint(ep);
+  });
+  after(() => cleanup.run());
+
+  it('rejects a bad spares count, naming the field', () => {
+    assert.throws(() => DatapathLoader.open({ bpffs: '/nonexistent', spares: -1 }), /spares/);
+  });
+
+  it('privileged: fillSpares verifies the copies ahead', async () => {
+    await loader.fillSpares();
+    assert.equal(loader.spareCopies, 2);
+  });
+
+  it('privileged: a copy whose settings are unset drops everything (fail closed)', async () => {
+    assert.equal(ping(), true, 'the plain veth passes traffic');
+    const copy = await loader.preload(ep, ifindex); // a spare: settings not written yet
+    try {
+      const value = copy.map(ENDPOINT_SETTINGS_SECTION).lookup(new Uint8Array(4));
+      assert.ok(
+        value?.every((b) => b === 0),
+        'the settings of a spare are all zero',
+      );
+      const links = [
+        Link.attachTcx({
+          program: copy.program(PROG_FROM_CONTAINER),
+          direction: 'ingress',
+          interface: ifindex,
+          netns: nodeNetns,
+        }),
+        Link.attachTcx({
+          program: copy.program(PROG_TO_CONTAINER),
+          direction: 'egress',
+          interface: ifindex,
+          netns: nodeNetns,
+        }),
+      ];
+      try {
+        assert.equal(ping(), false);
+      } finally {
+        for (const l of links) {
+          l.detach();
+          l.close();
+        }
+      }
+    } finally {
+      copy.close();
+    }
+  });
+
+  it('privileged: an endpoint takes a spare, gets its settings and passes traffic; the spare is replaced', async () => {
+    const before = loader.spareCopies;
+    const taken = loader.preload(ep, ifindex);
+    assert.equal(loader.spareCopies, before - 1, 'a spare is taken');
+    const r = await loader.loadAsync(ep, taken);
+    assert.equal(r.replaced, false);
+    await waitFor(() => ping(), 'the pod answering ping through its programs');
+    // the loader verifies new copies in the background
+    await waitFor(() => loader.spareCopies === 2, 'the spares being refilled');
+    await loader.fillSpares();
+    assert.equal(loader.spareCopies, 2);
+  });
+});
