@@ -144,10 +144,17 @@ export class Observer {
     return parsed.flow;
   }
 
-  /** A flow built elsewhere (tests, L7 proxies). */
-  ingestFlow(flow: Flow): void {
-    const t = parseTimestamp(flow.time);
-    this.push(flow, t.sec, t.nsec, t.sec * 1000 + t.nsec / 1e6);
+  /**
+   * A flow built elsewhere (tests, L7 proxies). Its time is read from `flow.time` unless given
+   * (`sec`, `nsec`: the same instant, spared a parse when the caller has it as numbers).
+   */
+  ingestFlow(flow: Flow, sec?: number, nsec?: number): void {
+    if (sec === undefined || nsec === undefined) {
+      const t = parseTimestamp(flow.time);
+      sec = t.sec;
+      nsec = t.nsec;
+    }
+    this.push(flow, sec, nsec, sec * 1000 + nsec / 1e6);
   }
 
   private push(flow: Flow, sec: number, nsec: number, timeMs: number): void {

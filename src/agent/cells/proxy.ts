@@ -9,7 +9,7 @@
  */
 import { run } from '../../datapath/linux/index.js';
 import { cell, token } from '../../hive/hive.js';
-import { l7Flow } from '../../hubble/l7.js';
+import { recordL7 } from '../../hubble/l7.js';
 import { l7RulesFor } from '../../policy/l7.js';
 import { DnsProxy } from '../../proxy/dns/proxy.js';
 import {
@@ -73,7 +73,7 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
       pending = [];
       for (const record of batch) {
         try {
-          hubble.observer.ingestFlow(l7Flow(record, hubble.observer.parserContext));
+          recordL7(hubble.observer, record);
         } catch (err) {
           log.warn({ err }, 'L7 flow not recorded');
         }

@@ -10,8 +10,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { buildFilters } from '../../../src/cli/hubble.js';
 import { compileFilters } from '../../../src/hubble/filter.js';
 import { formatCompact } from '../../../src/hubble/format.js';
-import { type L7Event, l7Flow } from '../../../src/hubble/l7.js';
+import { type L7Event, l7Flow, recordL7 } from '../../../src/hubble/l7.js';
 import { HubbleMetrics, parseMetricsConfig } from '../../../src/hubble/metrics.js';
+import { Observer } from '../../../src/hubble/observer.js';
 import type { ParserContext } from '../../../src/hubble/parser.js';
 import { flowFromProto, flowToProto, loadHubbleProtos } from '../../../src/hubble/proto.js';
 import type { Flow } from '../../../src/hubble/types.js';
@@ -163,5 +164,83 @@ describe('L7 flows', () => {
       /hubble_http_request_duration_seconds_bucket\{le="0\.005",method="POST",reporter="server"\} 1/,
     );
     assert.match(text, /hubble_http_request_duration_seconds_count\{method="PUT",reporter="server"\} 1/);
+  });
+
+  it('are recorded in the observer at the event time, as l7Flow builds them, and counted', async () => {
+    const metrics = new HubbleMetrics({ metrics: 'http' });
+    const obs = new Observer({
+      nodeName: 'node1',
+      uuid: false,
+      metrics,
+      ...(ctx.endpointByIp ? { endpointByIp: ctx.endpointByIp } : {}),
+    });
+    const events = [
+      ev('request', 'forwarded', 'POST', '/v1/request-landing'),
+      ev('response', 'forwarded', 'POST', '/v1/request-landing', 200),
+    ];
+    for (const x of events) recordL7(obs, x);
+    const held = [...obs.ring.oldestFirst()];
+    assert.equal(held.length, 2);
+    for (const [i, h] of held.entries()) {
+      assert.deepEqual(h.flow, l7Flow(events[i]!, obs.parserContext));
+      assert.equal(h.flow?.time, '2026-12-01T01:00:00.250Z');
+      assert.equal(h.sec, Date.parse('2026-12-01T01:00:00Z') / 1000);
+      assert.equal(h.nsec, 250_000_000);
+      assert.equal(h.timeMs, Date.parse('2026-12-01T01:00:00.250Z'));
+    }
+    assert.equal(obs.status().seen_flows, 2);
+    assert.match(
+      await metrics.registry.metrics(),
+      /hubble_http_responses_total\{method="POST",protocol="HTTP\/1\.1",status="200",reporter="server"\} 1/,
+    );
+  });
+
+  it('carry the DNS and Kafka parts with only the fields given', () => {
+    const base = { verdict: 'forwarded' as const, time: new Date('2026-12-01T01:00:00Z'), info };
+    const dns = l7Flow(
+      {
+        ...base,
+        type: 'response',
+        dns: { query: 'cilium.io.', ips: ['10.1.1.1'], ttl: 30, rcode: 0, qtypes: ['A'], rrtypes: ['A'] },
+      },
+      ctx,
+    );
+    assert.deepEqual(dns.l7?.dns, {
+      query: 'cilium.io.',
+      ips: ['10.1.1.1'],
+      ttl: 30,
+      rcode: 0,
+      qtypes: ['A'],
+      rrtypes: ['A'],
+      observation_source: 'proxy',
+    });
+    const refused = l7Flow({ ...base, type: 'request', verdict: 'denied', dns: { query: 'x.io.' } }, ctx);
+    assert.deepEqual(refused.l7?.dns, { query: 'x.io.', observation_source: 'proxy' });
+    const kafka = l7Flow(
+      {
+        ...base,
+        type: 'response',
+        kafka: {
+          apiKey: 'produce',
+          apiVersion: 9,
+          correlationId: 4,
+          topic: 'empire-announce',
+          errorCode: 29,
+        },
+      },
+      ctx,
+    );
+    assert.deepEqual(kafka.l7?.kafka, {
+      api_key: 'produce',
+      api_version: 9,
+      correlation_id: 4,
+      topic: 'empire-announce',
+      error_code: 29,
+    });
+    const plain = l7Flow(
+      { ...base, type: 'request', kafka: { apiKey: 'fetch', apiVersion: 11, correlationId: 5 } },
+      ctx,
+    );
+    assert.deepEqual(plain.l7?.kafka, { api_key: 'fetch', api_version: 11, correlation_id: 5 });
   });
 });
