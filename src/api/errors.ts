@@ -4,7 +4,7 @@
  * client sees the same code the agent threw.
  */
 import { CiliumTsError, type CiliumTsErrorOptions, type ErrorCode, isErrorCode } from '../common/errors.js';
-import { EbpfError } from '../ebpf/index.js';
+import { EbpfError } from '../ebpf/errors.js';
 
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   'invalid-argument': 400,

@@ -1,7 +1,6 @@
 /** `cilium-ts cni install`: set a container runtime up to use the node's agent through the CNI plugin. */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { install } from '../cni/install.js';
 import { distRoot } from '../common/paths.js';
 import { CliError } from './errors.js';
 import { targetOf } from './target.js';
@@ -23,7 +22,7 @@ export function registerCniCommands(program: Command): void {
     )
     .option('--mtu <bytes>', 'MTU of the pod interfaces')
     .action(
-      (
+      async (
         o: {
           dir: string;
           binDir: string;
@@ -36,6 +35,7 @@ export function registerCniCommands(program: Command): void {
       ) => {
         if (o.mtu !== undefined && !/^\d+$/.test(o.mtu))
           throw new CliError(`--mtu: "${o.mtu}" is not a number`);
+        const { install } = await import('../cni/install.js');
         const r = install({
           confDir: o.dir,
           binDir: o.binDir,

@@ -11,8 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { bpfObjectPath, cliPath } from '../common/paths.js';
-import { run } from '../datapath/linux/index.js';
-import { Collection, CollectionSpec, Link, RingBufReader } from '../ebpf/index.js';
 
 const PORT = 8080;
 
@@ -27,6 +25,10 @@ export function registerSelfcheck(program: Command): void {
 }
 
 export async function selfcheck(log: (line: string) => void): Promise<boolean> {
+  // Loaded here, not with the command table: the eBPF library loads libc through koffi, which every
+  // other command would pay for at start-up.
+  const { Collection, CollectionSpec, Link, RingBufReader } = await import('../ebpf/index.js');
+  const { run } = await import('../datapath/linux/index.js');
   const id = randomBytes(3).toString('hex');
   const nsA = `ctsc${id}a`;
   const nsB = `ctsc${id}b`;

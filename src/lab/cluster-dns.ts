@@ -7,7 +7,8 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type DnsRecords, type DnsService, writeRecordsFile } from '../dns/index.js';
+import type { DnsRecords, DnsService } from '../dns/records.js';
+import { writeRecordsFile } from '../dns/records-file.js';
 import { emptyManifests, type Manifests, type Namespace, type Pod } from '../k8s/objects.js';
 import { isHeadless, SERVICE_NAME_LABEL } from '../service/types.js';
 import { canonical } from './resources.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -61,5 +61,33 @@ describe('setup puts cilium-ts on the PATH (scripts/install-cli.sh)', () => {
     assert.equal(r.status, 0);
     assert.match(r.stderr, /was not installed by cilium-ts; leaving it/);
     assert.equal(readFileSync(join(other, 'cilium-ts'), 'utf8'), '#!/bin/sh\necho mine\n');
+  });
+
+  it('runs the bundle while it is newer than the last tsc build, else main.js', () => {
+    // An out dir whose two entries say which one ran.
+    const out = join(dir, 'out');
+    mkdirSync(join(out, 'src', 'cli'), { recursive: true });
+    mkdirSync(join(out, 'src', 'cli-bundle'), { recursive: true });
+    const main = join(out, 'src', 'cli', 'main.js');
+    const bundle = join(out, 'src', 'cli-bundle', 'cilium-ts.js');
+    const buildInfo = join(out, '.tsbuildinfo');
+    writeFileSync(main, "console.log('main', process.argv.slice(2).join(' '));\n");
+    writeFileSync(bundle, "console.log('bundle', process.argv.slice(2).join(' '));\n");
+    writeFileSync(buildInfo, '{}');
+    const bin = join(dir, 'bin-out');
+    const r = spawnSync('bash', [installer], {
+      env: { ...process.env, CILIUM_TS_BIN_DIR: bin, CILIUM_TS_OUT_DIR: out, CILIUM_TS_CLI: '' },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const at = (f: string, s: number) => utimesSync(f, s, s);
+    at(buildInfo, 1_000_000);
+    at(bundle, 1_000_100);
+    assert.equal(sh(bin, "cilium-ts lab 'a b'").stdout, 'bundle lab a b\n');
+    // tsc ran after the bundle was made: the bundle may be stale.
+    at(buildInfo, 1_000_200);
+    assert.equal(sh(bin, 'cilium-ts lab').stdout, 'main lab\n');
+    rmSync(bundle);
+    assert.equal(sh(bin, 'cilium-ts lab').stdout, 'main lab\n');
   });
 });
