@@ -65,6 +65,8 @@ export class NodeDatapath {
       maps: this.maps,
       node: nodeDatapathConfig(this.cfg),
       spares: SPARE_PROGRAM_COPIES,
+      // tc filters: no RCU grace periods under the rtnl lock on the CNI ADD path (loader.ts)
+      attach: 'tc',
     });
     // Verified in the background: a CNI ADD then only writes the endpoint's settings and attaches.
     void this.loader.fillSpares();

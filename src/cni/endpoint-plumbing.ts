@@ -1,8 +1,8 @@
 /**
  * Endpoint plumbing, run by the agent for CNI ADD/DEL/CHECK: a veth pair between the node namespace
  * and the pod namespace, pod addresses (/32, /128) with an on-link route to the router and a default
- * route via it, and host routes to the pod, through rtnetlink (netlink.ts); the rest (teardown,
- * CHECK, the node router) through `ip -batch`.
+ * route via it, and host routes to the pod, through rtnetlink (datapath/linux/rtnetlink.ts); the
+ * rest (teardown, CHECK, the node router) through `ip -batch`.
  *
  * Neighbour entries are static on both sides (pod: router IP → host veth MAC; node: pod IP → pod MAC),
  * so the pod reaches its router before any datapath program answers ARP/NDP, and IPv6 needs no DAD or
@@ -23,8 +23,8 @@ import {
   type LinkInfo,
   type RouteInfo,
 } from '../datapath/linux/ip.js';
+import { ifindexIn, NetlinkError, RtNetlink, withNetnsFd } from '../datapath/linux/rtnetlink.js';
 import { withNetns } from '../ebpf/index.js';
-import { ifindexIn, NetlinkError, RtNetlink, withNetnsFd } from './netlink.js';
 
 export interface EndpointAddress {
   /** Pod address (bare), e.g. "10.200.0.5". */

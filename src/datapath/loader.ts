@@ -9,6 +9,12 @@
  * while the agent is down. Loading an endpoint whose links are pinned (regeneration, agent restart)
  * swaps the programs in place with BPF_LINK_UPDATE: there is no moment without a program.
  *
+ * With `attach: 'tc'` the programs go into direct-action cls_bpf filters on the veth's clsact
+ * qdisc instead (rtnetlink, linux/rtnetlink.ts). A new tcx link waits out an RCU grace period
+ * holding the rtnl lock (10-20 ms each, two per endpoint); a new filter does not. The filters live
+ * as long as the device (nothing to pin, traffic flows while the agent is down); loading again
+ * replaces their programs in place. An endpoint whose tcx links are pinned keeps them.
+ *
  * Verifying a copy takes tens of milliseconds; the endpoint's settings are not needed for it. So the
  * loader can keep a few copies verified ahead with the settings unset (`spares`): an endpoint takes
  * one, gets its settings written (one map update) and attached, and a copy is verified in the
@@ -29,6 +35,7 @@ import {
   ProgType,
 } from '../ebpf/index.js';
 import { EndpointLoadError } from './errors.js';
+import { RtNetlink } from './linux/rtnetlink.js';
 import { parseIp, parseMac } from './maps/addr.js';
 import { DatapathMaps, DEFS } from './maps/index.js';
 import {
@@ -129,12 +136,17 @@ export interface DatapathLoaderOptions {
   maps?: DatapathMaps;
   /** Node-wide settings written into every endpoint's programs. */
   node?: NodeDatapathConfig;
+  /** How the programs are attached to the host-side veth: tcx links (default) or tc filters. */
+  attach?: EndpointAttachMode;
   /**
    * How many copies of the programs to keep verified ahead, settings unset (default 0: each
    * endpoint's copy is verified when it is loaded). Filled by fillSpares(), refilled as they are taken.
    */
   spares?: number;
 }
+
+export const ENDPOINT_ATTACH_MODES = ['tcx', 'tc'] as const;
+export type EndpointAttachMode = (typeof ENDPOINT_ATTACH_MODES)[number];
 
 /** The data section of lib/config/endpoint.h: one map per loaded copy, written before attaching. */
 export const ENDPOINT_SETTINGS_SECTION = '.data.ep';
@@ -278,6 +290,8 @@ export class DatapathLoader implements Disposable {
   readonly #spares: Promise<Collection>[] = [];
   #filling = false;
   #closed = false;
+  /** Endpoints attached with tc filters by this loader: where (what remove() deletes). */
+  readonly #tcAttached = new Map<number, { ifindex: number; netns: string | undefined }>();
 
   private constructor(
     readonly bpffs: string,
@@ -286,6 +300,7 @@ export class DatapathLoader implements Disposable {
     ownsMaps: boolean,
     private readonly node: NodeDatapathConfig,
     private readonly spareCount: number,
+    readonly attachMode: EndpointAttachMode,
   ) {
     this.maps = maps;
     this.ownsMaps = ownsMaps;
@@ -295,6 +310,9 @@ export class DatapathLoader implements Disposable {
   /** Parses and checks the object, opens (or creates) the node's maps. */
   static open(opts: DatapathLoaderOptions): DatapathLoader {
     const spares = opts.spares ?? 0;
+    const mode = opts.attach ?? 'tcx';
+    if (!ENDPOINT_ATTACH_MODES.includes(mode))
+      throw new TypeError(`attach: expected 'tcx' or 'tc', got ${JSON.stringify(opts.attach)}`);
     if (!Number.isInteger(spares) || spares < 0 || spares > 64)
       throw new RangeError(`spares: expected an integer in 0..64, got ${JSON.stringify(opts.spares)}`);
     const { object, maps } = openNodeObject(opts, DEFAULT_LXC_OBJECT, [
@@ -306,7 +324,15 @@ export class DatapathLoader implements Disposable {
       if (opts.maps === undefined) maps.close();
       throw new EndpointLoadError(0, `${object.object} has no ${ENDPOINT_SETTINGS_SECTION} section`);
     }
-    return new DatapathLoader(opts.bpffs, object, maps, opts.maps === undefined, opts.node ?? {}, spares);
+    return new DatapathLoader(
+      opts.bpffs,
+      object,
+      maps,
+      opts.maps === undefined,
+      opts.node ?? {},
+      spares,
+      mode,
+    );
   }
 
   /** Copies verified ahead and not taken yet (some may still be under verification). */
@@ -393,7 +419,9 @@ export class DatapathLoader implements Disposable {
     const coll = this.#wrapLoad(ep, () => this.object.load(this.#constants(ep, ifindex)));
     const t1 = performance.now();
     try {
-      const r = this.object.attach(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
+      const r = this.#usesTc(ep.id)
+        ? this.#attachTc(ep, ifindex, coll)
+        : this.object.attach(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
       return result(ep, ifindex, r, t0, t1);
     } catch (err) {
       throw attachError(ep, err);
@@ -413,7 +441,9 @@ export class DatapathLoader implements Disposable {
     const t1 = performance.now();
     try {
       this.#writeSettings(coll, ep, ifindex);
-      const r = await this.object.attachAsync(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
+      const r = this.#usesTc(ep.id)
+        ? this.#attachTc(ep, ifindex, coll)
+        : await this.object.attachAsync(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
       return result(ep, ifindex, r, t0, t1);
     } catch (err) {
       throw attachError(ep, err);
@@ -432,6 +462,10 @@ export class DatapathLoader implements Disposable {
   async prelink(ep: EndpointDatapathConfig, ifindex: number): Promise<void> {
     this.#dropAll ??= Program.load(DROP_ALL, new Map());
     const program = this.#dropAll;
+    if (this.#usesTc(ep.id)) {
+      this.#attachTc(ep, ifindex, { ingress: program, egress: program });
+      return;
+    }
     const dir = this.#pinDir(ep.id);
     mkdirSync(dir, { recursive: true });
     await Promise.all(
@@ -488,9 +522,53 @@ export class DatapathLoader implements Disposable {
     }
   }
 
-  /** Detaches and unpins the endpoint's links. False when nothing was pinned. */
+  /** Detaches and unpins the endpoint's links (or deletes its filters). False when there was nothing. */
   remove(endpointId: number): boolean {
-    return detachPinned(this.#pinDir(endpointId), PINS);
+    const tc = this.#tcAttached.get(endpointId);
+    this.#tcAttached.delete(endpointId);
+    let found = false;
+    if (tc) {
+      const nl = RtNetlink.open(tc.netns);
+      try {
+        for (const d of DIRECTIONS) found = nl.bpfFilterDelete(tc.ifindex, d.dir) || found;
+      } finally {
+        nl.close();
+      }
+    }
+    return detachPinned(this.#pinDir(endpointId), PINS) || found;
+  }
+
+  /** tc filters for this endpoint: the loader's mode, unless the endpoint has tcx links pinned. */
+  #usesTc(endpointId: number): boolean {
+    return this.attachMode === 'tc' && !existsSync(join(this.#pinDir(endpointId), PINS[0]));
+  }
+
+  /**
+   * Puts the programs into the endpoint's cls_bpf filters (clsact first), or replaces the programs
+   * of the filters there. `replaced`: this loader had attached this endpoint on that device before.
+   */
+  #attachTc(
+    ep: EndpointDatapathConfig,
+    ifindex: number,
+    programs: Collection | Record<'ingress' | 'egress', Program>,
+  ): AttachResult {
+    const prev = this.#tcAttached.get(ep.id);
+    const replaced = prev?.ifindex === ifindex && prev.netns === ep.netns;
+    const nl = RtNetlink.open(ep.netns);
+    const links: Record<string, LinkInfo> = {};
+    try {
+      if (!replaced) nl.clsactAdd(ifindex);
+      for (const d of DIRECTIONS) {
+        const prog = 'program' in programs ? programs.program(d.prog) : programs[d.dir];
+        nl.bpfFilterReplace(ifindex, d.dir, prog.fd.value, d.prog);
+        // no link: id 0; the filter's program and device
+        links[d.dir] = { type: 0, id: 0, progId: prog.info().id, ifindex };
+      }
+    } finally {
+      nl.close();
+    }
+    this.#tcAttached.set(ep.id, { ifindex, netns: ep.netns });
+    return { replaced, links };
   }
 
   /** Endpoints with pinned links (what a restarted agent adopts). */

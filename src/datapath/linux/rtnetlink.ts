@@ -1,13 +1,14 @@
 /**
  * rtnetlink requests for the endpoint plumbing on CNI ADD: a veth pair whose peer goes straight into
- * the pod's namespace, links up, addresses, routes and static neighbours. Each request is one
- * message on a NETLINK_ROUTE socket opened inside the namespace it changes (the kernel does the work
- * within send and queues the acknowledgement before send returns), so an ADD starts no `ip` process.
+ * the pod's namespace, links up, addresses, routes and static neighbours; and the tc (clsact +
+ * cls_bpf) hooks the endpoint loader can attach programs with. Each request is one message on a
+ * NETLINK_ROUTE socket opened inside the namespace it changes (the kernel does the work within send
+ * and queues the acknowledgement before send returns), so an ADD starts no `ip` or `tc` process.
  */
 import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
-import { parseIp, parseMac } from '../datapath/maps/addr.js';
-import { withNetns } from '../ebpf/index.js';
+import { withNetns } from '../../ebpf/index.js';
+import { parseIp, parseMac } from '../maps/addr.js';
 
 const libc = koffi.load('libc.so.6');
 const socketFn = libc.func('int socket(int domain, int type, int protocol)');
@@ -27,6 +28,9 @@ const RTM_NEWLINK = 16;
 const RTM_NEWADDR = 20;
 const RTM_NEWROUTE = 24;
 const RTM_NEWNEIGH = 28;
+const RTM_NEWQDISC = 36;
+const RTM_NEWTFILTER = 44;
+const RTM_DELTFILTER = 45;
 const NLMSG_ERROR = 2;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
@@ -57,6 +61,18 @@ const RTN_UNICAST = 1;
 const NDA_DST = 1;
 const NDA_LLADDR = 2;
 const NUD_PERMANENT = 0x80;
+const TCA_KIND = 1;
+const TCA_OPTIONS = 2;
+const TCA_BPF_FD = 6;
+const TCA_BPF_NAME = 7;
+const TCA_BPF_FLAGS = 8;
+const TCA_BPF_FLAG_ACT_DIRECT = 1;
+/** clsact's handle and parent; its ingress and egress hooks (TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_*)). */
+const TC_H_CLSACT = 0xfffffff1;
+const TC_H_CLSACT_HANDLE = 0xffff0000;
+const TC_H_MIN_INGRESS = 0xfffffff2;
+const TC_H_MIN_EGRESS = 0xfffffff3;
+const ETH_P_ALL_BE = 0x0300; // htons(ETH_P_ALL)
 
 /** A request the kernel refused; `errno` as the kernel gave it (17 EEXIST, 19 ENODEV, ...). */
 export class NetlinkError extends Error {
@@ -97,6 +113,19 @@ const u32 = (n: number) => {
 const macBytes = (mac: string) => Buffer.from(parseMac(mac));
 const ipBytes = (ip: string) => Buffer.from(parseIp(ip).bytes);
 const family = (ip: string) => (ip.includes(':') ? AF_INET6 : AF_INET);
+
+function tcmsg(ifindex: number, handle: number, parent: number, info = 0): Buffer {
+  const b = Buffer.alloc(20);
+  b.writeInt32LE(ifindex, 4);
+  b.writeUInt32LE(handle >>> 0, 8);
+  b.writeUInt32LE(parent >>> 0, 12);
+  b.writeUInt32LE(info >>> 0, 16);
+  return b;
+}
+
+/** Priority and handle of the one cls_bpf filter an endpoint has per direction. */
+const TC_FILTER_PRIO = 1;
+const TC_FILTER_HANDLE = 1;
 
 function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
   const b = Buffer.alloc(16);
@@ -227,6 +256,66 @@ export class RtNetlink {
       NLM_F_CREATE | NLM_F_REPLACE,
       Buffer.concat([b, attrs(list)]),
     );
+  }
+
+  /** The clsact qdisc on `ifindex` (its ingress and egress hooks for cls_bpf); one there already is kept. */
+  clsactAdd(ifindex: number): void {
+    try {
+      this.request(
+        `clsact on ifindex ${ifindex}`,
+        RTM_NEWQDISC,
+        NLM_F_CREATE | NLM_F_EXCL,
+        Buffer.concat([tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT), attrs([[TCA_KIND, str('clsact')]])]),
+      );
+    } catch (err) {
+      if (!(err instanceof NetlinkError && err.isExists)) throw err;
+    }
+  }
+
+  /**
+   * The direct-action cls_bpf filter of `dir` on `ifindex` runs `progFd`: created, or its program
+   * replaced in place (the kernel swaps it under RCU; no packet sees neither program). Needs clsact.
+   */
+  bpfFilterReplace(ifindex: number, dir: 'ingress' | 'egress', progFd: number, name: string): void {
+    const parent = dir === 'ingress' ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS;
+    const options = attrs([
+      [TCA_BPF_FD, u32(progFd)],
+      [TCA_BPF_NAME, str(name)],
+      [TCA_BPF_FLAGS, u32(TCA_BPF_FLAG_ACT_DIRECT)],
+    ]);
+    this.request(
+      `tc ${dir} filter on ifindex ${ifindex}`,
+      RTM_NEWTFILTER,
+      NLM_F_CREATE | NLM_F_REPLACE,
+      Buffer.concat([
+        tcmsg(ifindex, TC_FILTER_HANDLE, parent, (TC_FILTER_PRIO << 16) | ETH_P_ALL_BE),
+        attrs([
+          [TCA_KIND, str('bpf')],
+          [TCA_OPTIONS, options],
+        ]),
+      ]),
+    );
+  }
+
+  /** Removes the filter bpfFilterReplace() made; false when there was none (or no device). */
+  bpfFilterDelete(ifindex: number, dir: 'ingress' | 'egress'): boolean {
+    const parent = dir === 'ingress' ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS;
+    try {
+      this.request(
+        `delete tc ${dir} filter on ifindex ${ifindex}`,
+        RTM_DELTFILTER,
+        0,
+        Buffer.concat([
+          tcmsg(ifindex, TC_FILTER_HANDLE, parent, (TC_FILTER_PRIO << 16) | ETH_P_ALL_BE),
+          attrs([[TCA_KIND, str('bpf')]]),
+        ]),
+      );
+      return true;
+    } catch (err) {
+      // ENOENT: no such filter; ENODEV: the device is gone (and its filters with it); EINVAL: no clsact
+      if (err instanceof NetlinkError && [2, 19, 22].includes(err.errno)) return false;
+      throw err;
+    }
   }
 
   /** A permanent neighbour entry. */
