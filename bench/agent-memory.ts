@@ -1,66 +1,114 @@
 /**
- * Agent memory per pod: the agent's control-plane cells (identities, resources, ipcache, policy,
- * endpoints, datapath sync; src/agent/agent.ts CONTROL_PLANE_CELLS) run for real, writing the real
- * ipcache, endpoint and policy maps (DatapathMaps on a private bpffs, as the agent does; the maps'
- * contents live in the kernel). Programs are not loaded (their memory is the kernel's too): the
- * program and load-balancer targets are the in-memory ones of the unit tests. Without root
- * (`--fake-maps`) every target is in memory, which puts the map contents in the heap. Pods are
- * created the way the CNI plugin creates them (EndpointManager.create after the pod resource),
- * as replicas of 30 apps (one identity each; `BENCH_PODS_PER_APP=10` makes an app per ten pods
+ * Agent memory per pod, measured on the real agent: `cilium-ts agent` runs as its own process in a
+ * node network namespace (as `lab up` starts it: same flags, dual stack, UV_THREADPOOL_SIZE=16),
+ * and every pod is created through it the way the CNI plugin does (PUT pod, then POST /v1/cni/add
+ * with a fresh network namespace: veth, addresses, routes, programs attached, maps written). Pods
+ * are replicas of 30 apps (one identity each; `BENCH_PODS_PER_APP=10` makes an app per ten pods
  * instead, so identities, and every endpoint's policy entries, grow with the pods), with a few
  * namespace-wide policies in place.
  *
- * Figures: heap used and RSS after a full collection with 100 and with 1,000 pods, and the growth
- * per additional pod between the two. Target (issue 14): ≤ 20 KiB per pod from 100 to 1,000 pods,
- * < 100 MB at 100 pods. `--heap-snapshot DIR` writes a heap snapshot at each point.
+ * Figures, at 0, 100 and 1,000 pods (`BENCH_PODS` for the last point): the agent's RSS as the
+ * kernel charges it (/proc/PID/status VmRSS) after 2 and 20 idle seconds, then after a full collection
+ * (bench/helpers/memory-probe.ts, loaded with `node --import`, collects on SIGUSR2 and reports
+ * process.memoryUsage()) with heap used, external and array buffers beside it, and the growth per
+ * additional pod between 100 and 1,000. Target (issue 14): ≤ 20 KiB per pod from 100 to 1,000
+ * pods, < 100 MB at 100 pods. `--heap-snapshot` writes a heap snapshot at each point (into the
+ * bench's temporary directory, kept then). Run as root: node dist/bench/agent-memory.js
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { pino } from 'pino';
-import { CONTROL_PLANE_CELLS } from '../src/agent/agent.js';
-import {
-  type AgentCellExtras,
-  ConfigT,
-  EndpointsT,
-  LogT,
-  PolicyT,
-  ResourcesT,
-  TargetsT,
-} from '../src/agent/cells/tokens.js';
-import { defaultConfig } from '../src/agent/config.js';
-import { DatapathMaps } from '../src/datapath/maps/index.js';
-import type { DatapathTargets } from '../src/endpoint/datapath-state.js';
-import { cell, Hive } from '../src/hive/hive.js';
-import { fakeDatapath } from '../test/unit/agent/fake-targets.js';
+import { AGENT_NODE_FLAGS } from '../src/agent/config.js';
+import { AgentApi } from '../src/api/client.js';
+import { postJson } from '../src/cni/agent-client.js';
+import { CNI_API } from '../src/cni/types.js';
+import { cliPath } from '../src/common/paths.js';
+import { AGENT_HUBBLE_PORT, AGENT_METRICS_PORT } from '../src/lab/forwarder.js';
+import { percentile } from './helpers/order.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-const POINTS = [100, Number(process.env.BENCH_PODS ?? 1000)];
+const POINTS = [0, 100, Number(process.env.BENCH_PODS ?? 1000)];
 const PODS_PER_APP = Number(process.env.BENCH_PODS_PER_APP ?? 0);
-const snapDir = process.argv.includes('--heap-snapshot')
-  ? process.argv[process.argv.indexOf('--heap-snapshot') + 1]
-  : undefined;
+const SNAPSHOTS = process.argv.includes('--heap-snapshot');
+/** The agent's node flags (the lab's); BENCH_AGENT_NODE_FLAGS replaces them ('' for V8's defaults). */
+const nodeFlags =
+  process.env.BENCH_AGENT_NODE_FLAGS !== undefined
+    ? process.env.BENCH_AGENT_NODE_FLAGS.split(' ').filter(Boolean)
+    : AGENT_NODE_FLAGS;
+const PROBE = new URL('./helpers/memory-probe.js', import.meta.url).href;
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
+const tag = `amem${randomBytes(3).toString('hex')}`;
+const nodeNs = `${tag}-node1`;
+const dir = mkdtempSync(join(tmpdir(), 'cts-bench-agentmem-'));
+const probeOut = join(dir, 'memory.json');
+const netnses: string[] = [];
+let agent: ChildProcess | undefined;
 
-function line(what: string, value: string, target = ''): void {
-  console.log(`  ${what.padEnd(58)} ${value.padStart(12)}${target ? `   (target ${target})` : ''}`);
+function sh(argv: string[]): void {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr.trim()}`);
 }
 
-/** Heap used and RSS after collections (twice: weak references and finalizers settle). */
-async function settle(): Promise<{ heap: number; rss: number }> {
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 20));
+function vmRss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * KiB;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Usage {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+interface Point {
+  pods: number;
+  busyRss: number;
+  idleRss: number;
+  after: Usage;
+  load: number;
+}
+
+/**
+ * RSS after 2 and 20 idle seconds (V8's memory reducer collects some seconds after the allocation
+ * rate drops), then the probe's figures after a full collection.
+ */
+async function measure(pid: number, pods: number): Promise<Point> {
+  await sleep(2000);
+  const busyRss = vmRss(pid);
+  await sleep(18_000);
+  const idleRss = vmRss(pid);
+  const seqBefore = existsSync(probeOut)
+    ? (JSON.parse(readFileSync(probeOut, 'utf8')) as { seq: number }).seq
+    : 0;
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 600; i++) {
+    await sleep(100);
+    if (!existsSync(probeOut)) continue;
+    const r = JSON.parse(readFileSync(probeOut, 'utf8')) as { seq: number; after: Usage };
+    if (r.seq > seqBefore)
+      return { pods, busyRss, idleRss, after: { ...r.after, rss: vmRss(pid) }, load: loadavg()[0]! };
   }
-  const m = process.memoryUsage();
-  return { heap: m.heapUsed, rss: m.rss };
+  throw new Error('the agent did not answer the memory probe within 60 s');
+}
+
+async function waitHealthy(api: AgentApi, p: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (p.exitCode !== null) throw new Error(`agent exited ${p.exitCode}: see ${join(dir, 'agent.log')}`);
+    try {
+      await api.healthz();
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error('agent did not answer within 60 s');
 }
 
 const POLICIES = [
@@ -99,133 +147,159 @@ const POLICIES = [
   },
 ];
 
-async function main(): Promise<void> {
-  console.log(
-    `# agent memory: control-plane cells, ${POINTS.join(' → ')} pods, ${PODS_PER_APP > 0 ? `an app per ${PODS_PER_APP} pods` : '30 apps'} (node ${process.version})`,
-  );
-  const dir = mkdtempSync(join(tmpdir(), 'cts-bench-agentmem-'));
-  const fake = fakeDatapath();
-  let dp: DatapathTargets = fake;
-  let maps: DatapathMaps | undefined;
-  const bpffs = join(dir, 'bpffs');
-  if (!process.argv.includes('--fake-maps')) {
-    mkdirSync(bpffs);
-    const r = spawnSync('mount', ['-t', 'bpf', 'bpf', bpffs], { encoding: 'utf8' });
-    if (r.status !== 0) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`mount bpffs: ${r.stderr.trim()} (run as root, or pass --fake-maps)`);
-    }
-    const m = DatapathMaps.open(bpffs);
-    maps = m;
-    dp = {
-      ...fake,
-      ipcache: {
-        set: (prefix, info) => m.ipcache.upsert(prefix, info),
-        delete: (prefix) => void m.ipcache.delete(prefix),
-        keys: () => m.ipcache.list().map((e) => e.prefix),
-      },
-      lxc: {
-        set: (ip, info) => m.endpoints.upsert(ip, info),
-        delete: (ip) => void m.endpoints.delete(ip),
-        keys: () => m.endpoints.list().map((e) => e.ip),
-      },
-      policy: m.policy,
-      programs: {
-        preload: async () => ({}),
-        discard: () => {},
-        attach: async () => {},
-        detach: () => {},
-        pinned: () => [],
-      },
-    };
-  }
-  console.log(`  map targets: ${maps ? 'real BPF maps (private bpffs)' : 'in memory (--fake-maps)'}`);
-  const cfg = defaultConfig('bench', 'n1', {
-    runDir: dir,
-    stateDir: dir,
-    nodeIPs: ['192.168.50.2'],
-    podCidrV4: '10.128.0.0/16',
-  });
-  const targets = cell<DatapathTargets, AgentCellExtras>({
-    name: 'fake-targets',
-    needs: [],
-    provides: TargetsT,
-    build: () => ({ provide: dp }),
-  });
-  const hive = new Hive<AgentCellExtras>(
-    [...CONTROL_PLANE_CELLS, targets],
-    [
-      [ConfigT, cfg],
-      [LogT, pino({ level: 'silent' })],
-    ],
-  );
-  try {
-    await hive.start();
-    const resources = hive.get(ResourcesT);
-    const { manager, state, persist } = hive.get(EndpointsT);
-    await hive.get(PolicyT).importPolicies(POLICIES);
-    const base = await settle();
-    line(
-      'agent started, policies applied: heap / RSS',
-      `${(base.heap / MiB).toFixed(1)} / ${(base.rss / MiB).toFixed(0)} MB`,
-    );
-
-    let pods = 0;
-    const figures: { pods: number; heap: number; rss: number }[] = [];
-    const t0 = performance.now();
-    for (const target of POINTS) {
-      for (; pods < target; pods++) {
-        const name = `pod-${pods}`;
-        const a = PODS_PER_APP > 0 ? Math.floor(pods / PODS_PER_APP) : pods % 30;
-        await resources.setPod('default', name, {
-          labels: { app: `app${a}`, tier: ['web', 'api', 'db'][a % 3]! },
-          namedPorts: { http: { port: 80, protocol: 'TCP' } },
-        });
-        const hostIfName = `lxc${pods.toString(16).padStart(8, '0')}`;
-        fake.interfaces.add(hostIfName);
-        await manager.create({
-          containerId: `c-${pods}`,
-          ifName: 'eth0',
-          netns: `/var/run/netns/${name}`,
-          podNamespace: 'default',
-          podName: name,
-          ipv4: `10.128.${pods >> 8}.${pods & 255}`,
-          mac: '02:00:00:00:00:01',
-          hostIfName,
-          hostIfindex: 1000 + pods,
-          hostMac: '02:00:00:00:00:02',
-        });
-      }
-      await state.flush();
-      await persist();
-      const m = await settle();
-      figures.push({ pods, ...m });
-      line(
-        `${pods} pods: heap used / RSS`,
-        `${(m.heap / MiB).toFixed(1)} / ${(m.rss / MiB).toFixed(0)} MB`,
-        pods === 100 ? '< 100 MB' : '',
-      );
-      if (snapDir !== undefined) writeHeapSnapshot(join(snapDir, `agent-${pods}.heapsnapshot`));
-    }
-    line('time to create the pods', `${(performance.now() - t0).toFixed(0)} ms`);
-    const [a, b] = [figures[0]!, figures[figures.length - 1]!];
-    const n = b.pods - a.pods;
-    line(
-      `heap growth per pod, ${a.pods} → ${b.pods}`,
-      `${((b.heap - a.heap) / n / KiB).toFixed(1)} KiB`,
-      '≤ 20 KiB',
-    );
-    line(
-      `RSS growth per pod, ${a.pods} → ${b.pods}`,
-      `${((b.rss - a.rss) / n / KiB).toFixed(1)} KiB`,
-      '≤ 20 KiB',
-    );
-  } finally {
-    await hive.stop().catch(() => {});
-    maps?.close();
-    if (maps) spawnSync('umount', ['-l', bpffs]);
-    rmSync(dir, { recursive: true, force: true });
-  }
+function row(what: string, value: string, target = ''): void {
+  console.log(`  ${what.padEnd(52)} ${value.padStart(30)}${target ? `   (target ${target})` : ''}`);
 }
 
-await main();
+const mib = (b: number) => (b / MiB).toFixed(1);
+
+async function main(): Promise<void> {
+  console.log(
+    `# agent memory: the agent process, pods created through it, ${POINTS.join(' → ')} pods, ${PODS_PER_APP > 0 ? `an app per ${PODS_PER_APP} pods` : '30 apps'} (node ${process.version} ${nodeFlags.join(' ')})`,
+  );
+  sh(['ip', 'netns', 'add', nodeNs]);
+  netnses.push(nodeNs);
+  sh(['ip', '-n', nodeNs, 'link', 'set', 'lo', 'up']);
+  const argv = [
+    process.execPath,
+    ...nodeFlags,
+    '--import',
+    PROBE,
+    cliPath,
+    'agent',
+    '--lab',
+    tag,
+    '--node',
+    'node1',
+    '--run-dir',
+    dir,
+    '--pod-cidr',
+    '10.200.0.0/20',
+    '--pod-cidr-v6',
+    'fd00:10:200::/116',
+    '--node-ip',
+    '192.168.211.1',
+    '--node-label',
+    'kubernetes.io/hostname=node1',
+    '--hubble-port',
+    String(AGENT_HUBBLE_PORT),
+    '--metrics-port',
+    String(AGENT_METRICS_PORT),
+  ];
+  const log = join(dir, 'agent.log');
+  const p = spawn(
+    'sh',
+    ['-c', `exec nsenter --net=/run/netns/${nodeNs} -- "$@" >>${log} 2>&1`, 'sh', ...argv],
+    {
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
+        CTS_MEMORY_PROBE_OUT: probeOut,
+        ...(SNAPSHOTS ? { CTS_MEMORY_PROBE_SNAPSHOT: '1' } : {}),
+      },
+    },
+  );
+  agent = p;
+  const api = new AgentApi(join(dir, 'agent.sock'), 60_000);
+  await waitHealthy(api, p);
+  const pid = p.pid!;
+  await api.importPolicies({ documents: POLICIES });
+  const conf = { cniVersion: '1.0.0', name: 'cilium-ts', type: 'cilium-ts-cni' };
+
+  const points: Point[] = [];
+  const adds: number[] = [];
+  let pods = 0;
+  const t0 = performance.now();
+  for (const target of POINTS) {
+    for (; pods < target; pods++) {
+      const name = `pod-${pods}`;
+      const ns = `${tag}-p${pods}`;
+      sh(['ip', 'netns', 'add', ns]);
+      netnses.push(ns);
+      const a = PODS_PER_APP > 0 ? Math.floor(pods / PODS_PER_APP) : pods % 30;
+      await api.putPod('default', name, {
+        labels: { app: `app${a}`, tier: ['web', 'api', 'db'][a % 3]! },
+        namedPorts: { http: { port: 80, protocol: 'TCP' } },
+      });
+      const t = performance.now();
+      const r = await postJson(
+        join(dir, 'agent.sock'),
+        CNI_API.add,
+        {
+          containerId: `${tag}c${pods}`,
+          netns: `/run/netns/${ns}`,
+          ifName: 'eth0',
+          podNamespace: 'default',
+          podName: name,
+          args: { K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: name },
+          config: conf,
+        },
+        60_000,
+      );
+      if (r.status !== 200) throw new Error(`ADD of ${name}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+      adds.push(performance.now() - t);
+    }
+    const m = await measure(pid, pods);
+    points.push(m);
+    row(
+      `${pods} pods: RSS 2 s / 20 s idle / after a full GC`,
+      `${mib(m.busyRss)} / ${mib(m.idleRss)} / ${mib(m.after.rss)} MiB`,
+      pods === 100 ? '< 95.4 MiB (100 MB)' : '',
+    );
+    row(
+      `${pods} pods: heap used / total, external (buffers)`,
+      `${mib(m.after.heapUsed)} / ${mib(m.after.heapTotal)}, ${mib(m.after.external)} (${mib(m.after.arrayBuffers)}) MiB`,
+    );
+  }
+  row(
+    'time to create the pods; CNI ADD p50 / p99 (agent side)',
+    `${((performance.now() - t0) / 1000).toFixed(1)} s; ${percentile(adds, 50).toFixed(0)} / ${percentile(adds, 99).toFixed(0)} ms`,
+  );
+  const a = points.find((x) => x.pods === 100)!;
+  const b = points[points.length - 1]!;
+  const n = b.pods - a.pods;
+  row(
+    `RSS growth per pod, ${a.pods} → ${b.pods} (after GC)`,
+    `${((b.after.rss - a.after.rss) / n / KiB).toFixed(1)} KiB`,
+    '≤ 20 KiB',
+  );
+  row(
+    `RSS growth per pod, ${a.pods} → ${b.pods} (20 s idle)`,
+    `${((b.idleRss - a.idleRss) / n / KiB).toFixed(1)} KiB`,
+  );
+  row(
+    `heap growth per pod, ${a.pods} → ${b.pods}`,
+    `${((b.after.heapUsed - a.after.heapUsed) / n / KiB).toFixed(1)} KiB`,
+  );
+  row('load average (1 min) at each point', points.map((x) => x.load.toFixed(2)).join(' / '));
+  if (SNAPSHOTS) console.log(`  heap snapshots: ${dir}/memory.json.*.heapsnapshot`);
+}
+
+async function cleanup(): Promise<void> {
+  if (agent?.pid !== undefined && agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    for (let i = 0; i < 100 && agent.exitCode === null; i++) await sleep(100);
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  }
+  for (const ns of netnses.reverse()) spawnSync('ip', ['netns', 'del', ns]);
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(`${dir}/`));
+  for (const m of mounts.sort().reverse()) spawnSync('umount', ['-l', m]);
+  if (!SNAPSHOTS) rmSync(dir, { recursive: true, force: true });
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+try {
+  await main();
+} catch (err) {
+  console.error(err);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}

@@ -2,6 +2,14 @@
 import { join } from 'node:path';
 import { runRoot } from '../common/paths.js';
 
+/**
+ * Node flags the agent's process runs with (`lab up` starts it so): a 1 MiB young generation
+ * instead of V8's default 16 MiB semi-spaces, which would stay committed (~30 MiB of RSS) in a
+ * process whose live heap is ~25 MiB. Collections of the young generation get more frequent and
+ * stay short. The flag only works on the command line (not through v8.setFlagsFromString).
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
 export const ROUTING_MODES = ['vxlan', 'native'] as const;
 export type RoutingMode = (typeof ROUTING_MODES)[number];
 

@@ -191,7 +191,8 @@ export class ResourceStore<T> implements Resource<T> {
     for (const [key, object] of this.#objects) {
       let json = this.#json.get(key);
       if (json === undefined) {
-        json = Buffer.from(`${JSON.stringify(key)}:${JSON.stringify(object)}`);
+        // Its own exact-size buffer: a Buffer.from view would keep a whole 8 KiB pool slab alive.
+        json = UTF8.encode(`${JSON.stringify(key)}:${JSON.stringify(object)}`);
         this.#json.set(key, json);
       }
       if (out.length > 1) out.push(COMMA);
@@ -234,6 +235,7 @@ export class ResourceStore<T> implements Resource<T> {
   }
 }
 
+const UTF8 = new TextEncoder();
 const OPEN = Buffer.from('{');
 const COMMA = Buffer.from(',');
 const CLOSE = Buffer.from('}');

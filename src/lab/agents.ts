@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentSocketPath } from '../agent/config.js';
+import { AGENT_NODE_FLAGS, agentSocketPath } from '../agent/config.js';
 import { AgentApi } from '../api/client.js';
 import { AgentUnreachableError } from '../api/errors.js';
 import type { KubeObject, KubeObjectsResponse } from '../api/types.js';
@@ -62,6 +62,7 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
   const out = openSync(logFile, 'a');
   const argv = [
     process.execPath,
+    ...AGENT_NODE_FLAGS,
     cliPath,
     'agent',
     '--lab',

@@ -6,7 +6,6 @@
 
 import { routes } from '../../api/types.js';
 import { cell } from '../../hive/hive.js';
-import { ManifestError, parseYamlDocuments } from '../../k8s/objects.js';
 import { policyKey } from '../../k8s/resources.js';
 import { formatPrefix } from '../../labels/index.js';
 import {
@@ -193,6 +192,8 @@ async function policyDocsFromRequest(q: Request): Promise<Record<string, unknown
       ? (b as { documents: unknown[] }).documents
       : [b];
   } else {
+    // The YAML parser (~1 MiB of heap) is loaded on the first YAML body: the lab sends JSON documents.
+    const { ManifestError, parseYamlDocuments } = await import('../../k8s/objects.js');
     try {
       docs = parseYamlDocuments(text, 'request body').map((d) => d.obj);
     } catch (e) {
