@@ -24,8 +24,12 @@
  * The measured service sits in the middle of KUBE-SERVICES (kube-proxy's order is arbitrary).
  * Rounds are interleaved: each round runs the rows in a new random order (seeded), every row of
  * the client namespace (socket-LB and the plain baseline) back to back and the kube-proxy rows
- * back to back, so that the rows a target compares are measured within seconds of each other;
- * ratios are medians of per-round ratios. On a loaded machine the rates still move with the load:
+ * back to back; ratios are medians of per-round ratios. The two rows a target compares (pod IP
+ * and ClusterIP through the same size's hooks) run in one client process, interleaved connection
+ * by connection (`crr pair`, after a warm-up of both): the load of a shared machine moves within
+ * seconds, so two runs one after the other still see different machines. A side's rate leaves
+ * its slowest 5% of connections out (preempted by other work: milliseconds that say nothing about
+ * the path); p99 shows them. On a loaded machine the figures still move with the load:
  * the client's CPU per connection and the connect hook's own run time per call (kernel BPF
  * stats, a phase of its own at the end, pod IP and ClusterIP rows interleaved) are the figures
  * the load moves least, though it moves them too (cache misses).
@@ -38,9 +42,10 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { CONTROL_PLANE_CELLS } from '../src/agent/agent.js';
@@ -99,18 +104,34 @@ interface Timing {
   wall: number;
   /** CPU of this process (every thread: GC, the fs thread pool) in ms. */
   cpu: number;
+  /**
+   * CPU of the main thread (the event loop: the agent's own work) in ms. V8's helper threads
+   * (parallel and concurrent GC, the optimizing compiler) run beside it on another core: on a
+   * machine with a core to spare the wall time is this, plus the waits.
+   */
+  main: number;
+}
+
+/** Run time of the main thread in ns (the scheduler's own account, /proc/<pid>/task/<pid>/schedstat). */
+function mainThreadNs(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return Number.NaN; // a kernel without schedstats
+  }
 }
 
 async function timed(fn: () => unknown): Promise<Timing> {
   const c0 = process.cpuUsage();
+  const m0 = mainThreadNs();
   const t0 = performance.now();
   await fn();
   const wall = performance.now() - t0;
   const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / 1000 };
+  return { wall, cpu: (c.user + c.system) / 1000, main: (mainThreadNs() - m0) / 1e6 };
 }
 
-const showTiming = (t: Timing) => `${ms(t.wall)} ms (cpu ${ms(t.cpu)} ms)`;
+const showTiming = (t: Timing) => `${ms(t.wall)} ms (cpu ${ms(t.cpu)} ms, main thread ${ms(t.main)} ms)`;
 
 function line(label: string, value: string, target?: string): void {
   console.log(`  ${label.padEnd(78)} ${value.padStart(26)}${target ? `   target ${target}` : ''}`);
@@ -292,6 +313,33 @@ interface ChangeFigures {
   persist: Timing[];
   /** LB rows each update changed (the reconcilers write those and only those). */
   rows: number[];
+  /** Garbage-collector pauses (ms) while the updates ran, by kind. */
+  gc: { minor: number[]; major: number[] };
+}
+
+/**
+ * The collector's pauses while `fn` runs: what a worst case is made of when its CPU time is far
+ * below its wall time (the rest is the machine's other work taking the CPU).
+ */
+async function withGcPauses<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; minor: number[]; major: number[] }> {
+  const minor: number[] = [];
+  const major: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    // NODE_PERFORMANCE_GC_MINOR = 1 (scavenge); the rest are mark-compact steps and finalization
+    for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[])
+      (e.detail?.kind === 1 ? minor : major).push(e.duration);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  try {
+    const result = await fn();
+    // entries are delivered asynchronously
+    await new Promise((r) => setImmediate(r));
+    return { result, minor, major };
+  } finally {
+    obs.disconnect();
+  }
 }
 
 /** CHANGES slice updates (one pod replaced) through the services cell, then through setObject. */
@@ -310,7 +358,7 @@ async function endpointChanges(a: BenchAgent): Promise<ChangeFigures> {
     o.slice = sliceObject(o.ns, o.name, o.endpoints);
     return o;
   };
-  const out: ChangeFigures = { cell: [], agent: [], persist: [], rows: [] };
+  const out: ChangeFigures = { cell: [], agent: [], persist: [], rows: [], gc: { minor: [], major: [] } };
   // Incremental: the rows of the changed service only, not all of them again.
   let changed = 0;
   const unwatch = Object.values(svc.lb.tables).map((t: Table<unknown>) =>
@@ -318,28 +366,36 @@ async function endpointChanges(a: BenchAgent): Promise<ChangeFigures> {
       changed += cs.length;
     }),
   );
-  for (let g = 1; g <= CHANGES; g++) {
-    const o = change(g);
-    changed = 0;
-    out.cell.push(
-      await timed(async () => {
-        res.stores.endpointSlices.upsert(namespacedKey(o.ns, sliceName(o)), o.slice, { handOver: true });
-        await svc.apply([{ kind: 'EndpointSlice', namespace: o.ns, name: sliceName(o) }]);
-      }),
-    );
-    out.rows.push(changed);
-    // One backend replaced: its slot, the new backend's row, the old one's removal (and the
-    // slots after it when the slot order moves): never more than one service's rows.
-    if (changed === 0 || changed > 2 * (2 * BACKENDS + 2))
-      throw new Error(`one slice update changed ${changed} LB rows`);
-  }
+  const cellGc = await withGcPauses(async () => {
+    for (let g = 1; g <= CHANGES; g++) {
+      const o = change(g);
+      changed = 0;
+      out.cell.push(
+        await timed(async () => {
+          res.stores.endpointSlices.upsert(namespacedKey(o.ns, sliceName(o)), o.slice, { handOver: true });
+          await svc.apply([{ kind: 'EndpointSlice', namespace: o.ns, name: sliceName(o) }]);
+        }),
+      );
+      out.rows.push(changed);
+      // One backend replaced: its slot, the new backend's row, the old one's removal (and the
+      // slots after it when the slot order moves): never more than one service's rows.
+      if (changed === 0 || changed > 2 * (2 * BACKENDS + 2))
+        throw new Error(`one slice update changed ${changed} LB rows`);
+    }
+  });
   for (const u of unwatch) u();
+  // The slices changed above skipped the resource path's save: saved once here (untimed), so
+  // that the first change below does not serialize all of them in its own save.
+  await res.persist();
   // What the REST route runs for a PUT of the slice (the HTTP exchange aside), back to back: the
   // state save each change starts (after its map writes) runs while the next change is handled.
-  for (let g = CHANGES + 1; g <= 2 * CHANGES; g++) {
-    const o = change(g);
-    out.agent.push(await timed(() => res.setObject('EndpointSlice', o.ns, sliceName(o), o.slice)));
-  }
+  const agentGc = await withGcPauses(async () => {
+    for (let g = CHANGES + 1; g <= 2 * CHANGES; g++) {
+      const o = change(g);
+      out.agent.push(await timed(() => res.setObject('EndpointSlice', o.ns, sliceName(o), o.slice)));
+    }
+  });
+  out.gc = { minor: [...cellGc.minor, ...agentGc.minor], major: [...cellGc.major, ...agentGc.major] };
   for (let k = 0; k < 3; k++) out.persist.push(await timed(() => res.persist()));
   const addrs = new Set(
     a.hive
@@ -543,9 +599,14 @@ function runClient(crr: string, row: Row): Promise<Crr> {
     src.ip,
     String(src.base),
   ];
+  return runCrr<Crr>(argv, row.label, row.cgroup);
+}
+
+/** Runs `argv` (in the row's cgroup, if any) and parses the JSON line it prints. */
+function runCrr<T>(argv: string[], label: string, cgroup: string | undefined): Promise<T> {
   // The shell joins the cgroup, then becomes the client: every socket is in the cgroup.
-  const p = row.cgroup
-    ? spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(row.cgroup, 'cgroup.procs'), ...argv], {
+  const p = cgroup
+    ? spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(cgroup, 'cgroup.procs'), ...argv], {
         stdio: ['ignore', 'pipe', 'pipe'],
       })
     : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -558,10 +619,32 @@ function runClient(crr: string, row: Row): Promise<Crr> {
     p.stderr!.on('data', (d) => (err += d));
     p.on('exit', (code) => {
       cleanups.splice(cleanups.indexOf(kill), 1);
-      if (code !== 0) reject(new Error(`${row.label}: client exited ${code}: ${err || out}`));
-      else resolve(JSON.parse(out) as Crr);
+      if (code !== 0) reject(new Error(`${label}: client exited ${code}: ${err || out}`));
+      else resolve(JSON.parse(out) as T);
     });
   });
+}
+
+/** Two rows of one namespace and cgroup in one client process, interleaved connection by connection. */
+async function runPair(crr: string, a: Row, b: Row): Promise<[Crr, Crr]> {
+  if (a.netns !== b.netns || a.cgroup !== b.cgroup)
+    throw new Error(`${a.label} / ${b.label}: not one client`);
+  const side = (r: Row) => {
+    const src = r.pool.take(CONNECTIONS + WARMUP);
+    return [r.hosts.join(','), String(r.port), src.ip, String(src.base)];
+  };
+  const argv = [
+    'nsenter',
+    `--net=${a.netns}`,
+    crr,
+    'pair',
+    ...side(a),
+    ...side(b),
+    String(CONNECTIONS),
+    String(WARMUP),
+  ];
+  const f = await runCrr<{ a: Crr; b: Crr }>(argv, `${a.label} / ${b.label}`, a.cgroup);
+  return [f.a, f.b];
 }
 
 function startServer(crr: string, netns: string): Promise<ChildProcess> {
@@ -691,10 +774,20 @@ async function main(): Promise<void> {
   if (MAX >= 2) {
     const changes = await endpointChanges(big);
     const q = (ts: Timing[], f: (t: Timing) => number) => median(ts.map(f));
-    const changeRow = (ts: Timing[]) =>
-      `${ms(q(ts, (t) => t.wall))} / ${ms(Math.max(...ts.map((t) => t.wall)))} ms (cpu ${ms(q(ts, (t) => t.cpu))})`;
+    // Median and worst wall time; CPU (process / main thread): the median, the worst wall time's
+    // (CPU far below its wall: the process waited for a core, not for its own work) and the most
+    // any change took (the first ones: the optimizing compiler's threads).
+    const changeRow = (ts: Timing[]) => {
+      const worst = ts.reduce((a, b) => (b.wall > a.wall ? b : a));
+      const most = (f: (t: Timing) => number) => ms(Math.max(...ts.map(f)));
+      return (
+        `${ms(q(ts, (t) => t.wall))} / ${ms(worst.wall)} ms (cpu ${ms(q(ts, (t) => t.cpu))} / ` +
+        `${ms(worst.cpu)} / ${most((t) => t.cpu)}, main thread ${ms(q(ts, (t) => t.main))} / ` +
+        `${ms(worst.main)} / ${most((t) => t.main)})`
+      );
+    };
     line(
-      `one slice update → maps, services cell apply() (parse, LB rows, ordered flush), median / max of ${CHANGES}`,
+      `one slice update → maps, services cell apply() (parse, LB rows, ordered flush), median / max of ${CHANGES} (cpu: median / the max's / most)`,
       changeRow(changes.cell),
       '< 10 ms',
     );
@@ -706,6 +799,11 @@ async function main(): Promise<void> {
     line(
       `  LB rows changed and written per update (of ${fmt(MAX * (2 * BACKENDS + 2))}), median / max`,
       `${median(changes.rows)} / ${Math.max(...changes.rows)}`,
+    );
+    const pauses = (xs: number[]) => (xs.length ? `${xs.length}, longest ${ms(Math.max(...xs))} ms` : 'none');
+    line(
+      `  garbage-collector pauses during the ${2 * CHANGES} updates: scavenges / mark-compact steps`,
+      `${pauses(changes.gc.minor)} / ${pauses(changes.gc.major)}`,
     );
     line(
       `  saving the resource state (${fmt(2 * MAX)} objects, fsync'd JSON, after the maps), median of 3`,
@@ -821,16 +919,30 @@ async function main(): Promise<void> {
   const random = mulberry32(seed);
   console.log(
     `connection rate, TCP_CRR-style (connect, 32 B request, 32 B reply, close), ${fmt(CONNECTIONS)} connections ` +
-      `per measurement after ${WARMUP} warm-up; median of ${ROUNDS} interleaved rounds (order seed ${seed})`,
+      `per measurement after ${WARMUP} warm-up; median of ${ROUNDS} interleaved rounds (order seed ${seed}); ` +
+      "rates of the connections' own time, their slowest 5% left out",
   );
   const runs = new Map<string, Crr[]>(rows.map((r) => [r.key, []]));
+  const record = (row: Row, f: Crr) => {
+    const reached = Object.keys(f.backends).sort();
+    if (JSON.stringify(reached) !== JSON.stringify([...topo.backends].sort()))
+      throw new Error(`${row.label}: reached ${JSON.stringify(f.backends)}, want the ${BACKENDS} backends`);
+    runs.get(row.key)!.push(f);
+  };
   for (let round = 0; round < ROUNDS; round++) {
+    const paired = new Set<string>();
     for (const row of roundOrder(rows, random)) {
-      const f = await runClient(crr, row);
-      const reached = Object.keys(f.backends).sort();
-      if (JSON.stringify(reached) !== JSON.stringify([...topo.backends].sort()))
-        throw new Error(`${row.label}: reached ${JSON.stringify(f.backends)}, want the ${BACKENDS} backends`);
-      runs.get(row.key)!.push(f);
+      if (row.pair === undefined) {
+        record(row, await runClient(crr, row));
+        continue;
+      }
+      // The pair's two rows in one process, its sides in the order the round drew them.
+      if (paired.has(row.pair)) continue;
+      paired.add(row.pair);
+      const other = rows.find((r) => r.pair === row.pair && r !== row)!;
+      const [a, b] = await runPair(crr, row, other);
+      record(row, a);
+      record(other, b);
     }
   }
   const med = (key: string, f: keyof Omit<Crr, 'backends'>) => median(runs.get(key)!.map((x) => x[f]));
@@ -850,8 +962,8 @@ async function main(): Promise<void> {
     );
 
   console.log(
-    `figures against their targets (ratios: medians of ${ROUNDS} per-round ratios, the two rows run one ` +
-      'right after the other; [quartiles of those ratios])',
+    `figures against their targets (ratios: medians of ${ROUNDS} per-round ratios, pod IP and ClusterIP ` +
+      'of one size in one client process, connection by connection; [quartiles of those ratios])',
   );
   const per = (f: (size: number) => string) => SIZES.map((s) => `${fmt(s)}: ${f(s)}`).join('  ');
   line(

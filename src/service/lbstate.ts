@@ -343,8 +343,9 @@ export class LbState {
   readonly #services = new Map<string, ServiceEntry>();
   /** Slice `namespace/name` → its service. */
   readonly #sliceOwner = new Map<string, string>();
-  readonly #backendRefs: Refs = new Map();
-  readonly #wildcardRefs: Refs = new Map();
+  /** Users of each backend, by its ID (dense: no hashing of 100,000 keys at start). */
+  readonly #backendRefs: Refs<number> = new RefsById();
+  readonly #wildcardRefs: Refs<string> = new Map();
   readonly #frontendOwner = new Map<string, string>();
   /** Frontend → services that want it but another one holds it. */
   readonly #waiting = new Map<string, Set<string>>();
@@ -588,15 +589,21 @@ export class LbState {
       e.backends = backends;
       // forEach: a for-of over a Map's entries allocates a pair per entry (100,000 at start).
       const gone: BackendSpec[] = [];
+      // Backends this service no longer uses: their IDs looked up (few), the rest are known.
+      let dropped: [key: string, id: number][] | undefined;
       oldBackends.forEach((b, k) => {
-        if (!backends.has(k) && refDrop(this.#backendRefs, k, svcKey)) gone.push(b);
+        if (backends.has(k)) return;
+        const id = this.backendIds.lookup(k)!;
+        if (refDrop(this.#backendRefs, id, svcKey)) gone.push(b);
+        else (dropped ??= []).push([k, id]);
       });
       backends.forEach((b, k) => {
-        const owners = oldBackends.has(k) ? undefined : refAdd(this.#backendRefs, k, svcKey);
-        this.#upsertBackend(k, svcKey, b, owners, backendIds.get(k));
+        const id = backendIds.get(k)!;
+        const owners = oldBackends.has(k) ? undefined : refAdd(this.#backendRefs, id, svcKey);
+        this.#upsertBackend(k, id, svcKey, b, owners);
       });
-      for (const k of oldBackends.keys())
-        if (!backends.has(k) && this.#backendRefs.has(k)) this.#upsertBackend(k);
+      // Still used by other services: the row takes the state they see.
+      for (const [k, id] of dropped ?? []) this.#upsertBackend(k, id);
 
       const owned = noKeys();
       const put = <T extends TableName>(table: T, key: string, row: RowOf<T>): void => {
@@ -728,16 +735,16 @@ export class LbState {
   /**
    * Writes a backend's row; its state is the most usable one any service sees. What the caller
    * knows already spares lookups in maps of 100,000 entries: `fromSpec`, how the service `from`
-   * sees it (all there is to know when it is the only user), its users and its ID.
+   * sees it (all there is to know when it is the only user), and its users.
    */
   #upsertBackend(
     key: string,
+    id: number,
     from?: string,
     fromSpec?: BackendSpec,
     knownOwners?: string | Set<string>,
-    knownId?: number,
   ): void {
-    const owners = knownOwners ?? this.#backendRefs.get(key);
+    const owners = knownOwners ?? this.#backendRefs.get(id);
     let spec: BackendSpec | undefined;
     if (typeof owners === 'string')
       spec = owners === from ? fromSpec : this.#services.get(owners)?.backends.get(key);
@@ -747,7 +754,6 @@ export class LbState {
         if (b && (!spec || BACKEND_STATE[b.state] < BACKEND_STATE[spec.state])) spec = b;
       }
     if (!spec) return;
-    const id = knownId ?? this.backendIds.lookup(key)!;
     this.tables.backends.upsert(familyIdKey(spec.family, id), {
       id,
       family: spec.family,
@@ -826,10 +832,31 @@ export function backendStateName(state: number): BackendState | undefined {
  * Who uses a shared row (a backend, a wildcard entry): most have one user, kept as a plain string;
  * a Set only for the shared ones (100,000 backends would otherwise be 100,000 Sets).
  */
-type Refs = Map<string, string | Set<string>>;
+interface Refs<K> {
+  get(key: K): string | Set<string> | undefined;
+  set(key: K, users: string | Set<string>): void;
+  delete(key: K): void;
+}
+
+/** Refs keyed by a dense number (a backend ID): a list indexed by it, as ids.ts keeps keys by ID. */
+class RefsById implements Refs<number> {
+  readonly #users: (string | Set<string> | undefined)[] = [];
+
+  get(id: number): string | Set<string> | undefined {
+    return this.#users[id];
+  }
+
+  set(id: number, users: string | Set<string>): void {
+    this.#users[id] = users;
+  }
+
+  delete(id: number): void {
+    this.#users[id] = undefined;
+  }
+}
 
 /** Adds a reference; returns the key's users after it. */
-function refAdd(refs: Refs, key: string, owner: string): string | Set<string> {
+function refAdd<K>(refs: Refs<K>, key: K, owner: string): string | Set<string> {
   const r = refs.get(key);
   if (r === undefined) {
     refs.set(key, owner);
@@ -846,7 +873,7 @@ function refAdd(refs: Refs, key: string, owner: string): string | Set<string> {
 }
 
 /** Drops one reference; true when it was the last. */
-function refDrop(refs: Refs, key: string, owner: string): boolean {
+function refDrop<K>(refs: Refs<K>, key: K, owner: string): boolean {
   const r = refs.get(key);
   if (r === undefined) return false;
   if (typeof r === 'string') {

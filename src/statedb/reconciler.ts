@@ -52,6 +52,13 @@ export interface ReconcilerOptions {
    * targets drives them); retries and full passes still run. Default true.
    */
   autoFlush?: boolean;
+  /**
+   * false: update() always gets `applied` undefined and the reconciler keeps no copy of what it
+   * wrote (one map entry less per row: 220,000 for 10,000 services), for a target whose write of
+   * an unchanged value is harmless. The table already drops upserts equal to its row, so such a
+   * write only happens when a row changes and changes back before a flush. Default true.
+   */
+  rememberApplied?: boolean;
 }
 
 export type ObjectState = 'pending' | 'done' | 'error';
@@ -126,6 +133,7 @@ export class Reconciler<V> implements ReconcilerHandle {
       retryMaxMs: opts.retryMaxMs ?? 30_000,
       fullPassIntervalMs: opts.fullPassIntervalMs ?? 5 * 60_000,
       autoFlush: opts.autoFlush ?? true,
+      rememberApplied: opts.rememberApplied ?? true,
       onError: opts.onError,
     };
   }
@@ -251,7 +259,7 @@ export class Reconciler<V> implements ReconcilerHandle {
 
   /** The last value written for `key`, unless a failure left the target's content unknown. */
   #appliedOf(key: string): V | undefined {
-    // Nothing written yet (a start): no lookup per row.
+    // Nothing written yet (a start) or nothing kept: no lookup per row.
     if (this.#applied.size === 0) return undefined;
     return this.#failed.size > 0 && this.#failed.has(key) ? undefined : this.#applied.get(key);
   }
@@ -308,8 +316,9 @@ export class Reconciler<V> implements ReconcilerHandle {
 
   /** `key` now holds `row`'s value in the target (or is gone from it, without a row). */
   #succeeded(key: string, row: { value: V } | undefined): void {
-    if (row) this.#applied.set(key, row.value);
-    else this.#applied.delete(key);
+    if (row) {
+      if (this.#opts.rememberApplied) this.#applied.set(key, row.value);
+    } else if (this.#applied.size > 0) this.#applied.delete(key);
     if (this.#failed.size > 0) this.#failed.delete(key);
   }
 

@@ -70,6 +70,8 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
     const reconciler = <V>(name: string, table: Table<V>, target: KeyedMap<V>) =>
       new Reconciler<V>(`lb-${name}`, table, mapTarget(target, rowEquals), {
         autoFlush: false,
+        // A map write of an unchanged row is harmless: no copy of every written row.
+        rememberApplied: false,
         onError: (key, err, attempts) =>
           log.warn({ map: name, key, err, attempts }, 'LB map write failed; will retry'),
       });
