@@ -131,6 +131,49 @@ describe('reconciler batches', () => {
     await r.stop();
   });
 
+  it('rememberApplied: false hands update() no applied value; errors and retries as before', async () => {
+    const table = new Table<number>('t');
+    const seen: string[] = [];
+    const data = new Map<string, number>();
+    const r = new Reconciler(
+      't',
+      table,
+      {
+        update: (key, value, applied) => {
+          seen.push(`${key}=${value} applied ${applied}`);
+          if (value < 0) throw new Error('negative');
+          data.set(key, value);
+        },
+        delete: (key, applied) => {
+          seen.push(`delete ${key} applied ${applied}`);
+          data.delete(key);
+        },
+        prune: () => {},
+      },
+      { autoFlush: false, fullPassIntervalMs: 0, retryMinMs: 60_000, rememberApplied: false },
+    );
+    await r.start();
+    table.upsert('a', 1);
+    table.upsert('b', -1);
+    await r.flush();
+    table.upsert('a', 2);
+    table.upsert('a', 1); // changed back before the flush: written again (nothing remembered)
+    table.upsert('b', 3);
+    await r.flush();
+    table.delete('a');
+    await r.flush();
+    assert.deepEqual(seen, [
+      'a=1 applied undefined',
+      'b=-1 applied undefined',
+      'a=1 applied undefined',
+      'b=3 applied undefined',
+      'delete a applied undefined',
+    ]);
+    assert.deepEqual(Object.fromEntries(data), { b: 3 });
+    assert.equal(r.objectStatus('b')?.state, 'done', 'the failed row was written by the next flush');
+    await r.stop();
+  });
+
   it('mapTarget skips rows equal to what was written and maps batch errors back to their items', () => {
     const map = new LogMap(true);
     const ops = mapTarget(map, (a, b) => a === b);
