@@ -6,7 +6,9 @@
  *                  and remote) the other node's pod CIDR is routed through; no programs
  *   ours native    a two-node lab (--routing-mode native): bpf_lxc, routes via the other node
  *   plain routing  the same plain nodes routing each other's pod CIDR via the underlay
- * Pods on VXLAN paths have MTU 1450, on routed paths 1500. Figures per path: TCP throughput
+ * Pods on VXLAN paths have MTU 1450, on routed paths 1500; both VXLAN devices send a zero outer UDP
+ * checksum (ours per packet, BPF_F_ZERO_CSUM_TX; the plain one `noudpcsum`) and keep the kernel's
+ * GSO/GRO defaults, and the bench prints both devices' settings. Figures per path: TCP throughput
  * (iperf3, one stream) and request/response latency (TCP ping-pong, one connection); rounds are
  * interleaved (every path once per round, shuffled) and medians reported, with ratios ours/plain.
  * Then, in the vxlan lab: the time from `lab apply` of a new pod on node1 (behind a policy that
@@ -18,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath } from '../src/common/paths.js';
 import { loadLab } from '../src/lab/state.js';
@@ -91,7 +93,12 @@ function labPath(mode: 'vxlan' | 'native', dir: string): Path {
 }
 
 /** Two plain node namespaces on a bridge, one pod each; `mode` switches how they reach each other. */
-function plainNodes(): { set: (mode: 'vxlan' | 'routing') => void; client: string; server: string } {
+function plainNodes(): {
+  set: (mode: 'vxlan' | 'routing') => void;
+  client: string;
+  server: string;
+  node1: string;
+} {
   const p = `ovb${tag}-`;
   const ns = (n: string) => `/run/netns/${p}${n}`;
   const ip = (n: string, cmds: string[]) =>
@@ -137,7 +144,7 @@ function plainNodes(): { set: (mode: 'vxlan' | 'routing') => void; client: strin
       'link set eth0 up',
       `addr add 10.213.${i}.1/24 dev hp`,
       'link set hp up',
-      `link add vx0 type vxlan id 42 local 192.168.213.${i} remote 192.168.213.${3 - i} dstport 4789 dev eth0`,
+      `link add vx0 type vxlan id 42 local 192.168.213.${i} remote 192.168.213.${3 - i} dstport 4789 dev eth0 noudpcsum`,
       `addr add 10.213.254.${i}/24 dev vx0`,
       'link set vx0 up',
     ]);
@@ -157,7 +164,22 @@ function plainNodes(): { set: (mode: 'vxlan' | 'routing') => void; client: strin
       ip(`p${i}`, [`link set eth0 mtu ${mtu}`]);
     }
   };
-  return { set, client: ns('p2'), server: ns('p1') };
+  return { set, client: ns('p2'), server: ns('p1'), node1: ns('n1') };
+}
+
+/** What makes two VXLAN devices comparable: MTU, outer UDP checksum, GSO/GRO sizes. */
+function vxlanSettings(netns: string, dev: string): string {
+  const [l] = JSON.parse(sh('nsenter', [`--net=${netns}`, 'ip', '-d', '-j', 'link', 'show', 'dev', dev])) as {
+    mtu: number;
+    gso_max_size: number;
+    gro_max_size: number;
+    linkinfo: { info_data: { udp_csum?: boolean; external?: boolean } };
+  }[];
+  const d = l!.linkinfo.info_data;
+  return (
+    `mtu ${l!.mtu}, gso_max_size ${l!.gso_max_size}, gro_max_size ${l!.gro_max_size}, ` +
+    (d.external ? 'outer UDP checksum per packet (zero)' : `outer UDP checksum ${d.udp_csum ? 'on' : 'zero'}`)
+  );
 }
 
 interface Figures {
@@ -346,8 +368,11 @@ runBench(async () => {
   }
   console.log(
     `# overlay bench: cross-node pod-to-pod, ${ROUNDS} interleaved rounds of iperf3 ${IPERF_SECONDS}s x1 stream ` +
-      `and ${ROUND_TRIPS} TCP round trips (32 B); medians`,
+      `and ${ROUND_TRIPS} TCP round trips (32 B); medians; load average ${loadavg()[0]!.toFixed(1)}`,
   );
+  const vxlanNode = `/run/netns/${loadLab(`ovv${tag}`)!.nodes.find((n) => n.name === 'node1')!.netns}`;
+  console.log(`# ours cilium_vxlan: ${vxlanSettings(vxlanNode, 'cilium_vxlan')}`);
+  console.log(`# plain vx0:         ${vxlanSettings(plain.node1, 'vx0')}`);
   const figures = new Map<string, Figures[]>(paths.map((p) => [p.name, []]));
   for (let r = 0; r < ROUNDS; r++)
     for (const p of shuffle([...paths])) {
@@ -375,6 +400,7 @@ runBench(async () => {
         `latency ${(a.p50 / b.p50).toFixed(3)}x (target <= 1.05)`,
     );
   }
+  console.log(`# load average after the rounds ${loadavg()[0]!.toFixed(1)}`);
   const vxlanLab = `ovv${tag}`;
   const t = await timeToReachable(vxlanLab, vxlan.client, vxlan.other!, dir);
   console.log(

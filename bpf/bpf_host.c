@@ -29,6 +29,7 @@
 #include "lib/lb.h"
 #include "lib/lb_xlate.h"
 #include "lib/nodeport.h"
+#include "lib/deliver.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 
@@ -293,6 +294,27 @@ static __always_inline int host_is_snat_reply(const struct pktinfo *p)
 	       port <= NODEPORT_SNAT_PORT_MAX;
 }
 
+/*
+ * Not a service's: a packet for a pod of this node (from another node with native routing, or
+ * from outside) of a connection the pod's to-container would only count goes straight into the
+ * pod (lib/deliver.h); anything else to the node's stack, which routes it to the pod's veth as
+ * before (a TTL of 1 included: the stack answers it with an ICMP error). A global function: its
+ * frame is never on the stack with the load balancer's.
+ */
+__noinline int host_to_pod(struct __sk_buff *ctx, struct pktinfo *p)
+{
+	const struct endpoint_info *ep;
+	int ret;
+
+	if (!p)
+		return TC_ACT_OK;
+	ep = lookup_endpoint4(p->tuple.daddr4);
+	if (!ep || (ep->flags & ENDPOINT_F_HOST))
+		return TC_ACT_OK;
+	ret = deliver_to_pod(ctx, p, ep);
+	return ret == DELIVER_FULL_WAY || ret < 0 ? TC_ACT_OK : ret;
+}
+
 SEC("tc")
 int cil_from_netdev(struct __sk_buff *ctx)
 {
@@ -315,6 +337,8 @@ int cil_from_netdev(struct __sk_buff *ctx)
 		ret = host_nodeport_reply(ctx, &p, &v);
 	else
 		ret = host_nodeport_lb(ctx, &p, &v, len);
+	if (ret == TC_ACT_OK)
+		ret = host_to_pod(ctx, &p);
 	if (ret >= 0)
 		return ret;
 	return host_drop(ctx, ret, &v, len);

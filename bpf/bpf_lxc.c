@@ -138,6 +138,8 @@ struct lxc_egress_state {
  *                           t = the CT state + 1 when traced, else 0 */
 #define LXC_NEED_SERVICES 0x1000
 #define LXC_NODEPORT_REPLY 0x2000
+/* LXC_ROUTE_NATIVE: native routing may send it from here (lxc_route_native), else the stack's */
+#define LXC_ROUTE_NATIVE 0x4000
 /* LXC_TO_PROXY | port: hand the packet to the L7 proxy at port (0: to the proxy's own socket of
  * the tuple, a reply of a connection the proxy made), proxy_assign */
 #define LXC_TO_PROXY 0x10000
@@ -334,6 +336,39 @@ static __always_inline void lxc_trace_xlate(struct trace_xlate *tx, const struct
 }
 
 /*
+ * Native routing (no ENCAP_IFINDEX): an IPv4 packet for a pod of another node (a cluster identity
+ * in the ipcache) leaves from here through the device the node's routes name (bpf_fib_lookup:
+ * TTL - 1 and the next hop's MAC, as the node's forwarding would), without the stack's forwarding
+ * path. TC_ACT_OK, the stack's as before, whenever the stack has more to say: a TTL of 1 (its ICMP
+ * error), too big for the device, no route, a neighbour not resolved yet (the stack resolves it).
+ * lxc_egress asks for it (LXC_ROUTE_NATIVE) once its own frame is off the stack.
+ */
+__noinline int lxc_route_native(struct __sk_buff *ctx, struct pktinfo *p)
+{
+	struct bpf_fib_lookup fib = {};
+	__u32 id;
+	int ret;
+
+	if (!p)
+		return TC_ACT_OK;
+	id = remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6));
+	if (!overlay_is_cluster_identity(id))
+		return TC_ACT_OK;
+	fib.family = 2; /* AF_INET */
+	fib.l4_protocol = p->tuple.nexthdr;
+	fib.ipv4_src = p->tuple.saddr4;
+	fib.ipv4_dst = p->tuple.daddr4;
+	fib.ifindex = ctx->ifindex;
+	/* tot_len 0: the helper checks the packet (GSO too) against the device's MTU */
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+	ret = ipv4_l2_forward(ctx, fib.dmac, fib.smac);
+	if (ret < 0)
+		return ret == -DROP_TTL_EXCEEDED ? TC_ACT_OK : ret;
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/*
  * Stage 4, routing: a local endpoint gets the packet straight into its pod (TTL / hop limit
  * - 1, MACs rewritten, redirect to the peer device); everything else goes to the node's stack,
  * which routes it. A reply of a translated connection gets its source translated back to the
@@ -342,7 +377,8 @@ static __always_inline void lxc_trace_xlate(struct trace_xlate *tx, const struct
  * With the VXLAN overlay (ENCAP_IFINDEX), a destination whose ipcache entry names a tunnel
  * endpoint (a pod on another node) is encapsulated towards that node with this endpoint's identity
  * as the VNI (lib/overlay.h) and sent to the overlay device, before the stack case; established
- * traffic looks the ipcache up here (stage 2 skips it).
+ * traffic looks the ipcache up here (stage 2 skips it). With native routing, what would go to the
+ * stack goes through lxc_route_native first (LXC_ROUTE_NATIVE).
  */
 static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinfo *p,
 					    struct lxc_verdict *v, struct lxc_egress_state *s,
@@ -404,7 +440,7 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 		send_trace_xlate(ctx, LXC_ID, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, s->ct,
 				 p->ipv6, ctx->ifindex, &tx);
 	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
-	return TC_ACT_OK;
+	return !ENCAP_IFINDEX && !p->ipv6 ? LXC_ROUTE_NATIVE : TC_ACT_OK;
 }
 
 /* Stage 4 for a packet the L7 proxy at `port` takes (lib/proxy.h): traced and counted here, the
@@ -481,6 +517,8 @@ static __always_inline int lxc_from_ip(struct __sk_buff *ctx, struct pktinfo *p,
 		return proxy_assign(ctx, p, ret & 0xffff);
 	if ((ret & ~0xff) == LXC_NODEPORT_REPLY)
 		return lxc_nodeport_reply(ctx, p, v, ret & 0xff);
+	if (ret == LXC_ROUTE_NATIVE)
+		return lxc_route_native(ctx, p);
 	return ret;
 }
 

@@ -6,8 +6,9 @@
  * The VNI is the sender's security identity (lib/overlay.h). A packet for a local pod goes to that
  * pod's host-side veth with the identity in its mark: the pod's own to-container program
  * (bpf_lxc.c) then runs its conntrack and ingress policy against that identity, exactly as for a
- * packet from this node, with no ipcache lookup for the source. A packet for the node itself goes
- * to its stack. Pods' packets to other nodes arrive at the egress hook with their tunnel key set
+ * packet from this node, with no ipcache lookup for the source; a packet of a connection that
+ * program would only count goes straight into the pod instead (lib/deliver.h). A packet for the
+ * node itself goes to its stack. Pods' packets to other nodes arrive at the egress hook with their tunnel key set
  * by bpf_lxc.c and pass; what the node's stack routes to the device (the node's own traffic to a
  * remote pod) gets its key here: the remote node from the ipcache, the identity of its sender (a
  * local pod, else the host, sent as remote-node). One load per node; see bpf/README.md.
@@ -25,6 +26,7 @@
 #include "lib/endpoints.h"
 #include "lib/ipcache.h"
 #include "lib/overlay.h"
+#include "lib/deliver.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 
@@ -76,14 +78,22 @@ static __always_inline int overlay_drop(struct __sk_buff *ctx, int ret, __u32 sr
 /*
  * A packet for a local pod: TTL / hop limit - 1 (this node routes it), MACs the pod expects, the
  * sender's identity in the mark, and on to the pod's host-side veth, whose to-container program
- * decides (its CT, its ingress policy, its events).
+ * decides (its CT, its ingress policy, its events). A packet that program would only count (an
+ * established connection's, not traced) goes straight into the pod (deliver_to_pod); with
+ * MONITOR_AGGREGATION 0 every packet is traced, so none does.
  */
 static __always_inline int overlay_to_endpoint(struct __sk_buff *ctx, const struct endpoint_info *ep,
 					       __u32 identity, __u8 ipv6)
 {
 	__u32 ifindex = ep->ifindex;
+	struct pktinfo p = {};
 	int ret;
 
+	if (MONITOR_AGGREGATION != 0 && (ipv6 ? parse_ipv6(ctx, &p) : parse_ipv4(ctx, &p)) == 0) {
+		ret = deliver_to_pod(ctx, &p, ep);
+		if (ret != DELIVER_FULL_WAY)
+			return ret;
+	}
 	ret = ipv6 ? ipv6_dec_hoplimit(ctx) : ipv4_dec_ttl(ctx);
 	if (ret < 0)
 		return ret;

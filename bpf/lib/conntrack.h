@@ -199,6 +199,45 @@ static __always_inline struct ct_entry *ct_find(void *map, struct ct_key *key, _
 }
 
 /*
+ * The live entry of a packet with wire tuple `key` (flags ignored, clobbered) at `side`
+ * (| CT_LOOKUP_REPLY_FIRST: try the reply direction first), or NULL; *reply says whether the
+ * entry is the other direction's. Reads only: ct_lookup accounts the packet on it.
+ */
+static __always_inline struct ct_entry *ct_find_entry(__u8 ipv6, struct ct_key *key, __u8 side, __u64 now,
+						     int *reply)
+{
+	void *map = ct_map(ipv6);
+	int reply_first = (side & CT_LOOKUP_REPLY_FIRST) || bpf_ntohs(key->sport) < bpf_ntohs(key->dport);
+	struct ct_entry *e;
+
+	side &= CT_KEY_F_INGRESS;
+	*reply = 0;
+	if (!reply_first) {
+		e = ct_find(map, key, side, now);
+		if (e)
+			return e;
+	}
+	ct_key_reverse(key);
+	e = ct_find(map, key, side ^ CT_KEY_F_INGRESS, now);
+	if (e) {
+		*reply = 1;
+		return e;
+	}
+	if (!reply_first)
+		return NULL;
+	ct_key_reverse(key);
+	return ct_find(map, key, side, now);
+}
+
+/* The TCP flags entry `e` saw in a packet's direction before it (`reply`: the reply direction). */
+static __always_inline __u8 ct_seen_flags(const struct ct_entry *e, int reply)
+{
+	if (!reply)
+		return e->tcp_flags_seen;
+	return (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen : 0;
+}
+
+/*
  * Look the packet up at `side` (| CT_LOOKUP_REPLY_FIRST: try the reply direction first).
  * `key` holds the wire tuple (flags ignored) and is clobbered. On CT_ESTABLISHED / CT_REPLY
  * the entry is updated and, if `seen_flags` is not NULL, *seen_flags receives the TCP flags
@@ -208,38 +247,18 @@ static __always_inline struct ct_entry *ct_find(void *map, struct ct_key *key, _
 static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, __u8 tcp_flags,
 				     __u32 len, __u8 *seen_flags, struct ct_state *st)
 {
-	void *map = ct_map(ipv6);
 	__u64 now = ct_now();
-	int reply_first = (side & CT_LOOKUP_REPLY_FIRST) || bpf_ntohs(key->sport) < bpf_ntohs(key->dport);
 	struct ct_entry *e;
+	int reply;
 
-	side &= CT_KEY_F_INGRESS;
-	if (!reply_first) {
-		e = ct_find(map, key, side, now);
-		if (e)
-			goto established;
-	}
-	ct_key_reverse(key);
-	e = ct_find(map, key, side ^ CT_KEY_F_INGRESS, now);
-	if (e) {
-		if (seen_flags)
-			*seen_flags = (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen : 0;
-		ct_state_of(st, e);
-		ct_update(e, key->nexthdr, tcp_flags, len, 1, now);
-		return CT_REPLY;
-	}
-	if (!reply_first)
-		return CT_NEW;
-	ct_key_reverse(key);
-	e = ct_find(map, key, side, now);
+	e = ct_find_entry(ipv6, key, side, now, &reply);
 	if (!e)
 		return CT_NEW;
-established:
 	if (seen_flags)
-		*seen_flags = e->tcp_flags_seen;
+		*seen_flags = ct_seen_flags(e, reply);
 	ct_state_of(st, e);
-	ct_update(e, key->nexthdr, tcp_flags, len, 0, now);
-	return CT_ESTABLISHED;
+	ct_update(e, key->nexthdr, tcp_flags, len, reply, now);
+	return reply ? CT_REPLY : CT_ESTABLISHED;
 }
 
 /* Is the packet embedded in an ICMP error part of a known connection? `key` is

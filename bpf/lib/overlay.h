@@ -38,6 +38,15 @@ static __always_inline __u32 overlay_mark_identity(__u32 mark)
 	return ((mark >> 16) & 0xFFFF) | ((mark & 0xFF) << 16);
 }
 
+/* Identities allocated for label sets cluster-wide (upstream's MinimalNumericIdentity up to the
+ * cluster scope's end): pods, never world, CIDRs (local scope) or reserved ones. */
+#define ID_CLUSTER_MIN 256
+
+static __always_inline int overlay_is_cluster_identity(__u32 identity)
+{
+	return identity >= ID_CLUSTER_MIN && identity <= OVERLAY_VNI_MAX;
+}
+
 /* What the VNI says of a sender: a node's own traffic is sent as remote-node (the receiver never
  * sees another node as its own host). */
 static __always_inline __u32 overlay_tunnel_id(__u32 identity)

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { loadLab } from '../../../src/lab/state.js';
 import { cli, cliOk, labName, manifest, probe } from '../../helpers/cli.js';
+import { forwardedDatagrams, podPackets, tcpTransfer } from '../../helpers/transfer.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const LAB = labName('mn');
@@ -119,6 +121,31 @@ describe('privileged: two nodes (etcd, native routing)', () => {
       lab: LAB,
     });
     assert.match(r, new RegExp(`via ${node2.status.addresses[0]!.address.replaceAll('.', '\\.')} dev eth0`));
+  });
+
+  it("native routing: a transfer's packets pass neither node's forwarding; TTL 1 still gets its ICMP error", async () => {
+    const s = loadLab(LAB)!;
+    const pod = (name: string) => Object.values(s.pods).find((p) => p.name === name)!.netns;
+    const node = (name: string) => s.nodes.find((n) => n.name === name)!.netns;
+    const forwarded = async () => [
+      await forwardedDatagrams(node('node1')),
+      await forwardedDatagrams(node('node2')),
+    ];
+    const [f0, p0] = [await forwarded(), await podPackets(node('node1'), pod('a'))];
+    const bytes = 16 * 1024 * 1024;
+    assert.equal(await tcpTransfer(pod('b'), pod('a'), ipA, bytes), bytes);
+    const [f1, p1] = [await forwarded(), await podPackets(node('node1'), pod('a'))];
+    // node2's bpf_lxc sent them to the underlay by its FIB lookup, node1's bpf_host into the pod
+    const rx = p1.podRx - p0.podRx;
+    assert.ok(rx > 0, 'pod a received the transfer');
+    assert.ok((p1.hostTx - p0.hostTx) * 4 < rx, `a's host-side veth sent ${p1.hostTx - p0.hostTx} of ${rx}`);
+    assert.ok((f1[0]! - f0[0]!) * 4 < rx, `node1 forwarded ${f1[0]! - f0[0]!} datagrams for ${rx}`);
+    assert.ok((f1[1]! - f0[1]!) * 4 < rx, `node2 forwarded ${f1[1]! - f0[1]!} datagrams for ${rx}`);
+    // a packet whose TTL ends at the sender's node goes to its stack, which answers it
+    const r = await cli(['lab', 'exec', 'b', '--', 'ping', '-c', '1', '-t', '1', '-W', '3', ipA], {
+      lab: LAB,
+    });
+    assert.match(r.stdout, /Time to live exceeded/, r.stdout + r.stderr);
   });
 
   it('node list shows both nodes, each with its pod CIDR', async () => {

@@ -2764,6 +2764,8 @@ export const OBJECTS = {
       cil_to_overlay: 'tc',
     },
     maps: [
+      'cilium_ct4_global',
+      'cilium_ct6_global',
       'cilium_events',
       'cilium_events_lost',
       'cilium_ipcache',

@@ -1,0 +1,93 @@
+/**
+ * Bulk TCP between two pods of a lab, counted at the receiver, and the counters that tell which
+ * way its packets went through a node (the overlay and native-routing tests).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { run } from '../../src/datapath/linux/index.js';
+import { waitFor } from './wait.js';
+
+const SINK = `
+  import net from 'node:net';
+  net.createServer((c) => { let n = 0; c.on('data', (d) => (n += d.length));
+    c.on('end', () => { console.log('received ' + n); process.exit(0); }); })
+    .listen(5301, '0.0.0.0', () => console.log('listening'));`;
+const SOURCE = `
+  import net from 'node:net';
+  const [host, bytes] = [process.argv[1], Number(process.argv[2])];
+  const c = net.connect({ host, port: 5301 }, () => {
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let left = bytes;
+    const pump = () => { while (left > 0) { const n = Math.min(left, chunk.length); left -= n;
+      if (!c.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return c.once('drain', pump); }
+      c.end(); };
+    pump(); });
+  c.on('close', () => process.exit(0));
+  c.on('error', (e) => { console.error(e.message); process.exit(1); });`;
+
+/**
+ * Sends `bytes` over one TCP connection from the pod in netns `from` to a sink on port 5301 in
+ * netns `to` (address `toIp`); returns what the sink counted once the sender closed.
+ */
+export async function tcpTransfer(from: string, to: string, toIp: string, bytes: number): Promise<number> {
+  const sink = spawn(
+    'nsenter',
+    [`--net=/run/netns/${to}`, process.execPath, '--input-type=module', '-e', SINK],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  try {
+    let out = '';
+    sink.stdout!.on('data', (d) => (out += d));
+    await waitFor('the sink to listen', () => out.includes('listening'));
+    const sent = spawn('nsenter', [
+      `--net=/run/netns/${from}`,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      SOURCE,
+      toIp,
+      String(bytes),
+    ]);
+    const code = await new Promise<number | null>((r) => sent.on('exit', r));
+    assert.equal(code, 0, 'the sender wrote everything');
+    return Number(await waitFor('the sink to count', () => /received (\d+)/.exec(out)?.[1], 20_000));
+  } finally {
+    sink.kill('SIGKILL');
+  }
+}
+
+interface LinkStats {
+  ifindex: number;
+  link_index?: number;
+  stats64: { rx: { packets: number }; tx: { packets: number } };
+}
+
+async function links(netns: string, dev?: string): Promise<LinkStats[]> {
+  const { stdout } = await run(['ip', '-n', netns, '-s', '-j', 'link', 'show', ...(dev ? [dev] : [])]);
+  return JSON.parse(stdout) as LinkStats[];
+}
+
+/**
+ * Packets the pod in `podNetns` received on its eth0, and packets its host-side veth in the node's
+ * `nodeNetns` sent: the way through the node's stack or the pod's to-container program (what the
+ * datapath delivers straight into the pod skips it).
+ */
+export async function podPackets(
+  nodeNetns: string,
+  podNetns: string,
+): Promise<{ podRx: number; hostTx: number }> {
+  const [eth0] = await links(podNetns, 'eth0');
+  const host = (await links(nodeNetns)).find((l) => l.ifindex === eth0!.link_index);
+  assert.ok(host, `the host-side veth of ${podNetns} in ${nodeNetns}`);
+  return { podRx: eth0!.stats64.rx.packets, hostTx: host.stats64.tx.packets };
+}
+
+/** Datagrams the stack of network namespace `netns` forwarded so far (Ip: ForwDatagrams). */
+export async function forwardedDatagrams(netns: string): Promise<number> {
+  const { stdout } = await run(['nsenter', `--net=/run/netns/${netns}`, 'cat', '/proc/net/snmp']);
+  const [names, values] = stdout.split('\n').filter((l) => l.startsWith('Ip:'));
+  const i = names!.split(/\s+/).indexOf('ForwDatagrams');
+  return Number(values!.split(/\s+/)[i]);
+}
