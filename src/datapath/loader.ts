@@ -148,6 +148,11 @@ export interface DatapathLoaderOptions {
 export const ENDPOINT_ATTACH_MODES = ['tcx', 'tc'] as const;
 export type EndpointAttachMode = (typeof ENDPOINT_ATTACH_MODES)[number];
 
+/** Spares are refilled this soon after an endpoint's programs are attached (its setup is done) ... */
+const REFILL_AFTER_ATTACH_MS = 2;
+/** ... or this long after one was taken, if no attach came (an endpoint begun and given up). */
+const REFILL_IDLE_MS = 500;
+
 /** The data section of lib/config/endpoint.h: one map per loaded copy, written before attaching. */
 export const ENDPOINT_SETTINGS_SECTION = '.data.ep';
 
@@ -290,6 +295,8 @@ export class DatapathLoader implements Disposable {
   readonly #spares: Promise<Collection>[] = [];
   #filling = false;
   #closed = false;
+  /** The next fillSpares(), if one is scheduled. */
+  #refill: { at: number; timer: NodeJS.Timeout } | undefined;
   /** Endpoints attached with tc filters by this loader: where (what remove() deletes). */
   readonly #tcAttached = new Map<number, { ifindex: number; netns: string | undefined }>();
 
@@ -370,8 +377,24 @@ export class DatapathLoader implements Disposable {
   #take(ep: EndpointDatapathConfig, ifindex: number): Promise<Collection> {
     const fits = (ep.monitorAggregation ?? this.#monitorAggregation) === this.#monitorAggregation;
     const spare = fits ? this.#spares.shift() : undefined;
-    if (this.spareCount > 0) setImmediate(() => void this.fillSpares());
+    // Verifying a copy holds this thread for 15-40 ms (preparing it, creating its maps): not while
+    // the endpoint that took one is being set up, unless none is left.
+    this.#refillIn(this.#spares.length === 0 ? 0 : REFILL_IDLE_MS);
     return spare ?? this.object.loadAsync(this.#constants(ep, ifindex));
+  }
+
+  /** fillSpares() in `ms` (or sooner if asked since), unless the loader is closed. */
+  #refillIn(ms: number): void {
+    if (this.spareCount === 0 || this.#closed) return;
+    const at = performance.now() + ms;
+    if (this.#refill && this.#refill.at <= at) return;
+    if (this.#refill) clearTimeout(this.#refill.timer);
+    const timer = setTimeout(() => {
+      this.#refill = undefined;
+      void this.fillSpares();
+    }, ms);
+    timer.unref();
+    this.#refill = { at, timer };
   }
 
   get #monitorAggregation(): number {
@@ -422,6 +445,7 @@ export class DatapathLoader implements Disposable {
       const r = this.#usesTc(ep.id)
         ? this.#attachTc(ep, ifindex, coll)
         : this.object.attach(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
+      this.#refillIn(REFILL_AFTER_ATTACH_MS);
       return result(ep, ifindex, r, t0, t1);
     } catch (err) {
       throw attachError(ep, err);
@@ -444,6 +468,7 @@ export class DatapathLoader implements Disposable {
       const r = this.#usesTc(ep.id)
         ? this.#attachTc(ep, ifindex, coll)
         : await this.object.attachAsync(coll, this.#pinDir(ep.id), attachments(ep, ifindex));
+      this.#refillIn(REFILL_AFTER_ATTACH_MS);
       return result(ep, ifindex, r, t0, t1);
     } catch (err) {
       throw attachError(ep, err);
@@ -606,6 +631,7 @@ export class DatapathLoader implements Disposable {
 
   close(): void {
     this.#closed = true;
+    if (this.#refill) clearTimeout(this.#refill.timer);
     for (const c of this.#spares.splice(0)) void c.then((x) => x.close()).catch(() => {});
     this.#dropAll?.close();
     this.object.close();

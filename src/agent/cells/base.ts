@@ -27,7 +27,11 @@ export const stateCell = cell<AgentStateStore, AgentCellExtras>({
   name: 'state',
   needs: [ConfigT],
   provides: StateT,
-  build: (get) => ({ provide: new AgentStateStore(get(ConfigT).stateDir) }),
+  build: (get) => {
+    const store = new AgentStateStore(get(ConfigT).stateDir);
+    // saves are fsynced in the background (state.ts); an agent that stops waits for them
+    return { provide: store, stop: () => store.syncs() };
+  },
 });
 
 /** One queue for every mutation (CNI, policy, resources), so they apply in arrival order. */
