@@ -9,16 +9,10 @@
  */
 import { run } from '../../datapath/linux/index.js';
 import { cell, token } from '../../hive/hive.js';
-import { recordL7 } from '../../hubble/l7.js';
+import { L7Recorder } from '../../hubble/l7.js';
 import { l7RulesFor } from '../../policy/l7.js';
 import { DnsProxy } from '../../proxy/dns/proxy.js';
-import {
-  connectTransparent,
-  type L7Record,
-  type ProxyHost,
-  ProxyManager,
-  readRedirect,
-} from '../../proxy/framework.js';
+import { connectTransparent, type ProxyHost, ProxyManager, readRedirect } from '../../proxy/framework.js';
 import { HttpProxy } from '../../proxy/http/proxy.js';
 import { KafkaProxy } from '../../proxy/kafka/proxy.js';
 import { DnsProxyT } from './fqdn-proxy.js';
@@ -67,18 +61,7 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
     const dp = get(DatapathT);
     const { engine, cache } = get(PolicyT);
     const hubble = get(HubbleT);
-    let pending: L7Record[] = [];
-    const flush = () => {
-      const batch = pending;
-      pending = [];
-      for (const record of batch) {
-        try {
-          recordL7(hubble.observer, record);
-        } catch (err) {
-          log.warn({ err }, 'L7 flow not recorded');
-        }
-      }
-    };
+    const flows = new L7Recorder(hubble.observer, (err) => log.warn({ err }, 'L7 flow not recorded'));
     const host: ProxyHost = {
       redirect: (protocol, client, port) => readRedirect(dp.m.raw('cilium_proxy'), protocol, client, port),
       rules: (info) => {
@@ -93,11 +76,8 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
         );
       },
       connectUpstream: (info) => connectTransparent(info),
-      // flows are built after the proxy has written its answer (setImmediate), off the request path
-      emit: (record) => {
-        pending.push(record);
-        if (pending.length === 1) setImmediate(flush);
-      },
+      // flows are built in batches after the proxy has answered, off the request path
+      emit: (record) => flows.add(record),
     };
     const manager = new ProxyManager(host);
     manager.register(new HttpProxy());
@@ -110,7 +90,10 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
         await manager.start();
         log.info({ proxies: manager.status() }, 'L7 proxies listening');
       },
-      stop: () => manager.stop(),
+      stop: async () => {
+        await manager.stop();
+        flows.flush(); // what the proxies reported last
+      },
       status: () => ({ proxies: manager.status() }),
     };
   },

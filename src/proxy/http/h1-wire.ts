@@ -40,8 +40,22 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** token (RFC 9110 §5.6.2): a method or a header name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A header line: name, colon, value without surrounding blanks; no control characters but tab. */
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$/;
+/**
+ * A header line: name, colon, value without leading blanks (trailing ones are cut after: a lazy
+ * pattern would try the end of the line at every character); no control characters but tab.
+ */
+const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)$/;
+
+/** `v` without trailing blanks (SP, HTAB: the optional whitespace around a field value). */
+function trimBlanks(v: string): string {
+  let n = v.length;
+  while (n > 0) {
+    const c = v.charCodeAt(n - 1);
+    if (c !== 0x20 && c !== 0x09) break;
+    n--;
+  }
+  return n === v.length ? v : v.slice(0, n);
+}
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
 const DIGITS = /^\d{1,15}$/;
@@ -125,7 +139,7 @@ function parseHeaders(
     }
     const raw = m[1]!;
     const name = raw.toLowerCase();
-    const value = m[2]!;
+    const value = trimBlanks(m[2]!);
     names.push(name);
     rawNames.push(raw);
     values.push(value);
@@ -182,12 +196,19 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
       400,
       `malformed request line ${JSON.stringify(start.slice(0, 60))}: want METHOD SP target SP HTTP/1.x`,
     );
-  const rest = first === 0 ? lines : lines.slice(first);
+  const h = parseHeaders(first === 0 ? lines : lines.slice(first), 'request', 400);
+  // built field by field: spreading the parsed headers into a literal copies them slowly
   return {
     method: m[1]!,
     target: m[2]!,
     minor: m[3] === '1' ? 1 : 0,
-    ...parseHeaders(rest, 'request', 400),
+    names: h.names,
+    rawNames: h.rawNames,
+    values: h.values,
+    contentLength: h.contentLength,
+    chunked: h.chunked,
+    transferEncoding: h.transferEncoding,
+    connection: h.connection,
     size: end,
   };
 }
@@ -198,11 +219,18 @@ export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
   const m = STATUS_LINE.exec(lines[0]!);
   if (m === null)
     throw new HttpWireError(502, `malformed upstream status line ${JSON.stringify(lines[0]!.slice(0, 60))}`);
+  const h = parseHeaders(lines, 'response', 502);
   return {
     status: Number(m[2]),
     reason: m[3] ?? '',
     minor: m[1] === '1' ? 1 : 0,
-    ...parseHeaders(lines, 'response', 502),
+    names: h.names,
+    rawNames: h.rawNames,
+    values: h.values,
+    contentLength: h.contentLength,
+    chunked: h.chunked,
+    transferEncoding: h.transferEncoding,
+    connection: h.connection,
     size: end,
   };
 }

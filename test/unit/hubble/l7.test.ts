@@ -10,7 +10,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { buildFilters } from '../../../src/cli/hubble.js';
 import { compileFilters } from '../../../src/hubble/filter.js';
 import { formatCompact } from '../../../src/hubble/format.js';
-import { type L7Event, l7Flow, recordL7 } from '../../../src/hubble/l7.js';
+import { type L7Event, L7Recorder, l7Flow, recordL7 } from '../../../src/hubble/l7.js';
 import { HubbleMetrics, parseMetricsConfig } from '../../../src/hubble/metrics.js';
 import { Observer } from '../../../src/hubble/observer.js';
 import type { ParserContext } from '../../../src/hubble/parser.js';
@@ -242,5 +242,27 @@ describe('L7 flows', () => {
       ctx,
     );
     assert.deepEqual(plain.l7?.kafka, { api_key: 'fetch', api_version: 11, correlation_id: 5 });
+  });
+
+  it('are recorded in batches, in order: after the batch time, or at once when a batch is full', async () => {
+    const obs = new Observer({ nodeName: 'node1', uuid: false });
+    const rec = new L7Recorder(obs, undefined, 20, 3);
+    const paths = ['/a', '/b', '/c', '/d', '/e'];
+    rec.add(ev('request', 'forwarded', 'GET', paths[0]!));
+    rec.add(ev('request', 'forwarded', 'GET', paths[1]!));
+    assert.equal(rec.pending, 2);
+    assert.equal(obs.status().seen_flows, 0);
+    for (let i = 0; i < 1000 && obs.status().seen_flows < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(obs.status().seen_flows, 2);
+    assert.equal(rec.pending, 0);
+    for (const p of paths.slice(2)) rec.add(ev('request', 'forwarded', 'GET', p));
+    // three waiting: the batch goes in the next turn of the event loop, not after the batch time
+    await new Promise((r) => setImmediate(r));
+    assert.equal(rec.pending, 0);
+    const urls = [...obs.ring.oldestFirst()].map((h) => h.flow?.l7?.http?.url);
+    assert.deepEqual(
+      urls,
+      paths.map((p) => `http://deathstar.default.svc.cluster.local${p}`),
+    );
   });
 });
