@@ -1,6 +1,6 @@
 /**
  * Agent memory per pod, measured on the real agent: `cilium-ts agent` runs as its own process in a
- * node network namespace (as `lab up` starts it: same flags, dual stack, UV_THREADPOOL_SIZE=16),
+ * node network namespace (as `lab up` starts it: same flags, node flags and malloc settings, dual stack),
  * and every pod is created through it the way the CNI plugin does (PUT pod, then POST /v1/cni/add
  * with a fresh network namespace: veth, addresses, routes, programs attached, maps written). Pods
  * are replicas of 30 apps (one identity each; `BENCH_PODS_PER_APP=10` makes an app per ten pods
@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_NODE_FLAGS } from '../src/agent/config.js';
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from '../src/agent/config.js';
 import { AgentApi } from '../src/api/client.js';
 import { postJson } from '../src/cni/agent-client.js';
 import { CNI_API } from '../src/cni/types.js';
@@ -31,7 +31,10 @@ import { percentile } from './helpers/order.js';
 const POINTS = [0, 100, Number(process.env.BENCH_PODS ?? 1000)];
 const PODS_PER_APP = Number(process.env.BENCH_PODS_PER_APP ?? 0);
 const SNAPSHOTS = process.argv.includes('--heap-snapshot');
-/** The agent's node flags (the lab's); BENCH_AGENT_NODE_FLAGS replaces them ('' for V8's defaults). */
+/**
+ * The agent's node flags and malloc settings, the lab's: BENCH_AGENT_NODE_FLAGS replaces the flags
+ * ('' for V8's defaults), BENCH_AGENT_MALLOC_DEFAULTS=1 leaves glibc's defaults.
+ */
 const nodeFlags =
   process.env.BENCH_AGENT_NODE_FLAGS !== undefined
     ? process.env.BENCH_AGENT_NODE_FLAGS.split(' ').filter(Boolean)
@@ -155,7 +158,7 @@ const mib = (b: number) => (b / MiB).toFixed(1);
 
 async function main(): Promise<void> {
   console.log(
-    `# agent memory: the agent process, pods created through it, ${POINTS.join(' → ')} pods, ${PODS_PER_APP > 0 ? `an app per ${PODS_PER_APP} pods` : '30 apps'} (node ${process.version} ${nodeFlags.join(' ')})`,
+    `# agent memory: the agent process, pods created through it, ${POINTS.join(' → ')} pods, ${PODS_PER_APP > 0 ? `an app per ${PODS_PER_APP} pods` : '30 apps'} (node ${process.version} ${nodeFlags.join(' ')}${process.env.BENCH_AGENT_MALLOC_DEFAULTS ? ', glibc malloc defaults' : ''})`,
   );
   sh(['ip', 'netns', 'add', nodeNs]);
   netnses.push(nodeNs);
@@ -193,6 +196,7 @@ async function main(): Promise<void> {
     {
       stdio: 'ignore',
       env: {
+        ...(process.env.BENCH_AGENT_MALLOC_DEFAULTS ? {} : AGENT_MALLOC_ENV),
         ...process.env,
         UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
         CTS_MEMORY_PROBE_OUT: probeOut,

@@ -10,6 +10,19 @@ import { runRoot } from '../common/paths.js';
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
+/**
+ * glibc malloc settings of the agent's process (the lab sets them; the environment wins): a fixed
+ * mmap threshold, so every buffer of 128 KiB or more (an ELF object read for each endpoint's
+ * programs) gets its own mapping, given back when freed, instead of glibc raising the threshold
+ * and carving them from heaps that then stay fragmented (~25 KiB of RSS per pod); two arenas
+ * instead of one per busy thread (libuv's pool has 16).
+ */
+export const AGENT_MALLOC_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+};
+
 export const ROUTING_MODES = ['vxlan', 'native'] as const;
 export type RoutingMode = (typeof ROUTING_MODES)[number];
 

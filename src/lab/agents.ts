@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_NODE_FLAGS, agentSocketPath } from '../agent/config.js';
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, agentSocketPath } from '../agent/config.js';
 import { AgentApi } from '../api/client.js';
 import { AgentUnreachableError } from '../api/errors.js';
 import type { KubeObject, KubeObjectsResponse } from '../api/types.js';
@@ -96,7 +96,11 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
   const [file, ...args] = placedCommand({ netns: n.netns, ...(n.cgroup ? { cgroup: n.cgroup } : {}) }, argv);
   // libuv's pool runs the programs' verification, tcx attachments and state-file syncs of an ADD at
   // once: 4 threads (the default) would queue them.
-  const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
+  const env = {
+    ...AGENT_MALLOC_ENV,
+    ...process.env,
+    UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
+  };
   const child = spawn(file!, args, { detached: true, stdio: ['ignore', out, out], env });
   closeSync(out);
   child.unref();
