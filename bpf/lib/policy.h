@@ -24,6 +24,16 @@
  *   LPM returns only the longest match per lookup, so the control plane must
  *   not let a longer allow entry shadow a shorter deny entry of the same
  *   identity (write the narrower key as deny instead).
+ * - Shared layers: a trie in cilium_policy_layers holds entries (same keys
+ *   and values) that many endpoints share, written once instead of once per
+ *   endpoint. cilium_policy_ep_layers lists, per endpoint ID, the layers it
+ *   references (IDs packed first, 0 ends the list); they count only while the
+ *   endpoint has a trie. A layer holds denies, and allows of one identity for
+ *   a whole direction (prefixlen 40, never identity 0). A deny wins wherever it
+ *   is found. An identity's allow in a layer is used only when the own trie
+ *   has no entry for the identity that matches: the control plane never puts
+ *   the same key in two places, so an own entry that matches is longer, and
+ *   the longest match is what one trie holding everything would return.
  * - Audit mode (POLICY_AUDIT_MODE=1): a would-be drop is reported with
  *   audited=1 and the connection is allowed.
  */
@@ -62,6 +72,33 @@ struct {
 	__array(values, struct policy_inner_map);
 } cilium_policy_maps SEC(".maps");
 
+/* Shared layers (see above). */
+#define POLICY_MAX_LAYERS 4
+#define POLICY_LAYERS_SIZE 4096
+
+/* layer ID -> a trie of entries shared by the endpoints listing it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, POLICY_LAYERS_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct policy_inner_map);
+} cilium_policy_layers SEC(".maps");
+
+struct policy_layers {
+	__u32 id[POLICY_MAX_LAYERS]; /* layer IDs, packed first; 0 = end */
+};
+
+/* endpoint ID -> the shared layers it references. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct policy_layers);
+	__uint(max_entries, POLICY_MAPS_OUTER_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_policy_ep_layers SEC(".maps");
+
 struct policy_result {
 	__s32 verdict;    /* 0 allow, -DROP_POLICY, -DROP_POLICY_DENY (before audit) */
 	__u32 rule_cookie;
@@ -79,6 +116,70 @@ static __always_inline __u8 policy_match_type(const struct policy_entry *e, int 
 	return l4 ? POLICY_MATCH_L3_L4 : POLICY_MATCH_L3_ONLY;
 }
 
+#define POLICY_LAYER_EXACT_DENY 1
+#define POLICY_LAYER_ANY_DENY 2
+#define POLICY_LAYER_EXACT_ALLOW 3
+
+/*
+ * Looks the packet's key up in an endpoint's shared layers (the caller found
+ * no deny by identity in its own trie). Returns what decides, in this order:
+ * a deny by identity, a deny for any identity, an allow by identity (which the
+ * caller takes only when its own trie has no entry for the identity), or 0
+ * (also when the endpoint lists no layer);
+ * the deciding entry's cookie, proxy port and match type are in *res. Not
+ * inlined: its stack is its own, not added to every caller's.
+ */
+static __noinline int policy_layers_lookup(__u32 ep_id, __u32 remote_id, struct policy_key *key,
+					   struct policy_result *res)
+{
+	struct policy_entry *e, *allow = NULL, *any_deny = NULL;
+	struct policy_layers *layers;
+	__u32 i;
+
+	layers = bpf_map_lookup_elem(&cilium_policy_ep_layers, &ep_id);
+	if (!layers)
+		return 0;
+	for (i = 0; i < POLICY_MAX_LAYERS; i++) {
+		__u32 id = layers->id[i];
+		void *layer;
+
+		if (!id)
+			break;
+		layer = bpf_map_lookup_elem(&cilium_policy_layers, &id);
+		if (!layer)
+			continue;
+		key->sec_label = bpf_htonl(remote_id);
+		e = bpf_map_lookup_elem(layer, key);
+		if (e && (e->flags & POLICY_F_DENY)) {
+			res->rule_cookie = e->rule_cookie;
+			res->proxy_port = e->proxy_port;
+			res->match_type = policy_match_type(e, 0);
+			return POLICY_LAYER_EXACT_DENY;
+		}
+		if (e && !allow)
+			allow = e;
+		if (!any_deny) {
+			key->sec_label = 0;
+			e = bpf_map_lookup_elem(layer, key);
+			if (e && (e->flags & POLICY_F_DENY))
+				any_deny = e;
+		}
+	}
+	if (any_deny) {
+		res->rule_cookie = any_deny->rule_cookie;
+		res->proxy_port = any_deny->proxy_port;
+		res->match_type = policy_match_type(any_deny, 1);
+		return POLICY_LAYER_ANY_DENY;
+	}
+	if (allow) {
+		res->rule_cookie = allow->rule_cookie;
+		res->proxy_port = allow->proxy_port;
+		res->match_type = policy_match_type(allow, 0);
+		return POLICY_LAYER_EXACT_ALLOW;
+	}
+	return 0;
+}
+
 /* Decide whether endpoint `ep_id` accepts a new connection with `remote_id`
  * in direction `egress` (0 ingress, 1 egress). */
 static __always_inline void policy_lookup(__u16 ep_id, __u32 remote_id, __u8 egress,
@@ -87,6 +188,7 @@ static __always_inline void policy_lookup(__u16 ep_id, __u32 remote_id, __u8 egr
 	__u32 outer_key = ep_id;
 	struct policy_entry *exact, *any, *hit;
 	struct policy_key key;
+	int in_layer;
 	void *inner;
 
 	res->verdict = 0;
@@ -113,13 +215,24 @@ static __always_inline void policy_lookup(__u16 ep_id, __u32 remote_id, __u8 egr
 		hit = exact;
 		res->verdict = -DROP_POLICY_DENY;
 		res->match_type = policy_match_type(hit, 0);
+		goto found;
+	}
+	in_layer = policy_layers_lookup(ep_id, remote_id, &key, res);
+	if (in_layer == POLICY_LAYER_EXACT_DENY) {
+		res->verdict = -DROP_POLICY_DENY;
+		return;
 	} else if (any && (any->flags & POLICY_F_DENY)) {
 		hit = any;
 		res->verdict = -DROP_POLICY_DENY;
 		res->match_type = policy_match_type(hit, 1);
+	} else if (in_layer == POLICY_LAYER_ANY_DENY) {
+		res->verdict = -DROP_POLICY_DENY;
+		return;
 	} else if (exact) {
 		hit = exact;
 		res->match_type = policy_match_type(hit, 0);
+	} else if (in_layer == POLICY_LAYER_EXACT_ALLOW) {
+		return;
 	} else if (any) {
 		hit = any;
 		res->match_type = policy_match_type(hit, 1);
@@ -129,6 +242,7 @@ static __always_inline void policy_lookup(__u16 ep_id, __u32 remote_id, __u8 egr
 		res->verdict = -DROP_POLICY;
 		return;
 	}
+found:
 	res->rule_cookie = hit->rule_cookie;
 	res->proxy_port = hit->proxy_port;
 }

@@ -114,8 +114,12 @@ export class NodeDatapath {
         has: (id) => this.m.policy.has(id),
         replace: (id, entries, enf) => this.m.policy.replace(id, entries, enf),
         apply: (id, diff, enf) => this.m.policy.apply(id, diff, enf),
-        dump: (id) => this.m.policy.dump(id),
+        dump: (id, opts) => this.m.policy.dump(id, opts),
         delete: (id) => this.m.policy.delete(id),
+        setLayers: (id, layers) => this.m.policy.setLayers(id, layers),
+        layersOf: (id) => this.m.policy.layersOf(id),
+        pruneLayers: () => this.m.policy.pruneLayers(),
+        prepareLayers: (n) => this.m.policy.prepareLayers(n),
       },
       programs: {
         preload: (ep) => this.l.preload(this.config(ep)),
@@ -263,7 +267,7 @@ export class NodeDatapath {
     for (const id of this.m.policy.endpoints())
       worst = Math.max(
         worst,
-        (this.m.policy.dump(id)?.length ?? 0) / MAPS.cilium_policy_maps.inner.maxEntries,
+        (this.m.policy.dump(id, { own: true })?.length ?? 0) / MAPS.cilium_policy_maps.inner.maxEntries,
       );
     out.set('cilium_policy', worst);
     return out;

@@ -8,7 +8,7 @@
 import { getOrInsert } from '../common/collections.js';
 import type { IpcacheInfo, IpcacheMetadata } from '../ipcache/ipcache.js';
 import type { MapDiff, MapEntry, PolicyKey } from '../policy/index.js';
-import { diffMapState, policyKeyId } from '../policy/mapstate.js';
+import { diffMapState, LayeredMapState, policyKeyId, sharableEntry } from '../policy/mapstate.js';
 import type {
   LbAffinityMatchRow,
   LbBackendRow,
@@ -38,15 +38,34 @@ export interface LxcInfo {
   nodeMac: string;
 }
 
-/** The per-endpoint policy maps as the policy reconciler writes them. */
+/**
+ * The per-endpoint policy maps as the policy reconciler writes them. With setLayers/layersOf, deny
+ * entries many endpoints share are written once, as shared layers the endpoints reference
+ * (src/datapath/maps/policy.ts); dump then shows them too, unless `own`.
+ */
 export interface PolicyMapTarget {
   endpoints(): number[];
   has(endpointId: number): boolean;
   replace(endpointId: number, entries: Iterable<MapEntry>, enforcement?: Enforcement): unknown;
   apply(endpointId: number, diff: MapDiff, enforcement?: Enforcement): unknown;
-  dump(endpointId: number): { key: PolicyKey; entry: MapEntry['entry'] }[] | undefined;
+  dump(
+    endpointId: number,
+    opts?: { own?: boolean },
+  ): { key: PolicyKey; entry: MapEntry['entry'] }[] | undefined;
   delete(endpointId: number): boolean;
+  setLayers?(endpointId: number, layers: readonly (readonly MapEntry[])[]): void;
+  layersOf?(endpointId: number): readonly (readonly MapEntry[])[];
+  pruneLayers?(): unknown;
+  /** Keeps this many empty layer tries ready (publishing one waits for an RCU grace period). */
+  prepareLayers?(n: number): unknown;
 }
+
+/** At most this many shared layers per endpoint (bpf/lib/policy.h POLICY_MAX_LAYERS). */
+export const MAX_SHARED_LAYERS = 4;
+/** Fewer entries than this are written into the endpoint's own trie (a layer costs lookups). */
+export const MIN_SHARED_LAYER = 32;
+/** Empty layer tries kept ready, refilled after a change has used them. */
+export const SPARE_LAYERS = 2;
 
 /** Endpoint programs: verified ahead, attached (or swapped in place), detached, listed as pinned. */
 export interface ProgramTarget {
@@ -94,7 +113,8 @@ interface PolicyRow {
   seq: number;
 }
 
-type PendingChange = { key: PolicyKey; entry?: MapEntry['entry'] };
+/** Past this many queued diffs for one endpoint, they are merged into one. */
+const MAX_QUEUED_DIFFS = 16;
 
 const ENFORCE_ALL: Enforcement = { ingressEnforced: true, egressEnforced: true };
 const EMPTY = new Map<number, MapEntry>();
@@ -107,12 +127,16 @@ export class EndpointDatapathState implements DatapathOps {
   readonly lxc = new Table<LxcInfo>('lxc', { equals: sameLxc });
   readonly policy = new Table<PolicyRow>('policy');
   readonly reconcilers: ReconcilerHandle[];
-  /** Diffs not yet written, per endpoint: policy key id → the entry to write, or the key to delete. */
-  readonly #pending = new Map<number, Map<number, PendingChange>>();
+  /**
+   * Diffs not yet written, per endpoint, in order: the engine's lists as they came, so a list
+   * shared by many endpoints stays one list (encoded once for all of them).
+   */
+  readonly #pending = new Map<number, MapDiff[]>();
   #seq = 0;
   /** Prelinks running, per endpoint ID (they never reject). */
   readonly #prelinks = new Map<number, Promise<unknown>>();
   #spare = new Set<number>();
+  #layerRefill: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly ipcache: IpcacheMetadata,
@@ -169,10 +193,10 @@ export class EndpointDatapathState implements DatapathOps {
     diff: MapDiff,
     enforcement: Enforcement & { state?: ReadonlyMap<number, MapEntry> },
   ): void {
-    const p = getOrInsert(this.#pending, epId, () => new Map());
-    for (const k of diff.deletes) p.set(policyKeyId(k), { key: k });
-    for (const e of diff.upserts) p.set(policyKeyId(e.key), e);
-    const state = enforcement.state ?? this.#stateFromPending(epId);
+    const queue = getOrInsert(this.#pending, epId, () => []);
+    if (diff.upserts.length > 0 || diff.deletes.length > 0) queue.push(diff);
+    if (queue.length > MAX_QUEUED_DIFFS) queue.splice(0, queue.length, mergeDiffs(queue));
+    const state = enforcement.state ?? this.#stateFromPending(epId, diff);
     this.#spare.delete(epId);
     this.policy.upsert(String(epId), { state, enforcement: pickEnforcement(enforcement), seq: ++this.#seq });
   }
@@ -259,14 +283,28 @@ export class EndpointDatapathState implements DatapathOps {
     return gone;
   }
 
-  #stateFromPending(epId: number): ReadonlyMap<number, MapEntry> {
-    const prev = this.policy.get(String(epId))?.state ?? EMPTY;
-    const next = new Map(prev);
-    for (const [k, c] of this.#pending.get(epId) ?? []) {
-      if (c.entry) next.set(k, c as MapEntry);
-      else next.delete(k);
-    }
+  /** The row's state with one more diff applied (for callers that do not pass the state). */
+  #stateFromPending(epId: number, diff: MapDiff): ReadonlyMap<number, MapEntry> {
+    const next = new Map(this.policy.get(String(epId))?.state ?? EMPTY);
+    for (const e of diff.upserts) next.set(policyKeyId(e.key), e);
+    for (const k of diff.deletes) next.delete(policyKeyId(k));
     return next;
+  }
+
+  /**
+   * Publishes spare layer tries again once the current writes are done (off the path of the change
+   * that used them). A failure only means the next new layer publishes its own trie.
+   */
+  #refillLayers(): void {
+    const t = this.targets.policy;
+    if (!t.prepareLayers || this.#layerRefill) return;
+    this.#layerRefill = setImmediate(() => {
+      this.#layerRefill = undefined;
+      try {
+        t.prepareLayers!(SPARE_LAYERS);
+      } catch {}
+    });
+    this.#layerRefill.unref();
   }
 
   #policyOps(): Operations<PolicyRow> {
@@ -274,24 +312,42 @@ export class EndpointDatapathState implements DatapathOps {
     return {
       update: (key, row, applied) => {
         const id = Number(key);
-        const pending = this.#pending.get(id);
+        const queued = this.#pending.get(id) ?? [];
+        const want = t.setLayers ? sharedLayers(row.state) : [];
+        const had = t.layersOf?.(id) ?? [];
+        const shared = layerEntrySet(want);
+        const layers = (l: readonly (readonly MapEntry[])[]) => t.setLayers?.(id, l);
+        // New layers are referenced before the own trie changes (a new allow never goes in ahead of
+        // the denies of its policy); dropped ones only after their entries are back in the own trie.
+        const both = [...want, ...had.filter((l) => !want.includes(l))];
+        const ahead = both.length <= MAX_SHARED_LAYERS;
         if (applied !== undefined && t.has(id)) {
-          // Written before and not failed since: only what changed after that write.
-          const upserts: MapEntry[] = [];
-          const deletes: PolicyKey[] = [];
-          for (const c of pending?.values() ?? []) {
-            if (c.entry) upserts.push(c as MapEntry);
-            else deletes.push(c.key);
-          }
-          t.apply(id, { upserts, deletes }, row.enforcement);
+          // Written before and not failed since: only what changed after that write, diff by diff.
+          if (ahead && both.length > had.length) layers(both);
+          const sig = layerSignature(want);
+          const diffs = queued.map((d) => ({
+            upserts: withoutShared(d.upserts, sig, shared),
+            deletes: d.deletes,
+          }));
+          const back = backFromLayers(had, want, row.state, shared);
+          if (back.length > 0) diffs.push({ upserts: back, deletes: [] });
+          if (diffs.length === 0) diffs.push({ upserts: [], deletes: [] });
+          for (const d of diffs) t.apply(id, d, row.enforcement);
+          if (want.length > 0 || had.length > 0) layers(want);
         } else if (t.has(id)) {
-          // What the map holds is unknown (start, full pass, after a failure): diff against its content.
-          const held = new Map((t.dump(id) ?? []).map((e) => [policyKeyId(e.key), e]));
-          t.apply(id, diffMapState(held, row.state), row.enforcement);
+          // What the map holds is unknown (start, full pass, after a failure): diff against its own
+          // trie; the stored layer list is rewritten whatever it was.
+          if (ahead) layers(both);
+          const held = new Map((t.dump(id, { own: true }) ?? []).map((e) => [policyKeyId(e.key), e]));
+          t.apply(id, diffMapState(held, ownState(row.state, shared)), row.enforcement);
+          layers(want);
         } else {
-          t.replace(id, row.state.values(), row.enforcement);
+          // The layers count only once the endpoint has a trie: listed first, then the trie published.
+          layers(want);
+          t.replace(id, ownState(row.state, shared).values(), row.enforcement);
         }
         this.#pending.delete(id);
+        if (want.length > 0) this.#refillLayers();
       },
       delete: (key) => {
         this.#pending.delete(Number(key));
@@ -299,9 +355,140 @@ export class EndpointDatapathState implements DatapathOps {
       },
       prune: (desired) => {
         for (const id of t.endpoints()) if (!desired.has(String(id))) t.delete(id);
+        t.pruneLayers?.();
+        t.prepareLayers?.(SPARE_LAYERS);
       },
     };
   }
+}
+
+/** Diffs applied in order, as one diff. */
+function mergeDiffs(diffs: readonly MapDiff[]): MapDiff {
+  const m = new Map<number, { key: PolicyKey; entry?: MapEntry['entry'] }>();
+  for (const d of diffs) {
+    for (const e of d.upserts) m.set(policyKeyId(e.key), e);
+    for (const k of d.deletes) m.set(policyKeyId(k), { key: k });
+  }
+  const upserts: MapEntry[] = [];
+  const deletes: PolicyKey[] = [];
+  for (const c of m.values()) {
+    if (c.entry) upserts.push(c as MapEntry);
+    else deletes.push(c.key);
+  }
+  return { upserts, deletes };
+}
+
+/** The sharable entries of a shared state layer, as one frozen list (the same for every endpoint). */
+const sharableOf = new WeakMap<ReadonlyMap<number, MapEntry>, readonly MapEntry[]>();
+
+/**
+ * The shared layers an endpoint's trie can reference: the sharable entries (`sharableEntry`) of the
+ * state's shared layers (one policy's entries held by many endpoints, each wholly in the state and
+ * sharing no key with the rest of it), the largest ones, when they have at least MIN_SHARED_LAYER
+ * entries. Taking them out of the own trie changes no verdict (bpf/lib/policy.h).
+ */
+export function sharedLayers(state: ReadonlyMap<number, MapEntry>): readonly (readonly MapEntry[])[] {
+  if (!(state instanceof LayeredMapState) || state.layerCount === 0) return [];
+  const lists: (readonly MapEntry[])[] = [];
+  for (const layer of state.layers) {
+    let list = sharableOf.get(layer);
+    if (list === undefined) {
+      list = Object.freeze([...layer.values()].filter(sharableEntry));
+      sharableOf.set(layer, list);
+    }
+    if (list.length >= MIN_SHARED_LAYER) lists.push(list);
+  }
+  return lists.sort((a, b) => b.length - a.length).slice(0, MAX_SHARED_LAYERS);
+}
+
+const entrySets = new WeakMap<readonly MapEntry[], ReadonlySet<MapEntry>>();
+
+/** The entries of the layers (by identity: a state holds a layer's very entry objects). */
+function layerEntrySet(layers: readonly (readonly MapEntry[])[]): (e: MapEntry) => boolean {
+  const sets = layers.map((l) => {
+    let s = entrySets.get(l);
+    if (s === undefined) {
+      s = new Set(l);
+      entrySets.set(l, s);
+    }
+    return s;
+  });
+  return (e) => sets.some((s) => s.has(e));
+}
+
+const layerNumbers = new WeakMap<readonly MapEntry[], number>();
+let nextLayerNumber = 1;
+
+/** A set of layers as a string: the key of the filtered lists below. */
+function layerSignature(layers: readonly (readonly MapEntry[])[]): string {
+  return layers
+    .map((l) => {
+      let n = layerNumbers.get(l);
+      if (n === undefined) {
+        n = nextLayerNumber++;
+        layerNumbers.set(l, n);
+      }
+      return n;
+    })
+    .join(',');
+}
+
+/** Engine lists without the shared layers' entries, per list and set of layers. */
+const filtered = new WeakMap<readonly MapEntry[], Map<string, readonly MapEntry[]>>();
+
+/**
+ * A list without the shared layers' entries. For a frozen list (one the engine hands every
+ * endpoint a policy selects) the result is cached per set of layers, so it is filtered, and then
+ * encoded, once; a list with none of them is returned as it is.
+ */
+function withoutShared(
+  list: readonly MapEntry[],
+  sig: string,
+  shared: (e: MapEntry) => boolean,
+): readonly MapEntry[] {
+  if (sig === '' || list.length === 0) return list;
+  const frozen = Object.isFrozen(list);
+  let bySig = frozen ? filtered.get(list) : undefined;
+  let out = bySig?.get(sig);
+  if (out !== undefined) return out;
+  const kept = list.filter((e) => !shared(e));
+  out = kept.length === list.length ? list : Object.freeze(kept);
+  if (frozen) {
+    if (bySig === undefined) {
+      bySig = new Map();
+      filtered.set(list, bySig);
+    }
+    bySig.set(sig, out);
+  }
+  return out;
+}
+
+/** The state without the shared layers' entries: what the endpoint's own trie holds. */
+function ownState(
+  state: ReadonlyMap<number, MapEntry>,
+  shared: (e: MapEntry) => boolean,
+): ReadonlyMap<number, MapEntry> {
+  const out = new Map<number, MapEntry>();
+  for (const [k, e] of state) if (!shared(e)) out.set(k, e);
+  return out;
+}
+
+/** Entries of layers the endpoint stops referencing that its state still holds: back into its own trie. */
+function backFromLayers(
+  had: readonly (readonly MapEntry[])[],
+  want: readonly (readonly MapEntry[])[],
+  state: ReadonlyMap<number, MapEntry>,
+  shared: (e: MapEntry) => boolean,
+): MapEntry[] {
+  const out: MapEntry[] = [];
+  for (const l of had) {
+    if (want.includes(l)) continue;
+    for (const e of l) {
+      const cur = state.get(policyKeyId(e.key));
+      if (cur !== undefined && !shared(cur)) out.push(cur);
+    }
+  }
+  return out;
 }
 
 function pickEnforcement(e: Enforcement): Enforcement {

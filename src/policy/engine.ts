@@ -801,32 +801,43 @@ export class PolicyEngine {
     const denyLows = raw.denyLows.size === 0 ? ep.lows.deny : new Set([...ep.lows.deny, ...raw.denyLows]);
     const covers = (d: number, low: number) => d !== low && keyCoversL4(keyOfLow(d), keyOfLow(low));
     // The part's lows merged key by key: where the endpoint holds one of the same keys, where a
-    // deny may cover the part's allows (of the same identity at another low, or of identity 0), and
-    // identity-0 keys of the part. The keys at the other lows are new to the endpoint and final as
-    // they are: one layer shared by every such endpoint.
+    // deny may cover the part's allows (of the same identity at another low, or of identity 0). Of
+    // the other lows, the identity-0 keys are merged too (`zeroKeyed`). The rest is new to the
+    // endpoint and final as it is: one layer shared by every such endpoint.
     const keyed: number[] = [];
+    const zeroKeyed: number[] = [];
     for (const [low, at] of raw.byLow) {
-      let merge = raw.zeroLows.has(low);
-      if (!merge && raw.allowLows.has(low)) {
+      const zero = raw.zeroLows.has(low);
+      let merge = false;
+      if (raw.allowLows.has(low)) {
         const k = keyOfLow(low);
         merge =
           [...denyLows].some((d) => covers(d, low)) ||
           [...zeroDenyLows].some((d) => keyCoversL4(keyOfLow(d), k));
       }
-      if (!merge && epLows.has(low)) merge = at.some((i) => state.has(raw.ids[i]!));
+      if (!merge && epLows.has(low))
+        merge = at.some((i) => (!zero || raw.entries[i]!.key.identity !== 0) && state.has(raw.ids[i]!));
       if (merge) keyed.push(low);
+      else if (zero) zeroKeyed.push(low);
     }
+    const skipLows = new Set(keyed);
+    const zeroSkip = new Set(zeroKeyed);
+    const merged = (i: number) =>
+      skipLows.has(policyKeyLowOf(raw.ids[i]!)) ||
+      (raw.entries[i]!.key.identity === 0 && zeroSkip.has(policyKeyLowOf(raw.ids[i]!)));
+    let mergedCount = 0;
+    for (const low of keyed) mergedCount += raw.byLow.get(low)!.length;
+    for (const low of zeroKeyed)
+      for (const i of raw.byLow.get(low)!) if (raw.entries[i]!.key.identity === 0) mergedCount++;
     let layer: ReadonlyMap<number, MapEntry> | undefined;
-    if (state instanceof LayeredMapState && keyed.length < raw.byLow.size) {
-      if (keyed.length === 0) layer = part.state;
+    if (state instanceof LayeredMapState && mergedCount < raw.ids.length) {
+      if (keyed.length === 0 && zeroKeyed.length === 0) layer = part.state;
       else {
-        const sig = keyed.sort((a, b) => a - b).join(',');
+        const sig = `${keyed.sort((a, b) => a - b).join(',')}|${zeroKeyed.sort((a, b) => a - b).join(',')}`;
         layer = raw.layers.get(sig);
         if (layer === undefined) {
-          const skip = new Set(keyed);
           const m = new Map<number, MapEntry>();
-          for (const [i, ks] of raw.ids.entries())
-            if (!skip.has(policyKeyLowOf(ks))) m.set(ks, raw.entries[i]!);
+          for (const [i, ks] of raw.ids.entries()) if (!merged(i)) m.set(ks, raw.entries[i]!);
           layer = m;
           raw.layers.set(sig, layer);
         }
@@ -867,7 +878,15 @@ export class PolicyEngine {
       }
       // Raw merge of the other keys, as addTemplated does: deny over allow, same kinds merged.
       const { ids, entries } = raw;
-      const indices = layer === undefined ? ids.keys() : keyed.flatMap((low) => raw.byLow.get(low)!);
+      const indices =
+        layer === undefined
+          ? ids.keys()
+          : [
+              ...keyed.flatMap((low) => raw.byLow.get(low)!),
+              ...zeroKeyed.flatMap((low) =>
+                raw.byLow.get(low)!.filter((i) => entries[i]!.key.identity === 0),
+              ),
+            ];
       for (const i of indices) {
         const ks = ids[i]!;
         const n = entries[i]!;

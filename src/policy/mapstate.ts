@@ -60,6 +60,15 @@ export class LayeredMapState extends Map<number, MapEntry> {
     return this.#layers.length;
   }
 
+  /**
+   * The shared layers, oldest first. Each one is wholly in this state, unchanged: a write to one
+   * of its keys copies it in and it is no longer listed (the datapath may share them, see
+   * src/endpoint/datapath-state.ts).
+   */
+  get layers(): readonly ReadonlyMap<number, MapEntry>[] {
+    return [...this.#layers];
+  }
+
   /** Adds a layer; the caller guarantees that none of its keys is in this state. */
   addLayer(layer: ReadonlyMap<number, MapEntry>): void {
     if (layer.size === 0) return;
@@ -157,6 +166,19 @@ export class LayeredMapState extends Map<number, MapEntry> {
     for (const l of this.#layers.slice(from, to)) for (const [k, v] of l) super.set(k, v);
     this.#layers.splice(from, to - from);
   }
+}
+
+/**
+ * Whether an entry may sit in a trie shared by many endpoints instead of each endpoint's own
+ * (bpf/lib/policy.h, shared layers): a deny (it wins wherever the datapath finds it), or an allow
+ * of one identity for a whole direction (the shortest key an identity has: whatever the endpoint's
+ * own trie holds for that identity and matches is longer, and the datapath tries that first).
+ */
+export function sharableEntry(e: MapEntry): boolean {
+  return (
+    e.entry.deny ||
+    (e.key.identity !== 0 && e.key.prefixLen === PREFIX_IDENTITY_ONLY && e.entry.proxyPort === 0)
+  );
 }
 
 export function policyKeyString(k: PolicyKey): string {

@@ -62,7 +62,10 @@ export class DatapathMaps implements Disposable {
     const m = (n: MapName): BpfMap => maps.get(n)!;
     this.ipcache = new IpcacheMap(m('cilium_ipcache'));
     this.endpoints = new EndpointsMap(m('cilium_lxc'));
-    this.policy = new PolicyMaps(m('cilium_policy_maps'));
+    this.policy = new PolicyMaps(m('cilium_policy_maps'), {
+      layers: m('cilium_policy_layers'),
+      epLayers: m('cilium_policy_ep_layers'),
+    });
     this.conntrack = new ConntrackMaps(m('cilium_ct4_global'), m('cilium_ct6_global'));
     this.metrics = new MetricsMap(m('cilium_metrics'), m('cilium_metrics_fwd'));
     this.events = new EventsMap(m('cilium_events'), m('cilium_events_lost'));

@@ -7,9 +7,22 @@
  * An endpoint's trie is filled completely before it is published in the outer map, and a full
  * replacement swaps in a new trie with one outer-map update: the datapath never sees a half-written
  * policy (an empty trie would mean default-deny in both directions).
+ *
+ * Shared layers (cilium_policy_layers, cilium_policy_ep_layers; bpf/lib/policy.h): a list of
+ * entries many endpoints hold (one policy's denies and identity-wide allows, `sharableEntry`) is
+ * written once into a trie of its own, and each endpoint lists the layers it references instead of
+ * holding copies. The caller decides which entries go there (src/endpoint/datapath-state.ts) and
+ * keeps them out of the endpoint's trie.
  */
 import { BpfMap, type MapSpec, NotSupportedError } from '../../ebpf/index.js';
-import type { MapDiff, MapEntry, PolicyEntry, PolicyKey } from '../../policy/mapstate.js';
+import {
+  type MapDiff,
+  type MapEntry,
+  type PolicyEntry,
+  type PolicyKey,
+  policyKeyId,
+  sharableEntry,
+} from '../../policy/mapstate.js';
 import { fromNet, toNet } from './codec.js';
 import { DEFS, MAPS, policyEntry, policyKey } from './generated/layouts.js';
 
@@ -39,6 +52,23 @@ const KF = policyKey.fields;
 const VF = policyEntry.fields;
 const IDENTITY_DIR_PREFIX = DEFS.POLICY_IDENTITY_DIR_PREFIX;
 const INNER = MAPS.cilium_policy_maps.inner;
+/** How many shared layers one endpoint may reference (the datapath tries each in turn). */
+export const POLICY_MAX_LAYERS = DEFS.POLICY_MAX_LAYERS;
+
+/** The maps holding the shared layers and which endpoint references which. */
+export interface PolicyLayerMaps {
+  /** cilium_policy_layers: layer ID → trie of shared entries. */
+  layers: BpfMap;
+  /** cilium_policy_ep_layers: endpoint ID → up to POLICY_MAX_LAYERS layer IDs (0 = end). */
+  epLayers: BpfMap;
+}
+
+interface Layer {
+  readonly id: number;
+  readonly map: BpfMap;
+  readonly entries: readonly MapEntry[];
+  refs: number;
+}
 
 function isWildcardAllow(k: PolicyKey, e: PolicyEntry): boolean {
   return k.identity === 0 && k.prefixLen === IDENTITY_DIR_PREFIX && !e.deny;
@@ -151,8 +181,7 @@ function encodedBatch(
     return { keys, values };
   };
   if (!Object.isFrozen(entries)) return encode();
-  const how =
-    enforcement === undefined ? 4 : +enforcement.ingressEnforced | (+enforcement.egressEnforced << 1);
+  const how = enforcementCode(enforcement);
   let byHow = encodedLists.get(entries);
   if (byHow === undefined) {
     byHow = new Map();
@@ -166,24 +195,92 @@ function encodedBatch(
   return b;
 }
 
+/** The enforcement as a number: 0-3 by direction, 4 without one (cookie-based, policyFlags). */
+function enforcementCode(enforcement?: PolicyEnforcement): number {
+  return enforcement === undefined ? 4 : +enforcement.ingressEnforced | (+enforcement.egressEnforced << 1);
+}
+
 function u32(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n, true);
   return b;
 }
 
+function newInnerTrie(name: string): BpfMap {
+  return BpfMap.create({
+    name,
+    type: INNER.type as MapSpec['type'],
+    keySize: INNER.keySize,
+    valueSize: INNER.valueSize,
+    maxEntries: INNER.maxEntries,
+    flags: INNER.flags,
+    pinning: 'none',
+  });
+}
+
+function decodeEntries(m: BpfMap): PolicyMapEntry[] {
+  const out: PolicyMapEntry[] = [];
+  const push = (k: Uint8Array, ko: number, v: Uint8Array, vo: number): void => {
+    const e = policyEntry.decode(v, vo);
+    out.push({
+      key: decodePolicyKey(k, ko),
+      entry: {
+        deny: (e.flags & DEFS.POLICY_F_DENY) !== 0,
+        proxyPort: e.proxyPort,
+        ruleCookie: e.ruleCookie,
+      },
+      flags: e.flags,
+    });
+  };
+  try {
+    const { keys, values, count } = m.lookupBatch(1024);
+    for (let i = 0; i < count; i++) push(keys, i * KS, values, i * VS);
+  } catch (err) {
+    if (!(err instanceof NotSupportedError)) throw err;
+    for (const [k, v] of m.entries()) push(k, 0, v, 0);
+  }
+  return out;
+}
+
 export class PolicyMaps implements Disposable {
   private readonly inner = new Map<number, BpfMap>();
+  /** Kernel map IDs of the tries opened here (asked once). */
+  readonly #ids = new WeakMap<BpfMap, number>();
+  /** The enforcement each endpoint's trie was last written with (see enforcementCode). */
+  readonly #written = new Map<number, number>();
+  /** Shared layers this process wrote: by entry list, and by ID. */
+  readonly #layerOf = new Map<readonly MapEntry[], Layer>();
+  readonly #layerById = new Map<number, Layer>();
+  /** The layers each endpoint references, as last written. */
+  readonly #epLayers = new Map<number, readonly Layer[]>();
+  /** Empty layer tries published ahead (prepareLayers). */
+  readonly #spareLayers: { id: number; map: BpfMap }[] = [];
+  #nextLayerId = 1;
 
-  constructor(readonly outer: BpfMap) {}
+  constructor(
+    readonly outer: BpfMap,
+    readonly layerMaps?: PolicyLayerMaps,
+  ) {}
+
+  /** Whether shared layers can be written (the datapath declares their maps). */
+  get layersSupported(): boolean {
+    return this.layerMaps !== undefined;
+  }
 
   /** Endpoint IDs that have a policy trie. */
   endpoints(): number[] {
     return [...this.outer.keys()].map((k) => new DataView(k.buffer, k.byteOffset).getUint32(0, true));
   }
 
+  /** Whether the endpoint has a trie; the cached handle is dropped if the outer map points elsewhere. */
   has(endpointId: number): boolean {
-    return this.outer.lookup(u32(endpointId)) !== undefined;
+    const v = this.outer.lookup(u32(endpointId));
+    const cached = this.inner.get(endpointId);
+    if (cached && (!v || this.#idOf(cached) !== new DataView(v.buffer, v.byteOffset).getUint32(0, true))) {
+      cached.close();
+      this.inner.delete(endpointId);
+    }
+    return v !== undefined;
   }
 
   /**
@@ -192,15 +289,7 @@ export class PolicyMaps implements Disposable {
    */
   replace(endpointId: number, entries: Iterable<MapEntry>, enforcement?: PolicyEnforcement): number {
     const list = [...entries];
-    const m = BpfMap.create({
-      name: `pol_ep${endpointId}`,
-      type: INNER.type as MapSpec['type'],
-      keySize: INNER.keySize,
-      valueSize: INNER.valueSize,
-      maxEntries: INNER.maxEntries,
-      flags: INNER.flags,
-      pinning: 'none',
-    });
+    const m = newInnerTrie(`pol_ep${endpointId}`);
     try {
       this.write(m, list, enforcement);
       this.outer.update(u32(endpointId), u32(m.fd.value));
@@ -210,6 +299,8 @@ export class PolicyMaps implements Disposable {
     }
     this.inner.get(endpointId)?.close();
     this.inner.set(endpointId, m);
+    this.#written.set(endpointId, enforcementCode(enforcement));
+    this.#ids.set(m, m.info().id);
     return list.length;
   }
 
@@ -226,66 +317,263 @@ export class PolicyMaps implements Disposable {
     }
     this.write(m, diff.upserts, enforcement);
     const deleted = this.deleteKeys(m, diff.deletes);
-    if (enforcement) this.fixWildcards(m, enforcement);
+    // The wildcards' flags follow the enforcement every write uses: only a new one needs a look.
+    const how = enforcementCode(enforcement);
+    const was = this.#written.get(endpointId);
+    if (enforcement && was !== how) {
+      // Only the directions whose enforcement changed, unless this diff wrote their wildcard.
+      let dirs = was === undefined || was === 4 ? 3 : was ^ how;
+      for (const e of diff.upserts)
+        if (e.key.identity === 0 && e.key.prefixLen === IDENTITY_DIR_PREFIX) dirs &= ~(1 << e.key.egress);
+      this.fixWildcards(m, enforcement, dirs);
+    }
+    if (enforcement || diff.upserts.length > 0) this.#written.set(endpointId, how);
     return { written: diff.upserts.length, deleted, created: false };
   }
 
-  /** The endpoint's entries as stored, or undefined without a trie. */
-  dump(endpointId: number): PolicyMapEntry[] | undefined {
-    const m = this.open(endpointId);
+  /**
+   * The endpoint's entries as the datapath applies them, or undefined without a trie: its own trie's
+   * and those of the shared layers it references (a deny there wins over the same key's allow in
+   * its own trie). With `own`, only its own trie's.
+   */
+  dump(endpointId: number, opts: { own?: boolean } = {}): PolicyMapEntry[] | undefined {
+    const m = this.has(endpointId) ? this.open(endpointId) : undefined;
     if (!m) return undefined;
-    const out: PolicyMapEntry[] = [];
-    const push = (k: Uint8Array, ko: number, v: Uint8Array, vo: number): void => {
-      const e = policyEntry.decode(v, vo);
-      out.push({
-        key: decodePolicyKey(k, ko),
-        entry: {
-          deny: (e.flags & DEFS.POLICY_F_DENY) !== 0,
-          proxyPort: e.proxyPort,
-          ruleCookie: e.ruleCookie,
-        },
-        flags: e.flags,
-      });
-    };
-    try {
-      const { keys, values, count } = m.lookupBatch(1024);
-      for (let i = 0; i < count; i++) push(keys, i * KS, values, i * VS);
-    } catch (err) {
-      if (!(err instanceof NotSupportedError)) throw err;
-      for (const [k, v] of m.entries()) push(k, 0, v, 0);
+    const out = decodeEntries(m);
+    if (opts.own) return out;
+    const layerIds = this.#storedLayerIds(endpointId);
+    if (layerIds.length === 0) return out;
+    const at = new Map(out.map((e, i) => [policyKeyId(e.key), i]));
+    for (const id of layerIds) {
+      const known = this.#layerById.get(id);
+      let lm = known?.map;
+      if (lm === undefined) {
+        const v = this.layerMaps!.layers.lookup(u32(id));
+        if (!v) continue;
+        lm = BpfMap.fromId(new DataView(v.buffer, v.byteOffset).getUint32(0, true));
+      }
+      try {
+        for (const e of decodeEntries(lm)) {
+          const k = policyKeyId(e.key);
+          const i = at.get(k);
+          if (i === undefined) {
+            at.set(k, out.length);
+            out.push(e);
+          } else if (e.entry.deny && !out[i]!.entry.deny) out[i] = e;
+        }
+      } finally {
+        if (known === undefined) lm.close();
+      }
     }
     return out;
   }
 
-  /** Removes the endpoint's trie (its policy is then no longer enforced). */
+  /** The shared layers the endpoint references (their entry lists), as last set here. */
+  layersOf(endpointId: number): readonly (readonly MapEntry[])[] {
+    return (this.#epLayers.get(endpointId) ?? []).map((l) => l.entries);
+  }
+
+  /**
+   * Makes the endpoint reference exactly `lists` as its shared layers (at most POLICY_MAX_LAYERS
+   * lists of `sharableEntry` entries). A list is written into a trie of its own the first
+   * time an endpoint references it and removed when none does any more. The endpoint's own trie is
+   * not touched: the caller keeps those entries out of it.
+   */
+  setLayers(endpointId: number, lists: readonly (readonly MapEntry[])[]): void {
+    const prev = this.#epLayers.get(endpointId) ?? [];
+    // Unchanged. An endpoint without layers here is written anyway: a previous run may have left a list.
+    if (prev.length > 0 && prev.length === lists.length && prev.every((l, i) => l.entries === lists[i]))
+      return;
+    const lm = this.layerMaps;
+    if (!lm) {
+      if (lists.length > 0)
+        throw new Error('shared policy layers: the datapath has no cilium_policy_layers map');
+      return;
+    }
+    if (lists.length > POLICY_MAX_LAYERS)
+      throw new RangeError(
+        `shared policy layers: ${lists.length} for endpoint ${endpointId}, at most ${POLICY_MAX_LAYERS}`,
+      );
+    const next: Layer[] = [];
+    try {
+      for (const list of lists) next.push(this.#acquire(list));
+      if (next.length === 0) lm.epLayers.delete(u32(endpointId));
+      else {
+        const v = new Uint8Array(4 * POLICY_MAX_LAYERS);
+        const dv = new DataView(v.buffer);
+        for (const [i, l] of next.entries()) dv.setUint32(4 * i, l.id, true);
+        lm.epLayers.update(u32(endpointId), v);
+      }
+    } catch (err) {
+      for (const l of next) this.#release(l);
+      throw err;
+    }
+    if (next.length === 0) this.#epLayers.delete(endpointId);
+    else this.#epLayers.set(endpointId, next);
+    for (const l of prev) this.#release(l);
+  }
+
+  /**
+   * Removes what no endpoint of this process references: layer lists of endpoints without a trie,
+   * and layer tries no endpoint lists (left by a previous run). Returns the layers removed.
+   */
+  pruneLayers(): number {
+    const lm = this.layerMaps;
+    if (!lm) return 0;
+    const referenced = new Set<number>();
+    for (const k of [...lm.epLayers.keys()]) {
+      const ep = new DataView(k.buffer, k.byteOffset).getUint32(0, true);
+      if (!this.#epLayers.has(ep) && this.outer.lookup(k) === undefined) {
+        lm.epLayers.delete(k);
+        continue;
+      }
+      for (const id of this.#storedLayerIds(ep)) referenced.add(id);
+    }
+    let removed = 0;
+    for (const k of [...lm.layers.keys()]) {
+      const id = new DataView(k.buffer, k.byteOffset).getUint32(0, true);
+      if (this.#layerById.has(id) || referenced.has(id) || this.#spareLayers.some((x) => x.id === id))
+        continue;
+      if (lm.layers.delete(k)) removed++;
+    }
+    return removed;
+  }
+
+  /** The layer trie holding `list` (written now if it has none), with one more reference. */
+  #acquire(list: readonly MapEntry[]): Layer {
+    const known = this.#layerOf.get(list);
+    if (known) {
+      known.refs++;
+      return known;
+    }
+    for (const e of list)
+      if (!sharableEntry(e))
+        throw new Error('shared policy layers hold denies and identity-wide allows only (sharableEntry)');
+    // A spare is published already: filling it is all (no endpoint lists it yet).
+    const spare = this.#spareLayers.shift();
+    const { id, map } = spare ?? this.#publishLayer();
+    try {
+      this.write(map, list);
+    } catch (err) {
+      this.layerMaps!.layers.delete(u32(id));
+      map.close();
+      throw err;
+    }
+    const layer: Layer = { id, map, entries: list, refs: 1 };
+    this.#layerOf.set(list, layer);
+    this.#layerById.set(id, layer);
+    return layer;
+  }
+
+  /**
+   * Keeps `n` empty layer tries published ahead, so that a new shared layer is only written:
+   * publishing a trie in cilium_policy_layers waits for an RCU grace period. Returns how many
+   * were published now.
+   */
+  prepareLayers(n: number): number {
+    if (!this.layerMaps) return 0;
+    let made = 0;
+    while (this.#spareLayers.length < n) {
+      this.#spareLayers.push(this.#publishLayer());
+      made++;
+    }
+    return made;
+  }
+
+  /** Empty layer tries published ahead (prepareLayers). */
+  get spareLayers(): number {
+    return this.#spareLayers.length;
+  }
+
+  /** A new empty layer trie under an unused ID. */
+  #publishLayer(): { id: number; map: BpfMap } {
+    const lm = this.layerMaps!;
+    let id = this.#nextLayerId;
+    const used = (i: number) =>
+      this.#layerById.has(i) ||
+      this.#spareLayers.some((x) => x.id === i) ||
+      lm.layers.lookup(u32(i)) !== undefined;
+    // Skip IDs in use, by this process or left in the pinned map by a previous one.
+    while (used(id)) id = (id % 0xffffffff) + 1;
+    this.#nextLayerId = (id % 0xffffffff) + 1;
+    const map = newInnerTrie(`pol_layer${id}`);
+    try {
+      lm.layers.update(u32(id), u32(map.fd.value));
+    } catch (err) {
+      map.close();
+      throw err;
+    }
+    return { id, map };
+  }
+
+  #release(l: Layer): void {
+    if (--l.refs > 0) return;
+    this.#layerOf.delete(l.entries);
+    this.#layerById.delete(l.id);
+    this.layerMaps!.layers.delete(u32(l.id));
+    l.map.close();
+  }
+
+  /** Layer IDs the endpoint's stored list names. */
+  #storedLayerIds(endpointId: number): number[] {
+    const v = this.layerMaps?.epLayers.lookup(u32(endpointId));
+    if (!v) return [];
+    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    const ids: number[] = [];
+    for (let i = 0; i < POLICY_MAX_LAYERS; i++) {
+      const id = dv.getUint32(4 * i, true);
+      if (id === 0) break;
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Removes the endpoint's trie (its policy is then no longer enforced) and its layer list. */
   delete(endpointId: number): boolean {
     this.inner.get(endpointId)?.close();
     this.inner.delete(endpointId);
-    return this.outer.delete(u32(endpointId));
+    this.#written.delete(endpointId);
+    const deleted = this.outer.delete(u32(endpointId));
+    if (this.#epLayers.has(endpointId)) this.setLayers(endpointId, []);
+    else this.layerMaps?.epLayers.delete(u32(endpointId));
+    return deleted;
   }
 
   close(): void {
     for (const m of this.inner.values()) m.close();
     this.inner.clear();
+    for (const l of [...this.#layerById.values(), ...this.#spareLayers]) l.map.close();
+    this.#layerById.clear();
+    this.#spareLayers.length = 0;
+    this.#layerOf.clear();
+    this.#epLayers.clear();
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** The endpoint's trie (cached; re-resolved when the outer map points elsewhere). */
-  private open(endpointId: number): BpfMap | undefined {
-    const v = this.outer.lookup(u32(endpointId));
-    const cached = this.inner.get(endpointId);
-    if (!v) {
-      cached?.close();
-      this.inner.delete(endpointId);
-      return undefined;
+  #idOf(m: BpfMap): number {
+    let id = this.#ids.get(m);
+    if (id === undefined) {
+      id = m.info().id;
+      this.#ids.set(m, id);
     }
+    return id;
+  }
+
+  /**
+   * The endpoint's trie: the one this object published or opened (only this object writes the
+   * outer map; has() drops a handle the outer map no longer points to), else the outer map's.
+   */
+  private open(endpointId: number): BpfMap | undefined {
+    const cached = this.inner.get(endpointId);
+    if (cached) return cached;
+    const v = this.outer.lookup(u32(endpointId));
+    if (!v) return undefined;
     const id = new DataView(v.buffer, v.byteOffset).getUint32(0, true);
-    if (cached && cached.info().id === id) return cached;
-    cached?.close();
     const m = BpfMap.fromId(id);
+    this.#ids.set(m, id);
     this.inner.set(endpointId, m);
     return m;
   }
@@ -325,8 +613,10 @@ export class PolicyMaps implements Disposable {
     return deleted;
   }
 
-  private fixWildcards(m: BpfMap, enforcement: PolicyEnforcement): void {
+  /** Brings the wildcard allows' UNENFORCED flag in line, for the directions in `dirs` (1 ingress, 2 egress). */
+  private fixWildcards(m: BpfMap, enforcement: PolicyEnforcement, dirs: number): void {
     for (const egress of [0, 1] as const) {
+      if ((dirs & (1 << egress)) === 0) continue;
       const key: PolicyKey = { identity: 0, egress, protocol: 0, dport: 0, prefixLen: IDENTITY_DIR_PREFIX };
       const kb = encodePolicyKey(key);
       const v = m.lookup(kb);

@@ -255,9 +255,13 @@ describe('codegen', () => {
       'cilium_metrics',
       'cilium_metrics_fwd',
       'cilium_nodeport_nat4',
+      'cilium_policy_ep_layers',
+      'cilium_policy_layers',
       'cilium_policy_maps',
       'cilium_proxy',
     ]);
+    // Shared policy layers hold tries of the endpoints' inner template.
+    assert.deepEqual(MAPS.cilium_policy_layers.inner, MAPS.cilium_policy_maps.inner);
     // socket-LB's TCP reverse entries: socket local storage (created with the object's BTF).
     assert.equal(MAPS.cilium_lb_sock_rev.typeName, 'SK_STORAGE');
     // NodePort NAT: an LRU keyed like conntrack.
