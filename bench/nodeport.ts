@@ -12,9 +12,12 @@
  * Figures: TCP throughput (iperf3, one stream) and the connection rate (TCP_CRR-style: a new TCP
  * connection per 32 B request from a source port never used before in the run; the client closes
  * first, so TIME_WAIT stays on its side). Rounds are interleaved: each round runs every row once,
- * in a new random order (seeded, BENCH_SEED), the plain path and NodePort one right after the
- * other; a ratio is the median of its per-round ratios, with their quartiles as the spread (on a
- * shared 2-core machine one iperf3 run moves by tens of percent with the load). The figures the
+ * in a new random order (seeded, BENCH_SEED), the plain path and NodePort twice, as A B B A (a
+ * load that rises or falls through the four runs weighs on both alike; a row's figure in a round
+ * is the mean of its two runs); a ratio is the median of its per-round ratios, with their
+ * quartiles as the spread (on a shared 2-core machine one iperf3 run moves by tens of percent
+ * with the load). Beside each row, the mean size of the packets the pod received in the iperf3
+ * runs: GSO packets of ~60 KB on every path mean no path splits them into segments. The figures the
  * load moves least come last: the datapath programs' own run time per MB delivered (kernel BPF
  * stats, on for that phase only: cil_from_netdev on eth0 and the pod's cil_from_container, which
  * sees the ACKs), and the per-packet cost of cil_from_netdev under BPF_PROG_TEST_RUN for an
@@ -28,7 +31,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setupEndpoint, setupNodeRouter } from '../src/cni/endpoint-plumbing.js';
 import {
   DatapathLoader,
@@ -85,6 +88,8 @@ interface Figures {
   cps: number;
   /** Bytes the server received. */
   bytes: number;
+  /** Mean size of the packets the pod's eth0 received during the iperf3 run (GSO kept or not). */
+  rxPacketBytes: number;
   /** CPU time of the iperf3 client and server processes (the softirq work of the path they
    * drive runs mostly in them) per GB delivered, in ms: what the load moves less than a rate. */
   cpuMsPerGB: number;
@@ -111,8 +116,25 @@ async function iperf(
   return { gbps: r.bits_per_second / 1e9, bytes: r.bytes, cpuMsPerGB: cpuMs / (r.bytes / 1e9) };
 }
 
-async function measure(world: string, host: string, iperfPort: number, crrPort: number): Promise<Figures> {
+/** The pod's eth0 receive counters (netlink: /sys/class/net shows the namespace sysfs was mounted in). */
+function podRx(pod: string): { packets: number; bytes: number } {
+  const [link] = JSON.parse(sh('ip', ['-n', basename(pod), '-s', '-j', 'link', 'show', 'eth0'])) as {
+    stats64: { rx: { packets: number; bytes: number } };
+  }[];
+  return link!.stats64.rx;
+}
+
+async function measure(
+  world: string,
+  pod: string,
+  host: string,
+  iperfPort: number,
+  crrPort: number,
+): Promise<Figures> {
+  const rx0 = podRx(pod);
   const ip = await iperf(world, host, iperfPort);
+  const rx1 = podRx(pod);
+  const rxPacketBytes = (rx1.bytes - rx0.bytes) / Math.max(1, rx1.packets - rx0.packets);
   const base = nextPort;
   nextPort += CONNECTIONS + WARMUP;
   if (nextPort > 61000) throw new Error('BENCH_NODEPORT_CONNECTIONS x rounds needs more source ports');
@@ -131,7 +153,19 @@ async function measure(world: string, host: string, iperfPort: number, crrPort: 
       ]),
     ),
   ) as { cps: number };
-  return { ...ip, cps: crr.cps };
+  return { ...ip, cps: crr.cps, rxPacketBytes };
+}
+
+/** The mean of two runs of a row (its figure in a round of A B B A). */
+function mean2(a: Figures, b: Figures): Figures {
+  const m = (k: keyof Figures) => (a[k] + b[k]) / 2;
+  return {
+    gbps: m('gbps'),
+    cps: m('cps'),
+    bytes: m('bytes'),
+    rxPacketBytes: m('rxPacketBytes'),
+    cpuMsPerGB: m('cpuMsPerGB'),
+  };
 }
 
 const BPF_ENABLE_STATS = 32;
@@ -304,21 +338,36 @@ async function main(): Promise<void> {
   const seed = Number(process.env.BENCH_SEED ?? randomBytes(4).readUInt32LE());
   const random = mulberry32(seed);
   console.log(`  (order seed ${seed})`);
+  const podNetns = path(podNs);
+  const run = (row: (typeof rows)[number]) => {
+    enter(row.state);
+    return measure(world, podNetns, row.host, row.iperf, row.crr);
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const units = shuffle([...new Set(rows.map((r) => r.unit))], random);
-    for (const u of units)
-      for (const row of shuffle(
+    for (const u of units) {
+      const [a, b] = shuffle(
         rows.filter((r) => r.unit === u),
         random,
-      )) {
-        enter(row.state);
-        runs[row.key].push(await measure(world, row.host, row.iperf, row.crr));
+      );
+      if (b === undefined) {
+        runs[a!.key].push(await run(a!));
+        continue;
       }
+      // the target's pair: A B B A
+      const a1 = await run(a!);
+      const b1 = await run(b);
+      const b2 = await run(b);
+      const a2 = await run(a!);
+      runs[a!.key].push(mean2(a1, a2));
+      runs[b.key].push(mean2(b1, b2));
+    }
   }
   const fig = (fs: Figures[]): Figures => ({
     gbps: median(fs.map((f) => f.gbps)),
     cps: median(fs.map((f) => f.cps)),
     bytes: median(fs.map((f) => f.bytes)),
+    rxPacketBytes: median(fs.map((f) => f.rxPacketBytes)),
     cpuMsPerGB: median(fs.map((f) => f.cpuMsPerGB)),
   });
   const per = (key: Key, f: 'gbps' | 'cps' | 'cpuMsPerGB') =>
@@ -327,7 +376,7 @@ async function main(): Promise<void> {
     const f = fig(runs[key]);
     return (
       `  ${name.padEnd(44)} ${f.gbps.toFixed(2).padStart(6)} Gbit/s ${(f.cps / 1000).toFixed(2).padStart(5)}k conn/s ` +
-      `${f.cpuMsPerGB.toFixed(0).padStart(4)} ms CPU/GB` +
+      `${f.cpuMsPerGB.toFixed(0).padStart(4)} ms CPU/GB ${(f.rxPacketBytes / 1000).toFixed(1).padStart(4)} KB/packet` +
       (key === 'plain'
         ? '   (baseline)'
         : `   throughput ${ratioWithSpread(per(key, 'gbps'))}  rate ${ratioWithSpread(per(key, 'cps'))}  ` +
@@ -335,7 +384,8 @@ async function main(): Promise<void> {
     );
   };
   console.log(
-    `  rows: medians of ${ROUNDS} rounds; ratios: medians of per-round ratios to the plain path [their quartiles]`,
+    `  rows: medians of ${ROUNDS} rounds (KB/packet: mean size of the packets the pod received); ratios: ` +
+      'medians of per-round ratios to the plain path [their quartiles]',
   );
   console.log(row('plain routed path (no programs)', 'plain'));
   console.log(row('datapath, to the pod IP (no service)', 'dp'));
@@ -344,7 +394,7 @@ async function main(): Promise<void> {
   console.log(row('NodePort, externalTrafficPolicy Local', 'local'));
   const q = quartiles(per('np', 'gbps'));
   console.log(
-    `  NodePort throughput vs plain (run right after or before it): x${q.med.toFixed(3)} (target >= 0.95), ` +
+    `  NodePort throughput vs plain (A B B A in each round): x${q.med.toFixed(3)} (target >= 0.95), ` +
       `quartiles ${q.q1.toFixed(3)}-${q.q3.toFixed(3)}, per round: ` +
       per('np', 'gbps')
         .map((r) => r.toFixed(3))
