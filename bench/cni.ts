@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentSocketPath } from '../src/agent/config.js';
 import { AgentApi } from '../src/api/client.js';
@@ -80,6 +80,7 @@ function line(label: string, xs: number[], extra = ''): string {
 }
 
 const netnses: string[] = [];
+const loadAtStart = loadavg()[0]!.toFixed(1);
 const ptpNode = `${lab}-ptpnode`;
 const ptpData = mkdtempSync(join(tmpdir(), 'bench-cni-hostlocal-'));
 try {
@@ -198,7 +199,10 @@ try {
     nodeStart.push((await invoke(node.netns, [process.execPath, '-e', '0'], {}, {})).ms);
   }
 
-  console.log(`# CNI bench (${N} pods per plugin, one node, same run, alternating)`);
+  const loadAtEnd = loadavg()[0]!.toFixed(1);
+  console.log(
+    `# CNI bench (${N} pods per plugin, one node, same run, alternating; 1-min load average ${loadAtStart} at the start, ${loadAtEnd} at the end)`,
+  );
   console.log(line('ptp + host-local ADD (baseline)', ptp));
   console.log(
     line(
@@ -222,7 +226,7 @@ try {
   console.log(line('    of which the rtnetlink requests', steps.netlink!));
   if (steps.nodeSide!.length) console.log(line('      node side (veth, host routes)', steps.nodeSide!));
   if (steps.podSide!.length) console.log(line('      pod side (addresses, routes)', steps.podSide!));
-  console.log(line('  endpoint (identity, maps, tcx attach)', steps.endpoint!));
+  console.log(line('  endpoint (identity, maps, programs attached)', steps.endpoint!));
   console.log(
     line('  agent total', steps.agent!, `  (${prepared} of ${steps.agent!.length} begun at PUT pod)`),
   );
@@ -230,10 +234,10 @@ try {
   const innerNames: Record<string, string> = {
     identityMs: 'identity allocated',
     verifiedMs: 'programs verified',
-    prelinkedMs: 'tcx hooks held by the placeholder',
+    prelinkedMs: 'hooks held by the placeholder',
     recordedMs: 'policy and map entries written',
     attachedMs: 'programs swapped in',
-    savedMs: 'state saved (fsync)',
+    savedMs: 'state saved (in place; fsync follows)',
   };
   for (const [k, label] of Object.entries(innerNames))
     if (inner[k]?.length) console.log(line(`  ${label}`, inner[k]!));

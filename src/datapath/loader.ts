@@ -377,7 +377,7 @@ export class DatapathLoader implements Disposable {
   #take(ep: EndpointDatapathConfig, ifindex: number): Promise<Collection> {
     const fits = (ep.monitorAggregation ?? this.#monitorAggregation) === this.#monitorAggregation;
     const spare = fits ? this.#spares.shift() : undefined;
-    // Verifying a copy holds this thread for 15-40 ms (preparing it, creating its maps): not while
+    // Preparing a copy (its maps, BTF) holds this thread for 3-20 ms, the verifier runs beside: not while
     // the endpoint that took one is being set up, unless none is left.
     this.#refillIn(this.#spares.length === 0 ? 0 : REFILL_IDLE_MS);
     return spare ?? this.object.loadAsync(this.#constants(ep, ifindex));

@@ -57,7 +57,11 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
     const serial = get(SerialT);
     const log = get(LogT);
     const ipamFile = get(StateT).file<ReturnType<typeof ipam.export>>('ipam');
-    /** After an ADD was answered or an endpoint begun, ready the policy maps of the IDs about to be used. */
+    /**
+     * After an ADD was answered, ready the policy maps of the IDs about to be used. Not when an
+     * endpoint is begun (PUT pod): its ADD follows, and a new inner map put into the outer one waits
+     * out an RCU grace period on the agent's thread; the begun endpoint has a spare ID's map already.
+     */
     const prewarmSoon = () =>
       setImmediate(
         () =>
@@ -114,7 +118,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
     resources.onPodChanged(async (ns, name, before) => {
       // Labels (or the service account) may have changed: what was begun may be stale.
       if (before) prepared.discard(ns, name);
-      if (resources.pod(ns, name) && !manager.byPod(ns, name) && prepared.prepare(ns, name)) prewarmSoon();
+      if (resources.pod(ns, name) && !manager.byPod(ns, name)) prepared.prepare(ns, name);
     });
     resources.onNamespaceChanged(async (ns) => prepared.discardNamespace(ns));
     const backend = new CniBackend({
