@@ -122,62 +122,72 @@ static __always_inline __u8 policy_match_type(const struct policy_entry *e, int 
 
 /*
  * Looks the packet's key up in an endpoint's shared layers (the caller found
- * no deny by identity in its own trie). Returns what decides, in this order:
- * a deny by identity, a deny for any identity, an allow by identity (which the
- * caller takes only when its own trie has no entry for the identity), or 0
- * (also when the endpoint lists no layer);
- * the deciding entry's cookie, proxy port and match type are in *res. Not
- * inlined: its stack is its own, not added to every caller's.
+ * no deny by identity in its own trie; `key` holds the packet's direction,
+ * protocol and port). Returns what decides, in this order: a deny by identity, a deny
+ * for any identity, an allow by identity (which the caller takes only when its
+ * own trie has no entry for the identity), or 0 (also when the endpoint lists
+ * no layer); the deciding entry's cookie, proxy port and match type are in
+ * *res. Not inlined, and kept to one stack slot: its frame adds to the
+ * deepest call chains of bpf_lxc and bpf_host, which are near the 512 B limit.
  */
 static __noinline int policy_layers_lookup(__u32 ep_id, __u32 remote_id, struct policy_key *key,
 					   struct policy_result *res)
 {
-	struct policy_entry *e, *allow = NULL, *any_deny = NULL;
+	struct policy_entry *e, *hit = NULL;
 	struct policy_layers *layers;
+	int ret = 0;
 	__u32 i;
 
+	key->sec_label = bpf_htonl(remote_id);
 	layers = bpf_map_lookup_elem(&cilium_policy_ep_layers, &ep_id);
 	if (!layers)
 		return 0;
+	/* By identity: a deny decides, the first allow is kept. ep_id now holds layer IDs. */
 	for (i = 0; i < POLICY_MAX_LAYERS; i++) {
-		__u32 id = layers->id[i];
 		void *layer;
 
-		if (!id)
+		ep_id = layers->id[i];
+		if (!ep_id)
 			break;
-		layer = bpf_map_lookup_elem(&cilium_policy_layers, &id);
+		layer = bpf_map_lookup_elem(&cilium_policy_layers, &ep_id);
 		if (!layer)
 			continue;
-		key->sec_label = bpf_htonl(remote_id);
 		e = bpf_map_lookup_elem(layer, key);
 		if (e && (e->flags & POLICY_F_DENY)) {
-			res->rule_cookie = e->rule_cookie;
-			res->proxy_port = e->proxy_port;
-			res->match_type = policy_match_type(e, 0);
-			return POLICY_LAYER_EXACT_DENY;
+			hit = e;
+			ret = POLICY_LAYER_EXACT_DENY;
+			goto out;
 		}
-		if (e && !allow)
-			allow = e;
-		if (!any_deny) {
-			key->sec_label = 0;
-			e = bpf_map_lookup_elem(layer, key);
-			if (e && (e->flags & POLICY_F_DENY))
-				any_deny = e;
+		if (e && !hit)
+			hit = e;
+	}
+	if (hit)
+		ret = POLICY_LAYER_EXACT_ALLOW;
+	/* For any identity: denies only. */
+	key->sec_label = 0;
+	for (i = 0; i < POLICY_MAX_LAYERS; i++) {
+		void *layer;
+
+		ep_id = layers->id[i];
+		if (!ep_id)
+			break;
+		layer = bpf_map_lookup_elem(&cilium_policy_layers, &ep_id);
+		if (!layer)
+			continue;
+		e = bpf_map_lookup_elem(layer, key);
+		if (e && (e->flags & POLICY_F_DENY)) {
+			hit = e;
+			ret = POLICY_LAYER_ANY_DENY;
+			break;
 		}
 	}
-	if (any_deny) {
-		res->rule_cookie = any_deny->rule_cookie;
-		res->proxy_port = any_deny->proxy_port;
-		res->match_type = policy_match_type(any_deny, 1);
-		return POLICY_LAYER_ANY_DENY;
+out:
+	if (hit) {
+		res->rule_cookie = hit->rule_cookie;
+		res->proxy_port = hit->proxy_port;
+		res->match_type = policy_match_type(hit, ret == POLICY_LAYER_ANY_DENY);
 	}
-	if (allow) {
-		res->rule_cookie = allow->rule_cookie;
-		res->proxy_port = allow->proxy_port;
-		res->match_type = policy_match_type(allow, 0);
-		return POLICY_LAYER_EXACT_ALLOW;
-	}
-	return 0;
+	return ret;
 }
 
 /* Decide whether endpoint `ep_id` accepts a new connection with `remote_id`

@@ -352,6 +352,59 @@ describe('policies, identities and CIDR identities changing in any order', () =>
     }
   });
 
+  it('an allow-all next to a deny of identities: the denies are one shared layer, the wildcard merged', () => {
+    const { alloc, repo, engine } = newEngine();
+    const bad = Array.from(
+      { length: 12 },
+      (_, i) =>
+        alloc.allocate(podIdentityLabels({ namespace: 'n1', labels: { app: `x${i}`, role: 'bad' } })).identity
+          .id,
+    );
+    const inputs = APPS.map((app) => ({ labels: podIdentityLabels({ namespace: 'n0', labels: { app } }) }));
+    for (const input of inputs) alloc.allocate(input.labels);
+    for (const [i, input] of inputs.entries()) engine.upsertEndpoint(i + 1, input);
+    // Endpoint 1 already allows one of the bad identities on a port: that allow becomes a deny.
+    repo.upsert(
+      doc(
+        'a-from-x0',
+        {
+          endpointSelector: { matchLabels: { app: 'a' } },
+          ingress: [
+            {
+              fromEndpoints: [{ matchLabels: { app: 'x0', 'k8s:io.kubernetes.pod.namespace': 'n1' } }],
+              toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+            },
+          ],
+        },
+        'n0',
+      ),
+    );
+    engine.regenerate();
+    repo.upsert(
+      doc('deny-bad', {
+        endpointSelector: {},
+        ingress: [{ fromEntities: ['all'] }],
+        ingressDeny: [{ fromEndpoints: [{ matchLabels: { role: 'bad' } }] }],
+      }),
+    );
+    const ups = engine.regenerate();
+    assert.equal(ups.length, inputs.length);
+    for (const u of ups) {
+      const have = engine.endpointPolicy(u.endpointId)!;
+      assert.ok(have.state instanceof LayeredMapState);
+      assert.equal(have.state.layerCount, 1, `endpoint ${u.endpointId}: one layer`);
+      const layer = [...have.state.layers[0]!.values()];
+      assert.deepEqual(layer.map((e) => e.key.identity).sort(), [...bad].sort());
+      assert.ok(layer.every((e) => e.entry.deny && e.key.prefixLen === 40));
+      assert.equal(
+        have.state.layers[0],
+        (engine.endpointPolicy(ups[0]!.endpointId)!.state as LayeredMapState).layers[0],
+        'shared',
+      );
+      assert.deepEqual(full(have.state), full(engine.compute(inputs[u.endpointId - 1]!).state));
+    }
+  });
+
   it('a cluster-wide deny over many CIDR identities: one shared layer and one upsert list for all', () => {
     const { alloc, repo, engine } = newEngine();
     const cidr = new CidrIdentitySync(alloc);
