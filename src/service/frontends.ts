@@ -59,8 +59,6 @@ export interface BackendSpec {
   /** Runs on this node. */
   readonly local: boolean;
   readonly zone?: string;
-  /** The pod behind it, when the slice says. */
-  readonly pod?: { readonly namespace: string; readonly name: string };
 }
 
 export interface FrontendSpec {
@@ -171,8 +169,6 @@ function sliceBackends(slice: EndpointSlice, nodeName: string): PortBackends {
         };
         if (ep.nodeName !== undefined) be.nodeName = ep.nodeName;
         if (ep.zone !== undefined) be.zone = ep.zone;
-        if (ep.targetRef?.kind === 'Pod' && ep.targetRef.name)
-          be.pod = { namespace: ep.targetRef.namespace ?? slice.metadata.namespace, name: ep.targetRef.name };
         m.set(key, be);
       }
     }
