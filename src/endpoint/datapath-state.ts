@@ -210,7 +210,13 @@ export class EndpointDatapathState implements DatapathOps {
 
   /** The endpoint is gone: its trie is emptied and kept as a spare for the next endpoint. */
   removePolicy(epId: number): void {
-    this.#pending.delete(epId);
+    // Every key the endpoint's state held goes, after the diffs not yet written: the trie is handed
+    // to the next endpoint, which must not inherit any of it.
+    const held = this.policy.get(String(epId))?.state ?? EMPTY;
+    if (held.size > 0) {
+      const deletes = [...held.values()].map((e) => e.key);
+      getOrInsert(this.#pending, epId, () => []).push({ upserts: [], deletes });
+    }
     this.#spare.add(epId);
     this.policy.upsert(String(epId), { state: EMPTY, enforcement: ENFORCE_ALL, seq: ++this.#seq });
   }

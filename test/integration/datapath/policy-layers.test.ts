@@ -372,6 +372,23 @@ describe('shared policy layers through the agent path (engine → endpoint datap
       maps.policy.dump(1)!.every((e) => !e.entry.deny),
       'the denies are gone',
     );
+
+    // An endpoint removed: its trie is kept for the next endpoint, empty, without layers.
+    engine.removeEndpoint(5);
+    w.removePolicy(5);
+    await w.flush();
+    assert.deepEqual(maps.policy.dump(5), []);
+    assert.deepEqual(maps.policy.layersOf(5), []);
+    const u = engine.upsertEndpoint(5, {
+      labels: podIdentityLabels({
+        namespace: 'ns0',
+        labels: { app: 'web5' },
+        namespaceLabels: { zone: 'z0' },
+      }),
+    });
+    w.applyPolicy(5, u.diff, u.policy);
+    await w.flush();
+    assertMapsMatch(maps);
   });
 
   it('a restarted writer rewrites every endpoint from its state and removes the layers it does not use', async () => {
