@@ -14,17 +14,21 @@
  *    to the pod answering ping from node1 and to node2's ipcache holding its address (through
  *    etcd), for pods whose labels have an identity already and pods that need a new one; with the
  *    CNI ADD as `lab apply` reports it and the floor of a bare CLI start (`cilium-ts --version`).
+ *    Each through the CLI the installed `cilium-ts` runs (the bundle, src/cli/entry.ts) and, as the
+ *    baseline of the run, through dist/src/cli/main.js, interleaved.
+ *    With --one-node only this, in a one-node lab of its own (issue 14's `lab apply` -> reachable).
  *
- *   node dist/bench/cluster.js [--sets 300] [--pods 30] [--apps 10] [--ready 12] [--no-lab]
+ *   node dist/bench/cluster.js [--sets 300] [--pods 30] [--apps 10] [--ready 20] [--no-lab] [--one-node]
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentSocketPath } from '../src/agent/config.js';
 import { AgentApi } from '../src/api/client.js';
-import { cliPath } from '../src/common/paths.js';
+import { installedCliEntry } from '../src/cli/entry.js';
+import { cliPath, distRoot } from '../src/common/paths.js';
 import { KvstoreIdentityAllocator } from '../src/identity/index.js';
 import { EtcdKvStore } from '../src/kvstore/etcd.js';
 import { LabelSet } from '../src/labels/index.js';
@@ -40,7 +44,7 @@ const arg = (name: string, def: string) => {
 const SETS = Number(arg('--sets', '300'));
 const PODS = Number(arg('--pods', '30'));
 const APPS = Number(arg('--apps', '10'));
-const READY = Number(arg('--ready', '12'));
+const READY = Number(arg('--ready', '20'));
 
 // ---------- role: one agent's allocator ----------
 
@@ -217,7 +221,7 @@ spec: {containers: [{name: c, command: [sleep, infinity]}]}
     process.stdout.write(
       `etcd per pod: ${((ta.keys - tb.keys) / PODS).toFixed(2)} keys, ${Math.round((ta.bytes - tb.bytes) / PODS)} bytes (key + value); the lab without pods: ${tb.keys} keys, ${tb.bytes} bytes (3 nodes)\n`,
     );
-    await podReady(lab, c);
+    await podReady(lab, c, '3 nodes, vxlan');
   } finally {
     spawnSync(process.execPath, [cliPath, 'lab', 'down', '--name', lab], {
       stdio: 'ignore',
@@ -228,14 +232,32 @@ spec: {containers: [{name: c, command: [sleep, infinity]}]}
 
 // ---------- pod ready, in the lab ----------
 
-/** A CLI run's wall time (ms) and output; asynchronous, so polls can run meanwhile. */
-function cliTimed(args: string[]): Promise<{ ms: number; stdout: string }> {
+/** The CLI entries timed: what the installed `cilium-ts` runs and, when that is the bundle, main.js. */
+function cliEntries(): { label: string; path: string }[] {
+  const installed = installedCliEntry();
+  const out = [{ label: installed === cliPath ? 'main.js' : 'bundle', path: installed }];
+  if (installed !== cliPath) out.push({ label: 'main.js', path: cliPath });
+  return out;
+}
+
+/**
+ * A CLI run's wall time (ms) and output; asynchronous, so polls can run meanwhile. onOutput sees the
+ * output so far each time more arrives.
+ */
+function cliTimed(
+  entry: string,
+  args: string[],
+  onOutput?: (out: string) => void,
+): Promise<{ ms: number; stdout: string }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      onOutput?.(out);
+    });
     p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     p.on('error', reject);
     p.on('close', (code) =>
@@ -246,21 +268,48 @@ function cliTimed(args: string[]): Promise<{ ms: number; stdout: string }> {
   });
 }
 
-async function podReady(lab: string, c: LabCluster): Promise<void> {
+/** When `ip` first answers one ping from the node's namespace (short waits: a lost try is retried). */
+async function firstPing(netns: string, ip: string): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const p = spawn('nsenter', [`--net=/run/netns/${netns}`, 'ping', '-c', '1', '-W', '0.2', '-q', ip], {
+        stdio: 'ignore',
+      });
+      p.on('error', () => resolve(false));
+      p.on('close', (code) => resolve(code === 0));
+    });
+    if (ok) return performance.now();
+  }
+  return Number.NaN;
+}
+
+/**
+ * `lab apply` of one pod pinned to node1, READY pods per CLI entry (entries and identity kinds
+ * interleaved), timed from the CLI's start to apply returning, to the pod answering ping from node1
+ * (pinged from when apply prints the address) and, with a second node, to node2's ipcache holding its
+ * address (what node2's policy needs to see the pod as itself).
+ */
+async function podReady(lab: string, c: LabCluster, what: string): Promise<void> {
   const s = c.state();
   const node1 = s.nodes.find((n) => n.name === 'node1')!;
-  const node2 = new AgentApi(agentSocketPath(lab, 'node2'));
+  const node2 = s.nodes.some((n) => n.name === 'node2')
+    ? new AgentApi(agentSocketPath(lab, 'node2'))
+    : undefined;
+  const entries = cliEntries();
   const dir = mkdtempSync(join(tmpdir(), 'cts-bench-ready-'));
-  const rows: Record<'known' | 'new', Record<string, number[]>> = { known: {}, new: {} };
-  const put = (row: Record<string, number[]>, k: string, v: number) => {
+  const rows = new Map<string, Record<string, number[]>>();
+  const put = (key: string, k: string, v: number) => {
+    const row = rows.get(key) ?? {};
+    rows.set(key, row);
     row[k] ??= [];
     row[k]!.push(v);
   };
   const run1 = randomBytes(2).toString('hex');
   try {
-    for (let k = 0; k < READY; k++) {
+    for (let k = 0; k < READY * entries.length; k++) {
       // Even pods: labels whose identity exists (after the first); odd pods: a new identity each.
       const kind = k % 2 === 0 && k > 0 ? 'known' : 'new';
+      const entry = entries[Math.floor(k / 2) % entries.length]!;
       const app = kind === 'known' ? `ready${run1}` : `ready${run1}-${k}`;
       const file = join(dir, `r${k}.yaml`);
       writeFileSync(
@@ -272,41 +321,32 @@ spec: {nodeName: node1, containers: [{name: c, command: [sleep, infinity]}]}
 `,
       );
       const t0 = performance.now();
-      const applied = cliTimed(['lab', 'apply', '--name', lab, '-f', file]);
-      // node2's ipcache, polled from the start (the address is only known once apply prints it).
+      // The pod is pinged from node1 as soon as apply prints its address (after the CNI ADD, while
+      // apply still starts the containers and reconciles), and node2's ipcache polled from the start.
       let ip: string | undefined;
+      let local: Promise<number> | undefined;
+      const applied = cliTimed(entry.path, ['lab', 'apply', '--name', lab, '-f', file], (out) => {
+        ip ??= /IP (\d+\.\d+\.\d+\.\d+)/.exec(out)?.[1];
+        if (ip) local ??= firstPing(node1.netns, ip);
+      });
       let remoteAt = Number.NaN;
       const remote = (async () => {
-        for (let i = 0; i < 3000 && Number.isNaN(remoteAt); i++) {
+        for (let i = 0; node2 && i < 3000 && Number.isNaN(remoteAt); i++) {
           if (ip && (await node2.bpfIpcache()).some((e) => e.prefix === `${ip}/32`))
             remoteAt = performance.now();
           else await new Promise((r) => setTimeout(r, 5));
         }
       })();
       const a = await applied;
-      ip = /IP (\d+\.\d+\.\d+\.\d+)/.exec(a.stdout)?.[1];
-      if (!ip) throw new Error(`no IP in: ${a.stdout}`);
-      let localAt = Number.NaN;
-      for (let i = 0; i < 100 && Number.isNaN(localAt); i++) {
-        const r = spawnSync('nsenter', [
-          `--net=/run/netns/${node1.netns}`,
-          'ping',
-          '-c',
-          '1',
-          '-W',
-          '1',
-          '-q',
-          ip,
-        ]);
-        if (r.status === 0) localAt = performance.now();
-      }
+      if (!ip || !local) throw new Error(`no IP in: ${a.stdout}`);
+      const localAt = await local;
       await remote;
-      const row = rows[kind];
-      put(row, 'apply', a.ms);
-      put(row, 'cni', Number(/CNI ADD (\d+) ms/.exec(a.stdout)?.[1]));
-      put(row, 'local', localAt - t0);
-      put(row, 'remote', remoteAt - t0);
-      put(row, 'floor', (await cliTimed(['--version'])).ms);
+      const key = `${entry.label} ${kind}`;
+      put(key, 'apply', a.ms);
+      put(key, 'cni', Number(/CNI ADD (\d+) ms/.exec(a.stdout)?.[1]));
+      put(key, 'local', localAt - t0);
+      if (node2) put(key, 'remote', remoteAt - t0);
+      put(key, 'floor', (await cliTimed(entry.path, ['--version'])).ms);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -315,30 +355,68 @@ spec: {nodeName: node1, containers: [{name: c, command: [sleep, infinity]}]}
     xs?.length
       ? `p50 ${pct(xs, 50).toFixed(0).padStart(5)} ms  p99 ${pct(xs, 99).toFixed(0).padStart(5)} ms`
       : '-';
+  // Ratios: each row's p50 against main.js's in the same run.
+  const ratio = (key: string, k: string) => {
+    const base = rows.get(key.replace(/^\S+/, 'main.js'))?.[k];
+    const xs = rows.get(key)?.[k];
+    return base?.length && xs?.length && !key.startsWith('main.js')
+      ? `  (${(pct(xs, 50) / pct(base, 50)).toFixed(2)}x main.js)`
+      : '';
+  };
   process.stdout.write(
-    `# pod ready: lab apply of one pod on node1 (3 nodes, vxlan), ${READY} pods; ms from the CLI's start
+    `# pod ready: lab apply of one pod on node1 (${what}), ${READY} pods per CLI entry; ms from the CLI's start (load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')})
 `,
   );
-  for (const kind of ['known', 'new'] as const) {
-    const r = rows[kind];
-    const n = r.apply?.length ?? 0;
-    process.stdout.write(`${kind === 'known' ? 'identity known' : 'new identity (etcd)'} (${n} pods):
+  for (const entry of entries)
+    for (const kind of ['known', 'new'] as const) {
+      const key = `${entry.label} ${kind}`;
+      const r = rows.get(key) ?? {};
+      const n = r.apply?.length ?? 0;
+      process.stdout.write(`${entry.label} (${entry.path.slice(distRootLength)}), ${kind === 'known' ? 'identity known' : 'new identity'} (${n} pods):
 `);
-    process.stdout.write(`  lab apply returns                     ${f(r.apply)}
+      process.stdout.write(`  lab apply returns                     ${f(r.apply)}${ratio(key, 'apply')}
 `);
-    process.stdout.write(`    of which CNI ADD (as apply reports)  ${f(r.cni)}
+      process.stdout.write(`    of which CNI ADD (as apply reports)  ${f(r.cni)}
 `);
-    process.stdout.write(`  pod answers ping from node1           ${f(r.local)}
+      process.stdout.write(`  pod answers ping from node1           ${f(r.local)}${ratio(key, 'local')}
 `);
-    process.stdout.write(`  address in node2's ipcache            ${f(r.remote)}
+      if (node2)
+        process.stdout.write(`  address in node2's ipcache            ${f(r.remote)}${ratio(key, 'remote')}
 `);
-    process.stdout.write(`  bare CLI start (cilium-ts --version)  ${f(r.floor)}
+      process.stdout.write(`  bare CLI start (cilium-ts --version)  ${f(r.floor)}${ratio(key, 'floor')}
 `);
+    }
+}
+
+const distRootLength = distRoot.length;
+
+/** A one-node lab of its own: `lab apply` of one pod -> reachable. */
+async function onePodReady(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    process.stdout.write('# pod ready: skipped (a lab needs root)\n');
+    return;
+  }
+  const lab = `cr${randomBytes(2).toString('hex')}`;
+  try {
+    const r = spawnSync(process.execPath, [cliPath, 'lab', 'up', '--name', lab], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    if (r.status !== 0) throw new Error(`lab up: ${r.stderr}`);
+    await podReady(lab, new LabCluster(lab, ['node1']), '1 node');
+  } finally {
+    spawnSync(process.execPath, [cliPath, 'lab', 'down', '--name', lab], {
+      stdio: 'ignore',
+      timeout: 300_000,
+    });
   }
 }
 
 async function main(): Promise<void> {
   if (arg('--role', '') === 'agent') return runAgent(arg('--node', ''), arg('--endpoints', '').split(','));
+  if (process.argv.includes('--one-node')) return onePodReady();
   await allocationRows();
   if (!process.argv.includes('--no-lab')) await keysPerPod();
 }
