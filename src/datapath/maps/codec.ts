@@ -69,8 +69,23 @@ export interface Layouts {
   readonly OBJECTS: Readonly<Record<string, ObjectDescriptor>>;
 }
 
+/**
+ * The views of the last two byte arrays: a batch encodes every key into one array and every value
+ * into another, so two views serve a whole batch instead of a new DataView per element.
+ */
+let lastBytes: Uint8Array | undefined;
+let lastView: DataView | undefined;
+let prevBytes: Uint8Array | undefined;
+let prevView: DataView | undefined;
+
 export function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b === lastBytes) return lastView!;
+  if (b === prevBytes) return prevView!;
+  prevBytes = lastBytes;
+  prevView = lastView;
+  lastBytes = b;
+  lastView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return lastView;
 }
 
 export function bswap16(x: number): number {
