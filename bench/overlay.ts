@@ -9,8 +9,11 @@
  * Pods on VXLAN paths have MTU 1450, on routed paths 1500; both VXLAN devices send a zero outer UDP
  * checksum (ours per packet, BPF_F_ZERO_CSUM_TX; the plain one `noudpcsum`) and keep the kernel's
  * GSO/GRO defaults, and the bench prints both devices' settings. Figures per path: TCP throughput
- * (iperf3, one stream) and request/response latency (TCP ping-pong, one connection); rounds are
- * interleaved (every path once per round, shuffled) and medians reported, with ratios ours/plain.
+ * (iperf3, one stream) and request/response latency (TCP ping-pong, one connection). Rounds are
+ * interleaved: in each, the two pairs (ours vs its plain path) in random order, and within a pair
+ * ours and plain measured back to back in random order, so that the machine's load (shared, and
+ * changing by the second) is as alike as can be for the two sides of a ratio. Reported: each path's
+ * median, and per pair the median of the rounds' own ratios (the ratio of the medians beside it).
  * Then, in the vxlan lab: the time from `lab apply` of a new pod on node1 (behind a policy that
  * admits only the client's label) to the client on node2 reaching it (a TCP SYN answered, by the
  * SYN-ACK or the RST of a port nobody listens on: the network and policy path is open), p50/p99,
@@ -187,7 +190,7 @@ interface Figures {
   p50: number;
 }
 
-async function measure(path: Path): Promise<Figures> {
+async function throughput(path: Path): Promise<number> {
   const iperf = JSON.parse(
     await collect(
       inNs(path.client, [
@@ -202,6 +205,10 @@ async function measure(path: Path): Promise<Figures> {
       ]),
     ),
   ) as { end: { sum_received: { bits_per_second: number } } };
+  return iperf.end.sum_received.bits_per_second / 1e9;
+}
+
+async function latency(path: Path): Promise<number> {
   const lat = JSON.parse(
     await collect(
       inNs(path.client, [
@@ -214,7 +221,7 @@ async function measure(path: Path): Promise<Figures> {
       ]),
     ),
   ) as { p50: number };
-  return { gbps: iperf.end.sum_received.bits_per_second / 1e9, p50: lat.p50 };
+  return lat.p50;
 }
 
 /** A client in `netns` that reports, for each `IP` line on stdin, when a TCP SYN to IP:81 was first answered. */
@@ -373,11 +380,22 @@ runBench(async () => {
   const vxlanNode = `/run/netns/${loadLab(`ovv${tag}`)!.nodes.find((n) => n.name === 'node1')!.netns}`;
   console.log(`# ours cilium_vxlan: ${vxlanSettings(vxlanNode, 'cilium_vxlan')}`);
   console.log(`# plain vx0:         ${vxlanSettings(plain.node1, 'vx0')}`);
+  const pairs = [
+    [paths[0]!, paths[1]!],
+    [paths[2]!, paths[3]!],
+  ] as const;
   const figures = new Map<string, Figures[]>(paths.map((p) => [p.name, []]));
   for (let r = 0; r < ROUNDS; r++)
-    for (const p of shuffle([...paths])) {
-      if (p.mode) plain.set(p.mode);
-      figures.get(p.name)!.push(await measure(p));
+    for (const pair of shuffle([...pairs])) {
+      const order = shuffle([...pair]);
+      const round = new Map<Path, Figures>(pair.map((p) => [p, { gbps: 0, p50: 0 }]));
+      const on = (p: (typeof pair)[number]) => {
+        if (p.mode) plain.set(p.mode);
+        return round.get(p)!;
+      };
+      for (const p of order) on(p).gbps = await throughput(p);
+      for (const p of order) on(p).p50 = await latency(p);
+      for (const p of pair) figures.get(p.name)!.push(round.get(p)!);
     }
   const med = (name: string) => ({
     gbps: median(figures.get(name)!.map((f) => f.gbps)),
@@ -390,14 +408,14 @@ runBench(async () => {
       `${p.name.padEnd(15)} ${m.gbps.toFixed(2).padStart(6)} Gb/s  ${m.p50.toFixed(1).padStart(7)} µs`,
     );
   }
-  for (const [ours, base] of [
-    ['ours vxlan', 'plain vxlan'],
-    ['ours native', 'plain routing'],
-  ] as const) {
-    const [a, b] = [med(ours), med(base)];
+  for (const [ours, base] of pairs) {
+    const [a, b] = [figures.get(ours.name)!, figures.get(base.name)!];
+    const ratio = (f: (x: Figures) => number) => median(a.map((x, i) => f(x) / f(b[i]!)));
+    const [ma, mb] = [med(ours.name), med(base.name)];
     console.log(
-      `${ours} / ${base}: throughput ${(a.gbps / b.gbps).toFixed(3)}x (target >= 1.0), ` +
-        `latency ${(a.p50 / b.p50).toFixed(3)}x (target <= 1.05)`,
+      `${ours.name} / ${base.name}: throughput ${ratio((x) => x.gbps).toFixed(3)}x ` +
+        `(of the medians ${(ma.gbps / mb.gbps).toFixed(3)}x; target >= 1.0), ` +
+        `latency ${ratio((x) => x.p50).toFixed(3)}x (of the medians ${(ma.p50 / mb.p50).toFixed(3)}x; target <= 1.05)`,
     );
   }
   console.log(`# load average after the rounds ${loadavg()[0]!.toFixed(1)}`);

@@ -29,6 +29,7 @@
 #include "lib/lb.h"
 #include "lib/lb_xlate.h"
 #include "lib/nodeport.h"
+#include "lib/overlay.h"
 #include "lib/deliver.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
@@ -332,6 +333,11 @@ int cil_from_netdev(struct __sk_buff *ctx)
 	if (parse_ipv4(ctx, &p) < 0 || p.kind != PKT_TRACKED)
 		return TC_ACT_OK;
 	if (p.tuple.nexthdr != CIL_IPPROTO_TCP && p.tuple.nexthdr != CIL_IPPROTO_UDP)
+		return TC_ACT_OK;
+	/* another node's VXLAN packet for this node's overlay device: the kernel's VXLAN socket owns
+	 * the port, no service can be behind it */
+	if (ENCAP_IFINDEX && p.tuple.nexthdr == CIL_IPPROTO_UDP && p.tuple.dport == bpf_htons(OVERLAY_PORT) &&
+	    NODE_IPV4 && p.tuple.daddr4 == NODE_IPV4)
 		return TC_ACT_OK;
 	if (host_is_snat_reply(&p))
 		ret = host_nodeport_reply(ctx, &p, &v);

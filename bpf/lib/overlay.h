@@ -14,6 +14,8 @@
 
 #include "lib/common.h"
 
+/* The overlay's UDP port: upstream's 8472 (src/datapath/overlay.ts VXLAN_PORT). */
+#define OVERLAY_PORT 8472
 /* VXLAN carries 24 bits of VNI: identities above are not sent. */
 #define OVERLAY_VNI_MAX 0xffffff
 #define OVERLAY_TTL 64
