@@ -233,7 +233,7 @@ try {
   console.log('# the endpoint, from its start (at PUT pod when begun then, else at ADD), done at:');
   const innerNames: Record<string, string> = {
     identityMs: 'identity allocated',
-    verifiedMs: 'programs verified',
+    verifiedMs: 'programs ready (a spare copy taken)',
     prelinkedMs: 'hooks held by the placeholder',
     recordedMs: 'policy and map entries written',
     attachedMs: 'programs swapped in',

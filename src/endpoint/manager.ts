@@ -22,8 +22,8 @@ export interface DatapathOps {
   /** Readies the policy maps of endpoint IDs about to be used, off the CNI ADD path. */
   prewarm(epIds: readonly number[]): void;
   /**
-   * Starts verifying the endpoint's programs before its interface exists; the result is handed
-   * back to attach(). Must not touch shared maps.
+   * Takes the endpoint's programs (verified ahead, or verified now) before its interface exists;
+   * the result is handed back to attach(). Must not touch shared maps.
    */
   preload(ep: EndpointRecord): Promise<unknown>;
   /** Releases a preload that will not be attached. */
@@ -160,7 +160,8 @@ export class EndpointManager {
     if (n.ipv4) ep.ipv4 = n.ipv4;
     if (n.ipv6) ep.ipv6 = n.ipv6;
     this.#eps.set(id, ep);
-    // The identity may come from the kvstore: programs are verified once it is known (SECLABEL).
+    // The identity may come from the kvstore; the programs (a copy verified ahead when there is one)
+    // are taken once it is known, and get the endpoint's settings (SECLABEL among them) at attach.
     const identity = this.identities.allocate(labels).then((r) => {
       ep.identity = r.identity.id;
     });
@@ -258,7 +259,7 @@ export class EndpointManager {
       ep.namedPorts = namedPorts;
       this.datapath.upsertEndpoint(ep);
       this.#applyUpdate(this.engine.upsertEndpoint(ep.id, { labels, namedPorts }));
-      await this.datapath.attach(ep); // SECLABEL is a load-time constant: swap programs atomically
+      await this.datapath.attach(ep); // a copy's settings are written once: a new copy is swapped in
       await this.identities.release(old);
       changed.push(ep);
     }
