@@ -38,7 +38,8 @@ export function withLock<T>(lab: string, fn: () => Promise<T>, name = 'lock'): P
         }
         if (Date.now() > deadline)
           throw new LabError(`lab ${lab} is busy (${name} held by pid ${holder?.pid})`);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+        // Short waits: a lab command (or the controller's reconcile) often holds it for tens of ms.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       }
     }
   } finally {
