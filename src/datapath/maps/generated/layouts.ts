@@ -2719,12 +2719,12 @@ export const OBJECTS = {
       NODEPORT_SNAT_LOCAL: 4,
       NODE_IPV4: 4,
       HOST_EP_ID: 2,
+      ENCAP_IFINDEX: 4,
       MONITOR_AGGREGATION: 4,
       ALLOW_LOCALHOST: 4,
       LB_SELECTION: 4,
       MAGLEV_TABLE_SIZE: 4,
       HASH_INIT4_SEED: 4,
-      ENCAP_IFINDEX: 4,
     },
   },
   bpf_lxc: {
