@@ -4,9 +4,9 @@ import { runRoot } from '../common/paths.js';
 
 /**
  * Node flags the agent's process runs with (`lab up` starts it so): a 1 MiB young generation
- * instead of V8's default 16 MiB semi-spaces, which would stay committed (~30 MiB of RSS) in a
+ * instead of V8's default 16 MiB semi-spaces, which would stay committed (~20 MiB of RSS) in a
  * process whose live heap is ~25 MiB. Collections of the young generation get more frequent and
- * stay short. The flag only works on the command line (not through v8.setFlagsFromString).
+ * stay short. The flag works on the command line or in NODE_OPTIONS, not through v8.setFlagsFromString.
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
@@ -14,7 +14,7 @@ export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
  * glibc malloc settings of the agent's process (the lab sets them; the environment wins): a fixed
  * mmap threshold, so every buffer of 128 KiB or more (an ELF object read for each endpoint's
  * programs) gets its own mapping, given back when freed, instead of glibc raising the threshold
- * and carving them from heaps that then stay fragmented (~25 KiB of RSS per pod); two arenas
+ * and carving them from heaps that then stay fragmented (~20 KiB of RSS per pod); two arenas
  * instead of one per busy thread (libuv's pool has 16).
  */
 export const AGENT_MALLOC_ENV: Readonly<Record<string, string>> = {
