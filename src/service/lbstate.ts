@@ -595,7 +595,10 @@ export class LbState {
         if (backends.has(k)) return;
         const id = this.backendIds.lookup(k)!;
         if (refDrop(this.#backendRefs, id, svcKey)) gone.push(b);
-        else (dropped ??= []).push([k, id]);
+        else {
+          dropped ??= [];
+          dropped.push([k, id]);
+        }
       });
       backends.forEach((b, k) => {
         const id = backendIds.get(k)!;
