@@ -408,6 +408,8 @@ describe('shared policy layers through the agent path (engine → endpoint datap
     await apply(writers[0]!);
     assertMapsMatch(maps);
     await writers[0]!.reconcilers[1]!.stop();
+    // Its spare layer tries are refilled after a write (setImmediate): let that happen first.
+    await new Promise((r) => setImmediate(r));
     // A new process: same pinned maps, the engine's states handed over as at a restore.
     const again = DatapathMaps.open(maps.pinDir);
     cleanup.add(() => again.close());
