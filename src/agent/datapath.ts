@@ -63,7 +63,8 @@ export class NodeDatapath {
     this.loader = DatapathLoader.open({
       bpffs: this.cfg.bpffsDir,
       maps: this.maps,
-      node: nodeDatapathConfig(this.cfg),
+      // every endpoint has the agent's (config() below): the spare copies are made with it
+      node: { ...nodeDatapathConfig(this.cfg), monitorAggregation: this.cfg.monitorAggregation },
       spares: SPARE_PROGRAM_COPIES,
       // tc filters: no RCU grace periods under the rtnl lock on the CNI ADD path (loader.ts)
       attach: 'tc',
@@ -292,8 +293,6 @@ export function nodeDatapathConfig(cfg: AgentConfig): NodeDatapathConfig {
   return {
     // the overlay device exists before the datapath opens (datapathCell)
     encapIfindex: cfg.routingMode === 'vxlan' ? ifindexOf(OVERLAY_DEVICE) : 0,
-    // every endpoint has the agent's (config() below): the spare copies are made with it
-    monitorAggregation: cfg.monitorAggregation,
     allowLocalhost: cfg.allowLocalhost,
     lbAlgorithm: cfg.lbAlgorithm,
     lbHashSeed: maglevConfig({ tableSize: cfg.maglevTableSize }).seedJhash0,

@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bpfObjectPath } from '../common/paths.js';
-import type { ProgramSpec } from '../ebpf/collection-spec.js';
+import type { CollectionSpec, ProgramSpec } from '../ebpf/collection-spec.js';
 import {
   type Collection,
   type ConstantValue,
@@ -228,8 +228,9 @@ export function nodeConstants(
 }
 
 /**
- * The .rodata constants of one endpoint's bpf_lxc (byte arrays are written exactly as given: wire
- * order): the node's (lib/config/node.h) and the endpoint's own (lib/config/endpoint.h).
+ * The load-time values of one endpoint's bpf_lxc (byte arrays are written exactly as given: wire
+ * order): the node's .rodata constants (lib/config/node.h) and the endpoint's own settings in
+ * .data.ep (lib/config/endpoint.h).
  */
 export function endpointConstants(
   ep: EndpointDatapathConfig,
@@ -295,6 +296,8 @@ export class DatapathLoader implements Disposable {
   readonly #spares: Promise<Collection>[] = [];
   #filling = false;
   #closed = false;
+  /** Where #writeSettings() encodes the settings. */
+  #settings: CollectionSpec | undefined;
   /** The next fillSpares(), if one is scheduled. */
   #refill: { at: number; timer: NodeJS.Timeout } | undefined;
   /** Endpoints attached with tc filters by this loader: where (what remove() deletes). */
@@ -407,14 +410,16 @@ export class DatapathLoader implements Disposable {
    */
   #writeSettings(coll: Collection, ep: EndpointDatapathConfig, ifindex: number): void {
     const values = this.#constants(ep, ifindex);
-    const spec = this.object.specialise(
+    // One copy of the object encodes every endpoint's settings (each write sets all of them).
+    this.#settings ??= this.object.specialise({});
+    this.#settings.rewriteConstants(
       Object.fromEntries(
         Object.entries(values).filter(
           ([k]) => this.object.spec.variables.get(k)?.map === ENDPOINT_SETTINGS_SECTION,
         ),
       ),
     );
-    const bytes = spec.maps.get(ENDPOINT_SETTINGS_SECTION)!.contents![0]!.value;
+    const bytes = this.#settings.maps.get(ENDPOINT_SETTINGS_SECTION)!.contents![0]!.value;
     coll.map(ENDPOINT_SETTINGS_SECTION).update(new Uint8Array(4), bytes);
   }
 

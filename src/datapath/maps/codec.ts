@@ -55,7 +55,7 @@ export interface ObjectDescriptor {
   readonly programs: Readonly<Record<string, string>>;
   /** Names of the maps it declares (described in MAPS). */
   readonly maps: readonly string[];
-  /** Load-time constants (`volatile const` globals in .rodata) → size in bytes. */
+  /** Load-time values (`volatile const` in .rodata, settings in `.data.<scope>`) → size in bytes. */
   readonly constants: Readonly<Record<string, number>>;
 }
 
