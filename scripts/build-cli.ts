@@ -1,18 +1,16 @@
 /**
  * Bundles the compiled CLI (<out dir>/src/cli/main.js, as tsc wrote it) with esbuild into
- * <out dir>/src/cli-bundle/: cilium-ts.js and the chunks its commands load lazily. Node then reads a
- * few files at start-up instead of some hundreds of modules (commander, yaml and zod are many small
- * files each), which is most of a short command's time. The bundle is the same JavaScript the tests
- * run, only joined: the installed `cilium-ts` (scripts/install-cli.sh) runs it while it is newer
- * than the out dir's last tsc build, else main.js. Packages with native code or files of their own
- * (koffi, grpc, etcd3, pino, ...) stay outside and load from node_modules as before.
- *
- * The folder sits two levels below the out dir, as src/<module>/ does, so the paths the code finds
- * from its own location (src/common/paths.ts, the protos) are the same.
+ * <out dir>/src/cli-bundle/: bundle.cjs, and cilium-ts.js (src/cli/bundle-loader.ts) that runs it with
+ * a V8 code cache per command. Node then reads one file at start-up instead of some hundreds of
+ * modules (commander, yaml and zod are many small files each) and compiles little of it, which was
+ * most of a short command's time. The bundle is the same JavaScript the tests run, only joined: the
+ * installed `cilium-ts` (scripts/install-cli.sh) runs it while it is newer than the out dir's last
+ * tsc build, else main.js. Packages with native code or files of their own (koffi, grpc, etcd3,
+ * pino, ...) stay outside and load from node_modules as before.
  *
  * Usage: node dist/scripts/build-cli.js
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -66,22 +64,27 @@ const zodUsed: Plugin = {
 
 rmSync(outDir, { recursive: true, force: true });
 await build({
-  entryPoints: { 'cilium-ts': join(outRoot, 'src', 'cli', 'main.js') },
+  entryPoints: [join(outRoot, 'src', 'cli', 'main.js')],
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  // One CommonJS file: src/cli/bundle-loader.ts runs it with a V8 code cache, which Node 20 offers for
+  // scripts only. Modules the CLI imports lazily stay lazy (esbuild initialises them on import()).
+  format: 'cjs',
+  // import() becomes a require: a script run through node:vm cannot import() (src/cli/bundle-loader.ts).
+  supported: { 'dynamic-import': false },
   platform: 'node',
   target: 'node20',
-  outdir: outDir,
-  chunkNames: '[name]-[hash]',
+  outfile: join(outDir, 'bundle.cjs'),
   // Less source to read and parse at every start; names are kept (error classes report theirs).
   minifyWhitespace: true,
   minifySyntax: true,
-  // The CommonJS packages (commander, yaml) require Node's built-ins.
-  banner: {
-    js: "import { createRequire as __cliRequire } from 'node:module'; const require = __cliRequire(import.meta.url);",
-  },
+  // The modules find files from their own location (src/common/paths.ts, the protos): the bundle
+  // sits two levels below the out dir, as src/<module>/ does.
+  define: { 'import.meta.url': '__bundleUrl' },
+  // Strict, as the ES modules it is made of are.
+  banner: { js: "'use strict';var __bundleUrl=require('node:url').pathToFileURL(__filename).href;" },
   plugins: [zodUsed, externalPackages],
   logLevel: 'warning',
 });
+copyFileSync(join(outRoot, 'src', 'cli', 'bundle-loader.js'), join(outDir, 'cilium-ts.js'));
+chmodSync(join(outDir, 'cilium-ts.js'), 0o755);
 console.log(`cli bundle in ${outDir}`);
