@@ -7,7 +7,10 @@
  * new-connection (one per request) modes. Then the proxy's memory: the agent's RSS with 1,000
  * client connections held open through the proxy, against the same agent before.
  *
- *   node dist/bench/l7-http.js [--seconds 3] [--rounds 3] [--concurrency 16] [--connections 1000]
+ * With `--follow 1`, a `hubble observe --follow` reads the node's flows all along (what the lab's relay
+ * or a user watching does): the proxy's L7 flows then also go out over gRPC.
+ *
+ *   node dist/bench/l7-http.js [--seconds 3] [--rounds 3] [--concurrency 16] [--connections 1000] [--follow 0|1]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +27,7 @@ const SECONDS = arg('seconds', 3);
 const ROUNDS = arg('rounds', 3);
 const CONCURRENCY = arg('concurrency', 16);
 const CONNECTIONS = arg('connections', 1000);
+const FOLLOW = arg('follow', 0) === 1;
 const LAB = `l7b${randomBytes(3).toString('hex')}`;
 
 const SERVER = `
@@ -156,6 +160,22 @@ spec:
       items: { metadata: { name: string }; status: { podIP?: string } }[];
     };
     const server = pods.items.find((p) => p.metadata.name === 'server')!.status.podIP!;
+    const follower = FOLLOW
+      ? spawn(
+          process.execPath,
+          [
+            cliPath,
+            'hubble',
+            'observe',
+            '--follow',
+            '-o',
+            'json',
+            '--server',
+            `unix://${join(runRoot, LAB, 'node1', 'hubble.sock')}`,
+          ],
+          { stdio: ['ignore', 'ignore', 'inherit'] },
+        )
+      : undefined;
     const load = (port: number, mode: string): Result => {
       const cpu0 = agentCpuUs();
       const r = JSON.parse(
@@ -184,7 +204,7 @@ spec:
       `# bench l7-http: HTTP through the node proxy (allow rule) vs direct (L4 rule), one lab node`,
     );
     console.log(
-      `# ${ROUNDS} rounds × ${SECONDS}s, ${CONCURRENCY} concurrent clients in a pod; medians of rounds`,
+      `# ${ROUNDS} rounds × ${SECONDS}s, ${CONCURRENCY} concurrent clients in a pod; medians of rounds${FOLLOW ? '; a hubble observe --follow reads the flows' : ''}`,
     );
     for (const mode of ['keep-alive', 'new-connection']) {
       const got: Record<'proxy' | 'direct', Result[]> = { proxy: [], direct: [] };
@@ -201,6 +221,7 @@ spec:
         `${mode.padEnd(15)} ratio   ${(m('proxy', 'rps') / m('direct', 'rps')).toFixed(2)}× req/s (target ≥ 0.5×)   added p50 ${(m('proxy', 'p50') - m('direct', 'p50')).toFixed(0)} µs (target ≤ 200 µs)   added p99 ${(m('proxy', 'p99') - m('direct', 'p99')).toFixed(0)} µs`,
       );
     }
+    follower?.kill();
     const before = agentRssKb();
     const holder = spawn(
       process.execPath,
