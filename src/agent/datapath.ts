@@ -112,7 +112,7 @@ export class NodeDatapath {
       },
       policy: {
         endpoints: () => this.m.policy.endpoints(),
-        has: (id) => this.m.policy.has(id),
+        has: (id, opts) => this.m.policy.has(id, opts),
         replace: (id, entries, enf) => this.m.policy.replace(id, entries, enf),
         apply: (id, diff, enf) => this.m.policy.apply(id, diff, enf),
         dump: (id, opts) => this.m.policy.dump(id, opts),

@@ -45,7 +45,8 @@ export interface LxcInfo {
  */
 export interface PolicyMapTarget {
   endpoints(): number[];
-  has(endpointId: number): boolean;
+  /** With `cached`, the target may answer from what it wrote itself. */
+  has(endpointId: number, opts?: { cached?: boolean }): boolean;
   replace(endpointId: number, entries: Iterable<MapEntry>, enforcement?: Enforcement): unknown;
   apply(endpointId: number, diff: MapDiff, enforcement?: Enforcement): unknown;
   dump(
@@ -325,9 +326,10 @@ export class EndpointDatapathState implements DatapathOps {
         const layers = (l: readonly (readonly MapEntry[])[]) => t.setLayers?.(id, l);
         // New layers are referenced before the own trie changes (a new allow never goes in ahead of
         // the denies of its policy); dropped ones only after their entries are back in the own trie.
+        // When old and new do not fit in the list together, the new ones follow the own writes.
         const both = [...want, ...had.filter((l) => !want.includes(l))];
         const ahead = both.length <= MAX_SHARED_LAYERS;
-        if (applied !== undefined && t.has(id)) {
+        if (applied !== undefined && t.has(id, { cached: true })) {
           // Written before and not failed since: only what changed after that write, diff by diff.
           if (ahead && both.length > had.length) layers(both);
           const sig = layerSignature(want);

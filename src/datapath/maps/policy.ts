@@ -272,8 +272,13 @@ export class PolicyMaps implements Disposable {
     return [...this.outer.keys()].map((k) => new DataView(k.buffer, k.byteOffset).getUint32(0, true));
   }
 
-  /** Whether the endpoint has a trie; the cached handle is dropped if the outer map points elsewhere. */
-  has(endpointId: number): boolean {
+  /**
+   * Whether the endpoint has a trie; the cached handle is dropped if the outer map points elsewhere.
+   * With `cached`, a trie this object published or opened counts without asking the kernel (only
+   * this object writes the outer map; a writer's periodic full pass asks).
+   */
+  has(endpointId: number, opts: { cached?: boolean } = {}): boolean {
+    if (opts.cached && this.inner.has(endpointId)) return true;
     const v = this.outer.lookup(u32(endpointId));
     const cached = this.inner.get(endpointId);
     if (cached && (!v || this.#idOf(cached) !== new DataView(v.buffer, v.byteOffset).getUint32(0, true))) {
