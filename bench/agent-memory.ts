@@ -61,6 +61,32 @@ function vmRss(pid: number): number {
   return Number(m[1]) * KiB;
 }
 
+/**
+ * RSS by kind of mapping (/proc/PID/smaps): the node binary and libraries, malloc's main heap, BPF
+ * maps, other anonymous memory (V8's heap, mapped buffers, malloc's other arenas).
+ */
+function rssByKind(pid: number): Record<'files' | 'mallocHeap' | 'bpfMaps' | 'anon', number> {
+  const out = { files: 0, mallocHeap: 0, bpfMaps: 0, anon: 0 };
+  let kind: keyof typeof out = 'anon';
+  for (const l of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(l);
+    if (m) {
+      const name = m[1]!;
+      kind = name.startsWith('/')
+        ? 'files'
+        : name === '[heap]'
+          ? 'mallocHeap'
+          : name.startsWith('anon_inode:bpf')
+            ? 'bpfMaps'
+            : 'anon';
+      continue;
+    }
+    const r = /^Rss:\s+(\d+) kB/.exec(l);
+    if (r) out[kind] += Number(r[1]) * KiB;
+  }
+  return out;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Usage {
@@ -75,6 +101,7 @@ interface Point {
   busyRss: number;
   idleRss: number;
   after: Usage;
+  kinds: ReturnType<typeof rssByKind>;
   load: number;
 }
 
@@ -96,7 +123,14 @@ async function measure(pid: number, pods: number): Promise<Point> {
     if (!existsSync(probeOut)) continue;
     const r = JSON.parse(readFileSync(probeOut, 'utf8')) as { seq: number; after: Usage };
     if (r.seq > seqBefore)
-      return { pods, busyRss, idleRss, after: { ...r.after, rss: vmRss(pid) }, load: loadavg()[0]! };
+      return {
+        pods,
+        busyRss,
+        idleRss,
+        after: { ...r.after, rss: vmRss(pid) },
+        kinds: rssByKind(pid),
+        load: loadavg()[0]!,
+      };
   }
   throw new Error('the agent did not answer the memory probe within 60 s');
 }
@@ -254,6 +288,11 @@ async function main(): Promise<void> {
     row(
       `${pods} pods: heap used / total, external (buffers)`,
       `${mib(m.after.heapUsed)} / ${mib(m.after.heapTotal)}, ${mib(m.after.external)} (${mib(m.after.arrayBuffers)}) MiB`,
+    );
+    const k = m.kinds;
+    row(
+      `${pods} pods: RSS files / malloc heap / BPF maps / other anon`,
+      `${mib(k.files)} / ${mib(k.mallocHeap)} / ${mib(k.bpfMaps)} / ${mib(k.anon)} MiB`,
     );
   }
   row(

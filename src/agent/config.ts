@@ -7,8 +7,9 @@ import { runRoot } from '../common/paths.js';
  * instead of V8's default 16 MiB semi-spaces, which would stay committed (~20 MiB of RSS) in a
  * process whose live heap is ~25 MiB. Collections of the young generation get more frequent and
  * stay short. The flag works on the command line or in NODE_OPTIONS, not through v8.setFlagsFromString.
+ * `--expose-gc` lets the agent collect once it goes quiet (src/agent/memory.ts).
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
 
 /**
  * glibc malloc settings of the agent's process (the lab sets them; the environment wins): a fixed

@@ -6,6 +6,7 @@ import { CiliumTsError } from '../common/errors.js';
 import { MAGLEV_TABLE_SIZES } from '../service/maglev.js';
 import { Agent } from './agent.js';
 import { type AgentConfig, defaultConfig, ROUTING_MODES, type RoutingMode } from './config.js';
+import { startIdleCollector } from './memory.js';
 
 export interface AgentFlags {
   lab: string;
@@ -173,4 +174,5 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     log.fatal({ err }, 'agent failed to start');
     process.exit(1);
   }
+  startIdleCollector();
 }
