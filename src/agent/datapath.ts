@@ -43,7 +43,11 @@ import {
 import { type KeyedMap, setRows } from '../statedb/map-target.js';
 import type { AgentConfig } from './config.js';
 
-/** Copies of the endpoint programs kept verified ahead (a few ADDs in a row skip the verifier). */
+/**
+ * Copies of the endpoint programs kept verified ahead (a few ADDs in a row skip the verifier). The
+ * loader verifies them once endpoints take copies (as many as were taken, up to this), not at start:
+ * an agent without pods verifies none.
+ */
 export const SPARE_PROGRAM_COPIES = 4;
 
 export class NodeDatapath {
@@ -69,8 +73,6 @@ export class NodeDatapath {
       // tc filters: no RCU grace periods under the rtnl lock on the CNI ADD path (loader.ts)
       attach: 'tc',
     });
-    // Verified in the background: a CNI ADD then only writes the endpoint's settings and attaches.
-    void this.loader.fillSpares();
     if (router.ipv4) this.routerV4 = router.ipv4;
     if (router.ipv6) this.routerV6 = router.ipv6;
     const pinned = this.loader.restore();

@@ -140,7 +140,8 @@ export interface DatapathLoaderOptions {
   attach?: EndpointAttachMode;
   /**
    * How many copies of the programs to keep verified ahead, settings unset (default 0: each
-   * endpoint's copy is verified when it is loaded). Filled by fillSpares(), refilled as they are taken.
+   * endpoint's copy is verified when it is loaded). Filled by fillSpares(); refilled as they are
+   * taken, up to as many as endpoints took so far.
    */
   spares?: number;
 }
@@ -296,6 +297,8 @@ export class DatapathLoader implements Disposable {
   readonly #spares: Promise<Collection>[] = [];
   #filling = false;
   #closed = false;
+  /** How many copies endpoints took (the automatic refill keeps at most that many). */
+  #taken = 0;
   /** Where #writeSettings() encodes the settings. */
   #settings: CollectionSpec | undefined;
   /** The next fillSpares(), if one is scheduled. */
@@ -352,14 +355,14 @@ export class DatapathLoader implements Disposable {
 
   /**
    * Verifies copies in the background, one at a time (so an endpoint being set up keeps a core),
-   * until `spares` are there. Resolves when they are (a failed verification ends the round: the
-   * next take() tries again).
+   * until `count` are there (default `spares`). Resolves when they are (a failed verification ends
+   * the round: the next take() tries again).
    */
-  async fillSpares(): Promise<void> {
+  async fillSpares(count = this.spareCount): Promise<void> {
     if (this.#filling) return;
     this.#filling = true;
     try {
-      while (!this.#closed && this.#spares.length < this.spareCount) {
+      while (!this.#closed && this.#spares.length < Math.min(count, this.spareCount)) {
         // close() closes the copies in the list, this one included
         const copy = this.object.loadAsync(nodeConstants(this.node, this.maps.lb.maglevTableSize));
         this.#spares.push(copy);
@@ -380,6 +383,7 @@ export class DatapathLoader implements Disposable {
   #take(ep: EndpointDatapathConfig, ifindex: number): Promise<Collection> {
     const fits = (ep.monitorAggregation ?? this.#monitorAggregation) === this.#monitorAggregation;
     const spare = fits ? this.#spares.shift() : undefined;
+    this.#taken++;
     // Preparing a copy (its maps, BTF) holds this thread for 3-20 ms, the verifier runs beside: not while
     // the endpoint that took one is being set up, unless none is left.
     this.#refillIn(this.#spares.length === 0 ? 0 : REFILL_IDLE_MS);
@@ -394,7 +398,9 @@ export class DatapathLoader implements Disposable {
     if (this.#refill) clearTimeout(this.#refill.timer);
     const timer = setTimeout(() => {
       this.#refill = undefined;
-      void this.fillSpares();
+      // as many as endpoints were taken so far, up to `spares`: an agent with one pod verifies
+      // one copy more, not `spares` (each is hundreds of ms of a core with today's bpf_lxc)
+      void this.fillSpares(this.#taken);
     }, ms);
     timer.unref();
     this.#refill = { at, timer };
