@@ -314,48 +314,63 @@ export class EndpointDatapathState implements DatapathOps {
     this.#layerRefill.unref();
   }
 
+  /**
+   * Writes an endpoint's policy row: its shared layers (unless `share` is false) and its own trie,
+   * only the queued diffs when `written` and the trie is there, else against the trie's content.
+   */
+  #writePolicy(id: number, row: PolicyRow, written: boolean, share: boolean): void {
+    const t = this.targets.policy;
+    const queued = this.#pending.get(id) ?? [];
+    const want = share && t.setLayers ? sharedLayers(row.state) : [];
+    const had = t.layersOf?.(id) ?? [];
+    const shared = layerEntrySet(want);
+    const layers = (l: readonly (readonly MapEntry[])[]) => t.setLayers?.(id, l);
+    // New layers are referenced before the own trie changes (a new allow never goes in ahead of
+    // the denies of its policy); dropped ones only after their entries are back in the own trie.
+    // When old and new do not fit in the list together, the new ones follow the own writes.
+    const both = [...want, ...had.filter((l) => !want.includes(l))];
+    const ahead = both.length <= MAX_SHARED_LAYERS;
+    if (written && t.has(id, { cached: true })) {
+      // Written before and not failed since: only what changed after that write, diff by diff.
+      if (ahead && both.length > had.length) layers(both);
+      const sig = layerSignature(want);
+      const diffs = queued.map((d) => ({
+        upserts: withoutShared(d.upserts, sig, shared),
+        deletes: d.deletes,
+      }));
+      const back = backFromLayers(had, want, row.state, shared);
+      if (back.length > 0) diffs.push({ upserts: back, deletes: [] });
+      if (diffs.length === 0) diffs.push({ upserts: [], deletes: [] });
+      for (const d of diffs) t.apply(id, d, row.enforcement);
+      if (want.length > 0 || had.length > 0) layers(want);
+    } else if (t.has(id)) {
+      // What the map holds is unknown (start, full pass, after a failure): diff against its own
+      // trie; the stored layer list is rewritten whatever it was.
+      if (ahead) layers(both);
+      const held = new Map((t.dump(id, { own: true }) ?? []).map((e) => [policyKeyId(e.key), e]));
+      t.apply(id, diffMapState(held, ownState(row.state, shared)), row.enforcement);
+      layers(want);
+    } else {
+      // The layers count only once the endpoint has a trie: listed first, then the trie published.
+      layers(want);
+      t.replace(id, ownState(row.state, shared).values(), row.enforcement);
+    }
+    this.#pending.delete(id);
+    if (want.length > 0) this.#refillLayers();
+  }
+
   #policyOps(): Operations<PolicyRow> {
     const t = this.targets.policy;
     return {
       update: (key, row, applied) => {
-        const id = Number(key);
-        const queued = this.#pending.get(id) ?? [];
-        const want = t.setLayers ? sharedLayers(row.state) : [];
-        const had = t.layersOf?.(id) ?? [];
-        const shared = layerEntrySet(want);
-        const layers = (l: readonly (readonly MapEntry[])[]) => t.setLayers?.(id, l);
-        // New layers are referenced before the own trie changes (a new allow never goes in ahead of
-        // the denies of its policy); dropped ones only after their entries are back in the own trie.
-        // When old and new do not fit in the list together, the new ones follow the own writes.
-        const both = [...want, ...had.filter((l) => !want.includes(l))];
-        const ahead = both.length <= MAX_SHARED_LAYERS;
-        if (applied !== undefined && t.has(id, { cached: true })) {
-          // Written before and not failed since: only what changed after that write, diff by diff.
-          if (ahead && both.length > had.length) layers(both);
-          const sig = layerSignature(want);
-          const diffs = queued.map((d) => ({
-            upserts: withoutShared(d.upserts, sig, shared),
-            deletes: d.deletes,
-          }));
-          const back = backFromLayers(had, want, row.state, shared);
-          if (back.length > 0) diffs.push({ upserts: back, deletes: [] });
-          if (diffs.length === 0) diffs.push({ upserts: [], deletes: [] });
-          for (const d of diffs) t.apply(id, d, row.enforcement);
-          if (want.length > 0 || had.length > 0) layers(want);
-        } else if (t.has(id)) {
-          // What the map holds is unknown (start, full pass, after a failure): diff against its own
-          // trie; the stored layer list is rewritten whatever it was.
-          if (ahead) layers(both);
-          const held = new Map((t.dump(id, { own: true }) ?? []).map((e) => [policyKeyId(e.key), e]));
-          t.apply(id, diffMapState(held, ownState(row.state, shared)), row.enforcement);
-          layers(want);
-        } else {
-          // The layers count only once the endpoint has a trie: listed first, then the trie published.
-          layers(want);
-          t.replace(id, ownState(row.state, shared).values(), row.enforcement);
+        try {
+          this.#writePolicy(Number(key), row, applied !== undefined, true);
+        } catch (err) {
+          // A shared layer that cannot be written (e.g. cilium_policy_layers is full): the same
+          // writes with every entry in the endpoint's own trie.
+          if (!t.setLayers || sharedLayers(row.state).length === 0) throw err;
+          this.#writePolicy(Number(key), row, applied !== undefined, false);
         }
-        this.#pending.delete(id);
-        if (want.length > 0) this.#refillLayers();
       },
       delete: (key) => {
         this.#pending.delete(Number(key));

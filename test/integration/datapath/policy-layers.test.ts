@@ -18,7 +18,11 @@ import {
   type EndpointDatapathConfig,
 } from '../../../src/datapath/index.js';
 import { Program, type RingBufReader } from '../../../src/ebpf/index.js';
-import { type DatapathTargets, EndpointDatapathState } from '../../../src/endpoint/datapath-state.js';
+import {
+  type DatapathTargets,
+  EndpointDatapathState,
+  type PolicyMapTarget,
+} from '../../../src/endpoint/datapath-state.js';
 import { IdentityAllocator } from '../../../src/identity/index.js';
 import { type IpcacheInfo, IpcacheMetadata } from '../../../src/ipcache/ipcache.js';
 import { podIdentityLabels } from '../../../src/labels/index.js';
@@ -245,13 +249,13 @@ describe('shared policy layers through the agent path (engine → endpoint datap
   const writers: EndpointDatapathState[] = [];
 
   /** The endpoint datapath state over real maps; only its policy reconciler is used here. */
-  const writer = async (m: DatapathMaps) => {
+  const writer = async (m: DatapathMaps, policy: PolicyMapTarget = m.policy) => {
     const noMap = { set: () => {}, delete: () => {}, keys: () => [] };
     const ipcache = new IpcacheMetadata();
     const targets = {
       ipcache: noMap,
       lxc: noMap,
-      policy: m.policy,
+      policy,
       programs: {},
       lb: {},
     } as unknown as DatapathTargets;
@@ -389,6 +393,54 @@ describe('shared policy layers through the agent path (engine → endpoint datap
     w.applyPolicy(5, u.diff, u.policy);
     await w.flush();
     assertMapsMatch(maps);
+  });
+
+  it('a layer that cannot be written leaves its entries in the own tries', async () => {
+    await writers[0]!.reconcilers[1]!.stop();
+    // The real maps, with every new layer refused (as when cilium_policy_layers is full).
+    const p = maps.policy;
+    const refusing: PolicyMapTarget = {
+      endpoints: () => p.endpoints(),
+      has: (id, opts) => p.has(id, opts),
+      replace: (id, entries, enf) => p.replace(id, entries, enf),
+      apply: (id, diff, enf) => p.apply(id, diff, enf),
+      dump: (id, opts) => p.dump(id, opts),
+      delete: (id) => p.delete(id),
+      layersOf: (id) => p.layersOf(id),
+      setLayers: (id, lists) => {
+        if (lists.some((l) => !p.layersOf(id).includes(l))) throw new Error('no room for a layer');
+        p.setLayers(id, lists);
+      },
+    };
+    const w = await writer(maps, refusing);
+    for (const id of ENDPOINTS) w.applyPolicy(id, { upserts: [], deletes: [] }, engine.endpointPolicy(id)!);
+    await w.flush();
+    repo.upsert(
+      parsePolicies([
+        {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumClusterwideNetworkPolicy',
+          metadata: { name: 'deny-bad-full' },
+          spec: {
+            endpointSelector: {},
+            ingressDeny: [{ fromEndpoints: [{ matchLabels: { role: 'bad' } }] }],
+          },
+        },
+      ])[0]!,
+    );
+    await apply(w);
+    assertMapsMatch(maps);
+    assert.equal(sharedIn(maps), 0);
+    assert.ok(
+      maps.policy.dump(1, { own: true })!.some((e) => e.entry.deny),
+      'the denies in the own trie',
+    );
+    repo.delete({ kind: 'CiliumClusterwideNetworkPolicy', namespace: '', name: 'deny-bad-full' });
+    await apply(w);
+    assertMapsMatch(maps);
+    await w.reconcilers[1]!.stop();
+    writers.splice(writers.indexOf(w), 1);
+    await writers[0]!.reconcilers[1]!.start();
   });
 
   it('a restarted writer rewrites every endpoint from its state and removes the layers it does not use', async () => {
