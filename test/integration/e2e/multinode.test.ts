@@ -131,6 +131,14 @@ describe('privileged: two nodes (etcd, native routing)', () => {
       await forwardedDatagrams(node('node1')),
       await forwardedDatagrams(node('node2')),
     ];
+    // a's replies go the direct way once node1 knows b as a pod (its identity, through the kvstore)
+    const ipB = Object.values(s.pods).find((p) => p.name === 'b')!.ipv4!;
+    await waitFor('node1 to map pod b', async () => {
+      const l = JSON.parse(
+        await cliOk(['--node', 'node1', 'bpf', 'ipcache', 'list', '-o', 'json'], { lab: LAB }),
+      ) as { prefix: string; identity: number }[];
+      return (l.find((e) => e.prefix === `${ipB}/32`)?.identity ?? 0) >= 256;
+    });
     const [f0, p0] = [await forwarded(), await podPackets(node('node1'), pod('a'))];
     const bytes = 16 * 1024 * 1024;
     assert.equal(await tcpTransfer(pod('b'), pod('a'), ipA, bytes), bytes);
