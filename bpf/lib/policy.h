@@ -120,6 +120,13 @@ static __always_inline __u8 policy_match_type(const struct policy_entry *e, int 
 #define POLICY_LAYER_ANY_DENY 2
 #define POLICY_LAYER_EXACT_ALLOW 3
 
+/* The trie of an endpoint's i-th layer (NULL past its last one); `id` is scratch space. */
+static __always_inline void *policy_layer_at(const struct policy_layers *layers, __u32 i, __u32 *id)
+{
+	*id = layers->id[i];
+	return *id ? bpf_map_lookup_elem(&cilium_policy_layers, id) : NULL;
+}
+
 /*
  * Looks the packet's key up in an endpoint's shared layers (the caller found
  * no deny by identity in its own trie; `key` holds the packet's direction,
@@ -144,12 +151,8 @@ static __noinline int policy_layers_lookup(__u32 ep_id, __u32 remote_id, struct 
 		return 0;
 	/* By identity: a deny decides, the first allow is kept. ep_id now holds layer IDs. */
 	for (i = 0; i < POLICY_MAX_LAYERS; i++) {
-		void *layer;
+		void *layer = policy_layer_at(layers, i, &ep_id);
 
-		ep_id = layers->id[i];
-		if (!ep_id)
-			break;
-		layer = bpf_map_lookup_elem(&cilium_policy_layers, &ep_id);
 		if (!layer)
 			continue;
 		e = bpf_map_lookup_elem(layer, key);
@@ -166,12 +169,8 @@ static __noinline int policy_layers_lookup(__u32 ep_id, __u32 remote_id, struct 
 	/* For any identity: denies only. */
 	key->sec_label = 0;
 	for (i = 0; i < POLICY_MAX_LAYERS; i++) {
-		void *layer;
+		void *layer = policy_layer_at(layers, i, &ep_id);
 
-		ep_id = layers->id[i];
-		if (!ep_id)
-			break;
-		layer = bpf_map_lookup_elem(&cilium_policy_layers, &ep_id);
 		if (!layer)
 			continue;
 		e = bpf_map_lookup_elem(layer, key);
