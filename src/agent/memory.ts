@@ -21,7 +21,8 @@ export interface IdleCollectorOptions {
 
 let mallocTrim: ((pad: number) => number) | undefined;
 
-function trim(): void {
+/** glibc's malloc_trim(0): free pages anywhere in malloc's heaps go back to the kernel. */
+export function trimMalloc(): void {
   try {
     mallocTrim ??= koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
     mallocTrim(0);
@@ -50,7 +51,7 @@ export function startIdleCollector(opts: IdleCollectorOptions = {}): () => void 
     if (rss < baseline) baseline = rss;
     if (!settled || busy > maxBusy || rss - baseline < minGrowth) return;
     gc();
-    trim();
+    trimMalloc();
     baseline = last = process.memoryUsage.rss();
   }, opts.intervalMs ?? 5_000);
   timer.unref();
