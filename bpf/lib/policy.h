@@ -134,10 +134,13 @@ static __always_inline void *policy_layer_at(const struct policy_layers *layers,
  * for any identity, an allow by identity (which the caller takes only when its
  * own trie has no entry for the identity), or 0 (also when the endpoint lists
  * no layer); the deciding entry's cookie, proxy port and match type are in
- * *res. Not inlined, and kept to one stack slot: its frame adds to the
+ * *res. A global function: the verifier checks it once, on its own, instead
+ * of again on every path that reaches it (bpf_lxc verifies 2.5x fewer
+ * instructions, which keeps an endpoint's first load short); it therefore
+ * checks its pointers itself. Kept to one stack slot: its frame adds to the
  * deepest call chains of bpf_lxc and bpf_host, which are near the 512 B limit.
  */
-static __noinline int policy_layers_lookup(__u32 ep_id, __u32 remote_id, struct policy_key *key,
+__noinline int policy_layers_lookup(__u32 ep_id, __u32 remote_id, struct policy_key *key,
 					   struct policy_result *res)
 {
 	struct policy_entry *e, *hit = NULL;
@@ -145,6 +148,8 @@ static __noinline int policy_layers_lookup(__u32 ep_id, __u32 remote_id, struct 
 	int ret = 0;
 	__u32 i;
 
+	if (!key || !res)
+		return 0;
 	key->sec_label = bpf_htonl(remote_id);
 	layers = bpf_map_lookup_elem(&cilium_policy_ep_layers, &ep_id);
 	if (!layers)
