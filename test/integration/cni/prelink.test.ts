@@ -4,28 +4,22 @@
  * and loading the endpoint's programs swaps them into the same links (no new link, so no RCU wait).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { setupEndpoint, setupNodeRouter } from '../../../src/cni/endpoint-plumbing.js';
-import { DatapathLoader, type EndpointDatapathConfig } from '../../../src/datapath/index.js';
+import type { DatapathLoader, EndpointDatapathConfig } from '../../../src/datapath/index.js';
 import { Program, queryTcx } from '../../../src/ebpf/index.js';
-import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
+import { oneEndpoint } from '../../helpers/one-endpoint.js';
+import { cleanupStack, uniquePrefix } from '../../helpers/sys.js';
 
 const isRoot = process.getuid?.() === 0;
 
 describe('prelink: tcx hooks held ahead, then swapped', { skip: !isRoot && 'needs root' }, () => {
   const cleanup = cleanupStack();
   const p = uniquePrefix('plk');
-  const nodeNs = `${p}n`;
-  const nodeNetns = `/run/netns/${nodeNs}`;
-  const oct = 100 + (randomBytes(1)[0]! % 100);
-  const router = `10.${oct}.1.1`;
-  const podIp = `10.${oct}.1.10`;
-  let ep: EndpointDatapathConfig;
+  let nodeNetns = '';
   let ifindex = 0;
+  let ep: EndpointDatapathConfig;
   let loader: DatapathLoader;
-
+  let ping: () => boolean;
   const programNames = (dir: 'ingress' | 'egress') =>
     queryTcx(ifindex, dir, nodeNetns).programIds.map((id) => {
       const prog = Program.fromId(id);
@@ -35,40 +29,9 @@ describe('prelink: tcx hooks held ahead, then swapped', { skip: !isRoot && 'need
         prog.close();
       }
     });
-  const ping = () =>
-    spawnSync('nsenter', [`--net=${nodeNetns}`, 'ping', '-c', '1', '-W', '1', '-q', podIp]).status === 0;
 
   before(async () => {
-    const bpffs = privateBpffs(cleanup);
-    for (const ns of [nodeNs, `${p}a`]) {
-      sh('ip', ['netns', 'add', ns]);
-      cleanup.add(() => void spawnSync('ip', ['netns', 'del', ns]));
-    }
-    sh('ip', ['-n', nodeNs, 'link', 'set', 'lo', 'up']);
-    await setupNodeRouter({ nodeNetns, ipv4Router: router });
-    const r = await setupEndpoint({
-      nodeNetns,
-      podNetns: `/run/netns/${p}a`,
-      ifName: 'eth0',
-      hostIfName: `${p}A`,
-      ipv4: { ip: podIp, router },
-    });
-    ifindex = r.hostIfindex;
-    ep = {
-      id: 21,
-      identity: 5021,
-      ipv4: podIp,
-      mac: r.podMac,
-      nodeMac: r.hostMac,
-      interface: r.hostIfName,
-      netns: nodeNetns,
-      routerIpv4: router,
-    };
-    loader = DatapathLoader.open({ bpffs });
-    cleanup.add(() => {
-      loader.remove(ep.id);
-      loader.close();
-    });
+    ({ nodeNetns, ifindex, ep, loader, ping } = await oneEndpoint(cleanup, p, 21));
   });
   after(() => cleanup.run());
 

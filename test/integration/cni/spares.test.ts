@@ -5,10 +5,7 @@
  * taken by an endpoint carries that endpoint's traffic; the loader verifies another in its place.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { setupEndpoint, setupNodeRouter } from '../../../src/cni/endpoint-plumbing.js';
 import {
   DatapathLoader,
   ENDPOINT_SETTINGS_SECTION,
@@ -17,7 +14,8 @@ import {
   PROG_TO_CONTAINER,
 } from '../../../src/datapath/index.js';
 import { Link } from '../../../src/ebpf/index.js';
-import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
+import { oneEndpoint } from '../../helpers/one-endpoint.js';
+import { cleanupStack, uniquePrefix } from '../../helpers/sys.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -35,50 +33,16 @@ describe('spare program copies: verified ahead, settings written at attach', {
 }, () => {
   const cleanup = cleanupStack();
   const p = uniquePrefix('spr');
-  const nodeNs = `${p}n`;
-  const nodeNetns = `/run/netns/${nodeNs}`;
-  const oct = 100 + (randomBytes(1)[0]! % 100);
-  const router = `10.${oct}.3.1`;
-  const podIp = `10.${oct}.3.10`;
-  let ep: EndpointDatapathConfig;
+  let nodeNetns = '';
   let ifindex = 0;
+  let ep: EndpointDatapathConfig;
   let loader: DatapathLoader;
-
-  const ping = () =>
-    spawnSync('nsenter', [`--net=${nodeNetns}`, 'ping', '-c', '1', '-W', '1', '-q', podIp]).status === 0;
+  let ping: () => boolean;
 
   before(async () => {
-    const bpffs = privateBpffs(cleanup);
-    for (const ns of [nodeNs, `${p}a`]) {
-      sh('ip', ['netns', 'add', ns]);
-      cleanup.add(() => void spawnSync('ip', ['netns', 'del', ns]));
-    }
-    sh('ip', ['-n', nodeNs, 'link', 'set', 'lo', 'up']);
-    await setupNodeRouter({ nodeNetns, ipv4Router: router });
-    const r = await setupEndpoint({
-      nodeNetns,
-      podNetns: `/run/netns/${p}a`,
-      ifName: 'eth0',
-      hostIfName: `${p}A`,
-      ipv4: { ip: podIp, router },
-    });
-    ifindex = r.hostIfindex;
-    ep = {
-      id: 33,
-      identity: 5033,
-      ipv4: podIp,
-      mac: r.podMac,
-      nodeMac: r.hostMac,
-      interface: r.hostIfName,
-      netns: nodeNetns,
-      routerIpv4: router,
-    };
-    loader = DatapathLoader.open({ bpffs, spares: 2 });
-    cleanup.add(() => {
-      loader.remove(ep.id);
-      loader.close();
-    });
-    loader.writeEndpoint(ep);
+    ({ nodeNetns, ifindex, ep, loader, ping } = await oneEndpoint(cleanup, p, 33, {
+      spares: 2,
+    }));
   });
   after(() => cleanup.run());
 

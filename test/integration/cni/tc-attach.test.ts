@@ -6,30 +6,24 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { setupEndpoint, setupNodeRouter } from '../../../src/cni/endpoint-plumbing.js';
 import { DatapathLoader, type EndpointDatapathConfig } from '../../../src/datapath/index.js';
 import { queryTcx } from '../../../src/ebpf/index.js';
-import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
+import { oneEndpoint } from '../../helpers/one-endpoint.js';
+import { cleanupStack, uniquePrefix } from '../../helpers/sys.js';
 
 const isRoot = process.getuid?.() === 0;
 
 describe('endpoint programs in tc filters', { skip: !isRoot && 'needs root' }, () => {
   const cleanup = cleanupStack();
   const p = uniquePrefix('tca');
-  const nodeNs = `${p}n`;
-  const nodeNetns = `/run/netns/${nodeNs}`;
-  const oct = 100 + (randomBytes(1)[0]! % 100);
-  const router = `10.${oct}.4.1`;
-  const podIp = `10.${oct}.4.10`;
-  let ep: EndpointDatapathConfig;
-  let ifindex = 0;
+  let nodeNs = '';
+  let nodeNetns = '';
   let hostIf = '';
+  let ifindex = 0;
+  let ep: EndpointDatapathConfig;
   let loader: DatapathLoader;
-
-  const ping = () =>
-    spawnSync('nsenter', [`--net=${nodeNetns}`, 'ping', '-c', '1', '-W', '1', '-q', podIp]).status === 0;
+  let ping: () => boolean;
   /** The programs of the bpf filters tc lists on the host veth in one direction (the kernel keeps
    * 15 characters of a program's name). */
   const filters = (dir: 'ingress' | 'egress') => {
@@ -38,38 +32,10 @@ describe('endpoint programs in tc filters', { skip: !isRoot && 'needs root' }, (
   };
 
   before(async () => {
-    const bpffs = privateBpffs(cleanup);
-    for (const ns of [nodeNs, `${p}a`]) {
-      sh('ip', ['netns', 'add', ns]);
-      cleanup.add(() => void spawnSync('ip', ['netns', 'del', ns]));
-    }
-    sh('ip', ['-n', nodeNs, 'link', 'set', 'lo', 'up']);
-    await setupNodeRouter({ nodeNetns, ipv4Router: router });
-    hostIf = `${p}A`;
-    const r = await setupEndpoint({
-      nodeNetns,
-      podNetns: `/run/netns/${p}a`,
-      ifName: 'eth0',
-      hostIfName: hostIf,
-      ipv4: { ip: podIp, router },
-    });
-    ifindex = r.hostIfindex;
-    ep = {
-      id: 44,
-      identity: 5044,
-      ipv4: podIp,
-      mac: r.podMac,
-      nodeMac: r.hostMac,
-      interface: r.hostIfName,
-      netns: nodeNetns,
-      routerIpv4: router,
-    };
-    loader = DatapathLoader.open({ bpffs, attach: 'tc', spares: 1 });
-    cleanup.add(() => {
-      loader.remove(ep.id);
-      loader.close();
-    });
-    loader.writeEndpoint(ep);
+    ({ nodeNs, nodeNetns, hostIf, ifindex, ep, loader, ping } = await oneEndpoint(cleanup, p, 44, {
+      attach: 'tc',
+      spares: 1,
+    }));
   });
   after(() => cleanup.run());
 
