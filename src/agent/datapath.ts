@@ -46,9 +46,10 @@ import type { AgentConfig } from './config.js';
 /**
  * Copies of the endpoint programs kept verified ahead (a few ADDs in a row skip the verifier). The
  * loader verifies them once endpoints take copies (as many as were taken, up to this), not at start:
- * an agent without pods verifies none.
+ * an agent without pods verifies none. Eight cover a burst of pods for about a second: a copy takes
+ * 30-50 ms of the cores to verify on a quiet machine, ADDs can come every 15-30 ms.
  */
-export const SPARE_PROGRAM_COPIES = 4;
+export const SPARE_PROGRAM_COPIES = 8;
 
 export class NodeDatapath {
   private maps?: DatapathMaps;

@@ -399,7 +399,7 @@ export class DatapathLoader implements Disposable {
     const timer = setTimeout(() => {
       this.#refill = undefined;
       // as many as endpoints were taken so far, up to `spares`: an agent with one pod verifies
-      // one copy more, not `spares` (each is hundreds of ms of a core with today's bpf_lxc)
+      // one copy more, not `spares` (each is 30-50 ms of the cores on a quiet machine)
       void this.fillSpares(this.#taken);
     }, ms);
     timer.unref();
