@@ -47,7 +47,7 @@ describe('privileged: bench figures', () => {
     }
   });
 
-  it('datapath: connection rate with 10 and 10,000 policy entries against the plain path, one conntrack entry per connection', () => {
+  it('datapath: connection rate with 10 and 10,000 policy entries against both plain paths, one conntrack entry per connection', () => {
     const out = runBench('datapath', {
       BENCH_IPERF_SECONDS: '1',
       BENCH_ROUND_TRIPS: '500',
@@ -56,15 +56,23 @@ describe('privileged: bench figures', () => {
     });
     const at = out.findIndex((l) => l.startsWith('connection rate (TCP_CRR'));
     assert.ok(at > 0, out.join('\n'));
-    const [plain, small, large, ct] = out.slice(at + 1, at + 5);
+    const [scratch, plain, small, large, ct] = out.slice(at + 1, at + 6);
     const rate = /([\d.]+)k conn\/s/;
+    assert.match(scratch ?? '', /plain, built from scratch .*k conn\/s .*rate x[\d.]+/);
     assert.match(plain ?? '', /plain routed veth .*k conn\/s.*\(baseline\)/);
     assert.match(small ?? '', /datapath, 10 policy entries .*k conn\/s .*rate x[\d.]+/);
     assert.match(
       large ?? '',
       /datapath, 10,000 entries .*k conn\/s .*rate x[\d.]+ .*vs 10 entries: rate x[\d.]+/,
     );
-    for (const l of [plain, small, large]) assert.ok(Number(rate.exec(l!)?.[1]) > 0, l);
+    for (const l of [scratch, plain, small, large]) assert.ok(Number(rate.exec(l!)?.[1]) > 0, l);
+    for (const base of ['plain routed veth', 'plain built from scratch'])
+      assert.ok(
+        out.some(
+          (l) => l.includes(`vs ${base}`) && /median of the 1 rounds' ratios: throughput x[\d.]+/.test(l),
+        ),
+        `the datapath against ${base}, as the median of the rounds' own ratios`,
+      );
     assert.match(ct ?? '', /conntrack entries made per datapath CRR run: 500 for 500 connections/);
     assert.ok(
       out.some((l) => /one long connection each \(established: policy is not consulted/.test(l)),
