@@ -5,15 +5,17 @@
  * (services, their endpoints, pods, namespaces) in a file the server follows, rewritten whenever
  * services or endpoints change. Names outside the cluster zone are refused: nothing leaves the machine.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DnsRecords, DnsService } from '../dns/records.js';
 import { writeRecordsFile } from '../dns/records-file.js';
 import { emptyManifests, type Manifests, type Namespace, type Pod } from '../k8s/objects.js';
 import { isHeadless, SERVICE_NAME_LABEL } from '../service/types.js';
+import { LabError } from './errors.js';
 import { canonical } from './resources.js';
 import { CLUSTER_DNS_IP } from './service-alloc.js';
-import { type LabState, labDir } from './state.js';
+import { type LabState, labDir, podKey } from './state.js';
 
 export const DNS_NAMESPACE = 'kube-system';
 export const DNS_POD = 'cluster-dns';
@@ -124,4 +126,29 @@ export function writeDnsRecords(s: LabState): void {
   }
   mkdirSync(dirname(file), { recursive: true });
   writeRecordsFile(file, records);
+}
+
+/**
+ * Resolves once the cluster DNS server listens on UDP 53 in its pod (the lab has no readiness
+ * probes): until then a pod's lookups are refused at once, so `lab up --dns` waits for it.
+ */
+export async function waitClusterDns(s: LabState, timeoutMs = 60_000): Promise<void> {
+  const pod = s.pods[podKey(DNS_NAMESPACE, DNS_POD)];
+  if (!pod)
+    throw new LabError(`cluster DNS: pod ${DNS_NAMESPACE}/${DNS_POD} is missing`, { code: 'internal' });
+  const listening = () =>
+    spawnSync('nsenter', [`--net=/run/netns/${pod.netns}`, 'ss', '-Hlun', 'sport = :53'], {
+      encoding: 'utf8',
+    }).stdout.trim() !== '';
+  const end = Date.now() + timeoutMs;
+  while (!listening()) {
+    if (Date.now() > end)
+      throw new LabError(
+        `cluster DNS: the server in ${DNS_NAMESPACE}/${DNS_POD} did not listen on UDP 53 within ${timeoutMs / 1000} s`,
+        {
+          code: 'unavailable',
+        },
+      );
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

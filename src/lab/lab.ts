@@ -27,7 +27,7 @@ import {
   syncServicesTo,
 } from './agents.js';
 import { ETCD_LOCK, ensureEtcd, etcdStart, etcdStatus, etcdStop, removeNode, UNDERLAY } from './cluster.js';
-import { clusterDnsManifests, DNS_NAMESPACE, DNS_SERVICE } from './cluster-dns.js';
+import { clusterDnsManifests, DNS_NAMESPACE, DNS_SERVICE, waitClusterDns } from './cluster-dns.js';
 import { ensureController, reconcile } from './controller.js';
 import { podTemplateHash } from './deployments.js';
 import { LabError } from './errors.js';
@@ -270,6 +270,7 @@ export async function up(o: UpOptions): Promise<LabState> {
       await forAllAgents(s, (c) => c.putNamespace(ns, { labels }));
     if (s.dns?.enabled) await applyLocked(s, clusterDnsManifests(s), () => {});
     await reconcile(s, o.log);
+    if (s.dns?.enabled) await waitClusterDns(s);
     o.log(
       `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${[n.podCidrV4, n.podCidrV6].filter(Boolean).join(' ')})`).join(', ')}; world ${WORLD_IP}`,
     );
