@@ -12,8 +12,8 @@
  *       WARMUP + N connections one after the other to the comma-separated IPv4 HOSTS in turn, each
  *       from SRC:(BASEPORT + k) (a 4-tuple never used before): connect, 32 B request, read the
  *       answer to EOF, close. Prints one JSON line: connections per second, latency p50 / p99
- *       (µs, connect to close), this process's CPU per connection (µs, user + system: the
- *       kernel's connect path runs in it) and how many answers each backend gave, over the N
+ *       (µs, connect to close), CPU per connection (µs, user + system of this thread around each
+ *       connection: the kernel's connect path runs in it) and how many answers each backend gave, over the N
  *       counted connections. Exits 1 at the first failure, and after 300 s at the latest.
  *       The rate is that of the connections' own time (connect to close), the slowest 5% left
  *       out (see rate()).
@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,13 +45,6 @@ static double now_us(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static double cpu_us(void)
-{
-	struct rusage r;
-	getrusage(RUSAGE_SELF, &r);
-	return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
 }
 
 static double thread_cpu_us(void)
@@ -120,84 +112,7 @@ static int fail(int k, const struct sockaddr_in *d, const char *what)
 	return 1;
 }
 
-static int connect_loop(char *hosts, int port, int n, int warm, const char *src_ip, int base)
-{
-	struct sockaddr_in dst[MAX_HOSTS], src = { .sin_family = AF_INET };
-	char names[MAX_HOSTS][MSG + 1], msg[MSG];
-	int counts[MAX_HOSTS] = { 0 }, nd = 0, nn = 0, one = 1;
-	double *lat = calloc(n, sizeof(double)), c0 = 0;
-
-	for (char *h = strtok(hosts, ","); h; h = strtok(NULL, ",")) {
-		if (nd == MAX_HOSTS) {
-			fprintf(stderr, "more than %d hosts\n", MAX_HOSTS);
-			return 2;
-		}
-		memset(&dst[nd], 0, sizeof(dst[nd]));
-		dst[nd].sin_family = AF_INET;
-		dst[nd].sin_port = htons(port);
-		if (inet_pton(AF_INET, h, &dst[nd].sin_addr) != 1) {
-			fprintf(stderr, "not an IPv4 address: %s\n", h);
-			return 2;
-		}
-		nd++;
-	}
-	if (!nd || !lat || n < 1 || inet_pton(AF_INET, src_ip, &src.sin_addr) != 1) {
-		fprintf(stderr, "bad arguments\n");
-		return 2;
-	}
-	memset(msg, 1, sizeof(msg));
-	alarm(300);
-	for (int k = 0; k < warm + n; k++) {
-		const struct sockaddr_in *d = &dst[k % nd];
-		char buf[MSG * 2 + 1];
-		int fd, got = 0, r, i;
-		double start;
-
-		if (k == warm)
-			c0 = cpu_us();
-		start = now_us();
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		src.sin_port = htons(base + k);
-		if (bind(fd, (struct sockaddr *)&src, sizeof(src)))
-			return fail(k, d, strerror(errno));
-		if (connect(fd, (const struct sockaddr *)d, sizeof(*d)))
-			return fail(k, d, strerror(errno));
-		if (write(fd, msg, MSG) != MSG)
-			return fail(k, d, "short write");
-		while ((r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
-			got += r;
-		if (r < 0)
-			return fail(k, d, strerror(errno));
-		close(fd);
-		if (got != MSG)
-			return fail(k, d, "answer is not 32 B");
-		if (k < warm)
-			continue;
-		lat[k - warm] = now_us() - start;
-		for (r = MSG; r > 0 && buf[r - 1] == ' '; r--)
-			;
-		buf[r] = 0;
-		for (i = 0; i < nn && strcmp(names[i], buf); i++)
-			;
-		if (i == nn) {
-			if (nn == MAX_HOSTS)
-				return fail(k, d, "too many distinct backends");
-			strcpy(names[nn++], buf);
-		}
-		counts[i]++;
-	}
-	double cpu = (cpu_us() - c0) / n;
-	qsort(lat, n, sizeof(double), cmp);
-	printf("{\"cps\":%.1f,\"p50\":%.1f,\"p99\":%.1f,\"cpuUs\":%.2f,\"backends\":{", rate(lat, n), lat[n / 2],
-	       lat[(int)(n * 0.99) < n ? (int)(n * 0.99) : n - 1], cpu);
-	for (int i = 0; i < nn; i++)
-		printf("%s\"%s\":%d", i ? "," : "", names[i], counts[i]);
-	printf("}}\n");
-	return 0;
-}
-
-/* One side of a pair: its targets, source, and what its connections measured. */
+/* One target (connect), or one side of a pair: its hosts, source, and what its connections measured. */
 struct side {
 	struct sockaddr_in dst[MAX_HOSTS], src;
 	char names[MAX_HOSTS][MSG + 1];
@@ -212,8 +127,12 @@ static int side_init(struct side *s, char *hosts, int port, const char *src_ip, 
 	s->base = base;
 	s->lat = calloc(n, sizeof(double));
 	for (char *h = strtok(hosts, ","); h; h = strtok(NULL, ",")) {
-		if (s->nd == MAX_HOSTS || inet_pton(AF_INET, h, &s->dst[s->nd].sin_addr) != 1) {
-			fprintf(stderr, "bad host list\n");
+		if (s->nd == MAX_HOSTS) {
+			fprintf(stderr, "more than %d hosts\n", MAX_HOSTS);
+			return 2;
+		}
+		if (inet_pton(AF_INET, h, &s->dst[s->nd].sin_addr) != 1) {
+			fprintf(stderr, "not an IPv4 address: %s\n", h);
 			return 2;
 		}
 		s->dst[s->nd].sin_family = AF_INET;
@@ -273,12 +192,31 @@ static int side_connect(struct side *s, int warm, const char *msg)
 static void side_print(const char *name, struct side *s, int n)
 {
 	qsort(s->lat, n, sizeof(double), cmp);
-	printf("\"%s\":{\"cps\":%.1f,\"p50\":%.1f,\"p99\":%.1f,\"cpuUs\":%.2f,\"backends\":{", name,
-	       rate(s->lat, n), s->lat[n / 2], s->lat[(int)(n * 0.99) < n ? (int)(n * 0.99) : n - 1],
+	if (name)
+		printf("\"%s\":", name);
+	printf("{\"cps\":%.1f,\"p50\":%.1f,\"p99\":%.1f,\"cpuUs\":%.2f,\"backends\":{", rate(s->lat, n), s->lat[n / 2], s->lat[(int)(n * 0.99) < n ? (int)(n * 0.99) : n - 1],
 	       s->cpu / n);
 	for (int i = 0; i < s->nn; i++)
 		printf("%s\"%s\":%d", i ? "," : "", s->names[i], s->counts[i]);
 	printf("}}");
+}
+
+static int connect_loop(char *hosts, int port, int n, int warm, const char *src_ip, int base)
+{
+	static struct side s;
+	char msg[MSG];
+	int r;
+
+	if (n < 1 || (r = side_init(&s, hosts, port, src_ip, base, n)))
+		return n < 1 ? 2 : r;
+	memset(msg, 1, sizeof(msg));
+	alarm(300);
+	for (int k = 0; k < warm + n; k++)
+		if ((r = side_connect(&s, warm, msg)))
+			return r;
+	side_print(NULL, &s, n);
+	printf("\n");
+	return 0;
 }
 
 static int pair_loop(char **argv, int n, int warm)
