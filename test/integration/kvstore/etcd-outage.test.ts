@@ -26,7 +26,9 @@ describe('etcd: outage and return of a one-member etcd', () => {
     const p = uniqueKeyPrefix();
     const observer = etcd.client();
     const writer = etcd.client();
-    const agent = etcd.client({ leaseTtlSeconds: 5 });
+    // The production lease TTL: the client's gRPC channel reconnects with a backoff, and on a loaded
+    // machine its first keepalive after the restart can come later than a short TTL allows.
+    const agent = etcd.client({ leaseTtlSeconds: 15 });
     const alloc = new KvstoreIdentityAllocator({ store: agent, node: 'node1' });
     await alloc.start();
     let leaseLost = 0;
