@@ -105,6 +105,29 @@ __noinline int lxc_ct_create(struct pktinfo *p, __u32 side, __u32 len, __u32 src
 	return ct_create(p->ipv6, &key, side, p->tcp_flags, len, src_id, st);
 }
 
+/* policy_enforce's arguments for lxc_policy (a global function takes five at most). */
+struct lxc_policy_query {
+	__u32 remote_id;
+	__u16 ep_id;
+	__u16 dport_be;
+	__u8 egress;
+	__u8 proto;
+	__u8 ipv6;
+	__u8 pad;
+};
+
+/* policy_enforce for a new connection, with this endpoint's POLICY_AUDIT_MODE. A global
+ * function: the verifier walks the policy lookup and its verdict event once, instead of at each
+ * of the three call sites with every caller state (most of a copy's verification before). Only
+ * new connections get here: established traffic pays nothing for the call. */
+__noinline int lxc_policy(struct __sk_buff *ctx, const struct lxc_policy_query *q)
+{
+	if (!q)
+		return -DROP_INVALID;
+	return policy_enforce(ctx, q->ep_id, q->remote_id, q->egress, q->proto, q->dport_be, q->ipv6,
+			      POLICY_AUDIT_MODE);
+}
+
 /* Identity of a peer address: the local endpoint's when it is one (`ep`), else what the
  * ipcache holds for it (*info, NULL when nothing), else ID_WORLD. */
 static __always_inline __u32 lxc_peer_identity(__u8 ipv6, const __u8 *addr,
@@ -248,8 +271,11 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 	int ret;
 
 	if (s->ct == CT_NEW) {
-		ret = policy_enforce(ctx, LXC_ID, v->dst_label, 1, proto, p->policy_dport, p->ipv6,
-				     POLICY_AUDIT_MODE);
+		struct lxc_policy_query q = { .remote_id = v->dst_label, .ep_id = LXC_ID,
+					      .dport_be = p->policy_dport, .egress = 1,
+					      .proto = proto, .ipv6 = p->ipv6 };
+
+		ret = lxc_policy(ctx, &q);
 		if (ret < 0)
 			return ret;
 		if (ret > 0) {
@@ -268,10 +294,13 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 					    len, &seen_in, &st_in);
 
 		if (state_in == CT_NEW) {
+			struct lxc_policy_query q = { .remote_id = SECLABEL, .ep_id = ep->lxc_id,
+						      .dport_be = p->policy_dport, .proto = proto,
+						      .ipv6 = p->ipv6 };
+
 			v->drop_ep = ep->lxc_id;
 			v->drop_dir = METRIC_INGRESS;
-			ret = policy_enforce(ctx, ep->lxc_id, SECLABEL, 0, proto, p->policy_dport,
-					     p->ipv6, POLICY_AUDIT_MODE);
+			ret = lxc_policy(ctx, &q);
 			if (ret < 0)
 				return ret;
 			if (ret > 0 && s->ct == CT_NEW) {
@@ -650,8 +679,11 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 		 * probes), unless ALLOW_LOCALHOST is 0 (--allow-localhost=policy). */
 		if (!(ALLOW_LOCALHOST && v->src_label == ID_HOST) &&
 		    upstream != MARK_MAGIC_PROXY_INGRESS) {
-			ret = policy_enforce(ctx, LXC_ID, v->src_label, 0, proto, p->policy_dport,
-					     p->ipv6, POLICY_AUDIT_MODE);
+			struct lxc_policy_query q = { .remote_id = v->src_label, .ep_id = LXC_ID,
+						      .dport_be = p->policy_dport, .proto = proto,
+						      .ipv6 = p->ipv6 };
+
+			ret = lxc_policy(ctx, &q);
 			if (ret < 0)
 				return ret;
 			proxy_port = ret;
