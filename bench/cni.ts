@@ -112,6 +112,8 @@ try {
   await new Promise((r) => setTimeout(r, 500));
   const rss0 = rssMiB(agentPid);
   const ours: number[] = [];
+  /** Our compiled entry's ADDs: wall time by container ID (to set beside the agent's log). */
+  const oursById = new Map<string, number>();
   const ptp: number[] = [];
   const oursNode: number[] = [];
   const oursReach: number[] = [];
@@ -132,6 +134,7 @@ try {
         const r = await invoke(node.netns, argv, cniEnv('ADD', id, ns, name), oursConf);
         if (r.code !== 0) throw new Error(`our ADD failed: ${r.stdout}`);
         (argv === OURS_NODE ? oursNode : ours).push(r.ms);
+        if (argv !== OURS_NODE) oursById.set(id, r.ms);
         if (i % 5 === 0) {
           const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
           oursReach.push(reachable(node.netns, ip, t0));
@@ -161,12 +164,15 @@ try {
     agent: [],
   };
   const inner: Record<string, number[]> = {};
+  /** The agent's total by container ID. */
+  const agentById = new Map<string, number>();
   let prepared = 0;
   const agentLog = join(labDir(lab), node.name, 'agent.log');
   if (process.env.BENCH_CNI_KEEP_LOG) copyFileSync(agentLog, process.env.BENCH_CNI_KEEP_LOG);
   for (const l of readFileSync(agentLog, 'utf8').split('\n')) {
     if (!l.includes('"cni add"')) continue;
     const j = JSON.parse(l) as {
+      containerId: string;
       ipamMs: number;
       linksMs: number;
       netlinkMs: number;
@@ -184,6 +190,7 @@ try {
     if (j.podSideMs !== undefined) steps.podSide!.push(j.podSideMs);
     steps.endpoint!.push(j.endpointMs);
     steps.agent!.push(j.totalMs);
+    agentById.set(j.containerId, j.totalMs);
     if (j.prepared) prepared++;
     for (const [k, v] of Object.entries(j.steps ?? {})) {
       if (v < 0) continue;
@@ -241,6 +248,13 @@ try {
   };
   for (const [k, label] of Object.entries(innerNames))
     if (inner[k]?.length) console.log(line(`  ${label}`, inner[k]!));
+  // Where the tail is: inside the agent, or around it (process starts, the HTTP round trip).
+  const slowest = [...oursById].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  console.log(
+    `  slowest ADDs (compiled entry): ${slowest
+      .map(([id, ms]) => `${ms.toFixed(1)} ms of which agent ${agentById.get(id)?.toFixed(1) ?? '?'} ms`)
+      .join(', ')}`,
+  );
   console.log(line('  entry floor: STATUS via the compiled entry', floor));
   console.log(line('  bare node process start (node entry floor)', nodeStart));
   console.log(

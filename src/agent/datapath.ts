@@ -45,11 +45,16 @@ import type { AgentConfig } from './config.js';
 
 /**
  * Copies of the endpoint programs kept verified ahead (a few ADDs in a row skip the verifier). The
- * loader verifies them once endpoints take copies (as many as were taken, up to this), not at start:
- * an agent without pods verifies none. Eight cover a burst of pods for about a second: a copy takes
- * 30-50 ms of the cores to verify on a quiet machine, ADDs can come every 15-30 ms.
+ * loader verifies more once endpoints take copies (as many as were taken, up to this). Eight cover
+ * a burst of pods for about a second: a copy takes ~35 ms of a core to verify on a quiet machine,
+ * ADDs can come every 15-30 ms.
  */
 export const SPARE_PROGRAM_COPIES = 8;
+/**
+ * Copies verified as the agent starts, so that a node's first pods do not wait for the verifier
+ * either (~35 ms of one core each, in the background).
+ */
+export const SPARE_PROGRAM_COPIES_AT_START = 2;
 
 export class NodeDatapath {
   private maps?: DatapathMaps;
@@ -76,6 +81,7 @@ export class NodeDatapath {
     });
     if (router.ipv4) this.routerV4 = router.ipv4;
     if (router.ipv6) this.routerV6 = router.ipv6;
+    void this.loader.fillSpares(SPARE_PROGRAM_COPIES_AT_START);
     const pinned = this.loader.restore();
     if (pinned.length)
       this.log.info({ endpoints: pinned.map((p) => p.id) }, 'adopted pinned endpoint programs');
@@ -117,6 +123,7 @@ export class NodeDatapath {
         endpoints: () => this.m.policy.endpoints(),
         has: (id, opts) => this.m.policy.has(id, opts),
         replace: (id, entries, enf) => this.m.policy.replace(id, entries, enf),
+        replaceAsync: (id, entries, enf) => this.m.policy.replaceAsync(id, entries, enf),
         apply: (id, diff, enf) => this.m.policy.apply(id, diff, enf),
         dump: (id, opts) => this.m.policy.dump(id, opts),
         delete: (id) => this.m.policy.delete(id),

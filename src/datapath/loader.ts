@@ -141,7 +141,7 @@ export interface DatapathLoaderOptions {
   /**
    * How many copies of the programs to keep verified ahead, settings unset (default 0: each
    * endpoint's copy is verified when it is loaded). Filled by fillSpares(); refilled as they are
-   * taken, up to as many as endpoints took so far.
+   * taken, up to as many as endpoints took so far (or as fillSpares() asked for, if more).
    */
   spares?: number;
 }
@@ -153,6 +153,16 @@ export type EndpointAttachMode = (typeof ENDPOINT_ATTACH_MODES)[number];
 const REFILL_AFTER_ATTACH_MS = 2;
 /** ... or this long after one was taken, if no attach came (an endpoint begun and given up). */
 const REFILL_IDLE_MS = 500;
+
+/**
+ * A copy verified ahead. Its two programs are verified one after the other, so the verifier holds
+ * one core and the endpoints being set up meanwhile keep the other; `hurry` starts what is left
+ * at once (an endpoint took the copy and waits for it).
+ */
+interface SpareCopy {
+  copy: Promise<Collection>;
+  hurry: () => void;
+}
 
 /** The data section of lib/config/endpoint.h: one map per loaded copy, written before attaching. */
 export const ENDPOINT_SETTINGS_SECTION = '.data.ep';
@@ -294,11 +304,13 @@ export class DatapathLoader implements Disposable {
   /** prelink()'s placeholder, loaded once. */
   #dropAll: Program | undefined;
   /** Copies verified ahead with the endpoint settings unset, oldest first. */
-  readonly #spares: Promise<Collection>[] = [];
+  readonly #spares: SpareCopy[] = [];
   #filling = false;
   #closed = false;
-  /** How many copies endpoints took (the automatic refill keeps at most that many). */
+  /** How many copies endpoints took (the automatic refill keeps that many, or #asked) ... */
   #taken = 0;
+  /** ... or as many as fillSpares() was asked for, if more (up to `spares`). */
+  #asked = 0;
   /** Where #writeSettings() encodes the settings. */
   #settings: CollectionSpec | undefined;
   /** The next fillSpares(), if one is scheduled. */
@@ -354,22 +366,33 @@ export class DatapathLoader implements Disposable {
   }
 
   /**
-   * Verifies copies in the background, one at a time (so an endpoint being set up keeps a core),
-   * until `count` are there (default `spares`). Resolves when they are (a failed verification ends
-   * the round: the next take() tries again).
+   * Verifies copies in the background, one at a time and each one program at a time (so endpoints
+   * being set up keep a core), until `count` are there (default `spares`), and keeps that many
+   * from then on. Resolves when they are (a failed verification ends the round: the next take()
+   * tries again).
    */
-  async fillSpares(count = this.spareCount): Promise<void> {
+  fillSpares(count = this.spareCount): Promise<void> {
+    this.#asked = Math.max(this.#asked, Math.min(count, this.spareCount));
+    return this.#fill(count);
+  }
+
+  async #fill(count: number): Promise<void> {
     if (this.#filling) return;
     this.#filling = true;
     try {
       while (!this.#closed && this.#spares.length < Math.min(count, this.spareCount)) {
+        let hurry = () => {};
+        const hurried = new Promise<void>((r) => (hurry = r));
         // close() closes the copies in the list, this one included
-        const copy = this.object.loadAsync(nodeConstants(this.node, this.maps.lb.maglevTableSize));
-        this.#spares.push(copy);
+        const spare: SpareCopy = {
+          copy: this.object.loadAsync(nodeConstants(this.node, this.maps.lb.maglevTableSize), hurried),
+          hurry,
+        };
+        this.#spares.push(spare);
         try {
-          await copy;
+          await spare.copy;
         } catch {
-          const i = this.#spares.indexOf(copy);
+          const i = this.#spares.indexOf(spare);
           if (i >= 0) this.#spares.splice(i, 1);
           return;
         }
@@ -379,15 +402,20 @@ export class DatapathLoader implements Disposable {
     }
   }
 
-  /** A copy for `ep` without its settings: a spare when one fits (same node constants), else a new one. */
+  /**
+   * A copy for `ep` without its settings: a spare when one fits (same node constants; it may still
+   * be under verification: what is left of it is verified at once), else a new one.
+   */
   #take(ep: EndpointDatapathConfig, ifindex: number): Promise<Collection> {
     const fits = (ep.monitorAggregation ?? this.#monitorAggregation) === this.#monitorAggregation;
     const spare = fits ? this.#spares.shift() : undefined;
     this.#taken++;
-    // Preparing a copy (its maps, BTF) holds this thread for 3-20 ms, the verifier runs beside: not while
-    // the endpoint that took one is being set up, unless none is left.
-    this.#refillIn(this.#spares.length === 0 ? 0 : REFILL_IDLE_MS);
-    return spare ?? this.object.loadAsync(this.#constants(ep, ifindex));
+    // Not refilled while the endpoint that took one is being set up (its attach asks for it): a copy
+    // verified now would share the cores with it, and with the copy it waits for when none was left.
+    this.#refillIn(REFILL_IDLE_MS);
+    if (!spare) return this.object.loadAsync(this.#constants(ep, ifindex));
+    spare.hurry();
+    return spare.copy;
   }
 
   /** fillSpares() in `ms` (or sooner if asked since), unless the loader is closed. */
@@ -398,9 +426,9 @@ export class DatapathLoader implements Disposable {
     if (this.#refill) clearTimeout(this.#refill.timer);
     const timer = setTimeout(() => {
       this.#refill = undefined;
-      // as many as endpoints were taken so far, up to `spares`: an agent with one pod verifies
-      // one copy more, not `spares` (each is 30-50 ms of the cores on a quiet machine)
-      void this.fillSpares(this.#taken);
+      // as many as endpoints were taken so far (or as were asked for), up to `spares`: an agent
+      // with one pod verifies one copy more, not `spares` (each is ~35 ms of a core)
+      void this.#fill(Math.max(this.#taken, this.#asked));
     }, ms);
     timer.unref();
     this.#refill = { at, timer };
@@ -643,7 +671,7 @@ export class DatapathLoader implements Disposable {
   close(): void {
     this.#closed = true;
     if (this.#refill) clearTimeout(this.#refill.timer);
-    for (const c of this.#spares.splice(0)) void c.then((x) => x.close()).catch(() => {});
+    for (const s of this.#spares.splice(0)) void s.copy.then((x) => x.close()).catch(() => {});
     this.#dropAll?.close();
     this.object.close();
     if (this.ownsMaps) this.maps.close();

@@ -155,9 +155,15 @@ export class ObjectLoader implements Disposable {
     return Collection.load(this.specialise(constants), this.#loadOpts());
   }
 
-  /** load() with the programs verified concurrently on worker threads. */
-  loadAsync(constants: Record<string, ConstantValue>): Promise<Collection> {
-    return Collection.loadAsync(this.specialise(constants), this.#loadOpts());
+  /**
+   * load() with the programs verified concurrently on worker threads (one after the other until
+   * `serialUntil` settles, when given).
+   */
+  loadAsync(constants: Record<string, ConstantValue>, serialUntil?: Promise<unknown>): Promise<Collection> {
+    return Collection.loadAsync(this.specialise(constants), {
+      ...this.#loadOpts(),
+      ...(serialUntil ? { serialUntil } : {}),
+    });
   }
 
   #loadOpts() {

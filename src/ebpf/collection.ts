@@ -18,7 +18,14 @@ export interface CollectionOptions {
   /** Load only these programs (default: all). */
   programs?: string[];
   program?: Omit<ProgramLoadOptions, 'btf'>;
+  /**
+   * loadAsync() only: verify the programs one after the other (one core) until this settles, then
+   * the ones not started yet at once. Default: all at once.
+   */
+  serialUntil?: Promise<unknown>;
 }
+
+const noop = () => {};
 
 export class Collection implements Disposable {
   readonly maps = new Map<string, BpfMap>();
@@ -46,9 +53,16 @@ export class Collection implements Disposable {
   static async loadAsync(spec: CollectionSpec, opts: CollectionOptions = {}): Promise<Collection> {
     const c = new Collection();
     try {
-      const jobs = c.prepare(spec, opts).map(async ([name, p, loadOpts]) => {
-        const prog = await Program.loadAsync(p, c.maps, loadOpts);
-        c.programs.set(name, prog);
+      const settled = (x: Promise<unknown>) => x.then(noop, noop);
+      let previous: Promise<unknown> = Promise.resolve();
+      const jobs = c.prepare(spec, opts).map(([name, p, loadOpts]) => {
+        // serial: each waits for the one before it, or for serialUntil
+        const turn = opts.serialUntil && Promise.race([settled(previous), settled(opts.serialUntil)]);
+        previous = (async () => {
+          if (turn) await turn;
+          c.programs.set(name, await Program.loadAsync(p, c.maps, loadOpts));
+        })();
+        return previous;
       });
       const results = await Promise.allSettled(jobs);
       const failed = results.find((r) => r.status === 'rejected');

@@ -10,7 +10,7 @@ import { Fd } from './fd.js';
 import { Attr, AttrLayout, call, getFdById, objGet, objInfo, objPin, syscallError } from './sys/bpf.js';
 import { Cmd, MapType, type MapTypeValue, UpdateFlag } from './sys/constants.js';
 import { Errno } from './sys/errno.js';
-import { bpf } from './sys/libc.js';
+import { bpf, bpfAsync } from './sys/libc.js';
 
 export interface MapInfo {
   type: MapTypeValue;
@@ -198,6 +198,29 @@ export class BpfMap implements Disposable {
     const { ret, errno } = bpf(Cmd.MAP_UPDATE_ELEM, this.elemAttr.buf, 32);
     this.elemAttr.buf.writeUInt32LE(0, 24);
     if (ret < 0) throw syscallError(`update map ${this.name}`, errno, updateHint(this, errno));
+  }
+
+  /**
+   * update() on a worker thread, for a map-in-map: its update waits out an RCU grace period in the
+   * kernel (10-30 ms on a busy machine) that should not hold the event loop. A failure is repeated
+   * synchronously for its errno.
+   */
+  async updateAsync(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): Promise<void> {
+    if (key.length !== this.keySize)
+      throw new RangeError(`map ${this.name}: key is ${key.length} bytes, expected ${this.keySize}`);
+    if (value.length !== this.userValueSize)
+      throw new RangeError(
+        `map ${this.name}: value is ${value.length} bytes, expected ${this.userValueSize}`,
+      );
+    // own buffers: the shared ones may be rewritten by other calls while this one runs
+    const v = Buffer.alloc(Math.max(this.userValueSize, 8));
+    v.set(value);
+    const L = AttrLayout.mapElem;
+    const a = new Attr(L.size).u32(L.map_fd, this.fd.value).ptr(L.key, Buffer.from(key)).ptr(L.value, v);
+    a.buf.writeUInt32LE(flags, 24);
+    const ret = await bpfAsync(Cmd.MAP_UPDATE_ELEM, a.buf, 32);
+    if (ret >= 0 && a.buf.length > 0) return; // (`a` holds the buffers until the call is done)
+    this.update(key, value, flags);
   }
 
   /** Deletes `key`; returns false when it was absent. */

@@ -48,6 +48,8 @@ export interface PolicyMapTarget {
   /** With `cached`, the target may answer from what it wrote itself. */
   has(endpointId: number, opts?: { cached?: boolean }): boolean;
   replace(endpointId: number, entries: Iterable<MapEntry>, enforcement?: Enforcement): unknown;
+  /** replace() without holding the agent's thread while the new trie is published (an RCU wait). */
+  replaceAsync?(endpointId: number, entries: Iterable<MapEntry>, enforcement?: Enforcement): Promise<unknown>;
   apply(endpointId: number, diff: MapDiff, enforcement?: Enforcement): unknown;
   dump(
     endpointId: number,
@@ -359,10 +361,23 @@ export class EndpointDatapathState implements DatapathOps {
     if (want.length > 0) this.#refillLayers();
   }
 
+  /** #writePolicy's first write of an empty row, with the trie published by replaceAsync. */
+  async #publishEmpty(id: number, row: PolicyRow): Promise<void> {
+    const t = this.targets.policy;
+    t.setLayers?.(id, []);
+    // diffs queued while the trie is published stay for the next write of the row
+    this.#pending.delete(id);
+    await t.replaceAsync!(id, [], row.enforcement);
+  }
+
   #policyOps(): Operations<PolicyRow> {
     const t = this.targets.policy;
     return {
       update: (key, row, applied) => {
+        // An empty trie not published yet (a spare readied ahead by prewarm, mostly): published
+        // without holding the agent's thread, which an ADD may be waiting for.
+        if (row.state.size === 0 && t.replaceAsync && !t.has(Number(key)))
+          return this.#publishEmpty(Number(key), row);
         try {
           this.#writePolicy(Number(key), row, applied !== undefined, true);
         } catch (err) {
@@ -371,6 +386,7 @@ export class EndpointDatapathState implements DatapathOps {
           if (!t.setLayers || sharedLayers(row.state).length === 0) throw err;
           this.#writePolicy(Number(key), row, applied !== undefined, false);
         }
+        return undefined;
       },
       delete: (key) => {
         this.#pending.delete(Number(key));

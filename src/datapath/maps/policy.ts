@@ -302,11 +302,37 @@ export class PolicyMaps implements Disposable {
       m.close();
       throw err;
     }
+    return this.#published(endpointId, m, list.length, enforcement);
+  }
+
+  /**
+   * replace() with the outer-map update made on a worker thread: it waits out an RCU grace period,
+   * which should not hold the caller's thread (e.g. empty tries readied ahead for endpoints).
+   */
+  async replaceAsync(
+    endpointId: number,
+    entries: Iterable<MapEntry>,
+    enforcement?: PolicyEnforcement,
+  ): Promise<number> {
+    const list = [...entries];
+    const m = newInnerTrie(`pol_ep${endpointId}`);
+    try {
+      this.write(m, list, enforcement);
+      await this.outer.updateAsync(u32(endpointId), u32(m.fd.value));
+    } catch (err) {
+      m.close();
+      throw err;
+    }
+    return this.#published(endpointId, m, list.length, enforcement);
+  }
+
+  /** Bookkeeping of a trie just published for the endpoint (the previous one is closed). */
+  #published(endpointId: number, m: BpfMap, count: number, enforcement?: PolicyEnforcement): number {
     this.inner.get(endpointId)?.close();
     this.inner.set(endpointId, m);
     this.#written.set(endpointId, enforcementCode(enforcement));
     this.#ids.set(m, m.info().id);
-    return list.length;
+    return count;
   }
 
   /**

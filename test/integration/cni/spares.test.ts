@@ -103,4 +103,21 @@ describe('spare program copies: verified ahead, settings written at attach', {
     await loader.fillSpares();
     assert.equal(loader.spareCopies, 2);
   });
+
+  it('privileged: a copy taken while it is still being verified is finished and carries the traffic', async () => {
+    // a second loader on the same node: its only spare is under verification when it is taken
+    const other = DatapathLoader.open({ bpffs: loader.bpffs, spares: 1 });
+    try {
+      const filled = other.fillSpares();
+      assert.equal(other.spareCopies, 1, 'one copy under verification');
+      const taken = other.preload(ep, ifindex);
+      assert.equal(other.spareCopies, 0, 'the endpoint took it');
+      await filled;
+      const r = await other.loadAsync(ep, taken);
+      assert.equal(r.replaced, true, 'swapped into the links of the earlier load');
+      await waitFor(() => ping(), 'the pod answering ping through the copy');
+    } finally {
+      other.close();
+    }
+  });
 });

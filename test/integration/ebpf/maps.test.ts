@@ -183,7 +183,7 @@ describe('privileged: maps', () => {
     assert.throws(() => BpfMap.openPinned(path, { ...s, valueSize: 8 }), /value size 4 != 8/);
   });
 
-  it('collection: pinned-by-name maps are shared between loads; map-in-map and prog arrays work', () => {
+  it('collection: pinned-by-name maps are shared between loads; map-in-map and prog arrays work', async () => {
     const zoo = CollectionSpec.fromFile(bpfObject('test/maps_zoo.o'));
     zoo.rewriteConstants({ magic: 1 });
     using first = Collection.load(zoo, { pinPath: bpffs });
@@ -211,6 +211,22 @@ describe('privileged: maps', () => {
     first.map('outer').update(u32(0), u32(inner.fd.value));
     assert.equal(prog.testRun({ data: pkt }).retval, 7, 'value read through the inner map');
     assert.equal(first.map('outer').lookup(u32(0))!.length, 4, 'outer map returns inner map id');
+
+    // updateAsync (the update's RCU wait on a worker thread): another inner map replaces the first.
+    using inner2 = BpfMap.create(zoo.maps.get('outer')!.innerMap!);
+    inner2.update(u32(0), u64(9));
+    await first.map('outer').updateAsync(u32(0), u32(inner2.fd.value));
+    assert.equal(
+      prog.testRun({ data: pkt }).retval,
+      9,
+      'value read through the inner map put in by updateAsync',
+    );
+    await assert.rejects(
+      first.map('outer').updateAsync(u32(0), u64(1)),
+      /outer: value is 8 bytes, expected 4/,
+    );
+    // a failure the kernel reports comes with its errno (repeated synchronously for it)
+    await assert.rejects(first.map('outer').updateAsync(u32(0), u32(0x7ffffff0)), /EBADF|EINVAL/);
   });
 
   it('closes every fd it opened', () => {

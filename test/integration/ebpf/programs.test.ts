@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { Btf, BtfKind, Collection, CollectionSpec, VerifierError } from '../../../src/ebpf/index.js';
 import { AttrLayout } from '../../../src/ebpf/sys/bpf.js';
 import { bpfObject } from '../../helpers/paths.js';
+import { cleanupStack, privateBpffs } from '../../helpers/sys.js';
 
 /** An IPv4/TCP packet (Ethernet framed) to `dport`. */
 export function tcpPacket(dport: number, dst = [10, 0, 0, 2]): Buffer {
@@ -36,6 +37,34 @@ describe('privileged: programs', () => {
     const info = prog.info();
     assert.equal(info.name, 'filter_ingress');
     assert.equal(info.mapIds.length, 6);
+  });
+
+  it('loadAsync with serialUntil verifies one program after the other, the rest at once once it settles', async (t) => {
+    const cleanup = cleanupStack();
+    t.after(() => cleanup.run());
+    const pinPath = privateBpffs(cleanup); // the object has a map pinned by name
+    const spec = CollectionSpec.fromFile(bpfObject('test/maps_zoo.o'));
+    spec.rewriteConstants({ magic: 1 });
+    const names = [...spec.programs.keys()];
+    assert.ok(names.length >= 2, 'an object with several programs');
+    // never settles: every program still loads, one at a time
+    {
+      using c = await Collection.loadAsync(spec, { pinPath, serialUntil: new Promise(() => {}) });
+      assert.deepEqual([...c.programs.keys()].sort(), [...names].sort());
+      assert.equal(c.program('lpm_then_tail').testRun({ data: Buffer.alloc(64) }).retval, 1);
+    }
+    // settled at once: as loadAsync without it
+    {
+      using c = await Collection.loadAsync(spec, { pinPath, serialUntil: Promise.resolve() });
+      assert.deepEqual([...c.programs.keys()].sort(), [...names].sort());
+    }
+    // a rejected program fails the load in serial mode too, with the verifier's error
+    await assert.rejects(
+      Collection.loadAsync(CollectionSpec.fromFile(bpfObject('test/rejected.o')), {
+        serialUntil: new Promise(() => {}),
+      }),
+      VerifierError,
+    );
   });
 
   it('specialises one object per load through .rodata constants', () => {
