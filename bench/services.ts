@@ -30,9 +30,9 @@
  * seconds, so two runs one after the other still see different machines. A side's rate leaves
  * its slowest 5% of connections out (preempted by other work: milliseconds that say nothing about
  * the path); p99 shows them. On a loaded machine the figures still move with the load:
- * the client's CPU per connection and the connect hook's own run time per call (kernel BPF
- * stats, a phase of its own at the end, pod IP and ClusterIP rows interleaved) are the figures
- * the load moves least, though it moves them too (cache misses).
+ * the client's CPU per connection and the socket-LB hooks' own run time per connection (connect
+ * and close; kernel BPF stats, a phase of its own at the end, pod IP and ClusterIP rows
+ * interleaved) are the figures the load moves least, though it moves them too (cache misses).
  * Knobs: BENCH_SERVICE_SIZES (1,1000,10000), BENCH_ROUNDS (15), BENCH_CONNECTIONS (5000 per
  * measurement), BENCH_ENDPOINT_CHANGES (20), BENCH_HOOK_ROUNDS (5), BENCH_SEED (the rows' order),
  * BENCH_CONTROL_PLANE_ONLY=1 (stop after the control-plane figures).
@@ -427,8 +427,9 @@ function progStats(id: number): { ns: number; runs: number } {
 }
 
 /**
- * The connect hook's run time per call (kernel BPF stats), for the pod IP and ClusterIP rows of
- * each size: what socket-LB adds to a connection, free of the machine's load. Stats are on for
+ * The socket-LB hooks' run time per connection (kernel BPF stats: connect4 at connect(),
+ * sock_release at close(), where a TCP socket's slot is freed), for the pod IP and ClusterIP rows
+ * of each size: what socket-LB adds to a connection, free of the machine's load. Stats are on for
  * this phase only (they cost every BPF program on the machine two clock reads per run).
  */
 async function hookCost(
@@ -445,42 +446,54 @@ async function hookCost(
   const off = () => close(fd);
   cleanups.push(off);
   try {
-    const progOf = new Map<number, number>();
+    // The hooks a client connection runs: connect4 at connect(), sock_release at close().
+    const progsOf = new Map<number, { connect: number; release: number }>();
     for (const a of agents.values()) {
       const loader = SocketLbLoader.open({ bpffs: a.cfg.bpffsDir, maps: a.hive.get(DatapathT).m });
-      const prog = loader.pinned().connect4?.progId;
+      const pinned = loader.pinned();
       loader.close();
-      if (prog === undefined) throw new Error(`no connect4 hook pinned for the ${a.size}-service agent`);
-      progOf.set(a.size, prog);
+      const connect = pinned.connect4?.progId;
+      const release = pinned.release?.progId;
+      if (connect === undefined || release === undefined)
+        throw new Error(`no connect4 / sock_release hook pinned for the ${a.size}-service agent`);
+      progsOf.set(a.size, { connect, release });
     }
     const measured = rows.filter((r) => r.size !== undefined);
-    const ns = new Map<string, number[]>(measured.map((r) => [r.key, []]));
+    const ns = new Map<string, { connect: number[]; release: number[] }>(
+      measured.map((r) => [r.key, { connect: [], release: [] }]),
+    );
     const cpu = new Map<string, number[]>(measured.map((r) => [r.key, []]));
     for (let round = 0; round < HOOK_ROUNDS; round++)
       for (const row of shuffle(measured, random)) {
-        const prog = progOf.get(row.size!)!;
-        const before = progStats(prog);
+        const progs = progsOf.get(row.size!)!;
+        const before = { connect: progStats(progs.connect), release: progStats(progs.release) };
         const f = await runClient(crr, row);
-        const after = progStats(prog);
-        const runs = after.runs - before.runs;
-        if (runs !== CONNECTIONS + WARMUP)
-          throw new Error(
-            `${row.label}: the connect hook ran ${runs} times for ${CONNECTIONS + WARMUP} connections`,
-          );
-        ns.get(row.key)!.push((after.ns - before.ns) / runs);
+        for (const hook of ['connect', 'release'] as const) {
+          const after = progStats(progs[hook]);
+          const runs = after.runs - before[hook].runs;
+          // release: the client's sockets, and now and then one of another process in the cgroup
+          if (runs < CONNECTIONS + WARMUP || (hook === 'connect' && runs !== CONNECTIONS + WARMUP))
+            throw new Error(
+              `${row.label}: the ${hook} hook ran ${runs} times for ${CONNECTIONS + WARMUP} connections`,
+            );
+          ns.get(row.key)![hook].push((after.ns - before[hook].ns) / runs);
+        }
         cpu.get(row.key)!.push(f.cpuUs * 1000);
       }
     console.log(
-      `connect hook (cil_sock4_connect) run time per connect, median of ${HOOK_ROUNDS} interleaved rounds ` +
-        `(BPF run-time stats, on for this phase only)`,
+      `socket-LB hooks' run time per connection: connect (cil_sock4_connect) and close (cil_sock_release), ` +
+        `median of ${HOOK_ROUNDS} interleaved rounds (BPF run-time stats, on for this phase only)`,
     );
     for (const size of agents.keys()) {
-      const pod = median(ns.get(`pod-${size}`)!);
-      const lb = median(ns.get(`lb-${size}`)!);
-      const share = ((lb - pod) / median(cpu.get(`lb-${size}`)!)) * 100;
+      const hook = (key: string, h: 'connect' | 'release') => median(ns.get(key)![h]);
+      const pod = (h: 'connect' | 'release') => hook(`pod-${size}`, h);
+      const lb = (h: 'connect' | 'release') => hook(`lb-${size}`, h);
+      const added = lb('connect') + lb('release') - pod('connect') - pod('release');
+      const share = (added / median(cpu.get(`lb-${size}`)!)) * 100;
       line(
-        `${fmt(size)} service(s): pod IP / ClusterIP, and what translating adds to the client CPU`,
-        `${pod.toFixed(0)} / ${lb.toFixed(0)} ns, ${share.toFixed(1)}%`,
+        `${fmt(size)} service(s): connect pod IP / ClusterIP, close pod IP / ClusterIP; translating adds`,
+        `${pod('connect').toFixed(0)} / ${lb('connect').toFixed(0)}, ${pod('release').toFixed(0)} / ` +
+          `${lb('release').toFixed(0)} ns; ${added.toFixed(0)} ns, ${share.toFixed(1)}% of client CPU`,
       );
     }
   } finally {

@@ -1,6 +1,6 @@
 /**
  * Socket-LB on a node: bpf_sock.o's cgroup socket hooks (connect, sendmsg, recvmsg, getpeername, for
- * IPv4 and IPv6) attached to the node's cgroup v2 directory, so that every process in it (the node's
+ * IPv4 and IPv6, and sock_release) attached to the node's cgroup v2 directory, so that every process in it (the node's
  * and its pods') connects to services straight at a backend. The caller owns the cgroup: it creates
  * it and puts the processes in; this loader only attaches to it.
  *
@@ -35,6 +35,8 @@ export const SOCK_HOOKS = {
   sendmsg6: 'cil_sock6_sendmsg',
   recvmsg6: 'cil_sock6_recvmsg',
   getpeername6: 'cil_sock6_getpeername',
+  /** close(): frees the socket's TCP slot (cilium_lb_sock_slots) */
+  release: 'cil_sock_release',
 } as const;
 export type SockHook = keyof typeof SOCK_HOOKS;
 const PINS = Object.keys(SOCK_HOOKS) as SockHook[];

@@ -23,6 +23,8 @@
  * 10,000 services x 10 backends must fit; unpreallocated, so the size costs nothing until used */
 #define LB_SERVICE_MAP_SIZE 262144
 #define LB_BACKEND_MAP_SIZE 262144
+/* socket-LB: slots of TCP sockets' reverse entries (bpf_sock.c), by socket cookie; a power of 2 */
+#define LB_SOCK_SLOTS 65536
 /* Maglev lookup table size M of the inner map template (a prime; upstream's default). The node's
  * maglev maps may be created with another M, the agent's setting (src/datapath/maps/lb.ts). */
 #define LB_MAGLEV_LUT_SIZE 16381

@@ -151,6 +151,7 @@ const ops = {
   async hold({ host, port, id }) { const r = await tcp(host, port); if (r.sock) held.set(id, r.sock); delete r.sock; return r; },
   // net.Socket caches its first getpeername(); drop the cache to ask the kernel again.
   async peer({ id }) { const c = held.get(id); c._peername = undefined; return { peer: hp(c.remoteAddress, c.remotePort) }; },
+  async drop({ id }) { const c = held.get(id); held.delete(id); await new Promise((r) => { c.once('close', r); c.destroy(); }); return {}; },
 };
 ${SERVE_OPS}`;
 
@@ -191,6 +192,11 @@ export class CgroupClient extends LineClient {
     opts: { n?: number; sockets?: number; connected?: boolean } = {},
   ): Promise<UdpResult[]> {
     return this.call({ op: 'udp', host, port, ...opts });
+  }
+
+  /** Closes the connection kept as `id`; resolves once its socket is closed. */
+  drop(id: string): Promise<Record<string, never>> {
+    return this.call({ op: 'drop', id });
   }
 
   /** Opens a TCP connection and keeps it as `id`. */

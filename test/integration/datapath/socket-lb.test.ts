@@ -5,6 +5,7 @@
  * service addresses nobody owns. Every address is on the namespace's loopback.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   cgroupId,
@@ -14,8 +15,9 @@ import {
   type LbService,
   SocketLbLoader,
 } from '../../../src/datapath/index.js';
-import { LinkType } from '../../../src/ebpf/index.js';
+import { BpfMap, LinkType } from '../../../src/ebpf/index.js';
 import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
+import { waitFor } from '../../helpers/wait.js';
 import { CgroupClient, startServers, throwawayCgroup } from './cgroup-client.js';
 
 const TCP_PORT = 8080;
@@ -37,6 +39,10 @@ const ID6 = [11, 12];
 
 const name = (addr: string, port: number) => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 const servers = (addrs: readonly string[], port: number) => addrs.map((a) => name(a, port));
+
+/** Socket slots (bpf_sock.c): the holder's cookie in cilium_lb_sock_slots (0: free), its
+ * lb_sock_rev in cilium_lb_sock_slot_rev (the service address at byte 16). */
+const SLOT_REV = { size: 40, service: 16 } as const;
 
 /** Counts per server of a list of results. */
 function tally(results: { server?: string }[]): Map<string, number> {
@@ -61,6 +67,45 @@ describe('privileged: socket-LB: cgroup hooks translate service addresses for re
     maps.lb.upsertRevNat({ revNatIndex, address: fe.address, port: fe.port });
     maps.lb.upsertService(fe, { ...s, revNatIndex });
     return revNatIndex;
+  }
+
+  /** The TCP socket slots held now (cookie not 0) for an IPv4 service address. */
+  function slotsOf(service: string): number {
+    const holders = BpfMap.openPinned(join(bpffs, 'cilium_lb_sock_slots'));
+    const revs = BpfMap.openPinned(join(bpffs, 'cilium_lb_sock_slot_rev'));
+    try {
+      const h = holders.lookupBatch(8192);
+      const r = revs.lookupBatch(8192);
+      const cookies = Buffer.from(h.values.buffer, h.values.byteOffset, h.values.length);
+      const entries = Buffer.from(r.values.buffer, r.values.byteOffset, r.values.length);
+      const want = Buffer.from(service.split('.').map(Number));
+      let n = 0;
+      for (let i = 0; i < h.count; i++) {
+        const o = i * SLOT_REV.size + SLOT_REV.service;
+        if (cookies.readBigUInt64LE(8 * i) !== 0n && entries.subarray(o, o + 4).equals(want)) n++;
+      }
+      return n;
+    } finally {
+      holders.close();
+      revs.close();
+    }
+  }
+
+  /** Writes every slot's holder: `cookie(i)` (another socket), or 0 (free). */
+  function fillSlots(cookie: (i: number) => bigint): void {
+    const m = BpfMap.openPinned(join(bpffs, 'cilium_lb_sock_slots'));
+    try {
+      const n = m.info().maxEntries;
+      const keys = Buffer.alloc(4 * n);
+      const values = Buffer.alloc(8 * n);
+      for (let i = 0; i < n; i++) {
+        keys.writeUInt32LE(i, 4 * i);
+        values.writeBigUInt64LE(cookie(i), 8 * i);
+      }
+      m.updateMany(keys, values, n);
+    } finally {
+      m.close();
+    }
   }
 
   before(async () => {
@@ -262,7 +307,8 @@ describe('privileged: socket-LB: cgroup hooks translate service addresses for re
     service(fe, { backends: ID4 });
     const held = await client.hold('c1', fe.address, fe.port);
     assert.equal(held.peer, '10.96.0.40:80');
-    // a TCP socket keeps what its backend stands for in its own storage, not in the node-wide map
+    // a TCP socket keeps what its backend stands for in its slot, not in the node-wide LRU map
+    assert.equal(slotsOf(fe.address), 1);
     const inMap = maps.lb.listReverseSk().filter((e) => e.service.address === fe.address).length;
     assert.equal(inMap, 0);
     maps.lb.deleteService(fe);
@@ -272,9 +318,45 @@ describe('privileged: socket-LB: cgroup hooks translate service addresses for re
     assert.equal((await client.peer('c1')).peer, held.server);
   });
 
+  it('a TCP connection holds one socket slot while it is open; close() gives it back', async () => {
+    const fe = { address: '10.96.0.41', port: 80, protocol: TCP } as const;
+    service(fe, { backends: ID4 });
+    const held = await client.hold('c2', fe.address, fe.port);
+    assert.equal(held.peer, '10.96.0.41:80');
+    assert.equal(slotsOf(fe.address), 1);
+    await client.drop('c2');
+    await waitFor('the slot freed at close', () => slotsOf(fe.address) === 0);
+    // connections opened and closed one after the other leave no slot behind
+    const done = await client.tcp(fe.address, fe.port, 20);
+    assert.deepEqual(
+      done.map((r) => r.error),
+      Array(20).fill(undefined),
+    );
+    await waitFor('every slot freed', () => slotsOf(fe.address) === 0);
+  });
+
+  it('a connection whose slot another socket holds keeps its entry in its own socket storage', async () => {
+    const fe = { address: '10.96.0.42', port: 80, protocol: TCP } as const;
+    service(fe, { backends: ID4 });
+    // every slot held by sockets that are not there (cookies far above any real one)
+    fillSlots((i) => (1n << 62n) + BigInt(i));
+    try {
+      const held = await client.hold('c3', fe.address, fe.port);
+      assert.equal(held.error, undefined);
+      assert.equal(held.peer, '10.96.0.42:80', 'getpeername() from the socket storage');
+      assert.equal(slotsOf(fe.address), 0, 'no slot taken over');
+      // the stale-entry path of the storage: the service goes, the backend is reported
+      maps.lb.deleteService(fe);
+      assert.equal((await client.peer('c3')).peer, held.server);
+      await client.drop('c3');
+    } finally {
+      fillSlots(() => 0n);
+    }
+  });
+
   it('attaching again swaps the programs into the same pinned cgroup links; detach stops translating', async () => {
     const pinned = sock.pinned();
-    assert.equal(Object.keys(pinned).length, 8);
+    assert.equal(Object.keys(pinned).length, 9);
     for (const l of Object.values(pinned)) {
       assert.equal(l.type, LinkType.CGROUP);
       assert.equal(l.cgroupId, cgroupId(cgroup));

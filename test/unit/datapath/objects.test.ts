@@ -69,6 +69,7 @@ describe('datapath objects: codegen over several objects', () => {
       'bpf_host has the node constants and its own, no endpoint constants',
     );
     assert.deepEqual(OBJECTS.bpf_sock.programs, {
+      cil_sock_release: 'cgroup/sock_release',
       cil_sock4_connect: 'cgroup/connect4',
       cil_sock4_getpeername: 'cgroup/getpeername4',
       cil_sock4_recvmsg: 'cgroup/recvmsg4',

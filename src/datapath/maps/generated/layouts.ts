@@ -2426,6 +2426,26 @@ export const MAPS = {
     flags: 1,
     pinning: 'by-name',
   },
+  cilium_lb_sock_slot_rev: {
+    name: 'cilium_lb_sock_slot_rev',
+    type: 2,
+    typeName: 'ARRAY',
+    keySize: 4,
+    valueSize: 40,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+  },
+  cilium_lb_sock_slots: {
+    name: 'cilium_lb_sock_slots',
+    type: 2,
+    typeName: 'ARRAY',
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: 65536,
+    flags: 0,
+    pinning: 'by-name',
+  },
   cilium_lb4_affinity: {
     name: 'cilium_lb4_affinity',
     type: 9,
@@ -2810,6 +2830,7 @@ export const OBJECTS = {
   bpf_sock: {
     file: 'bpf_sock.o',
     programs: {
+      cil_sock_release: 'cgroup/sock_release',
       cil_sock4_connect: 'cgroup/connect4',
       cil_sock4_getpeername: 'cgroup/getpeername4',
       cil_sock4_recvmsg: 'cgroup/recvmsg4',
@@ -2837,6 +2858,8 @@ export const OBJECTS = {
       'cilium_lb6_source_range',
       'cilium_lb_affinity_match',
       'cilium_lb_sock_rev',
+      'cilium_lb_sock_slot_rev',
+      'cilium_lb_sock_slots',
     ],
     constants: {
       MONITOR_AGGREGATION: 4,
@@ -3042,6 +3065,7 @@ export const DEFS = {
   LB_MAP_SIZE: 65536,
   LB_SERVICE_MAP_SIZE: 262144,
   LB_BACKEND_MAP_SIZE: 262144,
+  LB_SOCK_SLOTS: 65536,
   LB_MAGLEV_LUT_SIZE: 16381,
   NODEPORT_NAT_MAP_SIZE: 131072,
 } as const;
