@@ -9,7 +9,10 @@
  * local backend's pod after that endpoint's conntrack and ingress policy (against the client's
  * identity), or, SNATed, out of this device towards a backend on another node. Replies of such
  * connections from a remote backend (addressed to the SNAT address and port) are translated back
- * and sent to the client. Everything else goes to the node's stack untouched. One load per device;
+ * and sent to the client. Before all that, another node's VXLAN packet to this node: a small one
+ * of an established connection is decapsulated and delivered into its pod here
+ * (lib/overlay_decap.h), the rest goes to the kernel's VXLAN socket. Everything else goes to the
+ * node's stack untouched. One load per device;
  * lib/config/host.h lists its constants. See bpf/README.md.
  */
 #define EVENT_SOURCE_FILE DROP_FILE_HOST
@@ -31,6 +34,7 @@
 #include "lib/nodeport.h"
 #include "lib/overlay.h"
 #include "lib/deliver.h"
+#include "lib/overlay_decap.h"
 
 char _license[] SEC("license") = "Dual BSD/GPL";
 
@@ -329,13 +333,20 @@ int cil_from_netdev(struct __sk_buff *ctx)
 
 	if (ctx->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
+	/* another node's VXLAN packet for this node's overlay: straight into the pod, or to the
+	 * kernel's VXLAN socket (it owns the port, no service can be behind it) */
+	if (ENCAP_IFINDEX) {
+		ret = overlay_decap(ctx);
+		if (ret != OVERLAY_NOT_TUNNEL)
+			return ret >= 0 ? ret : host_drop(ctx, ret, &v, len);
+	}
 	/* what cannot be parsed (a fragment, say) is not translated: the stack's */
 	if (parse_ipv4(ctx, &p) < 0 || p.kind != PKT_TRACKED)
 		return TC_ACT_OK;
 	if (p.tuple.nexthdr != CIL_IPPROTO_TCP && p.tuple.nexthdr != CIL_IPPROTO_UDP)
 		return TC_ACT_OK;
-	/* another node's VXLAN packet for this node's overlay device: the kernel's VXLAN socket owns
-	 * the port, no service can be behind it */
+	/* a VXLAN packet whose headers were not all in the linear data (overlay_decap did not see it):
+	 * the kernel's VXLAN socket's */
 	if (ENCAP_IFINDEX && p.tuple.nexthdr == CIL_IPPROTO_UDP && p.tuple.dport == bpf_htons(OVERLAY_PORT) &&
 	    NODE_IPV4 && p.tuple.daddr4 == NODE_IPV4)
 		return TC_ACT_OK;

@@ -29,6 +29,47 @@
 #define DELIVER_FULL_WAY 1
 
 /*
+ * The conntrack entry of a packet that may go the short way (deliver_to_pod's checks, nothing
+ * written): NULL when it takes the full way. `key` gets the tuple the entry was found by.
+ */
+static __always_inline struct ct_entry *deliver_entry(const struct pktinfo *p, struct ct_key *key, __u64 now,
+						      int *reply)
+{
+	struct ct_entry *e;
+
+	if (p->kind != PKT_TRACKED)
+		return NULL;
+	*key = p->tuple;
+	e = ct_find_entry(p->ipv6, key, CT_SIDE_INGRESS, now, reply);
+	if (!e)
+		return NULL; /* a new connection: the pod's ingress policy decides */
+	if (!*reply && (e->flags & CT_F_PROXY_REDIRECT))
+		return NULL;
+	if (*reply && e->rev_nat_index && !(e->flags & CT_F_NODEPORT) && !p->ipv6)
+		return NULL;
+	if (trace_wanted(*reply ? CT_REPLY : CT_ESTABLISHED, p->tuple.nexthdr, p->tcp_flags,
+			 ct_seen_flags(e, *reply)))
+		return NULL;
+	return e;
+}
+
+/* The short way for a packet deliver_entry found `e` for: the routing step, the entry's and the
+ * endpoint's accounting, into the pod. A redirect verdict or -DROP_*. */
+static __always_inline int deliver_commit(struct __sk_buff *ctx, const struct pktinfo *p,
+					  const struct endpoint_info *ep, struct ct_entry *e, int reply, __u64 now)
+{
+	__u32 len = ctx->len;
+	int ret;
+
+	ret = p->ipv6 ? ipv6_l2_forward(ctx, ep->mac, ep->node_mac) : ipv4_l2_forward(ctx, ep->mac, ep->node_mac);
+	if (ret < 0)
+		return ret;
+	ct_update(e, p->tuple.nexthdr, p->tcp_flags, len, reply, now);
+	update_metrics(ep->lxc_id, len, METRIC_INGRESS, 0);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+/*
  * `p`: the parsed packet (the wire tuple); `ep`: the local pod it is for (not the host). A
  * redirect verdict, DELIVER_FULL_WAY, or -DROP_* (TTL / hop limit exhausted: the packet is
  * unchanged, nothing accounted).
@@ -36,32 +77,15 @@
 static __always_inline int deliver_to_pod(struct __sk_buff *ctx, const struct pktinfo *p,
 					  const struct endpoint_info *ep)
 {
-	__u32 len = ctx->len;
+	__u64 now = ct_now();
 	struct ct_entry *e;
 	struct ct_key key;
-	__u64 now;
-	int reply, ret;
+	int reply;
 
-	if (p->kind != PKT_TRACKED)
-		return DELIVER_FULL_WAY;
-	key = p->tuple;
-	now = ct_now();
-	e = ct_find_entry(p->ipv6, &key, CT_SIDE_INGRESS, now, &reply);
+	e = deliver_entry(p, &key, now, &reply);
 	if (!e)
-		return DELIVER_FULL_WAY; /* a new connection: the pod's ingress policy decides */
-	if (!reply && (e->flags & CT_F_PROXY_REDIRECT))
 		return DELIVER_FULL_WAY;
-	if (reply && e->rev_nat_index && !(e->flags & CT_F_NODEPORT) && !p->ipv6)
-		return DELIVER_FULL_WAY;
-	if (trace_wanted(reply ? CT_REPLY : CT_ESTABLISHED, p->tuple.nexthdr, p->tcp_flags,
-			 ct_seen_flags(e, reply)))
-		return DELIVER_FULL_WAY;
-	ret = p->ipv6 ? ipv6_l2_forward(ctx, ep->mac, ep->node_mac) : ipv4_l2_forward(ctx, ep->mac, ep->node_mac);
-	if (ret < 0)
-		return ret;
-	ct_update(e, key.nexthdr, p->tcp_flags, len, reply, now);
-	update_metrics(ep->lxc_id, len, METRIC_INGRESS, 0);
-	return bpf_redirect_peer(ep->ifindex, 0);
+	return deliver_commit(ctx, p, ep, e, reply, now);
 }
 
 #endif

@@ -58,6 +58,58 @@ export async function tcpTransfer(from: string, to: string, toIp: string, bytes:
   }
 }
 
+const ECHO = `
+  import net from 'node:net';
+  net.createServer((c) => { c.setNoDelay(true); c.on('data', (d) => c.write(d)); c.on('error', () => {}); })
+    .listen(5302, '0.0.0.0', () => console.log('listening'));`;
+const ASKER = `
+  import net from 'node:net';
+  const [host, rounds] = [process.argv[1], Number(process.argv[2])];
+  const msg = Buffer.alloc(32, 1);
+  let left = rounds, got = 0;
+  const c = net.connect({ host, port: 5302 }, () => { c.setNoDelay(true); c.write(msg); });
+  c.on('data', (d) => { got += d.length; while (got >= msg.length) { got -= msg.length;
+    if (--left === 0) { console.log('done'); c.end(); } else c.write(msg); } });
+  c.on('close', () => process.exit(left === 0 ? 0 : 1));
+  c.on('error', (e) => { console.error(e.message); process.exit(1); });`;
+
+/**
+ * `rounds` request/response exchanges of 32 bytes, one at a time, over one TCP connection from the
+ * pod in netns `from` to an echo server on port 5302 in netns `to` (address `toIp`): small packets,
+ * one in flight. Resolves once every answer came back.
+ */
+export async function tcpPingPong(from: string, to: string, toIp: string, rounds: number): Promise<void> {
+  const echo = spawn(
+    'nsenter',
+    [`--net=/run/netns/${to}`, process.execPath, '--input-type=module', '-e', ECHO],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  try {
+    let out = '';
+    echo.stdout!.on('data', (d) => (out += d));
+    await waitFor('the echo server to listen', () => out.includes('listening'));
+    const asker = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${from}`,
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        ASKER,
+        toIp,
+        String(rounds),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const code = await new Promise<number | null>((r) => asker.on('exit', r));
+    assert.equal(code, 0, 'every request was answered');
+  } finally {
+    echo.kill('SIGKILL');
+  }
+}
+
 interface LinkStats {
   ifindex: number;
   link_index?: number;

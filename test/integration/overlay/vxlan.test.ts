@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { run } from '../../../src/datapath/linux/index.js';
 import { loadLab } from '../../../src/lab/state.js';
 import { cli, cliOk, labName, manifest, ping, pinnedPod, probe } from '../../helpers/cli.js';
-import { podPackets, tcpTransfer } from '../../helpers/transfer.js';
+import { podPackets, tcpPingPong, tcpTransfer } from '../../helpers/transfer.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const LAB = labName('ovx');
@@ -198,6 +198,23 @@ describe('privileged: three nodes on the VXLAN overlay', () => {
     const [rx, tx] = [now.podRx - before.podRx, now.hostTx - before.hostTx];
     assert.ok(rx > 0, 'the pod received the transfer');
     assert.ok(tx * 4 < rx, `the host-side veth sent ${tx} of the pod's ${rx} packets`);
+  });
+
+  it("an established connection's small packets are decapsulated on the node's eth0, not by the VXLAN device", async () => {
+    const nsOf = (name: string) => Object.values(loadLab(LAB)!.pods).find((p) => p.name === name)!.netns;
+    const ROUNDS = 400;
+    const [rx1, pod1] = [await vxlanRx('node1'), await podPackets(netns('node1'), nsOf('srv'))];
+    const [rx2, pod2] = [await vxlanRx('node2'), await podPackets(netns('node2'), nsOf('ca'))];
+    await tcpPingPong(nsOf('ca'), nsOf('srv'), ip.get('srv')!, ROUNDS);
+    const now1 = await podPackets(netns('node1'), nsOf('srv'));
+    const now2 = await podPackets(netns('node2'), nsOf('ca'));
+    assert.ok(now1.podRx - pod1.podRx >= ROUNDS, 'every request reached the server pod');
+    assert.ok(now2.podRx - pod2.podRx >= ROUNDS, 'every answer reached the client pod');
+    // only the packets the pods' to-container programs decide (the handshake, the close) took
+    // the VXLAN device, on either node
+    const [dev1, dev2] = [(await vxlanRx('node1')) - rx1, (await vxlanRx('node2')) - rx2];
+    assert.ok(dev1 * 4 < ROUNDS, `node1's VXLAN device received ${dev1} of ${ROUNDS} requests`);
+    assert.ok(dev2 * 4 < ROUNDS, `node2's VXLAN device received ${dev2} of ${ROUNDS} answers`);
   });
 
   it('an ICMP port unreachable from a remote pod comes back to the sender', async () => {
