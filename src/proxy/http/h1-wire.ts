@@ -40,25 +40,50 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** token (RFC 9110 §5.6.2): a method or a header name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/**
- * A header line: name, colon, value without leading blanks (trailing ones are cut after: a lazy
- * pattern would try the end of the line at every character); no control characters but tab.
- */
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)$/;
+/** The bytes of a token, as a table: heads are scanned character by character, not by regular expressions. */
+const TOKEN_CHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TOKEN_CHAR[c.charCodeAt(0)] = 1;
+/** A character a field value or reason phrase may not hold: controls but tab (bare CR and LF among them). */
+const isCtl = (c: number) => (c < 0x20 && c !== 0x09) || c === 0x7f;
+const isBlank = (c: number) => c === 0x20 || c === 0x09;
 
-/** `v` without trailing blanks (SP, HTAB: the optional whitespace around a field value). */
-function trimBlanks(v: string): string {
-  let n = v.length;
-  while (n > 0) {
-    const c = v.charCodeAt(n - 1);
-    if (c !== 0x20 && c !== 0x09) break;
-    n--;
-  }
-  return n === v.length ? v : v.slice(0, n);
+/** Why a header line is malformed (the slow path: only for a line the scan refused). */
+function whyMalformed(line: string): string {
+  return line.startsWith(' ') || line.startsWith('\t')
+    ? 'a folded header line (obs-fold)'
+    : /^[^:]*[ \t]:/.test(line)
+      ? 'whitespace before a header colon'
+      : !line.includes(':')
+        ? 'a header line without a colon'
+        : !TOKEN.test(line.slice(0, line.indexOf(':')))
+          ? `an invalid header name ${JSON.stringify(line.slice(0, Math.min(40, line.indexOf(':'))))}`
+          : 'a control character (or bare CR/LF) in a header value';
 }
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-const DIGITS = /^\d{1,15}$/;
+
+/** `s` as a Content-Length value: 1 to 15 digits, else -1. */
+function digits(s: string): number {
+  if (s.length === 0 || s.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** The comma-separated tokens of a list header, trimmed, lower-cased, empty ones left out. */
+function listTokens(value: string): string[] {
+  if (!value.includes(',')) {
+    const v = value.trim().toLowerCase();
+    return v === '' ? [] : [v];
+  }
+  return value
+    .split(',')
+    .map((x) => x.trim().toLowerCase())
+    .filter((x) => x !== '');
+}
 
 /** What both heads carry. */
 interface Head {
@@ -108,9 +133,13 @@ export function headEnd(buf: Buffer, what: 'request' | 'response'): number {
   return -1;
 }
 
-/** Header lines of a head (after its first line); fills names/values and the framing fields. */
+/**
+ * The header lines of the head in `s` from `at` (the start of the line after the start line) to
+ * its empty line; fills names/values and the framing fields. `line` is the start line's number.
+ */
 function parseHeaders(
-  lines: string[],
+  s: string,
+  at: number,
   what: 'request' | 'response',
   status: number,
 ): Omit<Head, 'minor' | 'size'> {
@@ -120,57 +149,62 @@ function parseHeaders(
   let contentLength = -1;
   let te: string | undefined;
   let connection: string[] = [];
-  // lines[0] is the start line, the last two are the empty strings after the final CRLFCRLF
-  for (let i = 1; i < lines.length - 2; i++) {
-    const line = lines[i]!;
-    const m = HEADER_LINE.exec(line);
-    if (m === null) {
-      const why =
-        line.startsWith(' ') || line.startsWith('\t')
-          ? 'a folded header line (obs-fold)'
-          : /^[^:]*[ \t]:/.test(line)
-            ? 'whitespace before a header colon'
-            : !line.includes(':')
-              ? 'a header line without a colon'
-              : /^[^:]*:/.test(line) && !TOKEN.test(line.slice(0, line.indexOf(':')))
-                ? `an invalid header name ${JSON.stringify(line.slice(0, Math.min(40, line.indexOf(':'))))}`
-                : 'a control character (or bare CR/LF) in a header value';
-      throw new HttpWireError(status, `malformed ${what} head: line ${i + 1} has ${why}`);
+  let i = at;
+  for (let line = 2; ; line++) {
+    const eol = s.indexOf('\r\n', i);
+    if (eol === i) break; // the empty line ending the head (headEnd found it)
+    // name: token characters up to the colon; value: after blanks, no controls, trailing blanks cut
+    let j = i;
+    let upper = false;
+    for (; j < eol; j++) {
+      const c = s.charCodeAt(j);
+      if (TOKEN_CHAR[c] !== 1) break;
+      if (c >= 0x41 && c <= 0x5a) upper = true;
     }
-    const raw = m[1]!;
-    const name = raw.toLowerCase();
-    const value = trimBlanks(m[2]!);
+    if (j === i || j === eol || s.charCodeAt(j) !== 0x3a)
+      throw new HttpWireError(
+        status,
+        `malformed ${what} head: line ${line} has ${whyMalformed(s.slice(i, eol))}`,
+      );
+    let v = j + 1;
+    while (v < eol && isBlank(s.charCodeAt(v))) v++;
+    let ve = eol;
+    for (let k = v; k < eol; k++)
+      if (isCtl(s.charCodeAt(k)))
+        throw new HttpWireError(
+          status,
+          `malformed ${what} head: line ${line} has ${whyMalformed(s.slice(i, eol))}`,
+        );
+    while (ve > v && isBlank(s.charCodeAt(ve - 1))) ve--;
+    const raw = s.slice(i, j);
+    const name = upper ? raw.toLowerCase() : raw;
+    const value = s.slice(v, ve);
     names.push(name);
     rawNames.push(raw);
     values.push(value);
+    i = eol + 2;
     if (name === 'content-length') {
-      for (const part of value.split(',')) {
-        const v = part.trim();
-        if (!DIGITS.test(v))
+      for (const part of value.includes(',') ? value.split(',') : [value]) {
+        const p = part.trim();
+        const n = digits(p);
+        if (n < 0)
           throw new HttpWireError(
             status,
-            `malformed ${what} head: invalid Content-Length ${JSON.stringify(v)}`,
+            `malformed ${what} head: invalid Content-Length ${JSON.stringify(p)}`,
           );
-        const n = Number(v);
         if (contentLength !== -1 && n !== contentLength)
           throw new HttpWireError(status, `malformed ${what} head: differing Content-Length values`);
         contentLength = n;
       }
     } else if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
-    else if (name === 'connection')
-      connection = connection.concat(
-        value
-          .split(',')
-          .map((s) => s.trim().toLowerCase())
-          .filter((s) => s !== ''),
-      );
+    else if (name === 'connection') {
+      const tokens = listTokens(value);
+      connection = connection.length === 0 ? tokens : connection.concat(tokens);
+    }
   }
   let chunked = false;
   if (te !== undefined) {
-    const codings = te
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter((s) => s !== '');
+    const codings = listTokens(te);
     chunked = codings[codings.length - 1] === 'chunked';
     if (what === 'request' && !chunked)
       throw new HttpWireError(
@@ -184,24 +218,49 @@ function parseHeaders(
   return { names, rawNames, values, contentLength, chunked, transferEncoding: te !== undefined, connection };
 }
 
+/**
+ * The request line at `from` in `s` (ending at `eol`): METHOD SP target SP HTTP/1.x, scanned
+ * rather than matched; undefined when it is not one.
+ */
+function requestLine(
+  s: string,
+  from: number,
+  eol: number,
+): { method: string; target: string; minor: 0 | 1 } | undefined {
+  let i = from;
+  while (i < eol && TOKEN_CHAR[s.charCodeAt(i)] === 1) i++;
+  if (i === from || s.charCodeAt(i) !== 0x20) return undefined;
+  const t = i + 1;
+  let j = t;
+  for (; j < eol; j++) {
+    const c = s.charCodeAt(j);
+    if (c < 0x21 || c > 0x7e) break;
+  }
+  // the version: exactly " HTTP/1.0" or " HTTP/1.1" to the end of the line
+  if (j === t || eol - j !== 9 || !s.startsWith(' HTTP/1.', j)) return undefined;
+  const minor = s.charCodeAt(eol - 1);
+  if (minor !== 0x30 && minor !== 0x31) return undefined;
+  return { method: s.slice(from, i), target: s.slice(t, j), minor: minor === 0x31 ? 1 : 0 };
+}
+
 /** The request head that `buf` starts with, `end` from headEnd. Leading empty lines are skipped. */
 export function parseRequestHead(buf: Buffer, end: number): RequestHead {
-  const lines = buf.toString('latin1', 0, end).split('\r\n');
-  let first = 0;
-  while (lines[first] === '' && first < lines.length - 2) first++;
-  const start = lines[first]!;
-  const m = REQUEST_LINE.exec(start);
-  if (m === null)
+  const s = buf.toString('latin1', 0, end);
+  let from = 0;
+  while (s.startsWith('\r\n', from) && from + 4 < end) from += 2;
+  const eol = s.indexOf('\r\n', from);
+  const line = requestLine(s, from, eol);
+  if (line === undefined)
     throw new HttpWireError(
       400,
-      `malformed request line ${JSON.stringify(start.slice(0, 60))}: want METHOD SP target SP HTTP/1.x`,
+      `malformed request line ${JSON.stringify(s.slice(from, Math.min(eol, from + 60)))}: want METHOD SP target SP HTTP/1.x`,
     );
-  const h = parseHeaders(first === 0 ? lines : lines.slice(first), 'request', 400);
+  const h = parseHeaders(s, eol + 2, 'request', 400);
   // built field by field: spreading the parsed headers into a literal copies them slowly
   return {
-    method: m[1]!,
-    target: m[2]!,
-    minor: m[3] === '1' ? 1 : 0,
+    method: line.method,
+    target: line.target,
+    minor: line.minor,
     names: h.names,
     rawNames: h.rawNames,
     values: h.values,
@@ -215,15 +274,30 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
 
 /** The response head that `buf` starts with (an upstream's answer; malformed: 502 to the client). */
 export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
-  const lines = buf.toString('latin1', 0, end).split('\r\n');
-  const m = STATUS_LINE.exec(lines[0]!);
-  if (m === null)
-    throw new HttpWireError(502, `malformed upstream status line ${JSON.stringify(lines[0]!.slice(0, 60))}`);
-  const h = parseHeaders(lines, 'response', 502);
+  const s = buf.toString('latin1', 0, end);
+  const eol = s.indexOf('\r\n');
+  // HTTP/1.x SP 3-digit status (not 0xx) [SP reason]
+  let ok = eol >= 12 && s.startsWith('HTTP/1.') && s.charCodeAt(8) === 0x20;
+  const minor = s.charCodeAt(7);
+  ok &&= minor === 0x30 || minor === 0x31;
+  let status = 0;
+  for (let k = 9; ok && k < 12; k++) {
+    const d = s.charCodeAt(k) - 0x30;
+    ok = d >= 0 && d <= 9 && (k > 9 || d > 0);
+    status = status * 10 + d;
+  }
+  ok &&= eol === 12 || s.charCodeAt(12) === 0x20;
+  for (let k = 13; ok && k < eol; k++) ok = !isCtl(s.charCodeAt(k));
+  if (!ok)
+    throw new HttpWireError(
+      502,
+      `malformed upstream status line ${JSON.stringify(s.slice(0, Math.min(Math.max(eol, 0), 60)))}`,
+    );
+  const h = parseHeaders(s, eol + 2, 'response', 502);
   return {
-    status: Number(m[2]),
-    reason: m[3] ?? '',
-    minor: m[1] === '1' ? 1 : 0,
+    status,
+    reason: eol > 13 ? s.slice(13, eol) : '',
+    minor: minor === 0x31 ? 1 : 0,
     names: h.names,
     rawNames: h.rawNames,
     values: h.values,

@@ -117,15 +117,17 @@ class Upstream {
   }
 }
 
-/** Idle upstream connections per key, newest used first (the ones most likely still open). */
+/**
+ * Idle upstream connections per key, newest used first (the ones most likely still open). A key's
+ * list stays while empty (a keep-alive client takes and gives back its connection per request: no
+ * map entry made and dropped each time); the sweep drops empty ones.
+ */
 export class UpstreamPool {
   readonly #idle = new Map<string, Upstream[]>();
 
   acquire(key: string): Upstream | undefined {
-    const list = this.#idle.get(key);
-    const up = list?.pop();
+    const up = this.#idle.get(key)?.pop();
     if (up === undefined) return undefined;
-    if (list!.length === 0) this.#idle.delete(key);
     up.reused = true;
     return up;
   }
@@ -151,13 +153,14 @@ export class UpstreamPool {
     if (list === undefined) return;
     const i = list.indexOf(up);
     if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.#idle.delete(up.key);
   }
 
-  /** Closes connections idle for longer than `idleMs`. */
+  /** Closes connections idle for longer than `idleMs`; drops the keys left without any. */
   sweep(now: number, idleMs: number): void {
-    for (const list of [...this.#idle.values()])
+    for (const [key, list] of [...this.#idle]) {
       for (const up of [...list]) if (now - up.idleSince >= idleMs) up.sock.destroy();
+      if (list.length === 0) this.#idle.delete(key);
+    }
   }
 
   idle(): number {
@@ -180,6 +183,24 @@ function poolKey(info: RedirectInfo): string {
   return `${info.client.address} ${info.original.address} ${info.original.port} ${info.egress} ${info.endpointId} ${info.srcIdentity} ${info.dstIdentity}`;
 }
 
+/** The request in flight as the rules see it: one per connection, filled in per request. */
+class RequestView implements HttpRequestView {
+  method = '';
+  path = '';
+  host = '';
+  head: RequestHead | undefined;
+
+  header(name: string): string | undefined {
+    return this.head === undefined ? undefined : headerValue(this.head, name);
+  }
+}
+
+/**
+ * A response head and the body bytes that came with it go out in one buffer (one plain write) up
+ * to this size; a larger body follows its head in a corked write.
+ */
+const ONE_WRITE_MAX = 16 * 1024;
+
 enum Phase {
   Head,
   Body,
@@ -196,6 +217,7 @@ export class ClientConnection {
   #pumping = false;
   readonly #key: string;
   readonly #onData = (c: Buffer) => this.#data(c);
+  readonly #view = new RequestView();
   // the request in flight
   #keepAlive = true;
   #reqBody: BodyFraming | undefined;
@@ -306,12 +328,12 @@ export class ClientConnection {
     this.#resSent = false;
     this.#resBuf = undefined;
     this.#resBody = undefined;
-    const allowed = this.ctx.allowed(this.info, {
-      method,
-      path: head.target,
-      host,
-      header: (n) => headerValue(head, n),
-    });
+    const view = this.#view;
+    view.method = method;
+    view.path = head.target;
+    view.host = host;
+    view.head = head;
+    const allowed = this.ctx.allowed(this.info, view);
     const upgrade =
       method === 'CONNECT' || (head.connection.includes('upgrade') && head.names.includes('upgrade'));
     if (upgrade) {
@@ -455,19 +477,27 @@ export class ClientConnection {
     if (end === buf.length) {
       this.sock.write(out, 'latin1');
       if (this.#resBody.done) this.#responseComplete();
-      return;
+    } else if (buf.length - end <= ONE_WRITE_MAX) this.#responseBody(buf, end, out);
+    else {
+      this.sock.cork();
+      this.sock.write(out, 'latin1');
+      this.#responseBody(buf, end);
+      this.sock.uncork();
     }
-    this.sock.cork();
-    this.sock.write(out, 'latin1');
-    this.#responseBody(buf.subarray(end));
-    this.sock.uncork();
   }
 
-  #responseBody(chunk: Buffer): void {
+  /** The response's body bytes in `chunk` from `from`, after `head` (written with them) if given. */
+  #responseBody(chunk: Buffer, from = 0, head?: string): void {
     const framing = this.#resBody!;
-    const n = framing.take(chunk, 0);
-    if (n < chunk.length) this.#upReusable = false; // bytes after the response: not a clean connection
-    if (n > 0 && !this.sock.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+    const n = framing.take(chunk, from);
+    if (from + n < chunk.length) this.#upReusable = false; // bytes after the response: not a clean connection
+    let out: Buffer | undefined;
+    if (head !== undefined) {
+      out = Buffer.allocUnsafe(head.length + n);
+      out.write(head, 0, 'latin1');
+      chunk.copy(out, head.length, from, from + n);
+    } else if (n > 0) out = n === chunk.length ? chunk : chunk.subarray(from, from + n);
+    if (out !== undefined && !this.sock.write(out)) {
       const up = this.#up!.sock;
       up.pause();
       this.sock.once('drain', () => up.resume());

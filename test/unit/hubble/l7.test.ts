@@ -265,4 +265,15 @@ describe('L7 flows', () => {
       paths.map((p) => `http://deathstar.default.svc.cluster.local${p}`),
     );
   });
+
+  it('get version 4 uuids, all different, across the runs that share a prefix', () => {
+    const withUuid: ParserContext = { ...ctx, uuid: true };
+    const seen = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      const u = l7Flow(ev('request', 'forwarded', 'GET', '/'), withUuid).uuid!;
+      assert.match(u, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(u);
+    }
+    assert.equal(seen.size, 10_000);
+  });
 });

@@ -101,6 +101,26 @@ describe('HTTP/1.1 heads', () => {
     const tr = parseResponseHead(t, t.length);
     assert.equal(tr.chunked, true);
     assert.equal(tr.contentLength, -1);
+    for (const line of [
+      'HTTP/1.1 2000 OK',
+      'HTTP/1.2 200 OK',
+      'HTTP/1.1 200\tOK',
+      'HTTP/1.1 200 O\x01K',
+      'HTTP/1.1 20',
+    ]) {
+      const w = Buffer.from(`${line}\r\n\r\n`, 'latin1');
+      assert.throws(
+        () => parseResponseHead(w, w.length),
+        (e: unknown) => e instanceof HttpWireError && e.status === 502 && /status line/.test(e.message),
+        line,
+      );
+    }
+    // values keep tabs inside and obs-text bytes, lose the blanks around them; names are lower-cased
+    const v = Buffer.from('HTTP/1.0 404 Not Found\r\nX-Note: \ta\tb\xe9 \t\r\nEMPTY:\r\n\r\n', 'latin1');
+    const vr = parseResponseHead(v, headEnd(v, 'response'));
+    assert.deepEqual([vr.status, vr.reason, vr.minor], [404, 'Not Found', 0]);
+    assert.deepEqual(vr.names, ['x-note', 'empty']);
+    assert.deepEqual(vr.values, ['a\tb\xe9', '']);
     const bad = Buffer.from('HTTP/1.1 99 Weird\r\n\r\n');
     assert.throws(
       () => parseResponseHead(bad, bad.length),
