@@ -60,7 +60,9 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
     /**
      * After an ADD was answered, ready the policy maps of the IDs about to be used. Not when an
      * endpoint is begun (PUT pod): its ADD follows, and a new inner map put into the outer one waits
-     * out an RCU grace period on the agent's thread; the begun endpoint has a spare ID's map already.
+     * out an RCU grace period; the begun endpoint has a spare ID's map already. The policy
+     * reconciler publishes them on its own (off the agent's thread): the next ADD waits for that
+     * only when it needs the reconciler, not from its start.
      */
     const prewarmSoon = () =>
       setImmediate(
@@ -69,7 +71,6 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
             // Endpoints begun ahead keep theirs too (prewarm drops spares it is not given).
             const begun = manager.list().filter((e) => e.state === 'waiting-for-interface');
             state.prewarm([...begun.map((e) => e.id), ...manager.spareIds(PREWARM_IDS)]);
-            await state.flush();
           }).catch((e) => log.warn({ err: e }, 'prewarm failed')),
       );
     const resources = get(ResourcesT);
