@@ -128,6 +128,15 @@ __noinline int lxc_policy(struct __sk_buff *ctx, const struct lxc_policy_query *
 			      POLICY_AUDIT_MODE);
 }
 
+/* proxy_record for a new connection the L7 proxy takes: global, verified once (cold path). */
+__noinline int lxc_proxy_record(const struct pktinfo *p, __u32 ep_id, __u32 egress, __u32 src_id,
+				__u32 dst_id)
+{
+	if (!p)
+		return -DROP_INVALID;
+	return proxy_record(p, (__u16)ep_id, (__u8)egress, src_id, dst_id);
+}
+
 /* Identity of a peer address: the local endpoint's when it is one (`ep`), else what the
  * ipcache holds for it (*info, NULL when nothing), else ID_WORLD. */
 static __always_inline __u32 lxc_peer_identity(__u8 ipv6, const __u8 *addr,
@@ -280,7 +289,7 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 			return ret;
 		if (ret > 0) {
 			s->proxy_port = (__u16)ret;
-			ret = proxy_record(p, LXC_ID, 1, SECLABEL, v->dst_label);
+			ret = lxc_proxy_record(p, LXC_ID, 1, SECLABEL, v->dst_label);
 			if (ret < 0)
 				return ret;
 		}
@@ -305,7 +314,7 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 				return ret;
 			if (ret > 0 && s->ct == CT_NEW) {
 				s->proxy_port = (__u16)ret;
-				ret = proxy_record(p, ep->lxc_id, 0, SECLABEL, v->dst_label);
+				ret = lxc_proxy_record(p, ep->lxc_id, 0, SECLABEL, v->dst_label);
 			} else {
 				ret = lxc_ct_create(p, CT_SIDE_INGRESS, len, SECLABEL, &st);
 			}
@@ -691,7 +700,7 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 		if (upstream)
 			st.flags |= CT_F_FROM_PROXY;
 		if (proxy_port) {
-			ret = proxy_record(p, LXC_ID, 0, v->src_label, SECLABEL);
+			ret = lxc_proxy_record(p, LXC_ID, 0, v->src_label, SECLABEL);
 			if (ret < 0)
 				return ret;
 			st.flags |= CT_F_PROXY_REDIRECT;
