@@ -251,6 +251,8 @@ describe('codegen', () => {
       'cilium_lb6_source_range',
       'cilium_lb_affinity_match',
       'cilium_lb_sock_rev',
+      'cilium_lb_sock_slot_rev',
+      'cilium_lb_sock_slots',
       'cilium_lxc',
       'cilium_metrics',
       'cilium_metrics_fwd',
@@ -262,7 +264,11 @@ describe('codegen', () => {
     ]);
     // Shared policy layers hold tries of the endpoints' inner template.
     assert.deepEqual(MAPS.cilium_policy_layers.inner, MAPS.cilium_policy_maps.inner);
-    // socket-LB's TCP reverse entries: socket local storage (created with the object's BTF).
+    // socket-LB's TCP reverse entries: socket slots (two arrays indexed alike: holder cookies,
+    // entries), else socket local storage (created with the object's BTF).
+    assert.equal(MAPS.cilium_lb_sock_slots.typeName, 'ARRAY');
+    assert.equal(MAPS.cilium_lb_sock_slots.valueSize, 8);
+    assert.equal(MAPS.cilium_lb_sock_slot_rev.maxEntries, MAPS.cilium_lb_sock_slots.maxEntries);
     assert.equal(MAPS.cilium_lb_sock_rev.typeName, 'SK_STORAGE');
     // NodePort NAT: an LRU keyed like conntrack.
     assert.equal(MAPS.cilium_nodeport_nat4.typeName, 'LRU_HASH');
