@@ -11,9 +11,10 @@
  * GSO/GRO defaults, and the bench prints both devices' settings. Figures per path: TCP throughput
  * (iperf3, one stream) and request/response latency (TCP ping-pong, one connection). Rounds are
  * interleaved: in each, the two pairs (ours vs its plain path) in random order, and within a pair
- * ours and plain measured back to back in random order, so that the machine's load (shared, and
- * changing by the second) is as alike as can be for the two sides of a ratio. Reported: each path's
- * median, and per pair the median of the rounds' own ratios (the ratio of the medians beside it).
+ * ours and plain measured back to back, twice, as A B B A (A chosen at random; a side's figure is
+ * the mean of its two), so that the machine's load (shared, and changing by the second) is as
+ * alike as can be for the two sides of a ratio. Reported: each path's median, and per pair the
+ * median of the rounds' own ratios (the ratio of the medians beside it), and the rounds' ratios.
  * Then, in the vxlan lab: the time from `lab apply` of a new pod on node1 (behind a policy that
  * admits only the client's label) to the client on node2 reaching it (a TCP SYN answered, by the
  * SYN-ACK or the RST of a port nobody listens on: the network and policy path is open), p50/p99,
@@ -374,7 +375,7 @@ runBench(async () => {
     );
   }
   console.log(
-    `# overlay bench: cross-node pod-to-pod, ${ROUNDS} interleaved rounds of iperf3 ${IPERF_SECONDS}s x1 stream ` +
+    `# overlay bench: cross-node pod-to-pod, ${ROUNDS} interleaved rounds (A B B A) of iperf3 ${IPERF_SECONDS}s x1 stream ` +
       `and ${ROUND_TRIPS} TCP round trips (32 B); medians; load average ${loadavg()[0]!.toFixed(1)}`,
   );
   const vxlanNode = `/run/netns/${loadLab(`ovv${tag}`)!.nodes.find((n) => n.name === 'node1')!.netns}`;
@@ -387,14 +388,16 @@ runBench(async () => {
   const figures = new Map<string, Figures[]>(paths.map((p) => [p.name, []]));
   for (let r = 0; r < ROUNDS; r++)
     for (const pair of shuffle([...pairs])) {
+      // A B B A: a load that rises or falls through the round weighs on both sides alike
       const order = shuffle([...pair]);
+      const abba = [...order, ...[...order].reverse()];
       const round = new Map<Path, Figures>(pair.map((p) => [p, { gbps: 0, p50: 0 }]));
       const on = (p: (typeof pair)[number]) => {
         if (p.mode) plain.set(p.mode);
         return round.get(p)!;
       };
-      for (const p of order) on(p).gbps = await throughput(p);
-      for (const p of order) on(p).p50 = await latency(p);
+      for (const p of abba) on(p).gbps += (await throughput(p)) / 2;
+      for (const p of abba) on(p).p50 += (await latency(p)) / 2;
       for (const p of pair) figures.get(p.name)!.push(round.get(p)!);
     }
   const med = (name: string) => ({
@@ -417,6 +420,8 @@ runBench(async () => {
         `(of the medians ${(ma.gbps / mb.gbps).toFixed(3)}x; target >= 1.0), ` +
         `latency ${ratio((x) => x.p50).toFixed(3)}x (of the medians ${(ma.p50 / mb.p50).toFixed(3)}x; target <= 1.05)`,
     );
+    const rounds = (f: (x: Figures) => number) => a.map((x, i) => (f(x) / f(b[i]!)).toFixed(2)).join(' ');
+    console.log(`  rounds' ratios: throughput ${rounds((x) => x.gbps)}; latency ${rounds((x) => x.p50)}`);
   }
   console.log(`# load average after the rounds ${loadavg()[0]!.toFixed(1)}`);
   const vxlanLab = `ovv${tag}`;
