@@ -8,7 +8,7 @@
  *   cil_sock4_sendmsg / 6      cgroup/sendmsg4|6    sendto() / sendmsg() of unconnected UDP
  *   cil_sock4_recvmsg / 6      cgroup/recvmsg4|6    the source address UDP recvfrom() reports
  *   cil_sock4_getpeername / 6  cgroup/getpeername4|6
- *   cil_sock_release           cgroup/sock_release  close(): frees a TCP socket's slot
+ *   cil_sock_release           cgroup/sock_release  close(): frees the socket's slot
  *
  * Forward (connect, sendmsg): the destination address:port (+ protocol) is looked up as a service
  * frontend, else, for an address of this node (ipcache identity ID_HOST) or of another node
@@ -16,10 +16,11 @@
  * with no backend rejects the call with EHOSTUNREACH. An ExternalIP or HostPort service is not
  * translated unless its address is this node's. The backend: the session affinity entry of the
  * caller's network namespace, else slot 1..count picked by a random number (TCP) or by the socket
- * cookie (UDP: a socket keeps one backend). What the backend stands for is remembered (TCP: in a
- * socket slot, cilium_lb_sock_slots / cilium_lb_sock_slot_rev, or else in the socket's own
- * storage, cilium_lb_sock_rev; UDP: (socket, backend) -> service in cilium_lb{4,6}_reverse_sk),
- * then the address is rewritten. cil_sock_release frees a TCP socket's slot when it is closed.
+ * cookie (UDP: a socket keeps one backend). What the backend stands for is remembered (connect():
+ * in a socket slot, cilium_lb_sock_slots / cilium_lb_sock_slot_rev, or else in the socket's own
+ * storage, cilium_lb_sock_rev; UDP sendmsg(): (socket, backend) -> service in
+ * cilium_lb{4,6}_reverse_sk), then the address is rewritten. cil_sock_release frees a socket's
+ * slot when it is closed.
  * Reverse (recvmsg, getpeername): a backend address the socket was translated to is reported as the
  * service address again, unless the service is gone, changed its rev-NAT index or lost all its
  * backends (the entry is then deleted).
@@ -34,9 +35,9 @@
 char _license[] SEC("license") = "Dual BSD/GPL";
 
 /*
- * TCP: what a connected socket's one peer (a backend) stands for. UDP keeps the LRU entries of
- * cilium_lb{4,6}_reverse_sk: an unconnected socket talks to many peers. Either family, IPv4 in the
- * first 4 bytes.
+ * What a connected socket's one peer (a backend) stands for: TCP, and UDP after connect().
+ * sendto() on a UDP socket keeps the LRU entries of cilium_lb{4,6}_reverse_sk: an unconnected
+ * socket talks to many peers. Either family, IPv4 in the first 4 bytes.
  */
 struct lb_sock_rev {
 	__u8 backend[16];
@@ -49,7 +50,7 @@ struct lb_sock_rev {
 };
 
 /*
- * Where a TCP socket keeps its lb_sock_rev: socket slot (cookie mod LB_SOCK_SLOTS) of two
+ * Where a connected socket keeps its lb_sock_rev: socket slot (cookie mod LB_SOCK_SLOTS) of two
  * preallocated arrays, the socket's cookie in cilium_lb_sock_slots (0: free) and the entry in
  * cilium_lb_sock_slot_rev. connect() claims the slot when it is free; cil_sock_release frees it
  * when the socket is closed (after close() nothing can ask for its peer). Cookies are handed out
@@ -94,7 +95,7 @@ static __always_inline __u64 *sock_slot(__u64 cookie, __u32 *slot)
 	return bpf_map_lookup_elem(&cilium_lb_sock_slots, slot);
 }
 
-/* The TCP socket's lb_sock_rev to fill at connect(): in its slot when that is free (or its own
+/* The socket's lb_sock_rev to fill at connect(): in its slot when that is free (or its own
  * already), else in its socket storage, created; NULL when neither can be had. */
 static __always_inline struct lb_sock_rev *sock_rev_claim(struct bpf_sock_addr *ctx)
 {
@@ -116,7 +117,7 @@ static __always_inline struct lb_sock_rev *sock_rev_claim(struct bpf_sock_addr *
 	return bpf_sk_storage_get(&cilium_lb_sock_rev, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 }
 
-/* The TCP socket's lb_sock_rev, if connect() wrote one; *holder is set when it is in a slot. */
+/* The socket's lb_sock_rev, if connect() wrote one; *holder is set when it is in a slot. */
 static __always_inline struct lb_sock_rev *sock_rev_find(struct bpf_sock_addr *ctx, __u64 **holder)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
@@ -242,14 +243,15 @@ static __always_inline __u32 sock_select_slot(struct bpf_sock_addr *ctx, const s
 	return (__u32)bpf_get_socket_cookie(ctx);
 }
 
-/* Remember what the socket's backend stands for: in its slot (or storage) for TCP, else in the
- * reverse map (written only when it changed). */
+/* Remember what the socket's backend stands for: at connect() (TCP, or UDP: a connected socket's
+ * one peer) in its slot or storage, at sendmsg() in the reverse map (written only when it
+ * changed). */
 static __always_inline int sock_update_revnat(struct bpf_sock_addr *ctx, const struct sock_tuple *svc,
-					      const struct sock_tuple *be, __be16 rev_nat)
+					      const struct sock_tuple *be, __be16 rev_nat, __u8 connect)
 {
 	__u64 cookie;
 
-	if (svc->proto == CIL_IPPROTO_TCP) {
+	if (connect) {
 		struct lb_sock_rev *r = sock_rev_claim(ctx);
 
 		if (!r)
@@ -295,7 +297,7 @@ static __always_inline int sock_update_revnat(struct bpf_sock_addr *ctx, const s
  * Forward translation of `t` in place. 0: translated; -ENXIO: not a service; -EPERM: a service not
  * translated here; -EHOSTUNREACH: no backend; -ENOMEM: the reverse entry could not be written.
  */
-static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock_tuple *t)
+static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock_tuple *t, __u8 connect)
 {
 	struct sock_tuple be = { .proto = t->proto, .ipv6 = t->ipv6 };
 	union lb_affinity_key akey;
@@ -334,7 +336,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, struct sock
 		if (affinity)
 			lb_affinity_update(t->ipv6, &akey, backend_id);
 	}
-	if (sock_update_revnat(ctx, t, &be, rev_nat) < 0)
+	if (sock_update_revnat(ctx, t, &be, rev_nat, connect) < 0)
 		return -SOCK_ENOMEM;
 	t->addr = be.addr;
 	t->port = be.port;
@@ -350,8 +352,8 @@ static __always_inline int sock_rev_alive(struct sock_tuple *svc_addr, __be16 re
 	return svc && svc->rev_nat_index == rev_nat && svc->count != 0;
 }
 
-/* The TCP half of sock_xlate_rev: the socket's own entry, for its one peer. */
-static __always_inline int sock_xlate_rev_tcp(struct bpf_sock_addr *ctx, struct sock_tuple *t)
+/* The connect() half of sock_xlate_rev: the socket's own entry, for its one peer. */
+static __always_inline int sock_xlate_rev_connected(struct bpf_sock_addr *ctx, struct sock_tuple *t)
 {
 	struct sock_tuple svc_addr = { .proto = t->proto, .ipv6 = t->ipv6 };
 	__u64 *holder;
@@ -388,12 +390,19 @@ static __always_inline int sock_xlate_rev(struct bpf_sock_addr *ctx, struct sock
 	struct sock_tuple svc_addr = { .proto = t->proto, .ipv6 = t->ipv6 };
 	struct lb4_reverse_sk_key key4 = {};
 	struct lb6_reverse_sk_key key6 = {};
+	struct bpf_sock *sk = ctx->sk;
 	__u64 cookie;
 	__be16 rev_nat;
 	void *map, *key;
+	int err;
 
-	if (t->proto == CIL_IPPROTO_TCP)
-		return sock_xlate_rev_tcp(ctx, t);
+	/* A connected UDP socket (state established) may have its entry from connect(); datagrams
+	 * it sent with sendto() to other services have theirs in the reverse map. */
+	if (t->proto == CIL_IPPROTO_TCP || sk->state == BPF_TCP_ESTABLISHED) {
+		err = sock_xlate_rev_connected(ctx, t);
+		if (err != -SOCK_ENXIO || t->proto == CIL_IPPROTO_TCP)
+			return err;
+	}
 	cookie = bpf_get_socket_cookie(ctx);
 	if (t->ipv6) {
 		struct lb6_reverse_sk *val;
@@ -484,7 +493,7 @@ static __always_inline void sock_write(struct bpf_sock_addr *ctx, __u8 hook6, co
 }
 
 /* connect / sendmsg */
-static __always_inline int sock_fwd(struct bpf_sock_addr *ctx, __u8 hook6)
+static __always_inline int sock_fwd(struct bpf_sock_addr *ctx, __u8 hook6, __u8 connect)
 {
 	struct sock_tuple t;
 	int err;
@@ -492,7 +501,7 @@ static __always_inline int sock_fwd(struct bpf_sock_addr *ctx, __u8 hook6)
 	sock_tuple_of(ctx, hook6, &t);
 	if (!t.proto)
 		return SYS_PROCEED;
-	err = sock_xlate_fwd(ctx, &t);
+	err = sock_xlate_fwd(ctx, &t, connect);
 	if (err == -SOCK_EHOSTUNREACH || err == -SOCK_ENOMEM) {
 		bpf_set_retval(err);
 		return SYS_REJECT;
@@ -503,7 +512,7 @@ static __always_inline int sock_fwd(struct bpf_sock_addr *ctx, __u8 hook6)
 }
 
 /* recvmsg / getpeername: never reject */
-static __always_inline int sock_rev(struct bpf_sock_addr *ctx, __u8 hook6)
+static __always_inline int sock_rev(struct bpf_sock_addr *ctx, __u8 hook6, __u8 connect)
 {
 	struct sock_tuple t;
 
@@ -514,30 +523,31 @@ static __always_inline int sock_rev(struct bpf_sock_addr *ctx, __u8 hook6)
 }
 
 /* The programs: one per hook and family; the IPv6 ones also see IPv4-mapped addresses. */
-#define SOCK_PROGRAM(name, section, handler, hook6)                                                \
+#define SOCK_PROGRAM(name, section, handler, hook6, connect)                                       \
 	SEC(section)                                                                               \
 	int name(struct bpf_sock_addr *ctx)                                                        \
 	{                                                                                          \
-		return handler(ctx, hook6);                                                        \
+		return handler(ctx, hook6, connect);                                               \
 	}
 
-SOCK_PROGRAM(cil_sock4_connect, "cgroup/connect4", sock_fwd, 0)
-SOCK_PROGRAM(cil_sock4_sendmsg, "cgroup/sendmsg4", sock_fwd, 0)
-SOCK_PROGRAM(cil_sock4_recvmsg, "cgroup/recvmsg4", sock_rev, 0)
-SOCK_PROGRAM(cil_sock4_getpeername, "cgroup/getpeername4", sock_rev, 0)
-SOCK_PROGRAM(cil_sock6_connect, "cgroup/connect6", sock_fwd, 1)
-SOCK_PROGRAM(cil_sock6_sendmsg, "cgroup/sendmsg6", sock_fwd, 1)
-SOCK_PROGRAM(cil_sock6_recvmsg, "cgroup/recvmsg6", sock_rev, 1)
-SOCK_PROGRAM(cil_sock6_getpeername, "cgroup/getpeername6", sock_rev, 1)
+SOCK_PROGRAM(cil_sock4_connect, "cgroup/connect4", sock_fwd, 0, 1)
+SOCK_PROGRAM(cil_sock4_sendmsg, "cgroup/sendmsg4", sock_fwd, 0, 0)
+SOCK_PROGRAM(cil_sock4_recvmsg, "cgroup/recvmsg4", sock_rev, 0, 0)
+SOCK_PROGRAM(cil_sock4_getpeername, "cgroup/getpeername4", sock_rev, 0, 0)
+SOCK_PROGRAM(cil_sock6_connect, "cgroup/connect6", sock_fwd, 1, 1)
+SOCK_PROGRAM(cil_sock6_sendmsg, "cgroup/sendmsg6", sock_fwd, 1, 0)
+SOCK_PROGRAM(cil_sock6_recvmsg, "cgroup/recvmsg6", sock_rev, 1, 0)
+SOCK_PROGRAM(cil_sock6_getpeername, "cgroup/getpeername6", sock_rev, 1, 0)
 
-/* close(): a TCP socket gives its slot back (socket storage goes with the socket by itself). */
+/* close(): a TCP or UDP socket gives its slot back (socket storage goes with the socket by
+ * itself). Every UDP socket is checked, a disconnected one too (it may still hold its slot). */
 SEC("cgroup/sock_release")
 int cil_sock_release(struct bpf_sock *ctx)
 {
+	__u32 proto = ctx->protocol, slot;
 	__u64 cookie, *holder;
-	__u32 slot;
 
-	if (ctx->protocol != CIL_IPPROTO_TCP)
+	if (proto != CIL_IPPROTO_TCP && proto != CIL_IPPROTO_UDP)
 		return SYS_PROCEED;
 	cookie = bpf_get_socket_cookie(ctx);
 	holder = sock_slot(cookie, &slot);

@@ -155,7 +155,8 @@ describe('privileged: socket-LB: cgroup hooks translate service addresses for re
 
   it('200 connections spread over the three backends (chi-square sane), none elsewhere', async () => {
     const results = await client.tcp('10.96.0.10', 80, 200);
-    assert.ok(results.every((r) => !r.error && r.peer === '10.96.0.10:80'));
+    const odd = results.filter((r) => r.error || r.peer !== '10.96.0.10:80');
+    assert.deepEqual(odd, [], 'every connection reached a backend and getpeername() reports the service');
     const counts = tally(results);
     assert.deepEqual([...counts.keys()].sort(), servers(BACKENDS4, TCP_PORT).sort());
     const chi2 = [...counts.values()].reduce((s, n) => s + (n - 200 / 3) ** 2 / (200 / 3), 0);
@@ -199,11 +200,16 @@ describe('privileged: socket-LB: cgroup hooks translate service addresses for re
   });
 
   it('UDP: a connected socket is translated at connect() and getpeername() reports the service', async () => {
+    const lru = () => maps.lb.listReverseSk().filter((e) => e.service.address === '10.96.0.20').length;
+    const before = lru();
     const [r] = await client.udp('10.96.0.20', 53, { n: 5, connected: true });
     assert.equal(r?.error, undefined);
     assert.equal(r!.peer, '10.96.0.20:53');
     assert.equal(new Set(r!.replies.map((x) => x.server)).size, 1);
     assert.ok(r!.replies.every((x) => x.from === '10.96.0.20:53'));
+    // its one peer is in a socket slot (freed at close), not in the node-wide LRU map
+    assert.equal(lru(), before);
+    await waitFor('the connected UDP socket slot freed at close', () => slotsOf('10.96.0.20') === 0);
   });
 
   it('the protocol is part of the frontend: a TCP-only service leaves UDP to that address alone', async () => {
