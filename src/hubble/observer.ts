@@ -157,11 +157,19 @@ export class Observer {
     this.push(flow, sec, nsec, sec * 1000 + nsec / 1e6);
   }
 
-  private push(flow: Flow, sec: number, nsec: number, timeMs: number): void {
+  /**
+   * An event whose flow the ring builds when it is read (L7 events: src/hubble/l7.ts); `counted` is
+   * the same flow as the metrics see it now.
+   */
+  ingestEvent(ev: HubbleEvent, counted: Flow): void {
     this.seen++;
     this.countRate();
-    this.ring.push({ timeMs, sec, nsec, flow });
-    this.metrics?.processFlow(flow);
+    this.ring.push(ev);
+    this.metrics?.processFlow(counted);
+  }
+
+  private push(flow: Flow, sec: number, nsec: number, timeMs: number): void {
+    this.ingestEvent({ timeMs, sec, nsec, flow }, flow);
   }
 
   private countRate(): void {

@@ -195,6 +195,26 @@ describe('L7 flows', () => {
     );
   });
 
+  it('are held as events: the flow is built when read, between the endpoints known when recorded', () => {
+    let deleted = false;
+    const obs = new Observer({
+      nodeName: 'node1',
+      uuid: false,
+      endpointByIp: (ip) => (deleted ? undefined : ctx.endpointByIp!(ip)),
+    });
+    // a connection of its own: its ends are not cached from the other tests
+    const own = { ...info, client: { address: '10.0.0.3', port: 40999 } };
+    const e = { ...ev('request', 'forwarded', 'GET', '/v1'), info: own };
+    recordL7(obs, e);
+    deleted = true; // the client pod is gone before anyone reads the flow
+    const [held] = [...obs.ring.oldestFirst()];
+    const flow = held!.flow!;
+    assert.equal(flow.source?.pod_name, 'tiefighter');
+    assert.equal(flow.destination?.pod_name, 'deathstar-1');
+    assert.equal(flow.l7?.http?.url, 'http://deathstar.default.svc.cluster.local/v1');
+    assert.equal(held!.flow, flow, 'built once, then kept');
+  });
+
   it('carry the DNS and Kafka parts with only the fields given', () => {
     const base = { verdict: 'forwarded' as const, time: new Date('2026-12-01T01:00:00Z'), info };
     const dns = l7Flow(
