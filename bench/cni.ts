@@ -168,6 +168,12 @@ try {
   const agentById = new Map<string, number>();
   let prepared = 0;
   const agentLog = join(labDir(lab), node.name, 'agent.log');
+  // The agent writes its log asynchronously: wait (up to 5 s) for the line of every ADD.
+  const addLines = () => readFileSync(agentLog, 'utf8').split('"cni add"').length - 1;
+  for (let end = performance.now() + 5000; addLines() < ours.length + oursNode.length; ) {
+    if (performance.now() > end) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   if (process.env.BENCH_CNI_KEEP_LOG) copyFileSync(agentLog, process.env.BENCH_CNI_KEEP_LOG);
   for (const l of readFileSync(agentLog, 'utf8').split('\n')) {
     if (!l.includes('"cni add"')) continue;
