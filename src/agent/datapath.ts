@@ -46,13 +46,13 @@ import type { AgentConfig } from './config.js';
 /**
  * Copies of the endpoint programs kept verified ahead (a few ADDs in a row skip the verifier). The
  * loader verifies more once endpoints take copies (as many as were taken, up to this). Eight cover
- * a burst of pods for about a second: a copy takes ~35 ms of a core to verify on a quiet machine,
+ * a burst of pods for about a second: a copy takes ~25 ms of a core to verify on a quiet machine,
  * ADDs can come every 15-30 ms.
  */
 export const SPARE_PROGRAM_COPIES = 8;
 /**
  * Copies verified as the agent starts, so that a node's first pods do not wait for the verifier
- * either (~35 ms of one core each, in the background).
+ * either (~25 ms of one core each, in the background).
  */
 export const SPARE_PROGRAM_COPIES_AT_START = 2;
 

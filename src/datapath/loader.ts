@@ -397,6 +397,8 @@ export class DatapathLoader implements Disposable {
           return;
         }
       }
+    } catch {
+      // a copy that could not be started (never in the list): the next take() tries again
     } finally {
       this.#filling = false;
     }
@@ -427,7 +429,7 @@ export class DatapathLoader implements Disposable {
     const timer = setTimeout(() => {
       this.#refill = undefined;
       // as many as endpoints were taken so far (or as were asked for), up to `spares`: an agent
-      // with one pod verifies one copy more, not `spares` (each is ~35 ms of a core)
+      // with one pod verifies one copy more, not `spares` (each is ~25 ms of a core)
       void this.#fill(Math.max(this.#taken, this.#asked));
     }, ms);
     timer.unref();
