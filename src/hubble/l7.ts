@@ -50,6 +50,9 @@ export interface L7Event {
   };
 }
 
+/** What a flow is built from: an L7Event but its time, which is given apart. */
+type FlowParts = Omit<L7Event, 'time' | 'latencyNs'> & { readonly latencyNs?: bigint | number | undefined };
+
 const VERDICTS: Record<L7Event['verdict'], Verdict> = {
   forwarded: 'FORWARDED',
   denied: 'DROPPED',
@@ -61,7 +64,7 @@ const VERDICTS: Record<L7Event['verdict'], Verdict> = {
  * flow together, two flows per proxied request); the event's header list is taken as it is: a
  * proxy hands over a list of its own for each event.
  */
-function layer7(e: L7Event): Layer7 {
+function layer7(e: FlowParts): Layer7 {
   const l7: Layer7 = { type: e.type === 'request' ? 'REQUEST' : 'RESPONSE' };
   if (e.latencyNs !== undefined) l7.latency_ns = Number(e.latencyNs);
   const h = e.http;
@@ -99,7 +102,7 @@ function layer7(e: L7Event): Layer7 {
 /** The event type of every L7 flow (shared: flows are never changed once built). */
 const ACCESS_LOG_EVENT: Flow['event_type'] = { type: MessageType.ACCESS_LOG };
 
-function summary(e: L7Event): string {
+function summary(e: FlowParts): string {
   const t = e.type === 'request' ? 'request' : 'response';
   if (e.http) {
     // upstream's summaries: "HTTP/1.1 PUT http://host/path", "HTTP/1.1 403 1ms (PUT http://host/path)"
@@ -126,29 +129,38 @@ export function l7Flow(e: L7Event, ctx: ParserContext): Flow {
  * overwritten: about a fifth of the proxy's CPU per request on loopback. The event and the ends
  * it is held with (shared by its connection, resolved when it was recorded) are a fraction of it.
  */
-class L7RingEvent implements HubbleEvent {
+class L7RingEvent implements HubbleEvent, FlowParts {
   readonly timeMs: number;
-  #event: L7Event | undefined;
-  #ends: Ends | undefined;
+  // what the flow is built from, copied out of the event (not its Date, nor the latency's BigInt)
+  readonly type: L7Event['type'];
+  readonly verdict: L7Event['verdict'];
+  readonly info: L7Event['info'];
+  readonly latencyNs: number | undefined;
+  readonly http: L7Event['http'];
+  readonly dns: L7Event['dns'];
+  readonly kafka: L7Event['kafka'];
+  #ends: Ends;
   #flow: Flow | undefined;
 
   constructor(
-    event: L7Event,
+    e: L7Event,
     ends: Ends,
     readonly sec: number,
     readonly nsec: number,
   ) {
     this.timeMs = sec * 1000 + nsec / 1e6;
-    this.#event = event;
+    this.type = e.type;
+    this.verdict = e.verdict;
+    this.info = e.info;
+    this.latencyNs = e.latencyNs === undefined ? undefined : Number(e.latencyNs);
+    this.http = e.http;
+    this.dns = e.dns;
+    this.kafka = e.kafka;
     this.#ends = ends;
   }
 
   get flow(): Flow {
-    if (this.#flow === undefined) {
-      this.#flow = buildFlow(this.#event!, this.#ends!, this.sec, this.nsec, true);
-      this.#event = undefined;
-      this.#ends = undefined;
-    }
+    this.#flow ??= buildFlow(this, this.#ends, this.sec, this.nsec, true);
     return this.#flow;
   }
 }
@@ -296,7 +308,7 @@ function flowUuid(): string {
 }
 
 /** The flow of `e` between the ends `x`; `whole` false: without time, summary and uuid (for the metrics). */
-function buildFlow(e: L7Event, x: Ends, sec: number, nsec: number, whole: boolean): Flow {
+function buildFlow(e: FlowParts, x: Ends, sec: number, nsec: number, whole: boolean): Flow {
   const reply = e.type === 'response';
   const info = e.info;
   const ctx = x.ctx;

@@ -61,6 +61,41 @@ function whyMalformed(line: string): string {
           : 'a control character (or bare CR/LF) in a header value';
 }
 
+/**
+ * Header names most heads carry, as sent in their usual spellings, each with its lower-cased form:
+ * a head's names are these shared strings rather than new ones per request (the L7 flows the ring
+ * holds keep them).
+ */
+const COMMON_NAMES = new Map<string, readonly [raw: string, name: string]>();
+for (const n of [
+  'Host',
+  'Connection',
+  'Keep-Alive',
+  'Content-Length',
+  'Content-Type',
+  'Transfer-Encoding',
+  'Date',
+  'User-Agent',
+  'Accept',
+  'Accept-Encoding',
+  'Accept-Language',
+  'Cache-Control',
+  'Authorization',
+  'Cookie',
+  'Set-Cookie',
+  'Server',
+  'Location',
+  'Expect',
+  'Upgrade',
+  'ETag',
+  'Last-Modified',
+  'Vary',
+]) {
+  const lower = n.toLowerCase();
+  COMMON_NAMES.set(n, [n, lower]);
+  COMMON_NAMES.set(lower, [lower, lower]);
+}
+
 /** `s` as a Content-Length value: 1 to 15 digits, else -1. */
 function digits(s: string): number {
   if (s.length === 0 || s.length > 15) return -1;
@@ -176,8 +211,13 @@ function parseHeaders(
           `malformed ${what} head: line ${line} has ${whyMalformed(s.slice(i, eol))}`,
         );
     while (ve > v && isBlank(s.charCodeAt(ve - 1))) ve--;
-    const raw = s.slice(i, j);
-    const name = upper ? raw.toLowerCase() : raw;
+    let raw = s.slice(i, j);
+    let name: string;
+    const common = COMMON_NAMES.get(raw);
+    if (common !== undefined) {
+      raw = common[0];
+      name = common[1];
+    } else name = upper ? raw.toLowerCase() : raw;
     const value = s.slice(v, ve);
     names.push(name);
     rawNames.push(raw);
