@@ -82,6 +82,24 @@ static __always_inline int parse_icmp4(struct __sk_buff *ctx, struct pktinfo *p)
 }
 
 /*
+ * `p` for an IPv4 TCP / UDP header without options right after the Ethernet header, its L4
+ * header's first 14 bytes readable at `l4` (the caller checked both against data_end).
+ */
+static __always_inline void pkt_tuple4_direct(struct pktinfo *p, const struct iphdr *ip, const __u8 *l4)
+{
+	p->ipv6 = 0;
+	p->l4_off = ETH_HLEN + sizeof(struct iphdr);
+	p->tuple.saddr4 = ip->saddr;
+	p->tuple.daddr4 = ip->daddr;
+	p->tuple.nexthdr = ip->protocol;
+	p->tuple.sport = *(const __u16 *)l4;
+	p->tuple.dport = *(const __u16 *)(l4 + 2);
+	if (ip->protocol == CIL_IPPROTO_TCP)
+		p->tcp_flags = l4[13];
+	p->policy_dport = p->tuple.dport;
+}
+
+/*
  * parse_ipv4's common case read in place: an unfragmented TCP or UDP packet without IP options
  * whose headers are in the linear data. 0 when done, else nothing was written and the caller
  * reads the headers with bpf_skb_load_bytes (two helper calls and copies).
@@ -98,16 +116,7 @@ static __always_inline int parse_ipv4_direct(struct __sk_buff *ctx, struct pktin
 	if (*(__u8 *)ip != 0x45 || (ip->protocol != CIL_IPPROTO_TCP && ip->protocol != CIL_IPPROTO_UDP) ||
 	    (bpf_ntohs(ip->frag_off) & IP_OFFSET))
 		return -1;
-	p->ipv6 = 0;
-	p->l4_off = ETH_HLEN + sizeof(struct iphdr);
-	p->tuple.saddr4 = ip->saddr;
-	p->tuple.daddr4 = ip->daddr;
-	p->tuple.nexthdr = ip->protocol;
-	p->tuple.sport = *(__u16 *)l4;
-	p->tuple.dport = *(__u16 *)(l4 + 2);
-	if (ip->protocol == CIL_IPPROTO_TCP)
-		p->tcp_flags = l4[13];
-	p->policy_dport = p->tuple.dport;
+	pkt_tuple4_direct(p, ip, l4);
 	return 0;
 }
 

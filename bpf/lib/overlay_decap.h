@@ -25,6 +25,7 @@
 #include "lib/common.h"
 #include "lib/config/node.h"
 #include "lib/pkt.h"
+#include "lib/ipv4.h"
 #include "lib/endpoints.h"
 #include "lib/overlay.h"
 #include "lib/deliver.h"
@@ -94,15 +95,7 @@ static __always_inline int overlay_inner4(struct __sk_buff *ctx, struct pktinfo 
 	    (ip->protocol != CIL_IPPROTO_TCP && ip->protocol != CIL_IPPROTO_UDP) ||
 	    (bpf_ntohs(ip->frag_off) & IP_OFFSET) || ip->ttl <= 1)
 		return -1;
-	p->l4_off = ETH_HLEN + sizeof(struct iphdr); /* after decapsulation */
-	p->tuple.saddr4 = ip->saddr;
-	p->tuple.daddr4 = ip->daddr;
-	p->tuple.nexthdr = ip->protocol;
-	p->tuple.sport = *(__u16 *)l4;
-	p->tuple.dport = *(__u16 *)(l4 + 2);
-	if (ip->protocol == CIL_IPPROTO_TCP)
-		p->tcp_flags = l4[13];
-	p->policy_dport = p->tuple.dport;
+	pkt_tuple4_direct(p, ip, l4); /* its offsets as after decapsulation */
 	return 0;
 }
 
