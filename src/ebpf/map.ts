@@ -188,11 +188,7 @@ export class BpfMap implements Disposable {
   /** Inserts or replaces (flags: UpdateFlag.ANY, NOEXIST, EXIST). */
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): void {
     this.setKey(key);
-    if (value.length !== this.userValueSize) {
-      throw new RangeError(
-        `map ${this.name}: value is ${value.length} bytes, expected ${this.userValueSize}`,
-      );
-    }
+    this.checkValue(value);
     this.value.set(value);
     this.elemAttr.buf.writeUInt32LE(flags, 24);
     const { ret, errno } = bpf(Cmd.MAP_UPDATE_ELEM, this.elemAttr.buf, 32);
@@ -206,18 +202,14 @@ export class BpfMap implements Disposable {
    * synchronously for its errno.
    */
   async updateAsync(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): Promise<void> {
-    if (key.length !== this.keySize)
-      throw new RangeError(`map ${this.name}: key is ${key.length} bytes, expected ${this.keySize}`);
-    if (value.length !== this.userValueSize)
-      throw new RangeError(
-        `map ${this.name}: value is ${value.length} bytes, expected ${this.userValueSize}`,
-      );
+    this.checkKey(key);
+    this.checkValue(value);
     // own buffers: the shared ones may be rewritten by other calls while this one runs
     const v = Buffer.alloc(Math.max(this.userValueSize, 8));
     v.set(value);
     const L = AttrLayout.mapElem;
     const a = new Attr(L.size).u32(L.map_fd, this.fd.value).ptr(L.key, Buffer.from(key)).ptr(L.value, v);
-    a.buf.writeUInt32LE(flags, 24);
+    a.buf.writeUInt32LE(flags, L.flags);
     const ret = await bpfAsync(Cmd.MAP_UPDATE_ELEM, a.buf, 32);
     if (ret >= 0 && a.buf.length > 0) return; // (`a` holds the buffers until the call is done)
     this.update(key, value, flags);
@@ -408,9 +400,20 @@ export class BpfMap implements Disposable {
   }
 
   private setKey(key: Uint8Array): void {
+    this.checkKey(key);
+    this.key.set(key);
+  }
+
+  private checkKey(key: Uint8Array): void {
     if (key.length !== this.keySize)
       throw new RangeError(`map ${this.name}: key is ${key.length} bytes, expected ${this.keySize}`);
-    this.key.set(key);
+  }
+
+  private checkValue(value: Uint8Array): void {
+    if (value.length !== this.userValueSize)
+      throw new RangeError(
+        `map ${this.name}: value is ${value.length} bytes, expected ${this.userValueSize}`,
+      );
   }
 }
 
