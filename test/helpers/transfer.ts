@@ -25,37 +25,52 @@ const SOURCE = `
   c.on('close', () => process.exit(0));
   c.on('error', (e) => { console.error(e.message); process.exit(1); });`;
 
-/**
- * Sends `bytes` over one TCP connection from the pod in netns `from` to a sink on port 5301 in
- * netns `to` (address `toIp`); returns what the sink counted once the sender closed.
- */
-export async function tcpTransfer(from: string, to: string, toIp: string, bytes: number): Promise<number> {
-  const sink = spawn(
+/** A node script in netns `netns` with `args`; its exit code. */
+function runScript(netns: string, script: string, args: string[]): Promise<number | null> {
+  const p = spawn(
     'nsenter',
-    [`--net=/run/netns/${to}`, process.execPath, '--input-type=module', '-e', SINK],
+    [`--net=/run/netns/${netns}`, process.execPath, '--input-type=module', '-e', script, ...args],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  return new Promise((r) => p.on('exit', r));
+}
+
+/**
+ * `body` with a server script running in netns `netns` (once it printed `listening`), given what
+ * the server printed so far; the server is killed after.
+ */
+async function withServer<T>(
+  netns: string,
+  script: string,
+  what: string,
+  body: (out: () => string) => Promise<T>,
+): Promise<T> {
+  const server = spawn(
+    'nsenter',
+    [`--net=/run/netns/${netns}`, process.execPath, '--input-type=module', '-e', script],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
   try {
     let out = '';
-    sink.stdout!.on('data', (d) => (out += d));
-    await waitFor('the sink to listen', () => out.includes('listening'));
-    const sent = spawn('nsenter', [
-      `--net=/run/netns/${from}`,
-      process.execPath,
-      '--input-type=module',
-      '-e',
-      SOURCE,
-      toIp,
-      String(bytes),
-    ]);
-    const code = await new Promise<number | null>((r) => sent.on('exit', r));
-    assert.equal(code, 0, 'the sender wrote everything');
-    return Number(await waitFor('the sink to count', () => /received (\d+)/.exec(out)?.[1], 20_000));
+    server.stdout!.on('data', (d) => (out += d));
+    await waitFor(`the ${what} to listen`, () => out.includes('listening'));
+    return await body(() => out);
   } finally {
-    sink.kill('SIGKILL');
+    server.kill('SIGKILL');
   }
+}
+
+/**
+ * Sends `bytes` over one TCP connection from the pod in netns `from` to a sink on port 5301 in
+ * netns `to` (address `toIp`); returns what the sink counted once the sender closed.
+ */
+export function tcpTransfer(from: string, to: string, toIp: string, bytes: number): Promise<number> {
+  return withServer(to, SINK, 'sink', async (out) => {
+    assert.equal(await runScript(from, SOURCE, [toIp, String(bytes)]), 0, 'the sender wrote everything');
+    return Number(await waitFor('the sink to count', () => /received (\d+)/.exec(out())?.[1], 20_000));
+  });
 }
 
 const ECHO = `
@@ -78,36 +93,10 @@ const ASKER = `
  * pod in netns `from` to an echo server on port 5302 in netns `to` (address `toIp`): small packets,
  * one in flight. Resolves once every answer came back.
  */
-export async function tcpPingPong(from: string, to: string, toIp: string, rounds: number): Promise<void> {
-  const echo = spawn(
-    'nsenter',
-    [`--net=/run/netns/${to}`, process.execPath, '--input-type=module', '-e', ECHO],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  try {
-    let out = '';
-    echo.stdout!.on('data', (d) => (out += d));
-    await waitFor('the echo server to listen', () => out.includes('listening'));
-    const asker = spawn(
-      'nsenter',
-      [
-        `--net=/run/netns/${from}`,
-        process.execPath,
-        '--input-type=module',
-        '-e',
-        ASKER,
-        toIp,
-        String(rounds),
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    const code = await new Promise<number | null>((r) => asker.on('exit', r));
-    assert.equal(code, 0, 'every request was answered');
-  } finally {
-    echo.kill('SIGKILL');
-  }
+export function tcpPingPong(from: string, to: string, toIp: string, rounds: number): Promise<void> {
+  return withServer(to, ECHO, 'echo server', async () => {
+    assert.equal(await runScript(from, ASKER, [toIp, String(rounds)]), 0, 'every request was answered');
+  });
 }
 
 interface LinkStats {
