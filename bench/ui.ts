@@ -92,6 +92,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < 10_000; i++) observer.ingestFlow(meshFlow(i, nowTime()));
   t = performance.now();
   const ui = await UiServer.start({ listen: '127.0.0.1:0', server: hubble.addresses.tcp!, assetsDir });
+  void ui.watch();
   await until(() => ui.flowsSeen >= 10_000, 60_000);
   const streamMs = performance.now() - t;
   console.log(

@@ -30,11 +30,21 @@ export interface UiServerOptions {
   assetsDir: string;
   /** Flows held for the table (default 10,000); the map counts every flow seen. */
   maxFlows?: number;
+  /**
+   * How long the backend keeps reading flows after the last API request when no page holds an
+   * event stream (default 30 s). Reading every flow costs the Hubble server a serialisation per
+   * flow and this process its aggregation, so an unwatched UI reads nothing; when watched again it
+   * catches up from the flows the Observer's ring still holds.
+   */
+  idleAfterMs?: number;
   policy?: PolicySource;
   logger?: UiLogger;
 }
 
 const BATCH_MS = 250;
+const IDLE_AFTER_MS = 30_000;
+/** How long an API request waits for the catch-up before answering with what is held. */
+const CATCH_UP_WAIT_MS = 2_000;
 /** Rows one batch sends a page at most; a page that falls further behind is told how many it missed. */
 const MAX_ROWS_PER_BATCH = 2000;
 const DEFAULT_LIMIT = 1000;
@@ -100,6 +110,8 @@ interface EventClient {
 export interface UiStatus {
   source: string;
   connected: boolean;
+  /** Whether flows are being read now: a page is open or the API was asked lately. */
+  reading: boolean;
   error?: string;
   flowsSeen: number;
   flowsHeld: number;
@@ -120,6 +132,11 @@ export class UiServer {
   private readonly assets = new Map<string, Buffer>();
   private timer: NodeJS.Timeout | undefined;
   private reader: Promise<void> | undefined;
+  /** Ends the current read (idle, or stop()); undefined while not reading. */
+  private reading: AbortController | undefined;
+  /** Settles when the current read has taken in the history the Observer held at its start. */
+  private caughtUp: Promise<void> = Promise.resolve();
+  private lastRequest = 0;
   private connected = false;
   private lastError: string | undefined;
   private lastTime = '';
@@ -162,7 +179,6 @@ export class UiServer {
     const addr = s.http.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;
     s.url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}/`;
-    s.reader = s.read();
     s.timer = setInterval(() => s.flush(), BATCH_MS);
     return s;
   }
@@ -171,6 +187,7 @@ export class UiServer {
     const st: UiStatus = {
       source: this.opts.server,
       connected: this.connected,
+      reading: this.reading !== undefined,
       flowsSeen: this.flowsSeen,
       flowsHeld: this.store.size,
       maxFlows: this.store.capacity,
@@ -191,45 +208,93 @@ export class UiServer {
     if (flow.time > this.lastTime) this.lastTime = flow.time;
   }
 
-  /** Follows the Observer API, reconnecting with a growing delay (from where it left off). */
-  private async read(): Promise<void> {
+  /**
+   * Marks the UI as watched (what every API request does) and starts reading flows if it was idle.
+   * Settles once the flows the Observer held are taken in, or after CATCH_UP_WAIT_MS.
+   */
+  watch(): Promise<void> {
+    this.lastRequest = Date.now();
+    if (!this.reading && !this.abort.signal.aborted) {
+      const reading = new AbortController();
+      this.reading = reading;
+      let done!: () => void;
+      this.caughtUp = new Promise((r) => {
+        done = r;
+      });
+      this.reader = this.read(reading.signal, done).finally(() => {
+        if (this.reading === reading) this.reading = undefined;
+        done();
+      });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((r) => {
+      timer = setTimeout(r, CATCH_UP_WAIT_MS);
+    });
+    return Promise.race([this.caughtUp, waited]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Reads the Observer API until `signal` (idle or stop): first the history it holds (since the
+   * last flow read before, or its last `maxFlows`), which ends the catch-up, then live flows;
+   * reconnects with a growing delay, from where it left off.
+   */
+  private async read(signal: AbortSignal, caughtUp: () => void): Promise<void> {
     let delay = 500;
-    const signal = this.abort.signal;
-    while (!signal.aborted) {
+    const aborted = () => signal.aborted || this.abort.signal.aborted;
+    const both = AbortSignal.any([signal, this.abort.signal]);
+    while (!aborted()) {
       const client = new ObserverClient(this.opts.server);
-      const resumeAfter = this.lastTime;
       try {
-        const req = resumeAfter
-          ? { follow: true, since: toProtoTime(resumeAfter) }
-          : { follow: true, number: this.store.capacity };
-        for await (const res of client.getFlows(req, signal)) {
-          if (!this.connected) {
-            this.connected = true;
-            this.lastError = undefined;
-            delay = 500;
-            this.opts.logger?.info(`hubble ui: reading flows from ${this.opts.server}`);
+        for (const follow of [false, true]) {
+          const resumeAfter = this.lastTime;
+          const req = resumeAfter
+            ? { follow, since: toProtoTime(resumeAfter) }
+            : { follow, number: this.store.capacity };
+          for await (const res of client.getFlows(req, both)) {
+            if (!this.connected) {
+              this.connected = true;
+              this.lastError = undefined;
+              delay = 500;
+              this.opts.logger?.info(`hubble ui: reading flows from ${this.opts.server}`);
+            }
+            const f = res.flow as UiFlow | undefined;
+            if (!f || (resumeAfter && f.time <= resumeAfter)) continue;
+            this.ingest(f);
           }
-          const f = res.flow as UiFlow | undefined;
-          if (!f || (resumeAfter && f.time <= resumeAfter)) continue;
-          this.ingest(f);
+          if (!follow) {
+            this.connected = true;
+            caughtUp();
+          }
         }
-        if (!signal.aborted) this.lastError = 'the flow stream ended';
+        if (!aborted()) this.lastError = 'the flow stream ended';
       } catch (err) {
-        this.lastError = (err as Error).message;
+        if (!aborted()) this.lastError = (err as Error).message;
       } finally {
         client.close();
       }
-      if (signal.aborted) break;
+      if (aborted()) break;
       if (this.connected || delay === 500)
         this.opts.logger?.warn(`hubble ui: flows from ${this.opts.server}: ${this.lastError}; retrying`);
       this.connected = false;
+      caughtUp(); // answer with what is held rather than wait for a server that is down
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 10_000);
     }
+    if (signal.aborted && !this.abort.signal.aborted)
+      this.opts.logger?.info(`hubble ui: no page open for ${this.idleAfterMs / 1000} s; reading paused`);
+    this.connected = false;
+  }
+
+  private get idleAfterMs(): number {
+    return this.opts.idleAfterMs ?? IDLE_AFTER_MS;
   }
 
   /** One batch of live updates to every event stream: new matching rows and the map's changes. */
   private flush(): void {
+    if (this.reading && this.clients.size === 0 && Date.now() - this.lastRequest > this.idleAfterMs) {
+      this.reading.abort();
+      this.reading = undefined;
+    }
     const status = ++this.batches % STATUS_EVERY === 0 ? this.status() : undefined;
     for (const c of this.clients) {
       // A page that does not read its stream is dropped rather than buffered for without end;
@@ -279,6 +344,7 @@ export class UiServer {
       return;
     }
     const p = url.searchParams;
+    if (path.startsWith('/api/')) await this.watch();
     switch (path) {
       case '/api/status':
         return sendJson(res, this.status());
@@ -340,7 +406,10 @@ export class UiServer {
     };
     this.clients.add(c);
     sse(res, 'status', this.status());
-    req.on('close', () => this.clients.delete(c));
+    req.on('close', () => {
+      this.clients.delete(c);
+      this.lastRequest = Date.now(); // a page reloading keeps the reading going
+    });
   }
 
   private policySource(): PolicySource {
@@ -387,6 +456,7 @@ export class UiServer {
 
   async stop(): Promise<void> {
     this.abort.abort();
+    this.reading?.abort();
     if (this.timer) clearInterval(this.timer);
     for (const c of this.clients) c.res.end();
     this.clients.clear();

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { distRoot } from '../../../src/common/paths.js';
 import { HubbleServer, Observer } from '../../../src/hubble/index.js';
 import type { FlowRow, MapView, UiFlow } from '../../../src/hubble/ui/model.js';
-import { UiServer } from '../../../src/hubble/ui/server.js';
+import { UiServer, type UiStatus } from '../../../src/hubble/ui/server.js';
 import { waitFor } from '../../helpers/wait.js';
 import { flow, starwars } from '../../unit/ui/helpers/flows.js';
 
@@ -41,6 +41,8 @@ describe('hubble ui backend API over a real Hubble server', () => {
         stamp(flow({ src: starwars.xwing(), dst: starwars.deathstar(i), verdict: 'DROPPED' })),
       );
     ui = await UiServer.start({ listen: '127.0.0.1:0', server: hubble.addresses.tcp!, assetsDir });
+    assert.equal(ui.status().reading, false, 'nothing is read before a page or an API request asks');
+    await ui.watch();
     await waitFor('the backend to read the 8 flows', () => ui.flowsSeen >= 8);
   });
   after(async () => {
@@ -139,5 +141,36 @@ describe('hubble ui backend API over a real Hubble server', () => {
       UiServer.start({ listen: '127.0.0.1:0', server: hubble.addresses.tcp!, assetsDir: '/nonexistent' }),
       /npm run build makes it/,
     );
+  });
+
+  it('stops reading when no page is open, and catches up from the ring when asked again', async () => {
+    const idle = await UiServer.start({
+      listen: '127.0.0.1:0',
+      server: hubble.addresses.tcp!,
+      assetsDir,
+      idleAfterMs: 300,
+    });
+    try {
+      const st0 = (await (await fetch(`${idle.url}api/status`)).json()) as UiStatus;
+      assert.equal(st0.reading, true);
+      const seen = st0.flowsSeen;
+      assert.ok(seen >= 8, `the catch-up read the ring's flows before answering (${seen})`);
+      await waitFor('the unwatched backend to stop reading', () => !idle.status().reading);
+      for (let i = 0; i < 4; i++)
+        observer.ingestFlow(
+          stamp(flow({ src: starwars.tiefighter(), dst: starwars.deathstar(i), port: 8080 })),
+        );
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(idle.flowsSeen, seen, 'flows are not read while nobody watches');
+      const st1 = (await (await fetch(`${idle.url}api/status`)).json()) as UiStatus;
+      assert.deepEqual([st1.reading, st1.connected, st1.flowsSeen], [true, true, seen + 4]);
+      const map = (await (await fetch(`${idle.url}api/map?namespace=default`)).json()) as MapView;
+      assert.ok(
+        map.edges.some((e) => e.id === 'default/tiefighter TCP default/deathstar:8080'),
+        'the flows of the idle time reach the map',
+      );
+    } finally {
+      await idle.stop();
+    }
   });
 });
