@@ -261,6 +261,24 @@ static __always_inline int lxc_egress_lookup(struct pktinfo *p, struct lxc_verdi
 }
 
 /*
+ * The proxy's upstream connections use the client's address with a port the kernel picks, so a
+ * pod's own connection can come to use a tuple an upstream connection used (or still uses), and
+ * the other way round. A new connection (a TCP SYN, any UDP datagram) whose pod-side ingress
+ * entry is of the other kind (CT_F_FROM_PROXY against `from_proxy`, the packet's mark) is not that
+ * entry's connection: it gets its own policy decision. Otherwise a pod's SYN would be delivered
+ * past the L7 proxy, or its server's SYN-ACK sent to a proxy socket long closed.
+ */
+static __always_inline int ct_other_origin(const struct pktinfo *p, const struct ct_state *st, int from_proxy)
+{
+	if (!(st->flags & CT_F_FROM_PROXY) == !from_proxy)
+		return 0;
+	if (p->tuple.nexthdr == CIL_IPPROTO_UDP)
+		return 1;
+	return p->tuple.nexthdr == CIL_IPPROTO_TCP &&
+	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
+/*
  * Stage 3, policy for a new connection: this endpoint's egress policy, then, for a local
  * destination, that endpoint's ingress policy with its own CT side (drops attributed to it);
  * the CT entries are created once both allow. A translated connection's entries carry its
@@ -301,6 +319,9 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 		/* a reply here is a reply there too: its entry is looked for first */
 		int state_in = lxc_ct_state(p, CT_SIDE_INGRESS | (s->ct == CT_REPLY ? CT_LOOKUP_REPLY_FIRST : 0),
 					    len, &seen_in, &st_in);
+
+		if (state_in == CT_ESTABLISHED && ct_other_origin(p, &st_in, 0))
+			state_in = CT_NEW;
 
 		if (state_in == CT_NEW) {
 			struct lxc_policy_query q = { .remote_id = SECLABEL, .ep_id = ep->lxc_id,
@@ -665,6 +686,8 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 	proto = p->tuple.nexthdr;
 
 	state = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen, &st);
+	if (state == CT_ESTABLISHED && ct_other_origin(p, &st, proxy_upstream_mark(ctx)))
+		state = CT_NEW;
 	trace = trace_wanted(state, proto, p->tcp_flags, seen);
 	if (state == CT_ESTABLISHED && (st.flags & CT_F_PROXY_REDIRECT))
 		return lxc_ingress_to_proxy(ctx, v, state, trace, st.proxy_port, len);

@@ -43,7 +43,9 @@ static __always_inline struct ct_entry *deliver_entry(const struct pktinfo *p, s
 	e = ct_find_entry(p->ipv6, key, CT_SIDE_INGRESS, now, reply);
 	if (!e)
 		return NULL; /* a new connection: the pod's ingress policy decides */
-	if (!*reply && (e->flags & CT_F_PROXY_REDIRECT))
+	/* the proxy's: its redirected connections, and its own upstream ones (whose packets come
+	 * from this node, never from another: the tuple is another connection's now) */
+	if (!*reply && (e->flags & (CT_F_PROXY_REDIRECT | CT_F_FROM_PROXY)))
 		return NULL;
 	if (*reply && e->rev_nat_index && !(e->flags & CT_F_NODEPORT) && !p->ipv6)
 		return NULL;

@@ -37,6 +37,7 @@
 #define PROXY_MAP_SIZE 65536
 #endif
 
+#define BPF_TCP_TIME_WAIT_STATE 6
 #define BPF_TCP_LISTEN_STATE 10
 
 struct {
@@ -103,8 +104,13 @@ __noinline int proxy_assign(struct __sk_buff *ctx, struct pktinfo *p, __u32 port
 	len = proxy_tuple(p, &t);
 	if (p->tuple.nexthdr == CIL_IPPROTO_TCP) {
 		sk = bpf_skc_lookup_tcp(ctx, &t, len, BPF_F_CURRENT_NETNS, 0);
-		if (sk && sk->state == BPF_TCP_LISTEN_STATE) {
-			/* a listener of the node on the original port is not the proxy */
+		/* A listener of the node on the original port is not the proxy. For a redirected
+		 * connection (port != 0), a TIME_WAIT socket is the proxy's side of an earlier
+		 * connection with this tuple (the proxy closed first, the client's port is free
+		 * again): the listener takes the new SYN, whose connection the kernel hashes ahead of
+		 * the TIME_WAIT one. Given the TIME_WAIT socket, the SYN would get a stale ACK. */
+		if (sk && (sk->state == BPF_TCP_LISTEN_STATE ||
+			   (port != 0 && sk->state == BPF_TCP_TIME_WAIT_STATE))) {
 			bpf_sk_release(sk);
 			sk = NULL;
 		}

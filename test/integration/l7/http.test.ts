@@ -8,7 +8,7 @@
  * flight lets nothing through while it is down and serves new connections once back.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -250,6 +250,52 @@ describe('privileged: L7 HTTP policy through the node proxies', () => {
     assert.deepEqual(r, ['200:1']);
     const flows = await observe('node2', ['--type', 'l7', '--http-method', 'PATCH']);
     assert.ok(flows.some((f) => f.destination?.pod_name === 'visible' || f.source?.pod_name === 'visible'));
+  });
+
+  it("a pod's connection on the tuple of the proxy's closed upstream connection still goes through the proxy", async () => {
+    // The proxy connects upstream from the client's address with a port the kernel picks, and
+    // the client can come to use that very port once that connection is closed (in TIME_WAIT on
+    // the proxy's side or the server's, whichever closed first). The datapath must redirect the
+    // client's connection like any other, never deliver it to the server past the proxy.
+    const timeWait = async () => {
+      const node = spawnSync(
+        'nsenter',
+        [`--net=/run/netns/cts-${LAB}-node1`, 'ss', '-Htn', 'state', 'time-wait'],
+        {
+          encoding: 'utf8',
+        },
+      ).stdout;
+      const server = await cliOk(['lab', 'exec', 'server1', '--', 'ss', '-Htn', 'state', 'time-wait'], {
+        lab: LAB,
+      });
+      const rows = (text: string) =>
+        text.split('\n').map((l) => l.trim().replaceAll('[::ffff:', '').replaceAll(']', '').split(/\s+/));
+      const port = (a: string) => a.slice(a.lastIndexOf(':') + 1);
+      return new Set([
+        // the proxy's side: from the client's address to the server
+        ...rows(node)
+          .filter(([, , l, p]) => l?.startsWith(`${ip.client}:`) && p === `${ip.server1}:80`)
+          .map(([, , l]) => port(l!)),
+        // the server's side: from the client's address
+        ...rows(server)
+          .filter(([, , , p]) => p?.startsWith(`${ip.client}:`))
+          .map(([, , , p]) => port(p!)),
+      ]);
+    };
+    const before = await timeWait();
+    const url = (p: string) => `http://${ip.server1}${p}`;
+    assert.deepEqual(await curl('client', [url('/public/first')]), ['200:1']);
+    let port: string | undefined;
+    for (let i = 0; i < 20 && port === undefined; i++) {
+      port = [...(await timeWait())].find((p) => !before.has(p));
+      if (port === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(port, "the proxy's upstream connection was closed (TIME_WAIT on one side)");
+    assert.deepEqual(
+      await curl('client', ['--local-port', port, url('/private'), url('/public/again')]),
+      ['403:1', '200:0'],
+      'denied by the proxy, never answered by the server past it',
+    );
   });
 
   it('agent killed with connections in flight: nothing passes while it is down, new ones work after', async () => {
