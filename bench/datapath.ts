@@ -34,7 +34,7 @@ import {
 import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
 import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
-import { collect, inNs, median, runBench, sh, undo, waitFor } from './helpers/proc.js';
+import { collect, inNs, median, onOneCpu, runBench, sh, undo, waitFor } from './helpers/proc.js';
 
 const IPERF_PORT = 5201;
 const PING_PORT = 5300;
@@ -378,10 +378,14 @@ async function main(): Promise<void> {
     reply: testFrame(b, a, IPERF_PORT, 40000),
     to: viaStack(testFrame(a, b, 40001, IPERF_PORT), b),
   };
+  const ppCpus = new Set<number>();
   const measurePp = (loaded: EndpointDatapath[], into: Record<PpCase, PpFigure[]>) => {
-    into.from.push(perPacketNs(loaded[0]!.ingress.progId, frames.from));
-    into.reply.push(perPacketNs(loaded[1]!.ingress.progId, frames.reply));
-    into.to.push(perPacketNs(loaded[1]!.egress.progId, frames.to));
+    const { cpu } = onOneCpu(() => {
+      into.from.push(perPacketNs(loaded[0]!.ingress.progId, frames.from));
+      into.reply.push(perPacketNs(loaded[1]!.ingress.progId, frames.reply));
+      into.to.push(perPacketNs(loaded[1]!.egress.progId, frames.to));
+    });
+    ppCpus.add(cpu);
   };
   // Conntrack entries the CRR connections made at pod A's egress: one per connection shows that
   // each was new to conntrack (so policy was consulted for each).
@@ -468,7 +472,7 @@ async function main(): Promise<void> {
   );
   console.log(
     `per packet on an established TCP connection (PROG_TEST_RUN, ${PP_BATCHES} batches of ${PP_BATCH}; ` +
-      'median of the rounds of the batch median, best batch in brackets)',
+      `median of the rounds of the batch median, best batch in brackets; the measuring thread pinned to the CPU it was on: ${[...ppCpus].join(', ')})`,
   );
   const ppNames: Record<PpCase, string> = {
     from: 'cil_from_container, pod A -> pod B',

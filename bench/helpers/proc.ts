@@ -4,6 +4,7 @@
  * output, and one stack of undo steps run at the end, on failure and on SIGINT/SIGTERM.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import koffi from 'koffi';
 
 /** Undo steps, run last first; a failing step does not stop the others. */
 export const undo: (() => void)[] = [];
@@ -82,3 +83,30 @@ export async function startServer(netns: string, argv: string[], ready: string):
 
 export const median = (xs: readonly number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const libc = koffi.load('libc.so.6');
+const sched = {
+  get: libc.func('int sched_getaffinity(int pid, size_t size, _Out_ uint8_t *mask)'),
+  set: libc.func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)'),
+  cpu: libc.func('int sched_getcpu()'),
+};
+
+/**
+ * Runs `fn` with the calling thread pinned to the CPU it is on (pid 0: this thread, which makes
+ * the BPF_PROG_TEST_RUN calls), then restores its CPU set: a run that migrates between CPUs, or
+ * shares one with the other CPU's interrupts and threads part of the time, mixes both into one
+ * per-packet figure. Returns fn's result and the CPU.
+ */
+export function onOneCpu<T>(fn: () => T): { result: T; cpu: number } {
+  const saved = Buffer.alloc(128);
+  if ((sched.get(0, saved.length, saved) as number) < 0) throw new Error('sched_getaffinity failed');
+  const cpu = sched.cpu() as number;
+  const mask = Buffer.alloc(128);
+  mask[cpu >> 3] = 1 << (cpu & 7);
+  if ((sched.set(0, mask.length, mask) as number) < 0) throw new Error(`sched_setaffinity(cpu ${cpu}) failed`);
+  try {
+    return { result: fn(), cpu };
+  } finally {
+    sched.set(0, saved.length, saved);
+  }
+}
