@@ -103,7 +103,8 @@ export function onOneCpu<T>(fn: () => T): { result: T; cpu: number } {
   const cpu = sched.cpu() as number;
   const mask = Buffer.alloc(128);
   mask[cpu >> 3] = 1 << (cpu & 7);
-  if ((sched.set(0, mask.length, mask) as number) < 0) throw new Error(`sched_setaffinity(cpu ${cpu}) failed`);
+  if ((sched.set(0, mask.length, mask) as number) < 0)
+    throw new Error(`sched_setaffinity(cpu ${cpu}) failed`);
   try {
     return { result: fn(), cpu };
   } finally {
