@@ -119,9 +119,18 @@ export function upstreamMark(info: RedirectInfo): number {
   return info.egress ? DEFS.MARK_MAGIC_PROXY_EGRESS : DEFS.MARK_MAGIC_PROXY_INGRESS;
 }
 
-/** The upstream connection of a redirected TCP connection: from the client's address, marked. */
+/**
+ * The upstream connection of a redirected TCP connection: from the client's address (any port but
+ * the client's own: that tuple is the client's connection's), marked.
+ */
 export function connectTransparent(info: RedirectInfo): Socket {
-  return transparentConnect({ address: info.client.address, port: 0 }, info.original, upstreamMark(info));
+  return transparentConnect(
+    { address: info.client.address, port: 0 },
+    info.original,
+    upstreamMark(info),
+    undefined,
+    info.client.port,
+  );
 }
 
 /**

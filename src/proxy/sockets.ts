@@ -140,6 +140,41 @@ function transparentSocket(type: number, local: Addr, mark: number): number {
 export const UPSTREAM_CONNECT_TIMEOUT_MS = 5000;
 
 const getsockoptFn = libc.func('int getsockopt(int fd, int level, int name, void *val, uint32_t *len)');
+const getsocknameFn = libc.func('int getsockname(int fd, void *addr, uint32_t *len)');
+
+/** The local port a socket is bound to (sin_port and sin6_port are both at offset 2). */
+function boundPort(fd: number): number {
+  const a = Buffer.alloc(28);
+  const len = new Uint32Array([a.length]);
+  check('getsockname', getsocknameFn(fd, a, len) as number);
+  return a.readUInt16BE(2);
+}
+
+/**
+ * A transparent TCP socket bound to `local` whose port is not `avoid` (local.port 0: the kernel
+ * picks one). The kernel picks among the ports free in this namespace, which knows nothing of the
+ * client's: the proxy's upstream connection from the client's own port would have the client's
+ * connection's very tuple, which the destination's conntrack holds for the client's connection.
+ * A socket given that port is kept until the next one is bound, so the kernel cannot hand it out
+ * again.
+ */
+function transparentTcpSocket(local: Addr, mark: number, avoid: number | undefined): number {
+  let fd = transparentSocket(SOCK_STREAM, local, mark);
+  if (avoid === undefined || local.port !== 0) return fd;
+  const held: number[] = [];
+  try {
+    for (let i = 0; i < 4 && boundPort(fd) === avoid; i++) {
+      held.push(fd);
+      fd = transparentSocket(SOCK_STREAM, local, mark);
+    }
+  } catch (err) {
+    closeFn(fd);
+    throw err;
+  } finally {
+    for (const h of held) closeFn(h);
+  }
+  return fd;
+}
 const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
 const TCP_SYN_SENT = 2;
@@ -157,15 +192,16 @@ function tcpState(fd: number): number {
  * identity) to `remote`, marked `mark`. The connect runs on (writes queue meanwhile); 'connect' is
  * emitted once the kernel has it established, an error ('error', e.g. ECONNREFUSED) ends it, and
  * one still unanswered after UPSTREAM_CONNECT_TIMEOUT_MS (a policy dropping the SYN) fails with
- * ETIMEDOUT.
+ * ETIMEDOUT. With `local.port` 0 the kernel picks the port, never `avoidPort` (the client's).
  */
 export function transparentConnect(
   local: Addr,
   remote: Addr,
   mark: number,
   timeoutMs = UPSTREAM_CONNECT_TIMEOUT_MS,
+  avoidPort?: number,
 ): Socket {
-  const fd = transparentSocket(SOCK_STREAM, local, mark);
+  const fd = transparentTcpSocket(local, mark, avoidPort);
   const a = sockaddr(remote.address, remote.port);
   const ret = connectFn(fd, a, a.length) as number;
   if (ret < 0) {
