@@ -3,13 +3,15 @@ import { join } from 'node:path';
 import { runRoot } from '../common/paths.js';
 
 /**
- * Node flags the agent's process runs with (`lab up` starts it so): a 1 MiB young generation
- * instead of V8's default 16 MiB semi-spaces, which would stay committed (~20 MiB of RSS) in a
- * process whose live heap is ~25 MiB. Collections of the young generation get more frequent and
- * stay short. The flag works on the command line or in NODE_OPTIONS, not through v8.setFlagsFromString.
+ * Node flags the agent's process runs with (`lab up` starts it so): semi-spaces of at most 4 MiB
+ * instead of V8's default 16 MiB, which would stay committed (~20 MiB of RSS) in a process whose
+ * live heap is ~25 MiB. V8 grows them only under allocation pressure (the L7 proxy's requests):
+ * at 1 MiB the proxy spent about a tenth more CPU per request, most of it copying requests in
+ * flight out of a young generation that filled every few hundred requests (docs/agent.md). The
+ * flag works on the command line or in NODE_OPTIONS, not through v8.setFlagsFromString.
  * `--expose-gc` lets the agent collect once it goes quiet (src/agent/memory.ts).
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc'];
 
 /**
  * glibc malloc settings of the agent's process (the lab sets them; the environment wins): a fixed
