@@ -266,7 +266,8 @@ static __always_inline int lxc_egress_lookup(struct pktinfo *p, struct lxc_verdi
  * the other way round. A new connection (a TCP SYN, any UDP datagram) whose pod-side ingress
  * entry is of the other kind (CT_F_FROM_PROXY against `from_proxy`, the packet's mark) is not that
  * entry's connection: it gets its own policy decision. Otherwise a pod's SYN would be delivered
- * past the L7 proxy, or its server's SYN-ACK sent to a proxy socket long closed.
+ * past the L7 proxy, and its server's SYN-ACK sent to a proxy socket long closed (a connect()
+ * that times out).
  */
 static __always_inline int ct_other_origin(const struct pktinfo *p, const struct ct_state *st, int from_proxy)
 {
