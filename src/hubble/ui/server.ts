@@ -240,9 +240,16 @@ export class UiServer {
    */
   private async read(signal: AbortSignal, caughtUp: () => void): Promise<void> {
     let delay = 500;
-    const aborted = () => signal.aborted || this.abort.signal.aborted;
-    const both = AbortSignal.any([signal, this.abort.signal]);
-    while (!aborted()) {
+    const stopped = AbortSignal.any([signal, this.abort.signal]);
+    /** The server answered (a flow, or the end of its history): reset the retry state once. */
+    const answered = () => {
+      if (this.connected) return;
+      this.connected = true;
+      this.lastError = undefined;
+      delay = 500;
+      this.opts.logger?.info(`hubble ui: reading flows from ${this.opts.server}`);
+    };
+    while (!stopped.aborted) {
       const client = new ObserverClient(this.opts.server);
       try {
         for (const follow of [false, true]) {
@@ -250,29 +257,24 @@ export class UiServer {
           const req = resumeAfter
             ? { follow, since: toProtoTime(resumeAfter) }
             : { follow, number: this.store.capacity };
-          for await (const res of client.getFlows(req, both)) {
-            if (!this.connected) {
-              this.connected = true;
-              this.lastError = undefined;
-              delay = 500;
-              this.opts.logger?.info(`hubble ui: reading flows from ${this.opts.server}`);
-            }
+          for await (const res of client.getFlows(req, stopped)) {
+            answered();
             const f = res.flow as UiFlow | undefined;
             if (!f || (resumeAfter && f.time <= resumeAfter)) continue;
             this.ingest(f);
           }
           if (!follow) {
-            this.connected = true;
+            answered();
             caughtUp();
           }
         }
-        if (!aborted()) this.lastError = 'the flow stream ended';
+        if (!stopped.aborted) this.lastError = 'the flow stream ended';
       } catch (err) {
-        if (!aborted()) this.lastError = (err as Error).message;
+        if (!stopped.aborted) this.lastError = (err as Error).message;
       } finally {
         client.close();
       }
-      if (aborted()) break;
+      if (stopped.aborted) break;
       if (this.connected || delay === 500)
         this.opts.logger?.warn(`hubble ui: flows from ${this.opts.server}: ${this.lastError}; retrying`);
       this.connected = false;
