@@ -128,7 +128,6 @@ export function connectTransparent(info: RedirectInfo): Socket {
     { address: info.client.address, port: 0 },
     info.original,
     upstreamMark(info),
-    undefined,
     info.client.port,
   );
 }

@@ -150,31 +150,6 @@ function boundPort(fd: number): number {
   return a.readUInt16BE(2);
 }
 
-/**
- * A transparent TCP socket bound to `local` whose port is not `avoid` (local.port 0: the kernel
- * picks one). The kernel picks among the ports free in this namespace, which knows nothing of the
- * client's: the proxy's upstream connection from the client's own port would have the client's
- * connection's very tuple, which the destination's conntrack holds for the client's connection.
- * A socket given that port is kept until the next one is bound, so the kernel cannot hand it out
- * again.
- */
-function transparentTcpSocket(local: Addr, mark: number, avoid: number | undefined): number {
-  let fd = transparentSocket(SOCK_STREAM, local, mark);
-  if (avoid === undefined || local.port !== 0) return fd;
-  const held: number[] = [];
-  try {
-    for (let i = 0; i < 4 && boundPort(fd) === avoid; i++) {
-      held.push(fd);
-      fd = transparentSocket(SOCK_STREAM, local, mark);
-    }
-  } catch (err) {
-    closeFn(fd);
-    throw err;
-  } finally {
-    for (const h of held) closeFn(h);
-  }
-  return fd;
-}
 const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
 const TCP_SYN_SENT = 2;
@@ -188,6 +163,27 @@ function tcpState(fd: number): number {
 }
 
 /**
+ * A transparent TCP socket bound to `local` whose port is not `avoid` (local.port 0: the kernel
+ * picks one). The kernel picks among the ports free in this namespace, which knows nothing of the
+ * client's: the proxy's upstream connection from the client's own port would have the client's
+ * connection's very tuple, which the destination's conntrack holds for the client's connection.
+ * A socket given that port holds it while a second one is bound, which therefore gets another.
+ */
+function transparentTcpSocket(local: Addr, mark: number, avoid: number | undefined): number {
+  const fd = transparentSocket(SOCK_STREAM, local, mark);
+  let taken = false;
+  try {
+    taken = avoid !== undefined && local.port === 0 && boundPort(fd) === avoid;
+    return taken ? transparentSocket(SOCK_STREAM, local, mark) : fd;
+  } catch (err) {
+    if (!taken) closeFn(fd);
+    throw err;
+  } finally {
+    if (taken) closeFn(fd);
+  }
+}
+
+/**
  * A TCP connection from `local` (the client's address: the destination's policy sees the client's
  * identity) to `remote`, marked `mark`. The connect runs on (writes queue meanwhile); 'connect' is
  * emitted once the kernel has it established, an error ('error', e.g. ECONNREFUSED) ends it, and
@@ -198,8 +194,8 @@ export function transparentConnect(
   local: Addr,
   remote: Addr,
   mark: number,
-  timeoutMs = UPSTREAM_CONNECT_TIMEOUT_MS,
   avoidPort?: number,
+  timeoutMs = UPSTREAM_CONNECT_TIMEOUT_MS,
 ): Socket {
   const fd = transparentTcpSocket(local, mark, avoidPort);
   const a = sockaddr(remote.address, remote.port);

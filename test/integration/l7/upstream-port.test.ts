@@ -36,7 +36,7 @@ describe('privileged: the upstream connection never takes the client port', () =
       const got = [];
       for (let i = 0; i < 8; i++) {
         const avoid = 40000 + (i % 2);
-        const s = transparentConnect({ address: '127.0.0.1', port: 0 }, { address: '127.0.0.1', port: server.address().port }, 0, 2000, avoid);
+        const s = transparentConnect({ address: '127.0.0.1', port: 0 }, { address: '127.0.0.1', port: server.address().port }, 0, avoid, 2000);
         await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
         got.push([avoid, s.localPort]);
         await new Promise((r) => { s.on('error', () => {}); s.once('close', r); s.resume(); });
