@@ -36,7 +36,7 @@ export function startIdleCollector(opts: IdleCollectorOptions = {}): () => void 
   const gc = (globalThis as { gc?: () => void }).gc;
   if (typeof gc !== 'function') return () => {};
   const maxBusy = opts.maxBusy ?? 0.25;
-  const minGrowth = opts.minGrowth ?? 16 * 1024 * 1024;
+  const minGrowth = opts.minGrowth ?? 8 * 1024 * 1024;
   let baseline = process.memoryUsage.rss();
   let last = baseline;
   let elu = performance.eventLoopUtilization();
