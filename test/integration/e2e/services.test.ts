@@ -224,9 +224,17 @@ describe('privileged: services through socket-LB in a lab', () => {
       const banners = JSON.parse(lines[0]!) as string[];
       const before = new Set(await webPods());
       await cliOk(['lab', 'scale', 'deployment', 'web', '--replicas', '2'], { lab: LAB });
-      const after = new Set(await webPods());
-      const removed = [...before].filter((p) => !after.has(p));
-      assert.equal(removed.length, 1);
+      // the removed pod stays listed (Terminating) until its processes have exited
+      let removed: string[] = [];
+      await waitFor(
+        'one web pod gone',
+        async () => {
+          const after = new Set(await webPods());
+          removed = [...before].filter((p) => !after.has(p));
+          return removed.length === 1 && after.size === 2;
+        },
+        20_000,
+      );
       hold.stdin.write('check\n');
       await waitFor('check answer', async () => lines.length >= 2, 10_000);
       const alive = JSON.parse(lines[1]!) as boolean[];
