@@ -12,7 +12,7 @@ import type { BpfMap } from './map.js';
 import { Attr, AttrLayout, call, getFdById, objGet, objInfo, objPin, syscallError } from './sys/bpf.js';
 import { Cmd, PROG_LOAD_LOG_LEVEL_BRANCH, type ProgTypeValue } from './sys/constants.js';
 import { Errno } from './sys/errno.js';
-import { addressOf, bpf, bpfAsync } from './sys/libc.js';
+import { addressOf, bpf, bpfAsync, withSignalsBlocked } from './sys/libc.js';
 
 export interface ProgramLoadOptions {
   /** The object's BTF already loaded into the kernel; enables func/line info. */
@@ -141,15 +141,16 @@ export class Program implements Disposable {
       a.u32(L.log_level, log ? level || PROG_LOAD_LOG_LEVEL_BRANCH : 0)
         .u32(L.log_size, log ? size : 0)
         .ptr(L.log_buf, log);
-      const { ret, errno } = bpf(Cmd.PROG_LOAD, a.buf, a.buf.length);
+      // Signals blocked: the verifier gives up at a pending one (see withSignalsBlocked).
+      const { ret, errno } = withSignalsBlocked(() => bpf(Cmd.PROG_LOAD, a.buf, a.buf.length));
       const text = log ? log.toString('latin1').replace(/\0.*$/s, '') : '';
       if (ret >= 0) {
         const p = new Program(new Fd(ret), spec.name, spec.type);
         p.verifierLog = text;
         return p;
       }
-      // The verifier gives up with EAGAIN when a signal arrives while it runs: try again, as
-      // libbpf does (PROG_LOAD_ATTEMPTS).
+      // EAGAIN: the kernel can still give up for its own reasons: try again, as libbpf does
+      // (PROG_LOAD_ATTEMPTS).
       if (errno === Errno.EAGAIN && ++interrupted < PROG_LOAD_ATTEMPTS) continue;
       if (errno === Errno.ENOSPC && log) {
         if (size >= max)

@@ -21,6 +21,7 @@ const epollWaitFn = libc.func('int epoll_wait(int epfd, void *events, int maxeve
 const ifNameToIndex = libc.func('unsigned int if_nametoindex(const char *ifname)');
 const sysconfFn = libc.func('long sysconf(int name)');
 const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)');
+const sigmaskFn = libc.func('int pthread_sigmask(int how, const void *set, void *oldset)');
 
 export interface SyscallResult {
   ret: number;
@@ -46,6 +47,27 @@ export function bpfAsync(cmd: number, attr: Uint8Array, size: number): Promise<n
       else resolve(Number(ret));
     });
   });
+}
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+const SIGSET_BYTES = 128; // glibc's sigset_t
+const ALL_SIGNALS = Buffer.alloc(SIGSET_BYTES, 0xff); // SIGKILL and SIGSTOP stay deliverable regardless
+
+/**
+ * Runs `fn` with every signal blocked on this thread, then restores the mask (pending signals are
+ * delivered then). For syscalls that give up when a signal arrives: the verifier answers EAGAIN
+ * to any pending signal, and a sampling profiler's SIGPROF every few ms, or a burst of SIGCHLD,
+ * can interrupt every retry of a load that takes longer than that.
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const old = Buffer.alloc(SIGSET_BYTES);
+  if ((sigmaskFn(SIG_BLOCK, ALL_SIGNALS, old) as number) !== 0) return fn();
+  try {
+    return fn();
+  } finally {
+    sigmaskFn(SIG_SETMASK, old, null);
+  }
 }
 
 export function setns(fd: number, nstype: number): SyscallResult {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Btf, BtfKind, Collection, CollectionSpec, VerifierError } from '../../../src/ebpf/index.js';
@@ -65,6 +66,33 @@ describe('privileged: programs', () => {
       }),
       VerifierError,
     );
+  });
+
+  it('a load is not undone by signals arriving while the verifier runs', async (t) => {
+    // The verifier gives up (EAGAIN) at any pending signal: a sampling profiler's SIGPROF or a
+    // burst of SIGCHLD would otherwise fail every retry of a load that takes longer than their
+    // interval. Here another process sends signals as fast as it can all along.
+    const spec = CollectionSpec.fromFile(bpfObject('test/slow_verify.o')); // ~0.2 s to verify
+    let received = 0;
+    const onSignal = () => {
+      received++;
+    };
+    process.on('SIGUSR2', onSignal);
+    const flood = spawn('bash', ['-c', `while kill -USR2 ${process.pid} 2>/dev/null; do :; done`], {
+      stdio: 'ignore',
+    });
+    t.after(() => {
+      flood.kill('SIGKILL');
+      process.off('SIGUSR2', onSignal);
+    });
+    while (received < 100) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 3; i++) {
+      const before = received;
+      using c = Collection.load(spec);
+      assert.equal(c.program('slow_verify').testRun({ data: tcpPacket(80) }).retval & ~1, 0);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.ok(received > before, 'signals kept arriving during the load');
+    }
   });
 
   it('specialises one object per load through .rodata constants', () => {
