@@ -23,6 +23,12 @@ interface Subscriber {
   endpoint?: number;
 }
 
+/** The pause before the next drain of the ring buffer after one that found events: a flow shows up
+ * at most this much later, against a wake-up per event. */
+const DRAIN_PAUSE_MS = 2;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export class Monitor {
   private reader?: RingBufReader;
   private running = false;
@@ -65,8 +71,12 @@ export class Monitor {
     const reader = this.reader!;
     try {
       while (this.running) {
-        reader.poll((rec) => this.dispatch(rec));
+        const n = reader.poll((rec) => this.dispatch(rec));
         if (!this.running) break;
+        // Events gather for a moment before the next drain: one wake-up (a worker thread's epoll,
+        // the event loop's) per batch instead of one per event, at busy times. Not while the ring
+        // fills up: it would lose events then.
+        if (n > 0 && reader.pending() < reader.size / 4) await sleep(DRAIN_PAUSE_MS);
         await reader.wait(500);
       }
     } catch (err) {

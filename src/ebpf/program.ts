@@ -222,7 +222,8 @@ export class Program implements Disposable {
         .u32(L.ctx_size_out, ctxOut.length)
         .ptr(L.ctx_out, ctxOut);
     }
-    call(Cmd.PROG_TEST_RUN, a, `test run of program ${this.name}`);
+    // Signals blocked: a repeated run stops with EINTR at a pending one (see withSignalsBlocked).
+    withSignalsBlocked(() => call(Cmd.PROG_TEST_RUN, a, `test run of program ${this.name}`));
     const res: TestRunResult = {
       retval: a.getU32(L.retval) | 0,
       data: dataOut.subarray(0, a.getU32(L.data_size_out)),

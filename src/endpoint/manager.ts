@@ -74,6 +74,8 @@ export interface MetaSource {
 
 export class EndpointManager {
   readonly #eps = new Map<number, EndpointRecord>();
+  /** By address (Hubble resolves two per flow): the latest endpoint given each address. */
+  readonly #byIp = new Map<string, EndpointRecord>();
 
   constructor(
     private readonly identities: AsyncIdentityAllocator,
@@ -103,8 +105,19 @@ export class EndpointManager {
   }
 
   byIp(ip: string): EndpointRecord | undefined {
-    for (const ep of this.#eps.values()) if (ep.ipv4 === ip || ep.ipv6 === ip) return ep;
-    return undefined;
+    return this.#byIp.get(ip);
+  }
+
+  #add(ep: EndpointRecord): void {
+    this.#eps.set(ep.id, ep);
+    if (ep.ipv4) this.#byIp.set(ep.ipv4, ep);
+    if (ep.ipv6) this.#byIp.set(ep.ipv6, ep);
+  }
+
+  #delete(ep: EndpointRecord): void {
+    this.#eps.delete(ep.id);
+    for (const ip of [ep.ipv4, ep.ipv6])
+      if (ip !== undefined && this.#byIp.get(ip) === ep) this.#byIp.delete(ip);
   }
 
   /** Identity labels for a pod as upstream derives them (pod labels, namespace labels, SA, cluster). */
@@ -159,7 +172,7 @@ export class EndpointManager {
     };
     if (n.ipv4) ep.ipv4 = n.ipv4;
     if (n.ipv6) ep.ipv6 = n.ipv6;
-    this.#eps.set(id, ep);
+    this.#add(ep);
     // The identity may come from the kvstore; the programs (a copy verified ahead when there is one)
     // are taken once it is known, and get the endpoint's settings (SECLABEL among them) at attach.
     const identity = this.identities.allocate(labels).then((r) => {
@@ -202,7 +215,7 @@ export class EndpointManager {
   /** Drops a begun endpoint whose interfaces could not be created. */
   async abort(p: PendingEndpoint): Promise<void> {
     this.datapath.discard(p.programs);
-    this.#eps.delete(p.ep.id);
+    this.#delete(p.ep);
     await p.identity.catch(() => {});
     if (p.ep.identity) await this.identities.release(p.ep.identity);
   }
@@ -224,7 +237,7 @@ export class EndpointManager {
         if (ep.identity) await this.identities.release(ep.identity);
       },
     ];
-    this.#eps.delete(ep.id);
+    this.#delete(ep);
     let first: unknown;
     for (const s of steps) {
       try {
@@ -283,7 +296,7 @@ export class EndpointManager {
    */
   async restore(records: EndpointRecord[]): Promise<void> {
     for (const ep of records) {
-      this.#eps.set(ep.id, ep);
+      this.#add(ep);
       const labels = LabelSet.parse(ep.labels);
       // Take the reference this endpoint holds (the number stays, the numbering was restored).
       ep.identity = (await this.identities.allocate(labels)).identity.id;

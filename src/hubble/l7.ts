@@ -5,7 +5,7 @@
  */
 import { MessageType } from './constants.js';
 import type { Observer } from './observer.js';
-import { formatTimestamp, type ParserContext, resolveEndpoint } from './parser.js';
+import { flowUuid, formatTimestamp, type ParserContext, resolveEndpoint } from './parser.js';
 import type { DNS, Flow, HTTP, HTTPHeader, HubbleEvent, Kafka, Layer7, Verdict } from './types.js';
 
 /** What a proxy reports (src/proxy/framework.ts L7Record extends it with its redirect record). */
@@ -280,31 +280,6 @@ function ends(info: L7Event['info'], reply: boolean, ctx: ParserContext, ms: num
   };
   pair[i] = x;
   return x;
-}
-
-/**
- * L7 flow uuids: version 4 like upstream's, cheaper to make than one crypto.randomUUID() each (which
- * builds its string from 20 pieces; two flows per proxied request): the first 30 characters of a
- * random uuid are shared by UUID_RUN flows, its last 6 hex digits count up from their random value
- * (small integers, written from a table of 3-digit strings).
- */
-const UUID_RUN = 4096;
-const HEX3 = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, '0'));
-let uuidPrefix = '';
-let uuidNext = 0;
-let uuidLeft = 0;
-
-function flowUuid(): string {
-  if (uuidLeft === 0) {
-    const u = crypto.randomUUID();
-    uuidPrefix = u.slice(0, 30);
-    uuidNext = Number.parseInt(u.slice(30), 16);
-    uuidLeft = UUID_RUN;
-  }
-  uuidLeft--;
-  const n = uuidNext;
-  uuidNext = (n + 1) & 0xffffff;
-  return uuidPrefix + HEX3[n >>> 12]! + HEX3[n & 0xfff]!;
 }
 
 /** The flow of `e` between the ends `x`; `whole` false: without time, summary and uuid (for the metrics). */

@@ -8,17 +8,57 @@ import { RequestError } from './errors.js';
 import { compileFilters } from './filter.js';
 import type { HubbleMetrics } from './metrics.js';
 import {
+  assembleFlow,
   bootTimeFromClocks,
+  decodeEvent,
   type EndpointInfo,
+  eventTime,
+  flowUuid,
   type ParserContext,
-  parseEventTimed,
   parseTimestamp,
+  type ResolvedEvent,
+  resolveEvent,
   type ServiceName,
   type ServiceProtocol,
 } from './parser.js';
 import { VERSION } from './proto.js';
 import { DEFAULT_RING_CAPACITY, FlowRing } from './ring.js';
 import type { Flow, FlowFilter, HubbleEvent, LostEvent } from './types.js';
+
+/**
+ * A datapath event in the ring: its bytes and what the node's state said of it when it was seen
+ * (endpoints, services, interface), its flow built when somebody reads it. Held for the ring's
+ * whole turn, a built flow (some twenty objects) would be copied by the young generation and then
+ * promoted; this is a few, the bytes outside the heap.
+ */
+class DatapathRingEvent implements HubbleEvent {
+  readonly timeMs: number;
+  #flow: Flow | undefined;
+
+  constructor(
+    readonly sec: number,
+    readonly nsec: number,
+    private readonly bytes: Uint8Array,
+    private readonly resolved: ResolvedEvent,
+    private readonly uuid: string | undefined,
+    private readonly ctx: ParserContext,
+  ) {
+    this.timeMs = sec * 1000 + nsec / 1e6;
+  }
+
+  get flow(): Flow {
+    // decodeEvent accepted these bytes when they came in
+    this.#flow ??= assembleFlow(
+      decodeEvent(this.bytes)!,
+      this.resolved,
+      this.ctx,
+      this.sec,
+      this.nsec,
+      this.uuid,
+    );
+    return this.#flow;
+  }
+}
 
 export interface ObserverLogger {
   warn(obj: object, msg: string): void;
@@ -127,9 +167,17 @@ export class Observer {
    * logged at most once per second; never throws into the agent's read loop).
    */
   ingest(bytes: Uint8Array): Flow | undefined {
-    let parsed: ReturnType<typeof parseEventTimed>;
+    let flow: Flow;
+    let event: DatapathRingEvent;
     try {
-      parsed = parseEventTimed(bytes, this.ctx);
+      const e = decodeEvent(bytes);
+      if (!e) return undefined;
+      const r = resolveEvent(e, this.ctx);
+      const { sec, nsec } = eventTime(e, this.ctx);
+      const uuid = this.ctx.uuid !== false ? flowUuid() : undefined;
+      // the flow the metrics (and the monitor) see now, left to the young generation
+      flow = assembleFlow(e, r, this.ctx, sec, nsec, uuid);
+      event = new DatapathRingEvent(sec, nsec, Buffer.from(bytes), r, uuid, this.ctx);
     } catch (err) {
       this.parseErrors++;
       const now = Date.now();
@@ -139,9 +187,8 @@ export class Observer {
       }
       return undefined;
     }
-    if (!parsed) return undefined;
-    this.push(parsed.flow, parsed.sec, parsed.nsec, parsed.timeMs);
-    return parsed.flow;
+    this.ingestEvent(event, flow);
+    return flow;
   }
 
   /**

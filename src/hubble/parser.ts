@@ -6,7 +6,6 @@
  *
  * Pure: no I/O; everything about the node comes from the ParserContext.
  */
-import { randomUUID } from 'node:crypto';
 import { formatIpv6Groups, ipv6GroupsOfBytes } from '../common/ip.js';
 import {
   dropReasonName,
@@ -29,16 +28,25 @@ import {
   TraceNotify,
 } from './layout.js';
 import type {
+  CiliumEventType,
   Endpoint,
   Ethernet,
   Flow,
   IP,
   Layer4,
   LostEvent,
+  NetworkInterface,
   Service,
   TrafficDirection,
   Verdict,
 } from './types.js';
+
+/*
+ * A flow is never changed once built (the ring, followers, filters and metrics only read it), so
+ * the parts many flows have alike are built once and shared, frozen: an endpoint's description, the
+ * TCP flags of a flag byte and their summary, the emitter, the event type, the interface. Fewer
+ * objects per flow is less for the young generation to copy while the ring holds them.
+ */
 
 /** What the agent knows about an address: a local endpoint, or a remote pod/identity from the ipcache. */
 export interface EndpointInfo {
@@ -88,6 +96,31 @@ export interface ParserContext {
   uuid?: boolean;
 }
 
+/**
+ * Flow uuids: version 4 like upstream's, cheaper to make than one crypto.randomUUID() each (which
+ * builds its string from 20 pieces; one flow per traced packet, two per proxied request): the first 30 characters of a
+ * random uuid are shared by UUID_RUN flows, its last 6 hex digits count up from their random value
+ * (small integers, written from a table of 3-digit strings).
+ */
+const UUID_RUN = 4096;
+const HEX3 = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, '0'));
+let uuidPrefix = '';
+let uuidNext = 0;
+let uuidLeft = 0;
+
+export function flowUuid(): string {
+  if (uuidLeft === 0) {
+    const u = crypto.randomUUID();
+    uuidPrefix = u.slice(0, 30);
+    uuidNext = Number.parseInt(u.slice(30), 16);
+    uuidLeft = UUID_RUN;
+  }
+  uuidLeft--;
+  const n = uuidNext;
+  uuidNext = (n + 1) & 0xffffff;
+  return uuidPrefix + HEX3[n >>> 12]! + HEX3[n & 0xfff]!;
+}
+
 /** Boot time from this process's clocks: Node's hrtime is CLOCK_MONOTONIC, like bpf_ktime_get_ns(). */
 export function bootTimeFromClocks(): BootTime {
   const mono = process.hrtime.bigint();
@@ -135,6 +168,42 @@ export interface DecodedPacket {
 }
 
 const TCP_FLAG_NAMES = ['SYN', 'ACK', 'RST', 'FIN', 'PSH', 'URG', 'ECE', 'CWR', 'NS'] as const;
+
+/** The flags object and summary of TCP flag bits (the flag byte, NS as bit 8). */
+interface TcpFlagsView {
+  flags: NonNullable<NonNullable<Layer4['TCP']>['flags']>;
+  summary: string;
+}
+
+function tcpFlagsView(bits9: number): TcpFlagsView {
+  const on = [
+    (bits9 & 0x02) !== 0,
+    (bits9 & 0x10) !== 0,
+    (bits9 & 0x04) !== 0,
+    (bits9 & 0x01) !== 0,
+    (bits9 & 0x08) !== 0,
+    (bits9 & 0x20) !== 0,
+    (bits9 & 0x40) !== 0,
+    (bits9 & 0x80) !== 0,
+    (bits9 & 0x100) !== 0,
+  ];
+  const flags: Record<string, boolean> = {};
+  // proto field order for the object: FIN SYN RST PSH ACK URG ECE CWR NS
+  if (on[3]) flags.FIN = true;
+  if (on[0]) flags.SYN = true;
+  if (on[2]) flags.RST = true;
+  if (on[4]) flags.PSH = true;
+  if (on[1]) flags.ACK = true;
+  if (on[5]) flags.URG = true;
+  if (on[6]) flags.ECE = true;
+  if (on[7]) flags.CWR = true;
+  if (on[8]) flags.NS = true;
+  // upstream's summary order: SYN ACK RST FIN PSH URG ECE CWR NS
+  const names = TCP_FLAG_NAMES.filter((_, i) => on[i]);
+  return Object.freeze({ flags: Object.freeze(flags), summary: `TCP Flags: ${names.join(', ')}` });
+}
+
+const TCP_FLAGS: readonly TcpFlagsView[] = Array.from({ length: 512 }, (_, i) => tcpFlagsView(i));
 
 /** Decode Ethernet → IPv4/IPv6 → TCP/UDP/SCTP/ICMP from `len` bytes at `off`. */
 export function decodePacket(b: Uint8Array, off: number, len: number): DecodedPacket {
@@ -190,40 +259,15 @@ export function decodePacket(b: Uint8Array, off: number, len: number): DecodedPa
       if (end < p + 14) return out;
       const sport = (b[p]! << 8) | b[p + 1]!;
       const dport = (b[p + 2]! << 8) | b[p + 3]!;
-      const f = b[p + 13]!;
-      const flags: Record<string, boolean> = {};
-      const names: string[] = [];
-      // upstream's summary order: SYN ACK RST FIN PSH URG ECE CWR NS
-      const bits = [
-        (f & 0x02) !== 0,
-        (f & 0x10) !== 0,
-        (f & 0x04) !== 0,
-        (f & 0x01) !== 0,
-        (f & 0x08) !== 0,
-        (f & 0x20) !== 0,
-        (f & 0x40) !== 0,
-        (f & 0x80) !== 0,
-        (b[p + 12]! & 0x01) !== 0,
-      ];
-      // proto field order for the object: FIN SYN RST PSH ACK URG ECE CWR NS
-      if (bits[3]) flags.FIN = true;
-      if (bits[0]) flags.SYN = true;
-      if (bits[2]) flags.RST = true;
-      if (bits[4]) flags.PSH = true;
-      if (bits[1]) flags.ACK = true;
-      if (bits[5]) flags.URG = true;
-      if (bits[6]) flags.ECE = true;
-      if (bits[7]) flags.CWR = true;
-      if (bits[8]) flags.NS = true;
-      for (let i = 0; i < 9; i++) if (bits[i]) names.push(TCP_FLAG_NAMES[i]!);
+      const view = TCP_FLAGS[b[p + 13]! | ((b[p + 12]! & 0x01) << 8)]!;
       const tcp: Layer4['TCP'] = {};
       if (sport) tcp.source_port = sport;
       if (dport) tcp.destination_port = dport;
-      tcp.flags = flags;
+      tcp.flags = view.flags;
       out.l4 = { TCP: tcp };
       out.srcPort = sport;
       out.dstPort = dport;
-      out.summary = `TCP Flags: ${names.join(', ')}`;
+      out.summary = view.summary;
       return out;
     }
     case 17:
@@ -285,21 +329,59 @@ export function parseTimestamp(s: string): BootTime {
   return { sec: Math.floor(ms / 1000), nsec: Number((m[2] ?? '').padEnd(9, '0')) };
 }
 
+/** Endpoints described so far: per EndpointInfo object (the context hands out the same object
+ * while nothing about the address changed), and per identity for addresses it knows nothing of. */
+const byInfo = new WeakMap<EndpointInfo, Endpoint>();
+const byIdentity = new WeakMap<ParserContext, Map<number, Endpoint>>();
+
+/** The flow's description of the endpoint at `ip` whose packet carried `identity` (0: unknown). */
 export function resolveEndpoint(ctx: ParserContext, ip: string | undefined, identity: number): Endpoint {
-  const ep: Endpoint = {};
   const info = ip !== undefined && ctx.endpointByIp ? ctx.endpointByIp(ip) : undefined;
-  let id = identity;
+  const id = identity === 0 && info?.identity ? info.identity : identity;
   if (info) {
-    if (info.id) ep.ID = info.id;
-    if (id === 0 && info.identity) id = info.identity;
+    const known = byInfo.get(info);
+    if (known !== undefined && (known.identity ?? 0) === id) return known;
+    const ep = describeEndpoint(
+      info,
+      id,
+      info.labels ?? (id && ctx.identityLabels ? ctx.identityLabels(id) : undefined),
+    );
+    // only what the info alone decides is kept: identity labels could change under the same info
+    if (info.labels || !id) byInfo.set(info, ep);
+    return ep;
   }
+  const labels = id && ctx.identityLabels ? ctx.identityLabels(id) : undefined;
+  let cache = byIdentity.get(ctx);
+  if (!cache) {
+    cache = new Map();
+    byIdentity.set(ctx, cache);
+  }
+  const known = cache.get(id);
+  // the context hands out the same labels array while the identity's labels stay the same
+  if (known !== undefined && labelsOf.get(known) === labels) return known;
+  const ep = describeEndpoint(undefined, id, labels);
+  labelsOf.set(ep, labels);
+  if (cache.size >= 4096) cache.clear(); // identities come and go: bounded
+  cache.set(id, ep);
+  return ep;
+}
+
+/** The labels array an identity-only description was made from (what its cache entry is valid for). */
+const labelsOf = new WeakMap<Endpoint, readonly string[] | undefined>();
+
+function describeEndpoint(
+  info: EndpointInfo | undefined,
+  id: number,
+  labels: readonly string[] | undefined,
+): Endpoint {
+  const ep: Endpoint = {};
+  if (info?.id) ep.ID = info.id;
   if (id) ep.identity = id;
   if (info?.clusterName) ep.cluster_name = info.clusterName;
   if (info?.namespace) ep.namespace = info.namespace;
-  const labels = info?.labels ?? (id && ctx.identityLabels ? ctx.identityLabels(id) : undefined);
-  if (labels && labels.length > 0) ep.labels = labels.slice();
+  if (labels && labels.length > 0) ep.labels = Object.freeze(labels.slice()) as string[];
   if (info?.podName) ep.pod_name = info.podName;
-  return ep;
+  return Object.freeze(ep);
 }
 
 function lookupService(
@@ -329,6 +411,42 @@ export function parseEvent(bytes: Uint8Array, ctx: ParserContext): Flow | undefi
 
 /** parseEvent, also returning the flow's time as ms since the epoch (for the ring). */
 export function parseEventTimed(bytes: Uint8Array, ctx: ParserContext): ParsedFlow | undefined {
+  const e = decodeEvent(bytes);
+  if (!e) return undefined;
+  const r = resolveEvent(e, ctx);
+  const { sec, nsec } = eventTime(e, ctx);
+  // in HubbleEvent's shape: the ring keeps this object as the flow's event
+  return { timeMs: sec * 1000 + nsec / 1e6, sec, nsec, flow: assembleFlow(e, r, ctx, sec, nsec) };
+}
+
+/** What an event's bytes alone say (stage 1 of 3: decode, resolve, assemble). */
+export interface DecodedEvent {
+  type: number;
+  subtype: number;
+  source: number;
+  pkt: DecodedPacket;
+  verdict: Verdict;
+  dropReason: number;
+  srcIdentity: number;
+  dstIdentity: number;
+  isReply: boolean | undefined;
+  traceReason: number;
+  ktime: number;
+  eventType: number;
+  eventSubType: number;
+  matchType: number;
+  ifindex: number;
+  /** From the event (policy verdicts); traces and drops get theirs when resolved. */
+  direction: TrafficDirection;
+  dropFile: number;
+}
+
+/**
+ * Stage 1: the event's header and packet, decoded. Undefined for event types that carry no flow
+ * (debug messages and captures); throws UnknownEventTypeError for types the datapath does not
+ * define, TruncatedEventError for short records, EventVersionError for another layout.
+ */
+export function decodeEvent(bytes: Uint8Array): DecodedEvent | undefined {
   if (bytes.length === 0) throw new TruncatedEventError(-1, 0, EventHdr.size);
   const type = bytes[0]!;
   let size: number;
@@ -354,118 +472,184 @@ export function parseEventTimed(bytes: Uint8Array, ctx: ParserContext): ParsedFl
   const version = dv.getUint16(EventHdr.version, true);
   if (version !== CILIUM_TS_EVENT_VERSION && version !== 0) throw new EventVersionError(version);
   const subtype = bytes[EventHdr.subtype]!;
-  const source = dv.getUint16(EventHdr.source, true);
   const lenCap = dv.getUint16(EventHdr.len_cap, true);
   const capLen = Math.min(lenCap, EVENT_CAPTURE_LEN, bytes.length - size);
-  const pkt = decodePacket(bytes, size, capLen);
-
-  let verdict: Verdict;
-  let dropReason = 0;
-  let srcIdentity: number;
-  let dstIdentity: number;
-  let isReply: boolean | undefined;
-  let traceReason = -1;
-  let ktime: number;
-  let eventType: number;
-  let eventSubType = 0;
-  let matchType = 0;
-  let ifindex = 0;
-  let direction: TrafficDirection = 'TRAFFIC_DIRECTION_UNKNOWN';
+  const e: DecodedEvent = {
+    type,
+    subtype,
+    source: dv.getUint16(EventHdr.source, true),
+    pkt: decodePacket(bytes, size, capLen),
+    verdict: 'FORWARDED',
+    dropReason: 0,
+    srcIdentity: 0,
+    dstIdentity: 0,
+    isReply: undefined,
+    traceReason: -1,
+    ktime: 0,
+    eventType: 0,
+    eventSubType: 0,
+    matchType: 0,
+    ifindex: 0,
+    direction: 'TRAFFIC_DIRECTION_UNKNOWN',
+    dropFile: 0,
+  };
 
   if (type === NotifyType.TRACE) {
-    verdict = 'FORWARDED';
-    srcIdentity = dv.getUint32(TraceNotify.src_label, true);
-    dstIdentity = dv.getUint32(TraceNotify.dst_label, true);
-    traceReason = bytes[TraceNotify.reason]!;
-    isReply = (traceReason & ~TRACE_REASON_ENCRYPT_MASK) === TRACE_REASON_CT_REPLY;
-    ifindex = dv.getUint32(TraceNotify.ifindex, true);
-    ktime = readKtime(dv, TraceNotify.ktime_ns);
-    eventType = MessageType.TRACE;
-    eventSubType = subtype;
+    e.srcIdentity = dv.getUint32(TraceNotify.src_label, true);
+    e.dstIdentity = dv.getUint32(TraceNotify.dst_label, true);
+    e.traceReason = bytes[TraceNotify.reason]!;
+    e.isReply = (e.traceReason & ~TRACE_REASON_ENCRYPT_MASK) === TRACE_REASON_CT_REPLY;
+    e.ifindex = dv.getUint32(TraceNotify.ifindex, true);
+    e.ktime = readKtime(dv, TraceNotify.ktime_ns);
+    e.eventType = MessageType.TRACE;
+    e.eventSubType = subtype;
   } else if (type === NotifyType.DROP) {
-    verdict = 'DROPPED';
-    dropReason = subtype;
-    srcIdentity = dv.getUint32(DropNotify.src_label, true);
-    dstIdentity = dv.getUint32(DropNotify.dst_label, true);
-    ktime = readKtime(dv, DropNotify.ktime_ns);
-    eventType = MessageType.DROP;
-    eventSubType = subtype;
+    e.verdict = 'DROPPED';
+    e.dropReason = subtype;
+    e.srcIdentity = dv.getUint32(DropNotify.src_label, true);
+    e.dstIdentity = dv.getUint32(DropNotify.dst_label, true);
+    e.ktime = readKtime(dv, DropNotify.ktime_ns);
+    e.eventType = MessageType.DROP;
+    e.eventSubType = subtype;
+    e.dropFile = bytes[DropNotify.file]!;
   } else {
     const v = dv.getInt32(PolicyVerdictNotify.verdict, true);
     const audited = bytes[PolicyVerdictNotify.audited]! !== 0;
     const ingress = bytes[PolicyVerdictNotify.dir] === POLICY_INGRESS;
     const remote = dv.getUint32(PolicyVerdictNotify.remote_label, true);
-    srcIdentity = ingress ? remote : 0;
-    dstIdentity = ingress ? 0 : remote;
-    if (audited) verdict = 'AUDIT';
+    e.srcIdentity = ingress ? remote : 0;
+    e.dstIdentity = ingress ? 0 : remote;
+    if (audited) e.verdict = 'AUDIT';
     else if (v < 0) {
-      verdict = 'DROPPED';
-      dropReason = -v;
-    } else verdict = v > 0 ? 'REDIRECTED' : 'FORWARDED';
-    if (verdict !== 'DROPPED') isReply = false;
-    matchType = bytes[PolicyVerdictNotify.match_type]!;
-    direction = ingress ? 'INGRESS' : 'EGRESS';
-    ktime = readKtime(dv, PolicyVerdictNotify.ktime_ns);
-    eventType = MessageType.POLICY_VERDICT;
+      e.verdict = 'DROPPED';
+      e.dropReason = -v;
+    } else e.verdict = v > 0 ? 'REDIRECTED' : 'FORWARDED';
+    if (e.verdict !== 'DROPPED') e.isReply = false;
+    e.matchType = bytes[PolicyVerdictNotify.match_type]!;
+    e.direction = ingress ? 'INGRESS' : 'EGRESS';
+    e.ktime = readKtime(dv, PolicyVerdictNotify.ktime_ns);
+    e.eventType = MessageType.POLICY_VERDICT;
   }
+  return e;
+}
 
-  const src = resolveEndpoint(ctx, pkt.ip?.source, srcIdentity);
-  const dst = resolveEndpoint(ctx, pkt.ip?.destination, dstIdentity);
+/** What the node's state said of an event when it was seen (stage 2): its endpoints, services,
+ * interface and direction. A flow read later from the ring keeps these, whatever changed since. */
+export interface ResolvedEvent {
+  src: Endpoint;
+  dst: Endpoint;
+  srcService: Service | undefined;
+  dstService: Service | undefined;
+  iface: NetworkInterface | undefined;
+  direction: TrafficDirection;
+}
 
-  if (type === NotifyType.DROP) {
-    if (source !== 0) direction = source === (src.ID ?? 0) ? 'EGRESS' : 'INGRESS';
-  } else if (type === NotifyType.TRACE) {
-    if (source !== 0) direction = (source === (src.ID ?? 0)) !== isReply ? 'EGRESS' : 'INGRESS';
+/** Stage 2: the event's endpoints, services and interface, from the node's state now. */
+export function resolveEvent(e: DecodedEvent, ctx: ParserContext): ResolvedEvent {
+  const pkt = e.pkt;
+  const src = resolveEndpoint(ctx, pkt.ip?.source, e.srcIdentity);
+  const dst = resolveEndpoint(ctx, pkt.ip?.destination, e.dstIdentity);
+  let direction = e.direction;
+  if (e.type === NotifyType.DROP) {
+    if (e.source !== 0) direction = e.source === (src.ID ?? 0) ? 'EGRESS' : 'INGRESS';
+  } else if (e.type === NotifyType.TRACE) {
+    if (e.source !== 0) direction = (e.source === (src.ID ?? 0)) !== e.isReply ? 'EGRESS' : 'INGRESS';
   }
-
   // The service side of the flow: the destination of a request (or of a flow whose direction is
   // unknown, such as a drop), the source of a reply.
   const l4proto: ServiceProtocol | undefined = pkt.l4?.TCP ? 'TCP' : pkt.l4?.UDP ? 'UDP' : undefined;
-  const srcService = isReply === true ? lookupService(ctx, pkt.ip?.source, pkt.srcPort, l4proto) : undefined;
-  const dstService =
-    isReply !== true ? lookupService(ctx, pkt.ip?.destination, pkt.dstPort, l4proto) : undefined;
+  return {
+    src,
+    dst,
+    srcService: e.isReply === true ? lookupService(ctx, pkt.ip?.source, pkt.srcPort, l4proto) : undefined,
+    dstService:
+      e.isReply !== true ? lookupService(ctx, pkt.ip?.destination, pkt.dstPort, l4proto) : undefined,
+    iface: e.ifindex ? interfaceOf(e.ifindex, ctx.interfaceName?.(e.ifindex)) : undefined,
+    direction,
+  };
+}
 
-  const total = ctx.bootTime.nsec + ktime;
-  const sec = ctx.bootTime.sec + Math.floor(total / 1e9);
-  const nsec = total % 1e9;
+/** The event's time: its CLOCK_MONOTONIC stamp on the node's boot time. */
+export function eventTime(e: DecodedEvent, ctx: ParserContext): { sec: number; nsec: number } {
+  const total = ctx.bootTime.nsec + e.ktime;
+  return { sec: ctx.bootTime.sec + Math.floor(total / 1e9), nsec: total % 1e9 };
+}
 
+/** Stage 3: the flow of a decoded and resolved event (`uuid`: the one it has, else a new one). */
+export function assembleFlow(
+  e: DecodedEvent,
+  r: ResolvedEvent,
+  ctx: ParserContext,
+  sec: number,
+  nsec: number,
+  uuid?: string,
+): Flow {
+  const pkt = e.pkt;
   // keys assigned in proto field order, so JSON output reads like upstream's
   const flow = { time: formatTimestamp(sec, nsec) } as Flow;
-  if (ctx.uuid !== false) flow.uuid = randomUUID();
-  flow.emitter = { name: 'Hubble', version: ctx.version ?? '0.1.0' };
-  flow.verdict = verdict;
-  if (dropReason) flow.drop_reason = dropReason;
+  if (ctx.uuid !== false) flow.uuid = uuid ?? flowUuid();
+  flow.emitter = emitterOf(ctx.version ?? '0.1.0');
+  flow.verdict = e.verdict;
+  if (e.dropReason) flow.drop_reason = e.dropReason;
   if (pkt.ethernet) flow.ethernet = pkt.ethernet;
   if (pkt.ip) {
-    if (traceReason >= 0 && traceReason & TRACE_REASON_ENCRYPT_MASK) pkt.ip.encrypted = true;
+    if (e.traceReason >= 0 && e.traceReason & TRACE_REASON_ENCRYPT_MASK) pkt.ip.encrypted = true;
     flow.IP = pkt.ip;
   }
   if (pkt.l4) flow.l4 = pkt.l4;
-  flow.source = src;
-  flow.destination = dst;
+  flow.source = r.src;
+  flow.destination = r.dst;
   flow.Type = 'L3_L4';
   if (ctx.nodeName) flow.node_name = ctx.nodeName;
-  if (isReply) flow.reply = true;
-  flow.event_type = eventSubType ? { type: eventType, sub_type: eventSubType } : { type: eventType };
-  if (srcService) flow.source_service = srcService;
-  if (dstService) flow.destination_service = dstService;
-  if (direction !== 'TRAFFIC_DIRECTION_UNKNOWN') flow.traffic_direction = direction;
-  if (matchType) flow.policy_match_type = matchType;
-  if (type === NotifyType.TRACE) {
-    flow.trace_observation_point = TraceObsPointEnum[subtype] ?? 'UNKNOWN_POINT';
-    const tr = TraceReasonEnum[traceReason & ~TRACE_REASON_ENCRYPT_MASK];
+  if (e.isReply) flow.reply = true;
+  flow.event_type = eventTypeOf(e.eventType, e.eventSubType);
+  if (r.srcService) flow.source_service = r.srcService;
+  if (r.dstService) flow.destination_service = r.dstService;
+  if (r.direction !== 'TRAFFIC_DIRECTION_UNKNOWN') flow.traffic_direction = r.direction;
+  if (e.matchType) flow.policy_match_type = e.matchType;
+  if (e.type === NotifyType.TRACE) {
+    flow.trace_observation_point = TraceObsPointEnum[e.subtype] ?? 'UNKNOWN_POINT';
+    const tr = TraceReasonEnum[e.traceReason & ~TRACE_REASON_ENCRYPT_MASK];
     if (tr) flow.trace_reason = tr;
   }
-  const file = type === NotifyType.DROP ? DROP_FILES[bytes[DropNotify.file]!] : undefined;
+  const file = e.type === NotifyType.DROP ? DROP_FILES[e.dropFile] : undefined;
   if (file) flow.file = { name: file };
-  if (dropReason) flow.drop_reason_desc = dropReasonName(dropReason);
-  if (isReply !== undefined) flow.is_reply = isReply;
-  if (ifindex) {
-    const name = ctx.interfaceName?.(ifindex);
-    flow.interface = name ? { index: ifindex, name } : { index: ifindex };
-  }
+  if (e.dropReason) flow.drop_reason_desc = dropReasonName(e.dropReason);
+  if (e.isReply !== undefined) flow.is_reply = e.isReply;
+  if (r.iface) flow.interface = r.iface;
   flow.Summary = pkt.summary;
-  return { flow, sec, nsec, timeMs: sec * 1000 + nsec / 1e6 };
+  return flow;
+}
+
+const emitters = new Map<string, { name: string; version: string }>();
+function emitterOf(version: string): { name: string; version: string } {
+  let e = emitters.get(version);
+  if (!e) {
+    e = Object.freeze({ name: 'Hubble', version });
+    emitters.set(version, e);
+  }
+  return e;
+}
+
+const eventTypes = new Map<number, CiliumEventType>();
+function eventTypeOf(type: number, subType: number): CiliumEventType {
+  const key = type * 256 + subType;
+  let e = eventTypes.get(key);
+  if (!e) {
+    e = Object.freeze(subType ? { type, sub_type: subType } : { type });
+    eventTypes.set(key, e);
+  }
+  return e;
+}
+
+const interfaces = new Map<number, NetworkInterface>();
+function interfaceOf(index: number, name: string | undefined): NetworkInterface {
+  const known = interfaces.get(index);
+  if (known !== undefined && known.name === name) return known;
+  const i: NetworkInterface = Object.freeze(name ? { index, name } : { index });
+  if (interfaces.size >= 4096) interfaces.clear(); // interfaces come and go: bounded
+  interfaces.set(index, i);
+  return i;
 }
 
 /** drop_notify.file (DROP_FILE_* in defs.h) → the datapath source file that dropped. */

@@ -101,6 +101,7 @@ export class LabelSet implements Iterable<Label> {
   readonly #labels: readonly Label[];
   readonly #byKey: ReadonlyMap<string, Label>;
   #str: string | undefined;
+  #strs: readonly string[] | undefined;
 
   private constructor(labels: Label[]) {
     const byKey = new Map<string, Label>();
@@ -178,6 +179,12 @@ export class LabelSet implements Iterable<Label> {
 
   toStrings(): string[] {
     return this.#labels.map(formatLabel);
+  }
+
+  /** toStrings(), made once and shared (frozen): for readers that keep or compare it by reference. */
+  strings(): readonly string[] {
+    this.#strs ??= Object.freeze(this.toStrings());
+    return this.#strs;
   }
 
   toJSON(): string[] {

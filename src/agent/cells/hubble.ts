@@ -5,15 +5,17 @@
 
 import { dirname, join } from 'node:path';
 import { routes } from '../../api/types.js';
+import type { EndpointRecord } from '../../endpoint/types.js';
 import { cell, token } from '../../hive/hive.js';
 import { HubbleMetrics, type MetricsServer, startMetricsServer } from '../../hubble/metrics.js';
 import { Observer } from '../../hubble/observer.js';
+import type { EndpointInfo } from '../../hubble/parser.js';
 import { nodePeerSource } from '../../hubble/peer.js';
 import { HubbleServer } from '../../hubble/server.js';
 import type { LbState } from '../../service/index.js';
 import { registerAgentMetrics } from '../metrics.js';
 import { Monitor } from '../monitor.js';
-import { IpSyncT } from './ipsync.js';
+import { IpSyncT, type RemoteEndpoint } from './ipsync.js';
 import { ServicesT } from './services.js';
 import {
   type AgentCellExtras,
@@ -60,6 +62,46 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
       },
       metrics.registry,
     );
+    // The same EndpointInfo object while nothing about the address changed: the parser reuses
+    // what it described from it (src/hubble/parser.ts).
+    const localInfos = new WeakMap<EndpointRecord, EndpointInfo>();
+    const localInfo = (ep: EndpointRecord): EndpointInfo => {
+      const known = localInfos.get(ep);
+      if (
+        known?.identity === ep.identity &&
+        known.labels === ep.labels &&
+        known.podName === ep.podName &&
+        known.namespace === ep.podNamespace
+      )
+        return known;
+      const info: EndpointInfo = {
+        id: ep.id,
+        identity: ep.identity,
+        namespace: ep.podNamespace,
+        podName: ep.podName,
+        labels: ep.labels,
+        clusterName: cfg.clusterName,
+      };
+      localInfos.set(ep, info);
+      return info;
+    };
+    const remoteInfos = new Map<string, EndpointInfo>();
+    const remoteInfo = (r: RemoteEndpoint): EndpointInfo => {
+      const labels = allocator.lookup(r.identity)?.labels.strings() ?? [];
+      const key = `${r.identity}/${r.namespace ?? ''}/${r.podName ?? ''}`;
+      const known = remoteInfos.get(key);
+      if (known?.labels === labels) return known;
+      const info: EndpointInfo = {
+        identity: r.identity,
+        ...(r.namespace ? { namespace: r.namespace } : {}),
+        ...(r.podName ? { podName: r.podName } : {}),
+        labels,
+        clusterName: cfg.clusterName,
+      };
+      if (remoteInfos.size >= 65536) remoteInfos.clear(); // pods come and go: bounded
+      remoteInfos.set(key, info);
+      return info;
+    };
     const observer: Observer = new Observer({
       nodeName: cfg.node,
       capacity: cfg.hubbleRingSize,
@@ -67,28 +109,12 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
       logger: log.child({ subsys: 'hubble' }),
       endpointByIp: (ip) => {
         const ep = manager.byIp(ip);
-        if (!ep) {
-          // A pod of another node: what its agent published (namespace, pod, identity).
-          const r = remote.byIp(ip);
-          if (!r) return undefined;
-          return {
-            identity: r.identity,
-            ...(r.namespace ? { namespace: r.namespace } : {}),
-            ...(r.podName ? { podName: r.podName } : {}),
-            labels: allocator.lookup(r.identity)?.labels.toStrings() ?? [],
-            clusterName: cfg.clusterName,
-          };
-        }
-        return {
-          id: ep.id,
-          identity: ep.identity,
-          namespace: ep.podNamespace,
-          podName: ep.podName,
-          labels: ep.labels,
-          clusterName: cfg.clusterName,
-        };
+        if (ep) return localInfo(ep);
+        // A pod of another node: what its agent published (namespace, pod, identity).
+        const r = remote.byIp(ip);
+        return r ? remoteInfo(r) : undefined;
       },
-      identityLabels: (id) => allocator.lookup(id)?.labels.toStrings(),
+      identityLabels: (id) => allocator.lookup(id)?.labels.strings(),
       readerUp: (): boolean => monitor.readerUp,
       serviceByAddress,
     });

@@ -43,9 +43,17 @@ export async function remotePodIdentity(
   return undefined;
 }
 
+/** An endpoint of another node, as its agent published it. */
+export interface RemoteEndpoint {
+  identity: number;
+  namespace?: string;
+  podName?: string;
+  node?: string;
+}
+
 /** Endpoints of other nodes, as their agents published them. */
 export interface RemoteEndpoints {
-  byIp(ip: string): { identity: number; namespace?: string; podName?: string; node?: string } | undefined;
+  byIp(ip: string): RemoteEndpoint | undefined;
 }
 
 /** Started: remote endpoints are claimed in the ipcache (and known by address). */

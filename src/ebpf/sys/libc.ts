@@ -57,8 +57,9 @@ const ALL_SIGNALS = Buffer.alloc(SIGSET_BYTES, 0xff); // SIGKILL and SIGSTOP sta
 /**
  * Runs `fn` with every signal blocked on this thread, then restores the mask (pending signals are
  * delivered then). For syscalls that give up when a signal arrives: the verifier answers EAGAIN
- * to any pending signal, and a sampling profiler's SIGPROF every few ms, or a burst of SIGCHLD,
- * can interrupt every retry of a load that takes longer than that.
+ * to any pending signal, and a repeated BPF_PROG_TEST_RUN stops with EINTR; a sampling profiler's
+ * SIGPROF every few ms, or a burst of SIGCHLD, can interrupt every retry of a call that takes
+ * longer than that.
  */
 export function withSignalsBlocked<T>(fn: () => T): T {
   const old = Buffer.alloc(SIGSET_BYTES);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  type EndpointInfo,
   EventVersionError,
   ipv6,
   type ParserContext,
@@ -405,5 +406,54 @@ describe('hubble parser', () => {
     }
     assert.equal(keys[0], 'time');
     assert.equal(f.uuid, undefined);
+  });
+});
+
+describe('hubble parser: parts flows share', () => {
+  const syn = () =>
+    traceEvent({
+      obsPoint: 5,
+      source: tf.ep,
+      srcLabel: tf.id,
+      dstLabel: ds.id,
+      reason: 0,
+      ktimeNs: 1_000n,
+      pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'tcp', sport: 51234, dport: 80, flags: TCP_SYN }),
+    });
+
+  it('flows of one endpoint share its frozen description until what the node knows of it changes', () => {
+    let info: EndpointInfo = {
+      id: tf.ep,
+      identity: tf.id,
+      namespace: 'default',
+      podName: 'tiefighter',
+      labels: tf.labels,
+    };
+    const c: ParserContext = { ...ctx, endpointByIp: (ip) => (ip === tf.ip ? info : undefined) };
+    const a = parseEvent(syn(), c)!;
+    const b = parseEvent(syn(), c)!;
+    assert.equal(a.source, b.source, 'one description for both flows');
+    assert.ok(Object.isFrozen(a.source) && Object.isFrozen(a.source?.labels));
+    assert.throws(() => {
+      (a.source as { pod_name?: string }).pod_name = 'other';
+    }, TypeError);
+    assert.equal(a.l4?.TCP?.flags, b.l4?.TCP?.flags, 'one flags object per flag combination');
+    assert.equal(a.emitter, b.emitter);
+    // the pod is relabelled: the agent hands out a new info, flows describe it anew
+    info = { ...info, labels: [...tf.labels, 'k8s:version=2'] };
+    const after = parseEvent(syn(), c)!;
+    assert.notEqual(after.source, a.source);
+    assert.deepEqual(after.source?.labels, [...tf.labels, 'k8s:version=2']);
+    assert.deepEqual(a.source?.labels, [...tf.labels], 'flows made before keep what they said');
+  });
+
+  it("an address known by identity only follows the identity's labels", () => {
+    let labels: readonly string[] = ['reserved:world'];
+    const c: ParserContext = { ...ctx, endpointByIp: () => undefined, identityLabels: () => labels };
+    const first = parseEvent(syn(), c)!;
+    assert.deepEqual(first.destination?.labels, ['reserved:world']);
+    assert.equal(parseEvent(syn(), c)!.destination, first.destination);
+    labels = ['cidr:10.0.0.0/8', 'reserved:world'];
+    assert.deepEqual(parseEvent(syn(), c)!.destination?.labels, ['cidr:10.0.0.0/8', 'reserved:world']);
   });
 });

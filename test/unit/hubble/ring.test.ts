@@ -7,6 +7,7 @@ import {
   type HubbleEvent,
   Observer,
 } from '../../../src/hubble/index.js';
+import { PODS, packet, TCP_SYN, traceEvent } from './helpers/events.js';
 
 function ev(i: number): HubbleEvent {
   const flow = {
@@ -120,5 +121,38 @@ describe('observer queries over the ring', () => {
     assert.ok(st.num_flows >= 51);
     assert.ok(st.uptime_ns > 0);
     assert.ok(st.flows_rate > 0);
+  });
+});
+
+describe('observer: datapath events in the ring', () => {
+  it('a flow read from the ring is the flow ingested, as the node knew it then', async () => {
+    const { tiefighter: tf, deathstar: ds } = PODS;
+    let dsPod = 'deathstar';
+    const obs = new Observer({
+      nodeName: 'n1',
+      capacity: 10,
+      endpointByIp: (ip) =>
+        ip === ds.ip
+          ? { id: ds.ep, identity: ds.id, namespace: 'default', podName: dsPod, labels: ds.labels }
+          : undefined,
+    });
+    const bytes = traceEvent({
+      obsPoint: 5,
+      source: tf.ep,
+      srcLabel: tf.id,
+      dstLabel: ds.id,
+      reason: 0,
+      ktimeNs: 5_000_000n,
+      pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'tcp', sport: 40000, dport: 80, flags: TCP_SYN }),
+    });
+    const ingested = obs.ingest(bytes)!;
+    bytes.fill(0); // the datapath's ring reuses its space: the observer kept its own copy
+    dsPod = 'deathstar-2'; // and the node's state moves on
+    const read: Flow[] = [];
+    for await (const r of obs.getFlows({ number: 10 })) if (r.flow) read.push(r.flow);
+    assert.equal(read.length, 1);
+    assert.deepEqual(read[0], ingested);
+    assert.equal(read[0]!.uuid, ingested.uuid);
+    assert.equal(read[0]!.destination?.pod_name, 'deathstar');
   });
 });
