@@ -7,8 +7,9 @@
  *   dp 10     bpf_lxc on both host veths (redirect_peer between pods), 10 entries in the
  *             destination's policy trie, among them the ones allowing the traffic
  *   dp 10k    the same with 10,000 entries in that trie
- * Figures: TCP throughput (iperf3, 1 stream) and request/response latency (TCP ping-pong between
- * two node processes, 10k round trips) on ONE long connection: after its first packet every packet
+ * Figures: TCP throughput (iperf3, 1 stream) and request/response latency (TCP ping-pong of 32 B
+ * in C, bench/helpers/crr.c, 10k round trips after 500: a runtime between the packets would add
+ * tens of µs to each round trip and hide the path's few) on ONE long connection: after its first packet every packet
  * is an established conntrack hit and policy is not consulted, so these rows cannot show the cost
  * of a large policy. The connection rate (TCP_CRR-style: a new TCP connection per 32 B request,
  * each from a source port never used before in the run, so each is a new conntrack entry and a
@@ -33,8 +34,7 @@ import {
 } from '../src/datapath/index.js';
 import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
-import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
-import { collect, inNs, median, onOneCpu, runBench, sh, undo, waitFor } from './helpers/proc.js';
+import { buildCrr, collect, inNs, median, onOneCpu, runBench, sh, undo, waitFor } from './helpers/proc.js';
 
 const IPERF_PORT = 5201;
 const PING_PORT = 5300;
@@ -44,8 +44,8 @@ const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 10000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 3000); // x 3 paths x 5 rounds: within the source ports
 const CRR_WARMUP = 200;
 
-const PING_SERVER = pingServerScript(PING_PORT);
-const PING_CLIENT = pingClientScript(PING_PORT);
+/** bench/helpers/crr.c, built at the start (its echo server and ping-pong client). */
+let crrBin = '';
 
 // TCP_CRR: the server answers and closes, so TIME_WAIT stays on its side and the client's
 // explicitly chosen source ports are free again at once.
@@ -119,9 +119,7 @@ async function measure(podA: string, ipB: string): Promise<Figures> {
     ),
   ) as { end: { sum_received: { bits_per_second: number } } };
   const lat = JSON.parse(
-    await collect(
-      inNs(podA, [process.execPath, '--input-type=module', '-e', PING_CLIENT, ipB, String(ROUND_TRIPS)]),
-    ),
+    await collect(inNs(podA, [crrBin, 'pingpong', ipB, String(PING_PORT), String(ROUND_TRIPS), '500'])),
   ) as { p50: number; p99: number };
   const base = nextCrrPort.get(podA) ?? 10000;
   nextCrrPort.set(podA, base + CONNECTIONS + CRR_WARMUP);
@@ -281,12 +279,12 @@ async function startServers(netns: string): Promise<void> {
   const iperf = inNs(netns, ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)]);
   undo.push(() => void iperf.kill('SIGKILL'));
   await waitFor(iperf, 'Server listening');
-  const ping = inNs(netns, [process.execPath, '--input-type=module', '-e', PING_SERVER]);
+  const ping = inNs(netns, [crrBin, 'echo', String(PING_PORT)]);
   undo.push(() => void ping.kill('SIGKILL'));
   await waitFor(ping, 'listening');
-  const crr = inNs(netns, [process.execPath, '--input-type=module', '-e', CRR_SERVER]);
-  undo.push(() => void crr.kill('SIGKILL'));
-  await waitFor(crr, 'listening');
+  const crrServer = inNs(netns, [process.execPath, '--input-type=module', '-e', CRR_SERVER]);
+  undo.push(() => void crrServer.kill('SIGKILL'));
+  await waitFor(crrServer, 'listening');
 }
 
 async function main(): Promise<void> {
@@ -296,6 +294,9 @@ async function main(): Promise<void> {
   const oct = 100 + (randomBytes(1)[0]! % 100);
   const router = `10.${oct}.0.1`;
 
+  const bin = mkdtempSync(join(tmpdir(), 'cts-bench-crr-'));
+  undo.push(() => rmSync(bin, { recursive: true, force: true }));
+  crrBin = buildCrr(bin);
   const bpffs = mkdtempSync(join(tmpdir(), 'cts-bench-bpffs-'));
   sh('mount', ['-t', 'bpf', 'bpf', bpffs]);
   undo.push(() => {
@@ -346,7 +347,7 @@ async function main(): Promise<void> {
   await startServers(scratch.serverNs);
 
   console.log(
-    `# datapath bench: same-node pod-to-pod, iperf3 ${IPERF_SECONDS}s x1 stream, ${ROUND_TRIPS} TCP round trips (32 B), ` +
+    `# datapath bench: same-node pod-to-pod, iperf3 ${IPERF_SECONDS}s x1 stream, ${ROUND_TRIPS} TCP round trips (32 B, ping-pong in C), ` +
       `${CONNECTIONS} new TCP connections (TCP_CRR, 32 B each); median of ${ROUNDS} interleaved rounds`,
   );
   const loader = DatapathLoader.open({ bpffs });

@@ -46,7 +46,6 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { CONTROL_PLANE_CELLS } from '../src/agent/agent.js';
 import { datapathCell, socketLbCell, targetsCell } from '../src/agent/cells/datapath.js';
@@ -62,6 +61,7 @@ import type { Cleanup } from '../test/helpers/sys.js';
 import { throwawayCgroup } from '../test/integration/datapath/cgroup-client.js';
 import { type KubeProxyService, kubeProxyRuleset } from './helpers/kube-proxy-rules.js';
 import { mulberry32, ratioWithSpread, shuffle } from './helpers/order.js';
+import { buildCrr } from './helpers/proc.js';
 
 const SIZES = (process.env.BENCH_SERVICE_SIZES ?? '1,1000,10000').split(',').map(Number);
 const MAX = Math.max(...SIZES);
@@ -561,16 +561,6 @@ function iptablesRestore(netns: string, text: string): void {
 function iptablesVersion(): string | undefined {
   const r = spawnSync('iptables-restore', ['--version'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-/** bench/helpers/crr.c, compiled into `dir` with the first C compiler found. */
-function buildCrr(dir: string): string {
-  const source = fileURLToPath(new URL('../../bench/helpers/crr.c', import.meta.url));
-  const cc = ['cc', 'gcc', 'clang', 'clang-19'].find((c) => spawnSync(c, ['--version']).status === 0);
-  if (!cc) throw new Error('no C compiler (cc, gcc, clang): scripts/setup.sh installs clang-19');
-  const out = join(dir, 'crr');
-  sh(cc, ['-O2', '-Wall', '-o', out, source]);
-  return out;
 }
 
 interface Crr {

@@ -24,6 +24,15 @@
  *       load of a shared machine moves within seconds, and two separate runs see different
  *       loads. Per side: its rate, p50 / p99 and CPU per connection (this thread's CPU clock
  *       around each connection). Prints {"a":{...},"b":{...}}.
+ *
+ *   crr echo PORT
+ *       accepts on 0.0.0.0:PORT one connection at a time and sends back whatever it reads until the
+ *       client closes. Prints "listening" once ready; runs until killed.
+ *
+ *   crr pingpong HOST PORT N WARMUP
+ *       one connection to HOST:PORT: WARMUP + N exchanges of 32 B (write, read the echo back whole),
+ *       each timed from write to the echo's last byte. Prints {"p50","p99","n"} (µs) over the N
+ *       counted ones: TCP request/response latency with no language runtime between the packets.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -75,19 +84,29 @@ static double rate(const double *sorted, int n)
 	return kept / (busy / 1e6);
 }
 
-static int serve(int port)
+/* A socket listening on 0.0.0.0:`port` ("listening" printed), or -1. */
+static int listen_on(int port, int backlog)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
 
 	signal(SIGPIPE, SIG_IGN);
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1024)) {
-		perror("serve");
-		return 1;
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, backlog)) {
+		perror("listen");
+		return -1;
 	}
 	printf("listening\n");
 	fflush(stdout);
+	return l;
+}
+
+static int serve(int port)
+{
+	int one = 1, l = listen_on(port, 1024);
+
+	if (l < 0)
+		return 1;
 	for (;;) {
 		struct sockaddr_in me;
 		socklen_t len = sizeof(me);
@@ -244,8 +263,74 @@ static int pair_loop(char **argv, int n, int warm)
 	return 0;
 }
 
+static int echo(int port)
+{
+	int one = 1, l = listen_on(port, 16);
+
+	if (l < 0)
+		return 1;
+	for (;;) {
+		char buf[4096];
+		ssize_t n;
+		int c = accept(l, NULL, NULL);
+
+		if (c < 0)
+			continue;
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		while ((n = read(c, buf, sizeof(buf))) > 0)
+			if (write(c, buf, n) != n)
+				break;
+		close(c);
+	}
+}
+
+static int pingpong(const char *host, int port, int n, int warm)
+{
+	struct sockaddr_in d = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char msg[MSG], buf[MSG];
+	double *lat = calloc(n, sizeof(double));
+	int one = 1, c = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(msg, 'x', MSG);
+	alarm(300);
+	if (!lat || c < 0 || inet_pton(AF_INET, host, &d.sin_addr) != 1 ||
+	    connect(c, (struct sockaddr *)&d, sizeof(d))) {
+		perror("pingpong: connect");
+		return 1;
+	}
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (int k = 0; k < warm + n; k++) {
+		double t0 = now_us();
+		int got = 0;
+
+		if (write(c, msg, MSG) != MSG) {
+			perror("pingpong: write");
+			return 1;
+		}
+		while (got < MSG) {
+			ssize_t r = read(c, buf + got, MSG - got);
+
+			if (r <= 0) {
+				fprintf(stderr, "pingpong: connection closed after %d exchanges\n", k);
+				return 1;
+			}
+			got += r;
+		}
+		if (k >= warm)
+			lat[k - warm] = now_us() - t0;
+	}
+	close(c);
+	qsort(lat, n, sizeof(double), cmp);
+	printf("{\"p50\":%.2f,\"p99\":%.2f,\"n\":%d}\n", lat[n / 2], lat[(int)(n * 0.99)], n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "echo"))
+		return echo(atoi(argv[2]));
+	if (argc == 6 && !strcmp(argv[1], "pingpong"))
+		return pingpong(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
 	if (argc == 12 && !strcmp(argv[1], "pair"))
 		return pair_loop(argv + 2, atoi(argv[10]), atoi(argv[11]));
 	if (argc == 3 && !strcmp(argv[1], "serve"))
@@ -253,6 +338,7 @@ int main(int argc, char **argv)
 	if (argc == 8 && !strcmp(argv[1], "connect"))
 		return connect_loop(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argv[6], atoi(argv[7]));
 	fprintf(stderr, "usage: crr serve PORT | crr connect HOSTS PORT N WARMUP SRC BASEPORT | crr pair "
-			"HOSTS_A PORT_A SRC_A BASE_A HOSTS_B PORT_B SRC_B BASE_B N WARMUP\n");
+			"HOSTS_A PORT_A SRC_A BASE_A HOSTS_B PORT_B SRC_B BASE_B N WARMUP | crr echo PORT | "
+			"crr pingpong HOST PORT N WARMUP\n");
 	return 2;
 }

@@ -2,7 +2,7 @@
  * TCP request/response latency between two namespaces: an echo server and a client that sends a
  * 32-byte message, waits for its echo, and repeats on one connection (after 500 warm-up round
  * trips), printing the p50 / p99 round-trip time in µs as JSON. Scripts for `node -e`, so they run
- * inside a namespace with nsenter (bench/datapath.ts, bench/overlay.ts).
+ * inside a namespace with nsenter (bench/overlay.ts; bench/datapath.ts uses the C one in crr.c).
  */
 
 /** Echo server on `port`; prints `listening` once it accepts. */

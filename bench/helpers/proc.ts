@@ -3,7 +3,9 @@
  * (bench/datapath.ts, bench/nodeport.ts): commands, processes inside a network namespace, their
  * output, and one stack of undo steps run at the end, on failure and on SIGINT/SIGTERM.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 
 /** Undo steps, run last first; a failing step does not stop the others. */
@@ -110,4 +112,14 @@ export function onOneCpu<T>(fn: () => T): { result: T; cpu: number } {
   } finally {
     sched.set(0, saved.length, saved);
   }
+}
+
+/** bench/helpers/crr.c (TCP_CRR and ping-pong in C), compiled into `dir` with the first C compiler found. */
+export function buildCrr(dir: string): string {
+  const source = fileURLToPath(new URL('../../../bench/helpers/crr.c', import.meta.url));
+  const cc = ['cc', 'gcc', 'clang', 'clang-19'].find((c) => spawnSync(c, ['--version']).status === 0);
+  if (!cc) throw new Error('no C compiler (cc, gcc, clang): scripts/setup.sh installs clang-19');
+  const out = join(dir, 'crr');
+  sh(cc, ['-O2', '-Wall', '-o', out, source]);
+  return out;
 }
