@@ -98,9 +98,9 @@ export interface ParserContext {
 
 /**
  * Flow uuids: version 4 like upstream's, cheaper to make than one crypto.randomUUID() each (which
- * builds its string from 20 pieces; one flow per traced packet, two per proxied request): the first 30 characters of a
- * random uuid are shared by UUID_RUN flows, its last 6 hex digits count up from their random value
- * (small integers, written from a table of 3-digit strings).
+ * builds its string from 20 pieces; one flow per traced packet, two per proxied request): the
+ * first 30 characters of a random uuid are shared by UUID_RUN flows, its last 6 hex digits count
+ * up from their random value (small integers, written from a table of 3-digit strings).
  */
 const UUID_RUN = 4096;
 const HEX3 = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, '0'));
