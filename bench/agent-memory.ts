@@ -28,6 +28,7 @@ import { CNI_API } from '../src/cni/types.js';
 import { cliPath } from '../src/common/paths.js';
 import { AGENT_HUBBLE_PORT, AGENT_METRICS_PORT } from '../src/lab/forwarder.js';
 import { percentile } from './helpers/order.js';
+import { onStdoutClosed } from './helpers/proc.js';
 
 const POINTS = [0, 100, Number(process.env.BENCH_PODS ?? 1000)];
 const PODS_PER_APP = Number(process.env.BENCH_PODS_PER_APP ?? 0);
@@ -339,6 +340,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => {
     void cleanup().finally(() => process.exit(130));
   });
+onStdoutClosed(() => void cleanup().finally(() => process.exit(141)));
 try {
   await main();
 } catch (err) {

@@ -36,6 +36,7 @@ import {
   SelectorCache,
 } from '../src/policy/index.js';
 import { Reconciler } from '../src/statedb/reconciler.js';
+import { onStdoutClosed } from './helpers/proc.js';
 
 const N_IDENTITIES = Number(process.env.BENCH_IDENTITIES ?? 5000);
 const N_ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 1000);
@@ -333,6 +334,11 @@ async function main(): Promise<void> {
   try {
     if (useMaps) {
       bpffs = mountBpffs();
+      const mounted = bpffs;
+      onStdoutClosed(() => {
+        mounted.cleanup();
+        process.exit(141);
+      });
       maps = DatapathMaps.open(bpffs.dir);
       writer = agentPolicyWriter(maps);
       await writer.reconcilers[1]!.start();

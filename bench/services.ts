@@ -61,7 +61,7 @@ import type { Cleanup } from '../test/helpers/sys.js';
 import { throwawayCgroup } from '../test/integration/datapath/cgroup-client.js';
 import { type KubeProxyService, kubeProxyRuleset } from './helpers/kube-proxy-rules.js';
 import { mulberry32, ratioWithSpread, shuffle } from './helpers/order.js';
-import { buildCrr } from './helpers/proc.js';
+import { buildCrr, onStdoutClosed } from './helpers/proc.js';
 
 const SIZES = (process.env.BENCH_SERVICE_SIZES ?? '1,1000,10000').split(',').map(Number);
 const MAX = Math.max(...SIZES);
@@ -1053,6 +1053,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     void cleanup().finally(() => process.exit(130));
   });
 }
+onStdoutClosed(() => void cleanup().finally(() => process.exit(141)));
 
 main()
   .catch((err) => {

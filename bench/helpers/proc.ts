@@ -21,13 +21,30 @@ export function cleanup(): void {
   }
 }
 
-/** Runs `main`, then the undo steps whatever happened (also on SIGINT/SIGTERM); errors set the exit code. */
+/**
+ * Runs `stop` when whoever reads stdout goes away (`bench ... | head`): the next write fails with
+ * EPIPE, which would otherwise end the process on the spot, its namespaces, mounts and servers left
+ * behind.
+ */
+export function onStdoutClosed(stop: () => void): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    stop();
+  });
+}
+
+/** Runs `main`, then the undo steps whatever happened (also on SIGINT/SIGTERM and a closed stdout);
+ * errors set the exit code. */
 export function runBench(main: () => Promise<void>): void {
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.on(sig, () => {
       cleanup();
       process.exit(130);
     });
+  onStdoutClosed(() => {
+    cleanup();
+    process.exit(141);
+  });
   main()
     .catch((err) => {
       console.error(err);
