@@ -16,6 +16,7 @@ import {
   packet,
   TCP_ACK,
   TCP_SYN,
+  tiefighterSyn,
   traceEvent,
   verdictEvent,
   worldGetters,
@@ -373,18 +374,7 @@ describe('hubble parser', () => {
   });
 
   it('flows serialise to upstream JSON field names', () => {
-    const f = parseEvent(
-      traceEvent({
-        obsPoint: 5,
-        source: tf.ep,
-        srcLabel: tf.id,
-        dstLabel: ds.id,
-        reason: 0,
-        ktimeNs: 0n,
-        pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'tcp', sport: 1, dport: 80, flags: TCP_SYN }),
-      }),
-      { ...ctx, uuid: false },
-    )!;
+    const f = parseEvent(tiefighterSyn(1), { ...ctx, uuid: false })!;
     const keys = Object.keys(JSON.parse(JSON.stringify(f)));
     for (const k of [
       'time',
@@ -410,16 +400,7 @@ describe('hubble parser', () => {
 });
 
 describe('hubble parser: parts flows share', () => {
-  const syn = () =>
-    traceEvent({
-      obsPoint: 5,
-      source: tf.ep,
-      srcLabel: tf.id,
-      dstLabel: ds.id,
-      reason: 0,
-      ktimeNs: 1_000n,
-      pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'tcp', sport: 51234, dport: 80, flags: TCP_SYN }),
-    });
+  const syn = () => tiefighterSyn();
 
   it('flows of one endpoint share its frozen description until what the node knows of it changes', () => {
     let info: EndpointInfo = {

@@ -7,7 +7,7 @@ import {
   type HubbleEvent,
   Observer,
 } from '../../../src/hubble/index.js';
-import { PODS, packet, TCP_SYN, traceEvent } from './helpers/events.js';
+import { PODS, tiefighterSyn } from './helpers/events.js';
 
 function ev(i: number): HubbleEvent {
   const flow = {
@@ -126,7 +126,7 @@ describe('observer queries over the ring', () => {
 
 describe('observer: datapath events in the ring', () => {
   it('a flow read from the ring is the flow ingested, as the node knew it then', async () => {
-    const { tiefighter: tf, deathstar: ds } = PODS;
+    const ds = PODS.deathstar;
     let dsPod = 'deathstar';
     const obs = new Observer({
       nodeName: 'n1',
@@ -136,15 +136,7 @@ describe('observer: datapath events in the ring', () => {
           ? { id: ds.ep, identity: ds.id, namespace: 'default', podName: dsPod, labels: ds.labels }
           : undefined,
     });
-    const bytes = traceEvent({
-      obsPoint: 5,
-      source: tf.ep,
-      srcLabel: tf.id,
-      dstLabel: ds.id,
-      reason: 0,
-      ktimeNs: 5_000_000n,
-      pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'tcp', sport: 40000, dport: 80, flags: TCP_SYN }),
-    });
+    const bytes = tiefighterSyn(40000, 5_000_000n);
     const ingested = obs.ingest(bytes)!;
     bytes.fill(0); // the datapath's ring reuses its space: the observer kept its own copy
     dsPod = 'deathstar-2'; // and the node's state moves on

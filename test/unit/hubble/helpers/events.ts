@@ -305,3 +305,17 @@ export function serviceGetter(calls: string[] = []) {
     },
   };
 }
+
+/** The tiefighter's TCP SYN to the deathstar on port 80, traced as it leaves the tiefighter (FROM_ENDPOINT, new). */
+export function tiefighterSyn(sport = 51234, ktimeNs = 0n): Uint8Array {
+  const { tiefighter: tf, deathstar: ds } = PODS;
+  return traceEvent({
+    obsPoint: 5,
+    source: tf.ep,
+    srcLabel: tf.id,
+    dstLabel: ds.id,
+    reason: 0,
+    ktimeNs,
+    pkt: packet({ src: tf.ip, dst: ds.ip, proto: 'tcp', sport, dport: 80, flags: TCP_SYN }),
+  });
+}
