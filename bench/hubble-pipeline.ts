@@ -83,6 +83,12 @@ if (!isMainThread) {
     const observer = new Observer({ nodeName: 'bench', metrics: new HubbleMetrics(), uuid: false });
     const reader = maps.events.reader();
     const worker = new Worker(new URL(import.meta.url), { workerData: { progPath } });
+    // A producer that fails ends the run through the finally below (its bpffs unmounted), not
+    // as an uncaught error that skips it.
+    let producerError: unknown;
+    worker.on('error', (err) => {
+      producerError = err;
+    });
 
     const runAt = async (rate: number, seconds: number) => {
       const lost0 = maps.events.lost();
@@ -92,6 +98,7 @@ if (!isMainThread) {
       const cpu0 = process.cpuUsage();
       const end = Date.now() + seconds * 1000;
       while (Date.now() < end) {
+        if (producerError) throw producerError;
         reader.poll((rec) => void observer.ingest(rec));
         await reader.wait(20);
       }
