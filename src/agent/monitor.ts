@@ -4,6 +4,7 @@
  * out to `cilium-ts monitor` streams. Slow stream clients are cut off rather than slowing the reader.
  */
 import type { ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { StatusResponse } from '../api/types.js';
 import type { RingBufReader } from '../ebpf/index.js';
 import type { Observer } from '../hubble/observer.js';
@@ -26,8 +27,6 @@ interface Subscriber {
 /** The pause before the next drain of the ring buffer after one that found events: a flow shows up
  * at most this much later, against a wake-up per event. */
 const DRAIN_PAUSE_MS = 2;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Monitor {
   private reader?: RingBufReader;

@@ -330,9 +330,13 @@ export function parseTimestamp(s: string): BootTime {
 }
 
 /** Endpoints described so far: per EndpointInfo object (the context hands out the same object
- * while nothing about the address changed), and per identity for addresses it knows nothing of. */
+ * while nothing about the address changed), and per identity for addresses it knows nothing of,
+ * with the labels array the description was made from (what the entry is valid for). */
 const byInfo = new WeakMap<EndpointInfo, Endpoint>();
-const byIdentity = new WeakMap<ParserContext, Map<number, Endpoint>>();
+const byIdentity = new WeakMap<
+  ParserContext,
+  Map<number, { labels: readonly string[] | undefined; ep: Endpoint }>
+>();
 
 /** The flow's description of the endpoint at `ip` whose packet carried `identity` (0: unknown). */
 export function resolveEndpoint(ctx: ParserContext, ip: string | undefined, identity: number): Endpoint {
@@ -358,16 +362,12 @@ export function resolveEndpoint(ctx: ParserContext, ip: string | undefined, iden
   }
   const known = cache.get(id);
   // the context hands out the same labels array while the identity's labels stay the same
-  if (known !== undefined && labelsOf.get(known) === labels) return known;
+  if (known !== undefined && known.labels === labels) return known.ep;
   const ep = describeEndpoint(undefined, id, labels);
-  labelsOf.set(ep, labels);
   if (cache.size >= 4096) cache.clear(); // identities come and go: bounded
-  cache.set(id, ep);
+  cache.set(id, { labels, ep });
   return ep;
 }
-
-/** The labels array an identity-only description was made from (what its cache entry is valid for). */
-const labelsOf = new WeakMap<Endpoint, readonly string[] | undefined>();
 
 function describeEndpoint(
   info: EndpointInfo | undefined,
@@ -409,13 +409,13 @@ export function parseEvent(bytes: Uint8Array, ctx: ParserContext): Flow | undefi
   return parseEventTimed(bytes, ctx)?.flow;
 }
 
-/** parseEvent, also returning the flow's time as ms since the epoch (for the ring). */
+/** parseEvent, also returning the flow's time (exact, and in ms since the epoch). The observer runs
+ * the same three steps itself, as it keeps the decoded and resolved parts for its ring. */
 export function parseEventTimed(bytes: Uint8Array, ctx: ParserContext): ParsedFlow | undefined {
   const e = decodeEvent(bytes);
   if (!e) return undefined;
   const r = resolveEvent(e, ctx);
   const { sec, nsec } = eventTime(e, ctx);
-  // in HubbleEvent's shape: the ring keeps this object as the flow's event
   return { timeMs: sec * 1000 + nsec / 1e6, sec, nsec, flow: assembleFlow(e, r, ctx, sec, nsec) };
 }
 

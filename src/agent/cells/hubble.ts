@@ -36,6 +36,8 @@ export interface HubbleService {
 
 export const HubbleT = token<HubbleService>('hubble');
 
+const NO_LABELS: readonly string[] = Object.freeze([]);
+
 export const hubbleCell = cell<HubbleService, AgentCellExtras>({
   name: 'hubble',
   needs: [ConfigT, LogT, DatapathT, EndpointsT, IdentitiesT, PolicyT, NodeT, ServicesT, IpSyncT],
@@ -87,7 +89,8 @@ export const hubbleCell = cell<HubbleService, AgentCellExtras>({
     };
     const remoteInfos = new Map<string, EndpointInfo>();
     const remoteInfo = (r: RemoteEndpoint): EndpointInfo => {
-      const labels = allocator.lookup(r.identity)?.labels.strings() ?? [];
+      // (one empty array for identities not known here, so their info is reused too)
+      const labels = allocator.lookup(r.identity)?.labels.strings() ?? NO_LABELS;
       const key = `${r.identity}/${r.namespace ?? ''}/${r.podName ?? ''}`;
       const known = remoteInfos.get(key);
       if (known?.labels === labels) return known;
