@@ -9,14 +9,14 @@
  *   dp 10k    the same with 10,000 entries in that trie
  * Figures: TCP throughput (iperf3, 1 stream) and request/response latency (TCP ping-pong of 32 B
  * in C, bench/helpers/crr.c, 10k round trips after 500: a runtime between the packets would add
- * tens of µs to each round trip and hide the path's few) on ONE long connection: after its first packet every packet
- * is an established conntrack hit and policy is not consulted, so these rows cannot show the cost
- * of a large policy. The connection rate (TCP_CRR-style: a new TCP connection per 32 B request,
- * each from a source port never used before in the run, so each is a new conntrack entry and a
- * policy lookup) does. Plus the per-packet cost of the endpoint programs on an established
- * connection under BPF_PROG_TEST_RUN: cil_from_container both ways between the pods (the
- * original direction and its replies, delivered straight into the other pod) and
- * cil_to_container (a connection whose packets come through the node's stack).
+ * tens of µs to each round trip and hide the path's few) on ONE long connection: after its first
+ * packet every packet is an established conntrack hit and policy is not consulted, so these rows
+ * cannot show the cost of a large policy. The connection rate (TCP_CRR-style: a new TCP
+ * connection per 32 B request, each from a source port never used before in the run, so each is a
+ * new conntrack entry and a policy lookup) does. Plus the per-packet cost of the endpoint
+ * programs on an established connection under BPF_PROG_TEST_RUN: cil_from_container both ways
+ * between the pods (the original direction and its replies, delivered straight into the other pod)
+ * and cil_to_container (a connection whose packets come through the node's stack).
  * Prints, asserts nothing.
  */
 import { spawnSync } from 'node:child_process';

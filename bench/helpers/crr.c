@@ -293,7 +293,7 @@ static int pingpong(const char *host, int port, int n, int warm)
 
 	memset(msg, 'x', MSG);
 	alarm(300);
-	if (!lat || c < 0 || inet_pton(AF_INET, host, &d.sin_addr) != 1 ||
+	if (n < 1 || !lat || c < 0 || inet_pton(AF_INET, host, &d.sin_addr) != 1 ||
 	    connect(c, (struct sockaddr *)&d, sizeof(d))) {
 		perror("pingpong: connect");
 		return 1;

@@ -1,7 +1,8 @@
 /**
  * Processes and clean-up for the benches that build namespaces and run clients in them
  * (bench/datapath.ts, bench/nodeport.ts): commands, processes inside a network namespace, their
- * output, and one stack of undo steps run at the end, on failure and on SIGINT/SIGTERM.
+ * output, and one stack of undo steps run at the end, on failure, on SIGINT/SIGTERM and when
+ * stdout's reader goes away; also what other benches share of that (onStdoutClosed, buildCrr).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
