@@ -1,7 +1,7 @@
 /**
  * Maglev and the service control plane, pure computation (no maps, no root):
  *   - Maglev table build time for 100 and 1,000 backends with M = 16381 and 65521, cold (every
- *     backend name hashed) and warm (offsets and skips cached, as after one backend changed);
+ *     backend name hashed) and warm (hashes cached, as after one backend changed), for both fills;
  *   - flows that change backend when one of 100 backends leaves (1,000,000 flows hashed as the
  *     datapath hashes them): in total, those that were on the leaving backend (they must move),
  *     and the collateral ones (their backend is still there), as % of all and of the surviving
@@ -15,10 +15,11 @@
 import { loadavg } from 'node:os';
 import { jhash3Words } from '../src/datapath/flow-hash.js';
 import { LbState } from '../src/service/lbstate.js';
-import { Maglev, type MaglevBackend, maglevConfig } from '../src/service/maglev.js';
+import { MAGLEV_FILLS, Maglev, type MaglevBackend, maglevConfig } from '../src/service/maglev.js';
 import type { EndpointSlice, Service } from '../src/service/types.js';
 import { parseEndpointSlice, parseService } from '../src/service/validate.js';
 
+const FILLS = MAGLEV_FILLS;
 const N_SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const BACKENDS_PER_SERVICE = 10;
 
@@ -40,23 +41,24 @@ function backends(n: number): MaglevBackend[] {
 }
 
 function maglevFigures(): void {
-  console.log('Maglev lookup table');
-  new Maglev({ tableSize: 16381 }).table(backends(100)); // compile the code first
-  for (const tableSize of [16381, 65521])
-    for (const n of [100, 1000]) {
-      const bes = backends(n);
-      const ml = new Maglev({ tableSize });
-      let t0 = performance.now();
-      ml.table(bes);
-      const cold = elapsed(t0);
-      const runs = 5;
-      t0 = performance.now();
-      for (let i = 0; i < runs; i++) ml.table(bes);
-      row(
-        `build, ${n} backends, M = ${tableSize} (cold / warm)`,
-        `${show(cold)} / ${show(elapsed(t0) / runs)}`,
-      );
-    }
+  console.log("Maglev lookup table (stable fill, the default; permutation: upstream's fill)");
+  for (const fill of FILLS) new Maglev({ tableSize: 16381, fill }).table(backends(100)); // compile first
+  for (const fill of FILLS)
+    for (const tableSize of [16381, 65521])
+      for (const n of [100, 1000]) {
+        const bes = backends(n);
+        const ml = new Maglev({ tableSize, fill });
+        let t0 = performance.now();
+        ml.table(bes);
+        const cold = elapsed(t0);
+        const runs = 5;
+        t0 = performance.now();
+        for (let i = 0; i < runs; i++) ml.table(bes);
+        row(
+          `build, ${fill}, ${n} backends, M = ${tableSize} (cold / warm)`,
+          `${show(cold)} / ${show(elapsed(t0) / runs)}`,
+        );
+      }
 
   flowsMoved();
 }
@@ -92,8 +94,8 @@ function flowSlots(tableSize: number): Uint32Array {
  * One of 100 backends leaves (20 choices of which): of FLOWS flows, how many change backend. The
  * flows of the leaving backend must move (≈ 1/N); any other move is collateral: the flow's
  * backend is still there but the rebuilt table sends it elsewhere (it breaks a connection not
- * tracked by conntrack, and spreads affinity). Maglev trades some collateral for balance; it
- * shrinks as M/N grows.
+ * tracked by conntrack, and spreads affinity). Both fills give every backend ⌊M/N⌋ or ⌈M/N⌉
+ * entries; collateral shrinks as M/N grows, and the stable fill has about half of upstream's.
  */
 function flowsMoved(): void {
   const pct = (n: number, of: number) => `${((n / of) * 100).toFixed(2)}%`;
@@ -101,64 +103,65 @@ function flowsMoved(): void {
     `flows that change backend when one of 100 backends leaves (${FLOWS.toLocaleString('en')} flows, ` +
       `the datapath's flow hash; mean and worst of 20 choices of the leaving backend)`,
   );
-  for (const tableSize of [16381, 65521]) {
-    const ml = new Maglev({ tableSize });
-    const bes = backends(100);
-    const before = ml.table(bes);
-    const slots = flowSlots(tableSize);
-    const runs: { total: number; own: number; collateral: number; entries: number }[] = [];
-    for (let r = 0; r < 100; r += 5) {
-      const leaving = bes[r]!.id;
-      const after = ml.table(bes.filter((b) => b.id !== leaving));
-      let own = 0;
-      let collateral = 0;
-      for (let f = 0; f < FLOWS; f++) {
-        const s = slots[f]!;
-        if (before[s] === leaving) own++;
-        else if (before[s] !== after[s]) collateral++;
+  for (const fill of FILLS)
+    for (const tableSize of [16381, 65521]) {
+      const ml = new Maglev({ tableSize, fill });
+      const bes = backends(100);
+      const before = ml.table(bes);
+      const slots = flowSlots(tableSize);
+      const runs: { total: number; own: number; collateral: number; entries: number }[] = [];
+      for (let r = 0; r < 100; r += 5) {
+        const leaving = bes[r]!.id;
+        const after = ml.table(bes.filter((b) => b.id !== leaving));
+        let own = 0;
+        let collateral = 0;
+        for (let f = 0; f < FLOWS; f++) {
+          const s = slots[f]!;
+          if (before[s] === leaving) own++;
+          else if (before[s] !== after[s]) collateral++;
+        }
+        let entries = 0;
+        for (let i = 0; i < tableSize; i++) if (before[i] !== leaving && before[i] !== after[i]) entries++;
+        runs.push({ total: own + collateral, own, collateral, entries });
       }
-      let entries = 0;
-      for (let i = 0; i < tableSize; i++) if (before[i] !== leaving && before[i] !== after[i]) entries++;
-      runs.push({ total: own + collateral, own, collateral, entries });
+      const mean = (f: (x: (typeof runs)[number]) => number) =>
+        runs.reduce((a, x) => a + f(x), 0) / runs.length;
+      const worst = (f: (x: (typeof runs)[number]) => number) => Math.max(...runs.map(f));
+      const both = (f: (x: (typeof runs)[number]) => number, of: (x: (typeof runs)[number]) => number) =>
+        `${pct(mean(f), mean(of))} / ${pct(
+          worst((x) => f(x) / of(x)),
+          1,
+        )}`;
+      const all = () => FLOWS;
+      console.log(`  ${fill} fill, M = ${tableSize} (${(tableSize / 100).toFixed(0)} × N)`);
+      row(
+        '  flows moved, total (% of all flows)',
+        both((x) => x.total, all),
+      );
+      row(
+        '  flows that were on the leaving backend (must move)',
+        both((x) => x.own, all),
+      );
+      row(
+        '  collateral: backend still there, flow moved (% of all)',
+        both((x) => x.collateral, all),
+        '≤ 1%',
+      );
+      row(
+        '  collateral as % of the surviving flows',
+        both(
+          (x) => x.collateral,
+          (x) => FLOWS - x.own,
+        ),
+      );
+      row(
+        "  table entries moved, leaving backend's aside (% of M)",
+        both(
+          (x) => x.entries,
+          () => tableSize,
+        ),
+      );
     }
-    const mean = (f: (x: (typeof runs)[number]) => number) =>
-      runs.reduce((a, x) => a + f(x), 0) / runs.length;
-    const worst = (f: (x: (typeof runs)[number]) => number) => Math.max(...runs.map(f));
-    const both = (f: (x: (typeof runs)[number]) => number, of: (x: (typeof runs)[number]) => number) =>
-      `${pct(mean(f), mean(of))} / ${pct(
-        worst((x) => f(x) / of(x)),
-        1,
-      )}`;
-    const all = () => FLOWS;
-    console.log(`  M = ${tableSize} (${(tableSize / 100).toFixed(0)} × N)`);
-    row(
-      '  flows moved, total (% of all flows)',
-      both((x) => x.total, all),
-    );
-    row(
-      '  flows that were on the leaving backend (must move)',
-      both((x) => x.own, all),
-    );
-    row(
-      '  collateral: backend still there, flow moved (% of all)',
-      both((x) => x.collateral, all),
-      '≤ 1%',
-    );
-    row(
-      '  collateral as % of the surviving flows',
-      both(
-        (x) => x.collateral,
-        (x) => FLOWS - x.own,
-      ),
-    );
-    row(
-      "  table entries moved, leaving backend's aside (% of M)",
-      both(
-        (x) => x.entries,
-        () => tableSize,
-      ),
-    );
-  }
 }
 
 function serviceDoc(i: number, type: 'ClusterIP' | 'LoadBalancer'): unknown {

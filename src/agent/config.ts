@@ -1,6 +1,7 @@
 /** Agent configuration: where its socket, state and pins live, and the node's addressing. */
 import { join } from 'node:path';
 import { runRoot } from '../common/paths.js';
+import type { MaglevFill } from '../service/maglev.js';
 
 /**
  * Node flags the agent's process runs with (`lab up` starts it so): semi-spaces of at most 4 MiB
@@ -70,6 +71,8 @@ export interface AgentConfig {
   lbAlgorithm: 'random' | 'maglev';
   /** Maglev lookup table size M (a prime from upstream's list). */
   maglevTableSize: number;
+  /** How Maglev tables are filled: stable (default) or upstream's permutation fill. */
+  maglevFill: MaglevFill;
   /** Hubble: flow ring capacity and loopback ports (0 = pick a free one, -1 = off). */
   hubbleRingSize: number;
   hubbleListenPort: number;
@@ -104,6 +107,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     devices: [],
     lbAlgorithm: 'random',
     maglevTableSize: 16381,
+    maglevFill: 'stable',
     hubbleRingSize: 4095,
     hubbleListenPort: 0,
     metricsPort: 0,

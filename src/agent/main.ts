@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { CiliumTsError } from '../common/errors.js';
-import { MAGLEV_TABLE_SIZES } from '../service/maglev.js';
+import { MAGLEV_FILLS, MAGLEV_TABLE_SIZES, type MaglevFill } from '../service/maglev.js';
 import { Agent } from './agent.js';
 import { type AgentConfig, defaultConfig, ROUTING_MODES, type RoutingMode } from './config.js';
 import { startIdleCollector } from './memory.js';
@@ -25,6 +25,7 @@ export interface AgentFlags {
   kvstoreLeaseTtl?: string;
   bpfLbAlgorithm?: string;
   bpfLbMaglevTableSize?: string;
+  bpfLbMaglevFill?: string;
   runDir?: string;
   monitorAggregation: string;
   policyAuditMode?: boolean;
@@ -105,6 +106,14 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
         'maglevTableSize',
       );
     o.maglevTableSize = m;
+  }
+  if (f.bpfLbMaglevFill !== undefined) {
+    if (!MAGLEV_FILLS.includes(f.bpfLbMaglevFill as MaglevFill))
+      throw new AgentConfigError(
+        `--bpf-lb-maglev-fill ${f.bpfLbMaglevFill}: expected ${MAGLEV_FILLS.join(' or ')}`,
+        'maglevFill',
+      );
+    o.maglevFill = f.bpfLbMaglevFill as MaglevFill;
   }
   const cfg = defaultConfig(f.lab, f.node, o);
   for (const kv of f.nodeLabel ?? []) {

@@ -104,6 +104,11 @@ export function registerAgentCommands(program: Command): void {
     .option('--bpf-lb-algorithm <random|maglev>', 'backend selection for north-south traffic', 'random')
     .option('--bpf-lb-maglev-table-size <M>', 'Maglev lookup table size (a prime: 251 ... 131071)', '16381')
     .option(
+      '--bpf-lb-maglev-fill <stable|permutation>',
+      "Maglev table fill: stable (fewest entries move when backends change) or upstream's permutation",
+      'stable',
+    )
+    .option(
       '--allow-localhost <mode>',
       "always: the node's host reaches its pods whatever their ingress policy (default); policy: as written",
       'always',

@@ -61,7 +61,7 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
       { nodeName: cfg.node, nodeIPs: nodeIPs() },
       {
         algorithm: cfg.lbAlgorithm,
-        maglev: { tableSize: cfg.maglevTableSize },
+        maglev: { tableSize: cfg.maglevTableSize, fill: cfg.maglevFill },
         // The datapath does not look up port-0 wildcard entries (yet): do not write them.
         wildcardEntries: false,
       },
@@ -164,7 +164,7 @@ export const servicesCell = cell<ServicesService, AgentCellExtras>({
           features: [
             ...(cfg.cgroup ? ['Socket LB (connect, sendmsg, recvmsg, getpeername)'] : []),
             'Protocols: TCP, UDP',
-            `Backend selection: ${cfg.lbAlgorithm === 'maglev' ? `Maglev (table size ${cfg.maglevTableSize})` : 'Random'}`,
+            `Backend selection: ${cfg.lbAlgorithm === 'maglev' ? `Maglev (table size ${cfg.maglevTableSize}, ${cfg.maglevFill} fill)` : 'Random'}`,
             'Session affinity',
             'Graceful termination',
           ],

@@ -22,9 +22,11 @@ import {
   SyncT,
   TargetsT,
 } from '../../../src/agent/cells/tokens.js';
-import { defaultConfig } from '../../../src/agent/config.js';
+import { type AgentConfig, defaultConfig } from '../../../src/agent/config.js';
+import { configFromFlags } from '../../../src/agent/main.js';
 import type { DatapathTargets } from '../../../src/endpoint/datapath-state.js';
 import { cell, Hive } from '../../../src/hive/hive.js';
+import { MAGLEV_FILLS, Maglev } from '../../../src/service/maglev.js';
 import { type FakeDatapath, fakeDatapath } from './fake-targets.js';
 
 const NODE_IP = '192.168.50.2';
@@ -43,12 +45,17 @@ function stateDir(): string {
 }
 
 /** The agent's cells minus the ones that need root (bpffs, router device, CNI, Hubble). */
-async function startAgent(dp: FakeDatapath, dir: string): Promise<Hive<AgentCellExtras>> {
+async function startAgent(
+  dp: FakeDatapath,
+  dir: string,
+  overrides: Partial<AgentConfig> = {},
+): Promise<Hive<AgentCellExtras>> {
   const cfg = defaultConfig('t', 'n1', {
     runDir: dir,
     stateDir: dir,
     nodeIPs: [NODE_IP],
     podCidrV4: '10.210.0.0/24',
+    ...overrides,
   });
   const targets = cell<DatapathTargets, AgentCellExtras>({
     name: 'fake-targets',
@@ -286,6 +293,54 @@ describe('services cell against in-memory LB maps', () => {
     assert.equal(dp.lb.services.data.size, 0);
     assert.equal(dp.lb.backends.data.size, 0);
     assert.equal(dp.lb.revNat.data.size, 0);
+  });
+
+  it('--bpf-lb-maglev-fill chooses how Maglev tables are filled; status names it; a bad value is refused', async () => {
+    const flags = {
+      lab: 't',
+      node: 'n1',
+      podCidr: '10.210.0.0/24',
+      monitorAggregation: '0',
+      hubblePort: '0',
+      metricsPort: '-1',
+      hubbleMetrics: '',
+      logLevel: 'info',
+      bpfLbAlgorithm: 'maglev',
+    };
+    assert.equal(configFromFlags(flags).maglevFill, 'stable');
+    assert.equal(configFromFlags({ ...flags, bpfLbMaglevFill: 'permutation' }).maglevFill, 'permutation');
+    assert.throws(
+      () => configFromFlags({ ...flags, bpfLbMaglevFill: 'ring' }),
+      /--bpf-lb-maglev-fill ring: expected stable or permutation/,
+    );
+    const ips = Array.from({ length: 12 }, (_, i) => `10.210.0.${20 + i}`);
+    const backends = ips.map((address) => ({ address, port: 8080, protocol: 'TCP' as const }));
+    for (const fill of MAGLEV_FILLS) {
+      const dp = fakeDatapath();
+      const hive = await startAgent(dp, stateDir(), {
+        lbAlgorithm: 'maglev',
+        maglevTableSize: 251,
+        maglevFill: fill,
+      });
+      const res = hive.get(ResourcesT);
+      await res.setObject('Service', 'default', 'web', svc('web', { externalIPs: ['192.0.2.10'] }));
+      await res.setObject('EndpointSlice', 'default', 'web-abc', slice(ips));
+      const status = Object.assign({}, ...hive.instances().map(({ inst }) => inst.status?.() ?? {}));
+      const features: string[] = status.kubeProxyReplacement.features;
+      assert.ok(
+        features.includes(`Backend selection: Maglev (table size 251, ${fill} fill)`),
+        features.join('; '),
+      );
+      // Every table written is the one this fill gives for the backends, whatever IDs they got.
+      const idOf = new Map([...dp.lb.backends.data.values()].map((r) => [r.address, r.id]));
+      const expected = new Maglev({ tableSize: 251, fill }).table(
+        backends.map((b) => ({ ...b, id: idOf.get(b.address)! })),
+      );
+      const tables = [...dp.lb.maglev.data.values()];
+      assert.ok(tables.length > 0);
+      for (const t of tables) assert.deepEqual([...t.backendIds], [...expected]);
+      await stopAgent(hive);
+    }
   });
 
   it('a bad Service is refused naming the field, and nothing is stored or written', async () => {
