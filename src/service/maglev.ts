@@ -20,9 +20,9 @@
  *      fill: 1.33%; bench/maglev), with the same balance (⌊M/N⌋ or ⌈M/N⌉ entries each).
  *    - `permutation`: upstream's construction (pkg/maglev), entry for entry. Turns go round-robin
  *      over the sorted backends; each takes the next free entry of its list until all M entries
- *      are filled. With weights (Envoy's scheme, used only when
- *      weightSum / N > 1), a backend's turn is passed on while (n + 1)·weight < its counter, and
- *      its counter grows by weightSum each time it fills an entry.
+ *      are filled. With weights (Envoy's scheme, used only when weightSum / N > 1), a backend's
+ *      turn is passed on while (n + 1)·weight < its counter, and its counter grows by weightSum
+ *      each time it fills an entry.
  *
  * The seed is 12 bytes in base64 (`maglev.hashSeed`): bytes 0–3 (big-endian) seed murmur3 here;
  * bytes 4–7 and 8–11 are the datapath's flow-hash seeds. Every node of a cluster must use the same
@@ -127,9 +127,9 @@ interface Prepared {
 }
 
 /**
- * Builds lookup tables for one configuration. Hashes are cached per backend name (they depend
- * only on the name, the seed and M), so rebuilding a table after one backend changed hashes only
- * the new one.
+ * Builds lookup tables for one configuration. Offsets and skips are cached per backend name (they
+ * depend only on the name, the seed and M), so rebuilding a table after one backend changed
+ * hashes only the new one.
  */
 export class Maglev {
   readonly config: MaglevConfig;
