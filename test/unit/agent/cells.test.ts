@@ -28,6 +28,7 @@ import type { DatapathTargets } from '../../../src/endpoint/datapath-state.js';
 import { cell, Hive } from '../../../src/hive/hive.js';
 import { MAGLEV_FILLS, Maglev } from '../../../src/service/maglev.js';
 import { type FakeDatapath, fakeDatapath } from './fake-targets.js';
+import { agentFlags } from './flags.js';
 
 const NODE_IP = '192.168.50.2';
 const dirs: string[] = [];
@@ -296,17 +297,7 @@ describe('services cell against in-memory LB maps', () => {
   });
 
   it('--bpf-lb-maglev-fill chooses how Maglev tables are filled; status names it; a bad value is refused', async () => {
-    const flags = {
-      lab: 't',
-      node: 'n1',
-      podCidr: '10.210.0.0/24',
-      monitorAggregation: '0',
-      hubblePort: '0',
-      metricsPort: '-1',
-      hubbleMetrics: '',
-      logLevel: 'info',
-      bpfLbAlgorithm: 'maglev',
-    };
+    const flags = agentFlags({ podCidr: '10.210.0.0/24', bpfLbAlgorithm: 'maglev' });
     assert.equal(configFromFlags(flags).maglevFill, 'stable');
     assert.equal(configFromFlags({ ...flags, bpfLbMaglevFill: 'permutation' }).maglevFill, 'permutation');
     assert.throws(

@@ -16,6 +16,7 @@ import { configFromFlags } from '../../../src/agent/main.js';
 import type { Hive } from '../../../src/hive/hive.js';
 import { isLocalIdentity } from '../../../src/identity/index.js';
 import { type FakeDatapath, fakeDatapath } from '../agent/fake-targets.js';
+import { agentFlags } from '../agent/flags.js';
 import { addClient, controlPlane } from './control-plane.js';
 
 const dirs: string[] = [];
@@ -165,16 +166,7 @@ describe('fqdn cells against in-memory maps', () => {
 
 describe('fqdn minimum TTL', () => {
   it('--tofqdns-min-ttl keeps IPs of short answers at least that long; a bad value is refused naming the field', async () => {
-    const flags = {
-      lab: 't',
-      node: 'n1',
-      podCidr: '10.211.0.0/24',
-      monitorAggregation: '0',
-      hubblePort: '0',
-      metricsPort: '-1',
-      hubbleMetrics: 'dns',
-      logLevel: 'info',
-    };
+    const flags = agentFlags({ podCidr: '10.211.0.0/24', hubbleMetrics: 'dns' });
     assert.equal(configFromFlags({ ...flags, tofqdnsMinTtl: '3600' }).fqdnMinTtlSeconds, 3600);
     assert.equal(configFromFlags(flags).fqdnMinTtlSeconds, 0);
     assert.throws(
