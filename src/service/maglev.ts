@@ -122,6 +122,7 @@ const encoder = new TextEncoder();
 interface Prepared {
   readonly ids: Uint32Array;
   readonly weights: Int32Array;
+  readonly weightSum: number;
   readonly offsets: Int32Array;
   readonly skips: Int32Array;
 }
@@ -182,20 +183,19 @@ export class Maglev {
     return {
       ids: Uint32Array.from(sorted, (b) => b.id),
       weights: Int32Array.from(sorted, (b) => b.weight),
+      weightSum: sorted.reduce((sum, b) => sum + b.weight, 0),
       offsets: Int32Array.from(perms, (p) => p.offset),
       skips: Int32Array.from(perms, (p) => p.skip),
     };
   }
 
   /** Upstream's round-robin fill over the backends' permutations. */
-  #permutationFill({ ids, weights: weight, offsets, skips: skip }: Prepared): Uint32Array {
+  #permutationFill({ ids, weights: weight, weightSum, offsets, skips: skip }: Prepared): Uint32Array {
     const m = this.config.tableSize;
     const l = ids.length;
     // Where each backend is in its preference list, and its step (typed arrays: this loop runs M
     // times per table).
     const pos = offsets.slice();
-    let weightSum = 0;
-    for (const w of weight) weightSum += w;
     const weightCntr = Float64Array.from(weight, (w) => w / l);
     // Go: weightSum/uint64(l) > 1, an integer division. With equal weights no turn is ever passed
     // on (each backend's counter stays below (n + 1)·weight), so the same table comes without it.
@@ -229,9 +229,10 @@ export class Maglev {
    * position if it is free, until it holds its share. O(M log M) steps for any N: an entry is left
    * free only while no list has reached it yet.
    */
-  #stableFill({ ids, weights, offsets, skips }: Prepared): Uint32Array {
+  #stableFill(p: Prepared): Uint32Array {
+    const { ids, offsets, skips } = p;
     const m = this.config.tableSize;
-    const room = this.#shares(weights, offsets);
+    const room = this.#shares(p);
     const pos = offsets.slice();
     // Backends with room, in name order; compacted after each step.
     const active = new Int32Array(ids.length);
@@ -264,11 +265,9 @@ export class Maglev {
    * Each backend's number of entries: ⌊M·wᵢ/W⌋, and the M − Σ left over one each to the largest
    * remainders (ties to the lower offset, then name order), so Σ = M exactly.
    */
-  #shares(weights: Int32Array, offsets: Int32Array): Int32Array {
+  #shares({ weights, weightSum: total, offsets }: Prepared): Int32Array {
     const m = this.config.tableSize;
     const l = weights.length;
-    let total = 0;
-    for (const w of weights) total += w;
     const cap = new Int32Array(l);
     const rem = new Float64Array(l);
     let left = m;
