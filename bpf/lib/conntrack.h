@@ -110,9 +110,34 @@ static __always_inline void ct_state_of(struct ct_state *st, const struct ct_ent
 	st->proxy_port = e->proxy_port;
 }
 
-static __always_inline void *ct_map(__u8 ipv6)
+/*
+ * Each family's table is named at its own call: the verifier then knows the map of every lookup
+ * and update and calls the map's own code (inlined for lookups). A call that may get either
+ * table goes through the generic helper, an indirect call per packet.
+ */
+static __always_inline struct ct_entry *ct_map_lookup(__u8 ipv6, const struct ct_key *key)
 {
-	return ipv6 ? (void *)&cilium_ct6_global : (void *)&cilium_ct4_global;
+	struct ct_entry *e;
+
+	if (ipv6) {
+		e = bpf_map_lookup_elem(&cilium_ct6_global, key);
+		/* keeps the compiler from merging the two calls into one that takes either map */
+		asm volatile("" : "+r"(e));
+		return e;
+	}
+	return bpf_map_lookup_elem(&cilium_ct4_global, key);
+}
+
+static __always_inline long ct_map_update(__u8 ipv6, const struct ct_key *key, const struct ct_entry *e)
+{
+	long ret;
+
+	if (ipv6) {
+		ret = bpf_map_update_elem(&cilium_ct6_global, key, e, BPF_ANY);
+		asm volatile("" : "+r"(ret)); /* as in ct_map_lookup */
+		return ret;
+	}
+	return bpf_map_update_elem(&cilium_ct4_global, key, e, BPF_ANY);
 }
 
 static __always_inline void ct_key_reverse(struct ct_key *key)
@@ -186,13 +211,13 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 }
 
 /* The live entry of `key` with side flags `flags`, or NULL. */
-static __always_inline struct ct_entry *ct_find(void *map, struct ct_key *key, __u8 flags, __u64 now)
+static __always_inline struct ct_entry *ct_find(__u8 ipv6, struct ct_key *key, __u8 flags, __u64 now)
 {
 	struct ct_entry *e;
 
 	key->flags = flags;
 	key->pad = 0;
-	e = bpf_map_lookup_elem(map, key);
+	e = ct_map_lookup(ipv6, key);
 	if (e && e->lifetime_ns > now)
 		return e;
 	return NULL;
@@ -206,19 +231,18 @@ static __always_inline struct ct_entry *ct_find(void *map, struct ct_key *key, _
 static __always_inline struct ct_entry *ct_find_entry(__u8 ipv6, struct ct_key *key, __u8 side, __u64 now,
 						     int *reply)
 {
-	void *map = ct_map(ipv6);
 	int reply_first = (side & CT_LOOKUP_REPLY_FIRST) || bpf_ntohs(key->sport) < bpf_ntohs(key->dport);
 	struct ct_entry *e;
 
 	side &= CT_KEY_F_INGRESS;
 	*reply = 0;
 	if (!reply_first) {
-		e = ct_find(map, key, side, now);
+		e = ct_find(ipv6, key, side, now);
 		if (e)
 			return e;
 	}
 	ct_key_reverse(key);
-	e = ct_find(map, key, side ^ CT_KEY_F_INGRESS, now);
+	e = ct_find(ipv6, key, side ^ CT_KEY_F_INGRESS, now);
 	if (e) {
 		*reply = 1;
 		return e;
@@ -226,7 +250,7 @@ static __always_inline struct ct_entry *ct_find_entry(__u8 ipv6, struct ct_key *
 	if (!reply_first)
 		return NULL;
 	ct_key_reverse(key);
-	return ct_find(map, key, side, now);
+	return ct_find(ipv6, key, side, now);
 }
 
 /* The TCP flags entry `e` saw in a packet's direction before it (`reply`: the reply direction). */
@@ -265,13 +289,12 @@ static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, _
  * the embedded packet's tuple as it travelled, `side` where it was seen. */
 static __always_inline int ct_lookup_related(__u8 ipv6, struct ct_key *key, __u8 side)
 {
-	void *map = ct_map(ipv6);
 	__u64 now = ct_now();
 
-	if (ct_find(map, key, side, now))
+	if (ct_find(ipv6, key, side, now))
 		return CT_RELATED;
 	ct_key_reverse(key);
-	if (ct_find(map, key, side ^ CT_KEY_F_INGRESS, now))
+	if (ct_find(ipv6, key, side ^ CT_KEY_F_INGRESS, now))
 		return CT_RELATED;
 	return CT_NEW;
 }
@@ -302,7 +325,7 @@ static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, _
 			e.flags |= CT_F_CLOSING;
 	}
 	e.lifetime_ns = ct_now() + ct_lifetime_sec(&e, key->nexthdr) * NSEC_PER_SEC;
-	if (bpf_map_update_elem(ct_map(ipv6), key, &e, BPF_ANY) < 0)
+	if (ct_map_update(ipv6, key, &e) < 0)
 		return -DROP_CT_CREATE_FAILED;
 	return 0;
 }
@@ -313,7 +336,7 @@ static __always_inline struct ct_entry *ct_service_lookup(__u8 ipv6, struct ct_k
 							  __u32 len)
 {
 	__u64 now = ct_now();
-	struct ct_entry *e = ct_find(ct_map(ipv6), key, CT_KEY_F_SERVICE, now);
+	struct ct_entry *e = ct_find(ipv6, key, CT_KEY_F_SERVICE, now);
 
 	if (!e)
 		return NULL;
