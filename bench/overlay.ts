@@ -19,6 +19,8 @@
  * admits only the client's label) to the client on node2 reaching it (a TCP SYN answered, by the
  * SYN-ACK or the RST of a port nobody listens on: the network and policy path is open), p50/p99,
  * and whether a pod of another label on node2, probing at the same moment, was refused every time.
+ * `lab apply` runs through the CLI the installed `cilium-ts` runs (the bundle, src/cli/entry.ts)
+ * and, as the baseline of the run, through dist/src/cli/main.js, alternating pod by pod.
  * Prints, asserts nothing.
  */
 import { spawn } from 'node:child_process';
@@ -26,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { installedCliEntry } from '../src/cli/entry.js';
 import { cliPath } from '../src/common/paths.js';
 import { loadLab } from '../src/lab/state.js';
 import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
@@ -47,10 +50,10 @@ interface Path {
   serverIp: string;
 }
 
-/** A lab command on lab `name`. */
-function lab(args: string[], name: string): string {
+/** A lab command on lab `name`, through `entry` (default main.js). */
+function lab(args: string[], name: string, entry = cliPath): string {
   return sh(process.execPath, [
-    cliPath,
+    entry,
     ...args,
     ...(args[1] === 'up' || args[1] === 'down' ? [] : ['--lab', name]),
   ]);
@@ -249,17 +252,24 @@ const ONE_SYN = `
   s.on('connect', () => { console.log('answered'); process.exit(0); });
   s.on('error', (e) => { console.log(e.code === 'ECONNREFUSED' ? 'answered' : 'silent'); process.exit(0); });`;
 
+interface Reach {
+  reachable: number[];
+  applied: number[];
+}
+
 /**
- * Per new pod: ms from `lab apply` to reachable by `client`, and to `lab apply` returning (its IP
- * known); and how often a pod the policy refuses (`other`, same node as the client) got an
- * answer to a SYN sent the moment the IP was known.
+ * Per new pod, for each CLI entry (`entries`, taking turns pod by pod): ms from `lab apply` to
+ * reachable by `client`, and to `lab apply` returning (its IP known); and how often a pod the
+ * policy refuses (`other`, same node as the client) got an answer to a SYN sent the moment the
+ * IP was known.
  */
 async function timeToReachable(
   labName: string,
   client: string,
   other: string,
   dir: string,
-): Promise<{ reachable: number[]; applied: number[]; refusedAnswered: number }> {
+  entries: string[],
+): Promise<{ byEntry: Map<string, Reach>; refusedAnswered: number; pods: number }> {
   const policy = join(dir, 'policy.yaml');
   writeFileSync(
     policy,
@@ -291,10 +301,10 @@ spec:
       reached.get(r.ip)?.(r.at);
     }
   });
-  const out: number[] = [];
-  const applied: number[] = [];
+  const byEntry = new Map<string, Reach>(entries.map((e) => [e, { reachable: [], applied: [] }]));
   let refusedAnswered = 0;
-  for (let k = 0; k < NEW_PODS; k++) {
+  for (let k = 0; k < NEW_PODS * entries.length; k++) {
+    const entry = entries[k % entries.length]!;
     const file = join(dir, `fresh${k}.yaml`);
     writeFileSync(
       file,
@@ -307,7 +317,7 @@ spec:
 `,
     );
     const t0 = Date.now();
-    const text = lab(['lab', 'apply', '-f', file], labName);
+    const text = lab(['lab', 'apply', '-f', file], labName, entry);
     const tApplied = Date.now();
     const ip = /IP (\d+\.\d+\.\d+\.\d+)/.exec(text)?.[1];
     if (!ip) throw new Error(`no IP in: ${text}`);
@@ -320,13 +330,13 @@ spec:
       });
       prober.stdin!.write(`${ip}\n`);
     });
-    out.push(at - t0);
-    applied.push(tApplied - t0);
+    byEntry.get(entry)!.reachable.push(at - t0);
+    byEntry.get(entry)!.applied.push(tApplied - t0);
     if ((await refused).trim() === 'answered') refusedAnswered++;
     lab(['lab', 'delete', '-f', file], labName);
   }
   prober.kill('SIGKILL');
-  return { reachable: out, applied, refusedAnswered };
+  return { byEntry, refusedAnswered, pods: NEW_PODS * entries.length };
 }
 
 function shuffle<T>(xs: T[]): T[] {
@@ -425,14 +435,20 @@ runBench(async () => {
   }
   console.log(`# load average after the rounds ${loadavg()[0]!.toFixed(1)}`);
   const vxlanLab = `ovv${tag}`;
-  const t = await timeToReachable(vxlanLab, vxlan.client, vxlan.other!, dir);
+  const installed = installedCliEntry();
+  const entries = installed === cliPath ? [cliPath] : [installed, cliPath];
+  const t = await timeToReachable(vxlanLab, vxlan.client, vxlan.other!, dir, entries);
   console.log(
-    `new pod on node1 reachable from node2 through its policy (vxlan, ${t.reachable.length} pods), ms from lab apply: ` +
-      `p50 ${quantile(t.reachable, 0.5)}, p99 ${quantile(t.reachable, 0.99)} (target p50 < 500); ` +
-      `lab apply itself (CLI, CNI ADD, containers) returned after p50 ${quantile(t.applied, 0.5)}, ` +
-      `so reachable p50 ${quantile(
-        t.reachable.map((x, i) => x - t.applied[i]!),
-        0.5,
-      )} ms after the pod existed; a pod the policy refuses got an answer ${t.refusedAnswered}/${t.reachable.length} times`,
+    `new pod on node1 reachable from node2 through its policy (vxlan, ${NEW_PODS} pods per CLI entry), ms from lab apply ` +
+      `(target p50 < 500); a pod the policy refuses got an answer ${t.refusedAnswered}/${t.pods} times`,
   );
+  for (const [entry, r] of t.byEntry)
+    console.log(
+      `  ${entry === cliPath ? 'main.js' : 'installed cilium-ts (bundle)'}: reachable p50 ${quantile(r.reachable, 0.5)}, ` +
+        `p99 ${quantile(r.reachable, 0.99)}; lab apply itself (CLI, CNI ADD, containers) returned after ` +
+        `p50 ${quantile(r.applied, 0.5)}, so reachable p50 ${quantile(
+          r.reachable.map((x, i) => x - r.applied[i]!),
+          0.5,
+        )} ms after the pod existed`,
+    );
 });
