@@ -371,13 +371,22 @@ export function registerAgentCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const rows = await (await apiFor(cmd)).nodeList();
       if (wantJson(cmd)) return printJson(rows);
+      // IPv6 columns as upstream's, when any node has IPv6 (a dual-stack cluster)
+      const v6 = rows.some((n) => n.ipv6PodCidr || n.addresses.some((a) => a.ip.includes(':')));
       process.stdout.write(
         formatColumns(
-          ['Name', 'IPv4 Address', 'Endpoint CIDR', 'Local'],
+          [
+            'Name',
+            'IPv4 Address',
+            'Endpoint CIDR',
+            ...(v6 ? ['IPv6 Address', 'Endpoint CIDR'] : []),
+            'Local',
+          ],
           rows.map((n) => [
             n.cluster === 'default' ? n.name : `${n.cluster}/${n.name}`,
             n.addresses.find((a) => !a.ip.includes(':'))?.ip ?? '',
             n.ipv4PodCidr ?? '',
+            ...(v6 ? [n.addresses.find((a) => a.ip.includes(':'))?.ip ?? '', n.ipv6PodCidr ?? ''] : []),
             n.local ? 'yes' : '',
           ]),
         ),

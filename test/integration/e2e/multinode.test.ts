@@ -163,6 +163,7 @@ describe('privileged: two nodes (etcd, native routing)', () => {
       name: string;
       local: boolean;
       ipv4PodCidr?: string;
+      ipv6PodCidr?: string;
     }[];
     assert.deepEqual(nodes.map((n) => n.name).sort(), ['node1', 'node2']);
     assert.deepEqual(
@@ -170,6 +171,13 @@ describe('privileged: two nodes (etcd, native routing)', () => {
       ['node1'],
     );
     assert.ok(nodes.every((n) => n.ipv4PodCidr));
+    // the table has upstream's columns, IPv6 ones too in a dual-stack lab
+    const table = (await cliOk(['--node', 'node1', 'node', 'list'], { lab: LAB })).split('\n');
+    assert.match(table[0]!, /^Name\s+IPv4 Address\s+Endpoint CIDR\s+IPv6 Address\s+Endpoint CIDR\s+Local$/);
+    const row1 = table.find((l) => l.startsWith('node1 '))!.split(/\s+/);
+    const n1 = nodes.find((n) => n.name === 'node1')!;
+    assert.deepEqual(row1.slice(2), [n1.ipv4PodCidr, row1[3], n1.ipv6PodCidr, 'yes']);
+    assert.match(row1[3]!, /:/, 'an IPv6 node address');
   });
 
   it('fromEndpoints holds across nodes: role=b from node2 reaches a on node1, role=c is dropped', async () => {
