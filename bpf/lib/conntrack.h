@@ -253,12 +253,14 @@ static __always_inline struct ct_entry *ct_find_entry(__u8 ipv6, struct ct_key *
 	return ct_find(ipv6, key, side, now);
 }
 
-/* The TCP flags entry `e` saw in a packet's direction before it (`reply`: the reply direction). */
+/* What entry `e` saw in a packet's direction before it (`reply`: the reply direction): the TCP
+ * flags, and CT_SEEN_ANY once any packet went that way (the original direction always has: the
+ * entry's first packet). Read before the packet is accounted (ct_update). */
 static __always_inline __u8 ct_seen_flags(const struct ct_entry *e, int reply)
 {
 	if (!reply)
-		return e->tcp_flags_seen;
-	return (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen : 0;
+		return e->tcp_flags_seen | CT_SEEN_ANY;
+	return (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen | CT_SEEN_ANY : 0;
 }
 
 /*

@@ -157,6 +157,10 @@ struct ct_entry {
  * the proxy's socket, not to the client */
 #define CT_F_FROM_PROXY 32
 
+/* ct_seen_flags / trace_wanted: a packet went this way before (in the TCP flags byte, the CWR
+ * bit, which trace_wanted never looks at as a flag) */
+#define CT_SEEN_ANY 0x80
+
 /*
  * cilium_proxy (lib/proxy.h): a connection redirected to an L7 proxy, by its client address and
  * port (IPv4 in the first 4 bytes, rest zero) -> where it was going and whose rules apply.

@@ -161,6 +161,12 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
       strict.close();
     });
     progs.strict_to = Program.fromId(strict.load(cfg({ ...LXC, id: 102 }, 'lxcd')).egress.progId);
+    // The same endpoint again with monitor aggregation (the agent's default), no policy map.
+    sh('ip', ['-n', ns, 'link', 'add', 'lxce', 'type', 'veth', 'peer', 'name', 'pode']);
+    const agg = loader.load(cfg({ ...LXC, id: 103 }, 'lxce', { monitorAggregation: 1 }));
+    cleanup.add(() => void loader.remove(103));
+    progs.agg_from = Program.fromId(agg.ingress.progId);
+    progs.agg_to = Program.fromId(agg.egress.progId);
     reader = loader.maps.events.reader();
     cleanup.add(() => reader.close());
     reader.poll(() => {});
@@ -296,6 +302,35 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     );
     assert.equal(toLxc(toLxcV4(WORLD, 1, icmp(0, 0, 0x1234))).rv, DEFS.TC_ACT_OK);
     assert.equal(toLxc(toLxcV4(WORLD, 1, icmp(0, 0, 0x9999))).rv, DEFS.TC_ACT_SHOT, 'unsolicited reply');
+  });
+
+  it('monitor aggregation: UDP and ICMP echo traced on the first packet each way, TCP on new SYN/FIN/RST', () => {
+    const traced = (prog: string, pkt: Uint8Array) => {
+      const r = run(prog, pkt);
+      assert.equal(r.rv, DEFS.TC_ACT_OK);
+      return traces(r.ev).map((e) => e.reason);
+    };
+    const R = DEFS;
+    // UDP: the request opens the connection, the first answer is traced as a reply, then neither again
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 17, udp(41000, 53))), [R.TRACE_REASON_POLICY]);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 17, udp(53, 41000))), [R.TRACE_REASON_CT_REPLY]);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 17, udp(53, 41000))), []);
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 17, udp(41000, 53))), []);
+    // ICMP echo: the same, per echo id
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 1, icmp(8, 0, 0x4242))), [R.TRACE_REASON_POLICY]);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 1, icmp(0, 0, 0x4242))), [R.TRACE_REASON_CT_REPLY]);
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 1, icmp(8, 0, 0x4242, 2))), []);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 1, icmp(0, 0, 0x4242, 2))), []);
+    // TCP: SYN, SYN-ACK and the first FIN each way are traced; plain ACKs are not
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41001, 80, TCP.SYN))), [R.TRACE_REASON_POLICY]);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41001, TCP.SYN | TCP.ACK))), [
+      R.TRACE_REASON_CT_REPLY,
+    ]);
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41001, 80, TCP.ACK))), []);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41001, TCP.ACK))), []);
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41001, 80, TCP.FIN | TCP.ACK))), [
+      R.TRACE_REASON_CT_ESTABLISHED,
+    ]);
   });
 
   it('ICMP errors quoting a tracked connection are related; others go through policy', () => {
