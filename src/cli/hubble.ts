@@ -588,6 +588,26 @@ async function runObserve(opts: ObserveOpts, entries: readonly Entry[], io: CliI
   }
 }
 
+/** `fn` with a client of the command's Hubble server (--server, else the lab node's or relay); an
+ * unreachable server is one clear error. */
+async function withServer<T>(
+  c: Command,
+  fn: (client: ObserverClient, address: string) => Promise<T>,
+): Promise<T> {
+  const address = defaultServer(c.optsWithGlobals<{ server?: string } & TargetOptions>());
+  const client = await observerClient(address);
+  try {
+    return await fn(client, address);
+  } catch (err) {
+    throw new CiliumTsError(`cannot reach Hubble server at ${address}: ${(err as Error).message}`, {
+      code: 'unavailable',
+      cause: err,
+    });
+  } finally {
+    client.close();
+  }
+}
+
 /** `hubble status` text, as upstream prints it. */
 export function formatStatus(
   address: string,
@@ -624,32 +644,114 @@ export function addStatusCommand(hubble: Command, io: CliIo = stdio): Command {
       'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
     )
     .action(async (_o, c: Command) => {
-      const opts = c.optsWithGlobals<{ output: string; server?: string } & TargetOptions>();
-      const address = defaultServer(opts);
-      const client = await observerClient(address);
-      try {
-        const health = await client.healthCheck();
-        const st = await client.serverStatus();
-        if (opts.output === 'json') io.out(JSON.stringify({ healthcheck: health, ...st }));
-        else io.out(formatStatus(address, health, st));
-      } catch (err) {
-        throw new CiliumTsError(`cannot reach Hubble server at ${address}: ${(err as Error).message}`, {
-          code: 'unavailable',
-          cause: err,
-        });
-      } finally {
-        client.close();
-      }
+      const output = c.opts<{ output: string }>().output;
+      const { address, health, st } = await withServer(c, async (client, address) => ({
+        address,
+        health: await client.healthCheck(),
+        st: await client.serverStatus(),
+      }));
+      if (output === 'json') io.out(JSON.stringify({ healthcheck: health, ...st }));
+      else io.out(formatStatus(address, health, st));
     });
   hubble.addCommand(cmd);
   return cmd;
 }
 
-/** Add `hubble` (with `observe` and `status`) to the program. */
+/** A duration as Go prints one truncated to seconds (upstream's AGE column): 0s, 45s, 13m5s, 2h0m7s. */
+export function formatAge(ns: number): string {
+  let s = Math.max(0, Math.floor(ns / 1e9));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  s %= 60;
+  if (h > 0) return `${h}h${m}m${s}s`;
+  if (m > 0) return `${m}m${s}s`;
+  return `${s}s`;
+}
+
+const NODE_STATES: Record<string, string> = {
+  NODE_CONNECTED: 'Connected',
+  NODE_UNAVAILABLE: 'Unavailable',
+  NODE_GONE: 'Gone',
+  NODE_ERROR: 'Error',
+};
+
+/** `hubble list nodes` rows, as upstream prints them (GetNodes' nodes, sorted by name). */
+export function formatNodeList(nodes: Record<string, unknown>[], wide = false): string {
+  const rows = [...nodes]
+    .sort((a, b) => String(a.name).localeCompare(String(b.name)))
+    .map((n) => {
+      const uptime = Number(n.uptime_ns ?? 0);
+      const [cur, max] = [Number(n.num_flows ?? 0), Number(n.max_flows ?? 0)];
+      const connected = n.state === 'NODE_CONNECTED';
+      const row = [
+        String(n.name ?? ''),
+        NODE_STATES[String(n.state)] ?? 'Unknown',
+        connected ? formatAge(uptime) : 'N/A',
+        connected && uptime > 0 ? (Number(n.seen_flows ?? 0) / (uptime / 1e9)).toFixed(2) : 'N/A',
+        connected ? `${cur}/${max} (${max > 0 ? ((cur / max) * 100).toFixed(2) : '0.00'}%)` : 'N/A',
+      ];
+      return wide ? [...row, String(n.version ?? ''), String(n.address ?? '')] : row;
+    });
+  const header = [
+    'NAME',
+    'STATUS',
+    'AGE',
+    'FLOWS/S',
+    'CURRENT/MAX-FLOWS',
+    ...(wide ? ['VERSION', 'ADDRESS'] : []),
+  ];
+  return formatTable([header, ...rows]);
+}
+
+/** Add `list nodes` and `list namespaces` (GetNodes, GetNamespaces) to a `hubble` command. */
+export function addListCommand(hubble: Command, io: CliIo = stdio): Command {
+  const list = new Command('list').description(
+    'List the nodes and namespaces a Hubble server (or relay) knows',
+  );
+  const server = [
+    '--server <address>',
+    'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
+  ] as const;
+  list
+    .command('nodes')
+    .description('Nodes with their state, age and flow counters (through the relay: every node)')
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['table', 'wide', 'json'])
+        .default('table'),
+    )
+    .option(...server)
+    .action(async (_o, c: Command) => {
+      const nodes = await withServer(c, (client) => client.getNodes());
+      const output = c.opts<{ output: string }>().output;
+      io.out(output === 'json' ? JSON.stringify(nodes, null, 2) : formatNodeList(nodes, output === 'wide'));
+    });
+  list
+    .command('namespaces')
+    .description('Namespaces seen in the flows')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
+    )
+    .option(...server)
+    .action(async (_o, c: Command) => {
+      const ns = await withServer(c, (client) => client.getNamespaces());
+      ns.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace));
+      io.out(
+        c.opts<{ output: string }>().output === 'json'
+          ? JSON.stringify(ns, null, 2)
+          : formatTable([['CLUSTER', 'NAMESPACE'], ...ns.map((n) => [n.cluster, n.namespace])]),
+      );
+    });
+  hubble.addCommand(list);
+  return list;
+}
+
+/** Add `hubble` (with `observe`, `status` and `list`) to the program. */
 export function registerHubbleCommands(program: Command, io: CliIo = stdio): Command {
   const hubble = new Command('hubble').description('Flow observability (Hubble Observer API)');
   addObserveCommand(hubble, io);
   addStatusCommand(hubble, io);
+  addListCommand(hubble, io);
   program.addCommand(hubble);
   return hubble;
 }

@@ -134,6 +134,16 @@ export class ObserverClient {
     return r.nodes ?? [];
   }
 
+  async getNamespaces(timeoutMs = 5000): Promise<{ cluster: string; namespace: string }[]> {
+    const r = await this.unary<{ namespaces?: { cluster?: string; namespace?: string }[] }>(
+      this.raw.GetNamespaces,
+      this.raw,
+      {},
+      timeoutMs,
+    );
+    return (r.namespaces ?? []).map((n) => ({ cluster: n.cluster ?? '', namespace: n.namespace ?? '' }));
+  }
+
   /** Stream GetFlows responses; break out of the loop (or abort the signal) to cancel. */
   async *getFlows(req: GetFlowsRequestInput, signal?: AbortSignal): AsyncGenerator<FlowsResponse> {
     const call = this.raw.GetFlows(req);

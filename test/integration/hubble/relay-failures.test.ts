@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { type FlowsResponse, ObserverClient } from '../../../src/hubble/index.js';
+import { runHubbleCli } from './cli.js';
 import { startRelayCluster, synNow, waitFor } from './relay-cluster.js';
 
 const connected = async (c: ObserverClient) => (await c.serverStatus()).num_connected_nodes ?? 0;
@@ -136,6 +137,20 @@ describe('Hubble Relay failures', () => {
         (await client.getNodes()).map((n) => `${n.name}:${n.state}`),
         ['node1:NODE_CONNECTED', 'node2:NODE_ERROR'],
       );
+      // `hubble list nodes` through the relay: one row per node, the failing one without figures
+      const list = await runHubbleCli(['list', 'nodes', '--server', c.relay.addresses.tcp!]);
+      assert.deepEqual(list.err, []);
+      const rows = list.out[0]!.split('\n').map((l) => l.split(/ {2,}/));
+      assert.deepEqual(rows[0], ['NAME', 'STATUS', 'AGE', 'FLOWS/S', 'CURRENT/MAX-FLOWS']);
+      assert.deepEqual(
+        rows.slice(1).map((r) => r.slice(0, 2)),
+        [
+          ['node1', 'Connected'],
+          ['node2', 'Error'],
+        ],
+      );
+      assert.match(rows[1]!.slice(2).join(' '), /^\d+s \d+\.\d\d 1\/\d+ \(\d+\.\d\d%\)$/);
+      assert.deepEqual(rows[2]!.slice(2), ['N/A', 'N/A', 'N/A']);
     } finally {
       client.close();
       await c.close();

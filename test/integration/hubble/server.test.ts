@@ -192,6 +192,20 @@ describe('Observer gRPC server (grpc-js client)', () => {
     );
     const bad = await run(['status', '--server', 'unix:///nonexistent/hubble.sock']);
     assert.match(bad.err[0] ?? '', /^Error: cannot reach Hubble server/);
+    const nodes = await run(['list', 'nodes', '--server', server]);
+    assert.match(
+      nodes.out[0]!,
+      /^NAME +STATUS +AGE +FLOWS\/S +CURRENT\/MAX-FLOWS\nnode1 +Connected +\d+s +[\d.]+ +9\/4095 \(0\.22%\)$/,
+    );
+    const nodesJson = JSON.parse((await run(['list', 'nodes', '--server', server, '-o', 'json'])).out[0]!);
+    assert.deepEqual(
+      nodesJson.map((n: { name: string; state: string }) => [n.name, n.state]),
+      [['node1', 'NODE_CONNECTED']],
+    );
+    const ns = await run(['list', 'namespaces', '--server', server]);
+    assert.equal(ns.out[0], ['CLUSTER   NAMESPACE', 'default   default', 'default   kube-system'].join('\n'));
+    const badList = await run(['list', 'nodes', '--server', 'unix:///nonexistent/hubble.sock']);
+    assert.match(badList.err[0] ?? '', /^Error: cannot reach Hubble server/);
   });
 });
 
