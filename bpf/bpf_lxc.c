@@ -72,7 +72,7 @@ static __always_inline int lxc_finish(struct __sk_buff *ctx, int ret, const stru
 }
 
 /* CT state of a packet at `side` (CT_SIDE_*, | CT_LOOKUP_REPLY_FIRST when it is known to be a
- * reply; `st`: the entry's service fields; `seen`: the TCP flags seen before in its direction);
+ * reply; `st`: the entry's service fields; `seen`: what its direction saw before, ct_seen_flags);
  * ICMP errors are looked up through the packet they quote, which travelled the other way (seen
  * at the opposite side). A global function: each call site sees an
  * int, and the verifier walks conntrack's TCP state machine once instead of once per caller
