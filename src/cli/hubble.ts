@@ -30,6 +30,12 @@ import { resolveTarget, type TargetOptions } from './target.js';
 
 /** The gRPC client loads only for the commands that talk to a server: grpc-js and the protos take
  * a large part of the CLI's start-up. */
+/** The `--server` option every `hubble` command takes (defaultServer reads it). */
+const SERVER_OPTION = [
+  '--server <address>',
+  'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
+] as const;
+
 async function observerClient(address: string): Promise<ObserverClient> {
   const { ObserverClient } = await import('../hubble/client.js');
   return new ObserverClient(address);
@@ -499,10 +505,7 @@ export function addObserveCommand(hubble: Command, io: CliIo = stdio): Command {
         .default('compact'),
     )
     .option('--print-node-name', 'print the node name in each line')
-    .option(
-      '--server <address>',
-      'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
-    );
+    .option(...SERVER_OPTION);
   cmd.on('option:not', () => {
     negateNext = true;
   });
@@ -639,10 +642,7 @@ export function addStatusCommand(hubble: Command, io: CliIo = stdio): Command {
   const cmd = new Command('status')
     .description("Health and flow counters of a node's Hubble server")
     .option('-o, --output <format>', 'output format (text|json)', 'text')
-    .option(
-      '--server <address>',
-      'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
-    )
+    .option(...SERVER_OPTION)
     .action(async (_o, c: Command) => {
       const output = c.opts<{ output: string }>().output;
       const { address, health, st } = await withServer(c, async (client, address) => ({
@@ -708,10 +708,6 @@ export function addListCommand(hubble: Command, io: CliIo = stdio): Command {
   const list = new Command('list').description(
     'List the nodes and namespaces a Hubble server (or relay) knows',
   );
-  const server = [
-    '--server <address>',
-    'Hubble server: unix:///path or host:port (env HUBBLE_SERVER; default: the node --lab/--node pick)',
-  ] as const;
   list
     .command('nodes')
     .description('Nodes with their state, age and flow counters (through the relay: every node)')
@@ -720,7 +716,7 @@ export function addListCommand(hubble: Command, io: CliIo = stdio): Command {
         .choices(['table', 'wide', 'json'])
         .default('table'),
     )
-    .option(...server)
+    .option(...SERVER_OPTION)
     .action(async (_o, c: Command) => {
       const nodes = await withServer(c, (client) => client.getNodes());
       const output = c.opts<{ output: string }>().output;
@@ -732,7 +728,7 @@ export function addListCommand(hubble: Command, io: CliIo = stdio): Command {
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
     )
-    .option(...server)
+    .option(...SERVER_OPTION)
     .action(async (_o, c: Command) => {
       const ns = await withServer(c, (client) => client.getNamespaces());
       ns.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace));
