@@ -11,8 +11,8 @@
  *    nodes (apps shared by several pods, as Deployments are), and every key under cilium/ counted
  *    before and after, by kind.
  * 3. Pod ready, in the same lab: `lab apply` of one pod pinned to node1, timed from the CLI's start
- *    to the pod answering ping from node1 and to node2's ipcache holding its address (through
- *    etcd), for pods whose labels have an identity already and pods that need a new one; with the
+ *    to the pod answering from node1 (a TCP prober running there all along, and a ping spawned per
+ *    try) and to node2's ipcache holding its address (through etcd), for pods whose labels have an identity already and pods that need a new one; with the
  *    CNI ADD as `lab apply` reports it and the floor of a bare CLI start (`cilium-ts --version`).
  *    Each through the CLI the installed `cilium-ts` runs (the bundle, src/cli/entry.ts) and, as the
  *    baseline of the run, through dist/src/cli/main.js, interleaved.
@@ -284,6 +284,57 @@ async function firstPing(netns: string, ip: string): Promise<number> {
 }
 
 /**
+ * A prober that runs in `netns` for the whole phase: given a pod's address on stdin, it connects to
+ * port 9 (no listener) every 2 ms until the pod's own stack answers (a refusal or a connection),
+ * and prints the address and when that was (epoch ms). Unlike a ping spawned per try, no process
+ * start lies between the pod becoming reachable and the answer.
+ */
+const PROBER = `
+const net = require('node:net');
+require('node:readline').createInterface({ input: process.stdin }).on('line', (ip) => {
+  let done = false;
+  const answered = () => {
+    if (done) return;
+    done = true;
+    console.log(ip, performance.timeOrigin + performance.now());
+  };
+  const attempt = () => {
+    if (done) return;
+    const s = net.connect({ host: ip, port: 9 });
+    const retry = () => { s.destroy(); setTimeout(attempt, 2); };
+    const timer = setTimeout(retry, 20);
+    s.on('connect', () => { clearTimeout(timer); s.destroy(); answered(); });
+    s.on('error', (e) => { clearTimeout(timer); if (e.code === 'ECONNREFUSED') answered(); else retry(); });
+  };
+  attempt();
+});`;
+
+function startProber(netns: string): { probe(ip: string): Promise<number>; stop(): void } {
+  const p = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, '-e', PROBER], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const waiting = new Map<string, (epochMs: number) => void>();
+  let buf = '';
+  p.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const [ip, at] = buf.slice(0, i).split(' ');
+      buf = buf.slice(i + 1);
+      waiting.get(ip!)?.(Number(at));
+      waiting.delete(ip!);
+    }
+  });
+  return {
+    probe: (ip) =>
+      new Promise((resolve) => {
+        waiting.set(ip, (epochMs) => resolve(epochMs - performance.timeOrigin));
+        p.stdin.write(`${ip}\n`);
+      }),
+    stop: () => p.kill(),
+  };
+}
+
+/**
  * `lab apply` of one pod pinned to node1, READY pods per CLI entry (entries and identity kinds
  * interleaved), timed from the CLI's start to apply returning, to the pod answering ping from node1
  * (pinged from when apply prints the address) and, with a second node, to node2's ipcache holding its
@@ -305,6 +356,7 @@ async function podReady(lab: string, c: LabCluster, what: string): Promise<void>
     row[k]!.push(v);
   };
   const run1 = randomBytes(2).toString('hex');
+  const prober = startProber(node1.netns);
   try {
     for (let k = 0; k < READY * entries.length; k++) {
       // Even pods: labels whose identity exists (after the first); odd pods: a new identity each.
@@ -325,9 +377,13 @@ spec: {nodeName: node1, containers: [{name: c, command: [sleep, infinity]}]}
       // apply still starts the containers and reconciles), and node2's ipcache polled from the start.
       let ip: string | undefined;
       let local: Promise<number> | undefined;
+      let probed: Promise<number> | undefined;
       const applied = cliTimed(entry.path, ['lab', 'apply', '--name', lab, '-f', file], (out) => {
         ip ??= /IP (\d+\.\d+\.\d+\.\d+)/.exec(out)?.[1];
-        if (ip) local ??= firstPing(node1.netns, ip);
+        if (ip) {
+          probed ??= prober.probe(ip);
+          local ??= firstPing(node1.netns, ip);
+        }
       });
       let remoteAt = Number.NaN;
       const remote = (async () => {
@@ -340,15 +396,18 @@ spec: {nodeName: node1, containers: [{name: c, command: [sleep, infinity]}]}
       const a = await applied;
       if (!ip || !local) throw new Error(`no IP in: ${a.stdout}`);
       const localAt = await local;
+      const probedAt = await probed!;
       await remote;
       const key = `${entry.label} ${kind}`;
       put(key, 'apply', a.ms);
       put(key, 'cni', Number(/CNI ADD (\d+) ms/.exec(a.stdout)?.[1]));
       put(key, 'local', localAt - t0);
+      put(key, 'probe', probedAt - t0);
       if (node2) put(key, 'remote', remoteAt - t0);
       put(key, 'floor', (await cliTimed(entry.path, ['--version'])).ms);
     }
   } finally {
+    prober.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   const f = (xs: number[] | undefined) =>
@@ -380,7 +439,9 @@ spec: {nodeName: node1, containers: [{name: c, command: [sleep, infinity]}]}
 `);
       process.stdout.write(`    of which CNI ADD (as apply reports)  ${f(r.cni)}
 `);
-      process.stdout.write(`  pod answers ping from node1           ${f(r.local)}${ratio(key, 'local')}
+      process.stdout.write(`  pod answers node1's running prober    ${f(r.probe)}${ratio(key, 'probe')}
+`);
+      process.stdout.write(`  pod answers a ping spawned in node1   ${f(r.local)}${ratio(key, 'local')}
 `);
       if (node2)
         process.stdout.write(`  address in node2's ipcache            ${f(r.remote)}${ratio(key, 'remote')}

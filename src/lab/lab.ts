@@ -43,6 +43,7 @@ import {
   podPlacement,
   podRunning,
   podView,
+  refillSpareNetns,
   terminatePod,
 } from './pods.js';
 import { isRunning, killNetnsProcesses, killRecorded, type ProcessRef } from './process.js';
@@ -269,7 +270,8 @@ export async function up(o: UpOptions): Promise<LabState> {
     for (const [ns, { labels }] of Object.entries(s.namespaces))
       await forAllAgents(s, (c) => c.putNamespace(ns, { labels }));
     if (s.dns?.enabled) await applyLocked(s, clusterDnsManifests(s), () => {});
-    await reconcile(s, o.log);
+    await Promise.all([reconcile(s, o.log), refillSpareNetns(s)]);
+    saveLab(s);
     if (s.dns?.enabled) await waitClusterDns(s);
     o.log(
       `lab ${s.name} is up: ${s.nodes.map((n) => `${n.name} (${[n.podCidrV4, n.podCidrV6].filter(Boolean).join(' ')})`).join(', ')}; world ${WORLD_IP}`,
@@ -606,7 +608,8 @@ async function applyLocked(s: LabState, m: Manifests, log: Log): Promise<void> {
     await applyPod(s, { metadata: { ...pod.metadata, namespace: ns }, spec: { ...pod.spec } }, log);
     saveLab(s);
   }
-  await reconcile(s, log);
+  await Promise.all([reconcile(s, log), refillSpareNetns(s)]);
+  saveLab(s);
 }
 
 /**

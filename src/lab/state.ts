@@ -151,6 +151,8 @@ export interface LabState {
   relay?: LabRelay;
   /** The lab's Hubble UI. */
   ui?: LabUi;
+  /** Pod network namespaces made ahead (pods.ts SPARE_NETNS). */
+  spareNetns?: string[];
 }
 
 export const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/;
