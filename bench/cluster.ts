@@ -36,6 +36,7 @@ import { LabCluster } from '../test/integration/cluster/lab-cluster.js';
 import { startTestEtcd } from '../test/integration/kvstore/etcd-harness.js';
 import { request } from './helpers/ipc.js';
 import { percentile as pct } from './helpers/order.js';
+import { startReachProber } from './helpers/reach-prober.js';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(name);
@@ -284,57 +285,6 @@ async function firstPing(netns: string, ip: string): Promise<number> {
 }
 
 /**
- * A prober that runs in `netns` for the whole phase: given a pod's address on stdin, it connects to
- * port 9 (no listener) every 2 ms until the pod's own stack answers (a refusal or a connection),
- * and prints the address and when that was (epoch ms). Unlike a ping spawned per try, no process
- * start lies between the pod becoming reachable and the answer.
- */
-const PROBER = `
-const net = require('node:net');
-require('node:readline').createInterface({ input: process.stdin }).on('line', (ip) => {
-  let done = false;
-  const answered = () => {
-    if (done) return;
-    done = true;
-    console.log(ip, performance.timeOrigin + performance.now());
-  };
-  const attempt = () => {
-    if (done) return;
-    const s = net.connect({ host: ip, port: 9 });
-    const retry = () => { s.destroy(); setTimeout(attempt, 2); };
-    const timer = setTimeout(retry, 20);
-    s.on('connect', () => { clearTimeout(timer); s.destroy(); answered(); });
-    s.on('error', (e) => { clearTimeout(timer); if (e.code === 'ECONNREFUSED') answered(); else retry(); });
-  };
-  attempt();
-});`;
-
-function startProber(netns: string): { probe(ip: string): Promise<number>; stop(): void } {
-  const p = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, '-e', PROBER], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const waiting = new Map<string, (epochMs: number) => void>();
-  let buf = '';
-  p.stdout.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const [ip, at] = buf.slice(0, i).split(' ');
-      buf = buf.slice(i + 1);
-      waiting.get(ip!)?.(Number(at));
-      waiting.delete(ip!);
-    }
-  });
-  return {
-    probe: (ip) =>
-      new Promise((resolve) => {
-        waiting.set(ip, (epochMs) => resolve(epochMs - performance.timeOrigin));
-        p.stdin.write(`${ip}\n`);
-      }),
-    stop: () => p.kill(),
-  };
-}
-
-/**
  * `lab apply` of one pod pinned to node1, READY pods per CLI entry (entries and identity kinds
  * interleaved), timed from the CLI's start to apply returning, to the pod answering ping from node1
  * (pinged from when apply prints the address) and, with a second node, to node2's ipcache holding its
@@ -356,7 +306,7 @@ async function podReady(lab: string, c: LabCluster, what: string): Promise<void>
     row[k]!.push(v);
   };
   const run1 = randomBytes(2).toString('hex');
-  const prober = startProber(node1.netns);
+  const prober = startReachProber(`/run/netns/${node1.netns}`, 9);
   try {
     for (let k = 0; k < READY * entries.length; k++) {
       // Even pods: labels whose identity exists (after the first); odd pods: a new identity each.
@@ -381,7 +331,7 @@ spec: {nodeName: node1, containers: [{name: c, command: [sleep, infinity]}]}
       const applied = cliTimed(entry.path, ['lab', 'apply', '--name', lab, '-f', file], (out) => {
         ip ??= /IP (\d+\.\d+\.\d+\.\d+)/.exec(out)?.[1];
         if (ip) {
-          probed ??= prober.probe(ip);
+          probed ??= prober.probe(ip).then((epochMs) => epochMs - performance.timeOrigin);
           local ??= firstPing(node1.netns, ip);
         }
       });

@@ -23,7 +23,6 @@
  * and, as the baseline of the run, through dist/src/cli/main.js, alternating pod by pod.
  * Prints, asserts nothing.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -33,6 +32,7 @@ import { cliPath } from '../src/common/paths.js';
 import { loadLab } from '../src/lab/state.js';
 import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
 import { collect, inNs, median, runBench, sh, startServer, undo } from './helpers/proc.js';
+import { startReachProber } from './helpers/reach-prober.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
@@ -229,21 +229,6 @@ async function latency(path: Path): Promise<number> {
 }
 
 /** A client in `netns` that reports, for each `IP` line on stdin, when a TCP SYN to IP:81 was first answered. */
-const REACH_CLIENT = `
-  import net from 'node:net';
-  import readline from 'node:readline';
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', (ip) => {
-    const attempt = () => {
-      const s = net.connect({ host: ip, port: 81 });
-      const t = setTimeout(() => { s.destroy(); attempt(); }, 20);
-      const done = () => { clearTimeout(t); s.destroy(); console.log(JSON.stringify({ ip, at: Date.now() })); };
-      s.on('connect', done);
-      s.on('error', (e) => { if (e.code === 'ECONNREFUSED') done(); else { clearTimeout(t); setTimeout(attempt, 2); } });
-    };
-    attempt();
-  });`;
-
 /** One TCP SYN to IP:81 (argv): prints whether anything answered (SYN-ACK or RST) within 300 ms. */
 const ONE_SYN = `
   import net from 'node:net';
@@ -283,24 +268,8 @@ spec:
 `,
   );
   lab(['lab', 'apply', '-f', policy], labName);
-  const prober = spawn(
-    'nsenter',
-    [`--net=${client}`, process.execPath, '--input-type=module', '-e', REACH_CLIENT],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  undo.push(() => void prober.kill('SIGKILL'));
-  const reached = new Map<string, (at: number) => void>();
-  let buf = '';
-  prober.stdout!.on('data', (d) => {
-    buf += d;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const r = JSON.parse(buf.slice(0, i)) as { ip: string; at: number };
-      buf = buf.slice(i + 1);
-      reached.get(r.ip)?.(r.at);
-    }
-  });
+  const prober = startReachProber(client, 81);
+  undo.push(() => prober.stop());
   const byEntry = new Map<string, Reach>(entries.map((e) => [e, { reachable: [], applied: [] }]));
   let refusedAnswered = 0;
   for (let k = 0; k < NEW_PODS * entries.length; k++) {
@@ -322,20 +291,13 @@ spec:
     const ip = /IP (\d+\.\d+\.\d+\.\d+)/.exec(text)?.[1];
     if (!ip) throw new Error(`no IP in: ${text}`);
     const refused = collect(inNs(other, [process.execPath, '--input-type=module', '-e', ONE_SYN, ip]));
-    const at = await new Promise<number>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${ip} not reachable in 10 s`)), 10_000);
-      reached.set(ip, (x) => {
-        clearTimeout(t);
-        resolve(x);
-      });
-      prober.stdin!.write(`${ip}\n`);
-    });
+    const at = await prober.probe(ip);
     byEntry.get(entry)!.reachable.push(at - t0);
     byEntry.get(entry)!.applied.push(tApplied - t0);
     if ((await refused).trim() === 'answered') refusedAnswered++;
     lab(['lab', 'delete', '-f', file], labName);
   }
-  prober.kill('SIGKILL');
+  prober.stop();
   return { byEntry, refusedAnswered, pods: NEW_PODS * entries.length };
 }
 
