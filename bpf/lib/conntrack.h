@@ -169,6 +169,26 @@ static __always_inline __u64 ct_lifetime_sec(const struct ct_entry *e, __u8 next
 	return CT_SYN_TIMEOUT;
 }
 
+/*
+ * Monitor aggregation reports a live connection again when a direction has not been reported for
+ * CT_REPORT_INTERVAL (5 s, as upstream), so a long transfer shows in Hubble while it runs, not only
+ * at its SYN and FIN. Report times are ct_now() in units of 2^20 ns (~1 ms), wrapping every ~50 days.
+ */
+#define CT_REPORT_SHIFT 20
+#define CT_REPORT_INTERVAL ((5ULL * NSEC_PER_SEC) >> CT_REPORT_SHIFT)
+
+static __always_inline __u32 ct_report_time(__u64 now)
+{
+	return (__u32)(now >> CT_REPORT_SHIFT);
+}
+
+static __always_inline int ct_report_due(const struct ct_entry *e, int reply, __u64 now)
+{
+	__u32 last = reply ? e->last_rx_report : e->last_tx_report;
+
+	return ct_report_time(now) - last >= CT_REPORT_INTERVAL;
+}
+
 /* Account one packet on a live entry and move its TCP state along. */
 static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp_flags,
 				      __u32 len, int reply, __u64 now)
@@ -179,6 +199,13 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 	} else {
 		e->tx_packets += 1;
 		e->tx_bytes += len;
+	}
+	/* a packet seen as due (ct_seen_flags) is the direction's report: the next is due later */
+	if (ct_report_due(e, reply, now)) {
+		if (reply)
+			e->last_rx_report = ct_report_time(now);
+		else
+			e->last_tx_report = ct_report_time(now);
 	}
 
 	if (nexthdr == CIL_IPPROTO_TCP) {
@@ -254,13 +281,16 @@ static __always_inline struct ct_entry *ct_find_entry(__u8 ipv6, struct ct_key *
 }
 
 /* What entry `e` saw in a packet's direction before it (`reply`: the reply direction): the TCP
- * flags, and CT_SEEN_ANY once any packet went that way (the original direction always has: the
- * entry's first packet). Read before the packet is accounted (ct_update). */
-static __always_inline __u8 ct_seen_flags(const struct ct_entry *e, int reply)
+ * flags, CT_SEEN_ANY once any packet went that way (the original direction always has: the
+ * entry's first packet), and CT_REPORT_DUE when the direction's last report is
+ * CT_REPORT_INTERVAL old. Read before the packet is accounted (ct_update). */
+static __always_inline __u8 ct_seen_flags(const struct ct_entry *e, int reply, __u64 now)
 {
+	__u8 due = ct_report_due(e, reply, now) ? CT_REPORT_DUE : 0;
+
 	if (!reply)
-		return e->tcp_flags_seen | CT_SEEN_ANY;
-	return (e->flags & CT_F_REPLY_SEEN) ? e->reply_tcp_flags_seen | CT_SEEN_ANY : 0;
+		return (e->tcp_flags_seen & ~CT_REPORT_DUE) | CT_SEEN_ANY | due;
+	return (e->flags & CT_F_REPLY_SEEN) ? (e->reply_tcp_flags_seen & ~CT_REPORT_DUE) | CT_SEEN_ANY | due : 0;
 }
 
 /*
@@ -281,7 +311,7 @@ static __always_inline int ct_lookup(__u8 ipv6, struct ct_key *key, __u8 side, _
 	if (!e)
 		return CT_NEW;
 	if (seen_flags)
-		*seen_flags = ct_seen_flags(e, reply);
+		*seen_flags = ct_seen_flags(e, reply, now);
 	ct_state_of(st, e);
 	ct_update(e, key->nexthdr, tcp_flags, len, reply, now);
 	return reply ? CT_REPLY : CT_ESTABLISHED;
@@ -306,6 +336,7 @@ static __always_inline int ct_lookup_related(__u8 ipv6, struct ct_key *key, __u8
 static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, __u8 tcp_flags,
 				     __u32 len, __u32 src_sec_id, const struct ct_state *st)
 {
+	__u64 now = ct_now();
 	struct ct_entry e = {};
 
 	key->flags = side;
@@ -326,7 +357,10 @@ static __always_inline int ct_create(__u8 ipv6, struct ct_key *key, __u8 side, _
 		if (tcp_flags & TCP_FLAG_RST)
 			e.flags |= CT_F_CLOSING;
 	}
-	e.lifetime_ns = ct_now() + ct_lifetime_sec(&e, key->nexthdr) * NSEC_PER_SEC;
+	/* the first packet is reported (a new connection), and the first reply for being one */
+	e.last_tx_report = ct_report_time(now);
+	e.last_rx_report = e.last_tx_report;
+	e.lifetime_ns = now + ct_lifetime_sec(&e, key->nexthdr) * NSEC_PER_SEC;
 	if (ct_map_update(ipv6, key, &e) < 0)
 		return -DROP_CT_CREATE_FAILED;
 	return 0;

@@ -142,6 +142,10 @@ struct ct_entry {
 	__u8 reply_tcp_flags_seen; /* TCP flags seen in the reply direction (OR) */
 	__u8 pad;
 	__u32 backend_id;      /* CT_KEY_F_SERVICE entries: the backend the connection goes to */
+	/* when a packet of each direction was last reported under monitor aggregation (ct_now() >>
+	 * CT_REPORT_SHIFT, wrapping: only differences are read) */
+	__u32 last_tx_report;
+	__u32 last_rx_report;
 };
 
 #define CT_F_SEEN_NON_SYN 1
@@ -160,6 +164,9 @@ struct ct_entry {
 /* ct_seen_flags / trace_wanted: a packet went this way before (in the TCP flags byte, the CWR
  * bit, which trace_wanted never looks at as a flag) */
 #define CT_SEEN_ANY 0x80
+/* ct_seen_flags / trace_wanted: the direction's last report is CT_REPORT_INTERVAL old (in the ECE
+ * bit, which ct_seen_flags masks out of the flags seen) */
+#define CT_REPORT_DUE 0x40
 
 /*
  * cilium_proxy (lib/proxy.h): a connection redirected to an L7 proxy, by its client address and

@@ -50,7 +50,7 @@ static __always_inline struct ct_entry *deliver_entry(const struct pktinfo *p, s
 	if (*reply && e->rev_nat_index && !(e->flags & CT_F_NODEPORT) && !p->ipv6)
 		return NULL;
 	if (trace_wanted(*reply ? CT_REPLY : CT_ESTABLISHED, p->tuple.nexthdr, p->tcp_flags,
-			 ct_seen_flags(e, *reply)))
+			 ct_seen_flags(e, *reply, now)))
 		return NULL;
 	return e;
 }

@@ -295,8 +295,9 @@ static __always_inline void send_policy_verdict(struct __sk_buff *ctx, __u16 ep_
  * Monitor aggregation: should this forwarded packet produce a trace event?
  * state: CT_* of the packet; seen: TCP flags seen before in its direction, | CT_SEEN_ANY when a
  * packet went that way before (conntrack.h ct_seen_flags). Traced: new connections and related
- * ICMP errors, TCP packets with a SYN, FIN or RST not seen before in their direction, and for
- * other protocols the first packet each way (a UDP answer, an ICMP echo reply).
+ * ICMP errors, TCP packets with a SYN, FIN or RST not seen before in their direction, for
+ * other protocols the first packet each way (a UDP answer, an ICMP echo reply), and the first
+ * packet of a direction not reported for CT_REPORT_INTERVAL (CT_REPORT_DUE).
  */
 static __always_inline int trace_wanted(int state, __u8 nexthdr, __u8 tcp_flags, __u8 seen)
 {
@@ -305,6 +306,8 @@ static __always_inline int trace_wanted(int state, __u8 nexthdr, __u8 tcp_flags,
 	if (MONITOR_AGGREGATION == 0)
 		return 1;
 	if (state == TRACE_REASON_POLICY || state == TRACE_REASON_CT_RELATED)
+		return 1;
+	if (seen & CT_REPORT_DUE)
 		return 1;
 	if (nexthdr == 6)
 		return (tcp_flags & interesting & ~seen) != 0;

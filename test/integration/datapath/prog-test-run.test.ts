@@ -15,6 +15,8 @@ import {
   type EndpointDatapathConfig,
   formatMac,
 } from '../../../src/datapath/index.js';
+import { forEachEntry } from '../../../src/datapath/maps/conntrack.js';
+import { ctEntry, ctKey } from '../../../src/datapath/maps/generated/layouts.js';
 import { Program, type RingBufReader } from '../../../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../../../src/policy/mapstate.js';
 import { cleanupStack, privateBpffs, sh, uniquePrefix } from '../../helpers/sys.js';
@@ -331,6 +333,46 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41001, 80, TCP.FIN | TCP.ACK))), [
       R.TRACE_REASON_CT_ESTABLISHED,
     ]);
+  });
+
+  it('monitor aggregation: a direction not reported for 5 s is reported again, once', () => {
+    const traced = (prog: string, pkt: Uint8Array) => {
+      const r = run(prog, pkt);
+      assert.equal(r.rv, DEFS.TC_ACT_OK);
+      return traces(r.ev).map((e) => e.reason);
+    };
+    const R = DEFS;
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41002, 80, TCP.SYN))), [R.TRACE_REASON_POLICY]);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41002, TCP.SYN | TCP.ACK))), [
+      R.TRACE_REASON_CT_REPLY,
+    ]);
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41002, 80, TCP.ACK))), []);
+    // Both directions' last reports 6 s back, as if the connection had sent plain ACKs since.
+    const ct4 = loader.maps.conntrack.ct4;
+    const back = Number((6_000_000_000n >> 20n) & 0xffffffffn);
+    const port = ((41002 & 0xff) << 8) | (41002 >> 8); // as the key holds it (network order)
+    let aged = 0;
+    forEachEntry(ct4, (kb, ko, vb, vo) => {
+      const k = ctKey.decode(kb, ko);
+      if (k.nexthdr !== 6 || (k.sport !== port && k.dport !== port)) return;
+      const v = ctEntry.decode(vb, vo);
+      ct4.update(
+        kb.slice(ko, ko + ctKey.size),
+        ctEntry.encode({
+          ...v,
+          lastTxReport: (v.lastTxReport - back) >>> 0,
+          lastRxReport: (v.lastRxReport - back) >>> 0,
+        }),
+      );
+      aged++;
+    });
+    assert.equal(aged, 1, 'the connection has one entry (the pod egress side)');
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41002, 80, TCP.ACK))), [
+      R.TRACE_REASON_CT_ESTABLISHED,
+    ]);
+    assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41002, 80, TCP.ACK))), []);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41002, TCP.ACK))), [R.TRACE_REASON_CT_REPLY]);
+    assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41002, TCP.ACK))), []);
   });
 
   it('ICMP errors quoting a tracked connection are related; others go through policy', () => {

@@ -458,7 +458,7 @@ export const ctKey: StructLayout<CtKey, CtKeyInit> = {
   },
 };
 
-/** struct ct_entry (56 bytes) */
+/** struct ct_entry (64 bytes) */
 export interface CtEntry {
   /** lifetime_ns @0, 8 B */
   lifetimeNs: bigint;
@@ -486,6 +486,10 @@ export interface CtEntry {
   pad: number;
   /** backend_id @52, 4 B */
   backendId: number;
+  /** last_tx_report @56, 4 B */
+  lastTxReport: number;
+  /** last_rx_report @60, 4 B */
+  lastRxReport: number;
 }
 
 /** What ctEntry.encode accepts: padding and union members may be left out (zero). */
@@ -503,12 +507,14 @@ export interface CtEntryInit {
   replyTcpFlagsSeen: number;
   pad?: number;
   backendId: number;
+  lastTxReport: number;
+  lastRxReport: number;
 }
 
 export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
   name: 'ct_entry',
-  size: 56,
-  fingerprint: 'ct_entry:56{lifetime_ns@0:8:int:u,rx_packets@8:8:int:u,rx_bytes@16:8:int:u,tx_packets@24:8:int:u,tx_bytes@32:8:int:u,src_sec_id@40:4:int:u,rev_nat_index@44:2:int:ube,tcp_flags_seen@46:1:int:u,flags@47:1:int:u,proxy_port@48:2:int:u,reply_tcp_flags_seen@50:1:int:u,pad@51:1:int:u,backend_id@52:4:int:u}',
+  size: 64,
+  fingerprint: 'ct_entry:64{lifetime_ns@0:8:int:u,rx_packets@8:8:int:u,rx_bytes@16:8:int:u,tx_packets@24:8:int:u,tx_bytes@32:8:int:u,src_sec_id@40:4:int:u,rev_nat_index@44:2:int:ube,tcp_flags_seen@46:1:int:u,flags@47:1:int:u,proxy_port@48:2:int:u,reply_tcp_flags_seen@50:1:int:u,pad@51:1:int:u,backend_id@52:4:int:u,last_tx_report@56:4:int:u,last_rx_report@60:4:int:u}',
   fields: {
     lifetimeNs: { cName: 'lifetime_ns', offset: 0, size: 8, kind: 'int', bigEndian: false },
     rxPackets: { cName: 'rx_packets', offset: 8, size: 8, kind: 'int', bigEndian: false },
@@ -523,14 +529,16 @@ export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
     replyTcpFlagsSeen: { cName: 'reply_tcp_flags_seen', offset: 50, size: 1, kind: 'int', bigEndian: false },
     pad: { cName: 'pad', offset: 51, size: 1, kind: 'int', bigEndian: false },
     backendId: { cName: 'backend_id', offset: 52, size: 4, kind: 'int', bigEndian: false },
+    lastTxReport: { cName: 'last_tx_report', offset: 56, size: 4, kind: 'int', bigEndian: false },
+    lastRxReport: { cName: 'last_rx_report', offset: 60, size: 4, kind: 'int', bigEndian: false },
   },
   encode(value: CtEntryInit): Uint8Array {
-    const out = new Uint8Array(56);
+    const out = new Uint8Array(64);
     ctEntry.encodeInto(value, out, 0);
     return out;
   },
   encodeInto(value: CtEntryInit, out: Uint8Array, o: number): void {
-    out.fill(0, o, o + 56);
+    out.fill(0, o, o + 64);
     const d = view(out);
     d.setBigUint64(o + 0, BigInt(value.lifetimeNs), true);
     d.setBigUint64(o + 8, BigInt(value.rxPackets), true);
@@ -545,9 +553,11 @@ export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
     d.setUint8(o + 50, value.replyTcpFlagsSeen);
     if (value.pad !== undefined) d.setUint8(o + 51, value.pad);
     d.setUint32(o + 52, value.backendId, true);
+    d.setUint32(o + 56, value.lastTxReport, true);
+    d.setUint32(o + 60, value.lastRxReport, true);
   },
   decode(b: Uint8Array, o = 0): CtEntry {
-    if (b.length < o + 56) throw shortBuffer('ct_entry', 56, b.length - o);
+    if (b.length < o + 64) throw shortBuffer('ct_entry', 64, b.length - o);
     const d = view(b);
     return {
       lifetimeNs: d.getBigUint64(o + 0, true),
@@ -563,6 +573,8 @@ export const ctEntry: StructLayout<CtEntry, CtEntryInit> = {
       replyTcpFlagsSeen: d.getUint8(o + 50),
       pad: d.getUint8(o + 51),
       backendId: d.getUint32(o + 52, true),
+      lastTxReport: d.getUint32(o + 56, true),
+      lastRxReport: d.getUint32(o + 60, true),
     };
   },
 };
@@ -2354,7 +2366,7 @@ export const MAPS = {
     type: 9,
     typeName: 'LRU_HASH',
     keySize: 40,
-    valueSize: 56,
+    valueSize: 64,
     maxEntries: 262144,
     flags: 0,
     pinning: 'by-name',
@@ -2366,7 +2378,7 @@ export const MAPS = {
     type: 9,
     typeName: 'LRU_HASH',
     keySize: 40,
-    valueSize: 56,
+    valueSize: 64,
     maxEntries: 262144,
     flags: 0,
     pinning: 'by-name',
@@ -2907,6 +2919,7 @@ export const DEFS = {
   CT_F_PROXY_REDIRECT: 16,
   CT_F_FROM_PROXY: 32,
   CT_SEEN_ANY: 128,
+  CT_REPORT_DUE: 64,
   MARK_MAGIC_HOST_MASK: 3840,
   MARK_MAGIC_TO_PROXY: 512,
   MARK_MAGIC_PROXY_INGRESS: 2560,
