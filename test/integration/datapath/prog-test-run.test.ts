@@ -306,12 +306,14 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     assert.equal(toLxc(toLxcV4(WORLD, 1, icmp(0, 0, 0x9999))).rv, DEFS.TC_ACT_SHOT, 'unsolicited reply');
   });
 
+  /** Runs a packet that passes through `prog` and returns the reasons of the traces it sent. */
+  const traced = (prog: string, pkt: Uint8Array) => {
+    const r = run(prog, pkt);
+    assert.equal(r.rv, DEFS.TC_ACT_OK);
+    return traces(r.ev).map((e) => e.reason);
+  };
+
   it('monitor aggregation: UDP and ICMP echo traced on the first packet each way, TCP on new SYN/FIN/RST', () => {
-    const traced = (prog: string, pkt: Uint8Array) => {
-      const r = run(prog, pkt);
-      assert.equal(r.rv, DEFS.TC_ACT_OK);
-      return traces(r.ev).map((e) => e.reason);
-    };
     const R = DEFS;
     // UDP: the request opens the connection, the first answer is traced as a reply, then neither again
     assert.deepEqual(traced('agg_from', lxcV4(WORLD, 17, udp(41000, 53))), [R.TRACE_REASON_POLICY]);
@@ -336,11 +338,6 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
   });
 
   it('monitor aggregation: a direction not reported for 5 s is reported again, once', () => {
-    const traced = (prog: string, pkt: Uint8Array) => {
-      const r = run(prog, pkt);
-      assert.equal(r.rv, DEFS.TC_ACT_OK);
-      return traces(r.ev).map((e) => e.reason);
-    };
     const R = DEFS;
     assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41002, 80, TCP.SYN))), [R.TRACE_REASON_POLICY]);
     assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41002, TCP.SYN | TCP.ACK))), [
