@@ -2,13 +2,16 @@
  * The lab's controller process (one per lab, started by `lab up`): a few times a second it looks at
  * the lab as recorded and at its processes, and when something calls for it (a terminating pod
  * whose processes exited or whose grace period is over, a pod whose process ended, a Deployment
- * short of replicas) it takes the lab's lock and reconciles. It exits when the lab is gone or
- * another controller has replaced it.
+ * short of replicas) it takes the lab's lock and reconciles. It also keeps pod network namespaces
+ * made ahead (pods.ts SPARE_NETNS), made outside the lock and recorded under it. It exits when the
+ * lab is gone or another controller has replaced it.
  */
+import { spawnSync } from 'node:child_process';
 import { needsReconcile, reconcile } from './controller.js';
 import { withLock } from './lock.js';
+import { makeSpareNetns, spareNetnsWanted } from './pods.js';
 import { isRunning } from './process.js';
-import { loadLab } from './state.js';
+import { loadLab, saveLab } from './state.js';
 
 const lab = process.argv[2]!;
 const TICK_MS = 250;
@@ -31,6 +34,19 @@ for (;;) {
   }
   try {
     const s = loadLab(lab)!;
+    const wanted = spareNetnsWanted(s);
+    if (wanted > 0) {
+      const made = await makeSpareNetns(lab, wanted);
+      await withLock(lab, async () => {
+        const locked = loadLab(lab);
+        if (!locked) {
+          for (const name of made) spawnSync('ip', ['netns', 'del', name]);
+          return;
+        }
+        locked.spareNetns = [...(locked.spareNetns ?? []), ...made];
+        saveLab(locked);
+      });
+    }
     if (!needsReconcile(s)) continue;
     await withLock(lab, async () => {
       const locked = loadLab(lab);

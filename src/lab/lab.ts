@@ -40,10 +40,11 @@ import {
   checkPodSpec,
   DEFAULT_GRACE_SECONDS,
   finalizeDue,
+  makeSpareNetns,
   podPlacement,
   podRunning,
   podView,
-  refillSpareNetns,
+  spareNetnsWanted,
   terminatePod,
 } from './pods.js';
 import { isRunning, killNetnsProcesses, killRecorded, type ProcessRef } from './process.js';
@@ -270,7 +271,8 @@ export async function up(o: UpOptions): Promise<LabState> {
     for (const [ns, { labels }] of Object.entries(s.namespaces))
       await forAllAgents(s, (c) => c.putNamespace(ns, { labels }));
     if (s.dns?.enabled) await applyLocked(s, clusterDnsManifests(s), () => {});
-    await Promise.all([reconcile(s, o.log), refillSpareNetns(s)]);
+    const [spares] = await Promise.all([makeSpareNetns(s.name, spareNetnsWanted(s)), reconcile(s, o.log)]);
+    s.spareNetns = [...(s.spareNetns ?? []), ...spares];
     saveLab(s);
     if (s.dns?.enabled) await waitClusterDns(s);
     o.log(
@@ -608,8 +610,7 @@ async function applyLocked(s: LabState, m: Manifests, log: Log): Promise<void> {
     await applyPod(s, { metadata: { ...pod.metadata, namespace: ns }, spec: { ...pod.spec } }, log);
     saveLab(s);
   }
-  await Promise.all([reconcile(s, log), refillSpareNetns(s)]);
-  saveLab(s);
+  await reconcile(s, log);
 }
 
 /**

@@ -55,9 +55,9 @@ function nsPath(name: string): string {
 
 /**
  * Pod network namespaces kept made ahead, as a runtime keeps sandboxes ready: a pod takes one
- * instead of waiting for `ip netns add` (~30 ms, a tenth of `lab apply` to a reachable pod), and
- * `lab apply` makes the next ones while it reconciles. They are in the lab's state, and `lab down`
- * deletes them with the lab's other namespaces.
+ * instead of waiting for `ip netns add` (~30 ms, a tenth of `lab apply` to a reachable pod). The
+ * lab's controller makes the next ones in the background (controller-main.ts), `lab up` the first.
+ * They are in the lab's state, and `lab down` deletes them with the lab's other namespaces.
  */
 export const SPARE_NETNS = 2;
 
@@ -70,18 +70,16 @@ function takeSpareNetns(s: LabState): string | undefined {
   return undefined;
 }
 
-/** Makes namespaces ahead until SPARE_NETNS wait (one that cannot be made is left out). */
-export async function refillSpareNetns(s: LabState): Promise<void> {
-  s.spareNetns ??= [];
-  const spares = s.spareNetns;
-  const names = Array.from(
-    { length: Math.max(0, SPARE_NETNS - spares.length) },
-    () => `${netnsPrefix(s.name)}p${randomBytes(5).toString('hex')}`,
-  );
-  const made = await Promise.allSettled(names.map((n) => run(['ip', 'netns', 'add', n])));
-  names.forEach((n, i) => {
-    if (made[i]!.status === 'fulfilled') spares.push(n);
-  });
+/** How many namespaces the lab is short of SPARE_NETNS made ahead. */
+export function spareNetnsWanted(s: LabState): number {
+  return Math.max(0, SPARE_NETNS - (s.spareNetns?.length ?? 0));
+}
+
+/** Makes `n` pod namespaces of lab `lab` ahead; the names of those made (one that fails is left out). */
+export async function makeSpareNetns(lab: string, n: number): Promise<string[]> {
+  const names = Array.from({ length: n }, () => `${netnsPrefix(lab)}p${randomBytes(5).toString('hex')}`);
+  const made = await Promise.allSettled(names.map((name) => run(['ip', 'netns', 'add', name])));
+  return names.filter((_, i) => made[i]!.status === 'fulfilled');
 }
 
 /** A pod as applied or made from a template. */

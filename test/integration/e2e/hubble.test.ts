@@ -92,6 +92,31 @@ describe('privileged: Hubble flows from real traffic', () => {
     );
   });
 
+  it('a long connection is reported again after 5 s without a report, each direction', async () => {
+    // One connection for 11.5 s, a byte every 250 ms, from a port of its own; then a reset.
+    const client = `const s = require('net').connect({ host: '${ds}', port: 80, localPort: 47123 }, () => {
+      const t = setInterval(() => s.write('x'), 250);
+      setTimeout(() => { clearInterval(t); s.resetAndDestroy(); }, 11500);
+    });
+    s.on('data', () => {}); s.on('error', () => {}); s.on('close', () => process.exit(0));`;
+    await cliOk(['lab', 'exec', 'tiefighter', '--', 'node', '-e', client], { lab: LAB });
+    const plain = (f: Flow) => {
+      const fl = f.l4?.TCP?.flags ?? {};
+      return !fl.SYN && !fl.FIN && !fl.RST;
+    };
+    for (const args of [
+      ['--from-port', '47123'],
+      ['--to-port', '47123'],
+    ]) {
+      const flows = (await observe(args)).filter((f) => f.event_type.type === 4);
+      const again = flows.filter(plain).map((f) => Date.parse(f.time!));
+      // the SYN (or SYN-ACK) opens, then reports at ~5 s and ~10 s, none in between
+      assert.equal(again.length, 2, `${args.join(' ')}: ${flows.length} trace flows`);
+      const opened = Date.parse(flows.find((f) => f.l4?.TCP?.flags?.SYN)!.time!);
+      assert.ok(again[0]! - opened >= 4900 && again[1]! - again[0]! >= 4900, JSON.stringify(again));
+    }
+  });
+
   it('denied traffic is DROPPED with the upstream drop reason', async () => {
     const flows = await observe(['--verdict', 'DROPPED', '--type', 'drop']);
     assert.ok(flows.length > 0);
