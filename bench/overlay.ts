@@ -292,7 +292,7 @@ spec:
     if (!ip) throw new Error(`no IP in: ${text}`);
     const refused = collect(inNs(other, [process.execPath, '--input-type=module', '-e', ONE_SYN, ip]));
     const at = await prober.probe(ip);
-    byEntry.get(entry)!.reachable.push(at - t0);
+    byEntry.get(entry)!.reachable.push(Math.round(at - t0));
     byEntry.get(entry)!.applied.push(tApplied - t0);
     if ((await refused).trim() === 'answered') refusedAnswered++;
     lab(['lab', 'delete', '-f', file], labName);
