@@ -5,6 +5,7 @@
  * gets everything again when it is back (`lab up`, `lab agent restart`).
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, agentSocketPath } from '../agent/config.js';
@@ -195,16 +196,34 @@ export async function syncServicesTo(s: LabState, n: LabNode): Promise<number> {
 }
 
 /**
+ * What an agent was last made to hold by syncServices: its process and a digest of the lab's
+ * Services and EndpointSlices then.
+ */
+function servicesSyncMark(s: LabState, n: LabNode): string {
+  const digest = createHash('sha256')
+    .update(canonical({ services: Object.values(s.services).map((v) => v.object), slices: s.endpointSlices }))
+    .digest('hex');
+  return `${n.agentPid ?? 0}:${n.agentStartTime ?? 0} ${digest}`;
+}
+
+/**
  * Syncs every agent. One that cannot be reached is reported and left for when it is back (it is
- * synced again on start); an agent refusing an object is an error.
+ * synced again on start); an agent refusing an object is an error. An agent (the same process)
+ * synced since with what the lab holds now is not asked again: most reconciles change no Service
+ * or slice (a pod no Service selects), and the lab is the only writer of the agents' copies.
  */
 export async function syncServices(s: LabState, log: Log): Promise<void> {
   await Promise.all(
-    s.nodes.map((n) =>
-      syncServicesTo(s, n).catch((e: unknown) => {
+    s.nodes.map(async (n) => {
+      const mark = servicesSyncMark(s, n);
+      if (s.servicesSynced?.[n.name] === mark) return;
+      try {
+        await syncServicesTo(s, n);
+        s.servicesSynced = { ...s.servicesSynced, [n.name]: mark };
+      } catch (e) {
         if (!(e instanceof AgentUnreachableError)) throw e;
         log(`warning: agent on ${n.name} is not reachable; it gets the services when it is back (lab up)`);
-      }),
-    ),
+      }
+    }),
   );
 }

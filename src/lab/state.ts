@@ -151,6 +151,8 @@ export interface LabState {
   relay?: LabRelay;
   /** The lab's Hubble UI. */
   ui?: LabUi;
+  /** Per node, what its agent was last synced with (agents.ts syncServices). */
+  servicesSynced?: Record<string, string>;
   /** Pod network namespaces made ahead (pods.ts SPARE_NETNS). */
   spareNetns?: string[];
 }
