@@ -12,8 +12,9 @@
  *    before and after, by kind.
  * 3. Pod ready, in the same lab: `lab apply` of one pod pinned to node1, timed from the CLI's start
  *    to the pod answering from node1 (a TCP prober running there all along, and a ping spawned per
- *    try) and to node2's ipcache holding its address (through etcd), for pods whose labels have an identity already and pods that need a new one; with the
- *    CNI ADD as `lab apply` reports it and the floor of a bare CLI start (`cilium-ts --version`).
+ *    try) and to node2's ipcache holding its address (through etcd), for pods whose labels have
+ *    an identity already and pods that need a new one; with the CNI ADD as `lab apply` reports it
+ *    and the floor of a bare CLI start (`cilium-ts --version`).
  *    Each through the CLI the installed `cilium-ts` runs (the bundle, src/cli/entry.ts) and, as the
  *    baseline of the run, through dist/src/cli/main.js, interleaved.
  *    With --one-node only this, in a one-node lab of its own (issue 14's `lab apply` -> reachable).

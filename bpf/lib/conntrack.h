@@ -286,11 +286,12 @@ static __always_inline struct ct_entry *ct_find_entry(__u8 ipv6, struct ct_key *
  * CT_REPORT_INTERVAL old. Read before the packet is accounted (ct_update). */
 static __always_inline __u8 ct_seen_flags(const struct ct_entry *e, int reply, __u64 now)
 {
-	__u8 due = ct_report_due(e, reply, now) ? CT_REPORT_DUE : 0;
+	__u8 flags;
 
-	if (!reply)
-		return (e->tcp_flags_seen & ~CT_REPORT_DUE) | CT_SEEN_ANY | due;
-	return (e->flags & CT_F_REPLY_SEEN) ? (e->reply_tcp_flags_seen & ~CT_REPORT_DUE) | CT_SEEN_ANY | due : 0;
+	if (reply && !(e->flags & CT_F_REPLY_SEEN))
+		return 0;
+	flags = reply ? e->reply_tcp_flags_seen : e->tcp_flags_seen;
+	return (flags & ~CT_REPORT_DUE) | CT_SEEN_ANY | (ct_report_due(e, reply, now) ? CT_REPORT_DUE : 0);
 }
 
 /*

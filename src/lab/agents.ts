@@ -195,15 +195,11 @@ export async function syncServicesTo(s: LabState, n: LabNode): Promise<number> {
   return calls;
 }
 
-/**
- * What an agent was last made to hold by syncServices: its process and a digest of the lab's
- * Services and EndpointSlices then.
- */
-function servicesSyncMark(s: LabState, n: LabNode): string {
-  const digest = createHash('sha256')
+/** A digest of the lab's Services and EndpointSlices (what syncServices makes the agents hold). */
+function servicesDigest(s: LabState): string {
+  return createHash('sha256')
     .update(canonical({ services: Object.values(s.services).map((v) => v.object), slices: s.endpointSlices }))
     .digest('hex');
-  return `${n.agentPid ?? 0}:${n.agentStartTime ?? 0} ${digest}`;
 }
 
 /**
@@ -213,9 +209,11 @@ function servicesSyncMark(s: LabState, n: LabNode): string {
  * or slice (a pod no Service selects), and the lab is the only writer of the agents' copies.
  */
 export async function syncServices(s: LabState, log: Log): Promise<void> {
+  const digest = servicesDigest(s);
   await Promise.all(
     s.nodes.map(async (n) => {
-      const mark = servicesSyncMark(s, n);
+      // what this agent process was last made to hold
+      const mark = `${n.agentPid ?? 0}:${n.agentStartTime ?? 0} ${digest}`;
       if (s.servicesSynced?.[n.name] === mark) return;
       try {
         await syncServicesTo(s, n);

@@ -46,6 +46,8 @@ for (;;) {
         locked.spareNetns = [...(locked.spareNetns ?? []), ...made];
         saveLab(locked);
       });
+      // not every tick while `ip netns add` fails: the backoff below
+      if (made.length < wanted) throw new Error(`made ${made.length} of ${wanted} pod namespaces ahead`);
     }
     if (!needsReconcile(s)) continue;
     await withLock(lab, async () => {
