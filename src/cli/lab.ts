@@ -1,7 +1,7 @@
 /** `cilium-ts lab ...`: the local cluster (nodes and pods are network namespaces). */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
+import { applyThroughController, readManifestFile } from './lab-apply-client.js';
 
 const log = (l: string) => process.stdout.write(`${l}\n`);
 
@@ -11,25 +11,19 @@ function labName(o: { name?: string; lab?: string }, cmd?: Command): string {
 }
 
 async function readManifests(files: string[]) {
-  const { emptyManifests, mergeManifests, parseManifests, ManifestError } = await import('../k8s/objects.js');
-  const merged = emptyManifests();
-  for (const f of files) {
-    let text: string;
-    try {
-      text = f === '-' ? readFileSync(0, 'utf8') : readFileSync(f, 'utf8');
-    } catch (e) {
-      throw new CliError(
-        `-f ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
-      );
-    }
-    try {
-      mergeManifests(merged, parseManifests(text, f));
-    } catch (e) {
-      if (e instanceof ManifestError) throw new CliError(e.message);
-      throw e;
-    }
+  const { parseManifestFiles, ManifestError } = await import('../k8s/objects.js');
+  let texts: { name: string; text: string }[];
+  try {
+    texts = files.map((name) => ({ name, text: readManifestFile(name) }));
+  } catch (e) {
+    throw new CliError((e as Error).message);
   }
-  return merged;
+  try {
+    return parseManifestFiles(texts);
+  } catch (e) {
+    if (e instanceof ManifestError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 export function registerLab(program: Command): void {
@@ -94,8 +88,15 @@ export function registerLab(program: Command): void {
     .requiredOption('-f, --filename <file...>', 'manifest files (- for stdin)')
     .option('--name <lab>', 'lab name')
     .action(async (o: { name?: string; filename: string[] }, cmd: Command) => {
+      const name = labName(o, cmd);
+      // the lab's controller applies it when it runs (as the installed CLI's fast path does)
+      const code = await applyThroughController(name, o.filename);
+      if (code !== undefined) {
+        process.exitCode = code;
+        return;
+      }
       const l = await import('../lab/lab.js');
-      await l.apply(labName(o, cmd), await readManifests(o.filename), log);
+      await l.apply(name, await readManifests(o.filename), log);
     });
   lab
     .command('delete')

@@ -216,6 +216,13 @@ export function mergeManifests(a: Manifests, b: Manifests): Manifests {
   return a;
 }
 
+/** Several files' manifests, merged in order (each file named in errors). Throws ManifestError. */
+export function parseManifestFiles(files: readonly { name: string; text: string }[]): Manifests {
+  const merged = emptyManifests();
+  for (const f of files) mergeManifests(merged, parseManifests(f.text, f.name));
+  return merged;
+}
+
 /**
  * The non-empty documents of a multi-document YAML (or JSON) text, with their positions.
  * Throws ManifestError naming the document on a YAML syntax error.

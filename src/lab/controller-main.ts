@@ -3,10 +3,12 @@
  * the lab as recorded and at its processes, and when something calls for it (a terminating pod
  * whose processes exited or whose grace period is over, a pod whose process ended, a Deployment
  * short of replicas) it takes the lab's lock and reconciles. It also keeps pod network namespaces
- * made ahead (pods.ts SPARE_NETNS), made outside the lock and recorded under it. It exits when the
- * lab is gone or another controller has replaced it.
+ * made ahead (pods.ts SPARE_NETNS), made outside the lock and recorded under it, and applies the
+ * manifests `lab apply` sends it (apply-server.ts). It exits when the lab is gone or another
+ * controller has replaced it.
  */
 import { spawnSync } from 'node:child_process';
+import { serveApply } from './apply-server.js';
 import { needsReconcile, reconcile } from './controller.js';
 import { withLock } from './lock.js';
 import { makeSpareNetns, spareNetnsWanted } from './pods.js';
@@ -24,6 +26,8 @@ function current(): 'mine' | 'gone' | 'other' {
   const c = s.controller;
   return c && c.pid !== process.pid && isRunning(c) ? 'other' : 'mine';
 }
+
+serveApply(lab, log);
 
 for (;;) {
   await new Promise((r) => setTimeout(r, TICK_MS));

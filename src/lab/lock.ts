@@ -14,12 +14,30 @@ function lockHolder(lock: string): ProcessRef | undefined {
 }
 
 /**
+ * The lock files this process holds or waits for, each with the end of its queue: the file lock
+ * below is per process, so a process doing two things at once (the controller reconciling while it
+ * applies a manifest for `lab apply`) takes turns here first instead of waiting on itself.
+ */
+const queues = new Map<string, Promise<unknown>>();
+
+/**
  * Runs fn holding the lab's lock (a lock whose holder died is taken over). `name` picks another lock
  * of the lab: `etcd.lock` guards the etcd members alone (taken inside the lab's lock by lab up).
  */
 export function withLock<T>(lab: string, fn: () => Promise<T>, name = 'lock'): Promise<T> {
-  mkdirSync(labDir(lab), { recursive: true });
   const lock = join(labDir(lab), name);
+  const before = queues.get(lock) ?? Promise.resolve();
+  const mine = before.then(() => withFileLock(lab, lock, name, fn));
+  const tail = mine.catch(() => {});
+  queues.set(lock, tail);
+  void tail.then(() => {
+    if (queues.get(lock) === tail) queues.delete(lock);
+  });
+  return mine;
+}
+
+function withFileLock<T>(lab: string, lock: string, name: string, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(labDir(lab), { recursive: true });
   // Written first and linked into place, so the lock never exists without its holder's identity.
   const mine = `${lock}.${process.pid}`;
   writeFileSync(mine, JSON.stringify(processRef(process.pid)));

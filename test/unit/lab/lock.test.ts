@@ -74,4 +74,25 @@ describe('lab lock', () => {
     });
     assert.equal(ran, true);
   });
+
+  it('one process doing two things at once takes turns (no waiting on itself)', async () => {
+    const events: string[] = [];
+    const slow = withLock('lk3', async () => {
+      events.push('first in');
+      await new Promise((r) => setTimeout(r, 200));
+      events.push('first out');
+      throw new Error('first failed');
+    });
+    const second = withLock('lk3', async () => {
+      events.push('second in');
+      return 2;
+    });
+    await assert.rejects(slow, /first failed/);
+    assert.equal(await second, 2);
+    assert.deepEqual(events, ['first in', 'first out', 'second in']);
+    // another lock of the lab is not held meanwhile
+    const t = Date.now();
+    await withLock('lk3', () => withLock('lk3', async () => {}, 'etcd.lock'));
+    assert.ok(Date.now() - t < 1000);
+  });
 });
