@@ -34,7 +34,18 @@ import {
 } from '../src/datapath/index.js';
 import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
-import { buildCrr, collect, inNs, median, onOneCpu, runBench, sh, undo, waitFor } from './helpers/proc.js';
+import {
+  buildCrr,
+  collect,
+  inNs,
+  median,
+  onOneCpu,
+  runBench,
+  settle,
+  sh,
+  undo,
+  waitFor,
+} from './helpers/proc.js';
 
 const IPERF_PORT = 5201;
 const PING_PORT = 5300;
@@ -113,6 +124,7 @@ const nextCrrPort = new Map<string, number>();
 const CRR_PORT_END = 60999;
 
 async function measure(podA: string, ipB: string): Promise<Figures> {
+  await settle();
   const ip = JSON.parse(
     await collect(
       inNs(podA, ['iperf3', '-c', ipB, '-p', String(IPERF_PORT), '-t', String(IPERF_SECONDS), '-J']),

@@ -7,6 +7,8 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import koffi from 'koffi';
 
 /** Undo steps, run last first; a failing step does not stop the others. */
@@ -140,4 +142,21 @@ export function buildCrr(dir: string): string {
   const out = join(dir, 'crr');
   sh(cc, ['-O2', '-Wall', '-o', out, source]);
   return out;
+}
+
+let fullGc: (() => void) | undefined;
+
+/**
+ * Lets this process's own garbage collection happen before a path is measured, not during it:
+ * a bench that has just loaded programs (megabytes of ELF objects read and relocated) would
+ * otherwise have V8 mark and sweep on the other CPU while iperf3 runs, a cost of the bench and not
+ * of the path. A full collection now (V8's gc, exposed for this), then a short pause.
+ */
+export async function settle(ms = 200): Promise<void> {
+  if (fullGc === undefined) {
+    setFlagsFromString('--expose-gc');
+    fullGc = runInNewContext('gc') as () => void;
+  }
+  fullGc();
+  await new Promise((r) => setTimeout(r, ms));
 }

@@ -189,16 +189,28 @@ static __always_inline int ct_report_due(const struct ct_entry *e, int reply, __
 	return ct_report_time(now) - last >= CT_REPORT_INTERVAL;
 }
 
-/* Account one packet on a live entry and move its TCP state along. */
+/* An entry's deadline moves on at most once a second: lifetimes are tens of seconds at least. */
+#define CT_LIFETIME_SLACK_NS NSEC_PER_SEC
+
+/*
+ * Account one packet on a live entry and move its TCP state along. Only what changes is written
+ * (counters only with CT_ACCOUNTING, flags when a new one is seen, the deadline when it moves by
+ * a second or more or shortens): the two directions of a connection usually run on two CPUs, and
+ * an entry written by both at every packet has its cache lines pass between them each time.
+ */
 static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp_flags,
 				      __u32 len, int reply, __u64 now)
 {
-	if (reply) {
-		e->rx_packets += 1;
-		e->rx_bytes += len;
-	} else {
-		e->tx_packets += 1;
-		e->tx_bytes += len;
+	__u64 deadline;
+
+	if (CT_ACCOUNTING) {
+		if (reply) {
+			e->rx_packets += 1;
+			e->rx_bytes += len;
+		} else {
+			e->tx_packets += 1;
+			e->tx_bytes += len;
+		}
 	}
 	/* a packet seen as due (ct_seen_flags) is the direction's report: the next is due later */
 	if (ct_report_due(e, reply, now)) {
@@ -210,13 +222,17 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 
 	if (nexthdr == CIL_IPPROTO_TCP) {
 		__u8 flags = e->flags;
+		__u8 seen = reply ? e->reply_tcp_flags_seen : e->tcp_flags_seen;
 
-		if (reply) {
-			e->reply_tcp_flags_seen |= tcp_flags;
-			flags |= CT_F_REPLY_SEEN;
-		} else {
-			e->tcp_flags_seen |= tcp_flags;
+		if ((seen | tcp_flags) != seen) {
+			seen |= tcp_flags;
+			if (reply)
+				e->reply_tcp_flags_seen = seen;
+			else
+				e->tcp_flags_seen = seen;
 		}
+		if (reply)
+			flags |= CT_F_REPLY_SEEN;
 		if (!reply && (flags & CT_F_CLOSING) &&
 		    (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 			/* port reuse after close: start over (what the entry is stays: NodePort) */
@@ -234,7 +250,9 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 nexthdr, __u8 tcp
 	} else if (reply && !(e->flags & CT_F_REPLY_SEEN)) {
 		e->flags |= CT_F_REPLY_SEEN;
 	}
-	e->lifetime_ns = now + ct_lifetime_sec(e, nexthdr) * NSEC_PER_SEC;
+	deadline = now + ct_lifetime_sec(e, nexthdr) * NSEC_PER_SEC;
+	if (deadline < e->lifetime_ns || deadline - e->lifetime_ns >= CT_LIFETIME_SLACK_NS)
+		e->lifetime_ns = deadline;
 }
 
 /* The live entry of `key` with side flags `flags`, or NULL. */

@@ -52,6 +52,8 @@ export interface AgentConfig {
   policyAuditMode: boolean;
   /** 'always': the node's own host reaches its pods whatever their ingress says (upstream's default); 'policy': as written. */
   allowLocalhost: 'always' | 'policy';
+  /** Conntrack entries count every packet and byte (`bpf ct list`); off by default, as upstream. */
+  conntrackAccounting: boolean;
   /** External devices: NodePort / LoadBalancer / external-IP traffic from outside arrives there. */
   devices: string[];
   /** cgroup v2 directory of this node's processes: socket-LB attaches there (none: no socket-LB). */
@@ -100,6 +102,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     monitorAggregation: 1,
     policyAuditMode: false,
     allowLocalhost: 'always',
+    conntrackAccounting: false,
     routingMode: 'vxlan',
     kvstore: 'memory',
     kvstoreEndpoints: [],

@@ -306,6 +306,7 @@ export function nodeDatapathConfig(cfg: AgentConfig): NodeDatapathConfig {
     allowLocalhost: cfg.allowLocalhost,
     lbAlgorithm: cfg.lbAlgorithm,
     lbHashSeed: maglevConfig({ tableSize: cfg.maglevTableSize }).seedJhash0,
+    ctAccounting: cfg.conntrackAccounting,
   };
 }
 

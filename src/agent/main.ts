@@ -29,6 +29,7 @@ export interface AgentFlags {
   runDir?: string;
   monitorAggregation: string;
   policyAuditMode?: boolean;
+  bpfConntrackAccounting?: boolean;
   hubblePort: string;
   metricsPort: string;
   hubbleMetrics: string;
@@ -42,6 +43,7 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
     nodeIPs: f.nodeIp ?? [],
     monitorAggregation: Number(f.monitorAggregation),
     policyAuditMode: f.policyAuditMode ?? false,
+    conntrackAccounting: f.bpfConntrackAccounting ?? false,
     hubbleListenPort: Number(f.hubblePort),
     metricsPort: Number(f.metricsPort),
     hubbleMetrics: f.hubbleMetrics.split(',').filter(Boolean),

@@ -121,6 +121,10 @@ export function registerAgentCommands(program: Command): void {
     .option('--monitor-aggregation <level>', '0: every packet, 1: connections and flag changes', '1')
     .option('--policy-audit-mode', 'report policy drops but let traffic pass')
     .option(
+      '--bpf-conntrack-accounting',
+      "count every packet and byte in conntrack entries (`bpf ct list`); off: each connection's first packet only",
+    )
+    .option(
       '--hubble-port <port>',
       'loopback TCP port of the Hubble Observer API (0 = any free, -1 = off)',
       '0',

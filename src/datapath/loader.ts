@@ -78,6 +78,12 @@ export interface NodeDatapathConfig {
    * whose ipcache entry names a tunnel endpoint is encapsulated there. 0 / unset: native routing.
    */
   encapIfindex?: number;
+  /**
+   * CT_ACCOUNTING, as upstream's --bpf-conntrack-accounting: conntrack entries count every packet
+   * and byte per direction. Default off (as upstream): entries keep their first packet's count,
+   * and established traffic writes to them only when its state moves on (lib/conntrack.h).
+   */
+  ctAccounting?: boolean;
 }
 
 export const ALLOW_LOCALHOST_MODES = ['always', 'policy'] as const;
@@ -235,6 +241,7 @@ export function nodeConstants(
     MAGLEV_TABLE_SIZE: maglevTableSize,
     HASH_INIT4_SEED: seed,
     ENCAP_IFINDEX: encap,
+    CT_ACCOUNTING: node.ctAccounting ? 1 : 0,
   };
 }
 

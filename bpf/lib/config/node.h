@@ -35,6 +35,12 @@ volatile const __u32 MAGLEV_TABLE_SIZE;
 /* Seed of the Maglev flow hash (upstream's HASH_INIT4_SEED): every node of a cluster uses the same,
  * so a flow picks the same backend wherever it arrives. */
 volatile const __u32 HASH_INIT4_SEED;
+/* 1: conntrack entries count each packet and its bytes per direction (tx_* / rx_*), as upstream's
+ * --bpf-conntrack-accounting. 0 (the default, as upstream's): they keep the first packet's count,
+ * and an established connection's packets mostly only read their entries (ct_update), so the two
+ * CPUs carrying a connection's two directions do not pass the entry's cache lines back and forth
+ * at every packet. */
+volatile const __u32 CT_ACCOUNTING;
 /* ifindex of the node's VXLAN overlay device (cilium_vxlan, lib/overlay.h): a pod's packet for a
  * destination whose ipcache entry names a tunnel endpoint (a pod on another node) is encapsulated
  * and sent there. 0: no overlay (native routing: the node's stack routes it). */

@@ -115,6 +115,7 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     frame.v4(LXC.mac, LXC.nodeMac, src, dst, proto, l4);
   const toLxcV4 = (src: string, proto: number, l4: Uint8Array) =>
     frame.v4(LXC.nodeMac, LXC.mac, src, LXC.ipv4, proto, l4);
+  const fromLxcAck = (sport: number) => run('agg_from', lxcV4(WORLD, 6, tcp(sport, 80, TCP.ACK))).rv;
 
   before(() => {
     const bpffs = privateBpffs(cleanup);
@@ -169,6 +170,14 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     cleanup.add(() => void loader.remove(103));
     progs.agg_from = Program.fromId(agg.ingress.progId);
     progs.agg_to = Program.fromId(agg.egress.progId);
+    // The same endpoint again, on a node with conntrack accounting (--bpf-conntrack-accounting).
+    sh('ip', ['-n', ns, 'link', 'add', 'lxcf', 'type', 'veth', 'peer', 'name', 'podf']);
+    const counting = DatapathLoader.open({ bpffs, maps: loader.maps, node: { ctAccounting: true } });
+    cleanup.add(() => {
+      counting.remove(104);
+      counting.close();
+    });
+    progs.acct_from = Program.fromId(counting.load(cfg({ ...LXC, id: 104 }, 'lxcf')).ingress.progId);
     reader = loader.maps.events.reader();
     cleanup.add(() => reader.close());
     reader.poll(() => {});
@@ -370,6 +379,37 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     assert.deepEqual(traced('agg_from', lxcV4(WORLD, 6, tcp(41002, 80, TCP.ACK))), []);
     assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41002, TCP.ACK))), [R.TRACE_REASON_CT_REPLY]);
     assert.deepEqual(traced('agg_to', toLxcV4(WORLD, 6, tcp(80, 41002, TCP.ACK))), []);
+  });
+
+  it('conntrack: established packets write only what moves on, and count only with accounting on', () => {
+    // the entry as the map holds it (expiresInS is computed at listing)
+    const entry = (sport: number) => {
+      const { expiresInS: _, ...e } = loader.maps.conntrack.list().find((x) => x.sport === sport)!;
+      return e;
+    };
+    const pkt = (sport: number, flags: number) => lxcV4(WORLD, 6, tcp(sport, 80, flags));
+    const len = (sport: number, flags: number) => pkt(sport, flags).length;
+    // default (off): the entry keeps its first packet's count
+    assert.equal(run('agg_from', pkt(41020, TCP.SYN)).rv, DEFS.TC_ACT_OK);
+    const syn = entry(41020);
+    assert.equal(fromLxcAck(41020), DEFS.TC_ACT_OK);
+    const est = entry(41020);
+    assert.deepEqual([est.txPackets, est.txBytes], [1n, BigInt(len(41020, TCP.SYN))]);
+    assert.ok(est.lifetimeNs - syn.lifetimeNs > 3600n * 1_000_000_000n, 'established: the long lifetime');
+    assert.deepEqual(entry(41020), est);
+    for (let i = 0; i < 5; i++) fromLxcAck(41020);
+    assert.deepEqual(entry(41020), est, 'more established packets within a second: the entry is not written');
+    // a RST is new: the flags move on and the deadline shortens to the close timeout
+    run('agg_from', pkt(41020, TCP.RST | TCP.ACK));
+    assert.ok(entry(41020).lifetimeNs < est.lifetimeNs - 3600n * 1_000_000_000n);
+    // on: every packet and its bytes
+    run('acct_from', pkt(41021, TCP.SYN));
+    for (let i = 0; i < 3; i++) run('acct_from', pkt(41021, TCP.ACK));
+    const counted = entry(41021);
+    assert.deepEqual(
+      [counted.txPackets, counted.txBytes],
+      [4n, BigInt(len(41021, TCP.SYN) + 3 * len(41021, TCP.ACK))],
+    );
   });
 
   it('ICMP errors quoting a tracked connection are related; others go through policy', () => {

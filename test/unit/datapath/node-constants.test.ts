@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { DEFS, endpointConstants, nodeConstants } from '../../../src/datapath/index.js';
 
 describe('node constants', () => {
-  it('defaults: random selection, the default Maglev table size, seed 0', () => {
+  it('defaults: random selection, the default Maglev table size, seed 0, no conntrack accounting', () => {
     assert.deepEqual(nodeConstants(), {
       MONITOR_AGGREGATION: 1,
       ALLOW_LOCALHOST: 1,
@@ -12,7 +12,9 @@ describe('node constants', () => {
       MAGLEV_TABLE_SIZE: DEFS.LB_MAGLEV_LUT_SIZE,
       HASH_INIT4_SEED: 0,
       ENCAP_IFINDEX: 0,
+      CT_ACCOUNTING: 0,
     });
+    assert.equal(nodeConstants({ ctAccounting: true }).CT_ACCOUNTING, 1);
   });
 
   it('maglev selection, the maps’ table size and the cluster’s seed', () => {

@@ -113,6 +113,7 @@ describe('datapath objects: codegen over several objects', () => {
         MAGLEV_TABLE_SIZE: 4,
         HASH_INIT4_SEED: 4,
         ENCAP_IFINDEX: 4,
+        CT_ACCOUNTING: 4,
         PROBE_ID: 2,
       },
     });

@@ -2757,6 +2757,7 @@ export const OBJECTS = {
       LB_SELECTION: 4,
       MAGLEV_TABLE_SIZE: 4,
       HASH_INIT4_SEED: 4,
+      CT_ACCOUNTING: 4,
     },
   },
   bpf_lxc: {
@@ -2812,6 +2813,7 @@ export const OBJECTS = {
       LB_SELECTION: 4,
       MAGLEV_TABLE_SIZE: 4,
       HASH_INIT4_SEED: 4,
+      CT_ACCOUNTING: 4,
     },
   },
   bpf_overlay: {
@@ -2836,6 +2838,7 @@ export const OBJECTS = {
       LB_SELECTION: 4,
       MAGLEV_TABLE_SIZE: 4,
       HASH_INIT4_SEED: 4,
+      CT_ACCOUNTING: 4,
       ENCAP_IFINDEX: 4,
     },
   },
@@ -2879,6 +2882,7 @@ export const OBJECTS = {
       LB_SELECTION: 4,
       MAGLEV_TABLE_SIZE: 4,
       HASH_INIT4_SEED: 4,
+      CT_ACCOUNTING: 4,
       ENCAP_IFINDEX: 4,
     },
   },
