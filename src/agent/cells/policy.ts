@@ -50,11 +50,16 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
     const { registry } = get(NodeT);
     // The host identity carries this node's labels: fromNodes/toNodes select it by them.
     const cache = new SelectorCache({ nodeLabels: registry.local.labels });
+    const proxyPortUsers: (() => void)[] = [];
     // Egress named ports resolve against the container ports of every pod this agent knows.
     const engine = new PolicyEngine(repo, cache, {
       egressNamedPorts: namedPortLookup(() => Object.values(resources.pods()).map((p) => p.namedPorts)),
       // L7 rules go to the node's proxy of their parser, at its fixed port (src/proxy)
-      proxyPort: (parser) => (ENFORCED_L7.has(parser) ? PROXY_PORTS[parser] : 0),
+      proxyPort: (parser) => {
+        if (!ENFORCED_L7.has(parser)) return 0;
+        for (const fn of proxyPortUsers) fn();
+        return PROXY_PORTS[parser];
+      },
     });
     const cidr = new CidrIdentitySync(allocator);
     // The documents as given are the policy resource source; the repository is derived from them.
@@ -86,6 +91,7 @@ export const policyCell = cell<PolicyService, AgentCellExtras>({
       cache,
       engine,
       onChanged: (fn) => handlers.push(fn),
+      onProxyPortInUse: (fn) => proxyPortUsers.push(fn),
       persist,
       importPolicies: (list) =>
         serial(async () => {

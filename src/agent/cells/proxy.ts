@@ -5,9 +5,10 @@
  *
  * Routing (node namespace only, upstream's numbers): packets the datapath marked for a proxy
  * (fwmark 0x200/0xf00) are delivered locally (table 2004: local default via lo), where the socket
- * bpf_sk_assign chose, or the proxy's socket of their tuple, takes them.
+ * bpf_sk_assign chose, or the proxy's socket of their tuple, takes them. Installed when a policy
+ * first gives an entry a proxy port, not before.
  */
-import { run } from '../../datapath/linux/index.js';
+import { spawnSync } from 'node:child_process';
 import { cell, token } from '../../hive/hive.js';
 import { L7Recorder } from '../../hubble/l7.js';
 import { l7RulesFor } from '../../policy/l7.js';
@@ -24,32 +25,37 @@ export const ProxyT = token<ProxyManager>('proxy');
 const TO_PROXY_TABLE = '2004';
 const TO_PROXY_RULE_PRIORITY = '9';
 
-/** ip rule + route for marked packets, in this (the node's) namespace; idempotent. */
-async function installProxyRouting(): Promise<void> {
+/**
+ * ip rule + route for marked packets, in this (the node's) namespace; idempotent. Synchronous: it
+ * runs before the first policy entry with a proxy port is computed, so that entry never reaches
+ * the datapath before the routing its packets need (without it they are dropped, not forwarded:
+ * the stack does not forward a packet with a socket assigned). True when both families have it.
+ */
+function installProxyRouting(): boolean {
+  let ok = true;
+  const ip = (args: string[]) => spawnSync('ip', args, { encoding: 'utf8' });
   for (const [fam, dst] of [
     ['-4', '0.0.0.0/0'],
     ['-6', '::/0'],
   ] as const) {
-    await run(['ip', fam, 'route', 'replace', 'local', dst, 'dev', 'lo', 'table', TO_PROXY_TABLE]).catch(
-      () => {},
-    );
-    const rules = await run(['ip', fam, 'rule', 'show', 'priority', TO_PROXY_RULE_PRIORITY]).catch(
-      () => undefined,
-    );
-    if (rules === undefined || !rules.stdout.includes(`lookup ${TO_PROXY_TABLE}`))
-      await run([
-        'ip',
-        fam,
-        'rule',
-        'add',
-        'fwmark',
-        '0x200/0xf00',
-        'lookup',
-        TO_PROXY_TABLE,
-        'priority',
-        TO_PROXY_RULE_PRIORITY,
-      ]).catch(() => {});
+    if (ip([fam, 'route', 'replace', 'local', dst, 'dev', 'lo', 'table', TO_PROXY_TABLE]).status !== 0)
+      ok = false;
+    const rules = ip([fam, 'rule', 'show', 'priority', TO_PROXY_RULE_PRIORITY]);
+    if (rules.status === 0 && rules.stdout.includes(`lookup ${TO_PROXY_TABLE}`)) continue;
+    const add = ip([
+      fam,
+      'rule',
+      'add',
+      'fwmark',
+      '0x200/0xf00',
+      'lookup',
+      TO_PROXY_TABLE,
+      'priority',
+      TO_PROXY_RULE_PRIORITY,
+    ]);
+    if (add.status !== 0) ok = false;
   }
+  return ok;
 }
 
 export const proxyCell = cell<ProxyManager, AgentCellExtras>({
@@ -79,6 +85,17 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
       // flows are built in batches after the proxy has answered, off the request path
       emit: (record) => flows.add(record),
     };
+    // The routing for redirected packets comes with the first policy that needs a proxy: any ip
+    // rule in a namespace makes each of its route lookups walk the rules and two tables instead of
+    // one (the kernel unmerges its local and main tables for good), which every packet the node
+    // encapsulates or receives would pay.
+    let routed = false;
+    get(PolicyT).onProxyPortInUse(() => {
+      if (routed) return;
+      routed = installProxyRouting();
+      if (routed) log.info('routing for packets redirected to the L7 proxies installed');
+      else log.error('cannot install the routing for packets redirected to the L7 proxies');
+    });
     const manager = new ProxyManager(host);
     manager.register(new HttpProxy());
     manager.register(new DnsProxy({ learn: get(DnsProxyT).learn, log: (line) => log.warn(line) }));
@@ -86,7 +103,6 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
     return {
       provide: manager,
       start: async () => {
-        await installProxyRouting();
         await manager.start();
         log.info({ proxies: manager.status() }, 'L7 proxies listening');
       },

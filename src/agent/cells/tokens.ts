@@ -86,6 +86,8 @@ export interface PolicyService {
   readonly engine: PolicyEngine;
   /** Called (serially) after the repository changed. */
   onChanged(fn: () => Promise<void>): void;
+  /** Called, synchronously, each time a policy entry is given a proxy port (before it is used). */
+  onProxyPortInUse(fn: () => void): void;
   importPolicies(docs: Record<string, unknown>[]): Promise<{ revision: number; policies: string[] }>;
   deletePolicies(refs: PolicyRef[]): Promise<{ revision: number; deleted: string[] }>;
   persist(): Promise<void>;

@@ -5,6 +5,7 @@
  * proxy, the xwing is still dropped at L3/L4, and Hubble shows both requests.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Flow } from '../../../src/hubble/types.js';
@@ -22,13 +23,26 @@ async function ship(pod: string, method: string, path: string): Promise<{ code: 
   return { code: r.code, out: r.stdout };
 }
 
+/** The node's policy routing rule for packets redirected to its proxies (fwmark -> table 2004). */
+const proxyRule = () =>
+  spawnSync('nsenter', [`--net=/run/netns/cts-${LAB}-node1`, 'ip', 'rule', 'show'], {
+    encoding: 'utf8',
+  }).stdout.includes('lookup 2004');
+
 describe('privileged: Star Wars L7', () => {
+  let ruleBefore = true;
   before(async () => {
     await cliOk(['lab', 'up', '--name', LAB, '--dns', '-f', example('starwars.yaml')]);
+    ruleBefore = proxyRule();
     await cliOk(['lab', 'apply', '-f', example('sw_l3_l4_l7_policy.yaml')], { lab: LAB });
   });
   after(async () => {
     await cli(['lab', 'down', '--name', LAB]);
+  });
+
+  it("the node has a rule for the proxy's packets once a policy needs the proxy, not before", () => {
+    assert.equal(ruleBefore, false, 'no ip rule (route lookups stay on the fast path) without L7 policy');
+    assert.equal(proxyRule(), true);
   });
 
   it('the tiefighter lands, its exhaust-port request is denied, the xwing is dropped', async () => {
