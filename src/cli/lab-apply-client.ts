@@ -7,17 +7,24 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { type ApplyReply, type ApplyRequest, applySocketPath } from '../lab/apply-protocol.js';
+import {
+  type ApplyReply,
+  type ApplyRequest,
+  applySocketPath,
+  type ManifestFile,
+} from '../lab/apply-protocol.js';
 
-/** A manifest file's text (`-`: stdin); the error message names the file as the CLI reports it. */
-export function readManifestFile(name: string): string {
-  try {
-    return name === '-' ? readFileSync(0, 'utf8') : readFileSync(name, 'utf8');
-  } catch (e) {
-    throw new Error(
-      `-f ${name}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
-    );
-  }
+/** The manifest files' texts (`-`: stdin); an error message names the file as the CLI reports it. */
+export function readManifestFiles(names: readonly string[]): ManifestFile[] {
+  return names.map((name) => {
+    try {
+      return { name, text: name === '-' ? readFileSync(0, 'utf8') : readFileSync(name, 'utf8') };
+    } catch (e) {
+      throw new Error(
+        `-f ${name}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      );
+    }
+  });
 }
 
 /**
@@ -82,10 +89,7 @@ export function applyThroughController(lab: string, files: readonly string[]): P
       connected = true;
       let request: ApplyRequest;
       try {
-        request = {
-          files: files.map((name) => ({ name, text: readManifestFile(name) })),
-          cwd: process.cwd(),
-        };
+        request = { files: readManifestFiles(files), cwd: process.cwd() };
       } catch (e) {
         fail((e as Error).message);
         return;

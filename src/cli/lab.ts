@@ -1,7 +1,8 @@
 /** `cilium-ts lab ...`: the local cluster (nodes and pods are network namespaces). */
 import type { Command } from 'commander';
+import type { ManifestFile } from '../lab/apply-protocol.js';
 import { CliError } from './errors.js';
-import { applyThroughController, readManifestFile } from './lab-apply-client.js';
+import { applyThroughController, readManifestFiles } from './lab-apply-client.js';
 
 const log = (l: string) => process.stdout.write(`${l}\n`);
 
@@ -12,9 +13,9 @@ function labName(o: { name?: string; lab?: string }, cmd?: Command): string {
 
 async function readManifests(files: string[]) {
   const { parseManifestFiles, ManifestError } = await import('../k8s/objects.js');
-  let texts: { name: string; text: string }[];
+  let texts: ManifestFile[];
   try {
-    texts = files.map((name) => ({ name, text: readManifestFile(name) }));
+    texts = readManifestFiles(files);
   } catch (e) {
     throw new CliError((e as Error).message);
   }

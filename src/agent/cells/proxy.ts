@@ -24,6 +24,7 @@ export const ProxyT = token<ProxyManager>('proxy');
 
 const TO_PROXY_TABLE = '2004';
 const TO_PROXY_RULE_PRIORITY = '9';
+const ROUTING_RETRY_MS = 5000;
 
 /**
  * ip rule + route for marked packets, in this (the node's) namespace; idempotent. Synchronous: it
@@ -89,9 +90,13 @@ export const proxyCell = cell<ProxyManager, AgentCellExtras>({
     // rule in a namespace makes each of its route lookups walk the rules and two tables instead of
     // one (the kernel unmerges its local and main tables for good), which every packet the node
     // encapsulates or receives would pay.
+    // A failed install is tried again at most every few seconds: the hook runs for every entry
+    // with a proxy port, and each try runs `ip` processes with the agent's event loop waiting.
     let routed = false;
+    let triedAt = -Infinity;
     get(PolicyT).onProxyPortInUse(() => {
-      if (routed) return;
+      if (routed || performance.now() - triedAt < ROUTING_RETRY_MS) return;
+      triedAt = performance.now();
       routed = installProxyRouting();
       if (routed) log.info('routing for packets redirected to the L7 proxies installed');
       else log.error('cannot install the routing for packets redirected to the L7 proxies');
