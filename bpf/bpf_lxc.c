@@ -170,8 +170,11 @@ struct lxc_egress_state {
  *                           t = the CT state + 1 when traced, else 0 */
 #define LXC_NEED_SERVICES 0x1000
 #define LXC_NODEPORT_REPLY 0x2000
-/* LXC_ROUTE_NATIVE: native routing may send it from here (lxc_route_native), else the stack's */
+/* LXC_ROUTE_NATIVE [| LXC_ROUTE_CLUSTER_PEER]: native routing may send it from here
+ * (lxc_route_native), else the stack's; with LXC_ROUTE_CLUSTER_PEER its connection's entry says
+ * the peer is a pod (CT_F_CLUSTER_PEER) */
 #define LXC_ROUTE_NATIVE 0x4000
+#define LXC_ROUTE_CLUSTER_PEER 0x8000
 /* LXC_TO_PROXY | port: hand the packet to the L7 proxy at port (0: to the proxy's own socket of
  * the tuple, a reply of a connection the proxy made), proxy_assign */
 #define LXC_TO_PROXY 0x10000
@@ -352,6 +355,8 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 			st.flags |= CT_F_PROXY_REDIRECT;
 			st.proxy_port = s->proxy_port;
 		}
+		if (!ep && overlay_is_cluster_identity(v->dst_label))
+			st.flags |= CT_F_CLUSTER_PEER;
 		ret = lxc_ct_create(p, CT_SIDE_EGRESS, len, SECLABEL, &st);
 		if (ret < 0)
 			return ret;
@@ -397,22 +402,22 @@ static __always_inline void lxc_trace_xlate(struct trace_xlate *tx, const struct
 
 /*
  * Native routing (no ENCAP_IFINDEX): an IPv4 packet for a pod of another node (a cluster identity
- * in the ipcache) leaves from here through the device the node's routes name (bpf_fib_lookup:
+ * in the ipcache; `cluster_peer`: its connection's CT entry says so already) leaves from here through the device the node's routes name (bpf_fib_lookup:
  * TTL - 1 and the next hop's MAC, as the node's forwarding would), without the stack's forwarding
  * path. TC_ACT_OK, the stack's as before, whenever the stack has more to say: a TTL of 1 (its ICMP
  * error), too big for the device, no route, a neighbour not resolved yet (the stack resolves it).
  * lxc_egress asks for it (LXC_ROUTE_NATIVE) once its own frame is off the stack.
  */
-__noinline int lxc_route_native(struct __sk_buff *ctx, struct pktinfo *p)
+__noinline int lxc_route_native(struct __sk_buff *ctx, struct pktinfo *p, int cluster_peer)
 {
 	struct bpf_fib_lookup fib = {};
-	__u32 id;
 	int ret;
 
 	if (!p)
 		return TC_ACT_OK;
-	id = remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6));
-	if (!overlay_is_cluster_identity(id))
+	/* (an ipcache lookup walks the LPM trie's nodes: with the cache cold between a connection's
+	 * packets, a few hundred ns of each one's time on the real path) */
+	if (!cluster_peer && !overlay_is_cluster_identity(remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6))))
 		return TC_ACT_OK;
 	fib.family = 2; /* AF_INET */
 	fib.l4_protocol = p->tuple.nexthdr;
@@ -500,7 +505,9 @@ static __always_inline int lxc_egress_route(struct __sk_buff *ctx, struct pktinf
 		send_trace_xlate(ctx, LXC_ID, TRACE_TO_STACK, SECLABEL, v->dst_label, 0, s->ct,
 				 p->ipv6, ctx->ifindex, &tx);
 	update_metrics(LXC_ID, len, METRIC_EGRESS, 0);
-	return !ENCAP_IFINDEX && !p->ipv6 ? LXC_ROUTE_NATIVE : TC_ACT_OK;
+	if (ENCAP_IFINDEX || p->ipv6)
+		return TC_ACT_OK;
+	return s->st.flags & CT_F_CLUSTER_PEER ? LXC_ROUTE_NATIVE | LXC_ROUTE_CLUSTER_PEER : LXC_ROUTE_NATIVE;
 }
 
 /* Stage 4 for a packet the L7 proxy at `port` takes (lib/proxy.h): traced and counted here, the
@@ -577,8 +584,8 @@ static __always_inline int lxc_from_ip(struct __sk_buff *ctx, struct pktinfo *p,
 		return proxy_assign(ctx, p, ret & 0xffff);
 	if ((ret & ~0xff) == LXC_NODEPORT_REPLY)
 		return lxc_nodeport_reply(ctx, p, v, ret & 0xff);
-	if (ret == LXC_ROUTE_NATIVE)
-		return lxc_route_native(ctx, p);
+	if ((ret & ~LXC_ROUTE_CLUSTER_PEER) == LXC_ROUTE_NATIVE)
+		return lxc_route_native(ctx, p, ret & LXC_ROUTE_CLUSTER_PEER);
 	return ret;
 }
 
@@ -687,8 +694,11 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 	proto = p->tuple.nexthdr;
 
 	state = lxc_ct_state(p, CT_SIDE_INGRESS, len, &seen, &st);
-	if (state == CT_ESTABLISHED && ct_other_origin(p, &st, proxy_upstream_mark(ctx)))
+	if (state == CT_ESTABLISHED && ct_other_origin(p, &st, proxy_upstream_mark(ctx))) {
+		/* nothing of the other connection's entry (its flags, proxy port) is this one's */
 		state = CT_NEW;
+		__builtin_memset(&st, 0, sizeof(st));
+	}
 	trace = trace_wanted(state, proto, p->tcp_flags, seen);
 	if (state == CT_ESTABLISHED && (st.flags & CT_F_PROXY_REDIRECT))
 		return lxc_ingress_to_proxy(ctx, v, state, trace, st.proxy_port, len);
@@ -723,6 +733,8 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 		}
 		if (upstream)
 			st.flags |= CT_F_FROM_PROXY;
+		if (!ep && overlay_is_cluster_identity(v->src_label))
+			st.flags |= CT_F_CLUSTER_PEER;
 		if (proxy_port) {
 			ret = lxc_proxy_record(p, LXC_ID, 0, v->src_label, SECLABEL);
 			if (ret < 0)

@@ -160,6 +160,11 @@ struct ct_entry {
 /* the node's L7 proxy opened this connection (with the client's address): its replies go back to
  * the proxy's socket, not to the client */
 #define CT_F_FROM_PROXY 32
+/* the peer (the destination of an egress entry, the source of an ingress one) was a pod of
+ * another node when the entry was made, a cluster identity in the ipcache: with native routing
+ * its packets leave without another ipcache lookup (bpf_lxc.c lxc_route_native); the route is
+ * still the FIB's */
+#define CT_F_CLUSTER_PEER 64
 
 /* ct_seen_flags / trace_wanted: a packet went this way before (in the TCP flags byte, the CWR
  * bit, which trace_wanted never looks at as a flag) */

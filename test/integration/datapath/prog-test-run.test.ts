@@ -520,6 +520,46 @@ describe('datapath: bpf_lxc.o under BPF_PROG_TEST_RUN', () => {
     assert.equal(drops(r.ev).length, 0);
   });
 
+  it("CT flags: a pod of another node is the entry's cluster peer; a new connection on the tuple of the proxy's upstream one keeps nothing of that entry", () => {
+    const REMOTE = '10.0.2.30'; // a pod of another node
+    const ct4 = loader.maps.conntrack.ct4;
+    /** The flags of the entries whose ports are `a` and `b` (either way round). */
+    const flagsOf = (a: number, b: number): number[] => {
+      const be = (n: number) => ((n & 0xff) << 8) | (n >> 8); // as the key holds it (network order)
+      const out: number[] = [];
+      forEachEntry(ct4, (kb, ko, vb, vo) => {
+        const k = ctKey.decode(kb, ko);
+        if (k.nexthdr === 6 && [k.sport, k.dport].sort().join() === [be(a), be(b)].sort().join())
+          out.push(ctEntry.decode(vb, vo).flags);
+      });
+      return out;
+    };
+    loader.maps.ipcache.upsert(`${REMOTE}/32`, { identity: 3000 });
+    cleanup.add(() => void loader.maps.ipcache.delete(`${REMOTE}/32`));
+    loader.maps.policy.replace(
+      LXC.id,
+      [entry(0, 1, 0, 0, 40, false, 0), entry(3000, 0, 6, 8080, 64, false, 31)],
+      {
+        ingressEnforced: true,
+        egressEnforced: false,
+      },
+    );
+    // egress: the peer's identity decides, the world is no cluster peer
+    assert.notEqual(fromLxc(lxcV4(REMOTE, 6, tcp(41500, 80, TCP.SYN))).rv, DEFS.TC_ACT_SHOT);
+    assert.deepEqual(flagsOf(41500, 80), [DEFS.CT_F_CLUSTER_PEER]);
+    assert.notEqual(fromLxc(lxcV4(WORLD, 6, tcp(41501, 80, TCP.SYN))).rv, DEFS.TC_ACT_SHOT);
+    assert.deepEqual(flagsOf(41501, 80), [0]);
+    // ingress: the proxy's upstream connection (marked: the proxy applied the ingress rules) ...
+    const mark = new Uint8Array(192); // struct __sk_buff (the kernel writes all of it back), mark at 8
+    new DataView(mark.buffer).setUint32(8, DEFS.MARK_MAGIC_PROXY_INGRESS, true);
+    const syn = toLxcV4(REMOTE, 6, tcp(45000, 8080, TCP.SYN));
+    assert.equal(progs.lxc_to!.testRun({ data: syn, ctx: mark }).retval, DEFS.TC_ACT_OK);
+    assert.deepEqual(flagsOf(45000, 8080), [DEFS.CT_F_FROM_PROXY | DEFS.CT_F_CLUSTER_PEER]);
+    // ... then the remote pod's own connection on that tuple: its own entry, not the proxy's
+    assert.equal(toLxc(syn).rv, DEFS.TC_ACT_OK);
+    assert.deepEqual(flagsOf(45000, 8080), [DEFS.CT_F_CLUSTER_PEER]);
+  });
+
   it('ICMPv6 ND/MLD types to a global address are policed like any ICMPv6: a denied peer is not reached', () => {
     loader.writeEndpoint({ ...PEER, interface: 'lxcb', ifindex: 4242 });
     loader.maps.policy.replace(PEER.id, []); // the peer: default-deny ingress
