@@ -300,11 +300,12 @@ static __always_inline int host_is_snat_reply(const struct pktinfo *p)
 }
 
 /*
- * Not a service's: a packet for a pod of this node (from another node with native routing, or
- * from outside) of a connection the pod's to-container would only count goes straight into the
- * pod (lib/deliver.h); anything else to the node's stack, which routes it to the pod's veth as
- * before (a TTL of 1 included: the stack answers it with an ICMP error). A global function: its
- * frame is never on the stack with the load balancer's.
+ * A packet for a pod of this node (from another node with native routing, or from outside) of a
+ * connection the pod's to-container would only count goes straight into the pod
+ * (lib/deliver.h); anything else is TC_ACT_OK: the load balancer's to look at, then the node's
+ * stack, which routes it to the pod's veth as before (a TTL of 1 included: the stack answers it
+ * with an ICMP error). A global function: its frame is never on the stack with the load
+ * balancer's.
  */
 __noinline int host_to_pod(struct __sk_buff *ctx, struct pktinfo *p)
 {
@@ -350,12 +351,13 @@ int cil_from_netdev(struct __sk_buff *ctx)
 	if (ENCAP_IFINDEX && p.tuple.nexthdr == CIL_IPPROTO_UDP && p.tuple.dport == bpf_htons(OVERLAY_PORT) &&
 	    NODE_IPV4 && p.tuple.daddr4 == NODE_IPV4)
 		return TC_ACT_OK;
-	if (host_is_snat_reply(&p))
-		ret = host_nodeport_reply(ctx, &p, &v);
-	else
-		ret = host_nodeport_lb(ctx, &p, &v, len);
+	/* a packet for a pod of this node that its conntrack knows goes in before any service lookup
+	 * (a pod's address is no frontend; a service's packets are addressed to the frontend): the
+	 * service and node-address lookups were two more hash lookups per packet, cold between a
+	 * connection's packets */
+	ret = host_to_pod(ctx, &p);
 	if (ret == TC_ACT_OK)
-		ret = host_to_pod(ctx, &p);
+		ret = host_is_snat_reply(&p) ? host_nodeport_reply(ctx, &p, &v) : host_nodeport_lb(ctx, &p, &v, len);
 	if (ret >= 0)
 		return ret;
 	return host_drop(ctx, ret, &v, len);
