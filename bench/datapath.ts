@@ -7,7 +7,8 @@
  *   dp 10     bpf_lxc on both host veths (redirect_peer between pods), 10 entries in the
  *             destination's policy trie, among them the ones allowing the traffic
  *   dp 10k    the same with 10,000 entries in that trie
- * Figures: TCP throughput (iperf3, 1 stream) and request/response latency (TCP ping-pong of 32 B
+ * Figures: TCP throughput (iperf3, 1 stream; with the machine's default congestion control, and
+ * with cubic: see CONGESTION in helpers/proc.ts) and request/response latency (TCP ping-pong of 32 B
  * in C, bench/helpers/crr.c, 10k round trips after 500: a runtime between the packets would add
  * tens of µs to each round trip and hide the path's few) on ONE long connection: after its first
  * packet every packet is an established conntrack hit and policy is not consulted, so these rows
@@ -36,7 +37,9 @@ import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
 import {
   buildCrr,
+  CONGESTION,
   collect,
+  defaultCongestion,
   inNs,
   median,
   onOneCpu,
@@ -98,6 +101,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 interface Figures {
   gbps: number;
+  /** with CONGESTION */
+  cubic: number;
   p50: number;
   p99: number;
   /** New connections per second (TCP_CRR) and their latency, µs. */
@@ -110,6 +115,7 @@ function medianFigures(fs: Figures[]): Figures {
   const m = (k: keyof Figures) => median(fs.map((f) => f[k]));
   return {
     gbps: m('gbps'),
+    cubic: m('cubic'),
     p50: m('p50'),
     p99: m('p99'),
     cps: m('cps'),
@@ -125,11 +131,26 @@ const CRR_PORT_END = 60999;
 
 async function measure(podA: string, ipB: string): Promise<Figures> {
   await settle();
-  const ip = JSON.parse(
-    await collect(
-      inNs(podA, ['iperf3', '-c', ipB, '-p', String(IPERF_PORT), '-t', String(IPERF_SECONDS), '-J']),
-    ),
-  ) as { end: { sum_received: { bits_per_second: number } } };
+  const iperf = async (...extra: string[]) =>
+    (
+      JSON.parse(
+        await collect(
+          inNs(podA, [
+            'iperf3',
+            '-c',
+            ipB,
+            '-p',
+            String(IPERF_PORT),
+            '-t',
+            String(IPERF_SECONDS),
+            '-J',
+            ...extra,
+          ]),
+        ),
+      ) as { end: { sum_received: { bits_per_second: number } } }
+    ).end.sum_received.bits_per_second / 1e9;
+  const gbps = await iperf();
+  const cubic = await iperf('-C', CONGESTION);
   const lat = JSON.parse(
     await collect(inNs(podA, [crrBin, 'pingpong', ipB, String(PING_PORT), String(ROUND_TRIPS), '500'])),
   ) as { p50: number; p99: number };
@@ -151,7 +172,8 @@ async function measure(podA: string, ipB: string): Promise<Figures> {
     ),
   ) as { cps: number; p50: number; p99: number };
   return {
-    gbps: ip.end.sum_received.bits_per_second / 1e9,
+    gbps,
+    cubic,
     p50: lat.p50,
     p99: lat.p99,
     cps: crr.cps,
@@ -437,13 +459,13 @@ async function main(): Promise<void> {
   };
 
   console.log(
-    'one long connection each (established: policy is not consulted after its first packet); ratios vs plain routed veth',
+    `one long connection each (established: policy is not consulted after its first packet); ratios vs plain routed veth; throughput with ${defaultCongestion()} (the machine's default) and ${CONGESTION}`,
   );
   const row = (name: string, f: Figures) =>
-    `  ${name.padEnd(32)} ${f.gbps.toFixed(2).padStart(7)} Gbit/s  p50 ${f.p50.toFixed(1).padStart(6)} µs  p99 ${f.p99.toFixed(1).padStart(6)} µs` +
+    `  ${name.padEnd(32)} ${f.gbps.toFixed(2).padStart(7)} Gbit/s (${CONGESTION} ${f.cubic.toFixed(2).padStart(6)})  p50 ${f.p50.toFixed(1).padStart(6)} µs  p99 ${f.p99.toFixed(1).padStart(6)} µs` +
     (f === plain
       ? '   (baseline)'
-      : `   throughput ${x(f.gbps, plain.gbps)}  p50 ${x(f.p50, plain.p50)}  p99 ${x(f.p99, plain.p99)}`);
+      : `   throughput ${x(f.gbps, plain.gbps)} (${CONGESTION} ${x(f.cubic, plain.cubic)})  p50 ${x(f.p50, plain.p50)}  p99 ${x(f.p99, plain.p99)}`);
   console.log(row(names.scratch, scratchF));
   console.log(row(names.plain, plain));
   console.log(row(names.dp, dp));
@@ -458,7 +480,8 @@ async function main(): Promise<void> {
   ] as const)
     console.log(
       `  datapath (${small.length} entries) vs ${label.padEnd(25)} median of the ${ROUNDS} rounds' ratios: ` +
-        `throughput ${roundRatio(base, 'gbps')}  p50 ${roundRatio(base, 'p50')}  conn/s ${roundRatio(base, 'cps')}`,
+        `throughput ${roundRatio(base, 'gbps')}  p50 ${roundRatio(base, 'p50')}  conn/s ${roundRatio(base, 'cps')}  ` +
+        `throughput with ${CONGESTION} ${roundRatio(base, 'cubic')}`,
     );
 
   console.log(

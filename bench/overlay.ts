@@ -9,7 +9,8 @@
  * Pods on VXLAN paths have MTU 1450, on routed paths 1500; both VXLAN devices send a zero outer UDP
  * checksum (ours per packet, BPF_F_ZERO_CSUM_TX; the plain one `noudpcsum`) and keep the kernel's
  * GSO/GRO defaults, and the bench prints both devices' settings. Figures per path: TCP throughput
- * (iperf3, one stream) and request/response latency (TCP ping-pong, one connection). Rounds are
+ * (iperf3, one stream) with the machine's default congestion control and with cubic (iperf3 -C;
+ * see CONGESTION below), and request/response latency (TCP ping-pong, one connection). Rounds are
  * interleaved: in each, the two pairs (ours vs its plain path) in random order, and within a pair
  * ours and plain measured back to back, twice, as A B B A (A chosen at random; a side's figure is
  * the mean of its two), so that the machine's load (shared, and changing by the second) is as
@@ -31,7 +32,17 @@ import { installedCliEntry } from '../src/cli/entry.js';
 import { cliPath } from '../src/common/paths.js';
 import { loadLab } from '../src/lab/state.js';
 import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
-import { collect, inNs, median, runBench, sh, startServer, undo } from './helpers/proc.js';
+import {
+  CONGESTION,
+  collect,
+  defaultCongestion,
+  inNs,
+  median,
+  runBench,
+  sh,
+  startServer,
+  undo,
+} from './helpers/proc.js';
 import { startReachProber } from './helpers/reach-prober.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -39,6 +50,7 @@ const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 5000);
 const NEW_PODS = Number(process.env.BENCH_NEW_PODS ?? 20);
 const IPERF_PORT = 5201;
+
 const PING_PORT = 5300;
 const tag = randomBytes(2).toString('hex');
 
@@ -191,10 +203,12 @@ function vxlanSettings(netns: string, dev: string): string {
 
 interface Figures {
   gbps: number;
+  /** with CONGESTION */
+  cubic: number;
   p50: number;
 }
 
-async function throughput(path: Path): Promise<number> {
+async function throughput(path: Path, congestion?: string): Promise<number> {
   const iperf = JSON.parse(
     await collect(
       inNs(path.client, [
@@ -206,6 +220,7 @@ async function throughput(path: Path): Promise<number> {
         '-t',
         String(IPERF_SECONDS),
         '-J',
+        ...(congestion ? ['-C', congestion] : []),
       ]),
     ),
   ) as { end: { sum_received: { bits_per_second: number } } };
@@ -363,24 +378,27 @@ runBench(async () => {
       // A B B A: a load that rises or falls through the round weighs on both sides alike
       const order = shuffle([...pair]);
       const abba = [...order, ...[...order].reverse()];
-      const round = new Map<Path, Figures>(pair.map((p) => [p, { gbps: 0, p50: 0 }]));
+      const round = new Map<Path, Figures>(pair.map((p) => [p, { gbps: 0, cubic: 0, p50: 0 }]));
       const on = (p: (typeof pair)[number]) => {
         if (p.mode) plain.set(p.mode);
         return round.get(p)!;
       };
       for (const p of abba) on(p).gbps += (await throughput(p)) / 2;
+      for (const p of abba) on(p).cubic += (await throughput(p, CONGESTION)) / 2;
       for (const p of abba) on(p).p50 += (await latency(p)) / 2;
       for (const p of pair) figures.get(p.name)!.push(round.get(p)!);
     }
   const med = (name: string) => ({
     gbps: median(figures.get(name)!.map((f) => f.gbps)),
+    cubic: median(figures.get(name)!.map((f) => f.cubic)),
     p50: median(figures.get(name)!.map((f) => f.p50)),
   });
-  console.log('path            throughput   latency p50');
+  const cc = defaultCongestion();
+  console.log(`path            throughput (${cc})  throughput (${CONGESTION})  latency p50`);
   for (const p of paths) {
     const m = med(p.name);
     console.log(
-      `${p.name.padEnd(15)} ${m.gbps.toFixed(2).padStart(6)} Gb/s  ${m.p50.toFixed(1).padStart(7)} µs`,
+      `${p.name.padEnd(15)} ${m.gbps.toFixed(2).padStart(6)} Gb/s  ${m.cubic.toFixed(2).padStart(11)} Gb/s  ${m.p50.toFixed(1).padStart(10)} µs`,
     );
   }
   for (const [ours, base] of pairs) {
@@ -388,12 +406,15 @@ runBench(async () => {
     const ratio = (f: (x: Figures) => number) => median(a.map((x, i) => f(x) / f(b[i]!)));
     const [ma, mb] = [med(ours.name), med(base.name)];
     console.log(
-      `${ours.name} / ${base.name}: throughput ${ratio((x) => x.gbps).toFixed(3)}x ` +
+      `${ours.name} / ${base.name}: throughput ${ratio((x) => x.gbps).toFixed(3)}x with ${cc} ` +
         `(of the medians ${(ma.gbps / mb.gbps).toFixed(3)}x; target >= 1.0), ` +
+        `${ratio((x) => x.cubic).toFixed(3)}x with ${CONGESTION} (of the medians ${(ma.cubic / mb.cubic).toFixed(3)}x), ` +
         `latency ${ratio((x) => x.p50).toFixed(3)}x (of the medians ${(ma.p50 / mb.p50).toFixed(3)}x; target <= 1.05)`,
     );
     const rounds = (f: (x: Figures) => number) => a.map((x, i) => (f(x) / f(b[i]!)).toFixed(2)).join(' ');
-    console.log(`  rounds' ratios: throughput ${rounds((x) => x.gbps)}; latency ${rounds((x) => x.p50)}`);
+    console.log(
+      `  rounds' ratios: throughput ${rounds((x) => x.gbps)} (${cc}), ${rounds((x) => x.cubic)} (${CONGESTION}); latency ${rounds((x) => x.p50)}`,
+    );
   }
   console.log(`# load average after the rounds ${loadavg()[0]!.toFixed(1)}`);
   const vxlanLab = `ovv${tag}`;

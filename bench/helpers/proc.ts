@@ -5,6 +5,7 @@
  * stdout's reader goes away; also what other benches share of that (onStdoutClosed, buildCrr).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -159,4 +160,18 @@ export async function settle(ms = 200): Promise<void> {
   }
   fullGc();
   await new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * The second congestion control the benches measure throughput with (iperf3 -C). The machine's
+ * default may pace: BBR, without an fq qdisc, paces each socket itself with a timer, and a single
+ * stream then runs at the rate its pacing settles on (~9-10 Gb/s here, on our path and on a plain
+ * one alike), which says more about the pacing than about the path. cubic sends as fast as the
+ * path takes it.
+ */
+export const CONGESTION = 'cubic';
+
+/** The congestion control new TCP sockets get by default (a pod's namespace inherits the machine's). */
+export function defaultCongestion(): string {
+  return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
 }
