@@ -165,7 +165,7 @@ export async function settle(ms = 200): Promise<void> {
 /**
  * The second congestion control the benches measure throughput with (iperf3 -C). The machine's
  * default may pace: BBR, without an fq qdisc, paces each socket itself with a timer, and a single
- * stream then runs at the rate its pacing settles on (~9-10 Gb/s here, on our path and on a plain
+ * stream then runs at the rate its pacing settles on (~9-12 Gb/s here, on our path and on a plain
  * one alike), which says more about the pacing than about the path. cubic sends as fast as the
  * path takes it.
  */
