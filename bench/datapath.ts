@@ -41,6 +41,7 @@ import {
   collect,
   defaultCongestion,
   inNs,
+  iperfGbps,
   median,
   onOneCpu,
   runBench,
@@ -131,26 +132,8 @@ const CRR_PORT_END = 60999;
 
 async function measure(podA: string, ipB: string): Promise<Figures> {
   await settle();
-  const iperf = async (...extra: string[]) =>
-    (
-      JSON.parse(
-        await collect(
-          inNs(podA, [
-            'iperf3',
-            '-c',
-            ipB,
-            '-p',
-            String(IPERF_PORT),
-            '-t',
-            String(IPERF_SECONDS),
-            '-J',
-            ...extra,
-          ]),
-        ),
-      ) as { end: { sum_received: { bits_per_second: number } } }
-    ).end.sum_received.bits_per_second / 1e9;
-  const gbps = await iperf();
-  const cubic = await iperf('-C', CONGESTION);
+  const gbps = await iperfGbps(podA, ipB, IPERF_PORT, IPERF_SECONDS);
+  const cubic = await iperfGbps(podA, ipB, IPERF_PORT, IPERF_SECONDS, CONGESTION);
   const lat = JSON.parse(
     await collect(inNs(podA, [crrBin, 'pingpong', ipB, String(PING_PORT), String(ROUND_TRIPS), '500'])),
   ) as { p50: number; p99: number };

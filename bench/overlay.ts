@@ -37,6 +37,7 @@ import {
   collect,
   defaultCongestion,
   inNs,
+  iperfGbps,
   median,
   runBench,
   sh,
@@ -50,7 +51,6 @@ const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 5000);
 const NEW_PODS = Number(process.env.BENCH_NEW_PODS ?? 20);
 const IPERF_PORT = 5201;
-
 const PING_PORT = 5300;
 const tag = randomBytes(2).toString('hex');
 
@@ -208,23 +208,8 @@ interface Figures {
   p50: number;
 }
 
-async function throughput(path: Path, congestion?: string): Promise<number> {
-  const iperf = JSON.parse(
-    await collect(
-      inNs(path.client, [
-        'iperf3',
-        '-c',
-        path.serverIp,
-        '-p',
-        String(IPERF_PORT),
-        '-t',
-        String(IPERF_SECONDS),
-        '-J',
-        ...(congestion ? ['-C', congestion] : []),
-      ]),
-    ),
-  ) as { end: { sum_received: { bits_per_second: number } } };
-  return iperf.end.sum_received.bits_per_second / 1e9;
+function throughput(path: Path, congestion?: string): Promise<number> {
+  return iperfGbps(path.client, path.serverIp, IPERF_PORT, IPERF_SECONDS, congestion);
 }
 
 async function latency(path: Path): Promise<number> {

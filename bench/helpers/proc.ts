@@ -171,6 +171,25 @@ export async function settle(ms = 200): Promise<void> {
  */
 export const CONGESTION = 'cubic';
 
+/**
+ * One iperf3 stream from `netns` to host:port for `seconds` (with `congestion`, else the default
+ * congestion control): the rate received, Gb/s. The server runs already.
+ */
+export async function iperfGbps(
+  netns: string,
+  host: string,
+  port: number,
+  seconds: number,
+  congestion?: string,
+): Promise<number> {
+  const argv = ['iperf3', '-c', host, '-p', String(port), '-t', String(seconds), '-J'];
+  if (congestion !== undefined) argv.push('-C', congestion);
+  const r = JSON.parse(await collect(inNs(netns, argv))) as {
+    end: { sum_received: { bits_per_second: number } };
+  };
+  return r.end.sum_received.bits_per_second / 1e9;
+}
+
 /** The congestion control new TCP sockets get by default (a pod's namespace inherits the machine's). */
 export function defaultCongestion(): string {
   return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
