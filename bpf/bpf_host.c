@@ -312,7 +312,8 @@ __noinline int host_to_pod(struct __sk_buff *ctx, struct pktinfo *p)
 	const struct endpoint_info *ep;
 	int ret;
 
-	if (!p)
+	/* the node's own address (NodePort, SNAT replies) is no pod's: no lookup on their way */
+	if (!p || (NODE_IPV4 && p->tuple.daddr4 == NODE_IPV4))
 		return TC_ACT_OK;
 	ep = lookup_endpoint4(p->tuple.daddr4);
 	if (!ep || (ep->flags & ENDPOINT_F_HOST))

@@ -149,6 +149,13 @@ static __always_inline __u32 lxc_peer_identity(__u8 ipv6, const __u8 *addr,
 	return remote_identity(*info);
 }
 
+/* CT_F_CLUSTER_PEER for a new connection's entry when its peer (`ep`: the peer's local endpoint,
+ * NULL for one of another node) has a pod's identity `id`, else 0. */
+static __always_inline __u8 lxc_cluster_peer_flag(const struct endpoint_info *ep, __u32 id)
+{
+	return !ep && overlay_is_cluster_identity(id) ? CT_F_CLUSTER_PEER : 0;
+}
+
 /* What the stages of lxc_egress learn about a packet and hand to the next. */
 struct lxc_egress_state {
 	const struct endpoint_info *ep;           /* local destination endpoint, or NULL */
@@ -355,8 +362,7 @@ static __always_inline int lxc_egress_policy(struct __sk_buff *ctx, struct pktin
 			st.flags |= CT_F_PROXY_REDIRECT;
 			st.proxy_port = s->proxy_port;
 		}
-		if (!ep && overlay_is_cluster_identity(v->dst_label))
-			st.flags |= CT_F_CLUSTER_PEER;
+		st.flags |= lxc_cluster_peer_flag(ep, v->dst_label);
 		ret = lxc_ct_create(p, CT_SIDE_EGRESS, len, SECLABEL, &st);
 		if (ret < 0)
 			return ret;
@@ -402,9 +408,9 @@ static __always_inline void lxc_trace_xlate(struct trace_xlate *tx, const struct
 
 /*
  * Native routing (no ENCAP_IFINDEX): an IPv4 packet for a pod of another node (a cluster identity
- * in the ipcache; `cluster_peer`: its connection's CT entry says so already) leaves from here through the device the node's routes name (bpf_fib_lookup:
- * TTL - 1 and the next hop's MAC, as the node's forwarding would), without the stack's forwarding
- * path. TC_ACT_OK, the stack's as before, whenever the stack has more to say: a TTL of 1 (its ICMP
+ * in the ipcache; `cluster_peer`: its connection's CT entry says so already) leaves from here
+ * through the device the node's routes name (bpf_fib_lookup: TTL - 1 and the next hop's MAC, as
+ * the node's forwarding would), without the stack's forwarding path. TC_ACT_OK, the stack's as before, whenever the stack has more to say: a TTL of 1 (its ICMP
  * error), too big for the device, no route, a neighbour not resolved yet (the stack resolves it).
  * lxc_egress asks for it (LXC_ROUTE_NATIVE) once its own frame is off the stack.
  */
@@ -417,7 +423,8 @@ __noinline int lxc_route_native(struct __sk_buff *ctx, struct pktinfo *p, int cl
 		return TC_ACT_OK;
 	/* (an ipcache lookup walks the LPM trie's nodes: with the cache cold between a connection's
 	 * packets, a few hundred ns of each one's time on the real path) */
-	if (!cluster_peer && !overlay_is_cluster_identity(remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6))))
+	if (!cluster_peer &&
+	    !overlay_is_cluster_identity(remote_identity(lookup_remote_endpoint(0, p->tuple.daddr6))))
 		return TC_ACT_OK;
 	fib.family = 2; /* AF_INET */
 	fib.l4_protocol = p->tuple.nexthdr;
@@ -733,8 +740,7 @@ __noinline int lxc_ingress(struct __sk_buff *ctx, struct pktinfo *p, struct lxc_
 		}
 		if (upstream)
 			st.flags |= CT_F_FROM_PROXY;
-		if (!ep && overlay_is_cluster_identity(v->src_label))
-			st.flags |= CT_F_CLUSTER_PEER;
+		st.flags |= lxc_cluster_peer_flag(ep, v->src_label);
 		if (proxy_port) {
 			ret = lxc_proxy_record(p, LXC_ID, 0, v->src_label, SECLABEL);
 			if (ret < 0)
