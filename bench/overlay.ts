@@ -4,8 +4,11 @@
  *                  (VNI = identity), bpf_overlay decapsulates and hands to the pod's to-container
  *   plain vxlan    two node namespaces on a bridge, each with a kernel VXLAN device (fixed VNI
  *                  and remote) the other node's pod CIDR is routed through; no programs
- *   ours native    a two-node lab (--routing-mode native): bpf_lxc, routes via the other node
+ *   ours native    a two-node lab (--routing-mode native): bpf_lxc, routes via the other node; the
+ *                  lab turns IPv4 BIG TCP on (pods' GSO packets up to 192 KiB, src/datapath/big-tcp.ts)
  *   plain routing  the same plain nodes routing each other's pod CIDR via the underlay
+ *   plain routing + BIG TCP  the same, every device on the way given the same 192 KiB IPv4 GSO/GRO
+ *                  limit as ours native (compared with ours native too: what is left is the paths)
  * Pods on VXLAN paths have MTU 1450, on routed paths 1500; both VXLAN devices send a zero outer UDP
  * checksum (ours per packet, BPF_F_ZERO_CSUM_TX; the plain one `noudpcsum`) and keep the kernel's
  * GSO/GRO defaults, and the bench prints both devices' settings. Figures per path: TCP throughput
@@ -30,6 +33,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installedCliEntry } from '../src/cli/entry.js';
 import { cliPath } from '../src/common/paths.js';
+import { BIG_TCP_MAX_SIZE, LEGACY_GSO_MAX_SIZE } from '../src/datapath/big-tcp.js';
+import { ifindexIn, RtNetlink } from '../src/datapath/linux/rtnetlink.js';
 import { loadLab } from '../src/lab/state.js';
 import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
 import {
@@ -111,9 +116,11 @@ function labPath(mode: 'vxlan' | 'native', dir: string): Path {
   };
 }
 
+type PlainMode = 'vxlan' | 'routing' | 'routing-big-tcp';
+
 /** Two plain node namespaces on a bridge, one pod each; `mode` switches how they reach each other. */
 function plainNodes(): {
-  set: (mode: 'vxlan' | 'routing') => void;
+  set: (mode: PlainMode) => void;
   client: string;
   server: string;
   node1: string;
@@ -175,8 +182,24 @@ function plainNodes(): {
     ]);
     sh('nsenter', [`--net=${ns(`n${i}`)}`, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   }
-  const set = (mode: 'vxlan' | 'routing') => {
+  // every device a pod's packet leaves through: the pods' eth0, the nodes' eth0 and hp, the bridge ports
+  const devices: [string, string][] = [1, 2].flatMap((i): [string, string][] => [
+    [`p${i}`, 'eth0'],
+    [`n${i}`, 'eth0'],
+    [`n${i}`, 'hp'],
+    ['w', `u${i}`],
+  ]);
+  const set = (mode: PlainMode) => {
     const mtu = mode === 'vxlan' ? '1450' : '1500';
+    const gso = mode === 'routing-big-tcp' ? BIG_TCP_MAX_SIZE : LEGACY_GSO_MAX_SIZE;
+    for (const [n, dev] of devices) {
+      const nl = RtNetlink.open(ns(n));
+      try {
+        nl.linkSetBigTcpIpv4(ifindexIn(dev, ns(n)), gso, dev);
+      } finally {
+        nl.close();
+      }
+    }
     for (const i of [1, 2]) {
       const via = mode === 'vxlan' ? `10.213.254.${3 - i} dev vx0` : `192.168.213.${3 - i} dev eth0`;
       ip(`n${i}`, [`route replace 10.213.${3 - i}.0/24 via ${via}`, `link set hp mtu ${mtu}`]);
@@ -228,7 +251,6 @@ async function latency(path: Path): Promise<number> {
   return lat.p50;
 }
 
-/** A client in `netns` that reports, for each `IP` line on stdin, when a TCP SYN to IP:81 was first answered. */
 /** One TCP SYN to IP:81 (argv): prints whether anything answered (SYN-ACK or RST) within 300 ms. */
 const ONE_SYN = `
   import net from 'node:net';
@@ -320,7 +342,7 @@ runBench(async () => {
   const vxlan = labPath('vxlan', dir);
   const native = labPath('native', dir);
   const plain = plainNodes();
-  const paths: (Path & { mode?: 'vxlan' | 'routing' })[] = [
+  const paths: (Path & { mode?: PlainMode })[] = [
     vxlan,
     {
       name: 'plain vxlan',
@@ -336,6 +358,13 @@ runBench(async () => {
       server: plain.server,
       serverIp: '10.213.1.2',
       mode: 'routing',
+    },
+    {
+      name: 'plain routing + BIG TCP',
+      client: plain.client,
+      server: plain.server,
+      serverIp: '10.213.1.2',
+      mode: 'routing-big-tcp',
     },
   ];
   for (const p of [vxlan, native, paths[1]!]) {
@@ -353,11 +382,16 @@ runBench(async () => {
   const vxlanNode = `/run/netns/${loadLab(`ovv${tag}`)!.nodes.find((n) => n.name === 'node1')!.netns}`;
   console.log(`# ours cilium_vxlan: ${vxlanSettings(vxlanNode, 'cilium_vxlan')}`);
   console.log(`# plain vx0:         ${vxlanSettings(plain.node1, 'vx0')}`);
+  const bigTcp = lab(['--node', 'node1', 'status'], `ovn${tag}`).match(/^BIG TCP:\s*(.*)$/m)?.[1];
+  console.log(`# ours native: BIG TCP ${bigTcp ?? 'not reported'}`);
   const pairs = [
     [paths[0]!, paths[1]!],
     [paths[2]!, paths[3]!],
+    [paths[2]!, paths[4]!],
   ] as const;
   const figures = new Map<string, Figures[]>(paths.map((p) => [p.name, []]));
+  // per pair, each round's figures of its two sides (ours native is in two pairs)
+  const byPair = new Map<(typeof pairs)[number], [Figures[], Figures[]]>(pairs.map((p) => [p, [[], []]]));
   for (let r = 0; r < ROUNDS; r++)
     for (const pair of shuffle([...pairs])) {
       // A B B A: a load that rises or falls through the round weighs on both sides alike
@@ -372,6 +406,9 @@ runBench(async () => {
       for (const p of abba) on(p).cubic += (await throughput(p, CONGESTION)) / 2;
       for (const p of abba) on(p).p50 += (await latency(p)) / 2;
       for (const p of pair) figures.get(p.name)!.push(round.get(p)!);
+      const [oursRounds, baseRounds] = byPair.get(pair)!;
+      oursRounds.push(round.get(pair[0])!);
+      baseRounds.push(round.get(pair[1])!);
     }
   const med = (name: string) => ({
     gbps: median(figures.get(name)!.map((f) => f.gbps)),
@@ -379,15 +416,16 @@ runBench(async () => {
     p50: median(figures.get(name)!.map((f) => f.p50)),
   });
   const cc = defaultCongestion();
-  console.log(`path            throughput (${cc})  throughput (${CONGESTION})  latency p50`);
+  console.log(`path                     throughput (${cc})  throughput (${CONGESTION})  latency p50`);
   for (const p of paths) {
     const m = med(p.name);
     console.log(
-      `${p.name.padEnd(15)} ${m.gbps.toFixed(2).padStart(6)} Gb/s  ${m.cubic.toFixed(2).padStart(11)} Gb/s  ${m.p50.toFixed(1).padStart(10)} µs`,
+      `${p.name.padEnd(24)} ${m.gbps.toFixed(2).padStart(6)} Gb/s  ${m.cubic.toFixed(2).padStart(11)} Gb/s  ${m.p50.toFixed(1).padStart(10)} µs`,
     );
   }
-  for (const [ours, base] of pairs) {
-    const [a, b] = [figures.get(ours.name)!, figures.get(base.name)!];
+  for (const pair of pairs) {
+    const [ours, base] = pair;
+    const [a, b] = byPair.get(pair)!;
     const ratio = (f: (x: Figures) => number) => median(a.map((x, i) => f(x) / f(b[i]!)));
     const [ma, mb] = [med(ours.name), med(base.name)];
     console.log(

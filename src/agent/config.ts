@@ -64,6 +64,11 @@ export interface AgentConfig {
    * via that node's address, learnt from the node registry).
    */
   routingMode: RoutingMode;
+  /**
+   * IPv4 BIG TCP (upstream's --enable-ipv4-big-tcp; native routing only): the node's devices and
+   * pods' veths take IPv4 GSO/GRO packets of up to 192 KiB (src/datapath/big-tcp.ts).
+   */
+  enableIpv4BigTcp: boolean;
   /** Where cluster state lives: memory (one node) or etcd (a cluster; kvstoreEndpoints). */
   kvstore: 'memory' | 'etcd';
   kvstoreEndpoints: string[];
@@ -104,6 +109,7 @@ export function defaultConfig(lab: string, node: string, overrides: Partial<Agen
     allowLocalhost: 'always',
     conntrackAccounting: false,
     routingMode: 'vxlan',
+    enableIpv4BigTcp: false,
     kvstore: 'memory',
     kvstoreEndpoints: [],
     kvstoreLeaseTtlSeconds: 15,

@@ -21,6 +21,7 @@ export interface AgentFlags {
   devices?: string;
   kvstore?: string;
   routingMode?: string;
+  enableIpv4BigTcp?: boolean;
   kvstoreEndpoints?: string;
   kvstoreLeaseTtl?: string;
   bpfLbAlgorithm?: string;
@@ -65,6 +66,14 @@ export function configFromFlags(f: AgentFlags): AgentConfig {
     if (!ROUTING_MODES.includes(f.routingMode as RoutingMode))
       throw new AgentConfigError(`--routing-mode ${f.routingMode}: expected vxlan or native`, 'routingMode');
     o.routingMode = f.routingMode as RoutingMode;
+  }
+  if (f.enableIpv4BigTcp) {
+    if ((o.routingMode ?? 'vxlan') !== 'native')
+      throw new AgentConfigError(
+        '--enable-ipv4-big-tcp needs --routing-mode native: the VXLAN device takes GSO packets of 64 KiB at most',
+        'enableIpv4BigTcp',
+      );
+    o.enableIpv4BigTcp = true;
   }
   if (f.kvstore !== undefined) {
     if (f.kvstore !== 'memory' && f.kvstore !== 'etcd')

@@ -87,6 +87,8 @@ export interface StatusResponse {
   routing?:
     | { mode: 'vxlan'; device: string; ifindex: number; port: number; mtu: number; tunnels: number }
     | { mode: 'native' };
+  /** IPv4 BIG TCP: the GSO/GRO packet size of the node's devices and new pods (0: off, 64 KiB). */
+  bigTcp?: { ipv4: number };
   /** Each BPF map reconciler: objects, pending, failing objects with their errors, full passes. */
   reconcilers?: ReconcilerStatus[];
   conntrackGC?: Wire<ConntrackGCStatus>;

@@ -89,6 +89,10 @@ export function registerAgentCommands(program: Command): void {
       "how other nodes' pods are reached (vxlan: the overlay, VNI = source identity; native: routes via their node)",
       'vxlan',
     )
+    .option(
+      '--enable-ipv4-big-tcp',
+      "IPv4 BIG TCP (native routing): the node's devices (--devices) and pods' veths take 192 KiB GSO/GRO packets",
+    )
     .option('--kvstore <memory|etcd>', 'where cluster state lives', 'memory')
     .option('--kvstore-endpoints <urls>', 'etcd client URLs, comma-separated (http://10.0.0.1:2379,...)')
     .option('--kvstore-lease-ttl <seconds>', "TTL of the etcd lease of this node's keys (default 15)")
@@ -536,6 +540,7 @@ export function formatStatus(s: StatusResponse): string {
         ? `Network: Tunnel [vxlan] ${s.routing.device} (port ${s.routing.port}, MTU ${s.routing.mtu}), ${s.routing.tunnels} remote node(s)`
         : 'Network: Native',
     ]);
+  if (s.bigTcp) lines.push(['BIG TCP', s.bigTcp.ipv4 ? `IPv4 (GSO/GRO ${s.bigTcp.ipv4} bytes)` : 'Disabled']);
   lines.push(['Endpoints', String(s.endpoints)]);
   lines.push(['Identities', `${s.identities}${s.identitiesWaiting ? `; ${s.identitiesWaiting}` : ''}`]);
   lines.push(['Policy', `revision ${s.policy.revision}, ${s.policy.policies} policies`]);

@@ -134,6 +134,8 @@ export interface CniBackendOptions {
   /** Node namespace path when the agent does not run inside it. */
   nodeNetns?: string | undefined;
   mtu?: number | undefined;
+  /** IPv4 BIG TCP: pods' veths take GSO/GRO packets of this size (src/datapath/big-tcp.ts). */
+  bigTcpIpv4?: number | undefined;
   dns?: CniDns | undefined;
   hooks?: CniBackendHooks;
 }
@@ -150,6 +152,7 @@ export class CniBackend {
       ipv4: a.ipv4 ? { ip: a.ipv4.ip, router: a.ipv4.gateway } : undefined,
       ipv6: a.ipv6 ? { ip: a.ipv6.ip, router: a.ipv6.gateway } : undefined,
       mtu: req.config.mtu ?? this.o.mtu,
+      bigTcpIpv4: this.o.bigTcpIpv4,
     };
   }
 

@@ -45,6 +45,8 @@ export interface EndpointPlumbingSpec {
   ipv4?: EndpointAddress | undefined;
   ipv6?: EndpointAddress | undefined;
   mtu?: number | undefined;
+  /** IPv4 BIG TCP: both ends take IPv4 GSO/GRO packets of this size (bytes; default 64 KiB). */
+  bigTcpIpv4?: number | undefined;
   /** MACs; random locally administered addresses by default. */
   hostMac?: string | undefined;
   podMac?: string | undefined;
@@ -114,6 +116,7 @@ function nodeSide(spec: EndpointPlumbingSpec, hostMac: string, podMac: string): 
         peerMac: podMac,
         peerNetnsFd,
         mtu: spec.mtu,
+        bigTcpIpv4: spec.bigTcpIpv4,
       }),
     );
     const h = ifindexIn(spec.hostIfName, spec.nodeNetns);

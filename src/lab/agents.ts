@@ -83,6 +83,8 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     ...(s.etcd ? ['--kvstore', 'etcd', '--kvstore-endpoints', etcdEndpoints(s.etcd).join(',')] : []),
     ...(s.etcd && s.kvstoreLeaseTtlSeconds ? ['--kvstore-lease-ttl', String(s.kvstoreLeaseTtlSeconds)] : []),
     ...(s.routingMode ? ['--routing-mode', s.routingMode] : []),
+    // Native routing: every device on the way is a veth, which takes BIG TCP's 192 KiB packets.
+    ...(s.routingMode === 'native' ? ['--enable-ipv4-big-tcp'] : []),
     // Fixed ports inside the node's namespace, so the forwarder reaches a restarted agent too.
     '--hubble-port',
     String(AGENT_HUBBLE_PORT),

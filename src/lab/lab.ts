@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { cliPath } from '../common/paths.js';
+import { setupBigTcpIpv4 } from '../datapath/big-tcp.js';
 import { run } from '../datapath/linux/index.js';
 import { ClusterPool, DEFAULT_IPV6_CLUSTER_CIDR, DEFAULT_IPV6_NODE_MASK } from '../ipam/index.js';
 import { type Deployment, type Manifests, POLICY_KINDS, podNamespace, policyRefOf } from '../k8s/objects.js';
@@ -344,6 +345,8 @@ async function ensureNode(s: LabState, n: LabNode, log: Log): Promise<void> {
     s.world.netns,
   ]);
   await run(['ip', '-n', s.world.netns, 'link', 'set', `n${idx}`, 'master', UNDERLAY.bridge, 'up']);
+  // The underlay's switch port takes BIG TCP's packets (what a node sends with it on, see agents.ts).
+  setupBigTcpIpv4([`n${idx}`], nsPath(s.world.netns));
   const batch = [
     'link set lo up',
     `addr add ${n.underlayIp}/${UNDERLAY.prefixLen} dev eth0`,

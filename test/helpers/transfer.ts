@@ -102,7 +102,7 @@ export function tcpPingPong(from: string, to: string, toIp: string, rounds: numb
 interface LinkStats {
   ifindex: number;
   link_index?: number;
-  stats64: { rx: { packets: number }; tx: { packets: number } };
+  stats64: { rx: { packets: number; bytes: number }; tx: { packets: number } };
 }
 
 async function links(netns: string, dev?: string): Promise<LinkStats[]> {
@@ -111,18 +111,22 @@ async function links(netns: string, dev?: string): Promise<LinkStats[]> {
 }
 
 /**
- * Packets the pod in `podNetns` received on its eth0, and packets its host-side veth in the node's
+ * Packets (and bytes) the pod in `podNetns` received on its eth0, and packets its host-side veth in the node's
  * `nodeNetns` sent: the way through the node's stack or the pod's to-container program (what the
  * datapath delivers straight into the pod skips it).
  */
 export async function podPackets(
   nodeNetns: string,
   podNetns: string,
-): Promise<{ podRx: number; hostTx: number }> {
+): Promise<{ podRx: number; podRxBytes: number; hostTx: number }> {
   const [eth0] = await links(podNetns, 'eth0');
   const host = (await links(nodeNetns)).find((l) => l.ifindex === eth0!.link_index);
   assert.ok(host, `the host-side veth of ${podNetns} in ${nodeNetns}`);
-  return { podRx: eth0!.stats64.rx.packets, hostTx: host.stats64.tx.packets };
+  return {
+    podRx: eth0!.stats64.rx.packets,
+    podRxBytes: eth0!.stats64.rx.bytes,
+    hostTx: host.stats64.tx.packets,
+  };
 }
 
 /** Datagrams the stack of network namespace `netns` forwarded so far (Ip: ForwDatagrams). */

@@ -7,6 +7,7 @@ import {
 } from '../../cni/agent-side.js';
 import { hostVethName, randomMac } from '../../cni/endpoint-plumbing.js';
 import { podmanContainer } from '../../cni/podman.js';
+import { BIG_TCP_MAX_SIZE, setupBigTcpIpv4 } from '../../datapath/big-tcp.js';
 import type { PendingEndpoint } from '../../endpoint/manager.js';
 import { PreparedEndpoints } from '../../endpoint/prepared.js';
 import { cell } from '../../hive/hive.js';
@@ -122,10 +123,24 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
       if (resources.pod(ns, name) && !manager.byPod(ns, name)) prepared.prepare(ns, name);
     });
     resources.onNamespaceChanged(async (ns) => prepared.discardNamespace(ns));
+    const cfg = get(ConfigT);
+    // IPv4 BIG TCP: the node's devices first (as large as they all take), then every new pod's veths
+    let bigTcpIpv4: number | undefined;
+    if (cfg.enableIpv4BigTcp) {
+      bigTcpIpv4 = cfg.devices.length ? setupBigTcpIpv4(cfg.devices) : BIG_TCP_MAX_SIZE;
+      if (bigTcpIpv4)
+        log.info({ size: bigTcpIpv4, devices: cfg.devices }, 'IPv4 BIG TCP: GSO/GRO packets up to this size');
+      else
+        log.warn(
+          { devices: cfg.devices },
+          'IPv4 BIG TCP stays off: a device takes GSO packets of 64 KiB at most',
+        );
+    }
     const backend = new CniBackend({
       ipam,
       // the VXLAN overlay's 50 bytes come off the pods' MTU
-      mtu: overlayMtu(get(ConfigT)),
+      mtu: overlayMtu(cfg),
+      bigTcpIpv4,
       hooks: {
         claimPrepared: (req) => {
           const { podNamespace: ns, podName: name } = podOf(req);
@@ -276,6 +291,7 @@ export const cniCell = cell<CniBackend, AgentCellExtras>({
         if (freed) await ipamFile.save(ipam.export());
       },
       stop: () => prepared.clear(),
+      status: () => ({ bigTcp: { ipv4: bigTcpIpv4 ?? 0 } }),
     };
   },
 });

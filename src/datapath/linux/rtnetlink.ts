@@ -43,6 +43,11 @@ const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
+const IFLA_TSO_MAX_SIZE = 59;
+/** IPv4 BIG TCP (kernel >= 6.3): the largest IPv4 GSO packet a device builds, GRO packet it makes. */
+const IFLA_GSO_IPV4_MAX_SIZE = 63;
+const IFLA_GRO_IPV4_MAX_SIZE = 64;
+const RTM_GETLINK = 18;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
@@ -127,6 +132,11 @@ function tcmsg(ifindex: number, handle: number, parent: number, info = 0): Buffe
 const TC_FILTER_PRIO = 1;
 const TC_FILTER_HANDLE = 1;
 
+const bigTcpIpv4Attrs = (size: number): Attr[] => [
+  [IFLA_GSO_IPV4_MAX_SIZE, u32(size)],
+  [IFLA_GRO_IPV4_MAX_SIZE, u32(size)],
+];
+
 function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
   const b = Buffer.alloc(16);
   b.writeInt32LE(index, 4);
@@ -153,6 +163,11 @@ export class RtNetlink {
 
   /** Sends one request and waits for its acknowledgement; throws NetlinkError when refused. */
   request(what: string, type: number, flags: number, body: Buffer): void {
+    this.#exchange(what, type, flags, body);
+  }
+
+  /** Sends one request; returns the kernel's answers before the acknowledgement (their bodies). */
+  #exchange(what: string, type: number, flags: number, body: Buffer): Buffer[] {
     const seq = ++this.#seq;
     const msg = Buffer.alloc(16 + body.length);
     msg.writeUInt32LE(msg.length, 0);
@@ -162,17 +177,22 @@ export class RtNetlink {
     body.copy(msg, 16);
     if (Number(sendFn(this.fd, msg, msg.length, 0)) < 0)
       throw new NetlinkError(`${what}: send`, koffi.errno());
-    const buf = Buffer.alloc(8192);
+    const buf = Buffer.alloc(16384);
+    const replies: Buffer[] = [];
     for (;;) {
       const n = Number(recvFn(this.fd, buf, buf.length, 0));
       if (n < 0) throw new NetlinkError(`${what}: recv`, koffi.errno());
       for (let off = 0; off + 16 <= n; ) {
         const len = buf.readUInt32LE(off);
         if (len < 16) break;
-        if (buf.readUInt16LE(off + 4) === NLMSG_ERROR && buf.readUInt32LE(off + 8) === seq) {
-          const err = -buf.readInt32LE(off + 16);
-          if (err !== 0) throw new NetlinkError(what, err);
-          return;
+        if (buf.readUInt32LE(off + 8) === seq) {
+          if (buf.readUInt16LE(off + 4) !== NLMSG_ERROR)
+            replies.push(Buffer.from(buf.subarray(off + 16, off + len)));
+          else {
+            const err = -buf.readInt32LE(off + 16);
+            if (err !== 0) throw new NetlinkError(what, err);
+            return replies;
+          }
         }
         off += (len + 3) & ~3;
       }
@@ -187,8 +207,13 @@ export class RtNetlink {
     peerMac: string;
     peerNetnsFd: number;
     mtu?: number | undefined;
+    /** IPv4 BIG TCP on both ends: their GSO and GRO limit for IPv4 (bytes; default 64 KiB). */
+    bigTcpIpv4?: number | undefined;
   }): void {
-    const mtu: Attr[] = o.mtu ? [[IFLA_MTU, u32(o.mtu)]] : [];
+    const mtu: Attr[] = [
+      ...(o.mtu ? [[IFLA_MTU, u32(o.mtu)] as Attr] : []),
+      ...(o.bigTcpIpv4 ? bigTcpIpv4Attrs(o.bigTcpIpv4) : []),
+    ];
     const peer = Buffer.concat([
       ifinfomsg(0),
       attrs([
@@ -207,6 +232,35 @@ export class RtNetlink {
       attrs([[IFLA_IFNAME, str(o.name)], [IFLA_ADDRESS, macBytes(o.mac)], ...mtu, [IFLA_LINKINFO, linkinfo]]),
     ]);
     this.request(`create veth ${o.name}`, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body);
+  }
+
+  /** IPv4 BIG TCP on a device: its IPv4 GSO and GRO limit (65536 turns it off). */
+  linkSetBigTcpIpv4(ifindex: number, size: number, what: string): void {
+    this.request(
+      `set ${what} gso/gro_ipv4_max_size ${size}`,
+      RTM_NEWLINK,
+      0,
+      Buffer.concat([ifinfomsg(ifindex), attrs(bigTcpIpv4Attrs(size))]),
+    );
+  }
+
+  /** A device's GSO limits: the largest packet it can segment (tso) and the IPv4 GSO / GRO limits. */
+  linkGsoLimits(
+    ifindex: number,
+    what: string,
+  ): { tsoMaxSize: number; gsoIpv4MaxSize: number; groIpv4MaxSize: number } {
+    const [reply] = this.#exchange(`get ${what}`, RTM_GETLINK, 0, ifinfomsg(ifindex));
+    const out = { tsoMaxSize: 0, gsoIpv4MaxSize: 0, groIpv4MaxSize: 0 };
+    for (let off = 16; reply && off + 4 <= reply.length; ) {
+      const len = reply.readUInt16LE(off);
+      const type = reply.readUInt16LE(off + 2) & 0x3fff;
+      if (len < 4) break;
+      if (len >= 8 && type === IFLA_TSO_MAX_SIZE) out.tsoMaxSize = reply.readUInt32LE(off + 4);
+      if (len >= 8 && type === IFLA_GSO_IPV4_MAX_SIZE) out.gsoIpv4MaxSize = reply.readUInt32LE(off + 4);
+      if (len >= 8 && type === IFLA_GRO_IPV4_MAX_SIZE) out.groIpv4MaxSize = reply.readUInt32LE(off + 4);
+      off += (len + 3) & ~3;
+    }
+    return out;
   }
 
   linkUp(ifindex: number, what: string): void {

@@ -108,7 +108,9 @@ describe('privileged: two nodes (etcd, native routing)', () => {
   });
 
   it("native routing: status says so, and node1 routes node2's pod CIDR via node2", async () => {
-    assert.match(await cliOk(['--node', 'node1', 'status'], { lab: LAB }), /^Routing:\s+Network: Native$/m);
+    const status = await cliOk(['--node', 'node1', 'status'], { lab: LAB });
+    assert.match(status, /^Routing:\s+Network: Native$/m);
+    assert.match(status, /^BIG TCP:\s+IPv4 \(GSO\/GRO 196608 bytes\)$/m);
     const nodes = JSON.parse(await cliOk(['lab', 'get', 'nodes', '-o', 'json'], { lab: LAB })) as {
       items: {
         metadata: { name: string };
@@ -123,7 +125,7 @@ describe('privileged: two nodes (etcd, native routing)', () => {
     assert.match(r, new RegExp(`via ${node2.status.addresses[0]!.address.replaceAll('.', '\\.')} dev eth0`));
   });
 
-  it("native routing: a transfer's packets pass neither node's forwarding; TTL 1 still gets its ICMP error", async () => {
+  it("native routing: a transfer's packets (BIG TCP's, over 64 KiB) pass neither node's forwarding; TTL 1 still gets its ICMP error", async () => {
     const s = loadLab(LAB)!;
     const pod = (name: string) => Object.values(s.pods).find((p) => p.name === name)!.netns;
     const node = (name: string) => s.nodes.find((n) => n.name === name)!.netns;
@@ -146,6 +148,9 @@ describe('privileged: two nodes (etcd, native routing)', () => {
     // node2's bpf_lxc sent them to the underlay by its FIB lookup, node1's bpf_host into the pod
     const rx = p1.podRx - p0.podRx;
     assert.ok(rx > 0, 'pod a received the transfer');
+    // IPv4 BIG TCP (the lab's native routing): packets of more than 64 KiB crossed both nodes
+    const perPacket = (p1.podRxBytes - p0.podRxBytes) / rx;
+    assert.ok(perPacket > 65536, `pod a received ${perPacket.toFixed(0)} bytes per packet`);
     assert.ok((p1.hostTx - p0.hostTx) * 4 < rx, `a's host-side veth sent ${p1.hostTx - p0.hostTx} of ${rx}`);
     assert.ok((f1[0]! - f0[0]!) * 4 < rx, `node1 forwarded ${f1[0]! - f0[0]!} datagrams for ${rx}`);
     assert.ok((f1[1]! - f0[1]!) * 4 < rx, `node2 forwarded ${f1[1]! - f0[1]!} datagrams for ${rx}`);

@@ -42,4 +42,20 @@ describe('agent --routing-mode', () => {
     assert.equal(overlayMtu({ routingMode: 'vxlan' }), 1450);
     assert.equal(overlayMtu({ routingMode: 'native' }), undefined);
   });
+
+  it('IPv4 BIG TCP with native routing only, refused with vxlan naming the flag', () => {
+    assert.equal(configFromFlags(flags).enableIpv4BigTcp, false);
+    assert.equal(
+      configFromFlags({ ...flags, routingMode: 'native', enableIpv4BigTcp: true }).enableIpv4BigTcp,
+      true,
+    );
+    assert.throws(
+      () => configFromFlags({ ...flags, routingMode: 'vxlan', enableIpv4BigTcp: true }),
+      (e: Error & { field?: string }) => {
+        assert.match(e.message, /--enable-ipv4-big-tcp needs --routing-mode native/);
+        assert.equal(e.field, 'enableIpv4BigTcp');
+        return true;
+      },
+    );
+  });
 });
