@@ -7,6 +7,10 @@
  *   dp 10     bpf_lxc on both host veths (redirect_peer between pods), 10 entries in the
  *             destination's policy trie, among them the ones allowing the traffic
  *   dp 10k    the same with 10,000 entries in that trie
+ *   BIG TCP   plain and dp 10 again, throughput only, with both pods' eth0 and both host veths at
+ *             the 192 KiB IPv4 GSO/GRO limit of IPv4 BIG TCP (what the lab's pods get with native
+ *             routing, src/datapath/big-tcp.ts): against the plain path with the kernel's limits,
+ *             and against the plain path with the same limits
  * Figures: TCP throughput (iperf3, 1 stream; with the machine's default congestion control, and
  * with cubic: see CONGESTION in helpers/proc.ts) and request/response latency (TCP ping-pong of 32 B
  * in C, bench/helpers/crr.c, 10k round trips after 500: a runtime between the packets would add
@@ -26,6 +30,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setupEndpoint, setupNodeRouter } from '../src/cni/endpoint-plumbing.js';
+import { BIG_TCP_MAX_SIZE, LEGACY_GSO_MAX_SIZE } from '../src/datapath/big-tcp.js';
 import {
   DatapathLoader,
   type EndpointDatapath,
@@ -33,6 +38,7 @@ import {
   parseIp,
   parseMac,
 } from '../src/datapath/index.js';
+import { ifindexIn, RtNetlink } from '../src/datapath/linux/rtnetlink.js';
 import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
 import {
@@ -417,6 +423,23 @@ async function main(): Promise<void> {
     );
     return f;
   };
+  // IPv4 BIG TCP on every device of the same-node path: both pods' eth0 and both host veths
+  const gsoLimit = (size: number) => {
+    for (const [netns, dev] of [
+      [pod('a'), 'eth0'],
+      [pod('b'), 'eth0'],
+      [nodeNs, String(a.interface)],
+      [nodeNs, String(b.interface)],
+    ] as const) {
+      const nl = RtNetlink.open(netns);
+      try {
+        nl.linkSetBigTcpIpv4(ifindexIn(dev, netns), size, dev);
+      } finally {
+        nl.close();
+      }
+    }
+  };
+  const big: Record<'plain' | 'dp', number[]> = { plain: [], dp: [] };
   for (let round = 0; round < ROUNDS; round++) {
     runs.scratch.push(await measure(scratch.client, scratch.serverIp));
     for (const ep of eps) loader.remove(ep.id); // plain routed path: no programs
@@ -428,6 +451,15 @@ async function main(): Promise<void> {
     loader.maps.policy.replace(b.id, large, enforcement);
     runs.dp10k.push(await measureDp());
     measurePp(loaded, perPacket.dp10k);
+    loader.maps.policy.replace(b.id, small, enforcement);
+    gsoLimit(BIG_TCP_MAX_SIZE);
+    for (const which of round % 2 ? (['plain', 'dp'] as const) : (['dp', 'plain'] as const)) {
+      if (which === 'plain') for (const ep of eps) loader.remove(ep.id);
+      else for (const ep of eps) loader.load(ep);
+      await settle();
+      big[which].push(await iperfGbps(pod('a'), b.ipv4!, IPERF_PORT, IPERF_SECONDS));
+    }
+    gsoLimit(LEGACY_GSO_MAX_SIZE);
   }
   const scratchF = medianFigures(runs.scratch);
   const plain = medianFigures(runs.plain);
@@ -467,6 +499,13 @@ async function main(): Promise<void> {
         `throughput with ${CONGESTION} ${roundRatio(base, 'cubic')}`,
     );
 
+  const bigRatio = (base: number[]) => `x${median(big.dp.map((v, i) => v / base[i]!)).toFixed(2)}`;
+  console.log(
+    `IPv4 BIG TCP (192 KiB GSO/GRO on both pods' eth0 and host veths), throughput with ${defaultCongestion()}: ` +
+      `plain ${median(big.plain).toFixed(2)} Gbit/s, datapath (${small.length} entries) ${median(big.dp).toFixed(2)} Gbit/s; ` +
+      `median of the rounds' ratios: datapath with BIG TCP vs plain routed veth with the kernel's limits ` +
+      `${bigRatio(runs.plain.map((f) => f.gbps))}, vs plain with the same limits ${bigRatio(big.plain)}`,
+  );
   console.log(
     'connection rate (TCP_CRR: connect, 32 B request, reply, close; each a new conntrack entry and policy lookup)',
   );

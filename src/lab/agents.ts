@@ -61,6 +61,8 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
   mkdirSync(dir, { recursive: true });
   const logFile = join(dir, 'agent.log');
   const out = openSync(logFile, 'a');
+  // A lab of one node routes to no other node: no overlay to carry (pods keep the underlay's MTU)
+  const routing = s.routingMode ?? (s.nodes.length === 1 ? 'native' : undefined);
   const argv = [
     process.execPath,
     ...AGENT_NODE_FLAGS,
@@ -82,9 +84,9 @@ export async function startAgent(s: LabState, n: LabNode, log: Log): Promise<voi
     // A cluster (more than one node): state in the lab's etcd, routes to other nodes' pod CIDRs.
     ...(s.etcd ? ['--kvstore', 'etcd', '--kvstore-endpoints', etcdEndpoints(s.etcd).join(',')] : []),
     ...(s.etcd && s.kvstoreLeaseTtlSeconds ? ['--kvstore-lease-ttl', String(s.kvstoreLeaseTtlSeconds)] : []),
-    ...(s.routingMode ? ['--routing-mode', s.routingMode] : []),
+    ...(routing ? ['--routing-mode', routing] : []),
     // Native routing: every device on the way is a veth, which takes BIG TCP's 192 KiB packets.
-    ...(s.routingMode === 'native' ? ['--enable-ipv4-big-tcp'] : []),
+    ...(routing === 'native' ? ['--enable-ipv4-big-tcp'] : []),
     // Fixed ports inside the node's namespace, so the forwarder reaches a restarted agent too.
     '--hubble-port',
     String(AGENT_HUBBLE_PORT),

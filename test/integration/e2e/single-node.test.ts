@@ -111,6 +111,16 @@ describe('privileged: single node end to end (lab, CNI, identities, L3/L4 policy
     );
   });
 
+  it('one node routes natively: no overlay, pods at MTU 1500, IPv4 BIG TCP on', async () => {
+    const status = await cliOk(['status'], { lab: LAB });
+    assert.match(status, /^Routing:\s+Network: Native$/m);
+    assert.match(status, /^BIG TCP:\s+IPv4 \(GSO\/GRO 196608 bytes\)$/m);
+    const link = await cliOk(['lab', 'exec', '-n', 'x', 'a', '--', 'ip', '-d', 'link', 'show', 'eth0'], {
+      lab: LAB,
+    });
+    assert.match(link, / mtu 1500 /);
+  });
+
   it('default-allow: TCP, UDP and ICMP pass while no policy selects the pods', async () => {
     assert.equal(await probe(LAB, 'b', t('a', 80), 'tcp', 'x'), true);
     assert.equal(await probe(LAB, 'b', t('a', 80), 'udp', 'x'), true);
