@@ -210,7 +210,8 @@ export class RtNetlink {
     /** IPv4 BIG TCP on both ends: their GSO and GRO limit for IPv4 (bytes; default 64 KiB). */
     bigTcpIpv4?: number | undefined;
   }): void {
-    const mtu: Attr[] = [
+    // what both ends get
+    const common: Attr[] = [
       ...(o.mtu ? [[IFLA_MTU, u32(o.mtu)] as Attr] : []),
       ...(o.bigTcpIpv4 ? bigTcpIpv4Attrs(o.bigTcpIpv4) : []),
     ];
@@ -220,7 +221,7 @@ export class RtNetlink {
         [IFLA_IFNAME, str(o.peer)],
         [IFLA_ADDRESS, macBytes(o.peerMac)],
         [IFLA_NET_NS_FD, u32(o.peerNetnsFd)],
-        ...mtu,
+        ...common,
       ]),
     ]);
     const linkinfo = attrs([
@@ -229,7 +230,7 @@ export class RtNetlink {
     ]);
     const body = Buffer.concat([
       ifinfomsg(0),
-      attrs([[IFLA_IFNAME, str(o.name)], [IFLA_ADDRESS, macBytes(o.mac)], ...mtu, [IFLA_LINKINFO, linkinfo]]),
+      attrs([[IFLA_IFNAME, str(o.name)], [IFLA_ADDRESS, macBytes(o.mac)], ...common, [IFLA_LINKINFO, linkinfo]]),
     ]);
     this.request(`create veth ${o.name}`, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body);
   }
