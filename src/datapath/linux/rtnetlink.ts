@@ -230,7 +230,12 @@ export class RtNetlink {
     ]);
     const body = Buffer.concat([
       ifinfomsg(0),
-      attrs([[IFLA_IFNAME, str(o.name)], [IFLA_ADDRESS, macBytes(o.mac)], ...common, [IFLA_LINKINFO, linkinfo]]),
+      attrs([
+        [IFLA_IFNAME, str(o.name)],
+        [IFLA_ADDRESS, macBytes(o.mac)],
+        ...common,
+        [IFLA_LINKINFO, linkinfo],
+      ]),
     ]);
     this.request(`create veth ${o.name}`, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body);
   }
