@@ -30,7 +30,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setupEndpoint, setupNodeRouter } from '../src/cni/endpoint-plumbing.js';
-import { BIG_TCP_MAX_SIZE, LEGACY_GSO_MAX_SIZE } from '../src/datapath/big-tcp.js';
+import { BIG_TCP_MAX_SIZE, LEGACY_GSO_MAX_SIZE, setIpv4GsoLimit } from '../src/datapath/big-tcp.js';
 import {
   DatapathLoader,
   type EndpointDatapath,
@@ -38,7 +38,6 @@ import {
   parseIp,
   parseMac,
 } from '../src/datapath/index.js';
-import { ifindexIn, RtNetlink } from '../src/datapath/linux/rtnetlink.js';
 import { Program } from '../src/ebpf/index.js';
 import { type MapEntry, makeKey } from '../src/policy/mapstate.js';
 import {
@@ -424,21 +423,16 @@ async function main(): Promise<void> {
     return f;
   };
   // IPv4 BIG TCP on every device of the same-node path: both pods' eth0 and both host veths
-  const gsoLimit = (size: number) => {
-    for (const [netns, dev] of [
-      [pod('a'), 'eth0'],
-      [pod('b'), 'eth0'],
-      [nodeNs, String(a.interface)],
-      [nodeNs, String(b.interface)],
-    ] as const) {
-      const nl = RtNetlink.open(netns);
-      try {
-        nl.linkSetBigTcpIpv4(ifindexIn(dev, netns), size, dev);
-      } finally {
-        nl.close();
-      }
-    }
-  };
+  const gsoLimit = (size: number) =>
+    setIpv4GsoLimit(
+      [
+        [pod('a'), 'eth0'],
+        [pod('b'), 'eth0'],
+        [nodeNs, String(a.interface)],
+        [nodeNs, String(b.interface)],
+      ],
+      size,
+    );
   const big: Record<'plain' | 'dp', number[]> = { plain: [], dp: [] };
   for (let round = 0; round < ROUNDS; round++) {
     runs.scratch.push(await measure(scratch.client, scratch.serverIp));

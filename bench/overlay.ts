@@ -33,8 +33,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installedCliEntry } from '../src/cli/entry.js';
 import { cliPath } from '../src/common/paths.js';
-import { BIG_TCP_MAX_SIZE, LEGACY_GSO_MAX_SIZE } from '../src/datapath/big-tcp.js';
-import { ifindexIn, RtNetlink } from '../src/datapath/linux/rtnetlink.js';
+import {
+  BIG_TCP_MAX_SIZE,
+  LEGACY_GSO_MAX_SIZE,
+  type NetnsDevice,
+  setIpv4GsoLimit,
+} from '../src/datapath/big-tcp.js';
 import { loadLab } from '../src/lab/state.js';
 import { pingClientScript, pingServerScript } from './helpers/ping-pong.js';
 import {
@@ -183,23 +187,15 @@ function plainNodes(): {
     sh('nsenter', [`--net=${ns(`n${i}`)}`, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   }
   // every device a pod's packet leaves through: the pods' eth0, the nodes' eth0 and hp, the bridge ports
-  const devices: [string, string][] = [1, 2].flatMap((i): [string, string][] => [
-    [`p${i}`, 'eth0'],
-    [`n${i}`, 'eth0'],
-    [`n${i}`, 'hp'],
-    ['w', `u${i}`],
+  const devices = [1, 2].flatMap((i): NetnsDevice[] => [
+    [ns(`p${i}`), 'eth0'],
+    [ns(`n${i}`), 'eth0'],
+    [ns(`n${i}`), 'hp'],
+    [ns('w'), `u${i}`],
   ]);
   const set = (mode: PlainMode) => {
     const mtu = mode === 'vxlan' ? '1450' : '1500';
-    const gso = mode === 'routing-big-tcp' ? BIG_TCP_MAX_SIZE : LEGACY_GSO_MAX_SIZE;
-    for (const [n, dev] of devices) {
-      const nl = RtNetlink.open(ns(n));
-      try {
-        nl.linkSetBigTcpIpv4(ifindexIn(dev, ns(n)), gso, dev);
-      } finally {
-        nl.close();
-      }
-    }
+    setIpv4GsoLimit(devices, mode === 'routing-big-tcp' ? BIG_TCP_MAX_SIZE : LEGACY_GSO_MAX_SIZE);
     for (const i of [1, 2]) {
       const via = mode === 'vxlan' ? `10.213.254.${3 - i} dev vx0` : `192.168.213.${3 - i} dev eth0`;
       ip(`n${i}`, [`route replace 10.213.${3 - i}.0/24 via ${via}`, `link set hp mtu ${mtu}`]);

@@ -410,8 +410,9 @@ static __always_inline void lxc_trace_xlate(struct trace_xlate *tx, const struct
  * Native routing (no ENCAP_IFINDEX): an IPv4 packet for a pod of another node (a cluster identity
  * in the ipcache; `cluster_peer`: its connection's CT entry says so already) leaves from here
  * through the device the node's routes name (bpf_fib_lookup: TTL - 1 and the next hop's MAC, as
- * the node's forwarding would), without the stack's forwarding path. TC_ACT_OK, the stack's as before, whenever the stack has more to say: a TTL of 1 (its ICMP
- * error), too big for the device, no route, a neighbour not resolved yet (the stack resolves it).
+ * the node's forwarding would), without the stack's forwarding path. TC_ACT_OK, the stack's as
+ * before, whenever the stack has more to say: a TTL of 1 (its ICMP error), too big for the device,
+ * no route, a neighbour not resolved yet (the stack resolves it).
  * lxc_egress asks for it (LXC_ROUTE_NATIVE) once its own frame is off the stack.
  */
 __noinline int lxc_route_native(struct __sk_buff *ctx, struct pktinfo *p, int cluster_peer)

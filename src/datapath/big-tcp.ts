@@ -34,3 +34,28 @@ export function setupBigTcpIpv4(devices: readonly string[], netns?: string): num
     nl.close();
   }
 }
+
+/** A device by name, in a namespace (a path) or, without one, in this thread's. */
+export type NetnsDevice = readonly [netns: string | undefined, device: string];
+
+/** Sets the IPv4 GSO / GRO limit of each device to `size` as it is, without probing (benches, tests). */
+export function setIpv4GsoLimit(devices: readonly NetnsDevice[], size: number): void {
+  for (const [netns, dev] of devices) {
+    const nl = RtNetlink.open(netns);
+    try {
+      nl.linkSetBigTcpIpv4(ifindexIn(dev, netns), size, dev);
+    } finally {
+      nl.close();
+    }
+  }
+}
+
+/** A device's GSO limits as the kernel reports them (see RtNetlink.linkGsoLimits). */
+export function gsoLimits(...[netns, dev]: NetnsDevice): ReturnType<RtNetlink['linkGsoLimits']> {
+  const nl = RtNetlink.open(netns);
+  try {
+    return nl.linkGsoLimits(ifindexIn(dev, netns), dev);
+  } finally {
+    nl.close();
+  }
+}

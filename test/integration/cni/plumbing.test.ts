@@ -9,10 +9,14 @@ import {
   setupNodeRouter,
   teardownEndpoint,
 } from '../../../src/cni/endpoint-plumbing.js';
-import { BIG_TCP_MAX_SIZE, LEGACY_GSO_MAX_SIZE, setupBigTcpIpv4 } from '../../../src/datapath/big-tcp.js';
+import {
+  BIG_TCP_MAX_SIZE,
+  gsoLimits,
+  LEGACY_GSO_MAX_SIZE,
+  setupBigTcpIpv4,
+} from '../../../src/datapath/big-tcp.js';
 import { ip } from '../../../src/datapath/linux/ip.js';
 import { writeSysctls } from '../../../src/datapath/linux/netns.js';
-import { ifindexIn, RtNetlink } from '../../../src/datapath/linux/rtnetlink.js';
 import { NodeIpam } from '../../../src/ipam/index.js';
 import { isRoot, NetnsFixture } from '../linux/netns-fixture.js';
 
@@ -166,14 +170,6 @@ describe('endpoint plumbing', { skip: !isRoot && 'needs root' }, () => {
   });
 
   it('privileged: IPv4 BIG TCP: both ends of the pod veth take 192 KiB packets; node devices only when all can', async () => {
-    const limits = (netns: string, dev: string) => {
-      const nl = RtNetlink.open(netns);
-      try {
-        return nl.linkGsoLimits(ifindexIn(dev, netns), dev);
-      } finally {
-        nl.close();
-      }
-    };
     const pod = await fx.netns('pod3');
     const spec = { ...specFor(3), podNetns: pod, bigTcpIpv4: BIG_TCP_MAX_SIZE };
     await setupEndpoint(spec);
@@ -181,18 +177,18 @@ describe('endpoint plumbing', { skip: !isRoot && 'needs root' }, () => {
       [node, spec.hostIfName],
       [pod, 'eth0'],
     ] as const) {
-      const l = limits(netns, dev);
+      const l = gsoLimits(netns, dev);
       assert.equal(l.gsoIpv4MaxSize, BIG_TCP_MAX_SIZE, `${dev} gso_ipv4_max_size`);
       assert.equal(l.groIpv4MaxSize, BIG_TCP_MAX_SIZE, `${dev} gro_ipv4_max_size`);
     }
     // a pod made without it keeps the kernel's 64 KiB
-    assert.equal(limits(specs[0]!.podNetns, 'eth0').gsoIpv4MaxSize, LEGACY_GSO_MAX_SIZE);
+    assert.equal(gsoLimits(specs[0]!.podNetns, 'eth0').gsoIpv4MaxSize, LEGACY_GSO_MAX_SIZE);
     // a VXLAN device takes 64 KiB at most: with it among the devices, none is changed
     await ip(['link', 'add', 'vxbig', 'type', 'vxlan', 'external', 'dstport', '4789'], { netns: node });
     assert.equal(setupBigTcpIpv4(['cilium_host', 'vxbig'], node), undefined);
-    assert.equal(limits(node, 'cilium_host').gsoIpv4MaxSize, LEGACY_GSO_MAX_SIZE);
+    assert.equal(gsoLimits(node, 'cilium_host').gsoIpv4MaxSize, LEGACY_GSO_MAX_SIZE);
     assert.equal(setupBigTcpIpv4(['cilium_host'], node), BIG_TCP_MAX_SIZE);
-    assert.equal(limits(node, 'cilium_host').gsoIpv4MaxSize, BIG_TCP_MAX_SIZE);
+    assert.equal(gsoLimits(node, 'cilium_host').gsoIpv4MaxSize, BIG_TCP_MAX_SIZE);
     await teardownEndpoint(spec);
   });
 });
